@@ -1,0 +1,64 @@
+"""Online anomaly scorers turned into findings.
+
+``RiverAnomaly`` puts any river anomaly model with ``score_one``/``learn_one`` behind
+the detector contract. The default model is river's ``StandardAbsoluteDeviation``
+over an exponentially weighted mean, which forgets slowly drifting levels (ambient
+temperature, load) and costs about a microsecond per point.
+"""
+
+from __future__ import annotations
+
+from river import anomaly, stats
+
+from .base import Detector, Finding, is_finite
+from .rules import Threshold
+
+
+def default_model(fading: float = 0.02):
+    """River's StandardAbsoluteDeviation around an exponentially weighted mean."""
+    return anomaly.StandardAbsoluteDeviation(sub_stat=stats.EWMean(fading_factor=fading))
+
+
+class RiverAnomaly(Detector):
+    """Score each value with a river anomaly model, then learn it.
+
+    The score is compared to ``threshold`` through a :class:`Threshold` gate (so it
+    has hysteresis and a hold time ``clear_duration`` before clearing). Nothing is
+    reported during the first ``warmup`` samples. Values scored as anomalous are not
+    learned, so a fault does not teach the model that it is normal.
+
+    Sharp edge: the model is pickled with the detector; a river upgrade that changes
+    a model's attributes may not restore an old snapshot.
+    """
+
+    __slots__ = ("model", "warmup", "seen", "gate", "rule", "threshold")
+
+    def __init__(self, *, threshold: float = 8.0, severity="blue", warmup: int = 120, model=None,
+                 clear_duration: float = 30.0, rule: str = "anomaly", title: str = "value"):
+        self.model = model if model is not None else default_model()
+        self.warmup = int(warmup)
+        self.seen = 0
+        self.rule = rule
+        self.threshold = float(threshold)
+        self.gate = Threshold([(self.threshold, severity)], deadband=self.threshold / 4, clear_duration=clear_duration,
+                              rule=rule, title=f"{title} anomaly score")
+
+    def update(self, t: float, x: float) -> Finding | None:
+        if not is_finite(x):
+            return None
+        model = self.model
+        self.seen += 1
+        if self.seen <= self.warmup:
+            model.learn_one(None, x)
+            return None
+        score = model.score_one(None, x)
+        if not is_finite(score):
+            score = 0.0
+        if score < self.threshold:
+            model.learn_one(None, x)
+        found = self.gate.update(t, score)
+        if found is None:
+            return None
+        msg = (f"unusual value {x:g} (anomaly score {score:.1f})" if found.severity is not None
+               else f"value {x:g} back to usual behaviour")
+        return Finding(self.rule, found.severity, t, x, msg)

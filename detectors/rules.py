@@ -1,0 +1,221 @@
+"""Rule detectors: limits with hysteresis and duration, rate of change, stuck sensor,
+deviation from a recorded baseline.
+
+Each one reports a :class:`~detectors.base.Finding` only when its verdict changes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+from .base import Detector, Finding, Severity, is_finite
+
+
+_NONE = "none"  # no candidate level (distinct from None, which is the "cleared" level)
+
+
+class Threshold(Detector):
+    """Multi-level limit with hysteresis (a deadband) and minimum durations.
+
+    ``levels`` are ``(limit, severity)`` pairs. With ``direction="high"`` a value at or
+    above a limit reaches that level; with ``"low"``, at or below. A level is entered
+    once the value has stayed there for ``duration`` seconds, and left once the value
+    has stayed beyond ``limit -/+ deadband`` for ``clear_duration`` seconds, so a value
+    hovering at the limit does not flap.
+    """
+
+    __slots__ = ("levels", "high", "deadband", "duration", "clear_duration", "rule", "title",
+                 "current", "candidate", "since")
+
+    def __init__(self, levels, *, direction: str = "high", deadband: float = 0.0, duration: float = 0.0,
+                 clear_duration: float | None = None, rule: str = "threshold", title: str = "value"):
+        if direction not in ("high", "low"):
+            raise ValueError(f"direction must be 'high' or 'low', not {direction!r}")
+        parsed = [(float(limit), Severity.parse(sev)) for limit, sev in levels]
+        if not parsed:
+            raise ValueError("threshold needs at least one level")
+        self.high = direction == "high"
+        # Sorted by severity so that the last level reached is the highest.
+        self.levels = tuple(sorted(parsed, key=lambda p: p[1]))
+        self.deadband = float(deadband)
+        self.duration = float(duration)
+        self.clear_duration = self.duration if clear_duration is None else float(clear_duration)
+        self.rule = rule
+        self.title = title
+        self.current: Severity | None = None  #: the level in force
+        self.candidate: Severity | None | str = _NONE  #: a different level (or None: clear) the value moved to
+        self.since = 0.0  #: when the value moved to ``candidate``
+
+    def _level(self, x: float) -> Severity | None:
+        """The level the value asks for, holding the current level inside the deadband."""
+        up = keep = None
+        high, band, current = self.high, self.deadband, self.current
+        for limit, sev in self.levels:
+            if (x >= limit) if high else (x <= limit):
+                up = sev
+            if current is not None and sev <= current:
+                if (x >= limit - band) if high else (x <= limit + band):
+                    keep = sev
+        if up is None:
+            return keep
+        if keep is None:
+            return up
+        return up if up > keep else keep
+
+    def update(self, t: float, x: float) -> Finding | None:
+        if not is_finite(x):
+            return None
+        target = self._level(x)
+        if target == self.current:
+            self.candidate = _NONE
+            return None
+        if target != self.candidate:
+            self.candidate, self.since = target, t
+        needed = self.duration if (target is not None and (self.current is None or target > self.current)) \
+            else self.clear_duration
+        if t - self.since < needed:
+            return None
+        self.current, self.candidate = target, _NONE
+        return Finding(self.rule, target, t, x, self._message(target, x))
+
+    def _message(self, sev: Severity | None, x: float) -> str:
+        if sev is None:
+            return f"{self.title} back to normal ({x:g})"
+        limit = next(lim for lim, s in self.levels if s == sev)
+        word = "above" if self.high else "below"
+        return f"{self.title} {x:g} {word} the {sev.label} limit {limit:g}"
+
+
+class RateOfChange(Detector):
+    """Rise (or fall) faster than ``limit`` units per minute over ``window`` seconds.
+
+    The slope is taken between the newest sample and the oldest one still inside
+    the window; it needs at least half a window of history. At most ``max_samples``
+    are kept, so memory is bounded whatever the sampling rate.
+    """
+
+    __slots__ = ("window", "samples", "gate", "falling", "rule")
+
+    def __init__(self, limit: float, *, window: float = 60.0, severity="orange", direction: str = "rise",
+                 max_samples: int = 128, rule: str = "rate", title: str = "value", unit: str = ""):
+        self.window = float(window)
+        self.falling = direction == "fall"
+        self.samples: deque = deque(maxlen=int(max_samples))
+        self.rule = rule
+        what = f"{title} {'falling' if self.falling else 'rising'} at"
+        self.gate = Threshold([(float(limit), severity)], deadband=float(limit) / 2, rule=rule,
+                              title=what)
+
+    def update(self, t: float, x: float) -> Finding | None:
+        if not is_finite(x):
+            return None
+        samples = self.samples
+        if samples and t <= samples[-1][0]:
+            return None  # repeated or out-of-order time: no slope to take
+        samples.append((t, x))
+        while len(samples) > 2 and t - samples[1][0] >= self.window:
+            samples.popleft()
+        t0, x0 = samples[0]
+        span = t - t0
+        if span < self.window / 2:
+            return None
+        slope = (x - x0) / span * 60.0
+        if self.falling:
+            slope = -slope
+        found = self.gate.update(t, slope)
+        if found is None:
+            return None
+        return Finding(self.rule, found.severity, t, x, found.message + "/min")
+
+
+class Stuck(Detector):
+    """A sensor whose value has not moved by more than ``epsilon`` for ``window`` seconds
+    (and at least ``min_samples`` samples): a frozen transmitter, not a quiet plant."""
+
+    __slots__ = ("window", "min_samples", "epsilon", "severity", "rule", "title",
+                 "anchor", "since", "count", "active")
+
+    def __init__(self, *, window: float = 600.0, min_samples: int = 20, epsilon: float = 0.0,
+                 severity="blue", rule: str = "stuck", title: str = "value"):
+        self.window = float(window)
+        self.min_samples = int(min_samples)
+        self.epsilon = float(epsilon)
+        self.severity = Severity.parse(severity)
+        self.rule = rule
+        self.title = title
+        self.anchor = math.nan  #: the value the sensor is sitting at
+        self.since = 0.0  #: when it got there
+        self.count = 0  #: samples seen at that value
+        self.active = False
+
+    def update(self, t: float, x: float) -> Finding | None:
+        if not is_finite(x):
+            return None
+        if not (abs(x - self.anchor) <= self.epsilon):  # also true for the first sample (NaN anchor)
+            self.anchor, self.since, self.count = x, t, 1
+            if self.active:
+                self.active = False
+                return Finding(self.rule, None, t, x, f"{self.title} moving again ({x:g})")
+            return None
+        self.count += 1
+        if not self.active and self.count >= self.min_samples and t - self.since >= self.window:
+            self.active = True
+            return Finding(self.rule, self.severity, t, x,
+                           f"{self.title} stuck at {x:g} for {t - self.since:.0f} s (sensor fault?)")
+        return None
+
+
+class BaselineDeviation(Detector):
+    """Smoothed value more than ``pct`` % away from its baseline (AQ 4273 for the
+    pressure difference: the baseline recorded after install or a bag change).
+
+    The baseline is configured per point, or learned as the smoothed value after the
+    first ``learn`` seconds. Smoothing is an exponential moving average with time
+    constant ``smoothing`` seconds, taking the time between samples into account, so
+    the pulse-jet cleaning sawtooth does not trip it.
+    """
+
+    __slots__ = ("baseline", "tau", "learn", "smooth", "t_last", "t_first", "gate", "rule")
+
+    def __init__(self, *, pct: float = 20.0, baseline: float | None = None, smoothing: float = 120.0,
+                 learn: float = 600.0, severity="yellow", duration: float = 30.0, rule: str = "baseline",
+                 title: str = "value"):
+        self.baseline = None if baseline is None else float(baseline)
+        self.tau = max(float(smoothing), 1e-9)
+        self.learn = float(learn)
+        self.smooth = math.nan
+        self.t_last = math.nan
+        self.t_first = math.nan
+        self.rule = rule
+        pct = float(pct)
+        self.gate = Threshold([(pct, severity), (2 * pct, Severity.parse(severity) + 1 if Severity.parse(severity) < Severity.RED else Severity.RED)],
+                              deadband=pct / 4, duration=duration, rule=rule,
+                              title=f"{title} deviation from baseline (%)")
+
+    def update(self, t: float, x: float) -> Finding | None:
+        if not is_finite(x):
+            return None
+        if math.isnan(self.smooth):
+            self.smooth, self.t_last, self.t_first = x, t, t
+        else:
+            dt = t - self.t_last
+            if dt > 0:
+                a = 1.0 - math.exp(-dt / self.tau)
+                self.smooth += a * (x - self.smooth)
+                self.t_last = t
+        if self.baseline is None:
+            if t - self.t_first < self.learn:
+                return None
+            self.baseline = self.smooth
+        if self.baseline == 0:
+            return None
+        dev = abs(self.smooth - self.baseline) / abs(self.baseline) * 100.0
+        found = self.gate.update(t, dev)
+        if found is None:
+            return None
+        if found.severity is None:
+            msg = f"smoothed value {self.smooth:.0f} back within range of baseline {self.baseline:.0f}"
+        else:
+            msg = f"smoothed value {self.smooth:.0f} is {dev:.0f} % off baseline {self.baseline:.0f}"
+        return Finding(self.rule, found.severity, t, x, msg)

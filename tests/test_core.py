@@ -1,0 +1,163 @@
+"""The pure core without an event loop: ingest parsing, the alert engine, the pipeline."""
+
+from __future__ import annotations
+
+import pytest
+
+from warning.alerts import AlertEngine, AlertError, AlertNotFound
+from warning.ingest import IngestError, parse
+from warning.model import AlertState, EventKind, Finding, PointRef, Reading, Severity
+from warning.notify.policy import notifications
+from warning.config import Channel
+from warning.pipeline import Pipeline
+
+REF = PointRef("E1", "DC1", "hopper_temp")
+NOW = 1_800_000_000.0
+
+
+def f(sev, t, value=1.0, rule="threshold"):
+    return Finding(rule, sev, t, value, f"{sev}")
+
+
+# -- alert engine ------------------------------------------------------------------------------
+def test_one_alert_per_key_through_its_lifecycle():
+    eng = AlertEngine()
+    raised = eng.observe(REF, f(Severity.YELLOW, 10))
+    assert [e.kind for e in raised] == [EventKind.RAISED]
+    aid = raised[0].alert.id
+    assert eng.observe(REF, f(Severity.YELLOW, 11)) == []  # same verdict: nothing new
+    up = eng.observe(REF, f(Severity.RED, 12))
+    assert up[0].kind is EventKind.UPDATED and up[0].alert.id == aid and up[0].alert.severity is Severity.RED
+    ack = eng.acknowledge(aid, "duty", "on my way", 13)
+    assert ack[0].alert.state is AlertState.ACKNOWLEDGED and ack[0].actor == "duty" and ack[0].note == "on my way"
+    assert eng.acknowledge(aid, "duty", "again", 14) == []  # signing twice is a no-op
+    down = eng.observe(REF, f(Severity.YELLOW, 15))
+    assert down[0].alert.state is AlertState.ACKNOWLEDGED  # still held by duty
+    gone = eng.observe(REF, f(None, 16))
+    assert gone[0].kind is EventKind.RESOLVED and gone[0].alert.resolved_by is None
+    assert eng.open_alerts() == []
+    again = eng.observe(REF, f(Severity.BLUE, 20))
+    assert again[0].kind is EventKind.RAISED and again[0].alert.id != aid  # a new alert
+
+
+def test_manual_resolve_needs_a_reason_while_condition_active():
+    eng = AlertEngine()
+    aid = eng.observe(REF, f(Severity.ORANGE, 10))[0].alert.id
+    with pytest.raises(AlertError, match="reason"):
+        eng.resolve(aid, "duty", "", 11)
+    ev = eng.resolve(aid, "duty", "sensor replaced", 12)[0]
+    assert ev.alert.state is AlertState.RESOLVED and ev.alert.resolved_by == "duty"
+    with pytest.raises(AlertNotFound):
+        eng.acknowledge(aid, "duty", None, 13)
+
+
+def test_event_ids_are_stable_and_snapshot_round_trips():
+    def run(eng):
+        evs = eng.observe(REF, f(Severity.YELLOW, 10)) + eng.observe(REF, f(Severity.RED, 11))
+        return evs + eng.acknowledge(evs[0].alert.id, "duty", "n", 12)
+    a, b = run(AlertEngine()), run(AlertEngine())
+    assert [e.id for e in a] == [e.id for e in b] and len({e.id for e in a}) == 3
+    eng = AlertEngine()
+    run(eng)
+    copy = AlertEngine()
+    copy.restore(eng.snapshot())
+    assert copy.observe(REF, f(None, 20)) == eng.observe(REF, f(None, 20))
+
+
+# -- ingest ------------------------------------------------------------------------------------
+DEVICES = {"DC1": {"dp": 1, "vent_open": 2}}
+
+
+def test_parse_accepts_numbers_bools_and_iso_times():
+    body = b'[{"device":"DC1","ts":1800000000000,"values":{"dp":1100,"vent_open":true},"id":"a"},' \
+           b'{"device":"DC1","ts":"2027-01-15T08:00:00+08:00","values":{"dp":1.5}}]'
+    p = parse(body, DEVICES, NOW)
+    assert p.count == 3
+    assert p.messages[0] == ("a", [Reading(1, 1_800_000_000.0, 1100.0), Reading(2, 1_800_000_000.0, 1.0)])
+    assert p.messages[1][0] is None
+
+
+@pytest.mark.parametrize("body, status, reason", [
+    (b'{"device":"DC1","ts":1,"values":{"dp":1}', 400, "malformed JSON"),
+    (b'{"device":"DC1","ts":1e999,"values":{"dp":1}}', 400, "malformed JSON"),
+    (b'[{"device":"DC1","ts":1800000000000,"values":{"dp":null}}]', 400, "number or a boolean"),
+    (b'[{"device":"DC1","ts":1800000000000,"values":{}}]', 400, "non-empty"),
+    (b'[{"device":"DC1","ts":"2027-01-15T08:00:00","values":{"dp":1}}]', 400, "time zone"),
+    (b'[{"device":"DC1","ts":1,"values":{"dp":1}}]', 400, "outside the accepted range"),
+    (b'[{"device":"DC1","ts":1800000000000,"values":{"dp":1},"extra":1}]', 400, "unknown field"),
+    (b'[{"device":"DC9","ts":1800000000000,"values":{"dp":1}}]', 403, "not registered"),
+    (b'"hello"', 400, "array"),
+    (b'[]', 400, "empty"),
+])
+def test_parse_rejects_with_a_reason(body, status, reason):
+    with pytest.raises(IngestError) as info:
+        parse(body, DEVICES, NOW)
+    assert info.value.status == status
+    assert reason in str(info.value.body)
+
+
+def test_repeated_ids_within_a_request_are_ignored():
+    body = b'[{"device":"DC1","ts":1800000000000,"values":{"dp":1},"id":"x"},' \
+           b'{"device":"DC1","ts":1800000000001,"values":{"dp":2},"id":"x"}]'
+    assert parse(body, DEVICES, NOW).count == 1
+
+
+# -- pipeline ----------------------------------------------------------------------------------
+def _pipeline(site):
+    return Pipeline(dict(enumerate(site.points)), offline_after=60)
+
+
+def _pid(site, device, point, enterprise="E1"):
+    return site.point_index()[(enterprise, device, point)]
+
+
+def test_pipeline_raises_and_resolves_from_readings(site):
+    p = _pipeline(site)
+    tid = _pid(site, "DC1", "hopper_temp")
+    events = []
+    for i, temp in enumerate([30] * 10 + [60] * 10 + [75] * 10 + [40] * 20):
+        events += p.process([Reading(tid, NOW + i, float(temp))], NOW + i)
+    kinds = [(e.kind, e.alert.rule, e.alert.severity) for e in events if e.alert.rule == "threshold"]
+    assert kinds == [(EventKind.RAISED, "threshold", Severity.YELLOW), (EventKind.UPDATED, "threshold", Severity.RED),
+                     (EventKind.RESOLVED, "threshold", Severity.RED)]
+    assert any(e.alert.rule == "rate" for e in events)  # 30 -> 75 in 20 s is a fast rise
+
+
+def test_pipeline_offline_is_raised_by_the_timer_not_a_reading(site):
+    p = _pipeline(site)
+    p.watch_devices(site.devices(), NOW)
+    did = _pid(site, "DC1", "dp")
+    p.process([Reading(did, NOW, 1100.0)], NOW)
+    assert p.tick(NOW + 30) == []
+    events = p.tick(NOW + 61)
+    offline = {(e.alert.enterprise, e.alert.device) for e in events if e.alert.rule == "offline"}
+    assert ("E1", "DC1") in offline and len(offline) == len(site.devices())
+    back = p.process([Reading(did, NOW + 70, 1100.0)], NOW + 70)
+    assert [(e.kind, e.alert.device) for e in back] == [(EventKind.RESOLVED, "DC1")]
+
+
+def test_pipeline_snapshot_restores_identical_future(site):
+    tid = _pid(site, "DC1", "hopper_temp")
+    series = [30 + (i % 7) for i in range(200)] + [80] * 20 + [30] * 50
+    a = _pipeline(site)
+    for i, x in enumerate(series[:150]):
+        a.process([Reading(tid, NOW + i, float(x))], NOW + i)
+    b = _pipeline(site)
+    b.restore(a.snapshot())
+    out_a = [e.id for i, x in enumerate(series[150:], 150) for e in a.process([Reading(tid, NOW + i, float(x))], NOW + i)]
+    out_b = [e.id for i, x in enumerate(series[150:], 150) for e in b.process([Reading(tid, NOW + i, float(x))], NOW + i)]
+    assert out_a and out_a == out_b
+
+
+def test_policy_stops_notifying_after_acknowledgement():
+    eng = AlertEngine()
+    chans = [Channel("robot", "wecom", "yellow"), Channel("hook", "webhook", "blue")]
+    prev: dict = {}
+    raised = eng.observe(REF, f(Severity.YELLOW, 1))
+    assert {c for _, c, _ in notifications(raised, chans, prev)} == {"robot", "hook"}
+    ack = eng.acknowledge(raised[0].alert.id, "duty", None, 2)
+    assert [c for _, c, _ in notifications(ack, chans, prev)] == ["hook"]  # lifecycle sync only
+    up = eng.observe(REF, f(Severity.RED, 3))
+    assert notifications(up, chans, prev) == []  # nothing repeats after acknowledgement
+    blue = eng.observe(PointRef("E1", "DC2", "dp"), f(Severity.BLUE, 4))
+    assert [c for _, c, _ in notifications(blue, chans, prev)] == ["hook"]  # below the robot's minimum

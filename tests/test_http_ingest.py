@@ -1,0 +1,160 @@
+"""Telemetry ingest through real HTTP against the machine's PostgreSQL: the happy path and
+every bad-input answer, each checked to change nothing."""
+
+from __future__ import annotations
+
+import time
+
+import asyncpg
+import httpx
+import orjson
+import pytest
+
+from tests.conftest import TOKENS, wait_for
+from warning.runtime.embedded import Options
+from warning.server import Server, Settings
+
+
+@pytest.fixture
+async def server(site, machine_db):
+    srv = Server(site, Settings(port=0, database=machine_db, max_body=64 * 1024, rate=1000, burst=2000,
+                                runtime=Options(checkpoint_interval=0.5)))
+    await srv.start()
+    srv.dsn = machine_db
+    yield srv
+    await srv.stop()
+
+
+def url(srv, path):
+    return f"http://127.0.0.1:{srv.port}{path}"
+
+
+def auth(enterprise="E1"):
+    return {"Authorization": f"Bearer {TOKENS[enterprise]}", "Content-Type": "application/json"}
+
+
+def item(device="DC1", ts=None, **values):
+    return {"device": device, "ts": ts if ts is not None else int(time.time() * 1000), "values": values or {"dp": 1100}}
+
+
+async def count_readings(srv) -> int:
+    conn = await asyncpg.connect(srv.dsn)
+    try:
+        return await conn.fetchval("SELECT count(*) FROM readings")
+    finally:
+        await conn.close()
+
+
+async def test_accepted_readings_are_stored(server):
+    body = [item(dp=1100.5, hopper_temp=30, vent_open=False), item("DC2", hopper_temp=31)]
+    async with httpx.AsyncClient() as c:
+        r = await c.post(url(server, "/api/v1/telemetry"), content=orjson.dumps(body), headers=auth())
+    assert r.status_code == 202, r.text
+    assert r.json() == {"accepted": 4, "duplicates": 0}
+    # 202 means committed: the rows are there at the moment of the answer.
+    assert await count_readings(server) == 4
+    conn = await asyncpg.connect(server.dsn)
+    rows = await conn.fetch("SELECT device, point, value FROM readings_v ORDER BY device, point")
+    await conn.close()
+    assert [(r["device"], r["point"], r["value"]) for r in rows] == [
+        ("DC1", "dp", 1100.5), ("DC1", "hopper_temp", 30.0), ("DC1", "vent_open", 0.0), ("DC2", "hopper_temp", 31.0)]
+
+
+async def test_iso_timestamp_and_single_object(server):
+    async with httpx.AsyncClient() as c:
+        r = await c.post(url(server, "/api/v1/telemetry"), headers=auth(),
+                         content=orjson.dumps({"device": "DC1", "ts": "2026-11-30T08:00:00+08:00",
+                                               "values": {"dp": 1}}) if False else
+                         orjson.dumps({"device": "DC1", "ts": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+                                       "values": {"dp": 1}}))
+    assert r.status_code == 202, r.text
+    assert r.json()["accepted"] == 1
+
+
+async def test_repeated_message_ids_are_ignored(server):
+    body = [item(dp=1), {**item(dp=2), "id": "m-1"}]
+    async with httpx.AsyncClient() as c:
+        r1 = await c.post(url(server, "/api/v1/telemetry"), content=orjson.dumps(body), headers=auth())
+        r2 = await c.post(url(server, "/api/v1/telemetry"), content=orjson.dumps([{**item(dp=3), "id": "m-1"}]),
+                          headers=auth())
+    assert r1.json() == {"accepted": 2, "duplicates": 0}
+    assert r2.status_code == 202 and r2.json() == {"accepted": 0, "duplicates": 1}
+    assert await count_readings(server) == 2
+
+
+@pytest.mark.parametrize("case, status, needle", [
+    ("malformed", 400, "malformed JSON"),
+    ("schema", 400, "invalid telemetry"),
+    ("no_token", 401, "token"),
+    ("bad_token", 401, "token"),
+    ("other_device", 403, "not registered"),
+    ("unknown_point", 403, "not registered"),
+    ("too_large", 413, "limit"),
+    ("not_json", 415, "application/json"),
+])
+async def test_bad_input_is_rejected_and_changes_nothing(server, case, status, needle):
+    headers, body = auth(), orjson.dumps([item()])
+    if case == "malformed":
+        body = b'[{"device": "DC1", "ts": 1, "values": {"dp": NaN}}]'
+    elif case == "schema":
+        body = orjson.dumps([item(), {"device": 5, "ts": 1, "values": {}}, {"device": "DC1", "values": {"dp": "x"},
+                                                                            "ts": int(time.time() * 1000)}])
+    elif case == "no_token":
+        headers = {"Content-Type": "application/json"}
+    elif case == "bad_token":
+        headers = {**headers, "Authorization": "Bearer nope"}
+    elif case == "other_device":  # DC2 belongs to E1 only; E2 may not write to it
+        headers = auth("E2")
+        body = orjson.dumps([item("DC2")])
+    elif case == "unknown_point":
+        body = orjson.dumps([item(dp=1, no_such_point=2)])
+    elif case == "too_large":
+        body = orjson.dumps([item() for _ in range(2000)])
+    elif case == "not_json":
+        headers = {**headers, "Content-Type": "text/plain"}
+    async with httpx.AsyncClient() as c:
+        r = await c.post(url(server, "/api/v1/telemetry"), content=body, headers=headers)
+    assert r.status_code == status, r.text
+    assert needle in r.json()["error"]
+    if case == "schema":
+        items = r.json()["items"]
+        assert [i["index"] for i in items] == [1, 2]
+        assert "device" in items[0]["reason"] and "number or a boolean" in items[1]["reason"]
+    assert await count_readings(server) == 0
+
+
+async def test_rate_limit_answers_429_with_retry_after(server):
+    body = orjson.dumps([item(dp=i, hopper_temp=i) for i in range(500)])  # 1000 readings per request
+    async with httpx.AsyncClient() as c:
+        codes = [(await c.post(url(server, "/api/v1/telemetry"), content=body, headers=auth())) for _ in range(3)]
+    assert [r.status_code for r in codes[:2]] == [202, 202]  # the burst of 2000
+    assert codes[2].status_code == 429 and int(codes[2].headers["retry-after"]) >= 1
+    assert await count_readings(server) == 2000
+
+
+async def test_full_queue_answers_503_with_retry_after(site, machine_db):
+    srv = Server(site, Settings(port=0, database=machine_db, runtime=Options(max_pending=10)))
+    await srv.start()
+    try:
+        async with httpx.AsyncClient() as c:
+            r = await c.post(url(srv, "/api/v1/telemetry"), headers=auth(),
+                             content=orjson.dumps([item(dp=i, hopper_temp=i) for i in range(6)]))
+        assert r.status_code == 503 and r.headers["retry-after"] == "1"
+        assert "queue full" in r.json()["error"]
+    finally:
+        await srv.stop()
+
+
+async def test_metrics_health_and_ready(server):
+    async with httpx.AsyncClient() as c:
+        await c.post(url(server, "/api/v1/telemetry"), content=orjson.dumps([item()]), headers=auth())
+        await c.post(url(server, "/api/v1/telemetry"), content=b"{", headers=auth())
+        m = (await c.get(url(server, "/metrics"))).text
+        assert (await c.get(url(server, "/healthz"))).json() == {"status": "ok"}
+        ready = await c.get(url(server, "/readyz"))
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    assert "warning_readings_accepted_total 1.0" in m
+    assert 'warning_readings_rejected_total{reason="invalid"} 1.0' in m
+    for name in ("warning_queue_depth", "warning_pipeline_lag_seconds", "warning_alerts_open",
+                 "warning_notifications"):
+        assert name in m

@@ -1,0 +1,141 @@
+"""Load and validate the site's configuration: kinds, enterprises, devices, points, users, channels.
+
+The result is an immutable :class:`Site`. Point ids are dense integers in file order;
+the store maps them to its own stable ids (see ``store.registry``).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from detectors.chain import build, merge
+
+from .model import PointRef
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+ROLES = ("officer", "viewer")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class PointDef:
+    ref: PointRef
+    kind: str
+    unit: str
+    title: str
+    detectors: tuple[dict, ...]  #: detector specs after overrides
+
+
+@dataclass(frozen=True, slots=True)
+class Enterprise:
+    id: str
+    name: str
+    token_digests: tuple[str, ...]
+    location: tuple[float, float] | None = None
+    dust: str = ""
+    devices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    name: str
+    role: str
+    password: str | None  #: scrypt hash, see ``warning.security``
+    api_token_digest: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    id: str
+    type: str
+    min_severity: str = "blue"
+    options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Site:
+    name: str
+    offline_after: float  #: seconds without data before a device is reported offline
+    enterprises: dict[str, Enterprise]
+    points: tuple[PointDef, ...]
+    users: dict[str, User]
+    channels: tuple[Channel, ...]
+
+    def point_index(self) -> dict[tuple[str, str, str], int]:
+        """(enterprise, device, point) -> index into ``points``."""
+        return {(p.ref.enterprise, p.ref.device, p.ref.point): i for i, p in enumerate(self.points)}
+
+    def devices(self) -> list[tuple[str, str]]:
+        return [(e.id, d) for e in self.enterprises.values() for d in e.devices]
+
+
+def load_kinds(path: Path | None = None) -> dict[str, dict]:
+    path = path or CONFIG_DIR / "kinds.toml"
+    with open(path, "rb") as fh:
+        return tomllib.load(fh)["kinds"]
+
+
+def load_site(path: str | Path, kinds: dict[str, dict] | None = None) -> Site:
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return parse_site(raw, kinds if kinds is not None else load_kinds(), source=str(path))
+
+
+def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site") -> Site:
+    site = raw.get("site", {})
+    enterprises: dict[str, Enterprise] = {}
+    points: list[PointDef] = []
+    for e in raw.get("enterprises", []):
+        eid = _req(e, "id", source)
+        if eid in enterprises:
+            raise ConfigError(f"{source}: enterprise {eid!r} defined twice")
+        devices = []
+        for d in e.get("devices", []):
+            did = _req(d, "id", f"{source}: enterprise {eid}")
+            devices.append(did)
+            overrides = d.get("overrides", {})
+            for pname in d.get("points", []):
+                kind_name = d.get("kinds", {}).get(pname, pname)
+                kind = kinds.get(kind_name)
+                if kind is None:
+                    raise ConfigError(f"{source}: {eid}/{did}/{pname}: unknown point kind {kind_name!r}")
+                specs = tuple(merge(kind.get("detectors", []), overrides.get(pname)))
+                for spec in specs:  # fail at start-up, not on the first reading
+                    try:
+                        build(spec)
+                    except ValueError as exc:
+                        raise ConfigError(f"{source}: {eid}/{did}/{pname}: {exc}") from None
+                points.append(PointDef(PointRef(eid, did, pname), kind_name, kind.get("unit", ""),
+                                       kind.get("title", pname), specs))
+        loc = e.get("location")
+        enterprises[eid] = Enterprise(eid, e.get("name", eid), tuple(e.get("token_sha256", [])),
+                                      tuple(loc) if loc else None, e.get("dust", ""), tuple(devices))
+    users = {}
+    for u in raw.get("users", []):
+        name = _req(u, "name", source)
+        role = u.get("role", "viewer")
+        if role not in ROLES:
+            raise ConfigError(f"{source}: user {name!r}: role must be one of {ROLES}")
+        users[name] = User(name, role, u.get("password"), u.get("api_token_sha256"))
+    channels = tuple(
+        Channel(_req(c, "id", source), _req(c, "type", source), c.get("min_severity", "blue"),
+                {k: v for k, v in c.items() if k not in ("id", "type", "min_severity")})
+        for c in raw.get("channels", [])
+    )
+    return Site(site.get("name", "site"), float(site.get("offline_after", 300)), enterprises, tuple(points), users,
+                channels)
+
+
+def _req(table: dict, key: str, where: str):
+    if key not in table:
+        raise ConfigError(f"{where}: missing {key!r}")
+    return table[key]

@@ -1,0 +1,26 @@
+"""Prometheus metrics, in a registry of their own per runtime (tests run several)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.readings_accepted = Counter("warning_readings_accepted", "Readings accepted (202)", registry=r)
+        self.readings_rejected = Counter("warning_readings_rejected", "Requests rejected, by reason",
+                                         ["reason"], registry=r)
+        self.duplicates = Counter("warning_messages_duplicate", "Messages ignored as repeats", registry=r)
+        self.queue_depth = Gauge("warning_queue_depth", "Readings waiting, by queue", ["queue"], registry=r)
+        self.pipeline_lag = Gauge("warning_pipeline_lag_seconds",
+                                  "Arrival-to-processed delay of the last batch", registry=r)
+        self.batch_seconds = Histogram("warning_commit_seconds", "Group commit duration", registry=r,
+                                       buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5))
+        self.alerts = Counter("warning_alert_events", "Alert events, by kind and severity", ["kind", "severity"],
+                              registry=r)
+        self.alerts_open = Gauge("warning_alerts_open", "Open alerts by severity", ["severity"], registry=r)
+        self.notifications = Counter("warning_notifications", "Notification attempts by channel and outcome",
+                                     ["channel", "outcome"], registry=r)
+        self.ws_clients = Gauge("warning_ws_clients", "Connected dashboard clients", registry=r)
+        self.ws_dropped = Counter("warning_ws_dropped", "Dashboard clients dropped for being slow", registry=r)

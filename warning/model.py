@@ -1,0 +1,108 @@
+"""The nouns of the system, as plain immutable data.
+
+Times are epoch **seconds** (floats) everywhere inside the core; the edges convert
+from epoch milliseconds or ISO-8601.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import asdict, dataclass
+from typing import NamedTuple
+
+from detectors.base import Finding, Severity
+
+__all__ = ["Severity", "Finding", "Reading", "PointRef", "AlertState", "EventKind", "Alert", "AlertEvent",
+           "alert_id", "event_id"]
+
+
+class Reading(NamedTuple):
+    """One accepted value of one point. A tuple, because millions of them flow."""
+
+    point_id: int  #: the point's id in the site registry
+    t: float  #: device time, epoch seconds
+    value: float  #: the value; booleans arrive as 0.0 / 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class PointRef:
+    """Where a value comes from: enterprise, device, point. ``point`` is ``""`` for device-level rules."""
+
+    enterprise: str
+    device: str
+    point: str
+
+
+class AlertState(str, enum.Enum):
+    ACTIVE = "active"  #: issued, nobody has signed for it yet
+    ACKNOWLEDGED = "acknowledged"  #: signed for by an officer
+    RESOLVED = "resolved"  #: lifted: condition cleared, or an officer closed it
+
+
+class EventKind(str, enum.Enum):
+    RAISED = "raised"
+    UPDATED = "updated"  #: severity went up or down
+    ESCALATED = "escalated"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """An alert as it stands after an event. The engine replaces, never mutates, these."""
+
+    id: str  #: stable: derived from the key and the opening time
+    enterprise: str
+    device: str
+    point: str
+    rule: str
+    severity: Severity
+    state: AlertState
+    message: str
+    value: float
+    opened_at: float
+    updated_at: float
+    acknowledged_by: str | None = None
+    acknowledged_at: float | None = None
+    ack_note: str | None = None
+    resolved_at: float | None = None
+    resolved_by: str | None = None  #: None when the condition cleared by itself
+    resolve_note: str | None = None
+    condition_active: bool = True  #: whether the detector still sees the condition
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["severity"] = self.severity.label
+        d["state"] = self.state.value
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """One change of one alert. ``id`` is stable, so replaying input never duplicates it."""
+
+    id: str
+    kind: EventKind
+    at: float  #: when it happened (reading time for detector events, action time for people)
+    alert: Alert  #: the alert after this event
+    actor: str | None = None  #: who did it; None for the system
+    note: str | None = None
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "kind": self.kind.value, "at": self.at, "actor": self.actor, "note": self.note,
+                "alert": self.alert.to_json()}
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=10).hexdigest()
+
+
+def alert_id(enterprise: str, device: str, point: str, rule: str, opened_at: float) -> str:
+    return _digest(enterprise, device, point, rule, round(opened_at * 1000))
+
+
+def event_id(alert: str, kind: EventKind, at: float, severity: Severity | None, actor: str | None) -> str:
+    """Detector events are keyed by time and severity; officers' actions by time and actor, so
+    re-applying an action after a restart (whatever the severity then) gives the same id."""
+    return _digest(alert, kind.value, round(at * 1000), 0 if severity is None else int(severity), actor or "")

@@ -1,0 +1,337 @@
+"""The embedded runtime: one process, asyncio, moving data in and out of the pure pipeline.
+
+Data flow::
+
+    submit() ──► pending (bounded, by readings) ──► writer: group commit (COPY) ──► 202
+                                                        │
+                                                        ▼ (bounded, by batches)
+    command()/tick ───────────────────────────────► worker: Pipeline ──► store events + outbox
+                                                                      └─► hub (dashboard)
+
+* A reading is *accepted* once its group's transaction has committed: the HTTP 202 is
+  sent after the commit, never before.
+* The worker processes committed batches in order and checkpoints the pipeline with the
+  number of the last batch it covers; start-up restores the checkpoint and replays the
+  batches after it, so every accepted reading reaches the detectors, and stable event
+  ids keep the replay from notifying twice.
+* Every buffer is bounded: ``submit`` raises :class:`Overloaded` (HTTP 503) when the
+  pending readings exceed ``max_pending``; the writer waits for room in the worker's
+  queue, so a slow pipeline pushes back to the clients instead of growing memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import asyncpg
+
+from ..alerts import AlertError
+from ..config import Site
+from ..ingest import Parsed
+from ..model import AlertEvent, Reading, Severity
+from ..notify.outbox import OutboxWorker
+from ..notify.policy import notifications
+from ..pipeline import Pipeline
+from ..store import alerts as alert_store
+from ..store import checkpoints, readings as reading_store
+from ..store.registry import sync_points
+
+log = logging.getLogger(__name__)
+CHECKPOINT = "pipeline"
+DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, ConnectionError, TimeoutError)
+
+
+class Overloaded(Exception):
+    """The runtime cannot take more now; retry after ``retry_after`` seconds."""
+
+    def __init__(self, reason: str, retry_after: int = 1):
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+@dataclass
+class Options:
+    max_pending: int = 200_000  #: readings waiting for their group commit before 503
+    group_max: int = 20_000  #: readings per group commit at most
+    pipeline_batches: int = 32  #: committed batches waiting for the pipeline at most
+    checkpoint_interval: float = 10.0  #: seconds between pipeline checkpoints
+    tick_interval: float = 1.0  #: seconds between timer ticks (offline devices)
+    notify: bool = True  #: run the outbox worker
+
+
+class EmbeddedRuntime:
+    def __init__(self, site: Site, pool: asyncpg.Pool, *, metrics, hub, options: Options | None = None,
+                 clock: Callable[[], float] = time.time):
+        self.site = site
+        self.pool = pool
+        self.metrics = metrics
+        self.hub = hub
+        self.options = options or Options()
+        self.clock = clock  #: injectable wall clock (tests)
+        self.pipeline: Pipeline | None = None
+        self.devices: dict[str, dict[str, dict[str, int]]] = {}  #: enterprise -> device -> point -> id
+        self.outbox = OutboxWorker(pool, list(site.channels), metrics=metrics)
+        self._pending: deque = deque()  #: (enterprise, Parsed, future) waiting for the writer
+        self._pending_readings = 0
+        self._pending_wake = asyncio.Event()
+        self._inbox: asyncio.Queue = asyncio.Queue()  #: batches, commands, ticks for the worker
+        self._room = asyncio.Semaphore(self.options.pipeline_batches)  #: bounds batches in the inbox
+        self._tick_queued = False
+        self._severity_before: dict[str, Severity] = {}
+        self._last_batch = 0  #: last batch the pipeline has processed
+        self._last_checkpoint = 0.0
+        self._tasks: list[asyncio.Task] = []
+        self.accepting = False  #: False while starting and stopping: submit() refuses
+        self.ready = False
+
+    # -- life cycle ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        async with self.pool.acquire() as conn:
+            points = await sync_points(conn, self.site)
+        for pid, p in points.items():
+            self.devices.setdefault(p.ref.enterprise, {}).setdefault(p.ref.device, {})[p.ref.point] = pid
+        self.pipeline = Pipeline(points, self.site.offline_after)
+        await self._recover()
+        now = self.clock()
+        self.pipeline.watch_devices(self.site.devices(), now)
+        self.pipeline.resume(now)
+        self._severity_before = {a.id: a.severity for a in self.pipeline.engine.open_alerts()}
+        self._tasks = [asyncio.create_task(self._writer(), name="writer"),
+                       asyncio.create_task(self._worker(), name="pipeline"),
+                       asyncio.create_task(self._ticker(), name="ticker")]
+        if self.options.notify:
+            self._tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
+        self.accepting = self.ready = True
+
+    async def stop(self) -> None:
+        """Refuse new input, finish what was accepted, checkpoint, stop."""
+        self.accepting = False
+        while self._pending:
+            await asyncio.sleep(0.01)
+        await self._inbox.join()
+        await self._checkpoint()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self.ready = False
+
+    async def _recover(self) -> None:
+        """Restore the last checkpoint, re-apply officers' actions, replay later batches."""
+        async with self.pool.acquire() as conn:
+            saved = await checkpoints.load(conn, CHECKPOINT)
+            if saved is not None:
+                self._last_batch, state = saved
+                try:
+                    self.pipeline.restore(state)
+                except Exception:  # an incompatible snapshot must not keep the service down
+                    log.exception("checkpoint could not be restored; starting detectors fresh")
+            events: list[AlertEvent] = await self._reapply_actions(conn)
+            replayed = 0
+            async with conn.transaction():
+                batch, readings = None, []
+                async for r in await reading_store.replay_cursor(conn, self._last_batch):
+                    if r["batch"] != batch and readings:
+                        events += self.pipeline.process(readings, readings[-1].t)
+                        replayed += len(readings)
+                        readings = []
+                    batch = r["batch"]
+                    readings.append(Reading(r["point_id"], r["ts_ms"] / 1000.0, r["value"]))
+                if readings:
+                    events += self.pipeline.process(readings, readings[-1].t)
+                    replayed += len(readings)
+                    self._last_batch = batch
+            # Again after the replay, for alerts raised and signed for since the checkpoint.
+            events += await self._reapply_actions(conn)
+        if replayed or events:
+            log.info("recovered: replayed %d readings after batch checkpoint, %d events", replayed, len(events))
+        await self._record(events)
+
+    async def _reapply_actions(self, conn) -> list[AlertEvent]:
+        """Officers' actions are input too, but not in the readings log: re-apply the stored
+        ones to the restored engine (their event ids are stable, so nothing is doubled)."""
+        events: list[AlertEvent] = []
+        open_ids = [a.id for a in self.pipeline.engine.open_alerts()]
+        for act in await alert_store.officer_actions(conn, open_ids):
+            with contextlib.suppress(AlertError):
+                apply = self.pipeline.acknowledge if act["kind"] == "acknowledged" else self.pipeline.resolve
+                events += apply(act["alert_id"], act["actor"], act["note"], act["at"])
+        return events
+
+    # -- ingest side ---------------------------------------------------------------------------
+    async def submit(self, enterprise: str, parsed: Parsed) -> tuple[int, int]:
+        """Store a validated request; returns (readings accepted, messages ignored as repeats)
+        once they are committed. Raises :class:`Overloaded` when full or the store is down."""
+        if not self.accepting:
+            raise Overloaded("not accepting: starting or stopping", 2)
+        if self._pending_readings + parsed.count > self.options.max_pending:
+            raise Overloaded(f"ingest queue full ({self._pending_readings} readings pending)", 1)
+        fut = asyncio.get_running_loop().create_future()
+        self._pending.append((enterprise, parsed, fut))
+        self._pending_readings += parsed.count
+        self.metrics.queue_depth.labels("ingest").set(self._pending_readings)
+        self._pending_wake.set()
+        return await fut
+
+    async def _writer(self) -> None:
+        while True:
+            if not self._pending:
+                self._pending_wake.clear()
+                await self._pending_wake.wait()
+            group, n = [], 0
+            while self._pending and n < self.options.group_max:
+                item = self._pending.popleft()
+                group.append(item)
+                n += item[1].count
+            self._pending_readings -= n
+            self.metrics.queue_depth.labels("ingest").set(self._pending_readings)
+            await self._commit(group)
+
+    async def _commit(self, group: list) -> None:
+        started = time.perf_counter()
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                batch = await reading_store.next_batch(conn)
+                rows: list[Reading] = []
+                results = []
+                new_ids: list[tuple[str, str]] = []
+                for enterprise, parsed, _ in group:
+                    ids = [m for m, _ in parsed.messages if m is not None]
+                    known = await reading_store.known_ids(conn, enterprise, ids) if ids else ()
+                    accepted = dups = 0
+                    for mid, readings in parsed.messages:
+                        if mid is not None:
+                            if mid in known:
+                                dups += 1
+                                continue
+                            new_ids.append((enterprise, mid))
+                        rows.extend(readings)
+                        accepted += len(readings)
+                    results.append((accepted, dups))
+                await reading_store.copy_readings(conn, batch, rows)
+                if new_ids:
+                    await reading_store.record_ids(conn, batch, new_ids)
+        except DB_ERRORS as exc:
+            log.error("group commit failed, %d requests refused: %s", len(group), exc)
+            for _, _, fut in group:
+                if not fut.done():
+                    fut.set_exception(Overloaded(f"store unavailable: {type(exc).__name__}", 5))
+            return
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        for (_, _, fut), res in zip(group, results):
+            self.metrics.readings_accepted.inc(res[0])
+            if res[1]:
+                self.metrics.duplicates.inc(res[1])
+            if not fut.done():
+                fut.set_result(res)
+        if rows:
+            await self._room.acquire()
+            self._inbox.put_nowait(("batch", batch, rows, self.clock()))
+            self.metrics.queue_depth.labels("pipeline").set(self.options.pipeline_batches - self._room._value)
+
+    # -- officers' side ------------------------------------------------------------------------
+    async def command(self, action: str, aid: str, actor: str, note: str | None) -> list[AlertEvent]:
+        """Apply ``acknowledge`` or ``resolve`` through the pipeline worker, in order with the
+        readings; returns the events once stored. Raises AlertError if it cannot apply."""
+        fut = asyncio.get_running_loop().create_future()
+        self._inbox.put_nowait(("command", action, aid, actor, note, fut))
+        return await fut
+
+    def open_alerts(self):
+        return self.pipeline.engine.open_alerts() if self.pipeline else []
+
+    # -- the pipeline worker -------------------------------------------------------------------
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(self.options.tick_interval)
+            if not self._tick_queued:
+                self._tick_queued = True
+                self._inbox.put_nowait(("tick",))
+
+    async def _worker(self) -> None:
+        while True:
+            item = await self._inbox.get()
+            try:
+                await self._handle(item)
+            except Exception:  # the worker must survive anything one item does
+                log.exception("pipeline worker failed on %s", item[0])
+            finally:
+                self._inbox.task_done()
+            if self.clock() - self._last_checkpoint >= self.options.checkpoint_interval:
+                await self._checkpoint()
+
+    async def _handle(self, item: tuple) -> None:
+        kind = item[0]
+        if kind == "batch":
+            _, batch, rows, arrived = item
+            self._room.release()
+            rows.sort(key=_order)
+            events = self.pipeline.process(rows, arrived)
+            self._last_batch = batch
+            await self._record(events)
+            self.metrics.pipeline_lag.set(self.clock() - arrived)
+        elif kind == "tick":
+            self._tick_queued = False
+            await self._record(self.pipeline.tick(self.clock()))
+        elif kind == "command":
+            _, action, aid, actor, note, fut = item
+            try:
+                apply = self.pipeline.acknowledge if action == "acknowledge" else self.pipeline.resolve
+                events = apply(aid, actor, note, self.clock())
+            except AlertError as exc:
+                fut.set_exception(exc)
+                return
+            await self._record(events)
+            if not fut.done():
+                fut.set_result(events)
+
+    async def _record(self, events: list[AlertEvent]) -> None:
+        """Store events and their notifications, then tell the dashboard. Retries while the
+        store is down: the events are derived from committed input and must not be lost."""
+        if not events:
+            return
+        outbox = notifications(events, self.site.channels, self._severity_before)
+        delay = 0.5
+        while True:
+            try:
+                async with self.pool.acquire() as conn:
+                    new = await alert_store.record(conn, events, outbox)
+                break
+            except DB_ERRORS as exc:
+                log.error("storing %d alert events failed (%s); retrying in %.1f s", len(events), exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        if not new:
+            return
+        for e in new:
+            self.metrics.alerts.labels(e.kind.value, e.alert.severity.label).inc()
+        counts = {s.label: 0 for s in Severity}
+        for a in self.pipeline.engine.open_alerts():
+            counts[a.severity.label] += 1
+        for sev, n in counts.items():
+            self.metrics.alerts_open.labels(sev).set(n)
+        if outbox:
+            self.outbox.wake.set()
+        self.hub.publish([e.to_json() for e in new])
+
+    async def _checkpoint(self) -> None:
+        self._last_checkpoint = self.clock()
+        if self.pipeline is None:
+            return
+        state = self.pipeline.snapshot()
+        try:
+            async with self.pool.acquire() as conn:
+                await checkpoints.save(conn, CHECKPOINT, self._last_batch, state)
+        except DB_ERRORS as exc:
+            log.error("checkpoint failed (%s); will retry", exc)
+
+
+def _order(r: Reading):
+    return (r.t, r.point_id)

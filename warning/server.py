@@ -1,0 +1,97 @@
+"""Everything ``warning run`` starts, in order, and stops in reverse:
+store (embedded PostgreSQL or a DSN) → pool and migrations → runtime (recovery) → HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import uvicorn
+
+from .config import Site
+from .metrics import Metrics
+from .runtime.embedded import EmbeddedRuntime, Options
+from .store.db import connect_pool
+from .store.embedded import EmbeddedPostgres
+from .web.app import AppState, build_app
+from .web.auth import Auth
+from .web.hub import Hub
+from .web.ratelimit import Buckets
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Settings:
+    """What ``warning run`` is told; every field has a flag and most an environment variable."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    database: str | None = None  #: DSN; None starts the embedded server
+    data_dir: Path | None = None  #: embedded server's folder (default: see store.embedded)
+    secret_key: str | None = None  #: signs sessions; random per start when unset
+    max_body: int = 1 << 20  #: bytes per telemetry request
+    rate: float = 5_000.0  #: readings/s per enterprise token
+    burst: float = 50_000.0  #: readings per token in a burst
+    runtime: Options = field(default_factory=Options)
+
+
+class Server:
+    def __init__(self, site: Site, settings: Settings):
+        self.site = site
+        self.settings = settings
+        self.embedded: EmbeddedPostgres | None = None
+        self.pool = None
+        self.runtime: EmbeddedRuntime | None = None
+        self.app = None
+        self.uvicorn: uvicorn.Server | None = None
+        self._serving: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        s = self.settings
+        dsn = s.database
+        if dsn is None:
+            self.embedded = EmbeddedPostgres(s.data_dir)
+            dsn = await asyncio.to_thread(self.embedded.start)
+            log.info("embedded PostgreSQL in %s", self.embedded.pgdata)
+        self.pool = await connect_pool(dsn)
+        metrics = Metrics()
+        hub = Hub(metrics=metrics)
+        self.runtime = EmbeddedRuntime(self.site, self.pool, metrics=metrics, hub=hub, options=s.runtime)
+        await self.runtime.start()
+        secret = s.secret_key or os.environ.get("WARNING_SECRET_KEY") or secrets.token_urlsafe(32)
+        state = AppState(self.site, self.pool, self.runtime, hub, metrics, Auth(self.site, secret),
+                         Buckets(s.rate, s.burst), s.max_body)
+        self.app = build_app(state)
+        config = uvicorn.Config(self.app, host=s.host, port=s.port, ws="websockets-sansio", lifespan="off",
+                                log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+        self.uvicorn = uvicorn.Server(config)
+        self.uvicorn.capture_signals = contextlib.nullcontext  # the CLI owns signals, for an orderly stop
+        self._serving = asyncio.create_task(self.uvicorn.serve())
+        while not self.uvicorn.started:
+            if self._serving.done():
+                self._serving.result()  # raises the bind error
+                raise RuntimeError("HTTP server stopped during start-up")
+            await asyncio.sleep(0.02)
+
+    @property
+    def port(self) -> int:
+        sock = self.uvicorn.servers[0].sockets[0]
+        return sock.getsockname()[1]
+
+    async def stop(self) -> None:
+        if self.uvicorn is not None:
+            self.uvicorn.should_exit = True
+            await self._serving
+        if self.runtime is not None:
+            await self.runtime.stop()
+        if self.pool is not None:
+            await self.pool.close()
+        if self.embedded is not None:
+            await asyncio.to_thread(self.embedded.stop)

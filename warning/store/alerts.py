@@ -1,0 +1,118 @@
+"""Alerts, their events, and the outbox rows they cause, written in one transaction.
+
+Event ids are stable, so events replayed after a crash are recognised and dropped
+before they touch the alert row or the outbox: a replay never notifies twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+import asyncpg
+import orjson
+
+from ..model import AlertEvent, Severity
+
+ALERT_FIELDS = ("id", "enterprise", "device", "point", "rule", "severity", "state", "message", "value",
+                "opened_at", "updated_at", "acknowledged_by", "acknowledged_at", "ack_note", "resolved_at",
+                "resolved_by", "resolve_note", "condition_active")
+_TIME_FIELDS = {"opened_at", "updated_at", "acknowledged_at", "resolved_at"}
+STATES = ("active", "acknowledged", "resolved")
+
+_UPSERT = (f"INSERT INTO alerts ({', '.join(ALERT_FIELDS)}) VALUES ({', '.join(f'${i + 1}' for i in range(len(ALERT_FIELDS)))}) "
+           f"ON CONFLICT (id) DO UPDATE SET {', '.join(f'{f} = EXCLUDED.{f}' for f in ALERT_FIELDS[1:])}")
+_EVENT = ("INSERT INTO alert_events (id, alert_id, kind, at, severity, state, actor, note, message, value) "
+          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+_OUTBOX = ("INSERT INTO outbox (event_id, channel, alert_id, kind, payload) VALUES ($1, $2, $3, $4, $5) "
+           "ON CONFLICT (event_id, channel) DO NOTHING")
+
+
+def ts(seconds: float | None) -> datetime | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, timezone.utc)
+
+
+def epoch(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def _alert_row(e: AlertEvent) -> tuple:
+    a = e.alert
+    return (a.id, a.enterprise, a.device, a.point, a.rule, int(a.severity), a.state.value, a.message, a.value,
+            ts(a.opened_at), ts(a.updated_at), a.acknowledged_by, ts(a.acknowledged_at), a.ack_note,
+            ts(a.resolved_at), a.resolved_by, a.resolve_note, a.condition_active)
+
+
+async def record(conn: asyncpg.Connection, events: Sequence[AlertEvent],
+                 notifications: Sequence[tuple[str, str, dict]] = ()) -> list[AlertEvent]:
+    """Store new events (and their outbox rows: ``(event id, channel, payload)``); returns the new ones.
+
+    Pending notifications of an alert that has just been acknowledged or resolved are
+    cancelled: nothing repeats after acknowledgement.
+    """
+    if not events:
+        return []
+    async with conn.transaction():
+        seen = {r["id"] for r in await conn.fetch("SELECT id FROM alert_events WHERE id = ANY($1::text[])",
+                                                  [e.id for e in events])}
+        new = [e for e in events if e.id not in seen]
+        if not new:
+            return []
+        for e in new:  # in order: the alert row must exist before its event, and end in the latest state
+            await conn.execute(_UPSERT, *_alert_row(e))
+        await conn.executemany(_EVENT, [
+            (e.id, e.alert.id, e.kind.value, ts(e.at), int(e.alert.severity), e.alert.state.value, e.actor, e.note,
+             e.alert.message, e.alert.value) for e in new])
+        closed = [e.alert.id for e in new if e.kind.value in ("acknowledged", "resolved")]
+        if closed:
+            await conn.execute(
+                "UPDATE outbox SET state = 'cancelled' WHERE alert_id = ANY($1::text[]) AND state = 'pending' "
+                "AND kind IN ('raised', 'updated', 'escalated')", closed)
+        new_ids = {e.id for e in new}
+        rows = [(eid, ch, pay["alert"]["id"], pay["kind"], orjson.dumps(pay).decode())
+                for eid, ch, pay in notifications if eid in new_ids]
+        if rows:
+            await conn.executemany(_OUTBOX, rows)
+    return new
+
+
+def alert_json(row: asyncpg.Record) -> dict:
+    d = {f: row[f] for f in ALERT_FIELDS}
+    d["severity"] = Severity(d["severity"]).label
+    for f in _TIME_FIELDS:
+        d[f] = epoch(d[f])
+    return d
+
+
+async def list_alerts(conn: asyncpg.Connection, state: str = "active", *, enterprise: str | None = None,
+                      limit: int = 1000) -> list[dict]:
+    where, args = [], []
+    if state != "all":
+        args.append(state)
+        where.append(f"state = ${len(args)}")
+    if enterprise is not None:
+        args.append(enterprise)
+        where.append(f"enterprise = ${len(args)}")
+    args.append(limit)
+    sql = (f"SELECT * FROM alerts {'WHERE ' + ' AND '.join(where) if where else ''} "
+           f"ORDER BY severity DESC, opened_at DESC LIMIT ${len(args)}")
+    return [alert_json(r) for r in await conn.fetch(sql, *args)]
+
+
+async def get_alert(conn: asyncpg.Connection, aid: str) -> dict | None:
+    row = await conn.fetchrow("SELECT * FROM alerts WHERE id = $1", aid)
+    return None if row is None else alert_json(row)
+
+
+async def alert_events(conn: asyncpg.Connection, aid: str) -> list[dict]:
+    rows = await conn.fetch("SELECT id, kind, at, severity, state, actor, note, message, value FROM alert_events "
+                            "WHERE alert_id = $1 ORDER BY at, recorded_at", aid)
+    return [{**dict(r), "at": epoch(r["at"]), "severity": Severity(r["severity"]).label} for r in rows]
+
+
+async def officer_actions(conn: asyncpg.Connection, alert_ids: list[str]) -> list[dict]:
+    """Acknowledgements and manual resolutions of these alerts, oldest first (for restore)."""
+    rows = await conn.fetch(
+        "SELECT alert_id, kind, at, actor, note FROM alert_events WHERE alert_id = ANY($1::text[]) "
+        "AND actor IS NOT NULL AND kind IN ('acknowledged', 'resolved') ORDER BY at", alert_ids)
+    return [{**dict(r), "at": epoch(r["at"])} for r in rows]

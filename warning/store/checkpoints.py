@@ -1,0 +1,17 @@
+"""Pipeline checkpoints: the snapshot bytes and the last reading batch they cover."""
+
+from __future__ import annotations
+
+import asyncpg
+
+
+async def save(conn: asyncpg.Connection, name: str, batch: int, state: bytes) -> None:
+    await conn.execute(
+        "INSERT INTO checkpoints (name, batch, state, saved_at) VALUES ($1, $2, $3, now()) "
+        "ON CONFLICT (name) DO UPDATE SET batch = EXCLUDED.batch, state = EXCLUDED.state, saved_at = now()",
+        name, batch, state)
+
+
+async def load(conn: asyncpg.Connection, name: str) -> tuple[int, bytes] | None:
+    row = await conn.fetchrow("SELECT batch, state FROM checkpoints WHERE name = $1", name)
+    return None if row is None else (row["batch"], bytes(row["state"]))

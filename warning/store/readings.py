@@ -1,0 +1,48 @@
+"""Readings into PostgreSQL: one transaction per group commit, rows by COPY.
+
+A group is several requests' messages. Inside its transaction we drop messages whose
+id was stored before (the ``messages`` table), COPY the readings, and record the new
+ids, so a message is stored exactly once however often it is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import asyncpg
+
+from ..model import Reading
+
+READING_COLUMNS = ("batch", "point_id", "ts_ms", "value")
+
+
+async def next_batch(conn: asyncpg.Connection) -> int:
+    return await conn.fetchval("SELECT nextval('reading_batch_seq')")
+
+
+async def known_ids(conn: asyncpg.Connection, enterprise: str, ids: list[str]) -> set[str]:
+    rows = await conn.fetch("SELECT msg_id FROM messages WHERE enterprise = $1 AND msg_id = ANY($2::text[])",
+                            enterprise, ids)
+    return {r["msg_id"] for r in rows}
+
+
+async def copy_readings(conn: asyncpg.Connection, batch: int, readings: Iterable[Reading]) -> None:
+    await conn.copy_records_to_table(
+        "readings", columns=READING_COLUMNS,
+        records=[(batch, pid, round(t * 1000.0), v) for pid, t, v in readings])
+
+
+async def record_ids(conn: asyncpg.Connection, batch: int, ids: list[tuple[str, str]]) -> None:
+    await conn.copy_records_to_table("messages", columns=("enterprise", "msg_id", "batch"),
+                                     records=[(e, m, batch) for e, m in ids])
+
+
+async def replay_cursor(conn: asyncpg.Connection, after_batch: int):
+    """Readings of batches after ``after_batch``, in processing order (use inside a transaction)."""
+    return conn.cursor(
+        "SELECT batch, point_id, ts_ms, value FROM readings WHERE batch > $1 ORDER BY batch, ts_ms, point_id",
+        after_batch, prefetch=10_000)
+
+
+async def prune_ids(conn: asyncpg.Connection, keep_batches_after: int) -> str:
+    return await conn.execute("DELETE FROM messages WHERE batch <= $1", keep_batches_after)

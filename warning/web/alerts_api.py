@@ -1,0 +1,96 @@
+"""Alert list and officers' actions: ``GET /api/v1/alerts``, ``GET /api/v1/alerts/{id}``,
+``POST /api/v1/alerts/{id}/ack`` and ``/resolve``.
+
+Reading needs a viewer or officer (session cookie or officer API token); acting needs an
+officer, and a cookie-authenticated action needs the session's CSRF token.
+"""
+
+from __future__ import annotations
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..alerts import AlertError, AlertNotFound
+from ..store import alerts as alert_store
+from .responses import json_error, json_response
+
+STATES = ("active", "acknowledged", "resolved", "all")
+MAX_NOTE = 2000
+
+
+def routes(state):
+    auth = state.auth
+
+    def who(request: Request, role: str | None = None):
+        p = auth.principal(request)
+        if p is None:
+            return None, json_error(401, "log in, or send an officer API token")
+        if role is not None and p.role != role:
+            return None, json_error(403, f"this needs the {role} role; you are {p.role}")
+        return p, None
+
+    async def list_alerts(request: Request) -> Response:
+        _, err = who(request)
+        if err:
+            return err
+        wanted = request.query_params.get("state", "active")
+        if wanted not in STATES:
+            return json_error(400, f"state must be one of {', '.join(STATES)}")
+        try:
+            limit = min(int(request.query_params.get("limit", "1000")), 10_000)
+        except ValueError:
+            return json_error(400, "limit must be an integer")
+        async with state.pool.acquire() as conn:
+            rows = await alert_store.list_alerts(conn, wanted, limit=limit)
+        return json_response(rows)
+
+    async def get_alert(request: Request) -> Response:
+        _, err = who(request)
+        if err:
+            return err
+        aid = request.path_params["id"]
+        async with state.pool.acquire() as conn:
+            alert = await alert_store.get_alert(conn, aid)
+            if alert is None:
+                return json_error(404, f"no alert with id {aid!r}")
+            alert["events"] = await alert_store.alert_events(conn, aid)
+        return json_response(alert)
+
+    def action(name: str):
+        async def act(request: Request) -> Response:
+            p, err = who(request, "officer")
+            if err:
+                return err
+            if not auth.csrf_ok(p, request.headers.get("x-csrf-token")):
+                return json_error(403, "missing or wrong CSRF token (X-CSRF-Token header)")
+            try:
+                body = orjson.loads(await request.body() or b"{}")
+            except orjson.JSONDecodeError as exc:
+                return json_error(400, f"malformed JSON: {exc}")
+            if not isinstance(body, dict):
+                return json_error(400, "body must be a JSON object like {\"note\": \"...\"}")
+            note = body.get("note")
+            if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE):
+                return json_error(400, f"note must be a string of at most {MAX_NOTE} characters")
+            aid = request.path_params["id"]
+            try:
+                events = await state.runtime.command(name, aid, p.name, note)
+            except AlertNotFound:
+                async with state.pool.acquire() as conn:
+                    known = await alert_store.get_alert(conn, aid)
+                if known is None:
+                    return json_error(404, f"no alert with id {aid!r}")
+                return json_error(409, f"alert {aid} is {known['state']}: nothing to {name}")
+            except AlertError as exc:
+                return json_error(409, str(exc))
+            current = events[-1].alert.to_json() if events else state.runtime.pipeline.engine.get(aid).to_json()
+            return json_response(current)
+        return act
+
+    return [
+        ("/api/v1/alerts", list_alerts, ["GET"]),
+        ("/api/v1/alerts/{id}", get_alert, ["GET"]),
+        ("/api/v1/alerts/{id}/ack", action("acknowledge"), ["POST"]),
+        ("/api/v1/alerts/{id}/resolve", action("resolve"), ["POST"]),
+    ]
