@@ -118,14 +118,15 @@ async def _demo_feed(site_path: Path, url: str, stop: asyncio.Event, speed: floa
     import time
 
     from simulators.push import SitePusher
-    from simulators.scenario import demo_faults
+    from simulators.scenario import DEMO_BACKFILL, demo_faults
 
     site, creds = _load_demo(site_path, cred_path or site_path.parent / "credentials.toml")
-    backfill = 180.0
-    start = time.time() - backfill
-    pusher = SitePusher(site, creds.get("tokens", creds), url, demo_faults(site["enterprises"], start + backfill),
-                        speed=speed, backfill=backfill, duration=duration)
-    await pusher.run(stop)
+    start = time.time()
+    pusher = SitePusher(site, creds, url, demo_faults(site["enterprises"], start), speed=speed,
+                        backfill=DEMO_BACKFILL)
+    steps = None if duration is None else int(duration)
+    stats = await pusher.run(stop, start=start, steps=steps)
+    log.info("simulator stopped: %s", stats)
 
 
 async def _simulate(args) -> int:
