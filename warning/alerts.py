@@ -16,6 +16,7 @@ No clock is read here: times come in with findings and actions.
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable
 from dataclasses import replace
 
 from .model import Alert, AlertEvent, AlertState, EventKind, Finding, PointRef, alert_id, event_id
@@ -104,9 +105,16 @@ class AlertEngine:
         key = self.by_id.get(aid)
         return None if key is None else self.by_key[key]
 
-    def snapshot(self) -> bytes:
-        return pickle.dumps(self.by_key, protocol=pickle.HIGHEST_PROTOCOL)
+    def snapshot(self, enterprises: Callable[[str], bool] | None = None) -> bytes:
+        """Open alerts (of the enterprises ``enterprises`` accepts, or all) as bytes."""
+        alerts = self.by_key if enterprises is None else {k: a for k, a in self.by_key.items() if enterprises(k[0])}
+        return pickle.dumps(alerts, protocol=pickle.HIGHEST_PROTOCOL)
 
-    def restore(self, data: bytes) -> None:
-        self.by_key = pickle.loads(data)
+    def restore(self, data: bytes, enterprises: Callable[[str], bool] | None = None) -> None:
+        """Replace the open alerts (of the enterprises ``enterprises`` accepts, or all) with a snapshot's."""
+        if enterprises is None:
+            self.by_key = {}
+        else:
+            self.by_key = {k: a for k, a in self.by_key.items() if not enterprises(k[0])}
+        self.by_key.update(pickle.loads(data))
         self.by_id = {a.id: k for k, a in self.by_key.items()}

@@ -11,6 +11,8 @@ class Metrics:
         self.readings_accepted = Counter("warning_readings_accepted", "Readings accepted (202)", registry=r)
         self.readings_rejected = Counter("warning_readings_rejected", "Requests rejected, by reason",
                                          ["reason"], registry=r)
+        self.readings_processed = Counter("warning_readings_processed", "Readings through the detectors",
+                                          registry=r)
         self.duplicates = Counter("warning_messages_duplicate", "Messages ignored as repeats", registry=r)
         self.queue_depth = Gauge("warning_queue_depth", "Readings waiting, by queue", ["queue"], registry=r)
         self.pipeline_lag = Gauge("warning_pipeline_lag_seconds",

@@ -37,13 +37,13 @@ from ..ingest import Parsed
 from ..model import AlertEvent, Reading, Severity
 from ..notify.outbox import OutboxWorker
 from ..notify.policy import notifications
-from ..pipeline import Pipeline
+from ..pipeline import SHARDS, Pipeline
 from ..store import alerts as alert_store
 from ..store import checkpoints, readings as reading_store
 from ..store.registry import sync_points
 
 log = logging.getLogger(__name__)
-CHECKPOINT = "pipeline"
+CHECKPOINT = "pipeline/"  # + shard number
 DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, ConnectionError, TimeoutError)
 
 
@@ -60,7 +60,7 @@ class Options:
     max_pending: int = 200_000  #: readings waiting for their group commit before 503
     group_max: int = 20_000  #: readings per group commit at most
     pipeline_batches: int = 32  #: committed batches waiting for the pipeline at most
-    checkpoint_interval: float = 10.0  #: seconds between pipeline checkpoints
+    checkpoint_interval: float = 10.0  #: seconds in which every shard of the pipeline is checkpointed once
     tick_interval: float = 1.0  #: seconds between timer ticks (offline devices)
     notify: bool = True  #: run the outbox worker
 
@@ -86,6 +86,8 @@ class EmbeddedRuntime:
         self._severity_before: dict[str, Severity] = {}
         self._last_batch = 0  #: last batch the pipeline has processed
         self._last_checkpoint = 0.0
+        self._next_shard = 0  #: the shard to checkpoint next
+        self._unsaved: set[int] = set()  #: shards without a checkpoint yet
         self._tasks: list[asyncio.Task] = []
         self.accepting = False  #: False while starting and stopping: submit() refuses
         self.ready = False
@@ -115,7 +117,8 @@ class EmbeddedRuntime:
         while self._pending:
             await asyncio.sleep(0.01)
         await self._inbox.join()
-        await self._checkpoint()
+        for k in range(SHARDS):
+            await self._checkpoint(k)
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -124,35 +127,52 @@ class EmbeddedRuntime:
         self.ready = False
 
     async def _recover(self) -> None:
-        """Restore the last checkpoint, re-apply officers' actions, replay later batches."""
+        """Restore each shard's checkpoint, re-apply officers' actions, replay later batches.
+
+        A shard replays only the batches after its own checkpoint. A shard with no checkpoint
+        (first start) starts fresh at the newest batch: history before it is not replayed.
+        """
+        replayed = 0
         async with self.pool.acquire() as conn:
-            saved = await checkpoints.load(conn, CHECKPOINT)
-            if saved is not None:
-                self._last_batch, state = saved
-                try:
-                    self.pipeline.restore(state)
-                except Exception:  # an incompatible snapshot must not keep the service down
-                    log.exception("checkpoint could not be restored; starting detectors fresh")
+            saved = await checkpoints.load_prefix(conn, CHECKPOINT)
+            floor = await reading_store.last_batch(conn)
+            shard_batch = {}
+            for k in range(SHARDS):
+                row = saved.get(f"{CHECKPOINT}{k}")
+                shard_batch[k] = floor if row is None else row[0]
+                if row is not None:
+                    try:
+                        self.pipeline.restore(row[1])
+                    except Exception:  # an incompatible snapshot must not keep the service down
+                        log.exception("checkpoint of shard %d could not be restored; starting it fresh", k)
+            self._unsaved = {k for k in range(SHARDS) if f"{CHECKPOINT}{k}" not in saved}
             events: list[AlertEvent] = await self._reapply_actions(conn)
-            replayed = 0
+            shard_of = {pid: self.pipeline.shard_of(pid) for pid in self.pipeline.points}
+            self._last_batch = max(shard_batch.values(), default=0)
             async with conn.transaction():
                 batch, readings = None, []
-                async for r in await reading_store.replay_cursor(conn, self._last_batch):
+                async for r in await reading_store.replay_cursor(conn, min(shard_batch.values(), default=0)):
                     if r["batch"] != batch and readings:
                         events += self.pipeline.process(readings, readings[-1].t)
                         replayed += len(readings)
                         readings = []
                     batch = r["batch"]
-                    readings.append(Reading(r["point_id"], r["ts_ms"] / 1000.0, r["value"]))
+                    pid = r["point_id"]
+                    if pid in shard_of and batch > shard_batch[shard_of[pid]]:
+                        readings.append(Reading(pid, r["ts_ms"] / 1000.0, r["value"]))
                 if readings:
                     events += self.pipeline.process(readings, readings[-1].t)
                     replayed += len(readings)
-                    self._last_batch = batch
+                if batch is not None:
+                    self._last_batch = max(self._last_batch, batch)
             # Again after the replay, for alerts raised and signed for since the checkpoint.
             events += await self._reapply_actions(conn)
         if replayed or events:
-            log.info("recovered: replayed %d readings after batch checkpoint, %d events", replayed, len(events))
+            log.info("recovered: replayed %d readings after the shards' checkpoints, %d events", replayed,
+                     len(events))
         await self._record(events)
+        for k in sorted(self._unsaved):  # every shard has a checkpoint from now on
+            await self._checkpoint(k)
 
     async def _reapply_actions(self, conn) -> list[AlertEvent]:
         """Officers' actions are input too, but not in the readings log: re-apply the stored
@@ -264,7 +284,7 @@ class EmbeddedRuntime:
                 log.exception("pipeline worker failed on %s", item[0])
             finally:
                 self._inbox.task_done()
-            if self.clock() - self._last_checkpoint >= self.options.checkpoint_interval:
+            if self.clock() - self._last_checkpoint >= self.options.checkpoint_interval / SHARDS:
                 await self._checkpoint()
 
     async def _handle(self, item: tuple) -> None:
@@ -275,6 +295,7 @@ class EmbeddedRuntime:
             rows.sort(key=_order)
             events = self.pipeline.process(rows, arrived)
             self._last_batch = batch
+            self.metrics.readings_processed.inc(len(rows))
             await self._record(events)
             self.metrics.pipeline_lag.set(self.clock() - arrived)
         elif kind == "tick":
@@ -321,16 +342,20 @@ class EmbeddedRuntime:
             self.outbox.wake.set()
         self.hub.publish([e.to_json() for e in new])
 
-    async def _checkpoint(self) -> None:
+    async def _checkpoint(self, shard: int | None = None) -> None:
+        """Save one shard (the next in turn by default): a short pause, not a whole-state one."""
         self._last_checkpoint = self.clock()
         if self.pipeline is None:
             return
-        state = self.pipeline.snapshot()
+        if shard is None:
+            shard, self._next_shard = self._next_shard, (self._next_shard + 1) % SHARDS
+        state = self.pipeline.snapshot(shard)
         try:
             async with self.pool.acquire() as conn:
-                await checkpoints.save(conn, CHECKPOINT, self._last_batch, state)
+                await checkpoints.save(conn, f"{CHECKPOINT}{shard}", self._last_batch, state)
+            self._unsaved.discard(shard)
         except DB_ERRORS as exc:
-            log.error("checkpoint failed (%s); will retry", exc)
+            log.error("checkpoint of shard %d failed (%s); will retry", shard, exc)
 
 
 def _order(r: Reading):

@@ -15,3 +15,8 @@ async def save(conn: asyncpg.Connection, name: str, batch: int, state: bytes) ->
 async def load(conn: asyncpg.Connection, name: str) -> tuple[int, bytes] | None:
     row = await conn.fetchrow("SELECT batch, state FROM checkpoints WHERE name = $1", name)
     return None if row is None else (row["batch"], bytes(row["state"]))
+
+
+async def load_prefix(conn: asyncpg.Connection, prefix: str) -> dict[str, tuple[int, bytes]]:
+    rows = await conn.fetch("SELECT name, batch, state FROM checkpoints WHERE starts_with(name, $1)", prefix)
+    return {r["name"]: (r["batch"], bytes(r["state"])) for r in rows}

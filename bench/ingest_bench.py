@@ -1,0 +1,247 @@
+"""Ingest benchmark: HTTP POST (100 readings a request) -> stored in PostgreSQL, detectors on;
+and POST -> alert on a WebSocket client, at a district's load.
+
+    python bench/ingest_bench.py [--database DSN] [--seconds 20] [--clients 16]
+
+The server runs as its own process (``warning run``) on a generated site of 200
+enterprises x 4 bag filters x 7 points (5,600 points); this script is the load generator
+and the WebSocket client. Two phases:
+
+1. throughput: ``--clients`` connections post pre-built bodies as fast as the server
+   answers; readings/s counts 202-accepted readings, and the script then checks that the
+   same number of rows is in PostgreSQL.
+2. latency: a steady background of ``--rate`` readings/s (default 6,000) of normal values,
+   plus 10 probes a second, each a ``vent_open = true`` on a device that has no alert
+   (a red alert, no duration filter); latency is from the probe's POST to its ``raised``
+   event arriving on the WebSocket.
+
+Both share this machine's 2 cores with the server and PostgreSQL: figures are for the
+whole system on one box, load generator included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from simulators.site import credentials_toml, generate_site  # noqa: E402
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def normal_body(eid_devices: list[str], t_ms: int, n: int = 100) -> bytes:
+    """``n`` readings of normal values spread over an enterprise's devices."""
+    items, count, k = [], 0, 0
+    while count < n:
+        dev = eid_devices[k % len(eid_devices)]
+        vals = {"dp": 1100.0 + (k % 7), "hopper_temp": 30.0 + (k % 3) * 0.1, "air_speed": 20.0, "spark": 0,
+                "airlock_fault": False, "running": True, "vent_open": False}
+        take = dict(list(vals.items())[: n - count])
+        items.append({"device": dev, "ts": t_ms + k, "values": take})
+        count += len(take)
+        k += 1
+    return orjson.dumps(items)
+
+
+async def throughput(url, tokens, devices, seconds, clients) -> tuple[int, float]:
+    eids = sorted(tokens)
+    base = int(time.time() * 1000) - 60_000
+    accepted = 0
+    stop_at = time.perf_counter() + seconds
+
+    async def client(i: int):
+        nonlocal accepted
+        async with aiohttp.ClientSession() as s:
+            k = i
+            while time.perf_counter() < stop_at:
+                eid = eids[k % len(eids)]
+                body = normal_body(devices[eid], base + k * 10)
+                k += clients
+                async with s.post(url + "/api/v1/telemetry", data=body,
+                                  headers={"Authorization": f"Bearer {tokens[eid]}",
+                                           "Content-Type": "application/json"}) as r:
+                    if r.status == 202:
+                        accepted += (await r.json())["accepted"]
+                    elif r.status in (429, 503):
+                        await asyncio.sleep(0.01)
+                    else:
+                        raise RuntimeError(f"HTTP {r.status}: {await r.text()}")
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(client(i) for i in range(clients)))
+    return accepted, time.perf_counter() - t0
+
+
+async def latency(url, ws_url, cookie, tokens, devices, seconds, rate) -> list[float]:
+    eids = sorted(tokens)
+    probes = [(eid, dev) for eid in eids for dev in devices[eid]]
+    sent: dict[tuple[str, str], float] = {}
+    got: list[float] = []
+    done = asyncio.Event()
+
+    async with aiohttp.ClientSession() as s:
+        ws = await s.ws_connect(ws_url, headers={"Cookie": cookie})
+        await ws.receive()  # snapshot
+
+        async def reader():
+            async for msg in ws:
+                data = orjson.loads(msg.data)
+                if data.get("type") != "event":
+                    continue
+                a = data["event"]["alert"]
+                key = (a["enterprise"], a["device"])
+                if data["event"]["kind"] == "raised" and a["point"] == "vent_open" and key in sent:
+                    got.append(time.perf_counter() - sent.pop(key))
+                if done.is_set() and not sent:
+                    return
+
+        async def post(eid, body):
+            async with s.post(url + "/api/v1/telemetry", data=body,
+                              headers={"Authorization": f"Bearer {tokens[eid]}",
+                                       "Content-Type": "application/json"}) as r:
+                if r.status != 202:
+                    raise RuntimeError(f"HTTP {r.status}: {await r.text()}")
+
+        async def background():
+            per_tick = rate / 100 / 10  # requests of 100 readings per 0.1 s
+            acc, k, t_next = 0.0, 0, time.perf_counter()
+            end = t_next + seconds
+            while t_next < end:
+                acc += per_tick
+                while acc >= 1:
+                    acc -= 1
+                    eid = eids[k % len(eids)]
+                    k += 1
+                    asyncio.ensure_future(post(eid, normal_body(devices[eid], int(time.time() * 1000))))
+                t_next += 0.1
+                await asyncio.sleep(max(0.0, t_next - time.perf_counter()))
+
+        async def prober():
+            i = 0
+            end = time.perf_counter() + seconds
+            while time.perf_counter() < end and i < len(probes):
+                eid, dev = probes[i]
+                i += 1
+                body = orjson.dumps([{"device": dev, "ts": int(time.time() * 1000), "values": {"vent_open": True}}])
+                sent[(eid, dev)] = time.perf_counter()
+                asyncio.ensure_future(post(eid, body))
+                await asyncio.sleep(0.1)
+            done.set()
+
+        rd = asyncio.create_task(reader())
+        await asyncio.gather(background(), prober())
+        try:
+            await asyncio.wait_for(rd, 10)
+        except TimeoutError:
+            pass
+        await ws.close()
+    return got
+
+
+async def processed_count(url) -> float:
+    async with aiohttp.ClientSession() as s, s.get(url + "/metrics") as r:
+        for line in (await r.text()).splitlines():
+            if line.startswith("warning_readings_processed_total "):
+                return float(line.split()[1])
+    return 0.0
+
+
+async def wait_processed(url, target: int, timeout: float = 300) -> int:
+    """Wait until the pipeline has processed ``target`` readings; returns the count."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        n = await processed_count(url)
+        if n >= target:
+            return int(n)
+        await asyncio.sleep(0.05)
+    raise RuntimeError("pipeline did not catch up")
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--database", help="PostgreSQL DSN (default: the embedded server)")
+    ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--rate", type=float, default=6000)
+    ap.add_argument("--checkpoint-interval", type=float, default=10.0, help="passed to warning run")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="warning-bench-"))
+    site_text, tokens = generate_site(200, collectors=4, seed=11)
+    (work / "site.toml").write_text(site_text)
+    import tomllib
+    site = tomllib.loads(site_text)
+    devices = {e["id"]: [d["id"] for d in e["devices"] if d.get("type") == "bag_filter"] for e in site["enterprises"]}
+    creds = tomllib.loads(credentials_toml(tokens, seed=11))
+    port = free_port()
+    cmd = [sys.executable, "-m", "warning.cli", "run", "--site", str(work / "site.toml"), "--port", str(port),
+           "--rate", "100000", "--log-level", "WARNING",
+           "--checkpoint-interval", str(args.checkpoint_interval)]
+    cmd += ["--database", args.database] if args.database else ["--data-dir", str(work / "data")]
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(work)}
+    server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(work / "server.log", "wb"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as s:
+            for _ in range(600):
+                try:
+                    async with s.get(url + "/readyz") as r:
+                        if r.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+            async with s.post(url + "/login", data={"username": "officer",
+                                                    "password": creds["users"]["officer"]["password"]},
+                              allow_redirects=False) as r:
+                cookie = r.headers["Set-Cookie"].split(";")[0]
+        dsn = args.database or f"postgresql://postgres@/postgres?host={work / 'data' / 'pgdata'}"
+        conn = await asyncpg.connect(dsn)
+        before = await conn.fetchval("SELECT count(*) FROM readings")
+
+        t0 = time.perf_counter()
+        accepted, elapsed = await throughput(url, tokens, devices, args.seconds, args.clients)
+        stored = await conn.fetchval("SELECT count(*) FROM readings") - before
+        processed = await wait_processed(url, accepted)
+        drained = time.perf_counter() - t0
+        print(f"ingest: {accepted} readings accepted in {elapsed:.1f} s = {accepted / elapsed:,.0f} readings/s "
+              f"(HTTP POST of 100, group commit by COPY); rows stored: {stored}")
+        print(f"end to end: all {processed} through the detectors after {drained:.1f} s "
+              f"= {processed / drained:,.0f} readings/s sustained (stored and detected)")
+
+        lat = await latency(url, f"ws://127.0.0.1:{port}/ws", cookie, tokens, devices, args.seconds, args.rate)
+        ms = [x * 1000 for x in lat]
+        print(f"latency at {args.rate:,.0f} readings/s: {len(ms)} probes, POST -> alert on WebSocket "
+              f"p50 {statistics.median(ms):.1f} ms, p99 {pct(ms, 99):.1f} ms, max {max(ms):.1f} ms")
+        await conn.close()
+    finally:
+        server.terminate()
+        server.wait(60)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
