@@ -161,3 +161,57 @@ def test_policy_stops_notifying_after_acknowledgement():
     assert notifications(up, chans, prev) == []  # nothing repeats after acknowledgement
     blue = eng.observe(PointRef("E1", "DC2", "dp"), f(Severity.BLUE, 4))
     assert [c for _, c, _ in notifications(blue, chans, prev)] == ["hook"]  # below the robot's minimum
+
+
+# -- configuration -----------------------------------------------------------------------------
+def test_example_and_demo_site_files_load():
+    from warning.config import CONFIG_DIR, load_site
+    example = load_site(CONFIG_DIR / "site.example.toml")
+    assert len(example.points) == 7 and example.users["zhang.san"].role == "officer"
+    demo = load_site(CONFIG_DIR / "demo" / "site.toml")
+    assert len(demo.enterprises) >= 20 and all(len(e.devices) >= 3 for e in demo.enterprises.values())
+
+
+@pytest.mark.parametrize("patch, needle", [
+    ({"users": [{"name": "x", "role": "root"}]}, "role"),
+    ({"channels": [{"id": "c", "type": "pager", "url": "http://x"}]}, "type"),
+    ({"channels": [{"id": "c", "type": "webhook"}]}, "url"),
+    ({"channels": [{"id": "c", "type": "log", "min_severity": "purple"}]}, "severity"),
+])
+def test_bad_site_config_fails_with_a_reason(kinds, patch, needle):
+    from tests.conftest import site_dict
+    from warning.config import ConfigError, parse_site
+    with pytest.raises(ConfigError, match=needle):
+        parse_site({**site_dict(), **patch}, kinds)
+
+
+def test_unknown_point_kind_or_detector_fails_at_start(kinds):
+    from tests.conftest import site_dict
+    from warning.config import ConfigError, parse_site
+    raw = site_dict()
+    raw["enterprises"][0]["devices"][0]["points"].append("flux_capacitor")
+    with pytest.raises(ConfigError, match="unknown point kind"):
+        parse_site(raw, kinds)
+    raw = site_dict()
+    raw["enterprises"][0]["devices"][0]["overrides"] = {"dp": {"baseline": {"pcnt": 3}}}
+    with pytest.raises(ConfigError, match="bad parameters"):
+        parse_site(raw, kinds)
+
+
+def test_shard_snapshots_carry_only_their_enterprises(site):
+    from warning.pipeline import shard_of
+    p = _pipeline(site)
+    t1, t2 = _pid(site, "DC1", "vent_open"), _pid(site, "DC1", "vent_open", "E2")
+    p.process([Reading(t1, NOW, 1.0), Reading(t2, NOW, 1.0)], NOW)
+    assert {a.enterprise for a in p.engine.open_alerts()} == {"E1", "E2"}
+    s1 = shard_of("E1")
+    assert shard_of("E2") != s1  # the fixture's two enterprises land in different shards
+    q = _pipeline(site)
+    q.restore(p.snapshot(s1))
+    assert {a.enterprise for a in q.engine.open_alerts()} == {"E1"} and t1 in q.chains and t2 not in q.chains
+    q.restore(p.snapshot(shard_of("E2")))
+    assert {a.id for a in q.engine.open_alerts()} == {a.id for a in p.engine.open_alerts()}
+    # Restoring a shard again replaces that shard only.
+    p.process([Reading(t1, NOW + 20, 0.0), Reading(t1, NOW + 31, 0.0)], NOW + 31)  # clears after 10 s
+    q.restore(p.snapshot(s1))
+    assert {a.enterprise for a in q.engine.open_alerts()} == {"E2"}

@@ -6,16 +6,19 @@ the store maps them to its own stable ids (see ``store.registry``).
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from detectors.chain import build, merge
 
-from .model import PointRef
+from .model import PointRef, Severity
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+# The repository's config/ (point kinds, the demo site); WARNING_CONFIG_DIR moves it (e.g. in a container).
+CONFIG_DIR = Path(os.environ.get("WARNING_CONFIG_DIR") or Path(__file__).resolve().parent.parent / "config")
 ROLES = ("officer", "viewer")
+CHANNEL_TYPES = ("log", "webhook", "wecom")
 
 
 class ConfigError(ValueError):
@@ -126,11 +129,20 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site") -> Site:
         if role not in ROLES:
             raise ConfigError(f"{source}: user {name!r}: role must be one of {ROLES}")
         users[name] = User(name, role, u.get("password"), u.get("api_token_sha256"))
-    channels = tuple(
-        Channel(_req(c, "id", source), _req(c, "type", source), c.get("min_severity", "blue"),
-                {k: v for k, v in c.items() if k not in ("id", "type", "min_severity")})
-        for c in raw.get("channels", [])
-    )
+    channels = []
+    for c in raw.get("channels", []):
+        ch = Channel(_req(c, "id", source), _req(c, "type", source), c.get("min_severity", "blue"),
+                     {k: v for k, v in c.items() if k not in ("id", "type", "min_severity")})
+        if ch.type not in CHANNEL_TYPES:
+            raise ConfigError(f"{source}: channel {ch.id!r}: type must be one of {CHANNEL_TYPES}")
+        try:
+            Severity.parse(ch.min_severity)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: channel {ch.id!r}: {exc}") from None
+        if ch.type != "log" and not ("url" in ch.options or "url_env" in ch.options):
+            raise ConfigError(f"{source}: channel {ch.id!r} needs url or url_env")
+        channels.append(ch)
+    channels = tuple(channels)
     return Site(site.get("name", "site"), float(site.get("offline_after", 300)), enterprises, tuple(points), users,
                 channels)
 
