@@ -232,3 +232,32 @@ async def test_restart_recovers_alerts_and_detector_state_from_checkpoint(site, 
         await wait_for(lambda: srv.runtime.pipeline.engine.get(aid) is None)
     finally:
         await srv.stop()
+
+
+async def test_pending_notification_survives_a_restart(kinds, machine_db, receiver):
+    """The channel is down when the alert is raised; the server stops; after a restart the
+    durable outbox delivers the message, once."""
+    receiver.fail_first = 10**6
+    site = hooked_site(kinds, receiver)
+    srv = Server(site, Settings(port=0, database=machine_db))
+    await srv.start()
+    try:
+        await overheat(srv.port)
+        conn = await asyncpg.connect(machine_db)
+        await wait_for(lambda: conn.fetchval("SELECT count(*) FROM outbox WHERE kind = 'raised' AND attempts > 0"))
+        await conn.close()
+    finally:
+        await srv.stop()
+    receiver.fail_first = 0
+    conn = await asyncpg.connect(machine_db)
+    await conn.execute("UPDATE outbox SET next_attempt_at = now()")  # skip the backoff wait
+    await conn.close()
+    srv = Server(site, Settings(port=0, database=machine_db))
+    await srv.start()
+    try:
+        await wait_for(lambda: [b for b in receiver.bodies if b.get("kind") == "raised"], timeout=10)
+        await asyncio.sleep(1.0)
+        raised = [b for b in receiver.bodies if b.get("kind") == "raised" and b["alert"]["rule"] == "threshold"]
+        assert len(raised) == 1
+    finally:
+        await srv.stop()
