@@ -189,8 +189,9 @@ class BaselineDeviation(Detector):
         self.t_first = math.nan
         self.rule = rule
         pct = float(pct)
-        self.gate = Threshold([(pct, severity), (2 * pct, Severity.parse(severity) + 1 if Severity.parse(severity) < Severity.RED else Severity.RED)],
-                              deadband=pct / 4, duration=duration, rule=rule,
+        sev = Severity.parse(severity)
+        worse = Severity(min(sev + 1, Severity.RED))  # twice the deviation: one level up
+        self.gate = Threshold([(pct, sev), (2 * pct, worse)], deadband=pct / 4, duration=duration, rule=rule,
                               title=f"{title} deviation from baseline (%)")
 
     def update(self, t: float, x: float) -> Finding | None:

@@ -83,6 +83,7 @@ class EmbeddedRuntime:
         self._inbox: asyncio.Queue = asyncio.Queue()  #: batches, commands, ticks for the worker
         self._room = asyncio.Semaphore(self.options.pipeline_batches)  #: bounds batches in the inbox
         self._tick_queued = False
+        self._queued_batches = 0  #: committed batches waiting for the pipeline
         self._severity_before: dict[str, Severity] = {}
         self._last_batch = 0  #: last batch the pipeline has processed
         self._last_checkpoint = 0.0
@@ -212,7 +213,11 @@ class EmbeddedRuntime:
                 n += item[1].count
             self._pending_readings -= n
             self.metrics.queue_depth.labels("ingest").set(self._pending_readings)
-            await self._commit(group)
+            try:
+                await self._commit(group)
+            except Exception:  # a bug must not leave requests hanging or stop the writer
+                log.exception("group commit crashed")
+                _fail(group, Overloaded("internal error while storing; retry", 5))
 
     async def _commit(self, group: list) -> None:
         started = time.perf_counter()
@@ -240,9 +245,7 @@ class EmbeddedRuntime:
                     await reading_store.record_ids(conn, batch, new_ids)
         except DB_ERRORS as exc:
             log.error("group commit failed, %d requests refused: %s", len(group), exc)
-            for _, _, fut in group:
-                if not fut.done():
-                    fut.set_exception(Overloaded(f"store unavailable: {type(exc).__name__}", 5))
+            _fail(group, Overloaded(f"store unavailable: {type(exc).__name__}", 5))
             return
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         for (_, _, fut), res in zip(group, results):
@@ -254,7 +257,8 @@ class EmbeddedRuntime:
         if rows:
             await self._room.acquire()
             self._inbox.put_nowait(("batch", batch, rows, self.clock()))
-            self.metrics.queue_depth.labels("pipeline").set(self.options.pipeline_batches - self._room._value)
+            self._queued_batches += 1
+            self.metrics.queue_depth.labels("pipeline").set(self._queued_batches)
 
     # -- officers' side ------------------------------------------------------------------------
     async def command(self, action: str, aid: str, actor: str, note: str | None) -> list[AlertEvent]:
@@ -292,6 +296,7 @@ class EmbeddedRuntime:
         if kind == "batch":
             _, batch, rows, arrived = item
             self._room.release()
+            self._queued_batches -= 1
             rows.sort(key=_order)
             events = self.pipeline.process(rows, arrived)
             self._last_batch = batch
@@ -356,6 +361,12 @@ class EmbeddedRuntime:
             self._unsaved.discard(shard)
         except DB_ERRORS as exc:
             log.error("checkpoint of shard %d failed (%s); will retry", shard, exc)
+
+
+def _fail(group: list, exc: Exception) -> None:
+    for _, _, fut in group:
+        if not fut.done():
+            fut.set_exception(exc)
 
 
 def _order(r: Reading):

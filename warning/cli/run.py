@@ -1,0 +1,68 @@
+"""``warning run``: serve ingest, detectors, alerts, the dashboard and the duty channel."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from ..config import CONFIG_DIR, load_site
+
+DEMO_DIR = CONFIG_DIR / "demo"
+log = logging.getLogger("warning")
+
+
+def register(sub) -> None:
+    run = sub.add_parser("run", help="serve ingest, detectors, alerts and the dashboard")
+    run.add_argument("--demo", action="store_true", help="demo site with its simulator and demo accounts")
+    run.add_argument("--site", type=Path, help="site file (TOML); default config/site.toml")
+    run.add_argument("--database", default=os.environ.get("WARNING_DATABASE_URL"),
+                     help="PostgreSQL DSN (or WARNING_DATABASE_URL); without it an embedded server is started")
+    run.add_argument("--data-dir", type=Path, help="embedded PostgreSQL folder (or WARNING_DATA_DIR)")
+    run.add_argument("--host", default=os.environ.get("WARNING_HOST", "127.0.0.1"))
+    run.add_argument("--port", type=int, default=int(os.environ.get("WARNING_PORT", "8080")))
+    run.add_argument("--checkpoint-interval", type=float, default=10.0,
+                     help="seconds in which each pipeline shard is checkpointed once")
+    run.add_argument("--max-pending", type=int, default=200_000, help="readings queued before 503")
+    run.add_argument("--rate", type=float, default=5000.0, help="readings/s allowed per enterprise token")
+    run.add_argument("--log-level", default="INFO")
+    run.set_defaults(func=lambda args: asyncio.run(_run(args)))
+
+
+async def _run(args) -> int:
+    from ..runtime.embedded import Options
+    from ..server import Server, Settings
+
+    site_path = args.site or (DEMO_DIR / "site.toml" if args.demo else CONFIG_DIR / "site.toml")
+    if not site_path.exists():
+        print(f"no site file at {site_path}: pass --site, or try --demo", file=sys.stderr)
+        return 2
+    site = load_site(site_path)
+    settings = Settings(host=args.host, port=args.port, database=args.database, data_dir=args.data_dir,
+                        rate=args.rate, burst=args.rate * 10,
+                        runtime=Options(checkpoint_interval=args.checkpoint_interval, max_pending=args.max_pending))
+    server = Server(site, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await server.start()
+    log.info("serving %s (%d enterprises, %d points) on http://%s:%d/", site.name, len(site.enterprises),
+             len(site.points), args.host, server.port)
+    tasks = []
+    if args.demo:
+        from .simulate import demo_feed
+        tasks.append(asyncio.create_task(demo_feed(site_path, f"http://127.0.0.1:{server.port}", stop)))
+        log.info("demo accounts: officer / officer-demo, viewer / viewer-demo (see config/demo/credentials.toml)")
+    await stop.wait()
+    log.info("stopping")
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await server.stop()
+    return 0
+
+
