@@ -1,4 +1,4 @@
-"""What "accepted" guarantees, checked by killing the process.
+"""What "accepted" guarantees (HTTP 202 and MQTT PUBACK), checked by killing the process.
 
 ``warning run`` (embedded PostgreSQL) runs as a real subprocess while a client pushes
 numbered readings. It is killed with SIGKILL at random moments and started again; the
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import secrets
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import time
 import tomllib
 from pathlib import Path
 
+import aiomqtt
 import asyncpg
 import httpx
 import orjson
@@ -36,11 +38,12 @@ def token(enterprise: str) -> str:
         return tomllib.load(fh)["tokens"][enterprise]
 
 
-def start(data_dir: Path, port: int) -> subprocess.Popen:
+def start(data_dir: Path, port: int, mqtt_id: str) -> subprocess.Popen:
     env = {**os.environ, "XDG_RUNTIME_DIR": str(data_dir)}
     log = open(data_dir / "server.log", "ab")
     return subprocess.Popen([sys.executable, "-m", "warning.cli", "run", "--site", str(SITE), "--data-dir",
-                             str(data_dir), "--port", str(port), "--checkpoint-interval", "0.5"],
+                             str(data_dir), "--port", str(port), "--checkpoint-interval", "0.5",
+                             "--mqtt", "mqtt://127.0.0.1:1883", "--mqtt-client-id", mqtt_id],
                             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
 
 
@@ -92,9 +95,30 @@ class Pusher:
                     await asyncio.sleep(0.05)  # 503 while starting: retry
 
 
+class MqttPublisher:
+    """Publishes numbered readings (QoS 1, with ids) to E001/DC2; remembers the ones the
+    broker acknowledged. The broker holds them until the server acknowledges in turn."""
+
+    def __init__(self):
+        self.acked: set[int] = set()
+        self.token = token("E001")
+
+    async def run(self, stop: asyncio.Event) -> None:
+        i = 0
+        async with aiomqtt.Client("127.0.0.1", 1883) as c:
+            while not stop.is_set():
+                body = orjson.dumps({"token": self.token, "telemetry": [
+                    {"ts": int(time.time() * 1000), "id": f"mqtt-{i}", "values": {"dp": float(i)}}]})
+                await c.publish("telemetry/E001/DC2", body, qos=1)
+                self.acked.add(i)
+                i += 1
+                await asyncio.sleep(0.01)
+
+
 async def test_kill_9_loses_and_doubles_nothing(tmp_path):
     port = [free_port()]
-    proc = start(tmp_path, port[0])
+    mqtt_id = "warning-kill-" + secrets.token_hex(4)
+    proc = start(tmp_path, port[0], mqtt_id)
     await wait_ready(port[0], proc)
     async with httpx.AsyncClient() as c:  # a red alert that must survive every kill, once
         r = await c.post(f"http://127.0.0.1:{port[0]}/api/v1/telemetry",
@@ -102,25 +126,36 @@ async def test_kill_9_loses_and_doubles_nothing(tmp_path):
                          content=orjson.dumps([{"device": "DC1", "ts": int(time.time() * 1000),
                                                 "values": {"vent_open": True}}]))
         assert r.status_code == 202
-    pusher = Pusher(port)
+    pusher, publisher = Pusher(port), MqttPublisher()
     stop = asyncio.Event()
     task = asyncio.create_task(pusher.run(stop))
+    mqtt_task = asyncio.create_task(publisher.run(stop))
     rng = random.Random(int(os.environ.get("WARNING_KILL_SEED", "7")))
     try:
         for _ in range(KILLS):
             await asyncio.sleep(rng.uniform(0.5, 2.0))
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-            proc = start(tmp_path, port[0])
+            proc = start(tmp_path, port[0], mqtt_id)
             await wait_ready(port[0], proc)
         await asyncio.sleep(1.0)
     finally:
         stop.set()
         await task
+        await mqtt_task
     try:
         dsn = f"postgresql://postgres@/postgres?host={tmp_path / 'pgdata'}"
         conn = await asyncpg.connect(dsn)
         try:
+            deadline = time.monotonic() + 30  # the broker redelivers what the server had not acknowledged
+            while time.monotonic() < deadline:
+                n = await conn.fetchval("SELECT count(DISTINCT value) FROM readings_v WHERE enterprise = 'E001' "
+                                        "AND device = 'DC2' AND point = 'dp'")
+                if n >= len(publisher.acked):
+                    break
+                await asyncio.sleep(0.2)
+            mqtt_rows = await conn.fetch("SELECT value, count(*) AS n FROM readings_v WHERE enterprise = 'E001' "
+                                         "AND device = 'DC2' AND point = 'dp' GROUP BY value")
             rows = await conn.fetch("SELECT value, count(*) AS n FROM readings_v WHERE enterprise = 'E001' "
                                     "AND device = 'DC1' AND point = 'dp' GROUP BY value")
             vents = await conn.fetch("SELECT id, state FROM alerts WHERE enterprise = 'E002' AND point = 'vent_open'")
@@ -135,6 +170,10 @@ async def test_kill_9_loses_and_doubles_nothing(tmp_path):
         assert not missing, f"{len(missing)} acknowledged readings lost"
         assert not doubled, f"{len(doubled)} readings stored twice"
         assert [v["state"] for v in vents] == ["active"] and raised == 1
+        by_mqtt = {int(r["value"]): r["n"] for r in mqtt_rows}
+        assert len(publisher.acked) >= 100
+        assert not publisher.acked - by_mqtt.keys(), f"{len(publisher.acked - by_mqtt.keys())} MQTT readings lost"
+        assert not {v for v, n in by_mqtt.items() if n > 1}, "MQTT readings stored twice"
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0

@@ -49,10 +49,19 @@ DeviceIndex = dict[str, dict[str, int]]
 
 def parse(body: bytes, devices: DeviceIndex, now: float) -> Parsed:
     """Validate a request body against one enterprise's devices."""
+    return validate(loads(body), devices, now)
+
+
+def loads(body: bytes):
+    """JSON, or IngestError 400 naming where it is malformed (NaN and Infinity are malformed)."""
     try:
-        doc = orjson.loads(body)
+        return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise IngestError(400, f"malformed JSON: {exc}") from None
+
+
+def validate(doc, devices: DeviceIndex, now: float) -> Parsed:
+    """Validate an already-decoded telemetry document (one object or a list of them)."""
     if isinstance(doc, dict):
         doc = [doc]
     elif not isinstance(doc, list):

@@ -24,5 +24,7 @@ class Metrics:
         self.alerts_open = Gauge("warning_alerts_open", "Open alerts by severity", ["severity"], registry=r)
         self.notifications = Counter("warning_notifications", "Notification attempts by channel and outcome",
                                      ["channel", "outcome"], registry=r)
+        self.mqtt_messages = Counter("warning_mqtt_messages", "MQTT messages by outcome (accepted, dead_letter)",
+                                     ["outcome"], registry=r)
         self.ws_clients = Gauge("warning_ws_clients", "Connected dashboard clients", registry=r)
         self.ws_dropped = Counter("warning_ws_dropped", "Dashboard clients dropped for being slow", registry=r)

@@ -18,7 +18,10 @@ from .config import Site
 from .metrics import Metrics
 from .runtime.embedded import EmbeddedRuntime, Options
 from .store.db import connect_pool
+from .sources.mqtt import MqttSettings, MqttSource
+from .store import tokens as token_store
 from .store.embedded import EmbeddedPostgres
+from .tokens import TokenRegistry
 from .web.app import AppState, build_app
 from .web.auth import Auth
 from .web.hub import Hub
@@ -40,6 +43,8 @@ class Settings:
     rate: float = 5_000.0  #: readings/s per enterprise token
     burst: float = 50_000.0  #: readings per token in a burst
     runtime: Options = field(default_factory=Options)
+    mqtt: MqttSettings | None = None  #: subscribe to an MQTT broker (off by default)
+    token_refresh: float = 5.0  #: seconds between reloads of the tokens table
 
 
 class Server:
@@ -52,6 +57,9 @@ class Server:
         self.app = None
         self.uvicorn: uvicorn.Server | None = None
         self._serving: asyncio.Task | None = None
+        self._background: list[asyncio.Task] = []
+        self.tokens = TokenRegistry(site)  #: site digests + the tokens table
+        self.mqtt: MqttSource | None = None
 
     async def start(self) -> None:
         s = self.settings
@@ -66,8 +74,17 @@ class Server:
         self.runtime = EmbeddedRuntime(self.site, self.pool, metrics=metrics, hub=hub, options=s.runtime)
         await self.runtime.start()
         secret = s.secret_key or os.environ.get("WARNING_SECRET_KEY") or secrets.token_urlsafe(32)
-        state = AppState(self.site, self.pool, self.runtime, hub, metrics, Auth(self.site, secret),
-                         Buckets(s.rate, s.burst), s.max_body)
+        auth = Auth(self.site, secret)
+        await self._refresh_tokens()
+        auth.enterprise_by_digest = self.tokens  # run-time issued and revoked tokens count too
+        buckets = Buckets(s.rate, s.burst)
+        state = AppState(self.site, self.pool, self.runtime, hub, metrics, auth, buckets, s.max_body)
+        self._background.append(asyncio.create_task(self._token_loop()))
+        if s.mqtt is not None:
+            self.mqtt = MqttSource(s.mqtt, runtime=self.runtime, auth=auth, buckets=buckets, pool=self.pool,
+                                   metrics=metrics)
+            state.mqtt = self.mqtt
+            self._background.append(asyncio.create_task(self.mqtt.run()))
         self.app = build_app(state)
         config = uvicorn.Config(self.app, host=s.host, port=s.port, ws="websockets-sansio", lifespan="off",
                                 log_level="warning", access_log=False, timeout_graceful_shutdown=5)
@@ -85,7 +102,24 @@ class Server:
         sock = self.uvicorn.servers[0].sockets[0]
         return sock.getsockname()[1]
 
+    async def _refresh_tokens(self) -> None:
+        async with self.pool.acquire() as conn:
+            self.tokens.rebuild(await token_store.rows(conn))
+
+    async def _token_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.token_refresh)
+            try:
+                await self._refresh_tokens()
+            except Exception as exc:  # keep the last known tokens while the store is away
+                log.warning("token refresh failed: %s", exc)
+
     async def stop(self) -> None:
+        for t in self._background:
+            t.cancel()
+        for t in self._background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
         if self.uvicorn is not None:
             self.uvicorn.should_exit = True
             await self._serving

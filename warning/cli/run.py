@@ -28,6 +28,10 @@ def register(sub) -> None:
                      help="seconds in which each pipeline shard is checkpointed once")
     run.add_argument("--max-pending", type=int, default=200_000, help="readings queued before 503")
     run.add_argument("--rate", type=float, default=5000.0, help="readings/s allowed per enterprise token")
+    run.add_argument("--mqtt", default=os.environ.get("WARNING_MQTT_URL"),
+                     help="subscribe to telemetry/<enterprise>/<device> on this broker, e.g. mqtt://127.0.0.1:1883 "
+                          "(or WARNING_MQTT_URL); off by default")
+    run.add_argument("--mqtt-client-id", default="warning-ingest", help="fixed id: the broker keeps our session")
     run.add_argument("--log-level", default="INFO")
     run.set_defaults(func=lambda args: asyncio.run(_run(args)))
 
@@ -35,6 +39,7 @@ def register(sub) -> None:
 async def _run(args) -> int:
     from ..runtime.embedded import Options
     from ..server import Server, Settings
+    from ..sources.mqtt import MqttSettings
 
     site_path = args.site or (DEMO_DIR / "site.toml" if args.demo else CONFIG_DIR / "site.toml")
     if not site_path.exists():
@@ -43,7 +48,8 @@ async def _run(args) -> int:
     site = load_site(site_path)
     settings = Settings(host=args.host, port=args.port, database=args.database, data_dir=args.data_dir,
                         rate=args.rate, burst=args.rate * 10,
-                        runtime=Options(checkpoint_interval=args.checkpoint_interval, max_pending=args.max_pending))
+                        runtime=Options(checkpoint_interval=args.checkpoint_interval, max_pending=args.max_pending),
+                        mqtt=MqttSettings.from_url(args.mqtt, client_id=args.mqtt_client_id) if args.mqtt else None)
     server = Server(site, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

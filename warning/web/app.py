@@ -38,6 +38,7 @@ class AppState:
     auth: Auth
     buckets: Buckets
     max_body: int
+    mqtt: object | None = None  #: the MQTT source when configured (readiness)
 
 
 class SecureHeaders:

@@ -21,6 +21,8 @@ def routes(state):
         problems = []
         if not rt.ready:
             problems.append("runtime not started")
+        if state.mqtt is not None and not state.mqtt.connected:
+            problems.append("MQTT broker not connected")
         try:
             async with state.pool.acquire(timeout=2) as conn:
                 await conn.fetchval("SELECT 1")

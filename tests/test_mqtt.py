@@ -1,0 +1,119 @@
+"""MQTT ingest against the machine's real Mosquitto (127.0.0.1:1883): same payload and
+validation as HTTP, per-enterprise topics checked against the token, dead letters for
+everything refused, and readings stored once."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import aiomqtt
+import asyncpg
+import orjson
+import pytest
+
+from tests.conftest import TOKENS, wait_for
+from warning.ingest import IngestError
+from warning.server import Server, Settings
+from warning.sources.mqtt import MqttSettings, Refused, unpack
+
+
+# -- the pure part -----------------------------------------------------------------------------
+def test_unpack_envelope_fills_device_from_topic():
+    body = orjson.dumps({"token": "t", "telemetry": [{"ts": 1, "values": {"dp": 1}}]})
+    ent, dev, tok, tel = unpack("telemetry/E1/DC1", body, "telemetry")
+    assert (ent, dev, tok) == ("E1", "DC1", "t") and tel[0]["device"] == "DC1"
+
+
+def test_unpack_takes_an_mqtt5_token_property():
+    ent, _, tok, tel = unpack("telemetry/E1/DC1", b'{"ts": 1, "values": {"dp": 1}}', "telemetry", "tok")
+    assert (ent, tok, tel["device"]) == ("E1", "tok", "DC1")
+
+
+@pytest.mark.parametrize("topic, body, needle", [
+    ("telemetry/E1", b"{}", "topic must be"),
+    ("other/E1/DC1", b"{}", "topic must be"),
+    ("telemetry/E1/DC1", b'[{"ts": 1}]', "payload must be"),
+    ("telemetry/E1/DC1", b'{"token": 5, "telemetry": []}', "token"),
+    ("telemetry/E1/DC1", b'{"token": "t", "telemetry": [{"device": "DC2", "ts": 1, "values": {}}]}', "differs"),
+])
+def test_unpack_refuses_with_a_reason(topic, body, needle):
+    with pytest.raises(Refused, match=needle):
+        unpack(topic, body, "telemetry")
+
+
+def test_unpack_malformed_json_is_an_ingest_error():
+    with pytest.raises(IngestError, match="malformed"):
+        unpack("telemetry/E1/DC1", b"{nope", "telemetry")
+
+
+# -- through the real broker -------------------------------------------------------------------
+@pytest.fixture
+async def mqtt_server(site, machine_db):
+    prefix = "t" + secrets.token_hex(4)  # our own topics on the shared broker
+    settings = MqttSettings(prefix=prefix, client_id="warning-test-" + secrets.token_hex(4))
+    srv = Server(site, Settings(port=0, database=machine_db, mqtt=settings))
+    await srv.start()
+    srv.dsn, srv.prefix = machine_db, prefix
+    await wait_for(lambda: srv.mqtt.connected, timeout=10)
+    yield srv
+    await srv.stop()
+
+
+def envelope(enterprise: str, items: list[dict], token: str | None = None) -> bytes:
+    return orjson.dumps({"token": token or TOKENS[enterprise], "telemetry": items})
+
+
+async def publish(topic: str, payload: bytes) -> None:
+    async with aiomqtt.Client("127.0.0.1", 1883) as c:
+        await c.publish(topic, payload, qos=1)
+
+
+async def scalar(dsn, sql, *args):
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetchval(sql, *args)
+    finally:
+        await conn.close()
+
+
+async def equals(dsn, sql, n) -> bool:
+    return await scalar(dsn, sql) == n
+
+
+async def test_mqtt_readings_are_stored_once_and_refusals_dead_lettered(mqtt_server):
+    srv, p = mqtt_server, mqtt_server.prefix
+    now = int(time.time() * 1000)
+    good = envelope("E1", [{"ts": now, "values": {"dp": 1101.0, "hopper_temp": 30}, "id": "m1"}])
+    await publish(f"{p}/E1/DC1", good)
+    await publish(f"{p}/E1/DC1", good)  # a redelivery: same id, stored once
+    await wait_for(lambda: equals(srv.dsn, "SELECT count(*) FROM readings", 2), timeout=10)
+
+    # Cross-enterprise: E2's token on E1's topic, and E1 on a device it does not have.
+    await publish(f"{p}/E1/DC1", envelope("E2", [{"ts": now, "values": {"dp": 1}}]))
+    await publish(f"{p}/E2/DC2", envelope("E2", [{"ts": now, "values": {"dp": 1}}]))
+    await publish(f"{p}/E1/DC1", b'{"token": "x", "telemetry": [{"ts": 1, "values": {"dp": NaN}}]}')
+    await publish(f"{p}/E1/DC1", envelope("E1", [{"ts": now, "values": {"dp": "high"}}]))
+    await wait_for(lambda: equals(srv.dsn, "SELECT count(*) FROM dead_letters", 4), timeout=10)
+    conn = await asyncpg.connect(srv.dsn)
+    reasons = [r["reason"] for r in await conn.fetch("SELECT reason FROM dead_letters ORDER BY id")]
+    stored = await conn.fetchval("SELECT count(*) FROM readings")
+    await conn.close()
+    assert "cross-enterprise" in reasons[0]
+    assert "not registered" in reasons[1]
+    assert "malformed JSON" in reasons[2]
+    assert "number or a boolean" in reasons[3]
+    assert stored == 2  # nothing from the refused messages
+    assert TOKENS["E2"] not in " ".join(reasons)  # reasons never echo a secret
+
+
+async def test_mqtt_metrics_count_outcomes(mqtt_server):
+    import httpx
+    srv, p = mqtt_server, mqtt_server.prefix
+    await publish(f"{p}/E1/DC1", envelope("E1", [{"ts": int(time.time() * 1000), "values": {"dp": 1}}]))
+    await publish(f"{p}/E1/DC1", b"garbage")
+    await wait_for(lambda: equals(srv.dsn, "SELECT count(*) FROM dead_letters", 1), timeout=10)
+    async with httpx.AsyncClient() as c:
+        text = (await c.get(f"http://127.0.0.1:{srv.port}/metrics")).text
+    assert 'warning_mqtt_messages_total{outcome="accepted"} 1.0' in text
+    assert 'warning_mqtt_messages_total{outcome="dead_letter"} 1.0' in text
