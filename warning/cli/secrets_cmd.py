@@ -1,23 +1,88 @@
-"""``warning token`` and ``warning hash-password``: secrets for the site file."""
+"""``warning token ...`` and ``warning hash-password``: secrets, stored only as digests.
+
+    warning token                         print a new token and its digest (for the site file)
+    warning token new E001 [--label L]    issue a token for E001 in the store; printed once
+    warning token rotate E001             issue a new one and revoke all of E001's others
+    warning token revoke E001 TOKEN|DIGEST
+    warning token list [E001]
+
+A running server picks up issued and revoked tokens within ``token_refresh`` (5 s).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import re
 import sys
 
 from ..security import hash_password, new_token, token_digest
+from ..store import tokens as token_store
+from . import _store
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def register(sub) -> None:
-    p = sub.add_parser("token", help="print a new enterprise token and the digest to put in the site file")
-    p.set_defaults(func=_token)
+    p = sub.add_parser("token", help="issue, rotate, revoke and list enterprise tokens")
+    p.set_defaults(func=_token, action=None)
+    _store.add_arguments(p)
+    acts = p.add_subparsers(dest="action")
+    n = acts.add_parser("new", help="issue a token for an enterprise (printed once, stored as a digest)")
+    n.add_argument("enterprise")
+    n.add_argument("--label", default="")
+    r = acts.add_parser("rotate", help="issue a new token and revoke the enterprise's other tokens")
+    r.add_argument("enterprise")
+    r.add_argument("--site", help="site file whose digests for this enterprise are revoked too")
+    v = acts.add_parser("revoke", help="revoke a token (give the token or its digest)")
+    v.add_argument("enterprise")
+    v.add_argument("token")
+    ls = acts.add_parser("list", help="list issued and revoked tokens (digests only)")
+    ls.add_argument("enterprise", nargs="?")
+    for a in (n, r, v, ls):
+        _store.add_arguments(a)
     p = sub.add_parser("hash-password", help="hash a password read from stdin for the site file")
     p.set_defaults(func=_hash)
 
 
 def _token(args) -> int:
-    tok = new_token()
-    print(f"token  = {tok}\ndigest = {token_digest(tok)}")
-    return 0
+    if args.action is None:
+        tok = new_token()
+        print(f"token  = {tok}\ndigest = {token_digest(tok)}")
+        return 0
+    return asyncio.run(_manage(args))
+
+
+async def _manage(args) -> int:
+    async with _store.connection(args) as conn:
+        if args.action == "list":
+            for t in await token_store.listing(conn, args.enterprise):
+                state = f"revoked {t['revoked_at']:%Y-%m-%d %H:%M}" if t["revoked_at"] else "active"
+                print(f"{t['enterprise']}  {t['digest'][:16]}…  {state}  {t['label']}")
+            return 0
+        if args.action == "revoke":
+            digest = args.token if _HEX64.fullmatch(args.token) else token_digest(args.token)
+            await token_store.revoke(conn, digest, args.enterprise)
+            print(f"revoked {digest[:16]}… of {args.enterprise}")
+            return 0
+        tok = new_token()
+        async with conn.transaction():
+            if args.action == "rotate":
+                old = [t["digest"] for t in await token_store.listing(conn, args.enterprise) if not t["revoked_at"]]
+                old += _site_digests(args.site, args.enterprise)
+                for digest in old:
+                    await token_store.revoke(conn, digest, args.enterprise)
+                print(f"revoked {len(old)} earlier token(s) of {args.enterprise}", file=sys.stderr)
+            await token_store.add(conn, token_digest(tok), args.enterprise, getattr(args, "label", "") or args.action)
+        print(tok)  # the only time the token is shown
+        return 0
+
+
+def _site_digests(site_path: str | None, enterprise: str) -> list[str]:
+    if not site_path:
+        return []
+    from ..config import load_site
+    e = load_site(site_path).enterprises.get(enterprise)
+    return list(e.token_digests) if e else []
 
 
 def _hash(args) -> int:
