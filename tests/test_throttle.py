@@ -1,0 +1,31 @@
+"""Login throttling, pure."""
+
+from warning.web.throttle import LoginThrottle
+
+
+def test_free_attempts_then_growing_waits_and_reset_on_success():
+    th = LoginThrottle(free=3, base=1, cap=8)
+    t = 100.0
+    for _ in range(3):
+        assert th.wait("duty", "1.2.3.4", t) == 0
+        th.failed("duty", "1.2.3.4", t)
+    assert th.wait("duty", "1.2.3.4", t) == 1  # 4th attempt waits 1 s
+    th.failed("duty", "1.2.3.4", t + 1)
+    assert th.wait("duty", "1.2.3.4", t + 1) == 2
+    for i in range(10):
+        th.failed("duty", "1.2.3.4", t + 2 + i)
+    assert th.wait("duty", "1.2.3.4", t + 11) <= 8  # capped
+    assert th.wait("someone", "5.6.7.8", t + 11) == 0  # other keys are unaffected
+    assert th.wait("someone", "1.2.3.4", t + 11) > 0  # but the guessing address is throttled for every user
+    th.succeeded("duty")
+    assert th.wait("duty", "9.9.9.9", t + 12) == 0
+
+
+def test_counts_fade_and_memory_is_bounded():
+    th = LoginThrottle(free=1, forget=60, max_keys=100)
+    th.failed("a", "x", 0)
+    th.failed("a", "x", 1)
+    assert th.wait("a", "x", 2) > 0 and th.wait("a", "x", 100) == 0
+    for i in range(1000):
+        th.failed(f"user{i}", f"addr{i}", 0)
+    assert len(th.fails) <= 100
