@@ -181,31 +181,33 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
-async def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--database", help="PostgreSQL DSN (default: the embedded server)")
-    ap.add_argument("--seconds", type=float, default=20)
-    ap.add_argument("--clients", type=int, default=16)
-    ap.add_argument("--rate", type=float, default=6000)
-    ap.add_argument("--checkpoint-interval", type=float, default=10.0, help="passed to warning run")
-    args = ap.parse_args()
+class DistrictServer:
+    """``warning run`` on a generated district (200 enterprises x 4 bag filters x 7 points) in
+    its own process, logged in as the officer; ``async with`` starts and stops it."""
 
-    work = Path(tempfile.mkdtemp(prefix="warning-bench-"))
-    site_text, tokens = generate_site(200, collectors=4, seed=11)
-    (work / "site.toml").write_text(site_text)
-    import tomllib
-    site = tomllib.loads(site_text)
-    devices = {e["id"]: [d["id"] for d in e["devices"] if d.get("type") == "bag_filter"] for e in site["enterprises"]}
-    creds = tomllib.loads(credentials_toml(tokens, seed=11))
-    port = free_port()
-    cmd = [sys.executable, "-m", "warning.cli", "run", "--site", str(work / "site.toml"), "--port", str(port),
-           "--rate", "100000", "--log-level", "WARNING",
-           "--checkpoint-interval", str(args.checkpoint_interval)]
-    cmd += ["--database", args.database] if args.database else ["--data-dir", str(work / "data")]
-    env = {**os.environ, "XDG_RUNTIME_DIR": str(work)}
-    server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(work / "server.log", "wb"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
+    def __init__(self, database: str | None = None, checkpoint_interval: float = 10.0):
+        self.database = database
+        self.checkpoint_interval = checkpoint_interval
+
+    async def __aenter__(self) -> "DistrictServer":
+        import tomllib
+        self.work = work = Path(tempfile.mkdtemp(prefix="warning-bench-"))
+        site_text, self.tokens = generate_site(200, collectors=4, seed=11)
+        (work / "site.toml").write_text(site_text)
+        site = tomllib.loads(site_text)
+        self.devices = {e["id"]: [d["id"] for d in e["devices"] if d.get("type") == "bag_filter"]
+                        for e in site["enterprises"]}
+        creds = tomllib.loads(credentials_toml(self.tokens, seed=11))
+        port = free_port()
+        cmd = [sys.executable, "-m", "warning.cli", "run", "--site", str(work / "site.toml"), "--port", str(port),
+               "--rate", "100000", "--log-level", "WARNING", "--checkpoint-interval", str(self.checkpoint_interval)]
+        cmd += ["--database", self.database] if self.database else ["--data-dir", str(work / "data")]
+        env = {**os.environ, "XDG_RUNTIME_DIR": str(work)}
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(work / "server.log", "wb"),
+                                     stderr=subprocess.STDOUT)
+        self.url = url = f"http://127.0.0.1:{port}"
+        self.ws_url = f"ws://127.0.0.1:{port}/ws"
+        self.dsn = self.database or f"postgresql://postgres@/postgres?host={work / 'data' / 'pgdata'}"
         async with aiohttp.ClientSession() as s:
             for _ in range(600):
                 try:
@@ -218,11 +220,27 @@ async def main() -> None:
             async with s.post(url + "/login", data={"username": "officer",
                                                     "password": creds["users"]["officer"]["password"]},
                               allow_redirects=False) as r:
-                cookie = r.headers["Set-Cookie"].split(";")[0]
-        dsn = args.database or f"postgresql://postgres@/postgres?host={work / 'data' / 'pgdata'}"
-        conn = await asyncpg.connect(dsn)
-        before = await conn.fetchval("SELECT count(*) FROM readings")
+                self.cookie = r.headers["Set-Cookie"].split(";")[0]
+        return self
 
+    async def __aexit__(self, *exc) -> None:
+        self.proc.terminate()
+        self.proc.wait(60)
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--database", help="PostgreSQL DSN (default: the embedded server)")
+    ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--rate", type=float, default=6000)
+    ap.add_argument("--checkpoint-interval", type=float, default=10.0, help="passed to warning run")
+    args = ap.parse_args()
+
+    async with DistrictServer(args.database, args.checkpoint_interval) as srv:
+        url, tokens, devices = srv.url, srv.tokens, srv.devices
+        conn = await asyncpg.connect(srv.dsn)
+        before = await conn.fetchval("SELECT count(*) FROM readings")
         t0 = time.perf_counter()
         accepted, elapsed = await throughput(url, tokens, devices, args.seconds, args.clients)
         stored = await conn.fetchval("SELECT count(*) FROM readings") - before
@@ -233,14 +251,11 @@ async def main() -> None:
         print(f"end to end: all {processed} through the detectors after {drained:.1f} s "
               f"= {processed / drained:,.0f} readings/s sustained (stored and detected)")
 
-        lat = await latency(url, f"ws://127.0.0.1:{port}/ws", cookie, tokens, devices, args.seconds, args.rate)
+        lat = await latency(url, srv.ws_url, srv.cookie, tokens, devices, args.seconds, args.rate)
         ms = [x * 1000 for x in lat]
         print(f"latency at {args.rate:,.0f} readings/s: {len(ms)} probes, POST -> alert on WebSocket "
               f"p50 {statistics.median(ms):.1f} ms, p99 {pct(ms, 99):.1f} ms, max {max(ms):.1f} ms")
         await conn.close()
-    finally:
-        server.terminate()
-        server.wait(60)
 
 
 if __name__ == "__main__":
