@@ -178,3 +178,10 @@ async def test_kill_9_loses_and_doubles_nothing(tmp_path):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
     assert not (tmp_path / "pgdata" / "postmaster.pid").exists(), "embedded PostgreSQL left running"
+    log = (tmp_path / "server.log").read_text(errors="replace")
+    assert "recovered" in log  # the restarts did replay
+    with open(ROOT / "config" / "demo" / "credentials.toml", "rb") as fh:
+        secrets_ = tomllib.load(fh)
+    for tok in secrets_["tokens"].values():
+        assert tok not in log, "a token reached the log"
+    assert "officer-demo" not in log
