@@ -215,3 +215,11 @@ def test_shard_snapshots_carry_only_their_enterprises(site):
     p.process([Reading(t1, NOW + 20, 0.0), Reading(t1, NOW + 31, 0.0)], NOW + 31)  # clears after 10 s
     q.restore(p.snapshot(s1))
     assert {a.enterprise for a in q.engine.open_alerts()} == {"E2"}
+
+
+def test_times_are_kept_to_the_millisecond_the_store_keeps():
+    body = b'[{"device":"DC1","ts":1800000000000.6,"values":{"dp":1}},' \
+           b'{"device":"DC1","ts":"2027-01-15T08:00:00.123456+08:00","values":{"dp":1}}]'
+    p = parse(body, DEVICES, NOW)
+    assert p.messages[0][1][0].t == 1_800_000_000.001
+    assert p.messages[1][1][0].t * 1000 == round(p.messages[1][1][0].t * 1000)

@@ -149,10 +149,12 @@ def _check_shape(item: dict) -> str | None:
 
 
 def _timestamp(ts) -> float | str:
-    """Epoch seconds, or a reason string."""
+    """Epoch seconds on a whole millisecond (what the store keeps, so a replay after a crash
+    feeds the detectors exactly the times they saw live), or a reason string."""
     if type(ts) is int or type(ts) is float:
-        t = ts / 1000.0
-        return t if math.isfinite(t) else "'ts' must be a finite number of epoch milliseconds"
+        if not math.isfinite(ts) or abs(ts) > 1e15:
+            return "'ts' must be a finite number of epoch milliseconds"
+        return round(ts) / 1000.0
     if isinstance(ts, str):
         try:
             dt = datetime.fromisoformat(ts)
@@ -160,5 +162,5 @@ def _timestamp(ts) -> float | str:
             return f"'ts' {ts[:40]!r} is not ISO-8601"
         if dt.tzinfo is None:
             return "'ts' in ISO-8601 needs a time zone (Z or +08:00)"
-        return dt.timestamp()
+        return round(dt.timestamp() * 1000) / 1000.0
     return "'ts' must be epoch milliseconds (number) or an ISO-8601 string"
