@@ -11,7 +11,10 @@ import json
 
 from .anomaly import RiverAnomaly
 from .base import Detector
+from .breakout import Breakout
+from .multivariate import HotellingT2
 from .rules import BaselineDeviation, RateOfChange, Stuck, Threshold
+from .scorers import Drift, HoltError, Likelihood, RobustZ
 
 FACTORIES = {
     "threshold": Threshold,
@@ -19,6 +22,12 @@ FACTORIES = {
     "stuck": Stuck,
     "baseline": BaselineDeviation,
     "anomaly": RiverAnomaly,
+    "breakout": Breakout,
+    "hotelling": HotellingT2,
+    "robust_z": RobustZ,
+    "holt": HoltError,
+    "likelihood": Likelihood,
+    "drift": Drift,
 }
 
 

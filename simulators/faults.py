@@ -60,6 +60,12 @@ class Fault:
             return values
         return self._effect(t, dict(values))
 
+    def apply_since(self, prev: float | None, t: float, values: dict[str, float]) -> dict[str, float] | None:
+        """``apply`` for a device sampled at ``t`` whose previous sample was at ``prev``
+        (None: first sample). Faults whose effect a device latches between samples (a
+        spark counter) override it; the rest only look at ``t``."""
+        return self.apply(t, values)
+
     def _effect(self, t: float, v: dict[str, float]) -> dict[str, float] | None:  # pragma: no cover
         raise NotImplementedError
 
@@ -142,7 +148,8 @@ class Overheat(Fault):
 
 @dataclass(kw_only=True)
 class SparkBurst(Fault):
-    """The spark detector counts ``count`` sparks per sample for ``duration`` s."""
+    """The spark detector counts ``count`` sparks per sample for ``duration`` s; a burst
+    shorter than the sampling interval is latched into the next sample (``apply_since``)."""
 
     duration: float | None = 5.0
     count: float = 3.0
@@ -152,6 +159,13 @@ class SparkBurst(Fault):
 
     def _effect(self, t, v):
         return self._set(v, spark=float(self.count))
+
+    def apply_since(self, prev, t, values):
+        """A spark detector latches its count until the next report: a burst that began
+        and ended between two samples is still reported at the second one."""
+        if prev is not None and prev < self.start and self.end is not None and prev < self.end <= t:
+            return self._effect(t, dict(values))
+        return self.apply(t, values)
 
     def hazard_time(self) -> float | None:
         return self.start
@@ -334,3 +348,151 @@ class Ramp(Fault):
             f = self._progress(t, self.over)
             v[self.point] = round(v[self.point] * (1.0 - f) + self.to * f, 2)
         return v
+
+
+# ---------------------------------------------------------------- added for the scenario library
+
+
+@dataclass(kw_only=True)
+class FanFailure(Fault):
+    """The fan trips while the plant produces: its ``fan_fault`` flag goes up (where the
+    device has one), ``running`` drops, air speed and dp run down over ``spin_down`` s
+    (time constant). Dust keeps coming and settles in the ducts.
+
+    Hazard time: the moment a nominal 20 m/s falls below the 16 m/s minimum (the same
+    definition as :class:`AirflowLoss`), ``spin_down · ln(20/16)`` after the start."""
+
+    spin_down: float = 30.0
+    kind: ClassVar[str] = "fan_failure"
+    severity: ClassVar[str] = "orange"
+    points: ClassVar[tuple[str, ...]] = ("fan_fault", "running", "air_speed", "dp")
+
+    def _effect(self, t, v):
+        if self.end is not None and t >= self.end:
+            return v  # restarted: the plant model's own values again
+        keep = math.exp(-(t - self.start) / self.spin_down)
+        if "air_speed" in v:
+            v["air_speed"] = round(v["air_speed"] * keep, 2)
+        if "dp" in v:
+            v["dp"] = round(25.0 + (v["dp"] - 25.0) * keep, 1)
+        return self._set(v, running=0.0, fan_fault=1.0)
+
+    def hazard_time(self) -> float | None:
+        when = self.start + self.spin_down * math.log(AIR_NOMINAL / AIR_MIN)
+        return when if self.end is None or when < self.end else None
+
+
+@dataclass(kw_only=True)
+class Drift(Fault):
+    """A transmitter drifts: ``point`` reads ``pct_per_day`` % more (or less, if negative)
+    per day since the start. A sensor fault: it deserves blue at most."""
+
+    point: str = "dp"
+    pct_per_day: float = 3.0
+    kind: ClassVar[str] = "drift"
+    severity: ClassVar[str] = "blue"
+
+    def affected(self) -> list[str]:
+        return [self.point]
+
+    def _effect(self, t, v):
+        if self.point in v:
+            v[self.point] = round(v[self.point] * (1.0 + self.pct_per_day / 100.0 * (t - self.start) / 86400.0), 2)
+        return v
+
+
+@dataclass(kw_only=True)
+class Dropout(Fault):
+    """A flaky link: each sample of the device is lost with probability ``p``. The choice
+    is a hash of (seed, device, time), so a rerun loses the same samples. A data fault:
+    nothing deserves raising unless the gaps add up to ``offline_after``."""
+
+    p: float = 0.3
+    seed: int = 0
+    kind: ClassVar[str] = "dropout"
+    severity: ClassVar[str] = "blue"
+
+    def _effect(self, t, v):
+        from simulators.plant import derive_seed  # late: plant imports nothing from here, keep it so
+
+        draw = derive_seed(self.seed, self.enterprise, self.device, round(t * 1000)) / float(1 << 63)
+        return None if draw < self.p else v
+
+
+@dataclass(kw_only=True)
+class InertingLoss(Fault):
+    """Nitrogen supply fails: O2 climbs from its normal ~5.5 vol % toward ``to`` with time
+    constant ``tau`` s. Hazard: O2 reaches ``loc`` (the limiting oxygen concentration, 10
+    vol % here, the red level of config/kinds.toml)."""
+
+    to: float = 20.9
+    tau: float = 1200.0
+    loc: float = 10.0
+    start_o2: float = 5.5  #: the model's nominal O2; the label's hazard time assumes it
+    kind: ClassVar[str] = "inerting_loss"
+    severity: ClassVar[str] = "red"
+    points: ClassVar[tuple[str, ...]] = ("o2",)
+    tail: ClassVar[float] = 3600.0
+
+    def _frac(self, t: float) -> float:
+        upto = t if self.end is None or t < self.end else self.end
+        f = 1.0 - math.exp(-(upto - self.start) / self.tau)
+        if self.end is not None and t >= self.end:  # restored: back with the same time constant
+            f *= math.exp(-(t - self.end) / self.tau)
+        return f
+
+    def _effect(self, t, v):
+        if "o2" in v:
+            v["o2"] = round(v["o2"] + (self.to - self.start_o2) * self._frac(t), 2)
+        return v
+
+    def hazard_time(self) -> float | None:
+        if self.to <= self.loc:
+            return None
+        when = self.start - self.tau * math.log(1.0 - (self.loc - self.start_o2) / (self.to - self.start_o2))
+        return when if self.end is None or when < self.end else None
+
+    def deserved(self) -> str:
+        return "red" if self.hazard_time() is not None else "orange"
+
+
+@dataclass(kw_only=True)
+class WaterLoss(Fault):
+    """A wet collector loses water (a leak, a stuck make-up valve): the tank level falls
+    linearly by ``rate`` %/min from its normal 60-80 %. Hazard: the level reaches
+    ``dry`` % (10 %), where the scrubber stops wetting the dust; the label assumes a start
+    at the model's 70 % nominal (the real start is within ±10 %)."""
+
+    rate: float = 1.0
+    dry: float = 10.0
+    nominal: float = 70.0
+    kind: ClassVar[str] = "water_loss"
+    severity: ClassVar[str] = "orange"
+    points: ClassVar[tuple[str, ...]] = ("water_level",)
+    tail: ClassVar[float] = 1800.0
+
+    def _lost(self, t: float) -> float:
+        upto = t if self.end is None or t < self.end else self.end
+        lost = self.rate * (upto - self.start) / 60.0
+        if self.end is not None and t >= self.end:  # refilled at 5 %/min
+            lost = max(0.0, lost - 5.0 * (t - self.end) / 60.0)
+        return lost
+
+    def _effect(self, t, v):
+        if "water_level" in v:
+            v["water_level"] = round(max(0.0, v["water_level"] - self._lost(t)), 2)
+        return v
+
+    def hazard_time(self) -> float | None:
+        when = self.start + (self.nominal - self.dry) / self.rate * 60.0
+        return when if self.end is None or when < self.end else None
+
+
+#: Fault type name (as written in scenario files) -> class.
+FAULT_TYPES: dict[str, type[Fault]] = {
+    cls.kind: cls
+    for cls in (Overheat, SparkBurst, VentOpen, AirflowLoss, AirlockJam, BagBlinding, BagBreak, Spike, Stuck,
+                Offline, Ramp, FanFailure, Drift, Dropout, InertingLoss, WaterLoss)
+}
+#: Faults of a sensor or of the data link, not of the plant: they deserve blue or yellow only.
+SENSOR_FAULTS = frozenset({"spike", "stuck", "drift", "dropout", "offline"})

@@ -97,7 +97,9 @@ class BagFilter:
     """A pulse-jet bag filter (dry collector) with its fan, airlock, spark detector and vent.
 
     Points: ``dp`` (Pa), ``hopper_temp`` (°C), ``air_speed`` (m/s), ``airlock_fault``,
-    ``running``, ``spark``, ``vent_open`` and, with ``inerting=True``, ``o2`` (vol %).
+    ``running``, ``spark``, ``vent_open``; with ``inerting=True``, ``o2`` (vol %); with
+    ``fan_fault=True``, the fan's trip flag ``fan_fault`` (0 when healthy: a scheduled
+    stop is ``running = 0`` with no fault flag; a trip raises the flag).
     When the schedule stops the plant, the fan runs down (air speed to ~0, dp to
     0-50 Pa within a few minutes) and the hopper cools to ambient over about an hour.
     """
@@ -116,6 +118,7 @@ class BagFilter:
         air_speed: float = 20.0,
         inerting: bool = False,
         o2: float = 5.5,
+        fan_fault: bool = False,
         schedule: Schedule | None = None,
         utc_offset_h: float = 8.0,
     ) -> None:
@@ -123,7 +126,7 @@ class BagFilter:
         self.rng = random.Random(seed)
         self.baseline, self.clean_interval, self.drop, self.noise = baseline, clean_interval, drop, noise
         self.ambient, self.swing, self.load, self.air_speed_nominal = ambient, swing, load, air_speed
-        self.inerting, self.o2_nominal = inerting, o2
+        self.inerting, self.o2_nominal, self.fan_fault = inerting, o2, fan_fault
         self.schedule, self.utc_offset_h = schedule, utc_offset_h
         self.phase = self.rng.uniform(0.0, clean_interval)  # cleaning timer's offset
         self._clock = _Clock()
@@ -137,7 +140,8 @@ class BagFilter:
     def _drop_of(self, cycle: int) -> float:
         """Each cleaning pulse removes its own amount, a function of (seed, cycle) only."""
         if self._cycle[0] != cycle:
-            self._cycle = (cycle, random.Random(derive_seed(self.seed, "clean", cycle)).uniform(*self.drop))
+            u = derive_seed(self.seed, "clean", cycle) / float(1 << 63)  # uniform [0, 1), no Random() to seed
+            self._cycle = (cycle, self.drop[0] + (self.drop[1] - self.drop[0]) * u)
         return self._cycle[1]
 
     def _sawtooth(self, t: float) -> float:
@@ -158,7 +162,9 @@ class BagFilter:
         heat = self._heat.step(self.load if running else 0.0, dt)
         temp_w, air_w = self._temp_wander.step(dt, self.rng), self._air_wander.step(dt, self.rng)
         dp = fan * self._sawtooth(t) + (1.0 - fan) * 25.0 + g(0.0, self.noise)
-        air = fan * (self.air_speed_nominal + air_w + g(0.0, 0.12))
+        # + the transmitter's own noise (0.05 m/s), there even when the fan stands still: a
+        # real air-speed sensor at rest reads 0.00-0.1 m/s, never a perfectly flat zero
+        air = fan * (self.air_speed_nominal + air_w + g(0.0, 0.12)) + g(0.0, 0.05)
         values = {
             "dp": round(max(0.0, dp), 1),
             "hopper_temp": round(self._ambient(t) + heat + temp_w + g(0.0, 0.08), 2),
@@ -168,6 +174,8 @@ class BagFilter:
             "spark": 0.0,
             "vent_open": 0.0,
         }
+        if self.fan_fault:
+            values["fan_fault"] = 0.0
         if self.inerting:
             values["o2"] = round(self.o2_nominal + self._o2_wander.step(dt, self.rng) + g(0.0, 0.03), 2)
         return values
@@ -232,5 +240,6 @@ def make_plant(device: dict, seed: int, *, schedule: Schedule | None = None) -> 
         load=rng.uniform(5.0, 12.0),
         ambient=rng.uniform(23.0, 27.0),
         inerting="o2" in device.get("points", ()),
+        fan_fault="fan_fault" in device.get("points", ()),
         schedule=schedule,
     )

@@ -38,6 +38,7 @@ from simulators.faults import (
     AirflowLoss,
     AirlockJam,
     BagBreak,
+    FanFailure,
     Fault,
     Offline,
     Overheat,
@@ -89,7 +90,8 @@ def opening(enterprises: Sequence[dict], start: float) -> list[Fault]:
 def _random_fault(rng: random.Random, eid: str, dev: str, t: float) -> Fault:
     """One fault of a recurring round; each clears within about ten minutes."""
     at = {"enterprise": eid, "device": dev, "start": t}
-    choice = rng.choice(("overheat", "spark", "airflow", "airlock", "vent", "spike", "stuck", "offline", "break"))
+    choice = rng.choice(("overheat", "spark", "airflow", "airlock", "vent", "spike", "stuck", "offline", "break",
+                         "fan"))
     if choice == "overheat":
         return Overheat(**at, rate=rng.uniform(8.0, 15.0), from_temp=30.0, duration=360, cool=90.0)
     if choice == "spark":
@@ -104,6 +106,8 @@ def _random_fault(rng: random.Random, eid: str, dev: str, t: float) -> Fault:
         return Spike(**at, point="air_speed", factor=rng.uniform(3.0, 10.0))
     if choice == "stuck":
         return Stuck(**at, point=rng.choice(("hopper_temp", "dp")), duration=900)
+    if choice == "fan":
+        return FanFailure(**at, duration=rng.uniform(60, 240))
     if choice == "offline":
         return Offline(**at, duration=rng.uniform(90, 300))
     return BagBreak(**at, drop=rng.uniform(0.22, 0.3), duration=480)

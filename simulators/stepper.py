@@ -32,6 +32,7 @@ class SiteModel:
                 key = (ent["id"], dev["id"])
                 self.devices.append(key)
                 self.plants[key] = make_plant(dev, derive_seed(seed, *key), schedule=schedule)
+        self.last_t: dict[tuple[str, str], float] = {}  #: device -> its previous sample time (latching faults)
         # deep copy: a Stuck fault remembers what it saw, and reruns must start clean
         self.faults: dict[tuple[str, str], list[Fault]] = {}
         for fault in sorted(copy.deepcopy(list(faults)), key=lambda f: f.start):
@@ -41,10 +42,12 @@ class SiteModel:
         """One device's sensor values at ``t``; None when a fault keeps it silent.
         The model is always stepped, so a fault never shifts its random sequence."""
         values: dict[str, float] | None = self.plants[key].sample(t)
+        prev = self.last_t.get(key)
+        self.last_t[key] = t
         for fault in self.faults.get(key, ()):
             if fault.start > t:
                 break
-            values = fault.apply(t, values)
+            values = fault.apply_since(prev, t, values)
             if values is None:
                 return None
         return values

@@ -156,3 +156,17 @@ async def test_metrics_health_and_ready(server):
     for name in ("warning_queue_depth", "warning_pipeline_lag_seconds", "warning_alerts_open",
                  "warning_notifications"):
         assert name in m
+
+
+async def test_the_same_message_sent_twice_at_once_is_stored_once(server):
+    """Two requests carrying the same message id land in one group commit: one is stored, the
+    other counted as a repeat, and nobody else's request in that group is harmed."""
+    import asyncio
+    body = orjson.dumps([{**item(dp=7), "id": "same"}])
+    other = orjson.dumps([item(dp=8)])
+    async with httpx.AsyncClient() as c:
+        rs = await asyncio.gather(*(c.post(url(server, "/api/v1/telemetry"), content=b, headers=auth())
+                                    for b in (body, body, body, other)))
+    assert [r.status_code for r in rs] == [202] * 4
+    assert sum(r.json()["accepted"] for r in rs[:3]) == 1 and sum(r.json()["duplicates"] for r in rs[:3]) == 2
+    assert await count_readings(server) == 2

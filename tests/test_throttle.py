@@ -29,3 +29,20 @@ def test_counts_fade_and_memory_is_bounded():
     for i in range(1000):
         th.failed(f"user{i}", f"addr{i}", 0)
     assert len(th.fails) <= 100
+
+
+async def test_login_is_throttled_over_http(site, machine_db):
+    import httpx
+
+    from warning.server import Server, Settings
+    srv = Server(site, Settings(port=0, database=machine_db))
+    await srv.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{srv.port}") as c:
+            for _ in range(5):
+                r = await c.post("/login", data={"username": "duty", "password": "guess"})
+                assert r.status_code == 303 and "failed" in r.headers["location"]
+            r = await c.post("/login", data={"username": "duty", "password": "duty-pass"})
+            assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1  # even the right password waits
+    finally:
+        await srv.stop()

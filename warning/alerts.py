@@ -1,9 +1,20 @@
 """The alert engine: a pure state machine from findings and officers' actions to alert events.
 
-One alert per (enterprise, device, point, rule) while it is open. Lifecycle::
+One alert per (enterprise, device, point, rule) while it is open. Lifecycle (Chinese
+practice: 发布 issued → 签收 signed for → 处置 handling → 反馈 feedback → 解除 lifted)::
 
-    raised ──► updated* ──► acknowledged ──► updated* ──► resolved
-       └──────────────────────────────────────────────────┘
+    raised ──► escalated* ──► acknowledged ──► handling ──► feedback* ──► resolved
+       └──────────── updated* anywhere; resolved from any open state ──────────┘
+
+With a :class:`~warning.notify.policies.Policy`, the engine also keeps two timers, both
+driven by ``tick(now)`` and both in the snapshot:
+
+* escalation: an alert nobody has signed for climbs the policy's tiers on a per-severity
+  timer (and repeats the last tier); signing for it stops the climb. The event time is the
+  step's due time, not the tick's, so a replay or a late tick gives the same event id;
+* flapping: a key whose condition changed ``flap_changes`` times within ``flap_window``
+  is *flapping*: its alert is held open as one alert while the condition comes and goes,
+  and closes once the condition has stayed clear for a whole window.
 
 Resolution is automatic when the detector clears the condition (the detectors carry
 the hysteresis), or manual by an officer. Every change returns an
@@ -20,6 +31,10 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from .model import Alert, AlertEvent, AlertState, EventKind, Finding, PointRef, alert_id, event_id
+from .notify.policies import Policy
+
+MAX_ATTACHMENTS = 20
+SAME = 0.001  #: seconds: times that went through timestamptz and back may differ by rounding
 
 
 class AlertError(Exception):
@@ -33,28 +48,52 @@ class AlertNotFound(AlertError):
 class AlertEngine:
     """Open alerts by key and by id. Resolved alerts leave the engine (the store keeps them)."""
 
-    def __init__(self) -> None:
+    def __init__(self, policy: Policy | None = None) -> None:
+        self.policy = policy  #: None: no escalation and no flap detection (the bare state machine)
         self.by_key: dict[tuple[str, str, str, str], Alert] = {}  #: open alerts by (enterprise, device, point, rule)
         self.by_id: dict[str, tuple[str, str, str, str]] = {}  #: alert id -> key
+        self.changes: dict[tuple[str, str, str, str], list[float]] = {}  #: key -> recent condition change times
+
+    def _changed(self, key, t: float) -> int:
+        """Record a condition change of ``key`` at ``t``; returns the changes within the flap window."""
+        if self.policy is None or self.policy.flap_changes <= 0:
+            return 0
+        window = self.policy.flap_window
+        recent = [x for x in self.changes.get(key, ()) if x > t - window]
+        recent.append(t)
+        self.changes[key] = recent[-(self.policy.flap_changes + 1):]
+        return len(recent)
 
     # -- detector side -------------------------------------------------------------------------
     def observe(self, ref: PointRef, finding: Finding) -> list[AlertEvent]:
         key = (ref.enterprise, ref.device, ref.point, finding.rule)
         current = self.by_key.get(key)
         if finding.severity is None:
-            if current is None:
+            if current is None or not current.condition_active:
                 return []
+            flaps = self._changed(key, finding.t)
+            if current.flapping or (self.policy and 0 < self.policy.flap_changes <= flaps):
+                alert = replace(current, condition_active=False, flapping=True, value=finding.value,
+                                updated_at=finding.t, message=f"flapping: {finding.message}")
+                self.by_key[key] = alert
+                return [AlertEvent(event_id(alert.id, EventKind.UPDATED, finding.t, None, "flap-clear"),
+                                   EventKind.UPDATED, finding.t, alert)]
             return [self._close(key, current, finding.t, finding.value, finding.message, None, None)]
         if current is None:
+            flaps = self._changed(key, finding.t)
             aid = alert_id(ref.enterprise, ref.device, ref.point, finding.rule, finding.t)
             alert = Alert(aid, ref.enterprise, ref.device, ref.point, finding.rule, finding.severity,
-                          AlertState.ACTIVE, finding.message, finding.value, finding.t, finding.t)
+                          AlertState.ACTIVE, finding.message, finding.value, finding.t, finding.t,
+                          holder=self.policy.holder(0, finding.t) if self.policy else None,
+                          flapping=bool(self.policy and 0 < self.policy.flap_changes <= flaps))
             self.by_key[key] = alert
             self.by_id[aid] = key
             return [AlertEvent(event_id(aid, EventKind.RAISED, finding.t, alert.severity, None),
                                EventKind.RAISED, finding.t, alert)]
         if finding.severity == current.severity and current.condition_active:
             return []
+        if not current.condition_active:
+            self._changed(key, finding.t)
         alert = replace(current, severity=finding.severity, message=finding.message, value=finding.value,
                         updated_at=finding.t, condition_active=True)
         self.by_key[key] = alert
@@ -63,16 +102,86 @@ class AlertEngine:
 
     # -- officer side --------------------------------------------------------------------------
     def acknowledge(self, aid: str, actor: str, note: str | None, at: float) -> list[AlertEvent]:
-        """Sign for an open alert. Signing twice is a no-op (no event)."""
+        """Sign for an open alert. Signing twice (or after handling began) is a no-op (no event)."""
         key = self._key(aid)
         current = self.by_key[key]
-        if current.state is AlertState.ACKNOWLEDGED:
+        if current.state is not AlertState.ACTIVE:
             return []
         alert = replace(current, state=AlertState.ACKNOWLEDGED, acknowledged_by=actor, acknowledged_at=at,
-                        ack_note=note, updated_at=at)
+                        ack_note=note, updated_at=at, holder=actor)
         self.by_key[key] = alert
         return [AlertEvent(event_id(aid, EventKind.ACKNOWLEDGED, at, None, actor),
                            EventKind.ACKNOWLEDGED, at, alert, actor, note)]
+
+    def handle(self, aid: str, actor: str, note: str | None, at: float) -> list[AlertEvent]:
+        """处置: someone takes the alert in hand (it must be signed for first). They hold it from now."""
+        key = self._key(aid)
+        current = self.by_key[key]
+        if current.state is AlertState.ACTIVE:
+            raise AlertError("sign for the alert (acknowledge) before handling it")
+        if (current.state is AlertState.HANDLING and current.handled_by == actor) or (
+                current.handled_at is not None and at <= current.handled_at + SAME):
+            return []  # already applied (a restart re-applies stored actions in time order)
+        alert = replace(current, state=AlertState.HANDLING, handled_by=actor, handled_at=at, holder=actor,
+                        updated_at=at)
+        self.by_key[key] = alert
+        return [AlertEvent(event_id(aid, EventKind.HANDLING, at, None, actor), EventKind.HANDLING, at, alert,
+                           actor, note)]
+
+    def feedback(self, aid: str, actor: str, note: str | None, at: float,
+                 attachments: list[dict] | None = None) -> list[AlertEvent]:
+        """反馈: report back, with free text and attachments' metadata (name, type, size, url); may repeat."""
+        key = self._key(aid)
+        current = self.by_key[key]
+        if current.state is AlertState.ACTIVE:
+            raise AlertError("sign for the alert (acknowledge) before giving feedback")
+        if current.feedback_at is not None and at <= current.feedback_at + SAME:
+            return []  # already applied (a restart re-applies stored actions in time order)
+        if not (note and note.strip()) and not attachments:
+            raise AlertError("feedback needs a note or attachments")
+        if attachments and len(attachments) > MAX_ATTACHMENTS:
+            raise AlertError(f"at most {MAX_ATTACHMENTS} attachments")
+        alert = replace(current, state=AlertState.FEEDBACK, feedback_count=current.feedback_count + 1,
+                        feedback_at=at, holder=current.holder or actor, updated_at=at)
+        self.by_key[key] = alert
+        data = {"attachments": list(attachments)} if attachments else None
+        return [AlertEvent(event_id(aid, EventKind.FEEDBACK, at, None, actor), EventKind.FEEDBACK, at, alert,
+                           actor, note, data)]
+
+    # -- timers --------------------------------------------------------------------------------
+    def tick(self, now: float) -> list[AlertEvent]:
+        """Escalate unsigned alerts whose tier timer is due; close flapping alerts that stayed clear."""
+        if self.policy is None:
+            return []
+        events: list[AlertEvent] = []
+        pol = self.policy
+        for key, a in list(self.by_key.items()):
+            if a.flapping:
+                last = max(self.changes.get(key, [a.updated_at]))
+                if now - last >= pol.flap_window:
+                    at = last + pol.flap_window
+                    if not a.condition_active:
+                        events.append(self._close(key, a, at, a.value, "condition stayed clear: flapping over",
+                                                  None, None))
+                        continue
+                    a = replace(a, flapping=False, updated_at=at)
+                    self.by_key[key] = a
+                    events.append(AlertEvent(event_id(a.id, EventKind.UPDATED, at, None, "flap-over"),
+                                             EventKind.UPDATED, at, a))
+            if a.state is not AlertState.ACTIVE:
+                continue
+            step = pol.due_step(a.severity, a.opened_at, now)
+            if step <= a.escalations:
+                continue
+            at = pol.step_at(a.severity, a.opened_at, step)
+            tier = pol.tier_of_step(step)
+            a = replace(a, tier=tier, escalations=step, holder=pol.holder(tier, at), updated_at=at)
+            self.by_key[key] = a
+            events.append(AlertEvent(event_id(a.id, EventKind.ESCALATED, at, None, f"step{step}"),
+                                     EventKind.ESCALATED, at, a,
+                                     data={"step": step, "tier": tier, "tier_name": pol.tiers[tier].name,
+                                           "repeat": step > len(pol.tiers) - 1}))
+        return events
 
     def resolve(self, aid: str, actor: str, note: str | None, at: float) -> list[AlertEvent]:
         """Lift an alert by hand. While its condition is still active a reason is required."""
@@ -94,6 +203,8 @@ class AlertEngine:
                         condition_active=current.condition_active and actor is not None)
         del self.by_key[key]
         del self.by_id[current.id]
+        if not self.changes.get(key) or (self.policy and self.changes[key][-1] <= at - self.policy.flap_window):
+            self.changes.pop(key, None)
         return AlertEvent(event_id(current.id, EventKind.RESOLVED, at, None if actor else alert.severity, actor),
                           EventKind.RESOLVED, at, alert, actor, note)
 
@@ -107,14 +218,21 @@ class AlertEngine:
 
     def snapshot(self, enterprises: Callable[[str], bool] | None = None) -> bytes:
         """Open alerts (of the enterprises ``enterprises`` accepts, or all) as bytes."""
-        alerts = self.by_key if enterprises is None else {k: a for k, a in self.by_key.items() if enterprises(k[0])}
-        return pickle.dumps(alerts, protocol=pickle.HIGHEST_PROTOCOL)
+        mine = (lambda k: True) if enterprises is None else (lambda k: enterprises(k[0]))
+        state = {"alerts": {k: a for k, a in self.by_key.items() if mine(k)},
+                 "changes": {k: c for k, c in self.changes.items() if mine(k)}}
+        return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
     def restore(self, data: bytes, enterprises: Callable[[str], bool] | None = None) -> None:
         """Replace the open alerts (of the enterprises ``enterprises`` accepts, or all) with a snapshot's."""
+        state = pickle.loads(data)
+        if "alerts" not in state:  # a snapshot from before flap tracking: just the alerts
+            state = {"alerts": state, "changes": {}}
         if enterprises is None:
-            self.by_key = {}
+            self.by_key, self.changes = {}, {}
         else:
             self.by_key = {k: a for k, a in self.by_key.items() if not enterprises(k[0])}
-        self.by_key.update(pickle.loads(data))
+            self.changes = {k: c for k, c in self.changes.items() if not enterprises(k[0])}
+        self.by_key.update(state["alerts"])
+        self.changes.update(state["changes"])
         self.by_id = {a.id: k for k, a in self.by_key.items()}

@@ -17,8 +17,8 @@ from .model import PointRef, Severity
 
 # The repository's config/ (point kinds, the demo site); WARNING_CONFIG_DIR moves it (e.g. in a container).
 CONFIG_DIR = Path(os.environ.get("WARNING_CONFIG_DIR") or Path(__file__).resolve().parent.parent / "config")
-ROLES = ("officer", "viewer")
-CHANNEL_TYPES = ("log", "webhook", "wecom")
+ROLES = ("officer", "viewer", "admin", "enterprise")  #: enterprise users see one enterprise only
+CHANNEL_TYPES = ("log", "webhook", "wecom", "dingtalk", "feishu", "email", "sms")  # see docs/alerting.md
 
 
 class ConfigError(ValueError):
@@ -50,6 +50,7 @@ class User:
     role: str
     password: str | None  #: scrypt hash, see ``warning.security``
     api_token_digest: str | None = None
+    enterprise: str | None = None  #: the one enterprise an ``enterprise`` user may see
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,11 @@ class Site:
     points: tuple[PointDef, ...]
     users: dict[str, User]
     channels: tuple[Channel, ...]
+    policy: object = None  #: warning.notify.policies.Policy: escalation, rosters, noise control
+
+    def alert_policy(self):
+        from .notify.policies import Policy
+        return self.policy if self.policy is not None else Policy()
 
     def point_index(self) -> dict[tuple[str, str, str], int]:
         """(enterprise, device, point) -> index into ``points``."""
@@ -90,6 +96,13 @@ def load_site(path: str | Path, kinds: dict[str, dict] | None = None) -> Site:
             raw = tomllib.load(fh)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    beside = path.parent / "policies.toml"  # alerting policy may live in its own file (docs/alerting.md)
+    if "policy" not in raw and beside.exists():
+        try:
+            with open(beside, "rb") as fh:
+                raw["policy"] = tomllib.load(fh).get("policy", {})
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{beside}: {exc}") from None
     return parse_site(raw, kinds if kinds is not None else load_kinds(), source=str(path))
 
 
@@ -128,7 +141,10 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site") -> Site:
         role = u.get("role", "viewer")
         if role not in ROLES:
             raise ConfigError(f"{source}: user {name!r}: role must be one of {ROLES}")
-        users[name] = User(name, role, u.get("password"), u.get("api_token_sha256"))
+        ent = u.get("enterprise")
+        if (role == "enterprise") != (ent is not None) or (ent is not None and ent not in enterprises):
+            raise ConfigError(f"{source}: user {name!r}: an enterprise user needs one known enterprise, others none")
+        users[name] = User(name, role, u.get("password"), u.get("api_token_sha256"), ent)
     channels = []
     for c in raw.get("channels", []):
         ch = Channel(_req(c, "id", source), _req(c, "type", source), c.get("min_severity", "blue"),
@@ -139,12 +155,19 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site") -> Site:
             Severity.parse(ch.min_severity)
         except ValueError as exc:
             raise ConfigError(f"{source}: channel {ch.id!r}: {exc}") from None
-        if ch.type != "log" and not ("url" in ch.options or "url_env" in ch.options):
+        if ch.type not in ("log", "email") and not ("url" in ch.options or "url_env" in ch.options):
             raise ConfigError(f"{source}: channel {ch.id!r} needs url or url_env")
+        if ch.type == "email" and not ("host" in ch.options or "host_env" in ch.options):
+            raise ConfigError(f"{source}: channel {ch.id!r} needs host or host_env (the SMTP server)")
         channels.append(ch)
     channels = tuple(channels)
+    from .notify.policies import PolicyError, parse_policy
+    try:
+        policy = parse_policy(raw.get("policy"), {c.id for c in channels})
+    except PolicyError as exc:
+        raise ConfigError(f"{source}: policy: {exc}") from None
     return Site(site.get("name", "site"), float(site.get("offline_after", 300)), enterprises, tuple(points), users,
-                channels)
+                channels, policy)
 
 
 def _req(table: dict, key: str, where: str):

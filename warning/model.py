@@ -14,7 +14,7 @@ from typing import NamedTuple
 from detectors.base import Finding, Severity
 
 __all__ = ["Severity", "Finding", "Reading", "PointRef", "AlertState", "EventKind", "Alert", "AlertEvent",
-           "alert_id", "event_id"]
+           "alert_id", "event_id", "OPEN_STATES", "OFFICER_KINDS"]
 
 
 class Reading(NamedTuple):
@@ -35,9 +35,16 @@ class PointRef:
 
 
 class AlertState(str, enum.Enum):
-    ACTIVE = "active"  #: issued, nobody has signed for it yet
-    ACKNOWLEDGED = "acknowledged"  #: signed for by an officer
-    RESOLVED = "resolved"  #: lifted: condition cleared, or an officer closed it
+    """发布 issued → 签收 signed for → 处置 handling → 反馈 feedback → 解除 lifted."""
+
+    ACTIVE = "active"  #: 发布 issued, nobody has signed for it yet
+    ACKNOWLEDGED = "acknowledged"  #: 签收 signed for by an officer
+    HANDLING = "handling"  #: 处置 someone is handling it on site
+    FEEDBACK = "feedback"  #: 反馈 the handler has reported back (may repeat)
+    RESOLVED = "resolved"  #: 解除 lifted: condition cleared, or an officer closed it
+
+
+OPEN_STATES = (AlertState.ACTIVE, AlertState.ACKNOWLEDGED, AlertState.HANDLING, AlertState.FEEDBACK)
 
 
 class EventKind(str, enum.Enum):
@@ -45,7 +52,13 @@ class EventKind(str, enum.Enum):
     UPDATED = "updated"  #: severity went up or down
     ESCALATED = "escalated"
     ACKNOWLEDGED = "acknowledged"
+    HANDLING = "handling"
+    FEEDBACK = "feedback"
     RESOLVED = "resolved"
+
+
+#: Kinds that people cause; they are re-applied from the store after a restore.
+OFFICER_KINDS = (EventKind.ACKNOWLEDGED, EventKind.HANDLING, EventKind.FEEDBACK, EventKind.RESOLVED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +83,14 @@ class Alert:
     resolved_by: str | None = None  #: None when the condition cleared by itself
     resolve_note: str | None = None
     condition_active: bool = True  #: whether the detector still sees the condition
+    holder: str | None = None  #: who holds it now: the signer/handler, else the on-duty person of its tier
+    tier: int = 0  #: escalation tier reached (0: first tier, e.g. the duty officer)
+    escalations: int = 0  #: escalation steps taken (repeats of the last tier count too)
+    handled_by: str | None = None
+    handled_at: float | None = None
+    feedback_count: int = 0
+    feedback_at: float | None = None  #: time of the last feedback (re-applied actions up to it are no-ops)
+    flapping: bool = False  #: the condition changed >= N times in the flap window; held open as one alert
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -88,10 +109,11 @@ class AlertEvent:
     alert: Alert  #: the alert after this event
     actor: str | None = None  #: who did it; None for the system
     note: str | None = None
+    data: dict | None = None  #: extra facts: feedback attachments' metadata, escalation tier, ...
 
     def to_json(self) -> dict:
         return {"id": self.id, "kind": self.kind.value, "at": self.at, "actor": self.actor, "note": self.note,
-                "alert": self.alert.to_json()}
+                "data": self.data, "alert": self.alert.to_json()}
 
 
 def _digest(*parts: object) -> str:

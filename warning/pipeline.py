@@ -22,11 +22,14 @@ from detectors.base import Detector, Finding, Severity
 from detectors.chain import build, spec_key
 
 from .alerts import AlertEngine
-from .config import PointDef
+from .config import Channel, PointDef
 from .model import AlertEvent, PointRef, Reading
+from .notify.policies import Policy
+from .notify.router import Router
 
 OFFLINE_RULE = "offline"
-SNAPSHOT_VERSION = 2
+NODATA_RULE = "nodata"
+SNAPSHOT_VERSION = 3  #: 3: alert engine flap state, escalation fields, notification router
 SHARDS = 16  #: checkpoint slices; changing it discards existing checkpoints
 
 
@@ -34,15 +37,23 @@ class Pipeline:
     """Detector chains per point + device offline timers + the alert engine."""
 
     def __init__(self, points: Mapping[int, PointDef], offline_after: float = 300.0,
-                 offline_severity: Severity = Severity.YELLOW):
+                 offline_severity: Severity = Severity.YELLOW, policy: Policy | None = None,
+                 channels: Iterable[Channel] = ()):
         self.points = dict(points)  #: point id -> definition
         self.offline_after = float(offline_after)  #: seconds of silence before a device is offline
         self.offline_severity = offline_severity
-        self.engine = AlertEngine()
+        self.engine = AlertEngine(policy)  #: with a policy: escalation and flap timers too
+        self.router = Router(policy or Policy(), tuple(channels))  #: events -> notifications (see notify.router)
         self.chains: dict[int, list[Detector]] = {}  #: point id -> its detectors, built on first reading
         self._device_of = {pid: (p.ref.enterprise, p.ref.device) for pid, p in self.points.items()}
         self.last_seen: dict[tuple[str, str], float] = {}  #: device -> arrival time of its last reading
         self.offline: set[tuple[str, str]] = set()  #: devices currently reported offline
+        pol = policy or Policy()
+        self.nodata = {pid: rule for pid, p in self.points.items()  #: point id -> its NoData policy
+                       if (rule := pol.nodata_for(p.ref.enterprise, p.ref.device, p.ref.point, p.kind)) is not None
+                       and rule.action != "keep"}
+        self.point_seen: dict[int, float] = {}  #: point id -> arrival of its last reading (NoData points only)
+        self.silent_points: set[int] = set()  #: NoData points currently silent
 
     # -- the hot path --------------------------------------------------------------------------
     def process(self, readings: Iterable[Reading], now: float) -> list[AlertEvent]:
@@ -63,6 +74,11 @@ class Pipeline:
                     events.extend(observe(points[pid].ref, found))
         device_of, last_seen = self._device_of, self.last_seen
         for pid in touched:
+            if pid in self.nodata:
+                self.point_seen[pid] = now
+                if pid in self.silent_points:
+                    self.silent_points.discard(pid)
+                    events.extend(observe(points[pid].ref, Finding(NODATA_RULE, None, now, 0.0, "data again")))
             dev = device_of[pid]
             last_seen[dev] = now
             if dev in self.offline:
@@ -72,8 +88,9 @@ class Pipeline:
         return events
 
     def tick(self, now: float) -> list[AlertEvent]:
-        """Timers: devices silent for ``offline_after`` seconds raise an offline alert."""
-        events: list[AlertEvent] = []
+        """Timers: devices silent for ``offline_after`` seconds raise an offline alert; the
+        engine's escalation and flap timers."""
+        events: list[AlertEvent] = self.engine.tick(now)
         limit = now - self.offline_after
         for dev, seen in self.last_seen.items():
             if seen <= limit and dev not in self.offline:
@@ -83,18 +100,46 @@ class Pipeline:
                     PointRef(dev[0], dev[1], ""),
                     Finding(OFFLINE_RULE, self.offline_severity, now, silent,
                             f"no data from device for {silent:.0f} s")))
+        if self.nodata:
+            events.extend(self._nodata_tick(now))
+        return events
+
+    def _nodata_tick(self, now: float) -> list[AlertEvent]:
+        """Per-point NoData policies: ``alert`` raises a nodata alert on the point, ``resolve``
+        lifts the point's open alerts (the condition can no longer be seen)."""
+        events: list[AlertEvent] = []
+        for pid, seen in self.point_seen.items():
+            rule = self.nodata[pid]
+            if pid in self.silent_points or now - seen < rule.after:
+                continue
+            self.silent_points.add(pid)
+            ref = self.points[pid].ref
+            silent = now - seen
+            if rule.action == "alert":
+                events.extend(self.engine.observe(ref, Finding(NODATA_RULE, rule.severity, now, silent,
+                                                               f"no data from point for {silent:.0f} s")))
+            else:
+                for a in list(self.engine.open_alerts()):
+                    if (a.enterprise, a.device, a.point) == (ref.enterprise, ref.device, ref.point):
+                        events.extend(self.engine.observe(ref, Finding(a.rule, None, now, silent,
+                                                                       f"no data for {silent:.0f} s: lifted")))
         return events
 
     def watch_devices(self, devices: Iterable[tuple[str, str]], now: float) -> None:
-        """Start offline timers for configured devices that have not reported yet."""
+        """Start offline timers for configured devices (and NoData points) that have not reported yet."""
         for dev in devices:
             self.last_seen.setdefault(dev, now)
+        for pid in self.nodata:
+            self.point_seen.setdefault(pid, now)
 
     def resume(self, now: float) -> None:
         """After a restore: restart silence timers from ``now`` so a restart is no outage."""
         for dev in self.last_seen:
             if dev not in self.offline:
                 self.last_seen[dev] = max(self.last_seen[dev], now)
+        for pid in self.point_seen:
+            if pid not in self.silent_points:
+                self.point_seen[pid] = max(self.point_seen[pid], now)
 
     def _build_chain(self, pid: int) -> list[Detector]:
         p = self.points[pid]
@@ -108,6 +153,13 @@ class Pipeline:
 
     def resolve(self, aid: str, actor: str, note: str | None, at: float) -> list[AlertEvent]:
         return self.engine.resolve(aid, actor, note, at)
+
+    def handle(self, aid: str, actor: str, note: str | None, at: float) -> list[AlertEvent]:
+        return self.engine.handle(aid, actor, note, at)
+
+    def feedback(self, aid: str, actor: str, note: str | None, at: float,
+                 attachments: list[dict] | None = None) -> list[AlertEvent]:
+        return self.engine.feedback(aid, actor, note, at, attachments)
 
     # -- state ---------------------------------------------------------------------------------
     # The state splits into SHARDS independent parts by enterprise: an enterprise's detectors,
@@ -126,8 +178,11 @@ class Pipeline:
             "chains": chains,
             "keys": {pid: tuple(spec_key(s) for s in self.points[pid].detectors) for pid in chains},
             "engine": self.engine.snapshot(mine),
+            "router": self.router.snapshot(mine),
             "last_seen": {d: t for d, t in self.last_seen.items() if mine(d[0])},
             "offline": {d for d in self.offline if mine(d[0])},
+            "point_seen": {p: t for p, t in self.point_seen.items() if mine(self.points[p].ref.enterprise)},
+            "silent_points": {p for p in self.silent_points if mine(self.points[p].ref.enterprise)},
         }
         return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -144,8 +199,14 @@ class Pipeline:
             if p is not None and state["keys"].get(pid) == tuple(spec_key(s) for s in p.detectors):
                 self.chains[pid] = chain
         self.engine.restore(state["engine"], mine)
+        self.router.restore(state["router"], mine)
         self.last_seen = {d: t for d, t in self.last_seen.items() if not mine(d[0])} | state["last_seen"]
         self.offline = {d for d in self.offline if not mine(d[0])} | state["offline"]
+        keep = {p for p in self.point_seen if not mine(self.points[p].ref.enterprise)}
+        self.point_seen = {p: t for p, t in self.point_seen.items() if p in keep} | {
+            p: t for p, t in state["point_seen"].items() if p in self.nodata}
+        self.silent_points = {p for p in self.silent_points if p in keep} | {
+            p for p in state["silent_points"] if p in self.nodata}
 
 
 def shard_of(enterprise: str) -> int:

@@ -11,9 +11,9 @@ import logging
 import sys
 
 from ..config import ConfigError
-from . import run, secrets_cmd, simulate
+from . import evaluate, export, replay, report, run, score, secrets_cmd, simulate
 
-COMMANDS = (run, simulate, secrets_cmd)
+COMMANDS = (run, simulate, secrets_cmd, score, evaluate, report, replay, export)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,13 @@ Delivery is at least once: a row is leased (its ``next_attempt_at`` pushed ahead
 sending, so if the process dies mid-send the row comes due again after the lease and
 is re-sent. Every message carries the event id for receivers that dedupe. Failures
 back off exponentially with full jitter; after ``max_attempts`` the row is ``failed``
-(the dead letter) and stays for an operator to see.
+(the dead letter), stays for an operator to see, and ``on_dead`` is called so that the
+runtime raises a dead-letter alert of its own (through the other channels).
+
+Leases carry the worker's ``owner`` id. The embedded runtime is the only worker on its
+database, so at start-up :meth:`release_leases` makes rows leased by a dead predecessor
+due at once instead of after the lease: a crash mid-send re-sends within a second.
+Sharp edge: with several workers on one database, do not release leases at start-up.
 """
 
 from __future__ import annotations
@@ -13,13 +19,15 @@ import asyncio
 import logging
 import os
 import random
+import secrets
+import time
 
 import aiohttp
 import asyncpg
 import orjson
 
 from ..config import Channel
-from . import formats
+from .channels import Sender
 
 log = logging.getLogger(__name__)
 LEASE_S = 60
@@ -40,22 +48,48 @@ def channel_url(ch: Channel) -> str | None:
 
 class OutboxWorker:
     def __init__(self, pool: asyncpg.Pool, channels: list[Channel], *, metrics=None, max_attempts: int = 8,
-                 poll_interval: float = 1.0, timeout: float = 10.0):
+                 poll_interval: float = 1.0, timeout: float = 10.0, on_dead=None, clock=time.time):
         self.pool = pool
+        self.owner = secrets.token_hex(6)  #: this worker's lease id
+        self.on_dead = on_dead  #: async (row) -> None, for the dead-letter alert
+        self.clock = clock
         self.channels = {c.id: c for c in channels}  #: channel id -> definition
         self.metrics = metrics
         self.max_attempts = max_attempts
         self.poll_interval = poll_interval
         self.timeout = timeout
         self.wake = asyncio.Event()  #: set by the runtime after it commits new outbox rows
+        self.max_in_flight = 64  #: deliveries at once
+        self._in_flight: set[asyncio.Task] = set()
         self._session: aiohttp.ClientSession | None = None
+        self._sender: Sender | None = None
 
     async def run(self) -> None:
+        """Lease due rows and deliver each in its own task (at most ``max_in_flight`` at once), so a
+        slow channel (an SMTP server timing out) never holds up the robots' messages."""
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
+        self._sender = Sender(self._session, self.clock, self.timeout)
+        delay = 0.5
         try:
             while True:
-                sent = await self.drain_once()
-                if sent:
+                room = self.max_in_flight - len(self._in_flight)
+                leased = 0
+                if room > 0:
+                    try:
+                        rows = await self._lease(min(room, 50))
+                        delay = 0.5
+                    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, ConnectionError,
+                            TimeoutError) as exc:  # the store is down: the rows wait durably
+                        log.error("outbox: store unavailable (%s); retrying in %.1f s", exc, delay)
+                        await asyncio.sleep(delay)
+                        delay = min(delay * 2, 10.0)
+                        continue
+                    for row in rows:
+                        task = asyncio.create_task(self._finish(row))
+                        self._in_flight.add(task)
+                        task.add_done_callback(self._done)
+                    leased = len(rows)
+                if leased:
                     continue
                 self.wake.clear()
                 try:
@@ -63,30 +97,63 @@ class OutboxWorker:
                 except TimeoutError:
                     pass
         finally:
+            for t in list(self._in_flight):  # interrupted sends stay leased; the next start re-sends them
+                t.cancel()
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
             await self._session.close()
 
-    async def drain_once(self, limit: int = 50) -> int:
+    def _done(self, task: asyncio.Task) -> None:
+        self._in_flight.discard(task)
+        self.wake.set()  # room again: look for more due rows
+        if not task.cancelled() and task.exception() is not None:
+            log.error("outbox: delivery task failed", exc_info=task.exception())
+
+    async def _lease(self, limit: int) -> list:
         async with self.pool.acquire() as conn:
-            rows = await conn.fetch(
-                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => $2) "
+            return await conn.fetch(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => $2), "
+                "lease_owner = $3 "
                 "WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= now() "
-                "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING id, channel, payload, attempts",
-                limit, LEASE_S)
-        if not rows:
-            return 0
-        results = await asyncio.gather(*(self._deliver(r) for r in rows))
+                "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING id, channel, payload, attempts, event_id",
+                limit, LEASE_S, self.owner)
+
+    async def _finish(self, row) -> None:
+        """Deliver one leased row and record the outcome (sent, retry later, or dead letter)."""
+        error = await self._deliver(row)
+        delay = 0.5
+        while True:
+            try:
+                async with self.pool.acquire() as conn:
+                    if error is None:
+                        await conn.execute("UPDATE outbox SET state = 'sent', sent_at = now(), last_error = NULL, "
+                                           "lease_owner = NULL WHERE id = $1", row["id"])
+                    elif row["attempts"] >= self.max_attempts:
+                        await conn.execute("UPDATE outbox SET state = 'failed', last_error = $2, lease_owner = NULL "
+                                           "WHERE id = $1", row["id"], error)
+                    else:
+                        await conn.execute("UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $2), "
+                                           "last_error = $3, lease_owner = NULL WHERE id = $1", row["id"],
+                                           backoff(row["attempts"]), error)
+                break
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, ConnectionError, TimeoutError) as exc:
+                if delay > LEASE_S / 2:  # give up: the lease expires and the row is sent again
+                    log.error("outbox: could not record delivery of %s: %s", row["event_id"], exc)
+                    return
+                await asyncio.sleep(delay)
+                delay *= 2
+        if error is not None and row["attempts"] >= self.max_attempts and self.on_dead is not None:
+            log.error("notification %s on %s is a dead letter after %d attempts: %s", row["event_id"],
+                      row["channel"], row["attempts"], error)
+            await self.on_dead({"id": row["id"], "channel": row["channel"], "event_id": row["event_id"],
+                                "last_error": error, "attempts": row["attempts"]})
+
+    async def release_leases(self) -> int:
+        """Make rows leased by an earlier (crashed) process due now; returns how many."""
         async with self.pool.acquire() as conn:
-            for row, error in zip(rows, results):
-                if error is None:
-                    await conn.execute("UPDATE outbox SET state = 'sent', sent_at = now(), last_error = NULL "
-                                       "WHERE id = $1", row["id"])
-                elif row["attempts"] >= self.max_attempts:
-                    await conn.execute("UPDATE outbox SET state = 'failed', last_error = $2 WHERE id = $1",
-                                       row["id"], error)
-                else:
-                    await conn.execute("UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $2), "
-                                       "last_error = $3 WHERE id = $1", row["id"], backoff(row["attempts"]), error)
-        return len(rows)
+            done = await conn.execute(
+                "UPDATE outbox SET next_attempt_at = now() WHERE state = 'pending' AND lease_owner IS NOT NULL "
+                "AND lease_owner <> $1 AND next_attempt_at > now()", self.owner)
+        return int(done.split()[-1])
 
     async def _deliver(self, row) -> str | None:
         """Send one message; None on success, else the reason."""
@@ -96,7 +163,7 @@ class OutboxWorker:
             if ch is None:
                 return f"channel {row['channel']!r} is no longer configured"
             payload = orjson.loads(row["payload"]) if isinstance(row["payload"], (str, bytes)) else row["payload"]
-            error = await self._send(ch, payload)
+            error = await self._send(ch, payload, row["event_id"])
             if error is None:
                 outcome = "sent"
             return error
@@ -104,29 +171,5 @@ class OutboxWorker:
             if self.metrics is not None:
                 self.metrics.notifications.labels(row["channel"], outcome).inc()
 
-    async def _send(self, ch: Channel, payload: dict) -> str | None:
-        if ch.type == "log":
-            a = payload["alert"]
-            log.warning("[%s] %s %s %s/%s/%s %s: %s", ch.id, payload["kind"], a["severity"], a["enterprise"],
-                        a["device"], a["point"], a["rule"], a["message"])
-            return None
-        url = channel_url(ch)
-        if not url:
-            return f"channel {ch.id!r} has no url (set url or the environment variable in url_env)"
-        body = formats.wecom_markdown(payload) if ch.type == "wecom" else formats.webhook(payload)
-        try:
-            async with self._session.post(url, data=orjson.dumps(body),
-                                          headers={"Content-Type": "application/json"}) as resp:
-                text = await resp.text()
-                if resp.status >= 300:
-                    return f"HTTP {resp.status}: {text[:200]}"
-                if ch.type == "wecom":  # WeCom answers 200 with an errcode
-                    try:
-                        code = orjson.loads(text).get("errcode", 0)
-                    except (orjson.JSONDecodeError, AttributeError):
-                        code = 0
-                    if code:
-                        return f"wecom errcode {code}: {text[:200]}"
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            return f"{type(exc).__name__}: {exc}"
-        return None
+    async def _send(self, ch: Channel, payload: dict, key: str = "") -> str | None:
+        return await self._sender.send(ch, payload, key or payload.get("id", ""))

@@ -1,4 +1,6 @@
-"""Which alert events become which channel messages. Pure.
+"""Which alert events become which channel messages. Pure. The skeleton's rule set, kept for
+its callers; the runtime now routes through :mod:`warning.notify.router` (tiers, grouping,
+silences, inhibition, throttling), which applies the same rules below first.
 
 * raised, escalated, and updates that raise the severity notify every channel whose
   ``min_severity`` the alert reaches, while nobody has acknowledged the alert;

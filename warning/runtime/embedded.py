@@ -34,12 +34,13 @@ import asyncpg
 from ..alerts import AlertError
 from ..config import Site
 from ..ingest import Parsed
-from ..model import AlertEvent, Reading, Severity
+from ..model import AlertEvent, Finding, PointRef, Reading, Severity
 from ..notify.outbox import OutboxWorker
-from ..notify.policy import notifications
 from ..pipeline import SHARDS, Pipeline
 from ..store import alerts as alert_store
 from ..store import checkpoints, readings as reading_store
+from ..store import notifications as notify_store
+from ..store import silences as silence_store
 from ..store.registry import sync_points
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ class Options:
     group_max: int = 20_000  #: readings per group commit at most
     pipeline_batches: int = 32  #: committed batches waiting for the pipeline at most
     checkpoint_interval: float = 10.0  #: seconds in which every shard of the pipeline is checkpointed once
-    tick_interval: float = 1.0  #: seconds between timer ticks (offline devices)
+    tick_interval: float = 0.25  #: seconds between timer ticks (offline devices, escalation, group windows)
     notify: bool = True  #: run the outbox worker
 
 
@@ -76,7 +77,8 @@ class EmbeddedRuntime:
         self.clock = clock  #: injectable wall clock (tests)
         self.pipeline: Pipeline | None = None
         self.devices: dict[str, dict[str, dict[str, int]]] = {}  #: enterprise -> device -> point -> id
-        self.outbox = OutboxWorker(pool, list(site.channels), metrics=metrics)
+        self.outbox = OutboxWorker(pool, list(site.channels), metrics=metrics, on_dead=self._dead_letter,
+                                   clock=clock)
         self._pending: deque = deque()  #: (enterprise, Parsed, future) waiting for the writer
         self._pending_readings = 0
         self._pending_wake = asyncio.Event()
@@ -84,7 +86,6 @@ class EmbeddedRuntime:
         self._room = asyncio.Semaphore(self.options.pipeline_batches)  #: bounds batches in the inbox
         self._tick_queued = False
         self._queued_batches = 0  #: committed batches waiting for the pipeline
-        self._severity_before: dict[str, Severity] = {}
         self._last_batch = 0  #: last batch the pipeline has processed
         self._last_checkpoint = 0.0
         self._next_shard = 0  #: the shard to checkpoint next
@@ -99,17 +100,26 @@ class EmbeddedRuntime:
             points = await sync_points(conn, self.site)
         for pid, p in points.items():
             self.devices.setdefault(p.ref.enterprise, {}).setdefault(p.ref.device, {})[p.ref.point] = pid
-        self.pipeline = Pipeline(points, self.site.offline_after)
+        self.pipeline = Pipeline(points, self.site.offline_after, policy=self.site.alert_policy(),
+                                 channels=self.site.channels)
+        async with self.pool.acquire() as conn:
+            self.pipeline.router.set_silences(await silence_store.active(conn, self.clock()))
         await self._recover()
         now = self.clock()
         self.pipeline.watch_devices(self.site.devices(), now)
         self.pipeline.resume(now)
-        self._severity_before = {a.id: a.severity for a in self.pipeline.engine.open_alerts()}
         self._tasks = [asyncio.create_task(self._writer(), name="writer"),
                        asyncio.create_task(self._worker(), name="pipeline"),
                        asyncio.create_task(self._ticker(), name="ticker")]
         if self.options.notify:
+            released = await self.outbox.release_leases()
+            if released:
+                log.warning("re-sending %d notifications leased by a crashed predecessor", released)
             self._tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
+        async with self.pool.acquire() as conn:  # dead letters whose alert a crash prevented
+            missed = await notify_store.undelivered_dead(conn)
+        for d in missed:
+            self._inbox.put_nowait(("dead_letter", d))
         self.accepting = self.ready = True
 
     async def stop(self) -> None:
@@ -123,8 +133,12 @@ class EmbeddedRuntime:
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await t
+            except asyncio.CancelledError:
+                pass
+            except Exception:  # a task that died earlier must not stop the others' shutdown
+                log.exception("task %s had failed", t.get_name())
         self.ready = False
 
     async def _recover(self) -> None:
@@ -182,11 +196,28 @@ class EmbeddedRuntime:
         open_ids = [a.id for a in self.pipeline.engine.open_alerts()]
         for act in await alert_store.officer_actions(conn, open_ids):
             with contextlib.suppress(AlertError):
-                apply = self.pipeline.acknowledge if act["kind"] == "acknowledged" else self.pipeline.resolve
-                events += apply(act["alert_id"], act["actor"], act["note"], act["at"])
+                events += self._apply(act["kind"], act["alert_id"], act["actor"], act["note"], act["at"],
+                                      (act["data"] or {}).get("attachments"))
         return events
 
+    def _apply(self, kind: str, aid: str, actor: str, note: str | None, at: float, attachments=None):
+        """One officer action on the pipeline, by command name or event kind."""
+        p = self.pipeline
+        if kind in ("acknowledge", "acknowledged"):
+            return p.acknowledge(aid, actor, note, at)
+        if kind in ("handle", "handling"):
+            return p.handle(aid, actor, note, at)
+        if kind == "feedback":
+            return p.feedback(aid, actor, note, at, attachments)
+        if kind in ("resolve", "resolved"):
+            return p.resolve(aid, actor, note, at)
+        raise AlertError(f"unknown action {kind!r}")
+
     # -- ingest side ---------------------------------------------------------------------------
+    def full(self) -> bool:
+        """True when no more readings can wait for a commit: callers answer 503 before parsing."""
+        return not self.accepting or self._pending_readings >= self.options.max_pending
+
     async def submit(self, enterprise: str, parsed: Parsed) -> tuple[int, int]:
         """Store a validated request; returns (readings accepted, messages ignored as repeats)
         once they are committed. Raises :class:`Overloaded` when full or the store is down."""
@@ -227,16 +258,19 @@ class EmbeddedRuntime:
                 rows: list[Reading] = []
                 results = []
                 new_ids: list[tuple[str, str]] = []
+                in_group: set[tuple[str, str]] = set()
                 for enterprise, parsed, _ in group:
                     ids = [m for m, _ in parsed.messages if m is not None]
                     known = await reading_store.known_ids(conn, enterprise, ids) if ids else ()
                     accepted = dups = 0
                     for mid, readings in parsed.messages:
                         if mid is not None:
-                            if mid in known:
+                            key = (enterprise, mid)
+                            if mid in known or key in in_group:  # stored before, or sent twice at once
                                 dups += 1
                                 continue
-                            new_ids.append((enterprise, mid))
+                            in_group.add(key)
+                            new_ids.append(key)
                         rows.extend(readings)
                         accepted += len(readings)
                     results.append((accepted, dups))
@@ -261,12 +295,22 @@ class EmbeddedRuntime:
             self.metrics.queue_depth.labels("pipeline").set(self._queued_batches)
 
     # -- officers' side ------------------------------------------------------------------------
-    async def command(self, action: str, aid: str, actor: str, note: str | None) -> list[AlertEvent]:
-        """Apply ``acknowledge`` or ``resolve`` through the pipeline worker, in order with the
-        readings; returns the events once stored. Raises AlertError if it cannot apply."""
+    async def command(self, action: str, aid: str, actor: str, note: str | None,
+                      attachments: list[dict] | None = None) -> list[AlertEvent]:
+        """Apply ``acknowledge``, ``handle``, ``feedback`` or ``resolve`` through the pipeline worker,
+        in order with the readings; returns the events once stored. Raises AlertError if it cannot apply."""
         fut = asyncio.get_running_loop().create_future()
-        self._inbox.put_nowait(("command", action, aid, actor, note, fut))
+        self._inbox.put_nowait(("command", action, aid, actor, note, fut, attachments))
         return await fut
+
+    async def reload_silences(self) -> None:
+        """Re-read the silences from the store into the router (after the API changed them)."""
+        async with self.pool.acquire() as conn:
+            silences = await silence_store.active(conn, self.clock())
+        self._inbox.put_nowait(("silences", silences))
+
+    async def _dead_letter(self, row: dict) -> None:
+        self._inbox.put_nowait(("dead_letter", row))
 
     def open_alerts(self):
         return self.pipeline.engine.open_alerts() if self.pipeline else []
@@ -305,25 +349,39 @@ class EmbeddedRuntime:
             self.metrics.pipeline_lag.set(self.clock() - arrived)
         elif kind == "tick":
             self._tick_queued = False
-            await self._record(self.pipeline.tick(self.clock()))
+            now = self.clock()
+            events = self.pipeline.tick(now)
+            await self._record(events, self.pipeline.router.tick(now))  # _record routes the events
         elif kind == "command":
-            _, action, aid, actor, note, fut = item
+            _, action, aid, actor, note, fut, attachments = item
             try:
-                apply = self.pipeline.acknowledge if action == "acknowledge" else self.pipeline.resolve
-                events = apply(aid, actor, note, self.clock())
+                events = self._apply(action, aid, actor, note, self.clock(), attachments)
             except AlertError as exc:
                 fut.set_exception(exc)
                 return
             await self._record(events)
             if not fut.done():
                 fut.set_result(events)
+        elif kind == "silences":
+            self.pipeline.router.set_silences(item[1])
+        elif kind == "dead_letter":
+            d = item[1]
+            pol = self.site.alert_policy()
+            finding = Finding("dead_letter", pol.dead_letter_severity, self.clock(), float(d["attempts"]),
+                              f"notification {d['event_id']} undeliverable on {d['channel']}: {d['last_error']}")
+            await self._record(self.pipeline.engine.observe(PointRef("_system", "outbox", d["channel"]), finding))
+            async with self.pool.acquire() as conn:
+                await notify_store.mark_dead_alerted(conn, [d["id"]])
 
-    async def _record(self, events: list[AlertEvent]) -> None:
+    async def _record(self, events: list[AlertEvent], extra: list | None = None) -> None:
         """Store events and their notifications, then tell the dashboard. Retries while the
-        store is down: the events are derived from committed input and must not be lost."""
-        if not events:
+        store is down: the events are derived from committed input and must not be lost.
+        ``extra``: notifications already routed (the router's timers)."""
+        outbox = self.pipeline.router.route(events, self.clock()) if events else []
+        if extra:
+            outbox += extra
+        if not events and not outbox:
             return
-        outbox = notifications(events, self.site.channels, self._severity_before)
         delay = 0.5
         while True:
             try:
@@ -334,6 +392,8 @@ class EmbeddedRuntime:
                 log.error("storing %d alert events failed (%s); retrying in %.1f s", len(events), exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
+        if outbox:
+            self.outbox.wake.set()
         if not new:
             return
         for e in new:
@@ -343,8 +403,6 @@ class EmbeddedRuntime:
             counts[a.severity.label] += 1
         for sev, n in counts.items():
             self.metrics.alerts_open.labels(sev).set(n)
-        if outbox:
-            self.outbox.wake.set()
         self.hub.publish([e.to_json() for e in new])
 
     async def _checkpoint(self, shard: int | None = None) -> None:

@@ -13,19 +13,20 @@ import asyncpg
 import orjson
 
 from ..model import AlertEvent, Severity
+from . import notifications as notify_store
 
 ALERT_FIELDS = ("id", "enterprise", "device", "point", "rule", "severity", "state", "message", "value",
                 "opened_at", "updated_at", "acknowledged_by", "acknowledged_at", "ack_note", "resolved_at",
-                "resolved_by", "resolve_note", "condition_active")
-_TIME_FIELDS = {"opened_at", "updated_at", "acknowledged_at", "resolved_at"}
-STATES = ("active", "acknowledged", "resolved")
+                "resolved_by", "resolve_note", "condition_active", "holder", "tier", "escalations", "handled_by",
+                "handled_at", "feedback_count", "flapping")
+_TIME_FIELDS = {"opened_at", "updated_at", "acknowledged_at", "resolved_at", "handled_at"}
+STATES = ("active", "acknowledged", "handling", "feedback", "resolved")
+OPEN = ("active", "acknowledged", "handling", "feedback")
 
 _UPSERT = (f"INSERT INTO alerts ({', '.join(ALERT_FIELDS)}) VALUES ({', '.join(f'${i + 1}' for i in range(len(ALERT_FIELDS)))}) "
            f"ON CONFLICT (id) DO UPDATE SET {', '.join(f'{f} = EXCLUDED.{f}' for f in ALERT_FIELDS[1:])}")
-_EVENT = ("INSERT INTO alert_events (id, alert_id, kind, at, severity, state, actor, note, message, value) "
-          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
-_OUTBOX = ("INSERT INTO outbox (event_id, channel, alert_id, kind, payload) VALUES ($1, $2, $3, $4, $5) "
-           "ON CONFLICT (event_id, channel) DO NOTHING")
+_EVENT = ("INSERT INTO alert_events (id, alert_id, kind, at, severity, state, actor, note, message, value, data) "
+          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
 
 
 def ts(seconds: float | None) -> datetime | None:
@@ -40,40 +41,43 @@ def _alert_row(e: AlertEvent) -> tuple:
     a = e.alert
     return (a.id, a.enterprise, a.device, a.point, a.rule, int(a.severity), a.state.value, a.message, a.value,
             ts(a.opened_at), ts(a.updated_at), a.acknowledged_by, ts(a.acknowledged_at), a.ack_note,
-            ts(a.resolved_at), a.resolved_by, a.resolve_note, a.condition_active)
+            ts(a.resolved_at), a.resolved_by, a.resolve_note, a.condition_active, a.holder, a.tier, a.escalations,
+            a.handled_by, ts(a.handled_at), a.feedback_count, a.flapping)
 
 
-async def record(conn: asyncpg.Connection, events: Sequence[AlertEvent],
-                 notifications: Sequence[tuple[str, str, dict]] = ()) -> list[AlertEvent]:
-    """Store new events (and their outbox rows: ``(event id, channel, payload)``); returns the new ones.
+async def record(conn: asyncpg.Connection, events: Sequence[AlertEvent], notifications: Sequence = ()
+                 ) -> list[AlertEvent]:
+    """Store new events and their notifications (:class:`~warning.notify.router.Notification` s, or
+    the skeleton's ``(event id, channel, payload)``); returns the new events.
 
-    Pending notifications of an alert that has just been acknowledged or resolved are
-    cancelled: nothing repeats after acknowledgement.
+    Pending notifications of an alert that has just been signed for or lifted are cancelled:
+    nothing repeats after acknowledgement. Notifications are kept even for events already
+    stored (a replay may route an event whose message was only held in a group window when
+    the process died); the ``notified`` table keeps every (channel, event) once.
     """
-    if not events:
+    if not events and not notifications:
         return []
     async with conn.transaction():
         seen = {r["id"] for r in await conn.fetch("SELECT id FROM alert_events WHERE id = ANY($1::text[])",
                                                   [e.id for e in events])}
         new = [e for e in events if e.id not in seen]
-        if not new:
-            return []
-        for e in new:  # in order: the alert row must exist before its event, and end in the latest state
-            await conn.execute(_UPSERT, *_alert_row(e))
-        await conn.executemany(_EVENT, [
-            (e.id, e.alert.id, e.kind.value, ts(e.at), int(e.alert.severity), e.alert.state.value, e.actor, e.note,
-             e.alert.message, e.alert.value) for e in new])
-        closed = [e.alert.id for e in new if e.kind.value in ("acknowledged", "resolved")]
-        if closed:
-            await conn.execute(
-                "UPDATE outbox SET state = 'cancelled' WHERE alert_id = ANY($1::text[]) AND state = 'pending' "
-                "AND kind IN ('raised', 'updated', 'escalated')", closed)
-        new_ids = {e.id for e in new}
-        rows = [(eid, ch, pay["alert"]["id"], pay["kind"], orjson.dumps(pay).decode())
-                for eid, ch, pay in notifications if eid in new_ids]
-        if rows:
-            await conn.executemany(_OUTBOX, rows)
+        if new:
+            await _store_events(conn, new)
+        if notifications:
+            await notify_store.enqueue(conn, notifications)
     return new
+
+
+async def _store_events(conn: asyncpg.Connection, new: list[AlertEvent]) -> None:
+    for e in new:  # in order: the alert row must exist before its event, and end in the latest state
+        await conn.execute(_UPSERT, *_alert_row(e))
+    await conn.executemany(_EVENT, [
+        (e.id, e.alert.id, e.kind.value, ts(e.at), int(e.alert.severity), e.alert.state.value, e.actor, e.note,
+         e.alert.message, e.alert.value, None if e.data is None else orjson.dumps(e.data).decode())
+        for e in new])
+    closed = [e.alert.id for e in new if e.kind.value in ("acknowledged", "handling", "feedback", "resolved")]
+    if closed:
+        await notify_store.cancel(conn, closed)
 
 
 def alert_json(row: asyncpg.Record) -> dict:
@@ -87,7 +91,9 @@ def alert_json(row: asyncpg.Record) -> dict:
 async def list_alerts(conn: asyncpg.Connection, state: str = "active", *, enterprise: str | None = None,
                       limit: int = 1000) -> list[dict]:
     where, args = [], []
-    if state != "all":
+    if state == "open":
+        where.append("state <> 'resolved'")
+    elif state != "all":
         args.append(state)
         where.append(f"state = ${len(args)}")
     if enterprise is not None:
@@ -105,14 +111,17 @@ async def get_alert(conn: asyncpg.Connection, aid: str) -> dict | None:
 
 
 async def alert_events(conn: asyncpg.Connection, aid: str) -> list[dict]:
-    rows = await conn.fetch("SELECT id, kind, at, severity, state, actor, note, message, value FROM alert_events "
-                            "WHERE alert_id = $1 ORDER BY at, recorded_at", aid)
-    return [{**dict(r), "at": epoch(r["at"]), "severity": Severity(r["severity"]).label} for r in rows]
+    rows = await conn.fetch("SELECT id, kind, at, severity, state, actor, note, message, value, data "
+                            "FROM alert_events WHERE alert_id = $1 ORDER BY at, recorded_at", aid)
+    return [{**dict(r), "at": epoch(r["at"]), "severity": Severity(r["severity"]).label,
+             "data": None if r["data"] is None else orjson.loads(r["data"])} for r in rows]
 
 
 async def officer_actions(conn: asyncpg.Connection, alert_ids: list[str]) -> list[dict]:
-    """Acknowledgements and manual resolutions of these alerts, oldest first (for restore)."""
+    """Officers' actions on these alerts (sign, handle, feedback, lift), oldest first (for restore)."""
     rows = await conn.fetch(
-        "SELECT alert_id, kind, at, actor, note FROM alert_events WHERE alert_id = ANY($1::text[]) "
-        "AND actor IS NOT NULL AND kind IN ('acknowledged', 'resolved') ORDER BY at", alert_ids)
-    return [{**dict(r), "at": epoch(r["at"])} for r in rows]
+        "SELECT alert_id, kind, at, actor, note, data FROM alert_events WHERE alert_id = ANY($1::text[]) "
+        "AND actor IS NOT NULL AND kind IN ('acknowledged', 'handling', 'feedback', 'resolved') "
+        "ORDER BY at, recorded_at", alert_ids)
+    return [{**dict(r), "at": epoch(r["at"]), "data": None if r["data"] is None else orjson.loads(r["data"])}
+            for r in rows]

@@ -1,5 +1,5 @@
 """Alert list and officers' actions: ``GET /api/v1/alerts``, ``GET /api/v1/alerts/{id}``,
-``POST /api/v1/alerts/{id}/ack`` and ``/resolve``.
+``POST /api/v1/alerts/{id}/ack``, ``/handle``, ``/feedback`` and ``/resolve`` (docs/alerting.md).
 
 Reading needs a viewer or officer (session cookie or officer API token); acting needs an
 officer, and a cookie-authenticated action needs the session's CSRF token.
@@ -13,10 +13,30 @@ from starlette.responses import Response
 
 from ..alerts import AlertError, AlertNotFound
 from ..store import alerts as alert_store
+from .officer import acts
 from .responses import json_error, json_response
 
-STATES = ("active", "acknowledged", "resolved", "all")
+STATES = ("active", "acknowledged", "handling", "feedback", "resolved", "open", "all")
 MAX_NOTE = 2000
+ATTACHMENT_FIELDS = {"name": str, "type": str, "size": int, "url": str, "sha256": str}
+
+
+def check_attachments(items) -> str | None:
+    """Attachments are metadata only (the file lives elsewhere): name required, known fields only."""
+    if items is None:
+        return None
+    if not isinstance(items, list) or len(items) > 20:
+        return "attachments must be a list of at most 20 objects"
+    for i, a in enumerate(items):
+        if not isinstance(a, dict) or not isinstance(a.get("name"), str) or not a["name"].strip():
+            return f"attachments[{i}] needs a name"
+        for k, v in a.items():
+            kind = ATTACHMENT_FIELDS.get(k)
+            if kind is None:
+                return f"attachments[{i}]: unknown field {k!r} (use {', '.join(ATTACHMENT_FIELDS)})"
+            if not isinstance(v, kind) or isinstance(v, bool) or (isinstance(v, str) and len(v) > 2000):
+                return f"attachments[{i}].{k} must be a {kind.__name__}"
+    return None
 
 
 def routes(state):
@@ -26,7 +46,7 @@ def routes(state):
         p = auth.principal(request)
         if p is None:
             return None, json_error(401, "log in, or send an officer API token")
-        if role is not None and p.role != role:
+        if role is not None and not acts(p):
             return None, json_error(403, f"this needs the {role} role; you are {p.role}")
         return p, None
 
@@ -73,9 +93,14 @@ def routes(state):
             note = body.get("note")
             if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE):
                 return json_error(400, f"note must be a string of at most {MAX_NOTE} characters")
+            attachments = body.get("attachments")
+            problem = check_attachments(attachments) if name == "feedback" else (
+                "attachments go with feedback only" if attachments is not None else None)
+            if problem:
+                return json_error(400, problem)
             aid = request.path_params["id"]
             try:
-                events = await state.runtime.command(name, aid, p.name, note)
+                events = await state.runtime.command(name, aid, p.name, note, attachments)
             except AlertNotFound:
                 async with state.pool.acquire() as conn:
                     known = await alert_store.get_alert(conn, aid)
@@ -84,13 +109,20 @@ def routes(state):
                 return json_error(409, f"alert {aid} is {known['state']}: nothing to {name}")
             except AlertError as exc:
                 return json_error(409, str(exc))
-            current = events[-1].alert.to_json() if events else state.runtime.pipeline.engine.get(aid).to_json()
-            return json_response(current)
+            if events:
+                return json_response(events[-1].alert.to_json())
+            current = state.runtime.pipeline.engine.get(aid)
+            if current is not None:
+                return json_response(current.to_json())
+            async with state.pool.acquire() as conn:
+                return json_response(await alert_store.get_alert(conn, aid))
         return act
 
     return [
         ("/api/v1/alerts", list_alerts, ["GET"]),
         ("/api/v1/alerts/{id}", get_alert, ["GET"]),
         ("/api/v1/alerts/{id}/ack", action("acknowledge"), ["POST"]),
+        ("/api/v1/alerts/{id}/handle", action("handle"), ["POST"]),
+        ("/api/v1/alerts/{id}/feedback", action("feedback"), ["POST"]),
         ("/api/v1/alerts/{id}/resolve", action("resolve"), ["POST"]),
     ]

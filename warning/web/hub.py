@@ -1,36 +1,61 @@
 """The dashboard hub: fans alert events out to WebSocket clients.
 
-Each client has a bounded queue. A client that falls ``max_queue`` messages behind is
-dropped (its socket closed with 1013 "try again later"); on reconnect it gets a fresh
-snapshot, so a slow phone never grows the server's memory.
+One shared ring holds the last ``keep`` encoded events; each client only has a cursor
+(the last seq it was sent) and a wake-up flag. Memory is therefore bounded by the ring,
+whatever the number of clients (200 clients cost 200 cursors, not 200 queues), and a
+burst of events (thousands in one pipeline batch) reaches every client that keeps up.
+
+A client whose cursor falls off the end of the ring is *too slow*: it is dropped (its
+socket closed with 1013 "try again later") and reconnects to a fresh snapshot, so a slow
+phone never grows the server's memory and never sees a hole in its feed.
+
+The same ring answers :meth:`Hub.since` for clients that reconnect with the last seq
+they saw. ``boot`` changes with every hub (server start): a seq from another boot means
+nothing, and the client is told there is a gap.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import os
+import secrets
 
 import orjson
 
+#: Events the ring keeps; a client further behind is dropped. ``WARNING_WS_RING`` overrides.
+DEFAULT_KEEP = int(os.environ.get("WARNING_WS_RING", "5000"))
+
 
 class Client:
-    __slots__ = ("queue", "dropped", "filter")
+    __slots__ = ("cursor", "enterprise", "wake", "kicked")
 
-    def __init__(self, max_queue: int, filter: Callable[[dict], bool] | None):
-        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(max_queue)  #: messages waiting to be sent
-        self.dropped = False  #: set when the client fell behind and must resync
-        self.filter = filter  #: which alerts this client may see (enterprise users)
+    def __init__(self, cursor: int, enterprise: str | None):
+        self.cursor = cursor  #: seq of the last event sent (or skipped as another enterprise's)
+        self.enterprise = enterprise  #: set for enterprise users: the only enterprise they get
+        self.wake = asyncio.Event()  #: set when there is something new
+        #: set when the client fell off the ring; its sender may be stuck in a send to a
+        #: peer that reads nothing, so the endpoint watches this flag and gives up on it
+        self.kicked = asyncio.Event()
+
+
+class TooSlow(Exception):
+    """The client fell further behind than the ring reaches: drop it; it resyncs."""
 
 
 class Hub:
-    def __init__(self, *, max_queue: int = 1000, metrics=None):
+    def __init__(self, *, keep: int | None = None, metrics=None):
+        self.keep = keep = keep or DEFAULT_KEEP
+        self.ring: list[tuple[str, bytes] | None] = [None] * keep  #: slot seq % keep: (enterprise, message)
         self.clients: set[Client] = set()
-        self.max_queue = max_queue
         self.metrics = metrics
         self.seq = 0  #: number of events published so far; clients see it to detect gaps
+        self.boot = secrets.token_hex(6)  #: identifies this hub's seq numbering
 
-    def subscribe(self, filter: Callable[[dict], bool] | None = None) -> Client:
-        c = Client(self.max_queue, filter)
+    def subscribe(self, enterprise: str | None = None) -> Client:
+        """A client that will get the events published from now on (only ``enterprise``'s if
+        set). Take the snapshot in the same step of the event loop (no await between), so
+        nothing falls between."""
+        c = Client(self.seq, enterprise)
         self.clients.add(c)
         self._gauge()
         return c
@@ -40,21 +65,55 @@ class Hub:
         self._gauge()
 
     def publish(self, events: list[dict]) -> None:
-        """Queue events (AlertEvent JSON) for every client; never blocks."""
+        """Append events (AlertEvent JSON) to the ring and wake every client; never blocks."""
+        if not events:
+            return
         for ev in events:
             self.seq += 1
             msg = orjson.dumps({"type": "event", "seq": self.seq, "event": ev})
-            for c in list(self.clients):
-                if c.dropped or (c.filter is not None and not c.filter(ev["alert"])):
-                    continue
-                try:
-                    c.queue.put_nowait(msg)
-                except asyncio.QueueFull:
-                    c.dropped = True
-                    c.queue = asyncio.Queue(1)  # release the backlog now
-                    c.queue.put_nowait(None)
-                    if self.metrics is not None:
-                        self.metrics.ws_dropped.inc()
+            self.ring[self.seq % self.keep] = (ev["alert"]["enterprise"], msg)
+        oldest = self._oldest()
+        for c in self.clients:
+            c.wake.set()
+            if c.cursor + 1 < oldest and not c.kicked.is_set():
+                c.kicked.set()
+                if self.metrics is not None:
+                    self.metrics.ws_dropped.inc()
+
+    def _oldest(self) -> int:
+        return max(1, self.seq - self.keep + 1)
+
+    def take(self, c: Client, max_n: int = 256) -> list[bytes]:
+        """Up to ``max_n`` encoded events for ``c`` after its cursor, advancing it.
+        Raises :class:`TooSlow` if the ring no longer holds the next event it needs."""
+        if c.cursor >= self.seq:
+            c.wake.clear()
+            return []
+        if c.kicked.is_set() or c.cursor + 1 < self._oldest():
+            raise TooSlow(c.cursor)
+        out: list[bytes] = []
+        s = c.cursor
+        while s < self.seq and len(out) < max_n:
+            s += 1
+            ent, msg = self.ring[s % self.keep]
+            if c.enterprise is None or c.enterprise == ent:
+                out.append(msg)
+        c.cursor = s
+        if s >= self.seq:
+            c.wake.clear()
+        return out
+
+    def since(self, seq: int, enterprise: str | None = None) -> list[dict] | None:
+        """Events after ``seq`` (only ``enterprise``'s if set), or None if the ring no longer
+        reaches back. Decodes the stored messages: rare (reconnects), so the ring stays small."""
+        if seq > self.seq or (seq < self.seq and seq + 1 < self._oldest()):
+            return None
+        out = []
+        for s in range(seq + 1, self.seq + 1):
+            ent, msg = self.ring[s % self.keep]
+            if enterprise is None or enterprise == ent:
+                out.append(orjson.loads(msg)["event"])
+        return out
 
     def _gauge(self) -> None:
         if self.metrics is not None:

@@ -51,6 +51,9 @@ def make_endpoint(state):
         if ctype != "application/json":
             rejected.labels("media_type").inc()
             return json_error(415, f"body must be application/json, not {ctype or 'unspecified'!r}")
+        if state.runtime.full():  # shed before spending CPU on a body we could not take
+            rejected.labels("overloaded").inc()
+            return json_error(503, "ingest queue full", headers={"Retry-After": "1"})
         try:
             body = await read_body(request, state.max_body)
         except _TooLarge:

@@ -1,9 +1,19 @@
 """``/ws``: the dashboard's live feed.
 
-On connect the client gets ``{"type": "snapshot", "seq": N, "alerts": [...]}`` (every open
-alert), then ``{"type": "event", "seq": N, "event": {...}}`` per alert event, and
-``{"type": "heartbeat"}`` after 15 s without one. A client
-that falls behind is closed with code 1013; it reconnects and gets a fresh snapshot.
+On connect the client gets ``{"type": "snapshot", "seq": N, "boot": B, "alerts": [...]}``
+(every open alert it may see), then ``{"type": "event", "seq": N, "event": {...}}`` per
+alert event, and ``{"type": "heartbeat"}`` after 15 s without one. A client that falls further behind than
+the hub's ring (5,000 events) is closed with code 1013; it reconnects and gets a fresh
+snapshot. Sends wait while the socket's buffer is full (uvicorn's flow control), so a
+slow client costs a cursor, never a growing buffer.
+
+Resync: a client that reconnects with ``/ws?since=N&boot=B`` (the last seq and boot it
+saw) gets, right after the snapshot, ``{"type": "missed", "events": [...]}`` with the
+events it missed, or ``{"type": "missed", "gap": true}`` when the server restarted or the
+hub's ring no longer reaches back (then the client reloads its history over HTTP).
+
+Enterprise users get only their enterprise's alerts, in the snapshot, the missed events
+and the live feed (the hub skips other enterprises' events for their cursor).
 """
 
 from __future__ import annotations
@@ -14,9 +24,13 @@ import contextlib
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from .hub import TooSlow
+
 
 HEARTBEAT_S = 15.0
 HEARTBEAT = '{"type":"heartbeat"}'
+CLOSE_WAIT_S = 1.0  #: how long a dropped client's close frame may take to go out
+SNAPSHOT_WAIT_S = 30.0  #: how long the snapshot may take to go out before we give up on the client
 
 
 def make_endpoint(state):
@@ -26,40 +40,73 @@ def make_endpoint(state):
         if principal is None:
             await ws.close(code=4401, reason="log in first")
             return
-        client = state.hub.subscribe()
+        ent = principal.enterprise
+        client = state.hub.subscribe(ent)
         try:
             # Snapshot and subscription in the same step of the loop: no event falls between.
-            alerts = [a.to_json() for a in state.runtime.open_alerts()]
-            await ws.send_bytes(orjson.dumps({"type": "snapshot", "seq": state.hub.seq, "alerts": alerts,
-                                              "me": {"name": principal.name, "role": principal.role}}))
+            alerts = [a.to_json() for a in state.runtime.open_alerts() if principal.may_see(a.enterprise)]
+            hub = state.hub
+            missed = _missed(hub, ws.query_params, ent)
+            snapshot = orjson.dumps({
+                "type": "snapshot", "seq": hub.seq, "boot": hub.boot, "alerts": alerts,
+                "me": {"name": principal.name, "role": principal.role, "enterprise": ent,
+                       "can_act": principal.can_act}})
+            del alerts
+            # A peer that reads nothing must not hold a snapshot here for ever.
+            await asyncio.wait_for(ws.send_bytes(snapshot), SNAPSHOT_WAIT_S)
+            del snapshot
+            if missed is not None:
+                await asyncio.wait_for(ws.send_bytes(orjson.dumps(missed)), SNAPSHOT_WAIT_S)
             receiver = asyncio.create_task(_drain_incoming(ws))
+            sender = asyncio.create_task(_send_loop(ws, hub, client))
+            kicked = asyncio.create_task(client.kicked.wait())
             try:
-                while True:
-                    getter = asyncio.create_task(client.queue.get())
-                    done, _ = await asyncio.wait({getter, receiver}, timeout=HEARTBEAT_S,
-                                                 return_when=asyncio.FIRST_COMPLETED)
-                    if receiver in done:
-                        getter.cancel()
-                        return
-                    if not done:  # idle: a heartbeat lets the page tell a quiet feed from a dead one
-                        getter.cancel()
-                        await ws.send_text(HEARTBEAT)
-                        continue
-                    msg = getter.result()
-                    if msg is None:  # dropped for being slow
-                        await ws.close(code=1013, reason="too slow: reconnect for a fresh snapshot")
-                        return
-                    await ws.send_text(msg.decode())
+                done, _ = await asyncio.wait({receiver, sender, kicked}, return_when=asyncio.FIRST_COMPLETED)
+                if kicked in done or (sender in done and isinstance(sender.exception(), TooSlow)):
+                    sender.cancel()
+                    # The peer may read nothing: do not wait for the close frame to drain.
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(ws.close(code=1013, reason="too slow: reconnect for a fresh snapshot"),
+                                               CLOSE_WAIT_S)
             finally:
-                receiver.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await receiver
-        except (WebSocketDisconnect, RuntimeError):
+                for t in (receiver, sender, kicked):
+                    t.cancel()
+                for t in (receiver, sender, kicked):
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await t
+        except (WebSocketDisconnect, RuntimeError, TimeoutError):
             pass
         finally:
             state.hub.unsubscribe(client)
 
     return feed
+
+
+async def _send_loop(ws: WebSocket, hub, client) -> None:
+    """Send what the client has not had yet, a heartbeat when quiet; raises TooSlow."""
+    while True:
+        batch = hub.take(client)
+        for msg in batch:  # each send waits while the socket's buffer is full
+            await ws.send_text(msg.decode())
+        if batch:
+            continue
+        try:
+            await asyncio.wait_for(client.wake.wait(), HEARTBEAT_S)
+        except TimeoutError:  # idle: a heartbeat lets the page tell a quiet feed from a dead one
+            await ws.send_text(HEARTBEAT)
+
+
+def _missed(hub, params, enterprise: str | None) -> dict | None:
+    """What a reconnecting client missed, computed before any await (see the snapshot)."""
+    since = params.get("since")
+    if since is None:
+        return None
+    try:
+        seq = int(since)
+    except ValueError:
+        return {"type": "missed", "gap": True}
+    events = hub.since(seq, enterprise) if params.get("boot") == hub.boot else None
+    return {"type": "missed", "gap": True} if events is None else {"type": "missed", "events": events}
 
 
 async def _drain_incoming(ws: WebSocket) -> None:

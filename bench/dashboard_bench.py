@@ -1,0 +1,377 @@
+"""Dashboard benchmark: first load, reading pushed -> screen updated under load, and 200
+live WebSocket clients with slow ones dropped and resynchronised.
+
+    python bench/dashboard_bench.py [--database DSN] [--rate 10000] [--seconds 30] [--clients 200]
+
+The server runs as its own process (``warning run``) on a generated site (200 enterprises
+x 6 bag filters, simulators/site.py). Three phases:
+
+1. first load: Chromium (Debian's, via Playwright) logs in and opens the big screen; we
+   sum the bytes of every response the page loads (HTML, CSS, JS, site JSON, trend).
+   There is no chart library: the charts are our own SVG code, counted in the total.
+2. latency: a separate process pushes ``--rate`` readings/s of normal values; every
+   0.25 s a probe pushes ``vent_open = true`` on a device without an alert. A
+   MutationObserver in the page stamps (``Date.now()``) when the probe's row enters the
+   live list; latency = that stamp - the time just before the probe's POST. It covers
+   HTTP, group commit, detectors, alert store, hub, WebSocket, JSON parse and the DOM
+   update (the paint follows within one frame).
+3. fan-out: ``--clients`` WebSocket clients (aiohttp) read the feed; 10 more "slow" ones
+   complete the handshake on a raw socket with a 4 KiB receive buffer and then never
+   read. Four bursts of ~500 alert events follow (the server runs with a ring of 1,000
+   events instead of 5,000, so that ~2,000 events overrun it). We sample the server's RSS, then check
+   that every reading client got every event, that the slow ones were dropped (the
+   ``warning_ws_dropped_total`` metric), and that a reconnecting client gets a snapshot
+   with every open alert (resync).
+
+Everything shares this machine's 2 cores (server, PostgreSQL, browser, load generator):
+figures are for the whole system on one box, and noisy when others run tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import multiprocessing
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+
+import aiohttp
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from ingest_bench import free_port, normal_body, pct  # noqa: E402
+from simulators.site import credentials_toml, generate_site  # noqa: E402
+
+RING = 1000  #: the hub's ring for this run (default 5,000): small, so four bursts overrun it
+
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--no-first-run",
+               "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def load_process(url: str, tokens: dict, devices: dict, rate: float, seconds: float, out) -> None:
+    """Background load in its own process (its own core share, not the browser's loop)."""
+
+    async def run() -> int:
+        eids = sorted(tokens)
+        accepted = 0
+        async with aiohttp.ClientSession() as s:
+            async def post(eid, body):
+                nonlocal accepted
+                async with s.post(url + "/api/v1/telemetry", data=body,
+                                  headers={"Authorization": f"Bearer {tokens[eid]}",
+                                           "Content-Type": "application/json"}) as r:
+                    if r.status == 202:
+                        accepted += (await r.json())["accepted"]
+
+            per_tick = rate / 100 / 20  # requests of 100 readings every 50 ms
+            acc, k, t_next = 0.0, 0, time.perf_counter()
+            end = t_next + seconds
+            pending = set()
+            while t_next < end:
+                acc += per_tick
+                while acc >= 1:
+                    acc -= 1
+                    eid = eids[k % len(eids)]
+                    k += 1
+                    task = asyncio.ensure_future(post(eid, normal_body(devices[eid], int(time.time() * 1000))))
+                    pending.add(task)
+                    task.add_done_callback(pending.discard)
+                t_next += 0.05
+                await asyncio.sleep(max(0.0, t_next - time.perf_counter()))
+            if pending:
+                await asyncio.wait(pending, timeout=10)
+        return accepted
+
+    t0 = time.perf_counter()
+    n = asyncio.run(run())
+    out.put((n, time.perf_counter() - t0))
+
+
+async def post(s, url, token, body) -> None:
+    async with s.post(url + "/api/v1/telemetry", data=body,
+                      headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}) as r:
+        if r.status != 202:
+            raise RuntimeError(f"HTTP {r.status}: {await r.text()}")
+
+
+async def login_page(browser, url, password):
+    page = await browser.new_page(viewport={"width": 1920, "height": 1080})
+    await page.goto(url + "/login")
+    await page.fill("#username", "officer")
+    await page.fill("#password", password)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(url + "/")
+    return page
+
+
+async def first_load(browser, url, password) -> tuple[int, dict]:
+    page = await browser.new_page(viewport={"width": 1920, "height": 1080})
+    sizes: dict[str, int] = {}
+
+    async def record(resp):
+        try:
+            sizes[resp.url.replace(url, "")] = len(await resp.body())
+        except Exception:  # redirects have no body
+            pass
+
+    await page.goto(url + "/login")
+    await page.fill("#username", "officer")
+    await page.fill("#password", password)
+    page.on("response", lambda r: asyncio.ensure_future(record(r)))
+    await page.click("button[type=submit]")
+    await page.wait_for_url(url + "/")
+    await page.wait_for_selector("#conn-dot.live")
+    await page.wait_for_selector("#map svg")
+    await page.wait_for_timeout(1000)
+    await page.close()
+    return sum(sizes.values()), sizes
+
+
+async def latency(browser, url, password, tokens, devices, probes, seconds, rate) -> tuple[list[float], tuple]:
+    page = await login_page(browser, url, password)
+    await page.wait_for_selector("#conn-dot.live")
+    await page.evaluate("""() => {
+        window.__seen = {};
+        new MutationObserver((muts) => {
+            const now = Date.now();
+            for (const m of muts) for (const n of m.addedNodes) {
+                if (n.nodeName !== 'TR' || !n.dataset.alertId) continue;
+                const key = n.querySelector('.c-ent').textContent + '/' + n.querySelector('.c-dev').textContent;
+                if (!(key in window.__seen)) window.__seen[key] = now;
+            }
+        }).observe(document.getElementById('alert-rows'), {childList: true});
+    }""")
+    # A WebSocket client in this process stamps when each probe's event leaves the server,
+    # to split the latency into server (HTTP .. hub) and browser (socket .. DOM) parts.
+    ws_seen: dict[str, float] = {}
+    cookie = "; ".join(f"{c['name']}={c['value']}" for c in await page.context.cookies())
+    ws_session = aiohttp.ClientSession()
+    feed = await ws_session.ws_connect(url.replace("http", "ws") + "/ws", headers={"Cookie": cookie})
+
+    async def watch():
+        async for msg in feed:
+            d = orjson.loads(msg.data)
+            if d.get("type") == "event" and d["event"]["kind"] == "raised":
+                a = d["event"]["alert"]
+                ws_seen.setdefault(f"{a['enterprise']}/{a['device']}", time.time() * 1000)
+
+    watcher = asyncio.create_task(watch())
+    out = multiprocessing.get_context("spawn").Queue()
+    proc = multiprocessing.get_context("spawn").Process(
+        target=load_process, args=(url, tokens, devices, rate, seconds + 3, out))
+    proc.start()
+    await asyncio.sleep(3)  # let the load settle
+    sent: dict[str, float] = {}
+    async with aiohttp.ClientSession() as s:
+        end = time.perf_counter() + seconds
+        tasks = []
+        for eid, dev in probes:
+            if time.perf_counter() > end:
+                break
+            body = orjson.dumps([{"device": dev, "ts": int(time.time() * 1000), "values": {"vent_open": True}}])
+            sent[f"{eid}/{dev}"] = time.time() * 1000
+            tasks.append(asyncio.ensure_future(post(s, url, tokens[eid], body)))
+            await asyncio.sleep(0.25)
+        await asyncio.gather(*tasks)
+    await asyncio.sleep(3)
+    seen = await page.evaluate("window.__seen")
+    await page.close()
+    watcher.cancel()
+    await feed.close()
+    await ws_session.close()
+    accepted, elapsed = out.get(timeout=60)
+    proc.join(30)
+    lat = [seen[k] - t for k, t in sent.items() if k in seen]
+    server_part = [ws_seen[k] - t for k, t in sent.items() if k in ws_seen]
+    missing = [k for k in sent if k not in seen]
+    return lat, server_part, (accepted, elapsed, len(sent), missing)
+
+
+def slow_client(port: int, cookie: str) -> socket.socket:
+    """A WebSocket client that completes the handshake and then never reads."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    s.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nCookie: {cookie}\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(1)
+    assert b" 101 " in head.split(b"\r\n")[0], head
+    return s
+
+
+async def metric(s, url, name) -> float:
+    async with s.get(url + "/metrics") as r:
+        for line in (await r.text()).splitlines():
+            if line.startswith(name + " ") or line.startswith(name + "{"):
+                return float(line.split()[-1])
+    return 0.0
+
+
+async def fanout(url, port, cookie, pid, tokens, devices, n_clients, used) -> dict:
+    counts = [0] * n_clients
+    last = [0.0] * n_clients
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as s:
+        socks = [await s.ws_connect(url.replace("http", "ws") + "/ws", headers={"Cookie": cookie})
+                 for _ in range(n_clients)]
+        for ws in socks:
+            await ws.receive()  # snapshot
+
+        async def reader(i, ws):
+            while True:  # until we close the socket at the end
+                msg = await ws.receive()
+                if msg.type != aiohttp.WSMsgType.TEXT and msg.type != aiohttp.WSMsgType.BINARY:
+                    return
+                if orjson.loads(msg.data).get("type") == "event":
+                    counts[i] += 1
+                    last[i] = time.perf_counter()
+
+        readers = [asyncio.create_task(reader(i, ws)) for i, ws in enumerate(socks)]
+        slow = [slow_client(port, cookie) for _ in range(10)]
+        dropped0 = await metric(s, url, "warning_ws_dropped_total")
+        rss_before = rss_kib(pid)
+        peak = rss_before
+        sampling = True
+
+        async def sampler():
+            nonlocal peak
+            while sampling:
+                peak = max(peak, rss_kib(pid))
+                await asyncio.sleep(0.1)
+
+        samp = asyncio.create_task(sampler())
+        t0 = time.perf_counter()
+        # Four bursts of ~500 events: vent open, then sparks, on halves of the bag filters not
+        # used by the latency probes. Each burst fits the ring (RING); together they overrun it,
+        # so a client that reads nothing is dropped while one that reads keeps up.
+        free = [(eid, d) for eid in sorted(tokens) for d in devices[eid] if (eid, d) not in used]
+        halves = [free[: len(free) // 2], free[len(free) // 2:]]
+        for values in ({"vent_open": True}, {"spark": 3}):
+            for half in halves:
+                by_ent: dict[str, list] = {}
+                for eid, d in half:
+                    by_ent.setdefault(eid, []).append({"device": d, "ts": int(time.time() * 1000), "values": values})
+                seen_before = max(last)
+                await asyncio.gather(*(post(s, url, tokens[e], orjson.dumps(items)) for e, items in by_ent.items()))
+                while True:  # until the readers have been quiet for 2 s after this burst's events
+                    await asyncio.sleep(0.5)
+                    if max(last) > seen_before and time.perf_counter() - max(last) > 2.0:
+                        break
+                    if time.perf_counter() - t0 > 300:
+                        raise RuntimeError("events stopped coming")
+        burst_s = max(last) - t0
+        dropped = await metric(s, url, "warning_ws_dropped_total") - dropped0
+        live_clients = await metric(s, url, "warning_ws_clients")
+        sampling = False
+        await samp
+        rss_after = rss_kib(pid)
+        # Resync: a reconnecting client gets a snapshot with every open alert.
+        async with s.ws_connect(url.replace("http", "ws") + "/ws", headers={"Cookie": cookie}) as ws:
+            snap = orjson.loads((await ws.receive()).data)
+        async with s.get(url + "/api/v1/dash/alerts?state=open&limit=10000", headers={"Cookie": cookie}) as r:
+            open_now = len(await r.json())
+        for ws in socks:
+            await ws.close()
+        await asyncio.gather(*readers)
+        for sk in slow:
+            sk.close()
+    return {"events_min": min(counts), "events_max": max(counts), "burst_s": burst_s, "dropped": dropped,
+            "live_clients": live_clients, "rss_before": rss_before, "rss_peak": peak, "rss_after": rss_after,
+            "snapshot_alerts": len(snap["alerts"]), "open_alerts": open_now}
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--database", help="PostgreSQL DSN (default: the embedded server)")
+    ap.add_argument("--seconds", type=float, default=30)
+    ap.add_argument("--rate", type=float, default=10_000)
+    ap.add_argument("--clients", type=int, default=200)
+    args = ap.parse_args()
+
+    from playwright.async_api import async_playwright
+
+    work = Path(tempfile.mkdtemp(prefix="warning-dash-bench-"))
+    site_text, tokens = generate_site(200, collectors=6, seed=13)
+    (work / "site.toml").write_text(site_text)
+    site = tomllib.loads(site_text)
+    devices = {e["id"]: [d["id"] for d in e["devices"] if d.get("type") == "bag_filter"] for e in site["enterprises"]}
+    password = tomllib.loads(credentials_toml(tokens, seed=13))["users"]["officer"]["password"]
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "warning.cli", "run", "--site", str(work / "site.toml"), "--port", str(port),
+           "--rate", "100000", "--log-level", "WARNING"]
+    cmd += ["--database", args.database] if args.database else ["--data-dir", str(work / "data")]
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(work), "WARNING_WS_RING": str(RING)}
+    server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(work / "server.log", "wb"), stderr=subprocess.STDOUT)
+    try:
+        async with aiohttp.ClientSession() as s:
+            for _ in range(600):
+                try:
+                    async with s.get(url + "/readyz") as r:
+                        if r.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+            async with s.post(url + "/login", data={"username": "officer", "password": password},
+                              allow_redirects=False) as r:
+                cookie = r.headers["Set-Cookie"].split(";")[0]
+
+        # probes: the last device of the first 150 enterprises; the load uses the first devices
+        probes = [(eid, devices[eid][-1]) for eid in sorted(tokens)[:150]]
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=shutil.which("chromium"), args=LAUNCH_ARGS)
+            total, sizes = await first_load(browser, url, password)
+            print(f"first load of the big screen: {total / 1024:.1f} KiB in {len(sizes)} responses "
+                  f"(uncompressed; no chart library: charts are our own SVG code)")
+            for k, v in sorted(sizes.items(), key=lambda kv: -kv[1]):
+                print(f"  {v / 1024:7.1f} KiB  {k}")
+            lat, server_part, (accepted, elapsed, n_sent, missing) = await latency(
+                browser, url, password, tokens, devices, probes, args.seconds, args.rate)
+            await browser.close()
+        print(f"background load: {accepted:,} readings accepted in {elapsed:.1f} s = {accepted / elapsed:,.0f} readings/s")
+        print(f"reading pushed -> row on screen, {len(lat)}/{n_sent} probes: p50 {statistics.median(lat):.0f} ms, "
+              f"p95 {pct(lat, 95):.0f} ms, p99 {pct(lat, 99):.0f} ms, max {max(lat):.0f} ms"
+              + (f"; missing: {missing[:5]}" if missing else ""))
+        print(f"  of which POST -> event sent on /ws (server side): p50 {statistics.median(server_part):.0f} ms, "
+              f"p95 {pct(server_part, 95):.0f} ms, p99 {pct(server_part, 99):.0f} ms")
+
+        used = set(probes)
+        f = await fanout(url, port, cookie, server.pid, tokens, devices, args.clients, used)
+        print(f"fan-out: {args.clients} reading clients + 10 slow ones; 4 bursts, {f['events_max']} events delivered "
+              f"to every reading client in {f['burst_s']:.1f} s (fewest received: {f['events_min']}); "
+              f"slow clients dropped: {f['dropped']:.0f}; clients still connected: {f['live_clients']:.0f}")
+        print(f"server RSS: {f['rss_before'] / 1024:.0f} MiB before the burst, peak {f['rss_peak'] / 1024:.0f} MiB, "
+              f"{f['rss_after'] / 1024:.0f} MiB after")
+        print(f"resync: a reconnecting client's snapshot has {f['snapshot_alerts']} alerts; "
+              f"open alerts in the store: {f['open_alerts']}")
+    finally:
+        server.terminate()
+        server.wait(60)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

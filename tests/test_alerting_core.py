@@ -1,0 +1,379 @@
+"""Duty-officer alerting, pure core, without an event loop: cron, policies, the lifecycle,
+escalation and flap timers, and the notification router (tiers, grouping, silences,
+inhibition, throttling, one-code push). Time is injected as data everywhere."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from warning.alerts import AlertEngine, AlertError
+from warning.config import Channel
+from warning.model import AlertState, EventKind, Finding, PointRef, Severity
+from warning.notify.cron import CST, Cron, CronError
+from warning.notify.policies import PolicyError, parse_policy
+from warning.notify.router import Router
+from warning.notify.silences import Silence, SilenceError, validate
+
+REF = PointRef("E1", "DC1", "hopper_temp")
+
+
+def at(text: str) -> float:
+    """China time -> epoch seconds."""
+    return datetime.fromisoformat(text).replace(tzinfo=CST).timestamp()
+
+
+T0 = at("2026-11-28T10:00:00")  # a Saturday
+
+
+def f(sev, t, rule="threshold", value=1.0):
+    return Finding(rule, sev, t, value, f"{sev}")
+
+
+POLICY = {
+    "escalation": {
+        "tiers": [{"name": "duty officer", "channels": ["robot"], "roster": "duty"},
+                  {"name": "shift leader", "channels": ["leader-sms"], "roster": "leaders"},
+                  {"name": "bureau leader", "channels": ["bureau-mail"]}],
+        "after": {"red": 60, "orange": 300},
+        "repeat": 1,
+    },
+    "rosters": {
+        "duty": [{"who": "zhang.san", "phone": "13800000001", "days": "*", "from": "08:00", "to": "20:00"},
+                 {"who": "li.si", "phone": "13800000002", "days": "*", "from": "20:00", "to": "08:00"}],
+        "leaders": [{"who": "wang.wu", "phone": "13900000001", "email": "wang@example.cn"}],
+    },
+    "contacts": {"E1": {"phone": "13700000001", "webhook_env": "E1_HOOK"}},
+    "noise": {"group_interval": 60, "flap_window": 60, "flap_changes": 3},
+    "maintenance": [{"id": "sat-night", "cron": "0 2 * * sat", "duration": 7200, "match": {"enterprise": "E2"},
+                     "reason": "weekly bag change"}],
+}
+CHANNELS = [Channel("robot", "wecom", "blue", {"url": "http://x"}),
+            Channel("leader-sms", "sms", "orange", {"url": "http://x", "to_on_duty": True}),
+            Channel("bureau-mail", "email", "red", {"host": "x", "to": ["bureau@example.cn"]}),
+            Channel("hook", "webhook", "blue", {"url": "http://x"}),
+            Channel("e-sms", "sms", "yellow", {"url": "http://x", "to_enterprise": True})]
+
+
+def policy():
+    return parse_policy(POLICY, {c.id for c in CHANNELS})
+
+
+# -- cron and rosters ------------------------------------------------------------------------
+def test_cron_matches_minutes_days_and_windows():
+    c = Cron("0 2 * * 6")  # Saturdays 02:00 China time
+    assert c.matches(at("2026-11-28T02:00:30")) and not c.matches(at("2026-11-28T02:01:00"))
+    assert not c.matches(at("2026-11-27T02:00:00"))  # a Friday
+    assert c.active(at("2026-11-28T03:59:00"), 7200) and not c.active(at("2026-11-28T04:00:00"), 7200)
+    assert not c.active(at("2026-11-28T01:59:00"), 7200)
+    steps = Cron("*/15 8-17 * * mon-fri")
+    assert steps.matches(at("2026-11-30T08:45:00")) and not steps.matches(at("2026-11-30T08:50:00"))
+    assert not steps.matches(at("2026-11-29T08:45:00"))  # Sunday
+    either = Cron("0 0 1 * mon")  # classic cron: day-of-month OR weekday when both are set
+    assert either.matches(at("2026-12-01T00:00:00")) and either.matches(at("2026-11-30T00:00:00"))
+    for bad in ("* * * *", "61 * * * *", "*/0 * * * *", "a * * * *", "5-1 * * * *"):
+        with pytest.raises(CronError):
+            Cron(bad)
+
+
+def test_roster_finds_the_person_on_shift_across_midnight():
+    p = policy()
+    assert p.on_duty("duty", at("2026-11-28T09:00:00"))["name"] == "zhang.san"
+    assert p.on_duty("duty", at("2026-11-28T23:30:00"))["name"] == "li.si"
+    assert p.on_duty("duty", at("2026-11-29T03:00:00"))["name"] == "li.si"  # the shift began the day before
+    assert p.holder(0, at("2026-11-28T09:00:00")) == "duty officer: zhang.san"
+    assert p.holder(2, T0) == "bureau leader"  # no roster: the tier's name
+
+
+@pytest.mark.parametrize("patch, needle", [
+    ({"escalation": {"tiers": [{"name": "x", "channels": ["nope"]}]}}, "unknown channels"),
+    ({"escalation": {"tiers": [{"name": "x", "roster": "ghosts"}]}}, "unknown roster"),
+    ({"escalation": {"after": {"purple": 5}}}, "severity"),
+    ({"rosters": {"duty": [{"who": "a", "from": "25:99"}]}}, "time"),
+    ({"rosters": {"duty": [{"from": "08:00"}]}}, "who"),
+    ({"maintenance": [{"cron": "0 2 * *", "reason": "r"}]}, "cron"),
+    ({"maintenance": [{"cron": "0 2 * * *"}]}, "reason"),
+])
+def test_bad_policy_fails_with_a_reason(patch, needle):
+    with pytest.raises(PolicyError, match=needle):
+        parse_policy({**POLICY, **patch}, {c.id for c in CHANNELS})
+
+
+# -- lifecycle -------------------------------------------------------------------------------
+def test_lifecycle_issued_signed_handling_feedback_lifted_with_holders():
+    eng = AlertEngine(policy())
+    raised = eng.observe(REF, f(Severity.ORANGE, T0))[0]
+    aid = raised.alert.id
+    assert raised.alert.holder == "duty officer: zhang.san"  # nobody signed: the person on shift holds it
+    with pytest.raises(AlertError, match="sign for"):
+        eng.handle(aid, "duty", "go", T0 + 1)
+    with pytest.raises(AlertError, match="sign for"):
+        eng.feedback(aid, "duty", "x", T0 + 1)
+    ack = eng.acknowledge(aid, "zhao", "seen", T0 + 2)[0]
+    assert ack.alert.holder == "zhao" and ack.alert.state is AlertState.ACKNOWLEDGED
+    h = eng.handle(aid, "qian", "team sent", T0 + 3)[0]
+    assert h.kind is EventKind.HANDLING and h.alert.holder == "qian" and h.alert.handled_by == "qian"
+    with pytest.raises(AlertError, match="note or attachments"):
+        eng.feedback(aid, "qian", " ", T0 + 4)
+    files = [{"name": "hopper.jpg", "type": "image/jpeg", "size": 12345, "url": "https://files/1"}]
+    fb = eng.feedback(aid, "qian", "smouldering put out", T0 + 5, files)[0]
+    assert fb.kind is EventKind.FEEDBACK and fb.data == {"attachments": files} and fb.alert.feedback_count == 1
+    fb2 = eng.feedback(aid, "qian", "temperature back to 30", T0 + 6)[0]
+    assert fb2.alert.feedback_count == 2 and fb2.id != fb.id and fb2.alert.state is AlertState.FEEDBACK
+    with pytest.raises(AlertError, match="reason"):
+        eng.resolve(aid, "zhao", None, T0 + 7)  # condition still active: a reason is required
+    done = eng.resolve(aid, "zhao", "cleared on site", T0 + 8)[0]
+    assert done.alert.state is AlertState.RESOLVED and done.alert.resolved_by == "zhao"
+    # the same actions again give the same ids (what a restart's re-application relies on)
+    again = AlertEngine(policy())
+    a2 = again.observe(REF, f(Severity.ORANGE, T0))[0].alert.id
+    ids = [again.acknowledge(a2, "zhao", "seen", T0 + 2)[0].id, again.handle(a2, "qian", "x", T0 + 3)[0].id,
+           again.feedback(a2, "qian", "smouldering put out", T0 + 5, files)[0].id]
+    assert ids == [ack.id, h.id, fb.id]
+
+
+# -- escalation ------------------------------------------------------------------------------
+def test_escalation_climbs_tiers_on_the_severity_timer_repeats_and_stops_on_ack():
+    eng = AlertEngine(policy())
+    aid = eng.observe(REF, f(Severity.RED, T0))[0].alert.id
+    assert eng.tick(T0 + 59.9) == []
+    e1 = eng.tick(T0 + 60.4)
+    assert [e.kind for e in e1] == [EventKind.ESCALATED]
+    assert e1[0].at == T0 + 60 and e1[0].alert.tier == 1 and e1[0].data["tier_name"] == "shift leader"
+    assert e1[0].alert.holder == "shift leader: wang.wu"
+    assert eng.tick(T0 + 61) == []
+    assert eng.tick(T0 + 120)[0].alert.tier == 2
+    rep = eng.tick(T0 + 180)[0]
+    assert rep.alert.tier == 2 and rep.data["repeat"] and rep.data["step"] == 3
+    assert eng.tick(T0 + 1000) == []  # tiers (2 steps) + 1 repeat: done
+    # the event time is the due time, so a late tick gives the same id
+    other = AlertEngine(policy())
+    other.observe(REF, f(Severity.RED, T0))
+    assert other.tick(T0 + 60.9)[0].id == e1[0].id
+    # signing for it stops the climb
+    eng2 = AlertEngine(policy())
+    a2 = eng2.observe(PointRef("E1", "DC2", "spark"), f(Severity.RED, T0))[0].alert.id
+    eng2.acknowledge(a2, "duty", None, T0 + 30)
+    assert eng2.tick(T0 + 500) == []
+    # severities without a timer never escalate
+    eng3 = AlertEngine(policy())
+    eng3.observe(REF, f(Severity.YELLOW, T0))
+    assert eng3.tick(T0 + 10_000) == []
+    assert aid
+
+
+def test_escalation_state_survives_a_snapshot():
+    eng = AlertEngine(policy())
+    eng.observe(REF, f(Severity.RED, T0))
+    eng.tick(T0 + 60)
+    copy = AlertEngine(policy())
+    copy.restore(eng.snapshot())
+    assert copy.tick(T0 + 90) == []  # step 1 already taken
+    assert [e.id for e in copy.tick(T0 + 120)] == [e.id for e in eng.tick(T0 + 120)]
+
+
+# -- flapping --------------------------------------------------------------------------------
+def test_flapping_condition_is_held_as_one_alert_and_closes_when_stable():
+    eng = AlertEngine(policy())
+    raised = []
+    t = T0
+    first = eng.observe(REF, f(Severity.YELLOW, t))
+    raised += [e for e in first if e.kind is EventKind.RAISED]
+    assert eng.observe(REF, f(None, t + 5))[0].kind is EventKind.RESOLVED  # 2 changes: normal close
+    third = eng.observe(REF, f(Severity.YELLOW, t + 10))  # 3rd change in a minute: flapping
+    raised += [e for e in third if e.kind is EventKind.RAISED]
+    assert third[0].alert.flapping
+    aid = third[0].alert.id
+    for k in range(10):  # it keeps coming and going: one alert, no new raises, no closes
+        for e in eng.observe(REF, f(None, t + 15 + 4 * k)) + eng.observe(REF, f(Severity.YELLOW, t + 17 + 4 * k)):
+            assert e.kind is EventKind.UPDATED and e.alert.id == aid
+    assert len(raised) == 2 and len(eng.open_alerts()) == 1
+    last = t + 17 + 4 * 9
+    held = eng.observe(REF, f(None, last + 1))[0]
+    assert held.kind is EventKind.UPDATED and not held.alert.condition_active and held.alert.flapping
+    assert eng.tick(last + 30) == []
+    closed = eng.tick(last + 61 + 0.5)
+    assert [e.kind for e in closed] == [EventKind.RESOLVED] and closed[0].alert.id == aid
+    assert eng.open_alerts() == []
+    copy_src = AlertEngine(policy())  # the change history is part of the snapshot
+    copy_src.observe(REF, f(Severity.YELLOW, t))
+    copy_src.observe(REF, f(None, t + 5))
+    copy = AlertEngine(policy())
+    copy.restore(copy_src.snapshot())
+    assert copy.observe(REF, f(Severity.YELLOW, t + 10))[0].alert.flapping
+
+
+# -- router ----------------------------------------------------------------------------------
+def router():
+    return Router(policy(), CHANNELS)
+
+
+def test_tiers_route_raise_and_escalations_to_their_channels_with_the_person_on_shift():
+    eng, r = AlertEngine(policy()), router()
+    ev = eng.observe(REF, f(Severity.RED, T0))
+    out = r.route(ev, T0)
+    assert {n.channel for n in out} == {"robot", "hook", "e-sms"}  # tier 0 + untiered + enterprise contact
+    robot = next(n for n in out if n.channel == "robot")
+    assert robot.payload["recipient"]["name"] == "zhang.san" and robot.items == ((ev[0].id, ev[0].alert.id),)
+    esms = next(n for n in out if n.channel == "e-sms")
+    assert esms.payload["contact"]["phone"] == "13700000001"
+    up = r.route(eng.tick(T0 + 60), T0 + 60)
+    assert {n.channel for n in up} == {"leader-sms", "hook", "e-sms"}
+    assert next(n for n in up if n.channel == "leader-sms").payload["recipient"]["phone"] == "13900000001"
+    up2 = r.route(eng.tick(T0 + 120), T0 + 120)
+    assert "bureau-mail" in {n.channel for n in up2} and "leader-sms" not in {n.channel for n in up2}
+    # E2 has no contact: the one-code-push channel stays quiet for it
+    e2 = eng.observe(PointRef("E2", "DC1", "spark"), f(Severity.RED, T0 + 200))
+    assert "e-sms" not in {n.channel for n in r.route(e2, T0 + 200)}
+
+
+def test_flood_from_one_enterprise_gives_one_message_per_group_interval_per_channel():
+    eng, r = AlertEngine(policy()), router()
+    sent: dict[str, list[float]] = {}
+    covered: dict[str, set] = {}
+    raised = []
+    for i in range(1000):  # 1,000 alerts in one minute from E1
+        now = T0 + i * 0.06
+        ev = eng.observe(PointRef("E1", f"DC{i}", "spark"), f(Severity.ORANGE, now, rule="threshold"))
+        raised += ev
+        for n in r.route(ev, now) + r.tick(now):
+            sent.setdefault(n.channel, []).append(now)
+            covered.setdefault(n.channel, set()).update(e for e, _ in n.items)
+    for k in range(1, 400):  # the next minutes: ticks only
+        now = T0 + 60 + k * 0.25
+        for n in r.tick(now):
+            sent.setdefault(n.channel, []).append(now)
+            covered.setdefault(n.channel, set()).update(e for e, _ in n.items)
+            assert n.kind == "group" and n.payload["count"] == 999 and len(n.payload["events"]) == 20
+    for ch, times in sent.items():
+        assert all(b - a >= 60 for a, b in zip(times, times[1:])), ch
+        assert len(times) == 2, (ch, len(times))  # the first at once, the rest as one group
+        assert covered[ch] == {e.id for e in raised}, ch  # nobody lost
+
+
+def test_group_drops_alerts_signed_for_while_held():
+    eng, r = AlertEngine(policy()), router()
+    evs = [eng.observe(PointRef("E1", f"DC{i}", "spark"), f(Severity.ORANGE, T0 + i))[0] for i in range(3)]
+    for i, e in enumerate(evs):
+        r.route([e], T0 + i)
+    r.route(eng.acknowledge(evs[1].alert.id, "duty", None, T0 + 5), T0 + 5)
+    groups = [n for n in r.tick(T0 + 61) if n.channel == "robot"]
+    assert len(groups) == 1 and [e for e, _ in groups[0].items] == [evs[2].id]
+
+
+def test_silences_and_maintenance_windows_mute_but_lifecycle_still_syncs():
+    eng, r = AlertEngine(policy()), router()
+    night = at("2026-11-28T02:30:00")  # inside E2's Saturday window from the configuration
+    ev = eng.observe(PointRef("E2", "DC1", "spark"), f(Severity.RED, night))
+    assert r.route(ev, night) == [] and r.suppressed["silenced"] == 2  # robot and hook (E2 has no contact)
+    r.set_silences([Silence("s1", {"enterprise": "E1", "device": "DC1"}, T0 - 10, T0 + 3600, "duty", "bag change")])
+    ev = eng.observe(REF, f(Severity.RED, T0))
+    assert r.route(ev, T0) == []
+    ack = eng.acknowledge(ev[0].alert.id, "duty", None, T0 + 1)
+    assert [n.channel for n in r.route(ack, T0 + 1)] == ["hook"]
+    later = eng.observe(PointRef("E1", "DC1", "dp"), f(Severity.RED, T0 + 4000))  # the silence has expired
+    assert r.route(later, T0 + 4000)
+    recurring = Silence("s2", {"point": "dp"}, T0, T0 + 30 * 86400, "duty", "nightly", "0 22 * * *", 3600)
+    assert recurring.active(at("2026-11-29T22:30:00")) and not recurring.active(at("2026-11-29T23:30:00"))
+
+
+def test_silence_validation_requires_reason_expiry_and_valid_cron():
+    ok = validate({"matchers": {"enterprise": "E1"}, "reason": "r", "ends_at": T0 + 60}, now=T0)
+    assert ok["starts_at"] == T0 and ok["cron"] is None
+    for body, needle in [({"matchers": {}, "reason": "r", "ends_at": T0 + 60}, "matchers"),
+                         ({"matchers": {"colour": "x"}, "reason": "r", "ends_at": T0 + 60}, "matchers"),
+                         ({"matchers": {"enterprise": "E1"}, "ends_at": T0 + 60}, "reason"),
+                         ({"matchers": {"enterprise": "E1"}, "reason": "r"}, "expires"),
+                         ({"matchers": {"enterprise": "E1"}, "reason": "r", "ends_at": T0 - 1}, "future"),
+                         ({"matchers": {"enterprise": "E1"}, "reason": "r", "ends_at": T0 + 60, "cron": "x"}, "cron"),
+                         ({"matchers": {"enterprise": "E1"}, "reason": "r", "ends_at": T0 + 60, "cron": "0 2 * * *"},
+                          "duration")]:
+        with pytest.raises(SilenceError, match=needle):
+            validate(body, now=T0)
+
+
+def test_open_vent_inhibits_pressure_and_airflow_of_the_same_collector():
+    eng, r = AlertEngine(policy()), router()
+    dp_first = eng.observe(PointRef("E1", "DC1", "dp"), f(Severity.ORANGE, T0, rule="baseline"))
+    vent = eng.observe(PointRef("E1", "DC1", "vent_open"), f(Severity.RED, T0, rule="flag"))
+    out = r.route(dp_first + vent, T0)  # same batch: the vent still wins
+    assert {n.alert_id for n in out} == {vent[0].alert.id}
+    speed = eng.observe(PointRef("E1", "DC1", "air_speed"), f(Severity.YELLOW, T0 + 1))
+    assert r.route(speed, T0 + 1) == [] and r.suppressed["inhibited"] == 6  # 3 channels x 2 alerts
+    other = eng.observe(PointRef("E1", "DC2", "dp"), f(Severity.ORANGE, T0 + 2, rule="baseline"))
+    assert r.route(other, T0 + 200)  # another collector is not inhibited
+
+
+def test_throttle_per_channel_holds_and_sends_one_group_later():
+    chans = [Channel("sms", "sms", "blue", {"url": "http://x", "to": ["1"], "max_per_minute": 2})]
+    pol = parse_policy({"noise": {"group_interval": 0}}, {"sms"})
+    eng, r = AlertEngine(pol), Router(pol, chans)
+    got = []
+    for i in range(5):
+        got += r.route(eng.observe(PointRef(f"E{i}", "DC1", "spark"), f(Severity.RED, T0 + i)), T0 + i)
+    assert len(got) == 2
+    assert r.tick(T0 + 30) == []
+    later = r.tick(T0 + 61)
+    assert len(later) == 1 and later[0].kind == "group" and later[0].payload["count"] == 3
+
+
+def test_router_snapshot_keeps_held_groups():
+    eng, r = AlertEngine(policy()), router()
+    for i in range(3):
+        r.route(eng.observe(PointRef("E1", f"DC{i}", "spark"), f(Severity.ORANGE, T0 + i)), T0 + i)
+    copy = router()
+    copy.restore(r.snapshot())
+    a = sorted((n.channel, n.items) for n in r.tick(T0 + 61))
+    b = sorted((n.channel, n.items) for n in copy.tick(T0 + 61))
+    assert a == b and a
+
+
+def test_escalation_is_not_held_behind_its_own_raise_in_a_group_window():
+    raw = {**POLICY, "escalation": {**POLICY["escalation"], "after": {"red": 10}}}
+    pol = parse_policy(raw, {c.id for c in CHANNELS})
+    eng, r = AlertEngine(pol), Router(pol, CHANNELS)
+    assert {n.channel for n in r.route(eng.observe(REF, f(Severity.RED, T0)), T0)} >= {"robot", "hook"}
+    first = r.route(eng.tick(T0 + 10), T0 + 10)  # inside the raise's 60 s window: still at once
+    assert {n.channel for n in first} == {"leader-sms", "hook", "e-sms"} and all(n.kind == "escalated" for n in first)
+    second = r.route(eng.tick(T0 + 20), T0 + 20)
+    assert "bureau-mail" in {n.channel for n in second} and "hook" in {n.channel for n in second}
+
+
+def test_nodata_policy_per_point_alerts_or_lifts_and_survives_a_snapshot(site):
+    from warning.model import Reading
+    from warning.pipeline import Pipeline
+    pol = parse_policy({"nodata": [{"match": {"enterprise": "E1", "device": "DC1", "point": "hopper_temp"},
+                                    "after": 30, "action": "alert", "severity": "orange"},
+                                   {"match": {"kind": "spark"}, "after": 20, "action": "resolve"}]})
+    pids = {(p.ref.enterprise, p.ref.device, p.ref.point): i for i, p in enumerate(site.points)}
+    p = Pipeline(dict(enumerate(site.points)), offline_after=10_000, policy=pol)
+    temp, spark = pids[("E1", "DC1", "hopper_temp")], pids[("E1", "DC2", "spark")]
+    p.watch_devices([], T0)
+    p.process([Reading(temp, T0, 30.0), Reading(spark, T0, 3.0)], T0)
+    assert {a.point for a in p.engine.open_alerts()} == {"spark"}
+    assert p.tick(T0 + 19) == []
+    lifted = p.tick(T0 + 21)  # spark: no data, no evidence: its alert is lifted
+    assert [(e.kind, e.alert.point) for e in lifted] == [(EventKind.RESOLVED, "spark")]
+    raised = p.tick(T0 + 31)
+    assert [(e.kind, e.alert.rule, e.alert.severity) for e in raised] == [(EventKind.RAISED, "nodata",
+                                                                           Severity.ORANGE)]
+    copy = Pipeline(dict(enumerate(site.points)), offline_after=10_000, policy=pol)
+    copy.restore(p.snapshot())
+    assert copy.tick(T0 + 40) == []  # already silent: not raised twice
+    back = copy.process([Reading(temp, T0 + 41, 30.0)], T0 + 41)
+    assert [(e.kind, e.alert.rule) for e in back] == [(EventKind.RESOLVED, "nodata")]
+    with pytest.raises(PolicyError, match="action"):
+        parse_policy({"nodata": [{"after": 5, "action": "explode"}]})
+
+
+def test_example_and_demo_policies_parse():
+    import tomllib
+
+    from warning.config import CONFIG_DIR, load_site
+    raw = tomllib.loads((CONFIG_DIR / "policies.example.toml").read_text(encoding="utf-8"))["policy"]
+    p = parse_policy(raw)
+    assert [t.name for t in p.tiers][1] == "带班领导 shift leader" and p.after[Severity.RED] == 300
+    assert p.contacts["E001"]["webhook_env"] == "WARNING_E001_HOOK" and p.nodata[0].action == "alert"
+    demo = load_site(CONFIG_DIR / "demo" / "site.toml").alert_policy()  # policies.toml beside the site file
+    assert demo.tiers[0].channels == ("duty-log",) and demo.on_duty("duty", T0)["name"] == "officer"

@@ -1,0 +1,310 @@
+"""The dashboard's server side over real HTTP and WebSocket: roles, enterprise scoping
+(pages, APIs, /ws), resync after reconnect, series, trend, QR codes, session expiry.
+The hub's ring is tested without an event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import xml.etree.ElementTree as ET
+
+import httpx
+import orjson
+import pytest
+import websockets
+
+from tests.conftest import PASSWORDS, TOKENS, site_dict, wait_for
+from warning.config import ConfigError, parse_site
+from warning.security import hash_password
+from warning.server import Server, Settings
+from warning.web.auth import Auth
+from warning.web.hub import Hub, TooSlow
+
+DASH_PASSWORDS = {**PASSWORDS, "ent1": "ent1-pass", "boss": "boss-pass"}
+_SALT = b"fedcba9876543210"
+
+
+def dash_site_dict() -> dict:
+    d = site_dict()
+    d["enterprises"][0]["location"] = [120.55, 31.33]
+    d["users"] += [
+        {"name": "ent1", "role": "enterprise", "enterprise": "E1",
+         "password": hash_password(DASH_PASSWORDS["ent1"], salt=_SALT)},
+        {"name": "boss", "role": "admin", "password": hash_password(DASH_PASSWORDS["boss"], salt=_SALT)},
+    ]
+    return d
+
+
+@pytest.fixture(scope="module")
+def dash_site(kinds):
+    return parse_site(dash_site_dict(), kinds)
+
+
+@pytest.fixture
+async def server(dash_site, machine_db):
+    srv = Server(dash_site, Settings(port=0, database=machine_db))
+    await srv.start()
+    yield srv
+    await srv.stop()
+
+
+@contextlib.asynccontextmanager
+async def login(port: int, user: str):
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
+        r = await c.post("/login", data={"username": user, "password": DASH_PASSWORDS[user]})
+        assert r.status_code == 303, r.text
+        yield c
+
+
+async def push(port: int, enterprise: str, device: str, values: dict, t: float | None = None) -> None:
+    body = orjson.dumps([{"device": device, "ts": int((t or time.time()) * 1000), "values": values}])
+    async with httpx.AsyncClient() as c:
+        r = await c.post(f"http://127.0.0.1:{port}/api/v1/telemetry", content=body,
+                         headers={"Authorization": f"Bearer {TOKENS[enterprise]}",
+                                  "Content-Type": "application/json"})
+    assert r.status_code == 202, r.text
+
+
+def ws_connect(port: int, client: httpx.AsyncClient, query: str = ""):
+    cookie = client.cookies.get("warning_session")
+    return websockets.connect(f"ws://127.0.0.1:{port}/ws{query}",
+                              additional_headers={"Cookie": f"warning_session={cookie}"})
+
+
+async def next_event(ws) -> dict:
+    while True:
+        msg = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
+        if msg["type"] == "event":
+            return msg
+
+
+def test_config_roles(kinds):
+    d = dash_site_dict()
+    site = parse_site(d, kinds)
+    assert site.users["ent1"].enterprise == "E1" and site.users["boss"].role == "admin"
+    bad = dash_site_dict()
+    bad["users"][-2]["enterprise"] = "E9"
+    with pytest.raises(ConfigError, match="enterprise"):
+        parse_site(bad, kinds)
+    bad = dash_site_dict()
+    del bad["users"][-2]["enterprise"]
+    with pytest.raises(ConfigError, match="enterprise"):
+        parse_site(bad, kinds)
+    bad = dash_site_dict()
+    bad["users"][0]["enterprise"] = "E1"  # an officer bound to one enterprise makes no sense
+    with pytest.raises(ConfigError):
+        parse_site(bad, kinds)
+
+
+def test_hub_ring_cursors_and_filter():
+    hub = Hub(keep=4)
+    only_e1 = hub.subscribe("E1")
+    everyone = hub.subscribe()
+    ev = [{"id": str(i), "alert": {"enterprise": "E1" if i % 2 else "E2"}} for i in range(8)]
+    hub.publish(ev[:3])
+    assert only_e1.wake.is_set() and everyone.wake.is_set()
+    assert [orjson.loads(m)["event"]["id"] for m in hub.take(only_e1)] == ["1"]
+    assert not only_e1.wake.is_set() and hub.take(only_e1) == []
+    assert [orjson.loads(m)["seq"] for m in hub.take(everyone, max_n=2)] == [1, 2]
+    assert everyone.wake.is_set()  # one more to take
+    assert hub.since(0) == ev[:3] and hub.since(0, "E1") == [ev[1]]
+    hub.publish(ev[3:7])  # seq 4..7; the ring of 4 now holds 4..7
+    assert hub.since(2) is None and hub.since(3) == ev[3:7] and hub.since(7) == [] and hub.since(8) is None
+    with pytest.raises(TooSlow):  # everyone's cursor is at 2: seq 3 is gone
+        hub.take(everyone)
+    assert [orjson.loads(m)["seq"] for m in hub.take(only_e1)] == [4, 6]  # its cursor was 3: still in the ring
+    hub.publish(ev[:2])
+    assert [orjson.loads(m)["event"]["id"] for m in hub.take(only_e1)] == ["1"]
+    late = hub.subscribe()
+    assert hub.take(late) == []  # starts at the present: its snapshot has the past
+
+
+async def test_enterprise_user_sees_only_its_enterprise(server):
+    port = server.port
+    async with login(port, "ent1") as ent, login(port, "duty") as duty:
+        await push(port, "E1", "DC2", {"vent_open": True})
+        await push(port, "E2", "DC1", {"vent_open": True})
+        everything = await wait_for(lambda: _alerts(duty, 2))
+        other = next(a for a in everything if a["enterprise"] == "E2")
+
+        # pages
+        r = await ent.get("/")
+        assert r.status_code == 303 and r.headers["location"] == "/e/E1"
+        assert (await ent.get("/e/E1")).status_code == 200
+        assert (await ent.get("/e/E2")).status_code == 404
+        assert (await duty.get("/e/E2")).status_code == 200
+        # APIs: the unscoped alert API refuses enterprise users; the scoped one filters
+        assert (await ent.get("/api/v1/alerts")).status_code == 401
+        assert (await ent.get(f"/api/v1/alerts/{other['id']}")).status_code == 401
+        mine = (await ent.get("/api/v1/dash/alerts")).json()
+        assert [a["enterprise"] for a in mine] == ["E1"]
+        assert (await ent.get("/api/v1/dash/alerts?enterprise=E2")).status_code == 404
+        assert (await ent.get(f"/api/v1/dash/alerts/{other['id']}")).status_code == 404
+        assert (await duty.get(f"/api/v1/dash/alerts/{other['id']}")).json()["events"][0]["kind"] == "raised"
+        assert [e["id"] for e in (await ent.get("/api/v1/dash/site")).json()["enterprises"]] == ["E1"]
+        assert (await ent.get("/api/v1/dash/series?enterprise=E2")).status_code == 404
+        assert (await ent.get("/api/v1/dash/trend?enterprise=E2")).status_code == 404
+        assert (await ent.get("/qr/E2.svg")).status_code == 404
+        assert (await ent.get("/qr/E1.svg")).status_code == 200
+        me = (await ent.get("/api/v1/me")).json()
+        assert me["enterprise"] == "E1" and me["can_act"] is False
+
+        # /ws: the snapshot and the live feed carry E1 only
+        async with ws_connect(port, ent) as ws:
+            snap = orjson.loads(await ws.recv())
+            assert snap["type"] == "snapshot" and {a["enterprise"] for a in snap["alerts"]} == {"E1"}
+            assert snap["me"]["enterprise"] == "E1"
+            await push(port, "E2", "DC1", {"spark": 3})
+            await push(port, "E1", "DC1", {"spark": 2})
+            msg = await next_event(ws)
+            assert msg["event"]["alert"]["enterprise"] == "E1" and msg["event"]["alert"]["device"] == "DC1"
+            # the officer's feed had the E2 spark too
+            assert any(a["enterprise"] == "E2" and a["rule"] == "threshold" and a["point"] == "spark"
+                       for a in (await duty.get("/api/v1/dash/alerts")).json())
+
+
+async def _alerts(client, n):
+    rows = (await client.get("/api/v1/dash/alerts")).json()
+    return rows if len(rows) >= n else None
+
+
+async def test_ws_resync_sends_missed_events(server):
+    port = server.port
+    async with login(port, "duty") as duty:
+        async with ws_connect(port, duty) as ws:
+            snap = orjson.loads(await ws.recv())
+        seq, boot = snap["seq"], snap["boot"]
+        await push(port, "E1", "DC2", {"vent_open": True})  # while this client is away
+        await wait_for(lambda: _alerts(duty, 1))
+        async with ws_connect(port, duty, f"?since={seq}&boot={boot}") as ws:
+            snap2 = orjson.loads(await ws.recv())
+            missed = orjson.loads(await ws.recv())
+        assert len(snap2["alerts"]) == 1 and snap2["seq"] > seq
+        assert missed["type"] == "missed" and [e["kind"] for e in missed["events"]] == ["raised"]
+        async with ws_connect(port, duty, f"?since={seq}&boot=another-boot") as ws:
+            await ws.recv()
+            assert orjson.loads(await ws.recv()) == {"type": "missed", "gap": True}
+
+
+async def test_series_trend_site_and_qr(server):
+    port = server.port
+    async with login(port, "duty") as duty:
+        t0 = time.time() - 100
+        for i in range(50):
+            await push(port, "E1", "DC1", {"hopper_temp": 30.0 + i * 0.1, "dp": 1100.0}, t0 + i)
+        await push(port, "E1", "DC2", {"vent_open": True})
+        await wait_for(lambda: _alerts(duty, 1))
+        r = await duty.get("/api/v1/dash/series", params={"enterprise": "E1", "device": "DC1",
+                                                          "from": t0 - 1, "to": t0 + 60, "max": 10})
+        assert r.status_code == 200, r.text
+        s = r.json()["series"]
+        assert set(s) == {f"DC1/{p}" for p in ("dp", "hopper_temp", "air_speed", "spark", "vent_open",
+                                              "airlock_fault", "running")}
+        temp = s["DC1/hopper_temp"]
+        assert 5 <= len(temp) <= 11  # bucketed to about max values
+        assert temp[0][2] == pytest.approx(30.0) and temp[-1][3] == pytest.approx(34.9)
+        assert s["DC1/air_speed"] == []
+        one = (await duty.get("/api/v1/dash/series", params={"enterprise": "E1", "device": "DC1",
+                                                             "point": "hopper_temp", "from": t0 - 1,
+                                                             "to": t0 + 60, "max": 1000})).json()["series"]
+        assert list(one) == ["DC1/hopper_temp"] and len(one["DC1/hopper_temp"]) == 50
+        assert (await duty.get("/api/v1/dash/series", params={"enterprise": "E1", "from": "x"})).status_code == 400
+        assert (await duty.get("/api/v1/dash/series", params={"enterprise": "E1", "device": "NOPE"})).status_code == 404
+
+        trend = (await duty.get("/api/v1/dash/trend?hours=1&bucket=600")).json()
+        assert sum(b["red"] for b in trend["buckets"]) == 1
+
+        assert (await duty.get("/api/v1/dash/site")).json()["enterprises"][0]["devices"] == 2  # a count
+        site = (await duty.get("/api/v1/dash/site?devices=1")).json()
+        e1 = site["enterprises"][0]
+        assert e1["location"] == [120.55, 31.33] and site["enterprises"][1]["location"] is None
+        temp_def = next(p for p in e1["devices"][0]["points"] if p["point"] == "hopper_temp")
+        assert {(x["value"], x["severity"]) for x in temp_def["limits"]} == {(55.0, "yellow"), (70.0, "red")}
+
+        r = await duty.get("/qr/E1.svg")
+        assert r.headers["content-type"].startswith("image/svg+xml")
+        root = ET.fromstring(r.content)
+        assert root.tag.endswith("svg") and any(el.tag.endswith("path") for el in root.iter())
+        assert (await duty.get("/qr/NOPE.svg")).status_code == 404
+
+
+async def test_roles_security_headers_and_admin(server):
+    port = server.port
+    async with login(port, "boss") as boss:
+        r = await boss.get("/")
+        assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+        assert "default-src 'self'" in r.headers["content-security-policy"]
+        assert r.headers["x-frame-options"] == "DENY" and r.headers["x-content-type-options"] == "nosniff"
+        me = (await boss.get("/api/v1/me")).json()
+        assert me["role"] == "admin" and me["can_act"] is True and me["enterprise"] is None
+    anon = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}")
+    async with anon:
+        assert (await anon.get("/api/v1/dash/alerts")).status_code == 401
+        assert (await anon.get("/e/E1")).status_code == 303
+        assert (await anon.get("/qr/E1.svg")).status_code == 401
+
+
+def test_sessions_expire(dash_site):
+    auth = Auth(dash_site, "secret", max_age=1)
+    cookie = auth.login("ent1", DASH_PASSWORDS["ent1"])
+    assert auth.login("ent1", "wrong") is None
+
+    class Conn:  # the two things Auth reads from a connection
+        def __init__(self, path):
+            self.headers = {}
+            self.cookies = {"warning_session": cookie}
+            self.url = httpx.URL("http://x" + path)
+
+    p = auth.principal(Conn("/api/v1/dash/alerts"))
+    assert p is not None and p.enterprise == "E1" and p.csrf
+    assert auth.principal(Conn("/api/v1/alerts")) is None  # not an enterprise-scoped path
+    assert not Auth.csrf_ok(p, None) and not Auth.csrf_ok(p, "nope") and Auth.csrf_ok(p, p.csrf)
+    time.sleep(2.1)
+    assert auth.principal(Conn("/api/v1/dash/alerts")) is None
+
+
+async def test_slow_client_dropped_memory_freed_then_resync(dash_site, machine_db, monkeypatch):
+    """A client that reads nothing falls off the hub's ring, is dropped (its server task
+    ends, so nothing of it stays in memory) while a reading client gets every event; a
+    reconnect gets a fresh snapshot."""
+    import socket as _socket
+    import warning.web.hub as hub_module
+
+    monkeypatch.setattr(hub_module, "DEFAULT_KEEP", 100)
+    srv = Server(dash_site, Settings(port=0, database=machine_db))
+    await srv.start()
+    try:
+        port = srv.port
+        hub = srv.app.state.warning.hub
+        assert hub.keep == 100
+        async with login(port, "duty") as duty:
+            cookie = duty.cookies.get("warning_session")
+            slow = _socket.socket()
+            slow.setsockopt(_socket.SOL_SOCKET, _socket.SO_RCVBUF, 4096)
+            slow.setblocking(False)
+            loop = asyncio.get_running_loop()
+            await loop.sock_connect(slow, ("127.0.0.1", port))
+            await loop.sock_sendall(slow, (
+                f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                f"Cookie: warning_session={cookie}\r\n\r\n").encode())
+            async with ws_connect(port, duty) as fast:
+                await fast.recv()  # snapshot
+                await wait_for(lambda: len(hub.clients) == 2)
+                pad = "x" * 30_000  # big events, so the kernel's socket buffers fill quickly
+                got = 0
+                for chunk in range(8):  # 400 events in chunks of 50: each fits the ring of 100
+                    hub.publish([{"id": f"{chunk}-{i}", "kind": "updated", "pad": pad,
+                                  "alert": {"enterprise": "E1"}} for i in range(50)])
+                    while got < (chunk + 1) * 50:
+                        msg = orjson.loads(await asyncio.wait_for(fast.recv(), 5))
+                        got += msg["type"] == "event"
+                await wait_for(lambda: len(hub.clients) == 1, timeout=5)  # the slow one is gone
+                assert srv.app.state.warning.metrics.ws_dropped._value.get() >= 1
+            slow.close()
+            async with ws_connect(port, duty) as again:
+                snap = orjson.loads(await again.recv())
+                assert snap["type"] == "snapshot" and snap["seq"] == 400
+    finally:
+        await srv.stop()

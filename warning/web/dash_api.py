@@ -1,0 +1,211 @@
+"""Read-only JSON the dashboard pages need, scoped by enterprise: ``/api/v1/dash/...``.
+
+* ``site``: enterprises (name, location, dust); with ``enterprise=`` (or ``devices=1``)
+  also their devices and points with limits.
+* ``alerts`` and ``alerts/{id}``: as ``/api/v1/alerts`` but an enterprise user only ever
+  gets their own enterprise's (another's alert answers 404, not 403: no existence leak).
+* ``trend``: alerts raised per time bucket and severity over the shift.
+* ``series``: readings of points over a time range, bucketed to at most ``max`` values
+  per point (min, mean, max per bucket) so a week of 1 Hz data stays a small answer.
+
+Every handler filters by ``Principal.enterprise``; that is why ``/api/v1/dash/`` is in
+``auth.ENTERPRISE_SCOPED``.
+"""
+
+from __future__ import annotations
+
+import time
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..model import Severity
+from ..store import alerts as alert_store
+from .responses import json_error, json_response
+
+STATES = ("active", "acknowledged", "handling", "feedback", "resolved", "open", "all")
+MAX_SERIES_SPAN_S = 31 * 86400
+MAX_BUCKETS = 2000
+
+
+def limits_of(point_def) -> list[dict]:
+    """Fixed limits from a point's threshold detectors, for drawing lines on charts."""
+    out = []
+    for spec in point_def.detectors:
+        if spec.get("type") != "threshold":
+            continue
+        for value, sev in spec.get("levels", []):
+            out.append({"rule": spec.get("id", "threshold"), "value": float(value), "severity": sev,
+                        "direction": spec.get("direction", "high")})
+    return out
+
+
+def site_json(site, enterprise: str | None = None, devices: bool = True) -> dict:
+    ents = []
+    by_device: dict[tuple[str, str], list] = {}
+    for p in site.points:
+        by_device.setdefault((p.ref.enterprise, p.ref.device), []).append(
+            {"point": p.ref.point, "kind": p.kind, "unit": p.unit, "title": p.title, "limits": limits_of(p)})
+    for e in site.enterprises.values():
+        if enterprise is not None and e.id != enterprise:
+            continue
+        ents.append({"id": e.id, "name": e.name, "location": list(e.location) if e.location else None,
+                     "dust": e.dust,
+                     "devices": [{"id": d, "points": by_device.get((e.id, d), [])} for d in e.devices]
+                     if devices else len(e.devices)})
+    return {"name": site.name, "enterprises": ents}
+
+
+def _float(params, key: str, default: float | None) -> float | None:
+    raw = params.get(key)
+    if raw is None or raw == "":
+        return default
+    value = float(raw)  # ValueError -> 400 by the caller
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(key)
+    return value
+
+
+def routes(state):
+    auth = state.auth
+    site = state.site
+
+    def who(request: Request):
+        p = auth.principal(request)
+        return (p, None) if p is not None else (None, json_error(401, "log in first"))
+
+    def scope(p, request: Request) -> tuple[str | None, Response | None]:
+        """The enterprise to filter by: the user's own, or the ``enterprise`` parameter."""
+        wanted = request.query_params.get("enterprise") or None
+        if p.enterprise is not None:
+            if wanted is not None and wanted != p.enterprise:
+                return None, json_error(404, f"no enterprise {wanted!r}")
+            return p.enterprise, None
+        if wanted is not None and wanted not in site.enterprises:
+            return None, json_error(404, f"no enterprise {wanted!r}")
+        return wanted, None
+
+    async def site_info(request: Request) -> Response:
+        p, err = who(request)
+        if err:
+            return err
+        ent, err = scope(p, request)
+        if err:
+            return err
+        # Devices and points (with limits) only for one enterprise or when asked: the whole
+        # district's is megabytes, and the big screen needs only names and places.
+        devices = ent is not None or request.query_params.get("devices") == "1"
+        return json_response(site_json(site, ent, devices))
+
+    async def list_alerts(request: Request) -> Response:
+        p, err = who(request)
+        if err:
+            return err
+        ent, err = scope(p, request)
+        if err:
+            return err
+        wanted = request.query_params.get("state", "active")
+        if wanted not in STATES:
+            return json_error(400, f"state must be one of {', '.join(STATES)}")
+        try:
+            limit = max(1, min(int(request.query_params.get("limit", "200")), 10_000))
+        except ValueError:
+            return json_error(400, "limit must be an integer")
+        async with state.pool.acquire() as conn:
+            rows = await alert_store.list_alerts(conn, wanted, enterprise=ent, limit=limit)
+        return json_response(rows)
+
+    async def get_alert(request: Request) -> Response:
+        p, err = who(request)
+        if err:
+            return err
+        aid = request.path_params["id"]
+        async with state.pool.acquire() as conn:
+            alert = await alert_store.get_alert(conn, aid)
+            if alert is None or not p.may_see(alert["enterprise"]):
+                return json_error(404, f"no alert with id {aid!r}")
+            alert["events"] = await alert_store.alert_events(conn, aid)
+        idx = site.point_index().get((alert["enterprise"], alert["device"], alert["point"]))
+        alert["point_info"] = None
+        if idx is not None:
+            pd = site.points[idx]
+            alert["point_info"] = {"unit": pd.unit, "title": pd.title, "kind": pd.kind, "limits": limits_of(pd)}
+        return json_response(alert)
+
+    async def trend(request: Request) -> Response:
+        p, err = who(request)
+        if err:
+            return err
+        ent, err = scope(p, request)
+        if err:
+            return err
+        try:
+            hours = min(max(_float(request.query_params, "hours", 12.0), 0.25), 24.0 * 7)
+            bucket = int(min(max(_float(request.query_params, "bucket", 1800.0), 60.0), 86400.0))
+        except ValueError:
+            return json_error(400, "hours and bucket must be numbers")
+        now = time.time()
+        start = (now - hours * 3600) // bucket * bucket
+        args: list = [alert_store.ts(start), bucket]
+        sql = ("SELECT floor(extract(epoch FROM e.at) / $2) * $2 AS b, e.severity, count(*) AS n "
+               "FROM alert_events e {join} WHERE e.kind = 'raised' AND e.at >= $1 {where} GROUP BY 1, 2")
+        if ent is not None:
+            args.append(ent)
+            sql = sql.format(join="JOIN alerts a ON a.id = e.alert_id", where="AND a.enterprise = $3")
+        else:
+            sql = sql.format(join="", where="")
+        async with state.pool.acquire() as conn:
+            rows = await conn.fetch(sql, *args)
+        buckets: dict[float, dict] = {}
+        for r in rows:
+            b = buckets.setdefault(float(r["b"]), {s.label: 0 for s in Severity})
+            b[Severity(r["severity"]).label] += r["n"]
+        return json_response({"start": start, "bucket": bucket, "now": now,
+                              "buckets": [{"t": t, **c} for t, c in sorted(buckets.items())]})
+
+    async def series(request: Request) -> Response:
+        p, err = who(request)
+        if err:
+            return err
+        ent, err = scope(p, request)
+        if err:
+            return err
+        if ent is None:
+            return json_error(400, "enterprise is required")
+        q = request.query_params
+        now = time.time()
+        try:
+            t_to = _float(q, "to", now)
+            t_from = _float(q, "from", t_to - 600)
+            max_n = int(min(max(_float(q, "max", 120), 2), MAX_BUCKETS))
+        except ValueError:
+            return json_error(400, "from, to and max must be numbers (epoch seconds)")
+        if not t_from < t_to or t_to - t_from > MAX_SERIES_SPAN_S:
+            return json_error(400, "need from < to, at most 31 days apart")
+        device, point = q.get("device"), q.get("point")
+        ids = {}
+        for dev, pts in state.runtime.devices.get(ent, {}).items():
+            if device and dev != device:
+                continue
+            for name, pid in pts.items():
+                if not point or name == point:
+                    ids[pid] = f"{dev}/{name}"
+        if not ids:
+            return json_error(404, "no such device or point")
+        bucket_ms = max(1, int((t_to - t_from) * 1000 / max_n))
+        async with state.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT point_id, ts_ms / $4 AS b, min(ts_ms) AS t, avg(value) AS v, min(value) AS lo, "
+                "max(value) AS hi FROM readings WHERE point_id = ANY($1::int[]) AND ts_ms >= $2 AND ts_ms <= $3 "
+                "GROUP BY 1, 2 ORDER BY 1, 2", list(ids), int(t_from * 1000), int(t_to * 1000), bucket_ms)
+        out: dict[str, list] = {key: [] for key in ids.values()}
+        for r in rows:
+            out[ids[r["point_id"]]].append([r["t"] / 1000.0, r["v"], r["lo"], r["hi"]])
+        return json_response({"enterprise": ent, "from": t_from, "to": t_to, "bucket": bucket_ms / 1000.0,
+                              "series": out})
+
+    return [("/api/v1/dash/site", site_info, ["GET"]),
+            ("/api/v1/dash/alerts", list_alerts, ["GET"]),
+            ("/api/v1/dash/alerts/{id}", get_alert, ["GET"]),
+            ("/api/v1/dash/trend", trend, ["GET"]),
+            ("/api/v1/dash/series", series, ["GET"])]

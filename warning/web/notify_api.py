@@ -1,0 +1,52 @@
+"""The policy in force and the notification log: ``GET /api/v1/policies``,
+``GET /api/v1/notifications`` (delivery state per notification). Read-only, any role."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..notify.policies import describe
+from ..store import notifications as store
+from .officer import number, who
+from .responses import json_error, json_response
+
+STATES = ("pending", "sent", "failed", "cancelled")
+
+
+def routes(state):
+    async def policies(request: Request) -> Response:
+        _, err = who(state, request)
+        if err:
+            return err
+        chans = [{"id": c.id, "type": c.type, "min_severity": c.min_severity,
+                  **{k: v for k, v in c.options.items() if k not in ("url", "secret", "password", "token")}}
+                 for c in state.site.channels]
+        router = state.runtime.pipeline.router
+        return json_response({**describe(state.site.alert_policy()), "channels": chans,
+                              "suppressed": dict(router.suppressed)})
+
+    async def log(request: Request) -> Response:
+        _, err = who(state, request)
+        if err:
+            return err
+        q = request.query_params
+        st = q.get("state")
+        if st is not None and st not in STATES:
+            return json_error(400, f"state must be one of {', '.join(STATES)}")
+        try:
+            since = number(request, "since")
+            limit = int(q.get("limit", "200"))
+        except ValueError as exc:
+            return json_error(400, str(exc) if "since" in str(exc) else "limit must be an integer")
+        if not 1 <= limit <= 10_000:
+            return json_error(400, "limit must be between 1 and 10000")
+        async with state.pool.acquire() as conn:
+            rows = await store.log(conn, state=st, channel=q.get("channel"), alert_id=q.get("alert"), since=since,
+                                   limit=limit)
+        return json_response(rows)
+
+    return [
+        ("/api/v1/policies", policies, ["GET"]),
+        ("/api/v1/notifications", log, ["GET"]),
+    ]

@@ -1,0 +1,55 @@
+"""Shared checks of the alerting APIs: who is calling, with which role, and a JSON body.
+
+Reading needs any logged-in principal; acting needs the officer role and, for a cookie
+session, the CSRF token in ``X-CSRF-Token`` (API tokens carry no cookie, so no CSRF).
+"""
+
+from __future__ import annotations
+
+import orjson
+from starlette.requests import Request
+
+from .responses import json_error
+
+
+def acts(p) -> bool:
+    """Whether the principal may act on alerts (officer, or admin where the auth module has it)."""
+    return bool(getattr(p, "can_act", p.role == "officer"))
+
+
+def who(state, request: Request, role: str | None = None):
+    """(principal, None) or (None, error response). ``role="officer"`` means any acting role."""
+    p = state.auth.principal(request)
+    if p is None:
+        return None, json_error(401, "log in, or send an officer API token")
+    if role is not None and not acts(p):
+        return None, json_error(403, f"this needs the {role} role; you are {p.role}")
+    if role is not None and request.method not in ("GET", "HEAD") and not state.auth.csrf_ok(
+            p, request.headers.get("x-csrf-token")):
+        return None, json_error(403, "missing or wrong CSRF token (X-CSRF-Token header)")
+    return p, None
+
+
+async def json_body(request: Request, limit: int = 64 * 1024):
+    """(dict, None) or (None, error response)."""
+    raw = await request.body()
+    if len(raw) > limit:
+        return None, json_error(413, f"body over {limit} bytes")
+    try:
+        body = orjson.loads(raw or b"{}")
+    except orjson.JSONDecodeError as exc:
+        return None, json_error(400, f"malformed JSON: {exc}")
+    if not isinstance(body, dict):
+        return None, json_error(400, "body must be a JSON object")
+    return body, None
+
+
+def number(request: Request, name: str, default=None):
+    """A float query parameter, or raise ValueError with a message naming it."""
+    v = request.query_params.get(name)
+    if v is None:
+        return default
+    try:
+        return float(v)
+    except ValueError:
+        raise ValueError(f"{name} must be a number (epoch seconds)") from None

@@ -1,0 +1,143 @@
+// 预警详情 One alert: facts, a chart of its point around the alert (limits, events with their
+// values), the timeline of every event with who did what, and the officers' forms
+// (ack, feedback, resolve, silence). The forms POST JSON with the session's CSRF token and
+// show the server's error as it is (e.g. 404/405 where an API is not deployed).
+"use strict";
+
+(() => {
+  const { $, el, SEV_ZH, timeText, fmtValue, sevOf, where } = W;
+  const aid = decodeURIComponent(location.pathname.split("/")[2] || "");
+  const BEFORE_S = 900; // chart from 15 min before the alert
+  let alert = null;
+  let reloadTimer = null;
+
+  function fact(dl, k, v) {
+    dl.appendChild(el("dt", null, k));
+    dl.appendChild(el("dd", null, v == null || v === "" ? "—" : String(v)));
+  }
+
+  function render() {
+    const a = alert;
+    const sev = sevOf(a);
+    document.title = `[${SEV_ZH[sev]}] ${where(a)} · 预警详情`;
+    $("summary").className = `panel summary sev-${sev} state-${a.state}`;
+    const t = $("a-title");
+    t.replaceChildren(el("span", `chip sev-${sev}`, SEV_ZH[sev]), document.createTextNode(` ${a.message}`));
+    const dl = $("a-facts");
+    dl.replaceChildren();
+    const ent = el("a", null, a.enterprise);
+    ent.href = `/e/${encodeURIComponent(a.enterprise)}`;
+    dl.appendChild(el("dt", null, "企业 Enterprise"));
+    dl.appendChild(el("dd")).appendChild(ent);
+    fact(dl, "设备 · 测点 Device · point", `${a.device} · ${a.point || "—"}${a.point_info ? ` (${a.point_info.title})` : ""}`);
+    fact(dl, "规则 Rule", a.rule);
+    fact(dl, "状态 State", `${W.STATE_ZH[a.state] || a.state}${a.condition_active ? "" : " · 已恢复 condition cleared"}`);
+    fact(dl, "数值 Value", `${fmtValue(a.value)} ${a.point_info ? a.point_info.unit : ""}`);
+    fact(dl, "发生 Opened", timeText(a.opened_at));
+    fact(dl, "签收 Signed for", a.acknowledged_by ? `${a.acknowledged_by} · ${timeText(a.acknowledged_at)}${a.ack_note ? ` · ${a.ack_note}` : ""}` : "");
+    fact(dl, "解除 Lifted", a.resolved_at ? `${a.resolved_by || "系统 system"} · ${timeText(a.resolved_at)}${a.resolve_note ? ` · ${a.resolve_note}` : ""}` : "");
+
+    const ol = $("timeline");
+    ol.replaceChildren();
+    for (const e of a.events) {
+      const li = el("li", `ev ev-${e.kind} sev-${sevOf(e)}`);
+      li.dataset.kind = e.kind;
+      li.appendChild(el("time", "num", timeText(e.at)));
+      li.appendChild(el("strong", null, W.KIND_ZH[e.kind] || e.kind));
+      li.appendChild(el("span", "ev-actor", e.actor ? `由 by ${e.actor}` : "系统 system"));
+      li.appendChild(el("span", "muted", `${SEV_ZH[sevOf(e)]} · ${fmtValue(e.value)}`));
+      if (e.note) li.appendChild(el("span", "ev-note", e.note));
+      ol.appendChild(li);
+    }
+    const open = a.state !== "resolved";
+    $("f-ack").hidden = a.state !== "active";
+    $("f-handle").hidden = a.state !== "acknowledged";
+    $("f-feedback").hidden = !open || a.state === "active";
+    $("f-resolve").hidden = !open;
+    $("f-silence").hidden = false;
+  }
+
+  async function chart() {
+    const a = alert;
+    if (!a.point) { $("chart").replaceChildren(el("p", "muted", "设备级预警，无测点曲线 device-level alert: no point")); return; }
+    const t0 = a.opened_at - BEFORE_S;
+    const end = a.resolved_at || Date.now() / 1000;
+    const t1 = Math.min(Math.max(end + 120, a.opened_at + 300), Date.now() / 1000 + 1);
+    const q = new URLSearchParams({ enterprise: a.enterprise, device: a.device, point: a.point, from: t0, to: t1, max: 300 });
+    try {
+      const r = await W.getJSON(`/api/v1/dash/series?${q}`);
+      const pts = r.series[`${a.device}/${a.point}`] || [];
+      Charts.line($("chart"), {
+        points: pts, t0, t1, unit: a.point_info ? a.point_info.unit : "",
+        limits: a.point_info ? a.point_info.limits : [],
+        band: [a.opened_at, a.resolved_at || t1], bandSeverity: sevOf(a),
+        markers: a.events.map((e) => ({ t: e.at, severity: sevOf(e), value: e.value, label: (W.KIND_ZH[e.kind] || e.kind).split(" ")[0] })),
+      });
+    } catch (e) {
+      $("chart").replaceChildren(el("p", "err", `曲线加载失败 chart failed: ${e.message}`));
+    }
+  }
+
+  async function load() {
+    try {
+      alert = await W.getJSON(`/api/v1/dash/alerts/${encodeURIComponent(aid)}`);
+    } catch (e) {
+      $("a-title").textContent = `找不到预警 Alert not found: ${e.message}`;
+      $("actions").hidden = true;
+      return;
+    }
+    render();
+    chart();
+  }
+  const reloadSoon = () => { clearTimeout(reloadTimer); reloadTimer = setTimeout(load, 200); };
+
+  // What each form sends; see docs/dashboard.md.
+  const ACTIONS = {
+    ack: () => [`/api/v1/alerts/${encodeURIComponent(aid)}/ack`, { note: $("ack-note").value.trim() }],
+    resolve: () => [`/api/v1/alerts/${encodeURIComponent(aid)}/resolve`, { note: $("res-note").value.trim() }],
+    handle: () => [`/api/v1/alerts/${encodeURIComponent(aid)}/handle`, { note: $("handle-note").value.trim() }],
+    feedback: () => { // the verdict also leads the note, so the timeline shows it whatever the API keeps
+      const v = $("fb-verdict");
+      return [`/api/v1/alerts/${encodeURIComponent(aid)}/feedback`,
+        { verdict: v.value, note: `[${v.options[v.selectedIndex].text}] ${$("fb-note").value.trim()}` }];
+    },
+    silence: () => {
+      const now = Date.now() / 1000;
+      const matchers = { enterprise: alert.enterprise, device: alert.device };
+      if ($("sil-scope").value === "point") { matchers.point = alert.point; matchers.rule = alert.rule; }
+      return ["/api/v1/silences", { matchers, starts_at: now, ends_at: now + Number($("sil-minutes").value) * 60,
+        reason: $("sil-reason").value.trim(), alert_id: aid }];
+    },
+  };
+  const DONE = { handle: "处置中 Handling", ack: "已签收 Acknowledged", resolve: "已解除 Resolved", feedback: "已反馈 Feedback sent", silence: "已静默 Silenced" };
+
+  document.querySelectorAll(".act-form").forEach((f) => f.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (!alert) return;
+    const name = f.dataset.action;
+    const btn = f.querySelector("button[type=submit]");
+    btn.disabled = true;
+    $("act-error").hidden = true;
+    const [url, body] = ACTIONS[name]();
+    const r = await W.postJSON(url, body);
+    btn.disabled = false;
+    if (!r.ok) {
+      $("act-error").textContent = `${DONE[name].split(" ")[0]}失败 ${name} failed (${r.status}): ${r.error}`;
+      $("act-error").hidden = false;
+      return;
+    }
+    f.reset();
+    W.showMsg(DONE[name]);
+    reloadSoon();
+  }));
+
+  W.feed({
+    snapshot() { reloadSoon(); },
+    missed() { reloadSoon(); },
+    event(ev) { if (ev.alert && ev.alert.id === aid) reloadSoon(); },
+    status() {
+      const home = $("home-link");
+      if (W.me.enterprise) home.href = `/e/${encodeURIComponent(W.me.enterprise)}`;
+    },
+  });
+})();

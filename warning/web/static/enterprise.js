@@ -1,0 +1,139 @@
+// 企业页 One enterprise: its code (QR), live alerts, devices and points with sparklines and
+// limits (refreshed every 5 s from /api/v1/dash/series), and its alert history.
+"use strict";
+
+(() => {
+  const { $, el, SEV_ZH, RANK, timeText, fmtValue, sevOf, bySeverityThenAge } = W;
+  const eid = decodeURIComponent(location.pathname.split("/")[2] || "");
+  const alerts = new Map();
+  const cells = new Map(); // "DEV/point" -> {spark, value, def}
+  const WINDOW_S = 600;
+  const REFRESH_MS = 5000;
+  let info = null;
+
+  $("qr").src = `/qr/${encodeURIComponent(eid)}.svg`;
+
+  function renderAlerts() {
+    const ul = $("ent-alerts");
+    ul.replaceChildren();
+    const list = [...alerts.values()].sort(bySeverityThenAge);
+    for (const a of list) {
+      const li = el("li", `alert-card sev-${sevOf(a)} state-${a.state}`);
+      li.dataset.alertId = a.id;
+      li.appendChild(el("span", `chip sev-${sevOf(a)}`, SEV_ZH[sevOf(a)]));
+      const link = el("a", null, `${a.device}${a.point ? ` · ${a.point}` : ""} — ${a.message}`);
+      link.href = `/alert/${encodeURIComponent(a.id)}`;
+      li.appendChild(link);
+      li.appendChild(el("span", "muted", `${timeText(a.opened_at)} · ${W.STATE_ZH[a.state] || a.state}`));
+      ul.appendChild(li);
+    }
+    $("ent-alerts-empty").hidden = list.length > 0;
+    let top = null;
+    for (const a of list) if (!top || RANK[sevOf(a)] > RANK[top]) top = sevOf(a);
+    const st = $("ent-status");
+    st.className = `ent-status sev-${top || "none"}`;
+    st.textContent = top ? `${SEV_ZH[top]}预警 ${top} · ${list.length} 条 open` : "正常 Normal";
+    // points in alarm get a mark
+    const hot = new Set(list.map((a) => `${a.device}/${a.point}`));
+    for (const [key, c] of cells) c.row.classList.toggle("in-alarm", hot.has(key));
+  }
+
+  function buildDevices() {
+    const box = $("devices");
+    box.replaceChildren();
+    for (const d of info.devices) {
+      const card = el("div", "device");
+      card.appendChild(el("h3", null, d.id));
+      const table = el("table", "points");
+      for (const p of d.points) {
+        const tr = el("tr");
+        tr.dataset.point = `${d.id}/${p.point}`;
+        const name = el("td", "p-name");
+        name.appendChild(el("span", null, p.point));
+        name.appendChild(el("small", "muted", ` ${p.title}`));
+        tr.appendChild(name);
+        const value = el("td", "p-value num", "—");
+        tr.appendChild(value);
+        const spark = el("td", "p-spark");
+        tr.appendChild(spark);
+        const lim = p.limits.map((l) => `${l.direction === "low" ? "≤" : "≥"}${fmtValue(l.value)} ${SEV_ZH[l.severity] || l.severity}`).join(" · ");
+        tr.appendChild(el("td", "p-limits muted", lim ? `${lim} ${p.unit}` : p.unit));
+        table.appendChild(tr);
+        cells.set(`${d.id}/${p.point}`, { row: tr, spark, value, def: p });
+      }
+      card.appendChild(table);
+      box.appendChild(card);
+    }
+  }
+
+  async function refreshSeries() {
+    const to = Date.now() / 1000;
+    try {
+      const r = await W.getJSON(`/api/v1/dash/series?enterprise=${encodeURIComponent(eid)}&from=${to - WINDOW_S}&to=${to}&max=60`);
+      for (const [key, pts] of Object.entries(r.series)) {
+        const c = cells.get(key);
+        if (!c) continue;
+        c.spark.replaceChildren(Charts.sparkline(pts, { limits: c.def.limits, t0: to - WINDOW_S, t1: to }));
+        c.value.textContent = pts.length ? `${fmtValue(pts[pts.length - 1][1])} ${c.def.unit}` : "—";
+      }
+      $("series-updated").textContent = `更新 updated ${W.hms(new Date())}`;
+    } catch (_) { /* shown as stale by the feed; retried */ }
+  }
+
+  async function refreshHistory() {
+    try {
+      const rows = await W.getJSON(`/api/v1/dash/alerts?enterprise=${encodeURIComponent(eid)}&state=all&limit=50`);
+      const tb = $("history");
+      tb.replaceChildren();
+      for (const a of rows.sort((x, y) => y.opened_at - x.opened_at)) {
+        const tr = el("tr", `sev-${sevOf(a)}`);
+        const c = el("td");
+        c.appendChild(el("span", `chip sev-${sevOf(a)}`, SEV_ZH[sevOf(a)]));
+        tr.appendChild(c);
+        tr.appendChild(el("td", null, `${a.device}${a.point ? ` · ${a.point}` : ""}`));
+        const m = el("td");
+        const link = el("a", null, a.message);
+        link.href = `/alert/${encodeURIComponent(a.id)}`;
+        m.appendChild(link);
+        tr.appendChild(m);
+        tr.appendChild(el("td", "num", timeText(a.opened_at)));
+        tr.appendChild(el("td", null, W.STATE_ZH[a.state] || a.state));
+        tr.appendChild(el("td", null, a.resolved_by || a.acknowledged_by || "—"));
+        tb.appendChild(tr);
+      }
+    } catch (_) { /* retried on the next event */ }
+  }
+  let historyTimer = null;
+  const historySoon = () => { clearTimeout(historyTimer); historyTimer = setTimeout(refreshHistory, 300); };
+
+  W.getJSON(`/api/v1/dash/site?enterprise=${encodeURIComponent(eid)}`).then((site) => {
+    info = site.enterprises[0];
+    document.title = `${info.id} ${info.name} · 企业 Enterprise`;
+    $("ent-title").textContent = info.id;
+    $("ent-name").textContent = `${info.id} · ${info.name}`;
+    const loc = info.location ? `${info.location[1].toFixed(4)}°N ${info.location[0].toFixed(4)}°E` : "";
+    $("ent-meta").textContent = [info.dust && `粉尘 dust: ${info.dust}`, `${info.devices.length} 台设备 devices`, loc].filter(Boolean).join(" · ");
+    buildDevices();
+    renderAlerts();
+    refreshSeries();
+    setInterval(refreshSeries, REFRESH_MS);
+  }).catch((e) => W.showMsg(`加载失败 could not load: ${e.message}`, true));
+  refreshHistory();
+
+  W.feed({
+    snapshot(list) {
+      alerts.clear();
+      for (const a of list) if (a.enterprise === eid && a.state !== "resolved") alerts.set(a.id, a);
+      renderAlerts();
+      historySoon();
+    },
+    missed() { historySoon(); },
+    event(ev) {
+      const a = ev.alert;
+      if (!a || a.enterprise !== eid) return;
+      if (a.state === "resolved") alerts.delete(a.id); else alerts.set(a.id, a);
+      renderAlerts();
+      historySoon();
+    },
+  });
+})();

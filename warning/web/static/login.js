@@ -1,0 +1,6 @@
+// The login page: show the failure notice after a refused attempt.
+"use strict";
+if (new URLSearchParams(location.search).has("failed")) {
+  document.getElementById("login-error").hidden = false;
+  document.getElementById("password").focus();
+}
