@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from ingest_bench import normal_body  # noqa: E402
 from simulators.site import generate_site  # noqa: E402
+from tests.support import serve_loopback  # noqa: E402
 from warning.security import token_digest  # noqa: E402
 
 OFFICER_TOKEN = "bench-officer-token-" + "d" * 24
@@ -71,13 +72,7 @@ class Receiver:
         return web.json_response({"errcode": 0})
 
     async def start(self):
-        app = web.Application()
-        app.router.add_post("/{name}", self.handle)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.base = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+        self.runner, self.base = await serve_loopback(self.handle)
 
 
 def channels_toml(base: str) -> str:

@@ -63,7 +63,6 @@ async def main() -> None:
                 except httpx.HTTPError:
                     pass
                 await asyncio.sleep(0.1)
-        before = await accepted(url)
         eids = sorted(creds)
         stop_at = time.monotonic() + args.seconds
         sent = 0

@@ -21,7 +21,6 @@ this testbed are NOT comparable with published ones on other data.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import random
 import sys

@@ -14,6 +14,7 @@ import websockets
 from aiohttp import web
 
 from tests.conftest import OFFICER_TOKEN, PASSWORDS, TOKENS, site_dict, wait_for
+from tests.support import serve_loopback
 from warning.config import parse_site
 from warning.runtime.embedded import Options
 from warning.server import Server, Settings
@@ -34,13 +35,8 @@ class Receiver:
         return web.json_response({"errcode": 0})
 
     async def __aenter__(self):
-        app = web.Application()
-        app.router.add_post("/hook", self.handle)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/hook"
+        self.runner, base = await serve_loopback(self.handle, "/hook")
+        self.url = base + "/hook"
         return self
 
     async def __aexit__(self, *exc):

@@ -27,6 +27,7 @@ import orjson
 from aiohttp import web
 
 from tests.conftest import free_port
+from tests.support import serve_loopback
 from tests.test_kill import ROOT, SITE, wait_ready
 
 KILLS = int(os.environ.get("WARNING_NOTIFY_KILL_CYCLES", "4"))
@@ -54,13 +55,8 @@ class Receiver:
         return web.json_response({"ok": True})
 
     async def start(self):
-        app = web.Application()
-        app.router.add_post("/hook", self.handle)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/hook"
+        self.runner, base = await serve_loopback(self.handle, "/hook")
+        self.url = base + "/hook"
 
     def items(self) -> dict[str, set[str]]:
         """event id -> the notification keys that carried it."""

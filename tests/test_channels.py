@@ -20,6 +20,7 @@ from aiosmtpd.controller import Controller
 
 from tests.conftest import OFFICER_TOKEN, free_port, site_dict, wait_for
 from tests.test_alert_flow import overheat, push
+from tests.support import serve_loopback
 from warning.config import Channel, parse_site
 from warning.notify.channels import Sender
 from warning.server import Server, Settings
@@ -48,13 +49,7 @@ class Hooks:
         return [s for s in self.seen if s["path"] == path]
 
     async def __aenter__(self):
-        app = web.Application()
-        app.router.add_post("/{name}", self.handle)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.base = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+        self.runner, self.base = await serve_loopback(self.handle)
         return self
 
     async def __aexit__(self, *exc):

@@ -10,7 +10,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.conftest import TOKENS, wait_for
+from tests.conftest import TOKENS
 from warning.runtime.embedded import Options
 from warning.server import Server, Settings
 

@@ -24,7 +24,6 @@ import aiomqtt
 import asyncpg
 import httpx
 import orjson
-import pytest
 
 from tests.conftest import free_port
 
