@@ -223,3 +223,37 @@ def test_times_are_kept_to_the_millisecond_the_store_keeps():
     p = parse(body, DEVICES, NOW)
     assert p.messages[0][1][0].t == 1_800_000_000.001
     assert p.messages[1][1][0].t * 1000 == round(p.messages[1][1][0].t * 1000)
+
+
+def test_rules_marked_when_running_pause_while_the_collector_is_stopped(site):
+    """Duct air speed low is judged only while the collector runs, 120 s after it started
+    (config/kinds.toml); a stop lifts its alert; temperature rules are never gated."""
+    p = _pipeline(site)
+    run, air, temp = (_pid(site, "DC1", n) for n in ("running", "air_speed", "hopper_temp"))
+
+    def step(t, running, speed, temperature=30.0):
+        return p.process([Reading(run, NOW + t, running), Reading(air, NOW + t, speed),
+                          Reading(temp, NOW + t, temperature)], NOW + t)
+
+    raised = []
+    for t in range(0, 60):
+        raised += step(t, 1.0, 20.0)
+    for t in range(60, 80):  # stopped at night: no airflow alarm
+        raised += step(t, 0.0, 0.5)
+    for t in range(80, 150):  # started again, still spinning up for 120 s: not judged yet
+        raised += step(t, 1.0, 10.0)
+    assert [e for e in raised if e.alert.rule == "threshold" and e.alert.point == "air_speed"] == []
+    late = []
+    for t in range(150, 220):
+        late += step(t, 1.0, 10.0)  # past the run-up and still low: a real airflow loss
+    assert [(e.kind.value, e.alert.severity.label) for e in late if e.alert.point == "air_speed"
+            and e.alert.rule == "threshold"] == [("raised", "orange")]
+    stop = step(220, 0.0, 0.0)
+    assert [(e.kind.value, e.alert.point) for e in stop if e.alert.point == "air_speed"] == [("resolved", "air_speed")]
+    hot = []
+    for t in range(221, 240):
+        hot += step(t, 0.0, 0.0, 75.0)  # a hopper can smoulder after shutdown: never gated
+    assert any(e.alert.point == "hopper_temp" and e.alert.severity.label == "red" for e in hot)
+    q = _pipeline(site)
+    q.restore(p.snapshot())
+    assert q.running_since == p.running_since

@@ -127,7 +127,10 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site") -> Site:
                 specs = tuple(merge(kind.get("detectors", []), overrides.get(pname)))
                 for spec in specs:  # fail at start-up, not on the first reading
                     try:
-                        build(spec)
+                        gate = spec.get("when_running")  # read by the pipeline, not the detector
+                        if gate is not None and not (isinstance(gate, (int, float)) and gate >= 0):
+                            raise ValueError(f"when_running must be seconds >= 0, not {gate!r}")
+                        build({k: v for k, v in spec.items() if k != "when_running"})
                     except ValueError as exc:
                         raise ConfigError(f"{source}: {eid}/{did}/{pname}: {exc}") from None
                 points.append(PointDef(PointRef(eid, did, pname), kind_name, kind.get("unit", ""),

@@ -28,6 +28,7 @@ from .notify.policies import Policy
 from .notify.router import Router
 
 OFFLINE_RULE = "offline"
+RUNNING_POINT = "running"  #: the point whose value (1/0) says whether a collector runs
 NODATA_RULE = "nodata"
 SNAPSHOT_VERSION = 3  #: 3: alert engine flap state, escalation fields, notification router
 SHARDS = 16  #: checkpoint slices; changing it discards existing checkpoints
@@ -54,12 +55,22 @@ class Pipeline:
                        and rule.action != "keep"}
         self.point_seen: dict[int, float] = {}  #: point id -> arrival of its last reading (NoData points only)
         self.silent_points: set[int] = set()  #: NoData points currently silent
+        # Rules marked ``when_running = S`` judge a collector only while its ``running`` point says
+        # it runs, and not in the first S seconds after it starts: a plant stopped at night is not
+        # an airflow loss, and a fan spinning up is not a pressure fault.
+        self._run_points = {pid for pid, p in self.points.items() if p.ref.point == RUNNING_POINT}
+        self._gated_devices = {self._device_of[pid] for pid in self._run_points}
+        self.running_since: dict[tuple[str, str], float | None] = {}  #: device -> when it started; None: stopped
+        self.gates: dict[int, list[float | None]] = {}  #: point id -> run-up per detector (None: always judged)
 
     # -- the hot path --------------------------------------------------------------------------
     def process(self, readings: Iterable[Reading], now: float) -> list[AlertEvent]:
         """Run readings through their points' detectors; ``now`` marks their devices as seen."""
         events: list[AlertEvent] = []
         chains, points, observe = self.chains, self.points, self.engine.observe
+        if self._run_points:
+            readings = list(readings)
+            self._update_running(readings, events)
         touched = set()
         for pid, t, x in readings:
             chain = chains.get(pid)
@@ -68,7 +79,10 @@ class Pipeline:
                     continue
                 chain = self._build_chain(pid)
             touched.add(pid)
-            for det in chain:
+            gates = self.gates.get(pid)
+            for i, det in enumerate(chain):
+                if gates is not None and gates[i] is not None and not self._judged(pid, t, gates[i]):
+                    continue
                 found = det.update(t, x)
                 if found is not None:
                     events.extend(observe(points[pid].ref, found))
@@ -143,9 +157,41 @@ class Pipeline:
 
     def _build_chain(self, pid: int) -> list[Detector]:
         p = self.points[pid]
-        chain = [build(spec, title=p.title) for spec in p.detectors]
+        chain, gates = [], []
+        for spec in p.detectors:
+            spec = dict(spec)
+            run_up = spec.pop("when_running", None)
+            chain.append(build(spec, title=p.title))
+            gates.append(None if run_up is None or self._device_of[pid] not in self._gated_devices else float(run_up))
         self.chains[pid] = chain
+        if any(g is not None for g in gates):
+            self.gates[pid] = gates
         return chain
+
+    def _update_running(self, readings: list[Reading], events: list[AlertEvent]) -> None:
+        """Follow the ``running`` points of this batch first, so that a stop seen in the same
+        batch as the readings it explains already gates them. A stop lifts the gated rules'
+        alerts of that device: the condition they judged no longer applies."""
+        for pid, t, x in readings:
+            if pid not in self._run_points:
+                continue
+            dev = self._device_of[pid]
+            was = self.running_since.get(dev, 0.0)
+            if x >= 0.5 and was is None:
+                self.running_since[dev] = t
+            elif x < 0.5 and was is not None:
+                self.running_since[dev] = None
+                for gpid, gates in self.gates.items():
+                    if self._device_of[gpid] != dev:
+                        continue
+                    for i, det in enumerate(self.chains.get(gpid, ())):
+                        if gates[i] is not None:
+                            events.extend(self.engine.observe(self.points[gpid].ref, Finding(
+                                det.rule, None, t, x, "collector stopped: rule paused until it runs again")))
+
+    def _judged(self, pid: int, t: float, run_up: float) -> bool:
+        since = self.running_since.get(self._device_of[pid], 0.0)  # never reported: judged
+        return since is not None and t - since >= run_up
 
     # -- officers' actions (delegated; kept here so the runtime has one object to feed) ---------
     def acknowledge(self, aid: str, actor: str, note: str | None, at: float) -> list[AlertEvent]:
@@ -183,6 +229,7 @@ class Pipeline:
             "offline": {d for d in self.offline if mine(d[0])},
             "point_seen": {p: t for p, t in self.point_seen.items() if mine(self.points[p].ref.enterprise)},
             "silent_points": {p for p in self.silent_points if mine(self.points[p].ref.enterprise)},
+            "running_since": {d: t for d, t in self.running_since.items() if mine(d[0])},
         }
         return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -207,6 +254,8 @@ class Pipeline:
             p: t for p, t in state["point_seen"].items() if p in self.nodata}
         self.silent_points = {p for p in self.silent_points if p in keep} | {
             p for p in state["silent_points"] if p in self.nodata}
+        self.running_since = {d: t for d, t in self.running_since.items() if not mine(d[0])} | state.get(
+            "running_since", {})
 
 
 def shard_of(enterprise: str) -> int:
