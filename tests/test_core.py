@@ -7,7 +7,6 @@ import pytest
 from warning.alerts import AlertEngine, AlertError, AlertNotFound
 from warning.ingest import IngestError, parse
 from warning.model import AlertState, EventKind, Finding, PointRef, Reading, Severity
-from warning.notify.policy import notifications
 from warning.config import Channel
 from warning.pipeline import Pipeline
 
@@ -149,18 +148,24 @@ def test_pipeline_snapshot_restores_identical_future(site):
     assert out_a and out_a == out_b
 
 
-def test_policy_stops_notifying_after_acknowledgement():
+def test_router_stops_notifying_after_acknowledgement():
+    from warning.notify.policies import Policy
+    from warning.notify.router import Router
     eng = AlertEngine()
-    chans = [Channel("robot", "wecom", "yellow"), Channel("hook", "webhook", "blue")]
-    prev: dict = {}
+    r = Router(Policy(), [Channel("robot", "wecom", "yellow", {"url": "http://x"}),
+                          Channel("hook", "webhook", "blue", {"url": "http://x"})])
+
+    def channels(events, now):
+        return sorted({n.channel for n in r.route(events, now) + r.tick(now)})
+
     raised = eng.observe(REF, f(Severity.YELLOW, 1))
-    assert {c for _, c, _ in notifications(raised, chans, prev)} == {"robot", "hook"}
+    assert channels(raised, 1) == ["hook", "robot"]
     ack = eng.acknowledge(raised[0].alert.id, "duty", None, 2)
-    assert [c for _, c, _ in notifications(ack, chans, prev)] == ["hook"]  # lifecycle sync only
+    assert channels(ack, 2) == ["hook"]  # lifecycle sync only
     up = eng.observe(REF, f(Severity.RED, 3))
-    assert notifications(up, chans, prev) == []  # nothing repeats after acknowledgement
-    blue = eng.observe(PointRef("E1", "DC2", "dp"), f(Severity.BLUE, 4))
-    assert [c for _, c, _ in notifications(blue, chans, prev)] == ["hook"]  # below the robot's minimum
+    assert channels(up, 3) == []  # nothing repeats after acknowledgement
+    blue = eng.observe(PointRef("E1", "DC2", "dp"), f(Severity.BLUE, 400))
+    assert channels(blue, 400) == ["hook"]  # below the robot's minimum
 
 
 # -- configuration -----------------------------------------------------------------------------
