@@ -88,32 +88,41 @@ class Threshold(Detector):
 
 
 class RateOfChange(Detector):
-    """Rise (or fall) faster than ``limit`` units per minute over ``window`` seconds.
+    """Rise (or fall) faster than ``limit`` units per minute over ``window`` seconds, for at
+    least ``duration`` seconds.
 
-    The slope is taken between the newest sample and the oldest one still inside
-    the window; it needs at least half a window of history. At most ``max_samples``
-    are kept, so memory is bounded whatever the sampling rate.
+    The slope is taken between the newest sample and the oldest one kept inside the
+    window; it needs at least half a window of history. Samples are kept at most every
+    ``window / (max_samples / 2)`` seconds, so memory is bounded whatever the sampling rate
+    and a long window still spans its whole length at 1 Hz.
     """
 
-    __slots__ = ("window", "samples", "gate", "falling", "rule")
+    __slots__ = ("window", "samples", "gate", "falling", "rule", "step", "t_last")
 
     def __init__(self, limit: float, *, window: float = 60.0, severity="orange", direction: str = "rise",
-                 max_samples: int = 128, rule: str = "rate", title: str = "value", unit: str = ""):
+                 duration: float = 0.0, max_samples: int = 128, rule: str = "rate", title: str = "value",
+                 unit: str = ""):
         self.window = float(window)
         self.falling = direction == "fall"
         self.samples: deque = deque(maxlen=int(max_samples))
+        self.step = self.window / max(1, int(max_samples) // 2)  #: seconds between kept samples
+        self.t_last = -math.inf  #: time of the newest sample seen
         self.rule = rule
         what = f"{title} {'falling' if self.falling else 'rising'} at"
-        self.gate = Threshold([(float(limit), severity)], deadband=float(limit) / 2, rule=rule,
-                              title=what)
+        # ``duration``: the slope must stay over the limit this long, so one spiky sample (a
+        # sensor fault, blue elsewhere) does not read as a fast rise.
+        self.gate = Threshold([(float(limit), severity)], deadband=float(limit) / 2, duration=duration,
+                              rule=rule, title=what)
 
     def update(self, t: float, x: float) -> Finding | None:
         if not is_finite(x):
             return None
         samples = self.samples
-        if samples and t <= samples[-1][0]:
+        if t <= self.t_last:
             return None  # repeated or out-of-order time: no slope to take
-        samples.append((t, x))
+        self.t_last = t
+        if not samples or t - samples[-1][0] >= self.step:
+            samples.append((t, x))
         while len(samples) > 2 and t - samples[1][0] >= self.window:
             samples.popleft()
         t0, x0 = samples[0]

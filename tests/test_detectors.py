@@ -125,3 +125,14 @@ def test_contract_state_stays_bounded(spec):
     for i in range(20_000, 100_000):
         det.update(float(i), rng.gauss(50, 5))
     assert len(det.snapshot()) <= size_20k * 1.1 + 64
+
+
+def test_rate_of_change_with_a_hold_ignores_a_single_spike_but_not_a_real_rise():
+    det = RateOfChange(0.8, window=600, duration=60)
+    flat = [30.0] * 700
+    flat[650] = 90.0  # one spiky sample: a sensor fault, not a fire
+    assert feed(det, flat) == []
+    det = RateOfChange(0.8, window=600, duration=60)
+    rise = [30.0] * 300 + [30.0 + 0.02 * i for i in range(900)]  # 1.2 degC/min, sustained
+    out = feed(det, rise)
+    assert len(out) == 1 and out[0][1].severity is Severity.ORANGE
