@@ -41,18 +41,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from ingest_bench import normal_body  # noqa: E402
+from bench.common import free_port, wait_ready  # noqa: E402
 from simulators.site import generate_site  # noqa: E402
 from tests.support import serve_loopback  # noqa: E402
 from warning.security import token_digest  # noqa: E402
 
 OFFICER_TOKEN = "bench-officer-token-" + "d" * 24
-
-
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pct(xs, p):
@@ -127,21 +121,6 @@ def start_server(work: Path, port: int, database: str | None) -> subprocess.Pope
     args += ["--database", database] if database else ["--data-dir", str(work)]
     env = {**os.environ, "XDG_RUNTIME_DIR": str(work)}
     return subprocess.Popen(args, cwd=ROOT, env=env, stdout=open(work / "server.log", "ab"), stderr=subprocess.STDOUT)
-
-
-async def wait_ready(url: str, proc) -> None:
-    async with aiohttp.ClientSession() as s:
-        for _ in range(600):
-            if proc.poll() is not None:
-                raise SystemExit("server exited; see server.log")
-            try:
-                async with s.get(url + "/readyz") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise SystemExit("server not ready")
 
 
 async def district(args, work: Path, database: str | None) -> None:

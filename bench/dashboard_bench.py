@@ -51,7 +51,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from ingest_bench import free_port, normal_body, pct  # noqa: E402
+from bench.common import free_port, wait_ready  # noqa: E402
+from ingest_bench import normal_body, pct  # noqa: E402
 from simulators.site import credentials_toml, generate_site  # noqa: E402
 
 RING = 1000  #: the hub's ring for this run (default 5,000): small, so four bursts overrun it
@@ -326,15 +327,8 @@ async def main() -> None:
     env = {**os.environ, "XDG_RUNTIME_DIR": str(work), "WARNING_WS_RING": str(RING)}
     server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(work / "server.log", "wb"), stderr=subprocess.STDOUT)
     try:
+        await wait_ready(url, server)
         async with aiohttp.ClientSession() as s:
-            for _ in range(600):
-                try:
-                    async with s.get(url + "/readyz") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
             async with s.post(url + "/login", data={"username": "officer", "password": password},
                               allow_redirects=False) as r:
                 cookie = r.headers["Set-Cookie"].split(";")[0]

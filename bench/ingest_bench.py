@@ -38,14 +38,8 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import free_port, wait_ready  # noqa: E402
 from simulators.site import credentials_toml, generate_site  # noqa: E402
-
-
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def normal_body(eid_devices: list[str], t_ms: int, n: int = 100) -> bytes:
@@ -208,15 +202,8 @@ class DistrictServer:
         self.url = url = f"http://127.0.0.1:{port}"
         self.ws_url = f"ws://127.0.0.1:{port}/ws"
         self.dsn = self.database or f"postgresql://postgres@/postgres?host={work / 'data' / 'pgdata'}"
+        await wait_ready(url, self.proc)
         async with aiohttp.ClientSession() as s:
-            for _ in range(600):
-                try:
-                    async with s.get(url + "/readyz") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
             async with s.post(url + "/login", data={"username": "officer",
                                                     "password": creds["users"]["officer"]["password"]},
                               allow_redirects=False) as r:

@@ -26,6 +26,9 @@ import httpx
 import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import wait_ready  # noqa: E402
 
 
 async def accepted(url: str) -> float:
@@ -55,14 +58,7 @@ async def main() -> None:
     server = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "XDG_RUNTIME_DIR": str(work)})
     url = f"http://127.0.0.1:{port}"
     try:
-        async with httpx.AsyncClient() as c:
-            for _ in range(600):
-                try:
-                    if (await c.get(url + "/readyz")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.1)
+        await wait_ready(url, server)
         eids = sorted(creds)
         stop_at = time.monotonic() + args.seconds
         sent = 0

@@ -220,7 +220,7 @@ def test_bag_blinding_raises_and_bag_break_lowers_dp():
     blind = BagBlinding(enterprise="E1", device="DC1", start=T0, rise=0.4, ramp=600)
     clean, faulty = with_and_without(blind, n=1200, clean_interval=100)
     ratio = sum(column(faulty[-300:], "dp")) / sum(column(clean[-300:], "dp"))
-    assert 1.35 < ratio < 1.45
+    assert ratio > 1.35 and ratio < 1.45
     assert sum(column(faulty[-300:], "air_speed")) < sum(column(clean[-300:], "air_speed"))
     brk = BagBreak(enterprise="E1", device="DC1", start=T0 + 200, drop=0.25)
     clean, faulty = with_and_without(brk, clean_interval=100)
@@ -403,4 +403,4 @@ async def test_site_pusher_stops_on_event():
     await asyncio.sleep(0.3)
     stop.set()
     stats = await asyncio.wait_for(task, timeout=3)
-    assert 1 <= stats["steps"] <= 2 and stats["skipped"] == stats["steps"] and stats["requests"] == 0
+    assert stats["steps"] in (1, 2) and stats["skipped"] == stats["steps"] and stats["requests"] == 0

@@ -69,10 +69,19 @@ def _float(params, key: str, default: float | None) -> float | None:
 def routes(state):
     auth = state.auth
     site = state.site
+    point_index = site.point_index()  # (enterprise, device, point) -> index: once, not per request
 
     def who(request: Request):
         p = auth.principal(request)
         return (p, None) if p is not None else (None, json_error(401, "log in first"))
+
+    def who_scoped(request: Request):
+        """(principal, enterprise to filter by, None) or (None, None, error response)."""
+        p, err = who(request)
+        if err:
+            return None, None, err
+        ent, err = scope(p, request)
+        return (None, None, err) if err else (p, ent, None)
 
     def scope(p, request: Request) -> tuple[str | None, Response | None]:
         """The enterprise to filter by: the user's own, or the ``enterprise`` parameter."""
@@ -86,10 +95,7 @@ def routes(state):
         return wanted, None
 
     async def site_info(request: Request) -> Response:
-        p, err = who(request)
-        if err:
-            return err
-        ent, err = scope(p, request)
+        p, ent, err = who_scoped(request)
         if err:
             return err
         # Devices and points (with limits) only for one enterprise or when asked: the whole
@@ -98,10 +104,7 @@ def routes(state):
         return json_response(site_json(site, ent, devices))
 
     async def list_alerts(request: Request) -> Response:
-        p, err = who(request)
-        if err:
-            return err
-        ent, err = scope(p, request)
+        p, ent, err = who_scoped(request)
         if err:
             return err
         wanted = request.query_params.get("state", "active")
@@ -125,7 +128,7 @@ def routes(state):
             if alert is None or not p.may_see(alert["enterprise"]):
                 return json_error(404, f"no alert with id {aid!r}")
             alert["events"] = await alert_store.alert_events(conn, aid)
-        idx = site.point_index().get((alert["enterprise"], alert["device"], alert["point"]))
+        idx = point_index.get((alert["enterprise"], alert["device"], alert["point"]))
         alert["point_info"] = None
         if idx is not None:
             pd = site.points[idx]
@@ -133,10 +136,7 @@ def routes(state):
         return json_response(alert)
 
     async def trend(request: Request) -> Response:
-        p, err = who(request)
-        if err:
-            return err
-        ent, err = scope(p, request)
+        p, ent, err = who_scoped(request)
         if err:
             return err
         try:
@@ -164,10 +164,7 @@ def routes(state):
                               "buckets": [{"t": t, **c} for t, c in sorted(buckets.items())]})
 
     async def series(request: Request) -> Response:
-        p, err = who(request)
-        if err:
-            return err
-        ent, err = scope(p, request)
+        p, ent, err = who_scoped(request)
         if err:
             return err
         if ent is None:

@@ -1,0 +1,30 @@
+"""What the benchmarks share: a free loopback port, and waiting for a server to be ready."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import aiohttp
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def wait_ready(url: str, proc=None, timeout: float = 60.0) -> None:
+    """Poll ``url/readyz`` until it answers 200; give up early if ``proc`` (the server) exits."""
+    async with aiohttp.ClientSession() as s:
+        for _ in range(int(timeout / 0.1)):
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError("the server exited during start-up; see its log")
+            try:
+                async with s.get(url + "/readyz") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} did not become ready in {timeout:.0f} s")
