@@ -28,3 +28,9 @@ class Metrics:
                                      ["outcome"], registry=r)
         self.ws_clients = Gauge("warning_ws_clients", "Connected dashboard clients", registry=r)
         self.ws_dropped = Counter("warning_ws_dropped", "Dashboard clients dropped for being slow", registry=r)
+        # the distributed runtime
+        self.owned_partitions = Gauge("warning_partitions_owned", "Readings partitions this worker owns", registry=r)
+        self.stalled_partitions = Gauge("warning_partitions_stalled",
+                                        "Owned partitions whose ticks have not been applied in time", registry=r)
+        self.chunk_seconds = Histogram("warning_chunk_seconds", "Worker: apply + store one chunk", registry=r,
+                                       buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5))

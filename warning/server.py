@@ -1,5 +1,6 @@
 """Everything ``warning run`` starts, in order, and stops in reverse:
 store (embedded PostgreSQL or a DSN) → pool and migrations → runtime (recovery) → HTTP.
+The runtime is the embedded one, or with ``roles`` a gateway of the distributed one.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import uvicorn
 from .config import Site
 from .metrics import Metrics
 from .runtime.embedded import EmbeddedRuntime, Options
+from .runtime.gateway import KafkaGateway
+from .runtime.kafka import KafkaSettings
 from .store.db import connect_pool
 from .sources.mqtt import MqttSettings, MqttSource
 from .store import tokens as token_store
@@ -45,6 +48,8 @@ class Settings:
     runtime: Options = field(default_factory=Options)
     mqtt: MqttSettings | None = None  #: subscribe to an MQTT broker (off by default)
     token_refresh: float = 5.0  #: seconds between reloads of the tokens table
+    roles: set[str] | None = None  #: distributed gateway roles (ingest, dashboard, notifier); None: embedded
+    kafka: KafkaSettings | None = None  #: the distributed runtime's broker and topics (with ``roles``)
 
 
 class Server:
@@ -53,7 +58,7 @@ class Server:
         self.settings = settings
         self.embedded: EmbeddedPostgres | None = None
         self.pool = None
-        self.runtime: EmbeddedRuntime | None = None
+        self.runtime: EmbeddedRuntime | KafkaGateway | None = None
         self.app = None
         self.uvicorn: uvicorn.Server | None = None
         self._serving: asyncio.Task | None = None
@@ -64,6 +69,8 @@ class Server:
     async def start(self) -> None:
         s = self.settings
         dsn = s.database
+        if dsn is None and s.roles:
+            raise ValueError("the distributed roles need a shared PostgreSQL: give --database")
         if dsn is None:
             self.embedded = EmbeddedPostgres(s.data_dir)
             dsn = await asyncio.to_thread(self.embedded.start)
@@ -71,7 +78,11 @@ class Server:
         self.pool = await connect_pool(dsn)
         metrics = Metrics()
         hub = Hub(metrics=metrics)
-        self.runtime = EmbeddedRuntime(self.site, self.pool, metrics=metrics, hub=hub, options=s.runtime)
+        if s.roles:
+            self.runtime = KafkaGateway(self.site, self.pool, s.kafka or KafkaSettings.from_env(), metrics=metrics,
+                                        hub=hub, roles=s.roles, max_in_flight=s.runtime.max_pending)
+        else:
+            self.runtime = EmbeddedRuntime(self.site, self.pool, metrics=metrics, hub=hub, options=s.runtime)
         await self.runtime.start()
         secret = s.secret_key or os.environ.get("WARNING_SECRET_KEY") or secrets.token_urlsafe(32)
         auth = Auth(self.site, secret)

@@ -1,7 +1,7 @@
 """``warning``: the one console command. Each subcommand lives in its own module here and
 registers itself through ``register(subparsers)``, setting ``func`` to its entry point.
 
-    warning run | simulate | token | hash-password
+    warning run | worker | simulate | token | hash-password | score | evaluate | report | replay | export
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import logging
 import sys
 
 from ..config import ConfigError
-from . import evaluate, export, replay, report, run, score, secrets_cmd, simulate
+from . import evaluate, export, replay, report, run, score, secrets_cmd, simulate, worker
 
-COMMANDS = (run, simulate, secrets_cmd, score, evaluate, report, replay, export)
+COMMANDS = (run, worker, simulate, secrets_cmd, score, evaluate, report, replay, export)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,18 @@ DEMO_DIR = CONFIG_DIR / "demo"
 log = logging.getLogger("warning")
 
 
+def add_kafka_args(p) -> None:
+    """The broker flags shared by ``run --role`` and ``worker`` (environment: WARNING_KAFKA_*)."""
+    p.add_argument("--kafka", help="Kafka bootstrap servers host:port[,...] (or WARNING_KAFKA)")
+    p.add_argument("--kafka-prefix", help="topic and group prefix (or WARNING_KAFKA_PREFIX; default warning)")
+    p.add_argument("--partitions", type=int, help="partitions of the topics (or WARNING_KAFKA_PARTITIONS; default 16)")
+
+
+def kafka_settings(args):
+    from ..runtime.kafka import KafkaSettings
+    return KafkaSettings.from_env(bootstrap=args.kafka, prefix=args.kafka_prefix, partitions=args.partitions)
+
+
 def register(sub) -> None:
     run = sub.add_parser("run", help="serve ingest, detectors, alerts and the dashboard")
     run.add_argument("--demo", action="store_true", help="demo site with its simulator and demo accounts")
@@ -32,6 +44,10 @@ def register(sub) -> None:
                      help="subscribe to telemetry/<enterprise>/<device> on this broker, e.g. mqtt://127.0.0.1:1883 "
                           "(or WARNING_MQTT_URL); off by default")
     run.add_argument("--mqtt-client-id", default="warning-ingest", help="fixed id: the broker keeps our session")
+    run.add_argument("--role", default=os.environ.get("WARNING_ROLE"),
+                     help="distributed mode: a gateway with these roles, comma-separated: ingest, dashboard, "
+                          "notifier (or WARNING_ROLE); needs --database and a Kafka broker (--kafka)")
+    add_kafka_args(run)
     run.add_argument("--log-level", default="INFO")
     run.set_defaults(func=lambda args: asyncio.run(_run(args)))
 
@@ -49,7 +65,9 @@ async def _run(args) -> int:
     settings = Settings(host=args.host, port=args.port, database=args.database, data_dir=args.data_dir,
                         rate=args.rate, burst=args.rate * 10,
                         runtime=Options(checkpoint_interval=args.checkpoint_interval, max_pending=args.max_pending),
-                        mqtt=MqttSettings.from_url(args.mqtt, client_id=args.mqtt_client_id) if args.mqtt else None)
+                        mqtt=MqttSettings.from_url(args.mqtt, client_id=args.mqtt_client_id) if args.mqtt else None,
+                        roles={r.strip() for r in args.role.split(",") if r.strip()} if args.role else None,
+                        kafka=kafka_settings(args) if args.role else None)
     server = Server(site, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

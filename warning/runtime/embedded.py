@@ -34,9 +34,11 @@ import asyncpg
 from ..alerts import AlertError
 from ..config import Site
 from ..ingest import Parsed
-from ..model import AlertEvent, Finding, PointRef, Reading, Severity
+from ..model import AlertEvent, Reading, Severity
 from ..notify.outbox import OutboxWorker
 from ..pipeline import SHARDS, Pipeline
+from .actions import apply_action, dead_letter
+from .errors import DB_ERRORS, Overloaded
 from ..store import alerts as alert_store
 from ..store import checkpoints, readings as reading_store
 from ..store import notifications as notify_store
@@ -45,15 +47,6 @@ from ..store.registry import sync_points
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "pipeline/"  # + shard number
-DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, ConnectionError, TimeoutError)
-
-
-class Overloaded(Exception):
-    """The runtime cannot take more now; retry after ``retry_after`` seconds."""
-
-    def __init__(self, reason: str, retry_after: int = 1):
-        super().__init__(reason)
-        self.retry_after = retry_after
 
 
 @dataclass
@@ -201,17 +194,7 @@ class EmbeddedRuntime:
         return events
 
     def _apply(self, kind: str, aid: str, actor: str, note: str | None, at: float, attachments=None):
-        """One officer action on the pipeline, by command name or event kind."""
-        p = self.pipeline
-        if kind in ("acknowledge", "acknowledged"):
-            return p.acknowledge(aid, actor, note, at)
-        if kind in ("handle", "handling"):
-            return p.handle(aid, actor, note, at)
-        if kind == "feedback":
-            return p.feedback(aid, actor, note, at, attachments)
-        if kind in ("resolve", "resolved"):
-            return p.resolve(aid, actor, note, at)
-        raise AlertError(f"unknown action {kind!r}")
+        return apply_action(self.pipeline, kind, aid, actor, note, at, attachments)
 
     # -- ingest side ---------------------------------------------------------------------------
     def full(self) -> bool:
@@ -315,6 +298,23 @@ class EmbeddedRuntime:
     def open_alerts(self):
         return self.pipeline.engine.open_alerts() if self.pipeline else []
 
+    # The runtime interface the web edge uses (the Kafka gateway has the same).
+    def open_alerts_json(self) -> list[dict]:
+        return [a.to_json() for a in self.open_alerts()]
+
+    @property
+    def router(self):
+        return self.pipeline.router
+
+    async def act(self, action: str, aid: str, actor: str, note: str | None,
+                  attachments: list[dict] | None = None) -> dict | None:
+        """An officer's action; returns the alert as it now is (None: gone from memory)."""
+        events = await self.command(action, aid, actor, note, attachments)
+        if events:
+            return events[-1].alert.to_json()
+        current = self.pipeline.engine.get(aid)
+        return None if current is None else current.to_json()
+
     # -- the pipeline worker -------------------------------------------------------------------
     async def _ticker(self) -> None:
         while True:
@@ -366,10 +366,8 @@ class EmbeddedRuntime:
             self.pipeline.router.set_silences(item[1])
         elif kind == "dead_letter":
             d = item[1]
-            pol = self.site.alert_policy()
-            finding = Finding("dead_letter", pol.dead_letter_severity, self.clock(), float(d["attempts"]),
-                              f"notification {d['event_id']} undeliverable on {d['channel']}: {d['last_error']}")
-            await self._record(self.pipeline.engine.observe(PointRef("_system", "outbox", d["channel"]), finding))
+            await self._record(dead_letter(self.pipeline, self.site.alert_policy().dead_letter_severity, d,
+                                           self.clock()))
             async with self.pool.acquire() as conn:
                 await notify_store.mark_dead_alerted(conn, [d["id"]])
 

@@ -34,7 +34,7 @@ import aiomqtt
 import orjson
 
 from ..ingest import IngestError, loads, validate
-from ..runtime.embedded import DB_ERRORS, Overloaded
+from ..runtime.errors import DB_ERRORS, Overloaded
 from ..store import dead_letters
 
 log = logging.getLogger(__name__)

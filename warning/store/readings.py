@@ -26,6 +26,13 @@ async def known_ids(conn: asyncpg.Connection, enterprise: str, ids: list[str]) -
     return {r["msg_id"] for r in rows}
 
 
+async def known_id_batches(conn: asyncpg.Connection, enterprise: str, ids: list[str]) -> dict[str, int]:
+    """Message id -> the batch that stored it, for the ids already stored."""
+    rows = await conn.fetch("SELECT msg_id, batch FROM messages WHERE enterprise = $1 AND msg_id = ANY($2::text[])",
+                            enterprise, ids)
+    return {r["msg_id"]: r["batch"] for r in rows}
+
+
 async def copy_readings(conn: asyncpg.Connection, batch: int, readings: Iterable[Reading]) -> None:
     await conn.copy_records_to_table(
         "readings", columns=READING_COLUMNS,
@@ -51,3 +58,13 @@ async def prune_ids(conn: asyncpg.Connection, keep_batches_after: int) -> str:
 async def last_batch(conn: asyncpg.Connection) -> int:
     """The newest batch number handed out so far (0 if none)."""
     return await conn.fetchval("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM reading_batch_seq")
+
+
+async def copy_rows(conn: asyncpg.Connection, rows: list[tuple[int, int, int, float]],
+                    ids: list[tuple[str, str, int]]) -> None:
+    """Readings as ``(batch, point id, ts_ms, value)`` and message ids as ``(enterprise, id,
+    batch)``, each row naming its own batch (the distributed runtime's records)."""
+    if rows:
+        await conn.copy_records_to_table("readings", columns=READING_COLUMNS, records=rows)
+    if ids:
+        await conn.copy_records_to_table("messages", columns=("enterprise", "msg_id", "batch"), records=ids)

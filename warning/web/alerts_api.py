@@ -100,7 +100,7 @@ def routes(state):
                 return json_error(400, problem)
             aid = request.path_params["id"]
             try:
-                events = await state.runtime.command(name, aid, p.name, note, attachments)
+                current = await state.runtime.act(name, aid, p.name, note, attachments)
             except AlertNotFound:
                 async with state.pool.acquire() as conn:
                     known = await alert_store.get_alert(conn, aid)
@@ -109,11 +109,8 @@ def routes(state):
                 return json_error(409, f"alert {aid} is {known['state']}: nothing to {name}")
             except AlertError as exc:
                 return json_error(409, str(exc))
-            if events:
-                return json_response(events[-1].alert.to_json())
-            current = state.runtime.pipeline.engine.get(aid)
             if current is not None:
-                return json_response(current.to_json())
+                return json_response(current)
             async with state.pool.acquire() as conn:
                 return json_response(await alert_store.get_alert(conn, aid))
         return act

@@ -11,7 +11,6 @@ from starlette.staticfiles import StaticFiles
 
 from ..config import Site
 from ..metrics import Metrics
-from ..runtime.embedded import EmbeddedRuntime
 from . import alerts_api, notify_api, openapi, ops, pages, report_api, silences_api, telemetry, ws
 from .auth import Auth
 from .hub import Hub
@@ -32,7 +31,7 @@ class AppState:
 
     site: Site
     pool: asyncpg.Pool
-    runtime: EmbeddedRuntime
+    runtime: object  #: EmbeddedRuntime, or the distributed runtime's KafkaGateway (same interface)
     hub: Hub
     metrics: Metrics
     auth: Auth

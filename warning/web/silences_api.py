@@ -28,7 +28,7 @@ def routes(state):
         expired = request.query_params.get("expired", "false").lower() in ("1", "true", "yes")
         async with state.pool.acquire() as conn:
             rows = await store.listing(conn, include_expired=expired, now=clock())
-        config = [s.to_json() | {"config": True} for s in state.runtime.pipeline.router.config_silences]
+        config = [s.to_json() | {"config": True} for s in state.runtime.router.config_silences]
         for c in config:
             c["ends_at"] = None  # recurring windows from the configuration do not expire
         return json_response(rows + config)

@@ -12,7 +12,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from ..ingest import IngestError, parse
-from ..runtime.embedded import Overloaded
+from ..runtime.errors import Overloaded
 from .responses import json_error, json_response
 
 

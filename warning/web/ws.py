@@ -44,7 +44,7 @@ def make_endpoint(state):
         client = state.hub.subscribe(ent)
         try:
             # Snapshot and subscription in the same step of the loop: no event falls between.
-            alerts = [a.to_json() for a in state.runtime.open_alerts() if principal.may_see(a.enterprise)]
+            alerts = [a for a in state.runtime.open_alerts_json() if principal.may_see(a["enterprise"])]
             hub = state.hub
             missed = _missed(hub, ws.query_params, ent)
             snapshot = orjson.dumps({

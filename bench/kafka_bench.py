@@ -1,0 +1,165 @@
+"""Distributed runtime benchmark: readings/s through the broker, one worker vs two, in one run.
+
+    python bench/kafka_bench.py [--readings 600000] [--workers 1,2] [--database DSN]
+
+A tansu broker (the Kafka-protocol test broker) is started here. For each worker count, on
+a fresh topic prefix and a fresh database: the readings topic is filled first with records
+of 100 readings (200 enterprises x 4 bag filters x 7 points, normal values, as an ingest
+gateway writes them), then ``warning worker`` processes are started and we time the
+interval from the first stored reading to the last. Each reading is decoded, run through
+its detectors, COPYed into PostgreSQL with the partition's offset, in one transaction per
+chunk. Workers, broker, PostgreSQL and this script share the machine's 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from simulators.site import generate_site  # noqa: E402
+from warning.config import load_site  # noqa: E402
+from warning.model import Reading  # noqa: E402
+from warning.runtime import records  # noqa: E402
+from warning.runtime.kafka import KafkaSettings, ensure_topics, producer  # noqa: E402
+from warning.runtime.tansu import Tansu  # noqa: E402
+from warning.store.db import connect_pool  # noqa: E402
+from warning.store.registry import sync_points  # noqa: E402
+
+VALUES = {"dp": 1100.0, "hopper_temp": 30.0, "air_speed": 20.0, "spark": 0.0, "airlock_fault": 0.0,
+          "running": 1.0, "vent_open": 0.0}
+
+
+async def fill(kafka: KafkaSettings, site, dsn: str, total: int, per_record: int = 100) -> int:
+    """Write ``total`` readings as records; returns how many records."""
+    pool = await connect_pool(dsn)
+    async with pool.acquire() as conn:
+        points = await sync_points(conn, site)
+    await pool.close()
+    by_ent: dict[str, list[tuple[int, str]]] = {}
+    for pid, p in points.items():
+        by_ent.setdefault(p.ref.enterprise, []).append((pid, p.ref.point))
+    ents = sorted(by_ent)
+    prod = producer(kafka, linger_ms=20)
+    await prod.start()
+    t0 = time.time() - total / 1000.0  # 1 kHz of simulated time, ending now
+    sent, n_records, futs = 0, 0, []
+    step = 0
+    while sent < total:
+        for ent in ents:
+            pts = by_ent[ent]
+            rs = []
+            for j in range(per_record):
+                pid, name = pts[(step * per_record + j) % len(pts)]
+                rs.append(Reading(pid, round(t0 + (sent + j) / 1000.0, 3), VALUES.get(name, 0.0) + (j % 5) * 0.1))
+            value = records.encode_batch(uuid.uuid4().hex, ent, [(None, rs)], t0 + sent / 1000.0)
+            futs.append(await prod.send(kafka.readings_topic, value, key=ent.encode(),
+                                        partition=records.partition_of(ent, kafka.partitions)))
+            sent += per_record
+            n_records += 1
+            if len(futs) >= 2000:
+                await asyncio.gather(*futs)
+                futs = []
+            if sent >= total:
+                break
+        step += 1
+    await asyncio.gather(*futs)
+    await prod.stop()
+    return n_records
+
+
+async def fresh_db(admin_dsn: str, name: str) -> str:
+    conn = await asyncpg.connect(admin_dsn)
+    await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    await conn.execute(f"CREATE DATABASE {name}")
+    await conn.close()
+    return admin_dsn.rsplit("/", 1)[0] + "/" + name
+
+
+async def phase(bootstrap: str, admin_dsn: str, site_path: Path, site, workers: int, total: int,
+                partitions: int, work: Path) -> dict:
+    prefix = f"kb{workers}x{uuid.uuid4().hex[:6]}"
+    dsn = await fresh_db(admin_dsn, f"warning_kbench_{workers}")
+    kafka = KafkaSettings(bootstrap=bootstrap, prefix=prefix, partitions=partitions, idempotent=False)
+    await ensure_topics(kafka)
+    t = time.perf_counter()
+    n_records = await fill(kafka, site, dsn, total)
+    fill_s = time.perf_counter() - t
+    env = dict(os.environ, WARNING_KAFKA=bootstrap, WARNING_KAFKA_PREFIX=prefix,
+               WARNING_KAFKA_PARTITIONS=str(partitions), WARNING_KAFKA_IDEMPOTENT="0")
+    procs = [subprocess.Popen([sys.executable, "-m", "warning.cli", "worker", "--site", str(site_path),
+                               "--database", dsn, "--port", "0", "--name", f"bench-{i}", "--log-level", "WARNING"],
+                              cwd=ROOT, env=env, stdout=open(work / f"worker{workers}-{i}.log", "wb"),
+                              stderr=subprocess.STDOUT) for i in range(workers)]
+    conn = await asyncpg.connect(dsn)
+    first = last = None
+    deadline = time.monotonic() + 600
+    try:
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.25)
+            if any(p.poll() is not None for p in procs):
+                raise RuntimeError(f"a worker exited; see {work}")
+            try:
+                n = await conn.fetchval("SELECT count(*) FROM readings")
+            except asyncpg.UndefinedTableError:
+                continue
+            now = time.perf_counter()
+            if n and first is None:
+                first = (now, n)
+            if n >= total:
+                last = now
+                break
+    finally:
+        await conn.close()
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(20)
+    if last is None:
+        raise RuntimeError("not all readings were stored in time")
+    secs = last - first[0]
+    rate = (total - first[1]) / secs
+    return {"workers": workers, "readings": total, "records": n_records, "fill_s": fill_s, "seconds": secs,
+            "rate": rate}
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--readings", type=int, default=600_000)
+    ap.add_argument("--workers", default="1,2", help="worker counts to measure, in one run")
+    ap.add_argument("--partitions", type=int, default=8)
+    ap.add_argument("--database", default="postgresql://postgres@127.0.0.1:5432/postgres",
+                    help="an admin DSN on the server where bench databases are created")
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="kafka-bench-"))
+    text, _ = generate_site(200, collectors=4, seed=11)
+    site_path = work / "site.toml"
+    site_path.write_text(text)
+    site = load_site(site_path)
+    results = []
+    with Tansu(log=work / "tansu.log") as broker:
+        for n in [int(x) for x in args.workers.split(",")]:
+            r = await phase(broker.bootstrap, args.database, site_path, site, n, args.readings, args.partitions, work)
+            results.append(r)
+            print(f"{n} worker(s): {r['readings']:,} readings in {r['records']:,} records; "
+                  f"filled in {r['fill_s']:.1f} s; processed in {r['seconds']:.1f} s = {r['rate']:,.0f} readings/s",
+                  flush=True)
+    if len(results) > 1:
+        print(f"scaling {results[-1]['workers']} vs {results[0]['workers']} worker(s): "
+              f"{results[-1]['rate'] / results[0]['rate']:.2f}x")
+    print(f"logs in {work}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,317 @@
+"""A distributed worker's partitions: claim, restore, catch up, apply, store, publish.
+
+The faust agent (``faust_app.py``) only hands records over and acknowledges what this
+module returns; everything that makes "nothing lost, nothing doubled" true is here:
+
+* **Claim.** Taking a partition bumps its epoch in ``partition_state``; every later store
+  of its effects names the epoch, so a worker that lost the partition without noticing
+  (paused, partitioned from the group) can no longer write (:class:`~warning.store.partitions.Fenced`).
+* **Restore and catch up.** The snapshot covers offset S; effects are stored up to W ≥ S.
+  Records S+1..W are read back from Kafka and applied to rebuild state only, so the
+  pipeline resumes exactly where its previous owner was, without storing anything twice.
+* **One transaction per chunk.** Readings (COPY), message ids, alert events, outbox rows,
+  the new ``written`` offsets and any due snapshots commit together. Events are published to
+  ``alert-events`` before the commit: a crash in between republishes them later with the
+  same ids (consumers drop repeats), while publishing after could lose them.
+* **Acks after the commit.** Records are acknowledged to faust (which commits the group's
+  offsets) only once their effects are stored, so a group offset never passes ``written``.
+* **Watchdog.** The owner writes a tick record into each of its partitions every second and
+  knows its offset; a tick not applied within ``stall_after`` means the partition is stuck.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import asyncpg
+import orjson
+
+from ..alerts import AlertEngine
+from ..config import Site
+from ..model import AlertEvent, Finding, PointRef, Severity
+from ..notify.router import Router
+from ..pipeline import Pipeline
+from ..store import alerts as alert_store
+from ..store import notifications as notify_store
+from ..store import partitions as part_store
+from ..store import readings as reading_store
+from ..store import silences as silence_store
+from ..store.registry import sync_points
+from . import records
+from .errors import DB_ERRORS
+from .kafka import KafkaSettings, read_range
+from .partition import Effects, PartitionState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerOptions:
+    checkpoint_interval: float = 10.0  #: seconds between snapshots of one partition
+    tick_interval: float = 1.0  #: seconds between the tick records an owner writes
+    stall_after: float = 30.0  #: a tick not applied for this long marks its partition stalled
+
+
+class Worker:
+    """The partitions this process owns and everything it does with them."""
+
+    def __init__(self, site: Site, pool: asyncpg.Pool, kafka: KafkaSettings, *, producer, metrics=None,
+                 options: WorkerOptions | None = None, owner: str | None = None,
+                 clock: Callable[[], float] = time.time):
+        self.site = site
+        self.pool = pool
+        self.kafka = kafka
+        self.producer = producer  #: started AIOKafkaProducer: ticks and alert events
+        self.metrics = metrics
+        self.options = options or WorkerOptions()
+        self.owner = owner or f"worker-{uuid.uuid4().hex[:8]}"  #: written into partition_state
+        self.clock = clock
+        self.points: dict[int, dict] = {}  #: partition -> {point id: PointDef}
+        self.devices: dict[int, list[tuple[str, str]]] = {}  #: partition -> configured devices
+        self.states: dict[int, PartitionState] = {}  #: the partitions owned now
+        self._loading: dict[int, asyncio.Task] = {}  #: claims in progress
+        self._parked: dict[int, PartitionState] = {}  #: revoked partitions' states, until the next assignment
+        self._snapped: dict[int, float] = {}  #: partition -> when its snapshot was last stored
+        self._ticks: dict[int, tuple[int, float]] = {}  #: partition -> (offset, written at) of the oldest unapplied tick
+        self.stalled: set[int] = set()  #: partitions the watchdog finds stuck
+        self._ops = AlertEngine(site.alert_policy())  #: this worker's own operations alerts
+        self._ops_router = Router(site.alert_policy(), tuple(site.channels))
+        self._silences: list = []
+        self.ready = False
+
+    # -- start and ownership -------------------------------------------------------------------
+    async def start(self) -> None:
+        async with self.pool.acquire() as conn:
+            points = await sync_points(conn, self.site)
+            self._silences = await silence_store.active(conn, self.clock())
+        n = self.kafka.partitions
+        self.points = {k: {} for k in range(n)}
+        for pid, p in points.items():
+            self.points[records.partition_of(p.ref.enterprise, n)][pid] = p
+        self.devices = {k: [] for k in range(n)}
+        for dev in self.site.devices():
+            self.devices[records.partition_of(dev[0], n)].append(dev)
+        self.ready = True
+
+    async def assign(self, partitions: set[int]) -> None:
+        """Claim newly assigned partitions (restore + catch up). Idempotent."""
+        for k in set(self._parked) - set(partitions):
+            del self._parked[k]
+        for k in partitions:
+            if k not in self.states and k not in self._loading:
+                self._loading[k] = asyncio.create_task(self._claim(k))
+        await asyncio.gather(*(self._loading[k] for k in partitions if k in self._loading),
+                             return_exceptions=True)
+
+    def revoke(self, partitions: set[int]) -> None:
+        """Stop working on these partitions. Their state is parked, not dropped: a rebalance
+        revokes everything and usually hands most partitions straight back (see ``_claim_once``)."""
+        for k in partitions:
+            st = self.states.pop(k, None)
+            self._drop(k)
+            if st is not None:
+                self._parked[k] = st
+
+    def _drop(self, k: int) -> None:
+        self.states.pop(k, None)
+        self._snapped.pop(k, None)
+        self._ticks.pop(k, None)
+        task = self._loading.pop(k, None)
+        if task is not None and not task.done():
+            task.cancel()
+
+    async def _claim(self, k: int) -> None:
+        try:
+            delay = 0.5
+            while True:
+                try:
+                    await self._claim_once(k)
+                    return
+                except DB_ERRORS as exc:
+                    log.error("claiming partition %d failed (%s); retrying in %.1f s", k, exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 10.0)
+        finally:
+            self._loading.pop(k, None)
+
+    async def _claim_once(self, k: int) -> None:
+        started = time.perf_counter()
+        async with self.pool.acquire() as conn:
+            c = await part_store.claim(conn, self.kafka.readings_topic, k, self.owner)
+        parked = self._parked.pop(k, None)
+        if parked is not None and c.epoch == parked.epoch + 1 and c.written == parked.written:
+            # Nobody claimed it since we had it, so our memory is still the truth: no restore.
+            parked.epoch = c.epoch
+            self.states[k] = parked
+            self._snapped.setdefault(k, self.clock())
+            return
+        policy = self.site.alert_policy()
+        pipe = Pipeline(self.points[k], self.site.offline_after, policy=policy, channels=self.site.channels)
+        pipe.router.set_silences(self._silences)
+        state = PartitionState(k, pipe, epoch=c.epoch, written=c.written, processed=c.snap_offset,
+                               dead_letter_severity=policy.dead_letter_severity)
+        if c.state is not None:
+            state.restore(c.state)
+        now = self.clock()
+        pipe.watch_devices(self.devices[k], now)
+        # Rebuild what the previous owner had applied after its snapshot (effects already stored).
+        caught = await read_range(self.kafka, self.kafka.readings_topic, k, c.snap_offset + 1, c.written)
+        if caught:
+            await self._apply(state, caught, Effects())
+        pipe.resume(self.clock())
+        self.states[k] = state
+        self._snapped[k] = self.clock()
+        log.info("partition %d claimed (epoch %d): snapshot at %d, %d records caught up to %d in %.2f s",
+                 k, c.epoch, c.snap_offset, len(caught), c.written, time.perf_counter() - started)
+
+    # -- the hot path --------------------------------------------------------------------------
+    async def handle(self, chunk: list[tuple[int, int, bytes]]) -> set[tuple[int, int]]:
+        """Apply and store a chunk of ``(partition, offset, value)``; returns the records whose
+        effects are stored (acknowledge those). Records of partitions not owned are left out."""
+        by_part: dict[int, list[tuple[int, bytes]]] = {}
+        for k, off, value in chunk:
+            by_part.setdefault(k, []).append((off, value))
+        for k in list(by_part):
+            if k in self._loading:
+                await asyncio.shield(self._loading[k])
+        delay = 0.5
+        while True:
+            mine = {k: recs for k, recs in by_part.items() if k in self.states}
+            if not mine:
+                return set()
+            held = {k: self.states[k] for k in mine}  # a rebalance may park or replace them meanwhile
+            try:
+                await self._store_chunk(mine, held)
+                return {(k, off) for k, recs in mine.items() for off, _ in recs}
+            except part_store.Fenced as exc:
+                log.warning("%s: dropping it", exc)
+                if self.states.get(exc.partition) is held[exc.partition]:
+                    self._drop(exc.partition)
+                await self._reclaim({k for k in mine if k != exc.partition and self.states.get(k) is held[k]})
+            except DB_ERRORS as exc:
+                log.error("storing a chunk failed (%s); retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                await self._reclaim({k for k in mine if self.states.get(k) is held[k]})
+
+    async def _reclaim(self, partitions: set[int]) -> None:
+        """Memory ran ahead of a transaction that did not commit: reload from the store."""
+        for k in partitions:
+            self.states.pop(k, None)
+            self._parked.pop(k, None)
+            self._drop(k)
+        await self.assign(partitions)
+
+    async def _store_chunk(self, mine: dict[int, list[tuple[int, bytes]]], held: dict[int, PartitionState]) -> None:
+        out = Effects()
+        for k, recs in mine.items():
+            await self._apply(held[k], recs, out)
+        now = self.clock()
+        due = {k for k in mine if now - self._snapped.get(k, 0.0) >= self.options.checkpoint_interval}
+        async with self.pool.acquire() as conn, conn.transaction():
+            await reading_store.copy_rows(conn, out.rows, out.ids)
+            new = await alert_store.record(conn, out.events, out.notifications) if (
+                out.events or out.notifications) else []
+            if out.dead_letters:
+                await notify_store.mark_dead_alerted(conn, out.dead_letters)
+            for k, st in held.items():
+                snap = (st.processed, st.snapshot()) if k in due else None
+                await part_store.advance(conn, self.kafka.readings_topic, k, st.epoch, st.processed, snap)
+            await self._publish(new, out.replies)
+        for k, st in held.items():
+            st.committed()
+            if k in due:
+                self._snapped[k] = now
+            if self.states.get(k) is st:
+                self._tick_applied(k)
+        if out.silences_changed:
+            await self._reload_silences()
+        if self.metrics is not None:
+            self.metrics.readings_processed.inc(len(out.rows))
+
+    async def _apply(self, state: PartitionState, recs: list[tuple[int, bytes]], out: Effects) -> None:
+        decoded = []
+        ids: dict[str, list[str]] = {}
+        for off, value in recs:
+            if off <= state.processed:
+                continue
+            try:
+                v = records.decode(value)
+            except ValueError as exc:  # not from a gateway: skip it, loudly, rather than stall the partition
+                log.error("partition %d offset %d: %s", state.partition, off, exc)
+                continue
+            decoded.append((off, v))
+            mids = state.message_ids(v)
+            if mids:
+                ids.setdefault(v.enterprise, []).extend(mids)
+        known: dict[str, dict[str, int]] = {}
+        if ids:
+            async with self.pool.acquire() as conn:
+                for ent, mids in ids.items():
+                    known[ent] = await reading_store.known_id_batches(conn, ent, mids)
+        for off, v in decoded:
+            state.apply(off, v, known.get(getattr(v, "enterprise", ""), {}), out)
+
+    async def _publish(self, events: list[AlertEvent], replies: list[dict]) -> None:
+        if not events and not replies:
+            return
+        n = self.kafka.partitions
+        topic = self.kafka.events_topic
+        futs = [await self.producer.send(topic, orjson.dumps(e.to_json()), key=e.alert.enterprise.encode(),
+                                         partition=records.partition_of(e.alert.enterprise, n)) for e in events]
+        futs += [await self.producer.send(topic, orjson.dumps(r), key=b"_reply") for r in replies]
+        await asyncio.gather(*futs)
+
+    async def _reload_silences(self) -> None:
+        async with self.pool.acquire() as conn:
+            self._silences = await silence_store.active(conn, self.clock())
+        for st in self.states.values():
+            st.pipeline.router.set_silences(self._silences)
+
+    # -- ticks and the watchdog ----------------------------------------------------------------
+    async def tick(self) -> None:
+        """Write a tick into every owned partition; check that earlier ones were applied."""
+        now = self.clock()
+        owned = list(self.states)
+        futs = [(k, await self.producer.send(self.kafka.readings_topic, records.encode_tick(now), partition=k))
+                for k in owned]
+        for k, fut in futs:
+            meta = await fut
+            if k not in self._ticks:
+                self._ticks[k] = (meta.offset, now)
+        await self._watch(now)
+
+    def _tick_applied(self, k: int) -> None:
+        pending = self._ticks.get(k)
+        if pending is not None and self.states[k].processed >= pending[0]:
+            del self._ticks[k]
+
+    async def _watch(self, now: float) -> None:
+        stalled = {k for k, (_, at) in self._ticks.items() if now - at > self.options.stall_after}
+        events: list[AlertEvent] = []
+        for k in stalled - self.stalled:
+            behind = now - self._ticks[k][1]
+            log.error("partition %d has not advanced for %.0f s", k, behind)
+            events += self._ops.observe(self._ops_ref(k), Finding(
+                "stalled", Severity.ORANGE, now, behind, f"partition {k} on {self.owner}: no progress for {behind:.0f} s"))
+        for k in self.stalled - stalled:
+            events += self._ops.observe(self._ops_ref(k), Finding("stalled", None, now, 0.0, "progressing again"))
+        self.stalled = stalled
+        if self.metrics is not None:
+            self.metrics.stalled_partitions.set(len(stalled))
+            self.metrics.owned_partitions.set(len(self.states))
+        if events:
+            try:
+                async with self.pool.acquire() as conn:
+                    new = await alert_store.record(conn, events, self._ops_router.route(events, now))
+                await self._publish(new, [])
+            except DB_ERRORS as exc:
+                log.error("could not store the watchdog's alert: %s", exc)
+
+    def _ops_ref(self, k: int) -> PointRef:
+        return PointRef(records.SYSTEM, self.owner, f"partition-{k}")
