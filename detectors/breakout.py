@@ -62,6 +62,46 @@ STATE_LEN = 17
 DAY = 86400.0
 
 
+SIDES = {"both": 0.0, "high": 1.0, "low": -1.0}  #: ``direction`` -> the ``side`` of ``run``'s params
+WEEK_ROWS = 7 * 288  #: reference rows (300 s) in a week of continuous operation
+
+
+def expected_breakouts(alert: float, warm: float, rows: float) -> float:
+    """Expected reports of one view, one side, on independent Gaussian noise, from reference
+    row ``warm`` to ``warm + rows``: the false-alarm cost of an ``alert`` excess.
+
+    After n rows the range of Gaussian noise spans about ``±sqrt(2 ln n)`` σ; a report needs
+    a value ``alert`` of the range beyond the extreme, i.e. beyond ``(1 + 2 alert) sqrt(2 ln n)``
+    σ, which the next row does with probability about ``n ** -(1 + 2 alert) ** 2``. Summed
+    (integrated) over the rows: ``(warm ** -c - (warm + rows) ** -c) / c``, ``c = (1 + 2
+    alert) ** 2 - 1``. Plain records (``alert`` 0) come ``ln(n1 / n0)`` times; the excess makes
+    the sum converge."""
+    c = (1.0 + 2.0 * alert) ** 2 - 1.0
+    n0, n1 = max(float(warm), 2.0), max(float(warm), 2.0) + float(rows)
+    return (n0 ** -c - n1 ** -c) / c
+
+
+def alert_for_budget(budget: float, *, warm: float = 100.0, rows: float = WEEK_ROWS) -> float:
+    """The smallest ``alert`` whose :func:`expected_breakouts` over ``rows`` reference rows
+    (default: a week, from a cold start after ``warm`` rows) is at most ``budget``.
+
+    Why: a duty officer's false-alarm budget (reports per point per week) is what a site
+    can state; the excess that meets it follows. The first week after commissioning is the
+    worst (ranges are young), so it is the one budgeted. Bisection; monotone in ``alert``."""
+    if not budget > 0.0:
+        raise ValueError("budget must be > 0 reports per point per week")
+    lo, hi = 1e-6, 10.0
+    if expected_breakouts(hi, warm, rows) > budget:
+        return hi
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if expected_breakouts(mid, warm, rows) > budget:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
 def new_state() -> list[float]:
     st = [0.0] * STATE_LEN
     st[TP] = math.nan
@@ -72,10 +112,13 @@ def run(st: list, prof: list, ts, xs, params: tuple, warm: int, out: list) -> No
     """Score every value of ``xs`` (times ``ts``, or None) in order, updating ``st`` and
     ``prof`` in place; append the scores to ``out``.
 
-    ``params`` = (alpha_level, alpha_vol, alert, refractory, decay, season_rate, ref_interval).
+    ``params`` = (alpha_level, alpha_vol, alert, refractory, decay, season_rate, ref_interval,
+    side, gap). ``side``: 0 both directions, 1 only above the ranges, -1 only below (the
+    roughness and off-profile views count only when they exceed their ranges). ``gap``: a
+    time step longer than ``gap`` typical intervals is a break (0: never), see the module notes.
     ``warm``: history (in reference rows, see below) up to which nothing is scored.
     """
-    al, aq, alert, refr, decay, prate, ref = params
+    al, aq, alert, refr, decay, prate, ref, side, gapf = params
     n, xp, lv, q, hx, lx, hl, ll, hq, lq, cool, u, hu, lu, dt, tp, age = st
     nb = len(prof)
     width = DAY / nb if nb else 0.0
@@ -95,12 +138,18 @@ def run(st: list, prof: list, ts, xs, params: tuple, warm: int, out: list) -> No
         n += 1.0
         # the daily profile: the usual value at this time of day, learned at ``prate`` per day
         res = 0.0
+        broken = False
         if nb and ts is not None:
             t = ts[i]
             if isfinite(t):
                 if tp == tp and t > tp:
                     gap = t - tp
-                    dt = gap if dt == 0.0 else dt + 0.01 * (gap - dt)
+                    if gapf and dt > 0.0 and gap > gapf * dt:
+                        # a break (a plant stopped overnight, an outage): it is not a sample
+                        # interval, and the jump across it is not a step of the series
+                        broken = True
+                    else:
+                        dt = gap if dt == 0.0 else dt + 0.01 * (gap - dt)
                 tp = t
                 b = int((t % DAY) / width)
                 if b >= nb:
@@ -133,30 +182,49 @@ def run(st: list, prof: list, ts, xs, params: tuple, warm: int, out: list) -> No
         a = aq * sc
         if a > 1.0:
             a = 1.0
-        q += a * (d - q)
+        if not broken:
+            q += a * (d - q)
         u += a * (res - u)
         best = 0.0
         if age > warm:
-            r = hx - lx
-            if r > 0.0:
-                e = (x - hx) / r if x > hx else (lx - x) / r
-                if e > best:
-                    best = e
-            r = hl - ll
-            if r > 0.0:
-                e = (lv - hl) / r if lv > hl else (ll - lv) / r
-                if e > best:
-                    best = e
-            r = hq - lq
-            if r > 0.0:
-                e = (q - hq) / r if q > hq else (lq - q) / r
-                if e > best:
-                    best = e
-            r = hu - lu
-            if r > 0.0:
-                e = (u - hu) / r if u > hu else (lu - u) / r
-                if e > best:
-                    best = e
+            if side == 0.0:
+                r = hx - lx
+                if r > 0.0:
+                    e = (x - hx) / r if x > hx else (lx - x) / r
+                    if e > best:
+                        best = e
+                r = hl - ll
+                if r > 0.0:
+                    e = (lv - hl) / r if lv > hl else (ll - lv) / r
+                    if e > best:
+                        best = e
+                r = hq - lq
+                if r > 0.0:
+                    e = (q - hq) / r if q > hq else (lq - q) / r
+                    if e > best:
+                        best = e
+                r = hu - lu
+                if r > 0.0:
+                    e = (u - hu) / r if u > hu else (lu - u) / r
+                    if e > best:
+                        best = e
+            else:  # one-sided: only the direction that matters, and only "more than ever" for q, u
+                r = hx - lx
+                if r > 0.0:
+                    e = ((x - hx) if side > 0.0 else (lx - x)) / r
+                    if e > best:
+                        best = e
+                r = hl - ll
+                if r > 0.0:
+                    e = ((lv - hl) if side > 0.0 else (ll - lv)) / r
+                    if e > best:
+                        best = e
+                r = hq - lq
+                if r > 0.0 and (q - hq) / r > best:
+                    best = (q - hq) / r
+                r = hu - lu
+                if r > 0.0 and (u - hu) / r > best:
+                    best = (u - hu) / r
         # extend the ranges, then let them forget a little (shrink towards their middle)
         if x > hx:
             hx = x
@@ -216,7 +284,14 @@ class Breakout(Detector):
     def __init__(self, *, alpha_level: float = 0.01, alpha_vol: float = 0.02, alert: float = 0.028,
                  refractory: int = 30, decay: float = 1e-5, min_history: int = 100, season_bins: int = 288,
                  season_rate: float = 0.3, ref_interval: float = 300.0, threshold: float = 0.5,
-                 severity="blue", clear_duration: float = 60.0, rule: str = "breakout", title: str = "value"):
+                 severity="blue", clear_duration: float = 60.0, rule: str = "breakout", title: str = "value",
+                 direction: str = "both", gap: float = 10.0, budget: float | None = None):
+        if direction not in SIDES:
+            raise ValueError(f"direction must be one of {', '.join(SIDES)}, not {direction!r}")
+        if not float(gap) >= 0.0:
+            raise ValueError("gap must be >= 0 typical intervals (0: no breaks)")
+        if budget is not None:  # a false-alarm budget sets the excess (see alert_for_budget)
+            alert = alert_for_budget(float(budget), warm=int(min_history))
         for name, v in (("alpha_level", alpha_level), ("alpha_vol", alpha_vol)):
             if not 0.0 < float(v) <= 1.0:
                 raise ValueError(f"{name} must be in (0, 1], not {v!r}")
@@ -229,7 +304,7 @@ class Breakout(Detector):
         if not float(ref_interval) > 0.0:
             raise ValueError("ref_interval must be > 0 seconds")
         self.params = (float(alpha_level), float(alpha_vol), float(alert), float(int(refractory)), float(decay),
-                       float(season_rate), float(ref_interval))
+                       float(season_rate), float(ref_interval), SIDES[direction], float(gap))
         self.warm = int(min_history)
         self.rule = rule
         self.last = 0.0

@@ -13,7 +13,7 @@ from .anomaly import RiverAnomaly
 from .base import Detector
 from .breakout import Breakout
 from .multivariate import HotellingT2
-from .rules import BaselineDeviation, RateOfChange, Stuck, Threshold
+from .rules import BaselineDeviation, Drop, RateOfChange, Stuck, Threshold
 from .scorers import Drift, HoltError, Likelihood, RobustZ
 
 FACTORIES = {
@@ -21,6 +21,7 @@ FACTORIES = {
     "rate": RateOfChange,
     "stuck": Stuck,
     "baseline": BaselineDeviation,
+    "drop": Drop,
     "anomaly": RiverAnomaly,
     "breakout": Breakout,
     "hotelling": HotellingT2,

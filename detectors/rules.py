@@ -95,13 +95,22 @@ class RateOfChange(Detector):
     window; it needs at least half a window of history. Samples are kept at most every
     ``window / (max_samples / 2)`` seconds, so memory is bounded whatever the sampling rate
     and a long window still spans its whole length at 1 Hz.
+
+    ``step_share``: a rise carried by one step is a jump, not a rate. When set, a slope over
+    the limit counts only if no single step between kept samples (nor the newest one) makes
+    more than this share of the window's rise: a sensor that resumes after being stuck, or
+    a re-zeroed transmitter, jumps once; a smouldering hopper climbs step after step.
     """
 
-    __slots__ = ("window", "samples", "gate", "falling", "rule", "step", "t_last")
+    __slots__ = ("window", "samples", "gate", "falling", "rule", "step", "t_last", "step_share", "limit")
 
     def __init__(self, limit: float, *, window: float = 60.0, severity="orange", direction: str = "rise",
                  duration: float = 0.0, max_samples: int = 128, rule: str = "rate", title: str = "value",
-                 unit: str = ""):
+                 unit: str = "", step_share: float | None = None):
+        if step_share is not None and not 0.0 < float(step_share) <= 1.0:
+            raise ValueError(f"step_share must be in (0, 1], not {step_share!r}")
+        self.step_share = None if step_share is None else float(step_share)
+        self.limit = float(limit)
         self.window = float(window)
         self.falling = direction == "fall"
         self.samples: deque = deque(maxlen=int(max_samples))
@@ -132,10 +141,29 @@ class RateOfChange(Detector):
         slope = (x - x0) / span * 60.0
         if self.falling:
             slope = -slope
+        if self.step_share is not None and slope >= self.limit and self._one_jump(x, x0):
+            slope = 0.0  # a jump: no rate to judge (the gate's hold restarts)
         found = self.gate.update(t, slope)
         if found is None:
             return None
         return Finding(self.rule, found.severity, t, x, found.message + "/min")
+
+
+    def _one_jump(self, x: float, x0: float) -> bool:
+        """True when one step carries more than ``step_share`` of the rise ``x - x0``."""
+        rise = x - x0
+        prev, top = x0, 0.0
+        for _, v in self.samples:
+            d = v - prev
+            if self.falling:
+                d = -d
+            if d > top:
+                top = d
+            prev = v
+        d = (x - prev) if not self.falling else (prev - x)
+        if d > top:
+            top = d
+        return top > self.step_share * abs(rise)
 
 
 class Stuck(Detector):
@@ -229,3 +257,84 @@ class BaselineDeviation(Detector):
         else:
             msg = f"smoothed value {self.smooth:.0f} is {dev:.0f} % off baseline {self.baseline:.0f}"
         return Finding(self.rule, found.severity, t, x, msg)
+
+
+class Drop(Detector):
+    """A sudden fall (or rise) of the value below (above) its own recent level: the newest
+    sample against the median of the samples of the last ``window`` seconds.
+
+    Why: a limit says where danger begins; a damper slamming shut or a fan belt slipping
+    shows minutes earlier as a step away from the level the point just had. The median
+    makes one spiky sample in the window harmless, and a spike that has passed leaves the
+    reference where it was.
+
+    The deviation must reach both ``pct`` % of the reference and ``sigmas`` times the
+    point's own noise (σ̂: 1.25 × an exponential mean, time constant ``noise_tau`` s, of
+    |value − reference| while nothing is found): a false-alarm budget rather than a guess,
+    since on Gaussian noise a 5 σ one-sided excess comes once in 3.5 million samples. A
+    noisy transmitter so gets a wider band by itself. No verdict for the first ``learn``
+    seconds, or while fewer than ``min_samples`` samples span half a window.
+    """
+
+    __slots__ = ("window", "pct", "sigmas", "tau", "learn", "min_samples", "falling", "samples", "step",
+                 "t_last", "t_first", "noise", "n_noise", "gate", "rule", "title")
+
+    def __init__(self, *, pct: float = 5.0, window: float = 60.0, sigmas: float = 5.0, noise_tau: float = 3600.0,
+                 learn: float = 600.0, min_samples: int = 3, direction: str = "fall", severity="orange",
+                 duration: float = 0.0, clear_duration: float = 30.0, max_samples: int = 64, rule: str = "drop",
+                 title: str = "value"):
+        if direction not in ("fall", "rise"):
+            raise ValueError(f"direction must be 'fall' or 'rise', not {direction!r}")
+        if not (float(pct) >= 0.0 and float(sigmas) >= 0.0 and float(window) > 0.0 and float(noise_tau) > 0.0):
+            raise ValueError("pct and sigmas must be >= 0, window and noise_tau > 0")
+        self.window, self.pct, self.sigmas = float(window), float(pct), float(sigmas)
+        self.tau, self.learn, self.min_samples = float(noise_tau), float(learn), max(1, int(min_samples))
+        self.falling = direction == "fall"
+        self.samples: deque = deque(maxlen=int(max_samples))
+        self.step = self.window / max(1, int(max_samples) // 2)  #: seconds between kept samples
+        self.t_last = -math.inf
+        self.t_first = math.nan
+        self.noise = math.nan  #: exponential mean of |value - reference| (not yet known: NaN)
+        self.n_noise = 0  #: deviations learned so far (a plain mean until the exponential one is slower)
+        self.rule, self.title = rule, title
+        # the gate judges deviation / band: 1 is the edge; half of it clears
+        self.gate = Threshold([(1.0, severity)], deadband=0.5, duration=duration, clear_duration=clear_duration,
+                              rule=rule, title=title)
+
+    def update(self, t: float, x: float) -> Finding | None:
+        if not is_finite(x) or t <= self.t_last:
+            return None
+        dt = t - self.t_last
+        self.t_last = t
+        if math.isnan(self.t_first):
+            self.t_first = t
+        samples = self.samples
+        while samples and t - samples[0][0] > self.window:
+            samples.popleft()
+        ratio = None
+        if len(samples) >= self.min_samples and t - samples[0][0] >= self.window / 2:
+            ordered = sorted(v for _, v in samples)
+            m = len(ordered) // 2
+            ref = ordered[m] if len(ordered) % 2 else 0.5 * (ordered[m - 1] + ordered[m])
+            dev = (ref - x) if self.falling else (x - ref)
+            band = max(self.pct / 100.0 * abs(ref), self.sigmas * 1.25 * (self.noise if self.noise == self.noise else 0.0))
+            if self.noise != self.noise:
+                self.noise, self.n_noise = abs(x - ref), 1
+            elif dev < band:  # learn the noise from what is not found
+                self.n_noise += 1
+                a = max(1.0 / self.n_noise, min(0.05, 1.0 - math.exp(-dt / self.tau)))
+                self.noise += a * (abs(x - ref) - self.noise)
+            if t - self.t_first >= self.learn and band > 0.0:
+                ratio = dev / band
+        if not samples or t - samples[-1][0] >= self.step:
+            samples.append((t, x))
+        if ratio is None:
+            return None
+        found = self.gate.update(t, ratio)
+        if found is None:
+            return None
+        if found.severity is None:
+            return Finding(self.rule, None, t, x, f"{self.title} back to its recent level ({x:g})")
+        word = "fell" if self.falling else "rose"
+        return Finding(self.rule, found.severity, t, x,
+                       f"{self.title} {word} suddenly to {x:g}, {abs(dev):.3g} from its recent level {ref:.4g}")
