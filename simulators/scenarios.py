@@ -54,6 +54,7 @@ from simulators.plant import Schedule, production_on
 from simulators.scenario import recurring
 from simulators.site import generate_site
 
+RUN_UP = 300.0  #: s after a shift starts: the fan (time constant 30 s, simulators/plant.py) is at nominal speed
 DEFAULT_START = 1_780_243_200.0  # Monday 2026-06-01 00:00 +08:00 (2026-05-31 16:00 UTC)
 _UNITS = {"s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 _TIME_KEYS = {"duration", "ramp", "over", "width", "tau", "spin_down", "cool"}
@@ -219,8 +220,12 @@ def parse_scenario(raw: dict, *, name: str = "scenario", base: Path = Path("."),
                           horizon=duration, seed=int(rec.get("seed", 7)))
         if schedule is not None and rec.get("production_only", True):
             # process faults of a stopped plant show nothing (no sparks, no air to lose): keep
-            # the faults that start in production at least 30 min before the shift ends
-            drawn = [f for f in drawn if schedule(f.start) and schedule(f.start + 1800.0)]
+            # the faults that start in production at least 30 min before the shift ends, and
+            # once the fan has run up (RUN_UP): the labels' hazard times assume a plant at its
+            # nominal air speed, which a fan 11 s into its run-up is not (it is below the
+            # 16 m/s minimum anyway)
+            drawn = [f for f in drawn
+                     if schedule(f.start - RUN_UP) and schedule(f.start) and schedule(f.start + 1800.0)]
         faults += drawn
     faults.sort(key=lambda f: f.start)
     return Scenario(name=head.get("name", name), site=site, faults=faults, start=start, duration=duration,

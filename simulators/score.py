@@ -10,9 +10,11 @@ Rules (the same for every scenario, written down so the numbers mean something):
 * **Detected**: some attributed event. **Severity reached**: the highest attributed
   severity. **Time to detect**: first attributed event minus onset.
 * **Hazardous faults** (those whose label has a hazard time) pass when an attributed
-  event at orange or red comes no later than the hazard time. A hazard that *is* the
-  onset (a spark, a vent opening) cannot be foreseen: it passes when caught within one
-  sampling interval, and is left out of the mean margin. **Margin** = (hazard − first
+  event at orange or red comes no later than the hazard time. A hazard that comes sooner
+  than one sampling interval after the onset (a spark, a vent opening: the onset itself;
+  a fan trip: ~7 s) cannot be foreseen from samples: it passes when caught by the
+  first sample after the onset, i.e. within one interval of it, and is left out of the
+  mean margin. **Margin** = (hazard − first
   orange-or-red) / (hazard − onset): 100 % is caught at onset, 0 % just in time, negative
   is late.
 * **Sensor faults** (stuck, drift, dropout, spikes, offline) pass when nothing above
@@ -72,8 +74,8 @@ def score_fault(f: Fault, events: list[dict], run_end: float, interval: float) -
     if hazard is not None:
         instantaneous = hazard - f.start < interval
         out["instantaneous"] = instantaneous
-        if instantaneous:
-            out["passed"] = orange is not None and orange <= hazard + interval
+        if instantaneous:  # the first sample after the onset comes at most one interval later
+            out["passed"] = orange is not None and orange <= f.start + interval
         else:
             out["passed"] = orange is not None and orange <= hazard
             if orange is not None:
