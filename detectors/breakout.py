@@ -31,6 +31,21 @@ tracked): a 1 Hz hopper thermometer smooths over hours, keeps quiet for 2.5 h af
 report and learns for 8.3 h before its first score, like a 5-minute series. Without
 times (``ts`` None) everything is per row.
 
+Breaks: a time step longer than ``gap`` (10) typical intervals is a break, not a sample
+interval: a plant stopped overnight (its rules are gated while it stands), an outage. The
+typical interval does not learn from it, and the jump across it is no step of the series
+(the roughness view skips it). Without this, every morning's first value, compared with
+last evening's, looked like the roughest moment ever, and a night's gap swelled the
+typical interval so that the next rows counted as five-minute rows.
+
+Direction: ``direction = "high"`` or ``"low"`` scores only the side that matters on a
+point whose danger has a direction (a hopper too hot, a duct too slow): the value and the
+level beyond their ranges on that side, roughness and off-profile only "more than ever".
+
+False-alarm budget: ``budget = B`` (reports per point per week, instead of ``alert``)
+sets the excess from record statistics (:func:`alert_for_budget`), spread over the views,
+for the worst week: the first after commissioning.
+
 Fast path: :func:`run` is one tight module-level loop over lists of values and times; the
 one-at-a-time path calls the very same function with one value, so the two are equal by
 construction, and a test proves it across arbitrary chunking and snapshots.
@@ -290,8 +305,9 @@ class Breakout(Detector):
             raise ValueError(f"direction must be one of {', '.join(SIDES)}, not {direction!r}")
         if not float(gap) >= 0.0:
             raise ValueError("gap must be >= 0 typical intervals (0: no breaks)")
-        if budget is not None:  # a false-alarm budget sets the excess (see alert_for_budget)
-            alert = alert_for_budget(float(budget), warm=int(min_history))
+        if budget is not None:  # a false-alarm budget sets the excess (see alert_for_budget),
+            views = 4 if int(season_bins) else 3  # shared between the views, each a test of its own
+            alert = alert_for_budget(float(budget) / views, warm=int(min_history))
         for name, v in (("alpha_level", alpha_level), ("alpha_vol", alpha_vol)):
             if not 0.0 < float(v) <= 1.0:
                 raise ValueError(f"{name} must be in (0, 1], not {v!r}")
