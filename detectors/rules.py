@@ -100,16 +100,26 @@ class RateOfChange(Detector):
     the limit counts only if no single step between kept samples (nor the newest one) makes
     more than this share of the window's rise: a sensor that resumes after being stuck, or
     a re-zeroed transmitter, jumps once; a smouldering hopper climbs step after step.
+
+    ``frozen``: a value that sat exactly still for ``frozen`` seconds (and at least
+    ``frozen_samples`` samples: what the ``stuck`` rule calls a frozen transmitter) was no
+    measurement; when it moves again the window restarts there, so the jump from the frozen
+    value to the real one is not read as a rise.
     """
 
-    __slots__ = ("window", "samples", "gate", "falling", "rule", "step", "t_last", "step_share", "limit")
+    __slots__ = ("window", "samples", "gate", "falling", "rule", "step", "t_last", "step_share", "limit",
+                 "frozen", "frozen_samples", "still")
 
     def __init__(self, limit: float, *, window: float = 60.0, severity="orange", direction: str = "rise",
                  duration: float = 0.0, max_samples: int = 128, rule: str = "rate", title: str = "value",
-                 unit: str = "", step_share: float | None = None):
+                 unit: str = "", step_share: float | None = None, frozen: float | None = None,
+                 frozen_samples: int = 20):
         if step_share is not None and not 0.0 < float(step_share) <= 1.0:
             raise ValueError(f"step_share must be in (0, 1], not {step_share!r}")
         self.step_share = None if step_share is None else float(step_share)
+        self.frozen = None if frozen is None else float(frozen)
+        self.frozen_samples = int(frozen_samples)
+        self.still = (math.nan, 0.0, 0)  #: (value, since, samples) of the current run of equal values
         self.limit = float(limit)
         self.window = float(window)
         self.falling = direction == "fall"
@@ -130,6 +140,14 @@ class RateOfChange(Detector):
         if t <= self.t_last:
             return None  # repeated or out-of-order time: no slope to take
         self.t_last = t
+        if self.frozen is not None:
+            v, since, n = self.still
+            if x == v:
+                self.still = (v, since, n + 1)
+            else:
+                if n >= self.frozen_samples and t - since >= self.frozen:
+                    samples.clear()  # resumed after a frozen stretch: history starts again here
+                self.still = (x, t, 1)
         if not samples or t - samples[-1][0] >= self.step:
             samples.append((t, x))
         while len(samples) > 2 and t - samples[1][0] >= self.window:

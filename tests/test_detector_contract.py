@@ -20,6 +20,7 @@ SPECS = {
     "threshold": {"type": "threshold", "levels": [[55, "yellow"], [70, "red"]], "deadband": 2, "duration": 5},
     "rate": {"type": "rate", "limit": 2.0, "window": 60},
     "rate_steps": {"type": "rate", "limit": 2.0, "window": 60, "step_share": 0.5},
+    "rate_frozen": {"type": "rate", "limit": 2.0, "window": 60, "frozen": 30, "frozen_samples": 10},
     "drop": {"type": "drop", "window": 60, "learn": 100},
     "stuck": {"type": "stuck", "window": 60, "min_samples": 5},
     "baseline": {"type": "baseline", "pct": 20, "learn": 100},

@@ -124,11 +124,18 @@ def test_rate_rule_ignores_a_stuck_sensor_resuming_but_catches_smouldering():
         assert raised(chain("hopper_temp", rule), ts, stuck) == []
         plain = RateOfChange(2.0 if rule == "rate" else 0.8, window=60 if rule == "rate" else 600,
                              duration=10 if rule == "rate" else 60)
-        if rule == "rate":  # without step_share the jump reads as a fast rise: what the option fixes
+        if rule == "rate":  # without `frozen` the jump reads as a fast rise: what the option fixes
             assert raised(plain, ts, stuck)
+        steps = RateOfChange(2.0 if rule == "rate" else 0.8, window=60 if rule == "rate" else 600, step_share=0.5)
+        assert raised(steps, ts, stuck) == []  # the general option: a rise carried by one step
     smoulder = [35.0 + (max(0.0, (k - 1000) * 5 / 60 * 5.0) if k >= 1000 else 0.0) for k in range(2000)]
     (f, *_) = raised(chain("hopper_temp", "rate"), ts, smoulder)
     assert f.severity == Severity.ORANGE and f.t - ts[1000] <= 60
+    (g, *_) = raised(RateOfChange(2.0, window=60, step_share=0.5), ts, smoulder)
+    assert g.t - ts[1000] <= 60
+    # a rise straight out of a short flat stretch (not frozen long enough) is still a rise
+    short = [30.0] * 10 + [60.0] * 10 + [75.0] * 10 + [76.0] * 40
+    assert raised(chain("hopper_temp", "rate"), [T0 + k for k in range(70)], short)
 
 
 # ---------------------------------------------------------------- the anomaly rule's budget
