@@ -1,6 +1,6 @@
 """Distributed runtime benchmark: readings/s through the broker, one worker vs two, in one run.
 
-    python bench/kafka_bench.py [--readings 600000] [--workers 1,2] [--database DSN]
+    python bench/kafka_bench.py [--readings 600000] [--workers 1,2] [--database DSN] [--http-seconds 15]
 
 A tansu broker (the Kafka-protocol test broker) is started here. For each worker count, on
 a fresh topic prefix and a fresh database: the readings topic is filled first with records
@@ -9,6 +9,11 @@ gateway writes them), then ``warning worker`` processes are started and we time 
 interval from the first stored reading to the last. Each reading is decoded, run through
 its detectors, COPYed into PostgreSQL with the partition's offset, in one transaction per
 chunk. Workers, broker, PostgreSQL and this script share the machine's 2 cores.
+
+Then, end to end (``--http-seconds``, 0 to skip): an ingest gateway (``warning run --role
+ingest``) and two workers; 16 HTTP clients post 100-reading requests for that long. Reported:
+readings/s answered 202 by the gateway (on the broker), and readings/s from the first 202 to
+the last reading stored by the workers.
 """
 
 from __future__ import annotations
@@ -93,15 +98,34 @@ async def phase(bootstrap: str, admin_dsn: str, site_path: Path, site, workers: 
     dsn = await fresh_db(admin_dsn, f"warning_kbench_{workers}")
     kafka = KafkaSettings(bootstrap=bootstrap, prefix=prefix, partitions=partitions, idempotent=False)
     await ensure_topics(kafka)
-    t = time.perf_counter()
-    n_records = await fill(kafka, site, dsn, total)
-    fill_s = time.perf_counter() - t
     env = dict(os.environ, WARNING_KAFKA=bootstrap, WARNING_KAFKA_PREFIX=prefix,
                WARNING_KAFKA_PARTITIONS=str(partitions), WARNING_KAFKA_IDEMPOTENT="0")
     procs = [subprocess.Popen([sys.executable, "-m", "warning.cli", "worker", "--site", str(site_path),
                                "--database", dsn, "--port", "0", "--name", f"bench-{i}", "--log-level", "WARNING"],
                               cwd=ROOT, env=env, stdout=open(work / f"worker{workers}-{i}.log", "wb"),
                               stderr=subprocess.STDOUT) for i in range(workers)]
+    # Every worker in the group and every partition claimed before the readings arrive, so the
+    # figure is processing, not a rebalance.
+    conn = await asyncpg.connect(dsn)
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            rows = await conn.fetch("SELECT DISTINCT owner FROM partition_state WHERE topic = $1",
+                                    kafka.readings_topic)
+            n_parts = await conn.fetchval("SELECT count(*) FROM partition_state WHERE topic = $1",
+                                          kafka.readings_topic)
+        except asyncpg.UndefinedTableError:
+            rows, n_parts = [], 0
+        if len(rows) == workers and n_parts == partitions:
+            break
+        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+            raise RuntimeError(f"workers did not share the partitions; see {work}")
+        await asyncio.sleep(0.5)
+    await conn.close()
+    await asyncio.sleep(3)  # the group settles (a late second rebalance would show up here)
+    t = time.perf_counter()
+    n_records = await fill(kafka, site, dsn, total)
+    fill_s = time.perf_counter() - t
     conn = await asyncpg.connect(dsn)
     first = last = None
     deadline = time.monotonic() + 600
@@ -134,16 +158,66 @@ async def phase(bootstrap: str, admin_dsn: str, site_path: Path, site, workers: 
             "rate": rate}
 
 
+async def end_to_end(bootstrap: str, admin_dsn: str, site_path: Path, tokens: dict, seconds: float,
+                     partitions: int, work: Path) -> dict:
+    import tomllib
+
+    from bench.common import free_port, wait_ready
+    from bench.ingest_bench import throughput
+
+    prefix = f"kbe{uuid.uuid4().hex[:6]}"
+    dsn = await fresh_db(admin_dsn, "warning_kbench_e2e")
+    kafka = KafkaSettings(bootstrap=bootstrap, prefix=prefix, partitions=partitions, idempotent=False)
+    await ensure_topics(kafka)
+    env = dict(os.environ, WARNING_KAFKA=bootstrap, WARNING_KAFKA_PREFIX=prefix,
+               WARNING_KAFKA_PARTITIONS=str(partitions), WARNING_KAFKA_IDEMPOTENT="0")
+    port = free_port()
+    procs = [subprocess.Popen([sys.executable, "-m", "warning.cli", "run", "--site", str(site_path), "--database", dsn,
+                               "--role", "ingest", "--port", str(port), "--rate", "1000000", "--log-level", "WARNING"],
+                              cwd=ROOT, env=env, stdout=open(work / "gateway.log", "wb"), stderr=subprocess.STDOUT)]
+    procs += [subprocess.Popen([sys.executable, "-m", "warning.cli", "worker", "--site", str(site_path), "--database",
+                                dsn, "--port", "0", "--name", f"e2e-{i}", "--log-level", "WARNING"],
+                               cwd=ROOT, env=env, stdout=open(work / f"e2e-worker{i}.log", "wb"),
+                               stderr=subprocess.STDOUT) for i in range(2)]
+    try:
+        url = f"http://127.0.0.1:{port}"
+        await wait_ready(url, procs[0])
+        await asyncio.sleep(8)  # both workers in the group before the clock starts
+        raw = tomllib.loads(site_path.read_text())
+        devices = {e["id"]: [d["id"] for d in e["devices"] if d.get("type") == "bag_filter"]
+                   for e in raw["enterprises"]}
+        t0 = time.perf_counter()
+        accepted, elapsed = await throughput(url, tokens, devices, seconds, 16)
+        conn = await asyncpg.connect(dsn)
+        try:
+            deadline = time.monotonic() + 600
+            while await conn.fetchval("SELECT count(*) FROM readings") < accepted:
+                if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                    raise RuntimeError(f"end-to-end run did not store everything; see {work}")
+                await asyncio.sleep(0.25)
+            drained = time.perf_counter() - t0
+            stored = await conn.fetchval("SELECT count(*) FROM readings")
+        finally:
+            await conn.close()
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(20)
+    return {"accepted": accepted, "http_s": elapsed, "stored": stored, "drained_s": drained}
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--readings", type=int, default=600_000)
     ap.add_argument("--workers", default="1,2", help="worker counts to measure, in one run")
     ap.add_argument("--partitions", type=int, default=8)
+    ap.add_argument("--http-seconds", type=float, default=15, help="end-to-end phase length (0: skip)")
     ap.add_argument("--database", default="postgresql://postgres@127.0.0.1:5432/postgres",
                     help="an admin DSN on the server where bench databases are created")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="kafka-bench-"))
-    text, _ = generate_site(200, collectors=4, seed=11)
+    text, tokens = generate_site(200, collectors=4, seed=11)
     site_path = work / "site.toml"
     site_path.write_text(text)
     site = load_site(site_path)
@@ -155,9 +229,16 @@ async def main() -> None:
             print(f"{n} worker(s): {r['readings']:,} readings in {r['records']:,} records; "
                   f"filled in {r['fill_s']:.1f} s; processed in {r['seconds']:.1f} s = {r['rate']:,.0f} readings/s",
                   flush=True)
-    if len(results) > 1:
-        print(f"scaling {results[-1]['workers']} vs {results[0]['workers']} worker(s): "
-              f"{results[-1]['rate'] / results[0]['rate']:.2f}x")
+        if len(results) > 1:
+            print(f"scaling {results[-1]['workers']} vs {results[0]['workers']} worker(s): "
+                  f"{results[-1]['rate'] / results[0]['rate']:.2f}x", flush=True)
+        if args.http_seconds > 0:
+            e = await end_to_end(broker.bootstrap, args.database, site_path, tokens, args.http_seconds,
+                                 args.partitions, work)
+            print(f"end to end (HTTP -> ingest gateway -> broker -> 2 workers -> PostgreSQL): "
+                  f"{e['accepted']:,} readings accepted in {e['http_s']:.1f} s = {e['accepted'] / e['http_s']:,.0f}/s "
+                  f"at the gateway; all {e['stored']:,} stored after {e['drained_s']:.1f} s = "
+                  f"{e['stored'] / e['drained_s']:,.0f}/s")
     print(f"logs in {work}")
 
 

@@ -302,3 +302,45 @@ async def test_officer_action_goes_through_the_owning_worker(broker, tmp_path):
     finally:
         cluster.stop()
         await drop_database(db)
+
+
+async def test_paused_worker_is_fenced_when_it_wakes(broker, tmp_path):
+    """A worker that stops (SIGSTOP: a long GC pause, a frozen VM) loses its partitions to the
+    other; when it wakes it still believes it owns them. Its writes must fail on the epoch,
+    so nothing is stored twice."""
+    dsn, db = await fresh_database()
+    site = load_site(SITE)
+    cluster = Cluster(broker.bootstrap, dsn, tmp_path)
+    try:
+        cluster.worker("w1")
+        cluster.worker("w2")
+        cluster.gateway()
+        await asyncio.gather(cluster.ready("w1"), cluster.ready("w2"), cluster.ready("gw"))
+        conn = await asyncpg.connect(dsn)
+        deadline = time.monotonic() + 60
+        while set((await owners(conn, cluster.prefix)).values()) != {"w1", "w2"}:
+            assert time.monotonic() < deadline, "partitions not spread over both workers"
+            await asyncio.sleep(0.5)
+        feed = Feed(cluster.ports["gw"], site)
+        async with httpx.AsyncClient(timeout=10) as c:
+            await feed.push(c, 10_000, [])
+            cluster.procs["w1"].send_signal(signal.SIGSTOP)
+            await feed.push(c, 10_000, [])
+            deadline = time.monotonic() + 45
+            while set((await owners(conn, cluster.prefix)).values()) != {"w2"}:
+                assert time.monotonic() < deadline, "w2 did not take over from the paused worker"
+                await asyncio.sleep(0.5)
+            cluster.procs["w1"].send_signal(signal.SIGCONT)
+            await feed.push(c, 10_000, [])
+        deadline = time.monotonic() + 60
+        while await conn.fetchval("SELECT count(*) FROM readings") < 30_000:
+            assert time.monotonic() < deadline, "not everything was stored"
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(3)  # let the woken worker try whatever it still had
+        assert await conn.fetchval("SELECT count(*) FROM readings") == 30_000
+        assert await conn.fetchval("SELECT count(DISTINCT msg_id) FROM messages") == 30_000
+        assert cluster.procs["w1"].poll() is None, "the woken worker crashed instead of standing down"
+        await conn.close()
+    finally:
+        cluster.stop()
+        await drop_database(db)

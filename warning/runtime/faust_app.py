@@ -41,6 +41,7 @@ class WorkerSettings:
     chunk_records: int = 256  #: records applied and stored per transaction at most
     chunk_within: float = 0.05  #: seconds to wait for a chunk to fill
     owner: str | None = None  #: this worker's name in partition_state (default: random)
+    frozen_after: float = 5.0  #: seconds a transaction may sit idle before the server ends it
 
 
 def build(site: Site, s: WorkerSettings):
@@ -65,7 +66,12 @@ def build(site: Site, s: WorkerSettings):
 
     @app.task
     async def boot() -> None:
-        pool = await connect_pool(s.database)
+        # A worker frozen inside a transaction (SIGSTOP, a paused VM) would hold its partitions'
+        # rows locked, and the worker taking them over would wait for it forever: the server ends
+        # such sessions instead, and the frozen worker finds itself fenced when it wakes.
+        pool = await connect_pool(s.database, server_settings={
+            "idle_in_transaction_session_timeout": str(int(s.frozen_after * 1000)),
+            "statement_timeout": str(int(s.frozen_after * 2000))})
         prod = producer(k)
         await prod.start()
         w = Worker(site, pool, k, producer=prod, metrics=metrics, options=s.options, owner=s.owner)

@@ -140,16 +140,22 @@ class Worker:
             self._loading.pop(k, None)
 
     async def _claim_once(self, k: int) -> None:
-        started = time.perf_counter()
         async with self.pool.acquire() as conn:
             c = await part_store.claim(conn, self.kafka.readings_topic, k, self.owner)
         parked = self._parked.pop(k, None)
-        if parked is not None and c.epoch == parked.epoch + 1 and c.written == parked.written:
-            # Nobody claimed it since we had it, so our memory is still the truth: no restore.
+        if (parked is not None and c.epoch == parked.epoch + 1 and c.written == parked.written
+                and parked.processed == parked.written):
+            # Nobody claimed it since we had it and memory holds nothing unstored: no restore.
             parked.epoch = c.epoch
             self.states[k] = parked
             self._snapped.setdefault(k, self.clock())
             return
+        await self._rebuild(k, c)
+
+    async def _rebuild(self, k: int, c: part_store.Claim) -> None:
+        """The partition's state from its snapshot, then the records after it up to ``written``
+        (their effects are stored: applied to rebuild memory only)."""
+        started = time.perf_counter()
         policy = self.site.alert_policy()
         pipe = Pipeline(self.points[k], self.site.offline_after, policy=policy, channels=self.site.channels)
         pipe.router.set_silences(self._silences)
@@ -157,16 +163,14 @@ class Worker:
                                dead_letter_severity=policy.dead_letter_severity)
         if c.state is not None:
             state.restore(c.state)
-        now = self.clock()
-        pipe.watch_devices(self.devices[k], now)
-        # Rebuild what the previous owner had applied after its snapshot (effects already stored).
+        pipe.watch_devices(self.devices[k], self.clock())
         caught = await read_range(self.kafka, self.kafka.readings_topic, k, c.snap_offset + 1, c.written)
         if caught:
             await self._apply(state, caught, Effects())
         pipe.resume(self.clock())
         self.states[k] = state
         self._snapped[k] = self.clock()
-        log.info("partition %d claimed (epoch %d): snapshot at %d, %d records caught up to %d in %.2f s",
+        log.info("partition %d taken (epoch %d): snapshot at %d, %d records caught up to %d in %.2f s",
                  k, c.epoch, c.snap_offset, len(caught), c.written, time.perf_counter() - started)
 
     # -- the hot path --------------------------------------------------------------------------
@@ -190,22 +194,35 @@ class Worker:
                 return {(k, off) for k, recs in mine.items() for off, _ in recs}
             except part_store.Fenced as exc:
                 log.warning("%s: dropping it", exc)
-                if self.states.get(exc.partition) is held[exc.partition]:
-                    self._drop(exc.partition)
-                await self._reclaim({k for k in mine if k != exc.partition and self.states.get(k) is held[k]})
+                await self._reload({k: st for k, st in held.items() if self.states.get(k) is st})
             except DB_ERRORS as exc:
                 log.error("storing a chunk failed (%s); retrying in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
-                await self._reclaim({k for k in mine if self.states.get(k) is held[k]})
+                await self._reload({k: st for k, st in held.items() if self.states.get(k) is st})
 
-    async def _reclaim(self, partitions: set[int]) -> None:
-        """Memory ran ahead of a transaction that did not commit: reload from the store."""
-        for k in partitions:
+    async def _reload(self, held: dict[int, PartitionState]) -> None:
+        """Memory ran ahead of a transaction that did not commit: rebuild these partitions from
+        the store and the log, keeping our epoch. A partition whose epoch moved on belongs to
+        another worker now: it is dropped, never claimed back (that would fence the rightful
+        owner; faust hands it back through a rebalance if it is ours)."""
+        for k, st in held.items():
             self.states.pop(k, None)
             self._parked.pop(k, None)
             self._drop(k)
-        await self.assign(partitions)
+            while True:
+                try:
+                    async with self.pool.acquire() as conn:
+                        c = await part_store.load(conn, self.kafka.readings_topic, k)
+                    if c is None or c.epoch != st.epoch:
+                        log.warning("partition %d belongs to another worker now (epoch %s, ours %d)", k,
+                                    c and c.epoch, st.epoch)
+                        break
+                    await self._rebuild(k, c)
+                    break
+                except DB_ERRORS as exc:
+                    log.error("reloading partition %d failed (%s); retrying", k, exc)
+                    await asyncio.sleep(1.0)
 
     async def _store_chunk(self, mine: dict[int, list[tuple[int, bytes]]], held: dict[int, PartitionState]) -> None:
         out = Effects()

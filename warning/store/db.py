@@ -49,8 +49,10 @@ async def migrate(conn: asyncpg.Connection) -> list[int]:
     return applied
 
 
-async def connect_pool(dsn: str, *, min_size: int = 2, max_size: int = 8) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, command_timeout=60)
+async def connect_pool(dsn: str, *, min_size: int = 2, max_size: int = 8,
+                       server_settings: dict[str, str] | None = None) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, command_timeout=60,
+                                     server_settings=server_settings)
     async with pool.acquire() as conn:
         await migrate(conn)
     return pool

@@ -33,6 +33,15 @@ async def claim(conn: asyncpg.Connection, topic: str, partition: int, owner: str
     return Claim(row["epoch"], row["written"], row["snap_offset"], None if row["state"] is None else bytes(row["state"]))
 
 
+async def load(conn: asyncpg.Connection, topic: str, partition: int) -> Claim | None:
+    """Where a partition stands, without taking it (a holder reloading its own state)."""
+    row = await conn.fetchrow("SELECT epoch, written, snap_offset, state FROM partition_state "
+                              "WHERE topic = $1 AND partition = $2", topic, partition)
+    if row is None:
+        return None
+    return Claim(row["epoch"], row["written"], row["snap_offset"], None if row["state"] is None else bytes(row["state"]))
+
+
 async def advance(conn: asyncpg.Connection, topic: str, partition: int, epoch: int, written: int,
                   snapshot: tuple[int, bytes] | None = None) -> None:
     """Record (in the caller's transaction) that effects up to ``written`` are stored, and
