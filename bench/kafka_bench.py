@@ -5,8 +5,9 @@
 A tansu broker (the Kafka-protocol test broker) is started here. For each worker count, on
 a fresh topic prefix and a fresh database: the readings topic is filled first with records
 of 100 readings (200 enterprises x 4 bag filters x 7 points, normal values, as an ingest
-gateway writes them), then ``warning worker`` processes are started and we time the
-interval from the first stored reading to the last. Each reading is decoded, run through
+gateway writes them, encoded beforehand) is written once every partition is owned by the
+``warning worker`` processes, and we time the interval from the first stored reading to the
+last. Each reading is decoded, run through
 its detectors, COPYed into PostgreSQL with the partition's offset, in one transaction per
 chunk. Workers, broker, PostgreSQL and this script share the machine's 2 cores.
 
@@ -46,8 +47,17 @@ VALUES = {"dp": 1100.0, "hopper_temp": 30.0, "air_speed": 20.0, "spark": 0.0, "a
           "running": 1.0, "vent_open": 0.0}
 
 
-async def fill(kafka: KafkaSettings, site, dsn: str, total: int, per_record: int = 100) -> int:
-    """Write ``total`` readings as records; returns how many records."""
+def cpu_busy() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    with open("/proc/stat") as fh:
+        vals = [int(x) for x in fh.readline().split()[1:]]
+    idle = vals[3] + vals[4]
+    return sum(vals) - idle, sum(vals)
+
+
+async def prepare(kafka: KafkaSettings, site, dsn: str, total: int, per_record: int = 100) -> list[tuple]:
+    """``total`` readings as encoded records ``(partition, key, value)``, built before the clock
+    starts so that writing them costs the workers as little CPU as possible."""
     pool = await connect_pool(dsn)
     async with pool.acquire() as conn:
         points = await sync_points(conn, site)
@@ -56,11 +66,8 @@ async def fill(kafka: KafkaSettings, site, dsn: str, total: int, per_record: int
     for pid, p in points.items():
         by_ent.setdefault(p.ref.enterprise, []).append((pid, p.ref.point))
     ents = sorted(by_ent)
-    prod = producer(kafka, linger_ms=20)
-    await prod.start()
     t0 = time.time() - total / 1000.0  # 1 kHz of simulated time, ending now
-    sent, n_records, futs = 0, 0, []
-    step = 0
+    out, sent, step = [], 0, 0
     while sent < total:
         for ent in ents:
             pts = by_ent[ent]
@@ -69,19 +76,27 @@ async def fill(kafka: KafkaSettings, site, dsn: str, total: int, per_record: int
                 pid, name = pts[(step * per_record + j) % len(pts)]
                 rs.append(Reading(pid, round(t0 + (sent + j) / 1000.0, 3), VALUES.get(name, 0.0) + (j % 5) * 0.1))
             value = records.encode_batch(uuid.uuid4().hex, ent, [(None, rs)], t0 + sent / 1000.0)
-            futs.append(await prod.send(kafka.readings_topic, value, key=ent.encode(),
-                                        partition=records.partition_of(ent, kafka.partitions)))
+            out.append((records.partition_of(ent, kafka.partitions), ent.encode(), value))
             sent += per_record
-            n_records += 1
-            if len(futs) >= 2000:
-                await asyncio.gather(*futs)
-                futs = []
             if sent >= total:
                 break
         step += 1
-    await asyncio.gather(*futs)
-    await prod.stop()
-    return n_records
+    return out
+
+
+async def send_all(kafka: KafkaSettings, items: list[tuple]) -> None:
+    prod = producer(kafka, linger_ms=20)
+    await prod.start()
+    try:
+        futs = []
+        for k, key, value in items:
+            futs.append(await prod.send(kafka.readings_topic, value, key=key, partition=k))
+            if len(futs) >= 2000:
+                await asyncio.gather(*futs)
+                futs = []
+        await asyncio.gather(*futs)
+    finally:
+        await prod.stop()
 
 
 async def fresh_db(admin_dsn: str, name: str) -> str:
@@ -122,12 +137,13 @@ async def phase(bootstrap: str, admin_dsn: str, site_path: Path, site, workers: 
             raise RuntimeError(f"workers did not share the partitions; see {work}")
         await asyncio.sleep(0.5)
     await conn.close()
+    items = await prepare(kafka, site, dsn, total)
+    n_records = len(items)
     await asyncio.sleep(3)  # the group settles (a late second rebalance would show up here)
     t = time.perf_counter()
-    n_records = await fill(kafka, site, dsn, total)
-    fill_s = time.perf_counter() - t
+    filling = asyncio.create_task(send_all(kafka, items))
     conn = await asyncpg.connect(dsn)
-    first = last = None
+    first = last = fill_s = None
     deadline = time.monotonic() + 600
     try:
         while time.monotonic() < deadline:
@@ -141,8 +157,13 @@ async def phase(bootstrap: str, admin_dsn: str, site_path: Path, site, workers: 
             now = time.perf_counter()
             if n and first is None:
                 first = (now, n)
+                cpu0 = cpu_busy()
+            if filling.done() and fill_s is None:
+                filling.result()
+                fill_s = now - t
             if n >= total:
                 last = now
+                cpu1 = cpu_busy()
                 break
     finally:
         await conn.close()
@@ -154,8 +175,9 @@ async def phase(bootstrap: str, admin_dsn: str, site_path: Path, site, workers: 
         raise RuntimeError("not all readings were stored in time")
     secs = last - first[0]
     rate = (total - first[1]) / secs
+    busy = (cpu1[0] - cpu0[0]) / max(1, cpu1[1] - cpu0[1])
     return {"workers": workers, "readings": total, "records": n_records, "fill_s": fill_s, "seconds": secs,
-            "rate": rate}
+            "rate": rate, "cpu": busy}
 
 
 async def end_to_end(bootstrap: str, admin_dsn: str, site_path: Path, tokens: dict, seconds: float,
@@ -227,7 +249,8 @@ async def main() -> None:
             r = await phase(broker.bootstrap, args.database, site_path, site, n, args.readings, args.partitions, work)
             results.append(r)
             print(f"{n} worker(s): {r['readings']:,} readings in {r['records']:,} records; "
-                  f"filled in {r['fill_s']:.1f} s; processed in {r['seconds']:.1f} s = {r['rate']:,.0f} readings/s",
+                  f"written in {r['fill_s'] or 0:.1f} s; processed in {r['seconds']:.1f} s = {r['rate']:,.0f} "
+                  f"readings/s; machine CPU {r['cpu']:.0%} busy",
                   flush=True)
         if len(results) > 1:
             print(f"scaling {results[-1]['workers']} vs {results[0]['workers']} worker(s): "

@@ -119,8 +119,11 @@ def _enterprises(n: int, collectors: int, seed: int) -> tuple[list[dict], dict[s
 # Per-site overrides of the demo: the collector whose air-speed spike is the demo's blue
 # (anomaly) alert was commissioned with per-sample anomaly constants (``ref_interval`` 1 s),
 # so its anomaly detector is warm after the three minutes of back-filled history, where the
-# default (5-minute units) would need hours of history before scoring.
-DEMO_OVERRIDES = {("E013", "DC1"): {"air_speed": {"anomaly": {"ref_interval": 1.0, "when_running": 0}}}}
+# default (5-minute units) would need hours of history before scoring. It scores both sides
+# (the default judges air speed only when it is lower than ever), so the demo's upward spike,
+# a sensor glitch, shows as what it is: a blue anomaly.
+DEMO_OVERRIDES = {("E013", "DC1"): {"air_speed": {"anomaly": {"ref_interval": 1.0, "when_running": 0,
+                                                              "direction": "both"}}}}
 
 
 def generate_site(n_enterprises: int = 20, collectors: int = 3, seed: int = 1) -> tuple[str, dict[str, str]]:

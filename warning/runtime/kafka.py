@@ -32,6 +32,7 @@ class KafkaSettings:
     replication: int = 1  #: replication factor when the runtime creates the topics (3 in production)
     idempotent: bool = True  #: idempotent producers (Apache Kafka); off for brokers without it
     session_timeout: float = 10.0  #: consumer-group session: a dead worker's partitions move after it
+    compression: str | None = None  #: producer compression (gzip needs nothing more; readings JSON shrinks ~5x)
 
     @property
     def readings_topic(self) -> str:
@@ -49,7 +50,8 @@ class KafkaSettings:
                 partitions=int(env.get("WARNING_KAFKA_PARTITIONS", cls.partitions)),
                 replication=int(env.get("WARNING_KAFKA_REPLICATION", cls.replication)),
                 idempotent=env.get("WARNING_KAFKA_IDEMPOTENT", "1") not in ("0", "false", "no"),
-                session_timeout=float(env.get("WARNING_KAFKA_SESSION_TIMEOUT", cls.session_timeout)))
+                session_timeout=float(env.get("WARNING_KAFKA_SESSION_TIMEOUT", cls.session_timeout)),
+                compression=env.get("WARNING_KAFKA_COMPRESSION") or None)
         for k, v in overrides.items():
             if v is not None:
                 setattr(s, k, v)
@@ -88,7 +90,7 @@ def producer(s: KafkaSettings, **kw) -> AIOKafkaProducer:
     """acks=all: a record is acknowledged once the in-sync replicas have it."""
     return AIOKafkaProducer(bootstrap_servers=s.bootstrap, acks="all", enable_idempotence=s.idempotent,
                             linger_ms=kw.pop("linger_ms", 2), max_request_size=kw.pop("max_request_size", 4 << 20),
-                            **kw)
+                            compression_type=s.compression, **kw)
 
 
 async def read_range(s: KafkaSettings, topic: str, partition: int, first: int, last: int,

@@ -18,6 +18,7 @@ Offsets, per partition:
 from __future__ import annotations
 
 import pickle
+from operator import itemgetter
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -111,7 +112,7 @@ class PartitionState:
                 readings.extend(rs)
             if not readings:
                 return
-            readings.sort(key=_order)
+            readings.sort(key=_ORDER)
             if not replay:
                 out.rows.extend((code, pid, round(t * 1000.0), v) for pid, t, v in readings)
             events = p.process(readings, value.now)
@@ -163,5 +164,4 @@ class PartitionState:
         out.notifications.extend(self.pipeline.router.route(events, now))
 
 
-def _order(r: Reading):
-    return (r.t, r.point_id)
+_ORDER = itemgetter(1, 0)  #: time, then point: the order the pipeline wants a batch in

@@ -73,7 +73,7 @@ def encode_silences(now: float) -> bytes:
 class Batch:
     id: str  #: the gateway's record id: a producer retry that wrote it twice is dropped by it
     enterprise: str
-    messages: list[tuple[str | None, list[Reading]]]
+    messages: list[tuple[str | None, list[tuple[int, float, float]]]]  #: (message id, (point, t, value)...)
     now: float
 
 
@@ -83,7 +83,9 @@ def decode(value: bytes) -> dict | Batch:
     try:
         d = orjson.loads(value)
         if d["k"] == BATCH:
-            return Batch(d["id"], d["e"], [(mid, [Reading(int(p), float(t), float(v)) for p, t, v in rs])
+            # Plain (point, t, value) tuples: they unpack like Reading and cost a third less to
+            # build; gateways wrote these records from validated requests.
+            return Batch(d["id"], d["e"], [(mid, [(int(p), float(t), float(v)) for p, t, v in rs])
                                   for mid, rs in d["m"]], float(d["now"]))
         if d["k"] in (COMMAND, TICK, DEAD_LETTER, SILENCES):
             return d
