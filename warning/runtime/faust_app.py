@@ -69,7 +69,7 @@ def build(site: Site, s: WorkerSettings):
         # A worker frozen inside a transaction (SIGSTOP, a paused VM) would hold its partitions'
         # rows locked, and the worker taking them over would wait for it forever: the server ends
         # such sessions instead, and the frozen worker finds itself fenced when it wakes.
-        pool = await connect_pool(s.database, server_settings={
+        pool = await connect_pool(s.database, max_size=4, server_settings={
             "idle_in_transaction_session_timeout": str(int(s.frozen_after * 1000)),
             "statement_timeout": str(int(s.frozen_after * 2000))})
         prod = producer(k)
