@@ -87,6 +87,22 @@ class Cluster:
                 await asyncio.sleep(0.2)
         raise AssertionError(f"{name} not ready in {timeout} s")
 
+    async def two_workers_and_gateway(self) -> asyncpg.Connection:
+        """Start w1, w2 and a gateway; return a store connection once every partition is owned
+        and both workers own some."""
+        self.worker("w1")
+        self.worker("w2")
+        self.gateway()
+        await asyncio.gather(self.ready("w1"), self.ready("w2"), self.ready("gw"))
+        conn = await asyncpg.connect(self.dsn)
+        deadline = time.monotonic() + 60
+        while True:
+            own = await owners(conn, self.prefix)
+            if len(own) == PARTITIONS and set(own.values()) == {"w1", "w2"}:
+                return conn
+            assert time.monotonic() < deadline, f"partitions not spread over both workers: {own}"
+            await asyncio.sleep(0.5)
+
     def stop(self) -> None:
         for p in self.procs.values():
             if p.poll() is None:
@@ -190,19 +206,7 @@ async def test_two_workers_kill_one_nothing_lost_or_doubled(broker, tmp_path):
     cluster = Cluster(broker.bootstrap, dsn, tmp_path)
     watcher = Watcher()
     try:
-        cluster.worker("w1")
-        cluster.worker("w2")
-        cluster.gateway()
-        await asyncio.gather(cluster.ready("w1"), cluster.ready("w2"), cluster.ready("gw"))
-        conn = await asyncpg.connect(dsn)
-        deadline = time.monotonic() + 60  # both workers in the group, every partition owned
-        while time.monotonic() < deadline:
-            own = await owners(conn, cluster.prefix)
-            if len(own) == PARTITIONS and set(own.values()) == {"w1", "w2"}:
-                break
-            await asyncio.sleep(0.5)
-        else:
-            raise AssertionError(f"partitions not spread over both workers: {own}")
+        conn = await cluster.two_workers_and_gateway()
         await watcher.start(cluster.ports["gw"])
         feed = Feed(cluster.ports["gw"], site)
         ents = sorted(feed.devices)
@@ -312,15 +316,7 @@ async def test_paused_worker_is_fenced_when_it_wakes(broker, tmp_path):
     site = load_site(SITE)
     cluster = Cluster(broker.bootstrap, dsn, tmp_path)
     try:
-        cluster.worker("w1")
-        cluster.worker("w2")
-        cluster.gateway()
-        await asyncio.gather(cluster.ready("w1"), cluster.ready("w2"), cluster.ready("gw"))
-        conn = await asyncpg.connect(dsn)
-        deadline = time.monotonic() + 60
-        while set((await owners(conn, cluster.prefix)).values()) != {"w1", "w2"}:
-            assert time.monotonic() < deadline, "partitions not spread over both workers"
-            await asyncio.sleep(0.5)
+        conn = await cluster.two_workers_and_gateway()
         feed = Feed(cluster.ports["gw"], site)
         async with httpx.AsyncClient(timeout=10) as c:
             await feed.push(c, 10_000, [])

@@ -193,36 +193,47 @@ class KafkaGateway:
     # -- alert-events --------------------------------------------------------------------------
     async def _consume(self) -> None:
         while True:
-            got = await self._consumer.getmany(timeout_ms=1000, max_records=2000)
-            fresh = []
-            for msgs in got.values():
-                for m in msgs:
-                    try:
-                        d = orjson.loads(m.value)
-                    except orjson.JSONDecodeError:
-                        log.error("alert-events offset %d: not JSON", m.offset)
-                        continue
-                    if "reply" in d:
-                        fut = self._replies.get(d["reply"])
-                        if fut is not None and not fut.done():
-                            fut.set_result(d)
-                        continue
-                    if d["id"] in self._seen:  # republished after a worker's crash
-                        continue
-                    self._seen[d["id"]] = None
-                    if len(self._seen) > SEEN_EVENTS:
-                        self._seen.popitem(last=False)
-                    fresh.append(d)
-            if not fresh:
-                continue
-            if "notifier" in self.roles:
-                self.outbox.wake.set()
-            if "dashboard" in self.roles:
-                for d in fresh:
-                    a = d["alert"]
-                    if a["state"] == "resolved":
-                        self._open.pop(a["id"], None)
-                    else:
-                        self._open[a["id"]] = a
-                    self.metrics.alerts.labels(d["kind"], a["severity"]).inc()
-                self.hub.publish(fresh)
+            try:
+                got = await self._consumer.getmany(timeout_ms=1000, max_records=2000)
+                fresh = [d for msgs in got.values() for m in msgs if (d := self._take(m)) is not None]
+                if fresh:
+                    self._deliver(fresh)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the live feed must outlive a broker hiccup or a bad message
+                log.exception("reading alert-events failed; going on in 1 s")
+                await asyncio.sleep(1.0)
+
+    def _take(self, m) -> dict | None:
+        """One alert-events message: answers a command, or is a new event (None otherwise)."""
+        try:
+            d = orjson.loads(m.value)
+            if "reply" in d:
+                fut = self._replies.get(d["reply"])
+                if fut is not None and not fut.done():
+                    fut.set_result(d)
+                return None
+            eid = d["id"]
+            d["alert"]["id"]
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            log.error("alert-events offset %d: not an event (%s)", m.offset, exc)
+            return None
+        if eid in self._seen:  # republished after a worker's crash
+            return None
+        self._seen[eid] = None
+        if len(self._seen) > SEEN_EVENTS:
+            self._seen.popitem(last=False)
+        return d
+
+    def _deliver(self, fresh: list[dict]) -> None:
+        if "notifier" in self.roles:
+            self.outbox.wake.set()
+        if "dashboard" in self.roles:
+            for d in fresh:
+                a = d["alert"]
+                if a["state"] == "resolved":
+                    self._open.pop(a["id"], None)
+                else:
+                    self._open[a["id"]] = a
+                self.metrics.alerts.labels(d["kind"], a["severity"]).inc()
+            self.hub.publish(fresh)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import asyncpg
 import orjson
+from aiokafka.errors import KafkaError
 
 from ..alerts import AlertEngine
 from ..config import Site
@@ -48,6 +49,8 @@ from .kafka import KafkaSettings, read_range
 from .partition import Effects, PartitionState
 
 log = logging.getLogger(__name__)
+#: failures worth retrying: the store or the broker is away for a while
+RETRYABLE = (*DB_ERRORS, KafkaError)
 
 
 @dataclass
@@ -76,6 +79,7 @@ class Worker:
         self.states: dict[int, PartitionState] = {}  #: the partitions owned now
         self._loading: dict[int, asyncio.Task] = {}  #: claims in progress
         self._parked: dict[int, PartitionState] = {}  #: revoked partitions' states, until the next assignment
+        self._assigned_at: dict[int, float] = {}  #: partitions assigned but not loaded yet -> since when
         self._snapped: dict[int, float] = {}  #: partition -> when its snapshot was last stored
         self._ticks: dict[int, tuple[int, float]] = {}  #: partition -> (offset, written at) of the oldest unapplied tick
         self.stalled: set[int] = set()  #: partitions the watchdog finds stuck
@@ -102,8 +106,10 @@ class Worker:
         """Claim newly assigned partitions (restore + catch up). Idempotent."""
         for k in set(self._parked) - set(partitions):
             del self._parked[k]
+        now = self.clock()
         for k in partitions:
             if k not in self.states and k not in self._loading:
+                self._assigned_at.setdefault(k, now)
                 self._loading[k] = asyncio.create_task(self._claim(k))
         await asyncio.gather(*(self._loading[k] for k in partitions if k in self._loading),
                              return_exceptions=True)
@@ -119,6 +125,7 @@ class Worker:
 
     def _drop(self, k: int) -> None:
         self.states.pop(k, None)
+        self._assigned_at.pop(k, None)
         self._snapped.pop(k, None)
         self._ticks.pop(k, None)
         task = self._loading.pop(k, None)
@@ -131,11 +138,14 @@ class Worker:
             while True:
                 try:
                     await self._claim_once(k)
+                    self._assigned_at.pop(k, None)
                     return
-                except DB_ERRORS as exc:
+                except RETRYABLE as exc:
                     log.error("claiming partition %d failed (%s); retrying in %.1f s", k, exc, delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 10.0)
+                except Exception:  # a bug: keep trying, loudly; the watchdog reports the partition
+                    log.exception("claiming partition %d failed; retrying in %.1f s", k, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
         finally:
             self._loading.pop(k, None)
 
@@ -162,7 +172,10 @@ class Worker:
         state = PartitionState(k, pipe, epoch=c.epoch, written=c.written, processed=c.snap_offset,
                                dead_letter_severity=policy.dead_letter_severity)
         if c.state is not None:
-            state.restore(c.state)
+            try:
+                state.restore(c.state)
+            except Exception:  # an incompatible snapshot (an upgrade) must not keep the partition down
+                log.exception("snapshot of partition %d could not be restored; its detectors start fresh", k)
         pipe.watch_devices(self.devices[k], self.clock())
         caught = await read_range(self.kafka, self.kafka.readings_topic, k, c.snap_offset + 1, c.written)
         if caught:
@@ -180,9 +193,9 @@ class Worker:
         by_part: dict[int, list[tuple[int, bytes]]] = {}
         for k, off, value in chunk:
             by_part.setdefault(k, []).append((off, value))
-        for k in list(by_part):
-            if k in self._loading:
-                await asyncio.shield(self._loading[k])
+        loading = [self._loading[k] for k in by_part if k in self._loading]
+        if loading:  # a claim in progress: its records wait for it (a failed claim raises nothing here)
+            await asyncio.wait(loading)
         delay = 0.5
         while True:
             mine = {k: recs for k, recs in by_part.items() if k in self.states}
@@ -195,7 +208,7 @@ class Worker:
             except part_store.Fenced as exc:
                 log.warning("%s: dropping it", exc)
                 await self._reload({k: st for k, st in held.items() if self.states.get(k) is st})
-            except DB_ERRORS as exc:
+            except RETRYABLE as exc:
                 log.error("storing a chunk failed (%s); retrying in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
@@ -220,7 +233,7 @@ class Worker:
                         break
                     await self._rebuild(k, c)
                     break
-                except DB_ERRORS as exc:
+                except RETRYABLE as exc:
                     log.error("reloading partition %d failed (%s); retrying", k, exc)
                     await asyncio.sleep(1.0)
 
@@ -309,10 +322,11 @@ class Worker:
             del self._ticks[k]
 
     async def _watch(self, now: float) -> None:
-        stalled = {k for k, (_, at) in self._ticks.items() if now - at > self.options.stall_after}
+        since = {k: at for k, (_, at) in self._ticks.items()} | self._assigned_at  # unapplied tick, or not loaded
+        stalled = {k for k, at in since.items() if now - at > self.options.stall_after}
         events: list[AlertEvent] = []
         for k in stalled - self.stalled:
-            behind = now - self._ticks[k][1]
+            behind = now - since[k]
             log.error("partition %d has not advanced for %.0f s", k, behind)
             events += self._ops.observe(self._ops_ref(k), Finding(
                 "stalled", Severity.ORANGE, now, behind, f"partition {k} on {self.owner}: no progress for {behind:.0f} s"))
