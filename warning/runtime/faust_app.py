@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import tempfile
 from dataclasses import dataclass, field
 
 from ..config import Site
@@ -52,13 +53,16 @@ def build(site: Site, s: WorkerSettings):
     from .ops_http import serve_ops
 
     k = s.kafka
+    os.makedirs(os.path.join(tempfile.gettempdir(), "warning-faust"), exist_ok=True)
     app = faust.App(
         f"{k.prefix}-workers", broker=f"kafka://{k.bootstrap}", store="memory://", web_enabled=False,
         topic_partitions=k.partitions, topic_replication_factor=k.replication, key_serializer="raw",
         value_serializer="raw", broker_session_timeout=k.session_timeout,
         broker_heartbeat_interval=max(1.0, k.session_timeout / 5), broker_commit_interval=1.0,
         consumer_auto_offset_reset="earliest", producer_acks=-1, stream_wait_empty=False,
-        stream_buffer_maxsize=4096, broker_max_poll_records=500)
+        stream_buffer_maxsize=4096, broker_max_poll_records=500,
+        # faust makes a data folder even with the memory store: keep it out of the working directory
+        datadir=os.path.join(tempfile.gettempdir(), "warning-faust", f"{k.prefix}-{os.getpid()}"))
     topic = app.topic(k.readings_topic, partitions=k.partitions, key_serializer="raw", value_serializer="raw")
     metrics = Metrics()
     holder: dict = {}
@@ -127,7 +131,6 @@ def run_worker(site: Site, s: WorkerSettings, loglevel: str = "info") -> int:
 
     asyncio.run(ensure_topics(s.kafka))
     app, _ = build(site, s)
-    os.environ.setdefault("F_DATADIR", os.path.join(os.environ.get("TMPDIR", "/tmp"), f"{s.kafka.prefix}-faust"))
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()
     return 0
