@@ -39,7 +39,8 @@ def test_codec_round_trip_and_garbage_refused():
     b = records.decode(records.encode_batch("r1", "E1", [("m1", [Reading(3, 1.5, 2.0)]), (None, [])], 9.0))
     assert b == records.Batch("r1", "E1", [("m1", [Reading(3, 1.5, 2.0)]), (None, [])], 9.0)
     assert records.decode(records.encode_tick(4.0)) == {"k": "t", "now": 4.0}
-    for bad in (b"", b"{}", b"[1]", b'{"k": "zz", "now": 1}', b'{"k": "b", "e": "E1"}'):
+    for bad in (b"", b"{}", b"[1]", b'{"k": "zz", "now": 1}', b'{"k": "b", "e": "E1"}', b'{"k": "t"}',
+                b'{"k": "t", "now": "soon"}', b'{"k": "c", "id": "x", "now": 1}', b'{"k": "d", "row": 3, "now": 1}'):
         with pytest.raises(ValueError):
             records.decode(bad)
 

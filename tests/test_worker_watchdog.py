@@ -1,6 +1,6 @@
-"""The worker's progress watchdog, in-process against a real broker and PostgreSQL: ticks
-that nobody applies mark their partitions stalled (``/readyz`` fails on it) and raise an
-operations alert; applying them clears both."""
+"""The worker in-process against a real broker and PostgreSQL: the progress watchdog (ticks
+that nobody applies mark their partitions stalled, ``/readyz`` fails on it, and an
+operations alert is raised; applying them clears both), and records no gateway wrote."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def broker():
         yield b
 
 
-async def test_unapplied_ticks_mark_partitions_stalled_then_clear(broker, site):
+async def test_stalled_partitions_then_a_record_no_gateway_wrote(broker, site):
     dsn, db = await fresh_database()
     pool = await connect_pool(dsn)
     kafka = KafkaSettings(bootstrap=broker.bootstrap, prefix="wd" + os.urandom(3).hex(), partitions=2,
@@ -57,6 +57,18 @@ async def test_unapplied_ticks_mark_partitions_stalled_then_clear(broker, site):
             written = await conn.fetch("SELECT partition, written FROM partition_state ORDER BY partition")
         assert {r["state"] for r in states} == {"resolved"}
         assert [(r["partition"], r["written"]) for r in written] == [(0, 1), (1, 1)]
+
+        # a record no gateway wrote is kept in dead_letters and skipped: the partition goes on
+        meta = await (await prod.send(kafka.readings_topic, b'{"k": "c", "now": 1}', partition=0))
+        recs = await read_range(kafka, kafka.readings_topic, 0, 2, meta.offset)  # the last tick, then it
+        done = await w.handle([(0, off, v) for off, v in recs])
+        assert done == {(0, off) for off, _ in recs} and (0, meta.offset) in done
+        async with pool.acquire() as conn:
+            dead = await conn.fetch("SELECT source, topic, payload, reason FROM dead_letters")
+            assert await conn.fetchval("SELECT written FROM partition_state WHERE partition = 0") == meta.offset
+        assert [(d["source"], d["topic"], bytes(d["payload"])) for d in dead] == [
+            ("kafka", f"{kafka.readings_topic}[0]@{meta.offset}", b'{"k": "c", "now": 1}')]
+        assert "lacks" in dead[0]["reason"]
     finally:
         await prod.stop()
         await pool.close()

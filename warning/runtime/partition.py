@@ -43,6 +43,7 @@ class Effects:
     replies: list[dict] = field(default_factory=list)  #: answers to commands
     dead_letters: list[int] = field(default_factory=list)  #: outbox ids now raised as alerts
     silences_changed: bool = False  #: the worker must re-read the silences before going on
+    poison: list[tuple[int, int, bytes, str]] = field(default_factory=list)  #: (partition, offset, value, why) skipped
 
 
 class PartitionState:

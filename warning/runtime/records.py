@@ -69,6 +69,11 @@ def encode_silences(now: float) -> bytes:
     return orjson.dumps({"k": SILENCES, "now": now})
 
 
+#: the fields each non-batch record must have: a record that lacks one is skipped, not applied
+_FIELDS = {COMMAND: {"id", "a", "aid", "actor", "note", "att", "now"}, TICK: {"now"},
+           DEAD_LETTER: {"row", "now"}, SILENCES: {"now"}}
+
+
 @dataclass(frozen=True, slots=True)
 class Batch:
     id: str  #: the gateway's record id: a producer retry that wrote it twice is dropped by it
@@ -87,7 +92,13 @@ def decode(value: bytes) -> dict | Batch:
             # build; gateways wrote these records from validated requests.
             return Batch(d["id"], d["e"], [(mid, [(int(p), float(t), float(v)) for p, t, v in rs])
                                   for mid, rs in d["m"]], float(d["now"]))
-        if d["k"] in (COMMAND, TICK, DEAD_LETTER, SILENCES):
+        need = _FIELDS.get(d["k"])
+        if need is not None:
+            missing = need - d.keys()
+            if missing or not isinstance(d["now"], (int, float)):
+                raise ValueError(f"record {d['k']!r} lacks {sorted(missing) or ['a numeric now']}")
+            if d["k"] == DEAD_LETTER and not isinstance(d["row"], dict):
+                raise ValueError("dead letter without its outbox row")
             return d
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"not a readings record: {exc}") from exc

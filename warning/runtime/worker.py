@@ -38,6 +38,7 @@ from ..model import AlertEvent, Finding, PointRef, Severity
 from ..notify.router import Router
 from ..pipeline import Pipeline
 from ..store import alerts as alert_store
+from ..store import dead_letters as dead_letter_store
 from ..store import notifications as notify_store
 from ..store import partitions as part_store
 from ..store import readings as reading_store
@@ -249,6 +250,8 @@ class Worker:
                 out.events or out.notifications) else []
             if out.dead_letters:
                 await notify_store.mark_dead_alerted(conn, out.dead_letters)
+            for k, off, value, why in out.poison:
+                await dead_letter_store.add(conn, "kafka", f"{self.kafka.readings_topic}[{k}]@{off}", value, why)
             for k, st in held.items():
                 snap = (st.processed, st.snapshot()) if k in due else None
                 await part_store.advance(conn, self.kafka.readings_topic, k, st.epoch, st.processed, snap)
@@ -274,6 +277,9 @@ class Worker:
                 v = records.decode(value)
             except ValueError as exc:  # not from a gateway: skip it, loudly, rather than stall the partition
                 log.error("partition %d offset %d: %s", state.partition, off, exc)
+                state.processed = off  # passed over, like an applied record
+                if off > state.written:
+                    out.poison.append((state.partition, off, value, str(exc)))
                 continue
             decoded.append((off, v))
             mids = state.message_ids(v)
@@ -285,7 +291,13 @@ class Worker:
                 for ent, mids in ids.items():
                     known[ent] = await reading_store.known_id_batches(conn, ent, mids)
         for off, v in decoded:
-            state.apply(off, v, known.get(getattr(v, "enterprise", ""), {}), out)
+            try:
+                state.apply(off, v, known.get(getattr(v, "enterprise", ""), {}), out)
+            except Exception as exc:  # a poison record must not stall the partition, nor crash each owner in turn
+                log.exception("partition %d offset %d could not be applied; kept in dead_letters",
+                              state.partition, off)
+                if off > state.written:
+                    out.poison.append((state.partition, off, value_of(recs, off), f"{type(exc).__name__}: {exc}"))
 
     async def _publish(self, events: list[AlertEvent], replies: list[dict]) -> None:
         if not events and not replies:
@@ -346,3 +358,7 @@ class Worker:
 
     def _ops_ref(self, k: int) -> PointRef:
         return PointRef(records.SYSTEM, self.owner, f"partition-{k}")
+
+
+def value_of(recs: list[tuple[int, bytes]], offset: int) -> bytes:
+    return next((v for off, v in recs if off == offset), b"")
