@@ -37,13 +37,13 @@ from ..ingest import Parsed
 from ..model import AlertEvent, Reading, Severity
 from ..notify.outbox import OutboxWorker
 from ..pipeline import SHARDS, Pipeline
-from .actions import apply_action, dead_letter
-from .errors import DB_ERRORS, Overloaded
 from ..store import alerts as alert_store
 from ..store import checkpoints, readings as reading_store
 from ..store import notifications as notify_store
 from ..store import silences as silence_store
 from ..store.registry import sync_points
+from .actions import apply_action, dead_letter
+from .errors import DB_ERRORS, Overloaded
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "pipeline/"  # + shard number
