@@ -11,6 +11,7 @@ from warning.config import parse_site
 from warning.model import Reading
 from warning.pipeline import Pipeline
 from warning.runtime import records
+from warning.runtime.gateway import split_messages
 from warning.runtime.partition import Effects, PartitionState
 from tests.conftest import site_dict
 
@@ -114,3 +115,11 @@ def test_commands_reply_and_ticks_route(points):
     quiet = Effects()
     st.apply(4, records.decode(records.encode_tick(100.0 + site.offline_after + 1)), {}, quiet)
     assert {e.alert.rule for e in quiet.events} == {"offline"}
+
+
+def test_large_requests_split_into_records_without_splitting_a_message():
+    msgs = [(f"m{i}", [Reading(1, float(j), 0.0) for j in range(n)]) for i, n in enumerate([3, 4, 2, 9, 1])]
+    parts = split_messages(msgs, 6)
+    assert [[m for m, _ in p] for p in parts] == [["m0"], ["m1", "m2"], ["m3"], ["m4"]]
+    assert [m for p in parts for m in p] == msgs  # nothing lost, order kept
+    assert split_messages(msgs, 100) == [msgs]

@@ -15,8 +15,13 @@ the embedded runtime, with this class in the runtime's place:
   send one row twice) and wakes on ``alert-events``; dead letters go back to the workers as
   records.
 
-Sharp edge: there is no in-memory queue to bound here; ``max_in_flight`` bounds the readings
-waiting for the broker's acknowledgement, and a full gateway answers 503.
+Sharp edges:
+
+* There is no in-memory queue to bound here; ``max_in_flight`` bounds the readings waiting
+  for the broker's acknowledgement, and a full gateway answers 503.
+* A request of more than ``RECORD_READINGS`` readings becomes several records. If the broker
+  fails between them the request is answered 503 although part of it is in the log; its retry
+  is stored once with message ids, and part of it twice without.
 """
 
 from __future__ import annotations
@@ -47,6 +52,9 @@ from .kafka import KafkaSettings, ensure_topics, producer
 
 log = logging.getLogger(__name__)
 ROLES = ("ingest", "dashboard", "notifier")
+#: readings per record at most (~140 kB of JSON): a large request becomes several records, each
+#: well under the brokers' default 1 MB message limit
+RECORD_READINGS = 5_000
 SEEN_EVENTS = 100_000  #: event ids remembered against repeats on alert-events
 
 
@@ -137,10 +145,13 @@ class KafkaGateway:
             raise Overloaded("not accepting: starting or stopping", 2)
         if self._in_flight + parsed.count > self.max_in_flight:
             raise Overloaded(f"{self._in_flight} readings waiting for the broker", 1)
-        value = records.encode_batch(uuid.uuid4().hex, enterprise, parsed.messages, self.clock())
+        now = self.clock()
+        values = [records.encode_batch(uuid.uuid4().hex, enterprise, part, now)
+                  for part in split_messages(parsed.messages, RECORD_READINGS)]
         self._in_flight += parsed.count
         try:
-            await self._send(value, enterprise)
+            for value in values:  # in order: one enterprise's records keep their sequence
+                await self._send(value, enterprise)
         except Exception as exc:  # any broker failure: not accepted, the client retries
             log.error("producing to %s failed: %s", self.kafka.readings_topic, exc)
             raise Overloaded(f"broker unavailable: {type(exc).__name__}", 5) from exc
@@ -237,3 +248,17 @@ class KafkaGateway:
                     self._open[a["id"]] = a
                 self.metrics.alerts.labels(d["kind"], a["severity"]).inc()
             self.hub.publish(fresh)
+
+
+def split_messages(messages: list, limit: int) -> list[list]:
+    """Messages grouped in order into parts of at most ``limit`` readings (a message is never
+    split: it stays one unit for its id)."""
+    parts: list[list] = [[]]
+    n = 0
+    for mid, readings in messages:
+        if n and n + len(readings) > limit:
+            parts.append([])
+            n = 0
+        parts[-1].append((mid, readings))
+        n += len(readings)
+    return parts
