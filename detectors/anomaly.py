@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from river import anomaly, stats
 
-from .base import Detector, Finding, is_finite
+from .base import Detector, Finding, gated, is_finite
 from .rules import Threshold
 
 
@@ -85,9 +85,5 @@ class RiverAnomaly(Detector):
             score = 0.0
         if score < self.threshold:
             model.learn_one(None, x) if sup else model.learn_one({"x": x})
-        found = self.gate.update(t, score)
-        if found is None:
-            return None
-        msg = (f"unusual value {x:g} (anomaly score {score:.1f})" if found.severity is not None
-               else f"value {x:g} back to usual behaviour")
-        return Finding(self.rule, found.severity, t, x, msg)
+        return gated(self.gate, self.rule, t, x, score, "unusual value {x:g} (anomaly score {score:.1f})",
+                     "value {x:g} back to usual behaviour")

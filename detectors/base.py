@@ -72,6 +72,18 @@ def is_finite(x: float) -> bool:
     return not (math.isnan(x) or math.isinf(x))
 
 
+def gated(gate, rule: str, t: float, x: float, score: float, raised: str, cleared: str) -> Finding | None:
+    """A score through its severity ``gate`` (a Threshold): the Finding when the verdict
+    changes, what every scoring detector ends with. ``raised`` and ``cleared`` are
+    ``str.format`` templates over ``x``, ``score`` and ``rule``, formatted only then (this
+    runs on every sample)."""
+    found = gate.update(t, score)
+    if found is None:
+        return None
+    text = raised if found.severity is not None else cleared
+    return Finding(rule, found.severity, t, x, text.format(x=x, score=score, rule=rule))
+
+
 class Detector:
     """Base class: pickling snapshot/restore over ``__slots__`` or ``__dict__``.
 

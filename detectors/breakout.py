@@ -66,7 +66,7 @@ from __future__ import annotations
 import math
 import pickle
 
-from .base import Detector, Finding
+from .base import Detector, Finding, gated
 from .rules import Threshold
 
 CLIP = 1e100
@@ -357,12 +357,8 @@ class Breakout(Detector):
         s = self.score(t, x)
         if not math.isfinite(x):
             return None
-        found = self.gate.update(t, s)
-        if found is None:
-            return None
-        msg = (f"value {x:g} beyond its usual range (breakout score {s:.2f})" if found.severity is not None
-               else f"value {x:g} back inside its usual range")
-        return Finding(self.rule, found.severity, t, x, msg)
+        return gated(self.gate, self.rule, t, x, s, "value {x:g} beyond its usual range (breakout score {score:.2f})",
+                     "value {x:g} back inside its usual range")
 
     def snapshot(self) -> bytes:
         return pickle.dumps((list(self.st), list(self.prof), self.last, self.gate.snapshot()),

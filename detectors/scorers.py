@@ -27,7 +27,7 @@ import math
 import pickle
 from collections import deque
 
-from .base import Detector, Finding
+from .base import Detector, Finding, gated
 from .rules import Threshold
 
 CLIP = 1e100
@@ -76,12 +76,8 @@ class _Scorer(Detector):
         s = self.score(t, x)
         if not math.isfinite(x):
             return None
-        found = self.gate.update(t, s)
-        if found is None:
-            return None
-        msg = (f"unusual value {x:g} ({self.rule} score {s:.2f})" if found.severity is not None
-               else f"value {x:g} back to usual behaviour")
-        return Finding(self.rule, found.severity, t, x, msg)
+        return gated(self.gate, self.rule, t, x, s, "unusual value {x:g} ({rule} score {score:.2f})",
+                     "value {x:g} back to usual behaviour")
 
 
 class RobustZ(_Scorer):
