@@ -39,6 +39,30 @@ def check_attachments(items) -> str | None:
     return None
 
 
+async def alert_listing(pool, request: Request, *, enterprise: str | None = None,
+                        default_limit: int = 1000) -> Response:
+    """``?state=&limit=`` over the alerts table, optionally one enterprise's (both APIs)."""
+    wanted = request.query_params.get("state", "active")
+    if wanted not in STATES:
+        return json_error(400, f"state must be one of {', '.join(STATES)}")
+    try:
+        limit = max(1, min(int(request.query_params.get("limit", str(default_limit))), 10_000))
+    except ValueError:
+        return json_error(400, "limit must be an integer")
+    async with pool.acquire() as conn:
+        return json_response(await alert_store.list_alerts(conn, wanted, enterprise=enterprise, limit=limit))
+
+
+async def alert_with_events(pool, aid: str, may_see=lambda enterprise: True) -> dict | None:
+    """An alert with its events, or None when there is none this caller may see."""
+    async with pool.acquire() as conn:
+        alert = await alert_store.get_alert(conn, aid)
+        if alert is None or not may_see(alert["enterprise"]):
+            return None
+        alert["events"] = await alert_store.alert_events(conn, aid)
+    return alert
+
+
 def routes(state):
     auth = state.auth
 
@@ -52,30 +76,15 @@ def routes(state):
 
     async def list_alerts(request: Request) -> Response:
         _, err = who(request)
-        if err:
-            return err
-        wanted = request.query_params.get("state", "active")
-        if wanted not in STATES:
-            return json_error(400, f"state must be one of {', '.join(STATES)}")
-        try:
-            limit = min(int(request.query_params.get("limit", "1000")), 10_000)
-        except ValueError:
-            return json_error(400, "limit must be an integer")
-        async with state.pool.acquire() as conn:
-            rows = await alert_store.list_alerts(conn, wanted, limit=limit)
-        return json_response(rows)
+        return err or await alert_listing(state.pool, request)
 
     async def get_alert(request: Request) -> Response:
         _, err = who(request)
         if err:
             return err
         aid = request.path_params["id"]
-        async with state.pool.acquire() as conn:
-            alert = await alert_store.get_alert(conn, aid)
-            if alert is None:
-                return json_error(404, f"no alert with id {aid!r}")
-            alert["events"] = await alert_store.alert_events(conn, aid)
-        return json_response(alert)
+        alert = await alert_with_events(state.pool, aid)
+        return json_response(alert) if alert is not None else json_error(404, f"no alert with id {aid!r}")
 
     def action(name: str):
         async def act(request: Request) -> Response:

@@ -21,9 +21,9 @@ from starlette.responses import Response
 
 from ..model import Severity
 from ..store import alerts as alert_store
+from .alerts_api import alert_listing, alert_with_events
 from .responses import json_error, json_response
 
-STATES = ("active", "acknowledged", "handling", "feedback", "resolved", "open", "all")
 MAX_SERIES_SPAN_S = 31 * 86400
 MAX_BUCKETS = 2000
 
@@ -104,30 +104,17 @@ def routes(state):
         return json_response(site_json(site, ent, devices))
 
     async def list_alerts(request: Request) -> Response:
-        p, ent, err = who_scoped(request)
-        if err:
-            return err
-        wanted = request.query_params.get("state", "active")
-        if wanted not in STATES:
-            return json_error(400, f"state must be one of {', '.join(STATES)}")
-        try:
-            limit = max(1, min(int(request.query_params.get("limit", "200")), 10_000))
-        except ValueError:
-            return json_error(400, "limit must be an integer")
-        async with state.pool.acquire() as conn:
-            rows = await alert_store.list_alerts(conn, wanted, enterprise=ent, limit=limit)
-        return json_response(rows)
+        _, ent, err = who_scoped(request)
+        return err or await alert_listing(state.pool, request, enterprise=ent, default_limit=200)
 
     async def get_alert(request: Request) -> Response:
         p, err = who(request)
         if err:
             return err
         aid = request.path_params["id"]
-        async with state.pool.acquire() as conn:
-            alert = await alert_store.get_alert(conn, aid)
-            if alert is None or not p.may_see(alert["enterprise"]):
-                return json_error(404, f"no alert with id {aid!r}")
-            alert["events"] = await alert_store.alert_events(conn, aid)
+        alert = await alert_with_events(state.pool, aid, p.may_see)
+        if alert is None:
+            return json_error(404, f"no alert with id {aid!r}")
         idx = point_index.get((alert["enterprise"], alert["device"], alert["point"]))
         alert["point_info"] = None
         if idx is not None:

@@ -33,17 +33,23 @@ def routes(state):
             c["ends_at"] = None  # recurring windows from the configuration do not expire
         return json_response(rows + config)
 
+    async def validated(request: Request):
+        """(silence fields, None) from a request's JSON body, or (None, the 400 response)."""
+        body, err = await json_body(request)
+        if err:
+            return None, err
+        try:
+            return validate(body, now=clock()), None
+        except SilenceError as exc:
+            return None, json_error(400, str(exc))
+
     async def create(request: Request) -> Response:
         p, err = who(state, request, "officer")
         if err:
             return err
-        body, err = await json_body(request)
+        fields, err = await validated(request)
         if err:
             return err
-        try:
-            fields = validate(body, now=clock())
-        except SilenceError as exc:
-            return json_error(400, str(exc))
         async with state.pool.acquire() as conn:
             row = await store.create(conn, fields, p.name)
         await state.runtime.reload_silences()
@@ -65,13 +71,9 @@ def routes(state):
             if request.method == "DELETE":
                 row = await store.delete(conn, sid, p.name)
             else:
-                body, err = await json_body(request)
+                fields, err = await validated(request)
                 if err:
                     return err
-                try:
-                    fields = validate(body, now=clock())
-                except SilenceError as exc:
-                    return json_error(400, str(exc))
                 row = await store.update(conn, sid, fields)
             if row is None:
                 known = await store.get(conn, sid)
