@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench.common import free_port, wait_ready  # noqa: E402
-from ingest_bench import normal_body, pct  # noqa: E402
+from ingest_bench import paced, pct  # noqa: E402
 from simulators.site import credentials_toml, generate_site  # noqa: E402
 
 RING = 1000  #: the hub's ring for this run (default 5,000): small, so four bursts overrun it
@@ -73,7 +73,6 @@ def load_process(url: str, tokens: dict, devices: dict, rate: float, seconds: fl
     """Background load in its own process (its own core share, not the browser's loop)."""
 
     async def run() -> int:
-        eids = sorted(tokens)
         accepted = 0
         async with aiohttp.ClientSession() as s:
             async def post(eid, body):
@@ -84,23 +83,7 @@ def load_process(url: str, tokens: dict, devices: dict, rate: float, seconds: fl
                     if r.status == 202:
                         accepted += (await r.json())["accepted"]
 
-            per_tick = rate / 100 / 20  # requests of 100 readings every 50 ms
-            acc, k, t_next = 0.0, 0, time.perf_counter()
-            end = t_next + seconds
-            pending = set()
-            while t_next < end:
-                acc += per_tick
-                while acc >= 1:
-                    acc -= 1
-                    eid = eids[k % len(eids)]
-                    k += 1
-                    task = asyncio.ensure_future(post(eid, normal_body(devices[eid], int(time.time() * 1000))))
-                    pending.add(task)
-                    task.add_done_callback(pending.discard)
-                t_next += 0.05
-                await asyncio.sleep(max(0.0, t_next - time.perf_counter()))
-            if pending:
-                await asyncio.wait(pending, timeout=10)
+            await paced(post, devices, rate, seconds, tick=0.05)
         return accepted
 
     t0 = time.perf_counter()

@@ -56,6 +56,29 @@ def normal_body(eid_devices: list[str], t_ms: int, n: int = 100) -> bytes:
     return orjson.dumps(items)
 
 
+async def paced(post, devices: dict, rate: float, seconds: float, tick: float = 0.1) -> None:
+    """Background load: ``post(eid, body)`` of 100 normal readings, ``rate`` readings/s in
+    all, started every ``tick`` s round the enterprises; waits (10 s at most) for the last."""
+    eids = sorted(devices)
+    per_tick = rate / 100 * tick
+    acc, k, t_next = 0.0, 0, time.perf_counter()
+    end = t_next + seconds
+    pending: set[asyncio.Future] = set()
+    while t_next < end:
+        acc += per_tick
+        while acc >= 1:
+            acc -= 1
+            eid = eids[k % len(eids)]
+            k += 1
+            task = asyncio.ensure_future(post(eid, normal_body(devices[eid], int(time.time() * 1000))))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+        t_next += tick
+        await asyncio.sleep(max(0.0, t_next - time.perf_counter()))
+    if pending:
+        await asyncio.wait(pending, timeout=10)
+
+
 async def throughput(url, tokens, devices, seconds, clients) -> tuple[int, float]:
     eids = sorted(tokens)
     base = int(time.time() * 1000) - 60_000
@@ -116,18 +139,7 @@ async def latency(url, ws_url, cookie, tokens, devices, seconds, rate) -> list[f
                     raise RuntimeError(f"HTTP {r.status}: {await r.text()}")
 
         async def background():
-            per_tick = rate / 100 / 10  # requests of 100 readings per 0.1 s
-            acc, k, t_next = 0.0, 0, time.perf_counter()
-            end = t_next + seconds
-            while t_next < end:
-                acc += per_tick
-                while acc >= 1:
-                    acc -= 1
-                    eid = eids[k % len(eids)]
-                    k += 1
-                    asyncio.ensure_future(post(eid, normal_body(devices[eid], int(time.time() * 1000))))
-                t_next += 0.1
-                await asyncio.sleep(max(0.0, t_next - time.perf_counter()))
+            await paced(post, devices, rate, seconds, tick=0.1)
 
         async def prober():
             i = 0
