@@ -6,6 +6,7 @@ the store maps them to its own stable ids (see ``store.registry``).
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from detectors.chain import build, merge
 
+from .basemap import Basemap, parse_basemap
 from .model import PointRef, Severity
 
 # The repository's config/ (point kinds, the demo site); WARNING_CONFIG_DIR moves it (e.g. in a container).
@@ -42,6 +44,7 @@ class Enterprise:
     location: tuple[float, float] | None = None
     dust: str = ""
     devices: tuple[str, ...] = ()
+    street: str = ""  #: the street or town (街镇) it belongs to; one of the basemap's when there is one
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,7 @@ class Site:
     users: dict[str, User]
     channels: tuple[Channel, ...]
     policy: object = None  #: warning.notify.policies.Policy: escalation, rosters, noise control
+    basemap: Basemap | None = None  #: the risk map's outline and streets (``[site] map``), see warning.basemap
 
     def alert_policy(self):
         from .notify.policies import Policy
@@ -103,11 +107,24 @@ def load_site(path: str | Path, kinds: dict[str, dict] | None = None) -> Site:
                 raw["policy"] = tomllib.load(fh).get("policy", {})
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"{beside}: {exc}") from None
-    return parse_site(raw, kinds if kinds is not None else load_kinds(), source=str(path))
+    return parse_site(raw, kinds if kinds is not None else load_kinds(), source=str(path), base=path.parent)
 
 
-def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site") -> Site:
+def load_basemap(name: str, base: Path | None, source: str) -> Basemap:
+    """``[site] map``: a GeoJSON file, relative to the site file's folder."""
+    path = (base or Path(".")) / name
+    try:
+        if path.stat().st_size > 5_000_000:  # the page draws it all; a surveyed map wants simplifying first
+            raise ConfigError(f"{source}: map {path}: larger than 5 MB")
+        with open(path, "rb") as fh:
+            return parse_basemap(json.load(fh), str(path))
+    except (OSError, ValueError) as exc:  # BasemapError and JSON errors are ValueErrors
+        raise ConfigError(f"{source}: map: {exc}") from None
+
+
+def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site", base: Path | None = None) -> Site:
     site = raw.get("site", {})
+    basemap = load_basemap(site["map"], base, source) if site.get("map") else None
     enterprises: dict[str, Enterprise] = {}
     points: list[PointDef] = []
     for e in raw.get("enterprises", []):
@@ -136,8 +153,11 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site") -> Site:
                 points.append(PointDef(PointRef(eid, did, pname), kind_name, kind.get("unit", ""),
                                        kind.get("title", pname), specs))
         loc = e.get("location")
+        street = e.get("street", "")
+        if basemap is not None and street and street not in basemap.streets():
+            raise ConfigError(f"{source}: enterprise {eid}: street {street!r} is not on the map")
         enterprises[eid] = Enterprise(eid, e.get("name", eid), tuple(e.get("token_sha256", [])),
-                                      tuple(loc) if loc else None, e.get("dust", ""), tuple(devices))
+                                      tuple(loc) if loc else None, e.get("dust", ""), tuple(devices), street)
     users = {}
     for u in raw.get("users", []):
         name = _req(u, "name", source)
@@ -170,7 +190,7 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site") -> Site:
     except PolicyError as exc:
         raise ConfigError(f"{source}: policy: {exc}") from None
     return Site(site.get("name", "site"), float(site.get("offline_after", 300)), enterprises, tuple(points), users,
-                channels, policy)
+                channels, policy, basemap)
 
 
 def _req(table: dict, key: str, where: str):

@@ -125,7 +125,7 @@ def _scenario_and_site(args):
 
 def _write_site(sc, out: Path, args_enterprises: int | None = None, args_collectors: int = 3,
                 args_seed: int = 1) -> int:
-    from simulators.site import credentials_toml, site_toml
+    from simulators.site import basemap_beside, credentials_toml, site_toml
 
     if sc is None and args_enterprises:
         from simulators.scenarios import parse_scenario
@@ -139,6 +139,7 @@ def _write_site(sc, out: Path, args_enterprises: int | None = None, args_collect
     out.mkdir(parents=True, exist_ok=True)
     (out / "site.toml").write_text(site_toml(sc.site, f"scenario {sc.name}"), encoding="utf-8")
     (out / "credentials.toml").write_text(credentials_toml(sc.tokens, sc.site_seed), encoding="utf-8")
+    basemap_beside(sc.site, out)
     print(f"wrote {out / 'site.toml'} and {out / 'credentials.toml'}")
     return 0
 
