@@ -94,7 +94,7 @@
       const tx = s("text", { x: x(mk.t) + (right ? -3 : 3), y: h - m.b - 6, class: "tick marker-label", "text-anchor": right ? "end" : "start" }, svg);
       tx.textContent = mk.label || "";
     }
-    if (!pts.length) s("text", { x: w / 2, y: h / 2, class: "tick", "text-anchor": "middle" }, svg).textContent = "无数据 no data";
+    if (!pts.length) s("text", { x: w / 2, y: h / 2, class: "tick", "text-anchor": "middle" }, svg).textContent = opts.noData || "—";
     container.replaceChildren(svg);
     return svg;
   }
