@@ -309,7 +309,7 @@ async def test_stale_then_reconnect_and_resync_after_restart(bsite, machine_db):
             await page.locator("#alert-rows tr.sev-red.state-active").wait_for(timeout=2000)
 
             await srv.stop()
-            await page.locator("#conn-banner").wait_for(timeout=5)  # shows it is stale
+            await page.locator("#conn-banner").wait_for(timeout=5000)  # shows it is stale
             assert await page.locator("#conn-dot.down").count() == 1
             await shoot(page, "dashboard-stale", full_page=False)
 
@@ -322,8 +322,8 @@ async def test_stale_then_reconnect_and_resync_after_restart(bsite, machine_db):
                 red = next(a for a in rows if a["severity"] == "red")
                 assert (await c.post(f"/api/v1/alerts/{red['id']}/ack", json={"note": "seen"})).status_code == 200
             await page.wait_for_selector("#conn-dot.live", timeout=15000)
-            await page.locator("#alert-rows tr.sev-red.state-acknowledged").wait_for(timeout=3)
-            await page.locator("#alert-rows tr.sev-orange").wait_for(timeout=3)
+            await page.locator("#alert-rows tr.sev-red.state-acknowledged").wait_for(timeout=3000)
+            await page.locator("#alert-rows tr.sev-orange").wait_for(timeout=3000)
             assert await page.locator("#conn-banner").is_hidden()
             # Only the outage's failed connections may be logged as errors.
             assert [e for e in errors if "ERR_CONNECTION_REFUSED" not in e and "WebSocket" not in e] == []

@@ -120,6 +120,9 @@ def routes(state):
         if idx is not None:
             pd = site.points[idx]
             alert["point_info"] = {"unit": pd.unit, "title": pd.title, "kind": pd.kind, "limits": limits_of(pd)}
+        ent = site.enterprises.get(alert["enterprise"])
+        if ent is not None:  # the page names the enterprise (the listing may carry it already)
+            alert.setdefault("enterprise_name", ent.name)
         return json_response(alert)
 
     async def trend(request: Request) -> Response:

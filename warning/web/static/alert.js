@@ -25,7 +25,7 @@ W.start(() => {
     title.replaceChildren(el("span", `chip sev-${sev}`, sevName(sev)), document.createTextNode(` ${a.message}`));
     const dl = $("a-facts");
     dl.replaceChildren();
-    const ent = el("a", null, `${entName(a)} (${a.enterprise})`);
+    const ent = el("a", null, entName(a) === a.enterprise ? a.enterprise : `${entName(a)} (${a.enterprise})`);
     ent.href = `/e/${encodeURIComponent(a.enterprise)}`;
     dl.appendChild(el("dt", null, t("Enterprise")));
     dl.appendChild(el("dd")).appendChild(ent);

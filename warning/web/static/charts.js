@@ -99,10 +99,11 @@
     return svg;
   }
 
-  // Stacked bars per time bucket: buckets [{t, red, orange, yellow, blue}], opts {start, bucket, now}.
+  // Stacked bars per time bucket: buckets [{t, red, orange, yellow, blue}], opts {start, bucket, now,
+  // width, height (the container's pixels, so the ticks are real 12 px), sevName}.
   function bars(container, buckets, opts) {
-    const w = 600;
-    const h = 150;
+    const w = Math.max(opts.width || 600, 200);
+    const h = Math.max(opts.height || 150, 80);
     const m = { l: 28, r: 6, t: 8, b: 20 };
     const n = Math.max(1, Math.ceil((opts.now - opts.start) / opts.bucket));
     const byT = new Map(buckets.map((b) => [Math.round((b.t - opts.start) / opts.bucket), b]));
@@ -122,7 +123,7 @@
           const hh = y(b[sev]);
           base -= hh;
           const r = s("rect", { x: m.l + i * bw + 1, y: base, width: Math.max(bw - 2, 1), height: hh, class: `bar sev-${sev}` }, svg);
-          s("title", {}, r).textContent = `${hm(opts.start + i * opts.bucket)} ${sev}: ${b[sev]}`;
+          s("title", {}, r).textContent = `${hm(opts.start + i * opts.bucket)} ${opts.sevName ? opts.sevName(sev) : sev}: ${b[sev]}`;
         }
       }
       if (i % Math.max(1, Math.ceil(n / 6)) === 0) {

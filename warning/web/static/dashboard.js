@@ -25,6 +25,7 @@ W.start(() => {
   const PAGE_MS = Math.max(3, Number(params.get("page_s")) || 12) * 1000;
   document.body.classList.toggle("kiosk", kiosk);
   $("kiosk-bar").hidden = !kiosk;
+  if (kiosk) $("alerts-title").appendChild($("kiosk-bar")); // the clock and sound beside the list's title: over nothing
 
   function schedule() {
     if (renderQueued) return;
@@ -190,7 +191,10 @@ W.start(() => {
   function drawTrend() {
     if (!trend) return;
     trend.now = Date.now() / 1000;
-    Charts.bars($("trend"), trend.buckets, trend);
+    const box = $("trend");
+    const wall = matchMedia("(min-width: 1280px) and (min-height: 640px)").matches;
+    Charts.bars(box, trend.buckets, { ...trend, sevName, width: box.clientWidth,
+      height: wall ? box.clientHeight : box.clientWidth / 4 });
   }
   function countRaised(ev) {
     if (!trend || ev.kind !== "raised") return;
