@@ -159,6 +159,15 @@ async def test_live_alert_popup_and_ack_across_two_browsers(server):
         await officer.locator("#popups .popup").nth(1).wait_for(timeout=1000)
         stack = await officer.evaluate(BOXES, "#popups .popup")
         assert len(stack) == 2 and pairs_overlapping(stack) == []
+        for size in (DESKTOP, PHONE, WALL):  # on every layout: never over a row or another pop-up
+            await officer.set_viewport_size(size)
+            await officer.wait_for_timeout(300)
+            stack = await officer.evaluate(BOXES, "#popups .popup")
+            rows = await officer.evaluate(BOXES, "#alert-rows tr")
+            assert len(stack) == 2 and pairs_overlapping(stack) == [] and len(rows) == 2, size
+            assert [(p["id"], r["id"]) for p in stack for r in rows if overlaps(p, r)] == [], size
+        await shoot(officer, "dashboard-popup-phone", PHONE, full_page=False)
+        await officer.set_viewport_size(DESKTOP)
         await officer.locator("#popups .popup.sev-orange .popup-close").click()
         assert await officer.locator("#popups .popup").count() == 1
 

@@ -115,8 +115,9 @@ W.start(() => {
   // ?kiosk=1: the list shows what fits and turns the page every PAGE_MS.
   let page = 0;
   let pages = [];
-  function paginate() {
+  function paginate(again = true) {
     if (!kiosk) return;
+    const height = $("alert-box").clientHeight;
     const trs = [...$("alert-rows").children];
     for (const tr of trs) tr.hidden = false;
     const avail = $("alert-box").clientHeight - $("alert-rows").offsetTop - 2;
@@ -133,6 +134,7 @@ W.start(() => {
     const [lo, hi] = pages[page] || [0, 0];
     trs.forEach((tr, i) => { tr.hidden = i < lo || i >= hi; });
     $("page-no").textContent = pages.length > 1 ? t("page {i} of {n}", { i: page + 1, n: pages.length }) : "";
+    if (again && $("alert-box").clientHeight !== height) paginate(false); // the title changed the room: once more
   }
   if (kiosk) setInterval(() => { if (pages.length > 1) { page = (page + 1) % pages.length; paginate(); } }, PAGE_MS);
   window.addEventListener("resize", () => { paginate(); });
@@ -168,7 +170,7 @@ W.start(() => {
       const tr = el("tr", `sev-${e.top}`);
       tr.dataset.enterprise = e.id;
       const name = el("td", "ent-name");
-      const link = el("a", null, W.names.get(e.id) || e.name || e.id);
+      const link = el("a", null, RiskMap.shortName(W.names.get(e.id) || e.name) || e.id);
       link.href = `/e/${encodeURIComponent(e.id)}`;
       link.title = e.id;
       name.appendChild(link);
