@@ -228,11 +228,26 @@ def credentials_toml(tokens: dict[str, str], seed: int = 1) -> str:
     return "\n".join(lines)
 
 
-def basemap_beside(site: dict, out: Path) -> None:
-    """A site naming the demo's basemap, written into ``out``: copy the map there too (the
-    site file names it relative to itself)."""
-    if site.get("site", {}).get("map") == MAP_NAME and (out / MAP_NAME).resolve() != BASEMAP:
-        (out / MAP_NAME).write_bytes(BASEMAP.read_bytes())
+def resolve_map(site: dict, base: Path) -> dict:
+    """A site read from (or generated for) ``base``, with its ``[site] map`` made absolute,
+    so it parses wherever the site dict goes (a scenario, a replay)."""
+    name = site.get("site", {}).get("map")
+    if name and not Path(name).is_absolute():
+        site["site"]["map"] = str((base / name).resolve())
+    return site
+
+
+def basemap_beside(site: dict, out: Path) -> dict:
+    """The site to write into ``out``: its map copied beside it and named relative to it
+    (the site file names the map relative to itself)."""
+    name = site.get("site", {}).get("map")
+    if not name:
+        return site
+    src = Path(name) if Path(name).is_absolute() else BASEMAP.parent / name
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / src.name).resolve() != src.resolve():
+        (out / src.name).write_bytes(src.read_bytes())
+    return {**site, "site": {**site["site"], "map": src.name}}
 
 
 def write_demo(
@@ -246,5 +261,5 @@ def write_demo(
     site_path, cred_path = out / "site.toml", out / "credentials.toml"
     site_path.write_text(text, encoding="utf-8")
     cred_path.write_text(credentials_toml(tokens, seed), encoding="utf-8")
-    basemap_beside({"site": {"map": MAP_NAME}}, out)
+    basemap_beside({"site": {"map": MAP_NAME}}, out)  # the text names it relative: copy it along
     return site_path, cred_path
