@@ -167,11 +167,14 @@ DEMO_OVERRIDES = {("E013", "DC1"): {"air_speed": {"anomaly": {"ref_interval": 1.
                                                               "direction": "both"}}}}
 
 
-def generate_site(n_enterprises: int = 20, collectors: int = 3, seed: int = 1) -> tuple[str, dict[str, str]]:
+def generate_site(n_enterprises: int = 20, collectors: int = 3, seed: int = 1,
+                  with_map: bool = False) -> tuple[str, dict[str, str]]:
     """The site TOML text and the plaintext tokens (enterprise id -> token).
 
     Only token digests and password hashes are in the text; see :func:`demo_user_secrets`
-    for the users' plaintext secrets.
+    for the users' plaintext secrets. ``with_map`` names the demo's basemap (``[site] map``,
+    relative to the site file: the file must then be beside it, as :func:`write_demo` puts
+    it); without it the enterprises keep their places and streets, and the map has no outline.
     """
     enterprises, tokens = _enterprises(n_enterprises, collectors, seed)
     for ent in enterprises:  # see DEMO_OVERRIDES
@@ -184,7 +187,8 @@ def generate_site(n_enterprises: int = 20, collectors: int = 3, seed: int = 1) -
         "",
     ]
     lines += _table("[site]", {"name": "上海市普陀区（演示）", "offline_after": 60})
-    lines.insert(-1, f"map = {_toml(MAP_NAME)}  # schematic outline of Putuo and its streets, hand-drawn, not surveyed")
+    if with_map:
+        lines.insert(-1, f"map = {_toml(MAP_NAME)}  # schematic outline of Putuo and its streets, hand-drawn, not surveyed")
     for ent in enterprises:
         lines += _table("[[enterprises]]", {k: v for k, v in ent.items() if k != "devices"})
         for dev in ent["devices"]:
@@ -257,7 +261,7 @@ def write_demo(
     directory); returns both paths."""
     out = Path(dir)
     out.mkdir(parents=True, exist_ok=True)
-    text, tokens = generate_site(n_enterprises, collectors, seed)
+    text, tokens = generate_site(n_enterprises, collectors, seed, with_map=True)
     site_path, cred_path = out / "site.toml", out / "credentials.toml"
     site_path.write_text(text, encoding="utf-8")
     cred_path.write_text(credentials_toml(tokens, seed), encoding="utf-8")
