@@ -273,17 +273,18 @@ W.start(() => {
   document.addEventListener("keydown", anyGesture);
   showSound();
 
-  // Pop-ups for new orange and red alerts: stacked, newest on top, each with its own 签收;
+  // Pop-ups for new orange and red alerts: stacked, red first then newest, each with its own 签收;
   // they sit over the map (over nothing on a phone: there they are in the page's flow), so
   // they never cover the list or each other.
-  const MAX_POPUPS = 3;
-  const popups = []; // alerts announced and not yet dismissed or signed for, newest first
+  const maxPopups = () => (matchMedia("(max-width: 760px)").matches ? 1 : 3); // a phone: the list stays in sight
+  const popups = []; // alerts announced and not yet dismissed or signed for, worst and newest first
   function announce(a) {
     const sev = sevOf(a);
     if (RANK[sev] < RANK.orange) return;
     beep(sev);
     dropPopup(a.id, false);
     popups.unshift(a);
+    popups.sort(bySeverityThenAge); // red before orange, then the newest: the worst is never the one left out
     page = 0; // kiosk: back to the first page, where the most severe are
     renderPopups();
   }
@@ -292,27 +293,41 @@ W.start(() => {
     if (i >= 0) popups.splice(i, 1);
     if (i >= 0 && redraw) renderPopups();
   }
+  function popupFor(a) {
+    const sev = sevOf(a);
+    const p = $("popup-tpl").content.firstElementChild.cloneNode(true);
+    W.translate(p);
+    p.classList.add(`sev-${sev}`);
+    p.dataset.alertId = a.id;
+    p.querySelector(".popup-title").textContent = t("{level} alert", { level: sevName(sev) });
+    p.querySelector(".popup-where").textContent = where(a);
+    p.querySelector(".popup-text").textContent = a.message || "";
+    p.querySelector(".popup-more").textContent = timeText(a.opened_at);
+    p.querySelector(".popup-open").href = `/alert/${encodeURIComponent(a.id)}`;
+    p.querySelector(".popup-ack").hidden = !(me.can_act && a.state === "active");
+    return p;
+  }
   function renderPopups() {
     const box = $("popups");
     box.replaceChildren();
-    for (const a of popups.slice(0, MAX_POPUPS)) {
-      const sev = sevOf(a);
-      const p = $("popup-tpl").content.firstElementChild.cloneNode(true);
-      W.translate(p);
-      p.classList.add(`sev-${sev}`);
-      p.dataset.alertId = a.id;
-      p.querySelector(".popup-title").textContent = t("{level} alert", { level: sevName(sev) });
-      p.querySelector(".popup-where").textContent = where(a);
-      p.querySelector(".popup-text").textContent = a.message || "";
-      p.querySelector(".popup-more").textContent = timeText(a.opened_at);
-      p.querySelector(".popup-open").href = `/alert/${encodeURIComponent(a.id)}`;
-      p.querySelector(".popup-ack").hidden = !(me.can_act && a.state === "active");
-      box.appendChild(p);
-    }
-    if (popups.length > MAX_POPUPS) {
-      box.appendChild(el("p", "popups-more", t("{n} more new alerts: see the list", { n: popups.length - MAX_POPUPS })));
-    }
     box.hidden = popups.length === 0;
+    const more = el("p", "popups-more");
+    let shown = 0;
+    for (const a of popups.slice(0, maxPopups())) {
+      box.appendChild(popupFor(a));
+      shown++;
+    }
+    const note = () => {
+      more.textContent = t("{n} more new alerts: see the list", { n: popups.length - shown });
+      if (popups.length > shown) box.appendChild(more); else more.remove();
+    };
+    note();
+    // Only whole pop-ups: on the wall the box has a fixed room; drop the oldest shown until they fit.
+    while (shown > 1 && box.scrollHeight > box.clientHeight + 1) {
+      box.querySelectorAll(".popup")[shown - 1].remove();
+      shown--;
+      note();
+    }
   }
   $("popups").addEventListener("click", (e) => {
     const p = e.target.closest(".popup");
@@ -377,7 +392,7 @@ W.start(() => {
   let resizeTimer = null;
   window.addEventListener("resize", () => {
     clearTimeout(resizeTimer);
-    resizeTimer = setTimeout(() => { if (riskMap) drawMap(); }, 250); // drawn for the new size
+    resizeTimer = setTimeout(() => { if (riskMap) drawMap(); renderPopups(); }, 250); // drawn for the new size
   });
   Promise.all([W.getJSON("/api/v1/dash/site"), W.getJSON("/api/v1/dash/map").catch(() => null)]).then(([site, map]) => {
     enterprises = site.enterprises;
