@@ -84,6 +84,7 @@
       s("text", { x: w - m.r - 4, y: y(l.value) - 4, class: `tick limit-label sev-${l.severity}`, "text-anchor": "end" }, svg)
         .textContent = `${l.direction === "low" ? "≤" : "≥"} ${num(l.value)}`;
     }
+    const taken = []; // label x positions per row: events close in time get their labels on rows above
     for (const mk of opts.markers || []) {
       if (mk.t < t0 || mk.t > t1) continue;
       s("line", { x1: x(mk.t), x2: x(mk.t), y1: m.t, y2: h - m.b, class: `marker sev-${mk.severity || "blue"}` }, svg);
@@ -91,7 +92,10 @@
         s("circle", { cx: x(mk.t), cy: y(mk.value), r: 4, class: `dotm sev-${mk.severity || "blue"}` }, svg);
       }
       const right = x(mk.t) > w - 80;
-      const tx = s("text", { x: x(mk.t) + (right ? -3 : 3), y: h - m.b - 6, class: "tick marker-label", "text-anchor": right ? "end" : "start" }, svg);
+      let row = 0;
+      while ((taken[row] || []).some((px) => Math.abs(px - x(mk.t)) < 70)) row++;
+      (taken[row] = taken[row] || []).push(x(mk.t));
+      const tx = s("text", { x: x(mk.t) + (right ? -3 : 3), y: h - m.b - 6 - row * 15, class: "tick marker-label", "text-anchor": right ? "end" : "start" }, svg);
       tx.textContent = mk.label || "";
     }
     if (!pts.length) s("text", { x: w / 2, y: h / 2, class: "tick", "text-anchor": "middle" }, svg).textContent = opts.noData || "—";
