@@ -74,16 +74,38 @@
 
   const hit = (a, b) => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
 
+  // Placed boxes in a coarse grid of cells, so a candidate is checked only against its neighbours
+  // (a district of 200 enterprises places its labels in a few milliseconds).
+  const CELL = 64;
+  function boxIndex() {
+    const cells = new Map();
+    const keys = (b) => {
+      const out = [];
+      for (let cx = Math.floor(b.x / CELL); cx <= Math.floor((b.x + b.w) / CELL); cx++) {
+        for (let cy = Math.floor(b.y / CELL); cy <= Math.floor((b.y + b.h) / CELL); cy++) out.push(`${cx},${cy}`);
+      }
+      return out;
+    };
+    return {
+      add(b) { for (const k of keys(b)) { if (!cells.has(k)) cells.set(k, []); cells.get(k).push(b); } },
+      hits(b) { return keys(b).some((k) => (cells.get(k) || []).some((p) => hit(b, p))); },
+    };
+  }
+
   // Greedy placement. items: [{text, x, y, r, kind, leader}] in priority order; obstacles: boxes.
   // Each label takes the first candidate box inside the map that touches no placed box.
-  function placeLabels(items, obstacles, W_, H) {
-    const placed = obstacles.slice();
+  function placeLabels(items, obstacles, W_, H, measure) {
+    const placed = boxIndex();
+    for (const o of obstacles) placed.add(o);
     const inside = (b) => b.x >= 2 && b.y >= 2 && b.x + b.w <= W_ - 2 && b.y + b.h <= H - 2;
     for (const it of items) {
       it.text.removeAttribute("visibility");
-      it.text.setAttribute("x", 0);
-      it.text.setAttribute("y", 0);
-      const bb = it.text.getBBox();
+      if (measure || !it.bb) { // a label's text never changes: measure it once (again when the fonts arrive)
+        it.text.setAttribute("x", 0);
+        it.text.setAttribute("y", 0);
+        it.bb = it.text.getBBox();
+      }
+      const bb = it.bb;
       const w = bb.width + 4;
       const h = bb.height + 2;
       const cands = [];
@@ -106,12 +128,12 @@
           }
         }
       }
-      const spot = cands.map((c) => ({ x: c.x, y: c.y, w, h, far: c.far })).find((b) => inside(b) && !placed.some((p) => hit(b, p)));
+      const spot = cands.map((c) => ({ x: c.x, y: c.y, w, h, far: c.far })).find((b) => inside(b) && !placed.hits(b));
       if (it.leader) it.leader.setAttribute("visibility", "hidden");
       if (!spot) { it.text.setAttribute("visibility", "hidden"); it.shown = false; continue; }
       it.text.setAttribute("x", (spot.x + 2 - bb.x).toFixed(1));
       it.text.setAttribute("y", (spot.y + 1 - bb.y).toFixed(1));
-      placed.push(spot);
+      placed.add(spot);
       it.shown = true;
       if (spot.far && it.leader) {
         const tx = Math.min(Math.max(it.x, spot.x), spot.x + w);
@@ -213,17 +235,17 @@
       : located.length ? t("geographic") : t("grid");
     let lastOrder = null;
 
-    function layout(ents) {
+    function layout(ents, measure = false) {
       const items = [...byId.values()].sort((p, q) => {
         const a = ents.get(p.e.id), b = ents.get(q.e.id);
         return ((b ? RANK[b.top] * 2 + (b.unack ? 1 : 0) : 0) - (a ? RANK[a.top] * 2 + (a.unack ? 1 : 0) : 0)) ||
           p.e.id.localeCompare(q.e.id);
       });
       const key = items.map((i) => i.e.id).join(",");
-      if (key === lastOrder) return;
+      if (key === lastOrder && !measure) return;
       lastOrder = key;
       const dots = items.map((i) => ({ x: i.x - i.r - 1, y: i.y - i.r - 1, w: 2 * i.r + 2, h: 2 * i.r + 2 }));
-      placeLabels(items.concat(streetLabels), dots, W_, H);
+      placeLabels(items.concat(streetLabels), dots, W_, H, measure);
       for (const i of items.slice().reverse()) gDots.appendChild(i.a); // the most severe drawn last: on top
     }
 
@@ -238,9 +260,12 @@
         n.title.textContent = `${id} ${n.e.name || ""}${n.e.street ? ` · ${n.e.street}` : ""} · ${e
           ? `${sevName(e.top)} · ${t("{n} not signed for", { n: e.unack })}` : t("Normal")}`;
       }
-      layout(ents);
+      // The colours now; the labels' places a moment later, off the path from an event to its row.
+      clearTimeout(layoutTimer);
+      layoutTimer = setTimeout(() => layout(ents), 0);
     }
-    const relayout = (ents) => { lastOrder = null; layout(ents); };
+    let layoutTimer = null;
+    const relayout = (ents) => layout(ents, true);
     return { paint, relayout, mode, svg };
   }
 
