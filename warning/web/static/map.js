@@ -245,7 +245,9 @@
       if (key === lastOrder && !measure) return;
       lastOrder = key;
       const dots = items.map((i) => ({ x: i.x - i.r - 1, y: i.y - i.r - 1, w: 2 * i.r + 2, h: 2 * i.r + 2 }));
+      const t0 = performance.now();
       placeLabels(items.concat(streetLabels), dots, W_, H, measure);
+      svg.dataset.layoutMs = (performance.now() - t0).toFixed(1); // read by the browser test
       for (const i of items.slice().reverse()) gDots.appendChild(i.a); // the most severe drawn last: on top
     }
 
