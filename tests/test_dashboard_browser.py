@@ -504,6 +504,15 @@ async def test_pages_in_chinese_and_english(server):
         assert "未签收" in await zh.locator("#alert-rows").inner_text()
         assert await zh.title() == "(1) 值班预警大屏"
         await shoot(zh, "dashboard-zh", full_page=False)
+        for locale, button in (("zh-CN", "登录"), ("en-US", "Log in")):  # the login page too, before any session
+            ctx = await browser.new_context(viewport=PHONE, locale=locale)
+            login = await ctx.new_page()
+            await login.goto(base + "/login?failed=1")
+            await until(login, "document.querySelector('#login-form button').textContent.length > 0")
+            assert await login.locator("#login-form button").inner_text() == button
+            assert await login.locator("#login-error").is_visible()
+            await shoot(login, f"login-{locale}", PHONE, full_page=False)
+            await ctx.close()
 
         en, en_errors = await logged_in_page(browser, base, "duty", locale="en-US")  # Accept-Language: en-US
         await en.locator("#alert-rows tr.sev-red").wait_for(timeout=2000)
