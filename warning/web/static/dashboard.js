@@ -93,6 +93,8 @@ W.start(() => {
       if (!r) {
         const tr = document.createElement("tr");
         tr.dataset.alertId = a.id;
+        tr.dataset.enterprise = a.enterprise; // codes for scripts (bench/dashboard_bench.py): the cells show names
+        tr.dataset.device = a.device;
         r = { tr, key: null, age: null, opened: a.opened_at };
         rows.set(a.id, r);
       }
@@ -193,10 +195,16 @@ W.start(() => {
   function drawTrend() {
     if (!trend) return;
     trend.now = Date.now() / 1000;
+    if (!trendSize) measureTrend();
+    Charts.bars($("trend"), trend.buckets, { ...trend, sevName, width: trendSize[0], height: trendSize[1] });
+  }
+  // The trend is drawn in its box's pixels; the size is read on start and on resize only, never
+  // in the middle of a render (reading layout there would force the browser to lay out the list).
+  let trendSize = null;
+  function measureTrend() {
     const box = $("trend");
     const wall = matchMedia("(min-width: 1280px) and (min-height: 640px)").matches;
-    Charts.bars(box, trend.buckets, { ...trend, sevName, width: box.clientWidth,
-      height: wall ? box.clientHeight : box.clientWidth / 4 });
+    trendSize = [box.clientWidth, wall ? box.clientHeight : box.clientWidth / 4];
   }
   function countRaised(ev) {
     if (!trend || ev.kind !== "raised") return;
@@ -322,13 +330,18 @@ W.start(() => {
       if (popups.length > shown) box.appendChild(more); else more.remove();
     };
     note();
-    // Only whole pop-ups: on the wall the box has a fixed room; drop the oldest shown until they fit.
-    while (shown > 1 && box.scrollHeight > box.clientHeight + 1) {
-      box.querySelectorAll(".popup")[shown - 1].remove();
-      shown--;
-      note();
-    }
+    // Only whole pop-ups: on the wall the box has a fixed room; drop the last shown until they
+    // fit. Measured after this task (the list's rows go in first), not in the middle of it.
+    clearTimeout(fitTimer);
+    fitTimer = setTimeout(() => {
+      while (shown > 1 && box.scrollHeight > box.clientHeight + 1) {
+        box.querySelectorAll(".popup")[shown - 1].remove();
+        shown--;
+        note();
+      }
+    }, 0);
   }
+  let fitTimer = null;
   $("popups").addEventListener("click", (e) => {
     const p = e.target.closest(".popup");
     if (!p) return;
@@ -392,7 +405,13 @@ W.start(() => {
   let resizeTimer = null;
   window.addEventListener("resize", () => {
     clearTimeout(resizeTimer);
-    resizeTimer = setTimeout(() => { if (riskMap) drawMap(); renderPopups(); }, 250); // drawn for the new size
+    resizeTimer = setTimeout(() => { // drawn for the new size
+      if (riskMap) drawMap();
+      renderPopups();
+      $("trend").replaceChildren(); // its old drawing must not hold the box's size
+      measureTrend();
+      drawTrend();
+    }, 250);
   });
   Promise.all([W.getJSON("/api/v1/dash/site"), W.getJSON("/api/v1/dash/map").catch(() => null)]).then(([site, map]) => {
     enterprises = site.enterprises;

@@ -256,9 +256,13 @@
         const e = ents.get(id);
         const sev = e ? e.top : "none";
         const cls = `ent-node sev-${sev}${e && e.unack ? " unacked" : ""}${e && e.cleared ? " cleared" : ""}`;
+        const count = e ? String(e.red + e.orange + e.yellow + e.blue) : "";
+        const key = `${cls}|${count}|${e ? e.unack : ""}`;
+        if (n.key === key) continue; // touch only what changed: 200 dots restyled per event cost a frame
+        n.key = key;
         n.a.setAttribute("class", cls);
         n.text.setAttribute("class", `map-label ent-label sev-${sev}`);
-        n.count.textContent = e ? String(e.red + e.orange + e.yellow + e.blue) : "";
+        n.count.textContent = count;
         n.title.textContent = `${id} ${n.e.name || ""}${n.e.street ? ` · ${n.e.street}` : ""} · ${e
           ? `${sevName(e.top)} · ${t("{n} not signed for", { n: e.unack })}` : t("Normal")}`;
       }
