@@ -431,6 +431,14 @@ async def test_wall_screen_1080p_rows_map_popups_kiosk(demo_server, demo_site):
         assert len(await page.evaluate(BOXES, "#popups .popup")) == 1
         assert (await page.evaluate(BOXES, "#alert-rows tr"))[0]["y"] < PHONE["height"]
         await shoot(page, "dashboard-wall-phone", PHONE, full_page=False)
+        laptop = {"width": 1366, "height": 768}  # a smaller control-room screen: still one screen
+        await page.set_viewport_size(laptop)
+        await page.wait_for_timeout(500)
+        assert await page.evaluate("document.scrollingElement.scrollHeight <= innerHeight + 1")
+        box = (await page.evaluate(BOXES, "#alert-box"))[0]
+        assert len([r for r in await page.evaluate(BOXES, "#alert-rows tr")
+                    if r["y"] >= box["y"] and r["y"] + r["height"] <= min(box["y"] + box["height"], 768)]) >= 8
+        await shoot(page, "dashboard-1366", laptop, full_page=False)
         await page.set_viewport_size(WALL)
 
         # ?kiosk=1: no chrome, and the list turns its pages by itself.
