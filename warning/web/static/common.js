@@ -97,7 +97,10 @@
     ((b.opened_at || 0) - (a.opened_at || 0)) || String(a.id).localeCompare(String(b.id));
   const names = new Map(); // enterprise id -> name, for alerts that carry only the code
   const entName = (a) => a.enterprise_name || names.get(a.enterprise) || a.enterprise;
-  const where = (a) => `${entName(a)} · ${a.device}${a.point ? ` · ${a.point}` : ""}`;
+  // The point as a person reads it: its title in the reader's language when the server sends one.
+  const pointName = (a) => (a.point ? a.point_title || a.point : "");
+  const devicePoint = (a) => `${a.device}${a.point ? ` · ${pointName(a)}` : ""}`;
+  const where = (a) => `${entName(a)} · ${devicePoint(a)}`;
 
   // session
   const me = { name: null, role: null, csrf: null, enterprise: null, can_act: false };
@@ -261,7 +264,7 @@
 
   window.W = {
     $, el, SEVS, RANK, t, N_, translate, i18n, start, sevName, roleName, stateName, kindName, pad, hms, timeText, ago,
-    fmtValue, sevOf, nowSevOf, clearedUnsigned, bySeverityThenAge, names, entName, where,
+    fmtValue, sevOf, nowSevOf, clearedUnsigned, bySeverityThenAge, names, entName, pointName, devicePoint, where,
     me, loadMe, showMe, getJSON, postJSON, showMsg, everySecond, feed,
   };
 })();

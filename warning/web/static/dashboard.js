@@ -53,7 +53,7 @@ W.start(() => {
     const ent = cell(tr, t("Enterprise"), "c-ent");
     ent.appendChild(el("span", "ent-full", RiskMap.shortName(entName(a)) || a.enterprise));
     ent.title = `${a.enterprise} ${entName(a)}`;
-    cell(tr, t("Device · point"), "c-where", `${a.device}${a.point ? ` · ${a.point}` : ""}`);
+    cell(tr, t("Device · point"), "c-where", W.devicePoint(a)).title = `${a.device} · ${a.point || ""}`;
     const link = el("a", "detail-link", a.message);
     link.href = `/alert/${encodeURIComponent(a.id)}`;
     link.title = a.message || "";

@@ -24,7 +24,7 @@ W.start(() => {
       const li = el("li", `alert-card sev-${sevOf(a)} state-${a.state}`);
       li.dataset.alertId = a.id;
       li.appendChild(el("span", `chip sev-${sevOf(a)}`, sevName(sevOf(a))));
-      const link = el("a", null, `${a.device}${a.point ? ` · ${a.point}` : ""} — ${a.message}`);
+      const link = el("a", null, `${W.devicePoint(a)} — ${a.message}`);
       link.href = `/alert/${encodeURIComponent(a.id)}`;
       li.appendChild(link);
       li.appendChild(el("span", "muted", `${timeText(a.opened_at)} · ${clearedUnsigned(a) ? t("Cleared, not signed for") : stateName(a.state)}`));
@@ -93,7 +93,7 @@ W.start(() => {
         const c = el("td");
         c.appendChild(el("span", `chip sev-${sevOf(a)}`, sevName(sevOf(a))));
         tr.appendChild(c);
-        tr.appendChild(el("td", null, `${a.device}${a.point ? ` · ${a.point}` : ""}`));
+        tr.appendChild(el("td", null, W.devicePoint(a)));
         const m = el("td");
         const link = el("a", null, a.message);
         link.href = `/alert/${encodeURIComponent(a.id)}`;
