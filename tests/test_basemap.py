@@ -69,10 +69,19 @@ def test_map_problems_fail_at_start_with_a_reason(kinds, tmp_path):
         load(_map(_area("A"), _area("A")))
     with pytest.raises(ConfigError, match="longitude"):
         load(_map(_area("A", coords=[[[200, 31], [121, 31], [121, 32], [200, 31]]])))
+    (tmp_path / "m.geojson").write_text("{not json", encoding="utf-8")
+    with pytest.raises(ConfigError, match="map"):
+        parse_site({**site_dict(), "site": {"map": "m.geojson"}}, kinds, base=tmp_path)
+
+
+def test_a_missing_map_only_loses_the_outline(kinds, tmp_path, caplog):
+    """A site file copied without its map still monitors: a warning, no basemap, streets unchecked."""
     raw = site_dict()
     raw.setdefault("site", {})["map"] = "missing.geojson"
-    with pytest.raises(ConfigError, match="map"):
-        parse_site(raw, kinds, base=tmp_path)
+    raw["enterprises"][0]["street"] = "长征镇"
+    with caplog.at_level("WARNING", logger="warning.config"):
+        site = parse_site(raw, kinds, base=tmp_path)
+    assert site.basemap is None and "missing.geojson not found" in caplog.text
 
 
 def test_multipolygon_and_levels():

@@ -7,6 +7,7 @@ the store maps them to its own stable ids (see ``store.registry``).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from detectors.chain import build, merge
 
 from .basemap import Basemap, parse_basemap
 from .model import PointRef, Severity
+
+log = logging.getLogger(__name__)
 
 # The repository's config/ (point kinds, the demo site); WARNING_CONFIG_DIR moves it (e.g. in a container).
 CONFIG_DIR = Path(os.environ.get("WARNING_CONFIG_DIR") or Path(__file__).resolve().parent.parent / "config")
@@ -110,9 +113,14 @@ def load_site(path: str | Path, kinds: dict[str, dict] | None = None) -> Site:
     return parse_site(raw, kinds if kinds is not None else load_kinds(), source=str(path), base=path.parent)
 
 
-def load_basemap(name: str, base: Path | None, source: str) -> Basemap:
-    """``[site] map``: a GeoJSON file, relative to the site file's folder."""
+def load_basemap(name: str, base: Path | None, source: str) -> Basemap | None:
+    """``[site] map``: a GeoJSON file, relative to the site file's folder. A missing file (a
+    site file copied without its map) only loses the map's outline: a warning, not a refusal
+    to monitor. A file that is there but wrong is refused, so that someone fixes it."""
     path = (base or Path(".")) / name
+    if not path.exists():
+        log.warning("%s: map %s not found: the risk map is drawn without its outline and streets", source, path)
+        return None
     try:
         if path.stat().st_size > 5_000_000:  # the page draws it all; a surveyed map wants simplifying first
             raise ConfigError(f"{source}: map {path}: larger than 5 MB")
