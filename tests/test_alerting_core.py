@@ -11,10 +11,10 @@ import pytest
 from warning.alerts import AlertEngine, AlertError
 from warning.config import Channel
 from warning.model import AlertState, EventKind, Finding, PointRef, Severity
-from warning.notify.cron import CST, Cron, CronError
-from warning.notify.policies import PolicyError, parse_policy
-from warning.notify.router import Router
-from warning.notify.silences import Silence, SilenceError, validate
+from warning.policy.cron import CST, Cron, CronError
+from warning.policy.policies import PolicyError, parse_policy
+from warning.policy.router import Router
+from warning.policy.silences import Silence, SilenceError, validate
 
 REF = PointRef("E1", "DC1", "hopper_temp")
 

@@ -149,8 +149,8 @@ def test_pipeline_snapshot_restores_identical_future(site):
 
 
 def test_router_stops_notifying_after_acknowledgement():
-    from warning.notify.policies import Policy
-    from warning.notify.router import Router
+    from warning.policy.policies import Policy
+    from warning.policy.router import Router
     eng = AlertEngine()
     r = Router(Policy(), [Channel("robot", "wecom", "yellow", {"url": "http://x"}),
                           Channel("hook", "webhook", "blue", {"url": "http://x"})])

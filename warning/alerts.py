@@ -6,7 +6,7 @@ practice: 发布 issued → 签收 signed for → 处置 handling → 反馈 fee
     raised ──► escalated* ──► acknowledged ──► handling ──► feedback* ──► resolved
        └──────────── updated* anywhere; resolved from any open state ──────────┘
 
-With a :class:`~warning.notify.policies.Policy`, the engine also keeps two timers, both
+With a :class:`~warning.policy.policies.Policy`, the engine also keeps two timers, both
 driven by ``tick(now)`` and both in the snapshot:
 
 * escalation: an alert nobody has signed for climbs the policy's tiers on a per-severity
@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from .model import Alert, AlertEvent, AlertState, EventKind, Finding, PointRef, alert_id, event_id
-from .notify.policies import Policy
+from .policy.policies import Policy
 
 MAX_ATTACHMENTS = 20
 SAME = 0.001  #: seconds: times that went through timestamptz and back may differ by rounding

@@ -69,10 +69,10 @@ class Site:
     points: tuple[PointDef, ...]
     users: dict[str, User]
     channels: tuple[Channel, ...]
-    policy: object = None  #: warning.notify.policies.Policy: escalation, rosters, noise control
+    policy: object = None  #: warning.policy.policies.Policy: escalation, rosters, noise control
 
     def alert_policy(self):
-        from .notify.policies import Policy
+        from .policy.policies import Policy
         return self.policy if self.policy is not None else Policy()
 
     def point_index(self) -> dict[tuple[str, str, str], int]:
@@ -164,7 +164,7 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site") -> Site:
             raise ConfigError(f"{source}: channel {ch.id!r} needs host or host_env (the SMTP server)")
         channels.append(ch)
     channels = tuple(channels)
-    from .notify.policies import PolicyError, parse_policy
+    from .policy.policies import PolicyError, parse_policy
     try:
         policy = parse_policy(raw.get("policy"), {c.id for c in channels})
     except PolicyError as exc:

@@ -24,8 +24,8 @@ from detectors.chain import build, spec_key
 from .alerts import AlertEngine
 from .config import Channel, PointDef
 from .model import AlertEvent, PointRef, Reading
-from .notify.policies import Policy
-from .notify.router import Router
+from .policy.policies import Policy
+from .policy.router import Router
 
 OFFLINE_RULE = "offline"
 RUNNING_POINT = "running"  #: the point whose value (1/0) says whether a collector runs
@@ -44,7 +44,7 @@ class Pipeline:
         self.offline_after = float(offline_after)  #: seconds of silence before a device is offline
         self.offline_severity = offline_severity
         self.engine = AlertEngine(policy)  #: with a policy: escalation and flap timers too
-        self.router = Router(policy or Policy(), tuple(channels))  #: events -> notifications (see notify.router)
+        self.router = Router(policy or Policy(), tuple(channels))  #: events -> notifications (see policy.router)
         self.chains: dict[int, list[Detector]] = {}  #: point id -> its detectors, built on first reading
         self._device_of = {pid: (p.ref.enterprise, p.ref.device) for pid, p in self.points.items()}
         self.last_seen: dict[tuple[str, str], float] = {}  #: device -> arrival time of its last reading

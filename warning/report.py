@@ -24,7 +24,7 @@ from collections import defaultdict
 from datetime import datetime
 
 from .model import Severity
-from .notify.cron import CST
+from .policy.cron import CST
 
 
 def parse_time(text: str) -> float:

@@ -27,7 +27,7 @@ import aiohttp
 import orjson
 
 from ..config import Channel
-from . import formats
+from ..policy import formats
 
 log = logging.getLogger(__name__)
 

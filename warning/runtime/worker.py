@@ -35,7 +35,7 @@ from aiokafka.errors import KafkaError
 from ..alerts import AlertEngine
 from ..config import Site
 from ..model import AlertEvent, Finding, PointRef, Severity
-from ..notify.router import Router
+from ..policy.router import Router
 from ..pipeline import Pipeline
 from ..store import alerts as alert_store
 from ..store import dead_letters as dead_letter_store

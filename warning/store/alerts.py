@@ -47,7 +47,7 @@ def _alert_row(e: AlertEvent) -> tuple:
 
 async def record(conn: asyncpg.Connection, events: Sequence[AlertEvent], notifications: Sequence = ()
                  ) -> list[AlertEvent]:
-    """Store new events and their notifications (:class:`~warning.notify.router.Notification` s, or
+    """Store new events and their notifications (:class:`~warning.policy.router.Notification` s, or
     the skeleton's ``(event id, channel, payload)``); returns the new events.
 
     Pending notifications of an alert that has just been signed for or lifted are cancelled:

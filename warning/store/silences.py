@@ -11,7 +11,7 @@ import secrets
 import asyncpg
 import orjson
 
-from ..notify.silences import Silence
+from ..policy.silences import Silence
 from .alerts import epoch, ts
 
 
