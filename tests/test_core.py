@@ -7,7 +7,7 @@ import pytest
 from warning.alerts import AlertEngine, AlertError, AlertNotFound
 from warning.ingest import IngestError, parse
 from warning.model import AlertState, EventKind, Finding, PointRef, Reading, Severity
-from warning.config import Channel
+from warning.site import Channel
 from warning.pipeline import Pipeline
 
 REF = PointRef("E1", "DC1", "hopper_temp")
@@ -170,10 +170,10 @@ def test_router_stops_notifying_after_acknowledgement():
 
 # -- configuration -----------------------------------------------------------------------------
 def test_example_and_demo_site_files_load():
-    from warning.config import CONFIG_DIR, load_site
-    example = load_site(CONFIG_DIR / "site.example.toml")
+    from warning.config import config_dir, load_site
+    example = load_site(config_dir() / "site.example.toml")
     assert len(example.points) == 7 and example.users["zhang.san"].role == "officer"
-    demo = load_site(CONFIG_DIR / "demo" / "site.toml")
+    demo = load_site(config_dir() / "demo" / "site.toml")
     assert len(demo.enterprises) >= 20 and all(len(e.devices) >= 3 for e in demo.enterprises.values())
 
 

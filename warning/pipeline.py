@@ -22,7 +22,7 @@ from detectors.base import Detector, Finding, Severity
 from detectors.chain import build, spec_key
 
 from .alerts import AlertEngine
-from .config import Channel, PointDef
+from .site import Channel, PointDef
 from .model import AlertEvent, PointRef, Reading
 from .policy.policies import Policy
 from .policy.router import Router

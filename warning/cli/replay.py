@@ -11,14 +11,14 @@ import time
 import tomllib
 from pathlib import Path
 
-from ..config import CONFIG_DIR
+from ..config import config_dir
 
 
 def register(sub) -> None:
     rp = sub.add_parser("replay", help="push a telemetry CSV through the API with its original timing")
     rp.add_argument("file", type=Path, help="CSV: enterprise,device,point,ts,value (as warning export writes)")
     rp.add_argument("--url", default="http://127.0.0.1:8080")
-    rp.add_argument("--credentials", type=Path, default=CONFIG_DIR / "demo" / "credentials.toml",
+    rp.add_argument("--credentials", type=Path, default=config_dir() / "demo" / "credentials.toml",
                     help="TOML with a [tokens] table: enterprise id = token")
     rp.add_argument("--speed", type=float, default=1.0, help="1 = recorded timing, 10 = ten times faster, 0 = no waits")
     rp.add_argument("--retime", choices=("keep", "now"), default="keep",

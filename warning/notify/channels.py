@@ -26,7 +26,7 @@ from email.message import EmailMessage
 import aiohttp
 import orjson
 
-from ..config import Channel
+from ..site import Channel
 from ..policy import formats
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ import aiohttp
 import asyncpg
 import orjson
 
-from ..config import Channel
+from ..site import Channel
 from .channels import Sender
 
 log = logging.getLogger(__name__)

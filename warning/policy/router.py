@@ -34,7 +34,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ..config import Channel
+from ..site import Channel
 from ..model import AlertEvent, AlertState, EventKind, Severity
 from .policies import Policy
 from .silences import Silence, muting

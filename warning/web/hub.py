@@ -22,8 +22,9 @@ import secrets
 
 import orjson
 
-#: Events the ring keeps; a client further behind is dropped. ``WARNING_WS_RING`` overrides.
-DEFAULT_KEEP = int(os.environ.get("WARNING_WS_RING", "5000"))
+#: Events the ring keeps; a client further behind is dropped. ``WARNING_WS_RING`` overrides
+#: (read when a hub is made, not at import).
+DEFAULT_KEEP = 5000
 
 
 class Client:
@@ -44,7 +45,7 @@ class TooSlow(Exception):
 
 class Hub:
     def __init__(self, *, keep: int | None = None, metrics=None):
-        self.keep = keep = keep or DEFAULT_KEEP
+        self.keep = keep = keep or int(os.environ.get("WARNING_WS_RING") or DEFAULT_KEEP)
         self.ring: list[tuple[str, bytes] | None] = [None] * keep  #: slot seq % keep: (enterprise, message)
         self.clients: set[Client] = set()
         self.metrics = metrics
