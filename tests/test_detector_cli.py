@@ -73,7 +73,9 @@ def test_evaluate_prints_nab_and_event_figures(tmp_path, capsys):
     t0 = _write_series(src)
     main(["score", str(src), "-o", str(out)])
     start, end = t0 + timedelta(minutes=5 * 1190), t0 + timedelta(minutes=5 * 1230)
-    labels.write_text(f"start,end\n{start.isoformat()},{end.isoformat()}\n")
+    # written like the series (no zone): both are read in the same (site) zone, warning.times
+    fmt = "%Y-%m-%d %H:%M:%S"
+    labels.write_text(f"start,end\n{start.strftime(fmt)},{end.strftime(fmt)}\n")
     capsys.readouterr()
     assert main(["evaluate", str(out), "--labels", str(labels), "--json", str(tmp_path / "r.json")]) == 0
     text = capsys.readouterr().out
