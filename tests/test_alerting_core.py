@@ -9,12 +9,12 @@ from datetime import datetime
 import pytest
 
 from warning.alerts import AlertEngine, AlertError
-from warning.site import Channel
 from warning.model import AlertState, EventKind, Finding, PointRef, Severity
 from warning.policy.cron import CST, Cron, CronError
 from warning.policy.policies import PolicyError, parse_policy
 from warning.policy.router import Router
 from warning.policy.silences import Silence, SilenceError, validate
+from warning.site import Channel
 
 REF = PointRef("E1", "DC1", "hopper_temp")
 

@@ -7,8 +7,8 @@ import pytest
 from warning.alerts import AlertEngine, AlertError, AlertNotFound
 from warning.ingest import IngestError, parse
 from warning.model import AlertState, EventKind, Finding, PointRef, Reading, Severity
-from warning.site import Channel
 from warning.pipeline import Pipeline
+from warning.site import Channel
 
 REF = PointRef("E1", "DC1", "hopper_temp")
 NOW = 1_800_000_000.0

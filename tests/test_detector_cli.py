@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from detectors.evaluation import event_metrics, nab_score
 from warning.cli import main
@@ -13,7 +13,7 @@ from warning.cli import main
 
 def _write_series(path, n=1500, spike=1200, sep=",", extra=False):
     rng = random.Random(7)
-    t0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh, delimiter=sep)
         w.writerow(["timestamp", "value"] + (["other"] if extra else []))

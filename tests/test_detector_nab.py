@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from detectors.evaluation import nab_score
@@ -22,7 +22,7 @@ NAB = Path(__file__).resolve().parent / "data" / "nab"
 
 def _epoch(text: str) -> float:
     """NAB writes UTC times without a zone."""
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc).timestamp()
+    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
 
 
 def _shipped() -> dict[str, tuple[list[float], list[tuple[float, float]]]]:
@@ -98,8 +98,8 @@ def test_evaluate_a_results_directory_gives_the_library_score(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "results"), "--labels", str(tmp_path / "windows.json"),
                  "--json", str(out)]) == 0
     res = json.loads(out.read_text())
-    ours = nab_score({k: ([t.replace(tzinfo=timezone.utc).timestamp() for t in ts], [float(f"{x:.6f}") for x in sc],
-                          [tuple(datetime.fromisoformat(x).replace(tzinfo=timezone.utc).timestamp() for x in w)
+    ours = nab_score({k: ([t.replace(tzinfo=UTC).timestamp() for t in ts], [float(f"{x:.6f}") for x in sc],
+                          [tuple(datetime.fromisoformat(x).replace(tzinfo=UTC).timestamp() for x in w)
                            for w in windows[k]]) for k, (ts, sc) in data.items()})
     for p in ("standard", "reward_low_FP_rate", "reward_low_FN_rate"):
         assert abs(res["nab"][p]["score"] - ours[p]["score"]) < 1e-9

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -31,7 +31,7 @@ def test_naive_time_follows_the_zone_given():
     assert times.parse_time("2026-11-30T08:00", zone_name="UTC") == EIGHT + 8 * 3600
     # Daylight saving follows the zone's own rules (Europe/Berlin is +02:00 in July).
     assert times.parse_time("2026-07-01T02:00", zone_name="Europe/Berlin") == datetime(
-        2026, 7, 1, tzinfo=timezone.utc).timestamp()
+        2026, 7, 1, tzinfo=UTC).timestamp()
 
 
 def test_numbers_are_epoch_seconds_or_milliseconds():

@@ -173,7 +173,10 @@ class AlertEngine:
             step = pol.due_step(a.severity, a.opened_at, now)
             if step <= a.escalations:
                 continue
-            at = pol.step_at(a.severity, a.opened_at, step)
+            due = pol.step_at(a.severity, a.opened_at, step)
+            if due is None:  # due_step said this step is due, so it has a time
+                continue
+            at = due
             tier = pol.tier_of_step(step)
             a = replace(a, tier=tier, escalations=step, holder=pol.holder(tier, at), updated_at=at)
             self.by_key[key] = a

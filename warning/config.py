@@ -97,7 +97,7 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site") -> Site:
         if (role == "enterprise") != (ent is not None) or (ent is not None and ent not in enterprises):
             raise ConfigError(f"{source}: user {name!r}: an enterprise user needs one known enterprise, others none")
         users[name] = User(name, role, u.get("password"), u.get("api_token_sha256"), ent)
-    channels = []
+    channel_list: list[Channel] = []
     for c in raw.get("channels", []):
         ch = Channel(_req(c, "id", source), _req(c, "type", source), c.get("min_severity", "blue"),
                      {k: v for k, v in c.items() if k not in ("id", "type", "min_severity")})
@@ -111,8 +111,8 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site") -> Site:
             raise ConfigError(f"{source}: channel {ch.id!r} needs url or url_env")
         if ch.type == "email" and not ("host" in ch.options or "host_env" in ch.options):
             raise ConfigError(f"{source}: channel {ch.id!r} needs host or host_env (the SMTP server)")
-        channels.append(ch)
-    channels = tuple(channels)
+        channel_list.append(ch)
+    channels = tuple(channel_list)
     try:
         policy = parse_policy(raw.get("policy"), {c.id for c in channels})
     except PolicyError as exc:

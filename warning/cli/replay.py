@@ -35,12 +35,11 @@ def _span(path: Path, zone_name: str) -> tuple[int, int] | None:
     """First and last timestamp (ms) of a CSV, read once before the replay for ``--retime now``."""
     from simulators.csvio import read_rows
 
-    first = last = None
+    span: tuple[int, int] | None = None
     with open(path, encoding="utf-8", newline="") as fh:
         for row in read_rows(fh, zone_name):
-            first = row.ts_ms if first is None else min(first, row.ts_ms)
-            last = row.ts_ms if last is None else max(last, row.ts_ms)
-    return None if first is None else (first, last)
+            span = (row.ts_ms, row.ts_ms) if span is None else (min(span[0], row.ts_ms), max(span[1], row.ts_ms))
+    return span
 
 
 async def _replay(args) -> int:

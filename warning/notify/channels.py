@@ -26,8 +26,8 @@ from email.message import EmailMessage
 import aiohttp
 import orjson
 
-from ..site import Channel
 from ..policy import formats
+from ..site import Channel
 
 log = logging.getLogger(__name__)
 

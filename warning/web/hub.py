@@ -96,9 +96,9 @@ class Hub:
         s = c.cursor
         while s < self.seq and len(out) < max_n:
             s += 1
-            ent, msg = self.ring[s % self.keep]
-            if c.enterprise is None or c.enterprise == ent:
-                out.append(msg)
+            slot = self.ring[s % self.keep]
+            if slot is not None and (c.enterprise is None or c.enterprise == slot[0]):
+                out.append(slot[1])
         c.cursor = s
         if s >= self.seq:
             c.wake.clear()
@@ -111,9 +111,9 @@ class Hub:
             return None
         out = []
         for s in range(seq + 1, self.seq + 1):
-            ent, msg = self.ring[s % self.keep]
-            if enterprise is None or enterprise == ent:
-                out.append(orjson.loads(msg)["event"])
+            slot = self.ring[s % self.keep]
+            if slot is not None and (enterprise is None or enterprise == slot[0]):
+                out.append(orjson.loads(slot[1])["event"])
         return out
 
     def _gauge(self) -> None:
