@@ -91,11 +91,15 @@ async def test_mqtt_readings_are_stored_once_and_refusals_dead_lettered(mqtt_ser
     await wait_for(lambda: equals(srv.dsn, "SELECT count(*) FROM readings", 2), timeout=10)
 
     # Cross-enterprise: E2's token on E1's topic, and E1 on a device it does not have.
-    await publish(srv.broker, f"{p}/E1/DC1", envelope("E2", [{"ts": now, "values": {"dp": 1}}]))
-    await publish(srv.broker, f"{p}/E2/DC2", envelope("E2", [{"ts": now, "values": {"dp": 1}}]))
-    await publish(srv.broker, f"{p}/E1/DC1", b'{"token": "x", "telemetry": [{"ts": 1, "values": {"dp": NaN}}]}')
-    await publish(srv.broker, f"{p}/E1/DC1", envelope("E1", [{"ts": now, "values": {"dp": "high"}}]))
-    await wait_for(lambda: equals(srv.dsn, "SELECT count(*) FROM dead_letters", 4), timeout=10)
+    # One at a time: the subscriber handles messages concurrently, so the dead letters of a
+    # burst may be written in any order; the reasons below are checked in publishing order.
+    refused = [(f"{p}/E1/DC1", envelope("E2", [{"ts": now, "values": {"dp": 1}}])),
+               (f"{p}/E2/DC2", envelope("E2", [{"ts": now, "values": {"dp": 1}}])),
+               (f"{p}/E1/DC1", b'{"token": "x", "telemetry": [{"ts": 1, "values": {"dp": NaN}}]}'),
+               (f"{p}/E1/DC1", envelope("E1", [{"ts": now, "values": {"dp": "high"}}]))]
+    for n, (topic, payload) in enumerate(refused, start=1):
+        await publish(srv.broker, topic, payload)
+        await wait_for(lambda n=n: equals(srv.dsn, "SELECT count(*) FROM dead_letters", n), timeout=10)
     conn = await asyncpg.connect(srv.dsn)
     reasons = [r["reason"] for r in await conn.fetch("SELECT reason FROM dead_letters ORDER BY id")]
     stored = await conn.fetchval("SELECT count(*) FROM readings")
