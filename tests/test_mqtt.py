@@ -118,6 +118,8 @@ async def test_mqtt_metrics_count_outcomes(mqtt_server):
     await publish(srv.broker, f"{p}/E1/DC1", envelope("E1", [{"ts": int(time.time() * 1000), "values": {"dp": 1}}]))
     await publish(srv.broker, f"{p}/E1/DC1", b"garbage")
     await wait_for(lambda: equals(srv.dsn, "SELECT count(*) FROM dead_letters", 1), timeout=10)
+    # the two messages are handled concurrently: the refusal may be stored before the reading
+    await wait_for(lambda: equals(srv.dsn, "SELECT count(*) FROM readings", 1), timeout=10)
     async with httpx.AsyncClient() as c:
         text = (await c.get(f"http://127.0.0.1:{srv.port}/metrics")).text
     assert 'warning_mqtt_messages_total{outcome="accepted"} 1.0' in text
