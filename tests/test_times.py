@@ -5,16 +5,18 @@ from __future__ import annotations
 import io
 from datetime import UTC, datetime, timedelta, timezone
 
+import httpx
 import pytest
 
 from simulators.csvio import read_rows
 from simulators.scenarios import ScenarioError, epoch
-from tests.conftest import site_dict
+from tests.conftest import OFFICER_TOKEN, site_dict
 from warning import report, times
 from warning.cli.export import parse_time as export_time
 from warning.cli.score import parse_time as score_time
 from warning.config import ConfigError, parse_site
 from warning.ingest import IngestError, parse
+from warning.server import Server, Settings
 
 CST = timezone(timedelta(hours=8))
 EIGHT = datetime(2026, 11, 30, 8, 0, tzinfo=CST).timestamp()
@@ -84,3 +86,20 @@ def test_site_timezone_is_checked_at_start(kinds):
     raw["site"]["timezone"] = "Nowhere/Land"
     with pytest.raises(ConfigError, match="timezone"):
         parse_site(raw, kinds)
+
+
+async def test_report_api_reads_a_naive_time_in_the_site_zone(kinds, machine_db):
+    raw = site_dict()
+    raw["site"]["timezone"] = "UTC"  # not the default, so the site's own zone must reach the API
+    srv = Server(parse_site(raw, kinds), Settings(port=0, database=machine_db))
+    await srv.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{srv.port}",
+                                     headers={"Authorization": f"Bearer {OFFICER_TOKEN}"}) as c:
+            r = await c.get("/api/v1/report", params={"from": "2026-11-30T00:00", "to": "2026-11-30T08:00"})
+            assert r.status_code == 200, r.text
+            assert (r.json()["from"], r.json()["to"]) == (EIGHT, EIGHT + 8 * 3600)
+            zoned = await c.get("/api/v1/report", params={"from": "2026-11-30T08:00+08:00", "to": str(EIGHT + 60)})
+            assert zoned.json()["from"] == EIGHT
+    finally:
+        await srv.stop()
