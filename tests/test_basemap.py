@@ -10,7 +10,7 @@ import pytest
 from simulators.site import _inside, write_demo
 from tests.conftest import site_dict
 from warning.basemap import BasemapError, parse_basemap
-from warning.config import CONFIG_DIR, ConfigError, load_site, parse_site
+from warning.config import ConfigError, config_dir, load_site, parse_site
 
 PUTUO = ("长寿路街道", "曹杨新村街道", "长风新村街道", "宜川路街道", "甘泉路街道", "石泉路街道", "万里街道",
          "真如镇街道", "长征镇", "桃浦镇")
@@ -27,7 +27,7 @@ def _area(name, level="street", coords=SQUARE, kind="Polygon"):
 
 
 def test_demo_is_putuo_every_enterprise_inside_its_street():
-    demo = load_site(CONFIG_DIR / "demo" / "site.toml")
+    demo = load_site(config_dir() / "demo" / "site.toml")
     assert demo.basemap is not None and demo.basemap.streets() == frozenset(PUTUO)
     outline = [a for a in demo.basemap.areas if a.level == "district"]
     assert [a.name for a in outline] == ["普陀区"]

@@ -34,7 +34,7 @@ from playwright.async_api import async_playwright
 
 from tests.conftest import OFFICER_TOKEN, TOKENS, free_port
 from tests.test_dashboard_api import DASH_PASSWORDS, dash_site_dict
-from warning.config import CONFIG_DIR, load_site, parse_site
+from warning.config import config_dir, load_site, parse_site
 from warning.server import Server, Settings
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
@@ -44,7 +44,7 @@ LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgro
 DESKTOP = {"width": 1400, "height": 900}
 WALL = {"width": 1920, "height": 1080}
 PHONE = {"width": 390, "height": 844}
-DEMO = CONFIG_DIR / "demo"
+DEMO = config_dir() / "demo"
 CJK = r"[\u4e00-\u9fff]"
 
 
@@ -247,7 +247,7 @@ async def test_alert_page_timeline_and_forms(server):
         # Silence and feedback: whatever the server answers is shown (the API may not be deployed).
         await officer.fill("#sil-reason", "maintenance of the vent")
         await officer.click("#f-silence button[type=submit]")
-        await until(officer, 
+        await until(officer,
             "!document.getElementById('act-error').hidden || !document.getElementById('msg').hidden")
         await shoot(officer, "alert-detail")
         await shoot(officer, "alert-detail-phone", PHONE)
