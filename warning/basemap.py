@@ -89,12 +89,15 @@ def parse_basemap(doc: object, source: str = "map") -> Basemap:
     feats = doc["features"]
     if len(feats) > MAX_FEATURES:
         raise BasemapError(f"{source}: more than {MAX_FEATURES} features")
-    areas, vertices, names = [], 0, set()
+    areas: list[Area] = []
+    vertices = 0
+    names: set[str] = set()
     for i, f in enumerate(feats):
         what = f"{source}: feature {i}"
         if not isinstance(f, dict) or not isinstance(f.get("geometry"), dict):
             raise BasemapError(f"{what}: not a Feature with a geometry")
-        props = f.get("properties") if isinstance(f.get("properties"), dict) else {}
+        raw_props = f.get("properties")
+        props: dict = raw_props if isinstance(raw_props, dict) else {}
         name = _text(props.get("name"), f"{what}: properties.name", True)
         level = props.get("level", "street")
         if level not in LEVELS:
@@ -103,6 +106,7 @@ def parse_basemap(doc: object, source: str = "map") -> Basemap:
             raise BasemapError(f"{what}: street {name!r} twice")
         names.add(name)
         geom = f["geometry"]
+        polys: tuple[tuple[Ring, ...], ...]
         if geom.get("type") == "Polygon":
             polys = (_polygon(geom.get("coordinates"), what),)
         elif geom.get("type") == "MultiPolygon" and isinstance(geom.get("coordinates"), list):
