@@ -12,8 +12,18 @@ from tests.conftest import site_dict
 from warning.basemap import BasemapError, parse_basemap
 from warning.config import ConfigError, config_dir, load_site, parse_site
 
-PUTUO = ("长寿路街道", "曹杨新村街道", "长风新村街道", "宜川路街道", "甘泉路街道", "石泉路街道", "万里街道",
-         "真如镇街道", "长征镇", "桃浦镇")
+PUTUO = (
+    "长寿路街道",
+    "曹杨新村街道",
+    "长风新村街道",
+    "宜川路街道",
+    "甘泉路街道",
+    "石泉路街道",
+    "万里街道",
+    "真如镇街道",
+    "长征镇",
+    "桃浦镇",
+)
 SQUARE = [[[121.0, 31.0], [121.1, 31.0], [121.1, 31.1], [121.0, 31.1], [121.0, 31.0]]]
 
 
@@ -22,8 +32,11 @@ def _map(*features) -> dict:
 
 
 def _area(name, level="street", coords=SQUARE, kind="Polygon"):
-    return {"type": "Feature", "properties": {"name": name, "level": level},
-            "geometry": {"type": kind, "coordinates": coords}}
+    return {
+        "type": "Feature",
+        "properties": {"name": name, "level": level},
+        "geometry": {"type": kind, "coordinates": coords},
+    }
 
 
 def test_demo_is_putuo_every_enterprise_inside_its_street():

@@ -65,11 +65,22 @@ def test_no_chinese_or_english_literal_left_in_the_pages():
             assert [t for t in texts if re.search(r"[A-Za-z]{2,}", t)] == [], f.name
 
 
-@pytest.mark.parametrize("header, chosen, want", [
-    ("", None, "zh-CN"), ("en-US,en;q=0.9", None, "en"), ("fr, en;q=0.5, zh;q=0.4", None, "en"),
-    ("en;q=0.3, zh-CN;q=0.8", None, "zh-CN"), ("zh-TW", None, "zh-CN"), ("de", None, "zh-CN"),
-    ("en", "zh-CN", "zh-CN"), ("", "en", "en"), ("en", "xx", "en"), ("*", None, "zh-CN"), ("en;q=x", None, "zh-CN"),
-])
+@pytest.mark.parametrize(
+    "header, chosen, want",
+    [
+        ("", None, "zh-CN"),
+        ("en-US,en;q=0.9", None, "en"),
+        ("fr, en;q=0.5, zh;q=0.4", None, "en"),
+        ("en;q=0.3, zh-CN;q=0.8", None, "zh-CN"),
+        ("zh-TW", None, "zh-CN"),
+        ("de", None, "zh-CN"),
+        ("en", "zh-CN", "zh-CN"),
+        ("", "en", "en"),
+        ("en", "xx", "en"),
+        ("*", None, "zh-CN"),
+        ("en;q=x", None, "zh-CN"),
+    ],
+)
 def test_locale_negotiation(header, chosen, want):
     assert negotiate(header, chosen) == want
 

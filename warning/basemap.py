@@ -43,11 +43,21 @@ class Basemap:
 
     def as_json(self) -> dict:
         """GeoJSON again, only the kept members: what ``/api/v1/dash/map`` answers."""
-        return {"type": "FeatureCollection", "name": self.name, "features": [
-            {"type": "Feature", "properties": {"name": a.name, "name_en": a.name_en, "level": a.level},
-             "geometry": {"type": "MultiPolygon",
-                          "coordinates": [[[list(p) for p in ring] for ring in poly] for poly in a.polygons]}}
-            for a in self.areas]}
+        return {
+            "type": "FeatureCollection",
+            "name": self.name,
+            "features": [
+                {
+                    "type": "Feature",
+                    "properties": {"name": a.name, "name_en": a.name_en, "level": a.level},
+                    "geometry": {
+                        "type": "MultiPolygon",
+                        "coordinates": [[[list(p) for p in ring] for ring in poly] for poly in a.polygons],
+                    },
+                }
+                for a in self.areas
+            ],
+        }
 
 
 def _text(value: object, what: str, required: bool) -> str:
@@ -65,8 +75,11 @@ def _ring(raw: object, what: str) -> Ring:
         raise BasemapError(f"{what}: a ring needs at least 4 positions (closed)")
     out = []
     for pos in raw:
-        if not (isinstance(pos, list) and len(pos) >= 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                                for v in pos[:2])):
+        if not (
+            isinstance(pos, list)
+            and len(pos) >= 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pos[:2])
+        ):
             raise BasemapError(f"{what}: a position must be [longitude, latitude]")
         lon, lat = float(pos[0]), float(pos[1])
         if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):

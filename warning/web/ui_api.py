@@ -71,16 +71,25 @@ def negotiate(accept_language: str, chosen: str | None = None) -> str:
 def routes(state):
     auth = state.auth
     site = state.site
-    basemap = site.basemap.as_json() if site.basemap is not None else {"type": "FeatureCollection", "name": "",
-                                                                        "features": []}
+    basemap = (
+        site.basemap.as_json()
+        if site.basemap is not None
+        else {"type": "FeatureCollection", "name": "", "features": []}
+    )
 
     async def ui_strings(request: Request) -> Response:
-        locale = negotiate(request.headers.get("accept-language", ""),
-                           request.query_params.get("lang") or request.cookies.get(COOKIE))
-        return json_response({"locale": locale, "default": DEFAULT,
-                              "locales": [{"code": c, "name": LOCALE_NAMES[c]} for c in LOCALES],
-                              "messages": catalogue(locale)},
-                             headers={"Cache-Control": "no-store", "Vary": "Accept-Language, Cookie"})
+        locale = negotiate(
+            request.headers.get("accept-language", ""), request.query_params.get("lang") or request.cookies.get(COOKIE)
+        )
+        return json_response(
+            {
+                "locale": locale,
+                "default": DEFAULT,
+                "locales": [{"code": c, "name": LOCALE_NAMES[c]} for c in LOCALES],
+                "messages": catalogue(locale),
+            },
+            headers={"Cache-Control": "no-store", "Vary": "Accept-Language, Cookie"},
+        )
 
     async def map_json(request: Request) -> Response:
         if auth.principal(request) is None:
