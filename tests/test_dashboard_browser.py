@@ -400,6 +400,7 @@ async def test_wall_screen_1080p_rows_map_popups_kiosk(demo_server, demo_site):
         rows = [r for r in await page.evaluate(BOXES, "#alert-rows tr")
                 if r["y"] >= box["y"] and r["y"] + r["height"] <= box["y"] + box["height"] and inside(r)]
         assert len(rows) >= 8, rows
+        print(f"wall screen: {len(rows)} whole rows at 1920x1080")
         assert await page.locator("#count-red").inner_text() == await page.locator("#count-orange").inner_text() \
             == str(len(ids))
 
