@@ -116,6 +116,7 @@
     const svg = s("svg", { viewBox: `0 0 ${w} ${h}`, class: "chart trend", role: "img" });
     const bw = (w - m.l - m.r) / n;
     const y = (v) => ((h - m.t - m.b) * v) / max;
+    let lastTick = -Infinity;
     s("text", { x: m.l - 4, y: m.t + 8, class: "tick", "text-anchor": "end" }, svg).textContent = String(max);
     s("line", { x1: m.l, x2: w - m.r, y1: h - m.b, y2: h - m.b, class: "grid" }, svg);
     for (let i = 0; i < n; i++) {
@@ -130,8 +131,10 @@
           s("title", {}, r).textContent = `${hm(opts.start + i * opts.bucket)} ${opts.sevName ? opts.sevName(sev) : sev}: ${b[sev]}`;
         }
       }
-      if (i % Math.max(1, Math.ceil(n / 6)) === 0) {
-        s("text", { x: m.l + i * bw, y: h - 5, class: "tick" }, svg).textContent = hm(opts.start + i * opts.bucket);
+      const tx = m.l + i * bw;
+      if (i % Math.max(1, Math.ceil(n / 6)) === 0 && tx - lastTick >= 44 && tx + 34 <= w) { // "HH:MM" needs ~36 px
+        s("text", { x: tx, y: h - 5, class: "tick" }, svg).textContent = hm(opts.start + i * opts.bucket);
+        lastTick = tx;
       }
     }
     container.replaceChildren(svg);
