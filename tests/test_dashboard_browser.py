@@ -232,7 +232,7 @@ async def test_enterprise_user_sees_only_its_enterprise(server):
 async def test_stale_then_reconnect_and_resync_after_restart(bsite, machine_db):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    settings = Settings(port=port, database=machine_db, secret_key="same key across the restart")
+    settings = Settings(port=port, database=machine_db)  # sessions live in the store: they survive the restart
     srv = Server(bsite, settings)
     await srv.start()
     try:
