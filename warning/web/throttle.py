@@ -57,5 +57,5 @@ class LoginThrottle:
         n, last = self.fails.get(key, (0, now))
         if n < free or now - last > self.forget:
             return 0.0
-        delay = min(self.cap, self.base * 2 ** (n - free))
+        delay = min(self.cap, self.base * 2.0 ** min(n - free, 60))  # 2**n overflows a float past 1023
         return max(0.0, last + delay - now)
