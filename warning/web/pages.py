@@ -16,6 +16,7 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
+from ..store import alerts as alert_store
 from . import dash_api, qr
 from .auth import COOKIE
 from .responses import json_error, json_response
@@ -51,7 +52,11 @@ def routes(state):
         return page("enterprise.html")
 
     async def alert_page(request: Request) -> Response:
-        return page("alert.html")  # the data API answers 404 for alerts the user may not see
+        async with state.pool.acquire() as conn:
+            alert = await alert_store.get_alert(conn, request.path_params["id"])
+        if alert is None or not principal_of(request).scope.sees(alert["enterprise"]):
+            return Response("no such alert", 404, media_type="text/plain")
+        return page("alert.html")
 
     async def login_page(request: Request) -> Response:
         return page("login.html")
