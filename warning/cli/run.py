@@ -7,9 +7,9 @@ import logging
 import os
 import signal
 import sys
-from pathlib import Path
 
 from ..config import CONFIG_DIR, load_site
+from . import _store
 
 DEMO_DIR = CONFIG_DIR / "demo"
 log = logging.getLogger("warning")
@@ -28,12 +28,10 @@ def kafka_settings(args):
 
 
 def register(sub) -> None:
-    run = sub.add_parser("run", help="serve ingest, detectors, alerts and the dashboard")
+    run = sub.add_parser("run", parents=[_store.options("database", "data_dir", "site")],
+                         help="serve ingest, detectors, alerts and the dashboard (site file: default "
+                              "config/site.toml)")
     run.add_argument("--demo", action="store_true", help="demo site with its simulator and demo accounts")
-    run.add_argument("--site", type=Path, help="site file (TOML); default config/site.toml")
-    run.add_argument("--database", default=os.environ.get("WARNING_DATABASE_URL"),
-                     help="PostgreSQL DSN (or WARNING_DATABASE_URL); without it an embedded server is started")
-    run.add_argument("--data-dir", type=Path, help="embedded PostgreSQL folder (or WARNING_DATA_DIR)")
     run.add_argument("--host", default=os.environ.get("WARNING_HOST", "127.0.0.1"))
     run.add_argument("--port", type=int, default=int(os.environ.get("WARNING_PORT", "8080")))
     run.add_argument("--checkpoint-interval", type=float, default=10.0,
