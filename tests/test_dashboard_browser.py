@@ -200,11 +200,11 @@ async def test_enterprise_user_sees_only_its_enterprise(server):
         await page.goto(base + "/e/E1")
         statuses = await page.evaluate("""async () => {
             const s = async (u) => (await fetch(u)).status;
-            return [await s('/api/v1/alerts'), await s('/api/v1/dash/alerts?enterprise=E2'),
+            return [await s('/api/v1/silences'), await s('/api/v1/dash/alerts?enterprise=E2'),
                     await s('/api/v1/dash/series?enterprise=E2'), await s('/qr/E2.svg'),
                     (await (await fetch('/api/v1/dash/alerts?state=all')).json()).map(a => a.enterprise)];
         }""")
-        assert statuses == [401, 404, 404, 404, ["E1"]]
+        assert statuses == [403, 404, 404, 404, ["E1"]]  # district-wide silences: not for an enterprise
 
         # /ws from inside the page: the snapshot and the live events carry E1 only.
         collect = page.evaluate("""() => new Promise((resolve) => {
