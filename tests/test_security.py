@@ -307,3 +307,29 @@ async def test_login_over_http_checks_the_password_for_unknown_users(server, mon
             r = await c.post("/login", data={"username": name, "password": "wrong"})
             assert r.status_code == 303 and r.headers["location"] == "/login?failed=1"
     assert len(calls) == 2
+
+
+async def test_an_unreachable_session_store_answers_503_not_500(site):
+    """Sessions live in the store: when it cannot be reached (here a real refused connection
+    to a closed port), a session-checked request is answered 503 with Retry-After."""
+    import asyncpg
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    from tests.conftest import free_port
+    from warning.web.scope import Access, Rule, guard
+
+    pool = await asyncpg.create_pool(f"postgresql://postgres@127.0.0.1:{free_port()}/x", min_size=0)
+    try:
+        auth = Auth(site, Sessions(pool))
+
+        async def me(request):
+            raise AssertionError("not reached")
+
+        app = Starlette(routes=[Route("/me", guard(Rule(Access.SCOPED), me, auth))])
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t",
+                                     headers={"Cookie": "warning_session=" + "x" * 43}) as c:
+            r = await c.get("/me")
+        assert r.status_code == 503 and r.headers["retry-after"] == "2" and "unavailable" in r.json()["error"]
+    finally:
+        await pool.close()

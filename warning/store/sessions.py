@@ -69,6 +69,11 @@ async def live(conn: asyncpg.Connection, user: str | None = None) -> list[dict]:
     return [dict(r) for r in rows]
 
 
+#: What a session check meets when the store cannot be reached (an outage, not bad data).
+UNREACHABLE = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+               asyncpg.CannotConnectNowError)
+
+
 class Sessions:
     """Sessions over a pool, with the short cache described above."""
 

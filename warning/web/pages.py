@@ -19,6 +19,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from ..store import alerts as alert_store
 from . import dash_api, qr
 from .auth import COOKIE
+from ..store.sessions import UNREACHABLE
 from .responses import json_error, json_response
 from .scope import principal_of
 
@@ -70,7 +71,10 @@ def routes(state):
         if wait:  # too many failures: refuse before even checking the password
             return json_error(429, f"too many failed logins; try again in {wait:.0f} s",
                               headers={"Retry-After": str(int(wait) + 1)})
-        done = await auth.login(name, str(form.get("password", "")), address)
+        try:
+            done = await auth.login(name, str(form.get("password", "")), address)
+        except UNREACHABLE as exc:
+            return json_error(503, f"session store unavailable: {type(exc).__name__}", headers={"Retry-After": "2"})
         if done is None:
             auth.throttle.failed(name, address, now)
             return RedirectResponse("/login?failed=1", 303)
@@ -82,7 +86,11 @@ def routes(state):
         return resp
 
     async def logout(request: Request) -> Response:
-        await auth.logout(request)  # ends the session on the server: a copied cookie stops working
+        try:
+            await auth.logout(request)  # ends the session on the server: a copied cookie stops working
+        except UNREACHABLE as exc:  # not ended: say so rather than pretend
+            return json_error(503, f"session store unavailable, not logged out: {type(exc).__name__}",
+                              headers={"Retry-After": "2"})
         resp = RedirectResponse("/login", 303)
         resp.delete_cookie(COOKIE)
         return resp

@@ -28,6 +28,7 @@ from enum import StrEnum
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from ..store.sessions import UNREACHABLE
 from .responses import json_error
 
 
@@ -163,7 +164,10 @@ def guard(rule: Rule, handler: Handler, auth) -> Handler:
         return handler
 
     async def guarded(request: Request) -> Response:
-        p = await auth.principal(request)
+        try:
+            p = await auth.principal(request)
+        except UNREACHABLE as exc:  # sessions live in the store: no store, no answer about the caller
+            return json_error(503, f"session store unavailable: {type(exc).__name__}", headers={"Retry-After": "2"})
         if p is None:
             if rule.page:
                 return RedirectResponse("/login", 303)

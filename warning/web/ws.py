@@ -27,6 +27,7 @@ import contextlib
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from ..store.sessions import UNREACHABLE
 from .hub import TooSlow
 
 
@@ -39,7 +40,12 @@ RECHECK_S = 5.0  #: how often an open feed checks that its session still stands
 
 def make_endpoint(state):
     async def feed(ws: WebSocket) -> None:
-        principal = await state.auth.principal(ws)
+        try:
+            principal = await state.auth.principal(ws)
+        except UNREACHABLE:
+            await ws.accept()
+            await ws.close(code=1013, reason="session store unavailable: try again")
+            return
         await ws.accept()  # accept first, so the browser sees the 4401 code rather than a bare 403
         if principal is None:
             await ws.close(code=4401, reason="log in first")
