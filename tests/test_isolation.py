@@ -42,7 +42,7 @@ ENTERPRISES = {
     BRAVO: {"name": "Bravo Grain Mill 布拉沃粮机", "device": "BRAVO-DC9", "token": "tok-bravo-" + "b" * 24},
 }
 OFFICER_TOKEN = "officer-token-" + "o" * 24
-PASSWORDS = {"duty": "duty-pass-1", "watcher": "watcher-pass-1", "ent-alpha": "alpha-pass-1",
+PASSWORDS = {"duty": "duty-pass-1", "watcher": "watcher-pass-1", "boss": "boss-pass-1", "ent-alpha": "alpha-pass-1",
              "ent-bravo": "bravo-pass-1"}
 _SALT = b"isolation-salt16"
 
@@ -59,6 +59,7 @@ CALLERS = [
     Caller("officer", None, user="duty"),
     Caller("officer API token", None, bearer=OFFICER_TOKEN),
     Caller("viewer", None, user="watcher"),
+    Caller("admin", None, user="boss"),
     Caller("enterprise ALPHA01", frozenset({ALPHA}), user="ent-alpha"),
     Caller("enterprise BRAVO02", frozenset({BRAVO}), user="ent-bravo"),
     Caller("none", frozenset()),
@@ -101,6 +102,7 @@ def site_raw(receiver_url: str) -> dict:
     users = [
         {"name": "duty", "role": "officer", "api_token_sha256": token_digest(OFFICER_TOKEN)},
         {"name": "watcher", "role": "viewer"},
+        {"name": "boss", "role": "admin"},
         {"name": "ent-alpha", "role": "enterprise", "enterprise": ALPHA},
         {"name": "ent-bravo", "role": "enterprise", "enterprise": BRAVO},
     ]
