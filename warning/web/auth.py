@@ -117,7 +117,7 @@ class Auth:
         token = self.bearer(conn)
         if token:
             user = self.user_by_digest.get(token_digest(token))
-            return self._of(user, None, None) if user else None
+            return self._of(user, None, None, self.site) if user else None
         cookie = conn.cookies.get(COOKIE)
         if not cookie or len(cookie) > 200:
             return None
@@ -128,11 +128,11 @@ class Auth:
         if user is None or fingerprint(user) != s.fingerprint:
             await self.sessions.end(s.id, "credentials changed")
             return None
-        return self._of(user, s.csrf, s)
+        return self._of(user, s.csrf, s, self.site)
 
     @staticmethod
-    def _of(user: User, csrf: str | None, session: Session | None) -> Principal:
-        return Principal(user.name, user.role, csrf, user.enterprise, scope_for(user.role, user.enterprise),
+    def _of(user: User, csrf: str | None, session: Session | None, site: Site) -> Principal:
+        return Principal(user.name, user.role, csrf, user.enterprise, scope_for(user, site),
                          session.id if session else None)
 
     @staticmethod

@@ -28,6 +28,7 @@ from enum import StrEnum
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from ..config import Site, User
 from ..store.sessions import UNREACHABLE
 from .responses import json_error
 
@@ -82,13 +83,13 @@ EVERYTHING = Scope.everything()
 NOTHING = Scope.of(())
 
 
-def scope_for(role: str, enterprise: str | None) -> Scope:
-    """A user's scope from their role. A street officer (issue 14) will be one more line
-    here: ``Scope.of(enterprises of the user's streets)``."""
-    if role in ("officer", "viewer", "admin"):
+def scope_for(user: User, site: Site) -> Scope:
+    """A user's scope from their role. A street officer (issue 14) will be one more branch
+    here: ``Scope.of(the site's enterprises in the user's streets)``; nothing else changes."""
+    if user.role in ("officer", "viewer", "admin"):
         return EVERYTHING
-    if role == "enterprise" and enterprise is not None:
-        return Scope.of((enterprise,))
+    if user.role == "enterprise" and user.enterprise in site.enterprises:
+        return Scope.of((user.enterprise,))
     return NOTHING
 
 
