@@ -8,7 +8,9 @@ side in one run:
 1. the check alone: ``Sessions.get`` per call, with the 2 s cache and without it (a
    primary-key probe of the ``sessions`` table every time);
 2. over HTTP: ``GET /api/v1/me`` (session-checked) with and without the cache, next to
-   ``GET /healthz`` (no caller at all) as the baseline, ``--clients`` keep-alive clients.
+   ``GET /healthz`` (no caller at all) as the baseline, ``--clients`` keep-alive clients;
+3. login answer times (``POST /login``, wrong password), a known user against an unknown
+   name, interleaved, ``--logins`` each (the throttle is widened for the run).
 
 The load generator, the server and PostgreSQL share this machine's cores: the figures are
 for the whole box.
@@ -70,6 +72,7 @@ async def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--calls", type=int, default=2000)
+    ap.add_argument("--logins", type=int, default=30)
     args = ap.parse_args()
     name = f"warning_session_bench_{int(time.time())}"
     admin = await asyncpg.connect(args.database)
@@ -100,6 +103,20 @@ async def main() -> None:
         print(f"\n| request ({args.clients} clients, {args.seconds:g} s) | requests/s | p50 ms |\n|---|---|---|")
         for label, rate, p50 in rows:
             print(f"| {label} | {rate:,.0f} | {p50:.2f} |")
+        th = srv.app.state.warning.auth.throttle
+        th.free = th.address_free = 10 ** 6  # measure the check, not the throttle
+        times: dict[str, list[float]] = {"duty": [], "no-such-user": []}
+        async with aiohttp.ClientSession() as s:
+            for _ in range(args.logins):
+                for name in times:
+                    t = time.perf_counter()
+                    async with s.post(f"{base}/login", data={"username": name, "password": "wrong"},
+                                      allow_redirects=False) as r:
+                        assert r.status == 303
+                    times[name].append((time.perf_counter() - t) * 1000)
+        known, unknown = (statistics.median(v) for v in times.values())
+        print(f"\nlogin, wrong password, median of {args.logins}: known user {known:.1f} ms, "
+              f"unknown user {unknown:.1f} ms (ratio {unknown / known:.2f})")
     finally:
         await srv.stop()
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
