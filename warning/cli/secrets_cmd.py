@@ -26,14 +26,14 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def register(sub) -> None:
-    store = _store.options("database", "data_dir", "site")
-    p = sub.add_parser("token", parents=[store], help="issue, rotate, revoke and list enterprise tokens")
+    store, with_site = _store.options("database", "data_dir"), _store.options("database", "data_dir", "site")
+    p = sub.add_parser("token", parents=[with_site], help="issue, rotate, revoke and list enterprise tokens")
     p.set_defaults(func=_token, action=None)
     acts = p.add_subparsers(dest="action")
     n = acts.add_parser("new", parents=[store], help="issue a token for an enterprise (printed once, stored as a digest)")
     n.add_argument("enterprise")
     n.add_argument("--label", default="")
-    r = acts.add_parser("rotate", parents=[store],
+    r = acts.add_parser("rotate", parents=[with_site],
                         help="issue a new token and revoke the enterprise's other tokens (--site: its digests too)")
     r.add_argument("enterprise")
     v = acts.add_parser("revoke", parents=[store], help="revoke a token (give the token or its digest)")
