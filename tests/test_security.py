@@ -255,7 +255,7 @@ async def test_forwarded_headers_only_from_trusted_proxies(site, machine_db):
         assert srv.uvicorn.config.proxy_headers is False
         base = f"http://127.0.0.1:{srv.port}"
         async with httpx.AsyncClient(base_url=base) as c:
-            for i in range(5):
+            for _ in range(5):
                 await c.post("/login", data={"username": "duty", "password": "typo"},
                              headers={"X-Forwarded-For": "198.51.100.1"})
             r = await c.post("/login", data={"username": "duty", "password": PASSWORDS["duty"]},

@@ -17,9 +17,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
 from ..store import alerts as alert_store
+from ..store.sessions import UNREACHABLE
 from . import dash_api, qr
 from .auth import COOKIE
-from ..store.sessions import UNREACHABLE
 from .responses import json_error, json_response
 from .scope import principal_of
 
