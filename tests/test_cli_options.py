@@ -168,3 +168,14 @@ async def test_report_export_and_session_use_the_named_store(two_stores, monkeyp
             assert await conn.fetchval("SELECT ended_why FROM sessions") == "ended by an administrator"
     finally:
         await pool.close()
+
+
+def test_the_store_is_named_without_its_password():
+    from types import SimpleNamespace
+
+    from warning.cli._store import describe
+
+    named = describe(SimpleNamespace(database="postgresql://warning:s3cret@db.example:5432/warning", data_dir=None))
+    assert named == "PostgreSQL warning@db.example:5432/warning" and "s3cret" not in named
+    assert describe(SimpleNamespace(database="postgresql://u@/w1?host=/run/pg", data_dir=None)) == "PostgreSQL u@/run/pg/w1"
+    assert describe(SimpleNamespace(database=None, data_dir="/srv/w")) == "embedded PostgreSQL in /srv/w"

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import os
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import asyncpg
 
@@ -67,11 +67,12 @@ def describe(args: argparse.Namespace) -> str:
     """Which store these options name, for messages (a DSN's password left out)."""
     if args.database:
         parts = urlsplit(args.database)
-        if parts.scheme.startswith("postgres") and parts.hostname:
+        if parts.scheme.startswith("postgres"):
+            host = parts.hostname or dict(parse_qsl(parts.query)).get("host", "")  # a Unix socket's folder
             user = f"{parts.username}@" if parts.username else ""
             port = f":{parts.port}" if parts.port else ""
-            return f"PostgreSQL {user}{parts.hostname}{port}{parts.path}"
-        return "PostgreSQL " + args.database.split("@")[-1]
+            return f"PostgreSQL {user}{host}{port}{parts.path}"
+        return "PostgreSQL " + args.database.split("@")[-1]  # a keyword DSN: leave out what precedes @
     return f"embedded PostgreSQL in {EmbeddedPostgres(args.data_dir).data_dir}"
 
 
