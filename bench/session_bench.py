@@ -67,8 +67,11 @@ async def http_rate(url: str, cookie: str | None, seconds: float, clients: int) 
 
 async def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--database", default="postgresql://postgres@127.0.0.1:5432/postgres",
-                    help="a server where a scratch database may be created")
+    ap.add_argument(
+        "--database",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="a server where a scratch database may be created",
+    )
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--calls", type=int, default=2000)
@@ -83,20 +86,22 @@ async def main() -> None:
     try:
         base = f"http://127.0.0.1:{srv.port}"
         async with aiohttp.ClientSession() as s:
-            async with s.post(f"{base}/login", data={"username": "duty", "password": PASSWORDS["duty"]},
-                              allow_redirects=False) as r:
+            async with s.post(
+                f"{base}/login", data={"username": "duty", "password": PASSWORDS["duty"]}, allow_redirects=False
+            ) as r:
                 assert r.status == 303
                 cookie = r.cookies["warning_session"].value
         sessions = srv.app.state.warning.auth.sessions
         cached = await check_alone(sessions, cookie, args.calls)
         sessions.cache_s = 0.0
         uncached = await check_alone(sessions, cookie, args.calls)
-        print(f"Sessions.get: {cached:.1f} µs cached, {uncached:.1f} µs without the cache "
-              f"({args.calls} calls each)")
+        print(f"Sessions.get: {cached:.1f} µs cached, {uncached:.1f} µs without the cache ({args.calls} calls each)")
         rows = []
-        for label, url, ck, cache in (("GET /healthz (no session: baseline)", "/healthz", None, 2.0),
-                                      ("GET /api/v1/me, session cached 2 s", "/api/v1/me", cookie, 2.0),
-                                      ("GET /api/v1/me, session looked up every time", "/api/v1/me", cookie, 0.0)):
+        for label, url, ck, cache in (
+            ("GET /healthz (no session: baseline)", "/healthz", None, 2.0),
+            ("GET /api/v1/me, session cached 2 s", "/api/v1/me", cookie, 2.0),
+            ("GET /api/v1/me, session looked up every time", "/api/v1/me", cookie, 0.0),
+        ):
             sessions.cache_s = cache
             rate, p50 = await http_rate(base + url, ck, args.seconds, args.clients)
             rows.append((label, rate, p50))
@@ -104,19 +109,22 @@ async def main() -> None:
         for label, rate, p50 in rows:
             print(f"| {label} | {rate:,.0f} | {p50:.2f} |")
         th = srv.app.state.warning.auth.throttle
-        th.free = th.address_free = 10 ** 6  # measure the check, not the throttle
+        th.free = th.address_free = 10**6  # measure the check, not the throttle
         times: dict[str, list[float]] = {"duty": [], "no-such-user": []}
         async with aiohttp.ClientSession() as s:
             for _ in range(args.logins):
                 for name in times:
                     t = time.perf_counter()
-                    async with s.post(f"{base}/login", data={"username": name, "password": "wrong"},
-                                      allow_redirects=False) as r:
+                    async with s.post(
+                        f"{base}/login", data={"username": name, "password": "wrong"}, allow_redirects=False
+                    ) as r:
                         assert r.status == 303
                     times[name].append((time.perf_counter() - t) * 1000)
         known, unknown = (statistics.median(v) for v in times.values())
-        print(f"\nlogin, wrong password, median of {args.logins}: known user {known:.1f} ms, "
-              f"unknown user {unknown:.1f} ms (ratio {unknown / known:.2f})")
+        print(
+            f"\nlogin, wrong password, median of {args.logins}: known user {known:.1f} ms, "
+            f"unknown user {unknown:.1f} ms (ratio {unknown / known:.2f})"
+        )
     finally:
         await srv.stop()
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -29,8 +29,11 @@ COMMANDS = {
     "replay": [["replay", "in.csv"]],
     "hash-password": [["hash-password"]],
 }
-VALUES = {"database": ("--database", "postgresql://u@db.example:5432/w"), "data_dir": ("--data-dir", "/tmp/w-d"),
-          "site": ("--site", "/tmp/site.toml")}
+VALUES = {
+    "database": ("--database", "postgresql://u@db.example:5432/w"),
+    "data_dir": ("--data-dir", "/tmp/w-d"),
+    "site": ("--site", "/tmp/site.toml"),
+}
 
 
 def positions(argv: list[str], flag: str, value: str) -> list[list[str]]:
@@ -145,19 +148,20 @@ async def test_token_changes_land_in_the_named_store_and_say_so(two_stores, wher
     assert code == 0 and db_name in err and out.count("E1") == 2
 
 
-async def test_report_export_and_session_use_the_named_store(two_stores, monkeypatch, capsys, tmp_path: Path,
-                                                            site):
+async def test_report_export_and_session_use_the_named_store(two_stores, monkeypatch, capsys, tmp_path: Path, site):
     from warning.store.db import connect_pool
     from warning.store.sessions import Sessions
 
     named, decoy = two_stores
     monkeypatch.setenv("WARNING_DATABASE_URL", decoy)
     db_name = named.rsplit("/", 1)[1]
-    code, out, _ = await run_cli(["--database", named, "report", "--from", "0", "--to", "60",
-                                  "--out", str(tmp_path)], capsys)
+    code, out, _ = await run_cli(
+        ["--database", named, "report", "--from", "0", "--to", "60", "--out", str(tmp_path)], capsys
+    )
     assert code == 0 and db_name in out and (tmp_path / "report.html").exists()
-    code, out, _ = await run_cli(["export", "--from", "0", "--to", "60", "-o", str(tmp_path / "x.csv"),
-                                  "--database", named], capsys)
+    code, out, _ = await run_cli(
+        ["export", "--from", "0", "--to", "60", "-o", str(tmp_path / "x.csv"), "--database", named], capsys
+    )
     assert code == 0 and db_name in out and "wrote 0 readings" in out
     pool = await connect_pool(named)
     try:
@@ -177,5 +181,8 @@ def test_the_store_is_named_without_its_password():
 
     named = describe(SimpleNamespace(database="postgresql://warning:s3cret@db.example:5432/warning", data_dir=None))
     assert named == "PostgreSQL warning@db.example:5432/warning" and "s3cret" not in named
-    assert describe(SimpleNamespace(database="postgresql://u@/w1?host=/run/pg", data_dir=None)) == "PostgreSQL u@/run/pg/w1"
+    assert (
+        describe(SimpleNamespace(database="postgresql://u@/w1?host=/run/pg", data_dir=None))
+        == "PostgreSQL u@/run/pg/w1"
+    )
     assert describe(SimpleNamespace(database=None, data_dir="/srv/w")) == "embedded PostgreSQL in /srv/w"

@@ -42,8 +42,13 @@ ENTERPRISES = {
     BRAVO: {"name": "Bravo Grain Mill 布拉沃粮机", "device": "BRAVO-DC9", "token": "tok-bravo-" + "b" * 24},
 }
 OFFICER_TOKEN = "officer-token-" + "o" * 24
-PASSWORDS = {"duty": "duty-pass-1", "watcher": "watcher-pass-1", "boss": "boss-pass-1", "ent-alpha": "alpha-pass-1",
-             "ent-bravo": "bravo-pass-1"}
+PASSWORDS = {
+    "duty": "duty-pass-1",
+    "watcher": "watcher-pass-1",
+    "boss": "boss-pass-1",
+    "ent-alpha": "alpha-pass-1",
+    "ent-bravo": "bravo-pass-1",
+}
 _SALT = b"isolation-salt16"
 
 
@@ -67,10 +72,15 @@ CALLERS = [
 
 #: What the ``{id}`` of a path names.
 ID_KIND = {
-    "/e/{id}": "enterprise", "/qr/{id}.svg": "enterprise",
-    "/alert/{id}": "alert", "/api/v1/alerts/{id}": "alert", "/api/v1/dash/alerts/{id}": "alert",
-    "/api/v1/alerts/{id}/ack": "alert", "/api/v1/alerts/{id}/handle": "alert",
-    "/api/v1/alerts/{id}/feedback": "alert", "/api/v1/alerts/{id}/resolve": "alert",
+    "/e/{id}": "enterprise",
+    "/qr/{id}.svg": "enterprise",
+    "/alert/{id}": "alert",
+    "/api/v1/alerts/{id}": "alert",
+    "/api/v1/dash/alerts/{id}": "alert",
+    "/api/v1/alerts/{id}/ack": "alert",
+    "/api/v1/alerts/{id}/handle": "alert",
+    "/api/v1/alerts/{id}/feedback": "alert",
+    "/api/v1/alerts/{id}/resolve": "alert",
     "/api/v1/silences/{id}": "silence",
 }
 #: Query strings tried on a path ({e}: each enterprise and an unknown one; {d}: its device; {a}: its alerts).
@@ -80,13 +90,30 @@ QUERIES = {
     "/api/v1/dash/alerts": ["?state=all", "?enterprise={e}&state=all"],
     "/api/v1/dash/trend": ["?hours=24", "?enterprise={e}&hours=24"],
     "/api/v1/dash/series": ["?enterprise={e}", "?enterprise={e}&device={d}&from=0&to=4000000000"],
-    "/api/v1/report": ["?format=json", "?format=csv&table=summary", "?format=csv&table=open", "?format=html",
-                       "?format=json&from=0"],
+    "/api/v1/report": [
+        "?format=json",
+        "?format=csv&table=summary",
+        "?format=csv&table=open",
+        "?format=html",
+        "?format=json&from=0",
+    ],
     "/api/v1/notifications": ["", "?alert={a}"],
     "/api/v1/silences": ["", "?expired=true"],
 }
-PLAIN = {"/api/v1/telemetry", "/ws", "/api/v1/policies", "/openapi.json", "/metrics", "/healthz", "/readyz", "/",
-         "/login", "/logout", "/api/v1/me", "/static"}
+PLAIN = {
+    "/api/v1/telemetry",
+    "/ws",
+    "/api/v1/policies",
+    "/openapi.json",
+    "/metrics",
+    "/healthz",
+    "/readyz",
+    "/",
+    "/login",
+    "/logout",
+    "/api/v1/me",
+    "/static",
+}
 KNOWN = PLAIN | set(ID_KIND) | set(QUERIES)
 #: Paths anyone may read (they carry no enterprise's data); every other path needs a caller.
 PUBLIC = {"/openapi.json", "/metrics", "/healthz", "/readyz", "/login", "/static", "/api/v1/telemetry", "/logout"}
@@ -110,10 +137,16 @@ def site_raw(receiver_url: str) -> dict:
         u["password"] = hash_password(PASSWORDS[u["name"]], salt=_SALT)
     return {
         "site": {"name": "isolation district"},
-        "enterprises": [{"id": eid, "name": e["name"], "token_sha256": [token_digest(e["token"])],
-                         "location": [121.4, 31.2],
-                         "devices": [{"id": e["device"], "type": "bag_filter", "points": dc}]}
-                        for eid, e in ENTERPRISES.items()],
+        "enterprises": [
+            {
+                "id": eid,
+                "name": e["name"],
+                "token_sha256": [token_digest(e["token"])],
+                "location": [121.4, 31.2],
+                "devices": [{"id": e["device"], "type": "bag_filter", "points": dc}],
+            }
+            for eid, e in ENTERPRISES.items()
+        ],
         "users": users,
         "channels": [{"id": "hook", "type": "webhook", "url": receiver_url}],
         "policy": {"noise": {"group_interval": 0}},
@@ -147,9 +180,11 @@ class World:
 async def push(base: str, enterprise: str, values: dict) -> None:
     e = ENTERPRISES[enterprise]
     async with httpx.AsyncClient() as c:
-        r = await c.post(f"{base}/api/v1/telemetry", json=[{"device": e["device"], "ts": int(time.time() * 1000),
-                                                           "values": values}],
-                         headers={"Authorization": f"Bearer {e['token']}"})
+        r = await c.post(
+            f"{base}/api/v1/telemetry",
+            json=[{"device": e["device"], "ts": int(time.time() * 1000), "values": values}],
+            headers={"Authorization": f"Bearer {e['token']}"},
+        )
     assert r.status_code == 202, r.text
 
 
@@ -174,15 +209,21 @@ async def build_world(base: str) -> World:
         world = World(alerts={e: [a["id"] for a in rows if a["enterprise"] == e] for e in ENTERPRISES})
         world.silences = {}
         for eid, e in ENTERPRISES.items():
-            r = await officer.post("/api/v1/silences", json={
-                "matchers": {"enterprise": eid, "device": e["device"]}, "reason": f"bag change at {e['name']}",
-                "ends_at": time.time() + 3600})
+            r = await officer.post(
+                "/api/v1/silences",
+                json={
+                    "matchers": {"enterprise": eid, "device": e["device"]},
+                    "reason": f"bag change at {e['name']}",
+                    "ends_at": time.time() + 3600,
+                },
+            )
             assert r.status_code == 201, r.text
             world.silences[eid] = [r.json()["id"]]
         # an alert of each enterprise signed for, so events and notifications name officers' notes
         for eid in ENTERPRISES:
-            r = await officer.post(f"/api/v1/alerts/{world.alerts[eid][0]}/ack",
-                                   json={"note": f"on my way to {ENTERPRISES[eid]['name']}"})
+            r = await officer.post(
+                f"/api/v1/alerts/{world.alerts[eid][0]}/ack", json={"note": f"on my way to {ENTERPRISES[eid]['name']}"}
+            )
             assert r.status_code == 200, r.text
     return world
 
@@ -206,7 +247,7 @@ def urls_of(path: str, world: World) -> list[tuple[str, str | None]]:
             if "{e}" in q or "{a}" in q:
                 for e in [*ENTERPRISES, "NOSUCH9"]:
                     device = ENTERPRISES[e]["device"] if e in ENTERPRISES else "NODEV"
-                    for a in (world.alerts.get(e, ["no-such-id"])[:1] if "{a}" in q else [""]):
+                    for a in world.alerts.get(e, ["no-such-id"])[:1] if "{a}" in q else [""]:
                         out.append((url + q.format(e=e, d=device, a=a), e if e in ENTERPRISES else target))
             else:
                 out.append((url + q, target))
@@ -245,11 +286,18 @@ async def sweep(app, base: str, world: World, callers=CALLERS, only: set[str] | 
                         outside = target is not None and scope is not None and target not in scope
                         if method != "GET" and not (scope is not None and (target is None or outside)):
                             continue  # writes only where they must be refused: nothing in scope is changed
-                        body = orjson.dumps({"note": "sweep", "matchers": {"enterprise": ALPHA}, "reason": "sweep",
-                                             "ends_at": time.time() + 60})
+                        body = orjson.dumps(
+                            {
+                                "note": "sweep",
+                                "matchers": {"enterprise": ALPHA},
+                                "reason": "sweep",
+                                "ends_at": time.time() + 60,
+                            }
+                        )
                         headers = {"content-type": "application/json", **({"x-csrf-token": csrf} if csrf else {})}
-                        resp = await client.request(method, url, content=body if method != "GET" else None,
-                                                    headers=headers)
+                        resp = await client.request(
+                            method, url, content=body if method != "GET" else None, headers=headers
+                        )
                         where = f"{caller.name}: {method} {url} -> {resp.status_code}"
                         text = resp.content.decode("utf-8", "replace") + resp.headers.get("location", "")
                         if resp.status_code >= 500:
@@ -311,8 +359,10 @@ async def _state_of(base: str, world: World) -> tuple:
             events = (await officer.get(f"/api/v1/alerts/{a['id']}")).json()["events"]
             alerts.append((a["id"], a["state"], a["acknowledged_by"], len(events)))
         alerts.sort()
-        silences = sorted((s["id"], s["matchers"].get("enterprise"), s["reason"])
-                          for s in (await officer.get("/api/v1/silences?expired=true")).json())
+        silences = sorted(
+            (s["id"], s["matchers"].get("enterprise"), s["reason"])
+            for s in (await officer.get("/api/v1/silences?expired=true")).json()
+        )
     return alerts, silences
 
 
@@ -359,8 +409,9 @@ async def test_websocket_feed_is_scoped(server):
                 texts.append(str(missed))
                 m = orjson.loads(missed)
                 assert m["type"] == "missed" and {e["alert"]["enterprise"] for e in m["events"]} == wanted, m
-            forbidden = set().union(*(world.markers(e) for e in ENTERPRISES
-                                      if caller.scope is not None and e not in caller.scope))
+            forbidden = set().union(
+                *(world.markers(e) for e in ENTERPRISES if caller.scope is not None and e not in caller.scope)
+            )
             leaked = sorted(x for x in forbidden if any(x in t for t in texts))
             assert leaked == [], f"{caller.name}: /ws leaks {leaked}"
 
@@ -382,8 +433,7 @@ async def test_the_sweep_catches_a_planted_leak(server):
     with pytest.raises(UndeclaredRoute, match="/api/v1/leak"):
         build_app(state, extra=[("/api/v1/leak", leak, ["GET"])])
     table = {**ROUTES, "/api/v1/leak": Rule(Access.SCOPED), "/api/v1/unknown": Rule(Access.SCOPED)}
-    app = build_app(state, extra=[("/api/v1/leak", leak, ["GET"]), ("/api/v1/unknown", unknown, ["GET"])],
-                    access=table)
+    app = build_app(state, extra=[("/api/v1/leak", leak, ["GET"]), ("/api/v1/unknown", unknown, ["GET"])], access=table)
     KNOWN.add("/api/v1/leak")
     port = free_port()
     userver = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"))

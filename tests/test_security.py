@@ -61,8 +61,9 @@ async def test_logout_ends_the_session_on_the_server_and_closes_its_feed(server,
     other = await login(base, "watcher")
     async with copied(base, cookie) as thief:
         assert (await thief.get("/api/v1/me")).json()["name"] == "duty"
-        feed = await websockets.connect(f"ws://127.0.0.1:{server.port}/ws",
-                                        additional_headers={"Cookie": f"warning_session={cookie}"})
+        feed = await websockets.connect(
+            f"ws://127.0.0.1:{server.port}/ws", additional_headers={"Cookie": f"warning_session={cookie}"}
+        )
         assert '"snapshot"' in str(await asyncio.wait_for(feed.recv(), 5))
         r = await duty.post("/logout")
         assert r.status_code == 303 and r.headers["location"] == "/login"
@@ -74,8 +75,9 @@ async def test_logout_ends_the_session_on_the_server_and_closes_its_feed(server,
         assert closed.value.rcvd.code == 4401
     assert (await other.get("/api/v1/me")).json()["name"] == "watcher"  # others stay logged in
     async with server.pool.acquire() as conn:
-        row = await conn.fetchrow("SELECT ended_why, expires_at - created_at AS life FROM sessions "
-                                  "WHERE user_name = 'duty'")
+        row = await conn.fetchrow(
+            "SELECT ended_why, expires_at - created_at AS life FROM sessions WHERE user_name = 'duty'"
+        )
     assert row["ended_why"] == "logout" and row["life"].total_seconds() == 8 * 3600
     await duty.aclose()
     await other.aclose()
@@ -174,7 +176,9 @@ async def test_cross_origin_writes_and_feeds_are_refused(server):
     assert r.status_code == 403 and "cross-origin" in r.json()["error"]
     r = await duty.post("/api/v1/silences", json=body, headers={"X-CSRF-Token": csrf, "Origin": "null"})
     assert r.status_code == 403
-    r = await duty.post("/api/v1/silences", json=body, headers={"X-CSRF-Token": csrf, "Referer": "http://evil.example/"})
+    r = await duty.post(
+        "/api/v1/silences", json=body, headers={"X-CSRF-Token": csrf, "Referer": "http://evil.example/"}
+    )
     assert r.status_code == 403
     assert (await duty.get("/api/v1/silences")).json() == []  # none of them was created
     r = await duty.post("/api/v1/silences", json=body, headers={"X-CSRF-Token": csrf, "Origin": base})
@@ -188,9 +192,11 @@ async def test_cross_origin_writes_and_feeds_are_refused(server):
     async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {OFFICER_TOKEN}", **evil}) as api:
         assert (await api.post("/api/v1/silences", json=body)).status_code == 201
     async with httpx.AsyncClient(base_url=base) as c:
-        r = await c.post("/api/v1/telemetry", json={"device": "DC1", "ts": int(time.time() * 1000),
-                                                     "values": {"dp": 1000.0}},
-                         headers={"Authorization": f"Bearer {TOKENS['E1']}", **evil})
+        r = await c.post(
+            "/api/v1/telemetry",
+            json={"device": "DC1", "ts": int(time.time() * 1000), "values": {"dp": 1000.0}},
+            headers={"Authorization": f"Bearer {TOKENS['E1']}", **evil},
+        )
         assert r.status_code == 202
     cookie = {"Cookie": f"warning_session={duty.cookies.get('warning_session')}"}
     url = f"ws://127.0.0.1:{server.port}/ws"
@@ -217,11 +223,13 @@ async def test_throttle_is_per_user_and_address_with_an_address_ceiling(server):
     base = f"http://127.0.0.1:{server.port}"
     async with httpx.AsyncClient(base_url=base) as c:
         for i in range(5):  # X-Forwarded-For from an untrusted peer changes nothing
-            r = await c.post("/login", data={"username": "duty", "password": "typo"},
-                             headers={"X-Forwarded-For": f"10.9.9.{i}"})
+            r = await c.post(
+                "/login", data={"username": "duty", "password": "typo"}, headers={"X-Forwarded-For": f"10.9.9.{i}"}
+            )
             assert r.status_code == 303 and "failed" in r.headers["location"]
-        r = await c.post("/login", data={"username": "duty", "password": PASSWORDS["duty"]},
-                         headers={"X-Forwarded-For": "10.9.9.99"})
+        r = await c.post(
+            "/login", data={"username": "duty", "password": PASSWORDS["duty"]}, headers={"X-Forwarded-For": "10.9.9.99"}
+        )
         assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
     # a colleague at the same address (one NAT for the control room) still gets in
     watcher = await login(base, "watcher")
@@ -244,7 +252,9 @@ async def test_forwarded_headers_only_from_trusted_proxies(site, machine_db):
     assert proxies.resolve("127.0.0.1", {"x-forwarded-for": "6.6.6.6, 1.2.3.4"}) == ("1.2.3.4", None)  # the
     # nearest untrusted hop counts: 6.6.6.6 is what the client claimed
     assert proxies.resolve("127.0.0.1", {"forwarded": 'for="[2001:db8::1]:443";proto=https, for=10.2.2.2'}) == (
-        "2001:db8::1", "https")
+        "2001:db8::1",
+        "https",
+    )
     assert proxies.resolve("127.0.0.1", {"x-real-ip": "5.6.7.8", "x-forwarded-proto": "https"}) == ("5.6.7.8", "https")
     assert proxies.resolve("127.0.0.1", {"x-forwarded-for": "not-an-address"}) == ("127.0.0.1", None)
     with pytest.raises(ValueError, match="nonsense"):
@@ -256,10 +266,14 @@ async def test_forwarded_headers_only_from_trusted_proxies(site, machine_db):
         base = f"http://127.0.0.1:{srv.port}"
         async with httpx.AsyncClient(base_url=base) as c:
             for _ in range(5):
-                await c.post("/login", data={"username": "duty", "password": "typo"},
-                             headers={"X-Forwarded-For": "198.51.100.1"})
-            r = await c.post("/login", data={"username": "duty", "password": PASSWORDS["duty"]},
-                             headers={"X-Forwarded-For": "198.51.100.2"})
+                await c.post(
+                    "/login", data={"username": "duty", "password": "typo"}, headers={"X-Forwarded-For": "198.51.100.1"}
+                )
+            r = await c.post(
+                "/login",
+                data={"username": "duty", "password": PASSWORDS["duty"]},
+                headers={"X-Forwarded-For": "198.51.100.2"},
+            )
             assert r.status_code == 303 and r.headers["location"] == "/"
         async with srv.pool.acquire() as conn:
             assert await conn.fetchval("SELECT address FROM sessions") == "198.51.100.2"
@@ -327,8 +341,11 @@ async def test_an_unreachable_session_store_answers_503_not_500(site):
             raise AssertionError("not reached")
 
         app = Starlette(routes=[Route("/me", guard(Rule(Access.SCOPED), me, auth))])
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t",
-                                     headers={"Cookie": "warning_session=" + "x" * 43}) as c:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://t",
+            headers={"Cookie": "warning_session=" + "x" * 43},
+        ) as c:
             r = await c.get("/me")
         assert r.status_code == 503 and r.headers["retry-after"] == "2" and "unavailable" in r.json()["error"]
     finally:

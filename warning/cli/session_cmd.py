@@ -34,8 +34,10 @@ async def _session(args) -> int:
         if args.action == "list":
             print(f"live sessions in {where}:", file=sys.stderr)
             for s in await session_store.live(conn, args.user):
-                print(f"{s['user_name']}  {s['address'] or '-'}  since {s['created_at']:%Y-%m-%d %H:%M}  "
-                      f"until {s['expires_at']:%Y-%m-%d %H:%M}")
+                print(
+                    f"{s['user_name']}  {s['address'] or '-'}  since {s['created_at']:%Y-%m-%d %H:%M}  "
+                    f"until {s['expires_at']:%Y-%m-%d %H:%M}"
+                )
             return 0
         n = await session_store.end_user(conn, args.user, "ended by an administrator")
         print(f"ended {n} session(s) of {args.user} in {where}")

@@ -30,55 +30,81 @@ class Session:
     expires: float  #: epoch seconds
 
 
-async def create(conn: asyncpg.Connection, sid: str, user: str, fingerprint: str, csrf: str, max_age: float,
-                 address: str = "") -> float:
+async def create(
+    conn: asyncpg.Connection, sid: str, user: str, fingerprint: str, csrf: str, max_age: float, address: str = ""
+) -> float:
     """Store a new session; returns its expiry (epoch seconds). Old rows are purged here,
     so the table holds at most a day's worth of ended and expired sessions."""
     await conn.execute("DELETE FROM sessions WHERE expires_at < now() - interval '1 day'")
-    return float(await conn.fetchval(
-        "INSERT INTO sessions (id, user_name, fingerprint, csrf, address, expires_at) "
-        "VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6)) RETURNING extract(epoch FROM expires_at)",
-        sid, user, fingerprint, csrf, address, float(max_age)))
+    return float(
+        await conn.fetchval(
+            "INSERT INTO sessions (id, user_name, fingerprint, csrf, address, expires_at) "
+            "VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6)) RETURNING extract(epoch FROM expires_at)",
+            sid,
+            user,
+            fingerprint,
+            csrf,
+            address,
+            float(max_age),
+        )
+    )
 
 
 async def lookup(conn: asyncpg.Connection, sid: str) -> Session | None:
     row = await conn.fetchrow(
         "SELECT user_name, fingerprint, csrf, extract(epoch FROM expires_at) AS expires FROM sessions "
-        "WHERE id = $1 AND ended_at IS NULL AND expires_at > now()", sid)
-    return None if row is None else Session(sid, row["user_name"], row["fingerprint"], row["csrf"],
-                                            float(row["expires"]))
+        "WHERE id = $1 AND ended_at IS NULL AND expires_at > now()",
+        sid,
+    )
+    return (
+        None if row is None else Session(sid, row["user_name"], row["fingerprint"], row["csrf"], float(row["expires"]))
+    )
 
 
 async def end(conn: asyncpg.Connection, sid: str, why: str) -> bool:
-    return await conn.fetchval(
-        "UPDATE sessions SET ended_at = now(), ended_why = $2 WHERE id = $1 AND ended_at IS NULL RETURNING true",
-        sid, why) is not None
+    return (
+        await conn.fetchval(
+            "UPDATE sessions SET ended_at = now(), ended_why = $2 WHERE id = $1 AND ended_at IS NULL RETURNING true",
+            sid,
+            why,
+        )
+        is not None
+    )
 
 
 async def end_user(conn: asyncpg.Connection, user: str, why: str) -> int:
     """End every live session of ``user``; returns how many."""
-    rows = await conn.fetch("UPDATE sessions SET ended_at = now(), ended_why = $2 "
-                            "WHERE user_name = $1 AND ended_at IS NULL RETURNING id", user, why)
+    rows = await conn.fetch(
+        "UPDATE sessions SET ended_at = now(), ended_why = $2 WHERE user_name = $1 AND ended_at IS NULL RETURNING id",
+        user,
+        why,
+    )
     return len(rows)
 
 
 async def live(conn: asyncpg.Connection, user: str | None = None) -> list[dict]:
     rows = await conn.fetch(
         "SELECT user_name, address, created_at, expires_at FROM sessions WHERE ended_at IS NULL "
-        "AND expires_at > now() AND ($1::text IS NULL OR user_name = $1) ORDER BY user_name, created_at", user)
+        "AND expires_at > now() AND ($1::text IS NULL OR user_name = $1) ORDER BY user_name, created_at",
+        user,
+    )
     return [dict(r) for r in rows]
 
 
 #: What a session check meets when the store cannot be reached (an outage, not bad data).
-UNREACHABLE = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-               asyncpg.CannotConnectNowError)
+UNREACHABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+)
 
 
 class Sessions:
     """Sessions over a pool, with the short cache described above."""
 
-    def __init__(self, pool: asyncpg.Pool, *, max_age: float = 8 * 3600, cache_s: float = 2.0,
-                 cache_max: int = 10_000):
+    def __init__(self, pool: asyncpg.Pool, *, max_age: float = 8 * 3600, cache_s: float = 2.0, cache_max: int = 10_000):
         self.pool = pool
         self.max_age = max_age
         self.cache_s = cache_s

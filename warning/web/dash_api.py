@@ -71,24 +71,24 @@ def routes(state):
     site = state.site
     point_index = site.point_index()  # (enterprise, device, point) -> index: once, not per request
 
-    def scoped(request: Request) -> tuple[Scope | None, Response | None]:
-        """The caller's scope, narrowed to the ``enterprise`` parameter if one is given."""
+    def scoped(request: Request) -> Scope | Response:
+        """The caller's scope, narrowed to the ``enterprise`` parameter if one is given (or a 404)."""
         wanted = request.query_params.get("enterprise") or None
         narrowed = scope_of(request).narrow(wanted, site.enterprises)
-        return (narrowed, None) if narrowed is not None else (None, json_error(404, f"no enterprise {wanted!r}"))
+        return narrowed if narrowed is not None else json_error(404, f"no enterprise {wanted!r}")
 
     async def site_info(request: Request) -> Response:
-        sc, err = scoped(request)
-        if sc is None:
-            return err
+        sc = scoped(request)
+        if isinstance(sc, Response):
+            return sc
         # Devices and points (with limits) only for one enterprise or when asked: the whole
         # district's is megabytes, and the big screen needs only names and places.
         devices = sc.only() is not None or request.query_params.get("devices") == "1"
         return json_response(site_json(site, sc, devices))
 
     async def list_alerts(request: Request) -> Response:
-        sc, err = scoped(request)
-        return err if sc is None else await alert_listing(state.pool, request, sc, default_limit=200)
+        sc = scoped(request)
+        return sc if isinstance(sc, Response) else await alert_listing(state.pool, request, sc, default_limit=200)
 
     async def get_alert(request: Request) -> Response:
         aid = request.path_params["id"]
@@ -103,9 +103,9 @@ def routes(state):
         return json_response(alert)
 
     async def trend(request: Request) -> Response:
-        sc, err = scoped(request)
-        if sc is None:
-            return err
+        sc = scoped(request)
+        if isinstance(sc, Response):
+            return sc
         try:
             hours = min(max(_float(request.query_params, "hours", 12.0), 0.25), 24.0 * 7)
             bucket = int(min(max(_float(request.query_params, "bucket", 1800.0), 60.0), 86400.0))
@@ -131,9 +131,9 @@ def routes(state):
                               "buckets": [{"t": t, **c} for t, c in sorted(buckets.items())]})
 
     async def series(request: Request) -> Response:
-        sc, err = scoped(request)
-        if sc is None:
-            return err
+        sc = scoped(request)
+        if isinstance(sc, Response):
+            return sc
         ent = sc.only()
         if ent is None:
             return json_error(400, "enterprise is required")

@@ -97,6 +97,11 @@ class SameOrigin:
             await send({"type": "websocket.close", "code": 1008, "reason": "cross-origin"})
             return
         body = orjson.dumps({"error": f"cross-origin request refused: {why}"})
-        await send({"type": "http.response.start", "status": 403,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 403,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

@@ -115,8 +115,9 @@ class ForwardedFrom:
             for k, v in scope["headers"]:
                 if k in (b"forwarded", b"x-forwarded-for", b"x-real-ip", b"x-forwarded-proto"):
                     name = k.decode("latin-1")  # repeated header lines are one list (RFC 9110)
-                    headers[name] = headers[name] + "," + v.decode("latin-1") if name in headers else v.decode(
-                        "latin-1")
+                    headers[name] = (
+                        headers[name] + "," + v.decode("latin-1") if name in headers else v.decode("latin-1")
+                    )
             client, proto = self.proxies.resolve(peer[0] if peer else None, headers)
             if peer is not None and client != peer[0]:
                 scope = dict(scope, client=(client, 0))
