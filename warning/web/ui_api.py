@@ -4,7 +4,8 @@
   ``warning/locale/<locale>/LC_MESSAGES/ui.po``, read with Babel) in the chosen locale:
   ``?lang=``, else the language the user picked on a page (cookie ``warning_lang``), else
   ``Accept-Language``, else zh-CN. Public: the login page needs it before anyone logs in.
-* ``GET /api/v1/dash/map``: the basemap named by ``[site] map`` (GeoJSON), or no features.
+* ``GET /api/v1/dash/map``: the basemap named by ``[site] map`` (GeoJSON), or no features;
+  any logged-in caller (``scope.ROUTES``: the outline is the same for everyone).
 
 The catalogue loader here is the minimum the pages need (TODO for the lead: one loader,
 ``warning/i18n.py``, serves this domain and the server's ``warning`` domain).
@@ -19,7 +20,7 @@ from babel.messages.pofile import read_po
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .responses import json_error, json_response
+from .responses import json_response
 
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 LOCALES = {"zh-CN": "zh_CN", "en": "en"}  #: what the pages offer -> catalogue folder; the first is the default
@@ -69,7 +70,6 @@ def negotiate(accept_language: str, chosen: str | None = None) -> str:
 
 
 def routes(state):
-    auth = state.auth
     site = state.site
     basemap = (
         site.basemap.as_json()
@@ -91,9 +91,7 @@ def routes(state):
             headers={"Cache-Control": "no-store", "Vary": "Accept-Language, Cookie"},
         )
 
-    async def map_json(request: Request) -> Response:
-        if auth.principal(request) is None:
-            return json_error(401, "log in first")
+    async def map_json(request: Request) -> Response:  # guarded (scope.ROUTES): logged-in callers only
         return json_response(basemap, headers={"Cache-Control": "private, max-age=300"})
 
     return [("/api/v1/i18n/ui.json", ui_strings, ["GET"]), ("/api/v1/dash/map", map_json, ["GET"])]
