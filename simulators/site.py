@@ -24,6 +24,7 @@ import re
 from pathlib import Path
 
 from simulators.plant import derive_seed
+from warning.config import config_dir
 from warning.security import hash_password, token_digest
 
 BAG_POINTS = ["dp", "hopper_temp", "air_speed", "airlock_fault", "fan_fault", "running", "spark", "vent_open"]
@@ -42,8 +43,12 @@ BRANDS = (
     "真如", "桃浦", "长风", "曹杨", "武宁", "金沙", "长青", "联创", "佳和", "润泽",
 )  # fmt: skip
 USERS = (("officer", "officer", "officer-demo"), ("viewer", "viewer", "viewer-demo"))
-BASEMAP = Path(__file__).resolve().parent.parent / "config" / "demo" / "putuo.geojson"
-MAP_NAME = BASEMAP.name  #: ``[site] map``, relative to the site file
+MAP_NAME = "putuo.geojson"  #: ``[site] map`` of the demo, relative to the site file
+
+
+def basemap_path() -> Path:
+    """The demo's basemap, in config/demo (``WARNING_CONFIG_DIR`` moves config/, e.g. in a container)."""
+    return config_dir() / "demo" / MAP_NAME
 # Putuo's streets and towns in the order enterprises are dealt to them: the industrial towns
 # in the north-west (Taopu, Changzheng) hold most, every street at least one of 20.
 STREET_ORDER = ("桃浦镇", "长征镇", "真如镇街道", "万里街道", "长风新村街道", "桃浦镇", "长征镇", "曹杨新村街道",
@@ -99,7 +104,7 @@ def _inside(lon: float, lat: float, ring: list) -> bool:
 
 def _streets() -> dict[str, list]:
     """Street name -> its outer ring, from the demo's basemap."""
-    doc = json.loads(BASEMAP.read_text(encoding="utf-8"))
+    doc = json.loads(basemap_path().read_text(encoding="utf-8"))
     return {f["properties"]["name"]: f["geometry"]["coordinates"][0] for f in doc["features"]
             if f["properties"].get("level") == "street"}
 
@@ -247,7 +252,7 @@ def basemap_beside(site: dict, out: Path) -> dict:
     name = site.get("site", {}).get("map")
     if not name:
         return site
-    src = Path(name) if Path(name).is_absolute() else BASEMAP.parent / name
+    src = Path(name) if Path(name).is_absolute() else basemap_path().parent / name
     out.mkdir(parents=True, exist_ok=True)
     if (out / src.name).resolve() != src.resolve():
         (out / src.name).write_bytes(src.read_bytes())
