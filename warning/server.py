@@ -14,11 +14,15 @@ from pathlib import Path
 
 import uvicorn
 
-from .config import Site
+from .config import Site, config_dir
 from .metrics import Metrics
+from .risk.config import RiskConfig
+from .risk.config import default as default_risk
+from .risk.config import parse as parse_risk
 from .runtime.embedded import EmbeddedRuntime, Options
 from .runtime.gateway import KafkaGateway
 from .runtime.kafka import KafkaSettings
+from .runtime.risk import RiskService
 from .sources.mqtt import MqttSettings, MqttSource
 from .store import tokens as token_store
 from .store.db import connect_pool
@@ -52,6 +56,19 @@ class Settings:
     token_refresh: float = 5.0  #: seconds between reloads of the tokens table
     roles: set[str] | None = None  #: distributed gateway roles (ingest, dashboard, notifier); None: embedded
     kafka: KafkaSettings | None = None  #: the distributed runtime's broker and topics (with ``roles``)
+    risk: Path | None = None  #: the risk model's file (default WARNING_RISK, else config/risk.toml), docs/risk.md
+    uploads: Path | None = None  #: photos of replies, reports, cleaning (default DATA_DIR/uploads, else data/uploads)
+
+
+def load_risk(path: Path | None) -> RiskConfig:
+    """The risk model's file: ``path``, else WARNING_RISK, else config/risk.toml, else the defaults."""
+    chosen = path or (Path(os.environ["WARNING_RISK"]) if os.environ.get("WARNING_RISK") else None)
+    if chosen is None:
+        shipped = config_dir() / "risk.toml"
+        if not shipped.exists():
+            return default_risk()
+        chosen = shipped
+    return parse_risk(chosen.read_text(encoding="utf-8"))
 
 
 class Server:
@@ -66,6 +83,7 @@ class Server:
         self._serving: asyncio.Task | None = None
         self._background: list[asyncio.Task] = []
         self.tokens = TokenRegistry(site)  #: site digests + the tokens table
+        self.risk: RiskService | None = None
         self.mqtt: MqttSource | None = None
 
     async def start(self) -> None:
@@ -99,6 +117,10 @@ class Server:
                                    metrics=metrics)
             state.mqtt = self.mqtt
             self._background.append(asyncio.create_task(self.mqtt.run()))
+        state.uploads = s.uploads or ((s.data_dir or Path("data")) / "uploads")
+        self.risk = RiskService(self.site, self.pool, hub, load_risk(s.risk))
+        await self.risk.start()
+        state.risk = self.risk
         self.app = build_app(state)
         config = uvicorn.Config(self.app, host=s.host, port=s.port, ws="websockets-sansio", lifespan="off",
                                 log_level="warning", access_log=False, timeout_graceful_shutdown=5,
@@ -140,6 +162,8 @@ class Server:
         if self.uvicorn is not None:
             self.uvicorn.should_exit = True
             await self._serving
+        if self.risk is not None:
+            await self.risk.stop()
         if self.runtime is not None:
             await self.runtime.stop()
         if self.pool is not None:

@@ -54,6 +54,11 @@ class RiskConfig:
     escalate_every: dict[str, float]
     sign_within: dict[str, float]
     reply_within: dict[str, float]
+    reports_per_address: int  #: 一码发现: accepted reports per client address per window
+    report_window: float
+    report_max_text: int
+    photo_max_bytes: int
+    form_ttl: float  #: seconds a public form's token (and its challenge) stays good
 
     def hazard_class(self, kind: str, rule: str) -> str:
         """A rule about the measurement is ``sensor`` whatever the point; else the point's kind decides."""
@@ -96,6 +101,8 @@ DEFAULTS: MappingProxyType = MappingProxyType({
              "sign_within": {"red": 900.0, "orange": 1800.0, "yellow": 7200.0, "blue": 86400.0, "report": 3600.0},
              "reply_within": {"red": 3600.0, "orange": 14400.0, "yellow": 86400.0, "blue": 259200.0,
                               "report": 86400.0}},
+    "public": {"reports_per_address": 5, "report_window": 600.0, "report_max_text": 2000,
+               "photo_max_bytes": 5 * 1024 * 1024, "form_ttl": 1800.0},
 })
 
 
@@ -153,6 +160,11 @@ def from_dict(data: dict) -> RiskConfig:
     cap = al["repeat_cap"]
     if isinstance(cap, bool) or not isinstance(cap, int) or cap < 0:
         raise RiskConfigError("[alarms] repeat_cap: a non-negative integer is expected")
+    pb = s["public"]
+    for key in ("reports_per_address", "report_max_text", "photo_max_bytes"):
+        v = pb[key]
+        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+            raise RiskConfigError(f"[public] {key}: a positive integer is expected")
     return RiskConfig(
         cutoffs=cut, down_ratio=ratio, hold_down=_num("levels", "hold_down", lv["hold_down"]),
         clear_hold=_num("levels", "clear_hold", lv["clear_hold"]),
@@ -183,6 +195,10 @@ def from_dict(data: dict) -> RiskConfig:
         escalate_every=_nums("loop", "escalate_every", lp["escalate_every"], ITEM_KINDS, positive=True),
         sign_within=_nums("loop", "sign_within", lp["sign_within"], ITEM_KINDS, positive=True),
         reply_within=_nums("loop", "reply_within", lp["reply_within"], ITEM_KINDS, positive=True),
+        reports_per_address=pb["reports_per_address"],
+        report_window=_num("public", "report_window", pb["report_window"], positive=True),
+        report_max_text=pb["report_max_text"], photo_max_bytes=pb["photo_max_bytes"],
+        form_ttl=_num("public", "form_ttl", pb["form_ttl"], positive=True),
     )
 
 

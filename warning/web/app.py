@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 from starlette.applications import Starlette
@@ -11,13 +13,16 @@ from starlette.staticfiles import StaticFiles
 
 from ..config import Site
 from ..metrics import Metrics
-from . import alerts_api, notify_api, openapi, ops, pages, report_api, silences_api, telemetry, ws
+from . import alerts_api, notify_api, openapi, ops, pages, report_api, risk_api, silences_api, telemetry, ws
 from .auth import Auth
 from .hub import Hub
 from .origin import SameOrigin
 from .proxies import ForwardedFrom, TrustedProxies
 from .ratelimit import Buckets
 from .scope import ROUTES, Rule, guard, rule_of
+
+if TYPE_CHECKING:  # the service is a shell of its own; the web only calls it
+    from ..runtime.risk import RiskService
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -43,6 +48,8 @@ class AppState:
     mqtt: object | None = None  #: the MQTT source when configured (readiness)
     proxies: TrustedProxies = field(default_factory=TrustedProxies)  #: whose forwarded headers count
     public_url: str | None = None  #: WARNING_PUBLIC_URL: an origin accepted beside the request's own
+    risk: RiskService | None = None  #: risk warnings and their loop (warning.runtime.risk); None: not running
+    uploads: Path = Path("data/uploads")  #: where photos of replies, reports and cleaning are kept
 
 
 class SecureHeaders:
@@ -75,7 +82,7 @@ def build_app(state: AppState, *, lifespan=None, extra=(), access: dict[str, Rul
     routes: list = [Route("/api/v1/telemetry", telemetry.make_endpoint(state), methods=["POST"]),
                     WebSocketRoute("/ws", ws.make_endpoint(state))]
     declared = list(extra)
-    for module in (alerts_api, silences_api, notify_api, report_api, openapi, ops, pages):
+    for module in (alerts_api, silences_api, notify_api, report_api, risk_api, openapi, ops, pages):
         declared += module.routes(state)
     routes += [Route(path, guard(rule_of(path, table), fn, state.auth), methods=methods)
                for path, fn, methods in declared]
