@@ -153,6 +153,8 @@ def routes(state):
                     if not isinstance(close, bool):
                         raise ValueError("close: true (审核销号) or false (退回, with a note)")
                     kw["close"] = close
+                    if not close and not (kw["note"] or "").strip():
+                        raise ValueError("note: say why it is returned (退回需说明原因)")
                     if item["kind"] == "warning" and p.role == "enterprise":
                         raise ValueError("an enterprise cannot review its own reply")
             except ValueError as exc:
