@@ -197,14 +197,16 @@ class RiskModel:
         alarms = sum(t[2] for t in terms)
         if alarms > 0:
             s = self.standing.get(enterprise, Standing())
-            cls = max((c.explosion_class.get(x, 0.0) for x in s.explosion_classes), default=0.0)
-            for name, f in (("explosion class " + "/".join(s.explosion_classes), cls),
+            ex = max((c.explosion_class.get(x, 0.0) for x in s.explosion_classes), default=0.0)
+            standing: tuple[tuple[str, float], ...] = (
+                            ("explosion class " + "/".join(s.explosion_classes), ex),
                             (f"{s.dust_workers} dust workers",
                              min(c.dust_workers_cap, c.dust_workers_per_10 * s.dust_workers / 10)),
                             (f"{s.dry_collectors} dry collectors", c.dry_collectors if s.dry_collectors else 0.0),
-                            (f"static grade {s.risk_grade}", c.risk_grade.get(s.risk_grade, 0.0))):
+                            (f"static grade {s.risk_grade}", c.risk_grade.get(s.risk_grade, 0.0)))
+            for label, f in standing:
                 if f > 0:
-                    terms.append(("standing", name, alarms * f, None))
+                    terms.append(("standing", label, alarms * f, None))
         for name, per, n, cap in (("overdue dust cleaning", c.overdue_cleaning, e.overdue_areas,
                                    c.overdue_cleaning_cap),
                                   ("devices offline", c.offline_device, len(offline), c.offline_cap),

@@ -226,7 +226,7 @@ def routes(state):
             ent = request.query_params.get("enterprise") or body.get("enterprise") or p.enterprise
             if ent not in state.site.enterprises or not p.scope.sees(ent):
                 return json_error(404, "no such enterprise")
-            area = _text(body, "area", limit=100)
+            area = str(_text(body, "area", limit=100))
             interval = body.get("interval_s", 86400.0)
             if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 60 <= interval <= 90 * 86400:
                 raise ValueError("interval_s: seconds between 60 and 90 days")
