@@ -26,7 +26,7 @@ from .runtime.risk import RiskService
 from .sources.mqtt import MqttSettings, MqttSource
 from .store import tokens as token_store
 from .store.db import connect_pool
-from .store.embedded import EmbeddedPostgres
+from .store.embedded import EmbeddedPostgres, default_data_dir
 from .store.sessions import Sessions
 from .tokens import TokenRegistry
 from .web.app import AppState, build_app
@@ -57,7 +57,7 @@ class Settings:
     roles: set[str] | None = None  #: distributed gateway roles (ingest, dashboard, notifier); None: embedded
     kafka: KafkaSettings | None = None  #: the distributed runtime's broker and topics (with ``roles``)
     risk: Path | None = None  #: the risk model's file (default WARNING_RISK, else config/risk.toml), docs/risk.md
-    uploads: Path | None = None  #: photos of replies, reports, cleaning (default DATA_DIR/uploads, else data/uploads)
+    uploads: Path | None = None  #: photos of replies, reports, cleaning (default: the data folder's uploads/)
 
 
 def load_risk(path: Path | None) -> RiskConfig:
@@ -117,7 +117,7 @@ class Server:
                                    metrics=metrics)
             state.mqtt = self.mqtt
             self._background.append(asyncio.create_task(self.mqtt.run()))
-        state.uploads = s.uploads or ((s.data_dir or Path("data")) / "uploads")
+        state.uploads = s.uploads or ((s.data_dir or default_data_dir()) / "uploads")
         self.risk = RiskService(self.site, self.pool, hub, load_risk(s.risk))
         await self.risk.start()
         state.risk = self.risk
