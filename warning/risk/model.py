@@ -27,6 +27,9 @@ from enum import StrEnum
 from .config import LEVELS, RiskConfig
 
 NAMES = {i: name for i, name in enumerate(LEVELS, 1)}  #: 1..4 -> blue..red
+#: The terms' names are read by people on the pages: Chinese first (the codes stay in English).
+LEVEL_ZH = {"blue": "蓝色", "yellow": "黄色", "orange": "橙色", "red": "红色"}
+CLASS_ZH = {"ignition": "点火源", "process": "工艺", "sensor": "传感器", "default": "其他"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,30 +190,31 @@ class RiskModel:
             pts = c.severity[NAMES[a.level]] * c.hazard[cls]
             pts *= 1 + c.duration_bonus * min(max(at - a.opened_at, 0.0) / c.duration_full, 1.0)
             pts *= 1 + c.repeat_bonus * min(a.repeats, c.repeat_cap)
-            terms.append(("alarm", f"{a.device}/{a.point or '-'}:{a.rule} {NAMES[a.level]} ({cls})", pts, aid))
+            terms.append(("alarm", f"{a.device}/{a.point or '-'}:{a.rule} {LEVEL_ZH[NAMES[a.level]]}报警 "
+                                   f"({CLASS_ZH[cls]} {cls})", pts, aid))
             by_device.setdefault(a.device, []).append((a.point, pts))
         for dev, items in sorted(by_device.items()):
             n = len({p for p, _ in items})
             if n > 1:
-                terms.append(("device", f"{dev}: {n} points together",
+                terms.append(("device", f"{dev}: {n} 个测点同时报警 ({n} points together)",
                               c.device_bonus * min(n - 1, 3) * sum(x for _, x in items), None))
         alarms = sum(t[2] for t in terms)
         if alarms > 0:
             s = self.standing.get(enterprise, Standing())
             ex = max((c.explosion_class.get(x, 0.0) for x in s.explosion_classes), default=0.0)
             standing: tuple[tuple[str, float], ...] = (
-                            ("explosion class " + "/".join(s.explosion_classes), ex),
-                            (f"{s.dust_workers} dust workers",
+                            ("粉尘爆炸等级 " + "/".join(s.explosion_classes), ex),
+                            (f"涉粉作业人数 {s.dust_workers}",
                              min(c.dust_workers_cap, c.dust_workers_per_10 * s.dust_workers / 10)),
-                            (f"{s.dry_collectors} dry collectors", c.dry_collectors if s.dry_collectors else 0.0),
-                            (f"static grade {s.risk_grade}", c.risk_grade.get(s.risk_grade, 0.0)))
+                            (f"干式除尘器 {s.dry_collectors} 台", c.dry_collectors if s.dry_collectors else 0.0),
+                            (f"静态风险等级 {s.risk_grade}", c.risk_grade.get(s.risk_grade, 0.0)))
             for label, f in standing:
                 if f > 0:
                     terms.append(("standing", label, alarms * f, None))
-        for name, per, n, cap in (("overdue dust cleaning", c.overdue_cleaning, e.overdue_areas,
+        for name, per, n, cap in (("粉尘清扫超期区域 (overdue cleaning)", c.overdue_cleaning, e.overdue_areas,
                                    c.overdue_cleaning_cap),
-                                  ("devices offline", c.offline_device, len(offline), c.offline_cap),
-                                  ("earlier warnings not closed", c.unclosed_warning, e.unclosed, c.unclosed_cap)):
+                                  ("离线设备 (devices offline)", c.offline_device, len(offline), c.offline_cap),
+                                  ("未销号预警 (not closed)", c.unclosed_warning, e.unclosed, c.unclosed_cap)):
             if n:
                 terms.append(("context", f"{name}: {n}", min(cap, per * n), None))
         total = sum(t[2] for t in terms)
