@@ -10,11 +10,13 @@ import asyncio
 import time
 
 import httpx
+import orjson
 import pytest
 
 from tests.conftest import OFFICER_TOKEN, TOKENS, site_dict, wait_for
 from warning.config import parse_site
 from warning.risk.config import from_dict
+from warning.runtime.risk import RiskService
 from warning.security import hash_password
 from warning.server import Server, Settings
 from warning.web.risk_api import PUBLIC_KEYS
@@ -265,3 +267,30 @@ async def test_dust_cleaning_areas_and_check_ins(server):
     assert rows[0]["overdue"] is False and rows[0]["last_who"] == "e1user"
     assert (await ent.get("/api/v1/cleaning?enterprise=E2")).status_code == 404
     await ent.aclose()
+
+
+@pytest.mark.parametrize("server", ["fast"], indirect=True)
+async def test_an_open_item_survives_a_restart_and_its_timer_resumes(server):
+    """The risk service restarted (as after a crash): its open items come back from the store
+    and their escalation timers run on; the enterprise still has one warning."""
+    await red_spark(server.port)
+    off = officer(server.port)
+    w = await one_warning(off)
+    old = server.risk
+    await old.stop()
+    fresh = RiskService(server.site, server.pool, old.hub, old.config)
+    await fresh.start()
+    try:
+        assert w["id"] in fresh.loop.items  # loaded from the store
+        assert fresh.item_of["E1"] == w["id"]
+        async def escalated():
+            rows = await fresh.pool.fetch("SELECT data FROM risk_steps WHERE item_id = $1 AND action = 'escalate' "
+                                          "ORDER BY seq", w["id"])
+            return rows if len(rows) >= 2 else None
+        rows = await wait_for(escalated, timeout=10)
+        assert [orjson.loads(r["data"])["tier_name"] for r in rows][:2] == ["street", "district"]
+        rows = (await off.get("/api/v1/warnings")).json()
+        assert [r["id"] for r in rows if r["kind"] == "warning" and r["enterprise"] == "E1"] == [w["id"]]
+    finally:
+        await fresh.stop()
+        await off.aclose()

@@ -103,11 +103,21 @@ class RiskService:
                 continue
             changes = [self._change(orjson.loads(m)["event"]) for m in batch]
             async with self.lock:
-                out: list[WarningEvent] = []
-                for ch in changes:
-                    if ch is not None:
-                        out += self.model.observe(ch)
-                await self._handle(out, self.clock())
+                mark = self._mark()
+                try:
+                    out: list[WarningEvent] = []
+                    for ch in changes:
+                        if ch is not None:
+                            out += self.model.observe(ch)
+                    await self._handle(out, self.clock())
+                except (OSError, asyncpg.PostgresError) as exc:
+                    # the store is away: forget this batch's decisions and rebuild from the store's
+                    # open alerts once it answers again (the alerts themselves are the runtime's)
+                    self._rewind(mark)
+                    log.warning("risk feed: store unavailable (%s); resyncing", exc)
+                    await asyncio.sleep(1.0)
+                    with contextlib.suppress(OSError, asyncpg.PostgresError):
+                        await self._resync()
 
     def _change(self, ev: dict) -> AlarmChange | None:
         kind = ev.get("kind")
@@ -126,16 +136,31 @@ class RiskService:
             except (OSError, asyncpg.PostgresError) as exc:  # the store is away: try again next tick
                 log.warning("risk tick failed: %s", exc)
 
+    def _mark(self) -> tuple[bytes, bytes, dict[str, str]]:
+        return self.model.snapshot(), self.loop.snapshot(), dict(self.item_of)
+
+    def _rewind(self, mark: tuple[bytes, bytes, dict[str, str]]) -> None:
+        """Undo the decisions of a step whose rows did not commit: the next tick takes them again
+        (same due times, same ids), so a store outage delays a step and loses none."""
+        self.model.restore(mark[0])
+        self.loop.restore(mark[1])
+        self.item_of = mark[2]
+
     async def tick(self) -> None:
         now = self.clock()
         async with self.lock:
-            if now - self.last_cleaning >= 60.0:
-                self.last_cleaning = now
-                await self._cleaning(now)
-            await self._handle(self.model.tick(now), now)
-            events = self.loop.tick(now)
-            if events:
-                await self._write(events)
+            mark = self._mark()
+            try:
+                if now - self.last_cleaning >= 60.0:
+                    await self._cleaning(now)
+                    self.last_cleaning = now
+                await self._handle(self.model.tick(now), now)
+                events = self.loop.tick(now)
+                if events:
+                    await self._write(events)
+            except BaseException:
+                self._rewind(mark)
+                raise
 
     async def _cleaning(self, now: float) -> None:
         async with self.pool.acquire() as conn:
@@ -212,18 +237,26 @@ class RiskService:
         """sign / reply / review on an open item; raises LoopError (409) when it cannot be taken."""
         async with self.lock:
             now = self.clock()
-            if action == "sign":
-                events = self.loop.sign(item_id, actor, now, kw.get("note"))
-            elif action == "reply":
-                events = self.loop.reply(item_id, actor, now, cause=kw["cause"], measures=kw["measures"],
-                                         verdict=kw["verdict"], photos=kw.get("photos"))
-            elif action == "review":
-                events = self.loop.review(item_id, actor, now, close=kw["close"], note=kw.get("note"))
-            else:
-                raise LoopError(f"unknown action {action!r}")
-            if events:
-                await self._write(events)
-            return events
+            mark = self._mark()
+            try:
+                return await self._act(item_id, action, actor, now, kw)
+            except BaseException:
+                self._rewind(mark)  # refused or not stored: nothing happened
+                raise
+
+    async def _act(self, item_id: str, action: str, actor: str, now: float, kw: dict) -> list[LoopEvent]:
+        if action == "sign":
+            events = self.loop.sign(item_id, actor, now, kw.get("note"))
+        elif action == "reply":
+            events = self.loop.reply(item_id, actor, now, cause=kw["cause"], measures=kw["measures"],
+                                     verdict=kw["verdict"], photos=kw.get("photos"))
+        elif action == "review":
+            events = self.loop.review(item_id, actor, now, close=kw["close"], note=kw.get("note"))
+        else:
+            raise LoopError(f"unknown action {action!r}")
+        if events:
+            await self._write(events)
+        return events
 
     async def report(self, item_id: str, enterprise: str, text: str, contact: str | None, address: str,
                      photo: dict | None) -> None:
