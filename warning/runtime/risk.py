@@ -1,9 +1,10 @@
 """The risk service: the pure risk model and loop (warning.risk) wired into the running server.
 
-The hook is the dashboard hub: the service subscribes to it as one more client and reads
-the alert events the runtime already publishes (``Hub.take``), so neither the runtime nor
-the alert engine changes. A service that falls off the hub's ring (TooSlow) re-reads the
-open alerts from the store and starts over, as a WebSocket client resyncs.
+The hook is the dashboard hub: the service is one of its ``listeners`` and gets the alert
+events the runtime already publishes, so neither the runtime nor the alert engine changes
+(one list and two lines in ``Hub.publish``). The listener only appends to a bounded
+buffer; when the service falls that far behind it drops the buffer and re-reads the open
+alerts from the store, as a WebSocket client resyncs.
 
 Timers: one task ticks the model and the loop every ``tick`` seconds (1 s by default), so
 an enterprise silent past its limit escalates within about a second of it (the target is
@@ -21,7 +22,6 @@ import time
 from collections.abc import Callable
 
 import asyncpg
-import orjson
 
 from ..model import Severity
 from ..risk.cleaning import overdue
@@ -31,12 +31,13 @@ from ..risk.model import NAMES, AlarmChange, RiskModel, WarningEvent, WarningKin
 from ..site import Site
 from ..store import notifications as notify_store
 from ..store import risk as risk_store
-from ..web.hub import Hub, TooSlow
+from ..web.hub import Hub
 
 log = logging.getLogger(__name__)
 
 TIER_ZH = {"street": "街镇", "district": "区应急局值班", "bureau": "局领导"}
 LEVEL_ZH = {"blue": "蓝色", "yellow": "黄色", "orange": "橙色", "red": "红色", "report": "隐患举报"}
+MAX_INBOX = 100_000  #: alert events buffered between the hub and the service before it resyncs instead
 ACTION_ZH = {"opened": "发布", "escalate": "超时升级", "return": "退回", "level": "等级变化"}
 
 
@@ -55,7 +56,9 @@ class RiskService:
         self.item_of: dict[str, str] = {}  #: enterprise -> its open warning item (one at a time)
         self.lock = asyncio.Lock()  #: one writer: the model, the loop and their rows move together
         self.tasks: list[asyncio.Task] = []
-        self.client = None
+        self.inbox: list[dict] = []  #: events from the hub not yet read (bounded by MAX_INBOX)
+        self.overflow = False  #: the inbox overflowed: resync from the store
+        self.wake = asyncio.Event()
         self.last_cleaning = 0.0
 
     # -- life ----------------------------------------------------------------------------------
@@ -72,14 +75,24 @@ class RiskService:
         for t in self.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
-        if self.client is not None:
-            self.hub.unsubscribe(self.client)
+        if self._listen in self.hub.listeners:
+            self.hub.listeners.remove(self._listen)
+
+    def _listen(self, events: list[dict]) -> None:
+        """The hub's call on every publish: buffer and wake the feed; never blocks."""
+        if len(self.inbox) + len(events) > MAX_INBOX:
+            self.inbox.clear()
+            self.overflow = True
+        else:
+            self.inbox.extend(events)
+        self.wake.set()
 
     async def _resync(self) -> None:
-        """Subscribe afresh and rebuild the model's alarms from the store's open alerts."""
-        if self.client is not None:
-            self.hub.unsubscribe(self.client)
-        self.client = self.hub.subscribe()
+        """Listen afresh and rebuild the model's alarms from the store's open alerts."""
+        if self._listen not in self.hub.listeners:
+            self.hub.listeners.append(self._listen)
+        self.inbox.clear()
+        self.overflow = False
         async with self.pool.acquire() as conn:
             rows = await conn.fetch("SELECT id, enterprise, device, point, rule, severity, opened_at FROM alerts "
                                     "WHERE state <> 'resolved'")
@@ -93,15 +106,14 @@ class RiskService:
 
     async def _feed(self) -> None:
         while True:
-            assert self.client is not None
-            await self.client.wake.wait()
-            try:
-                batch = self.hub.take(self.client)
-            except TooSlow:
+            await self.wake.wait()
+            self.wake.clear()
+            if self.overflow:
                 async with self.lock:
                     await self._resync()
                 continue
-            changes = [self._change(orjson.loads(m)["event"]) for m in batch]
+            batch, self.inbox = self.inbox, []
+            changes = [self._change(ev) for ev in batch]
             async with self.lock:
                 mark = self._mark()
                 try:
@@ -123,10 +135,14 @@ class RiskService:
         kind = ev.get("kind")
         if kind not in ("raised", "updated", "resolved"):
             return None  # officers' steps do not change the risk
-        a = ev["alert"]
-        level = 0 if kind == "resolved" else int(Severity.parse(a["severity"]))
-        return AlarmChange(ev["at"], a["id"], a["enterprise"], a["device"], a["point"], a["rule"], level,
-                           self.kinds.get((a["enterprise"], a["device"], a["point"]), ""), kind == "raised")
+        a = ev.get("alert")
+        try:  # the hub carries what publishers give it: an event not shaped like an alert's is skipped
+            level = 0 if kind == "resolved" else int(Severity.parse(a["severity"]))
+            return AlarmChange(float(ev["at"]), a["id"], a["enterprise"], a["device"], a["point"], a["rule"], level,
+                               self.kinds.get((a["enterprise"], a["device"], a["point"]), ""), kind == "raised")
+        except (KeyError, TypeError, ValueError):
+            log.warning("risk feed: skipped an event that is not an alert event: %.200r", ev)
+            return None
 
     async def _timer(self) -> None:
         while True:

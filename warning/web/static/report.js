@@ -1,15 +1,14 @@
 // 一码发现: the QR code's public page. Reads what may be public and posts a hazard report.
 "use strict";
-document.addEventListener("DOMContentLoaded", async () => {
-  riskApplyText();
+W.start(async () => {
   const id = decodeURIComponent(location.pathname.split("/").pop());
   const $ = s => document.getElementById(s);
   async function load() {
     const r = await fetch(`/api/v1/public/${encodeURIComponent(id)}`, {cache: "no-store"});
-    if (!r.ok) { $("r-name").textContent = rt("failed"); return; }
+    if (!r.ok) { $("r-name").textContent = W.t("Failed"); return; }
     const d = await r.json();
     $("r-name").textContent = d.name;
-    $("r-street").textContent = d.street || "—";
+    $("r-street").textContent = d.street || "-";
     const level = d.risk || "none";
     $("r-risk").textContent = rt(level);
     $("r-risk").className = `risk-badge risk-${level}`;
@@ -34,12 +33,12 @@ document.addEventListener("DOMContentLoaded", async () => {
     const r = await fetch(`/api/v1/public/${encodeURIComponent(id)}/report`, {
       method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
     if (r.status === 201) {
-      $("r-result").textContent = rt("sent");
+      $("r-result").textContent = W.t("Sent, thank you: the street will follow it up.");
       $("r-form").reset();
     } else {
       let msg = r.status;
       try { msg = (await r.json()).error; } catch (e) { /* not JSON */ }
-      $("r-result").textContent = `${rt("failed")}: ${msg}`;
+      $("r-result").textContent = `${W.t("Failed")}: ${msg}`;
     }
     $("r-send").disabled = false;
     await load();  // a new token and question: each form is good once
