@@ -25,9 +25,11 @@ from .sources.mqtt import MqttSettings, MqttSource
 from .store import tokens as token_store
 from .store.embedded import EmbeddedPostgres
 from .tokens import TokenRegistry
+from .web.admission import Admission
 from .web.app import AppState, build_app
 from .web.auth import Auth
 from .web.hub import Hub
+from .web.limits import EdgeLimits, protocol_with
 from .web.ratelimit import Buckets
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,9 @@ class Settings:
     data_dir: Path | None = None  #: embedded server's folder (default: see store.embedded)
     secret_key: str | None = None  #: signs sessions; random per start when unset
     max_body: int = 1 << 20  #: bytes per telemetry request
+    limits: EdgeLimits = field(default_factory=EdgeLimits)  #: heads, slow clients, idle connections, WS messages
+    share_requests: int = 8  #: telemetry requests in flight per enterprise (fair admission)
+    share_readings: int = 20_000  #: readings waiting for their commit per enterprise
     rate: float = 5_000.0  #: readings/s per enterprise token
     burst: float = 50_000.0  #: readings per token in a burst
     runtime: Options = field(default_factory=Options)
@@ -89,7 +94,8 @@ class Server:
         await self._refresh_tokens()
         auth.enterprise_by_digest = self.tokens  # run-time issued and revoked tokens count too
         buckets = Buckets(s.rate, s.burst)
-        state = AppState(self.site, self.pool, self.runtime, hub, metrics, auth, buckets, s.max_body)
+        state = AppState(self.site, self.pool, self.runtime, hub, metrics, auth, buckets, s.max_body,
+                         admission=Admission(s.share_requests, s.share_readings))
         self._background.append(asyncio.create_task(self._token_loop()))
         if s.mqtt is not None:
             self.mqtt = MqttSource(s.mqtt, runtime=self.runtime, auth=auth, buckets=buckets, pool=self.pool,
@@ -97,8 +103,11 @@ class Server:
             state.mqtt = self.mqtt
             self._background.append(asyncio.create_task(self.mqtt.run()))
         self.app = build_app(state)
-        config = uvicorn.Config(self.app, host=s.host, port=s.port, ws="websockets-sansio", lifespan="off",
-                                log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+        lim = s.limits
+        config = uvicorn.Config(self.app, host=s.host, port=s.port, http=protocol_with(lim), ws="websockets-sansio",
+                                ws_max_size=lim.ws_max_size, lifespan="off", log_level="warning", access_log=False,
+                                timeout_keep_alive=lim.idle_timeout, limit_concurrency=lim.max_connections,
+                                timeout_graceful_shutdown=5)
         self.uvicorn = uvicorn.Server(config)
         self.uvicorn.capture_signals = contextlib.nullcontext  # the CLI owns signals, for an orderly stop
         self._serving = asyncio.create_task(self.uvicorn.serve())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 from starlette.applications import Starlette
@@ -12,8 +12,10 @@ from starlette.staticfiles import StaticFiles
 from ..config import Site
 from ..metrics import Metrics
 from . import alerts_api, notify_api, openapi, ops, pages, report_api, silences_api, telemetry, ws
+from .admission import Admission
 from .auth import Auth
 from .hub import Hub
+from .limits import PathGuard
 from .ratelimit import Buckets
 
 SECURITY_HEADERS = [
@@ -38,6 +40,7 @@ class AppState:
     buckets: Buckets
     max_body: int
     mqtt: object | None = None  #: the MQTT source when configured (readiness)
+    admission: Admission = field(default_factory=Admission)  #: per-enterprise fair share at the edge
 
 
 class SecureHeaders:
@@ -66,6 +69,7 @@ def build_app(state: AppState, *, lifespan=None) -> Starlette:
         routes += [Route(path, fn, methods=methods) for path, fn, methods in module.routes(state)]
     routes.append(Mount("/static", StaticFiles(directory=str(pages.STATIC)), name="static"))
     app = Starlette(routes=routes, lifespan=lifespan)
+    app.add_middleware(PathGuard)
     app.add_middleware(SecureHeaders)
     app.state.warning = state
     return app

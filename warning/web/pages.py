@@ -16,10 +16,12 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 
 from . import dash_api, qr
 from .auth import COOKIE
+from .body import BodyError, read_form
 from .responses import json_error, json_response
 
 STATIC = Path(__file__).resolve().parent / "static"
 NO_STORE = {"Cache-Control": "no-store"}
+LOGIN_FIELDS = {"username": 200, "password": 1024}  #: the login form's fields and their lengths
 
 
 def home_of(p) -> str:
@@ -59,15 +61,18 @@ def routes(state):
         return page("login.html")
 
     async def login(request: Request) -> Response:
-        form = await request.form()
-        name = str(form.get("username", ""))[:200]
+        try:
+            form = await read_form(request, LOGIN_FIELDS)
+        except BodyError as exc:
+            return exc.response()
+        name = form["username"]
         address = request.client.host if request.client else "?"
         now = time.time()
         wait = auth.throttle.wait(name, address, now)
         if wait:  # too many failures: refuse before even checking the password
             return json_error(429, f"too many failed logins; try again in {wait:.0f} s",
                               headers={"Retry-After": str(int(wait) + 1)})
-        cookie = auth.login(name, str(form.get("password", "")))
+        cookie = auth.login(name, form["password"])
         if cookie is None:
             auth.throttle.failed(name, address, now)
             return RedirectResponse("/login?failed=1", 303)
