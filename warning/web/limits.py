@@ -74,12 +74,18 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        # A head still incomplete after this chunk: its bytes so far are held by the parser,
+        # so this bounds memory at max_head plus one read (the size of a head that completed
+        # within the chunk is checked exactly in on_headers_complete).
         if self._in_head:
             self._head_bytes += len(data)
         super().data_received(data)
         if self._in_head and self._head_bytes > self.limits.max_head and not self.transport.is_closing():
-            self._refuse(431, b"Request Header Fields Too Large",
-                         f"请求头超过 {self.limits.max_head} 字节 / request head over {self.limits.max_head} bytes")
+            self._refuse(*self._too_large())
+
+    def _too_large(self) -> tuple[int, bytes, str]:
+        return (431, b"Request Header Fields Too Large",
+                f"请求头超过 {self.limits.max_head} 字节 / request head over {self.limits.max_head} bytes")
 
     def send_400_response(self, msg: str) -> None:
         if self._refusal is None:
@@ -103,6 +109,9 @@ class EdgeHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._cancel(head=True)
+        if len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers) > self.limits.max_head:
+            self._refusal = self._too_large()
+            raise _Refused
         self._in_head = False
         self._body_timer = self.loop.call_later(self.limits.body_timeout, self._too_slow, "body")
         super().on_headers_complete()
