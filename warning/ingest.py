@@ -20,7 +20,7 @@ from datetime import datetime
 import orjson
 
 from .model import Reading
-from .textcheck import problem as text_problem
+from .textcheck import problem as text_problem, surrogate_in_json
 
 MAX_ITEMS = 10_000  #: objects per request
 MAX_ID_LEN = 128  #: characters in a message id
@@ -61,6 +61,9 @@ def loads(body: bytes):
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        bad = surrogate_in_json(body) if "surrogate" in str(exc) else None
+        if bad is not None:
+            raise IngestError(400, f"invalid telemetry: {bad.field}: {bad.reason}") from None
         raise IngestError(400, f"malformed JSON: {exc}") from None
 
 

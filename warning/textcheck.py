@@ -12,6 +12,7 @@ Refusals name the field and say why, Chinese first, English after.
 
 from __future__ import annotations
 
+import json
 import re
 
 #: U+0000-U+001F except tab, newline, carriage return; U+007F; lone surrogates.
@@ -81,3 +82,14 @@ def first_bad_text(doc, *, max_len: int, field: str = "body", max_depth: int = 6
         elif isinstance(node, list):
             stack.extend((v, f"{path}[{i}]", depth + 1) for i, v in enumerate(node))
     return None
+
+
+def surrogate_in_json(raw: bytes) -> TextError | None:
+    """For a body orjson refused over a surrogate: the field holding it (JSON allows the
+    escape ``"\\ud800"``, and the json module and JavaScript write it), so the 400 can name
+    the field instead of a character offset. None when that is not the problem."""
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    return first_bad_text(doc, max_len=len(raw) + 1)

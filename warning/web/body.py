@@ -25,7 +25,7 @@ import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from ..textcheck import TextError, check_text, first_bad_text
+from ..textcheck import TextError, check_text, first_bad_text, surrogate_in_json
 from .responses import json_response
 
 MAX_DEPTH = 32  #: levels of nesting in a JSON body (telemetry needs 3, notes 3)
@@ -101,6 +101,9 @@ def parse_json(raw: bytes):
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        bad = surrogate_in_json(raw) if "surrogate" in str(exc) else None
+        if bad is not None:
+            raise text_error(bad) from None
         raise BodyError(400, f"JSON 格式错误 / malformed JSON: {exc}") from None
 
 
@@ -142,7 +145,9 @@ async def read_form(request: Request, fields: dict[str, int], *, limit: int = 40
                              f"not {media_type(request)[:60] or 'unspecified'!r}")
     raw = await read_bytes(request, limit)
     try:
-        pairs = parse_qsl(raw.decode("ascii"), keep_blank_values=True, max_num_fields=len(fields) * 2)
+        # invalid UTF-8 becomes lone surrogates, which check_text then refuses naming the field
+        pairs = parse_qsl(raw.decode("ascii"), keep_blank_values=True, max_num_fields=len(fields) * 2,
+                          errors="surrogateescape")
     except (UnicodeDecodeError, ValueError):
         raise BodyError(400, "表单编码无效 / malformed form body") from None
     form = {name: "" for name in fields}
