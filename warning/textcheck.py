@@ -88,8 +88,8 @@ def surrogate_in_json(raw: bytes) -> TextError | None:
     """For a body orjson refused over a surrogate: the field holding it (JSON allows the
     escape ``"\\ud800"``, and the json module and JavaScript write it), so the 400 can name
     the field instead of a character offset. None when that is not the problem."""
-    try:
-        doc = json.loads(raw)
+    try:  # surrogatepass: also a surrogate written as its UTF-8-style bytes (ED A0 80), not escaped
+        doc = json.loads(raw.decode("utf-8", "surrogatepass"))
     except (ValueError, RecursionError):
         return None
     return first_bad_text(doc, max_len=len(raw) + 1)

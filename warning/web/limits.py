@@ -14,7 +14,8 @@ adds, per connection:
   keep-alive connection.
 
 :class:`PathGuard` (ASGI) refuses a path or query string with characters no id may hold
-(U+0000 and the other controls that :mod:`warning.textcheck` refuses) with 400, so a
+(U+0000 and the other controls that :mod:`warning.textcheck` refuses, or bytes that are not
+UTF-8) with 400, so a
 ``/api/v1/alerts/%00`` never reaches a store query.
 """
 
@@ -163,10 +164,12 @@ class PathGuard:
     async def __call__(self, scope, receive, send):
         if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
-        reason = problem(scope.get("path", ""), 4096)
+        # decoded with surrogateescape: bytes that are not UTF-8 become lone surrogates, refused too
+        raw_path = scope.get("raw_path") or scope.get("path", "").encode("utf-8", "surrogatepass")
+        reason = problem(unquote_to_bytes(raw_path).decode("utf-8", "surrogateescape"), 8192)
         if reason is None:
             query = unquote_to_bytes(scope.get("query_string", b"").replace(b"+", b" "))
-            reason = problem(query.decode("utf-8", "replace"), 4096)
+            reason = problem(query.decode("utf-8", "surrogateescape"), 8192)
         if reason is None:
             return await self.app(scope, receive, send)
         if scope["type"] == "websocket":
