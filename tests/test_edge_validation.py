@@ -183,3 +183,35 @@ async def test_one_tenants_poison_never_fails_another_tenants_requests(server):
         assert await conn.fetchval("SELECT count(*) FROM readings") == accepted == 240
     finally:
         await conn.close()
+
+
+async def test_fair_share_per_enterprise_is_decided_from_the_headers(site, machine_db):
+    """One request of E1 held open (its body never comes) fills E1's share of 1: E1's next is
+    429 at once, while E2's go through; and all of E1's tokens together have one rate."""
+    srv = Server(site, Settings(port=0, database=machine_db, rate=1e6, burst=1e6, enterprise_rate=1000,
+                                share_requests=1))
+    await srv.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+        writer.write(b"POST /api/v1/telemetry HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Authorization: Bearer " + TOKENS["E1"].encode() + b"\r\nContent-Length: 100\r\n\r\n")
+        await writer.drain()
+        await wait_for(lambda: srv.app.state.warning.admission.requests.get("E1") == 1)
+        one = jdump([{"device": "DC1", "ts": int(time.time() * 1000), "values": {"dp": 1.0}}])
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{srv.port}") as c:
+            def post(e, body=one):
+                return c.post("/api/v1/telemetry", content=body,
+                              headers={"Authorization": f"Bearer {TOKENS[e]}", "Content-Type": "application/json"})
+            r = await post("E1")
+            assert r.status_code == 429 and "in flight" in r.json()["error"] and r.headers["retry-after"] == "1"
+            assert [(await post("E2")).status_code for _ in range(3)] == [202, 202, 202]
+            writer.close()
+            await wait_for(lambda: "E1" not in srv.app.state.warning.admission.requests)
+            big = jdump([{"device": "DC1", "ts": int(time.time() * 1000) - i, "values": {"dp": 1.0, "spark": 0}}
+                         for i in range(500)])  # 1,000 readings: the enterprise's whole burst
+            codes = [(await post("E1", big)).status_code for _ in range(3)]
+            assert codes[0] == 202 and codes[-1] == 429, codes
+            r = await post("E1")
+            assert r.status_code == 429 and "enterprise" in r.json()["error"]
+    finally:
+        await srv.stop()

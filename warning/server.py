@@ -46,6 +46,7 @@ class Settings:
     secret_key: str | None = None  #: signs sessions; random per start when unset
     max_body: int = 1 << 20  #: bytes per telemetry request
     limits: EdgeLimits = field(default_factory=EdgeLimits)  #: heads, slow clients, idle connections, WS messages
+    enterprise_rate: float | None = None  #: readings/s per enterprise, all its tokens together (None: = rate)
     share_requests: int = 8  #: telemetry requests in flight per enterprise (fair admission)
     share_readings: int = 20_000  #: readings waiting for their commit per enterprise
     rate: float = 5_000.0  #: readings/s per enterprise token
@@ -95,7 +96,9 @@ class Server:
         auth.enterprise_by_digest = self.tokens  # run-time issued and revoked tokens count too
         buckets = Buckets(s.rate, s.burst)
         state = AppState(self.site, self.pool, self.runtime, hub, metrics, auth, buckets, s.max_body,
-                         admission=Admission(s.share_requests, s.share_readings))
+                         admission=Admission(s.share_requests, s.share_readings),
+                         enterprise_buckets=Buckets(s.enterprise_rate or s.rate, (s.enterprise_rate or s.rate) / s.rate
+                                                    * s.burst))
         self._background.append(asyncio.create_task(self._token_loop()))
         if s.mqtt is not None:
             self.mqtt = MqttSource(s.mqtt, runtime=self.runtime, auth=auth, buckets=buckets, pool=self.pool,

@@ -41,6 +41,7 @@ class AppState:
     max_body: int
     mqtt: object | None = None  #: the MQTT source when configured (readiness)
     admission: Admission = field(default_factory=Admission)  #: per-enterprise fair share at the edge
+    enterprise_buckets: Buckets | None = None  #: rate per enterprise, all its tokens together (None: off)
 
 
 class SecureHeaders:

@@ -5,12 +5,13 @@ read, so a flood costs the flooder's headers, not the server's CPU. In order, ea
 answered with a JSON error that changes nothing:
 
 1. 401 token; 415 content type; 413 ``Content-Length`` over the limit.
-2. 429 + ``Retry-After`` when the token's bucket is empty (:mod:`.ratelimit`), or its
-   enterprise already has its share of requests in flight (:mod:`.admission`).
+2. 429 + ``Retry-After`` when the token's bucket is empty, or its enterprise's (all its
+   tokens together, :mod:`.ratelimit`), or its enterprise already has its share of requests
+   in flight (:mod:`.admission`).
 3. 503 + ``Retry-After`` when the runtime's queue is full (the global backstop).
 4. The body (:mod:`.body`: 413 past the limit while reading, 408 too slow), then
    400/403 payload (:mod:`warning.ingest`, every text checked by :mod:`warning.textcheck`).
-5. The token is debited the real number of readings (into debt if need be); 429 when the
+5. The token and its enterprise are debited the real number of readings (into debt if need be); 429 when the
    enterprise's readings waiting for their commit would pass its share; else submitted,
    and 202 once committed.
 """
@@ -51,11 +52,19 @@ def make_endpoint(state):
         except BodyError as exc:
             rejected.labels("media_type" if exc.status == 415 else "too_large").inc()
             return exc.response()
-        wait = state.buckets.wait(token, time.time())
+        now = time.time()
+        wait = state.buckets.wait(token, now)
         if wait:
             rejected.labels("rate").inc()
             return json_error(429, f"超过此令牌的速率上限 / rate limit of {state.buckets.rate:g} readings/s "
                                    f"exceeded for this token", headers=_retry_after(wait))
+        per_enterprise = state.enterprise_buckets
+        wait = per_enterprise.wait(enterprise, now) if per_enterprise is not None else 0.0
+        if wait:
+            rejected.labels("rate").inc()
+            return json_error(429, f"超过该企业所有令牌合计的速率上限 / rate limit of {per_enterprise.rate:g} readings/s "
+                                   f"exceeded for this enterprise (all its tokens together)",
+                              headers=_retry_after(wait))
         if not admission.enter(enterprise):
             rejected.labels("rate").inc()
             return json_error(429, f"该企业已有 {admission.max_requests} 个请求在处理中 / this enterprise already has "
@@ -81,6 +90,8 @@ def make_endpoint(state):
             rejected.labels("invalid" if exc.status == 400 else "forbidden").inc()
             return json_response(exc.body, exc.status)
         state.buckets.debit(token, parsed.count, now)
+        if state.enterprise_buckets is not None:
+            state.enterprise_buckets.debit(enterprise, parsed.count, now)
         if not admission.reserve(enterprise, parsed.count):
             rejected.labels("rate").inc()
             return json_error(429, f"该企业待提交的读数已达上限 / this enterprise already has "
