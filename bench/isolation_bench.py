@@ -94,8 +94,24 @@ async def victim(url: str, token: str, seconds: float, workers: int = 4) -> dict
                 stats["unanswered"] += 1
             await asyncio.sleep(0.1)
 
-    async with httpx.AsyncClient(timeout=TIMEOUT, limits=httpx.Limits(max_connections=workers)) as c:
-        await asyncio.gather(*(worker(c, w) for w in range(workers)))
+    probe: list[float] = []
+
+    async def health(c: httpx.AsyncClient):
+        """GET /healthz: no body, no commit; tells scheduling delay apart from waiting for a commit."""
+        while time.monotonic() < stop_at:
+            t0 = time.perf_counter()
+            try:
+                await c.get(url + "/healthz")
+                probe.append(time.perf_counter() - t0)
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+
+    async with httpx.AsyncClient(timeout=TIMEOUT, limits=httpx.Limits(max_connections=workers + 1)) as c:
+        await asyncio.gather(health(c), *(worker(c, w) for w in range(workers)))
+    probe.sort()
+    stats["health_p50_ms"] = 1000 * probe[len(probe) // 2] if probe else float("nan")
+    stats["health_p99_ms"] = 1000 * probe[min(len(probe) - 1, int(len(probe) * 0.99))] if probe else float("nan")
     lat.sort()
     stats["requests"] = len(lat) + stats["unanswered"]
     stats["p50_ms"] = 1000 * lat[len(lat) // 2] if lat else None
@@ -124,7 +140,8 @@ async def phase(name: str, url: str, victim_token: str, flood_tokens: list[str],
     print(f"\n== {name} (server CPU {100 * cpu:.0f} % of a core; machine load {os.getloadavg()[0]:.1f})")
     print(f"victim (E002, one reading per request): p50 {v['p50_ms']:.1f} ms, p99 {v['p99_ms']:.1f} ms, "
           f"{v['requests']} requests, statuses {dict(sorted(v['statuses'].items()))}, "
-          f"unanswered within {TIMEOUT:.0f} s: {v['unanswered']}")
+          f"unanswered within {TIMEOUT:.0f} s: {v['unanswered']}; GET /healthz p50 {v['health_p50_ms']:.1f} ms, "
+          f"p99 {v['health_p99_ms']:.1f} ms")
     if f is not None:
         print(f"flood (E001, {writers} writers on {len(flood_tokens)} token(s)): statuses "
               f"{dict(sorted((int(k), n) for k, n in f['statuses'].items()))}, connection errors {f['errors']}, "
