@@ -140,3 +140,31 @@ async def test_path_with_nul_is_refused_and_websocket_messages_are_bounded(serve
                 await asyncio.wait_for(ws.recv(), 5)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009  # message too big
 
+
+
+async def test_body_limits_are_checked_before_and_while_reading(server):
+    auth = b"Authorization: Bearer " + TOKENS["E1"].encode() + b"\r\n"
+    # declared too large: 413 at once, without waiting for a byte of the body
+    t0 = time.monotonic()
+    answer = await raw(server.port, b"POST /api/v1/telemetry HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                       + auth + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % (2 << 20), read_timeout=3)
+    assert answer.startswith(b"HTTP/1.1 413") and time.monotonic() - t0 < 1.5, answer[:200]
+    # chunked, no length: refused as soon as it passes the limit
+    chunk = b"%x\r\n%s\r\n" % (65536, b" " * 65536)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        writer.write(b"POST /api/v1/telemetry HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + auth
+                     + b"Transfer-Encoding: chunked\r\n\r\n")
+        for _ in range(20):  # 1.25 MiB, over the 1 MiB limit
+            writer.write(chunk)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    finally:
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    # an officer's action: the 64 KiB limit of other JSON bodies
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}",
+                                 headers={"Authorization": f"Bearer {OFFICER_TOKEN}"}) as c:
+        r = await c.post("/api/v1/alerts/x/ack", content=b'{"note": "' + b"a" * 70_000 + b'"}',
+                         headers={"Content-Type": "application/json"})
+        assert r.status_code == 413 and "limit" in r.json()["error"]
