@@ -99,10 +99,9 @@ async def test_mqtt_readings_are_stored_once_and_refusals_dead_lettered(mqtt_ser
     reasons = [r["reason"] for r in await conn.fetch("SELECT reason FROM dead_letters ORDER BY id")]
     stored = await conn.fetchval("SELECT count(*) FROM readings")
     await conn.close()
-    assert "cross-enterprise" in reasons[0]
-    assert "not registered" in reasons[1]
-    assert "malformed JSON" in reasons[2]
-    assert "number or a boolean" in reasons[3]
+    # handled concurrently, so stored in any order: each reason once
+    for needle in ("cross-enterprise", "not registered", "malformed JSON", "number or a boolean"):
+        assert sum(needle in r for r in reasons) == 1, (needle, reasons)
     assert stored == 2  # nothing from the refused messages
     assert TOKENS["E2"] not in " ".join(reasons)  # reasons never echo a secret
 

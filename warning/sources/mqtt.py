@@ -175,9 +175,10 @@ class MqttSource:
                 raise Refused(f"token does not belong to enterprise {enterprise!r} (cross-enterprise topic)")
             now = time.time()
             parsed = validate(telemetry, self.runtime.devices.get(enterprise, {}), now)
-            wait = self.buckets.take(token, parsed.count, now)
+            wait = self.buckets.wait(token, now)
             if wait:
                 await asyncio.sleep(wait)  # no 429 in MQTT: slow this publisher down instead
+            self.buckets.debit(token, parsed.count, time.time())
             await self.runtime.submit(enterprise, parsed)
             self.metrics.mqtt_messages.labels("accepted").inc()
             return

@@ -40,11 +40,3 @@ class Buckets:
         if key not in self.state and len(self.state) >= self.max_keys:
             self.state.pop(next(iter(self.state)))
         self.state[key] = (tokens, now)
-
-    def take(self, key: str, amount: float, now: float) -> float:
-        """Both in one step, for sources without headers (MQTT): 0.0 and debited when the token
-        has something left, else the seconds to wait (nothing debited)."""
-        wait = self.wait(key, now)
-        if not wait:
-            self.debit(key, amount, now)
-        return wait
