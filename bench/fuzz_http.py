@@ -176,8 +176,9 @@ class EndpointFuzzer:
     """Seeded requests over every endpoint: (method, path, headers, body bytes, kind, poisoned)."""
 
     def __init__(self, seed: int, enterprise_token: str, other_token: str, officer_token: str,
-                 alert_ids: list[str], devices: list[str]):
+                 alert_ids: list[str], devices: list[str], session: tuple[str, str] | None = None):
         self.rng = random.Random(seed)
+        self.session = session  #: (cookie, csrf) of a logged-in officer: cookie-authenticated writes
         self.telemetry = Fuzzer(seed + 1, enterprise_token, other_token, devices)
         self.enterprise_token, self.officer = enterprise_token, officer_token
         self.alert_ids = alert_ids or ["no-such-alert"]
@@ -264,6 +265,12 @@ class EndpointFuzzer:
         if roll < 0.85:
             method, path, doc = (self.action if roll < 0.6 else self.silence)(poisoned)
             headers = {"Authorization": f"Bearer {self.officer}", "Content-Type": "application/json"}
+            if self.session is not None and r.random() < 0.2:  # a browser's session, with odd CSRF headers
+                cookie, csrf = self.session
+                del headers["Authorization"]
+                headers["Cookie"] = f"warning_session={cookie}"
+                headers["X-CSRF-Token"] = csrf if poisoned or r.random() < 0.5 else r.choice(
+                    ["", "x" * 1000, csrf + "x", "é".encode("latin-1"), b"\xff\xfe", csrf[:-1]])
             raw = b"" if doc is None else _dumps(doc)
             if not poisoned and r.random() < 0.15:
                 headers["Content-Type"] = r.choice(CONTENT_TYPES)

@@ -11,11 +11,12 @@ import math
 import os
 
 import asyncpg
+import httpx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.fuzz_http import EndpointFuzzer, Fuzzer, fuzz, fuzz_all, problems, state
-from tests.conftest import OFFICER_TOKEN, TOKENS, site_dict, wait_for
+from tests.conftest import OFFICER_TOKEN, PASSWORDS, TOKENS, site_dict, wait_for
 from tests.test_alert_flow import overheat
 from warning.config import parse_site
 from warning.ingest import IngestError, validate
@@ -83,7 +84,10 @@ async def run_all(kinds, dsn: str, n: int, seed: int = 2) -> tuple[dict, list[st
     try:
         await overheat(srv.port)
         ids = await wait_for(lambda: [a.id for a in srv.runtime.open_alerts()])
-        fz = EndpointFuzzer(seed, TOKENS["E1"], TOKENS["E2"], OFFICER_TOKEN, ids, ["DC1", "DC2"])
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{srv.port}") as c:
+            await c.post("/login", data={"username": "duty", "password": PASSWORDS["duty"]})
+            session = (c.cookies["warning_session"], (await c.get("/api/v1/me")).json()["csrf"])
+        fz = EndpointFuzzer(seed, TOKENS["E1"], TOKENS["E2"], OFFICER_TOKEN, ids, ["DC1", "DC2"], session)
         conn = await asyncpg.connect(dsn)
         try:
             before = await state(conn)
