@@ -168,3 +168,24 @@ async def test_body_limits_are_checked_before_and_while_reading(server):
         r = await c.post("/api/v1/alerts/x/ack", content=b'{"note": "' + b"a" * 70_000 + b'"}',
                          headers={"Content-Type": "application/json"})
         assert r.status_code == 413 and "limit" in r.json()["error"]
+
+
+async def test_too_many_connections_get_503_with_retry_after(site, machine_db):
+    srv = Server(site, Settings(port=0, database=machine_db, limits=EdgeLimits(max_connections=3, idle_timeout=5)))
+    await srv.start()
+    held = []
+    try:
+        for _ in range(3):
+            held.append(await asyncio.open_connection("127.0.0.1", srv.port))
+        await asyncio.sleep(0.1)
+        answer = await raw(srv.port, head("Connection: close"))
+        assert answer.startswith(b"HTTP/1.1 503") and b"retry-after: 1" in answer, answer[:200]
+        for _, w in held:
+            w.close()
+        held.clear()
+        await asyncio.sleep(0.2)
+        assert (await raw(srv.port, head("Connection: close"))).startswith(b"HTTP/1.1 200")
+    finally:
+        for _, w in held:
+            w.close()
+        await srv.stop()

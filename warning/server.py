@@ -109,7 +109,7 @@ class Server:
         lim = s.limits
         config = uvicorn.Config(self.app, host=s.host, port=s.port, http=protocol_with(lim), ws="websockets-sansio",
                                 ws_max_size=lim.ws_max_size, lifespan="off", log_level="warning", access_log=False,
-                                timeout_keep_alive=lim.idle_timeout, limit_concurrency=lim.max_connections,
+                                timeout_keep_alive=lim.idle_timeout,
                                 timeout_graceful_shutdown=5)
         self.uvicorn = uvicorn.Server(config)
         self.uvicorn.capture_signals = contextlib.nullcontext  # the CLI owns signals, for an orderly stop

@@ -11,7 +11,11 @@ adds, per connection:
 * the body complete within ``body_timeout`` seconds of the head (the JSON body reader
   answers 408 sooner, at its own deadline; this catches bodies nobody reads): 408 or closed;
 * a new connection that sends nothing is closed after the keep-alive timeout, like an idle
-  keep-alive connection.
+  keep-alive connection;
+* more than ``max_connections`` connections, or requests in flight: 503 with Retry-After.
+
+It leans on uvicorn 0.54's protocol internals (``url``, ``headers``, ``cycle``,
+``connections``, ``tasks``), which is why uvicorn is pinned with ``==``.
 
 :class:`PathGuard` (ASGI) refuses a path or query string with characters no id may hold
 (U+0000 and the other controls that :mod:`warning.textcheck` refuses, or bytes that are not
@@ -38,7 +42,7 @@ class EdgeLimits:
     body_timeout: float = 30.0  #: seconds from the end of the headers to the end of the body
     idle_timeout: int = 5  #: seconds an idle connection (new or kept alive) stays open
     ws_max_size: int = 64 * 1024  #: bytes of one WebSocket message from a client
-    max_connections: int = 4096  #: connections + in-flight requests; past it uvicorn answers 503
+    max_connections: int = 4096  #: open connections, or requests in flight; past either: 503 + Retry-After
 
 
 class _Refused(Exception):
@@ -47,7 +51,8 @@ class _Refused(Exception):
 
 def _raw_response(status: int, reason: bytes, message: str) -> bytes:
     body = orjson.dumps({"error": message})
-    return b"".join([b"HTTP/1.1 %d %s\r\n" % (status, reason), b"content-type: application/json\r\n",
+    retry = b"retry-after: 1\r\n" if status == 503 else b""
+    return b"".join([b"HTTP/1.1 %d %s\r\n" % (status, reason), b"content-type: application/json\r\n", retry,
                      b"content-length: %d\r\n" % len(body), b"connection: close\r\n\r\n", body])
 
 
@@ -112,6 +117,11 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         self._cancel(head=True)
         if len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers) > self.limits.max_head:
             self._refusal = self._too_large()
+            raise _Refused
+        if len(self.connections) > self.limits.max_connections or len(self.tasks) >= self.limits.max_connections:
+            # (uvicorn's own limit_concurrency answers a bare 503 without Retry-After)
+            self._refusal = (503, b"Service Unavailable", f"连接过多 / too many connections "
+                                                          f"(over {self.limits.max_connections}); retry")
             raise _Refused
         self._in_head = False
         self._body_timer = self.loop.call_later(self.limits.body_timeout, self._too_slow, "body")
