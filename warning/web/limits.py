@@ -25,6 +25,7 @@ UTF-8) with 400, so a
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
@@ -67,8 +68,8 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._fields = 0
         self._refusal: tuple[int, bytes, str] | None = None
-        self._head_timer = None
-        self._body_timer = None
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
 
     # connection ------------------------------------------------------------------------------
     def connection_made(self, transport) -> None:  # type: ignore[override]
