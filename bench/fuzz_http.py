@@ -451,8 +451,9 @@ def problems(stats: dict, before: dict, after: dict) -> list[str]:
 
 
 async def _main() -> None:
-    import asyncpg
     import tomllib
+
+    import asyncpg
 
     from warning.config import load_site
     from warning.server import Server, Settings

@@ -62,7 +62,7 @@ async def _flood(url: str, tokens: list[str], writers: int, seconds: float) -> d
                         stats["accepted_readings"] += json.loads(answer)["accepted"]
                     elif r.status in (429, 503):
                         await asyncio.sleep(0)  # a careless client: retries at once, ignoring Retry-After
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 stats["errors"] += 1
 
     conn = aiohttp.TCPConnector(limit=writers)

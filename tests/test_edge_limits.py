@@ -9,7 +9,6 @@ import os
 import time
 
 import httpx
-
 import psutil
 import pytest
 import websockets

@@ -42,7 +42,8 @@ import orjson
 from ..ingest import IngestError, loads, validate
 from ..runtime.errors import DB_ERRORS, Overloaded
 from ..store import dead_letters
-from ..textcheck import problem as text_problem, storable
+from ..textcheck import problem as text_problem
+from ..textcheck import storable
 
 #: store errors that are about this message's data, not the store's health (retrying cannot help)
 POISON = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
@@ -65,7 +66,7 @@ class MqttSettings:
     max_inflight: int = 200  #: messages being handled at once (each waits for its commit)
 
     @classmethod
-    def from_url(cls, url: str, **kw) -> "MqttSettings":
+    def from_url(cls, url: str, **kw) -> MqttSettings:
         u = urlparse(url)
         if u.scheme not in ("mqtt", "tcp"):
             raise ValueError(f"MQTT URL must look like mqtt://host:1883, not {url!r}")

@@ -12,7 +12,8 @@ from starlette.responses import Response
 
 from ..alerts import AlertError, AlertNotFound
 from ..store import alerts as alert_store
-from ..textcheck import TextError, check_text, problem as text_problem
+from ..textcheck import TextError, check_text
+from ..textcheck import problem as text_problem
 from .body import text_error
 from .officer import acts, json_body
 from .responses import json_error, json_response

@@ -72,7 +72,7 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         self._body_timer: asyncio.TimerHandle | None = None
 
     # connection ------------------------------------------------------------------------------
-    def connection_made(self, transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport) -> None:
         super().connection_made(transport)
         self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
 

@@ -13,13 +13,12 @@ import time
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..notify.silences import SilenceError, validate
+from ..policy.silences import SilenceError, validate
 from ..store import silences as store
 from ..textcheck import TextError, check_text
 from .body import text_error
 from .officer import json_body, who
 from .responses import json_error, json_response
-
 
 MAX_REASON = 2000  #: characters in a silence's reason
 MAX_MATCHER = 200  #: characters in a matcher's value (an enterprise, device or point id)
