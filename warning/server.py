@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,12 +23,14 @@ from .sources.mqtt import MqttSettings, MqttSource
 from .store import tokens as token_store
 from .store.db import connect_pool
 from .store.embedded import EmbeddedPostgres
+from .store.sessions import Sessions
 from .tokens import TokenRegistry
 from .web.admission import Admission
 from .web.app import AppState, build_app
 from .web.auth import Auth
 from .web.hub import Hub
 from .web.limits import EdgeLimits, protocol_with
+from .web.proxies import TrustedProxies, parse_networks
 from .web.ratelimit import Buckets
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,8 @@ class Settings:
     port: int = 8080
     database: str | None = None  #: DSN; None starts the embedded server
     data_dir: Path | None = None  #: embedded server's folder (default: see store.embedded)
-    secret_key: str | None = None  #: signs sessions; random per start when unset
+    trusted_proxies: str | None = None  #: addresses/networks whose forwarded headers count (default: none)
+    public_url: str | None = None  #: WARNING_PUBLIC_URL: the origin browsers use, if not the Host's
     max_body: int = 1 << 20  #: bytes per telemetry request
     limits: EdgeLimits = field(default_factory=EdgeLimits)  #: heads, slow clients, idle connections, WS messages
     enterprise_rate: float | None = None  #: readings/s per enterprise, all its tokens together (None: = rate)
@@ -90,12 +92,13 @@ class Server:
         else:
             self.runtime = EmbeddedRuntime(self.site, self.pool, metrics=metrics, hub=hub, options=s.runtime)
         await self.runtime.start()
-        secret = s.secret_key or os.environ.get("WARNING_SECRET_KEY") or secrets.token_urlsafe(32)
-        auth = Auth(self.site, secret)
+        auth = Auth(self.site, Sessions(self.pool))
         await self._refresh_tokens()
         auth.enterprise_by_digest = self.tokens  # run-time issued and revoked tokens count too
         buckets = Buckets(s.rate, s.burst)
+        proxies = TrustedProxies(parse_networks(s.trusted_proxies or os.environ.get("WARNING_TRUSTED_PROXIES")))
         state = AppState(self.site, self.pool, self.runtime, hub, metrics, auth, buckets, s.max_body,
+                         proxies=proxies, public_url=s.public_url or os.environ.get("WARNING_PUBLIC_URL") or None,
                          admission=Admission(s.share_requests, s.share_readings),
                          enterprise_buckets=Buckets(s.enterprise_rate or s.rate, (s.enterprise_rate or s.rate) / s.rate
                                                     * s.burst))
@@ -109,8 +112,10 @@ class Server:
         lim = s.limits
         config = uvicorn.Config(self.app, host=s.host, port=s.port, http=protocol_with(lim), ws="websockets-sansio",
                                 ws_max_size=lim.ws_max_size, lifespan="off", log_level="warning", access_log=False,
-                                timeout_keep_alive=lim.idle_timeout,
-                                timeout_graceful_shutdown=5)
+                                timeout_keep_alive=lim.idle_timeout, timeout_graceful_shutdown=5,
+                                # forwarded headers are read only from --trusted-proxies (web.proxies);
+                                # uvicorn would otherwise believe them from 127.0.0.1
+                                proxy_headers=False, forwarded_allow_ips="")
         self.uvicorn = uvicorn.Server(config)
         self.uvicorn.capture_signals = contextlib.nullcontext  # the CLI owns signals, for an orderly stop
         self._serving = asyncio.create_task(self.uvicorn.serve())
