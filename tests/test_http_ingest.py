@@ -122,7 +122,18 @@ async def test_bad_input_is_rejected_and_changes_nothing(server, case, status, n
     assert await count_readings(server) == 0
 
 
-async def test_rate_limit_answers_429_with_retry_after_from_the_headers(server):
+async def test_rate_limit_answers_429_with_retry_after_from_the_headers(site, machine_db):
+    # a refill of 10 readings/s: under load a request may take a second, and must not repay the debt
+    server = Server(site, Settings(port=0, database=machine_db, max_body=64 * 1024, rate=10, burst=2000))
+    server.dsn = machine_db
+    await server.start()
+    try:
+        await _rate_limit_checks(server)
+    finally:
+        await server.stop()
+
+
+async def _rate_limit_checks(server):
     body = orjson.dumps([item(dp=i, hopper_temp=i) for i in range(500)])  # 1000 readings per request
     async with httpx.AsyncClient() as c:
         codes = [(await c.post(url(server, "/api/v1/telemetry"), content=body, headers=auth())) for _ in range(4)]
