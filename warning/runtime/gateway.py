@@ -43,11 +43,12 @@ from ..config import Site
 from ..ingest import Parsed
 from ..notify.outbox import OutboxWorker
 from ..notify.router import Router
+from ..notify.silences import Silence
 from ..store import alerts as alert_store
 from ..store import notifications as notify_store
 from ..store.registry import sync_points
 from . import records
-from .errors import Overloaded
+from .errors import Overloaded, Rejected
 from .kafka import KafkaSettings, ensure_topics, producer
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ class KafkaGateway:
         self.reply_timeout = reply_timeout  #: seconds an officer's action waits for its worker
         self.clock = clock
         self.devices: dict[str, dict[str, dict[str, int]]] = {}  #: enterprise -> device -> point -> id
-        self.router = Router(site.alert_policy(), tuple(site.channels))  #: configuration only (silences listing)
+        self._router = Router(site.alert_policy(), tuple(site.channels))  #: configuration only (silences listing)
         self.outbox = OutboxWorker(pool, list(site.channels), metrics=metrics, on_dead=self._dead_letter,
                                    clock=clock)
         self._producer = None
@@ -186,6 +187,8 @@ class KafkaGateway:
         finally:
             self._replies.pop(cid, None)
         if not reply["ok"]:
+            if reply.get("invalid"):
+                raise Rejected(reply["error"])
             raise (AlertNotFound if reply.get("not_found") else AlertError)(reply["error"])
         return reply.get("alert")
 
@@ -197,6 +200,20 @@ class KafkaGateway:
 
     def open_alerts_json(self) -> list[dict]:
         return list(self._open.values())
+
+    def config_silences(self) -> tuple[Silence, ...]:
+        return self._router.config_silences
+
+    def suppressed(self) -> dict[str, int]:
+        """Suppression is counted by the workers that route; a gateway routes nothing."""
+        return dict(self._router.suppressed)
+
+    def problems(self) -> list[str]:
+        if not self.ready:
+            return ["runtime not started"]
+        if self._tasks and any(t.done() for t in self._tasks):
+            return [f"gateway tasks stopped: {', '.join(t.get_name() for t in self._tasks if t.done())}"]
+        return []
 
     async def _dead_letter(self, row: dict) -> None:
         await self._send(records.encode_dead_letter(dict(row), self.clock()), records.SYSTEM)

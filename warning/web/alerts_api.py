@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..alerts import AlertError, AlertNotFound
+from ..runtime.errors import Rejected
 from ..store import alerts as alert_store
 from .officer import acts
 from .responses import json_error, json_response
@@ -118,6 +119,8 @@ def routes(state):
                 return json_error(409, f"alert {aid} is {known['state']}: nothing to {name}")
             except AlertError as exc:
                 return json_error(409, str(exc))
+            except Rejected as exc:
+                return json_error(400, str(exc))
             if current is not None:
                 return json_response(current)
             async with state.pool.acquire() as conn:
