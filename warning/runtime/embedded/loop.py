@@ -145,7 +145,7 @@ class Loop:
                         await notify_store.mark_dead_alerted(conn, list(dead))
                 self.retrying_since = None
                 return new
-            except DB_ERRORS as exc:
+            except Exception as exc:  # noqa: BLE001 - anything but an outage is a refusal of these rows
                 if not is_outage(exc):
                     raise _Refused(reason(exc)) from exc
                 if self.retrying_since is None:
@@ -176,7 +176,7 @@ class Loop:
         self.refused += len(refused)
         finding = SystemFinding("store", "alert-events", "poison", Severity.ORANGE, float(len(refused)),
                                 f"{len(refused)} alert events or notifications refused by the store and kept in "
-                                f"dead_letters: {why}", out.events[-1].at if out.events else self.clock())
+                                f"dead_letters: {why}", self.clock())  # found now (the events' own time may be the poison)
         ops = self.step.apply(finding)
         try:
             new += await self._store(ops.events, ops.notifications, kept, out.dead_letters)
