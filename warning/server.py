@@ -32,7 +32,7 @@ from .web.ratelimit import Buckets
 
 log = logging.getLogger(__name__)
 STOP_WITHIN = 10.0  #: seconds from SIGTERM to exit, at most (documented in the README)
-GRACEFUL_HTTP = 3  #: seconds open requests get to finish once stopping
+GRACEFUL_HTTP = 4  #: seconds open requests get to finish once stopping (the runtime answers them before)
 POOL_CLOSE_WITHIN = 1.0
 
 

@@ -62,7 +62,7 @@ class Options:
     tick_interval: float = 0.25  #: seconds between timer ticks (offline devices, escalation, group windows)
     notify: bool = True  #: run the outbox worker
     stall_after: float = 30.0  #: inputs waiting this long without one completed: /readyz fails
-    drain_timeout: float = 4.0  #: seconds ``stop`` waits for accepted input to be processed
+    drain_timeout: float = 2.5  #: seconds ``stop`` waits for accepted input to be processed (< the HTTP grace)
 
 
 class EmbeddedRuntime:
@@ -132,7 +132,7 @@ class EmbeddedRuntime:
             await asyncio.wait_for(self._drain(), self.options.drain_timeout)
         except TimeoutError:
             drained = False
-            log.error("stopping: accepted input not processed within %.0f s; the restart replays it",
+            log.error("stopping: accepted input not processed within %.1f s; the restart replays it",
                       self.options.drain_timeout)
         for t in self._tasks:
             t.cancel()
