@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import secrets
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -139,7 +140,7 @@ class Server:
                 await asyncio.wait_for(t, 1.0)
         if self.uvicorn is not None:
             self.uvicorn.should_exit = True
-        steps = []
+        steps: list[Awaitable[object]] = []
         if self.runtime is not None:
             steps.append(self.runtime.stop())
         if self._serving is not None:

@@ -20,7 +20,7 @@ way everywhere:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from operator import itemgetter
 
@@ -157,7 +157,7 @@ class Effects:
     ops: list[SystemFinding] = field(default_factory=list)  #: for the step holding ``_system``
 
 
-def admit(enterprise: str, messages: Sequence[Message], known: Mapping[str, int] | set[str] | frozenset[str],
+def admit(enterprise: str, messages: Sequence[Message], known: Mapping[str, int] | Set[str],
           taken: set[tuple[str, str]], *, replay_code: int | None = None
           ) -> tuple[list[Reading], list[str], int]:
     """The message-id rule, once for every runtime: ``(readings taken, new ids, repeats)``.
@@ -171,7 +171,7 @@ def admit(enterprise: str, messages: Sequence[Message], known: Mapping[str, int]
     for mid, rs in messages:
         if mid is not None:
             if replay_code is not None:
-                if known.get(mid) != replay_code:  # type: ignore[union-attr]  # it was a repeat the first time too
+                if not isinstance(known, Mapping) or known.get(mid) != replay_code:  # a repeat the first time too
                     continue
             else:
                 key = (enterprise, mid)

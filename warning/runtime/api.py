@@ -12,9 +12,15 @@ from ..notify.silences import Silence
 
 
 class Runtime(Protocol):
-    #: enterprise -> device -> point -> point id (validates telemetry against it)
-    devices: Mapping[str, Mapping[str, Mapping[str, int]]]
-    ready: bool  #: started and not stopping
+    @property
+    def devices(self) -> Mapping[str, Mapping[str, Mapping[str, int]]]:
+        """enterprise -> device -> point -> point id (telemetry is validated against it)."""
+        ...
+
+    @property
+    def ready(self) -> bool:
+        """Started and not stopping."""
+        ...
 
     def clock(self) -> float:
         """The runtime's time (epoch seconds): the edge stamps requests and queries with it."""

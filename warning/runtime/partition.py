@@ -20,10 +20,11 @@ from __future__ import annotations
 import pickle
 from collections import deque
 from collections.abc import Sequence
+from typing import cast
 
 from ..notify.silences import Silence
 from ..pipeline import Pipeline
-from ..step import Batch, Command, DeadLetter, Effects, SilenceChange, Step, SystemFinding, Tick
+from ..step import Batch, Command, DeadLetter, Effects, Message, SilenceChange, Step, SystemFinding, Tick
 from . import records
 
 __all__ = ["Effects", "PartitionState", "RECENT_RECORDS"]
@@ -83,7 +84,9 @@ class PartitionState:
         if isinstance(value, records.Batch):
             if self._repeat(value.id):
                 return
-            self.step.apply(Batch(value.messages, value.now, value.enterprise, records.batch_code(self.partition, offset),
+            # plain (point, t, value) tuples: they unpack like Reading (see records.decode)
+            messages = cast("list[Message]", value.messages)
+            self.step.apply(Batch(messages, value.now, value.enterprise, records.batch_code(self.partition, offset),
                                   known, value.id), out, replay=replay)
             return
         kind, now = value["k"], float(value["now"])

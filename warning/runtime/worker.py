@@ -343,7 +343,7 @@ class Worker:
     async def _apply(self, state: PartitionState, recs: list[tuple[int, bytes]], out: Effects) -> None:
         decoded = []
         ids: dict[str, list[str]] = {}
-        silences = None
+        silences = False
         for off, value in recs:
             if off <= state.processed:
                 continue
@@ -359,7 +359,7 @@ class Worker:
             if isinstance(v, dict) and v["k"] == records.SILENCES:
                 silences = True
             mids = state.message_ids(v)
-            if mids:
+            if mids and isinstance(v, records.Batch):
                 ids.setdefault(v.enterprise, []).extend(mids)
         known: dict[str, dict[str, int]] = {}
         if ids or silences:

@@ -49,16 +49,17 @@ async def recover(step: Step, pool: asyncpg.Pool) -> tuple[Effects, int, set[int
         start = min(shard_batch.values(), default=0)
         arrived = await reading_store.arrivals(conn, start)
         async with conn.transaction():
-            batch, readings = None, []
+            batch: int | None = None
+            readings: list[Reading] = []
             async for r in await reading_store.replay_cursor(conn, start):
-                if r["batch"] != batch and readings:
+                if r["batch"] != batch and readings and batch is not None:
                     replayed += _replay(step, batch, readings, arrived, out)
                     readings = []
                 batch = r["batch"]
                 pid = r["point_id"]
                 if pid in shard_of and batch > shard_batch[shard_of[pid]]:
                     readings.append(Reading(pid, r["ts_ms"] / 1000.0, r["value"]))
-            if readings:
+            if readings and batch is not None:
                 replayed += _replay(step, batch, readings, arrived, out)
             if batch is not None:
                 last = max(last, batch)
