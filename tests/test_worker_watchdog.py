@@ -172,3 +172,52 @@ async def test_watchdog_alert_escalates_and_is_signed_for_through_the_api(broker
 async def _escalated(read) -> dict | None:
     a = await read()
     return a if a is not None and a["tier"] >= 1 else None
+
+
+async def test_a_record_the_store_refuses_is_dead_lettered_and_the_others_stored(broker, site):
+    """A batch whose message id the store refuses (U+0000) is isolated from its chunk: the
+    other records are stored, it is kept in dead_letters, its partition moves past it, an
+    operations finding goes to the _system partition, and a new owner's catch-up skips it."""
+    from warning.model import Reading
+
+    dsn, db = await fresh_database()
+    pool = await connect_pool(dsn)
+    kafka = KafkaSettings(bootstrap=broker.bootstrap, prefix="wp" + os.urandom(3).hex(), partitions=1,
+                          idempotent=False)
+    await ensure_topics(kafka)
+    prod = producer(kafka)
+    await prod.start()
+    try:
+        w = Worker(site, pool, kafka, producer=prod, metrics=Metrics(), owner="wp")
+        await w.start()
+        await w.assign({0})
+        dp = next(pid for pid, p in w.points[0].items() if (p.ref.enterprise, p.ref.device, p.ref.point)
+                  == ("E2", "DC1", "dp"))
+        now = time.time()
+        values = [records.encode_batch("r1", "E2", [("m1", [Reading(dp, now, 1000.0)])], now),
+                  records.encode_batch("r2", "E1", [("bad\u0000id", [Reading(dp, now, 1.0)])], now),
+                  records.encode_batch("r3", "E2", [("m3", [Reading(dp, now + 1, 1001.0)])], now)]
+        offs = [(await (await prod.send(kafka.readings_topic, v, partition=0))).offset for v in values]
+        done = await w.handle([(0, off, v) for off, v in zip(offs, values)])
+        assert done == {(0, off) for off in offs}
+        async with pool.acquire() as conn:
+            ids = [r["msg_id"] for r in await conn.fetch("SELECT msg_id FROM messages ORDER BY msg_id")]
+            dead = await conn.fetch("SELECT source, topic, reason FROM dead_letters")
+            written = await conn.fetchval("SELECT written FROM partition_state WHERE partition = 0")
+        assert ids == ["m1", "m3"] and written == offs[-1]
+        assert [(d["source"], d["topic"]) for d in dead] == [("kafka", f"{kafka.readings_topic}[0]@{offs[1]}")]
+        assert "store refused" in dead[0]["reason"] and "CharacterNotInRepertoireError" in dead[0]["reason"]
+        after = await read_range(kafka, kafka.readings_topic, 0, offs[-1] + 1, offs[-1] + 1)
+        assert [orjson.loads(v)["k"] for _, v in after] == ["o"]  # the finding, for the _system partition
+        assert orjson.loads(after[0][1])["f"]["rule"] == "poison"
+
+        heir = Worker(site, pool, kafka, producer=prod, metrics=Metrics(), owner="heir")
+        await heir.start()
+        await heir.assign({0})  # catch-up from the start: the refused record is skipped again
+        assert heir.states[0].processed == offs[-1]
+        assert await heir.handle(list((0, off, v) for off, v in after)) == {(0, after[0][0])}
+        assert [a.rule for a in heir.states[0].step.open_alerts() if a.enterprise == "_system"] == ["poison"]
+    finally:
+        await prod.stop()
+        await pool.close()
+        await drop_database(db)

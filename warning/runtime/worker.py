@@ -93,6 +93,7 @@ class Worker:
         self._reported: set[int] = set()  #: partitions whose "stalled" finding was written
         self._silences: list = []
         self.refused = 0  #: records dead-lettered because the store refused their effects
+        self.retrying_since: float | None = None  #: a chunk has waited for the store (or broker) since
         self.ready = False
 
     # -- start and ownership -------------------------------------------------------------------
@@ -215,6 +216,7 @@ class Worker:
             held = {k: self.states[k] for k in mine}  # a rebalance may park or replace them meanwhile
             try:
                 await self._store_chunk(mine, held)
+                self.retrying_since = None
                 return {(k, off) for k, recs in mine.items() for off, _ in recs}
             except part_store.Fenced as exc:
                 log.warning("%s: dropping it", exc)
@@ -222,6 +224,8 @@ class Worker:
             except RETRYABLE as exc:
                 refused = not isinstance(exc, KafkaError) and not is_outage(exc)
                 if not refused:
+                    if self.retrying_since is None:
+                        self.retrying_since = self.clock()
                     log.error("storing a chunk failed (%s); retrying in %.1f s", exc, delay)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 10.0)
@@ -410,6 +414,17 @@ class Worker:
             if k not in self._ticks:
                 self._ticks[k] = (meta.offset, now)
         await self._watch(now)
+
+    def problems(self) -> list[str]:
+        """Why this worker cannot make progress now (``/readyz``); empty when it can."""
+        out = []
+        if not self.ready:
+            out.append("worker not started")
+        if self.stalled:
+            out.append(f"partitions not advancing: {sorted(self.stalled)}")
+        if self.retrying_since is not None and self.clock() - self.retrying_since >= 1.0:
+            out.append(f"a chunk has waited for the store for {self.clock() - self.retrying_since:.0f} s")
+        return out
 
     def _tick_applied(self, k: int) -> None:
         pending = self._ticks.get(k)
