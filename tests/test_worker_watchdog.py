@@ -141,7 +141,7 @@ async def test_watchdog_alert_escalates_and_is_signed_for_through_the_api(broker
             return None if row is None else dict(row)
 
         await w.tick()
-        await wait_for(lambda: w.states[1 - wedged].processed >= 0)  # the agent applied the _system tick
+        await wait_for(lambda: w.states[1 - wedged].written >= 0)  # the agent applied and stored the _system tick
         now[0] += 6
         await w.tick()
         assert w.stalled == {wedged}

@@ -40,7 +40,7 @@ from aiokafka.errors import KafkaError
 from ..config import Site
 from ..model import AlertEvent, Severity
 from ..pipeline import Pipeline
-from ..step import Effects, Poison, SilenceChange, SystemFinding
+from ..step import Effects, Poison, SilenceChange, SystemFinding, reply
 from ..store import alerts as alert_store
 from ..store import dead_letters as dead_letter_store
 from ..store import notifications as notify_store
@@ -380,8 +380,14 @@ class Worker:
                 log.exception("partition %d offset %d could not be applied; kept in dead_letters",
                               state.partition, off)
                 if off > state.written:
-                    out.poison.append(Poison("kafka", self._position(state.partition, off), value_of(recs, off),
-                                             f"{type(exc).__name__}: {exc}"))
+                    why = reason(exc)
+                    out.poison.append(Poison("kafka", self._position(state.partition, off), value_of(recs, off), why))
+                    out.ops.append(SystemFinding("pipeline", f"partition-{state.partition}", "poison", Severity.ORANGE,
+                                                 float(off), f"record {off} of partition {state.partition} could not "
+                                                 f"be applied; kept in dead_letters: {why}", self.clock()))
+                    if isinstance(v, dict) and v["k"] == records.COMMAND:  # its caller waits for an answer
+                        out.replies.append(reply(v["id"], error=f"the pipeline failed on this action: {why}",
+                                                 invalid=True))
 
     async def _publish(self, events: list[AlertEvent], replies: list[dict]) -> None:
         if not events and not replies:

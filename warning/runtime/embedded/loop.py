@@ -21,7 +21,7 @@ import orjson
 from ...model import AlertEvent, Severity
 from ...notify.router import Notification
 from ...pipeline import SHARDS
-from ...step import Batch, Command, Effects, Input, Poison, Step, SystemFinding, Tick
+from ...step import Batch, Command, Effects, Input, Poison, Step, SystemFinding, Tick, reply
 from ...store import alerts as alert_store
 from ...store import checkpoints
 from ...store import dead_letters as dead_letter_store
@@ -100,7 +100,17 @@ class Loop:
             self.queued_batches -= 1
         elif isinstance(item, Tick):
             self.tick_queued = False
-        out = self.step.apply(item)
+        try:
+            out = self.step.apply(item)
+        except Exception as exc:  # a poison input (a bug it meets): keep it, say so, go on
+            log.exception("the pipeline failed on a %s; kept in dead_letters", type(item).__name__)
+            why = reason(exc)
+            out = Effects(poison=[Poison("pipeline", type(item).__name__, _bytes(repr(item)), why)],
+                          ops=[SystemFinding("pipeline", type(item).__name__.lower(), "poison", Severity.ORANGE, 1.0,
+                                             f"an input the pipeline failed on was kept in dead_letters: {why}",
+                                             self.clock())])
+            if isinstance(item, Command):
+                out.replies.append(reply(item.id, error=f"the pipeline failed on this action: {why}", invalid=True))
         for f in list(out.ops):  # this process holds _system too: raise them here
             self.step.apply(f, out)
         refused = await self.record(out)
