@@ -1,7 +1,8 @@
 """One partition of the readings topic, as a pure state machine: records in, effects out.
 
 A worker holds one :class:`PartitionState` per partition it owns. ``apply`` takes the next
-record (by offset) and returns what it causes: readings and message ids to store, alert
+record (by offset), turns it into an input of the one step every runtime takes
+(:mod:`warning.step`), and returns what it causes: readings and message ids to store, alert
 events, outbox notifications and command replies. The worker stores them in one transaction
 with the new ``written`` offset; this module never touches I/O or a clock.
 
@@ -22,6 +23,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import cast
 
+from ..model import Severity
 from ..notify.silences import Silence
 from ..pipeline import Pipeline
 from ..step import Batch, Command, DeadLetter, Effects, Message, SilenceChange, Step, SystemFinding, Tick
@@ -36,11 +38,10 @@ class PartitionState:
     """A partition's step (its pipeline) and its place in the log."""
 
     def __init__(self, partition: int, pipeline: Pipeline, *, epoch: int, written: int, processed: int,
-                 dead_letter_severity=None):
+                 dead_letter_severity: Severity = Severity.ORANGE):
         self.partition = partition  #: partition number in the readings topic
         self.pipeline = pipeline  #: holds only this partition's enterprises
-        self.step = Step(pipeline) if dead_letter_severity is None else Step(
-            pipeline, dead_letter_severity=dead_letter_severity)
+        self.step = Step(pipeline, dead_letter_severity=dead_letter_severity)
         self.epoch = epoch  #: fencing epoch this owner claimed
         self.written = written  #: last offset whose effects are stored
         self.processed = processed  #: last offset applied in memory
