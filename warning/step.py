@@ -55,7 +55,6 @@ class Batch:
     enterprise: str | None = None
     code: int = 0
     known: Mapping[str, int] = field(default_factory=dict)
-    record: str | None = None  #: the producer's record id (repeats of a record are dropped by the runtime)
 
 
 @dataclass(frozen=True, slots=True)

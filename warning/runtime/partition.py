@@ -88,7 +88,7 @@ class PartitionState:
             # plain (point, t, value) tuples: they unpack like Reading (see records.decode)
             messages = cast("list[Message]", value.messages)
             self.step.apply(Batch(messages, value.now, value.enterprise, records.batch_code(self.partition, offset),
-                                  known, value.id), out, replay=replay)
+                                  known), out, replay=replay)
             return
         kind, now = value["k"], float(value["now"])
         if kind == records.TICK:
