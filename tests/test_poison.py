@@ -34,8 +34,9 @@ NUL = chr(0)
 async def runtime(site, machine_db):
     pool = await connect_pool(machine_db)
     metrics = Metrics()
-    rt = EmbeddedRuntime(site, pool, metrics=metrics, hub=Hub(metrics=metrics),
-                         options=Options(tick_interval=0.05, notify=False))
+    rt = EmbeddedRuntime(
+        site, pool, metrics=metrics, hub=Hub(metrics=metrics), options=Options(tick_interval=0.05, notify=False)
+    )
     await rt.start()
     try:
         yield rt, machine_db
@@ -80,8 +81,9 @@ async def test_one_tenants_refused_request_fails_alone(runtime):
         assert await conn.fetchval("SELECT count(*) FROM readings WHERE point_id = $1", dp1) == 0  # all or nothing
         assert await conn.fetchval("SELECT count(*) FROM messages WHERE enterprise = 'E2'") == 1500
         # every stored batch keeps its arrival time, for a replay that judges it at the same time
-        times = await conn.fetch("SELECT b.batch, t.at FROM (SELECT DISTINCT batch FROM readings) b "
-                                 "LEFT JOIN batch_times t USING (batch)")
+        times = await conn.fetch(
+            "SELECT b.batch, t.at FROM (SELECT DISTINCT batch FROM readings) b LEFT JOIN batch_times t USING (batch)"
+        )
         assert times and all(r["at"] is not None and abs(r["at"] - now) < 60 for r in times)
     finally:
         await conn.close()

@@ -48,9 +48,26 @@ async def test_sigterm_stops_within_10_s_with_the_pipeline_wedged(tmp_path):
     port = free_port()
     env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path)}
     log = open(tmp_path / "server.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "warning.cli", "run", "--site", str(SITE), "--data-dir",
-                             str(tmp_path), "--port", str(port), "--stall-after", "2"],
-                            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "warning.cli",
+            "run",
+            "--site",
+            str(SITE),
+            "--data-dir",
+            str(tmp_path),
+            "--port",
+            str(port),
+            "--stall-after",
+            "2",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=ROOT,
+    )
     lock = None
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
@@ -68,7 +85,9 @@ async def test_sigterm_stops_within_10_s_with_the_pipeline_wedged(tmp_path):
             deadline = time.monotonic() + 20
             alerts: list = []
             while not alerts and time.monotonic() < deadline:
-                alerts = [a for a in (await c.get("/api/v1/alerts", headers=officer)).json() if a["point"] == "vent_open"]
+                alerts = [
+                    a for a in (await c.get("/api/v1/alerts", headers=officer)).json() if a["point"] == "vent_open"
+                ]
                 await asyncio.sleep(0.2)
             assert alerts
             info = PostmasterInfo.read_from_pgdata(tmp_path / "pgdata")
@@ -77,8 +96,9 @@ async def test_sigterm_stops_within_10_s_with_the_pipeline_wedged(tmp_path):
             await tx.start()
             await lock.execute("LOCK TABLE alerts IN ACCESS EXCLUSIVE MODE")
             await vent("E003")  # its alert event now waits for the lock inside the store
-            poisoned = asyncio.create_task(c.post(f"/api/v1/alerts/{alerts[0]['id']}/ack",
-                                                  json={"note": "bad\u0000note"}, headers=officer))
+            poisoned = asyncio.create_task(
+                c.post(f"/api/v1/alerts/{alerts[0]['id']}/ack", json={"note": "bad\u0000note"}, headers=officer)
+            )
             deadline = time.monotonic() + 15
             body = {}
             while time.monotonic() < deadline:

@@ -8,9 +8,9 @@ import pytest
 from tests.conftest import site_dict
 from warning.config import parse_site
 from warning.model import Reading, Severity
-from warning.notify.silences import Silence
 from warning.pipeline import Pipeline
-from warning.step import (Batch, Command, DeadLetter, Effects, SilenceChange, Step, SystemFinding, Tick, admit)
+from warning.policy.silences import Silence
+from warning.step import Batch, Command, DeadLetter, Effects, SilenceChange, Step, SystemFinding, Tick, admit
 
 T0 = 1_800_000_000.0
 
@@ -22,6 +22,7 @@ def fresh(kinds):
 
     def make() -> tuple[Step, dict]:
         return Step(Pipeline(points, site.offline_after, policy=site.alert_policy(), channels=site.channels)), points
+
     return make
 
 
@@ -66,12 +67,14 @@ def test_commands_replies_and_a_poison_command(fresh):
     vent = pid(points, "E1", "DC1", "vent_open")
     aid = step.apply(Batch([(None, [Reading(vent, T0, 1.0)])], T0)).events[0].alert.id
     out = step.apply(Command("c0", "acknowledge", aid, "duty", "bad\u0000note", T0 + 1))
-    assert out.replies == [{"reply": "c0", "ok": False, "error": out.replies[0]["error"], "not_found": False,
-                            "invalid": True}]
+    assert out.replies == [
+        {"reply": "c0", "ok": False, "error": out.replies[0]["error"], "not_found": False, "invalid": True}
+    ]
     assert "note" in out.replies[0]["error"] and out.events == []
     assert [p.source for p in out.poison] == ["command"]
-    assert [(f.device, f.point, f.rule, f.severity) for f in out.ops] == [("pipeline", "commands", "poison",
-                                                                          Severity.ORANGE)]
+    assert [(f.device, f.point, f.rule, f.severity) for f in out.ops] == [
+        ("pipeline", "commands", "poison", Severity.ORANGE)
+    ]
     assert step.alert(aid).state.value == "active"  # changed nothing
     out = step.apply(Command("c1", "acknowledge", aid, "duty", "seen", T0 + 2))
     assert out.replies[0]["ok"] and out.replies[0]["alert"]["state"] == "acknowledged"
@@ -85,10 +88,13 @@ def test_system_findings_and_dead_letters_are_alerts_like_any_other(fresh):
     f = SystemFinding("watchdog", "partition-3", "stalled", Severity.ORANGE, 31.0, "no progress for 31 s", T0)
     assert SystemFinding.from_json(f.to_json()) == f
     step.apply(f, out)
-    step.apply(DeadLetter({"id": 9, "attempts": 8, "event_id": "e1", "channel": "log", "last_error": "refused"},
-                          T0), out)
+    step.apply(
+        DeadLetter({"id": 9, "attempts": 8, "event_id": "e1", "channel": "log", "last_error": "refused"}, T0), out
+    )
     assert sorted((e.alert.enterprise, e.alert.device, e.alert.rule) for e in out.events) == [
-        ("_system", "outbox", "dead_letter"), ("_system", "watchdog", "stalled")]
+        ("_system", "outbox", "dead_letter"),
+        ("_system", "watchdog", "stalled"),
+    ]
     assert out.dead_letters == [9]
     aid = next(e.alert.id for e in out.events if e.alert.rule == "stalled")
     assert step.apply(Command("c", "acknowledge", aid, "duty", None, T0 + 5)).replies[0]["ok"]

@@ -26,9 +26,9 @@ from operator import itemgetter
 
 from .alerts import AlertError, AlertNotFound
 from .model import AlertEvent, Finding, PointRef, Reading, Severity
-from .notify.router import Notification
-from .notify.silences import Silence
 from .pipeline import Pipeline
+from .policy.router import Notification
+from .policy.silences import Silence
 
 SYSTEM = "_system"  #: the enterprise of operations alerts
 ACTIONS = ("acknowledge", "handle", "feedback", "resolve")
@@ -102,23 +102,37 @@ class SystemFinding:
     at: float
 
     def to_json(self) -> dict:
-        return {"device": self.device, "point": self.point, "rule": self.rule,
-                "severity": None if self.severity is None else int(self.severity), "value": self.value,
-                "message": self.message, "at": self.at}
+        return {
+            "device": self.device,
+            "point": self.point,
+            "rule": self.rule,
+            "severity": None if self.severity is None else int(self.severity),
+            "value": self.value,
+            "message": self.message,
+            "at": self.at,
+        }
 
     @classmethod
     def from_json(cls, d: Mapping) -> SystemFinding:
         sev = d["severity"]
-        return cls(str(d["device"]), str(d["point"]), str(d["rule"]), None if sev is None else Severity(int(sev)),
-                   float(d["value"]), str(d["message"]), float(d["at"]))
+        return cls(
+            str(d["device"]),
+            str(d["point"]),
+            str(d["rule"]),
+            None if sev is None else Severity(int(sev)),
+            float(d["value"]),
+            str(d["message"]),
+            float(d["at"]),
+        )
 
 
 Input = Batch | Tick | Command | DeadLetter | SilenceChange | SystemFinding
 
 
 # -- effects ---------------------------------------------------------------------------------
-def reply(command: str, alert: dict | None = None, *, error: str | None = None, not_found: bool = False,
-          invalid: bool = False) -> dict:
+def reply(
+    command: str, alert: dict | None = None, *, error: str | None = None, not_found: bool = False, invalid: bool = False
+) -> dict:
     """The answer to a :class:`Command`, as the distributed runtime publishes it: ``ok`` and the
     alert as it now is (None: no longer in memory), or the ``error``; ``not_found``: no such
     open alert; ``invalid``: refused for its content (HTTP 400), not for the alert's state."""
@@ -156,9 +170,14 @@ class Effects:
     ops: list[SystemFinding] = field(default_factory=list)  #: for the step holding ``_system``
 
 
-def admit(enterprise: str, messages: Sequence[Message], known: Mapping[str, int] | Set[str],
-          taken: set[tuple[str, str]], *, replay_code: int | None = None
-          ) -> tuple[list[Reading], list[str], int]:
+def admit(
+    enterprise: str,
+    messages: Sequence[Message],
+    known: Mapping[str, int] | Set[str],
+    taken: set[tuple[str, str]],
+    *,
+    replay_code: int | None = None,
+) -> tuple[list[Reading], list[str], int]:
     """The message-id rule, once for every runtime: ``(readings taken, new ids, repeats)``.
 
     Live: a message whose id is ``known`` (stored before) or in ``taken`` (earlier in the same
@@ -202,8 +221,9 @@ class Step:
                 readings = [r for _, rs in item.messages for r in rs]
                 readings.sort(key=_order)
             else:
-                readings, new, dups = admit(item.enterprise, item.messages, item.known, self._taken,
-                                            replay_code=item.code if replay else None)
+                readings, new, dups = admit(
+                    item.enterprise, item.messages, item.known, self._taken, replay_code=item.code if replay else None
+                )
                 if not replay:
                     out.duplicates += dups
                     out.ids.extend((item.enterprise, mid, item.code) for mid in new)
@@ -224,8 +244,13 @@ class Step:
             self._command(item, replay, out)
         elif isinstance(item, DeadLetter):
             row = item.row
-            finding = Finding("dead_letter", self.dead_letter_severity, item.at, float(row["attempts"]),
-                              f"notification {row['event_id']} undeliverable on {row['channel']}: {row['last_error']}")
+            finding = Finding(
+                "dead_letter",
+                self.dead_letter_severity,
+                item.at,
+                float(row["attempts"]),
+                f"notification {row['event_id']} undeliverable on {row['channel']}: {row['last_error']}",
+            )
             self._route(p.engine.observe(PointRef(SYSTEM, "outbox", row["channel"]), finding), item.at, replay, out)
             if not replay:
                 out.dead_letters.append(int(row["id"]))
@@ -249,8 +274,17 @@ class Step:
                 why = f"refused: {bad} contains a character the store cannot keep (U+0000 or a lone surrogate)"
                 out.replies.append(reply(c.id, error=why, invalid=True))
                 out.poison.append(Poison("command", f"{c.action} {c.alert_id}"[:200], _command_bytes(c), why))
-                out.ops.append(SystemFinding("pipeline", "commands", "poison", Severity.ORANGE, 1.0,
-                                             f"an officer's {c.action} was refused: {why}", c.at))
+                out.ops.append(
+                    SystemFinding(
+                        "pipeline",
+                        "commands",
+                        "poison",
+                        Severity.ORANGE,
+                        1.0,
+                        f"an officer's {c.action} was refused: {why}",
+                        c.at,
+                    )
+                )
             return
         try:
             events = self._action(c)
@@ -332,6 +366,13 @@ def _texts(value):
 
 
 def _command_bytes(c: Command) -> bytes:
-    d = {"id": c.id, "action": c.action, "alert": c.alert_id, "actor": c.actor, "note": c.note,
-         "attachments": c.attachments, "at": c.at}
+    d = {
+        "id": c.id,
+        "action": c.action,
+        "alert": c.alert_id,
+        "actor": c.actor,
+        "note": c.note,
+        "attachments": c.attachments,
+        "at": c.at,
+    }
     return repr(d).encode("utf-8", "backslashreplace")

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from ..ingest import Parsed
-from ..notify.silences import Silence
+from ..policy.silences import Silence
 
 
 class Runtime(Protocol):
@@ -41,8 +41,9 @@ class Runtime(Protocol):
         ``Overloaded`` (503: retry) or ``Rejected`` (400: the store refuses what it carries)."""
         ...
 
-    async def act(self, action: str, aid: str, actor: str, note: str | None,
-                  attachments: list[dict] | None = None) -> dict | None:
+    async def act(
+        self, action: str, aid: str, actor: str, note: str | None, attachments: list[dict] | None = None
+    ) -> dict | None:
         """An officer's action; the alert as it now is (None: ask the store). Raises
         ``AlertNotFound``/``AlertError`` (404/409), ``Rejected`` (400), ``Overloaded`` (503)."""
         ...

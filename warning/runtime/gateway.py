@@ -36,14 +36,14 @@ from collections.abc import Callable
 
 import asyncpg
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from ..alerts import AlertError, AlertNotFound
 from ..config import Site
 from ..ingest import Parsed
 from ..notify.outbox import OutboxWorker
-from ..notify.router import Router
-from ..notify.silences import Silence
+from ..policy.router import Router
+from ..policy.silences import Silence
 from ..store import alerts as alert_store
 from ..store import notifications as notify_store
 from ..store.registry import sync_points
@@ -79,7 +79,7 @@ class KafkaGateway:
         self._router = Router(site.alert_policy(), tuple(site.channels))  #: configuration only (silences listing)
         self.outbox = OutboxWorker(pool, list(site.channels), metrics=metrics, on_dead=self._dead_letter,
                                    clock=clock)
-        self._producer = None
+        self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._open: dict[str, dict] = {}  #: alert id -> alert, the open ones (dashboard)
         self._seen: OrderedDict[str, None] = OrderedDict()  #: recent event ids (dashboard)
@@ -96,8 +96,8 @@ class KafkaGateway:
             points = await sync_points(conn, self.site)
         for pid, p in points.items():
             self.devices.setdefault(p.ref.enterprise, {}).setdefault(p.ref.device, {})[p.ref.point] = pid
-        self._producer = producer(self.kafka)
-        await self._producer.start()
+        self._producer = prod = producer(self.kafka)
+        await prod.start()
         if self.roles & {"dashboard", "notifier"}:
             self._consumer = AIOKafkaConsumer(bootstrap_servers=self.kafka.bootstrap, group_id=None,
                                               enable_auto_commit=False)
@@ -163,6 +163,8 @@ class KafkaGateway:
 
     async def _send(self, value: bytes, enterprise: str, partition: int | None = None) -> None:
         k = records.partition_of(enterprise, self.kafka.partitions) if partition is None else partition
+        if self._producer is None:
+            raise Overloaded("not started", 2)
         fut = await self._producer.send(self.kafka.readings_topic, value, key=enterprise.encode(), partition=k)
         await fut
 
@@ -220,9 +222,11 @@ class KafkaGateway:
 
     # -- alert-events --------------------------------------------------------------------------
     async def _consume(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None  # started before this task
         while True:
             try:
-                got = await self._consumer.getmany(timeout_ms=1000, max_records=2000)
+                got = await consumer.getmany(timeout_ms=1000, max_records=2000)
                 fresh = [d for msgs in got.values() for m in msgs if (d := self._take(m)) is not None]
                 if fresh:
                     self._deliver(fresh)

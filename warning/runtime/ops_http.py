@@ -36,5 +36,5 @@ def make_app(worker, pool, metrics) -> Starlette:
 async def serve_ops(host: str, port: int, worker, pool, metrics) -> None:
     server = uvicorn.Server(uvicorn.Config(make_app(worker, pool, metrics), host=host, port=port,
                                            lifespan="off", log_level="warning", access_log=False))
-    server.capture_signals = contextlib.nullcontext  # faust owns the signals
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]  # faust owns the signals
     await server.serve()

@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from typing import cast
 
 from ..model import Severity
-from ..notify.silences import Silence
 from ..pipeline import Pipeline
+from ..policy.silences import Silence
 from ..step import Batch, Command, DeadLetter, Effects, Message, SilenceChange, Step, SystemFinding, Tick
 from . import records
 

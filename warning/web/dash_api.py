@@ -14,7 +14,6 @@ Every handler filters by ``Principal.enterprise``; that is why ``/api/v1/dash/``
 
 from __future__ import annotations
 
-
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -55,7 +54,7 @@ def site_json(site, enterprise: str | None = None, devices: bool = True) -> dict
     return {"name": site.name, "enterprises": ents}
 
 
-def _float(params, key: str, default: float | None) -> float | None:
+def _float(params, key: str, default: float) -> float:
     raw = params.get(key)
     if raw is None or raw == "":
         return default

@@ -6,7 +6,6 @@ Checks in order, each answered with a JSON error that changes nothing:
 
 from __future__ import annotations
 
-
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 

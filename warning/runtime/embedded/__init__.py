@@ -38,8 +38,8 @@ from ...alerts import AlertError, AlertNotFound
 from ...config import Site
 from ...ingest import Parsed
 from ...notify.outbox import OutboxWorker
-from ...notify.silences import Silence
 from ...pipeline import SHARDS, Pipeline
+from ...policy.silences import Silence
 from ...step import Command, DeadLetter, SilenceChange, Step
 from ...store import notifications as notify_store
 from ...store import silences as silence_store
@@ -66,8 +66,16 @@ class Options:
 
 
 class EmbeddedRuntime:
-    def __init__(self, site: Site, pool: asyncpg.Pool, *, metrics, hub, options: Options | None = None,
-                 clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        site: Site,
+        pool: asyncpg.Pool,
+        *,
+        metrics,
+        hub,
+        options: Options | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
         self.site = site
         self.pool = pool
         self.metrics = metrics
@@ -77,12 +85,12 @@ class EmbeddedRuntime:
         self.pipeline: Pipeline | None = None
         self.step: Step | None = None
         self.devices: dict[str, dict[str, dict[str, int]]] = {}  #: enterprise -> device -> point -> id
-        self.outbox = OutboxWorker(pool, list(site.channels), metrics=metrics, on_dead=self._dead_letter,
-                                   clock=clock)
+        self.outbox = OutboxWorker(pool, list(site.channels), metrics=metrics, on_dead=self._dead_letter, clock=clock)
         o = self.options
         self.loop: Loop | None = None
-        self.writer = Writer(pool, metrics, max_pending=o.max_pending, group_max=o.group_max,
-                             deliver=self._deliver, clock=clock)
+        self.writer = Writer(
+            pool, metrics, max_pending=o.max_pending, group_max=o.group_max, deliver=self._deliver, clock=clock
+        )
         self._tasks: list[asyncio.Task] = []
         self.accepting = False  #: False while starting and stopping: submit() refuses
         self.ready = False
@@ -98,9 +106,16 @@ class EmbeddedRuntime:
         self.pipeline = Pipeline(points, self.site.offline_after, policy=policy, channels=self.site.channels)
         self.step = Step(self.pipeline, dead_letter_severity=policy.dead_letter_severity)
         o = self.options
-        self.loop = Loop(self.step, self.pool, metrics=self.metrics, hub=self.hub, outbox_wake=self.outbox.wake,
-                         pipeline_batches=o.pipeline_batches, checkpoint_interval=o.checkpoint_interval,
-                         clock=self.clock)
+        self.loop = Loop(
+            self.step,
+            self.pool,
+            metrics=self.metrics,
+            hub=self.hub,
+            outbox_wake=self.outbox.wake,
+            pipeline_batches=o.pipeline_batches,
+            checkpoint_interval=o.checkpoint_interval,
+            clock=self.clock,
+        )
         self.step.apply(SilenceChange(silences, self.clock()))
         out, last, unsaved = await recover(self.step, self.pool)
         self.loop.last_batch, self.loop.unsaved = last, unsaved
@@ -110,9 +125,11 @@ class EmbeddedRuntime:
         now = self.clock()
         self.pipeline.watch_devices(self.site.devices(), now)
         self.pipeline.resume(now)
-        self._tasks = [asyncio.create_task(self.writer.run(), name="writer"),
-                       asyncio.create_task(self.loop.run(), name="pipeline"),
-                       asyncio.create_task(self.loop.ticker(o.tick_interval), name="ticker")]
+        self._tasks = [
+            asyncio.create_task(self.writer.run(), name="writer"),
+            asyncio.create_task(self.loop.run(), name="pipeline"),
+            asyncio.create_task(self.loop.ticker(o.tick_interval), name="ticker"),
+        ]
         if o.notify:
             released = await self.outbox.release_leases()
             if released:
@@ -132,8 +149,10 @@ class EmbeddedRuntime:
             await asyncio.wait_for(self._drain(), self.options.drain_timeout)
         except TimeoutError:
             drained = False
-            log.error("stopping: accepted input not processed within %.1f s; the restart replays it",
-                      self.options.drain_timeout)
+            log.error(
+                "stopping: accepted input not processed within %.1f s; the restart replays it",
+                self.options.drain_timeout,
+            )
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -179,8 +198,9 @@ class EmbeddedRuntime:
         await self.loop.deliver(batch)
 
     # -- officers' side ------------------------------------------------------------------------
-    async def command(self, action: str, aid: str, actor: str, note: str | None,
-                      attachments: list[dict] | None = None) -> dict:
+    async def command(
+        self, action: str, aid: str, actor: str, note: str | None, attachments: list[dict] | None = None
+    ) -> dict:
         """Apply ``acknowledge``, ``handle``, ``feedback`` or ``resolve`` through the pipeline worker,
         in order with the readings; returns the reply once stored. Raises AlertError if it cannot
         apply, :class:`Rejected` if the store refused it."""
@@ -193,8 +213,9 @@ class EmbeddedRuntime:
             raise (AlertNotFound if r.get("not_found") else AlertError)(r["error"])
         return r
 
-    async def act(self, action: str, aid: str, actor: str, note: str | None,
-                  attachments: list[dict] | None = None) -> dict | None:
+    async def act(
+        self, action: str, aid: str, actor: str, note: str | None, attachments: list[dict] | None = None
+    ) -> dict | None:
         """An officer's action; returns the alert as it now is (None: gone from memory)."""
         return (await self.command(action, aid, actor, note, attachments))["alert"]
 

@@ -19,8 +19,8 @@ import asyncpg
 import orjson
 
 from ...model import AlertEvent, Severity
-from ...notify.router import Notification
 from ...pipeline import SHARDS
+from ...policy.router import Notification
 from ...step import Batch, Command, Effects, Input, Poison, Step, SystemFinding, Tick, reply
 from ...store import alerts as alert_store
 from ...store import checkpoints
@@ -33,8 +33,18 @@ CHECKPOINT = "pipeline/"  # + shard number
 
 
 class Loop:
-    def __init__(self, step: Step, pool: asyncpg.Pool, *, metrics, hub, outbox_wake: asyncio.Event,
-                 pipeline_batches: int, checkpoint_interval: float, clock: Callable[[], float]):
+    def __init__(
+        self,
+        step: Step,
+        pool: asyncpg.Pool,
+        *,
+        metrics,
+        hub,
+        outbox_wake: asyncio.Event,
+        pipeline_batches: int,
+        checkpoint_interval: float,
+        clock: Callable[[], float],
+    ):
         self.step = step
         self.pool = pool
         self.metrics = metrics
@@ -105,10 +115,20 @@ class Loop:
         except Exception as exc:  # a poison input (a bug it meets): keep it, say so, go on
             log.exception("the pipeline failed on a %s; kept in dead_letters", type(item).__name__)
             why = reason(exc)
-            out = Effects(poison=[Poison("pipeline", type(item).__name__, _bytes(repr(item)), why)],
-                          ops=[SystemFinding("pipeline", type(item).__name__.lower(), "poison", Severity.ORANGE, 1.0,
-                                             f"an input the pipeline failed on was kept in dead_letters: {why}",
-                                             self.clock())])
+            out = Effects(
+                poison=[Poison("pipeline", type(item).__name__, _bytes(repr(item)), why)],
+                ops=[
+                    SystemFinding(
+                        "pipeline",
+                        type(item).__name__.lower(),
+                        "poison",
+                        Severity.ORANGE,
+                        1.0,
+                        f"an input the pipeline failed on was kept in dead_letters: {why}",
+                        self.clock(),
+                    )
+                ],
+            )
             if isinstance(item, Command):
                 out.replies.append(reply(item.id, error=f"the pipeline failed on this action: {why}", invalid=True))
         for f in list(out.ops):  # this process holds _system too: raise them here
@@ -142,8 +162,13 @@ class Loop:
             self._published(new)
         return refused
 
-    async def _store(self, events: Sequence[AlertEvent], notifications: Sequence[Notification],
-                     poison: Sequence[Poison] = (), dead: Sequence[int] = ()) -> list[AlertEvent]:
+    async def _store(
+        self,
+        events: Sequence[AlertEvent],
+        notifications: Sequence[Notification],
+        poison: Sequence[Poison] = (),
+        dead: Sequence[int] = (),
+    ) -> list[AlertEvent]:
         delay = 0.5
         while True:
             try:
@@ -184,9 +209,15 @@ class Loop:
                 kept.append(Poison("pipeline", f"notification {n.id}", _bytes(n.payload), exc.why))
         refused = [p for p in kept if p not in out.poison]
         self.refused += len(refused)
-        finding = SystemFinding("store", "alert-events", "poison", Severity.ORANGE, float(len(refused)),
-                                f"{len(refused)} alert events or notifications refused by the store and kept in "
-                                f"dead_letters: {why}", self.clock())  # found now (the events' own time may be the poison)
+        finding = SystemFinding(
+            "store",
+            "alert-events",
+            "poison",
+            Severity.ORANGE,
+            float(len(refused)),
+            f"{len(refused)} alert events or notifications refused by the store and kept in dead_letters: {why}",
+            self.clock(),
+        )  # found now (the events' own time may be the poison)
         ops = self.step.apply(finding)
         try:
             new += await self._store(ops.events, ops.notifications, kept, out.dead_letters)

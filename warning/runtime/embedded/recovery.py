@@ -66,8 +66,7 @@ async def recover(step: Step, pool: asyncpg.Pool) -> tuple[Effects, int, set[int
         # Again after the replay, for alerts raised and signed for since the checkpoint.
         await _reapply_actions(step, conn, out)
     if replayed or out.events:
-        log.info("recovered: replayed %d readings after the shards' checkpoints, %d events", replayed,
-                 len(out.events))
+        log.info("recovered: replayed %d readings after the shards' checkpoints, %d events", replayed, len(out.events))
     return out, last, unsaved
 
 
@@ -84,6 +83,16 @@ async def _reapply_actions(step: Step, conn: asyncpg.Connection, out: Effects) -
     to the restored engine (their event ids are stable, so nothing is doubled)."""
     open_ids = [a.id for a in step.open_alerts()]
     for act in await alert_store.officer_actions(conn, open_ids):
-        step.apply(Command("recovery", act["kind"], act["alert_id"], act["actor"], act["note"], act["at"],
-                           (act["data"] or {}).get("attachments")), out)
+        step.apply(
+            Command(
+                "recovery",
+                act["kind"],
+                act["alert_id"],
+                act["actor"],
+                act["note"],
+                act["at"],
+                (act["data"] or {}).get("attachments"),
+            ),
+            out,
+        )
     out.replies.clear()  # nobody waits for these answers

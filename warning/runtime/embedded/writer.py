@@ -36,8 +36,16 @@ class Request:
 
 
 class Writer:
-    def __init__(self, pool: asyncpg.Pool, metrics, *, max_pending: int, group_max: int,
-                 deliver: Callable[[Batch], Awaitable[None]], clock: Callable[[], float]):
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        metrics,
+        *,
+        max_pending: int,
+        group_max: int,
+        deliver: Callable[[Batch], Awaitable[None]],
+        clock: Callable[[], float],
+    ):
         self.pool = pool
         self.metrics = metrics
         self.max_pending = max_pending  #: readings waiting for their group commit before 503
