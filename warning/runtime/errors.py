@@ -8,7 +8,9 @@ A store failure is one of two things, and they are answered differently:
   retry;
 * a **refusal** (anything else, typically class 22 data errors such as U+0000 in text):
   the store will refuse the same rows every time. Retrying would never end: the request
-  that carried them is answered 400, a derived item (an alert event) is dead-lettered.
+  that carried them (:data:`DATA_ERRORS`) is answered 400, a derived item (an alert event)
+  is dead-lettered. A refusal that is not the data's fault (a schema mismatch, a bug) is
+  answered 503 for the request, loudly logged, rather than blamed on the client.
 """
 
 from __future__ import annotations
@@ -23,6 +25,15 @@ OUTAGE = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.excep
 #: everything a store call may raise: an outage, or a refusal of what it was given
 #: (asyncpg raises UnicodeEncodeError itself for a lone surrogate in COPY)
 DB_ERRORS = (asyncpg.PostgresError, *OUTAGE, UnicodeError)
+
+
+#: refusals that are the data's fault (class 22 data exceptions, 23 integrity violations, text
+#: the driver cannot encode): the request that carried them is answered 400
+DATA_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, UnicodeError)
+
+
+def is_data_error(exc: BaseException) -> bool:
+    return isinstance(exc, DATA_ERRORS)
 
 
 def is_outage(exc: BaseException) -> bool:

@@ -23,7 +23,7 @@ from ...ingest import Parsed
 from ...model import Reading
 from ...step import Batch, admit
 from ...store import readings as reading_store
-from ..errors import DB_ERRORS, Overloaded, Rejected, is_outage, reason
+from ..errors import DB_ERRORS, Overloaded, Rejected, is_data_error, is_outage, reason
 
 log = logging.getLogger(__name__)
 
@@ -108,11 +108,14 @@ class Writer:
             if is_outage(exc):
                 log.error("group commit failed, %d requests refused: %s", len(group), exc)
                 _fail(group, Overloaded(f"store unavailable: {type(exc).__name__}", 5))
-            elif len(group) == 1:
+            elif len(group) == 1 and is_data_error(exc):
                 why = reason(exc)
                 log.warning("the store refused a request of %s: %s", group[0].enterprise, why)
                 self.metrics.readings_rejected.labels("refused").inc()
                 _fail(group, Rejected(f"the store refused this request: {why}"))
+            elif len(group) == 1:  # not the data's fault: ours (a schema mismatch, a bug); say so, retry later
+                log.error("the store failed a request of %s: %s", group[0].enterprise, reason(exc))
+                _fail(group, Overloaded(f"store error: {type(exc).__name__}", 5))
             else:  # isolate the request the store refuses: the others commit
                 half = len(group) // 2
                 await self._commit(group[:half])
