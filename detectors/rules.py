@@ -356,3 +356,37 @@ class Drop(Detector):
         word = "fell" if self.falling else "rose"
         return Finding(self.rule, found.severity, t, x,
                        f"{self.title} {word} suddenly to {x:g}, {abs(dev):.3g} from its recent level {ref:.4g}")
+
+
+class RunningSignal(Detector):
+    """A point that says whether its device runs: at or above ``above`` (its own unit).
+
+    No findings of its own; :func:`build_point_chain` lifts it out of the chain as the
+    point's running signal. ``hysteresis`` (a fraction of ``above``) keeps a value hovering
+    at the limit from toggling the state."""
+
+    __slots__ = ("above", "below", "state", "rule")
+
+    def __init__(self, *, above: float, hysteresis: float = 0.1, rule: str = "running", title: str = "value"):
+        if not (math.isfinite(float(above)) and 0.0 <= float(hysteresis) < 1.0):
+            raise ValueError("running: above must be a finite value, hysteresis in [0, 1)")
+        self.above = float(above)
+        self.below = self.above * (1.0 - float(hysteresis)) if self.above > 0 else self.above
+        self.state: bool | None = None  #: None until the first finite value
+        self.rule = rule
+
+    def running(self, x: float) -> bool | None:
+        """The device's running verdict from this value (None: no verdict, NaN/inf)."""
+        if not math.isfinite(x):
+            return self.state
+        if self.state is None:
+            self.state = x >= self.above
+        elif self.state and x < self.below:
+            self.state = False
+        elif not self.state and x >= self.above:
+            self.state = True
+        return self.state
+
+    def update(self, t: float, x: float) -> Finding | None:
+        self.running(x)
+        return None

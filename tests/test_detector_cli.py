@@ -36,7 +36,8 @@ def test_score_writes_timestamp_score_alert(tmp_path):
     _write_series(src)
     assert main(["score", str(src), "-o", str(out)]) == 0
     rows = _read(out)
-    assert list(rows[0]) == ["timestamp", "anomaly_score", "alert"]
+    assert list(rows[0]) == ["timestamp", "anomaly_score", "alert", "active"]
+    assert all(r["active"] == "1" for r in rows if r["alert"] == "1")  # an onset opens the condition
     assert len(rows) == 1500
     assert all(0.0 <= float(r["anomaly_score"]) <= 1.0 for r in rows)
     alerts = [i for i, r in enumerate(rows) if r["alert"] == "1"]
