@@ -186,17 +186,26 @@ class RateOfChange(Detector):
 
 class Stuck(Detector):
     """A sensor whose value has not moved by more than ``epsilon`` for ``window`` seconds
-    (and at least ``min_samples`` samples): a frozen transmitter, not a quiet plant."""
+    (and at least ``min_samples`` samples): a frozen transmitter, not a quiet plant.
+
+    ``relative`` R > 0: also longer than R times the longest still run this point has
+    shown before (while not stuck). A quantised or slow signal that sits still for 40
+    samples as a matter of course then needs 80 (R = 2) before it counts as frozen: the
+    limit follows the signal's own behaviour, not a constant."""
 
     __slots__ = ("window", "min_samples", "epsilon", "severity", "rule", "title",
-                 "anchor", "since", "count", "active")
+                 "anchor", "since", "count", "active", "relative", "longest")
 
     def __init__(self, *, window: float = 600.0, min_samples: int = 20, epsilon: float = 0.0,
-                 severity="blue", rule: str = "stuck", title: str = "value"):
+                 severity="blue", relative: float = 0.0, rule: str = "stuck", title: str = "value"):
+        if not float(relative) >= 0.0:
+            raise ValueError("relative must be >= 0 (0: off)")
         self.window = float(window)
         self.min_samples = int(min_samples)
         self.epsilon = float(epsilon)
         self.severity = Severity.parse(severity)
+        self.relative = float(relative)
+        self.longest = 0  #: the longest still run seen while not stuck (samples)
         self.rule = rule
         self.title = title
         self.anchor = math.nan  #: the value the sensor is sitting at
@@ -208,13 +217,16 @@ class Stuck(Detector):
         if not is_finite(x):
             return None
         if not (abs(x - self.anchor) <= self.epsilon):  # also true for the first sample (NaN anchor)
+            if not self.active and self.count > self.longest:
+                self.longest = self.count
             self.anchor, self.since, self.count = x, t, 1
             if self.active:
                 self.active = False
                 return Finding(self.rule, None, t, x, f"{self.title} moving again ({x:g})")
             return None
         self.count += 1
-        if not self.active and self.count >= self.min_samples and t - self.since >= self.window:
+        need = max(self.min_samples, self.relative * self.longest) if self.relative else self.min_samples
+        if not self.active and self.count >= need and t - self.since >= self.window:
             self.active = True
             return Finding(self.rule, self.severity, t, x,
                            f"{self.title} stuck at {x:g} for {t - self.since:.0f} s (sensor fault?)")

@@ -117,26 +117,44 @@ def _take(rows, n: int) -> tuple[list, object]:
     return head, it
 
 
+#: several columns: each column's record breakout at the plant points' false-alarm budget
+#: (reports per point per week, docs/detectors.md): the device's budget is shared by its points
+COLUMN_BUDGET = 0.1
+#: several columns: a frozen transmitter is a value held 20 samples and twice as long as the
+#: column ever held one before (detectors.rules.Stuck ``relative``); no time window, so it
+#: follows the sampling interval
+STUCK = {"type": "stuck", "window": 0.0, "min_samples": 20, "relative": 2.0}
+
+
 def score_rows(rows, ncols: int, spec: dict, warmup_rows: int = 0, names: list[str] | None = None,
                joint: bool = True):
     """Yield (raw time, score, alert, active) per row: the online core of ``warning score``.
 
-    One detector per column; with two or more columns and ``joint``, also a Hotelling T²
-    over the row (the device's points together), learned on the warm-up rows and frozen
-    there when a warm-up is given. The row's score is the largest; ``active`` is 1 while
-    any detector's gate holds its condition open."""
+    One column: the profile's detector. Two or more columns (unless not ``joint``): the
+    device's points judged together, a Hotelling T² over the row (learned on the warm-up
+    rows and frozen there when a warm-up is given), beside each column's record breakout at
+    a false-alarm budget and a frozen-transmitter rule. The row's score is the largest;
+    ``alert`` is 1 on a row where a detection starts (a detector raises), ``active`` while
+    any detector holds its condition open."""
     from detectors.chain import build
     from detectors.multivariate import HotellingT2
 
     names = names or [f"c{i}" for i in range(ncols)]
     head, rest = _take(rows, warmup_rows) if warmup_rows > 0 else ([], iter(rows))
     spec = _spec_for_warmup(spec, [t for _, t, _ in head])
+    several = joint and ncols >= 2
+    if several and spec.get("type") == "breakout" and "alert" not in spec and "budget" not in spec:
+        spec["budget"] = COLUMN_BUDGET
     dets = [build(spec) for _ in range(ncols)]
-    multi = HotellingT2(variables=names, freeze=bool(head)) if joint and ncols >= 2 else None
+    stuck = [build(STUCK) for _ in range(ncols)] if several else []
+    multi = HotellingT2(variables=names, freeze=bool(head)) if several else None
     if head:
         ts = [t for _, t, _ in head]
         for j, det in enumerate(dets):
             det.learn([v[j] for _, _, v in head], ts)
+        for j, det in enumerate(stuck):  # learns the column's usual still runs
+            for _, t, v in head:
+                det.update(t, v[j])
         if multi is not None:
             multi.learn([dict(zip(names, v)) for _, _, v in head if all(math.isfinite(x) for x in v)])
         for raw, _, _ in head:
@@ -144,17 +162,25 @@ def score_rows(rows, ncols: int, spec: dict, warmup_rows: int = 0, names: list[s
     gates = [d.gate for d in dets] + ([multi.gate] if multi is not None else [])
     for raw, t, values in rest:
         s = 0.0
+        raised = False
         for det, x in zip(dets, values):
-            det.update(t, x)
+            f = det.update(t, x)
+            raised = raised or (f is not None and f.severity is not None)
             v = det.last if math.isfinite(x) else 0.0
             if v > s:
                 s = v
+        for det, x in zip(stuck, values):
+            f = det.update(t, x)
+            raised = raised or (f is not None and f.severity is not None)
         if multi is not None:
-            multi.update(t, dict(zip(names, values)))
+            f = multi.update(t, dict(zip(names, values)))
+            raised = raised or (f is not None and f.severity is not None)
             if multi.last > s:
                 s = multi.last
-        active = any(g.current is not None for g in gates)
-        yield raw, s, int(s >= THRESHOLD), int(active)
+        active = any(g.current is not None for g in gates) or any(d.active for d in stuck)
+        if stuck and active:
+            s = max(s, THRESHOLD)  # a frozen transmitter has no score of its own: at least the threshold
+        yield raw, s, int(raised), int(active)
 
 
 def parse_kinds(text: str, columns: list[str]) -> dict[str, str]:
