@@ -44,7 +44,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from simulators import faults as F  # noqa: E402
-from simulators.plant import BagFilter, derive_seed, production_on  # noqa: E402
+from simulators.plant import BagFilter, _Lag, derive_seed, production_on  # noqa: E402
 
 INTERVAL = 10.0
 START = datetime(2026, 1, 5, tzinfo=timezone.utc).timestamp()  # a Monday, 00:00 (UTC is the site's time here)
@@ -89,11 +89,17 @@ def make_fault(kind: str, rng: random.Random, day: int) -> tuple[F.Fault, float]
     return f, onset + 1800
 
 
-def recording(index: int, seed: int) -> tuple[list[tuple[str, float, list[float]]], list[dict]]:
-    """(rows as ``warning score`` reads them, fault labels) for device ``index``."""
+def recording(index: int, seed: int, stops: str = "plant") -> tuple[list[tuple[str, float, list[float]]], list[dict]]:
+    """(rows as ``warning score`` reads them, fault labels) for device ``index``.
+
+    ``stops``: "plant" runs the fan up and down as the plant model does (time constant 30 s,
+    the same as a trip); "step": a scheduled stop or start takes effect within one sample (a
+    drive ramp shorter than the sampling interval), while a trip still coasts down."""
     rng = random.Random(derive_seed(seed, "dust", index))
     plant = BagFilter(derive_seed(seed, "plant", index), baseline=rng.uniform(800, 1400), schedule=schedule,
-                      utc_offset_h=0.0, ambient=rng.uniform(5, 30), air_speed=rng.uniform(18, 22))
+                      utc_offset_h=0.0, ambient=rng.uniform(5, 30), air_speed=rng.uniform(19.5, 20.5))  # the plant model's 20 m/s; its wander spans 18-22
+    if stops == "step":
+        plant._fan = _Lag(1.0)
     kind = FAULTS[index % len(FAULTS)] if index < 3 * len(FAULTS) else None
     fault, deadline = make_fault(kind, rng, index // len(FAULTS)) if kind else (None, None)
     dust_level, wander = rng.uniform(0.5, 3.0), 0.0
@@ -117,11 +123,11 @@ def recording(index: int, seed: int) -> tuple[list[tuple[str, float, list[float]
     return rows, labels
 
 
-def evaluate(index: int, seed: int, out_dir: str | None = None) -> dict:
+def evaluate(index: int, seed: int, out_dir: str | None = None, stops: str = "plant") -> dict:
     from warning.cli.score import parse_kinds, score_kinds
     from warning.config import load_kinds
 
-    rows, labels = recording(index, seed)
+    rows, labels = recording(index, seed, stops)
     if out_dir:
         with open(Path(out_dir) / f"device_{index:02d}.csv", "w", newline="") as fh:
             w = csv.writer(fh)
@@ -148,11 +154,13 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=12)
     ap.add_argument("--jobs", type=int, default=2, help="processes (the machine is shared: at most 2)")
     ap.add_argument("--write", default=None, help="also write the recordings as CSV into this directory")
+    ap.add_argument("--stops", choices=("plant", "step"), default="plant",
+                    help="scheduled stops as the plant model runs them (30 s run-down, like a trip) or as steps")
     a = ap.parse_args()
     if a.write:
         Path(a.write).mkdir(parents=True, exist_ok=True)
     with Pool(max(1, min(2, a.jobs))) as pool:
-        results = pool.map(partial(evaluate, seed=a.seed, out_dir=a.write), range(a.devices))
+        results = pool.map(partial(evaluate, seed=a.seed, out_dir=a.write, stops=a.stops), range(a.devices))
     by_kind: dict[str, list[bool]] = {}
     for r in results:
         for lab, c in zip(r["labels"], r["caught"]):
@@ -160,7 +168,8 @@ def main() -> int:
     n_caught = sum(sum(v) for v in by_kind.values())
     n_faults = sum(len(v) for v in by_kind.values())
     n_false = sum(len(r["false"]) for r in results)
-    print(f"dust recordings: {a.devices} devices x {DAYS} days, 10 s, no running column (seed {a.seed})")
+    print(f"dust recordings: {a.devices} devices x {DAYS} days, 10 s, no running column (seed {a.seed}, "
+          f"stops: {a.stops})")
     for k in FAULTS:
         v = by_kind.get(k, [])
         print(f"  {k:13s} caught {sum(v)}/{len(v)}")
