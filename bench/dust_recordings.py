@@ -59,11 +59,12 @@ def schedule(t: float) -> bool:
     return production_on(t, utc_offset_h=0.0, start_h=7.5, end_h=19.5)
 
 
-def make_fault(kind: str, rng: random.Random, day: int) -> tuple[F.Fault, float]:
+def make_fault(kind: str, rng: random.Random, day: int) -> tuple[F.Fault, float | None]:
     """A fault at a random time of a production day (09:00-16:00, the plant long running), and its deadline."""
     onset = START + day * 86400 + rng.uniform(9 * 3600, 16 * 3600)
     onset = INTERVAL * math.floor(onset / INTERVAL) + 3.0  # between two samples
     e, d = "E", "D"
+    f: F.Fault
     if kind == "overheat":
         rate = rng.uniform(0.5, 5.0)
         f = F.Overheat(enterprise=e, device=d, start=onset, rate=rate, from_temp=40.0,
@@ -112,7 +113,8 @@ def recording(index: int, seed: int, stops: str = "plant") -> tuple[list[tuple[s
         on = v["air_speed"] > 5.0
         v["dust"] = round(dust_level * math.exp(wander + rng.gauss(0, 0.1)) if on else 0.05 * rng.random(), 3)
         if fault is not None:
-            v = fault.apply_since(prev, t, v) if isinstance(fault, F.SparkBurst) else fault.apply(t, v)
+            faulted = fault.apply_since(prev, t, v) if isinstance(fault, F.SparkBurst) else fault.apply(t, v)
+            v = v if faulted is None else faulted
         prev = t
         rows.append((datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S"), t,
                      [v["dp"], v["hopper_temp"], v["air_speed"], v["dust"], v["spark"]]))

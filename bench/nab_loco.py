@@ -156,7 +156,10 @@ def main(argv=None) -> int:
         ho = sc.score(outs[i], (h,), thr)["standard"]["score"]
         hof = own[i][h][1]
         isa, isf = own[best_all][h]
-        held.append(ho), held_fixed.append(hof), ins.append(isa), ins_fixed.append(isf)
+        held.append(ho)
+        held_fixed.append(hof)
+        ins.append(isa)
+        ins_fixed.append(isf)
         print("%-22s %-40s %9.2f %9.2f %9.2f %9.2f" % (h, label(specs[i]), ho, hof, isa, isf))
     print("%-22s %-40s %9.2f %9.2f %9.2f %9.2f" % ("mean", "", np.mean(held), np.mean(held_fixed), np.mean(ins),
                                                   np.mean(ins_fixed)))

@@ -50,10 +50,7 @@ class PointChain:
     detectors: list[Detector]
     run_ups: list[float | None]
     signal: RunningSignal | None = None
-
-    @property
-    def gated(self) -> bool:
-        return any(r is not None for r in self.run_ups)
+    gated: bool = False  #: any detector waits for the running state (kept as a field: read per reading)
 
 
 def split_gate(spec: dict) -> tuple[dict, float | None]:
@@ -86,7 +83,7 @@ def build_point_chain(specs, *, title: str = "value", gated: bool = True) -> Poi
             continue
         dets.append(det)
         run_ups.append(run_up if gated else None)
-    return PointChain(dets, run_ups, signal)
+    return PointChain(dets, run_ups, signal, any(r is not None for r in run_ups))
 
 
 class RunState:

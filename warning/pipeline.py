@@ -76,6 +76,7 @@ class Pipeline:
         """Run readings through their points' detectors; ``now`` marks their devices as seen."""
         events: list[AlertEvent] = []
         chains, points, observe = self.chains, self.points, self.engine.observe
+        runs, device_of = self.runs, self._device_of
         if self._gated_devices:
             readings = list(readings)
             self._update_running(readings, events)
@@ -87,9 +88,16 @@ class Pipeline:
                     continue
                 chain = self._build_chain(pid)
             touched.add(pid)
-            run = self.runs.get(self._device_of[pid]) if chain.gated else None
+            run = runs.get(device_of[pid]) if chain.gated else None
+            if run is None:
+                for det in chain.detectors:
+                    found = det.update(t, x)
+                    if found is not None:
+                        events.extend(observe(points[pid].ref, found))
+                continue
+            since = run.since  # RunState.judged, inlined: this is the hot path
             for det, run_up in zip(chain.detectors, chain.run_ups):
-                if run is not None and not run.judged(t, run_up):
+                if run_up is not None and (since is None or t - since < run_up):
                     continue
                 found = det.update(t, x)
                 if found is not None:

@@ -19,6 +19,11 @@ import math
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    from warning.config import PointDef
 
 THRESHOLD = 0.5
 
@@ -106,7 +111,7 @@ def _spec_for_warmup(spec: dict, warm_ts: list[float]) -> dict:
     return spec
 
 
-def _take(rows, n: int) -> tuple[list, object]:
+def _take(rows: Iterable, n: int) -> tuple[list, Iterator]:
     """The first ``n`` rows as a list (the warm-up: bounded by what the caller asked for), and the rest."""
     it = iter(rows)
     head = []
@@ -136,8 +141,10 @@ def score_rows(rows, ncols: int, spec: dict, warmup_rows: int = 0, names: list[s
     a false-alarm budget and a frozen-transmitter rule. The row's score is the largest;
     ``alert`` is 1 on a row where a detection starts (a detector raises), ``active`` while
     any detector holds its condition open."""
+    from detectors.base import Scoring
     from detectors.chain import build
     from detectors.multivariate import HotellingT2
+    from detectors.rules import Stuck
 
     names = names or [f"c{i}" for i in range(ncols)]
     head, rest = _take(rows, warmup_rows) if warmup_rows > 0 else ([], iter(rows))
@@ -145,16 +152,16 @@ def score_rows(rows, ncols: int, spec: dict, warmup_rows: int = 0, names: list[s
     several = joint and ncols >= 2
     if several and spec.get("type") == "breakout" and "alert" not in spec and "budget" not in spec:
         spec["budget"] = COLUMN_BUDGET
-    dets = [build(spec) for _ in range(ncols)]
-    stuck = [build(STUCK) for _ in range(ncols)] if several else []
+    dets = [cast(Scoring, build(spec)) for _ in range(ncols)]
+    stuck = [cast(Stuck, build(STUCK)) for _ in range(ncols)] if several else []
     multi = HotellingT2(variables=names, freeze=bool(head)) if several else None
     if head:
         ts = [t for _, t, _ in head]
         for j, det in enumerate(dets):
             det.learn([v[j] for _, _, v in head], ts)
-        for j, det in enumerate(stuck):  # learns the column's usual still runs
+        for j, rule in enumerate(stuck):  # learns the column's usual still runs
             for _, t, v in head:
-                det.update(t, v[j])
+                rule.update(t, v[j])
         if multi is not None:
             multi.learn([dict(zip(names, v)) for _, _, v in head if all(math.isfinite(x) for x in v)])
         for raw, _, _ in head:
@@ -169,8 +176,8 @@ def score_rows(rows, ncols: int, spec: dict, warmup_rows: int = 0, names: list[s
             v = det.last if math.isfinite(x) else 0.0
             if v > s:
                 s = v
-        for det, x in zip(stuck, values):
-            f = det.update(t, x)
+        for rule, x in zip(stuck, values):
+            f = rule.update(t, x)
             raised = raised or (f is not None and f.severity is not None)
         if multi is not None:
             f = multi.update(t, dict(zip(names, values)))
@@ -201,7 +208,7 @@ def parse_kinds(text: str, columns: list[str]) -> dict[str, str]:
     return out
 
 
-def kinds_points(kinds_of: dict[str, str], table: dict[str, dict]) -> dict[int, object]:
+def kinds_points(kinds_of: dict[str, str], table: dict[str, dict]) -> dict[int, PointDef]:
     """The point definitions of one device whose points are the given columns, with their
     kinds' default chains: what a site file with these points and kinds gives the runtime."""
     from detectors.chain import merge
@@ -227,15 +234,15 @@ def score_kinds(rows, names: list[str], kinds_of: dict[str, str], table: dict[st
     largest anomaly score of the chains, and at least the combiner's level of the open
     severity (0.5 blue ... 1.0 red), so ``score >= 0.5`` exactly while active or scoring.
     Warm-up rows run through the chain (rules learn their baselines) but are written as 0."""
-    from detectors.base import Severity
-    from warning.model import EventKind
+    from detectors.base import Scoring, Severity
+    from warning.model import EventKind, Reading
     from warning.pipeline import Pipeline
 
     points = kinds_points(kinds_of, table)
     col_of = {pid: names.index(p.ref.point) for pid, p in points.items()}
     pipe = Pipeline(points)
     for i, (raw, t, values) in enumerate(rows):
-        readings = [(pid, t, values[j]) for pid, j in col_of.items() if math.isfinite(values[j])]
+        readings = [Reading(pid, t, values[j]) for pid, j in col_of.items() if math.isfinite(values[j])]
         events = pipe.process(readings, now=t) if math.isfinite(t) else []
         if i < warmup_rows:
             yield raw, 0.0, 0, 0, ""
@@ -245,9 +252,8 @@ def score_kinds(rows, names: list[str], kinds_of: dict[str, str], table: dict[st
         s = 0.0
         for chain in pipe.chains.values():
             for det in chain.detectors:
-                v = getattr(det, "last", 0.0)  # scorers carry their latest score; rules none
-                if v > s:
-                    s = v
+                if isinstance(det, Scoring) and det.last > s:  # rules have no score
+                    s = det.last
         if top:
             s = max(s, ANOMALY_LEVEL[top])
         yield raw, s, int(raised), int(top > 0), Severity(top).label if top else ""
