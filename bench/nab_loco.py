@@ -45,7 +45,7 @@ SHARED = next((p for p in (os.path.join(os.path.dirname(ROOT), "shared"),
               os.path.join(os.path.dirname(ROOT), "shared"))
 HELD_OUT = "realKnownCause"  # never read, fetched or tuned on
 
-GRID = {"alert": (0.014, 0.028, 0.056), "refractory": (15, 30, 60), "season_bins": (0, 288)}
+GRID = {"alert": (0.014, 0.028, 0.056), "refractory": (15, 30, 60), "season_bins": (0, 288), "decay": (1e-5, 1e-4)}
 
 
 def grid() -> list[dict]:

@@ -57,27 +57,12 @@ def _factory(kind):
     return lambda: build(SPECS[kind])
 
 
-# The contract itself lives in detectors/checks.py (one call for a new detector); these run
-# it part by part so a failure names the detector and the part.
+# The contract itself lives in detectors/checks.py: one call for any detector, new ones
+# included (the AssertionError names the part that fails).
 @pytest.mark.parametrize("kind", sorted(SPECS))
-def test_deterministic_and_pure(kind):
-    checks.check_deterministic_and_pure(_factory(kind), kind in MULTI, kind not in SILENT)
-
-
-@pytest.mark.parametrize("kind", sorted(SPECS))
-def test_snapshot_round_trip_gives_identical_future(kind):
-    checks.check_snapshot_round_trip(_factory(kind), kind in MULTI)
-
-
-@pytest.mark.parametrize("kind", sorted(SPECS))
-def test_survives_hostile_input(kind):
-    checks.check_hostile_input(_factory(kind), kind in MULTI)
-
-
-@pytest.mark.parametrize("kind", sorted(SPECS))
-def test_state_stays_bounded(kind):
-    checks.check_state_bounded(_factory(kind), kind in MULTI, SLOW.get(kind, (20_000, 80_000)),
-                               STATE_LIMIT.get(kind, 4096))
+def test_contract(kind):
+    checks.check_detector(_factory(kind), multivariate=kind in MULTI, rows=SLOW.get(kind, (20_000, 80_000)),
+                          state_limit=STATE_LIMIT.get(kind, 4096), findings=kind not in SILENT)
 
 
 def test_check_detector_fails_a_detector_that_breaks_the_contract():
