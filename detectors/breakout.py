@@ -138,7 +138,6 @@ def run(st: list, prof: list, ts, xs, params: tuple, warm: int, out: list) -> No
     nb = len(prof)
     width = DAY / nb if nb else 0.0
     keep_day = 1.0 - prate
-    kc, fc = -1.0, prate  # the profile's per-sample rate for ``k`` samples per bin, cached (k rarely changes)
     isfinite = math.isfinite
     append = out.append
     i = -1
@@ -176,9 +175,7 @@ def run(st: list, prof: list, ts, xs, params: tuple, warm: int, out: list) -> No
                 else:
                     res = x - p
                     k = width / dt if 0.0 < dt < width else 1.0  # samples per bin per day
-                    if k != kc:
-                        kc, fc = k, (1.0 - keep_day ** (1.0 / k) if k > 1.0 else prate)
-                    prof[b] = p + fc * res
+                    prof[b] = p + (1.0 - keep_day ** (1.0 / k) if k > 1.0 else prate) * res
                     if res < 0.0:
                         res = -res
         # rates are per row for rows ``ref`` seconds (5 minutes) apart or more, and per ``ref``
