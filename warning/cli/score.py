@@ -101,7 +101,7 @@ def reference_interval(ts: list[float], min_history: int, default: float = 300.0
     if len(finite) < 2 or not finite[-1] > finite[0]:
         return default
     step = (finite[-1] - finite[0]) / (len(finite) - 1)
-    return min(default, max(step, (finite[-1] - finite[0]) / max(1, min_history)))
+    return min(default, max(step, len(finite) * step / max(1, min_history)))  # n rows cover n intervals
 
 
 def _spec_for_warmup(spec: dict, warm_ts: list[float]) -> dict:
