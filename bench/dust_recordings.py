@@ -116,7 +116,7 @@ def recording(index: int, seed: int, stops: str = "plant") -> tuple[list[tuple[s
             faulted = fault.apply_since(prev, t, v) if isinstance(fault, F.SparkBurst) else fault.apply(t, v)
             v = v if faulted is None else faulted
         prev = t
-        rows.append((datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S"), t,
+        rows.append((datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S+00:00"), t,
                      [v["dp"], v["hopper_temp"], v["air_speed"], v["dust"], v["spark"]]))
     labels = []
     if fault is not None:

@@ -43,7 +43,7 @@ def _recording(path, hours=30):
         w = csv.writer(fh)
         w.writerow(["timestamp", *COLS])
         for t, v in rows:
-            w.writerow([datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+            w.writerow([datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S+00:00"),
                         *(f"{v[k]:g}" for k in COLS.values())])
     return rows
 

@@ -23,11 +23,13 @@ from detectors.chain import spec_key
 from detectors.device import PointChain, RunState, build_point_chain, running_signal_spec
 
 from .alerts import AlertEngine
-from .config import Channel, PointDef
-from .model import AlertEvent, PointRef, Reading
-from .notify.policies import Policy
-from .notify.router import Router
+from .model import AlertEvent, PointRef
+from .policy.policies import Policy
+from .policy.router import Router
+from .site import Channel, PointDef
 
+#: a Reading's shape (point id, t, value): hot paths (replay, simulation) pass plain tuples
+RawReading = tuple[int, float, float]
 OFFLINE_RULE = "offline"
 RUNNING_POINT = "running"  #: the point whose value (1/0) says whether a collector runs
 NODATA_RULE = "nodata"
@@ -45,7 +47,7 @@ class Pipeline:
         self.offline_after = float(offline_after)  #: seconds of silence before a device is offline
         self.offline_severity = offline_severity
         self.engine = AlertEngine(policy)  #: with a policy: escalation and flap timers too
-        self.router = Router(policy or Policy(), tuple(channels))  #: events -> notifications (see notify.router)
+        self.router = Router(policy or Policy(), tuple(channels))  #: events -> notifications (see policy.router)
         self.chains: dict[int, PointChain] = {}  #: point id -> its detectors and gates, built on first reading
         self._device_of = {pid: (p.ref.enterprise, p.ref.device) for pid, p in self.points.items()}
         self.last_seen: dict[tuple[str, str], float] = {}  #: device -> arrival time of its last reading
@@ -72,7 +74,7 @@ class Pipeline:
         self.runs: dict[tuple[str, str], RunState] = {}  #: device -> its running state (gated devices)
 
     # -- the hot path --------------------------------------------------------------------------
-    def process(self, readings: Iterable[Reading], now: float) -> list[AlertEvent]:
+    def process(self, readings: Iterable[RawReading], now: float) -> list[AlertEvent]:
         """Run readings through their points' detectors; ``now`` marks their devices as seen."""
         events: list[AlertEvent] = []
         chains, points, observe = self.chains, self.points, self.engine.observe
@@ -182,7 +184,7 @@ class Pipeline:
         """Device -> when it last started (None: stopped; absent: never reported)."""
         return {d: r.since for d, r in self.runs.items()}
 
-    def _update_running(self, readings: list[Reading], events: list[AlertEvent]) -> None:
+    def _update_running(self, readings: list[RawReading], events: list[AlertEvent]) -> None:
         """Follow the running state of this batch first, so that a stop seen in the same batch
         as the readings it explains already gates them. The verdict of a reading comes from
         the device's ``running`` point (1/0), or from its running signals (running while any

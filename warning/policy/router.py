@@ -34,8 +34,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ..config import Channel
 from ..model import AlertEvent, AlertState, EventKind, Severity
+from ..site import Channel
 from .policies import Policy
 from .silences import Silence, muting
 
