@@ -36,7 +36,7 @@ import csv
 import math
 import random
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import partial
 from multiprocessing import Pool
 from pathlib import Path
@@ -47,7 +47,7 @@ from simulators import faults as F  # noqa: E402
 from simulators.plant import BagFilter, _Lag, derive_seed, production_on  # noqa: E402
 
 INTERVAL = 10.0
-START = datetime(2026, 1, 5, tzinfo=timezone.utc).timestamp()  # a Monday, 00:00 (UTC is the site's time here)
+START = datetime(2026, 1, 5, tzinfo=UTC).timestamp()  # a Monday, 00:00 (UTC is the site's time here)
 DAYS = 3
 KINDS = "dp_pa=dp,hopper_temp_c=hopper_temp,airflow_ms=air_speed,outlet_dust_mg=dust,spark_count=spark"
 COLUMNS = ["dp_pa", "hopper_temp_c", "airflow_ms", "outlet_dust_mg", "spark_count"]
@@ -67,24 +67,33 @@ def make_fault(kind: str, rng: random.Random, day: int) -> tuple[F.Fault, float 
     f: F.Fault
     if kind == "overheat":
         rate = rng.uniform(0.5, 5.0)
-        f = F.Overheat(enterprise=e, device=d, start=onset, rate=rate, from_temp=40.0,
-                       duration=(80.0 - 40.0) / rate * 60.0)
+        f = F.Overheat(
+            enterprise=e, device=d, start=onset, rate=rate, from_temp=40.0, duration=(80.0 - 40.0) / rate * 60.0
+        )
         return f, f.time_at(70.0)
     if kind == "bag_blinding":
         ramp = rng.uniform(2, 4) * 3600
-        f = F.BagBlinding(enterprise=e, device=d, start=onset - 2 * 3600, rise=rng.uniform(0.6, 1.0), ramp=ramp,
-                          duration=ramp + 1800)
+        f = F.BagBlinding(
+            enterprise=e, device=d, start=onset - 2 * 3600, rise=rng.uniform(0.6, 1.0), ramp=ramp, duration=ramp + 1800
+        )
         return f, f.start + ramp
     if kind == "bag_break":
-        f = F.BagBreak(enterprise=e, device=d, start=onset, drop=rng.uniform(0.1, 0.3),
-                       dust_factor=rng.uniform(5, 100), duration=2 * 3600)
+        f = F.BagBreak(
+            enterprise=e,
+            device=d,
+            start=onset,
+            drop=rng.uniform(0.1, 0.3),
+            dust_factor=rng.uniform(5, 100),
+            duration=2 * 3600,
+        )
         return f, onset + 1800
     if kind == "fan_failure":
         f = F.FanFailure(enterprise=e, device=d, start=onset, duration=1200)
         return f, onset + INTERVAL
     if kind == "spark_burst":
-        f = F.SparkBurst(enterprise=e, device=d, start=onset, count=float(rng.randint(1, 5)),
-                         duration=rng.uniform(3, 30))
+        f = F.SparkBurst(
+            enterprise=e, device=d, start=onset, count=float(rng.randint(1, 5)), duration=rng.uniform(3, 30)
+        )
         return f, onset + INTERVAL
     f = F.Stuck(enterprise=e, device=d, start=onset, point="hopper_temp", duration=2 * 3600)
     return f, onset + 1800
@@ -97,8 +106,14 @@ def recording(index: int, seed: int, stops: str = "plant") -> tuple[list[tuple[s
     the same as a trip); "step": a scheduled stop or start takes effect within one sample (a
     drive ramp shorter than the sampling interval), while a trip still coasts down."""
     rng = random.Random(derive_seed(seed, "dust", index))
-    plant = BagFilter(derive_seed(seed, "plant", index), baseline=rng.uniform(800, 1400), schedule=schedule,
-                      utc_offset_h=0.0, ambient=rng.uniform(5, 30), air_speed=rng.uniform(19.5, 20.5))  # the plant model's 20 m/s; its wander spans 18-22
+    plant = BagFilter(
+        derive_seed(seed, "plant", index),
+        baseline=rng.uniform(800, 1400),
+        schedule=schedule,
+        utc_offset_h=0.0,
+        ambient=rng.uniform(5, 30),
+        air_speed=rng.uniform(19.5, 20.5),
+    )  # the plant model's 20 m/s; its wander spans 18-22
     if stops == "step":
         plant._fan = _Lag(1.0)
     kind = FAULTS[index % len(FAULTS)] if index < 3 * len(FAULTS) else None
@@ -116,8 +131,13 @@ def recording(index: int, seed: int, stops: str = "plant") -> tuple[list[tuple[s
             faulted = fault.apply_since(prev, t, v) if isinstance(fault, F.SparkBurst) else fault.apply(t, v)
             v = v if faulted is None else faulted
         prev = t
-        rows.append((datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S+00:00"), t,
-                     [v["dp"], v["hopper_temp"], v["air_speed"], v["dust"], v["spark"]]))
+        rows.append(
+            (
+                datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S+00:00"),
+                t,
+                [v["dp"], v["hopper_temp"], v["air_speed"], v["dust"], v["spark"]],
+            )
+        )
     labels = []
     if fault is not None:
         end = fault.end if fault.end is not None else START + DAYS * 86400
@@ -156,8 +176,12 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=12)
     ap.add_argument("--jobs", type=int, default=2, help="processes (the machine is shared: at most 2)")
     ap.add_argument("--write", default=None, help="also write the recordings as CSV into this directory")
-    ap.add_argument("--stops", choices=("plant", "step"), default="plant",
-                    help="scheduled stops as the plant model runs them (30 s run-down, like a trip) or as steps")
+    ap.add_argument(
+        "--stops",
+        choices=("plant", "step"),
+        default="plant",
+        help="scheduled stops as the plant model runs them (30 s run-down, like a trip) or as steps",
+    )
     a = ap.parse_args()
     if a.write:
         Path(a.write).mkdir(parents=True, exist_ok=True)
@@ -170,8 +194,9 @@ def main() -> int:
     n_caught = sum(sum(v) for v in by_kind.values())
     n_faults = sum(len(v) for v in by_kind.values())
     n_false = sum(len(r["false"]) for r in results)
-    print(f"dust recordings: {a.devices} devices x {DAYS} days, 10 s, no running column (seed {a.seed}, "
-          f"stops: {a.stops})")
+    print(
+        f"dust recordings: {a.devices} devices x {DAYS} days, 10 s, no running column (seed {a.seed}, stops: {a.stops})"
+    )
     for k in FAULTS:
         v = by_kind.get(k, [])
         print(f"  {k:13s} caught {sum(v)}/{len(v)}")
@@ -179,7 +204,7 @@ def main() -> int:
     print(f"false alarms: {n_false} = {n_false / (a.devices * DAYS):.3f} per device-day")
     for r in results:
         for t in r["false"]:
-            print(f"    false alarm device {r['index']:02d} at {datetime.fromtimestamp(t, timezone.utc):%a %H:%M:%S}")
+            print(f"    false alarm device {r['index']:02d} at {datetime.fromtimestamp(t, UTC):%a %H:%M:%S}")
     return 0
 
 

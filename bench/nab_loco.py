@@ -40,9 +40,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 # ../shared beside the checkout (a worktree sits one level deeper: /work/wt/NAME)
-SHARED = next((p for p in (os.path.join(os.path.dirname(ROOT), "shared"),
-                           os.path.join(os.path.dirname(os.path.dirname(ROOT)), "shared")) if os.path.isdir(p)),
-              os.path.join(os.path.dirname(ROOT), "shared"))
+SHARED = next(
+    (
+        p
+        for p in (
+            os.path.join(os.path.dirname(ROOT), "shared"),
+            os.path.join(os.path.dirname(os.path.dirname(ROOT)), "shared"),
+        )
+        if os.path.isdir(p)
+    ),
+    os.path.join(os.path.dirname(ROOT), "shared"),
+)
 HELD_OUT = "realKnownCause"  # never read, fetched or tuned on
 
 GRID = {"alert": (0.014, 0.028, 0.056), "refractory": (15, 30, 60), "season_bins": (0, 288), "decay": (1e-5, 1e-4)}
@@ -133,8 +141,10 @@ def main(argv=None) -> int:
     # a category without windows (artificialNoAnomaly) has no normalised score of its own: it
     # counts in the training corpora (its false alarms cost there) but is not held out alone
     cats = [c for c in cats if any(sc.windows[k] for k in sc.keys if k.startswith(c + "/"))]
-    own = [{c: (sc.score(d, (c,))["standard"]["score"], sc.score(d, (c,), 0.5)["standard"]["score"]) for c in cats}
-           for d in outs]
+    own = [
+        {c: (sc.score(d, (c,))["standard"]["score"], sc.score(d, (c,), 0.5)["standard"]["score"]) for c in cats}
+        for d in outs
+    ]
     every = sc.categories
 
     def choose(train) -> int:
@@ -143,10 +153,14 @@ def main(argv=None) -> int:
     def label(spec):
         return ", ".join(f"{k}={spec[k]}" for k in GRID)
 
-    print(f"grid: {len(specs)} configurations x {len(sc.keys)} files; criterion: mean per-category standard "
-          "score at 0.5 over the training categories")
-    print("%-22s %-40s %9s %9s %9s %9s" % ("held-out category", "chosen on the other five", "held-out",
-                                           "at 0.5", "in-sample", "at 0.5"))
+    print(
+        f"grid: {len(specs)} configurations x {len(sc.keys)} files; criterion: mean per-category standard "
+        "score at 0.5 over the training categories"
+    )
+    print(
+        "%-22s %-40s %9s %9s %9s %9s"
+        % ("held-out category", "chosen on the other five", "held-out", "at 0.5", "in-sample", "at 0.5")
+    )
     held, held_fixed, ins, ins_fixed = [], [], [], []
     best_all = choose(cats)
     for h in cats:
@@ -161,10 +175,11 @@ def main(argv=None) -> int:
         ins.append(isa)
         ins_fixed.append(isf)
         print("%-22s %-40s %9.2f %9.2f %9.2f %9.2f" % (h, label(specs[i]), ho, hof, isa, isf))
-    print("%-22s %-40s %9.2f %9.2f %9.2f %9.2f" % ("mean", "", np.mean(held), np.mean(held_fixed), np.mean(ins),
-                                                  np.mean(ins_fixed)))
-    print("%-22s %-40s %9.2f %9.2f %9.2f %9.2f" % ("minimum", "", min(held), min(held_fixed), min(ins),
-                                                  min(ins_fixed)))
+    print(
+        "%-22s %-40s %9.2f %9.2f %9.2f %9.2f"
+        % ("mean", "", np.mean(held), np.mean(held_fixed), np.mean(ins), np.mean(ins_fixed))
+    )
+    print("%-22s %-40s %9.2f %9.2f %9.2f %9.2f" % ("minimum", "", min(held), min(held_fixed), min(ins), min(ins_fixed)))
     allc = sc.score(outs[best_all], every)
     fixed = sc.score(outs[best_all], every, 0.5)
     print(f"\nchosen on all six: {label(specs[best_all])}")

@@ -96,7 +96,9 @@ def check_deterministic_and_pure(factory: Callable, multivariate: bool = False, 
     assert ra == rb, "two fresh detectors fed the same series disagree"
     assert xs == copy, "the detector changed its input"
     if findings:
-        assert any(isinstance(f, Finding) for f in ra), "no finding on a series with spikes, a step and a frozen stretch"
+        assert any(isinstance(f, Finding) for f in ra), (
+            "no finding on a series with spikes, a step and a frozen stretch"
+        )
 
 
 def check_snapshot_round_trip(factory: Callable, multivariate: bool = False, cuts=(1, 777, 2000)) -> None:
@@ -108,8 +110,9 @@ def check_snapshot_round_trip(factory: Callable, multivariate: bool = False, cut
         assert isinstance(data, bytes), "snapshot() must return bytes"
         b = factory()
         b.restore(data)
-        assert _run(a, multivariate, xs[cut:], cut) == _run(b, multivariate, xs[cut:], cut), \
+        assert _run(a, multivariate, xs[cut:], cut) == _run(b, multivariate, xs[cut:], cut), (
             f"restored at row {cut}, the detector's future differs"
+        )
 
 
 def check_hostile_input(factory: Callable, multivariate: bool = False) -> None:
@@ -126,12 +129,14 @@ def check_hostile_input(factory: Callable, multivariate: bool = False) -> None:
     restored = factory()
     restored.restore(det.snapshot())
     tail = [5.0 + (i % 11) for i in range(100)] + [1e6]
-    assert _run(restored, multivariate, tail, 4000) == _run(det, multivariate, tail, 4000), \
+    assert _run(restored, multivariate, tail, 4000) == _run(det, multivariate, tail, 4000), (
         "after hostile input a restored detector's future differs"
+    )
 
 
-def check_state_bounded(factory: Callable, multivariate: bool = False, rows: tuple[int, int] = (20_000, 80_000),
-                        state_limit: int = 4096) -> None:
+def check_state_bounded(
+    factory: Callable, multivariate: bool = False, rows: tuple[int, int] = (20_000, 80_000), state_limit: int = 4096
+) -> None:
     det = factory()
     rng = random.Random(2)
     n1, n2 = rows
@@ -145,8 +150,14 @@ def check_state_bounded(factory: Callable, multivariate: bool = False, rows: tup
     assert size <= state_limit, f"state {size} bytes over the limit {state_limit}"
 
 
-def check_detector(factory: Callable, *, multivariate: bool = False, rows: tuple[int, int] = (20_000, 80_000),
-                   state_limit: int = 4096, findings: bool = True) -> None:
+def check_detector(
+    factory: Callable,
+    *,
+    multivariate: bool = False,
+    rows: tuple[int, int] = (20_000, 80_000),
+    state_limit: int = 4096,
+    findings: bool = True,
+) -> None:
     """Run the whole contract on detectors built by ``factory``; AssertionError on the first
     part that fails (see the module docstring). ``findings=False`` for a detector that by
     design reports nothing (a running signal)."""

@@ -30,7 +30,7 @@ PROFILES = {
 }
 
 
-def _sig(y: np.ndarray) -> np.ndarray:
+def _sig(y: np.ndarray | float) -> np.ndarray:
     """NAB's scaled sigmoid: 2/(1+e^(5y)) - 1, and -1 beyond y = 3."""
     y = np.asarray(y, dtype=float)
     return np.where(y > 3.0, -1.0, 2.0 / (1.0 + np.exp(5.0 * np.minimum(y, 50.0))) - 1.0)

@@ -180,7 +180,8 @@ class RateOfChange(Detector):
         d = (x - prev) if not self.falling else (prev - x)
         if d > top:
             top = d
-        return top > self.step_share * abs(rise)
+        share = 1.0 if self.step_share is None else self.step_share  # only called when set
+        return top > share * abs(rise)
 
 
 class Stuck(Detector):

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import pickle
 from collections import deque
+from collections.abc import Callable
 
 from .base import Detector, Finding, gated
 from .rules import Threshold
@@ -268,4 +269,4 @@ class Drift(_Scorer):
 
 
 #: the scorers with a raw score that :class:`Likelihood` can wrap (by their ``type``)
-RAW_SCORERS: dict[str, type[_Scorer]] = {"robust_z": RobustZ, "holt": HoltError, "drift": Drift}
+RAW_SCORERS: dict[str, Callable[..., _Scorer]] = {"robust_z": RobustZ, "holt": HoltError, "drift": Drift}

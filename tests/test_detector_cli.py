@@ -117,7 +117,7 @@ def _write_device(path, n=1200, fault=(800, 950), hz=1.0):
     """A 1 Hz device of three correlated sensors; from ``fault`` the pressure difference rises
     while air speed falls (each inside its own normal range), and air speed then freezes."""
     rng = random.Random(11)
-    t0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
     load = 0.0
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
@@ -180,7 +180,7 @@ def test_one_hz_single_column_is_scored_right_after_the_warmup(tmp_path):
     assert reference_interval([300.0 * i for i in range(400)], 100) == 300.0  # never above 5 min
     assert reference_interval([0.0], 100) == 300.0
     rng = random.Random(3)
-    t0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
     src, out = tmp_path / "fast.csv", tmp_path / "out.csv"
     with open(src, "w", newline="") as fh:
         w = csv.writer(fh)

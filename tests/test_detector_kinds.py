@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from detectors.device import RunState, build_point_chain
 from simulators import faults as F
@@ -17,7 +17,7 @@ from warning.config import load_kinds, parse_site
 from warning.model import EventKind
 from warning.pipeline import Pipeline
 
-START = datetime(2026, 1, 5, tzinfo=timezone.utc).timestamp()  # a Monday
+START = datetime(2026, 1, 5, tzinfo=UTC).timestamp()  # a Monday
 STEP = 10.0
 COLS = {"dp_pa": "dp", "hopper_temp_c": "hopper_temp", "airflow_ms": "air_speed", "spark_count": "spark"}
 
@@ -25,12 +25,14 @@ COLS = {"dp_pa": "dp", "hopper_temp_c": "hopper_temp", "airflow_ms": "air_speed"
 def _recording(path, hours=30):
     """A bag filter at 10 s from Monday 00:00, production 07:30-19:30, no running column; a
     hopper smoulders at 11:00, sparks at 14:00, the hopper thermometer freezes at 16:00."""
-    plant = BagFilter(5, schedule=lambda t: production_on(t, utc_offset_h=0.0, start_h=7.5, end_h=19.5),
-                      utc_offset_h=0.0)
-    faults = [F.Overheat(enterprise="E", device="D", start=START + 11 * 3600 + 3, rate=2.0, from_temp=40.0,
-                         duration=1200),
-              F.SparkBurst(enterprise="E", device="D", start=START + 14 * 3600 + 3, count=3.0, duration=5.0),
-              F.Stuck(enterprise="E", device="D", start=START + 16 * 3600 + 3, point="hopper_temp", duration=3600)]
+    plant = BagFilter(
+        5, schedule=lambda t: production_on(t, utc_offset_h=0.0, start_h=7.5, end_h=19.5), utc_offset_h=0.0
+    )
+    faults = [
+        F.Overheat(enterprise="E", device="D", start=START + 11 * 3600 + 3, rate=2.0, from_temp=40.0, duration=1200),
+        F.SparkBurst(enterprise="E", device="D", start=START + 14 * 3600 + 3, count=3.0, duration=5.0),
+        F.Stuck(enterprise="E", device="D", start=START + 16 * 3600 + 3, point="hopper_temp", duration=3600),
+    ]
     rows, prev = [], None
     for i in range(int(hours * 3600 / STEP)):
         t = START + i * STEP
@@ -43,14 +45,20 @@ def _recording(path, hours=30):
         w = csv.writer(fh)
         w.writerow(["timestamp", *COLS])
         for t, v in rows:
-            w.writerow([datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S+00:00"),
-                        *(f"{v[k]:g}" for k in COLS.values())])
+            w.writerow(
+                [
+                    datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S+00:00"),
+                    *(f"{v[k]:g}" for k in COLS.values()),
+                ]
+            )
     return rows
 
 
 def _site():
-    raw = {"site": {"name": "t"},
-           "enterprises": [{"id": "E", "name": "E", "devices": [{"id": "D", "points": list(COLS.values())}]}]}
+    raw = {
+        "site": {"name": "t"},
+        "enterprises": [{"id": "E", "name": "E", "devices": [{"id": "D", "points": list(COLS.values())}]}],
+    }
     return parse_site(raw, load_kinds())
 
 
@@ -84,8 +92,11 @@ def test_score_kinds_gives_the_runtime_pipelines_alerts(tmp_path):
     # and what it found: smouldering at orange/red, sparks at orange, the frozen thermometer
     def active_between(h0, h1, level="blue"):
         order = ["blue", "yellow", "orange", "red"]
-        return any(r["severity"] and order.index(r["severity"]) >= order.index(level)
-                   for (t, _), r in zip(rows, scored) if START + h0 * 3600 <= t <= START + h1 * 3600)
+        return any(
+            r["severity"] and order.index(r["severity"]) >= order.index(level)
+            for (t, _), r in zip(rows, scored)
+            if START + h0 * 3600 <= t <= START + h1 * 3600
+        )
 
     assert active_between(11, 11.34, "orange")  # before 70 °C (15 min at 2 °C/min from 40 °C)
     assert active_between(14, 14 + STEP / 3600, "orange")  # the first sample after the burst
@@ -110,8 +121,7 @@ def test_running_inferred_from_signals_gates_and_lifts():
     for i in range(30, 200):  # runs, but slowly: after the 120 s run-up, an orange airflow alert
         events += pipe.process([(air, float(i), 12.0)], now=float(i))
     assert pipe.running_since[("E", "D")] == 30.0
-    assert [(e.kind, e.alert.rule) for e in events if e.alert.point == "air_speed"] == [
-        (EventKind.RAISED, "threshold")]
+    assert [(e.kind, e.alert.rule) for e in events if e.alert.point == "air_speed"] == [(EventKind.RAISED, "threshold")]
     stop = pipe.process([(air, 200.0, 0.5)], now=200.0)
     assert [(e.kind, e.alert.rule) for e in stop] == [(EventKind.RESOLVED, "threshold")]
 

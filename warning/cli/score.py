@@ -17,8 +17,8 @@ from __future__ import annotations
 import csv
 import math
 import sys
-from pathlib import Path
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
@@ -208,8 +208,8 @@ def kinds_points(kinds_of: dict[str, str], table: dict[str, dict]) -> dict[int, 
     """The point definitions of one device whose points are the given columns, with their
     kinds' default chains: what a site file with these points and kinds gives the runtime."""
     from detectors.chain import merge
-    from warning.site import PointDef
     from warning.model import PointRef
+    from warning.site import PointDef
 
     points = {}
     for pid, (col, kind) in enumerate(kinds_of.items(), start=1):
