@@ -200,11 +200,11 @@ async def test_enterprise_user_sees_only_its_enterprise(server):
         await page.goto(base + "/e/E1")
         statuses = await page.evaluate("""async () => {
             const s = async (u) => (await fetch(u)).status;
-            return [await s('/api/v1/alerts'), await s('/api/v1/dash/alerts?enterprise=E2'),
+            return [await s('/api/v1/silences'), await s('/api/v1/dash/alerts?enterprise=E2'),
                     await s('/api/v1/dash/series?enterprise=E2'), await s('/qr/E2.svg'),
                     (await (await fetch('/api/v1/dash/alerts?state=all')).json()).map(a => a.enterprise)];
         }""")
-        assert statuses == [401, 404, 404, 404, ["E1"]]
+        assert statuses == [403, 404, 404, 404, ["E1"]]  # district-wide silences: not for an enterprise
 
         # /ws from inside the page: the snapshot and the live events carry E1 only.
         collect = page.evaluate("""() => new Promise((resolve) => {
@@ -232,7 +232,7 @@ async def test_enterprise_user_sees_only_its_enterprise(server):
 async def test_stale_then_reconnect_and_resync_after_restart(bsite, machine_db):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    settings = Settings(port=port, database=machine_db, secret_key="same key across the restart")
+    settings = Settings(port=port, database=machine_db)  # sessions live in the store: they survive the restart
     srv = Server(bsite, settings)
     await srv.start()
     try:

@@ -25,6 +25,7 @@ import tomllib
 from pathlib import Path
 
 from ..config import config_dir
+from . import _store
 
 WEEK, DAY = 7 * 86400.0, 86400.0
 MAX_AGE = 29 * DAY  #: the server takes readings up to 30 days old; keep a day's room
@@ -32,9 +33,10 @@ log = logging.getLogger("warning")
 
 
 def register(sub) -> None:
-    sim = sub.add_parser("simulate", help="push simulated telemetry to a running server, or write it to CSV")
+    sim = sub.add_parser("simulate", parents=[_store.options("site")],
+                         help="push simulated telemetry to a running server, or write it to CSV "
+                              "(--site: default the demo's, or the scenario's)")
     sim.add_argument("--url", default="http://127.0.0.1:8080")
-    sim.add_argument("--site", type=Path, default=None, help="site file (default: the demo's, or the scenario's)")
     sim.add_argument("--credentials", type=Path, default=None,
                      help="TOML with a [tokens] table (default: the demo's, or the scenario's generated tokens)")
     sim.add_argument("--scenario", type=Path, default=None, help="a scenario file (config/scenarios/*.toml)")
