@@ -36,17 +36,13 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 import aiomqtt
-import asyncpg
 import orjson
 
 from ..ingest import IngestError, loads, validate
-from ..runtime.errors import DB_ERRORS, Overloaded
+from ..runtime.errors import DATA_ERRORS, OUTAGE, Overloaded, Rejected
 from ..store import dead_letters
 from ..textcheck import problem as text_problem
 from ..textcheck import storable
-
-#: store errors that are about this message's data, not the store's health (retrying cannot help)
-POISON = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 
 log = logging.getLogger(__name__)
 
@@ -147,10 +143,10 @@ class MqttSource:
                 try:
                     await self._accept(topic, payload, _property_token(msg))
                     break
-                except POISON as exc:  # the store refuses this message's data: it never will take it
+                except DATA_ERRORS as exc:  # the store refuses this message's data: it never will take it
                     await self._dead_letter(topic, payload, f"store refused the data: {type(exc).__name__}: {exc}")
                     break
-                except (Overloaded, *DB_ERRORS) as exc:  # not refused: keep it unacknowledged and retry
+                except (Overloaded, *OUTAGE) as exc:  # not refused: keep it unacknowledged and retry
                     wait = exc.retry_after if isinstance(exc, Overloaded) else delay
                     log.debug("MQTT: message on %s waits %.1f s: %s", topic, wait, exc)
                     await asyncio.sleep(min(wait, 10.0))
@@ -183,7 +179,7 @@ class MqttSource:
             await self.runtime.submit(enterprise, parsed)
             self.metrics.mqtt_messages.labels("accepted").inc()
             return
-        except Refused as exc:
+        except (Refused, Rejected) as exc:  # Rejected: the store refused it (retrying cannot help)
             reason = str(exc)
         except IngestError as exc:
             reason = f"{exc.status}: {orjson.dumps(exc.body).decode()}"

@@ -19,13 +19,12 @@ answered with a JSON error that changes nothing:
 from __future__ import annotations
 
 import math
-import time
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ..ingest import IngestError, parse
-from ..runtime.errors import Overloaded
+from ..runtime.errors import Overloaded, Rejected
 from .body import BodyError, check_media_type, declared_length, read_bytes
 from .responses import json_error, json_response
 
@@ -52,7 +51,7 @@ def make_endpoint(state):
         except BodyError as exc:
             rejected.labels("media_type" if exc.status == 415 else "too_large").inc()
             return exc.response()
-        now = time.time()
+        now = state.runtime.clock()
         wait = state.buckets.wait(token, now)
         if wait:
             rejected.labels("rate").inc()
@@ -83,7 +82,7 @@ def make_endpoint(state):
         except BodyError as exc:
             rejected.labels("too_large" if exc.status == 413 else "invalid").inc()
             return exc.response()
-        now = time.time()
+        now = state.runtime.clock()
         try:
             parsed = parse(body, state.runtime.devices.get(enterprise, {}), now)
         except IngestError as exc:
@@ -102,6 +101,8 @@ def make_endpoint(state):
         except Overloaded as exc:
             rejected.labels("overloaded").inc()
             return json_error(503, str(exc), headers=_retry_after(exc.retry_after))
+        except Rejected as exc:  # the store refused what this request carries: it alone fails
+            return json_error(400, str(exc))
         finally:
             admission.release(enterprise, parsed.count)
         return json_response({"accepted": accepted, "duplicates": duplicates}, 202)
