@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,13 +30,18 @@ from .store.db import connect_pool
 from .store.embedded import EmbeddedPostgres, default_data_dir
 from .store.sessions import Sessions
 from .tokens import TokenRegistry
+from .web.admission import Admission
 from .web.app import AppState, build_app
 from .web.auth import Auth
 from .web.hub import Hub
+from .web.limits import EdgeLimits, protocol_with
 from .web.proxies import TrustedProxies, parse_networks
 from .web.ratelimit import Buckets
 
 log = logging.getLogger(__name__)
+STOP_WITHIN = 10.0  #: seconds from SIGTERM to exit, at most (documented in the README)
+GRACEFUL_HTTP = 4  #: seconds open requests get to finish once stopping (the runtime answers them before)
+POOL_CLOSE_WITHIN = 1.0
 
 
 @dataclass
@@ -49,6 +55,10 @@ class Settings:
     trusted_proxies: str | None = None  #: addresses/networks whose forwarded headers count (default: none)
     public_url: str | None = None  #: WARNING_PUBLIC_URL: the origin browsers use, if not the Host's
     max_body: int = 1 << 20  #: bytes per telemetry request
+    limits: EdgeLimits = field(default_factory=EdgeLimits)  #: heads, slow clients, idle connections, WS messages
+    enterprise_rate: float | None = None  #: readings/s per enterprise, all its tokens together (None: = rate)
+    share_requests: int = 8  #: telemetry requests in flight per enterprise (fair admission)
+    share_readings: int = 20_000  #: readings waiting for their commit per enterprise
     rate: float = 5_000.0  #: readings/s per enterprise token
     burst: float = 50_000.0  #: readings per token in a burst
     runtime: Options = field(default_factory=Options)
@@ -110,7 +120,10 @@ class Server:
         buckets = Buckets(s.rate, s.burst)
         proxies = TrustedProxies(parse_networks(s.trusted_proxies or os.environ.get("WARNING_TRUSTED_PROXIES")))
         state = AppState(self.site, self.pool, self.runtime, hub, metrics, auth, buckets, s.max_body,
-                         proxies=proxies, public_url=s.public_url or os.environ.get("WARNING_PUBLIC_URL") or None)
+                         proxies=proxies, public_url=s.public_url or os.environ.get("WARNING_PUBLIC_URL") or None,
+                         admission=Admission(s.share_requests, s.share_readings),
+                         enterprise_buckets=Buckets(s.enterprise_rate or s.rate, (s.enterprise_rate or s.rate) / s.rate
+                                                    * s.burst))
         self._background.append(asyncio.create_task(self._token_loop()))
         if s.mqtt is not None:
             self.mqtt = MqttSource(s.mqtt, runtime=self.runtime, auth=auth, buckets=buckets, pool=self.pool,
@@ -122,8 +135,10 @@ class Server:
         await self.risk.start()
         state.risk = self.risk
         self.app = build_app(state)
-        config = uvicorn.Config(self.app, host=s.host, port=s.port, ws="websockets-sansio", lifespan="off",
-                                log_level="warning", access_log=False, timeout_graceful_shutdown=5,
+        lim = s.limits
+        config = uvicorn.Config(self.app, host=s.host, port=s.port, http=protocol_with(lim), ws="websockets-sansio",
+                                ws_max_size=lim.ws_max_size, lifespan="off", log_level="warning", access_log=False,
+                                timeout_keep_alive=lim.idle_timeout, timeout_graceful_shutdown=GRACEFUL_HTTP,
                                 # forwarded headers are read only from --trusted-proxies (web.proxies);
                                 # uvicorn would otherwise believe them from 127.0.0.1
                                 proxy_headers=False, forwarded_allow_ips="")
@@ -154,19 +169,31 @@ class Server:
                 log.warning("token refresh failed: %s", exc)
 
     async def stop(self) -> None:
+        """Bounded (SIGTERM to exit within ``STOP_WITHIN`` seconds whatever is stuck): the HTTP
+        server and the runtime stop side by side (the runtime answers what still waits, so
+        requests in flight end), then the pool, then the embedded PostgreSQL, always."""
         for t in self._background:
             t.cancel()
         for t in self._background:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(t, 1.0)
         if self.uvicorn is not None:
             self.uvicorn.should_exit = True
-            await self._serving
-        if self.risk is not None:
+        if self.risk is not None:  # before the runtime and the pool: it writes through the pool
             await self.risk.stop()
+        steps: list[Awaitable[object]] = []
         if self.runtime is not None:
-            await self.runtime.stop()
+            steps.append(self.runtime.stop())
+        if self._serving is not None:
+            steps.append(self._serving)
+        for res in await asyncio.gather(*steps, return_exceptions=True):
+            if isinstance(res, BaseException):
+                log.error("stopping: %s", res)
         if self.pool is not None:
-            await self.pool.close()
+            try:
+                await asyncio.wait_for(self.pool.close(), POOL_CLOSE_WITHIN)
+            except TimeoutError:  # a connection still busy (a stuck query): end them all
+                log.warning("stopping: connections still busy after %.0f s; terminating them", POOL_CLOSE_WITHIN)
+                self.pool.terminate()
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.stop)

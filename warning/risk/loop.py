@@ -120,9 +120,10 @@ class Loop:
         item = self.items.get(item_id)
         if item is None or item.level == level:
             return []
-        item = replace(item, level=level, steps=item.steps + (Step("level", at, None, None, {"level": level}),))
+        data = {"level": level, "from": item.level}
+        item = replace(item, level=level, steps=item.steps + (Step("level", at, None, None, data),))
         self.items[item_id] = item
-        return [self._event("level", at, item, {"level": level})]
+        return [self._event("level", at, item, data)]
 
     def condition_over(self, item_id: str, at: float) -> list[LoopEvent]:
         item = self.items.get(item_id)

@@ -136,6 +136,8 @@ class RiskService:
         if kind not in ("raised", "updated", "resolved"):
             return None  # officers' steps do not change the risk
         a = ev.get("alert")
+        if not isinstance(a, dict):
+            return None
         try:  # the hub carries what publishers give it: an event not shaped like an alert's is skipped
             level = 0 if kind == "resolved" else int(Severity.parse(a["severity"]))
             return AlarmChange(float(ev["at"]), a["id"], a["enterprise"], a["device"], a["point"], a["rule"], level,
@@ -228,9 +230,12 @@ class RiskService:
     def _pushes(self, ev: LoopEvent) -> list[tuple[str, str, dict]]:
         """一码推送: the enterprise's responsible person and the tiers hear of openings, rises,
         escalations and returns, on every channel the level reaches."""
-        if ev.action not in ACTION_ZH or (ev.action == "level" and
-                                          LEVELS.index(ev.data["level"]) < LEVELS.index(ev.item.level)):
+        if ev.action not in ACTION_ZH:
             return []
+        if ev.action == "level":  # a rise is pushed, a fall is not
+            was, now = (ev.data or {}).get("from"), ev.item.level
+            if was not in LEVELS or now not in LEVELS or LEVELS.index(now) <= LEVELS.index(was):
+                return []
         it = ev.item
         level = it.level if it.level in LEVELS else "yellow"  # a report pushes as yellow
         ent = self.site.enterprises.get(it.enterprise)
