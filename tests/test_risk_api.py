@@ -26,7 +26,7 @@ E_PASS = "e1-pass-123"
 
 
 def raw_site() -> dict:
-    raw = site_dict(channels=[{"id": "log", "type": "log"}])
+    raw = site_dict(channels=[{"id": "log", "type": "log", "risk": True}])
     raw["users"].append({"name": "e1user", "role": "enterprise", "enterprise": "E1",
                          "password": hash_password(E_PASS, salt=b"0123456789abcdef")})
     return raw

@@ -136,8 +136,8 @@ class RiskService:
         if kind not in ("raised", "updated", "resolved"):
             return None  # officers' steps do not change the risk
         a = ev.get("alert")
-        if not isinstance(a, dict):
-            return None
+        if not isinstance(a, dict) or a.get("enterprise") not in self.site.enterprises:
+            return None  # not an alert event, or the _system partition's (the watchdog): no enterprise's risk
         try:  # the hub carries what publishers give it: an event not shaped like an alert's is skipped
             level = 0 if kind == "resolved" else int(Severity.parse(a["severity"]))
             return AlarmChange(float(ev["at"]), a["id"], a["enterprise"], a["device"], a["point"], a["rule"], level,
@@ -250,8 +250,10 @@ class RiskService:
             payload["tier"] = {"name": TIER_ZH.get(ev.data["tier_name"], ev.data["tier_name"]),
                                "id": ev.data["tier_name"], "street": it.street}
         sev = LEVELS.index(level) + 1
+        # opt-in per channel (``risk = true`` in its [[channels]] entry): the alert channels'
+        # receivers and counts stay as they were unless a site asks for warnings there too
         return [(f"{ev.id}-{ch.id}", ch.id, payload) for ch in self.site.channels
-                if sev >= int(Severity.parse(ch.min_severity))]
+                if ch.options.get("risk") is True and sev >= int(Severity.parse(ch.min_severity))]
 
     # -- people --------------------------------------------------------------------------------
     async def act(self, item_id: str, action: str, actor: str, **kw) -> list[LoopEvent]:
