@@ -18,7 +18,7 @@ from .model import PointRef, Severity
 # The repository's config/ (point kinds, the demo site); WARNING_CONFIG_DIR moves it (e.g. in a container).
 CONFIG_DIR = Path(os.environ.get("WARNING_CONFIG_DIR") or Path(__file__).resolve().parent.parent / "config")
 ROLES = ("officer", "viewer", "admin", "enterprise")  #: enterprise users see one enterprise only
-CHANNEL_TYPES = ("log", "webhook", "wecom", "dingtalk", "feishu", "email", "sms")  # see docs/alerting.md
+CHANNEL_TYPES = ("log", "webhook", "wecom", "dingtalk", "feishu", "email", "sms", "upstream")  # see docs/alerting.md
 
 
 class ConfigError(ValueError):
@@ -32,6 +32,7 @@ class PointDef:
     unit: str
     title: str
     detectors: tuple[dict, ...]  #: detector specs after overrides
+    code: str | None = None  #: the platforms' point code (provincial ``tnm``), from the device's ``codes``
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,7 @@ class Enterprise:
     location: tuple[float, float] | None = None
     dust: str = ""
     devices: tuple[str, ...] = ()
+    code: str | None = None  #: the platforms' enterprise code (provincial ``qybm``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,7 @@ class Site:
     users: dict[str, User]
     channels: tuple[Channel, ...]
     policy: object = None  #: warning.notify.policies.Policy: escalation, rosters, noise control
+    platforms: object = None  #: warning.platforms.settings.Platforms: inbound formats and gateways
 
     def alert_policy(self):
         from .notify.policies import Policy
@@ -119,6 +122,7 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site") -> Site:
             did = _req(d, "id", f"{source}: enterprise {eid}")
             devices.append(did)
             overrides = d.get("overrides", {})
+            codes = d.get("codes", {})  # point name -> platform point code (issue 18)
             for pname in d.get("points", []):
                 kind_name = d.get("kinds", {}).get(pname, pname)
                 kind = kinds.get(kind_name)
@@ -133,11 +137,15 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site") -> Site:
                         build({k: v for k, v in spec.items() if k != "when_running"})
                     except ValueError as exc:
                         raise ConfigError(f"{source}: {eid}/{did}/{pname}: {exc}") from None
+                code = codes.get(pname)
+                if code is not None and not (isinstance(code, str) and code):
+                    raise ConfigError(f"{source}: {eid}/{did}/{pname}: a point code must be a non-empty string")
                 points.append(PointDef(PointRef(eid, did, pname), kind_name, kind.get("unit", ""),
-                                       kind.get("title", pname), specs))
+                                       kind.get("title", pname), specs, code))
         loc = e.get("location")
         enterprises[eid] = Enterprise(eid, e.get("name", eid), tuple(e.get("token_sha256", [])),
-                                      tuple(loc) if loc else None, e.get("dust", ""), tuple(devices))
+                                      tuple(loc) if loc else None, e.get("dust", ""), tuple(devices),
+                                      e.get("code"))
     users = {}
     for u in raw.get("users", []):
         name = _req(u, "name", source)
@@ -169,8 +177,13 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site") -> Site:
         policy = parse_policy(raw.get("policy"), {c.id for c in channels})
     except PolicyError as exc:
         raise ConfigError(f"{source}: policy: {exc}") from None
+    from .platforms.settings import parse_platforms
+    try:
+        platforms = parse_platforms(raw, enterprises, points)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: platforms: {exc}") from None
     return Site(site.get("name", "site"), float(site.get("offline_after", 300)), enterprises, tuple(points), users,
-                channels, policy)
+                channels, policy, platforms)
 
 
 def _req(table: dict, key: str, where: str):

@@ -11,7 +11,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..config import Site
 from ..metrics import Metrics
-from . import alerts_api, notify_api, openapi, ops, pages, report_api, silences_api, telemetry, ws
+from . import alerts_api, notify_api, openapi, ops, pages, platform_api, report_api, silences_api, telemetry, ws
 from .auth import Auth
 from .hub import Hub
 from .ratelimit import Buckets
@@ -62,7 +62,7 @@ class SecureHeaders:
 def build_app(state: AppState, *, lifespan=None) -> Starlette:
     routes = [Route("/api/v1/telemetry", telemetry.make_endpoint(state), methods=["POST"]),
               WebSocketRoute("/ws", ws.make_endpoint(state))]
-    for module in (alerts_api, silences_api, notify_api, report_api, openapi, ops, pages):
+    for module in (alerts_api, silences_api, notify_api, report_api, platform_api, openapi, ops, pages):
         routes += [Route(path, fn, methods=methods) for path, fn, methods in module.routes(state)]
     routes.append(Mount("/static", StaticFiles(directory=str(pages.STATIC)), name="static"))
     app = Starlette(routes=routes, lifespan=lifespan)

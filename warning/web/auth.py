@@ -30,7 +30,8 @@ COOKIE = "warning_session"
 ACTING_ROLES = ("officer", "admin")  #: may sign for, resolve, silence alerts
 
 #: Paths (exact, or prefixes ending in "/") whose handlers filter by ``Principal.enterprise``.
-ENTERPRISE_SCOPED = ("/", "/ws", "/logout", "/api/v1/me", "/e/", "/alert/", "/qr/", "/api/v1/dash/")
+ENTERPRISE_SCOPED = ("/", "/ws", "/logout", "/api/v1/me", "/e/", "/alert/", "/qr/", "/api/v1/dash/",
+                     "/api/v1/enterprise-alarms")
 
 
 def enterprise_scoped(path: str) -> bool:
