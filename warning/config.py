@@ -168,6 +168,8 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site") -> Site:
             raise ConfigError(f"{source}: channel {ch.id!r}: {exc}") from None
         if ch.type not in ("log", "email") and not ("url" in ch.options or "url_env" in ch.options):
             raise ConfigError(f"{source}: channel {ch.id!r} needs url or url_env")
+        if ch.type == "upstream" and ch.options.get("format", "json") not in ("json", "national", "provincial"):
+            raise ConfigError(f"{source}: channel {ch.id!r}: format must be json, national or provincial")
         if ch.type == "email" and not ("host" in ch.options or "host_env" in ch.options):
             raise ConfigError(f"{source}: channel {ch.id!r} needs host or host_env (the SMTP server)")
         channels.append(ch)

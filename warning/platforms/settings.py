@@ -196,17 +196,26 @@ def _format(base: Format, t: dict) -> Format:
 
 def gateway_cipher(fmt: Format, g: Gateway, environ: Mapping[str, str] | None = None) -> CipherSpec:
     """The gateway's cipher from the environment; raises ValueError when a variable is unset or wrong."""
+    return gateway_cipher_from(fmt, g.id, g.key_env, g.iv_env, environ)
+
+
+def gateway_cipher_from(fmt: Format, who: str, key_env: str | None, iv_env: str | None,
+                        environ: Mapping[str, str] | None = None) -> CipherSpec:
+    """A cipher of ``fmt`` with the key and IV in the named environment variables."""
     env = os.environ if environ is None else environ
 
-    def read(var: str) -> bytes:
-        text = env.get(var)
+    def read(var: str | None) -> bytes:
+        text = env.get(var) if var else None
         if not text:
-            raise ValueError(f"gateway {g.id!r}: environment variable {var} is not set")
+            raise ValueError(f"{who}: environment variable {var or '(key_env/iv_env)'} is not set")
         try:
             return bytes.fromhex(text) if fmt.key_encoding == "hex" else text.encode()
         except ValueError:
-            raise ValueError(f"gateway {g.id!r}: {var} is not hex") from None
+            raise ValueError(f"{who}: {var} is not hex") from None
 
-    key = read(g.key_env)
-    iv = read(g.iv_env) if g.iv_env else b""
-    return CipherSpec(fmt.algorithm, key, iv, fmt.mode, fmt.encodings)
+    key = read(key_env)
+    iv = read(iv_env) if fmt.mode == "cbc" else b""
+    try:
+        return CipherSpec(fmt.algorithm, key, iv, fmt.mode, fmt.encodings)
+    except ValueError as exc:
+        raise ValueError(f"{who}: {exc}") from None

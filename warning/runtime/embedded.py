@@ -36,6 +36,7 @@ from ..config import Site
 from ..ingest import Parsed
 from ..model import AlertEvent, Reading, Severity
 from ..notify.outbox import OutboxWorker
+from ..platforms.push import push_codes
 from ..pipeline import SHARDS, Pipeline
 from ..store import alerts as alert_store
 from ..store import checkpoints, readings as reading_store
@@ -71,7 +72,7 @@ class EmbeddedRuntime:
         self.pipeline: Pipeline | None = None
         self.devices: dict[str, dict[str, dict[str, int]]] = {}  #: enterprise -> device -> point -> id
         self.outbox = OutboxWorker(pool, list(site.channels), metrics=metrics, on_dead=self._dead_letter,
-                                   clock=clock)
+                                   clock=clock, codes=push_codes(site))
         self._pending: deque = deque()  #: (enterprise, Parsed, future) waiting for the writer
         self._pending_readings = 0
         self._pending_wake = asyncio.Event()
