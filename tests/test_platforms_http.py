@@ -267,3 +267,26 @@ async def test_push_survives_an_upstream_outage(kinds, machine_db, keys_env, mon
 async def _alerts(srv, n):
     rows = await q(srv, "SELECT id FROM alerts ORDER BY id")
     return [r["id"] for r in rows] if len(rows) >= n else None
+
+
+async def test_gateway_simulator_speaks_both_formats(server, kinds):
+    """``warning simulate --platform``'s pusher, against the adapters over real HTTP."""
+    from simulators.gateway import GatewayPusher
+
+    raw = site_dict()
+    for e in raw["enterprises"]:
+        e["code"] = QY[e["id"]]
+        for d in e["devices"]:
+            d["codes"] = {p: code(e["id"], d["id"], p) for p in POINTS}
+    raw["gateways"] = [{"id": "GW1", "platform": "provincial", "enterprise": "E1", "key_env": "K1", "iv_env": "I1"},
+                       {"id": "APP1", "platform": "national", "enterprise": "E1", "key_env": "K2", "iv_env": "I2",
+                        "secret_env": "S2"}]
+    env = {"K1": KEYS["GW1"][0].decode(), "I1": KEYS["GW1"][1].decode(), "K2": KEYS["APP1"][0].decode(),
+           "I2": KEYS["APP1"][1].decode(), "S2": SECRET}
+    total = 0
+    for platform, start in (("provincial", time.time() - 600), ("national", time.time() - 300)):
+        pusher = GatewayPusher(raw, f"http://127.0.0.1:{server.port}", platform, environ=env, speed=0)
+        stats = await pusher.run(steps=5, start=start)
+        assert stats["rejected"] == 0 and stats["failed"] == 0 and stats["accepted"] > 0, (stats, pusher.last_error)
+        total += stats["accepted"]
+    assert (await q(server, "SELECT count(*) AS n FROM readings"))[0]["n"] == total
