@@ -186,8 +186,13 @@ def decode(fmt: Format, kind: str, body: bytes, headers: Mapping[str, str], regi
     unknown: list[str] = []
     f = fmt.items if kind == "rts" else fmt.alarm_items
 
+    times: dict = {}  # a post's items share a few timestamps: parse each text once
+
     def when(i: int, item: dict) -> float | None:
-        t = parse_time(item.get(f["ts"]), fmt.ts_format, tz)
+        text = item.get(f["ts"])
+        t = times.get(text, False) if isinstance(text, str) else None
+        if t is False:
+            t = times[text] = parse_time(text, fmt.ts_format, tz)
         if t is None:
             bad.append(f"#{i}: 时间 {f['ts']} 格式应为 {fmt.ts_format} / bad time")
         elif not lo <= t <= hi:
