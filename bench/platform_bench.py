@@ -369,7 +369,7 @@ async def outage(args) -> None:
             back = time.time()
             want = {r["id"] for r in await conn.fetch(
                 "SELECT e.id FROM alert_events e JOIN alerts a ON a.id = e.alert_id WHERE a.rule <> 'dead_letter' "
-                "AND e.kind IN ('raised', 'updated', 'acknowledged', 'handling', 'feedback', 'resolved')")}
+                "AND e.severity >= 4 AND e.kind IN ('raised', 'updated', 'acknowledged', 'handling', 'feedback', 'resolved')")}
             while not want <= set(received) and time.time() < back + 900:
                 await asyncio.sleep(1)
         rows = await conn.fetch("SELECT state, count(*) AS n FROM outbox WHERE channel = 'province' GROUP BY state")

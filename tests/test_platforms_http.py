@@ -21,6 +21,7 @@ from tests.conftest import OFFICER_TOKEN, free_port, site_dict, wait_for
 from warning.config import parse_site
 from warning.platforms.crypto import CipherSpec
 from warning.runtime.embedded import Options
+from warning.security import hash_password
 from warning.server import Server, Settings
 
 POINTS = ["dp", "hopper_temp", "air_speed", "spark", "vent_open", "airlock_fault", "running"]
@@ -42,6 +43,8 @@ def platform_site(kinds, channels=None):
         e["code"] = QY[e["id"]]
         for d in e["devices"]:
             d["codes"] = {p: code(e["id"], d["id"], p) for p in POINTS}
+    raw["users"].append({"name": "e2user", "role": "enterprise", "enterprise": "E2",
+                         "password": hash_password("e2-pass", salt=b"0123456789abcdef")})
     raw["gateways"] = [
         {"id": "GW1", "platform": "provincial", "enterprise": "E1", "key_env": "T_GW1_KEY", "iv_env": "T_GW1_IV"},
         {"id": "GW2", "platform": "provincial", "enterprise": "E2", "key_env": "T_GW2_KEY", "iv_env": "T_GW2_IV"},
@@ -170,6 +173,16 @@ async def test_enterprise_alarms_are_kept_once_and_listed_beside_ours(server):
     rows = listed.json()
     assert [(a["enterprise"], a["device"], a["point"], a["status"], a["content"]) for a in rows] == [
         ("E1", "DC1", "hopper_temp", 0, "恢复"), ("E1", "DC1", "hopper_temp", 4, "料斗温度超高高限")]
+    e2 = [{**items[0], "oname": code("E2", "DC1", "spark"), "content": "火花"}]
+    async with httpx.AsyncClient() as c:
+        r = await c.post(url(server, "/platform/prov/api/eventsData"), content=prov_body(e2, gw="GW2", ent="E2"))
+        assert r.json()["code"] == 200
+        login = await c.post(url(server, "/login"), data={"username": "e2user", "password": "e2-pass"})
+        assert login.status_code in (200, 303), login.text
+        mine = (await c.get(url(server, "/api/v1/enterprise-alarms"))).json()
+        other = (await c.get(url(server, "/api/v1/enterprise-alarms?enterprise=E1"))).json()
+    assert [(a["enterprise"], a["point"], a["content"]) for a in mine] == [("E2", "spark", "火花")]
+    assert other == []  # an enterprise user sees its own enterprise's alarms only
     assert not await q(server, "SELECT 1 FROM alerts")  # theirs are not raised as ours
 
 
