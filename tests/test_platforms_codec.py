@@ -180,3 +180,33 @@ def test_settings_validate(site):
                         site.points)
     assert p.formats["provincial"].paths["rts"] == "/p2/api/rtsData"
     assert p.formats["provincial"].envelope == {"enterprise": "qybm", "gateway": "gw", "data": "data"}
+
+
+# -- the upstream channel's routing (pure) ---------------------------------------------------------
+def test_upstream_hears_every_event_once_never_grouped_or_silenced():
+    from warning.alerts import AlertEngine
+    from warning.config import Channel
+    from warning.model import Finding, PointRef, Severity
+    from warning.notify.policies import parse_policy
+    from warning.notify.router import Router
+    from warning.notify.silences import Silence
+
+    chans = [Channel("robot", "wecom", "blue", {"url": "http://x"}),
+             Channel("up", "upstream", "yellow", {"url": "http://y"})]
+    pol = parse_policy({"noise": {"group_interval": 60}}, {"robot", "up"})
+    eng, r = AlertEngine(pol), Router(pol, chans)
+    r.set_silences([Silence("s1", {"enterprise": "E1", "device": "DC9"}, 0, 2e9, "ops", "维护")])
+    out = []
+    t0 = 1_800_000_000.0
+    for i in range(5):  # five alerts in one group window, one of them on a silenced device
+        dev = "DC9" if i == 4 else f"DC{i}"
+        out += r.route(eng.observe(PointRef("E1", dev, "spark"), Finding("threshold", Severity.RED, t0 + i, 1.0,
+                                                                         "spark")), t0 + i)
+    blue = eng.observe(PointRef("E1", "DC7", "dp"), Finding("threshold", Severity.BLUE, t0 + 6, 1.0, "dp"))
+    out += r.route(blue, t0 + 6)
+    aid = next(n.alert_id for n in out if n.channel == "up")
+    out += r.route(eng.acknowledge(aid, "duty", "已到场", t0 + 10), t0 + 10)
+    ups = [n for n in out if n.channel == "up"]
+    assert [n.kind for n in ups] == ["upstream:raised"] * 5 + ["upstream:acknowledged"]  # blue is below yellow
+    assert len({n.id for n in ups}) == 6 and all(len(n.items) == 1 for n in ups)
+    assert len([n for n in out if n.channel == "robot"]) == 1  # the robot got the first, the rest wait (group)

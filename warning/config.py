@@ -145,7 +145,7 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site") -> Site:
         loc = e.get("location")
         enterprises[eid] = Enterprise(eid, e.get("name", eid), tuple(e.get("token_sha256", [])),
                                       tuple(loc) if loc else None, e.get("dust", ""), tuple(devices),
-                                      e.get("code"))
+                                      _code(e.get("code"), f"{source}: enterprise {eid}"))
     users = {}
     for u in raw.get("users", []):
         name = _req(u, "name", source)
@@ -170,6 +170,9 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site") -> Site:
             raise ConfigError(f"{source}: channel {ch.id!r} needs url or url_env")
         if ch.type == "upstream" and ch.options.get("format", "json") not in ("json", "national", "provincial"):
             raise ConfigError(f"{source}: channel {ch.id!r}: format must be json, national or provincial")
+        if ch.type == "upstream" and ch.options.get("format", "json") != "json" and not (
+                isinstance(ch.options.get("gateway"), str) and isinstance(ch.options.get("key_env"), str)):
+            raise ConfigError(f"{source}: channel {ch.id!r}: a platform format needs gateway and key_env (and iv_env)")
         if ch.type == "email" and not ("host" in ch.options or "host_env" in ch.options):
             raise ConfigError(f"{source}: channel {ch.id!r} needs host or host_env (the SMTP server)")
         channels.append(ch)
@@ -186,6 +189,13 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site") -> Site:
         raise ConfigError(f"{source}: platforms: {exc}") from None
     return Site(site.get("name", "site"), float(site.get("offline_after", 300)), enterprises, tuple(points), users,
                 channels, policy, platforms)
+
+
+def _code(value, where: str) -> str | None:
+    """A platform code (enterprise ``code``): optional, a non-empty string when given."""
+    if value is not None and not (isinstance(value, str) and value):
+        raise ConfigError(f"{where}: code must be a non-empty string")
+    return value
 
 
 def _req(table: dict, key: str, where: str):

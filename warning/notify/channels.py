@@ -151,7 +151,8 @@ class Sender:
         if not url:
             return f"channel {ch.id!r} has no url (set the environment variable in url_env)"
         codes = self.codes or push.PushCodes({}, {}, {})
-        body: object = push.item(payload, codes)
+        item = push.item(payload, codes)
+        body = item
         headers = {"Content-Type": "application/json", "Idempotency-Key": key}
         name = ch.options.get("format", "json")
         fmt = codes.formats.get(name) if name != "json" else None
@@ -160,7 +161,7 @@ class Sender:
                 cipher = gateway_cipher_from(fmt, ch.id, ch.options.get("key_env"), ch.options.get("iv_env"))
             except ValueError as exc:
                 return str(exc)
-            body = push.envelope(fmt, cipher, str(ch.options.get("gateway", "")), body["qybm"], [body])
+            body = push.envelope(fmt, cipher, str(ch.options["gateway"]), item["qybm"], [item])
             if fmt.secret_header:
                 var = ch.options.get("secret_env")
                 headers[fmt.secret_header] = (os.environ.get(var) if var else None) or ""
