@@ -125,8 +125,8 @@ def _text(v, field: str) -> str | None:
 
 
 def envelope(fmt: Format, body: bytes, headers: Mapping[str, str], registry: Registry
-             ) -> tuple[str, GatewayKeys, str]:
-    """(gateway id, its keys, cipher text) from the outer JSON, its secret and enterprise checked."""
+             ) -> tuple[str, GatewayKeys, CipherSpec, str]:
+    """(gateway id, its keys, its cipher, cipher text) from the outer JSON, its secret and enterprise checked."""
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -153,12 +153,12 @@ def envelope(fmt: Format, body: bytes, headers: Mapping[str, str], registry: Reg
         raise PlatformError(400, f"缺少密文 {env['data']} / missing cipher text {env['data']!r}", gid)
     if keys.cipher is None:
         raise PlatformError(401, f"网关密钥未配置 / the gateway's key is not configured: {keys.problem}", gid)
-    return gid, keys, data
+    return gid, keys, keys.cipher, data
 
 
-def items_of(fmt: Format, keys: GatewayKeys, data: str, gid: str) -> list:
+def items_of(fmt: Format, cipher: CipherSpec, data: str, gid: str) -> list:
     try:
-        plain = keys.cipher.open(data)
+        plain = cipher.open(data)
     except CryptoError as exc:
         raise PlatformError(400, exc.reason, gid) from None
     try:
@@ -178,8 +178,8 @@ def items_of(fmt: Format, keys: GatewayKeys, data: str, gid: str) -> list:
 
 def decode(fmt: Format, kind: str, body: bytes, headers: Mapping[str, str], registry: Registry, now: float,
            tz: str) -> Inbound:
-    gid, keys, data = envelope(fmt, body, headers, registry)
-    items = items_of(fmt, keys, data, gid)
+    gid, keys, cipher, data = envelope(fmt, body, headers, registry)
+    items = items_of(fmt, cipher, data, gid)
     codes = registry.points.get(keys.enterprise, {})
     lo, hi = now - MAX_PAST_S, now + MAX_FUTURE_S
     bad: list[str] = []
@@ -219,7 +219,7 @@ def decode(fmt: Format, kind: str, body: bytes, headers: Mapping[str, str], regi
         t = when(i, item)
         if t is None:
             continue
-        if kind == "rts":
+        if kind == "rts" and pid is not None:  # (pid is known here: an rts item's code is a point)
             v = _number(item.get(f["value"]))
             if v is None:
                 bad.append(f"#{i}: 数值 {f['value']} 不是有限数 / value is not a finite number")

@@ -64,7 +64,8 @@ def item(payload: Mapping, codes: PushCodes) -> dict:
 
 def envelope(fmt: Format, cipher: CipherSpec, gateway: str, enterprise_code: str | None, items: list) -> dict:
     """The platform's outer body around the encrypted items."""
-    body = {fmt.envelope["gateway"]: gateway, fmt.envelope["data"]: cipher.seal(orjson.dumps(items))}
+    body: dict[str, str | None] = {fmt.envelope["gateway"]: gateway,
+                                   fmt.envelope["data"]: cipher.seal(orjson.dumps(items))}
     if "enterprise" in fmt.envelope:
         body[fmt.envelope["enterprise"]] = enterprise_code
     return body

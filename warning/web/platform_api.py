@@ -137,6 +137,7 @@ def _alarms_endpoint(state):
         if not 1 <= limit <= 10_000:
             return json_error(400, "limit must be between 1 and 10000")
         wanted = q.get("enterprise")
+        scope: list[str] | None
         if p.enterprise is not None:  # an enterprise user sees its own enterprise only
             if wanted is not None and wanted != p.enterprise:
                 return json_response([])
