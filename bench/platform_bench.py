@@ -251,9 +251,23 @@ async def throughput(args) -> None:
         native = [(normal_body(devs[eids[k % len(eids)]], base + k * 10),
                    {"Authorization": f"Bearer {srv.tokens[eids[k % len(eids)]]}", "Content-Type": "application/json"})
                   for k in range(n)]
-        for name, path, bodies, platform in (("native JSON  /api/v1/telemetry", "/api/v1/telemetry", native, False),
-                                             ("provincial DES /platform/prov/api/rtsData", PROV, prov, True),
-                                             ("national SM4 /platform/national/api/data", NAT, nat, True)):
+        # the same idempotency as the adapters: one message id per reading
+        with_ids = []
+        for k in range(n):
+            eid = eids[k % len(eids)]
+            items = []
+            for j, dev in enumerate(devs[eid] * 4):
+                for p, v in VALUES.items():
+                    if len(items) < 100:
+                        ts = base - 86_400_000 + k * 10 + j
+                        items.append({"device": dev, "ts": ts, "values": {p: v}, "id": f"pc:{dev}{p}:{ts}"})
+            with_ids.append((orjson.dumps(items), {"Authorization": f"Bearer {srv.tokens[eid]}",
+                                                   "Content-Type": "application/json"}))
+        for name, path, bodies, platform in (
+                ("native JSON, no ids         /api/v1/telemetry", "/api/v1/telemetry", native, False),
+                ("provincial DES              /platform/prov/api/rtsData", PROV, prov, True),
+                ("native JSON, an id a reading /api/v1/telemetry", "/api/v1/telemetry", with_ids, False),
+                ("national SM4                /platform/national/api/data", NAT, nat, True)):
             before = await conn.fetchval("SELECT count(*) FROM readings")
             accepted, elapsed, refused = await drive(srv.url + path, bodies, args.seconds, args.clients, platform)
             stored = await conn.fetchval("SELECT count(*) FROM readings") - before
