@@ -45,8 +45,15 @@ from warning.platforms.crypto import CipherSpec  # noqa: E402
 TZ = ZoneInfo("Asia/Shanghai")
 PROV = "/platform/prov/api/rtsData"
 NAT = "/platform/national/api/data"
-VALUES = {"dp": 1100.0, "hopper_temp": 30.0, "air_speed": 20.0, "spark": 0, "airlock_fault": 0, "running": 1,
-          "vent_open": 0}
+VALUES = {
+    "dp": 1100.0,
+    "hopper_temp": 30.0,
+    "air_speed": 20.0,
+    "spark": 0,
+    "airlock_fault": 0,
+    "running": 1,
+    "vent_open": 0,
+}
 
 
 def local(t: float) -> str:
@@ -61,14 +68,32 @@ def fuzz_case(rng: random.Random, now: float, code, qy: dict, keys: dict, secret
     des = CipherSpec("des", k, iv, encodings=("base64", "hex"))
     nk, niv = keys["APP1"]
     sm4 = CipherSpec("sm4", nk, niv)
-    good = {"tnm": code("E1", "DC1", "dp"), "ts": local(now - rng.uniform(0, 3600)), "val": f"{rng.uniform(0, 2000):.2f}"}
+    good = {
+        "tnm": code("E1", "DC1", "dp"),
+        "ts": local(now - rng.uniform(0, 3600)),
+        "val": f"{rng.uniform(0, 2000):.2f}",
+    }
 
     def prov(items, *, spec=des, qybm=qy["E1"], gw="GW1") -> bytes:
         return orjson.dumps({"qybm": qybm, "wgbm": gw, "data": spec.seal(orjson.dumps(items))})
 
     bad_items = [
-        {**good, "ts": rng.choice(["", "2026-02-30 00:00:00", "yesterday", local(now)[:-3], 17, None,
-                                   local(now - 40 * 86400), local(now + 3600), "9" * 60])},
+        {
+            **good,
+            "ts": rng.choice(
+                [
+                    "",
+                    "2026-02-30 00:00:00",
+                    "yesterday",
+                    local(now)[:-3],
+                    17,
+                    None,
+                    local(now - 40 * 86400),
+                    local(now + 3600),
+                    "9" * 60,
+                ]
+            ),
+        },
         {**good, "val": rng.choice(["", "abc", "nan", "inf", None, True, [], {}, "1e999", "x" * 50])},
         {**good, "tnm": rng.choice(["", "0" * 19, code("E2", "DC1", "dp"), 5, None, "x" * 100])},
         rng.choice([5, "item", None, []]),
@@ -86,22 +111,27 @@ def fuzz_case(rng: random.Random, now: float, code, qy: dict, keys: dict, secret
     elif kind == 2:
         body = orjson.dumps({"qybm": qy["E1"], "wgbm": rng.choice(["GW9", "", "APP1", "x" * 80]), "data": cipher})
     elif kind == 3:
-        body = orjson.dumps({"qybm": rng.choice([qy["E2"], "", "000000000000", None]), "wgbm": "GW1",
-                             "data": cipher})
+        body = orjson.dumps({"qybm": rng.choice([qy["E2"], "", "000000000000", None]), "wgbm": "GW1", "data": cipher})
     elif kind == 4:  # not hex
         body = orjson.dumps({"qybm": qy["E1"], "wgbm": "GW1", "data": cipher[:-1] + "g"})
     elif kind == 5:  # hex of something that is not Base64
         body = orjson.dumps({"qybm": qy["E1"], "wgbm": "GW1", "data": b"**not base64**".hex()})
     elif kind == 6:  # Base64 of a cut cipher text
         import base64
+
         raw = base64.b64decode(bytes.fromhex(cipher))
         cut = raw[: rng.randrange(1, len(raw)) // 8 * 8 + rng.randrange(1, 8)]
         body = orjson.dumps({"qybm": qy["E1"], "wgbm": "GW1", "data": base64.b64encode(cut).hex()})
     elif kind == 7:
         body = prov([good], spec=wrong)
     elif kind == 8:  # a good cipher around something that is not an array of items
-        body = orjson.dumps({"qybm": qy["E1"], "wgbm": "GW1", "data": des.seal(rng.choice(
-            [b"", b"{", b"[]", b"not json", "中文".encode()]))})
+        body = orjson.dumps(
+            {
+                "qybm": qy["E1"],
+                "wgbm": "GW1",
+                "data": des.seal(rng.choice([b"", b"{", b"[]", b"not json", "中文".encode()])),
+            }
+        )
     elif kind in (9, 10):
         items = [dict(good) for _ in range(rng.randrange(1, 20))]
         items.insert(rng.randrange(len(items) + 1), rng.choice(bad_items))
@@ -121,10 +151,26 @@ def fuzz_case(rng: random.Random, now: float, code, qy: dict, keys: dict, secret
         headers = {"appsecret": secret}
     else:  # alarm items with a bad field
         path = "/platform/prov/api/eventsData"
-        alarm = {"ts": local(now), "oname": code("E1", "DC1", "hopper_temp"), "avx": "75", "scd": 4,
-                 "threshold": "70", "content": "超限"}
-        field, bad = rng.choice([("ts", "2026-99-99 00:00:00"), ("ts", None), ("oname", "0" * 19), ("oname", None),
-                                 ("scd", 4.5), ("scd", "x"), ("content", "bad\x00"), ("content", {"a": 1})])
+        alarm = {
+            "ts": local(now),
+            "oname": code("E1", "DC1", "hopper_temp"),
+            "avx": "75",
+            "scd": 4,
+            "threshold": "70",
+            "content": "超限",
+        }
+        field, bad = rng.choice(
+            [
+                ("ts", "2026-99-99 00:00:00"),
+                ("ts", None),
+                ("oname", "0" * 19),
+                ("oname", None),
+                ("scd", 4.5),
+                ("scd", "x"),
+                ("content", "bad\x00"),
+                ("content", {"a": 1}),
+            ]
+        )
         alarm[field] = bad
         body = prov([alarm])
     return path, body, headers
@@ -146,12 +192,25 @@ class PlatformServer:
         creds = tomllib.loads(credentials_toml(self.tokens, seed=11))
         self.password = creds["users"]["officer"]["password"]
         self.port = free_port()
-        cmd = [sys.executable, "-m", "warning.cli", "run", "--site", str(work / "site.toml"), "--port",
-               str(self.port), "--rate", "1000000", "--log-level", "WARNING"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "warning.cli",
+            "run",
+            "--site",
+            str(work / "site.toml"),
+            "--port",
+            str(self.port),
+            "--rate",
+            "1000000",
+            "--log-level",
+            "WARNING",
+        ]
         cmd += ["--database", self.database] if self.database else ["--data-dir", str(work / "data")]
         env = {**os.environ, **self.env, **self.extra_env, "XDG_RUNTIME_DIR": str(work)}
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(work / "server.log", "wb"),
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=open(work / "server.log", "wb"), stderr=subprocess.STDOUT
+        )
         self.url = f"http://127.0.0.1:{self.port}"
         self.dsn = self.database or f"postgresql://postgres@/postgres?host={work / 'data' / 'pgdata'}"
         await wait_ready(self.url, self.proc)
@@ -166,8 +225,9 @@ class PlatformServer:
 
     def cipher(self, gid: str, algorithm: str, encodings) -> CipherSpec:
         g = next(g for g in self.site["gateways"] if g["id"] == gid)
-        return CipherSpec(algorithm, self.env[g["key_env"]].encode(), self.env[g["iv_env"]].encode(),
-                          encodings=encodings)
+        return CipherSpec(
+            algorithm, self.env[g["key_env"]].encode(), self.env[g["iv_env"]].encode(), encodings=encodings
+        )
 
 
 def platform_bodies(srv: PlatformServer, platform: str, n: int, t0: float) -> list[tuple[bytes, dict]]:
@@ -200,8 +260,9 @@ def platform_bodies(srv: PlatformServer, platform: str, n: int, t0: float) -> li
     return out
 
 
-async def drive(url: str, bodies: list[tuple[bytes, dict]], seconds: float, clients: int, platform: bool
-                ) -> tuple[int, float, int]:
+async def drive(
+    url: str, bodies: list[tuple[bytes, dict]], seconds: float, clients: int, platform: bool
+) -> tuple[int, float, int]:
     """Post as fast as answered; (readings accepted, seconds, refused)."""
     accepted = refused = 0
     stop_at = time.perf_counter() + seconds
@@ -248,9 +309,13 @@ async def throughput(args) -> None:
         devs = {e: [d["id"] for d in ds] for e, ds in srv.devices().items()}
         eids = sorted(devs)
         base = int((time.time() - 60) * 1000)
-        native = [(normal_body(devs[eids[k % len(eids)]], base + k * 10),
-                   {"Authorization": f"Bearer {srv.tokens[eids[k % len(eids)]]}", "Content-Type": "application/json"})
-                  for k in range(n)]
+        native = [
+            (
+                normal_body(devs[eids[k % len(eids)]], base + k * 10),
+                {"Authorization": f"Bearer {srv.tokens[eids[k % len(eids)]]}", "Content-Type": "application/json"},
+            )
+            for k in range(n)
+        ]
         # the same idempotency as the adapters: one message id per reading
         with_ids = []
         for k in range(n):
@@ -261,18 +326,26 @@ async def throughput(args) -> None:
                     if len(items) < 100:
                         ts = base - 86_400_000 + k * 10 + j
                         items.append({"device": dev, "ts": ts, "values": {p: v}, "id": f"pc:{dev}{p}:{ts}"})
-            with_ids.append((orjson.dumps(items), {"Authorization": f"Bearer {srv.tokens[eid]}",
-                                                   "Content-Type": "application/json"}))
+            with_ids.append(
+                (
+                    orjson.dumps(items),
+                    {"Authorization": f"Bearer {srv.tokens[eid]}", "Content-Type": "application/json"},
+                )
+            )
         for name, path, bodies, platform in (
-                ("native JSON, no ids         /api/v1/telemetry", "/api/v1/telemetry", native, False),
-                ("provincial DES              /platform/prov/api/rtsData", PROV, prov, True),
-                ("native JSON, an id a reading /api/v1/telemetry", "/api/v1/telemetry", with_ids, False),
-                ("national SM4                /platform/national/api/data", NAT, nat, True)):
+            ("native JSON, no ids         /api/v1/telemetry", "/api/v1/telemetry", native, False),
+            ("provincial DES              /platform/prov/api/rtsData", PROV, prov, True),
+            ("native JSON, an id a reading /api/v1/telemetry", "/api/v1/telemetry", with_ids, False),
+            ("national SM4                /platform/national/api/data", NAT, nat, True),
+        ):
             before = await conn.fetchval("SELECT count(*) FROM readings")
             accepted, elapsed, refused = await drive(srv.url + path, bodies, args.seconds, args.clients, platform)
             stored = await conn.fetchval("SELECT count(*) FROM readings") - before
-            print(f"{name}: {accepted:,} readings committed in {elapsed:.1f} s = {accepted / elapsed:,.0f} readings/s "
-                  f"(posts of 100); rows stored {stored:,}; refused {refused}", flush=True)
+            print(
+                f"{name}: {accepted:,} readings committed in {elapsed:.1f} s = {accepted / elapsed:,.0f} readings/s "
+                f"(posts of 100); rows stored {stored:,}; refused {refused}",
+                flush=True,
+            )
             await asyncio.sleep(3)  # let the pipeline drain between formats
         await conn.close()
 
@@ -283,11 +356,17 @@ async def fuzz(args) -> None:
         # the fuzzer's fixed names: E1 is the site's first enterprise
         first = srv.site["enterprises"][0]
         second = srv.site["enterprises"][1]
-        codes = {(e["id"], d["id"], p): c for e in srv.site["enterprises"] for d in e["devices"]
-                 for p, c in d.get("codes", {}).items()}
+        codes = {
+            (e["id"], d["id"], p): c
+            for e in srv.site["enterprises"]
+            for d in e["devices"]
+            for p, c in d.get("codes", {}).items()
+        }
         alias = {"E1": first["id"], "E2": second["id"]}
-        keys = {"GW1": tuple(srv.env[f"WARNING_GW_P_{first['id']}_{x}"].encode() for x in ("KEY", "IV")),
-                "APP1": tuple(srv.env[f"WARNING_GW_N_{first['id']}_{x}"].encode() for x in ("KEY", "IV"))}
+        keys = {
+            "GW1": tuple(srv.env[f"WARNING_GW_P_{first['id']}_{x}"].encode() for x in ("KEY", "IV")),
+            "APP1": tuple(srv.env[f"WARNING_GW_N_{first['id']}_{x}"].encode() for x in ("KEY", "IV")),
+        }
         secret = srv.env[f"WARNING_GW_N_{first['id']}_SECRET"]
         qy = {"E1": first["code"], "E2": second["code"]}
 
@@ -295,8 +374,10 @@ async def fuzz(args) -> None:
             return codes[(alias[ent], dev, point)]
 
         rng = random.Random(args.seed)
-        before = {t: await conn.fetchval(f"SELECT count(*) FROM {t}") for t in ("readings", "enterprise_alarms",
-                                                                               "dead_letters")}
+        before = {
+            t: await conn.fetchval(f"SELECT count(*) FROM {t}")
+            for t in ("readings", "enterprise_alarms", "dead_letters")
+        }
         statuses: dict[int, int] = {}
         t0 = time.perf_counter()
         ok_answers = 0
@@ -329,16 +410,19 @@ async def fuzz(args) -> None:
                 await asyncio.gather(*(one() for _ in range(min(200, args.fuzz - start))))
         after = {t: await conn.fetchval(f"SELECT count(*) FROM {t}") for t in before}
         five = sum(v for k, v in statuses.items() if k >= 500)
-        print(f"fuzz: {args.fuzz} requests in {time.perf_counter() - t0:.0f} s; statuses {dict(sorted(statuses.items()))}; "
-              f"5xx {five}; success answers {ok_answers}; readings stored {after['readings'] - before['readings']}; "
-              f"alarms stored {after['enterprise_alarms'] - before['enterprise_alarms']}; dead letters "
-              f"{after['dead_letters'] - before['dead_letters']}")
+        print(
+            f"fuzz: {args.fuzz} requests in {time.perf_counter() - t0:.0f} s; statuses {dict(sorted(statuses.items()))}; "
+            f"5xx {five}; success answers {ok_answers}; readings stored {after['readings'] - before['readings']}; "
+            f"alarms stored {after['enterprise_alarms'] - before['enterprise_alarms']}; dead letters "
+            f"{after['dead_letters'] - before['dead_letters']}"
+        )
         await conn.close()
 
 
 async def outage(args) -> None:
     """The upstream is down (500s, then hangs) for ``--outage`` s while alerts are raised; then back."""
     from aiohttp import web
+
     received: list[str] = []
     state = {"mode": "fail"}
 
@@ -348,7 +432,9 @@ async def outage(args) -> None:
             return web.json_response({"code": 500, "msg": "down", "data": None}, status=500)
         if state["mode"] == "hang":
             await asyncio.sleep(30)
-        items = orjson.loads(CipherSpec("des", b"upkey-01", b"upiv-001", encodings=("base64", "hex")).open(body["data"]))
+        items = orjson.loads(
+            CipherSpec("des", b"upkey-01", b"upiv-001", encodings=("base64", "hex")).open(body["data"])
+        )
         received.extend(it["id"] for it in items)
         return web.json_response({"code": 200, "msg": "操作成功", "data": None})
 
@@ -358,8 +444,17 @@ async def outage(args) -> None:
     await runner.setup()
     up = free_port()
     await web.TCPSite(runner, "127.0.0.1", up).start()
-    channel = {"id": "province", "type": "upstream", "format": "provincial", "url": f"http://127.0.0.1:{up}/push",
-               "gateway": "UP", "key_env": "BENCH_UP_KEY", "iv_env": "BENCH_UP_IV", "timeout": 5, "min_severity": "red"}
+    channel = {
+        "id": "province",
+        "type": "upstream",
+        "format": "provincial",
+        "url": f"http://127.0.0.1:{up}/push",
+        "gateway": "UP",
+        "key_env": "BENCH_UP_KEY",
+        "iv_env": "BENCH_UP_IV",
+        "timeout": 5,
+        "min_severity": "red",
+    }
     async with PlatformServer(args.database, [channel], {"BENCH_UP_KEY": "upkey-01", "BENCH_UP_IV": "upiv-001"}) as srv:
         conn = await asyncpg.connect(srv.dsn)
         devs = srv.devices()
@@ -375,29 +470,38 @@ async def outage(args) -> None:
                 ent = next(x for x in srv.site["enterprises"] if x["id"] == eid)
                 spec = srv.cipher(f"P{eid}", "des", ("base64", "hex"))
                 items = [{"tnm": dev["codes"]["vent_open"], "ts": local(time.time()), "val": "1"}]
-                async with s.post(srv.url + PROV, data=orjson.dumps(
-                        {"qybm": ent["code"], "wgbm": f"P{eid}", "data": spec.seal(orjson.dumps(items))})) as r:
+                async with s.post(
+                    srv.url + PROV,
+                    data=orjson.dumps({"qybm": ent["code"], "wgbm": f"P{eid}", "data": spec.seal(orjson.dumps(items))}),
+                ) as r:
                     assert (await r.json())["code"] == 200
                 await asyncio.sleep(2)
             state["mode"] = "ok"
             back = time.time()
-            want = {r["id"] for r in await conn.fetch(
-                "SELECT e.id FROM alert_events e JOIN alerts a ON a.id = e.alert_id WHERE a.rule <> 'dead_letter' "
-                "AND e.severity >= 4 AND e.kind IN ('raised', 'updated', 'acknowledged', 'handling', 'feedback', 'resolved')")}
+            want = {
+                r["id"]
+                for r in await conn.fetch(
+                    "SELECT e.id FROM alert_events e JOIN alerts a ON a.id = e.alert_id WHERE a.rule <> 'dead_letter' "
+                    "AND e.severity >= 4 AND e.kind IN ('raised', 'updated', 'acknowledged', 'handling', 'feedback', 'resolved')"
+                )
+            }
             while time.time() < back + 900:  # every expected id received, and every outbox row settled
-                pending = await conn.fetchval("SELECT count(*) FROM outbox WHERE channel = 'province' "
-                                              "AND state = 'pending'")
+                pending = await conn.fetchval(
+                    "SELECT count(*) FROM outbox WHERE channel = 'province' AND state = 'pending'"
+                )
                 if want <= set(received) and not pending:
                     break
                 await asyncio.sleep(1)
         rows = await conn.fetch("SELECT state, count(*) AS n FROM outbox WHERE channel = 'province' GROUP BY state")
         lost = want - set(received)
         extra = set(received) - want
-        print(f"outage {args.outage:.0f} s: {len(want)} pushed events expected; distinct ids received {len(set(received))}; "
-              f"lost {len(lost)}; unknown ids {len(extra)}; deliveries {len(received)} (repeats by id: a send that "
-              f"timed out in the hang phase arrived all the same); settled {time.time() - back:.0f} s after the "
-              f"upstream came back; outbox "
-              f"{ {r['state']: r['n'] for r in rows} }")
+        print(
+            f"outage {args.outage:.0f} s: {len(want)} pushed events expected; distinct ids received {len(set(received))}; "
+            f"lost {len(lost)}; unknown ids {len(extra)}; deliveries {len(received)} (repeats by id: a send that "
+            f"timed out in the hang phase arrived all the same); settled {time.time() - back:.0f} s after the "
+            f"upstream came back; outbox "
+            f"{ {r['state']: r['n'] for r in rows} }"
+        )
         await conn.close()
     await runner.cleanup()
 

@@ -20,8 +20,8 @@ import aiohttp
 
 from simulators.push import RETRY_STATUSES, SitePusher, retry_delay
 from warning.platforms.crypto import CipherSpec
-from warning.platforms.decode import zone
 from warning.platforms.settings import DEFAULTS, Format
+from warning.times import zone
 
 
 def enterprise_code(index: int) -> str:
@@ -40,8 +40,13 @@ def with_codes(site: dict, platforms=("provincial", "national"), key_prefix: str
         for platform in platforms:
             tag = platform[0].upper()
             var = f"{key_prefix}_{tag}_{ent['id']}"
-            g = {"id": f"{tag}{ent['id']}", "platform": platform, "enterprise": ent["id"],
-                 "key_env": f"{var}_KEY", "iv_env": f"{var}_IV"}
+            g = {
+                "id": f"{tag}{ent['id']}",
+                "platform": platform,
+                "enterprise": ent["id"],
+                "key_env": f"{var}_KEY",
+                "iv_env": f"{var}_IV",
+            }
             if platform == "national":
                 g["secret_env"] = f"{var}_SECRET"
             gateways.append(g)
@@ -64,14 +69,26 @@ def demo_keys(site: dict) -> dict[str, str]:
 class GatewayPusher(SitePusher):
     """Pushes the site's simulated readings in a platform's format, one post per enterprise per step."""
 
-    def __init__(self, site: dict, base_url: str, platform: str, fmt: Format | None = None,
-                 timezone: str = "Asia/Shanghai", environ: dict | None = None, **kw) -> None:
+    def __init__(
+        self,
+        site: dict,
+        base_url: str,
+        platform: str,
+        fmt: Format | None = None,
+        timezone: str = "Asia/Shanghai",
+        environ: dict | None = None,
+        **kw,
+    ) -> None:
         super().__init__(site, {e["id"]: "-" for e in site["enterprises"]}, base_url, **kw)
         self.fmt = fmt or DEFAULTS[platform]
         self.tz = zone(timezone)
         env = os.environ if environ is None else environ
-        self.codes = {(e["id"], d["id"], p): c for e in site["enterprises"] for d in e.get("devices", [])
-                      for p, c in d.get("codes", {}).items()}
+        self.codes = {
+            (e["id"], d["id"], p): c
+            for e in site["enterprises"]
+            for d in e.get("devices", [])
+            for p, c in d.get("codes", {}).items()
+        }
         self.qybm = {e["id"]: e.get("code") for e in site["enterprises"]}
         self.gateways = {}
         for g in site.get("gateways", []):

@@ -29,11 +29,18 @@ def test_sm4_cbc_with_a_zero_iv_is_the_ecb_vector_on_one_block():
     assert (enc.update(k) + enc.finalize()).hex() == "681edf34d206965e86b3e94f536e4246"
 
 
-@pytest.mark.parametrize("key, plain, expected", [
-    ("133457799BBCDFF1", "0123456789ABCDEF", "85E813540F0AB405"),  # the classic worked example (FIPS 46 walk-through)
-    ("0101010101010101", "95F8A5E5DD31D900", "8000000000000000"),  # NBS SP 500-20, variable plaintext, round 1
-    ("8001010101010101", "0000000000000000", "95A8D72813DAA94D"),  # NBS SP 500-20, variable key, round 1
-])
+@pytest.mark.parametrize(
+    "key, plain, expected",
+    [
+        (
+            "133457799BBCDFF1",
+            "0123456789ABCDEF",
+            "85E813540F0AB405",
+        ),  # the classic worked example (FIPS 46 walk-through)
+        ("0101010101010101", "95F8A5E5DD31D900", "8000000000000000"),  # NBS SP 500-20, variable plaintext, round 1
+        ("8001010101010101", "0000000000000000", "95A8D72813DAA94D"),  # NBS SP 500-20, variable key, round 1
+    ],
+)
 def test_des_vectors(key, plain, expected):
     spec = CipherSpec("des", bytes.fromhex(key), b"", mode="ecb")
     enc = spec._cipher().encryptor()
@@ -44,6 +51,7 @@ def test_provincial_layers_are_des_then_base64_then_hex():
     spec = CipherSpec("des", b"12345678", b"abcdefgh", encodings=("base64", "hex"))
     text = spec.seal(b'[{"x": 1}]')
     import base64
+
     raw = base64.b64decode(bytes.fromhex(text))
     assert len(raw) % 8 == 0 and spec.open(text) == b'[{"x": 1}]'
 
@@ -72,11 +80,14 @@ DKEY, DIV = b"12345678", b"abcdefgh"
 
 def reg():
     return Registry(
-        {("national", "APP1"): GatewayKeys("E1", CipherSpec("sm4", KEY, IV), "s3cret"),
-         ("provincial", "GW1"): GatewayKeys("E1", CipherSpec("des", DKEY, DIV, encodings=("base64", "hex")), None),
-         ("provincial", "GW2"): GatewayKeys("E2", CipherSpec("des", DKEY, DIV, encodings=("base64", "hex")), None)},
+        {
+            ("national", "APP1"): GatewayKeys("E1", CipherSpec("sm4", KEY, IV), "s3cret"),
+            ("provincial", "GW1"): GatewayKeys("E1", CipherSpec("des", DKEY, DIV, encodings=("base64", "hex")), None),
+            ("provincial", "GW2"): GatewayKeys("E2", CipherSpec("des", DKEY, DIV, encodings=("base64", "hex")), None),
+        },
         {"E1": "320000000001", "E2": "320000000002"},
-        {"E1": {"3200000000010000001": 1, "3200000000010000002": 2}, "E2": {"3200000000020000001": 3}})
+        {"E1": {"3200000000010000001": 1, "3200000000010000002": 2}, "E2": {"3200000000020000001": 3}},
+    )
 
 
 def local(t: float) -> str:
@@ -91,9 +102,20 @@ def prov(items, gw="GW1", qybm="320000000001", key=DKEY) -> bytes:
 def test_provincial_rts_decodes_in_the_site_zone():
     now = time.time()
     ts = local(now - 60)
-    inbound = decode(PROVINCIAL, "rts", prov([{"tnm": "3200000000010000001", "ts": ts, "val": "27.20"},
-                                              {"tnm": "3200000000010000002", "ts": ts, "val": 3}]),
-                     {}, reg(), now, "Asia/Shanghai")
+    inbound = decode(
+        PROVINCIAL,
+        "rts",
+        prov(
+            [
+                {"tnm": "3200000000010000001", "ts": ts, "val": "27.20"},
+                {"tnm": "3200000000010000002", "ts": ts, "val": 3},
+            ]
+        ),
+        {},
+        reg(),
+        now,
+        "Asia/Shanghai",
+    )
     assert inbound.enterprise == "E1" and inbound.parsed.count == 2
     (mid, [r]), _ = inbound.parsed.messages
     assert r.point_id == 1 and r.value == 27.2 and abs(r.t - (now - 60)) < 1
@@ -103,8 +125,14 @@ def test_provincial_rts_decodes_in_the_site_zone():
 
 def test_national_needs_its_appsecret():
     now = time.time()
-    body = orjson.dumps({"appid": "APP1", "data": CipherSpec("sm4", KEY, IV).seal(orjson.dumps(
-        [{"tnm": "3200000000010000001", "ts": local(now), "val": "1.5"}]))})
+    body = orjson.dumps(
+        {
+            "appid": "APP1",
+            "data": CipherSpec("sm4", KEY, IV).seal(
+                orjson.dumps([{"tnm": "3200000000010000001", "ts": local(now), "val": "1.5"}])
+            ),
+        }
+    )
     assert decode(NATIONAL, "rts", body, {"appsecret": "s3cret"}, reg(), now, "Asia/Shanghai").parsed.count == 1
     for headers in ({}, {"appsecret": "wrong"}):
         with pytest.raises(PlatformError) as e:
@@ -112,15 +140,18 @@ def test_national_needs_its_appsecret():
         assert e.value.code == 401 and "appsecret" in e.value.reason
 
 
-@pytest.mark.parametrize("body, code, words", [
-    (b"{", 400, "JSON"),
-    (b"[]", 400, "对象"),
-    (orjson.dumps({"qybm": "320000000001", "data": "00"}), 400, "网关"),
-    (orjson.dumps({"qybm": "320000000001", "wgbm": "NOPE", "data": "00"}), 401, "未登记"),
-    (orjson.dumps({"qybm": "320000000002", "wgbm": "GW1", "data": "00"}), 403, "企业编码"),
-    (orjson.dumps({"qybm": "320000000001", "wgbm": "GW1", "data": "xyz"}), 400, "十六进制"),
-    (orjson.dumps({"qybm": "320000000001", "wgbm": "GW1", "data": b"@@@@".hex()}), 400, "Base64"),
-])
+@pytest.mark.parametrize(
+    "body, code, words",
+    [
+        (b"{", 400, "JSON"),
+        (b"[]", 400, "对象"),
+        (orjson.dumps({"qybm": "320000000001", "data": "00"}), 400, "网关"),
+        (orjson.dumps({"qybm": "320000000001", "wgbm": "NOPE", "data": "00"}), 401, "未登记"),
+        (orjson.dumps({"qybm": "320000000002", "wgbm": "GW1", "data": "00"}), 403, "企业编码"),
+        (orjson.dumps({"qybm": "320000000001", "wgbm": "GW1", "data": "xyz"}), 400, "十六进制"),
+        (orjson.dumps({"qybm": "320000000001", "wgbm": "GW1", "data": b"@@@@".hex()}), 400, "Base64"),
+    ],
+)
 def test_bad_envelopes(body, code, words):
     with pytest.raises(PlatformError) as e:
         decode(PROVINCIAL, "rts", body, {}, reg(), time.time(), "Asia/Shanghai")
@@ -150,14 +181,21 @@ def test_bad_items_refuse_the_whole_request():
 
 def test_alarm_items():
     now = time.time()
-    items = [{"ts": local(now), "oname": "3200000000010000001", "avx": "75.1", "scd": 4, "threshold": "70",
-              "content": "料斗温度超高高限"}]
+    items = [
+        {
+            "ts": local(now),
+            "oname": "3200000000010000001",
+            "avx": "75.1",
+            "scd": 4,
+            "threshold": "70",
+            "content": "料斗温度超高高限",
+        }
+    ]
     inbound = decode(PROVINCIAL, "events", prov(items), {}, reg(), now, "Asia/Shanghai")
     (a,) = inbound.alarms
     assert inbound.parsed is None and a.point_id == 1 and a.status == 4 and a.content == "料斗温度超高高限"
     with pytest.raises(PlatformError):
-        decode(PROVINCIAL, "events", prov([{**items[0], "content": "bad\x00text"}]), {}, reg(), now,
-               "Asia/Shanghai")
+        decode(PROVINCIAL, "events", prov([{**items[0], "content": "bad\x00text"}]), {}, reg(), now, "Asia/Shanghai")
 
 
 def test_answers_follow_the_convention():
@@ -168,16 +206,22 @@ def test_answers_follow_the_convention():
 def test_settings_validate(site):
     ents = site.enterprises
     with pytest.raises(ValueError, match="environment"):
-        parse_platforms({"gateways": [{"id": "G", "platform": "national", "enterprise": "E1", "key": "x"}]},
-                        ents, site.points)
+        parse_platforms(
+            {"gateways": [{"id": "G", "platform": "national", "enterprise": "E1", "key": "x"}]}, ents, site.points
+        )
     with pytest.raises(ValueError, match="unknown enterprise"):
-        parse_platforms({"gateways": [{"id": "G", "platform": "national", "enterprise": "E9", "key_env": "K"}]},
-                        ents, site.points)
+        parse_platforms(
+            {"gateways": [{"id": "G", "platform": "national", "enterprise": "E9", "key_env": "K"}]}, ents, site.points
+        )
     with pytest.raises(ValueError, match="needs a code"):  # provincial envelopes carry the enterprise code
-        parse_platforms({"gateways": [{"id": "G", "platform": "provincial", "enterprise": "E1", "key_env": "K",
-                                       "iv_env": "I"}]}, ents, site.points)
-    p = parse_platforms({"platforms": {"provincial": {"prefix": "/p2", "envelope": {"gateway": "gw"}}}}, ents,
-                        site.points)
+        parse_platforms(
+            {"gateways": [{"id": "G", "platform": "provincial", "enterprise": "E1", "key_env": "K", "iv_env": "I"}]},
+            ents,
+            site.points,
+        )
+    p = parse_platforms(
+        {"platforms": {"provincial": {"prefix": "/p2", "envelope": {"gateway": "gw"}}}}, ents, site.points
+    )
     assert p.formats["provincial"].paths["rts"] == "/p2/api/rtsData"
     assert p.formats["provincial"].envelope == {"enterprise": "qybm", "gateway": "gw", "data": "data"}
 
@@ -187,12 +231,14 @@ def test_upstream_hears_every_event_once_never_grouped_or_silenced():
     from warning.alerts import AlertEngine
     from warning.config import Channel
     from warning.model import Finding, PointRef, Severity
-    from warning.notify.policies import parse_policy
-    from warning.notify.router import Router
-    from warning.notify.silences import Silence
+    from warning.policy.policies import parse_policy
+    from warning.policy.router import Router
+    from warning.policy.silences import Silence
 
-    chans = [Channel("robot", "wecom", "blue", {"url": "http://x"}),
-             Channel("up", "upstream", "yellow", {"url": "http://y"})]
+    chans = [
+        Channel("robot", "wecom", "blue", {"url": "http://x"}),
+        Channel("up", "upstream", "yellow", {"url": "http://y"}),
+    ]
     pol = parse_policy({"noise": {"group_interval": 60}}, {"robot", "up"})
     eng, r = AlertEngine(pol), Router(pol, chans)
     r.set_silences([Silence("s1", {"enterprise": "E1", "device": "DC9"}, 0, 2e9, "ops", "维护")])
@@ -200,8 +246,9 @@ def test_upstream_hears_every_event_once_never_grouped_or_silenced():
     t0 = 1_800_000_000.0
     for i in range(5):  # five alerts in one group window, one of them on a silenced device
         dev = "DC9" if i == 4 else f"DC{i}"
-        out += r.route(eng.observe(PointRef("E1", dev, "spark"), Finding("threshold", Severity.RED, t0 + i, 1.0,
-                                                                         "spark")), t0 + i)
+        out += r.route(
+            eng.observe(PointRef("E1", dev, "spark"), Finding("threshold", Severity.RED, t0 + i, 1.0, "spark")), t0 + i
+        )
     blue = eng.observe(PointRef("E1", "DC7", "dp"), Finding("threshold", Severity.BLUE, t0 + 6, 1.0, "dp"))
     out += r.route(blue, t0 + 6)
     aid = next(n.alert_id for n in out if n.channel == "up")

@@ -26,8 +26,12 @@ from warning.server import Server, Settings
 
 POINTS = ["dp", "hopper_temp", "air_speed", "spark", "vent_open", "airlock_fault", "running"]
 QY = {"E1": "320100000001", "E2": "320100000002"}
-KEYS = {"GW1": (b"12345678", b"abcdefgh"), "GW2": (b"87654321", b"hgfedcba"), "APP1": (b"sm4-key-16-bytes", b"sm4-iv-16-bytes!"),
-        "UP": (b"up-des-k", b"up-des-i")}
+KEYS = {
+    "GW1": (b"12345678", b"abcdefgh"),
+    "GW2": (b"87654321", b"hgfedcba"),
+    "APP1": (b"sm4-key-16-bytes", b"sm4-iv-16-bytes!"),
+    "UP": (b"up-des-k", b"up-des-i"),
+}
 SECRET = "national-app-secret"
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -43,13 +47,25 @@ def platform_site(kinds, channels=None):
         e["code"] = QY[e["id"]]
         for d in e["devices"]:
             d["codes"] = {p: code(e["id"], d["id"], p) for p in POINTS}
-    raw["users"].append({"name": "e2user", "role": "enterprise", "enterprise": "E2",
-                         "password": hash_password("e2-pass", salt=b"0123456789abcdef")})
+    raw["users"].append(
+        {
+            "name": "e2user",
+            "role": "enterprise",
+            "enterprise": "E2",
+            "password": hash_password("e2-pass", salt=b"0123456789abcdef"),
+        }
+    )
     raw["gateways"] = [
         {"id": "GW1", "platform": "provincial", "enterprise": "E1", "key_env": "T_GW1_KEY", "iv_env": "T_GW1_IV"},
         {"id": "GW2", "platform": "provincial", "enterprise": "E2", "key_env": "T_GW2_KEY", "iv_env": "T_GW2_IV"},
-        {"id": "APP1", "platform": "national", "enterprise": "E1", "key_env": "T_APP1_KEY", "iv_env": "T_APP1_IV",
-         "secret_env": "T_APP1_SECRET"},
+        {
+            "id": "APP1",
+            "platform": "national",
+            "enterprise": "E1",
+            "key_env": "T_APP1_KEY",
+            "iv_env": "T_APP1_IV",
+            "secret_env": "T_APP1_SECRET",
+        },
     ]
     return parse_site(raw, kinds)
 
@@ -63,8 +79,9 @@ def keys_env(monkeypatch):
 
 
 async def start(site, dsn):
-    srv = Server(site, Settings(port=0, database=dsn, rate=100_000, burst=200_000,
-                                runtime=Options(checkpoint_interval=0.5)))
+    srv = Server(
+        site, Settings(port=0, database=dsn, rate=100_000, burst=200_000, runtime=Options(checkpoint_interval=0.5))
+    )
     await srv.start()
     srv.dsn = dsn
     return srv
@@ -106,24 +123,34 @@ async def q(srv, sql, *args):
 
 async def test_both_formats_are_stored_once(server):
     t = time.time() - 30
-    items = [{"tnm": code("E1", "DC1", "dp"), "ts": local(t), "val": "1100.50"},
-             {"tnm": code("E1", "DC2", "hopper_temp"), "ts": local(t), "val": "31.2"}]
+    items = [
+        {"tnm": code("E1", "DC1", "dp"), "ts": local(t), "val": "1100.50"},
+        {"tnm": code("E1", "DC2", "hopper_temp"), "ts": local(t), "val": "31.2"},
+    ]
     async with httpx.AsyncClient() as c:
         r = await c.post(url(server, "/platform/prov/api/rtsData"), content=prov_body(items))
         assert r.status_code == 200 and r.json() == {"code": 200, "msg": "操作成功", "data": None}, r.text
         again = await c.post(url(server, "/platform/prov/api/rtsData"), content=prov_body(items))
         assert again.json()["code"] == 200
-        nat = [{"tnm": code("E1", "DC1", "dp"), "ts": local(t), "val": "1100.50"},  # the same reading: once
-               {"tnm": code("E1", "DC1", "air_speed"), "ts": local(t + 1), "val": 18}]
-        r = await c.post(url(server, "/platform/national/api/data"), content=nat_body(nat),
-                         headers={"appsecret": SECRET})
+        nat = [
+            {"tnm": code("E1", "DC1", "dp"), "ts": local(t), "val": "1100.50"},  # the same reading: once
+            {"tnm": code("E1", "DC1", "air_speed"), "ts": local(t + 1), "val": 18},
+        ]
+        r = await c.post(
+            url(server, "/platform/national/api/data"), content=nat_body(nat), headers={"appsecret": SECRET}
+        )
         assert r.status_code == 200 and r.json()["code"] == 200, r.text
-    rows = await q(server, "SELECT p.device, p.point, r.ts_ms, r.value FROM readings r JOIN points p "
-                           "ON p.id = r.point_id ORDER BY p.device, p.point")
+    rows = await q(
+        server,
+        "SELECT p.device, p.point, r.ts_ms, r.value FROM readings r JOIN points p "
+        "ON p.id = r.point_id ORDER BY p.device, p.point",
+    )
     want_ms = int(t) * 1000  # whole local seconds: the format has no fraction
     assert [(r["device"], r["point"], r["ts_ms"], r["value"]) for r in rows] == [
-        ("DC1", "air_speed", want_ms + 1000, 18.0), ("DC1", "dp", want_ms, 1100.5),
-        ("DC2", "hopper_temp", want_ms, 31.2)]
+        ("DC1", "air_speed", want_ms + 1000, 18.0),
+        ("DC1", "dp", want_ms, 1100.5),
+        ("DC2", "hopper_temp", want_ms, 31.2),
+    ]
     assert not await q(server, "SELECT 1 FROM dead_letters")
 
 
@@ -156,23 +183,41 @@ async def test_refusals_store_nothing_and_are_dead_letters(server):
 
 async def test_enterprise_alarms_are_kept_once_and_listed_beside_ours(server):
     t = time.time() - 10
-    items = [{"ts": local(t), "oname": code("E1", "DC1", "hopper_temp"), "avx": "75.1", "scd": 4,
-              "threshold": "70", "content": "料斗温度超高高限"},
-             {"ts": local(t + 5), "oname": code("E1", "DC1", "hopper_temp"), "avx": "60.0", "scd": 0,
-              "threshold": "70", "content": "恢复"}]
+    items = [
+        {
+            "ts": local(t),
+            "oname": code("E1", "DC1", "hopper_temp"),
+            "avx": "75.1",
+            "scd": 4,
+            "threshold": "70",
+            "content": "料斗温度超高高限",
+        },
+        {
+            "ts": local(t + 5),
+            "oname": code("E1", "DC1", "hopper_temp"),
+            "avx": "60.0",
+            "scd": 0,
+            "threshold": "70",
+            "content": "恢复",
+        },
+    ]
     async with httpx.AsyncClient() as c:
         for _ in range(2):
             r = await c.post(url(server, "/platform/prov/api/eventsData"), content=prov_body(items))
             assert r.json()["code"] == 200, r.text
-        r = await c.post(url(server, "/platform/prov/api/eventsData"),
-                         content=prov_body([{**items[0], "oname": "9999"}]))
+        r = await c.post(
+            url(server, "/platform/prov/api/eventsData"), content=prov_body([{**items[0], "oname": "9999"}])
+        )
         assert r.json()["code"] == 403
-        listed = await c.get(url(server, "/api/v1/enterprise-alarms"),
-                             headers={"Authorization": f"Bearer {OFFICER_TOKEN}"})
+        listed = await c.get(
+            url(server, "/api/v1/enterprise-alarms"), headers={"Authorization": f"Bearer {OFFICER_TOKEN}"}
+        )
         assert (await c.get(url(server, "/api/v1/enterprise-alarms"))).status_code == 401
     rows = listed.json()
     assert [(a["enterprise"], a["device"], a["point"], a["status"], a["content"]) for a in rows] == [
-        ("E1", "DC1", "hopper_temp", 0, "恢复"), ("E1", "DC1", "hopper_temp", 4, "料斗温度超高高限")]
+        ("E1", "DC1", "hopper_temp", 0, "恢复"),
+        ("E1", "DC1", "hopper_temp", 4, "料斗温度超高高限"),
+    ]
     e2 = [{**items[0], "oname": code("E2", "DC1", "spark"), "content": "火花"}]
     async with httpx.AsyncClient() as c:
         r = await c.post(url(server, "/platform/prov/api/eventsData"), content=prov_body(e2, gw="GW2", ent="E2"))
@@ -189,10 +234,11 @@ async def test_enterprise_alarms_are_kept_once_and_listed_beside_ours(server):
 async def test_fuzzed_requests(server):
     """A CI-size fuzz round (bench/platform_bench.py --fuzz 20000 is the full size)."""
     from bench.platform_bench import fuzz_case
+
     rng = random.Random(18)
     statuses: dict[int, int] = {}
     async with httpx.AsyncClient() as c:
-        for i in range(300):
+        for _ in range(300):
             path, body, headers = fuzz_case(rng, time.time(), code, QY, KEYS, SECRET)
             r = await c.post(url(server, path), content=body, headers=headers)
             statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
@@ -235,22 +281,38 @@ async def test_push_survives_an_upstream_outage(kinds, machine_db, keys_env, mon
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     monkeypatch.setenv("T_UP_URL", f"http://127.0.0.1:{port}/push")
-    channel = {"id": "province", "type": "upstream", "format": "provincial", "url_env": "T_UP_URL",
-               "gateway": "UP-GW", "key_env": "T_UP_KEY", "iv_env": "T_UP_IV", "timeout": 0.5,
-               "backoff_base": 0.2, "backoff_cap": 1.0}
+    channel = {
+        "id": "province",
+        "type": "upstream",
+        "format": "provincial",
+        "url_env": "T_UP_URL",
+        "gateway": "UP-GW",
+        "key_env": "T_UP_KEY",
+        "iv_env": "T_UP_IV",
+        "timeout": 0.5,
+        "backoff_base": 0.2,
+        "backoff_cap": 1.0,
+    }
     srv = await start(platform_site(kinds, [channel]), machine_db)
     try:
         t = time.time() - 5
         async with httpx.AsyncClient() as c:
             for ent, gw, dev in (("E1", "GW1", "DC1"), ("E1", "GW1", "DC2"), ("E2", "GW2", "DC1")):
-                r = await c.post(url(srv, "/platform/prov/api/rtsData"), content=prov_body(
-                    [{"tnm": code(ent, dev, "vent_open"), "ts": local(t), "val": "1"}], gw=gw, ent=ent))
+                r = await c.post(
+                    url(srv, "/platform/prov/api/rtsData"),
+                    content=prov_body(
+                        [{"tnm": code(ent, dev, "vent_open"), "ts": local(t), "val": "1"}], gw=gw, ent=ent
+                    ),
+                )
                 assert r.json()["code"] == 200
             alerts = await wait_for(lambda: _alerts(srv, 3), timeout=10)
             await asyncio.sleep(2)  # failing
             up.mode = "hang"
-            r = await c.post(url(srv, f"/api/v1/alerts/{alerts[0]}/ack"), json={"note": "已到场"},
-                             headers={"Authorization": f"Bearer {OFFICER_TOKEN}"})
+            r = await c.post(
+                url(srv, f"/api/v1/alerts/{alerts[0]}/ack"),
+                json={"note": "已到场"},
+                headers={"Authorization": f"Bearer {OFFICER_TOKEN}"},
+            )
             assert r.status_code == 200, r.text
             await asyncio.sleep(2)  # timing out
             up.mode = "ok"
@@ -262,6 +324,7 @@ async def test_push_survives_an_upstream_outage(kinds, machine_db, keys_env, mon
         async def settled():
             rows = await q(srv, "SELECT event_id, state, attempts, kind FROM outbox WHERE channel = 'province'")
             return rows if {r["state"] for r in rows} == {"sent"} else None
+
         rows = await wait_for(settled, timeout=10)
         assert {r["event_id"] for r in rows} == want and {r["state"] for r in rows} == {"sent"}
         assert max(r["attempts"] for r in rows) > 1  # they were retried through the outage
@@ -269,8 +332,12 @@ async def test_push_survives_an_upstream_outage(kinds, machine_db, keys_env, mon
         assert {it["kindZh"] for it in up.received} == {"发布", "签收"}
         assert all(it["tnm"] and it["level"] == 1 for it in up.received)
         async with httpx.AsyncClient() as c:
-            log = (await c.get(url(srv, "/api/v1/notifications?channel=province"),
-                               headers={"Authorization": f"Bearer {OFFICER_TOKEN}"})).json()
+            log = (
+                await c.get(
+                    url(srv, "/api/v1/notifications?channel=province"),
+                    headers={"Authorization": f"Bearer {OFFICER_TOKEN}"},
+                )
+            ).json()
         assert {n["state"] for n in log} == {"sent"} and len(log) == 4
     finally:
         await srv.stop()
@@ -291,11 +358,17 @@ async def test_gateway_simulator_speaks_both_formats(server, kinds):
         e["code"] = QY[e["id"]]
         for d in e["devices"]:
             d["codes"] = {p: code(e["id"], d["id"], p) for p in POINTS}
-    raw["gateways"] = [{"id": "GW1", "platform": "provincial", "enterprise": "E1", "key_env": "K1", "iv_env": "I1"},
-                       {"id": "APP1", "platform": "national", "enterprise": "E1", "key_env": "K2", "iv_env": "I2",
-                        "secret_env": "S2"}]
-    env = {"K1": KEYS["GW1"][0].decode(), "I1": KEYS["GW1"][1].decode(), "K2": KEYS["APP1"][0].decode(),
-           "I2": KEYS["APP1"][1].decode(), "S2": SECRET}
+    raw["gateways"] = [
+        {"id": "GW1", "platform": "provincial", "enterprise": "E1", "key_env": "K1", "iv_env": "I1"},
+        {"id": "APP1", "platform": "national", "enterprise": "E1", "key_env": "K2", "iv_env": "I2", "secret_env": "S2"},
+    ]
+    env = {
+        "K1": KEYS["GW1"][0].decode(),
+        "I1": KEYS["GW1"][1].decode(),
+        "K2": KEYS["APP1"][0].decode(),
+        "I2": KEYS["APP1"][1].decode(),
+        "S2": SECRET,
+    }
     total = 0
     for platform, start in (("provincial", time.time() - 600), ("national", time.time() - 300)):
         pusher = GatewayPusher(raw, f"http://127.0.0.1:{server.port}", platform, environ=env, speed=0)

@@ -6,7 +6,7 @@ practice: 发布 issued → 签收 signed for → 处置 handling → 反馈 fee
     raised ──► escalated* ──► acknowledged ──► handling ──► feedback* ──► resolved
        └──────────── updated* anywhere; resolved from any open state ──────────┘
 
-With a :class:`~warning.notify.policies.Policy`, the engine also keeps two timers, both
+With a :class:`~warning.policy.policies.Policy`, the engine also keeps two timers, both
 driven by ``tick(now)`` and both in the snapshot:
 
 * escalation: an alert nobody has signed for climbs the policy's tiers on a per-severity
@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from .model import Alert, AlertEvent, AlertState, EventKind, Finding, PointRef, alert_id, event_id
-from .notify.policies import Policy
+from .policy.policies import Policy
 
 MAX_ATTACHMENTS = 20
 SAME = 0.001  #: seconds: times that went through timestamptz and back may differ by rounding
@@ -173,7 +173,10 @@ class AlertEngine:
             step = pol.due_step(a.severity, a.opened_at, now)
             if step <= a.escalations:
                 continue
-            at = pol.step_at(a.severity, a.opened_at, step)
+            due = pol.step_at(a.severity, a.opened_at, step)
+            if due is None:  # due_step said this step is due, so it has a time
+                continue
+            at = due
             tier = pol.tier_of_step(step)
             a = replace(a, tier=tier, escalations=step, holder=pol.holder(tier, at), updated_at=at)
             self.by_key[key] = a

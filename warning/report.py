@@ -23,23 +23,16 @@ import math
 from collections import defaultdict
 from datetime import datetime
 
+from . import times
 from .model import Severity
-from .notify.cron import CST
+from .policy.cron import CST
+from .times import DEFAULT_TIMEZONE
 
 
-def parse_time(text: str) -> float:
-    """Epoch seconds from epoch seconds or ISO-8601 (a time without zone is China time)."""
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        d = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"not a time: {text!r} (use ISO-8601 like 2026-11-30T08:00 or epoch seconds)") from None
-    if d.tzinfo is None:
-        d = d.replace(tzinfo=CST)
-    return d.timestamp()
+def parse_time(text: str, zone_name: str = DEFAULT_TIMEZONE) -> float:
+    """Epoch seconds from epoch seconds or ISO-8601 (a time without a zone is read in
+    ``zone_name``, the site's ``timezone``): :func:`warning.times.parse_time`."""
+    return times.parse_time(text, zone_name=zone_name)
 
 
 def percentile(values: list[float], q: float) -> float | None:

@@ -13,11 +13,16 @@ import os
 import sys
 from pathlib import Path
 
+from ..times import DEFAULT_TIMEZONE
+
 
 def register(sub) -> None:
     p = sub.add_parser("report", help="shift report (HTML and CSV) for a time range")
-    p.add_argument("--from", dest="start", required=True, help="ISO-8601 (China time if no zone) or epoch seconds")
+    p.add_argument("--from", dest="start", required=True,
+                   help="ISO-8601 (read in --timezone if it has no zone) or epoch seconds")
     p.add_argument("--to", dest="end", required=True, help="ISO-8601 or epoch seconds")
+    p.add_argument("--timezone", default=DEFAULT_TIMEZONE,
+                   help=f"zone of a time written without one (the site's timezone; default {DEFAULT_TIMEZONE})")
     p.add_argument("--out", type=Path, default=Path("."), help="folder for report.html, summary.csv, open.csv")
     p.add_argument("--database", default=os.environ.get("WARNING_DATABASE_URL"),
                    help="PostgreSQL DSN (or WARNING_DATABASE_URL); without it the embedded server's")
@@ -32,7 +37,7 @@ async def _report(args) -> int:
     from .. import report
 
     try:
-        start, end = report.parse_time(args.start), report.parse_time(args.end)
+        start, end = report.parse_time(args.start, args.timezone), report.parse_time(args.end, args.timezone)
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -26,10 +26,10 @@ from email.message import EmailMessage
 import aiohttp
 import orjson
 
-from ..config import Channel
 from ..platforms import push
 from ..platforms.settings import gateway_cipher_from
-from . import formats
+from ..policy import formats
+from ..site import Channel
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,8 @@ class Sender:
         fmt = codes.formats.get(name) if name != "json" else None
         if fmt is not None:
             try:
-                cipher = gateway_cipher_from(fmt, ch.id, ch.options.get("key_env"), ch.options.get("iv_env"))
+                cipher = gateway_cipher_from(fmt, ch.id, ch.options.get("key_env"), ch.options.get("iv_env"),
+                                             os.environ)
             except ValueError as exc:
                 return str(exc)
             body = push.envelope(fmt, cipher, str(ch.options["gateway"]), item["qybm"], [item])

@@ -75,16 +75,19 @@ class CipherSpec:
         raw = decode(text, self.encodings)
         block = len(self.key)
         if not raw or len(raw) % block:
-            raise CryptoError(f"密文长度 {len(raw)} 字节不是 {block} 的整数倍 / "
-                              f"cipher text of {len(raw)} bytes is not a whole number of {block}-byte blocks")
+            raise CryptoError(
+                f"密文长度 {len(raw)} 字节不是 {block} 的整数倍 / "
+                f"cipher text of {len(raw)} bytes is not a whole number of {block}-byte blocks"
+            )
         dec = self._cipher().decryptor()
         padded = dec.update(raw) + dec.finalize()
         unpad = padding.PKCS7(block * 8).unpadder()
         try:
             return unpad.update(padded) + unpad.finalize()
         except ValueError:
-            raise CryptoError("解密后填充无效(密钥或 IV 错误?)/ bad padding after decryption (wrong key or IV?)"
-                              ) from None
+            raise CryptoError(
+                "解密后填充无效(密钥或 IV 错误?)/ bad padding after decryption (wrong key or IV?)"
+            ) from None
 
 
 def encode(raw: bytes, encodings: Sequence[str]) -> str:

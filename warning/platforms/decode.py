@@ -15,13 +15,12 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 import orjson
 
 from ..ingest import MAX_FUTURE_S, MAX_ITEMS, MAX_PAST_S, Parsed
 from ..model import Reading
+from ..times import zone
 from .crypto import CipherSpec, CryptoError
 from .settings import Format
 
@@ -76,15 +75,10 @@ class Inbound:
     alarms: tuple[Alarm, ...] = ()
 
 
-@lru_cache(maxsize=16)
-def zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
 def parse_time(text, fmt: str, tz: str) -> float | None:
-    """Epoch seconds on a whole millisecond, reading a zone-less time in the site's zone.
-
-    A local function until ``warning/times.py`` (the one time parser, issue 17) lands."""
+    """Epoch seconds on a whole millisecond, reading a zone-less time in the site's zone
+    (:func:`warning.times.zone`). The platform's own ``ts_format`` is applied strictly (strptime),
+    where ``warning.times.parse_iso`` would also take other ISO-8601 shapes."""
     if not isinstance(text, str) or len(text) > 40:
         return None
     try:
@@ -124,8 +118,9 @@ def _text(v, field: str) -> str | None:
     return v[:MAX_TEXT]
 
 
-def envelope(fmt: Format, body: bytes, headers: Mapping[str, str], registry: Registry
-             ) -> tuple[str, GatewayKeys, CipherSpec, str]:
+def envelope(
+    fmt: Format, body: bytes, headers: Mapping[str, str], registry: Registry
+) -> tuple[str, GatewayKeys, CipherSpec, str]:
     """(gateway id, its keys, its cipher, cipher text) from the outer JSON, its secret and enterprise checked."""
     try:
         doc = orjson.loads(body)
@@ -147,8 +142,12 @@ def envelope(fmt: Format, body: bytes, headers: Mapping[str, str], registry: Reg
     if "enterprise" in env:
         qy = doc.get(env["enterprise"])
         if qy != registry.enterprise_codes.get(keys.enterprise):
-            raise PlatformError(403, f"企业编码 {env['enterprise']} 与网关登记的企业不符 / "
-                                     f"{env['enterprise']} does not match the gateway's enterprise", gid)
+            raise PlatformError(
+                403,
+                f"企业编码 {env['enterprise']} 与网关登记的企业不符 / "
+                f"{env['enterprise']} does not match the gateway's enterprise",
+                gid,
+            )
     if not isinstance(data, str) or not data:
         raise PlatformError(400, f"缺少密文 {env['data']} / missing cipher text {env['data']!r}", gid)
     if keys.cipher is None:
@@ -176,8 +175,9 @@ def items_of(fmt: Format, cipher: CipherSpec, data: str, gid: str) -> list:
     return doc
 
 
-def decode(fmt: Format, kind: str, body: bytes, headers: Mapping[str, str], registry: Registry, now: float,
-           tz: str) -> Inbound:
+def decode(
+    fmt: Format, kind: str, body: bytes, headers: Mapping[str, str], registry: Registry, now: float, tz: str
+) -> Inbound:
     gid, keys, cipher, data = envelope(fmt, body, headers, registry)
     items = items_of(fmt, cipher, data, gid)
     codes = registry.points.get(keys.enterprise, {})
@@ -239,16 +239,26 @@ def decode(fmt: Format, kind: str, body: bytes, headers: Mapping[str, str], regi
                 continue
             status = int(status)
         try:
-            alarms.append(Alarm(kind, code, pid, t, _text(item.get(f["value"]), f["value"]), status,
-                                _text(item.get(f["threshold"]), f["threshold"]),
-                                _text(item.get(f["content"]), f["content"])))
+            alarms.append(
+                Alarm(
+                    kind,
+                    code,
+                    pid,
+                    t,
+                    _text(item.get(f["value"]), f["value"]),
+                    status,
+                    _text(item.get(f["threshold"]), f["threshold"]),
+                    _text(item.get(f["content"]), f["content"]),
+                )
+            )
         except ValueError as exc:
             bad.append(f"#{i}: {exc}")
     if bad:
         raise PlatformError(400, _listed("条目无效 / invalid items", bad), gid)
     if unknown:
-        raise PlatformError(403, _listed("未登记的点位编码 / point codes not registered to this enterprise",
-                                         unknown), gid)
+        raise PlatformError(
+            403, _listed("未登记的点位编码 / point codes not registered to this enterprise", unknown), gid
+        )
     return Inbound(keys.enterprise, gid, Parsed(messages, count) if kind == "rts" else None, tuple(alarms))
 
 

@@ -21,15 +21,21 @@ from datetime import datetime
 
 import orjson
 
+from ..times import zone
 from .crypto import CipherSpec
-from .decode import zone
 from .settings import DEFAULTS, Format
 
 FORMATS = ("json", "national", "provincial")
 LEVEL = {"red": 1, "orange": 2, "yellow": 3, "blue": 4}
-KIND_ZH = {"raised": "发布", "updated": "更新", "escalated": "升级", "acknowledged": "签收", "handling": "处置",
-           "feedback": "反馈", "resolved": "解除"}
-PUSHED = ("raised", "updated", "acknowledged", "handling", "feedback", "resolved")  #: event kinds sent up
+KIND_ZH = {
+    "raised": "发布",
+    "updated": "更新",
+    "escalated": "升级",
+    "acknowledged": "签收",
+    "handling": "处置",
+    "feedback": "反馈",
+    "resolved": "解除",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,28 +50,43 @@ class PushCodes:
 
 def push_codes(site) -> PushCodes:
     plats = site.platforms
-    return PushCodes({e.id: e.code for e in site.enterprises.values() if e.code},
-                     {(p.ref.enterprise, p.ref.device, p.ref.point): p.code for p in site.points if p.code},
-                     {**DEFAULTS, **(plats.formats if plats else {})},
-                     plats.timezone if plats else "Asia/Shanghai")
+    return PushCodes(
+        {e.id: e.code for e in site.enterprises.values() if e.code},
+        {(p.ref.enterprise, p.ref.device, p.ref.point): p.code for p in site.points if p.code},
+        {**DEFAULTS, **(plats.formats if plats else {})},
+        site.timezone,
+    )
 
 
 def item(payload: Mapping, codes: PushCodes) -> dict:
     a = payload["alert"]
     when = datetime.fromtimestamp(payload["at"], zone(codes.timezone)).strftime("%Y-%m-%d %H:%M:%S")
-    return {"id": payload["id"], "alarmId": a["id"], "kind": payload["kind"],
-            "kindZh": KIND_ZH.get(payload["kind"], payload["kind"]),
-            "qybm": codes.enterprises.get(a["enterprise"]), "tnm": codes.points.get((a["enterprise"], a["device"],
-                                                                                     a["point"])),
-            "enterprise": a["enterprise"], "device": a["device"], "point": a["point"],
-            "level": LEVEL.get(a["severity"]), "severity": a["severity"], "ts": when, "val": a.get("value"),
-            "content": a.get("message"), "actor": payload.get("actor"), "note": payload.get("note")}
+    return {
+        "id": payload["id"],
+        "alarmId": a["id"],
+        "kind": payload["kind"],
+        "kindZh": KIND_ZH.get(payload["kind"], payload["kind"]),
+        "qybm": codes.enterprises.get(a["enterprise"]),
+        "tnm": codes.points.get((a["enterprise"], a["device"], a["point"])),
+        "enterprise": a["enterprise"],
+        "device": a["device"],
+        "point": a["point"],
+        "level": LEVEL.get(a["severity"]),
+        "severity": a["severity"],
+        "ts": when,
+        "val": a.get("value"),
+        "content": a.get("message"),
+        "actor": payload.get("actor"),
+        "note": payload.get("note"),
+    }
 
 
 def envelope(fmt: Format, cipher: CipherSpec, gateway: str, enterprise_code: str | None, items: list) -> dict:
     """The platform's outer body around the encrypted items."""
-    body: dict[str, str | None] = {fmt.envelope["gateway"]: gateway,
-                                   fmt.envelope["data"]: cipher.seal(orjson.dumps(items))}
+    body: dict[str, str | None] = {
+        fmt.envelope["gateway"]: gateway,
+        fmt.envelope["data"]: cipher.seal(orjson.dumps(items)),
+    }
     if "enterprise" in fmt.envelope:
         body[fmt.envelope["enterprise"]] = enterprise_code
     return body

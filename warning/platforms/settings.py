@@ -18,12 +18,11 @@ and the answer convention. A site file overrides any of them::
     iv_env = "WARNING_GW01_IV"
 
 Keys and IVs are never in the file: a gateway names the environment variables that hold
-them, read when the server starts (:func:`gateway_cipher`).
+them, read when the server starts (:func:`gateway_cipher`, given the environment by its caller).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -69,21 +68,42 @@ NATIONAL = Format(
     name="national",
     paths={"rts": "/platform/national/api/data"},
     envelope={"gateway": "appid", "data": "data"},
-    algorithm="sm4", mode="cbc", encodings=("hex",), key_encoding="utf8",
+    algorithm="sm4",
+    mode="cbc",
+    encodings=("hex",),
+    key_encoding="utf8",
     items={"code": "tnm", "ts": "ts", "value": "val"},
-    alarm_items={"ts": "ts", "code": "oname", "value": "avx", "status": "scd", "threshold": "threshold",
-                 "content": "content"},
-    items_key=None, ts_format="%Y-%m-%d %H:%M:%S", secret_header="appsecret")
+    alarm_items={
+        "ts": "ts",
+        "code": "oname",
+        "value": "avx",
+        "status": "scd",
+        "threshold": "threshold",
+        "content": "content",
+    },
+    items_key=None,
+    ts_format="%Y-%m-%d %H:%M:%S",
+    secret_header="appsecret",
+)
 
 PROVINCIAL = Format(
     name="provincial",
-    paths={"rts": "/platform/prov/api/rtsData", "events": "/platform/prov/api/eventsData",
-           "videos": "/platform/prov/api/videosData"},
+    paths={
+        "rts": "/platform/prov/api/rtsData",
+        "events": "/platform/prov/api/eventsData",
+        "videos": "/platform/prov/api/videosData",
+    },
     envelope={"enterprise": "qybm", "gateway": "wgbm", "data": "data"},
-    algorithm="des", mode="cbc", encodings=("base64", "hex"), key_encoding="utf8",
+    algorithm="des",
+    mode="cbc",
+    encodings=("base64", "hex"),
+    key_encoding="utf8",
     items={"code": "tnm", "ts": "ts", "value": "val"},
     alarm_items=NATIONAL.alarm_items,
-    items_key=None, ts_format="%Y-%m-%d %H:%M:%S", secret_header=None)
+    items_key=None,
+    ts_format="%Y-%m-%d %H:%M:%S",
+    secret_header=None,
+)
 
 DEFAULTS = {"national": NATIONAL, "provincial": PROVINCIAL}
 _SUFFIX = {"rts": "/api/rtsData", "events": "/api/eventsData", "videos": "/api/videosData"}
@@ -138,8 +158,9 @@ def parse_platforms(raw: dict, enterprises: Mapping, points: Sequence) -> Platfo
         if fmt.mode == "cbc" and not isinstance(g.get("iv_env"), str):
             raise ValueError(f"gateway {gid!r}: iv_env is required for {fmt.algorithm}-cbc")
         if "enterprise" in fmt.envelope and not enterprises[ent].code:
-            raise ValueError(f"gateway {gid!r}: enterprise {ent!r} needs a code (the envelope's "
-                             f"{fmt.envelope['enterprise']})")
+            raise ValueError(
+                f"gateway {gid!r}: enterprise {ent!r} needs a code (the envelope's {fmt.envelope['enterprise']})"
+            )
         gateways.append(Gateway(gid, plat, ent, g["key_env"], g.get("iv_env"), g.get("secret_env")))
     codes: dict[str, dict[str, tuple[str, str]]] = {}
     for p in points:
@@ -157,8 +178,19 @@ def parse_platforms(raw: dict, enterprises: Mapping, points: Sequence) -> Platfo
 
 
 def _format(base: Format, t: dict) -> Format:
-    known = {"prefix", "paths", "envelope", "cipher", "key_encoding", "items", "alarm_items", "items_key",
-             "ts_format", "secret_header", "answer"}
+    known = {
+        "prefix",
+        "paths",
+        "envelope",
+        "cipher",
+        "key_encoding",
+        "items",
+        "alarm_items",
+        "items_key",
+        "ts_format",
+        "secret_header",
+        "answer",
+    }
     extra = set(t) - known
     if extra:
         raise ValueError(f"{base.name}: unknown key(s) {', '.join(sorted(extra))}")
@@ -175,8 +207,9 @@ def _format(base: Format, t: dict) -> Format:
     mode = cipher.get("mode", base.mode)
     encodings = tuple(cipher.get("encodings", base.encodings))
     if algorithm not in ALGORITHMS or mode not in ("cbc", "ecb") or not set(encodings) <= set(ENCODINGS):
-        raise ValueError(f"{base.name}: cipher needs algorithm in {tuple(ALGORITHMS)}, mode cbc|ecb, "
-                         f"encodings among {ENCODINGS}")
+        raise ValueError(
+            f"{base.name}: cipher needs algorithm in {tuple(ALGORITHMS)}, mode cbc|ecb, encodings among {ENCODINGS}"
+        )
     key_encoding = t.get("key_encoding", base.key_encoding)
     if key_encoding not in KEY_ENCODINGS:
         raise ValueError(f"{base.name}: key_encoding must be one of {KEY_ENCODINGS}")
@@ -186,23 +219,34 @@ def _format(base: Format, t: dict) -> Format:
         if a.get("http_status", "mirror") not in ("mirror", "always_200"):
             raise ValueError(f"{base.name}: answer.http_status must be mirror or always_200")
         answer = replace(answer, **{k: v for k, v in a.items() if k in Answer.__dataclass_fields__})
-    return replace(base, paths=paths, envelope={**base.envelope, **t.get("envelope", {})},
-                   algorithm=algorithm, mode=mode, encodings=encodings, key_encoding=key_encoding,
-                   items={**base.items, **t.get("items", {})}, alarm_items={**base.alarm_items,
-                                                                            **t.get("alarm_items", {})},
-                   items_key=t.get("items_key", base.items_key), ts_format=t.get("ts_format", base.ts_format),
-                   secret_header=t.get("secret_header", base.secret_header), answer=answer)
+    return replace(
+        base,
+        paths=paths,
+        envelope={**base.envelope, **t.get("envelope", {})},
+        algorithm=algorithm,
+        mode=mode,
+        encodings=encodings,
+        key_encoding=key_encoding,
+        items={**base.items, **t.get("items", {})},
+        alarm_items={**base.alarm_items, **t.get("alarm_items", {})},
+        items_key=t.get("items_key", base.items_key),
+        ts_format=t.get("ts_format", base.ts_format),
+        secret_header=t.get("secret_header", base.secret_header),
+        answer=answer,
+    )
 
 
-def gateway_cipher(fmt: Format, g: Gateway, environ: Mapping[str, str] | None = None) -> CipherSpec:
-    """The gateway's cipher from the environment; raises ValueError when a variable is unset or wrong."""
+def gateway_cipher(fmt: Format, g: Gateway, environ: Mapping[str, str]) -> CipherSpec:
+    """The gateway's cipher from the environment (passed in: this module stays pure); raises
+    ValueError when a variable is unset or wrong."""
     return gateway_cipher_from(fmt, g.id, g.key_env, g.iv_env, environ)
 
 
-def gateway_cipher_from(fmt: Format, who: str, key_env: str | None, iv_env: str | None,
-                        environ: Mapping[str, str] | None = None) -> CipherSpec:
+def gateway_cipher_from(
+    fmt: Format, who: str, key_env: str | None, iv_env: str | None, environ: Mapping[str, str]
+) -> CipherSpec:
     """A cipher of ``fmt`` with the key and IV in the named environment variables."""
-    env = os.environ if environ is None else environ
+    env = environ
 
     def read(var: str | None) -> bytes:
         text = env.get(var) if var else None

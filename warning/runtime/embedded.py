@@ -36,11 +36,12 @@ from ..config import Site
 from ..ingest import Parsed
 from ..model import AlertEvent, Reading, Severity
 from ..notify.outbox import OutboxWorker
-from ..platforms.push import push_codes
 from ..pipeline import SHARDS, Pipeline
+from ..platforms.push import push_codes
 from ..store import alerts as alert_store
-from ..store import checkpoints, readings as reading_store
+from ..store import checkpoints
 from ..store import notifications as notify_store
+from ..store import readings as reading_store
 from ..store import silences as silence_store
 from ..store.registry import sync_points
 from .actions import apply_action, dead_letter

@@ -35,8 +35,8 @@ from aiokafka.errors import KafkaError
 from ..alerts import AlertEngine
 from ..config import Site
 from ..model import AlertEvent, Finding, PointRef, Severity
-from ..notify.router import Router
 from ..pipeline import Pipeline
+from ..policy.router import Router
 from ..store import alerts as alert_store
 from ..store import dead_letters as dead_letter_store
 from ..store import notifications as notify_store

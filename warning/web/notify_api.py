@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..notify.policies import describe
+from ..policy.policies import describe
 from ..store import notifications as store
 from .officer import number, who
 from .responses import json_error, json_response

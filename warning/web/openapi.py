@@ -3,6 +3,8 @@ handlers it describes; tests fuzz the API from it)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -36,7 +38,7 @@ def _errors(*codes: int) -> dict:
             if c in codes}
 
 
-SPEC = {
+SPEC: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "warning", "version": "1",
              "description": "Telemetry ingest and alert API of the dust-hazard early-warning processor."},

@@ -37,13 +37,14 @@ def registry(platforms: Platforms, site, devices: dict) -> Registry:
         fmt = platforms.formats[g.platform]
         secret = (os.environ.get(g.secret_env) or None) if g.secret_env else None
         try:
-            keys = GatewayKeys(g.enterprise, gateway_cipher(fmt, g), secret)
+            keys = GatewayKeys(g.enterprise, gateway_cipher(fmt, g, os.environ), secret)
         except ValueError as exc:  # the gateway is refused, loudly, rather than the server not starting
             log.warning("platform gateway %s refused until configured: %s", g.id, exc)
             keys = GatewayKeys(g.enterprise, None, secret, str(exc))
         if fmt.secret_header is not None and secret is None:
-            log.warning("platform gateway %s has no %s (secret_env unset): its requests are refused", g.id,
-                        fmt.secret_header)
+            log.warning(
+                "platform gateway %s has no %s (secret_env unset): its requests are refused", g.id, fmt.secret_header
+            )
         gateways[(g.platform, g.id)] = keys
     points = {}
     for ent, codes in platforms.codes.items():
@@ -91,8 +92,9 @@ def _endpoint(state, fmt: Format, kind: str, reg: Registry, tz: str):
         try:
             body = await read_body(request, state.max_body)
         except _TooLarge:
-            return await refuse(path, b"", PlatformError(413, f"请求体超过 {state.max_body} 字节 / body over "
-                                                              f"{state.max_body} bytes"))
+            return await refuse(
+                path, b"", PlatformError(413, f"请求体超过 {state.max_body} 字节 / body over {state.max_body} bytes")
+            )
         except ClientDisconnect:
             return reply(400, "客户端断开 / client disconnected")
         now = time.time()
@@ -104,8 +106,11 @@ def _endpoint(state, fmt: Format, kind: str, reg: Registry, tz: str):
             wait = state.buckets.take(f"gateway:{fmt.name}:{inbound.gateway}", inbound.parsed.count, now)
             if wait:
                 rejected.labels("rate").inc()
-                return reply(429, f"超过速率限制 / rate limit of {state.buckets.rate:g} readings/s exceeded",
-                             {"Retry-After": str(max(1, int(wait + 0.999)))})
+                return reply(
+                    429,
+                    f"超过速率限制 / rate limit of {state.buckets.rate:g} readings/s exceeded",
+                    {"Retry-After": str(max(1, int(wait + 0.999)))},
+                )
             try:
                 await state.runtime.submit(inbound.enterprise, inbound.parsed)
             except Overloaded as exc:
@@ -116,8 +121,7 @@ def _endpoint(state, fmt: Format, kind: str, reg: Registry, tz: str):
                 async with state.pool.acquire() as conn:
                     await alarm_store.add_alarms(conn, inbound.enterprise, inbound.gateway, fmt.name, inbound.alarms)
             except DB_ERRORS as exc:
-                return reply(503, f"存储不可用,请重发 / store unavailable: {type(exc).__name__}",
-                             {"Retry-After": "5"})
+                return reply(503, f"存储不可用,请重发 / store unavailable: {type(exc).__name__}", {"Retry-After": "5"})
         return reply(200, "")
 
     return endpoint
@@ -145,8 +149,9 @@ def _alarms_endpoint(state):
         else:
             scope = None if wanted is None else [wanted]
         async with state.pool.acquire() as conn:
-            rows = await alarm_store.list_alarms(conn, enterprises=scope,
-                                                 since_ms=None if since is None else round(since * 1000), limit=limit)
+            rows = await alarm_store.list_alarms(
+                conn, enterprises=scope, since_ms=None if since is None else round(since * 1000), limit=limit
+            )
         return json_response(rows)
 
     return alarms

@@ -1,5 +1,5 @@
 """``GET /api/v1/report?from=&to=&format=json|csv|html[&table=summary|open]``: the shift report
-(warning.report) for the dashboard; times are ISO-8601 (China time if no zone) or epoch seconds."""
+(warning.report) for the dashboard; times are ISO-8601 (the site's ``timezone`` if no zone) or epoch seconds."""
 
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ def routes(state):
             return err
         q = request.query_params
         try:
-            end = report.parse_time(q["to"]) if "to" in q else state.runtime.clock()
-            start = report.parse_time(q["from"]) if "from" in q else end - 8 * 3600
+            tz = state.site.timezone  # a time without a zone is the site's
+            end = report.parse_time(q["to"], tz) if "to" in q else state.runtime.clock()
+            start = report.parse_time(q["from"], tz) if "from" in q else end - 8 * 3600
         except ValueError as exc:
             return json_error(400, str(exc))
         if not 0 < end - start <= MAX_SPAN:

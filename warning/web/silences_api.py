@@ -12,7 +12,7 @@ import time
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..notify.silences import SilenceError, validate
+from ..policy.silences import SilenceError, validate
 from ..store import silences as store
 from .officer import json_body, who
 from .responses import json_error, json_response

@@ -34,14 +34,14 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ..config import Channel
 from ..model import AlertEvent, AlertState, EventKind, Severity
-from ..platforms.push import PUSHED
+from ..site import Channel
 from .policies import Policy
 from .silences import Silence, muting
 
 LIFECYCLE_TYPES = ("webhook",)
 UPSTREAM = "upstream"  #: the platform above: see :meth:`Router.goes_up`
+PUSHED = ("raised", "updated", "acknowledged", "handling", "feedback", "resolved")  #: event kinds sent up
 LIFECYCLE_KINDS = (EventKind.ACKNOWLEDGED, EventKind.HANDLING, EventKind.FEEDBACK, EventKind.RESOLVED)
 GROUP_SHOWN = 20  #: alerts listed in a group message; the count covers all
 

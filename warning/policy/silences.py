@@ -91,6 +91,8 @@ def validate(body: dict, *, now: float) -> dict:
             _cron(str(cron))
         except CronError as exc:
             raise SilenceError(f"cron: {exc}") from None
+        if duration is None:
+            raise SilenceError("a recurring silence needs duration (seconds)")
         try:
             duration = float(duration)
         except (TypeError, ValueError):
