@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .basemap import Basemap
 from .model import PointRef
 from .platforms.settings import Platforms
 from .policy.policies import Policy
@@ -36,6 +37,7 @@ class Enterprise:
     location: tuple[float, float] | None = None
     dust: str = ""
     devices: tuple[str, ...] = ()
+    street: str = ""  #: the street or town (街镇) it belongs to; one of the basemap's when there is one
     code: str | None = None  #: the platforms' enterprise code (provincial ``qybm``)
 
 
@@ -66,6 +68,7 @@ class Site:
     channels: tuple[Channel, ...]
     policy: Policy = field(default_factory=Policy)  #: escalation, rosters, noise control
     timezone: str = DEFAULT_TIMEZONE  #: IANA name; a time written without a zone is read here
+    basemap: Basemap | None = None  #: the risk map's outline and streets (``[site] map``), see warning.basemap
     platforms: Platforms | None = None  #: the platforms' inbound formats, gateways and point codes
 
     def alert_policy(self) -> Policy:

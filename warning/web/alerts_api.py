@@ -1,8 +1,9 @@
 """Alert list and officers' actions: ``GET /api/v1/alerts``, ``GET /api/v1/alerts/{id}``,
 ``POST /api/v1/alerts/{id}/ack``, ``/handle``, ``/feedback`` and ``/resolve`` (docs/alerting.md).
 
-Reading needs a viewer or officer (session cookie or officer API token); acting needs an
-officer, and a cookie-authenticated action needs the session's CSRF token.
+Reading needs a logged-in caller (session cookie or officer API token) and shows the
+caller's scope only (another scope's alert answers 404); acting needs an officer, on an
+alert in scope, and a cookie-authenticated action needs the session's CSRF token.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from starlette.responses import Response
 
 from ..alerts import AlertError, AlertNotFound
 from ..store import alerts as alert_store
-from .officer import acts
+from .officer import who
 from .responses import json_error, json_response
+from .scope import Scope, scope_of
 
 STATES = ("active", "acknowledged", "handling", "feedback", "resolved", "open", "all")
 MAX_NOTE = 2000
@@ -39,9 +41,8 @@ def check_attachments(items) -> str | None:
     return None
 
 
-async def alert_listing(pool, request: Request, *, enterprise: str | None = None,
-                        default_limit: int = 1000) -> Response:
-    """``?state=&limit=`` over the alerts table, optionally one enterprise's (both APIs)."""
+async def alert_listing(pool, request: Request, scope: Scope, *, default_limit: int = 1000) -> Response:
+    """``?state=&limit=`` over the alerts table, the scope's only (both APIs)."""
     wanted = request.query_params.get("state", "active")
     if wanted not in STATES:
         return json_error(400, f"state must be one of {', '.join(STATES)}")
@@ -50,49 +51,33 @@ async def alert_listing(pool, request: Request, *, enterprise: str | None = None
     except ValueError:
         return json_error(400, "limit must be an integer")
     async with pool.acquire() as conn:
-        return json_response(await alert_store.list_alerts(conn, wanted, enterprise=enterprise, limit=limit))
+        return json_response(await alert_store.list_alerts(conn, wanted, enterprises=scope.sql_filter(), limit=limit))
 
 
-async def alert_with_events(pool, aid: str, may_see=lambda enterprise: True) -> dict | None:
+async def alert_with_events(pool, aid: str, scope: Scope) -> dict | None:
     """An alert with its events, or None when there is none this caller may see."""
     async with pool.acquire() as conn:
         alert = await alert_store.get_alert(conn, aid)
-        if alert is None or not may_see(alert["enterprise"]):
+        if alert is None or not scope.sees(alert["enterprise"]):
             return None
         alert["events"] = await alert_store.alert_events(conn, aid)
     return alert
 
 
 def routes(state):
-    auth = state.auth
-
-    def who(request: Request, role: str | None = None):
-        p = auth.principal(request)
-        if p is None:
-            return None, json_error(401, "log in, or send an officer API token")
-        if role is not None and not acts(p):
-            return None, json_error(403, f"this needs the {role} role; you are {p.role}")
-        return p, None
-
     async def list_alerts(request: Request) -> Response:
-        _, err = who(request)
-        return err or await alert_listing(state.pool, request)
+        return await alert_listing(state.pool, request, scope_of(request))
 
     async def get_alert(request: Request) -> Response:
-        _, err = who(request)
-        if err:
-            return err
         aid = request.path_params["id"]
-        alert = await alert_with_events(state.pool, aid)
+        alert = await alert_with_events(state.pool, aid, scope_of(request))
         return json_response(alert) if alert is not None else json_error(404, f"no alert with id {aid!r}")
 
     def action(name: str):
         async def act(request: Request) -> Response:
-            p, err = who(request, "officer")
+            p, err = who(state, request, "officer")
             if err:
                 return err
-            if not auth.csrf_ok(p, request.headers.get("x-csrf-token")):
-                return json_error(403, "missing or wrong CSRF token (X-CSRF-Token header)")
             try:
                 body = orjson.loads(await request.body() or b"{}")
             except orjson.JSONDecodeError as exc:
@@ -108,6 +93,11 @@ def routes(state):
             if problem:
                 return json_error(400, problem)
             aid = request.path_params["id"]
+            if not p.scope.all:  # a scoped officer acts on alerts in scope only; others look unknown
+                async with state.pool.acquire() as conn:
+                    known = await alert_store.get_alert(conn, aid)
+                if known is None or not p.scope.sees(known["enterprise"]):
+                    return json_error(404, f"no alert with id {aid!r}")
             try:
                 current = await state.runtime.act(name, aid, p.name, note, attachments)
             except AlertNotFound:

@@ -23,8 +23,9 @@ from ..platforms.settings import Format, Platforms, gateway_cipher
 from ..runtime.errors import DB_ERRORS, Overloaded
 from ..store import dead_letters
 from ..store import platforms as alarm_store
-from .officer import number, who
+from .officer import number
 from .responses import json_error, json_response
+from .scope import scope_of
 from .telemetry import _TooLarge, read_body
 
 log = logging.getLogger(__name__)
@@ -54,15 +55,19 @@ def registry(platforms: Platforms, site, devices: dict) -> Registry:
 
 
 def routes(state):
+    """The read path (declared in ``scope.ROUTES``)."""
+    return [("/api/v1/enterprise-alarms", _alarms_endpoint(state), ["GET"])]
+
+
+def adapter_routes(state):
+    """The adapters, at the paths the site's formats name (configuration, so not in
+    ``scope.ROUTES``: ``build_app`` guards them like telemetry, the gateway's key being the token)."""
     platforms: Platforms | None = state.site.platforms
-    out = [("/api/v1/enterprise-alarms", _alarms_endpoint(state), ["GET"])]
     if platforms is None or not platforms.formats:
-        return out
+        return []
     reg = registry(platforms, state.site, state.runtime.devices)
-    for fmt in platforms.formats.values():
-        for kind, path in fmt.paths.items():
-            out.append((path, _endpoint(state, fmt, kind, reg, platforms.timezone), ["POST"]))
-    return out
+    return [(path, _endpoint(state, fmt, kind, reg, platforms.timezone), ["POST"])
+            for fmt in platforms.formats.values() for kind, path in fmt.paths.items()]
 
 
 def _endpoint(state, fmt: Format, kind: str, reg: Registry, tz: str):
@@ -129,9 +134,6 @@ def _endpoint(state, fmt: Format, kind: str, reg: Registry, tz: str):
 
 def _alarms_endpoint(state):
     async def alarms(request: Request) -> Response:
-        p, err = who(state, request)
-        if err:
-            return err
         q = request.query_params
         try:
             since = number(request, "since")
@@ -140,18 +142,12 @@ def _alarms_endpoint(state):
             return json_error(400, str(exc) if "since" in str(exc) else "limit must be an integer")
         if not 1 <= limit <= 10_000:
             return json_error(400, "limit must be between 1 and 10000")
-        wanted = q.get("enterprise")
-        scope: list[str] | None
-        if p.enterprise is not None:  # an enterprise user sees its own enterprise only
-            if wanted is not None and wanted != p.enterprise:
-                return json_response([])
-            scope = [p.enterprise]
-        else:
-            scope = None if wanted is None else [wanted]
+        scope = scope_of(request).narrow(q.get("enterprise"), state.site.enterprises)
+        if scope is None:  # unknown and not-yours look the same
+            return json_error(404, "no such enterprise")
         async with state.pool.acquire() as conn:
-            rows = await alarm_store.list_alarms(
-                conn, enterprises=scope, since_ms=None if since is None else round(since * 1000), limit=limit
-            )
+            rows = await alarm_store.list_alarms(conn, enterprises=scope.sql_filter(),
+                                                 since_ms=None if since is None else round(since * 1000), limit=limit)
         return json_response(rows)
 
     return alarms
