@@ -13,20 +13,19 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
 from ..platforms.decode import GatewayKeys, PlatformError, Registry, answer, decode
 from ..platforms.settings import Format, Platforms, gateway_cipher
-from ..runtime.errors import DB_ERRORS, Overloaded
+from ..runtime.errors import DB_ERRORS, Overloaded, Rejected
 from ..store import dead_letters
 from ..store import platforms as alarm_store
+from .body import BodyError, read_bytes
 from .officer import number
 from .responses import json_error, json_response
 from .scope import scope_of
-from .telemetry import _TooLarge, read_body
 
 log = logging.getLogger(__name__)
 
@@ -95,21 +94,22 @@ def _endpoint(state, fmt: Format, kind: str, reg: Registry, tz: str):
             rejected.labels("overloaded").inc()
             return reply(503, "接收队列已满,请稍后重发 / ingest queue full, send again", {"Retry-After": "1"})
         try:
-            body = await read_body(request, state.max_body)
-        except _TooLarge:
-            return await refuse(
-                path, b"", PlatformError(413, f"请求体超过 {state.max_body} 字节 / body over {state.max_body} bytes")
-            )
-        except ClientDisconnect:
-            return reply(400, "客户端断开 / client disconnected")
-        now = time.time()
+            body = await read_bytes(request, state.max_body)
+        except BodyError as exc:
+            if exc.status == 413:  # a platform's oversized post is kept as a dead letter, like other refusals
+                return await refuse(path, b"", PlatformError(413, exc.message))
+            return reply(exc.status, exc.message)
+        now = state.runtime.clock()
         try:
             inbound = decode(fmt, kind, body, request.headers, reg, now, tz)
         except PlatformError as exc:
             return await refuse(path, body, exc)
         if inbound.parsed is not None:
-            wait = state.buckets.take(f"gateway:{fmt.name}:{inbound.gateway}", inbound.parsed.count, now)
-            if wait:
+            key = f"gateway:{fmt.name}:{inbound.gateway}"
+            wait = state.buckets.wait(key, now)
+            if not wait:
+                state.buckets.debit(key, inbound.parsed.count, now)
+            else:
                 rejected.labels("rate").inc()
                 return reply(
                     429,
@@ -121,6 +121,8 @@ def _endpoint(state, fmt: Format, kind: str, reg: Registry, tz: str):
             except Overloaded as exc:
                 rejected.labels("overloaded").inc()
                 return reply(503, f"暂不可用,请重发 / {exc}", {"Retry-After": str(exc.retry_after)})
+            except Rejected as exc:  # the store refused this post's content: kept as a dead letter, 400
+                return await refuse(path, body, PlatformError(400, f"存储拒收 / refused by the store: {exc}"))
         if inbound.alarms:
             try:
                 async with state.pool.acquire() as conn:
