@@ -30,7 +30,7 @@ from .notify.router import Router
 OFFLINE_RULE = "offline"
 RUNNING_POINT = "running"  #: the point whose value (1/0) says whether a collector runs
 NODATA_RULE = "nodata"
-SNAPSHOT_VERSION = 3  #: 3: alert engine flap state, escalation fields, notification router
+SNAPSHOT_VERSION = 4  #: 4: alerts keep peak_severity, cleared_at, message_data (issue 13)
 SHARDS = 16  #: checkpoint slices; changing it discards existing checkpoints
 
 
