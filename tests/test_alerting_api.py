@@ -60,31 +60,41 @@ async def test_lifecycle_through_the_api_with_roles_and_errors(server, receiver)
     await viewer.aclose()
     async with api(server.port) as c:
         r = await c.post(f"/api/v1/alerts/{aid}/handle", json={"note": "too early"})
+        assert r.status_code == 409 and "请先签收" in r.json()["error"]  # zh-CN by default (issue 13)
+        r = await c.post(f"/api/v1/alerts/{aid}/handle", json={"note": "too early"}, headers={"Accept-Language": "en"})
         assert r.status_code == 409 and "sign for" in r.json()["error"]
         assert (await c.post(f"/api/v1/alerts/{aid}/ack", json={"note": "seen"})).json()["holder"] == "duty"
         r = await c.post(f"/api/v1/alerts/{aid}/handle", json={"note": "team on site", "attachments": []})
-        assert r.status_code == 400 and "feedback only" in r.json()["error"]
+        assert r.status_code == 400 and "只有反馈" in r.json()["error"]
         r = await c.post(f"/api/v1/alerts/{aid}/handle", json={"note": "team on site"})
         assert r.status_code == 200 and r.json()["state"] == "handling" and r.json()["handled_by"] == "duty"
         bad = await c.post(f"/api/v1/alerts/{aid}/feedback", json={"note": "x", "attachments": [{"size": 3}]})
-        assert bad.status_code == 400 and "name" in bad.json()["error"]
+        assert bad.status_code == 400 and "名称" in bad.json()["error"]
         bad = await c.post(f"/api/v1/alerts/{aid}/feedback", json={"note": "x", "attachments": [{"name": "a",
                                                                                                  "colour": 1}]})
         assert bad.status_code == 400 and "colour" in bad.json()["error"]
         assert (await c.post(f"/api/v1/alerts/{aid}/feedback", json={})).status_code == 409
         files = [{"name": "photo.jpg", "type": "image/jpeg", "size": 20480, "url": "https://files.example/1"}]
-        r = await c.post(f"/api/v1/alerts/{aid}/feedback", json={"note": "fire out", "attachments": files})
+        bad = await c.post(f"/api/v1/alerts/{aid}/feedback", json={"note": "x", "verdict": "maybe"})
+        assert bad.status_code == 400 and "confirmed" in bad.json()["error"]
+        r = await c.post(f"/api/v1/alerts/{aid}/feedback", json={"note": "fire out", "attachments": files,
+                                                                 "verdict": "confirmed"})
         assert r.status_code == 200 and r.json()["state"] == "feedback" and r.json()["feedback_count"] == 1
         assert (await c.post(f"/api/v1/alerts/{aid}/resolve", json={})).status_code == 409  # still hot: reason
         r = await c.post(f"/api/v1/alerts/{aid}/resolve", json={"note": "cooled, bags replaced"})
         assert r.status_code == 200 and r.json()["state"] == "resolved"
         r = await c.post(f"/api/v1/alerts/{aid}/feedback", json={"note": "late"})
-        assert r.status_code == 409 and "resolved" in r.json()["error"]
+        assert r.status_code == 409 and "已解除" in r.json()["error"]
         detail = (await c.get(f"/api/v1/alerts/{aid}")).json()
         kinds = [e["kind"] for e in detail["events"]]
         assert kinds[0] == "raised" and kinds[-4:] == ["acknowledged", "handling", "feedback", "resolved"]
         fb = next(e for e in detail["events"] if e["kind"] == "feedback")
         assert fb["actor"] == "duty" and fb["note"] == "fire out" and fb["data"]["attachments"] == files
+        assert fb["data"]["verdict"] == "confirmed" and detail["verdict"] == "confirmed"
+        assert detail["enterprise_name"] == "Enterprise one" and detail["peak_severity"] == detail["severity"]
+        assert detail["point_title"] == "料斗温度" and "料斗温度" in detail["message"]
+        en = (await c.get(f"/api/v1/alerts/{aid}", headers={"Accept-Language": "en-GB,en;q=0.9"})).json()
+        assert en["message"].startswith("hopper temperature") and en["point_title"] == "hopper temperature"
         assert detail["holder"] == "duty" and detail["handled_by"] == "duty"
         listed = (await c.get("/api/v1/alerts", params={"state": "resolved"})).json()
         assert aid in {a["id"] for a in listed}

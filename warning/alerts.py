@@ -50,7 +50,13 @@ def _peak(a: Alert) -> Severity:
 
 
 class AlertError(Exception):
-    """An officer's action that cannot be applied; the message says why."""
+    """An officer's action that cannot be applied; the message says why. ``msgid`` and
+    ``params`` let the API say it in the reader's language (warning.i18n)."""
+
+    def __init__(self, msgid: str, **params: object) -> None:
+        super().__init__(msgid.format(**params) if params else msgid)
+        self.msgid = msgid
+        self.params = params
 
 
 class AlertNotFound(AlertError):
@@ -167,16 +173,22 @@ class AlertEngine:
             raise AlertError("sign for the alert (acknowledge) before giving feedback")
         if current.feedback_at is not None and at <= current.feedback_at + SAME:
             return []  # already applied (a restart re-applies stored actions in time order)
-        if not (note and note.strip()) and not attachments:
+        # The API carries feedback's verdict (属实 confirmed / 误报 false alarm / 检修 maintenance)
+        # as an entry of type "verdict" among the attachments' metadata, so that every runtime
+        # passes it through unchanged; here it becomes the event's ``data.verdict``.
+        verdict = next((x.get("url") for x in attachments or () if x.get("type") == "verdict"), None)
+        attachments = [x for x in attachments or () if x.get("type") != "verdict"] or None
+        if not (note and note.strip()) and not attachments and verdict is None:
             raise AlertError("feedback needs a note or attachments")
         if attachments and len(attachments) > MAX_ATTACHMENTS:
-            raise AlertError(f"at most {MAX_ATTACHMENTS} attachments")
+            raise AlertError("at most {n} attachments", n=MAX_ATTACHMENTS)
         alert = replace(current, state=AlertState.FEEDBACK, feedback_count=current.feedback_count + 1,
                         feedback_at=at, holder=current.holder or actor, updated_at=at)
         self.by_key[key] = alert
-        data = {"attachments": list(attachments)} if attachments else None
+        data = ({"attachments": list(attachments)} if attachments else {}) | (
+            {"verdict": verdict} if verdict else {})
         return [AlertEvent(event_id(aid, EventKind.FEEDBACK, at, None, actor), EventKind.FEEDBACK, at, alert,
-                           actor, note, data)]
+                           actor, note, data or None)]
 
     # -- timers --------------------------------------------------------------------------------
     def tick(self, now: float) -> list[AlertEvent]:
@@ -242,7 +254,7 @@ class AlertEngine:
     def _key(self, aid: str):
         key = self.by_id.get(aid)
         if key is None:
-            raise AlertNotFound(f"no open alert with id {aid!r}")
+            raise AlertNotFound("no open alert with id {id}", id=repr(aid))
         return key
 
     def _cleared(self, key, current: Alert, at: float, value: float, text: str) -> AlertEvent:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from detectors.chain import build, merge
 
+from .i18n import LOCALES, normalise
 from .model import PointRef, Severity
 
 # The repository's config/ (point kinds, the demo site); WARNING_CONFIG_DIR moves it (e.g. in a container).
@@ -32,6 +33,7 @@ class PointDef:
     unit: str
     title: str
     detectors: tuple[dict, ...]  #: detector specs after overrides
+    precision: int | None = None  #: decimals shown in messages (kind's ``precision``; None: by unit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,7 @@ class User:
     password: str | None  #: scrypt hash, see ``warning.security``
     api_token_digest: str | None = None
     enterprise: str | None = None  #: the one enterprise an ``enterprise`` user may see
+    locale: str | None = None  #: the language this user reads (zh-CN, en); None: Accept-Language, then zh-CN
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +137,7 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site") -> Site:
                     except ValueError as exc:
                         raise ConfigError(f"{source}: {eid}/{did}/{pname}: {exc}") from None
                 points.append(PointDef(PointRef(eid, did, pname), kind_name, kind.get("unit", ""),
-                                       kind.get("title", pname), specs))
+                                       kind.get("title", pname), specs, kind.get("precision")))
         loc = e.get("location")
         enterprises[eid] = Enterprise(eid, e.get("name", eid), tuple(e.get("token_sha256", [])),
                                       tuple(loc) if loc else None, e.get("dust", ""), tuple(devices))
@@ -147,7 +150,10 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site") -> Site:
         ent = u.get("enterprise")
         if (role == "enterprise") != (ent is not None) or (ent is not None and ent not in enterprises):
             raise ConfigError(f"{source}: user {name!r}: an enterprise user needs one known enterprise, others none")
-        users[name] = User(name, role, u.get("password"), u.get("api_token_sha256"), ent)
+        loc = u.get("locale")
+        if loc is not None and normalise(loc) is None:
+            raise ConfigError(f"{source}: user {name!r}: locale must be one of {LOCALES}")
+        users[name] = User(name, role, u.get("password"), u.get("api_token_sha256"), ent, normalise(loc))
     channels = []
     for c in raw.get("channels", []):
         ch = Channel(_req(c, "id", source), _req(c, "type", source), c.get("min_severity", "blue"),

@@ -23,6 +23,8 @@ from detectors.chain import build, spec_key
 
 from .alerts import AlertEngine
 from .config import Channel, PointDef
+from .labels import Labels
+from .messages import Describer
 from .model import AlertEvent, PointRef, Reading
 from .notify.policies import Policy
 from .notify.router import Router
@@ -39,12 +41,13 @@ class Pipeline:
 
     def __init__(self, points: Mapping[int, PointDef], offline_after: float = 300.0,
                  offline_severity: Severity = Severity.YELLOW, policy: Policy | None = None,
-                 channels: Iterable[Channel] = ()):
+                 channels: Iterable[Channel] = (), labels: Labels | None = None):
         self.points = dict(points)  #: point id -> definition
         self.offline_after = float(offline_after)  #: seconds of silence before a device is offline
         self.offline_severity = offline_severity
-        self.engine = AlertEngine(policy)  #: with a policy: escalation and flap timers too
-        self.router = Router(policy or Policy(), tuple(channels))  #: events -> notifications (see notify.router)
+        #: with a policy: escalation, flap and self-lifting timers too; messages from the catalogue
+        self.engine = AlertEngine(policy, Describer.of(self.points.values()))
+        self.router = Router(policy or Policy(), tuple(channels), labels)  #: events -> notifications (notify.router)
         self.chains: dict[int, list[Detector]] = {}  #: point id -> its detectors, built on first reading
         self._device_of = {pid: (p.ref.enterprise, p.ref.device) for pid, p in self.points.items()}
         self.last_seen: dict[tuple[str, str], float] = {}  #: device -> arrival time of its last reading

@@ -40,6 +40,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..config import Channel
+from ..labels import Labels
 from ..model import AlertEvent, AlertState, EventKind, Severity
 from .policies import Policy
 from .silences import Silence, muting
@@ -66,9 +67,10 @@ def _digest(*parts) -> str:
 
 
 class Router:
-    def __init__(self, policy: Policy, channels: Sequence[Channel]):
+    def __init__(self, policy: Policy, channels: Sequence[Channel], labels: Labels | None = None):
         self.policy = policy
         self.channels = tuple(channels)
+        self.labels = labels or Labels()  #: names, titles and the public link put into every payload
         self.tier_of = policy.tier_channels()
         self._targets = {p for i in policy.inhibit for p in i.target_points}
         self._sources = {i.source_point: i.target_points for i in policy.inhibit}
@@ -191,7 +193,7 @@ class Router:
         return False
 
     def _payload(self, ch: Channel, e: AlertEvent) -> dict | None:
-        p = e.to_json()
+        p = self.labels.add_to(e.to_json())
         tier = self.tier_of.get(ch.id)
         if tier is not None and self.policy.tiers:
             t = self.policy.tiers[tier]
@@ -278,13 +280,13 @@ class Router:
         eid, aid, kind, payload = item
         return Notification(eid, ch_id, aid, kind, ((eid, aid),), payload)
 
-    @staticmethod
-    def _group(ch_id: str, enterprise: str, items: list, now: float) -> Notification:
+    def _group(self, ch_id: str, enterprise: str, items: list, now: float) -> Notification:
         ids = tuple(it[0] for it in items)
         pairs = tuple((it[0], it[1]) for it in items)
         shown = [it[3] for it in items[:GROUP_SHOWN]]
         worst = max((p["alert"]["severity"] for p in shown), key=lambda s: Severity.parse(s))
         payload = {"id": _digest("group", ch_id, *ids), "kind": "group", "at": now, "enterprise": enterprise,
+                   "enterprise_name": self.labels.enterprises.get(enterprise, enterprise),
                    "count": len(items), "severity": worst, "events": shown, "event_ids": list(ids)}
         return Notification(payload["id"], ch_id, items[0][1], "group", pairs, payload)
 

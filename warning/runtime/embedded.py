@@ -34,6 +34,7 @@ import asyncpg
 from ..alerts import AlertError
 from ..config import Site
 from ..ingest import Parsed
+from ..labels import public_labels
 from ..model import AlertEvent, Reading, Severity
 from ..notify.outbox import OutboxWorker
 from ..pipeline import SHARDS, Pipeline
@@ -94,7 +95,7 @@ class EmbeddedRuntime:
         for pid, p in points.items():
             self.devices.setdefault(p.ref.enterprise, {}).setdefault(p.ref.device, {})[p.ref.point] = pid
         self.pipeline = Pipeline(points, self.site.offline_after, policy=self.site.alert_policy(),
-                                 channels=self.site.channels)
+                                 channels=self.site.channels, labels=public_labels(self.site))
         async with self.pool.acquire() as conn:
             self.pipeline.router.set_silences(await silence_store.active(conn, self.clock()))
         await self._recover()

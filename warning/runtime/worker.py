@@ -33,6 +33,7 @@ import orjson
 from aiokafka.errors import KafkaError
 
 from ..alerts import AlertEngine
+from ..labels import public_labels
 from ..config import Site
 from ..model import AlertEvent, Finding, PointRef, Severity
 from ..notify.router import Router
@@ -85,7 +86,7 @@ class Worker:
         self._ticks: dict[int, tuple[int, float]] = {}  #: partition -> (offset, written at) of the oldest unapplied tick
         self.stalled: set[int] = set()  #: partitions the watchdog finds stuck
         self._ops = AlertEngine(site.alert_policy())  #: this worker's own operations alerts
-        self._ops_router = Router(site.alert_policy(), tuple(site.channels))
+        self._ops_router = Router(site.alert_policy(), tuple(site.channels), public_labels(site))
         self._silences: list = []
         self.ready = False
 
@@ -168,7 +169,8 @@ class Worker:
         (their effects are stored: applied to rebuild memory only)."""
         started = time.perf_counter()
         policy = self.site.alert_policy()
-        pipe = Pipeline(self.points[k], self.site.offline_after, policy=policy, channels=self.site.channels)
+        pipe = Pipeline(self.points[k], self.site.offline_after, policy=policy, channels=self.site.channels,
+                        labels=public_labels(self.site))
         pipe.router.set_silences(self._silences)
         state = PartitionState(k, pipe, epoch=c.epoch, written=c.written, processed=c.snap_offset,
                                dead_letter_severity=policy.dead_letter_severity)

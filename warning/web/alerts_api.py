@@ -12,7 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..alerts import AlertError, AlertNotFound
+from ..i18n import translate
 from ..store import alerts as alert_store
+from .lang import dress, point_titles, request_locale
 from .officer import acts
 from .responses import json_error, json_response
 
@@ -21,92 +23,118 @@ MAX_NOTE = 2000
 ATTACHMENT_FIELDS = {"name": str, "type": str, "size": int, "url": str, "sha256": str}
 
 
-def check_attachments(items) -> str | None:
-    """Attachments are metadata only (the file lives elsewhere): name required, known fields only."""
+def check_attachments(items) -> tuple[str, dict] | None:
+    """Attachments are metadata only (the file lives elsewhere): name required, known fields only.
+    A problem is (catalogue msgid, parameters)."""
     if items is None:
         return None
     if not isinstance(items, list) or len(items) > 20:
-        return "attachments must be a list of at most 20 objects"
+        return "attachments must be a list of at most 20 objects", {}
     for i, a in enumerate(items):
         if not isinstance(a, dict) or not isinstance(a.get("name"), str) or not a["name"].strip():
-            return f"attachments[{i}] needs a name"
+            return "attachments[{i}] needs a name", {"i": i}
         for k, v in a.items():
             kind = ATTACHMENT_FIELDS.get(k)
             if kind is None:
-                return f"attachments[{i}]: unknown field {k!r} (use {', '.join(ATTACHMENT_FIELDS)})"
+                return "attachments[{i}]: unknown field {field} (use {known})", {
+                    "i": i, "field": repr(k), "known": ", ".join(ATTACHMENT_FIELDS)}
             if not isinstance(v, kind) or isinstance(v, bool) or (isinstance(v, str) and len(v) > 2000):
-                return f"attachments[{i}].{k} must be a {kind.__name__}"
+                return "attachments[{i}].{field} must be a {kind}", {"i": i, "field": k, "kind": kind.__name__}
     return None
 
 
+VERDICTS = ("confirmed", "false_alarm", "maintenance")  #: 属实 / 误报 / 检修 (feedback's ``verdict``)
+
+
 async def alert_listing(pool, request: Request, *, enterprise: str | None = None,
-                        default_limit: int = 1000) -> Response:
-    """``?state=&limit=`` over the alerts table, optionally one enterprise's (both APIs)."""
+                        default_limit: int = 1000, site=None, locale: str = "zh-CN") -> Response:
+    """``?state=&limit=`` over the alerts table, optionally one enterprise's (both APIs); with
+    ``site``, every alert is dressed for a person (enterprise name, titles, message in ``locale``)."""
     wanted = request.query_params.get("state", "active")
     if wanted not in STATES:
-        return json_error(400, f"state must be one of {', '.join(STATES)}")
+        return json_error(400, translate("state must be one of {states}", locale, states=", ".join(STATES)))
     try:
         limit = max(1, min(int(request.query_params.get("limit", str(default_limit))), 10_000))
     except ValueError:
-        return json_error(400, "limit must be an integer")
+        return json_error(400, translate("limit must be an integer", locale))
     async with pool.acquire() as conn:
-        return json_response(await alert_store.list_alerts(conn, wanted, enterprise=enterprise, limit=limit))
+        rows = await alert_store.list_alerts(conn, wanted, enterprise=enterprise, limit=limit)
+    if site is not None:
+        titles = point_titles(site)
+        rows = [dress(a, site, locale, titles) for a in rows]
+    return json_response(rows)
 
 
-async def alert_with_events(pool, aid: str, may_see=lambda enterprise: True) -> dict | None:
+async def alert_with_events(pool, aid: str, may_see=lambda enterprise: True, site=None,
+                            locale: str = "zh-CN") -> dict | None:
     """An alert with its events, or None when there is none this caller may see."""
     async with pool.acquire() as conn:
         alert = await alert_store.get_alert(conn, aid)
         if alert is None or not may_see(alert["enterprise"]):
             return None
         alert["events"] = await alert_store.alert_events(conn, aid)
+    if site is not None:
+        dress(alert, site, locale, point_titles(site))
     return alert
 
 
 def routes(state):
     auth = state.auth
+    site = state.site
 
     def who(request: Request, role: str | None = None):
         p = auth.principal(request)
+        loc = request_locale(request, site, p)
         if p is None:
-            return None, json_error(401, "log in, or send an officer API token")
+            return None, loc, json_error(401, translate("log in, or send an officer API token", loc))
         if role is not None and not acts(p):
-            return None, json_error(403, f"this needs the {role} role; you are {p.role}")
-        return p, None
+            return None, loc, json_error(403, translate("this needs the {role} role; you are {you}", loc,
+                                                        role=role, you=p.role))
+        return p, loc, None
 
     async def list_alerts(request: Request) -> Response:
-        _, err = who(request)
-        return err or await alert_listing(state.pool, request)
+        _, loc, err = who(request)
+        return err or await alert_listing(state.pool, request, site=site, locale=loc)
 
     async def get_alert(request: Request) -> Response:
-        _, err = who(request)
+        _, loc, err = who(request)
         if err:
             return err
         aid = request.path_params["id"]
-        alert = await alert_with_events(state.pool, aid)
-        return json_response(alert) if alert is not None else json_error(404, f"no alert with id {aid!r}")
+        alert = await alert_with_events(state.pool, aid, site=site, locale=loc)
+        return json_response(alert) if alert is not None else json_error(
+            404, translate("no alert with id {id}", loc, id=repr(aid)))
 
     def action(name: str):
         async def act(request: Request) -> Response:
-            p, err = who(request, "officer")
+            p, loc, err = who(request, "officer")
             if err:
                 return err
+
+            def fail(status: int, msgid: str, **params) -> Response:
+                return json_error(status, translate(msgid, loc, **params))
+
             if not auth.csrf_ok(p, request.headers.get("x-csrf-token")):
-                return json_error(403, "missing or wrong CSRF token (X-CSRF-Token header)")
+                return fail(403, "missing or wrong CSRF token (X-CSRF-Token header)")
             try:
                 body = orjson.loads(await request.body() or b"{}")
             except orjson.JSONDecodeError as exc:
-                return json_error(400, f"malformed JSON: {exc}")
+                return fail(400, "malformed JSON: {error}", error=str(exc))
             if not isinstance(body, dict):
-                return json_error(400, "body must be a JSON object like {\"note\": \"...\"}")
+                return fail(400, "body must be a JSON object like {example}", example='{"note": "..."}')
             note = body.get("note")
             if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE):
-                return json_error(400, f"note must be a string of at most {MAX_NOTE} characters")
+                return fail(400, "note must be a string of at most {n} characters", n=MAX_NOTE)
             attachments = body.get("attachments")
             problem = check_attachments(attachments) if name == "feedback" else (
-                "attachments go with feedback only" if attachments is not None else None)
+                ("attachments go with feedback only", {}) if attachments is not None else None)
             if problem:
-                return json_error(400, problem)
+                return fail(400, problem[0], **problem[1])
+            verdict = body.get("verdict")
+            if verdict is not None and (name != "feedback" or verdict not in VERDICTS):
+                return fail(400, "verdict goes with feedback and is one of {verdicts}", verdicts=", ".join(VERDICTS))
+            if verdict is not None:  # carried with the attachments' metadata into the event's data
+                attachments = [*(attachments or []), {"name": "verdict", "type": "verdict", "url": verdict}]
             aid = request.path_params["id"]
             try:
                 current = await state.runtime.act(name, aid, p.name, note, attachments)
@@ -114,14 +142,16 @@ def routes(state):
                 async with state.pool.acquire() as conn:
                     known = await alert_store.get_alert(conn, aid)
                 if known is None:
-                    return json_error(404, f"no alert with id {aid!r}")
-                return json_error(409, f"alert {aid} is {known['state']}: nothing to {name}")
+                    return fail(404, "no alert with id {id}", id=repr(aid))
+                return fail(409, "alert {id} is {state}: nothing to {action}", id=aid,
+                            state=translate(known["state"], loc, context="state"),
+                            action=translate(name, loc, context="action"))
             except AlertError as exc:
-                return json_error(409, str(exc))
+                return fail(409, exc.msgid, **exc.params)
             if current is not None:
-                return json_response(current)
+                return json_response(dress(current, site, loc, point_titles(site)))
             async with state.pool.acquire() as conn:
-                return json_response(await alert_store.get_alert(conn, aid))
+                return json_response(dress(await alert_store.get_alert(conn, aid), site, loc, point_titles(site)))
         return act
 
     return [

@@ -19,9 +19,11 @@ import time
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..i18n import word
 from ..model import Severity
 from ..store import alerts as alert_store
 from .alerts_api import alert_listing, alert_with_events
+from .lang import request_locale
 from .responses import json_error, json_response
 
 MAX_SERIES_SPAN_S = 31 * 86400
@@ -40,17 +42,19 @@ def limits_of(point_def) -> list[dict]:
     return out
 
 
-def site_json(site, enterprise: str | None = None, devices: bool = True) -> dict:
+def site_json(site, enterprise: str | None = None, devices: bool = True, locale: str = "zh-CN") -> dict:
+    """``title`` and ``dust`` are ids; ``label`` and ``dust_title`` are what a person reads in ``locale``."""
     ents = []
     by_device: dict[tuple[str, str], list] = {}
     for p in site.points:
         by_device.setdefault((p.ref.enterprise, p.ref.device), []).append(
-            {"point": p.ref.point, "kind": p.kind, "unit": p.unit, "title": p.title, "limits": limits_of(p)})
+            {"point": p.ref.point, "kind": p.kind, "unit": p.unit, "title": p.title,
+             "label": word("point", p.title, locale), "limits": limits_of(p)})
     for e in site.enterprises.values():
         if enterprise is not None and e.id != enterprise:
             continue
         ents.append({"id": e.id, "name": e.name, "location": list(e.location) if e.location else None,
-                     "dust": e.dust,
+                     "dust": e.dust, "dust_title": word("dust", e.dust, locale) if e.dust else "",
                      "devices": [{"id": d, "points": by_device.get((e.id, d), [])} for d in e.devices]
                      if devices else len(e.devices)})
     return {"name": site.name, "enterprises": ents}
@@ -101,18 +105,19 @@ def routes(state):
         # Devices and points (with limits) only for one enterprise or when asked: the whole
         # district's is megabytes, and the big screen needs only names and places.
         devices = ent is not None or request.query_params.get("devices") == "1"
-        return json_response(site_json(site, ent, devices))
+        return json_response(site_json(site, ent, devices, request_locale(request, site, p)))
 
     async def list_alerts(request: Request) -> Response:
-        _, ent, err = who_scoped(request)
-        return err or await alert_listing(state.pool, request, enterprise=ent, default_limit=200)
+        p, ent, err = who_scoped(request)
+        return err or await alert_listing(state.pool, request, enterprise=ent, default_limit=200, site=site,
+                                          locale=request_locale(request, site, p))
 
     async def get_alert(request: Request) -> Response:
         p, err = who(request)
         if err:
             return err
         aid = request.path_params["id"]
-        alert = await alert_with_events(state.pool, aid, p.may_see)
+        alert = await alert_with_events(state.pool, aid, p.may_see, site, request_locale(request, site, p))
         if alert is None:
             return json_error(404, f"no alert with id {aid!r}")
         idx = point_index.get((alert["enterprise"], alert["device"], alert["point"]))
