@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 from detectors.base import Finding, Severity
 
-from .i18n import DEFAULT_LOCALE, translate, word
+from .i18n import DEFAULT_LOCALE, N_, translate, word
 from .model import PointRef
 
 #: Decimal places per unit when the kind does not say (``precision`` in config/kinds.toml).
@@ -27,22 +27,22 @@ UNIT_PRECISION = {"°C": 1, "Pa": 0, "m/s": 1, "count": 0, "flag": 0, "vol %": 1
 UNIT_WORDS = ("count",)
 ANOMALY_TYPES = ("anomaly", "breakout", "hotelling", "multivariate", "robust_z", "holt", "likelihood", "drift")
 
-T_ABOVE = "{title} {value}, above the {severity} limit {limit}"
-T_BELOW = "{title} {value}, below the {severity} limit {limit}"
-T_FLAG = "{title}: signal on ({severity})"
-T_RISE = "{title} {value}, rising faster than the {severity} limit {limit} {unit}/min"
-T_FALL = "{title} {value}, falling faster than the {severity} limit {limit} {unit}/min"
-T_STUCK = "{title} stuck at {value} for {minutes} min (sensor fault?)"
-T_BASELINE = "{title} {value}, more than {pct} % off its recorded baseline"
-T_DROP = "{title} dropped suddenly to {value}"
-T_ANOMALY = "{title} {value}: unusual for this point ({rule})"
-T_OFFLINE = "device {device}: no data for {seconds} s"
-T_NODATA = "{title}: no data for {seconds} s"
-T_DEAD = "channel {channel}: a notification could not be delivered after {attempts} attempts"
-T_BACK = "{title} back to normal ({value})"
-T_CLEARED = "{title}: the condition has cleared"
-T_OFFLINE_BACK = "device {device} reporting again"
-T_NODATA_BACK = "{title}: data again"
+T_ABOVE = N_("{title} {value}, above the {severity} limit {limit}")
+T_BELOW = N_("{title} {value}, below the {severity} limit {limit}")
+T_FLAG = N_("{title}: signal on ({severity})")
+T_RISE = N_("{title} {value}, rising faster than the {severity} limit {limit} {unit}/min")
+T_FALL = N_("{title} {value}, falling faster than the {severity} limit {limit} {unit}/min")
+T_STUCK = N_("{title} stuck at {value} for {minutes} min (sensor fault?)")
+T_BASELINE = N_("{title} {value}, more than {pct} % off its recorded baseline")
+T_DROP = N_("{title} dropped suddenly to {value}")
+T_ANOMALY = N_("{title} {value}: unusual for this point ({rule})")
+T_OFFLINE = N_("device {device}: no data for {seconds} s")
+T_NODATA = N_("{title}: no data for {seconds} s")
+T_DEAD = N_("channel {channel}: a notification could not be delivered after {attempts} attempts")
+T_BACK = N_("{title} back to normal ({value})")
+T_CLEARED = N_("{title}: the condition has cleared")
+T_OFFLINE_BACK = N_("device {device} reporting again")
+T_NODATA_BACK = N_("{title}: data again")
 TEMPLATES = (T_ABOVE, T_BELOW, T_FLAG, T_RISE, T_FALL, T_STUCK, T_BASELINE, T_DROP, T_ANOMALY, T_OFFLINE, T_NODATA,
              T_DEAD, T_BACK, T_CLEARED, T_OFFLINE_BACK, T_NODATA_BACK)
 

@@ -74,6 +74,9 @@ def title(payload: dict, locale: str | None = None) -> str:
                      kind=kind_word(payload["kind"], locale), where=where(payload, locale))
 
 
+FIELDS = ("Rule", "Details", "Peak", "State", "Time", "Alert no.", "Tier", "On duty", "Held by", "Note", "Link")
+
+
 def _line(label: str, value: object, locale: str | None) -> str:
     return translate("{label}: {value}", locale, label=word("field", label, locale), value=value)
 

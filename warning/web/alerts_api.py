@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..alerts import AlertError, AlertNotFound
-from ..i18n import translate
+from ..i18n import N_, translate
 from ..store import alerts as alert_store
 from .lang import dress, point_titles, request_locale
 from .officer import acts
@@ -29,17 +29,17 @@ def check_attachments(items) -> tuple[str, dict] | None:
     if items is None:
         return None
     if not isinstance(items, list) or len(items) > 20:
-        return "attachments must be a list of at most 20 objects", {}
+        return N_("attachments must be a list of at most 20 objects"), {}
     for i, a in enumerate(items):
         if not isinstance(a, dict) or not isinstance(a.get("name"), str) or not a["name"].strip():
-            return "attachments[{i}] needs a name", {"i": i}
+            return N_("attachments[{i}] needs a name"), {"i": i}
         for k, v in a.items():
             kind = ATTACHMENT_FIELDS.get(k)
             if kind is None:
-                return "attachments[{i}]: unknown field {field} (use {known})", {
+                return N_("attachments[{i}]: unknown field {field} (use {known})"), {
                     "i": i, "field": repr(k), "known": ", ".join(ATTACHMENT_FIELDS)}
             if not isinstance(v, kind) or isinstance(v, bool) or (isinstance(v, str) and len(v) > 2000):
-                return "attachments[{i}].{field} must be a {kind}", {"i": i, "field": k, "kind": kind.__name__}
+                return N_("attachments[{i}].{field} must be a {kind}"), {"i": i, "field": k, "kind": kind.__name__}
     return None
 
 
@@ -127,7 +127,7 @@ def routes(state):
                 return fail(400, "note must be a string of at most {n} characters", n=MAX_NOTE)
             attachments = body.get("attachments")
             problem = check_attachments(attachments) if name == "feedback" else (
-                ("attachments go with feedback only", {}) if attachments is not None else None)
+                (N_("attachments go with feedback only"), {}) if attachments is not None else None)
             if problem:
                 return fail(400, problem[0], **problem[1])
             verdict = body.get("verdict")
