@@ -62,6 +62,14 @@ async def _run(args) -> int:
         print(f"no site file at {site_path}: pass --site, or try --demo", file=sys.stderr)
         return 2
     site = load_site(site_path)
+    if args.demo and not os.environ.get("WARNING_PUBLIC_URL") and args.port:
+        os.environ["WARNING_PUBLIC_URL"] = f"http://{args.host}:{args.port}"  # the demo's links open locally
+    elif not args.demo and not os.environ.get("WARNING_PUBLIC_URL"):
+        # Channel messages then carry no link, and QR codes encode whatever address the request
+        # came in on (behind a proxy: the upstream's, which phones cannot reach).
+        log.warning("WARNING_PUBLIC_URL is not set: channel messages carry no link to the alert, and QR codes "
+                    "encode the request's own address; set it to the address people open, e.g. "
+                    "https://warning.example.gov.cn")
     settings = Settings(host=args.host, port=args.port, database=args.database, data_dir=args.data_dir,
                         rate=args.rate, burst=args.rate * 10,
                         runtime=Options(checkpoint_interval=args.checkpoint_interval, max_pending=args.max_pending),

@@ -45,6 +45,10 @@ def make_endpoint(state):
         try:
             # Snapshot and subscription in the same step of the loop: no event falls between.
             alerts = [a for a in state.runtime.open_alerts_json() if principal.may_see(a["enterprise"])]
+            if state.hub.labels is not None:  # named, as in every event after it
+                names = state.hub.labels.enterprises
+                for a in alerts:
+                    a["enterprise_name"] = names.get(a["enterprise"], a["enterprise"])
             hub = state.hub
             missed = _missed(hub, ws.query_params, ent)
             snapshot = orjson.dumps({
