@@ -190,10 +190,16 @@ async def test_policies_notification_log_and_report(server, receiver, machine_db
         row = next(r for r in rep["by_enterprise_severity"] if r["enterprise"] == "E1" and r["severity"] == "red")
         assert row["alerts"] >= 1 and row["acknowledged"] >= 1 and row["tta_p50"] is not None
         assert aid in {x["id"] for x in rep["carried_over"]}  # still open: handed to the next shift
-        csv_text = (await c.get("/api/v1/report", params={"from": str(now - 3600), "format": "csv"})).text
-        assert next(csv.DictReader(io.StringIO(csv_text)))["enterprise"] == "E1"
+        assert row["sign_rate"] == 1.0 and row["enterprise_name"] == "Enterprise one"
+        assert rep["totals"]["by_peak_severity"]["red"] >= 1
+        csv_text = (await c.get("/api/v1/report", params={"from": str(now - 3600), "format": "csv"},
+                                headers={"Accept-Language": "en"})).text
+        assert next(csv.DictReader(io.StringIO(csv_text)))["enterprise"] == "E1"  # en: the field names
+        zh = next(csv.DictReader(io.StringIO((await c.get("/api/v1/report", params={
+            "from": str(now - 3600), "format": "csv"})).text)))
+        assert zh["企业编号"] == "E1" and zh["企业"] == "Enterprise one" and zh["签收率"] == "100%"
         page = await c.get("/api/v1/report", params={"format": "html"})
-        assert page.status_code == 200 and "四早" in page.text
+        assert page.status_code == 200 and "四早" in page.text and "签收率" in page.text
         assert (await c.get("/api/v1/report", params={"from": "yesterday"})).status_code == 400
         assert (await c.get("/api/v1/report", params={"format": "pdf"})).status_code == 400
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as anon:
@@ -204,10 +210,10 @@ async def test_policies_notification_log_and_report(server, receiver, machine_db
                           str(now + 60), "--database", machine_db, "--out", str(tmp_path)],
                          capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert "open items carried over" in out.stdout
+    assert "签收率 100%" in out.stdout and "移交未结事项" in out.stdout
     assert (tmp_path / "report.html").read_text(encoding="utf-8").count("<table>") == 3
     rows = list(csv.DictReader(open(tmp_path / "summary.csv", encoding="utf-8")))
-    assert any(r["enterprise"] == "E1" and r["severity"] == "red" for r in rows)
+    assert any(r["企业编号"] == "E1" and r["最高级别"] == "红色" for r in rows)
     assert aid in open(tmp_path / "open.csv", encoding="utf-8").read()
     bad = subprocess.run([sys.executable, "-m", "warning.cli", "report", "--from", "tomorrow", "--to", "1",
                           "--database", machine_db], capture_output=True, text=True, cwd=ROOT, timeout=60)

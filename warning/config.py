@@ -15,6 +15,7 @@ from detectors.chain import build, merge
 
 from .i18n import LOCALES, normalise
 from .model import PointRef, Severity
+from .times import zone
 
 # The repository's config/ (point kinds, the demo site); WARNING_CONFIG_DIR moves it (e.g. in a container).
 CONFIG_DIR = Path(os.environ.get("WARNING_CONFIG_DIR") or Path(__file__).resolve().parent.parent / "config")
@@ -73,6 +74,7 @@ class Site:
     users: dict[str, User]
     channels: tuple[Channel, ...]
     policy: object = None  #: warning.notify.policies.Policy: escalation, rosters, noise control
+    timezone: str = "Asia/Shanghai"  #: the zone times without one are read in, and pages and reports show
 
     def alert_policy(self):
         from .notify.policies import Policy
@@ -175,8 +177,13 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site") -> Site:
         policy = parse_policy(raw.get("policy"), {c.id for c in channels})
     except PolicyError as exc:
         raise ConfigError(f"{source}: policy: {exc}") from None
+    tz = str(site.get("timezone", "Asia/Shanghai"))
+    try:
+        zone(tz)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: site.timezone: {exc}") from None
     return Site(site.get("name", "site"), float(site.get("offline_after", 300)), enterprises, tuple(points), users,
-                channels, policy)
+                channels, policy, tz)
 
 
 def _req(table: dict, key: str, where: str):

@@ -1,5 +1,6 @@
 """``GET /api/v1/report?from=&to=&format=json|csv|html[&table=summary|open]``: the shift report
-(warning.report) for the dashboard; times are ISO-8601 (China time if no zone) or epoch seconds."""
+(warning.report) for the dashboard; times are ISO-8601 (the site's time zone if none) or epoch
+seconds. Headers in the caller's language (warning.web.lang)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from .. import report
+from .lang import request_locale
 from .officer import who
 from .responses import json_error, json_response
 
@@ -15,13 +17,15 @@ MAX_SPAN = 92 * 86400
 
 def routes(state):
     async def get(request: Request) -> Response:
-        _, err = who(state, request)
+        p, err = who(state, request)
         if err:
             return err
         q = request.query_params
+        site = state.site
+        tz, loc = site.timezone, request_locale(request, site, p)
         try:
-            end = report.parse_time(q["to"]) if "to" in q else state.runtime.clock()
-            start = report.parse_time(q["from"]) if "from" in q else end - 8 * 3600
+            end = report.parse_time(q["to"], tz) if "to" in q else state.runtime.clock()
+            start = report.parse_time(q["from"], tz) if "from" in q else end - 8 * 3600
         except ValueError as exc:
             return json_error(400, str(exc))
         if not 0 < end - start <= MAX_SPAN:
@@ -30,15 +34,15 @@ def routes(state):
         if fmt not in ("json", "csv", "html"):
             return json_error(400, "format must be json, csv or html")
         async with state.pool.acquire() as conn:
-            data = await report.gather(conn, start, end)
+            data = await report.gather(conn, start, end, {e.id: e.name for e in site.enterprises.values()})
         if fmt == "csv":
             table = q.get("table", "summary")
             if table not in ("summary", "open"):
                 return json_error(400, "table must be summary or open")
-            return Response(report.to_csv(data, table), media_type="text/csv; charset=utf-8",
+            return Response(report.to_csv(data, table, loc, tz), media_type="text/csv; charset=utf-8",
                             headers={"Content-Disposition": f'attachment; filename="report-{table}.csv"'})
         if fmt == "html":
-            return HTMLResponse(report.to_html(data, state.site.name))
+            return HTMLResponse(report.to_html(data, site.name, loc, tz))
         return json_response(data)
 
     return [("/api/v1/report", get, ["GET"])]
