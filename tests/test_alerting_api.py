@@ -134,8 +134,8 @@ async def test_silence_crud_roles_and_that_it_mutes(server, receiver):
     body = {"matchers": {"enterprise": "E1", "device": "DC1"}, "reason": "bag change", "ends_at": now + 3600}
     assert (await viewer.post("/api/v1/silences", json=body, headers={"X-CSRF-Token": csrf})).status_code == 403
     async with api(server.port) as c:
-        for bad, needle in [({**body, "reason": ""}, "reason"), ({k: v for k, v in body.items() if k != "ends_at"},
-                                                                  "expires"),
+        for bad, needle in [({**body, "reason": ""}, "理由"), ({k: v for k, v in body.items() if k != "ends_at"},
+                                                                "截止时间"),
                             ({**body, "cron": "0 2 * *", "duration": 3600}, "cron")]:
             r = await c.post("/api/v1/silences", json=bad)
             assert r.status_code == 400 and needle in r.json()["error"], r.text

@@ -21,7 +21,7 @@ from warning.notify import formats
 ROOT = Path(__file__).resolve().parent.parent
 #: call -> (index of the msgid argument, context: fixed, an argument index, or None)
 KEYWORDS = {"translate": (0, None), "N_": (0, None), "AlertError": (0, None), "AlertNotFound": (0, None),
-            "fail": (1, None), "word": (1, 0), "error": (3, None)}
+            "fail": (1, None), "word": (1, 0), "error": (3, None), "SilenceError": (0, None)}
 LATIN = re.compile(r"[A-Za-z]{2,}")
 
 

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from .. import report
+from ..i18n import translate
 from .lang import request_locale
 from .officer import who
 from .responses import json_error, json_response
@@ -26,19 +27,20 @@ def routes(state):
         try:
             end = report.parse_time(q["to"], tz) if "to" in q else state.runtime.clock()
             start = report.parse_time(q["from"], tz) if "from" in q else end - 8 * 3600
-        except ValueError as exc:
-            return json_error(400, str(exc))
+        except ValueError:
+            return json_error(400, translate("from and to must be ISO-8601 times (the site's time zone if none) "
+                                             "or epoch seconds", loc))
         if not 0 < end - start <= MAX_SPAN:
-            return json_error(400, "from must be before to, at most 92 days apart")
+            return json_error(400, translate("from must be before to, at most 92 days apart", loc))
         fmt = q.get("format", "json")
         if fmt not in ("json", "csv", "html"):
-            return json_error(400, "format must be json, csv or html")
+            return json_error(400, translate("format must be json, csv or html", loc))
         async with state.pool.acquire() as conn:
             data = await report.gather(conn, start, end, {e.id: e.name for e in site.enterprises.values()})
         if fmt == "csv":
             table = q.get("table", "summary")
             if table not in ("summary", "open"):
-                return json_error(400, "table must be summary or open")
+                return json_error(400, translate("table must be summary or open", loc))
             return Response(report.to_csv(data, table, loc, tz), media_type="text/csv; charset=utf-8",
                             headers={"Content-Disposition": f'attachment; filename="report-{table}.csv"'})
         if fmt == "html":

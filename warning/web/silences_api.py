@@ -12,8 +12,10 @@ import time
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..i18n import translate
 from ..notify.silences import SilenceError, validate
 from ..store import silences as store
+from .lang import request_locale
 from .officer import json_body, who
 from .responses import json_error, json_response
 
@@ -41,7 +43,7 @@ def routes(state):
         try:
             return validate(body, now=clock()), None
         except SilenceError as exc:
-            return None, json_error(400, str(exc))
+            return None, json_error(400, translate(exc.msgid, request_locale(request, state.site), **exc.params))
 
     async def create(request: Request) -> Response:
         p, err = who(state, request, "officer")
@@ -63,7 +65,7 @@ def routes(state):
                 return err
             async with state.pool.acquire() as conn:
                 row = await store.get(conn, sid)
-            return json_response(row) if row else json_error(404, f"no silence {sid!r}")
+            return json_response(row) if row else json_error(404, translate("no silence {id}", request_locale(request, state.site), id=repr(sid)))
         p, err = who(state, request, "officer")
         if err:
             return err
@@ -78,8 +80,9 @@ def routes(state):
             if row is None:
                 known = await store.get(conn, sid)
                 if known is None:
-                    return json_error(404, f"no silence {sid!r}")
-                return json_error(409, f"silence {sid} was deleted by {known['deleted_by']}")
+                    return json_error(404, translate("no silence {id}", request_locale(request, state.site), id=repr(sid)))
+                return json_error(409, translate("silence {id} was deleted by {who}", request_locale(request, state.site),
+                                                 id=sid, who=known["deleted_by"]))
         await state.runtime.reload_silences()
         return json_response(row)
 
