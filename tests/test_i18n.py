@@ -130,7 +130,9 @@ def test_every_template_rendered_for_every_rule_of_every_kind_reads_in_chinese()
                 rendered += 1
     for ref, f in [(PointRef("E1", "DC1", ""), Finding("offline", Severity.YELLOW, 0, 301, "x")),
                    (PointRef("E1", "DC1", ""), Finding("offline", None, 0, 0, "x")),
-                   (PointRef("_system", "outbox", "duty-robot"), Finding("dead_letter", Severity.ORANGE, 0, 8, "x"))]:
+                   (PointRef("_system", "outbox", "duty-robot"), Finding("dead_letter", Severity.ORANGE, 0, 8, "x")),
+                   (PointRef("_system", "worker", "duty-robot"), Finding("stalled", Severity.ORANGE, 0, 8, "x")),
+                   (PointRef("_system", "worker", "duty-robot"), Finding("stalled", None, 0, 0, "x"))]:
         text = messages.render(messages.describe_finding(ref, f), "zh-CN")
         assert not [w for w in LATIN.findall(text.replace("DC1", "").replace("duty-robot", ""))], text
         rendered += 1

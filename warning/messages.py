@@ -39,12 +39,14 @@ T_ANOMALY = N_("{title} {value}: unusual for this point ({rule})")
 T_OFFLINE = N_("device {device}: no data for {seconds} s")
 T_NODATA = N_("{title}: no data for {seconds} s")
 T_DEAD = N_("channel {channel}: a notification could not be delivered after {attempts} attempts")
+T_STALLED = N_("{point}: no progress for {seconds} s")
+T_STALLED_BACK = N_("{point}: progressing again")
 T_BACK = N_("{title} back to normal ({value})")
 T_CLEARED = N_("{title}: the condition has cleared")
 T_OFFLINE_BACK = N_("device {device} reporting again")
 T_NODATA_BACK = N_("{title}: data again")
 TEMPLATES = (T_ABOVE, T_BELOW, T_FLAG, T_RISE, T_FALL, T_STUCK, T_BASELINE, T_DROP, T_ANOMALY, T_OFFLINE, T_NODATA,
-             T_DEAD, T_BACK, T_CLEARED, T_OFFLINE_BACK, T_NODATA_BACK)
+             T_DEAD, T_STALLED, T_STALLED_BACK, T_BACK, T_CLEARED, T_OFFLINE_BACK, T_NODATA_BACK)
 
 
 def precision_of(unit: str, precision: int | None = None) -> int:
@@ -76,6 +78,10 @@ def describe_finding(ref: PointRef, finding: Finding, point=None) -> dict | None
     if ref.enterprise == "_system":
         if rule == "dead_letter" and sev is not None:
             return {"id": T_DEAD, "params": {"channel": ref.point, "attempts": int(finding.value)}}
+        if rule == "stalled":
+            if sev is None:
+                return {"id": T_STALLED_BACK, "params": {"point": ref.point}}
+            return {"id": T_STALLED, "params": {"point": ref.point, "seconds": round(finding.value)}}
         return None
     if rule == "offline":
         if sev is None:

@@ -33,8 +33,9 @@ import orjson
 from aiokafka.errors import KafkaError
 
 from ..alerts import AlertEngine
-from ..labels import public_labels
 from ..config import Site
+from ..labels import public_labels
+from ..messages import Describer
 from ..model import AlertEvent, Finding, PointRef, Severity
 from ..notify.router import Router
 from ..pipeline import Pipeline
@@ -85,7 +86,7 @@ class Worker:
         self._snapped: dict[int, float] = {}  #: partition -> when its snapshot was last stored
         self._ticks: dict[int, tuple[int, float]] = {}  #: partition -> (offset, written at) of the oldest unapplied tick
         self.stalled: set[int] = set()  #: partitions the watchdog finds stuck
-        self._ops = AlertEngine(site.alert_policy())  #: this worker's own operations alerts
+        self._ops = AlertEngine(site.alert_policy(), Describer({}))  #: this worker's own operations alerts
         self._ops_router = Router(site.alert_policy(), tuple(site.channels), public_labels(site))
         self._silences: list = []
         self.ready = False
