@@ -12,6 +12,8 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from detectors.chain import FACTORIES
 from warning import i18n, messages
 from warning.config import CONFIG_DIR, PointDef, load_kinds
@@ -193,3 +195,20 @@ def test_a_planted_untranslated_string_is_found(tmp_path):
     (pkg / "m.py").write_text('from warning.i18n import translate\nx = translate("the pump is on fire")\n')
     assert missing(code_msgids(pkg) | {("rule", "brand new rule")}, directory=tmp_path) == [
         "|the pump is on fire", "rule|brand new rule"]
+
+
+def test_site_file_user_locale_and_timezone_are_validated(kinds):
+    from tests.conftest import site_dict
+    from warning.config import ConfigError, parse_site
+    raw = site_dict()
+    raw["users"][0]["locale"] = "en-GB"
+    raw["site"]["timezone"] = "Europe/Berlin"
+    site = parse_site(raw, kinds)
+    assert site.users[raw["users"][0]["name"]].locale == "en" and site.timezone == "Europe/Berlin"
+    raw["users"][0]["locale"] = "fr"
+    with pytest.raises(ConfigError, match="locale"):
+        parse_site(raw, kinds)
+    raw["users"][0]["locale"] = "zh-CN"
+    raw["site"]["timezone"] = "Mars/Olympus"
+    with pytest.raises(ConfigError, match="timezone"):
+        parse_site(raw, kinds)
