@@ -186,7 +186,8 @@ class KafkaGateway:
         finally:
             self._replies.pop(cid, None)
         if not reply["ok"]:
-            raise (AlertNotFound if reply.get("not_found") else AlertError)(reply["error"])
+            raise (AlertNotFound if reply.get("not_found") else AlertError)(reply.get("msgid", reply["error"]),
+                                                                              **reply.get("params", {}))
         return reply.get("alert")
 
     async def reload_silences(self) -> None:

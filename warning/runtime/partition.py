@@ -134,7 +134,8 @@ class PartitionState:
             except AlertError as exc:
                 if not replay:
                     out.replies.append({"reply": value["id"], "ok": False, "error": str(exc),
-                                        "not_found": isinstance(exc, AlertNotFound)})
+                                        "not_found": isinstance(exc, AlertNotFound),
+                                        "msgid": exc.msgid, "params": exc.params})  # said in the caller's language
                 return
             self._route(events, now, replay, out)
             if not replay:
