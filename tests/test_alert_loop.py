@@ -105,3 +105,20 @@ async def test_a_cleared_unsigned_red_stays_active_with_its_peak_until_a_person_
             assert r.status_code == 200 and r.json()["state"] == "resolved" and r.json()["resolved_by"] == "duty"
     finally:
         await srv.stop()
+
+
+def test_warning_run_warns_without_a_public_address_outside_the_demo():
+    from warning.cli.run import public_url_problem
+    assert "WARNING_PUBLIC_URL" in public_url_problem(False, {})
+    assert public_url_problem(False, {"WARNING_PUBLIC_URL": "https://warning.example.gov.cn"}) is None
+    assert public_url_problem(True, {}) is None
+
+
+def test_channel_payloads_link_the_alerts_page_under_the_public_address(site):
+    from warning.labels import Labels
+    labels = Labels.of(site, "https://warning.example.gov.cn/")
+    p = labels.add_to({"alert": {"id": "abc", "enterprise": "E1", "device": "DC1", "point": "hopper_temp"}})
+    assert p["link"] == "https://warning.example.gov.cn/alert/abc" and p["enterprise_name"] == "Enterprise one"
+    assert p["point_title"] == "hopper temperature"
+    assert "link" not in Labels.of(site).add_to({"alert": {"id": "abc", "enterprise": "E1", "device": "DC1",
+                                                           "point": ""}})

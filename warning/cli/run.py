@@ -52,6 +52,16 @@ def register(sub) -> None:
     run.set_defaults(func=lambda args: asyncio.run(_run(args)))
 
 
+def public_url_problem(demo: bool, environ) -> str | None:
+    """What to warn about at start when ``WARNING_PUBLIC_URL`` is unset (not for the demo, whose
+    only channel is the log): channel messages then carry no link, and QR codes encode the
+    request's own address (behind a proxy: the upstream's, which phones cannot reach)."""
+    if demo or environ.get("WARNING_PUBLIC_URL"):
+        return None
+    return ("WARNING_PUBLIC_URL is not set: channel messages carry no link to the alert, and QR codes encode "
+            "the request's own address; set it to the address people open, e.g. https://warning.example.gov.cn")
+
+
 async def _run(args) -> int:
     from ..runtime.embedded import Options
     from ..server import Server, Settings
@@ -62,14 +72,9 @@ async def _run(args) -> int:
         print(f"no site file at {site_path}: pass --site, or try --demo", file=sys.stderr)
         return 2
     site = load_site(site_path)
-    if args.demo and not os.environ.get("WARNING_PUBLIC_URL") and args.port:
-        os.environ["WARNING_PUBLIC_URL"] = f"http://{args.host}:{args.port}"  # the demo's links open locally
-    elif not args.demo and not os.environ.get("WARNING_PUBLIC_URL"):
-        # Channel messages then carry no link, and QR codes encode whatever address the request
-        # came in on (behind a proxy: the upstream's, which phones cannot reach).
-        log.warning("WARNING_PUBLIC_URL is not set: channel messages carry no link to the alert, and QR codes "
-                    "encode the request's own address; set it to the address people open, e.g. "
-                    "https://warning.example.gov.cn")
+    problem = public_url_problem(args.demo, os.environ)
+    if problem:
+        log.warning(problem)
     settings = Settings(host=args.host, port=args.port, database=args.database, data_dir=args.data_dir,
                         rate=args.rate, burst=args.rate * 10,
                         runtime=Options(checkpoint_interval=args.checkpoint_interval, max_pending=args.max_pending),
