@@ -100,6 +100,10 @@ async def test_a_cleared_unsigned_red_stays_active_with_its_peak_until_a_person_
             assert kinds_seen[0] == "raised" and kinds_seen[-1] == "cleared" and "resolved" not in kinds_seen
             clear = detail["events"][-1]
             assert clear["message"].startswith("料斗温度恢复正常")  # the clearing says so in its own event
+            en = (await c.get(f"/api/v1/alerts/{alert['id']}", headers={"Accept-Language": "en"})).json()
+            assert en["message"].startswith("hopper temperature 75.0 °C, above the red limit 70 °C")
+            assert en["events"][-1]["message"].startswith("hopper temperature back to normal")
+            assert en["state_title"] == "cleared, not signed for"
             assert (await c.post(f"/api/v1/alerts/{alert['id']}/ack", json={"note": "到场"})).status_code == 200
             r = await c.post(f"/api/v1/alerts/{alert['id']}/resolve", json={})  # cleared: no reason needed
             assert r.status_code == 200 and r.json()["state"] == "resolved" and r.json()["resolved_by"] == "duty"

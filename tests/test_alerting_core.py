@@ -453,3 +453,19 @@ def test_recurrence_of_a_signed_cleared_alert_is_heard_again():
     back = eng.observe(REF, f(Severity.RED, T0 + 100))
     assert back[0].kind is EventKind.UPDATED and back[0].data == {"recurred": True}
     assert "robot" in {n.channel for n in r.route(back, T0 + 100)}
+
+
+def test_a_clearing_and_a_fall_carry_their_own_structured_words():
+    from warning.messages import Describer, render
+    from warning.config import PointDef
+    temp = PointDef(REF, "hopper_temp", "°C", "hopper temperature",
+                    ({"type": "threshold", "levels": [[55, "yellow"], [70, "red"]]},))
+    eng = AlertEngine(policy(), Describer.of([temp]))
+    raised = eng.observe(REF, Finding("threshold", Severity.RED, T0, 72.0, "x"))[0]
+    assert raised.alert.message == "料斗温度 72.0 °C，超过红色限值 70 °C"
+    fall = eng.observe(REF, Finding("threshold", Severity.YELLOW, T0 + 1, 60.0, "x"))[0]
+    assert fall.message == "料斗温度 60.0 °C，超过黄色限值 55 °C" and fall.alert.message == raised.alert.message
+    assert render(fall.data["message_data"], "en") == "hopper temperature 60.0 °C, above the yellow limit 55 °C"
+    clear = eng.observe(REF, Finding("threshold", None, T0 + 2, 40.0, "x"))[0]
+    assert clear.message == "料斗温度恢复正常（40.0 °C）" and clear.to_json()["message"] == clear.message
+    assert render(clear.data["message_data"], "en") == "hopper temperature back to normal (40.0 °C)"

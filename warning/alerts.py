@@ -101,7 +101,7 @@ class AlertEngine:
                 self.by_key[key] = alert
                 return [AlertEvent(event_id(alert.id, EventKind.UPDATED, finding.t, None, "flap-clear"),
                                    EventKind.UPDATED, finding.t, alert)]
-            return [self._cleared(key, current, finding.t, finding.value, self._text(ref, finding)[0])]
+            return [self._cleared(key, current, finding.t, finding.value, *self._text(ref, finding))]
         if current is None:
             flaps = self._changed(key, finding.t)
             aid = alert_id(ref.enterprise, ref.device, ref.point, finding.rule, finding.t)
@@ -126,15 +126,18 @@ class AlertEngine:
         text, data = self._text(ref, finding)
         alert = replace(current, severity=finding.severity, value=finding.value, updated_at=finding.t,
                         condition_active=True, cleared_at=None, peak_severity=peak, flapping=flapping)
-        own = None
+        own, facts = None, {}
         if finding.severity >= _peak(current):  # the alert's message names its worst moment
             alert = replace(alert, message=text, message_data=data)
-        else:
-            own = text  # a fall: the event says so, the alert keeps the message of its peak
+        else:  # a fall: the event says so, the alert keeps the message of its peak
+            own = text
+            if data is not None:
+                facts["message_data"] = data
+        if recurred and not flapping:
+            facts["recurred"] = True
         self.by_key[key] = alert
         return [AlertEvent(event_id(alert.id, EventKind.UPDATED, finding.t, alert.severity, None),
-                           EventKind.UPDATED, finding.t, alert,
-                           data={"recurred": True} if recurred and not flapping else None, message=own)]
+                           EventKind.UPDATED, finding.t, alert, data=facts or None, message=own)]
 
     # -- officer side --------------------------------------------------------------------------
     def acknowledge(self, aid: str, actor: str, note: str | None, at: float) -> list[AlertEvent]:
@@ -257,12 +260,14 @@ class AlertEngine:
             raise AlertNotFound("no open alert with id {id}", id=repr(aid))
         return key
 
-    def _cleared(self, key, current: Alert, at: float, value: float, text: str) -> AlertEvent:
-        """The condition cleared: an event of its own; the alert stays open with its message."""
+    def _cleared(self, key, current: Alert, at: float, value: float, text: str, data: dict | None) -> AlertEvent:
+        """The condition cleared: an event of its own (its text, and how it was built, so it can
+        be said in another language); the alert stays open with its message."""
         alert = replace(current, condition_active=False, cleared_at=at, value=value, updated_at=at)
         self.by_key[key] = alert
         return AlertEvent(event_id(current.id, EventKind.CLEARED, at, current.severity, None),
-                          EventKind.CLEARED, at, alert, message=text)
+                          EventKind.CLEARED, at, alert, message=text,
+                          data=None if data is None else {"message_data": data})
 
     def _close(self, key, current: Alert, at: float, actor: str | None, note: str | None) -> AlertEvent:
         alert = replace(current, state=AlertState.RESOLVED, resolved_at=at, resolved_by=actor, resolve_note=note,

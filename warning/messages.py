@@ -175,6 +175,13 @@ def localise_alert(alert: dict, locale: str | None) -> dict:
     """An alert's JSON with its message (and its events' messages, when they are structured)
     in ``locale``; stored texts are zh-CN."""
     data = alert.get("message_data")
+    stored = alert.get("message")
     if data:
         alert["message"] = render(data, locale)
+    for e in alert.get("events") or ():
+        own = (e.get("data") or {}).get("message_data")
+        if own:
+            e["message"] = render(own, locale)
+        elif data and e.get("message") == stored:  # the event carries the alert's (current) message
+            e["message"] = alert["message"]
     return alert

@@ -56,6 +56,9 @@ def where(payload: dict, locale: str | None = None) -> str:
 def details(payload: dict, locale: str | None = None) -> str:
     """The event's text: a clearing's own message, else the alert's, in ``locale`` when structured."""
     a = payload["alert"]
+    own = (payload.get("data") or {}).get("message_data")
+    if own:  # a clearing's or a fall's own words
+        return render(own, locale)
     if payload.get("kind") in ("cleared", "updated") and payload.get("message") and (
             payload["message"] != a.get("message")):
         return str(payload["message"])
