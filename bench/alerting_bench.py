@@ -205,7 +205,9 @@ async def district(args, work: Path, database: str | None) -> None:
     lat_hook = [first[("hook", e)] - probes[e][0] for e in probes if ("hook", e) in first]
     lat_robot = []
     for e, (sent, _) in probes.items():
-        hit = next((arr for arr, b in robot if f"{e} / " in b["markdown"]["content"] and arr >= sent), None)
+        # the title names the enterprise with its code: "名称 (E001) / DC1 / ..." ("E001 / " without a name)
+        hit = next((arr for arr, b in robot if (f"({e}) / " in b["markdown"]["content"]
+                                                 or f"] {e} / " in b["markdown"]["content"]) and arr >= sent), None)
         if hit is not None:
             lat_robot.append(hit - sent)
     esc_err = [arrived - body["at"] for path, arrived, body in rec.hits
