@@ -440,6 +440,7 @@ def test_blue_and_yellow_lift_themselves_only_by_the_sites_rule_after_signing_an
     lifted = eng.tick(T0 + 6601)
     assert [(e.kind, e.alert.id, e.actor) for e in lifted] == [(EventKind.RESOLVED, y, None)]
     assert lifted[0].at == T0 + 6600  # due time, so the id is stable
+    assert lifted[0].note == "按本地规则自动解除：已签收且报警条件已消失" and lifted[0].data == {"lifted_by_rule": 600}
     assert [a.id for a in eng.open_alerts()] == [o]  # orange: only a person lifts it
     with pytest.raises(PolicyError, match="person"):
         parse_policy({"lifting": {"after": {"orange": 60}}})

@@ -35,6 +35,7 @@ import pickle
 from collections.abc import Callable
 from dataclasses import replace
 
+from .i18n import N_, translate
 from .model import Alert, AlertEvent, AlertState, EventKind, Finding, PointRef, Severity, alert_id, event_id
 from .notify.policies import Policy
 
@@ -42,6 +43,8 @@ from .notify.policies import Policy
 Describe = Callable[[PointRef, Finding], "tuple[str, dict] | None"]
 
 MAX_ATTACHMENTS = 20
+#: the note of a blue or yellow alert the site's [policy.lifting] rule lifted (stored in zh-CN)
+LIFTED_BY_RULE = N_("lifted by the site's rule: signed for and cleared")
 SAME = 0.001  #: seconds: times that went through timestamptz and back may differ by rounding
 
 
@@ -126,7 +129,8 @@ class AlertEngine:
         text, data = self._text(ref, finding)
         alert = replace(current, severity=finding.severity, value=finding.value, updated_at=finding.t,
                         condition_active=True, cleared_at=None, peak_severity=peak, flapping=flapping)
-        own, facts = None, {}
+        own: str | None = None
+        facts: dict[str, object] = {}
         if finding.severity >= _peak(current):  # the alert's message names its worst moment
             alert = replace(alert, message=text, message_data=data)
         else:  # a fall: the event says so, the alert keeps the message of its peak
@@ -220,13 +224,16 @@ class AlertEngine:
             if a.state is not AlertState.ACTIVE:
                 lift = self._lift_at(a)
                 if lift is not None and now >= lift:
-                    events.append(self._close(key, a, lift, None, "lifted by the site's rule: signed for and "
-                                                                  "cleared"))
+                    events.append(self._close(key, a, lift, None, translate(LIFTED_BY_RULE),
+                                              {"lifted_by_rule": pol.lift_after[_peak(a)]}))
                 continue
             step = pol.due_step(a.severity, a.opened_at, now)
             if step <= a.escalations:
                 continue
-            at = pol.step_at(a.severity, a.opened_at, step)
+            due = pol.step_at(a.severity, a.opened_at, step)
+            if due is None:  # no such step (cannot happen for 0 < step <= steps): nothing to take
+                continue
+            at = due
             tier = pol.tier_of_step(step)
             a = replace(a, tier=tier, escalations=step, holder=pol.holder(tier, at), updated_at=at)
             self.by_key[key] = a
@@ -269,7 +276,8 @@ class AlertEngine:
                           EventKind.CLEARED, at, alert, message=text,
                           data=None if data is None else {"message_data": data})
 
-    def _close(self, key, current: Alert, at: float, actor: str | None, note: str | None) -> AlertEvent:
+    def _close(self, key, current: Alert, at: float, actor: str | None, note: str | None,
+               data: dict | None = None) -> AlertEvent:
         alert = replace(current, state=AlertState.RESOLVED, resolved_at=at, resolved_by=actor, resolve_note=note,
                         updated_at=at)
         del self.by_key[key]
@@ -277,7 +285,7 @@ class AlertEngine:
         if not self.changes.get(key) or (self.policy and self.changes[key][-1] <= at - self.policy.flap_window):
             self.changes.pop(key, None)
         return AlertEvent(event_id(current.id, EventKind.RESOLVED, at, None if actor else alert.severity, actor),
-                          EventKind.RESOLVED, at, alert, actor, note)
+                          EventKind.RESOLVED, at, alert, actor, note, data)
 
     # -- queries and state ---------------------------------------------------------------------
     def open_alerts(self) -> list[Alert]:
