@@ -1,10 +1,16 @@
-# Two entry points, each sets itself up in a project-local .venv.
+# Two entry points, each sets itself up in a project-local .venv. `make test` also installs the
+# Debian packages the suite needs (apt-get: needs root) and starts its own PostgreSQL and MQTT
+# broker (tests/services.py); nothing needs to run beside it.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test install bench audit clean
+# Debian packages the suite needs: the MQTT broker the suite starts, Debian's chromium for the
+# browser tests, CJK fonts so that screenshots show Chinese text.
+SYSTEM_PACKAGES := mosquitto chromium fonts-noto-cjk
+
+.PHONY: demo test install system check bench audit clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -19,8 +25,24 @@ install: $(STAMP)
 demo: install
 	$(BIN)/warning run --demo
 
-test: install
+# Installs only what is missing; apt-get needs root (say `sudo make system` once otherwise).
+system:
+	@missing=""; \
+	for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "make system: missing Debian packages:$$missing; run 'sudo make system' (apt-get needs root)" >&2; exit 1; fi; \
+	  echo "apt-get install$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+test: install system
 	$(BIN)/python -m pytest -q
+
+# Lint, format and types (tool settings in pyproject.toml; the tools are pinned in the test extra).
+check: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/python bench/ingest_bench.py

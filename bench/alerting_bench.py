@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from ingest_bench import normal_body  # noqa: E402
+
 from bench.common import free_port, wait_ready  # noqa: E402
 from simulators.site import generate_site  # noqa: E402
 from tests.support import serve_loopback  # noqa: E402
@@ -214,10 +215,10 @@ async def district(args, work: Path, database: str | None) -> None:
                if path == "/hook" and body.get("kind") == "escalated" and body["alert"]["point"] == "vent_open"]
     after_ack = 0
     ack_time = {}
-    for path, arrived, body in rec.hits:
+    for path, _arrived, body in rec.hits:
         if path == "/hook" and body.get("kind") == "acknowledged":
             ack_time[body["alert"]["id"]] = body["at"]
-    for path, arrived, body in rec.hits:
+    for path, _arrived, body in rec.hits:
         if path in ("/hook", "/sms", "/dingtalk") and body.get("kind") == "escalated":
             aid = body["alert"]["id"]
             if aid in ack_time and body["at"] > ack_time[aid]:

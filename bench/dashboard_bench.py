@@ -51,8 +51,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench.common import free_port, wait_ready  # noqa: E402
 from ingest_bench import paced, pct  # noqa: E402
+
+from bench.common import free_port, wait_ready  # noqa: E402
 from simulators.site import credentials_toml, generate_site  # noqa: E402
 
 RING = 1000  #: the hub's ring for this run (default 5,000): small, so four bursts overrun it

@@ -153,8 +153,9 @@ async def fuzz(base_url: str, fuzzer: Fuzzer, requests: int, concurrency: int = 
 
 
 async def _main() -> None:
-    import asyncpg
     import tomllib
+
+    import asyncpg
 
     from warning.config import load_site
     from warning.server import Server, Settings

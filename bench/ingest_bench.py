@@ -195,7 +195,7 @@ class DistrictServer:
         self.database = database
         self.checkpoint_interval = checkpoint_interval
 
-    async def __aenter__(self) -> "DistrictServer":
+    async def __aenter__(self) -> DistrictServer:
         import tomllib
         self.work = work = Path(tempfile.mkdtemp(prefix="warning-bench-"))
         site_text, self.tokens = generate_site(200, collectors=4, seed=11)

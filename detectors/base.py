@@ -41,7 +41,7 @@ class Severity(enum.IntEnum):
         return self.name.lower()
 
     @classmethod
-    def parse(cls, text: str | int | "Severity") -> "Severity":
+    def parse(cls, text: str | int | Severity) -> Severity:
         """Accept ``"red"``, ``"RED"``, ``4`` or a :class:`Severity`."""
         if isinstance(text, Severity):
             return text

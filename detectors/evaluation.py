@@ -96,7 +96,10 @@ def nab_score(files: dict, threshold: float | None = None, profiles: dict = PROF
         remap = {k: n_scorable + j for j, k in enumerate(geo.scorable_windows)}
         m = geo.scorable
         g = np.array([remap.get(k, -1) if k >= 0 else -1 for k in geo.window[m]], dtype=int)
-        S.append(sc[m]); G.append(g); TPU.append(geo.tp_unit[m]); FPU.append(geo.fp_unit[m])
+        S.append(sc[m])
+        G.append(g)
+        TPU.append(geo.tp_unit[m])
+        FPU.append(geo.fp_unit[m])
         n_windows += geo.n_windows
         n_scorable += len(geo.scorable_windows)
     s = np.concatenate(S) if S else np.zeros(0)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import math
 import pickle
-
 from collections.abc import Mapping
 
 import numpy as np

@@ -11,7 +11,6 @@ from collections import deque
 
 from .base import Detector, Finding, Severity, is_finite
 
-
 _NONE = "none"  # no candidate level (distinct from None, which is the "cleared" level)
 
 

@@ -8,7 +8,8 @@ One reading a row, the columns of the ``readings_v`` view::
 ``ts`` is ISO-8601 in UTC with milliseconds (what the ingest API accepts, and what
 PostgreSQL's ``timestamptz`` keeps); ``value`` is a float (flags are 0/1, as stored).
 Rows are in time order. Epoch-millisecond ``ts`` values are read too, so a hand-made file
-can be simpler.
+can be simpler, and so is a time without a zone: read in the site's zone (``warning.times``;
+``warning replay --timezone``, default Asia/Shanghai).
 
 ``warning simulate --csv`` writes the same format, so a simulated scenario can be replayed
 like a recording.
@@ -20,6 +21,8 @@ import csv
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import NamedTuple, TextIO
+
+from warning.times import DEFAULT_TIMEZONE, parse_iso
 
 HEADER = ("enterprise", "device", "point", "ts", "value")
 
@@ -36,15 +39,12 @@ def iso_ms(ts_ms: int) -> str:
     return datetime.fromtimestamp(ts_ms / 1000.0, UTC).isoformat(timespec="milliseconds")
 
 
-def parse_ts(text: str) -> int:
-    """ISO-8601 with a zone, or epoch milliseconds -> epoch milliseconds."""
+def parse_ts(text: str, zone_name: str = DEFAULT_TIMEZONE) -> int:
+    """ISO-8601 (a time without a zone is read in ``zone_name``), or epoch milliseconds -> epoch milliseconds."""
     text = text.strip()
     if text.lstrip("-").isdigit():
-        return int(text)
-    parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        raise ValueError(f"timestamp {text!r} has no time zone")
-    return round(parsed.timestamp() * 1000)
+        return int(text)  # exact, not through a float
+    return round(parse_iso(text, zone_name=zone_name) * 1000)
 
 
 def write_rows(fh: TextIO, rows: Iterable[Row], *, header: bool = True) -> int:
@@ -59,7 +59,7 @@ def write_rows(fh: TextIO, rows: Iterable[Row], *, header: bool = True) -> int:
     return n
 
 
-def read_rows(fh: TextIO) -> Iterator[Row]:
+def read_rows(fh: TextIO, zone_name: str = DEFAULT_TIMEZONE) -> Iterator[Row]:
     """Rows of a telemetry CSV; raises ValueError naming the line of a bad row."""
     reader = csv.reader(fh)
     head = next(reader, None)
@@ -73,7 +73,7 @@ def read_rows(fh: TextIO) -> Iterator[Row]:
         if len(rec) != len(HEADER):
             raise ValueError(f"line {line}: expected {len(HEADER)} columns, got {len(rec)}")
         try:
-            yield Row(rec[0], rec[1], rec[2], parse_ts(rec[3]), float(rec[4]))
+            yield Row(rec[0], rec[1], rec[2], parse_ts(rec[3], zone_name), float(rec[4]))
         except ValueError as exc:
             raise ValueError(f"line {line}: {exc}") from None
 

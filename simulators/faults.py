@@ -120,10 +120,11 @@ class Overheat(Fault):
     tail: ClassVar[float] = 3600.0
 
     def pocket(self, t: float) -> float:
-        if self.end is None or t < self.end:
+        end = self.end
+        if end is None or t < end:
             return self.from_temp + self.rate * (t - self.start) / 60.0
-        peak = self.from_temp + self.rate * self.duration / 60.0
-        return self.from_temp + (peak - self.from_temp) * math.exp(-(t - self.end) / self.cool)
+        peak = self.from_temp + self.rate * (end - self.start) / 60.0
+        return self.from_temp + (peak - self.from_temp) * math.exp(-(t - end) / self.cool)
 
     def time_at(self, temp: float) -> float | None:
         """When the pocket reaches ``temp`` °C, or None if the fault ends before."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-from typing import Callable
+from collections.abc import Callable
 
 Schedule = Callable[[float], bool]  #: t (epoch s) -> is the plant producing?
 

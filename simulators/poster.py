@@ -32,7 +32,8 @@ class Poster:
     def __init__(self, base_url: str, tokens: dict[str, str], *, concurrency: int = 16, retry: bool = True,
                  max_retries: int = 5, timeout: float = 30.0) -> None:
         self.url = base_url.rstrip("/") + "/api/v1/telemetry"
-        self.tokens = dict(tokens.get("tokens", tokens))
+        nested = tokens.get("tokens")  # a credentials file's [tokens] table, or the table itself
+        self.tokens: dict[str, str] = dict(nested) if isinstance(nested, dict) else dict(tokens)
         self.sem = asyncio.Semaphore(concurrency)
         self.retry, self.max_retries, self.timeout = retry, max_retries, timeout
         self.stats = dict.fromkeys(COUNTERS, 0)
@@ -46,7 +47,8 @@ class Poster:
         return self
 
     async def __aexit__(self, *exc) -> None:
-        await self.session.close()
+        if self.session is not None:
+            await self.session.close()
 
     def _error(self, text: str) -> None:
         self.last_error = text
@@ -60,6 +62,9 @@ class Poster:
         if token is None:
             self.stats["skipped"] += n
             return
+        if self.session is None:
+            raise RuntimeError("use Poster in `async with`")
+        session = self.session
         data = orjson.dumps(items)
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         for attempt in range(self.max_retries + 1):
@@ -67,14 +72,14 @@ class Poster:
             async with self.sem:
                 self.stats["requests"] += 1
                 try:
-                    async with self.session.post(self.url, data=data, headers=headers) as resp:
+                    async with session.post(self.url, data=data, headers=headers) as resp:
                         status, retry_after = resp.status, resp.headers.get("Retry-After")
                         answer = await resp.read()
                 except (aiohttp.ClientError, TimeoutError) as exc:
                     self._error(f"{enterprise}: {type(exc).__name__}: {exc}")
             if status is not None and 200 <= status < 300:
                 try:
-                    body = orjson.loads(answer)
+                    body = orjson.loads(answer or b"")
                     self.stats["accepted"] += int(body.get("accepted", n))
                     self.stats["duplicates"] += int(body.get("duplicates", 0))
                 except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):

@@ -32,7 +32,8 @@ def live_shift(first: float, last: float, now: float, speed: float) -> float:
 
 def messages(rows: Iterable[Row]) -> Iterator[tuple[int, str, str, dict[str, float]]]:
     """Consecutive rows of one (ts, enterprise, device) become one message."""
-    key, values = None, {}
+    key: tuple[int, str, str] | None = None
+    values: dict[str, float] = {}
     for r in rows:
         k = (r.ts_ms, r.enterprise, r.device)
         if k != key:

@@ -121,16 +121,16 @@ def run_scenario(sc: Scenario, *, record: set[tuple[str, str, str]] | None = Non
     values_of, process, tick = model.values, pipe.process, pipe.tick
     t_wall, t_cpu = time.perf_counter(), time.process_time()
     for t, due in sample_plan(sc):
-        readings = []
+        readings: list[tuple[int, float, float]] = []
         append = readings.append
         for key, pids, rec in (everyone if due is None else [devices[d] for d in due]):
             values = values_of(key, t)
             if values is None:
                 continue
             for p, x in values.items():
-                pid = pids.get(p)
-                if pid is not None:
-                    append((pid, t, x))
+                point_id = pids.get(p)
+                if point_id is not None:
+                    append((point_id, t, x))
             if rec:
                 for p, skey in rec.items():
                     if p in values:

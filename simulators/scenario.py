@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from typing import Any
 
 from simulators.faults import (
     AirflowLoss,
@@ -69,7 +70,9 @@ def _pick(enterprises: Sequence[dict], eid: str, device: str, position: int) -> 
 
 def opening(enterprises: Sequence[dict], start: float) -> list[Fault]:
     """The first two minutes: all four colours, on different enterprises."""
-    at = lambda eid, dev, pos: dict(zip(("enterprise", "device"), _pick(enterprises, eid, dev, pos)))  # noqa: E731
+    def at(eid: str, dev: str, pos: int) -> dict[str, Any]:
+        return dict(zip(("enterprise", "device"), _pick(enterprises, eid, dev, pos)))
+
     faults: list[Fault] = [
         Offline(**at("E011", "DC2", 10), start=start + 10, duration=180),
         Overheat(**at("E003", "DC1", 2), start=start + 15, rate=25.0, from_temp=30.0, duration=150, cool=60.0),
@@ -94,7 +97,7 @@ BAG_REPAIR = 7200.0  #: seconds until a torn bag is replaced
 def _random_fault(rng: random.Random, eid: str, dev: str, t: float) -> Fault:
     """One fault of a recurring round; each clears within about ten minutes, except a torn
     bag, which lasts until it is replaced (``BAG_REPAIR``)."""
-    at = {"enterprise": eid, "device": dev, "start": t}
+    at: dict[str, Any] = {"enterprise": eid, "device": dev, "start": t}
     choice = rng.choice(("overheat", "spark", "airflow", "airlock", "vent", "spike", "stuck", "offline", "break",
                          "fan"))
     if choice == "overheat":

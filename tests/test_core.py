@@ -7,8 +7,8 @@ import pytest
 from warning.alerts import AlertEngine, AlertError, AlertNotFound
 from warning.ingest import IngestError, parse
 from warning.model import AlertState, EventKind, Finding, PointRef, Reading, Severity
-from warning.config import Channel
 from warning.pipeline import Pipeline
+from warning.site import Channel
 
 REF = PointRef("E1", "DC1", "hopper_temp")
 NOW = 1_800_000_000.0
@@ -154,8 +154,8 @@ def test_pipeline_snapshot_restores_identical_future(site):
 
 
 def test_router_stops_notifying_after_acknowledgement():
-    from warning.notify.policies import Policy
-    from warning.notify.router import Router
+    from warning.policy.policies import Policy
+    from warning.policy.router import Router
     eng = AlertEngine()
     r = Router(Policy(), [Channel("robot", "wecom", "yellow", {"url": "http://x"}),
                           Channel("hook", "webhook", "blue", {"url": "http://x"})])
@@ -175,10 +175,10 @@ def test_router_stops_notifying_after_acknowledgement():
 
 # -- configuration -----------------------------------------------------------------------------
 def test_example_and_demo_site_files_load():
-    from warning.config import CONFIG_DIR, load_site
-    example = load_site(CONFIG_DIR / "site.example.toml")
+    from warning.config import config_dir, load_site
+    example = load_site(config_dir() / "site.example.toml")
     assert len(example.points) == 7 and example.users["zhang.san"].role == "officer"
-    demo = load_site(CONFIG_DIR / "demo" / "site.toml")
+    demo = load_site(config_dir() / "demo" / "site.toml")
     assert len(demo.enterprises) >= 20 and all(len(e.devices) >= 3 for e in demo.enterprises.values())
 
 

@@ -269,6 +269,7 @@ async def test_slow_client_dropped_memory_freed_then_resync(dash_site, machine_d
     ends, so nothing of it stays in memory) while a reading client gets every event; a
     reconnect gets a fresh snapshot."""
     import socket as _socket
+
     import warning.web.hub as hub_module
 
     monkeypatch.setattr(hub_module, "DEFAULT_KEEP", 100)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from detectors.evaluation import event_metrics, nab_score
 from warning.cli import main
@@ -13,7 +13,7 @@ from warning.cli import main
 
 def _write_series(path, n=1500, spike=1200, sep=",", extra=False):
     rng = random.Random(7)
-    t0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh, delimiter=sep)
         w.writerow(["timestamp", "value"] + (["other"] if extra else []))
@@ -73,7 +73,9 @@ def test_evaluate_prints_nab_and_event_figures(tmp_path, capsys):
     t0 = _write_series(src)
     main(["score", str(src), "-o", str(out)])
     start, end = t0 + timedelta(minutes=5 * 1190), t0 + timedelta(minutes=5 * 1230)
-    labels.write_text(f"start,end\n{start.isoformat()},{end.isoformat()}\n")
+    # written like the series (no zone): both are read in the same (site) zone, warning.times
+    fmt = "%Y-%m-%d %H:%M:%S"
+    labels.write_text(f"start,end\n{start.strftime(fmt)},{end.strftime(fmt)}\n")
     capsys.readouterr()
     assert main(["evaluate", str(out), "--labels", str(labels), "--json", str(tmp_path / "r.json")]) == 0
     text = capsys.readouterr().out

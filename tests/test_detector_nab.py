@@ -1,13 +1,15 @@
-"""The project's NAB scorer agrees with the shared one, on a small NAB-layout directory,
-through ``warning evaluate``; and the configured kinds run the default chain."""
+"""The project's NAB scorer on NAB files shipped in tests/data/nab (MIT, see its README): the
+score's definition (a detector at each window's start is 100, silence is 0, alarms outside
+windows cost), ``warning evaluate`` on a NAB-layout directory gives the library's figures, and
+the configured kinds run the default chain. The comparison with the reference scorer beside
+the project is a benchmark (bench/nab_scorer_check.py), not a test: it reads outside the repo."""
 
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from detectors.evaluation import nab_score
@@ -15,14 +17,23 @@ from detectors.profiles import DEFAULT
 from warning.cli import main
 from warning.config import load_kinds
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+NAB = Path(__file__).resolve().parent / "data" / "nab"
 
 
-def _shared_scorer():
-    spec = importlib.util.spec_from_file_location("nab_score", SHARED / "bench" / "nab_score.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def _epoch(text: str) -> float:
+    """NAB writes UTC times without a zone."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+
+
+def _shipped() -> dict[str, tuple[list[float], list[tuple[float, float]]]]:
+    """{key: (row times, windows)} of the shipped NAB files."""
+    labels = json.loads((NAB / "labels" / "combined_windows.json").read_text())
+    out = {}
+    for key, wins in labels.items():
+        with open(NAB / "data" / key, newline="") as fh:
+            times = [_epoch(row["timestamp"]) for row in csv.DictReader(fh)]
+        out[key] = (times, [(_epoch(a), _epoch(b)) for a, b in wins])
+    return out
 
 
 def _corpus(tmp_path, files=3, n=1200):
@@ -51,29 +62,47 @@ def _corpus(tmp_path, files=3, n=1200):
     return windows, data
 
 
-def test_nab_score_matches_the_shared_scorer(tmp_path):
+def test_shipped_nab_files_are_there_with_their_licence():
+    files = _shipped()
+    assert len(files) == 3 and sum(len(w) for _, w in files.values()) == 2
+    assert all(len(t) > 3000 for t, _ in files.values())
+    assert "Numenta" in (NAB / "LICENSE.txt").read_text()
+
+
+def test_nab_score_definition_on_shipped_files():
+    files = _shipped()
+
+    def at(rule):
+        return {k: (t, [rule(i, x, w) for i, x in enumerate(t)], w) for k, (t, w) in files.items()}
+
+    first_rows = {k: {min(i for i, x in enumerate(t) if a <= x <= b) for a, b in w} for k, (t, w) in files.items()}
+    perfect = {k: (t, [1.0 if i in first_rows[k] else 0.0 for i in range(len(t))], w) for k, (t, w) in files.items()}
+    silent = at(lambda i, x, w: 0.0)
+    late = {k: (t, [1.0 if any(b - 3600 <= x <= b for a, b in w) else 0.0 for x in t], w)
+            for k, (t, w) in files.items()}
+    noisy = {k: (t, [1.0 if i % 97 == 0 else 0.0 for i in range(len(t))], w) for k, (t, w) in files.items()}
+    for profile in ("standard", "reward_low_FP_rate", "reward_low_FN_rate"):
+        assert abs(nab_score(perfect, threshold=0.5)[profile]["score"] - 100.0) < 1e-9
+        assert nab_score(perfect, threshold=0.5)[profile]["windows_detected"] == 2
+        assert nab_score(silent, threshold=0.5)[profile]["score"] == 0.0
+        late_score = nab_score(late, threshold=0.5)[profile]["score"]
+        assert 0.0 < late_score < 100.0  # caught, but late: less than at the start
+        assert nab_score(noisy, threshold=0.5)[profile]["score"] < 0.0  # alarms outside the windows cost
+    # one optimised threshold never does worse than a fixed one
+    assert nab_score(noisy)["standard"]["score"] >= nab_score(noisy, threshold=0.5)["standard"]["score"]
+
+
+def test_evaluate_a_results_directory_gives_the_library_score(tmp_path, capsys):
     windows, data = _corpus(tmp_path)
-    shared = _shared_scorer()
-    corpus = shared.Corpus(str(tmp_path / "windows.json"))
-    theirs = corpus.score({k: ([t.strftime("%Y-%m-%d %H:%M:%S") for t in ts], sc) for k, (ts, sc) in data.items()})
-    ours = nab_score({k: ([t.replace(tzinfo=timezone.utc).timestamp() for t in ts], sc,
-                          [tuple(datetime.fromisoformat(x).replace(tzinfo=timezone.utc).timestamp() for x in w)
-                           for w in windows[k]]) for k, (ts, sc) in data.items()})
-    for p in ("standard", "reward_low_FP_rate", "reward_low_FN_rate"):
-        assert abs(ours[p]["score"] - theirs[p]["score"]) < 1e-9
-        assert ours[p]["threshold"] == theirs[p]["threshold"]
-
-
-def test_evaluate_a_results_directory(tmp_path, capsys):
-    _corpus(tmp_path)
     out = tmp_path / "r.json"
     assert main(["evaluate", str(tmp_path / "results"), "--labels", str(tmp_path / "windows.json"),
                  "--json", str(out)]) == 0
     res = json.loads(out.read_text())
-    shared = _shared_scorer()
-    corpus = shared.Corpus(str(tmp_path / "windows.json"))
-    theirs = corpus.score(shared.load_dir(str(tmp_path / "results"), corpus.keys))
-    assert abs(res["nab"]["standard"]["score"] - theirs["standard"]["score"]) < 1e-9
+    ours = nab_score({k: ([t.replace(tzinfo=UTC).timestamp() for t in ts], [float(f"{x:.6f}") for x in sc],
+                          [tuple(datetime.fromisoformat(x).replace(tzinfo=UTC).timestamp() for x in w)
+                           for w in windows[k]]) for k, (ts, sc) in data.items()})
+    for p in ("standard", "reward_low_FP_rate", "reward_low_FN_rate"):
+        assert abs(res["nab"][p]["score"] - ours[p]["score"]) < 1e-9
     assert "event precision" in capsys.readouterr().out
 
 

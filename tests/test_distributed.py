@@ -231,7 +231,7 @@ async def test_two_workers_kill_one_nothing_lost_or_doubled(broker, tmp_path):
 
         # everything accepted is stored exactly once
         deadline = time.monotonic() + 60
-        while (n := await conn.fetchval("SELECT count(*) FROM readings")) < TOTAL and time.monotonic() < deadline:
+        while await conn.fetchval("SELECT count(*) FROM readings") < TOTAL and time.monotonic() < deadline:
             await asyncio.sleep(0.5)
         await asyncio.sleep(2)  # anything doubled would show up by now
         assert await conn.fetchval("SELECT count(*) FROM readings") == TOTAL

@@ -16,14 +16,22 @@ import pytest
 
 from detectors.chain import FACTORIES
 from warning import i18n, messages
-from warning.config import CONFIG_DIR, PointDef, load_kinds
+from warning.config import PointDef, config_dir, load_kinds
 from warning.model import AlertState, EventKind, Finding, PointRef, Severity
-from warning.notify import formats
+from warning.policy import formats
 
 ROOT = Path(__file__).resolve().parent.parent
 #: call -> (index of the msgid argument, context: fixed, an argument index, or None)
-KEYWORDS = {"translate": (0, None), "N_": (0, None), "AlertError": (0, None), "AlertNotFound": (0, None),
-            "fail": (1, None), "word": (1, 0), "error": (3, None), "SilenceError": (0, None)}
+KEYWORDS = {
+    "translate": (0, None),
+    "N_": (0, None),
+    "AlertError": (0, None),
+    "AlertNotFound": (0, None),
+    "fail": (1, None),
+    "word": (1, 0),
+    "error": (3, None),
+    "SilenceError": (0, None),
+}
 LATIN = re.compile(r"[A-Za-z]{2,}")
 
 
@@ -34,8 +42,11 @@ def code_msgids(root: Path = ROOT / "warning") -> set[tuple[str | None, str]]:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if not isinstance(node, ast.Call):
                 continue
-            name = node.func.id if isinstance(node.func, ast.Name) else (
-                node.func.attr if isinstance(node.func, ast.Attribute) else None)
+            name = (
+                node.func.id
+                if isinstance(node.func, ast.Name)
+                else (node.func.attr if isinstance(node.func, ast.Attribute) else None)
+            )
             if name not in KEYWORDS:
                 continue
             at, ctx_at = KEYWORDS[name]
@@ -61,7 +72,7 @@ def config_msgids() -> set[tuple[str | None, str]]:
         ids.add(("point", kind["title"]))
         for spec in kind.get("detectors", []):
             ids.add(("rule", spec.get("id", spec["type"])))
-    for path in list(CONFIG_DIR.glob("*.toml")) + list(CONFIG_DIR.glob("demo/*.toml")):
+    for path in list(config_dir().glob("*.toml")) + list(config_dir().glob("demo/*.toml")):
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
         for e in raw.get("enterprises", []):
             if e.get("dust"):
@@ -102,14 +113,19 @@ def test_every_catalogue_entry_is_translated_in_zh_cn_and_present_in_english():
 
 def _points():
     for name, kind in load_kinds().items():
-        yield PointDef(PointRef("E1", "DC1", name), name, kind.get("unit", ""), kind.get("title", name),
-                       tuple(kind.get("detectors", [])), kind.get("precision"))
+        yield PointDef(
+            PointRef("E1", "DC1", name),
+            name,
+            kind.get("unit", ""),
+            kind.get("title", name),
+            tuple(kind.get("detectors", [])),
+            kind.get("precision"),
+        )
 
 
 def _english_words(text: str, point: PointDef) -> list[str]:
     """Latin words left in a zh-CN text, apart from codes (point, device) and unit symbols."""
-    allowed = {point.ref.point, point.ref.device, "O2"} | (set() if point.unit in messages.UNIT_WORDS else {
-        point.unit})
+    allowed = {point.ref.point, point.ref.device, "O2"} | (set() if point.unit in messages.UNIT_WORDS else {point.unit})
     stripped = text
     for a in sorted(allowed, key=len, reverse=True):
         stripped = stripped.replace(a, " ")
@@ -121,8 +137,9 @@ def test_every_template_rendered_for_every_rule_of_every_kind_reads_in_chinese()
     for point in _points():
         for spec in point.detectors:
             rule = spec.get("id", spec["type"])
-            levels = [Severity.parse(s) for _, s in spec.get("levels", [])] or [Severity.parse(spec.get("severity",
-                                                                                                      "blue"))]
+            levels = [Severity.parse(s) for _, s in spec.get("levels", [])] or [
+                Severity.parse(spec.get("severity", "blue"))
+            ]
             for sev in levels + [None]:
                 msg = messages.describe_finding(point.ref, Finding(rule, sev, 0.0, 72.04, "english"), point)
                 assert msg is not None, (point.kind, rule, sev)
@@ -130,11 +147,13 @@ def test_every_template_rendered_for_every_rule_of_every_kind_reads_in_chinese()
                 assert _english_words(text, point) == [], (point.kind, rule, text)
                 assert messages.render(msg, "en") != text
                 rendered += 1
-    for ref, f in [(PointRef("E1", "DC1", ""), Finding("offline", Severity.YELLOW, 0, 301, "x")),
-                   (PointRef("E1", "DC1", ""), Finding("offline", None, 0, 0, "x")),
-                   (PointRef("_system", "outbox", "duty-robot"), Finding("dead_letter", Severity.ORANGE, 0, 8, "x")),
-                   (PointRef("_system", "worker", "duty-robot"), Finding("stalled", Severity.ORANGE, 0, 8, "x")),
-                   (PointRef("_system", "worker", "duty-robot"), Finding("stalled", None, 0, 0, "x"))]:
+    for ref, f in [
+        (PointRef("E1", "DC1", ""), Finding("offline", Severity.YELLOW, 0, 301, "x")),
+        (PointRef("E1", "DC1", ""), Finding("offline", None, 0, 0, "x")),
+        (PointRef("_system", "outbox", "duty-robot"), Finding("dead_letter", Severity.ORANGE, 0, 8, "x")),
+        (PointRef("_system", "worker", "duty-robot"), Finding("stalled", Severity.ORANGE, 0, 8, "x")),
+        (PointRef("_system", "worker", "duty-robot"), Finding("stalled", None, 0, 0, "x")),
+    ]:
         text = messages.render(messages.describe_finding(ref, f), "zh-CN")
         assert not [w for w in LATIN.findall(text.replace("DC1", "").replace("duty-robot", ""))], text
         rendered += 1
@@ -155,19 +174,49 @@ def test_the_issues_example_message():
 def test_channel_texts_of_every_kind_and_severity_read_in_chinese():
     for kind in [k.value for k in EventKind]:
         for sev in Severity:
-            alert = {"id": "a1", "enterprise": "E1", "device": "DC1", "point": "hopper_temp", "rule": "threshold",
-                     "severity": sev.label, "peak_severity": "red", "state": "active", "condition_active": False,
-                     "message": "料斗温度 72.0 °C，超过红色限值 70 °C", "holder": "值班员"}
-            p = {"id": "e1", "kind": kind, "at": 0.0, "alert": alert, "enterprise_name": "苏州汇通木制品有限公司",
-                 "point_title": "hopper temperature", "note": "已到场", "link": "https://x.cn/alert/a1",
-                 "tier": {"name": "值班员"}, "recipient": {"name": "张三"}}
+            alert = {
+                "id": "a1",
+                "enterprise": "E1",
+                "device": "DC1",
+                "point": "hopper_temp",
+                "rule": "threshold",
+                "severity": sev.label,
+                "peak_severity": "red",
+                "state": "active",
+                "condition_active": False,
+                "message": "料斗温度 72.0 °C，超过红色限值 70 °C",
+                "holder": "值班员",
+            }
+            p = {
+                "id": "e1",
+                "kind": kind,
+                "at": 0.0,
+                "alert": alert,
+                "enterprise_name": "苏州汇通木制品有限公司",
+                "point_title": "hopper temperature",
+                "note": "已到场",
+                "link": "https://x.cn/alert/a1",
+                "tier": {"name": "值班员"},
+                "recipient": {"name": "张三"},
+            }
             text = formats.title(p) + "\n" + "\n".join(formats.lines(p))
             words = LATIN.findall(text.replace("hopper_temp", "").replace("DC1", "").replace("https://x.cn/alert/", ""))
             assert words == [], (kind, sev, text)
-    group = {"kind": "group", "at": 0.0, "enterprise": "E1", "enterprise_name": "企业", "count": 30,
-             "severity": "yellow", "events": [p] * 20}
-    assert not LATIN.findall("\n".join([formats.title(group)] + formats.lines(group)).replace("DC1", "").replace(
-        "hopper_temp", "").replace("https://x.cn/alert/", ""))
+    group = {
+        "kind": "group",
+        "at": 0.0,
+        "enterprise": "E1",
+        "enterprise_name": "企业",
+        "count": 30,
+        "severity": "yellow",
+        "events": [p] * 20,
+    }
+    assert not LATIN.findall(
+        "\n".join([formats.title(group)] + formats.lines(group))
+        .replace("DC1", "")
+        .replace("hopper_temp", "")
+        .replace("https://x.cn/alert/", "")
+    )
 
 
 def test_negotiation_prefers_the_user_then_accept_language_then_chinese():
@@ -183,23 +232,27 @@ def test_a_planted_untranslated_string_is_found(tmp_path):
     """The checks can fail: an empty msgstr, an English copy, and a message id the code uses
     but the catalogue lacks are all reported."""
     src = (i18n.LOCALE_DIR / "zh_CN" / "LC_MESSAGES" / "warning.po").read_text(encoding="utf-8")
-    planted = src + ('\nmsgid "a new message nobody translated"\nmsgstr ""\n\n'
-                     'msgctxt "rule"\nmsgid "brand new rule"\nmsgstr "brand new rule"\n')
+    planted = src + (
+        '\nmsgid "a new message nobody translated"\nmsgstr ""\n\n'
+        'msgctxt "rule"\nmsgid "brand new rule"\nmsgstr "brand new rule"\n'
+    )
     folder = tmp_path / "zh_CN" / "LC_MESSAGES"
     folder.mkdir(parents=True)
     (folder / "warning.po").write_text(planted, encoding="utf-8")
-    assert i18n.untranslated("zh-CN", directory=tmp_path) == ["a new message nobody translated",
-                                                              "rule|brand new rule"]
+    assert i18n.untranslated("zh-CN", directory=tmp_path) == ["a new message nobody translated", "rule|brand new rule"]
     pkg = tmp_path / "pkg"
     pkg.mkdir()
     (pkg / "m.py").write_text('from warning.i18n import translate\nx = translate("the pump is on fire")\n')
     assert missing(code_msgids(pkg) | {("rule", "brand new rule")}, directory=tmp_path) == [
-        "|the pump is on fire", "rule|brand new rule"]
+        "|the pump is on fire",
+        "rule|brand new rule",
+    ]
 
 
 def test_site_file_user_locale_and_timezone_are_validated(kinds):
     from tests.conftest import site_dict
     from warning.config import ConfigError, parse_site
+
     raw = site_dict()
     raw["users"][0]["locale"] = "en-GB"
     raw["site"]["timezone"] = "Europe/Berlin"

@@ -37,12 +37,12 @@ def token(enterprise: str) -> str:
         return tomllib.load(fh)["tokens"][enterprise]
 
 
-def start(data_dir: Path, port: int, mqtt_id: str) -> subprocess.Popen:
+def start(data_dir: Path, port: int, mqtt_id: str, mqtt_url: str) -> subprocess.Popen:
     env = {**os.environ, "XDG_RUNTIME_DIR": str(data_dir)}
     log = open(data_dir / "server.log", "ab")
     return subprocess.Popen([sys.executable, "-m", "warning.cli", "run", "--site", str(SITE), "--data-dir",
                              str(data_dir), "--port", str(port), "--checkpoint-interval", "0.5",
-                             "--mqtt", "mqtt://127.0.0.1:1883", "--mqtt-client-id", mqtt_id],
+                             "--mqtt", mqtt_url, "--mqtt-client-id", mqtt_id],
                             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
 
 
@@ -98,13 +98,14 @@ class MqttPublisher:
     """Publishes numbered readings (QoS 1, with ids) to E001/DC2; remembers the ones the
     broker acknowledged. The broker holds them until the server acknowledges in turn."""
 
-    def __init__(self):
+    def __init__(self, broker):
         self.acked: set[int] = set()
         self.token = token("E001")
+        self.broker = broker
 
     async def run(self, stop: asyncio.Event) -> None:
         i = 0
-        async with aiomqtt.Client("127.0.0.1", 1883) as c:
+        async with aiomqtt.Client(self.broker.host, self.broker.port) as c:
             while not stop.is_set():
                 body = orjson.dumps({"token": self.token, "telemetry": [
                     {"ts": int(time.time() * 1000), "id": f"mqtt-{i}", "values": {"dp": float(i)}}]})
@@ -114,10 +115,10 @@ class MqttPublisher:
                 await asyncio.sleep(0.01)
 
 
-async def test_kill_9_loses_and_doubles_nothing(tmp_path):
+async def test_kill_9_loses_and_doubles_nothing(tmp_path, mqtt_broker):
     port = [free_port()]
     mqtt_id = "warning-kill-" + secrets.token_hex(4)
-    proc = start(tmp_path, port[0], mqtt_id)
+    proc = start(tmp_path, port[0], mqtt_id, mqtt_broker.url)
     await wait_ready(port[0], proc)
     async with httpx.AsyncClient() as c:  # a red alert that must survive every kill, once
         r = await c.post(f"http://127.0.0.1:{port[0]}/api/v1/telemetry",
@@ -125,7 +126,7 @@ async def test_kill_9_loses_and_doubles_nothing(tmp_path):
                          content=orjson.dumps([{"device": "DC1", "ts": int(time.time() * 1000),
                                                 "values": {"vent_open": True}}]))
         assert r.status_code == 202
-    pusher, publisher = Pusher(port), MqttPublisher()
+    pusher, publisher = Pusher(port), MqttPublisher(mqtt_broker)
     stop = asyncio.Event()
     task = asyncio.create_task(pusher.run(stop))
     mqtt_task = asyncio.create_task(publisher.run(stop))
@@ -135,7 +136,7 @@ async def test_kill_9_loses_and_doubles_nothing(tmp_path):
             await asyncio.sleep(rng.uniform(0.5, 2.0))
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-            proc = start(tmp_path, port[0], mqtt_id)
+            proc = start(tmp_path, port[0], mqtt_id, mqtt_broker.url)
             await wait_ready(port[0], proc)
         await asyncio.sleep(1.0)
     finally:

@@ -1,4 +1,4 @@
-"""MQTT ingest against the machine's real Mosquitto (127.0.0.1:1883): same payload and
+"""MQTT ingest against a real Mosquitto (the suite's own, see ``mqtt_broker``): same payload and
 validation as HTTP, per-enterprise topics checked against the token, dead letters for
 everything refused, and readings stored once."""
 
@@ -49,12 +49,13 @@ def test_unpack_malformed_json_is_an_ingest_error():
 
 # -- through the real broker -------------------------------------------------------------------
 @pytest.fixture
-async def mqtt_server(site, machine_db):
-    prefix = "t" + secrets.token_hex(4)  # our own topics on the shared broker
-    settings = MqttSettings(prefix=prefix, client_id="warning-test-" + secrets.token_hex(4))
+async def mqtt_server(site, machine_db, mqtt_broker):
+    prefix = "t" + secrets.token_hex(4)  # our own topics on the session's broker
+    settings = MqttSettings(host=mqtt_broker.host, port=mqtt_broker.port, prefix=prefix,
+                            client_id="warning-test-" + secrets.token_hex(4))
     srv = Server(site, Settings(port=0, database=machine_db, mqtt=settings))
     await srv.start()
-    srv.dsn, srv.prefix = machine_db, prefix
+    srv.dsn, srv.prefix, srv.broker = machine_db, prefix, mqtt_broker
     await wait_for(lambda: srv.mqtt.connected, timeout=10)
     yield srv
     await srv.stop()
@@ -64,8 +65,8 @@ def envelope(enterprise: str, items: list[dict], token: str | None = None) -> by
     return orjson.dumps({"token": token or TOKENS[enterprise], "telemetry": items})
 
 
-async def publish(topic: str, payload: bytes) -> None:
-    async with aiomqtt.Client("127.0.0.1", 1883) as c:
+async def publish(broker, topic: str, payload: bytes) -> None:
+    async with aiomqtt.Client(broker.host, broker.port) as c:
         await c.publish(topic, payload, qos=1)
 
 
@@ -85,16 +86,20 @@ async def test_mqtt_readings_are_stored_once_and_refusals_dead_lettered(mqtt_ser
     srv, p = mqtt_server, mqtt_server.prefix
     now = int(time.time() * 1000)
     good = envelope("E1", [{"ts": now, "values": {"dp": 1101.0, "hopper_temp": 30}, "id": "m1"}])
-    await publish(f"{p}/E1/DC1", good)
-    await publish(f"{p}/E1/DC1", good)  # a redelivery: same id, stored once
+    await publish(srv.broker, f"{p}/E1/DC1", good)
+    await publish(srv.broker, f"{p}/E1/DC1", good)  # a redelivery: same id, stored once
     await wait_for(lambda: equals(srv.dsn, "SELECT count(*) FROM readings", 2), timeout=10)
 
     # Cross-enterprise: E2's token on E1's topic, and E1 on a device it does not have.
-    await publish(f"{p}/E1/DC1", envelope("E2", [{"ts": now, "values": {"dp": 1}}]))
-    await publish(f"{p}/E2/DC2", envelope("E2", [{"ts": now, "values": {"dp": 1}}]))
-    await publish(f"{p}/E1/DC1", b'{"token": "x", "telemetry": [{"ts": 1, "values": {"dp": NaN}}]}')
-    await publish(f"{p}/E1/DC1", envelope("E1", [{"ts": now, "values": {"dp": "high"}}]))
-    await wait_for(lambda: equals(srv.dsn, "SELECT count(*) FROM dead_letters", 4), timeout=10)
+    # One at a time: the subscriber handles messages concurrently, so the dead letters of a
+    # burst may be written in any order; the reasons below are checked in publishing order.
+    refused = [(f"{p}/E1/DC1", envelope("E2", [{"ts": now, "values": {"dp": 1}}])),
+               (f"{p}/E2/DC2", envelope("E2", [{"ts": now, "values": {"dp": 1}}])),
+               (f"{p}/E1/DC1", b'{"token": "x", "telemetry": [{"ts": 1, "values": {"dp": NaN}}]}'),
+               (f"{p}/E1/DC1", envelope("E1", [{"ts": now, "values": {"dp": "high"}}]))]
+    for n, (topic, payload) in enumerate(refused, start=1):
+        await publish(srv.broker, topic, payload)
+        await wait_for(lambda n=n: equals(srv.dsn, "SELECT count(*) FROM dead_letters", n), timeout=10)
     conn = await asyncpg.connect(srv.dsn)
     reasons = [r["reason"] for r in await conn.fetch("SELECT reason FROM dead_letters ORDER BY id")]
     stored = await conn.fetchval("SELECT count(*) FROM readings")
@@ -110,9 +115,11 @@ async def test_mqtt_readings_are_stored_once_and_refusals_dead_lettered(mqtt_ser
 async def test_mqtt_metrics_count_outcomes(mqtt_server):
     import httpx
     srv, p = mqtt_server, mqtt_server.prefix
-    await publish(f"{p}/E1/DC1", envelope("E1", [{"ts": int(time.time() * 1000), "values": {"dp": 1}}]))
-    await publish(f"{p}/E1/DC1", b"garbage")
+    await publish(srv.broker, f"{p}/E1/DC1", envelope("E1", [{"ts": int(time.time() * 1000), "values": {"dp": 1}}]))
+    await publish(srv.broker, f"{p}/E1/DC1", b"garbage")
     await wait_for(lambda: equals(srv.dsn, "SELECT count(*) FROM dead_letters", 1), timeout=10)
+    # the two messages are handled concurrently: the refusal may be stored before the reading
+    await wait_for(lambda: equals(srv.dsn, "SELECT count(*) FROM readings", 1), timeout=10)
     async with httpx.AsyncClient() as c:
         text = (await c.get(f"http://127.0.0.1:{srv.port}/metrics")).text
     assert 'warning_mqtt_messages_total{outcome="accepted"} 1.0' in text

@@ -26,10 +26,11 @@ def pg_ctl(server, *args: str) -> None:
     run(list(args), pgdata=server.pgdata, user=server.system_user, timeout=60)
 
 
-async def test_database_outage_then_recovery(site, tmp_path):
+async def test_database_outage_then_recovery(site, tmp_path, mqtt_broker):
     prefix = "o" + secrets.token_hex(4)
     srv = Server(site, Settings(port=0, data_dir=tmp_path,
-                                mqtt=MqttSettings(prefix=prefix, client_id="warning-outage-" + secrets.token_hex(4))))
+                                mqtt=MqttSettings(host=mqtt_broker.host, port=mqtt_broker.port, prefix=prefix,
+                                                  client_id="warning-outage-" + secrets.token_hex(4))))
     await srv.start()
     base = f"http://127.0.0.1:{srv.port}"
     headers = {"Authorization": f"Bearer {TOKENS['E1']}", "Content-Type": "application/json"}
@@ -55,7 +56,7 @@ async def test_database_outage_then_recovery(site, tmp_path):
             await asyncio.to_thread(pg_ctl, pg, "-w", "stop", "-m", "fast")
             down_at = time.monotonic()
             i = 100
-            async with aiomqtt.Client("127.0.0.1", 1883) as m:  # published while the store is down
+            async with aiomqtt.Client(mqtt_broker.host, mqtt_broker.port) as m:  # published while the store is down
                 await m.publish(f"{prefix}/E1/DC1", orjson.dumps({"token": TOKENS["E1"], "telemetry": [
                     {"ts": int(time.time() * 1000), "id": "o-mqtt", "values": {"dp": 99999.0}}]}), qos=1)
             while time.monotonic() - down_at < OUTAGE_S:

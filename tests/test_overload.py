@@ -18,7 +18,7 @@ import httpx
 import orjson
 import psutil
 
-from tests.conftest import fresh_database, drop_database, free_port
+from tests.conftest import drop_database, free_port, fresh_database
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENTS = int(os.environ.get("WARNING_OVERLOAD_CLIENTS", "24"))

@@ -7,13 +7,13 @@ import pickle
 
 import pytest
 
+from tests.conftest import site_dict
 from warning.config import parse_site
 from warning.model import Reading
 from warning.pipeline import Pipeline
 from warning.runtime import records
 from warning.runtime.gateway import split_messages
 from warning.runtime.partition import Effects, PartitionState
-from tests.conftest import site_dict
 
 
 @pytest.fixture()

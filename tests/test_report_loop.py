@@ -15,7 +15,7 @@ import asyncpg
 from warning import monthly, report
 from warning.alerts import AlertEngine
 from warning.model import Finding, PointRef, Severity
-from warning.notify.policies import parse_policy
+from warning.policy.policies import parse_policy
 from warning.store import alerts as alert_store
 from warning.store.db import migrate
 from warning.times import parse_time
@@ -24,25 +24,49 @@ ROOT = Path(__file__).resolve().parent.parent
 T0 = parse_time("2026-11-02T08:00")  # a Monday, China time
 
 
-def row(aid, ent="E1", sev=2, peak=None, opened=T0, acked=None, resolved=None, cleared=None, escalations=0,
-        verdict=None, point="hopper_temp"):
-    return {"id": aid, "enterprise": ent, "device": "DC1", "point": point, "rule": "threshold", "severity": sev,
-            "peak_severity": peak or sev, "state": "active", "holder": None, "escalations": escalations,
-            "message": "m", "acknowledged_by": None, "verdict": verdict, "opened": opened, "acked": acked,
-            "resolved": resolved, "cleared": cleared, "resolved_by": None, "condition_active": cleared is None}
-
-
-def test_times_without_a_zone_are_read_in_the_sites_zone():
-    assert parse_time("2026-11-30T08:00") == parse_time("2026-11-30T00:00Z")  # Asia/Shanghai by default
-    assert parse_time("2026-11-30T08:00", "Europe/Berlin") == parse_time("2026-11-30T07:00Z")
-    assert parse_time("1764470000") == 1764470000.0
+def row(
+    aid,
+    ent="E1",
+    sev=2,
+    peak=None,
+    opened=T0,
+    acked=None,
+    resolved=None,
+    cleared=None,
+    escalations=0,
+    verdict=None,
+    point="hopper_temp",
+):
+    return {
+        "id": aid,
+        "enterprise": ent,
+        "device": "DC1",
+        "point": point,
+        "rule": "threshold",
+        "severity": sev,
+        "peak_severity": peak or sev,
+        "state": "active",
+        "holder": None,
+        "escalations": escalations,
+        "message": "m",
+        "acknowledged_by": None,
+        "verdict": verdict,
+        "opened": opened,
+        "acked": acked,
+        "resolved": resolved,
+        "cleared": cleared,
+        "resolved_by": None,
+        "condition_active": cleared is None,
+    }
 
 
 def test_shift_summary_gives_sign_rate_cleared_unsigned_overdue_and_peaks():
-    rows = [row("a", sev=2, peak=4, acked=T0 + 60, cleared=T0 + 30),  # red at its worst, signed
-            row("b", sev=4, cleared=T0 + 10, escalations=1),  # cleared, never signed, escalated
-            row("c", sev=3, acked=T0 + 900, escalations=1),  # signed late
-            row("d", ent="E2", sev=1, acked=T0 + 5, resolved=T0 + 50)]
+    rows = [
+        row("a", sev=2, peak=4, acked=T0 + 60, cleared=T0 + 30),  # red at its worst, signed
+        row("b", sev=4, cleared=T0 + 10, escalations=1),  # cleared, never signed, escalated
+        row("c", sev=3, acked=T0 + 900, escalations=1),  # signed late
+        row("d", ent="E2", sev=1, acked=T0 + 5, resolved=T0 + 50),
+    ]
     rep = report.summarise(rows, {}, [], T0 - 10, T0 + 3600, {"E1": "苏州汇通木制品有限公司", "E2": "E2 Ltd"})
     t = rep["totals"]
     assert t["alerts"] == 4 and t["sign_rate"] == 0.75 and t["cleared_unsigned"] == 1 and t["overdue"] == 2
@@ -57,19 +81,38 @@ def test_shift_summary_gives_sign_rate_cleared_unsigned_overdue_and_peaks():
     head = next(csv.reader(io.StringIO(report.to_csv(rep))))
     assert head[:4] == ["企业编号", "企业", "最高级别", "预警数"]
     assert next(csv.reader(io.StringIO(report.to_csv(rep, "summary", "en"))))[:3] == [
-        "enterprise", "enterprise_name", "severity"]
+        "enterprise",
+        "enterprise_name",
+        "severity",
+    ]
 
 
 def test_monthly_summary_weeks_tops_times_and_verdict_shares():
-    rows = [row(f"w1-{i}", opened=T0 + i * 3600, acked=T0 + i * 3600 + 60, resolved=T0 + i * 3600 + 600,
-                verdict="confirmed" if i < 2 else "false_alarm", peak=4 if i == 0 else 2) for i in range(4)]
-    rows += [row(f"w3-{i}", ent="E2", opened=T0 + 15 * 86400 + i, point="spark", verdict="maintenance" if i else None)
-             for i in range(3)]
+    rows = [
+        row(
+            f"w1-{i}",
+            opened=T0 + i * 3600,
+            acked=T0 + i * 3600 + 60,
+            resolved=T0 + i * 3600 + 600,
+            verdict="confirmed" if i < 2 else "false_alarm",
+            peak=4 if i == 0 else 2,
+        )
+        for i in range(4)
+    ]
+    rows += [
+        row(f"w3-{i}", ent="E2", opened=T0 + 15 * 86400 + i, point="spark", verdict="maintenance" if i else None)
+        for i in range(3)
+    ]
     data = monthly.summarise(rows, T0, T0 + 28 * 86400, {"E1": "一号企业", "E2": "二号企业"})
     assert [w["week"] for w in data["by_week"]] == ["2026-11-02", "2026-11-09", "2026-11-16", "2026-11-23"]
     assert [w["alerts"] for w in data["by_week"]] == [4, 0, 3, 0] and data["by_week"][0]["red"] == 1
-    assert data["top_enterprises"][0] == {"enterprise": "E1", "enterprise_name": "一号企业", "alerts": 4, "red": 1,
-                                          "orange": 0}
+    assert data["top_enterprises"][0] == {
+        "enterprise": "E1",
+        "enterprise_name": "一号企业",
+        "alerts": 4,
+        "red": 1,
+        "orange": 0,
+    }
     assert data["top_points"][0]["point"] == "hopper_temp" and data["tta_p50"] == 60 and data["ttr_p50"] == 600
     assert data["verdicts"] == {"confirmed": 2, "false_alarm": 2, "maintenance": 2, "none": 1}
     assert data["verdict_shares"]["confirmed"] == 2 / 6
@@ -91,8 +134,9 @@ async def test_warning_report_monthly_from_a_real_store(machine_db, tmp_path):
         evs += eng.observe(ref, Finding("threshold", Severity.YELLOW, T0 + 30, 60.0, "cooler"))
         evs += eng.observe(ref, Finding("threshold", None, T0 + 90, 30.0, "normal"))
         evs += eng.acknowledge(aid, "duty", None, T0 + 120)
-        evs += eng.feedback(aid, "duty", "bags replaced", T0 + 200,
-                            [{"name": "verdict", "type": "verdict", "url": "confirmed"}])
+        evs += eng.feedback(
+            aid, "duty", "bags replaced", T0 + 200, [{"name": "verdict", "type": "verdict", "url": "confirmed"}]
+        )
         evs += eng.resolve(aid, "duty", None, T0 + 300)
         await alert_store.record(conn, evs)
         stored = await alert_store.get_alert(conn, aid)
@@ -100,19 +144,70 @@ async def test_warning_report_monthly_from_a_real_store(machine_db, tmp_path):
         assert stored["message"] == "hot"  # the raising message kept through the fall and the clearing
     finally:
         await conn.close()
-    out = subprocess.run([sys.executable, "-m", "warning.cli", "report", "--monthly", "--month", "2026-11",
-                          "--database", machine_db, "--demo", "--out", str(tmp_path)],
-                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "warning.cli",
+            "report",
+            "--monthly",
+            "--month",
+            "2026-11",
+            "--database",
+            machine_db,
+            "--demo",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     page = (tmp_path / "monthly.html").read_text(encoding="utf-8")
     assert page.count("data:image/png;base64,") == 3 and "属实 100%" in page
     ents = list(csv.reader(open(tmp_path / "monthly-enterprises.csv", encoding="utf-8")))
     assert ents[1][0] == "E001" and ents[1][1] != "E001" and ents[1][3] == "1"  # named from the demo site; red
-    shift = subprocess.run([sys.executable, "-m", "warning.cli", "report", "--from", "2026-11-02T07:00",
-                            "--to", "2026-11-02T09:00", "--database", machine_db, "--out", str(tmp_path)],
-                           capture_output=True, text=True, cwd=ROOT, timeout=120)
+    shift = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "warning.cli",
+            "report",
+            "--from",
+            "2026-11-02T07:00",
+            "--to",
+            "2026-11-02T09:00",
+            "--database",
+            machine_db,
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert shift.returncode == 0 and "签收率 100%" in shift.stdout, shift.stdout + shift.stderr
-    early = subprocess.run([sys.executable, "-m", "warning.cli", "report", "--from", "2026-11-02T00:00",
-                            "--to", "2026-11-02T07:59", "--database", machine_db, "--out", str(tmp_path)],
-                           capture_output=True, text=True, cwd=ROOT, timeout=120)
+    early = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "warning.cli",
+            "report",
+            "--from",
+            "2026-11-02T00:00",
+            "--to",
+            "2026-11-02T07:59",
+            "--database",
+            machine_db,
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert "预警 0 条" in early.stdout  # 08:00 China time is after 07:59 China time: the zone is the site's

@@ -6,7 +6,7 @@ practice: 发布 issued → 签收 signed for → 处置 handling → 反馈 fee
     raised ──► escalated* ──► acknowledged ──► handling ──► feedback* ──► resolved (by a person)
        └── updated* and cleared* anywhere (the condition comes and goes); the state stays ──┘
 
-With a :class:`~warning.notify.policies.Policy`, the engine also keeps two timers, both
+With a :class:`~warning.policy.policies.Policy`, the engine also keeps two timers, both
 driven by ``tick(now)`` and both in the snapshot:
 
 * escalation: an alert nobody has signed for climbs the policy's tiers on a per-severity
@@ -37,7 +37,7 @@ from dataclasses import replace
 
 from .i18n import N_, translate
 from .model import Alert, AlertEvent, AlertState, EventKind, Finding, PointRef, Severity, alert_id, event_id
-from .notify.policies import Policy
+from .policy.policies import Policy
 
 #: (where, finding) -> (the text a person reads, how it was built) or None: the finding's own message.
 Describe = Callable[[PointRef, Finding], "tuple[str, dict] | None"]
@@ -231,7 +231,7 @@ class AlertEngine:
             if step <= a.escalations:
                 continue
             due = pol.step_at(a.severity, a.opened_at, step)
-            if due is None:  # no such step (cannot happen for 0 < step <= steps): nothing to take
+            if due is None:  # due_step said this step is due, so it has a time
                 continue
             at = due
             tier = pol.tier_of_step(step)

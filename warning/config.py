@@ -1,95 +1,41 @@
-"""Load and validate the site's configuration: kinds, enterprises, devices, points, users, channels.
+"""Read the site's configuration files (point kinds, site, policies) into a :class:`~warning.site.Site`.
 
-The result is an immutable :class:`Site`. Point ids are dense integers in file order;
-the store maps them to its own stable ids (see ``store.registry``).
+The nouns live in :mod:`warning.site` (pure); this module is the loader: it opens files and
+reads ``WARNING_CONFIG_DIR``, both only when called, never at import. :func:`parse_site` checks
+a parsed TOML table once at start-up, so that a typo fails the start, not the first reading.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from detectors.chain import build, merge
 
 from .i18n import LOCALES, normalise
+from .labels import Labels
 from .model import PointRef, Severity
-from .times import zone
+from .policy.policies import PolicyError, parse_policy
+from .site import CHANNEL_TYPES, DEFAULT_TIMEZONE, ROLES, Channel, Enterprise, PointDef, Site, User
 
-# The repository's config/ (point kinds, the demo site); WARNING_CONFIG_DIR moves it (e.g. in a container).
-CONFIG_DIR = Path(os.environ.get("WARNING_CONFIG_DIR") or Path(__file__).resolve().parent.parent / "config")
-ROLES = ("officer", "viewer", "admin", "enterprise")  #: enterprise users see one enterprise only
-CHANNEL_TYPES = ("log", "webhook", "wecom", "dingtalk", "feishu", "email", "sms")  # see docs/alerting.md
+# Re-exported so that callers of the loader need one import; new code takes them from warning.site.
+__all__ = ["CHANNEL_TYPES", "ROLES", "Channel", "ConfigError", "Enterprise", "PointDef", "Site", "User",
+           "config_dir", "load_kinds", "load_site", "parse_site"]
 
 
 class ConfigError(ValueError):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class PointDef:
-    ref: PointRef
-    kind: str
-    unit: str
-    title: str
-    detectors: tuple[dict, ...]  #: detector specs after overrides
-    precision: int | None = None  #: decimals shown in messages (kind's ``precision``; None: by unit)
-
-
-@dataclass(frozen=True, slots=True)
-class Enterprise:
-    id: str
-    name: str
-    token_digests: tuple[str, ...]
-    location: tuple[float, float] | None = None
-    dust: str = ""
-    devices: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class User:
-    name: str
-    role: str
-    password: str | None  #: scrypt hash, see ``warning.security``
-    api_token_digest: str | None = None
-    enterprise: str | None = None  #: the one enterprise an ``enterprise`` user may see
-    locale: str | None = None  #: the language this user reads (zh-CN, en); None: Accept-Language, then zh-CN
-
-
-@dataclass(frozen=True, slots=True)
-class Channel:
-    id: str
-    type: str
-    min_severity: str = "blue"
-    options: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Site:
-    name: str
-    offline_after: float  #: seconds without data before a device is reported offline
-    enterprises: dict[str, Enterprise]
-    points: tuple[PointDef, ...]
-    users: dict[str, User]
-    channels: tuple[Channel, ...]
-    policy: object = None  #: warning.notify.policies.Policy: escalation, rosters, noise control
-    timezone: str = "Asia/Shanghai"  #: the zone times without one are read in, and pages and reports show
-
-    def alert_policy(self):
-        from .notify.policies import Policy
-        return self.policy if self.policy is not None else Policy()
-
-    def point_index(self) -> dict[tuple[str, str, str], int]:
-        """(enterprise, device, point) -> index into ``points``."""
-        return {(p.ref.enterprise, p.ref.device, p.ref.point): i for i, p in enumerate(self.points)}
-
-    def devices(self) -> list[tuple[str, str]]:
-        return [(e.id, d) for e in self.enterprises.values() for d in e.devices]
+def config_dir() -> Path:
+    """The repository's config/ (point kinds, the demo site); WARNING_CONFIG_DIR moves it (e.g. in a container)."""
+    return Path(os.environ.get("WARNING_CONFIG_DIR") or Path(__file__).resolve().parent.parent / "config")
 
 
 def load_kinds(path: Path | None = None) -> dict[str, dict]:
-    path = path or CONFIG_DIR / "kinds.toml"
+    path = path or config_dir() / "kinds.toml"
     with open(path, "rb") as fh:
         return tomllib.load(fh)["kinds"]
 
@@ -156,7 +102,7 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site") -> Site:
         if loc is not None and normalise(loc) is None:
             raise ConfigError(f"{source}: user {name!r}: locale must be one of {LOCALES}")
         users[name] = User(name, role, u.get("password"), u.get("api_token_sha256"), ent, normalise(loc))
-    channels = []
+    channel_list: list[Channel] = []
     for c in raw.get("channels", []):
         ch = Channel(_req(c, "id", source), _req(c, "type", source), c.get("min_severity", "blue"),
                      {k: v for k, v in c.items() if k not in ("id", "type", "min_severity")})
@@ -170,18 +116,17 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site") -> Site:
             raise ConfigError(f"{source}: channel {ch.id!r} needs url or url_env")
         if ch.type == "email" and not ("host" in ch.options or "host_env" in ch.options):
             raise ConfigError(f"{source}: channel {ch.id!r} needs host or host_env (the SMTP server)")
-        channels.append(ch)
-    channels = tuple(channels)
-    from .notify.policies import PolicyError, parse_policy
+        channel_list.append(ch)
+    channels = tuple(channel_list)
     try:
         policy = parse_policy(raw.get("policy"), {c.id for c in channels})
     except PolicyError as exc:
         raise ConfigError(f"{source}: policy: {exc}") from None
-    tz = str(site.get("timezone", "Asia/Shanghai"))
+    tz = site.get("timezone", DEFAULT_TIMEZONE)
     try:
-        zone(tz)
-    except ValueError as exc:
-        raise ConfigError(f"{source}: site.timezone: {exc}") from None
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ConfigError(f"{source}: site.timezone {tz!r} is not an IANA time zone (e.g. Asia/Shanghai)") from None
     return Site(site.get("name", "site"), float(site.get("offline_after", 300)), enterprises, tuple(points), users,
                 channels, policy, tz)
 
@@ -190,3 +135,9 @@ def _req(table: dict, key: str, where: str):
     if key not in table:
         raise ConfigError(f"{where}: missing {key!r}")
     return table[key]
+
+
+def public_labels(site: Site) -> Labels:
+    """The site's labels for notifications and the live feed, with the public address from
+    ``WARNING_PUBLIC_URL`` (read here, when a runtime or server starts, never at import)."""
+    return Labels.of(site, os.environ.get("WARNING_PUBLIC_URL"))

@@ -17,6 +17,7 @@ breaks a page); :func:`untranslated` lists such gaps and the tests fail on any i
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
@@ -66,8 +67,7 @@ def negotiate(accept_language: str | None, user_pref: str | None = None) -> str:
 
 
 @lru_cache(maxsize=16)
-def catalogue(locale: str, domain: str = "warning", directory: Path | None = None
-              ) -> dict[tuple[str | None, str], str]:
+def catalogue(locale: str, domain: str = "warning", directory: Path | None = None) -> dict[tuple[str | None, str], str]:
     """(context, msgid) -> msgstr of one catalogue (empty msgstrs are left out: they fall back)."""
     path = (directory or LOCALE_DIR) / _DIRS.get(locale, locale) / "LC_MESSAGES" / f"{domain}.po"
     if not path.exists():
@@ -81,9 +81,17 @@ def catalogue(locale: str, domain: str = "warning", directory: Path | None = Non
     return out
 
 
-def translate(msgid: str, locale: str | None = None, *, context: str | None = None, domain: str = "warning",
-              **params: object) -> str:
+def translate(
+    msgid: str, locale: str | None = None, *, context: str | None = None, domain: str = "warning", **params: object
+) -> str:
     """The text of ``msgid`` in ``locale`` (default zh-CN), formatted with ``params``."""
+    return say(msgid, locale, params, context=context, domain=domain)
+
+
+def say(
+    msgid: str, locale: str | None, params: Mapping[str, object], *, context: str | None = None, domain: str = "warning"
+) -> str:
+    """:func:`translate` with the parameters as a mapping (an error's ``params``, say)."""
     loc = normalise(locale) or DEFAULT_LOCALE
     text = catalogue(loc, domain).get((context, msgid), msgid)
     if params:
@@ -109,8 +117,7 @@ _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 
 
-def untranslated(locale: str = DEFAULT_LOCALE, domain: str = "warning", directory: Path | None = None
-                 ) -> list[str]:
+def untranslated(locale: str = DEFAULT_LOCALE, domain: str = "warning", directory: Path | None = None) -> list[str]:
     """Entries of a catalogue nobody translated: msgstr empty, or equal to an English msgid
     (one with a latin word outside its placeholders). Used by the tests, and by anyone who
     adds a string: ``python -c "from warning.i18n import untranslated; print(untranslated())"``."""

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
 
 import orjson
 
 from .model import Reading
+from .times import NoZone, TimeError, parse_iso
 
 MAX_ITEMS = 10_000  #: objects per request
 MAX_ID_LEN = 128
@@ -157,10 +157,10 @@ def _timestamp(ts) -> float | str:
         return round(ts) / 1000.0
     if isinstance(ts, str):
         try:
-            dt = datetime.fromisoformat(ts)
-        except ValueError:
-            return f"'ts' {ts[:40]!r} is not ISO-8601"
-        if dt.tzinfo is None:
+            seconds = parse_iso(ts, zone_name=None)  # telemetry must say its zone (README)
+        except NoZone:
             return "'ts' in ISO-8601 needs a time zone (Z or +08:00)"
-        return round(dt.timestamp() * 1000) / 1000.0
+        except TimeError:
+            return f"'ts' {ts[:40]!r} is not ISO-8601"
+        return round(seconds * 1000) / 1000.0
     return "'ts' must be epoch milliseconds (number) or an ISO-8601 string"

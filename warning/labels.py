@@ -1,10 +1,9 @@
 """What the router adds to a notification so a person can read it: the enterprise's name,
 the point's kind title, and a link to the alert's page under the public address. Pure data,
-built once from the site at start-up (the runtime reads ``WARNING_PUBLIC_URL`` and passes it)."""
+built once from the site at start-up (``warning.config.public_labels`` reads ``WARNING_PUBLIC_URL``)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -17,9 +16,11 @@ class Labels:
 
     @classmethod
     def of(cls, site, public_url: str | None = None) -> Labels:
-        return cls({e.id: e.name for e in site.enterprises.values()},
-                   {(p.ref.enterprise, p.ref.device, p.ref.point): p.title for p in site.points},
-                   public_url.rstrip("/") if public_url else None)
+        return cls(
+            {e.id: e.name for e in site.enterprises.values()},
+            {(p.ref.enterprise, p.ref.device, p.ref.point): p.title for p in site.points},
+            public_url.rstrip("/") if public_url else None,
+        )
 
     def link(self, alert_id: str) -> str | None:
         return f"{self.public_url}/alert/{alert_id}" if self.public_url else None
@@ -36,8 +37,3 @@ class Labels:
             payload["link"] = link
         return payload
 
-
-def public_labels(site) -> Labels:
-    """The site's labels with the public address from ``WARNING_PUBLIC_URL`` (read here, when a
-    runtime starts, never at import)."""
-    return Labels.of(site, os.environ.get("WARNING_PUBLIC_URL"))

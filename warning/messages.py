@@ -21,8 +21,18 @@ from .i18n import DEFAULT_LOCALE, N_, translate, word
 from .model import PointRef
 
 #: Decimal places per unit when the kind does not say (``precision`` in config/kinds.toml).
-UNIT_PRECISION = {"°C": 1, "Pa": 0, "m/s": 1, "count": 0, "flag": 0, "vol %": 1, "%": 0, "m³/h": 1, "%LEL": 1,
-                  "mg/m³": 1}
+UNIT_PRECISION = {
+    "°C": 1,
+    "Pa": 0,
+    "m/s": 1,
+    "count": 0,
+    "flag": 0,
+    "vol %": 1,
+    "%": 0,
+    "m³/h": 1,
+    "%LEL": 1,
+    "mg/m³": 1,
+}
 #: Units that are words (translated by context ``unit``); symbols are shown as they are.
 UNIT_WORDS = ("count",)
 ANOMALY_TYPES = ("anomaly", "breakout", "hotelling", "multivariate", "robust_z", "holt", "likelihood", "drift")
@@ -45,8 +55,26 @@ T_BACK = N_("{title} back to normal ({value})")
 T_CLEARED = N_("{title}: the condition has cleared")
 T_OFFLINE_BACK = N_("device {device} reporting again")
 T_NODATA_BACK = N_("{title}: data again")
-TEMPLATES = (T_ABOVE, T_BELOW, T_FLAG, T_RISE, T_FALL, T_STUCK, T_BASELINE, T_DROP, T_ANOMALY, T_OFFLINE, T_NODATA,
-             T_DEAD, T_STALLED, T_STALLED_BACK, T_BACK, T_CLEARED, T_OFFLINE_BACK, T_NODATA_BACK)
+TEMPLATES = (
+    T_ABOVE,
+    T_BELOW,
+    T_FLAG,
+    T_RISE,
+    T_FALL,
+    T_STUCK,
+    T_BASELINE,
+    T_DROP,
+    T_ANOMALY,
+    T_OFFLINE,
+    T_NODATA,
+    T_DEAD,
+    T_STALLED,
+    T_STALLED_BACK,
+    T_BACK,
+    T_CLEARED,
+    T_OFFLINE_BACK,
+    T_NODATA_BACK,
+)
 
 
 def precision_of(unit: str, precision: int | None = None) -> int:
@@ -90,8 +118,12 @@ def describe_finding(ref: PointRef, finding: Finding, point=None) -> dict | None
     if point is None:
         return None
     unit = point.unit
-    base = {"title": point.title, "unit": unit, "precision": precision_of(unit, point.precision),
-            "value": finding.value}
+    base = {
+        "title": point.title,
+        "unit": unit,
+        "precision": precision_of(unit, point.precision),
+        "value": finding.value,
+    }
     if rule == "nodata":
         if sev is None:
             return {"id": T_NODATA_BACK, "params": {"title": point.title}}
@@ -110,8 +142,10 @@ def describe_finding(ref: PointRef, finding: Finding, point=None) -> dict | None
         return {"id": T_BELOW if low else T_ABOVE, "params": {**base, "severity": sev.label, "limit": limit}}
     if kind == "rate":
         fall = spec.get("direction", "rise") == "fall"
-        return {"id": T_FALL if fall else T_RISE,
-                "params": {**base, "severity": sev.label, "limit": float(spec.get("limit", 0))}}
+        return {
+            "id": T_FALL if fall else T_RISE,
+            "params": {**base, "severity": sev.label, "limit": float(spec.get("limit", 0))},
+        }
     if kind == "stuck":
         return {"id": T_STUCK, "params": {**base, "minutes": round(float(spec.get("window", 600)) / 60)}}
     if kind == "baseline":

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from .i18n import N_, translate, word
 from .model import Severity
 from .report import ALERT_COLUMNS, _row, percentile
-from .times import local, zone
+from .times import DEFAULT_TIMEZONE, local, zone
 
 VERDICTS = ("confirmed", "false_alarm", "maintenance")
 TOP = 10
@@ -30,21 +30,22 @@ CJK_FONTS = ["Noto Sans CJK SC", "WenQuanYi Zen Hei", "SimHei", "Microsoft YaHei
 COLOURS = {"blue": "#1f6fd1", "yellow": "#e3b600", "orange": "#f07c00", "red": "#d81e06"}
 
 
-async def gather(conn, start: float, end: float, names: Mapping[str, str] | None = None,
-                 tz: str | None = None) -> dict:
-    rows = await conn.fetch(ALERT_COLUMNS + "WHERE opened_at >= to_timestamp($1) AND opened_at < to_timestamp($2)",
-                            start, end)
+async def gather(conn, start: float, end: float, names: Mapping[str, str] | None = None, tz: str | None = None) -> dict:
+    rows = await conn.fetch(
+        ALERT_COLUMNS + "WHERE opened_at >= to_timestamp($1) AND opened_at < to_timestamp($2)", start, end
+    )
     return summarise([_row(r) for r in rows], start, end, names, tz)
 
 
 def week_of(t: float, tz: str | None) -> str:
     """The Monday (site time) of the week ``t`` falls in, as YYYY-MM-DD."""
-    d = datetime.fromtimestamp(t, zone(tz)).date()
+    d = datetime.fromtimestamp(t, zone(tz or DEFAULT_TIMEZONE)).date()
     return (d - timedelta(days=d.weekday())).isoformat()
 
 
-def summarise(alerts: list[dict], start: float, end: float, names: Mapping[str, str] | None = None,
-              tz: str | None = None) -> dict:
+def summarise(
+    alerts: list[dict], start: float, end: float, names: Mapping[str, str] | None = None, tz: str | None = None
+) -> dict:
     names = names or {}
     mine = [a for a in alerts if start <= a["opened"] < end and a["enterprise"] != "_system"]
     weeks: dict[str, list[dict]] = defaultdict(list)
@@ -61,37 +62,79 @@ def summarise(alerts: list[dict], start: float, end: float, names: Mapping[str, 
     def timing(items):
         tts = [a["acked"] - a["opened"] for a in items if a["acked"] is not None]
         ttl = [a["resolved"] - a["opened"] for a in items if a["resolved"] is not None]
-        return {"tta_p50": percentile(tts, 50), "tta_p90": percentile(tts, 90),
-                "ttr_p50": percentile(ttl, 50), "ttr_p90": percentile(ttl, 90),
-                "sign_rate": len(tts) / len(items) if items else None}
+        return {
+            "tta_p50": percentile(tts, 50),
+            "tta_p90": percentile(tts, 90),
+            "ttr_p50": percentile(ttl, 50),
+            "ttr_p90": percentile(ttl, 90),
+            "sign_rate": len(tts) / len(items) if items else None,
+        }
 
-    by_week = [{"week": w, "alerts": len(items), **{s.label: sum(1 for a in items if peak(a) == s.label)
-                                                     for s in Severity}, **timing(items)}
-               for w, items in sorted(weeks.items())]
+    by_week = [
+        {
+            "week": w,
+            "alerts": len(items),
+            **{s.label: sum(1 for a in items if peak(a) == s.label) for s in Severity},
+            **timing(items),
+        }
+        for w, items in sorted(weeks.items())
+    ]
     ent = Counter(a["enterprise"] for a in mine)
-    top_ent = [{"enterprise": e, "enterprise_name": names.get(e, e), "alerts": n,
-                "red": sum(1 for a in mine if a["enterprise"] == e and peak(a) == "red"),
-                "orange": sum(1 for a in mine if a["enterprise"] == e and peak(a) == "orange")}
-               for e, n in ent.most_common(TOP)]
+    top_ent = [
+        {
+            "enterprise": e,
+            "enterprise_name": names.get(e, e),
+            "alerts": n,
+            "red": sum(1 for a in mine if a["enterprise"] == e and peak(a) == "red"),
+            "orange": sum(1 for a in mine if a["enterprise"] == e and peak(a) == "orange"),
+        }
+        for e, n in ent.most_common(TOP)
+    ]
     pts = Counter((a["enterprise"], a["device"], a["point"]) for a in mine)
-    top_pts = [{"enterprise": e, "enterprise_name": names.get(e, e), "device": d, "point": p, "alerts": n}
-               for (e, d, p), n in pts.most_common(TOP)]
+    top_pts = [
+        {"enterprise": e, "enterprise_name": names.get(e, e), "device": d, "point": p, "alerts": n}
+        for (e, d, p), n in pts.most_common(TOP)
+    ]
     verdicts = Counter(a.get("verdict") or "none" for a in mine)
     judged = sum(verdicts[v] for v in VERDICTS)
-    return {"from": start, "to": end, "alerts": len(mine), "by_week": by_week, "top_enterprises": top_ent,
-            "top_points": top_pts, **timing(mine),
-            "verdicts": {v: verdicts[v] for v in (*VERDICTS, "none")},
-            "verdict_shares": {v: (verdicts[v] / judged if judged else None) for v in VERDICTS}}
+    return {
+        "from": start,
+        "to": end,
+        "alerts": len(mine),
+        "by_week": by_week,
+        "top_enterprises": top_ent,
+        "top_points": top_pts,
+        **timing(mine),
+        "verdicts": {v: verdicts[v] for v in (*VERDICTS, "none")},
+        "verdict_shares": {v: (verdicts[v] / judged if judged else None) for v in VERDICTS},
+    }
 
 
 # severity columns are headed by the severity's word (context "severity"), the others by their msgid
-WEEK_COLUMNS = (("week", N_("week from")), ("alerts", N_("alerts")), ("red", "red"), ("orange", "orange"),
-                ("yellow", "yellow"), ("blue", "blue"), ("sign_rate", N_("sign-for rate")),
-                ("tta_p50", N_("time to sign p50 (s)")), ("ttr_p50", N_("time to lift p50 (s)")))
-ENT_COLUMNS = (("enterprise", N_("enterprise code")), ("enterprise_name", N_("enterprise")),
-               ("alerts", N_("alerts")), ("red", "red"), ("orange", "orange"))
-POINT_COLUMNS = (("enterprise_name", N_("enterprise")), ("device", N_("device")), ("point", N_("point")),
-                 ("alerts", N_("alerts")))
+WEEK_COLUMNS = (
+    ("week", N_("week from")),
+    ("alerts", N_("alerts")),
+    ("red", "red"),
+    ("orange", "orange"),
+    ("yellow", "yellow"),
+    ("blue", "blue"),
+    ("sign_rate", N_("sign-for rate")),
+    ("tta_p50", N_("time to sign p50 (s)")),
+    ("ttr_p50", N_("time to lift p50 (s)")),
+)
+ENT_COLUMNS = (
+    ("enterprise", N_("enterprise code")),
+    ("enterprise_name", N_("enterprise")),
+    ("alerts", N_("alerts")),
+    ("red", "red"),
+    ("orange", "orange"),
+)
+POINT_COLUMNS = (
+    ("enterprise_name", N_("enterprise")),
+    ("device", N_("device")),
+    ("point", N_("point")),
+    ("alerts", N_("alerts")),
+)
 
 
 def _cell(key, v) -> str:
@@ -113,10 +156,17 @@ def to_csv(data: dict, which: str = "weeks", locale: str | None = None) -> str:
             w.writerow([word("verdict", v, locale), data["verdicts"][v], "" if share is None else f"{share:.3f}"])
         w.writerow([translate("no verdict", locale), data["verdicts"]["none"], ""])
         return buf.getvalue()
-    cols, rows = {"weeks": (WEEK_COLUMNS, data["by_week"]), "enterprises": (ENT_COLUMNS, data["top_enterprises"]),
-                  "points": (POINT_COLUMNS, data["top_points"])}[which]
-    w.writerow([translate(h, locale) if h not in ("red", "orange", "yellow", "blue") else word("severity", h, locale)
-                for _, h in cols])
+    cols, rows = {
+        "weeks": (WEEK_COLUMNS, data["by_week"]),
+        "enterprises": (ENT_COLUMNS, data["top_enterprises"]),
+        "points": (POINT_COLUMNS, data["top_points"]),
+    }[which]
+    w.writerow(
+        [
+            translate(h, locale) if h not in ("red", "orange", "yellow", "blue") else word("severity", h, locale)
+            for _, h in cols
+        ]
+    )
     for r in rows:
         w.writerow([_cell(k, r.get(k)) for k, _ in cols])
     return buf.getvalue()
@@ -157,8 +207,12 @@ def charts(data: dict, locale: str | None = None) -> dict[str, str]:
         ax = fig.subplots()
         counts = [data["verdicts"][v] for v in VERDICTS]
         if sum(counts):
-            ax.pie(counts, labels=[word("verdict", v, locale) for v in VERDICTS], autopct="%1.0f%%",
-                   colors=["#d81e06", "#7f8c8d", "#f0a500"])
+            ax.pie(
+                counts,
+                labels=[word("verdict", v, locale) for v in VERDICTS],
+                autopct="%1.0f%%",
+                colors=["#d81e06", "#7f8c8d", "#f0a500"],
+            )
         else:
             ax.text(0.5, 0.5, translate("no feedback with a verdict", locale), ha="center", va="center")
             ax.axis("off")
@@ -175,21 +229,25 @@ def to_html(data: dict, site_name: str = "", locale: str | None = None, tz: str 
 
     def table(rows, cols):
         head = "".join(f"<th>{e(word('severity', h, locale) if h in COLOURS else tr(h))}</th>" for _, h in cols)
-        body = "".join("<tr>" + "".join(f"<td>{e(_cell(k, r.get(k)))}</td>" for k, _ in cols) + "</tr>"
-                       for r in rows)
+        body = "".join("<tr>" + "".join(f"<td>{e(_cell(k, r.get(k)))}</td>" for k, _ in cols) + "</tr>" for r in rows)
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
     def fmt(v) -> str:
         return "—" if v is None else f"{v:.0f}"
 
     img = charts(data, locale)
-    shares = "，".join(f"{word('verdict', v, locale)} {'—' if s is None else f'{s * 100:.0f}%'}"
-                      for v, s in data["verdict_shares"].items())
+    shares = "，".join(
+        f"{word('verdict', v, locale)} {'—' if s is None else f'{s * 100:.0f}%'}"
+        for v, s in data["verdict_shares"].items()
+    )
     rate = "—" if data["sign_rate"] is None else f"{data['sign_rate'] * 100:.0f}%"
-    figures = [(tr("alerts"), data["alerts"]), (tr("sign-for rate"), rate),
-               (tr("time to sign p50 / p90 (s)"), f"{fmt(data['tta_p50'])} / {fmt(data['tta_p90'])}"),
-               (tr("time to lift p50 / p90 (s)"), f"{fmt(data['ttr_p50'])} / {fmt(data['ttr_p90'])}"),
-               (tr("Feedback verdicts"), shares)]
+    figures = [
+        (tr("alerts"), data["alerts"]),
+        (tr("sign-for rate"), rate),
+        (tr("time to sign p50 / p90 (s)"), f"{fmt(data['tta_p50'])} / {fmt(data['tta_p90'])}"),
+        (tr("time to lift p50 / p90 (s)"), f"{fmt(data['ttr_p50'])} / {fmt(data['ttr_p90'])}"),
+        (tr("Feedback verdicts"), shares),
+    ]
     fig = "".join(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in figures)
     lang = "en" if locale == "en" else "zh-CN"
     title = tr("Monthly safety analysis")
@@ -201,8 +259,8 @@ def to_html(data: dict, site_name: str = "", locale: str | None = None, tz: str 
 td,th{{border:1px solid #999;padding:.3em .6em;text-align:left}}img{{max-width:48%;margin:.5em}}</style></head>
 <body><h1>{e(title)} {e(site_name)}</h1><p>{e(span)}</p>
 <table>{fig}</table><div>{pic}</div>
-<h2>{e(tr("Trend by week"))}</h2>{table(data['by_week'], WEEK_COLUMNS)}
-<h2>{e(tr("Enterprises that alarm most"))}</h2>{table(data['top_enterprises'], ENT_COLUMNS)}
-<h2>{e(tr("Points that alarm most"))}</h2>{table(data['top_points'], POINT_COLUMNS)}
+<h2>{e(tr("Trend by week"))}</h2>{table(data["by_week"], WEEK_COLUMNS)}
+<h2>{e(tr("Enterprises that alarm most"))}</h2>{table(data["top_enterprises"], ENT_COLUMNS)}
+<h2>{e(tr("Points that alarm most"))}</h2>{table(data["top_points"], POINT_COLUMNS)}
 </body></html>
 """

@@ -22,13 +22,15 @@ from detectors.base import Detector, Finding, Severity
 from detectors.chain import build, spec_key
 
 from .alerts import AlertEngine
-from .config import Channel, PointDef
 from .labels import Labels
 from .messages import Describer
-from .model import AlertEvent, PointRef, Reading
-from .notify.policies import Policy
-from .notify.router import Router
+from .model import AlertEvent, PointRef
+from .policy.policies import Policy
+from .policy.router import Router
+from .site import Channel, PointDef
 
+#: a Reading's shape (point id, t, value): hot paths (replay, simulation) pass plain tuples
+RawReading = tuple[int, float, float]
 OFFLINE_RULE = "offline"
 RUNNING_POINT = "running"  #: the point whose value (1/0) says whether a collector runs
 NODATA_RULE = "nodata"
@@ -47,7 +49,7 @@ class Pipeline:
         self.offline_severity = offline_severity
         #: with a policy: escalation, flap and self-lifting timers too; messages from the catalogue
         self.engine = AlertEngine(policy, Describer.of(self.points.values()))
-        self.router = Router(policy or Policy(), tuple(channels), labels)  #: events -> notifications (notify.router)
+        self.router = Router(policy or Policy(), tuple(channels), labels)  #: events -> notifications (policy.router)
         self.chains: dict[int, list[Detector]] = {}  #: point id -> its detectors, built on first reading
         self._device_of = {pid: (p.ref.enterprise, p.ref.device) for pid, p in self.points.items()}
         self.last_seen: dict[tuple[str, str], float] = {}  #: device -> arrival time of its last reading
@@ -67,7 +69,7 @@ class Pipeline:
         self.gates: dict[int, list[float | None]] = {}  #: point id -> run-up per detector (None: always judged)
 
     # -- the hot path --------------------------------------------------------------------------
-    def process(self, readings: Iterable[Reading], now: float) -> list[AlertEvent]:
+    def process(self, readings: Iterable[RawReading], now: float) -> list[AlertEvent]:
         """Run readings through their points' detectors; ``now`` marks their devices as seen."""
         events: list[AlertEvent] = []
         chains, points, observe = self.chains, self.points, self.engine.observe
@@ -84,7 +86,8 @@ class Pipeline:
             touched.add(pid)
             gates = self.gates.get(pid)
             for i, det in enumerate(chain):
-                if gates is not None and gates[i] is not None and not self._judged(pid, t, gates[i]):
+                gate = gates[i] if gates is not None else None
+                if gate is not None and not self._judged(pid, t, gate):
                     continue
                 found = det.update(t, x)
                 if found is not None:
@@ -171,7 +174,7 @@ class Pipeline:
             self.gates[pid] = gates
         return chain
 
-    def _update_running(self, readings: list[Reading], events: list[AlertEvent]) -> None:
+    def _update_running(self, readings: list[RawReading], events: list[AlertEvent]) -> None:
         """Follow the ``running`` points of this batch first, so that a stop seen in the same
         batch as the readings it explains already gates them. A stop lifts the gated rules'
         alerts of that device: the condition they judged no longer applies."""

@@ -29,15 +29,16 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping
 
+from . import times
 from .i18n import N_, translate, word
 from .model import Severity
-from .times import local
-from .times import parse_time as _parse
+from .times import DEFAULT_TIMEZONE, local
 
 
-def parse_time(text: str, tz: str | None = None) -> float:
-    """Epoch seconds from epoch seconds or ISO-8601 (without a zone: the site's, Asia/Shanghai by default)."""
-    return _parse(text, tz)
+def parse_time(text: str, zone_name: str | None = DEFAULT_TIMEZONE) -> float:
+    """Epoch seconds from epoch seconds or ISO-8601 (a time without a zone is read in
+    ``zone_name``, the site's ``timezone``): :func:`warning.times.parse_time`."""
+    return times.parse_time(text, zone_name=zone_name or DEFAULT_TIMEZONE)
 
 
 def percentile(values: list[float], q: float) -> float | None:

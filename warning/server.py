@@ -15,15 +15,14 @@ from pathlib import Path
 
 import uvicorn
 
-from .config import Site
-from .labels import public_labels
+from .config import Site, public_labels
 from .metrics import Metrics
 from .runtime.embedded import EmbeddedRuntime, Options
 from .runtime.gateway import KafkaGateway
 from .runtime.kafka import KafkaSettings
-from .store.db import connect_pool
 from .sources.mqtt import MqttSettings, MqttSource
 from .store import tokens as token_store
+from .store.db import connect_pool
 from .store.embedded import EmbeddedPostgres
 from .tokens import TokenRegistry
 from .web.app import AppState, build_app

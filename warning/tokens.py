@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .config import Site
+from .site import Site
 
 
 class TokenRegistry:

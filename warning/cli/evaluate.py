@@ -144,7 +144,7 @@ def main(args) -> int:
     best = nab_score(nab_input)
     fixed = nab_score(nab_input, threshold=0.5 if thr is None else thr)
     per = []
-    for k, ((t, s, a, _), w) in files.items():
+    for (t, s, a, _), w in files.values():
         alerts = a if (thr is None and a is not None) else [int(v >= (0.5 if thr is None else thr)) for v in s]
         per.append(event_metrics(t, alerts, w))
     ev = combine_events(per)

@@ -1,7 +1,7 @@
 """``warning export --from T --to T [--enterprise E] -o FILE.csv``: readings of a time
 range from PostgreSQL (the ``readings_v`` view) as the telemetry CSV that ``warning
-replay`` reads. Times are ISO-8601 with a zone, or epoch seconds; ``--to`` defaults to
-now and ``--from`` to an hour before ``--to``.
+replay`` reads. Times are ISO-8601 (read in ``--timezone``, default Asia/Shanghai, when they
+have no zone) or epoch seconds; ``--to`` defaults to now and ``--from`` to an hour before ``--to``.
 
 Sharp edge: the view computes ``ts`` from the stored epoch milliseconds, so the range
 filter cannot use the ``ts_ms`` index: a range of a large table is a full scan.
@@ -16,6 +16,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .. import times
+from ..times import DEFAULT_TIMEZONE
+
 QUERY = """
 SELECT enterprise, device, point, (extract(epoch FROM ts) * 1000)::bigint AS ts_ms, value
 FROM readings_v
@@ -26,8 +29,10 @@ ORDER BY ts, enterprise, device, point
 
 def register(sub) -> None:
     ex = sub.add_parser("export", help="write readings of a time range from PostgreSQL to a telemetry CSV")
-    ex.add_argument("--from", dest="since", default=None, help="ISO-8601 with a zone, or epoch seconds")
-    ex.add_argument("--to", dest="until", default=None, help="ISO-8601 with a zone, or epoch seconds (default now)")
+    ex.add_argument("--from", dest="since", default=None, help="ISO-8601 or epoch seconds")
+    ex.add_argument("--to", dest="until", default=None, help="ISO-8601 or epoch seconds (default now)")
+    ex.add_argument("--timezone", default=DEFAULT_TIMEZONE,
+                    help=f"zone of a time written without one (the site's timezone; default {DEFAULT_TIMEZONE})")
     ex.add_argument("--enterprise", default=None)
     ex.add_argument("-o", "--output", type=Path, required=True)
     ex.add_argument("--database", default=os.environ.get("WARNING_DATABASE_URL"),
@@ -35,15 +40,8 @@ def register(sub) -> None:
     ex.set_defaults(func=lambda args: asyncio.run(_export(args)))
 
 
-def parse_time(text: str) -> datetime:
-    try:
-        return datetime.fromtimestamp(float(text), UTC)
-    except ValueError:
-        pass
-    parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        raise ValueError(f"{text!r} needs a time zone (e.g. +08:00 or Z)")
-    return parsed
+def parse_time(text: str, zone_name: str = DEFAULT_TIMEZONE) -> datetime:
+    return datetime.fromtimestamp(times.parse_time(text, zone_name=zone_name), UTC)
 
 
 async def export_csv(dsn: str, since: datetime, until: datetime, enterprise: str | None, out: Path) -> int:
@@ -73,8 +71,9 @@ async def _export(args) -> int:
         print("export: give --database DSN or set WARNING_DATABASE_URL", file=sys.stderr)
         return 2
     try:
-        until = parse_time(args.until) if args.until else datetime.fromtimestamp(time.time(), UTC)
-        since = parse_time(args.since) if args.since else datetime.fromtimestamp(until.timestamp() - 3600, UTC)
+        until = parse_time(args.until, args.timezone) if args.until else datetime.fromtimestamp(time.time(), UTC)
+        since = (parse_time(args.since, args.timezone) if args.since
+                 else datetime.fromtimestamp(until.timestamp() - 3600, UTC))
     except ValueError as exc:
         print(f"export: {exc}", file=sys.stderr)
         return 2

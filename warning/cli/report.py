@@ -20,11 +20,16 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from ..times import DEFAULT_TIMEZONE
+
 
 def register(sub) -> None:
     p = sub.add_parser("report", help="shift report, or --monthly analysis (HTML and CSV)")
-    p.add_argument("--from", dest="start", help="ISO-8601 (the site's time zone if none) or epoch seconds")
+    p.add_argument("--from", dest="start",
+                   help="ISO-8601 (read in the site's time zone if it has no zone) or epoch seconds")
     p.add_argument("--to", dest="end", help="ISO-8601 or epoch seconds")
+    p.add_argument("--timezone", default=None,
+                   help=f"zone of a time written without one (default: the site's timezone, else {DEFAULT_TIMEZONE})")
     p.add_argument("--monthly", action="store_true", help="the monthly analysis (月度安全分析研判)")
     p.add_argument("--month", help="YYYY-MM for --monthly (default: the month before this one)")
     p.add_argument("--out", type=Path, default=Path("."), help="folder for the HTML and CSV files")
@@ -39,8 +44,8 @@ def register(sub) -> None:
 
 
 def _site(args):
-    from ..config import CONFIG_DIR, ConfigError, load_site
-    path = args.site or (CONFIG_DIR / "demo" / "site.toml" if args.demo else CONFIG_DIR / "site.toml")
+    from ..config import ConfigError, config_dir, load_site
+    path = args.site or (config_dir() / "demo" / "site.toml" if args.demo else config_dir() / "site.toml")
     if args.site is None and not path.exists():
         return None
     try:
@@ -77,7 +82,7 @@ async def _report(args) -> int:
     from ..i18n import normalise, translate
 
     site = _site(args)
-    tz = site.timezone if site is not None else None
+    tz = args.timezone or (site.timezone if site is not None else DEFAULT_TIMEZONE)
     names = {e.id: e.name for e in site.enterprises.values()} if site is not None else {}
     loc = normalise(args.locale) or "zh-CN"
     title = args.site_name if args.site_name is not None else (site.name if site is not None else "")
@@ -86,7 +91,7 @@ async def _report(args) -> int:
             if args.start and args.end:
                 start, end = report.parse_time(args.start, tz), report.parse_time(args.end, tz)
             else:
-                start, end = month_span(args.month, tz or "Asia/Shanghai", time.time())
+                start, end = month_span(args.month, tz, time.time())
         else:
             if not (args.start and args.end):
                 print("--from and --to are needed (or --monthly)", file=sys.stderr)

@@ -9,9 +9,8 @@ import signal
 import sys
 from pathlib import Path
 
-from ..config import CONFIG_DIR, load_site
+from ..config import config_dir, load_site
 
-DEMO_DIR = CONFIG_DIR / "demo"
 log = logging.getLogger("warning")
 
 
@@ -67,7 +66,7 @@ async def _run(args) -> int:
     from ..server import Server, Settings
     from ..sources.mqtt import MqttSettings
 
-    site_path = args.site or (DEMO_DIR / "site.toml" if args.demo else CONFIG_DIR / "site.toml")
+    site_path = args.site or (config_dir() / "demo" / "site.toml" if args.demo else config_dir() / "site.toml")
     if not site_path.exists():
         print(f"no site file at {site_path}: pass --site, or try --demo", file=sys.stderr)
         return 2

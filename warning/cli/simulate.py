@@ -24,9 +24,8 @@ import time
 import tomllib
 from pathlib import Path
 
-from ..config import CONFIG_DIR
+from ..config import config_dir
 
-DEMO_DIR = CONFIG_DIR / "demo"
 WEEK, DAY = 7 * 86400.0, 86400.0
 MAX_AGE = 29 * DAY  #: the server takes readings up to 30 days old; keep a day's room
 log = logging.getLogger("warning")
@@ -110,7 +109,7 @@ def _scenario_and_site(args):
     elif sc is not None:
         site = sc.site
     else:
-        with open(DEMO_DIR / "site.toml", "rb") as fh:
+        with open(config_dir() / "demo" / "site.toml", "rb") as fh:
             site = tomllib.load(fh)
     if args.credentials is not None:
         with open(args.credentials, "rb") as fh:
@@ -118,7 +117,7 @@ def _scenario_and_site(args):
     elif sc is not None and sc.tokens and args.site is None:
         tokens = sc.tokens
     else:
-        with open(DEMO_DIR / "credentials.toml", "rb") as fh:
+        with open(config_dir() / "demo" / "credentials.toml", "rb") as fh:
             tokens = tomllib.load(fh).get("tokens", {})
     return sc, site, tokens
 
@@ -149,7 +148,7 @@ async def _simulate(args) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     if not (args.scenario or args.csv or args.load or args.write_site):
-        await demo_feed(args.site or DEMO_DIR / "site.toml", args.url, stop, args.speed, args.duration,
+        await demo_feed(args.site or config_dir() / "demo" / "site.toml", args.url, stop, args.speed, args.duration,
                         args.credentials or (args.site.parent / "credentials.toml" if args.site else None))
         return 0
     sc, site, tokens = _scenario_and_site(args)

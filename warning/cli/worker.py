@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..config import CONFIG_DIR, load_site
+from ..config import config_dir, load_site
 from .run import add_kafka_args, kafka_settings
 
 
@@ -35,7 +35,7 @@ def _run(args) -> int:
     if not args.database:
         print("a worker needs the shared PostgreSQL: pass --database or set WARNING_DATABASE_URL", file=sys.stderr)
         return 2
-    site_path = args.site or CONFIG_DIR / "site.toml"
+    site_path = args.site or config_dir() / "site.toml"
     if not site_path.exists():
         print(f"no site file at {site_path}: pass --site", file=sys.stderr)
         return 2

@@ -26,8 +26,8 @@ from email.message import EmailMessage
 import aiohttp
 import orjson
 
-from ..config import Channel
-from . import formats
+from ..policy import formats
+from ..site import Channel
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ import aiohttp
 import asyncpg
 import orjson
 
-from ..config import Channel
+from ..site import Channel
 from .channels import Sender
 
 log = logging.getLogger(__name__)
@@ -172,4 +172,6 @@ class OutboxWorker:
                 self.metrics.notifications.labels(row["channel"], outcome).inc()
 
     async def _send(self, ch: Channel, payload: dict, key: str = "") -> str | None:
+        if self._sender is None:
+            raise RuntimeError("the outbox worker is not started")
         return await self._sender.send(ch, payload, key or payload.get("id", ""))

@@ -32,15 +32,15 @@ from dataclasses import dataclass
 import asyncpg
 
 from ..alerts import AlertError
-from ..config import Site
+from ..config import Site, public_labels
 from ..ingest import Parsed
-from ..labels import public_labels
 from ..model import AlertEvent, Reading, Severity
 from ..notify.outbox import OutboxWorker
 from ..pipeline import SHARDS, Pipeline
 from ..store import alerts as alert_store
-from ..store import checkpoints, readings as reading_store
+from ..store import checkpoints
 from ..store import notifications as notify_store
+from ..store import readings as reading_store
 from ..store import silences as silence_store
 from ..store.registry import sync_points
 from .actions import apply_action, dead_letter

@@ -42,7 +42,7 @@ from ..alerts import AlertError, AlertNotFound
 from ..config import Site
 from ..ingest import Parsed
 from ..notify.outbox import OutboxWorker
-from ..notify.router import Router
+from ..policy.router import Router
 from ..store import alerts as alert_store
 from ..store import notifications as notify_store
 from ..store.registry import sync_points

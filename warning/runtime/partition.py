@@ -18,16 +18,15 @@ Offsets, per partition:
 from __future__ import annotations
 
 import pickle
-from operator import itemgetter
 from collections import deque
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from ..alerts import AlertError, AlertNotFound
 from ..model import AlertEvent, Reading, Severity
 from ..pipeline import Pipeline
 from . import records
 from .actions import apply_action, dead_letter
-
 
 RECENT_RECORDS = 4096  #: record ids remembered per partition against producer retries
 

@@ -33,12 +33,11 @@ import orjson
 from aiokafka.errors import KafkaError
 
 from ..alerts import AlertEngine
-from ..config import Site
-from ..labels import public_labels
+from ..config import Site, public_labels
 from ..messages import Describer
 from ..model import AlertEvent, Finding, PointRef, Severity
-from ..notify.router import Router
 from ..pipeline import Pipeline
+from ..policy.router import Router
 from ..store import alerts as alert_store
 from ..store import dead_letters as dead_letter_store
 from ..store import notifications as notify_store

@@ -55,7 +55,7 @@ class MqttSettings:
     max_inflight: int = 200  #: messages being handled at once (each waits for its commit)
 
     @classmethod
-    def from_url(cls, url: str, **kw) -> "MqttSettings":
+    def from_url(cls, url: str, **kw) -> MqttSettings:
         u = urlparse(url)
         if u.scheme not in ("mqtt", "tcp"):
             raise ValueError(f"MQTT URL must look like mqtt://host:1883, not {url!r}")

@@ -7,7 +7,7 @@ before they touch the alert row or the outbox: a replay never notifies twice.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import asyncpg
 import orjson
@@ -30,11 +30,16 @@ _EVENT = ("INSERT INTO alert_events (id, alert_id, kind, at, severity, state, ac
 
 
 def ts(seconds: float | None) -> datetime | None:
-    return None if seconds is None else datetime.fromtimestamp(seconds, timezone.utc)
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
 
 
 def epoch(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
+
+
+def seconds(value: datetime) -> float:
+    """Epoch seconds of a NOT NULL timestamptz column."""
+    return value.timestamp()
 
 
 def _alert_row(e: AlertEvent) -> tuple:
@@ -48,7 +53,7 @@ def _alert_row(e: AlertEvent) -> tuple:
 
 async def record(conn: asyncpg.Connection, events: Sequence[AlertEvent], notifications: Sequence = ()
                  ) -> list[AlertEvent]:
-    """Store new events and their notifications (:class:`~warning.notify.router.Notification` s, or
+    """Store new events and their notifications (:class:`~warning.policy.router.Notification` s, or
     the skeleton's ``(event id, channel, payload)``); returns the new events.
 
     Pending notifications of an alert that has just been signed for or lifted are cancelled:
@@ -98,7 +103,8 @@ def alert_json(row: asyncpg.Record) -> dict:
 
 async def list_alerts(conn: asyncpg.Connection, state: str = "active", *, enterprise: str | None = None,
                       limit: int = 1000) -> list[dict]:
-    where, args = [], []
+    where: list[str] = []
+    args: list[object] = []
     if state == "open":
         where.append("state <> 'resolved'")
     elif state != "all":

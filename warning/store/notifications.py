@@ -37,7 +37,7 @@ async def enqueue(conn: asyncpg.Connection, notifications: Sequence) -> int:
     closed = {r["id"] for r in await conn.fetch(
         "SELECT id FROM alerts WHERE id = ANY($1::text[]) AND state <> 'active'", alert_ids)}
     queued = 0
-    for nid, ch, aid, kind, items, payload in norm:
+    for nid, ch, _aid, kind, items, payload in norm:
         done = {r["event_id"] for r in await conn.fetch(
             "SELECT event_id FROM notified WHERE channel = $1 AND event_id = ANY($2::text[])",
             ch, [e for e, _ in items])}
@@ -80,7 +80,8 @@ def _row(r) -> dict:
 async def log(conn: asyncpg.Connection, *, state: str | None = None, channel: str | None = None,
               alert_id: str | None = None, since: float | None = None, limit: int = 200) -> list[dict]:
     """Delivery state per notification, newest first."""
-    where, args = [], []
+    where: list[str] = []
+    args: list[object] = []
     for col, val in (("state", state), ("channel", channel)):
         if val is not None:
             args.append(val)

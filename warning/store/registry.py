@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from ..config import PointDef, Site
+from ..site import PointDef, Site
 
 _LOCK_ID = 0x706F696E  # "poin"
 

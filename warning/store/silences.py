@@ -11,12 +11,12 @@ import secrets
 import asyncpg
 import orjson
 
-from ..notify.silences import Silence
-from .alerts import epoch, ts
+from ..policy.silences import Silence
+from .alerts import epoch, seconds, ts
 
 
 def _silence(r) -> Silence:
-    return Silence(r["id"], orjson.loads(r["matchers"]), epoch(r["starts_at"]), epoch(r["ends_at"]), r["author"],
+    return Silence(r["id"], orjson.loads(r["matchers"]), seconds(r["starts_at"]), seconds(r["ends_at"]), r["author"],
                    r["reason"], r["cron"], r["duration"])
 
 

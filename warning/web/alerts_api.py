@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..alerts import AlertError, AlertNotFound
-from ..i18n import N_, translate
+from ..i18n import N_, say, translate
 from ..store import alerts as alert_store
 from .lang import dress, point_titles, request_locale
 from .officer import acts
@@ -147,11 +147,14 @@ def routes(state):
                             state=translate(known["state"], loc, context="state"),
                             action=translate(name, loc, context="action"))
             except AlertError as exc:
-                return fail(409, exc.msgid, **exc.params)
+                return json_error(409, say(exc.msgid, loc, exc.params))
             if current is not None:
                 return json_response(dress(current, site, loc, point_titles(site)))
             async with state.pool.acquire() as conn:
-                return json_response(dress(await alert_store.get_alert(conn, aid), site, loc, point_titles(site)))
+                stored = await alert_store.get_alert(conn, aid)
+            if stored is None:
+                return fail(404, "no alert with id {id}", id=repr(aid))
+            return json_response(dress(stored, site, loc, point_titles(site)))
         return act
 
     return [

@@ -60,7 +60,7 @@ def site_json(site, enterprise: str | None = None, devices: bool = True, locale:
     return {"name": site.name, "enterprises": ents}
 
 
-def _float(params, key: str, default: float | None) -> float | None:
+def _float(params, key: str, default: float) -> float:
     raw = params.get(key)
     if raw is None or raw == "":
         return default

@@ -24,8 +24,9 @@ import orjson
 
 from ..labels import Labels
 
-#: Events the ring keeps; a client further behind is dropped. ``WARNING_WS_RING`` overrides.
-DEFAULT_KEEP = int(os.environ.get("WARNING_WS_RING", "5000"))
+#: Events the ring keeps; a client further behind is dropped. ``WARNING_WS_RING`` overrides
+#: (read when a hub is made, not at import).
+DEFAULT_KEEP = 5000
 
 
 class Client:
@@ -47,7 +48,7 @@ class TooSlow(Exception):
 class Hub:
     def __init__(self, *, keep: int | None = None, metrics=None, labels: Labels | None = None):
         self.labels = labels  #: names the enterprise (and links the alert) in every event a client gets
-        self.keep = keep = keep or DEFAULT_KEEP
+        self.keep = keep = keep or int(os.environ.get("WARNING_WS_RING") or DEFAULT_KEEP)
         self.ring: list[tuple[str, bytes] | None] = [None] * keep  #: slot seq % keep: (enterprise, message)
         self.clients: set[Client] = set()
         self.metrics = metrics
@@ -101,9 +102,9 @@ class Hub:
         s = c.cursor
         while s < self.seq and len(out) < max_n:
             s += 1
-            ent, msg = self.ring[s % self.keep]
-            if c.enterprise is None or c.enterprise == ent:
-                out.append(msg)
+            slot = self.ring[s % self.keep]
+            if slot is not None and (c.enterprise is None or c.enterprise == slot[0]):
+                out.append(slot[1])
         c.cursor = s
         if s >= self.seq:
             c.wake.clear()
@@ -116,9 +117,9 @@ class Hub:
             return None
         out = []
         for s in range(seq + 1, self.seq + 1):
-            ent, msg = self.ring[s % self.keep]
-            if enterprise is None or enterprise == ent:
-                out.append(orjson.loads(msg)["event"])
+            slot = self.ring[s % self.keep]
+            if slot is not None and (enterprise is None or enterprise == slot[0]):
+                out.append(orjson.loads(slot[1])["event"])
         return out
 
     def _gauge(self) -> None:

@@ -19,8 +19,7 @@ def request_locale(request: Request, site, principal=None) -> str:
     return negotiate(request.headers.get("accept-language"), user.locale if user is not None else None)
 
 
-def error(request: Request, site, status: int, msgid: str, principal=None, headers: dict | None = None,
-          **params):
+def error(request: Request, site, status: int, msgid: str, principal=None, headers: dict | None = None, **params):
     """A JSON error whose text comes from the catalogue in the caller's language."""
     return json_error(status, translate(msgid, request_locale(request, site, principal), **params), headers)
 

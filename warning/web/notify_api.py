@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..i18n import translate
-from ..notify.policies import describe
+from ..policy.policies import describe
 from ..store import notifications as store
 from .lang import request_locale
 from .officer import number, who

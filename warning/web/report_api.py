@@ -1,5 +1,5 @@
 """``GET /api/v1/report?from=&to=&format=json|csv|html[&table=summary|open]``: the shift report
-(warning.report) for the dashboard; times are ISO-8601 (the site's time zone if none) or epoch
+(warning.report) for the dashboard; times are ISO-8601 (the site's ``timezone`` if no zone) or epoch
 seconds. Headers in the caller's language (warning.web.lang)."""
 
 from __future__ import annotations

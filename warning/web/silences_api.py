@@ -12,8 +12,8 @@ import time
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..i18n import translate
-from ..notify.silences import SilenceError, validate
+from ..i18n import say, translate
+from ..policy.silences import SilenceError, validate
 from ..store import silences as store
 from .lang import request_locale
 from .officer import json_body, who
@@ -43,7 +43,7 @@ def routes(state):
         try:
             return validate(body, now=clock()), None
         except SilenceError as exc:
-            return None, json_error(400, translate(exc.msgid, request_locale(request, state.site), **exc.params))
+            return None, json_error(400, say(exc.msgid, request_locale(request, state.site), exc.params))
 
     async def create(request: Request) -> Response:
         p, err = who(state, request, "officer")

@@ -26,7 +26,6 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .hub import TooSlow
 
-
 HEARTBEAT_S = 15.0
 HEARTBEAT = '{"type":"heartbeat"}'
 CLOSE_WAIT_S = 1.0  #: how long a dropped client's close frame may take to go out

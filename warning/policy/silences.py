@@ -97,6 +97,8 @@ def validate(body: dict, *, now: float) -> dict:
             _cron(str(cron))
         except CronError as exc:
             raise SilenceError("cron: {error}", error=str(exc)) from None
+        if duration is None:
+            raise SilenceError("a recurring silence needs duration (seconds)")
         try:
             duration = float(duration)
         except (TypeError, ValueError):

@@ -39,9 +39,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ..config import Channel
 from ..labels import Labels
 from ..model import AlertEvent, AlertState, EventKind, Severity
+from ..site import Channel
 from .policies import Policy
 from .silences import Silence, muting
 

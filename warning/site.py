@@ -1,0 +1,77 @@
+"""The site's nouns: enterprises, devices, points, users, channels and the alerting policy.
+
+Pure data, no I/O: :mod:`warning.config` reads the TOML files and the environment into these.
+Point ids are dense integers in file order; the store maps them to its own stable ids (see
+``store.registry``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .model import PointRef
+from .policy.policies import Policy
+
+ROLES = ("officer", "viewer", "admin", "enterprise")  #: enterprise users see one enterprise only
+CHANNEL_TYPES = ("log", "webhook", "wecom", "dingtalk", "feishu", "email", "sms")  # see docs/alerting.md
+DEFAULT_TIMEZONE = "Asia/Shanghai"  #: how a time written without a zone is read (warning.times)
+
+
+@dataclass(frozen=True, slots=True)
+class PointDef:
+    ref: PointRef
+    kind: str
+    unit: str
+    title: str
+    detectors: tuple[dict, ...]  #: detector specs after overrides
+    precision: int | None = None  #: decimals shown in messages (kind's ``precision``; None: by unit)
+
+
+@dataclass(frozen=True, slots=True)
+class Enterprise:
+    id: str
+    name: str
+    token_digests: tuple[str, ...]
+    location: tuple[float, float] | None = None
+    dust: str = ""
+    devices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    name: str
+    role: str
+    password: str | None  #: scrypt hash, see ``warning.security``
+    api_token_digest: str | None = None
+    enterprise: str | None = None  #: the one enterprise an ``enterprise`` user may see
+    locale: str | None = None  #: the language this user reads (zh-CN, en); None: Accept-Language, then zh-CN
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    id: str
+    type: str
+    min_severity: str = "blue"
+    options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Site:
+    name: str
+    offline_after: float  #: seconds without data before a device is reported offline
+    enterprises: dict[str, Enterprise]
+    points: tuple[PointDef, ...]
+    users: dict[str, User]
+    channels: tuple[Channel, ...]
+    policy: Policy = field(default_factory=Policy)  #: escalation, rosters, noise control
+    timezone: str = DEFAULT_TIMEZONE  #: IANA name; a time written without a zone is read here
+
+    def alert_policy(self) -> Policy:
+        return self.policy
+
+    def point_index(self) -> dict[tuple[str, str, str], int]:
+        """(enterprise, device, point) -> index into ``points``."""
+        return {(p.ref.enterprise, p.ref.device, p.ref.point): i for i, p in enumerate(self.points)}
+
+    def devices(self) -> list[tuple[str, str]]:
+        return [(e.id, d) for e in self.enterprises.values() for d in e.devices]
