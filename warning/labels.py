@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from .site import Site
+
 
 @dataclass(frozen=True)
 class Labels:
@@ -15,7 +17,7 @@ class Labels:
     public_url: str | None = None  #: e.g. https://warning.example.gov.cn (no trailing slash)
 
     @classmethod
-    def of(cls, site, public_url: str | None = None) -> Labels:
+    def of(cls, site: Site, public_url: str | None = None) -> Labels:
         return cls(
             {e.id: e.name for e in site.enterprises.values()},
             {(p.ref.enterprise, p.ref.device, p.ref.point): p.title for p in site.points},
