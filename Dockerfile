@@ -1,7 +1,7 @@
 # warning run against an external PostgreSQL (the embedded server is for one-machine use).
 #   docker build -t warning .
 #   docker run -p 8080:8080 -e WARNING_DATABASE_URL=postgresql://user:pass@db:5432/warning \
-#              -e WARNING_SECRET_KEY=... -v /etc/warning/site.toml:/etc/warning/site.toml:ro warning
+#              -v /etc/warning/site.toml:/etc/warning/site.toml:ro warning
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 WARNING_CONFIG_DIR=/app/config

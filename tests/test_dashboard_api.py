@@ -18,8 +18,11 @@ from tests.conftest import PASSWORDS, TOKENS, site_dict, wait_for
 from warning.config import ConfigError, parse_site
 from warning.security import hash_password
 from warning.server import Server, Settings
+from warning.store.db import connect_pool
+from warning.store.sessions import Sessions
 from warning.web.auth import Auth
 from warning.web.hub import Hub, TooSlow
+from warning.web.scope import Scope
 
 DASH_PASSWORDS = {**PASSWORDS, "ent1": "ent1-pass", "boss": "boss-pass"}
 _SALT = b"fedcba9876543210"
@@ -99,7 +102,7 @@ def test_config_roles(kinds):
 
 def test_hub_ring_cursors_and_filter():
     hub = Hub(keep=4)
-    only_e1 = hub.subscribe("E1")
+    only_e1 = hub.subscribe(Scope.of(["E1"]))
     everyone = hub.subscribe()
     ev = [{"id": str(i), "alert": {"enterprise": "E1" if i % 2 else "E2"}} for i in range(8)]
     hub.publish(ev[:3])
@@ -108,7 +111,7 @@ def test_hub_ring_cursors_and_filter():
     assert not only_e1.wake.is_set() and hub.take(only_e1) == []
     assert [orjson.loads(m)["seq"] for m in hub.take(everyone, max_n=2)] == [1, 2]
     assert everyone.wake.is_set()  # one more to take
-    assert hub.since(0) == ev[:3] and hub.since(0, "E1") == [ev[1]]
+    assert hub.since(0) == ev[:3] and hub.since(0, Scope.of(["E1"])) == [ev[1]]
     hub.publish(ev[3:7])  # seq 4..7; the ring of 4 now holds 4..7
     assert hub.since(2) is None and hub.since(3) == ev[3:7] and hub.since(7) == [] and hub.since(8) is None
     with pytest.raises(TooSlow):  # everyone's cursor is at 2: seq 3 is gone
@@ -134,9 +137,10 @@ async def test_enterprise_user_sees_only_its_enterprise(server):
         assert (await ent.get("/e/E1")).status_code == 200
         assert (await ent.get("/e/E2")).status_code == 404
         assert (await duty.get("/e/E2")).status_code == 200
-        # APIs: the unscoped alert API refuses enterprise users; the scoped one filters
-        assert (await ent.get("/api/v1/alerts")).status_code == 401
-        assert (await ent.get(f"/api/v1/alerts/{other['id']}")).status_code == 401
+        # APIs: every one filters by the caller's scope (the full sweep: tests/test_isolation.py)
+        assert [a["enterprise"] for a in (await ent.get("/api/v1/alerts")).json()] == ["E1"]
+        assert (await ent.get(f"/api/v1/alerts/{other['id']}")).status_code == 404
+        assert (await ent.get("/api/v1/silences")).status_code == 403
         mine = (await ent.get("/api/v1/dash/alerts")).json()
         assert [a["enterprise"] for a in mine] == ["E1"]
         assert (await ent.get("/api/v1/dash/alerts?enterprise=E2")).status_code == 404
@@ -245,23 +249,25 @@ async def test_roles_security_headers_and_admin(server):
         assert (await anon.get("/qr/E1.svg")).status_code == 401
 
 
-def test_sessions_expire(dash_site):
-    auth = Auth(dash_site, "secret", max_age=1)
-    cookie = auth.login("ent1", DASH_PASSWORDS["ent1"])
-    assert auth.login("ent1", "wrong") is None
+async def test_sessions_expire(dash_site, machine_db):
+    pool = await connect_pool(machine_db)
+    try:
+        auth = Auth(dash_site, Sessions(pool, max_age=1, cache_s=0.5))
+        cookie, _ = await auth.login("ent1", DASH_PASSWORDS["ent1"])
+        assert await auth.login("ent1", "wrong") is None
 
-    class Conn:  # the two things Auth reads from a connection
-        def __init__(self, path):
-            self.headers = {}
-            self.cookies = {"warning_session": cookie}
-            self.url = httpx.URL("http://x" + path)
+        class Conn:  # the two things Auth reads from a connection
+            def __init__(self):
+                self.headers = {}
+                self.cookies = {"warning_session": cookie}
 
-    p = auth.principal(Conn("/api/v1/dash/alerts"))
-    assert p is not None and p.enterprise == "E1" and p.csrf
-    assert auth.principal(Conn("/api/v1/alerts")) is None  # not an enterprise-scoped path
-    assert not Auth.csrf_ok(p, None) and not Auth.csrf_ok(p, "nope") and Auth.csrf_ok(p, p.csrf)
-    time.sleep(2.1)
-    assert auth.principal(Conn("/api/v1/dash/alerts")) is None
+        p = await auth.principal(Conn())
+        assert p is not None and p.enterprise == "E1" and p.csrf and p.scope == Scope.of(["E1"])
+        assert not Auth.csrf_ok(p, None) and not Auth.csrf_ok(p, "nope") and Auth.csrf_ok(p, p.csrf)
+        await asyncio.sleep(1.6)
+        assert await auth.principal(Conn()) is None
+    finally:
+        await pool.close()
 
 
 async def test_slow_client_dropped_memory_freed_then_resync(dash_site, machine_db, monkeypatch):

@@ -4,7 +4,7 @@ from warning.web.throttle import LoginThrottle
 
 
 def test_free_attempts_then_growing_waits_and_reset_on_success():
-    th = LoginThrottle(free=3, base=1, cap=8)
+    th = LoginThrottle(free=3, address_free=30, base=1, cap=8)
     t = 100.0
     for _ in range(3):
         assert th.wait("duty", "1.2.3.4", t) == 0
@@ -16,9 +16,19 @@ def test_free_attempts_then_growing_waits_and_reset_on_success():
         th.failed("duty", "1.2.3.4", t + 2 + i)
     assert th.wait("duty", "1.2.3.4", t + 11) <= 8  # capped
     assert th.wait("someone", "5.6.7.8", t + 11) == 0  # other keys are unaffected
-    assert th.wait("someone", "1.2.3.4", t + 11) > 0  # but the guessing address is throttled for every user
-    th.succeeded("duty")
-    assert th.wait("duty", "9.9.9.9", t + 12) == 0
+    assert th.wait("someone", "1.2.3.4", t + 11) == 0  # a colleague behind the same NAT is not held up
+    assert th.wait("duty", "9.9.9.9", t + 11) == 0  # nor the same officer from another desk
+    th.succeeded("duty", "1.2.3.4")
+    assert th.wait("duty", "1.2.3.4", t + 12) == 0
+
+
+def test_address_ceiling_holds_a_guesser_trying_many_names():
+    th = LoginThrottle(free=3, address_free=20, base=1, cap=8)
+    for i in range(20):  # 20 names, one failure each: no pair reaches its 3
+        assert th.wait(f"name{i}", "6.6.6.6", 0) == 0
+        th.failed(f"name{i}", "6.6.6.6", 0)
+    assert th.wait("name-new", "6.6.6.6", 0) == 1  # the address's ceiling
+    assert th.wait("name-new", "7.7.7.7", 0) == 0
 
 
 def test_counts_fade_and_memory_is_bounded():
@@ -29,6 +39,11 @@ def test_counts_fade_and_memory_is_bounded():
     for i in range(1000):
         th.failed(f"user{i}", f"addr{i}", 0)
     assert len(th.fails) <= 100
+    # one address flooding made-up names: the table stays bounded and keeps that address's ceiling
+    th = LoginThrottle(free=3, address_free=10, max_keys=50)
+    for i in range(100_000):
+        th.failed(f"made-up-{i}", "6.6.6.6", 0)
+    assert len(th.fails) <= 50 and th.wait("anyone", "6.6.6.6", 0) > 0
 
 
 async def test_login_is_throttled_over_http(site, machine_db):

@@ -61,16 +61,22 @@ def _row(r) -> dict:
     return {k: (float(v) if k in _TIMES and v is not None else v) for k, v in dict(r).items()}
 
 
-async def gather(conn, start: float, end: float, names: Mapping[str, str] | None = None) -> dict:
+async def gather(conn, start: float, end: float, names: Mapping[str, str] | None = None,
+                 enterprises: list[str] | None = None) -> dict:
+    """The report's figures; only of ``enterprises`` when given (a caller's scope); ``names``
+    name the enterprises."""
     alerts = await conn.fetch(
         ALERT_COLUMNS + "WHERE opened_at < to_timestamp($2) AND (opened_at >= to_timestamp($1) OR resolved_at IS NULL "
-        "OR resolved_at >= to_timestamp($1))", start, end)
+        "OR resolved_at >= to_timestamp($1)) AND ($3::text[] IS NULL OR enterprise = ANY($3))", start, end, enterprises)
     escalations = await conn.fetch(
         "SELECT a.enterprise, count(*) AS n FROM alert_events e JOIN alerts a ON a.id = e.alert_id "
-        "WHERE e.kind = 'escalated' AND e.at >= to_timestamp($1) AND e.at < to_timestamp($2) GROUP BY 1", start, end)
+        "WHERE e.kind = 'escalated' AND e.at >= to_timestamp($1) AND e.at < to_timestamp($2) "
+        "AND ($3::text[] IS NULL OR a.enterprise = ANY($3)) GROUP BY 1", start, end, enterprises)
     sent = await conn.fetch(
-        "SELECT extract(epoch FROM sent_at - created_at) AS delay FROM outbox WHERE state = 'sent' "
-        "AND created_at >= to_timestamp($1) AND created_at < to_timestamp($2)", start, end)
+        "SELECT extract(epoch FROM o.sent_at - o.created_at) AS delay FROM outbox o WHERE o.state = 'sent' "
+        "AND o.created_at >= to_timestamp($1) AND o.created_at < to_timestamp($2) "
+        "AND ($3::text[] IS NULL OR o.alert_id IN (SELECT id FROM alerts WHERE enterprise = ANY($3)))",
+        start, end, enterprises)
     return summarise([_row(r) for r in alerts], {r["enterprise"]: r["n"] for r in escalations},
                      [float(r["delay"]) for r in sent], start, end, names)
 

@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,10 +23,12 @@ from .sources.mqtt import MqttSettings, MqttSource
 from .store import tokens as token_store
 from .store.db import connect_pool
 from .store.embedded import EmbeddedPostgres
+from .store.sessions import Sessions
 from .tokens import TokenRegistry
 from .web.app import AppState, build_app
 from .web.auth import Auth
 from .web.hub import Hub
+from .web.proxies import TrustedProxies, parse_networks
 from .web.ratelimit import Buckets
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,8 @@ class Settings:
     port: int = 8080
     database: str | None = None  #: DSN; None starts the embedded server
     data_dir: Path | None = None  #: embedded server's folder (default: see store.embedded)
-    secret_key: str | None = None  #: signs sessions; random per start when unset
+    trusted_proxies: str | None = None  #: addresses/networks whose forwarded headers count (default: none)
+    public_url: str | None = None  #: WARNING_PUBLIC_URL: the origin browsers use, if not the Host's
     max_body: int = 1 << 20  #: bytes per telemetry request
     rate: float = 5_000.0  #: readings/s per enterprise token
     burst: float = 50_000.0  #: readings per token in a burst
@@ -84,12 +86,13 @@ class Server:
         else:
             self.runtime = EmbeddedRuntime(self.site, self.pool, metrics=metrics, hub=hub, options=s.runtime)
         await self.runtime.start()
-        secret = s.secret_key or os.environ.get("WARNING_SECRET_KEY") or secrets.token_urlsafe(32)
-        auth = Auth(self.site, secret)
+        auth = Auth(self.site, Sessions(self.pool))
         await self._refresh_tokens()
         auth.enterprise_by_digest = self.tokens  # run-time issued and revoked tokens count too
         buckets = Buckets(s.rate, s.burst)
-        state = AppState(self.site, self.pool, self.runtime, hub, metrics, auth, buckets, s.max_body)
+        proxies = TrustedProxies(parse_networks(s.trusted_proxies or os.environ.get("WARNING_TRUSTED_PROXIES")))
+        state = AppState(self.site, self.pool, self.runtime, hub, metrics, auth, buckets, s.max_body,
+                         proxies=proxies, public_url=s.public_url or os.environ.get("WARNING_PUBLIC_URL") or None)
         self._background.append(asyncio.create_task(self._token_loop()))
         if s.mqtt is not None:
             self.mqtt = MqttSource(s.mqtt, runtime=self.runtime, auth=auth, buckets=buckets, pool=self.pool,
@@ -98,7 +101,10 @@ class Server:
             self._background.append(asyncio.create_task(self.mqtt.run()))
         self.app = build_app(state)
         config = uvicorn.Config(self.app, host=s.host, port=s.port, ws="websockets-sansio", lifespan="off",
-                                log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+                                log_level="warning", access_log=False, timeout_graceful_shutdown=5,
+                                # forwarded headers are read only from --trusted-proxies (web.proxies);
+                                # uvicorn would otherwise believe them from 127.0.0.1
+                                proxy_headers=False, forwarded_allow_ips="")
         self.uvicorn = uvicorn.Server(config)
         self.uvicorn.capture_signals = contextlib.nullcontext  # the CLI owns signals, for an orderly stop
         self._serving = asyncio.create_task(self.uvicorn.serve())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .basemap import Basemap
 from .model import PointRef
 from .policy.policies import Policy
 
@@ -35,6 +36,7 @@ class Enterprise:
     location: tuple[float, float] | None = None
     dust: str = ""
     devices: tuple[str, ...] = ()
+    street: str = ""  #: the street or town (街镇) it belongs to; one of the basemap's when there is one
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,7 @@ class Site:
     channels: tuple[Channel, ...]
     policy: Policy = field(default_factory=Policy)  #: escalation, rosters, noise control
     timezone: str = DEFAULT_TIMEZONE  #: IANA name; a time written without a zone is read here
+    basemap: Basemap | None = None  #: the risk map's outline and streets (``[site] map``), see warning.basemap
 
     def alert_policy(self) -> Policy:
         return self.policy

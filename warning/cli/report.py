@@ -15,16 +15,17 @@ Shift: ``report.html``, ``summary.csv`` (alerts by enterprise and peak severity)
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from datetime import datetime
 from pathlib import Path
 
 from ..times import DEFAULT_TIMEZONE
+from . import _store
 
 
 def register(sub) -> None:
-    p = sub.add_parser("report", help="shift report, or --monthly analysis (HTML and CSV)")
+    p = sub.add_parser("report", parents=[_store.options("database", "data_dir", "site")],
+                       help="shift report, or --monthly analysis (HTML and CSV)")
     p.add_argument("--from", dest="start",
                    help="ISO-8601 (read in the site's time zone if it has no zone) or epoch seconds")
     p.add_argument("--to", dest="end", help="ISO-8601 or epoch seconds")
@@ -33,10 +34,6 @@ def register(sub) -> None:
     p.add_argument("--monthly", action="store_true", help="the monthly analysis (月度安全分析研判)")
     p.add_argument("--month", help="YYYY-MM for --monthly (default: the month before this one)")
     p.add_argument("--out", type=Path, default=Path("."), help="folder for the HTML and CSV files")
-    p.add_argument("--database", default=os.environ.get("WARNING_DATABASE_URL"),
-                   help="PostgreSQL DSN (or WARNING_DATABASE_URL); without it the embedded server's")
-    p.add_argument("--data-dir", type=Path, help="embedded PostgreSQL folder (or WARNING_DATA_DIR)")
-    p.add_argument("--site", type=Path, help="site file: enterprise names and time zone")
     p.add_argument("--demo", action="store_true", help="use the demo's site file")
     p.add_argument("--locale", default=None, help="zh-CN (default) or en")
     p.add_argument("--site-name", default=None, help="title for the HTML page (default: the site's name)")
@@ -76,8 +73,6 @@ def month_span(month: str | None, tz: str, now: float) -> tuple[float, float]:
 async def _report(args) -> int:
     import time
 
-    import asyncpg
-
     from .. import monthly, report
     from ..i18n import normalise, translate
 
@@ -103,22 +98,9 @@ async def _report(args) -> int:
     if end <= start:
         print("--from must be before --to", file=sys.stderr)
         return 2
-    embedded = None
-    dsn = args.database
-    if dsn is None:
-        from ..store.embedded import EmbeddedPostgres
-        embedded = EmbeddedPostgres(args.data_dir)
-        dsn = await asyncio.to_thread(embedded.start)
-    try:
-        conn = await asyncpg.connect(dsn)
-        try:
-            data = await (monthly.gather(conn, start, end, names, tz) if args.monthly
-                          else report.gather(conn, start, end, names))
-        finally:
-            await conn.close()
-    finally:
-        if embedded is not None:
-            await asyncio.to_thread(embedded.stop)
+    async with _store.connection(args) as conn:
+        data = await (monthly.gather(conn, start, end, names, tz) if args.monthly
+                      else report.gather(conn, start, end, names))
     args.out.mkdir(parents=True, exist_ok=True)
     if args.monthly:
         (args.out / "monthly.html").write_text(monthly.to_html(data, title, loc, tz), encoding="utf-8")
@@ -135,5 +117,5 @@ async def _report(args) -> int:
                     "{escalations} escalations, {open} open items carried over; wrote {path}", loc,
                     alerts=t["alerts"], rate=rate, cleared=t["cleared_unsigned"], overdue=t["overdue"],
                     escalations=t["escalations"], open=t["carried_over"],
-                    path=f"{args.out / 'report.html'}, summary.csv, open.csv"))
+                    path=f"{args.out / 'report.html'}, summary.csv, open.csv ({_store.describe(args)})"))
     return 0

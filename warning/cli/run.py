@@ -7,9 +7,9 @@ import logging
 import os
 import signal
 import sys
-from pathlib import Path
 
 from ..config import config_dir, load_site
+from . import _store
 
 log = logging.getLogger("warning")
 
@@ -27,12 +27,10 @@ def kafka_settings(args):
 
 
 def register(sub) -> None:
-    run = sub.add_parser("run", help="serve ingest, detectors, alerts and the dashboard")
+    run = sub.add_parser("run", parents=[_store.options("database", "data_dir", "site")],
+                         help="serve ingest, detectors, alerts and the dashboard (site file: default "
+                              "config/site.toml)")
     run.add_argument("--demo", action="store_true", help="demo site with its simulator and demo accounts")
-    run.add_argument("--site", type=Path, help="site file (TOML); default config/site.toml")
-    run.add_argument("--database", default=os.environ.get("WARNING_DATABASE_URL"),
-                     help="PostgreSQL DSN (or WARNING_DATABASE_URL); without it an embedded server is started")
-    run.add_argument("--data-dir", type=Path, help="embedded PostgreSQL folder (or WARNING_DATA_DIR)")
     run.add_argument("--host", default=os.environ.get("WARNING_HOST", "127.0.0.1"))
     run.add_argument("--port", type=int, default=int(os.environ.get("WARNING_PORT", "8080")))
     run.add_argument("--checkpoint-interval", type=float, default=10.0,
@@ -43,6 +41,10 @@ def register(sub) -> None:
                      help="subscribe to telemetry/<enterprise>/<device> on this broker, e.g. mqtt://127.0.0.1:1883 "
                           "(or WARNING_MQTT_URL); off by default")
     run.add_argument("--mqtt-client-id", default="warning-ingest", help="fixed id: the broker keeps our session")
+    run.add_argument("--trusted-proxies", default=os.environ.get("WARNING_TRUSTED_PROXIES"),
+                     help="addresses or networks (comma-separated) of reverse proxies whose Forwarded / "
+                          "X-Forwarded-For / X-Real-IP headers are believed (or WARNING_TRUSTED_PROXIES); "
+                          "default none: the peer's address counts")
     run.add_argument("--role", default=os.environ.get("WARNING_ROLE"),
                      help="distributed mode: a gateway with these roles, comma-separated: ingest, dashboard, "
                           "notifier (or WARNING_ROLE); needs --database and a Kafka broker (--kafka)")
@@ -65,6 +67,7 @@ async def _run(args) -> int:
     from ..runtime.embedded import Options
     from ..server import Server, Settings
     from ..sources.mqtt import MqttSettings
+    from ..web.proxies import parse_networks
 
     site_path = args.site or (config_dir() / "demo" / "site.toml" if args.demo else config_dir() / "site.toml")
     if not site_path.exists():
@@ -74,10 +77,16 @@ async def _run(args) -> int:
     problem = public_url_problem(args.demo, os.environ)
     if problem:
         log.warning(problem)
+    try:
+        parse_networks(args.trusted_proxies)
+    except ValueError as exc:
+        print(f"--trusted-proxies: {exc}", file=sys.stderr)
+        return 2
     settings = Settings(host=args.host, port=args.port, database=args.database, data_dir=args.data_dir,
                         rate=args.rate, burst=args.rate * 10,
                         runtime=Options(checkpoint_interval=args.checkpoint_interval, max_pending=args.max_pending),
                         mqtt=MqttSettings.from_url(args.mqtt, client_id=args.mqtt_client_id) if args.mqtt else None,
+                        trusted_proxies=args.trusted_proxies,
                         roles={r.strip() for r in args.role.split(",") if r.strip()} if args.role else None,
                         kafka=kafka_settings(args) if args.role else None)
     server = Server(site, settings)

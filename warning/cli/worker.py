@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 from ..config import config_dir, load_site
+from . import _store
 from .run import add_kafka_args, kafka_settings
 
 
 def register(sub) -> None:
-    w = sub.add_parser("worker", help="run detectors and alerts for a share of the readings topic's partitions")
-    w.add_argument("--site", type=Path, help="site file (TOML); default config/site.toml")
-    w.add_argument("--database", default=os.environ.get("WARNING_DATABASE_URL"),
-                   help="PostgreSQL DSN shared by all workers and gateways (or WARNING_DATABASE_URL)")
+    w = sub.add_parser("worker", parents=[_store.options("database", "site")],
+                       help="run detectors and alerts for a share of the readings topic's partitions "
+                            "(--database: the PostgreSQL shared by all workers and gateways)")
     add_kafka_args(w)
     w.add_argument("--host", default=os.environ.get("WARNING_HOST", "127.0.0.1"), help="operations endpoints host")
     w.add_argument("--port", type=int, default=int(os.environ.get("WARNING_WORKER_PORT", "6066")),

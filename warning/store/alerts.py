@@ -101,8 +101,9 @@ def alert_json(row: asyncpg.Record) -> dict:
     return d
 
 
-async def list_alerts(conn: asyncpg.Connection, state: str = "active", *, enterprise: str | None = None,
+async def list_alerts(conn: asyncpg.Connection, state: str = "active", *, enterprises: list[str] | None = None,
                       limit: int = 1000) -> list[dict]:
+    """Alerts in ``state``, only of ``enterprises`` when given (a caller's scope)."""
     where: list[str] = []
     args: list[object] = []
     if state == "open":
@@ -110,9 +111,9 @@ async def list_alerts(conn: asyncpg.Connection, state: str = "active", *, enterp
     elif state != "all":
         args.append(state)
         where.append(f"state = ${len(args)}")
-    if enterprise is not None:
-        args.append(enterprise)
-        where.append(f"enterprise = ${len(args)}")
+    if enterprises is not None:
+        args.append(enterprises)
+        where.append(f"enterprise = ANY(${len(args)}::text[])")
     args.append(limit)
     sql = (f"SELECT * FROM alerts {'WHERE ' + ' AND '.join(where) if where else ''} "
            f"ORDER BY peak_severity DESC, opened_at DESC LIMIT ${len(args)}")

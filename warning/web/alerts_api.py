@@ -1,8 +1,9 @@
 """Alert list and officers' actions: ``GET /api/v1/alerts``, ``GET /api/v1/alerts/{id}``,
 ``POST /api/v1/alerts/{id}/ack``, ``/handle``, ``/feedback`` and ``/resolve`` (docs/alerting.md).
 
-Reading needs a viewer or officer (session cookie or officer API token); acting needs an
-officer, and a cookie-authenticated action needs the session's CSRF token.
+Reading needs a logged-in caller (session cookie or officer API token) and shows the
+caller's scope only (another scope's alert answers 404); acting needs an officer, on an
+alert in scope, and a cookie-authenticated action needs the session's CSRF token.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from ..alerts import AlertError, AlertNotFound
 from ..i18n import N_, say, translate
 from ..store import alerts as alert_store
 from .lang import dress, point_titles, request_locale
-from .officer import acts
+from .officer import who
 from .responses import json_error, json_response
+from .scope import Scope, principal_of, scope_of
 
 STATES = ("active", "acknowledged", "handling", "feedback", "resolved", "open", "all")
 MAX_NOTE = 2000
@@ -46,10 +48,10 @@ def check_attachments(items) -> tuple[str, dict] | None:
 VERDICTS = ("confirmed", "false_alarm", "maintenance")  #: 属实 / 误报 / 检修 (feedback's ``verdict``)
 
 
-async def alert_listing(pool, request: Request, *, enterprise: str | None = None,
-                        default_limit: int = 1000, site=None, locale: str = "zh-CN") -> Response:
-    """``?state=&limit=`` over the alerts table, optionally one enterprise's (both APIs); with
-    ``site``, every alert is dressed for a person (enterprise name, titles, message in ``locale``)."""
+async def alert_listing(pool, request: Request, scope: Scope, *, default_limit: int = 1000, site=None,
+                        locale: str = "zh-CN") -> Response:
+    """``?state=&limit=`` over the alerts table, the scope's only (both APIs); with ``site``, every
+    alert is dressed for a person (enterprise name, titles, message in ``locale``)."""
     wanted = request.query_params.get("state", "active")
     if wanted not in STATES:
         return json_error(400, translate("state must be one of {states}", locale, states=", ".join(STATES)))
@@ -58,19 +60,18 @@ async def alert_listing(pool, request: Request, *, enterprise: str | None = None
     except ValueError:
         return json_error(400, translate("limit must be an integer", locale))
     async with pool.acquire() as conn:
-        rows = await alert_store.list_alerts(conn, wanted, enterprise=enterprise, limit=limit)
+        rows = await alert_store.list_alerts(conn, wanted, enterprises=scope.sql_filter(), limit=limit)
     if site is not None:
         titles = point_titles(site)
         rows = [dress(a, site, locale, titles) for a in rows]
     return json_response(rows)
 
 
-async def alert_with_events(pool, aid: str, may_see=lambda enterprise: True, site=None,
-                            locale: str = "zh-CN") -> dict | None:
+async def alert_with_events(pool, aid: str, scope: Scope, site=None, locale: str = "zh-CN") -> dict | None:
     """An alert with its events, or None when there is none this caller may see."""
     async with pool.acquire() as conn:
         alert = await alert_store.get_alert(conn, aid)
-        if alert is None or not may_see(alert["enterprise"]):
+        if alert is None or not scope.sees(alert["enterprise"]):
             return None
         alert["events"] = await alert_store.alert_events(conn, aid)
     if site is not None:
@@ -79,43 +80,31 @@ async def alert_with_events(pool, aid: str, may_see=lambda enterprise: True, sit
 
 
 def routes(state):
-    auth = state.auth
     site = state.site
 
-    def who(request: Request, role: str | None = None):
-        p = auth.principal(request)
-        loc = request_locale(request, site, p)
-        if p is None:
-            return None, loc, json_error(401, translate("log in, or send an officer API token", loc))
-        if role is not None and not acts(p):
-            return None, loc, json_error(403, translate("this needs the {role} role; you are {you}", loc,
-                                                        role=role, you=p.role))
-        return p, loc, None
+    def locale_of(request: Request) -> str:
+        return request_locale(request, site, principal_of(request))
 
     async def list_alerts(request: Request) -> Response:
-        _, loc, err = who(request)
-        return err or await alert_listing(state.pool, request, site=site, locale=loc)
+        return await alert_listing(state.pool, request, scope_of(request), site=site, locale=locale_of(request))
 
     async def get_alert(request: Request) -> Response:
-        _, loc, err = who(request)
-        if err:
-            return err
         aid = request.path_params["id"]
-        alert = await alert_with_events(state.pool, aid, site=site, locale=loc)
+        loc = locale_of(request)
+        alert = await alert_with_events(state.pool, aid, scope_of(request), site, loc)
         return json_response(alert) if alert is not None else json_error(
             404, translate("no alert with id {id}", loc, id=repr(aid)))
 
     def action(name: str):
         async def act(request: Request) -> Response:
-            p, loc, err = who(request, "officer")
+            p, err = who(state, request, "officer")
             if err:
                 return err
+            loc = locale_of(request)
 
             def fail(status: int, msgid: str, **params) -> Response:
                 return json_error(status, translate(msgid, loc, **params))
 
-            if not auth.csrf_ok(p, request.headers.get("x-csrf-token")):
-                return fail(403, "missing or wrong CSRF token (X-CSRF-Token header)")
             try:
                 body = orjson.loads(await request.body() or b"{}")
             except orjson.JSONDecodeError as exc:
@@ -129,13 +118,18 @@ def routes(state):
             problem = check_attachments(attachments) if name == "feedback" else (
                 (N_("attachments go with feedback only"), {}) if attachments is not None else None)
             if problem:
-                return fail(400, problem[0], **problem[1])
+                return json_error(400, say(problem[0], loc, problem[1]))
             verdict = body.get("verdict")
             if verdict is not None and (name != "feedback" or verdict not in VERDICTS):
                 return fail(400, "verdict goes with feedback and is one of {verdicts}", verdicts=", ".join(VERDICTS))
             if verdict is not None:  # carried with the attachments' metadata into the event's data
                 attachments = [*(attachments or []), {"name": "verdict", "type": "verdict", "url": verdict}]
             aid = request.path_params["id"]
+            if not p.scope.all:  # a scoped officer acts on alerts in scope only; others look unknown
+                async with state.pool.acquire() as conn:
+                    known = await alert_store.get_alert(conn, aid)
+                if known is None or not p.scope.sees(known["enterprise"]):
+                    return fail(404, "no alert with id {id}", id=repr(aid))
             try:
                 current = await state.runtime.act(name, aid, p.name, note, attachments)
             except AlertNotFound:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 from starlette.applications import Starlette
@@ -14,7 +14,10 @@ from ..metrics import Metrics
 from . import alerts_api, notify_api, openapi, ops, pages, report_api, silences_api, telemetry, ws
 from .auth import Auth
 from .hub import Hub
+from .origin import SameOrigin
+from .proxies import ForwardedFrom, TrustedProxies
 from .ratelimit import Buckets
+from .scope import ROUTES, Rule, guard, rule_of
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -38,6 +41,8 @@ class AppState:
     buckets: Buckets
     max_body: int
     mqtt: object | None = None  #: the MQTT source when configured (readiness)
+    proxies: TrustedProxies = field(default_factory=TrustedProxies)  #: whose forwarded headers count
+    public_url: str | None = None  #: WARNING_PUBLIC_URL: an origin accepted beside the request's own
 
 
 class SecureHeaders:
@@ -59,13 +64,26 @@ class SecureHeaders:
         return await self.app(scope, receive, send_with_headers)
 
 
-def build_app(state: AppState, *, lifespan=None) -> Starlette:
-    routes = [Route("/api/v1/telemetry", telemetry.make_endpoint(state), methods=["POST"]),
-              WebSocketRoute("/ws", ws.make_endpoint(state))]
+def build_app(state: AppState, *, lifespan=None, extra=(), access: dict[str, Rule] | None = None) -> Starlette:
+    """The application. Every endpoint is wrapped by the guard its path declares in
+    ``scope.ROUTES`` (``access``: that table, extended by a test); a path it does not
+    declare raises :class:`~warning.web.scope.UndeclaredRoute`. ``extra``: more
+    (path, endpoint, methods) routes, for tests."""
+    table = ROUTES if access is None else access
+    rule_of("/api/v1/telemetry", table)
+    rule_of("/ws", table)  # the feed resolves its caller itself (a WebSocket is not a Request)
+    routes: list = [Route("/api/v1/telemetry", telemetry.make_endpoint(state), methods=["POST"]),
+                    WebSocketRoute("/ws", ws.make_endpoint(state))]
+    declared = list(extra)
     for module in (alerts_api, silences_api, notify_api, report_api, openapi, ops, pages):
-        routes += [Route(path, fn, methods=methods) for path, fn, methods in module.routes(state)]
+        declared += module.routes(state)
+    routes += [Route(path, guard(rule_of(path, table), fn, state.auth), methods=methods)
+               for path, fn, methods in declared]
+    rule_of("/static", table)
     routes.append(Mount("/static", StaticFiles(directory=str(pages.STATIC)), name="static"))
     app = Starlette(routes=routes, lifespan=lifespan)
+    app.add_middleware(SameOrigin, public_url=state.public_url)
+    app.add_middleware(ForwardedFrom, proxies=state.proxies)
     app.add_middleware(SecureHeaders)
     app.state.warning = state
     return app

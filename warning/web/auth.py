@@ -1,40 +1,39 @@
-"""Who is calling: enterprises by bearer token, officers by session cookie or API token.
+"""Who is calling: enterprises by bearer token, people by session cookie or API token.
 
-Tokens are looked up by their SHA-256 digest and confirmed with a constant-time
-comparison. Sessions are signed cookies that expire (``max_age``); cookie-authenticated
-writes must carry the session's CSRF token in ``X-CSRF-Token`` (or a ``csrf`` form field).
+Tokens are looked up by their SHA-256 digest. Sessions live on the server
+(``warning.store.sessions``): the cookie is a random token, logout ends the session in the
+store, and a change of the user's password, role or enterprise in the site file ends it at
+its next use (the session keeps a fingerprint of them). Sessions expire ``max_age`` (8 h)
+after login. Cookie-authenticated writes must carry the session's CSRF token in
+``X-CSRF-Token``.
 
-Roles: ``viewer`` reads everything, ``officer`` also acts on alerts, ``admin`` acts like an
-officer (an administrator's account; no extra pages yet), ``enterprise`` reads one
-enterprise's data only.
+What a caller may see is its :class:`~warning.web.scope.Scope` (``Principal.scope``), from
+its role: ``viewer`` and ``officer`` and ``admin`` see the district, an ``enterprise`` user
+one enterprise. Which routes need what is :data:`warning.web.scope.ROUTES`.
 
-Enterprise users are denied by default: :meth:`Auth.principal` returns None for them on
-any path that has not declared (in :data:`ENTERPRISE_SCOPED`) that it filters by
-``Principal.enterprise``. A new route that forgets to filter therefore answers 401 to an
-enterprise user instead of leaking another enterprise's data.
+Login takes the same time for unknown and known users: an unknown name (or a user without
+a password) is checked against a dummy scrypt hash of the same cost, so the answer time
+does not tell which names exist.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import secrets
 from dataclasses import dataclass
 
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import HTTPConnection
 
-from ..config import Site
-from ..security import token_digest, verify_password
+from ..config import Site, User
+from ..security import hash_password, token_digest, verify_password
+from ..store.sessions import Session, Sessions
+from .scope import Scope, scope_for
 from .throttle import LoginThrottle
 
 COOKIE = "warning_session"
 ACTING_ROLES = ("officer", "admin")  #: may sign for, resolve, silence alerts
-
-#: Paths (exact, or prefixes ending in "/") whose handlers filter by ``Principal.enterprise``.
-ENTERPRISE_SCOPED = ("/", "/ws", "/logout", "/api/v1/me", "/e/", "/alert/", "/qr/", "/api/v1/dash/")
-
-
-def enterprise_scoped(path: str) -> bool:
-    return any(path == p or (p.endswith("/") and p != "/" and path.startswith(p)) for p in ENTERPRISE_SCOPED)
+VERIFY_AT_ONCE = 4  #: scrypt checks running at once (16 MiB each); more logins wait their turn
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,24 +41,35 @@ class Principal:
     name: str
     role: str  #: officer | viewer | admin | enterprise
     csrf: str | None  #: None for API tokens (no cookie, no CSRF exposure)
-    enterprise: str | None = None  #: set for enterprise users: the only enterprise they may see
+    enterprise: str | None  #: set for enterprise users: their enterprise
+    scope: Scope  #: the enterprises this caller may see
+    session: str | None = None  #: the session's id, for a cookie-authenticated caller
 
     @property
     def can_act(self) -> bool:
         return self.role in ACTING_ROLES
 
-    def may_see(self, enterprise: str) -> bool:
-        return self.enterprise is None or self.enterprise == enterprise
+
+def fingerprint(user: User) -> str:
+    """What a session depends on: a change of any of these ends the user's sessions."""
+    raw = "\0".join((user.role, user.enterprise or "", user.password or ""))
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
 class Auth:
-    def __init__(self, site: Site, secret_key: str, *, max_age: int = 8 * 3600):
+    def __init__(self, site: Site, sessions: Sessions, *, throttle: LoginThrottle | None = None):
         self.site = site
-        self.max_age = max_age  #: session lifetime in seconds
-        self.signer = URLSafeTimedSerializer(secret_key, salt="warning-session")
+        self.sessions = sessions
         self.enterprise_by_digest = {d: e.id for e in site.enterprises.values() for d in e.token_digests}
         self.user_by_digest = {u.api_token_digest: u for u in site.users.values() if u.api_token_digest}
-        self.throttle = LoginThrottle()  #: failed logins per user and per address
+        self.throttle = throttle or LoginThrottle()
+        # Same scheme and cost as real hashes (security.hash_password), so a miss costs a real check.
+        self._dummy_hash = hash_password(secrets.token_urlsafe(16))
+        self._verifying = asyncio.Semaphore(VERIFY_AT_ONCE)
+
+    @property
+    def max_age(self) -> float:
+        return self.sessions.max_age
 
     @staticmethod
     def bearer(conn: HTTPConnection) -> str | None:
@@ -74,37 +84,56 @@ class Auth:
             return None
         return self.enterprise_by_digest.get(token_digest(token))
 
-    def login(self, name: str, password: str) -> str | None:
-        """A session cookie value for valid credentials, else None."""
+    async def verify(self, name: str, password: str) -> User | None:
+        """The user for valid credentials, else None; one scrypt check either way."""
         user = self.site.users.get(name)
-        if user is None or not user.password or not verify_password(password, user.password):
-            return None
-        return self.signer.dumps({"u": user.name, "r": user.role, "e": user.enterprise,
-                                  "c": secrets.token_urlsafe(16)})
+        stored = user.password if user is not None and user.password else self._dummy_hash
+        async with self._verifying:  # scrypt off the event loop, a few at a time
+            ok = await asyncio.to_thread(verify_password, password, stored)
+        return user if ok and user is not None and user.password else None
 
-    def principal(self, conn: HTTPConnection) -> Principal | None:
-        """Who is calling, or None. Enterprise users only on :data:`ENTERPRISE_SCOPED` paths."""
-        p = self._principal(conn)
-        if p is not None and p.enterprise is not None and not enterprise_scoped(conn.url.path):
+    async def login(self, name: str, password: str, address: str = "") -> tuple[str, User] | None:
+        """(cookie value, user) for valid credentials, else None."""
+        user = await self.verify(name, password)
+        if user is None:
             return None
-        return p
+        token, _ = await self.sessions.open(user.name, fingerprint(user), address)
+        return token, user
 
-    def _principal(self, conn: HTTPConnection) -> Principal | None:
+    async def logout(self, conn: HTTPConnection) -> bool:
+        """End the caller's session on the server (a copied cookie stops working)."""
+        cookie = conn.cookies.get(COOKIE)
+        if not cookie:
+            return False
+        s = await self.sessions.get(cookie)
+        return s is not None and await self.sessions.end(s.id, "logout")
+
+    async def end_user_sessions(self, user: str, why: str) -> int:
+        """End every session of ``user`` (password change, an administrator's order)."""
+        return await self.sessions.end_user(user, why)
+
+    async def principal(self, conn: HTTPConnection) -> Principal | None:
+        """Who is calling, or None."""
         token = self.bearer(conn)
         if token:
             user = self.user_by_digest.get(token_digest(token))
-            return Principal(user.name, user.role, None, user.enterprise) if user else None
+            return self._of(user, None, None, self.site) if user else None
         cookie = conn.cookies.get(COOKIE)
-        if not cookie:
+        if not cookie or len(cookie) > 200:
             return None
-        try:
-            data = self.signer.loads(cookie, max_age=self.max_age)
-        except BadSignature:  # includes SignatureExpired
+        s = await self.sessions.get(cookie)
+        if s is None:
             return None
-        user = self.site.users.get(data.get("u"))
-        if user is None or user.role != data.get("r") or user.enterprise != data.get("e"):
+        user = self.site.users.get(s.user)
+        if user is None or fingerprint(user) != s.fingerprint:
+            await self.sessions.end(s.id, "credentials changed")
             return None
-        return Principal(user.name, user.role, data.get("c"), user.enterprise)
+        return self._of(user, s.csrf, s, self.site)
+
+    @staticmethod
+    def _of(user: User, csrf: str | None, session: Session | None, site: Site) -> Principal:
+        return Principal(user.name, user.role, csrf, user.enterprise, scope_for(user, site),
+                         session.id if session else None)
 
     @staticmethod
     def csrf_ok(p: Principal, supplied: str | None) -> bool:

@@ -1,6 +1,6 @@
 """Read-only JSON the dashboard pages need, scoped by enterprise: ``/api/v1/dash/...``.
 
-* ``site``: enterprises (name, location, dust); with ``enterprise=`` (or ``devices=1``)
+* ``site``: enterprises (name, location, street, dust); with ``enterprise=`` (or ``devices=1``)
   also their devices and points with limits.
 * ``alerts`` and ``alerts/{id}``: as ``/api/v1/alerts`` but an enterprise user only ever
   gets their own enterprise's (another's alert answers 404, not 403: no existence leak).
@@ -8,8 +8,8 @@
 * ``series``: readings of points over a time range, bucketed to at most ``max`` values
   per point (min, mean, max per bucket) so a week of 1 Hz data stays a small answer.
 
-Every handler filters by ``Principal.enterprise``; that is why ``/api/v1/dash/`` is in
-``auth.ENTERPRISE_SCOPED``.
+Every handler filters by the caller's scope (``warning.web.scope``): an ``enterprise=``
+outside it answers 404 like an unknown one.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from ..store import alerts as alert_store
 from .alerts_api import alert_listing, alert_with_events
 from .lang import request_locale
 from .responses import json_error, json_response
+from .scope import Scope, principal_of, scope_of
 
 MAX_SERIES_SPAN_S = 31 * 86400
 MAX_BUCKETS = 2000
@@ -42,7 +43,7 @@ def limits_of(point_def) -> list[dict]:
     return out
 
 
-def site_json(site, enterprise: str | None = None, devices: bool = True, locale: str = "zh-CN") -> dict:
+def site_json(site, scope: Scope, devices: bool = True, locale: str = "zh-CN") -> dict:
     """``title`` and ``dust`` are ids; ``label`` and ``dust_title`` are what a person reads in ``locale``."""
     ents = []
     by_device: dict[tuple[str, str], list] = {}
@@ -51,10 +52,10 @@ def site_json(site, enterprise: str | None = None, devices: bool = True, locale:
             {"point": p.ref.point, "kind": p.kind, "unit": p.unit, "title": p.title,
              "label": word("point", p.title, locale), "limits": limits_of(p)})
     for e in site.enterprises.values():
-        if enterprise is not None and e.id != enterprise:
+        if not scope.sees(e.id):
             continue
         ents.append({"id": e.id, "name": e.name, "location": list(e.location) if e.location else None,
-                     "dust": e.dust, "dust_title": word("dust", e.dust, locale) if e.dust else "",
+                     "dust": e.dust, "dust_title": word("dust", e.dust, locale) if e.dust else "", "street": e.street,
                      "devices": [{"id": d, "points": by_device.get((e.id, d), [])} for d in e.devices]
                      if devices else len(e.devices)})
     return {"name": site.name, "enterprises": ents}
@@ -71,53 +72,34 @@ def _float(params, key: str, default: float) -> float:
 
 
 def routes(state):
-    auth = state.auth
     site = state.site
     point_index = site.point_index()  # (enterprise, device, point) -> index: once, not per request
 
-    def who(request: Request):
-        p = auth.principal(request)
-        return (p, None) if p is not None else (None, json_error(401, "log in first"))
-
-    def who_scoped(request: Request):
-        """(principal, enterprise to filter by, None) or (None, None, error response)."""
-        p, err = who(request)
-        if err:
-            return None, None, err
-        ent, err = scope(p, request)
-        return (None, None, err) if err else (p, ent, None)
-
-    def scope(p, request: Request) -> tuple[str | None, Response | None]:
-        """The enterprise to filter by: the user's own, or the ``enterprise`` parameter."""
+    def scoped(request: Request) -> Scope | Response:
+        """The caller's scope, narrowed to the ``enterprise`` parameter if one is given (or a 404)."""
         wanted = request.query_params.get("enterprise") or None
-        if p.enterprise is not None:
-            if wanted is not None and wanted != p.enterprise:
-                return None, json_error(404, f"no enterprise {wanted!r}")
-            return p.enterprise, None
-        if wanted is not None and wanted not in site.enterprises:
-            return None, json_error(404, f"no enterprise {wanted!r}")
-        return wanted, None
+        narrowed = scope_of(request).narrow(wanted, site.enterprises)
+        return narrowed if narrowed is not None else json_error(404, f"no enterprise {wanted!r}")
 
     async def site_info(request: Request) -> Response:
-        p, ent, err = who_scoped(request)
-        if err:
-            return err
+        sc = scoped(request)
+        if isinstance(sc, Response):
+            return sc
         # Devices and points (with limits) only for one enterprise or when asked: the whole
         # district's is megabytes, and the big screen needs only names and places.
-        devices = ent is not None or request.query_params.get("devices") == "1"
-        return json_response(site_json(site, ent, devices, request_locale(request, site, p)))
+        devices = sc.only() is not None or request.query_params.get("devices") == "1"
+        return json_response(site_json(site, sc, devices, request_locale(request, site, principal_of(request))))
 
     async def list_alerts(request: Request) -> Response:
-        p, ent, err = who_scoped(request)
-        return err or await alert_listing(state.pool, request, enterprise=ent, default_limit=200, site=site,
-                                          locale=request_locale(request, site, p))
+        sc = scoped(request)
+        return sc if isinstance(sc, Response) else await alert_listing(
+            state.pool, request, sc, default_limit=200, site=site,
+            locale=request_locale(request, site, principal_of(request)))
 
     async def get_alert(request: Request) -> Response:
-        p, err = who(request)
-        if err:
-            return err
         aid = request.path_params["id"]
-        alert = await alert_with_events(state.pool, aid, p.may_see, site, request_locale(request, site, p))
+        alert = await alert_with_events(state.pool, aid, scope_of(request), site,
+                                        request_locale(request, site, principal_of(request)))
         if alert is None:
             return json_error(404, f"no alert with id {aid!r}")
         idx = point_index.get((alert["enterprise"], alert["device"], alert["point"]))
@@ -125,12 +107,15 @@ def routes(state):
         if idx is not None:
             pd = site.points[idx]
             alert["point_info"] = {"unit": pd.unit, "title": pd.title, "kind": pd.kind, "limits": limits_of(pd)}
+        ent = site.enterprises.get(alert["enterprise"])
+        if ent is not None:  # the page names the enterprise (the listing may carry it already)
+            alert.setdefault("enterprise_name", ent.name)
         return json_response(alert)
 
     async def trend(request: Request) -> Response:
-        p, ent, err = who_scoped(request)
-        if err:
-            return err
+        sc = scoped(request)
+        if isinstance(sc, Response):
+            return sc
         try:
             hours = min(max(_float(request.query_params, "hours", 12.0), 0.25), 24.0 * 7)
             bucket = int(min(max(_float(request.query_params, "bucket", 1800.0), 60.0), 86400.0))
@@ -141,9 +126,9 @@ def routes(state):
         args: list = [alert_store.ts(start), bucket]
         sql = ("SELECT floor(extract(epoch FROM e.at) / $2) * $2 AS b, e.severity, count(*) AS n "
                "FROM alert_events e {join} WHERE e.kind = 'raised' AND e.at >= $1 {where} GROUP BY 1, 2")
-        if ent is not None:
-            args.append(ent)
-            sql = sql.format(join="JOIN alerts a ON a.id = e.alert_id", where="AND a.enterprise = $3")
+        if not sc.all:
+            args.append(sc.sql_filter())
+            sql = sql.format(join="JOIN alerts a ON a.id = e.alert_id", where="AND a.enterprise = ANY($3::text[])")
         else:
             sql = sql.format(join="", where="")
         async with state.pool.acquire() as conn:
@@ -156,9 +141,10 @@ def routes(state):
                               "buckets": [{"t": t, **c} for t, c in sorted(buckets.items())]})
 
     async def series(request: Request) -> Response:
-        p, ent, err = who_scoped(request)
-        if err:
-            return err
+        sc = scoped(request)
+        if isinstance(sc, Response):
+            return sc
+        ent = sc.only()
         if ent is None:
             return json_error(400, "enterprise is required")
         q = request.query_params

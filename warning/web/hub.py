@@ -23,6 +23,7 @@ import secrets
 import orjson
 
 from ..labels import Labels
+from .scope import EVERYTHING, Scope
 
 #: Events the ring keeps; a client further behind is dropped. ``WARNING_WS_RING`` overrides
 #: (read when a hub is made, not at import).
@@ -30,11 +31,11 @@ DEFAULT_KEEP = 5000
 
 
 class Client:
-    __slots__ = ("cursor", "enterprise", "wake", "kicked")
+    __slots__ = ("cursor", "scope", "wake", "kicked")
 
-    def __init__(self, cursor: int, enterprise: str | None):
-        self.cursor = cursor  #: seq of the last event sent (or skipped as another enterprise's)
-        self.enterprise = enterprise  #: set for enterprise users: the only enterprise they get
+    def __init__(self, cursor: int, scope: Scope):
+        self.cursor = cursor  #: seq of the last event sent (or skipped as out of scope)
+        self.scope = scope  #: the enterprises whose events this client gets
         self.wake = asyncio.Event()  #: set when there is something new
         #: set when the client fell off the ring; its sender may be stuck in a send to a
         #: peer that reads nothing, so the endpoint watches this flag and gives up on it
@@ -55,11 +56,11 @@ class Hub:
         self.seq = 0  #: number of events published so far; clients see it to detect gaps
         self.boot = secrets.token_hex(6)  #: identifies this hub's seq numbering
 
-    def subscribe(self, enterprise: str | None = None) -> Client:
-        """A client that will get the events published from now on (only ``enterprise``'s if
-        set). Take the snapshot in the same step of the event loop (no await between), so
+    def subscribe(self, scope: Scope = EVERYTHING) -> Client:
+        """A client that will get the events published from now on, of ``scope`` only.
+        Take the snapshot in the same step of the event loop (no await between), so
         nothing falls between."""
-        c = Client(self.seq, enterprise)
+        c = Client(self.seq, scope)
         self.clients.add(c)
         self._gauge()
         return c
@@ -103,22 +104,22 @@ class Hub:
         while s < self.seq and len(out) < max_n:
             s += 1
             slot = self.ring[s % self.keep]
-            if slot is not None and (c.enterprise is None or c.enterprise == slot[0]):
+            if slot is not None and c.scope.sees(slot[0]):
                 out.append(slot[1])
         c.cursor = s
         if s >= self.seq:
             c.wake.clear()
         return out
 
-    def since(self, seq: int, enterprise: str | None = None) -> list[dict] | None:
-        """Events after ``seq`` (only ``enterprise``'s if set), or None if the ring no longer
+    def since(self, seq: int, scope: Scope = EVERYTHING) -> list[dict] | None:
+        """Events after ``seq`` (of ``scope`` only), or None if the ring no longer
         reaches back. Decodes the stored messages: rare (reconnects), so the ring stays small."""
         if seq > self.seq or (seq < self.seq and seq + 1 < self._oldest()):
             return None
         out = []
         for s in range(seq + 1, self.seq + 1):
             slot = self.ring[s % self.keep]
-            if slot is not None and (enterprise is None or enterprise == slot[0]):
+            if slot is not None and scope.sees(slot[0]):
                 out.append(orjson.loads(slot[1])["event"])
         return out
 

@@ -1,8 +1,8 @@
 """The reader's language for one request, and alerts' JSON dressed for a person: enterprise
 named, point, rule, severity and state titled, the message in that language.
 
-The locale is the user's own (site file user ``locale``), else ``Accept-Language``, else
-zh-CN (warning.i18n.negotiate). Stored messages are zh-CN; structured ones are re-rendered.
+The locale is the user's own (site file user ``locale``), else the pages' language cookie,
+else ``Accept-Language``, else zh-CN (warning.i18n.negotiate). Stored messages are zh-CN; structured ones are re-rendered.
 """
 
 from __future__ import annotations
@@ -13,10 +13,15 @@ from ..i18n import negotiate, translate, word
 from ..messages import localise_alert
 from .responses import json_error
 
+LANG_COOKIE = "warning_lang"  #: the language chosen on the pages (warning.web.ui_api): what they show
+
 
 def request_locale(request: Request, site, principal=None) -> str:
+    """The user's ``locale`` from the site file, else the pages' language cookie, else
+    ``Accept-Language``, else zh-CN."""
     user = site.users.get(principal.name) if principal is not None else None
-    return negotiate(request.headers.get("accept-language"), user.locale if user is not None else None)
+    chosen = user.locale if user is not None and user.locale else request.cookies.get(LANG_COOKIE)
+    return negotiate(request.headers.get("accept-language"), chosen)
 
 
 def error(request: Request, site, status: int, msgid: str, principal=None, headers: dict | None = None, **params):

@@ -1,7 +1,8 @@
 """Shared checks of the alerting APIs: who is calling, with which role, and a JSON body.
 
-Reading needs any logged-in principal; acting needs the officer role and, for a cookie
-session, the CSRF token in ``X-CSRF-Token`` (API tokens carry no cookie, so no CSRF).
+The caller was resolved by the route's guard (``warning.web.scope``); acting needs the
+officer role and, for a cookie session, the CSRF token in ``X-CSRF-Token`` (API tokens
+carry no cookie, so no CSRF).
 """
 
 from __future__ import annotations
@@ -12,19 +13,18 @@ from starlette.requests import Request
 from ..i18n import translate
 from .lang import request_locale
 from .responses import json_error
+from .scope import principal_of
 
 
 def acts(p) -> bool:
-    """Whether the principal may act on alerts (officer, or admin where the auth module has it)."""
-    return bool(getattr(p, "can_act", p.role == "officer"))
+    """Whether the principal may act on alerts (officer or admin)."""
+    return bool(p.can_act)
 
 
 def who(state, request: Request, role: str | None = None):
     """(principal, None) or (None, error response). ``role="officer"`` means any acting role."""
-    p = state.auth.principal(request)
+    p = principal_of(request)
     loc = request_locale(request, state.site, p)
-    if p is None:
-        return None, json_error(401, translate("log in, or send an officer API token", loc))
     if role is not None and not acts(p):
         return None, json_error(403, translate("this needs the {role} role; you are {you}", loc, role=role, you=p.role))
     if role is not None and request.method not in ("GET", "HEAD") and not state.auth.csrf_ok(

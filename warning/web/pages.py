@@ -1,9 +1,11 @@
 """The dashboard pages, login and logout, ``/api/v1/me``; it also gathers the routes of the
-dashboard's own modules (``dash_api``, ``qr``) so the app needs no new registration.
+dashboard's own modules (``dash_api``, ``qr``, ``ui_api``) so the app needs no new registration.
 
 Pages are static HTML; their scripts fetch data from the scoped JSON APIs and ``/ws``.
 Enterprise users land on their own enterprise page; the big screen and other
 enterprises' pages are not theirs (404, which does not confirm that an id exists).
+Login and logout: see ``warning.web.auth`` (server-side sessions, equal-time checks) and
+``warning.web.throttle`` (per user and address, with a per-address ceiling).
 """
 
 from __future__ import annotations
@@ -14,16 +16,21 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
-from . import dash_api, qr
+from ..store import alerts as alert_store
+from ..store.sessions import UNREACHABLE
+from . import dash_api, qr, ui_api
 from .auth import COOKIE
 from .responses import json_error, json_response
+from .scope import principal_of
 
 STATIC = Path(__file__).resolve().parent / "static"
 NO_STORE = {"Cache-Control": "no-store"}
 
 
 def home_of(p) -> str:
-    return f"/e/{p.enterprise}" if p.enterprise else "/"
+    """An enterprise user's (one-enterprise scope's) own page, else the district's screen."""
+    only = p.scope.only()
+    return f"/e/{only}" if only is not None and not p.scope.all else "/"
 
 
 def routes(state):
@@ -34,26 +41,23 @@ def routes(state):
         return FileResponse(STATIC / name, headers=NO_STORE)
 
     async def index(request: Request) -> Response:
-        p = auth.principal(request)
-        if p is None:
-            return RedirectResponse("/login", 303)
-        if p.enterprise is not None:
+        p = principal_of(request)
+        if home_of(p) != "/":
             return RedirectResponse(home_of(p), 303)
         return page("index.html")
 
     async def enterprise_page(request: Request) -> Response:
-        p = auth.principal(request)
-        if p is None:
-            return RedirectResponse("/login", 303)
         eid = request.path_params["id"]
-        if eid not in site.enterprises or not p.may_see(eid):
+        if eid not in site.enterprises or not principal_of(request).scope.sees(eid):
             return Response("no such enterprise", 404, media_type="text/plain")
         return page("enterprise.html")
 
     async def alert_page(request: Request) -> Response:
-        if auth.principal(request) is None:
-            return RedirectResponse("/login", 303)
-        return page("alert.html")  # the data API answers 404 for alerts the user may not see
+        async with state.pool.acquire() as conn:
+            alert = await alert_store.get_alert(conn, request.path_params["id"])
+        if alert is None or not principal_of(request).scope.sees(alert["enterprise"]):
+            return Response("no such alert", 404, media_type="text/plain")
+        return page("alert.html")
 
     async def login_page(request: Request) -> Response:
         return page("login.html")
@@ -61,35 +65,43 @@ def routes(state):
     async def login(request: Request) -> Response:
         form = await request.form()
         name = str(form.get("username", ""))[:200]
-        address = request.client.host if request.client else "?"
+        address = request.client.host if request.client else "?"  # after trusted proxies only
         now = time.time()
         wait = auth.throttle.wait(name, address, now)
         if wait:  # too many failures: refuse before even checking the password
             return json_error(429, f"too many failed logins; try again in {wait:.0f} s",
                               headers={"Retry-After": str(int(wait) + 1)})
-        cookie = auth.login(name, str(form.get("password", "")))
-        if cookie is None:
+        try:
+            done = await auth.login(name, str(form.get("password", "")), address)
+        except UNREACHABLE as exc:
+            return json_error(503, f"session store unavailable: {type(exc).__name__}", headers={"Retry-After": "2"})
+        if done is None:
             auth.throttle.failed(name, address, now)
             return RedirectResponse("/login?failed=1", 303)
-        auth.throttle.succeeded(name)
-        user = site.users[name]
+        auth.throttle.succeeded(name, address)
+        cookie, user = done
         resp = RedirectResponse(f"/e/{user.enterprise}" if user.enterprise else "/", 303)
-        resp.set_cookie(COOKIE, cookie, max_age=auth.max_age, httponly=True, samesite="strict",
+        resp.set_cookie(COOKIE, cookie, max_age=int(auth.max_age), httponly=True, samesite="strict",
                         secure=request.url.scheme == "https")
         return resp
 
     async def logout(request: Request) -> Response:
+        try:
+            await auth.logout(request)  # ends the session on the server: a copied cookie stops working
+        except UNREACHABLE as exc:  # not ended: say so rather than pretend
+            return json_error(503, f"session store unavailable, not logged out: {type(exc).__name__}",
+                              headers={"Retry-After": "2"})
         resp = RedirectResponse("/login", 303)
         resp.delete_cookie(COOKIE)
         return resp
 
     async def me(request: Request) -> Response:
-        p = auth.principal(request)
-        if p is None:
-            return json_error(401, "not logged in")
+        p = principal_of(request)
+        sc = p.scope
         return json_response({"name": p.name, "role": p.role, "csrf": p.csrf, "enterprise": p.enterprise,
+                              "scope": "all" if sc.all else sc.sql_filter(),
                               "can_act": p.can_act, "session_seconds": auth.max_age}, headers=NO_STORE)
 
     return [("/", index, ["GET"]), ("/e/{id}", enterprise_page, ["GET"]), ("/alert/{id}", alert_page, ["GET"]),
             ("/login", login_page, ["GET"]), ("/login", login, ["POST"]),
-            ("/logout", logout, ["POST"]), ("/api/v1/me", me, ["GET"])] + dash_api.routes(state) + qr.routes(state)
+            ("/logout", logout, ["POST"]), ("/api/v1/me", me, ["GET"])] + dash_api.routes(state) + qr.routes(state) + ui_api.routes(state)

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .responses import json_error
+from .scope import scope_of
 
 
 @lru_cache(maxsize=256)
@@ -37,11 +38,8 @@ def enterprise_url(request: Request, enterprise: str) -> str:
 
 def routes(state):
     async def code(request: Request) -> Response:
-        p = state.auth.principal(request)
-        if p is None:
-            return json_error(401, "log in first")
         eid = request.path_params["id"]
-        if eid not in state.site.enterprises or not p.may_see(eid):
+        if eid not in state.site.enterprises or not scope_of(request).sees(eid):
             return json_error(404, f"no enterprise {eid!r}")
         return Response(qr_svg(enterprise_url(request, eid)), media_type="image/svg+xml",
                         headers={"Cache-Control": "private, max-age=3600"})

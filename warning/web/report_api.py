@@ -1,6 +1,7 @@
 """``GET /api/v1/report?from=&to=&format=json|csv|html[&table=summary|open]``: the shift report
-(warning.report) for the dashboard; times are ISO-8601 (the site's ``timezone`` if no zone) or epoch
-seconds. Headers in the caller's language (warning.web.lang)."""
+(warning.report) for the dashboard; times are ISO-8601 (the site's ``timezone`` if no zone) or epoch seconds.
+Of the caller's scope only (an enterprise user: their enterprise's alerts and notifications).
+Headers and errors in the caller's language (warning.web.lang)."""
 
 from __future__ import annotations
 
@@ -10,20 +11,17 @@ from starlette.responses import HTMLResponse, Response
 from .. import report
 from ..i18n import translate
 from .lang import request_locale
-from .officer import who
 from .responses import json_error, json_response
+from .scope import principal_of, scope_of
 
 MAX_SPAN = 92 * 86400
 
 
 def routes(state):
     async def get(request: Request) -> Response:
-        p, err = who(state, request)
-        if err:
-            return err
         q = request.query_params
         site = state.site
-        tz, loc = site.timezone, request_locale(request, site, p)
+        tz, loc = site.timezone, request_locale(request, site, principal_of(request))  # a zoneless time is the site's
         try:
             end = report.parse_time(q["to"], tz) if "to" in q else state.runtime.clock()
             start = report.parse_time(q["from"], tz) if "from" in q else end - 8 * 3600
@@ -36,7 +34,8 @@ def routes(state):
         if fmt not in ("json", "csv", "html"):
             return json_error(400, translate("format must be json, csv or html", loc))
         async with state.pool.acquire() as conn:
-            data = await report.gather(conn, start, end, {e.id: e.name for e in site.enterprises.values()})
+            data = await report.gather(conn, start, end, {e.id: e.name for e in site.enterprises.values()},
+                                       scope_of(request).sql_filter())
         if fmt == "csv":
             table = q.get("table", "summary")
             if table not in ("summary", "open"):

@@ -12,8 +12,11 @@ saw) gets, right after the snapshot, ``{"type": "missed", "events": [...]}`` wit
 events it missed, or ``{"type": "missed", "gap": true}`` when the server restarted or the
 hub's ring no longer reaches back (then the client reloads its history over HTTP).
 
-Enterprise users get only their enterprise's alerts, in the snapshot, the missed events
-and the live feed (the hub skips other enterprises' events for their cursor).
+Every caller gets only its scope's alerts (``warning.web.scope``), in the snapshot, the
+missed events and the live feed (the hub skips events out of scope for its cursor). A
+cross-origin handshake is refused with 403 before this endpoint runs
+(``warning.web.origin``). When the caller's session ends (logout, password change) the
+feed is closed with 4401: the session is checked again every ``RECHECK_S`` seconds.
 """
 
 from __future__ import annotations
@@ -24,35 +27,42 @@ import contextlib
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from ..store.sessions import UNREACHABLE
 from .hub import TooSlow
 
 HEARTBEAT_S = 15.0
 HEARTBEAT = '{"type":"heartbeat"}'
 CLOSE_WAIT_S = 1.0  #: how long a dropped client's close frame may take to go out
 SNAPSHOT_WAIT_S = 30.0  #: how long the snapshot may take to go out before we give up on the client
+RECHECK_S = 5.0  #: how often an open feed checks that its session still stands
 
 
 def make_endpoint(state):
     async def feed(ws: WebSocket) -> None:
-        principal = state.auth.principal(ws)
+        try:
+            principal = await state.auth.principal(ws)
+        except UNREACHABLE:
+            await ws.accept()
+            await ws.close(code=1013, reason="session store unavailable: try again")
+            return
         await ws.accept()  # accept first, so the browser sees the 4401 code rather than a bare 403
         if principal is None:
             await ws.close(code=4401, reason="log in first")
             return
-        ent = principal.enterprise
-        client = state.hub.subscribe(ent)
+        scope = principal.scope
+        client = state.hub.subscribe(scope)
         try:
             # Snapshot and subscription in the same step of the loop: no event falls between.
-            alerts = [a for a in state.runtime.open_alerts_json() if principal.may_see(a["enterprise"])]
+            alerts = scope.keep(state.runtime.open_alerts_json())
             if state.hub.labels is not None:  # named, as in every event after it
                 names = state.hub.labels.enterprises
                 for a in alerts:
                     a["enterprise_name"] = names.get(a["enterprise"], a["enterprise"])
             hub = state.hub
-            missed = _missed(hub, ws.query_params, ent)
+            missed = _missed(hub, ws.query_params, scope)
             snapshot = orjson.dumps({
                 "type": "snapshot", "seq": hub.seq, "boot": hub.boot, "alerts": alerts,
-                "me": {"name": principal.name, "role": principal.role, "enterprise": ent,
+                "me": {"name": principal.name, "role": principal.role, "enterprise": principal.enterprise,
                        "can_act": principal.can_act}})
             del alerts
             # A peer that reads nothing must not hold a snapshot here for ever.
@@ -63,18 +73,23 @@ def make_endpoint(state):
             receiver = asyncio.create_task(_drain_incoming(ws))
             sender = asyncio.create_task(_send_loop(ws, hub, client))
             kicked = asyncio.create_task(client.kicked.wait())
+            ended = asyncio.create_task(_session_ends(state.auth, ws, principal))
             try:
-                done, _ = await asyncio.wait({receiver, sender, kicked}, return_when=asyncio.FIRST_COMPLETED)
-                if kicked in done or (sender in done and isinstance(sender.exception(), TooSlow)):
+                done, _ = await asyncio.wait({receiver, sender, kicked, ended}, return_when=asyncio.FIRST_COMPLETED)
+                if ended in done:
+                    sender.cancel()
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(ws.close(code=4401, reason="session ended"), CLOSE_WAIT_S)
+                elif kicked in done or (sender in done and isinstance(sender.exception(), TooSlow)):
                     sender.cancel()
                     # The peer may read nothing: do not wait for the close frame to drain.
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(ws.close(code=1013, reason="too slow: reconnect for a fresh snapshot"),
                                                CLOSE_WAIT_S)
             finally:
-                for t in (receiver, sender, kicked):
+                for t in (receiver, sender, kicked, ended):
                     t.cancel()
-                for t in (receiver, sender, kicked):
+                for t in (receiver, sender, kicked, ended):
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await t
         except (WebSocketDisconnect, RuntimeError, TimeoutError):
@@ -99,7 +114,21 @@ async def _send_loop(ws: WebSocket, hub, client) -> None:
             await ws.send_text(HEARTBEAT)
 
 
-def _missed(hub, params, enterprise: str | None) -> dict | None:
+async def _session_ends(auth, ws: WebSocket, principal) -> None:
+    """Returns when the feed's session no longer stands (API-token callers: never)."""
+    if principal.session is None:
+        await asyncio.Event().wait()
+    while True:
+        await asyncio.sleep(RECHECK_S)
+        try:
+            now = await auth.principal(ws)
+        except Exception:  # the store is away: keep the feed, check again later
+            continue
+        if now is None or now.session != principal.session:
+            return
+
+
+def _missed(hub, params, scope) -> dict | None:
     """What a reconnecting client missed, computed before any await (see the snapshot)."""
     since = params.get("since")
     if since is None:
@@ -108,7 +137,7 @@ def _missed(hub, params, enterprise: str | None) -> dict | None:
         seq = int(since)
     except ValueError:
         return {"type": "missed", "gap": True}
-    events = hub.since(seq, enterprise) if params.get("boot") == hub.boot else None
+    events = hub.since(seq, scope) if params.get("boot") == hub.boot else None
     return {"type": "missed", "gap": True} if events is None else {"type": "missed", "events": events}
 
 
