@@ -136,6 +136,8 @@ def test_every_template_rendered_for_every_rule_of_every_kind_reads_in_chinese()
     rendered = 0
     for point in _points():
         for spec in point.detectors:
+            if spec["type"] == "running":  # a running signal: it says whether the device runs, never alerts
+                continue
             rule = spec.get("id", spec["type"])
             levels = [Severity.parse(s) for _, s in spec.get("levels", [])] or [
                 Severity.parse(spec.get("severity", "blue"))

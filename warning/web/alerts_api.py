@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from ..alerts import AlertError, AlertNotFound
 from ..i18n import N_, say, translate
+from ..runtime.errors import Overloaded, Rejected
 from ..store import alerts as alert_store
 from .lang import dress, point_titles, request_locale
 from .officer import who
@@ -142,6 +143,10 @@ def routes(state):
                             action=translate(name, loc, context="action"))
             except AlertError as exc:
                 return json_error(409, say(exc.msgid, loc, exc.params))
+            except Rejected as exc:
+                return json_error(400, str(exc))
+            except Overloaded as exc:  # starting, stopping, or no worker answered in time
+                return json_error(503, str(exc), headers={"Retry-After": str(exc.retry_after)})
             if current is not None:
                 return json_response(dress(current, site, loc, point_titles(site)))
             async with state.pool.acquire() as conn:
