@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from detectors.chain import build, merge
 
 from .basemap import Basemap, parse_basemap
+from .i18n import LOCALES, normalise
+from .labels import Labels
 from .model import PointRef, Severity
 from .platforms.settings import parse_platforms
 from .policy.policies import PolicyError, parse_policy
@@ -111,7 +113,7 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site", base: Pa
                 if code is not None and not (isinstance(code, str) and code):
                     raise ConfigError(f"{source}: {eid}/{did}/{pname}: a point code must be a non-empty string")
                 points.append(PointDef(PointRef(eid, did, pname), kind_name, kind.get("unit", ""),
-                                       kind.get("title", pname), specs, code))
+                                       kind.get("title", pname), specs, code, kind.get("precision")))
         loc = e.get("location")
         street = e.get("street", "")
         if basemap is not None and street and street not in basemap.streets():
@@ -128,7 +130,10 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site", base: Pa
         ent = u.get("enterprise")
         if (role == "enterprise") != (ent is not None) or (ent is not None and ent not in enterprises):
             raise ConfigError(f"{source}: user {name!r}: an enterprise user needs one known enterprise, others none")
-        users[name] = User(name, role, u.get("password"), u.get("api_token_sha256"), ent)
+        loc = u.get("locale")
+        if loc is not None and normalise(loc) is None:
+            raise ConfigError(f"{source}: user {name!r}: locale must be one of {LOCALES}")
+        users[name] = User(name, role, u.get("password"), u.get("api_token_sha256"), ent, normalise(loc))
     channel_list: list[Channel] = []
     for c in raw.get("channels", []):
         ch = Channel(_req(c, "id", source), _req(c, "type", source), c.get("min_severity", "blue"),
@@ -178,3 +183,9 @@ def _req(table: dict, key: str, where: str):
     if key not in table:
         raise ConfigError(f"{where}: missing {key!r}")
     return table[key]
+
+
+def public_labels(site: Site) -> Labels:
+    """The site's labels for notifications and the live feed, with the public address from
+    ``WARNING_PUBLIC_URL`` (read here, when a runtime or server starts, never at import)."""
+    return Labels.of(site, os.environ.get("WARNING_PUBLIC_URL"))
