@@ -15,7 +15,7 @@ from pathlib import Path
 
 import uvicorn
 
-from .config import Site, config_dir
+from .config import Site, config_dir, public_labels
 from .metrics import Metrics
 from .risk.config import RiskConfig
 from .risk.config import default as default_risk
@@ -107,7 +107,7 @@ class Server:
             log.info("embedded PostgreSQL in %s", self.embedded.pgdata)
         self.pool = await connect_pool(dsn)
         metrics = Metrics()
-        hub = Hub(metrics=metrics)
+        hub = Hub(metrics=metrics, labels=public_labels(self.site))
         if s.roles:
             self.runtime = KafkaGateway(self.site, self.pool, s.kafka or KafkaSettings.from_env(), metrics=metrics,
                                         hub=hub, roles=s.roles, max_in_flight=s.runtime.max_pending)
