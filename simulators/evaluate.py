@@ -23,10 +23,14 @@ import json
 import sys
 from pathlib import Path
 
+from simulators import risk_eval
 from simulators.plot import draw, panels_for
 from simulators.run import run_scenario
 from simulators.scenarios import load_scenario
 from simulators.score import score_run
+from warning.risk.config import RiskConfig
+from warning.risk.config import default as risk_default
+from warning.risk.config import parse as parse_risk
 
 TARGETS = {"mean_margin": 0.5, "false_alarms_per_enterprise_week": 1.0}
 
@@ -99,7 +103,9 @@ def verdict(report: dict) -> list[str]:
 
 
 def evaluate(paths: list[Path], out: Path | None, *, plot: bool = True, interval: float | None = None,
-             kinds: dict | None = None, echo=print) -> list[dict]:
+             kinds: dict | None = None, risk: RiskConfig | None = None, echo=print) -> list[dict]:
+    """Every scenario's alarms scored, and beside them the risk warnings of ``risk`` (default: the defaults)."""
+    risk = risk or risk_default()
     reports = []
     for path in paths:
         sc = load_scenario(path)
@@ -109,12 +115,17 @@ def evaluate(paths: list[Path], out: Path | None, *, plot: bool = True, interval
         run = run_scenario(sc, record=record, kinds=kinds)
         report = score_run(run)
         report["verdict"] = verdict(report)
+        report["risk"] = risk_eval.score_warnings(run, risk)
+        report["risk"]["verdict"] = risk_eval.verdict(report["risk"])
         if record and out is not None:
             png = draw(out / f"{sc.name}.png", f"{sc.name}: {sc.description}"[:120], run.series, sc.faults,
                        run.events, sc.start)
             report["png"] = None if png is None else str(png)
         echo(table(report))
         echo("targets: " + ("met" if not report["verdict"] else "MISSED: " + "; ".join(report["verdict"])))
+        echo(risk_eval.line(report["risk"]))
+        rv = report["risk"]["verdict"]
+        echo("risk targets: " + ("met" if not rv else "MISSED: " + "; ".join(rv)))
         echo("")
         reports.append(report)
     return reports
@@ -132,8 +143,10 @@ def main(args) -> int:
         from warning.config import load_kinds
 
         kinds = load_kinds(Path(kinds_path))
+    risk_path = getattr(args, "risk", None)
+    risk = parse_risk(Path(risk_path).read_text(encoding="utf-8")) if risk_path else None
     reports = evaluate(paths, out, plot=getattr(args, "plot", True), interval=getattr(args, "interval", None),
-                       kinds=kinds)
+                       kinds=kinds, risk=risk)
     out.mkdir(parents=True, exist_ok=True)
     json_path = Path(getattr(args, "json", None) or out / "evaluation.json")
     json_path.write_text(json.dumps({"targets": TARGETS, "scenarios": reports}, indent=1, default=str),
@@ -150,6 +163,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--no-plot", dest="plot", action="store_false")
     ap.add_argument("--interval", type=float, default=None)
     ap.add_argument("--kinds", default=None, help="evaluate this point-kinds file instead of config/kinds.toml")
+    ap.add_argument("--risk", default=None, help="a risk-model file (default: the defaults, as config/risk.toml)")
     ap.add_argument("--json", default=None, help="where to write the JSON (default OUT/evaluation.json)")
     return ap.parse_args(argv)
 

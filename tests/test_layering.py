@@ -52,7 +52,7 @@ CLOCKS = ("time.time", "time.time_ns", "time.monotonic", "time.monotonic_ns", "t
 ENVIRONMENT = ("os.environ", "os.environb", "os.getenv", "os.getenvb", "os.putenv")
 
 #: What simulators/ may import of warning: the pipeline and the nouns it is fed with.
-SIMULATOR_MAY_USE = ("warning.pipeline", "warning.step", "warning.model", "warning.site", "warning.config",
+SIMULATOR_MAY_USE = ("warning.pipeline", "warning.risk", "warning.step", "warning.model", "warning.site", "warning.config",
                      "warning.times", "warning.security",
                      "warning.platforms")  # the platforms' pure codecs: a simulated gateway must encrypt as one does
 

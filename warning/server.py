@@ -15,15 +15,19 @@ from pathlib import Path
 
 import uvicorn
 
-from .config import Site, public_labels
+from .config import Site, config_dir, public_labels
 from .metrics import Metrics
+from .risk.config import RiskConfig
+from .risk.config import default as default_risk
+from .risk.config import parse as parse_risk
 from .runtime.embedded import EmbeddedRuntime, Options
 from .runtime.gateway import KafkaGateway
 from .runtime.kafka import KafkaSettings
+from .runtime.risk import RiskService
 from .sources.mqtt import MqttSettings, MqttSource
 from .store import tokens as token_store
 from .store.db import connect_pool
-from .store.embedded import EmbeddedPostgres
+from .store.embedded import EmbeddedPostgres, default_data_dir
 from .store.sessions import Sessions
 from .tokens import TokenRegistry
 from .web.admission import Admission
@@ -62,6 +66,19 @@ class Settings:
     token_refresh: float = 5.0  #: seconds between reloads of the tokens table
     roles: set[str] | None = None  #: distributed gateway roles (ingest, dashboard, notifier); None: embedded
     kafka: KafkaSettings | None = None  #: the distributed runtime's broker and topics (with ``roles``)
+    risk: Path | None = None  #: the risk model's file (default WARNING_RISK, else config/risk.toml), docs/risk.md
+    uploads: Path | None = None  #: photos of replies, reports, cleaning (default: the data folder's uploads/)
+
+
+def load_risk(path: Path | None) -> RiskConfig:
+    """The risk model's file: ``path``, else WARNING_RISK, else config/risk.toml, else the defaults."""
+    chosen = path or (Path(os.environ["WARNING_RISK"]) if os.environ.get("WARNING_RISK") else None)
+    if chosen is None:
+        shipped = config_dir() / "risk.toml"
+        if not shipped.exists():
+            return default_risk()
+        chosen = shipped
+    return parse_risk(chosen.read_text(encoding="utf-8"))
 
 
 class Server:
@@ -76,6 +93,7 @@ class Server:
         self._serving: asyncio.Task | None = None
         self._background: list[asyncio.Task] = []
         self.tokens = TokenRegistry(site)  #: site digests + the tokens table
+        self.risk: RiskService | None = None
         self.mqtt: MqttSource | None = None
 
     async def start(self) -> None:
@@ -112,6 +130,10 @@ class Server:
                                    metrics=metrics)
             state.mqtt = self.mqtt
             self._background.append(asyncio.create_task(self.mqtt.run()))
+        state.uploads = s.uploads or ((s.data_dir or default_data_dir()) / "uploads")
+        self.risk = RiskService(self.site, self.pool, hub, load_risk(s.risk))
+        await self.risk.start()
+        state.risk = self.risk
         self.app = build_app(state)
         lim = s.limits
         config = uvicorn.Config(self.app, host=s.host, port=s.port, http=protocol_with(lim), ws="websockets-sansio",
@@ -157,6 +179,8 @@ class Server:
                 await asyncio.wait_for(t, 1.0)
         if self.uvicorn is not None:
             self.uvicorn.should_exit = True
+        if self.risk is not None:  # before the runtime and the pool: it writes through the pool
+            await self.risk.stop()
         steps: list[Awaitable[object]] = []
         if self.runtime is not None:
             steps.append(self.runtime.stop())

@@ -36,6 +36,7 @@ def register(sub) -> None:
     p.add_argument("--out", default=None, help="with --scenarios: directory for the JSON and PNGs")
     p.add_argument("--no-plot", dest="plot", action="store_false", help="with --scenarios: no PNGs")
     p.add_argument("--interval", type=float, default=None, help="with --scenarios: sampling interval (s)")
+    p.add_argument("--risk", default=None, help="with --scenarios: a risk-model file for the warnings (default: the defaults)")
     p.set_defaults(func=main)
 
 

@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 
 from ..config import config_dir, load_site
 from . import _store
@@ -50,6 +51,8 @@ def register(sub) -> None:
                      help="addresses or networks (comma-separated) of reverse proxies whose Forwarded / "
                           "X-Forwarded-For / X-Real-IP headers are believed (or WARNING_TRUSTED_PROXIES); "
                           "default none: the peer's address counts")
+    run.add_argument("--risk", type=Path, default=None,
+                     help="the risk model's file (default WARNING_RISK, else config/risk.toml; docs/risk.md)")
     run.add_argument("--role", default=os.environ.get("WARNING_ROLE"),
                      help="distributed mode: a gateway with these roles, comma-separated: ingest, dashboard, "
                           "notifier (or WARNING_ROLE); needs --database and a Kafka broker (--kafka)")
@@ -94,7 +97,7 @@ async def _run(args) -> int:
                         mqtt=MqttSettings.from_url(args.mqtt, client_id=args.mqtt_client_id) if args.mqtt else None,
                         trusted_proxies=args.trusted_proxies,
                         roles={r.strip() for r in args.role.split(",") if r.strip()} if args.role else None,
-                        kafka=kafka_settings(args) if args.role else None)
+                        kafka=kafka_settings(args) if args.role else None, risk=args.risk)
     server = Server(site, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 from starlette.applications import Starlette
@@ -12,7 +14,19 @@ from starlette.staticfiles import StaticFiles
 from ..config import Site
 from ..metrics import Metrics
 from ..runtime.api import Runtime
-from . import alerts_api, notify_api, openapi, ops, pages, platform_api, report_api, silences_api, telemetry, ws
+from . import (
+    alerts_api,
+    notify_api,
+    openapi,
+    ops,
+    pages,
+    platform_api,
+    report_api,
+    risk_api,
+    silences_api,
+    telemetry,
+    ws,
+)
 from .admission import Admission
 from .auth import Auth
 from .hub import Hub
@@ -21,6 +35,9 @@ from .origin import SameOrigin
 from .proxies import ForwardedFrom, TrustedProxies
 from .ratelimit import Buckets
 from .scope import ROUTES, Access, Rule, guard, rule_of
+
+if TYPE_CHECKING:  # the service is a shell of its own; the web only calls it
+    from ..runtime.risk import RiskService
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -48,6 +65,8 @@ class AppState:
     public_url: str | None = None  #: WARNING_PUBLIC_URL: an origin accepted beside the request's own
     admission: Admission = field(default_factory=Admission)  #: per-enterprise fair share at the edge
     enterprise_buckets: Buckets | None = None  #: rate per enterprise, all its tokens together (None: off)
+    risk: RiskService | None = None  #: risk warnings and their loop (warning.runtime.risk); None: not running
+    uploads: Path = Path("data/uploads")  #: where photos of replies, reports and cleaning are kept
 
 
 class SecureHeaders:
@@ -80,7 +99,7 @@ def build_app(state: AppState, *, lifespan=None, extra=(), access: dict[str, Rul
     routes: list = [Route("/api/v1/telemetry", telemetry.make_endpoint(state), methods=["POST"]),
                     WebSocketRoute("/ws", ws.make_endpoint(state))]
     declared = list(extra)
-    for module in (alerts_api, silences_api, notify_api, report_api, platform_api, openapi, ops, pages):
+    for module in (alerts_api, silences_api, notify_api, report_api, platform_api, risk_api, openapi, ops, pages):
         declared += module.routes(state)
     routes += [Route(path, guard(rule_of(path, table), fn, state.auth), methods=methods)
                for path, fn, methods in declared]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+from collections.abc import Callable
 
 import orjson
 
@@ -55,6 +56,8 @@ class Hub:
         self.metrics = metrics
         self.seq = 0  #: number of events published so far; clients see it to detect gaps
         self.boot = secrets.token_hex(6)  #: identifies this hub's seq numbering
+        #: in-process readers of every event (the risk service): called on publish, must not block
+        self.listeners: list[Callable[[list[dict]], None]] = []
 
     def subscribe(self, scope: Scope = EVERYTHING) -> Client:
         """A client that will get the events published from now on, of ``scope`` only.
@@ -73,6 +76,8 @@ class Hub:
         """Append events (AlertEvent JSON) to the ring and wake every client; never blocks."""
         if not events:
             return
+        for listen in self.listeners:
+            listen(events)
         labels = self.labels
         for ev in events:
             if labels is not None:

@@ -143,6 +143,19 @@ ROUTES: dict[str, Rule] = {
     "/api/v1/dash/map": Rule(S),  #: the district's outline: the same for every caller
     "/api/v1/i18n/ui.json": Rule(P),  #: the pages' strings: the login page needs them first
     "/static": Rule(P),
+    # risk warnings and hazard reports (warning.web.risk_api, issue 15)
+    "/api/v1/warnings": Rule(S),
+    "/api/v1/warnings/{id}": Rule(S),
+    "/api/v1/warnings/{id}/sign": Rule(S),
+    "/api/v1/warnings/{id}/reply": Rule(S),
+    "/api/v1/warnings/{id}/review": Rule(S),
+    "/api/v1/photos": Rule(S),
+    "/api/v1/photos/{id}": Rule(S),
+    "/api/v1/cleaning": Rule(S),
+    "/api/v1/cleaning/checkin": Rule(S),
+    "/q/{id}": Rule(P),  #: 一码发现: the QR code's public page (name, street, colour, a report form)
+    "/api/v1/public/{id}": Rule(P),  #: its data: risk_api.PUBLIC_KEYS only
+    "/api/v1/public/{id}/report": Rule(P),  #: token + challenge, Origin, per-address limit
 }
 
 

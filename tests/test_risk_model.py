@@ -1,0 +1,129 @@
+"""The risk model (warning/risk): config, score, explanation, hysteresis, snapshot."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from warning.risk.config import RiskConfigError, default, from_dict, parse
+from warning.risk.model import AlarmChange, RiskModel, Standing, WarningKind
+
+ROOT = Path(__file__).resolve().parent.parent
+T0 = 1_780_000_000.0
+
+
+def ch(at, alert, level, *, point="hopper_temp", kind="hopper_temp", rule="threshold", device="DC1", e="E1"):
+    return AlarmChange(at, alert, e, device, point, rule, level, kind, raised=level > 0)
+
+
+def test_the_shipped_file_is_the_defaults():
+    assert from_dict(tomllib.loads((ROOT / "config/risk.toml").read_text(encoding="utf-8"))) == default()
+
+
+@pytest.mark.parametrize("text, word", [
+    ("[levels]\nblue = 50.0", "rise strictly"),
+    ("[levels]\nbleu = 5.0", "bleu"),
+    ("[nope]\n", "nope"),
+    ("[severity]\nred = -1", "severity.red"),
+    ("[loop]\ntiers = []", "tiers"),
+    ("not toml [", "not TOML"),
+])
+def test_bad_files_are_refused_by_name(text, word):
+    with pytest.raises(RiskConfigError, match=word):
+        parse(text)
+
+
+def test_one_warning_per_enterprise_rising_and_explained():
+    m = RiskModel(default())
+    ev = m.observe(ch(T0, "a1", 2))  # yellow hopper temperature: 15 × 1.25 = 18.75 -> blue
+    assert [e.kind for e in ev] == [WarningKind.ISSUED] and ev[0].warning.level == 1
+    ev = m.observe(ch(T0 + 10, "a2", 4, point="spark", kind="spark"))  # a red spark on the same device
+    assert [e.kind for e in ev] == [WarningKind.RAISED] and ev[0].warning.level == 4
+    w = ev[0].warning
+    assert w.id == m.current("E1").id and len(m.warnings()) == 1
+    groups = {f.group for f in w.factors}
+    assert groups == {"alarm", "device"}
+    assert abs(sum(f.share for f in w.factors) - 1.0) < 1e-9
+    assert {f.alert for f in w.factors if f.group == "alarm"} == {"a1", "a2"}
+
+
+def test_hazard_class_weighs_a_stuck_transmitter_less():
+    m = RiskModel(default())
+    m.observe(ch(T0, "s", 2, rule="stuck"))
+    assert m.current("E1") is None  # a yellow stuck transmitter: 15 × 0.25 < the blue cut-off
+    s1, _ = m.score("E1", T0)
+    m2 = RiskModel(default())
+    m2.observe(ch(T0, "t", 2))  # the same severity on the same hopper's temperature itself
+    s2, _ = m2.score("E1", T0)
+    assert s2 == pytest.approx(5 * s1) and m2.current("E1") is not None
+
+
+def test_standing_risk_and_context_add_named_terms():
+    st = Standing(explosion_classes=("St2",), dust_workers=50, dry_collectors=2, risk_grade="orange")
+    m = RiskModel(default(), {"E1": st})
+    m.observe(ch(T0, "a", 3, point="dp", kind="dp"))
+    m.set_context("E1", T0, overdue_areas=2, unclosed=1)
+    score, factors = m.score("E1", T0)
+    names = {f.group for f in factors}
+    assert names == {"alarm", "standing", "context"}
+    # 40 × (1 + .1 + .1 + .1 + .1) + 16 + 3
+    assert score == pytest.approx(40 * 1.4 + 16 + 3)
+
+
+def test_hysteresis_holds_then_clears_with_due_times():
+    c = default()
+    m = RiskModel(c)
+    m.observe(ch(T0, "a", 4))
+    assert m.current("E1").level == 4
+    m.observe(ch(T0 + 60, "a", 0))  # resolved: score 0
+    assert m.tick(T0 + 60 + c.clear_hold - 1) == []
+    assert m.current("E1").level == 4  # no flapping down and up
+    # the alarm comes back within the hold: still the same warning, no new one
+    ev = m.observe(ch(T0 + 120, "b", 4))
+    assert ev == [] and m.current("E1").level == 4
+    m.observe(ch(T0 + 180, "b", 0))
+    ev = m.tick(T0 + 180 + c.clear_hold + 500)
+    assert [e.kind for e in ev] == [WarningKind.CLEARED]
+    assert ev[0].at == T0 + 180 + c.clear_hold  # the due time, not the tick's
+    assert m.current("E1") is None
+
+
+def test_lowering_needs_the_hold():
+    c = default()
+    m = RiskModel(c)
+    m.observe(ch(T0, "r", 4))
+    m.observe(ch(T0, "y", 2, point="dp", kind="dp"))
+    m.observe(ch(T0 + 1, "r", 0))  # left: yellow dp 15 -> blue floor
+    assert m.tick(T0 + c.hold_down - 10) == []
+    ev = m.tick(T0 + 1 + c.hold_down)
+    assert [e.kind for e in ev] == [WarningKind.LOWERED] and ev[0].warning.level == 1
+
+
+def test_repeats_and_duration_raise_the_score():
+    c = default()
+    m = RiskModel(c)
+    for i in range(3):
+        m.observe(ch(T0 + i * 100, f"a{i}", 2))
+        m.observe(ch(T0 + i * 100 + 50, f"a{i}", 0))
+    m.observe(ch(T0 + 400, "a9", 2))
+    s, _ = m.score("E1", T0 + 400)
+    assert s == pytest.approx(15 * 1.25 * (1 + 3 * c.repeat_bonus))
+    s_late, _ = m.score("E1", T0 + 400 + c.duration_full)
+    assert s_late == pytest.approx(s * (1 + c.duration_bonus))
+
+
+def test_same_input_same_events_and_snapshot_round_trip():
+    def feed(m):
+        out = m.observe(ch(T0, "a", 3))
+        out += m.observe(ch(T0 + 5, "b", 4, point="spark", kind="spark"))
+        return out
+    a, b = RiskModel(default()), RiskModel(default())
+    assert [e.id for e in feed(a)] == [e.id for e in feed(b)]
+    c = RiskModel(default())
+    c.restore(a.snapshot())
+    for m in (a, c):
+        m.observe(ch(T0 + 9, "a", 0))
+        m.observe(ch(T0 + 9, "b", 0, point="spark", kind="spark"))
+    assert [e.id for e in a.tick(T0 + 99999)] == [e.id for e in c.tick(T0 + 99999)] != []

@@ -1,0 +1,14 @@
+"""Dust cleaning (粉尘清扫打卡): which areas are past their interval. Pure."""
+
+from __future__ import annotations
+
+
+def overdue(areas: list[dict], now: float) -> dict[str, list[str]]:
+    """enterprise -> its overdue areas. An area never cleaned is overdue one interval after it was set up;
+    with no set-up time known, at once."""
+    out: dict[str, list[str]] = {}
+    for a in areas:
+        last = a.get("last_at")
+        if last is None or now - last > a["interval_s"]:
+            out.setdefault(a["enterprise"], []).append(a["area"])
+    return out

@@ -1,0 +1,296 @@
+"""The risk service: the pure risk model and loop (warning.risk) wired into the running server.
+
+The hook is the dashboard hub: the service is one of its ``listeners`` and gets the alert
+events the runtime already publishes, so neither the runtime nor the alert engine changes
+(one list and two lines in ``Hub.publish``). The listener only appends to a bounded
+buffer; when the service falls that far behind it drops the buffer and re-reads the open
+alerts from the store, as a WebSocket client resyncs.
+
+Timers: one task ticks the model and the loop every ``tick`` seconds (1 s by default), so
+an enterprise silent past its limit escalates within about a second of it (the target is
+5 s). Every loop event is written to the store (steps keyed by stable ids) and pushed
+through the site's channels via the outbox, shaped like an alert event so every
+channel's format works as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+import asyncpg
+
+from ..model import Severity
+from ..risk.cleaning import overdue
+from ..risk.config import LEVELS, RiskConfig
+from ..risk.loop import Loop, LoopError, LoopEvent
+from ..risk.model import NAMES, AlarmChange, RiskModel, WarningEvent, WarningKind
+from ..site import Site
+from ..store import notifications as notify_store
+from ..store import risk as risk_store
+from ..web.hub import Hub
+
+log = logging.getLogger(__name__)
+
+TIER_ZH = {"street": "街镇", "district": "区应急局值班", "bureau": "局领导"}
+LEVEL_ZH = {"blue": "蓝色", "yellow": "黄色", "orange": "橙色", "red": "红色", "report": "隐患举报"}
+MAX_INBOX = 100_000  #: alert events buffered between the hub and the service before it resyncs instead
+ACTION_ZH = {"opened": "发布", "escalate": "超时升级", "return": "退回", "level": "等级变化"}
+
+
+class RiskService:
+    def __init__(self, site: Site, pool: asyncpg.Pool, hub: Hub, config: RiskConfig, *, tick: float = 1.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.site = site
+        self.pool = pool
+        self.hub = hub
+        self.config = config
+        self.tick_every = tick
+        self.clock = clock
+        self.model = RiskModel(config)
+        self.loop = Loop(config)
+        self.kinds = {(p.ref.enterprise, p.ref.device, p.ref.point): p.kind for p in site.points}
+        self.item_of: dict[str, str] = {}  #: enterprise -> its open warning item (one at a time)
+        self.lock = asyncio.Lock()  #: one writer: the model, the loop and their rows move together
+        self.tasks: list[asyncio.Task] = []
+        self.inbox: list[dict] = []  #: events from the hub not yet read (bounded by MAX_INBOX)
+        self.overflow = False  #: the inbox overflowed: resync from the store
+        self.wake = asyncio.Event()
+        self.last_cleaning = 0.0
+
+    # -- life ----------------------------------------------------------------------------------
+    async def start(self) -> None:
+        async with self.pool.acquire() as conn:
+            self.loop.items = await risk_store.open_items(conn)
+        self.item_of = {i.enterprise: i.id for i in self.loop.items.values() if i.kind == "warning"}
+        await self._resync()
+        self.tasks = [asyncio.create_task(self._feed()), asyncio.create_task(self._timer())]
+
+    async def stop(self) -> None:
+        for t in self.tasks:
+            t.cancel()
+        for t in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        if self._listen in self.hub.listeners:
+            self.hub.listeners.remove(self._listen)
+
+    def _listen(self, events: list[dict]) -> None:
+        """The hub's call on every publish: buffer and wake the feed; never blocks."""
+        if len(self.inbox) + len(events) > MAX_INBOX:
+            self.inbox.clear()
+            self.overflow = True
+        else:
+            self.inbox.extend(events)
+        self.wake.set()
+
+    async def _resync(self) -> None:
+        """Listen afresh and rebuild the model's alarms from the store's open alerts."""
+        if self._listen not in self.hub.listeners:
+            self.hub.listeners.append(self._listen)
+        self.inbox.clear()
+        self.overflow = False
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch("SELECT id, enterprise, device, point, rule, severity, opened_at FROM alerts "
+                                    "WHERE state <> 'resolved'")
+        self.model = RiskModel(self.config)
+        now = self.clock()
+        for r in rows:
+            self.model.observe(AlarmChange(r["opened_at"].timestamp(), r["id"], r["enterprise"], r["device"],
+                                           r["point"], r["rule"], int(r["severity"]),
+                                           self.kinds.get((r["enterprise"], r["device"], r["point"]), "")))
+        await self._handle(self.model.tick(now), now)
+
+    async def _feed(self) -> None:
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            if self.overflow:
+                async with self.lock:
+                    await self._resync()
+                continue
+            batch, self.inbox = self.inbox, []
+            changes = [self._change(ev) for ev in batch]
+            async with self.lock:
+                mark = self._mark()
+                try:
+                    out: list[WarningEvent] = []
+                    for ch in changes:
+                        if ch is not None:
+                            out += self.model.observe(ch)
+                    await self._handle(out, self.clock())
+                except (OSError, asyncpg.PostgresError) as exc:
+                    # the store is away: forget this batch's decisions and rebuild from the store's
+                    # open alerts once it answers again (the alerts themselves are the runtime's)
+                    self._rewind(mark)
+                    log.warning("risk feed: store unavailable (%s); resyncing", exc)
+                    await asyncio.sleep(1.0)
+                    with contextlib.suppress(OSError, asyncpg.PostgresError):
+                        await self._resync()
+
+    def _change(self, ev: dict) -> AlarmChange | None:
+        kind = ev.get("kind")
+        if kind not in ("raised", "updated", "resolved"):
+            return None  # officers' steps do not change the risk
+        a = ev.get("alert")
+        if not isinstance(a, dict) or a.get("enterprise") not in self.site.enterprises:
+            return None  # not an alert event, or the _system partition's (the watchdog): no enterprise's risk
+        try:  # the hub carries what publishers give it: an event not shaped like an alert's is skipped
+            level = 0 if kind == "resolved" else int(Severity.parse(a["severity"]))
+            return AlarmChange(float(ev["at"]), a["id"], a["enterprise"], a["device"], a["point"], a["rule"], level,
+                               self.kinds.get((a["enterprise"], a["device"], a["point"]), ""), kind == "raised")
+        except (KeyError, TypeError, ValueError):
+            log.warning("risk feed: skipped an event that is not an alert event: %.200r", ev)
+            return None
+
+    async def _timer(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_every)
+            try:
+                await self.tick()
+            except (OSError, asyncpg.PostgresError) as exc:  # the store is away: try again next tick
+                log.warning("risk tick failed: %s", exc)
+
+    def _mark(self) -> tuple[bytes, bytes, dict[str, str]]:
+        return self.model.snapshot(), self.loop.snapshot(), dict(self.item_of)
+
+    def _rewind(self, mark: tuple[bytes, bytes, dict[str, str]]) -> None:
+        """Undo the decisions of a step whose rows did not commit: the next tick takes them again
+        (same due times, same ids), so a store outage delays a step and loses none."""
+        self.model.restore(mark[0])
+        self.loop.restore(mark[1])
+        self.item_of = mark[2]
+
+    async def tick(self) -> None:
+        now = self.clock()
+        async with self.lock:
+            mark = self._mark()
+            try:
+                if now - self.last_cleaning >= 60.0:
+                    await self._cleaning(now)
+                    self.last_cleaning = now
+                await self._handle(self.model.tick(now), now)
+                events = self.loop.tick(now)
+                if events:
+                    await self._write(events)
+            except BaseException:
+                self._rewind(mark)
+                raise
+
+    async def _cleaning(self, now: float) -> None:
+        async with self.pool.acquire() as conn:
+            late = overdue(await risk_store.areas(conn, None), now)
+        out: list[WarningEvent] = []
+        for eid in set(late) | {e for e, s in self.model.ents.items() if s.overdue_areas}:
+            out += self.model.set_context(eid, now, overdue_areas=len(late.get(eid, ())))
+        await self._handle(out, now)
+
+    # -- model -> loop -------------------------------------------------------------------------
+    async def _handle(self, events: list[WarningEvent], now: float) -> None:
+        loop_events: list[LoopEvent] = []
+        explain: dict[str, tuple[float, list[dict]]] = {}
+        for we in events:
+            w = we.warning
+            ent = self.site.enterprises.get(w.enterprise)
+            street = (ent.street or None) if ent is not None else None
+            item = self.item_of.get(w.enterprise)
+            if we.kind in (WarningKind.ISSUED, WarningKind.RAISED, WarningKind.LOWERED):
+                level = NAMES[w.level]
+                if item is None or item not in self.loop.items:  # one warning per enterprise at a time
+                    item = w.id
+                    self.item_of[w.enterprise] = item
+                    loop_events += self.loop.open(item, "warning", w.enterprise, street, level, we.at,
+                                                  data={"score": round(w.score, 2)})
+                else:
+                    loop_events += self.loop.set_level(item, level, we.at)
+                explain[item] = (w.score, [f.to_json() for f in w.factors])
+            elif we.kind is WarningKind.CLEARED and item is not None and item in self.loop.items:
+                loop_events += self.loop.condition_over(item, we.at)
+        if loop_events:
+            await self._write(loop_events, explain)
+
+    async def _write(self, events: list[LoopEvent], explain: dict | None = None) -> None:
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                await risk_store.record(conn, events, explain)
+                await notify_store.enqueue(conn, [n for ev in events for n in self._pushes(ev)])
+        for ev in events:
+            if ev.item.state.value == "closed" and self.item_of.get(ev.item.enterprise) == ev.item.id:
+                del self.item_of[ev.item.enterprise]
+        unclosed: dict[str, int] = {}
+        for i in self.loop.items.values():
+            if i.kind == "warning" and i.condition_over:
+                unclosed[i.enterprise] = unclosed.get(i.enterprise, 0) + 1
+        for e in {ev.item.enterprise for ev in events}:
+            self.model.set_context(e, events[-1].at, unclosed=unclosed.get(e, 0))
+
+    def _pushes(self, ev: LoopEvent) -> list[tuple[str, str, dict]]:
+        """一码推送: the enterprise's responsible person and the tiers hear of openings, rises,
+        escalations and returns, on every channel the level reaches."""
+        if ev.action not in ACTION_ZH:
+            return []
+        if ev.action == "level":  # a rise is pushed, a fall is not
+            was, now = (ev.data or {}).get("from"), ev.item.level
+            if was not in LEVELS or now not in LEVELS or LEVELS.index(now) <= LEVELS.index(was):
+                return []
+        it = ev.item
+        level = it.level if it.level in LEVELS else "yellow"  # a report pushes as yellow
+        ent = self.site.enterprises.get(it.enterprise)
+        name = ent.name if ent is not None else it.enterprise
+        what = LEVEL_ZH[it.level] + ("风险预警" if it.kind == "warning" else "")
+        message = f"{name}: {what} {ACTION_ZH[ev.action]}"
+        payload: dict = {"id": ev.id, "kind": "escalated" if ev.action == "escalate" else "raised", "at": ev.at,
+                         "risk": {"item": it.id, "kind": it.kind, "action": ev.action},
+                         "alert": {"id": it.id, "enterprise": it.enterprise, "device": what, "point": "",
+                                   "rule": "risk", "severity": level, "message": message, "holder": None}}
+        if ev.action == "escalate" and ev.data:
+            payload["tier"] = {"name": TIER_ZH.get(ev.data["tier_name"], ev.data["tier_name"]),
+                               "id": ev.data["tier_name"], "street": it.street}
+        sev = LEVELS.index(level) + 1
+        # opt-in per channel (``risk = true`` in its [[channels]] entry): the alert channels'
+        # receivers and counts stay as they were unless a site asks for warnings there too
+        return [(f"{ev.id}-{ch.id}", ch.id, payload) for ch in self.site.channels
+                if ch.options.get("risk") is True and sev >= int(Severity.parse(ch.min_severity))]
+
+    # -- people --------------------------------------------------------------------------------
+    async def act(self, item_id: str, action: str, actor: str, **kw) -> list[LoopEvent]:
+        """sign / reply / review on an open item; raises LoopError (409) when it cannot be taken."""
+        async with self.lock:
+            now = self.clock()
+            mark = self._mark()
+            try:
+                return await self._act(item_id, action, actor, now, kw)
+            except BaseException:
+                self._rewind(mark)  # refused or not stored: nothing happened
+                raise
+
+    async def _act(self, item_id: str, action: str, actor: str, now: float, kw: dict) -> list[LoopEvent]:
+        if action == "sign":
+            events = self.loop.sign(item_id, actor, now, kw.get("note"))
+        elif action == "reply":
+            events = self.loop.reply(item_id, actor, now, cause=kw["cause"], measures=kw["measures"],
+                                     verdict=kw["verdict"], photos=kw.get("photos"))
+        elif action == "review":
+            events = self.loop.review(item_id, actor, now, close=kw["close"], note=kw.get("note"))
+        else:
+            raise LoopError(f"unknown action {action!r}")
+        if events:
+            await self._write(events)
+        return events
+
+    async def report(self, item_id: str, enterprise: str, text: str, contact: str | None, address: str,
+                     photo: dict | None) -> None:
+        """A hazard report (一码发现) becomes an item of the loop, the enterprise's street's."""
+        ent = self.site.enterprises[enterprise]
+        async with self.lock:
+            now = self.clock()
+            events = self.loop.open(item_id, "report", enterprise, ent.street or None, "report", now,
+                                    note=text, data={"photo": photo} if photo else None)
+            async with self.pool.acquire() as conn:
+                async with conn.transaction():
+                    await risk_store.record(conn, events)
+                    await risk_store.add_reporter(conn, item_id, text, contact, address)
+                    await notify_store.enqueue(conn, [n for ev in events for n in self._pushes(ev)])

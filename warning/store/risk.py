@@ -1,0 +1,141 @@
+"""Risk items (warnings and hazard reports), their steps, photos and cleaning check-ins in PostgreSQL.
+
+The loop (``warning.risk.loop``) decides; this module records. Steps are keyed by the loop
+event's stable id, so an event written twice (a retry, a replay) adds nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+import orjson
+
+from ..risk.loop import Item, LoopEvent, State, Step
+from .alerts import epoch, seconds, ts
+
+_UPSERT = (
+    "INSERT INTO risk_items (id, kind, enterprise, street, level, peak, state, opened_at, waiting_since, tier, "
+    "condition_over, score, factors, updated_at, closed_at) "
+    "VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $10, $11, COALESCE($12::jsonb, '[]'::jsonb), $13, $14) "
+    "ON CONFLICT (id) DO UPDATE SET level = EXCLUDED.level, state = EXCLUDED.state, "
+    "waiting_since = EXCLUDED.waiting_since, tier = EXCLUDED.tier, condition_over = EXCLUDED.condition_over, "
+    "score = COALESCE(EXCLUDED.score, risk_items.score), "
+    "factors = CASE WHEN $12::jsonb IS NULL THEN risk_items.factors ELSE EXCLUDED.factors END, "
+    "updated_at = GREATEST(risk_items.updated_at, EXCLUDED.updated_at), closed_at = EXCLUDED.closed_at, "
+    "peak = CASE WHEN array_position(ARRAY['blue','yellow','orange','red'], EXCLUDED.level) > "
+    "COALESCE(array_position(ARRAY['blue','yellow','orange','red'], risk_items.peak), 0) "
+    "THEN EXCLUDED.level ELSE risk_items.peak END")
+
+
+async def record(conn: asyncpg.Connection, events: Sequence[LoopEvent],
+                 explain: dict[str, tuple[float, list[dict]]] | None = None) -> int:
+    """Write loop events (item row + the new step) in one transaction; returns steps added.
+    ``explain``: item id -> (score, factors JSON) to store beside it."""
+    added = 0
+    async with conn.transaction():
+        for ev in events:
+            it = ev.item
+            score, factors = (explain or {}).get(it.id, (None, None))
+            await conn.execute(_UPSERT, it.id, it.kind, it.enterprise, it.street, it.level, it.state.value,
+                               ts(it.opened_at), ts(it.waiting_since), it.tier, it.condition_over, score,
+                               None if factors is None else orjson.dumps(factors).decode(), ts(ev.at),
+                               ts(ev.at) if it.state is State.CLOSED else None)
+            step = it.steps[-1]
+            row = await conn.fetchrow(
+                "INSERT INTO risk_steps (id, item_id, seq, action, at, actor, note, data) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING id",
+                ev.id, it.id, len(it.steps) - 1, step.action, ts(step.at), step.actor, step.note,
+                None if step.data is None else orjson.dumps(step.data).decode())
+            added += row is not None
+    return added
+
+
+def _item_json(r, steps: list[dict] | None = None) -> dict:
+    d = {"id": r["id"], "kind": r["kind"], "enterprise": r["enterprise"], "street": r["street"],
+         "level": r["level"], "peak": r["peak"], "state": r["state"], "opened_at": epoch(r["opened_at"]),
+         "waiting_since": epoch(r["waiting_since"]), "tier": r["tier"], "condition_over": r["condition_over"],
+         "score": r["score"], "factors": orjson.loads(r["factors"]), "updated_at": epoch(r["updated_at"]),
+         "closed_at": epoch(r["closed_at"])}
+    if steps is not None:
+        d["steps"] = steps
+    return d
+
+
+def _step_json(r) -> dict:
+    return {"action": r["action"], "at": epoch(r["at"]), "actor": r["actor"], "note": r["note"],
+            "data": None if r["data"] is None else orjson.loads(r["data"])}
+
+
+async def list_items(conn: asyncpg.Connection, *, enterprises: list[str] | None, state: str = "open",
+                     kind: str | None = None, limit: int = 500) -> list[dict]:
+    rows = await conn.fetch(
+        "SELECT * FROM risk_items WHERE ($1::text[] IS NULL OR enterprise = ANY($1)) "
+        "AND ($2 = 'all' OR ($2 = 'open' AND state <> 'closed') OR state = $2) AND ($3::text IS NULL OR kind = $3) "
+        "ORDER BY (state = 'closed'), array_position(ARRAY['report','blue','yellow','orange','red'], level) DESC, "
+        "opened_at DESC LIMIT $4", enterprises, state, kind, limit)
+    return [_item_json(r) for r in rows]
+
+
+async def get_item(conn: asyncpg.Connection, item_id: str) -> dict | None:
+    r = await conn.fetchrow("SELECT * FROM risk_items WHERE id = $1", item_id)
+    if r is None:
+        return None
+    steps = await conn.fetch("SELECT * FROM risk_steps WHERE item_id = $1 ORDER BY seq", item_id)
+    return _item_json(r, [_step_json(s) for s in steps])
+
+
+async def open_items(conn: asyncpg.Connection) -> dict[str, Item]:
+    """Every item not yet closed, rebuilt for the loop (a restart picks its timers up again)."""
+    rows = await conn.fetch("SELECT * FROM risk_items WHERE state <> 'closed'")
+    steps: dict[str, list[Step]] = {}
+    for s in await conn.fetch("SELECT s.* FROM risk_steps s JOIN risk_items i ON i.id = s.item_id "
+                              "WHERE i.state <> 'closed' ORDER BY s.item_id, s.seq"):
+        steps.setdefault(s["item_id"], []).append(
+            Step(s["action"], seconds(s["at"]), s["actor"], s["note"],
+                 None if s["data"] is None else orjson.loads(s["data"])))
+    return {r["id"]: Item(r["id"], r["kind"], r["enterprise"], r["street"], r["level"], State(r["state"]),
+                          seconds(r["opened_at"]), seconds(r["waiting_since"]), r["tier"],
+                          tuple(steps.get(r["id"], ())), r["condition_over"]) for r in rows}
+
+
+# -- photos ------------------------------------------------------------------------------------
+async def add_photo(conn: asyncpg.Connection, pid: str, enterprise: str, item_id: str | None, mime: str, size: int,
+                    sha256: str, path: str, who: str) -> dict:
+    await conn.execute("INSERT INTO risk_photos (id, enterprise, item_id, mime, size, sha256, path, uploaded_by) "
+                       "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", pid, enterprise, item_id, mime, size, sha256,
+                       path, who)
+    return {"id": pid, "type": mime, "size": size, "sha256": sha256}
+
+
+async def get_photo(conn: asyncpg.Connection, pid: str):
+    return await conn.fetchrow("SELECT * FROM risk_photos WHERE id = $1", pid)
+
+
+async def add_reporter(conn: asyncpg.Connection, item_id: str, text: str, contact: str | None, address: str) -> None:
+    await conn.execute("INSERT INTO risk_reporters (item_id, text, contact, address) VALUES ($1, $2, $3, $4)",
+                       item_id, text, contact, address)
+
+
+# -- dust cleaning -----------------------------------------------------------------------------
+async def set_area(conn: asyncpg.Connection, enterprise: str, area: str, interval_s: float) -> None:
+    await conn.execute("INSERT INTO cleaning_areas (enterprise, area, interval_s) VALUES ($1, $2, $3) "
+                       "ON CONFLICT (enterprise, area) DO UPDATE SET interval_s = EXCLUDED.interval_s",
+                       enterprise, area, interval_s)
+
+
+async def check_in(conn: asyncpg.Connection, enterprise: str, area: str, at: float, who: str,
+                   photo_id: str | None) -> None:
+    await conn.execute("INSERT INTO cleaning_checkins (enterprise, area, at, who, photo_id) "
+                       "VALUES ($1, $2, $3, $4, $5)", enterprise, area, ts(at), who, photo_id)
+
+
+async def areas(conn: asyncpg.Connection, enterprises: list[str] | None) -> list[dict]:
+    """Every area with its last check-in (None: never cleaned)."""
+    rows = await conn.fetch(
+        "SELECT a.enterprise, a.area, a.interval_s, c.at AS last_at, c.who AS last_who FROM cleaning_areas a "
+        "LEFT JOIN LATERAL (SELECT at, who FROM cleaning_checkins k WHERE k.enterprise = a.enterprise "
+        "AND k.area = a.area ORDER BY at DESC LIMIT 1) c ON true "
+        "WHERE ($1::text[] IS NULL OR a.enterprise = ANY($1)) ORDER BY a.enterprise, a.area", enterprises)
+    return [{"enterprise": r["enterprise"], "area": r["area"], "interval_s": r["interval_s"],
+             "last_at": epoch(r["last_at"]), "last_who": r["last_who"]} for r in rows]
