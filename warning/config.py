@@ -19,7 +19,7 @@ from detectors.chain import build, merge
 from .basemap import Basemap, parse_basemap
 from .model import PointRef, Severity
 from .policy.policies import PolicyError, parse_policy
-from .site import CHANNEL_TYPES, DEFAULT_TIMEZONE, ROLES, Channel, Enterprise, PointDef, Site, User
+from .site import CHANNEL_TYPES, DEFAULT_TIMEZONE, ROLES, Channel, Enterprise, PointDef, Retention, Site, User
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +148,12 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site", base: Pa
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError, TypeError):
         raise ConfigError(f"{source}: site.timezone {tz!r} is not an IANA time zone (e.g. Asia/Shanghai)") from None
+    try:
+        retention = Retention.from_dict(raw.get("retention"))
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
     return Site(site.get("name", "site"), float(site.get("offline_after", 300)), enterprises, tuple(points), users,
-                channels, policy, tz, basemap)
+                channels, policy, tz, basemap, retention)
 
 
 def _req(table: dict, key: str, where: str):

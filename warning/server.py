@@ -20,6 +20,7 @@ from .runtime.embedded import EmbeddedRuntime, Options
 from .runtime.gateway import KafkaGateway
 from .runtime.kafka import KafkaSettings
 from .sources.mqtt import MqttSettings, MqttSource
+from .store import maintenance
 from .store import tokens as token_store
 from .store.db import connect_pool
 from .store.embedded import EmbeddedPostgres
@@ -50,6 +51,7 @@ class Settings:
     runtime: Options = field(default_factory=Options)
     mqtt: MqttSettings | None = None  #: subscribe to an MQTT broker (off by default)
     token_refresh: float = 5.0  #: seconds between reloads of the tokens table
+    store_interval: float = 300.0  #: seconds between store upkeep passes (packing, partitions, retention); 0: none
     roles: set[str] | None = None  #: distributed gateway roles (ingest, dashboard, notifier); None: embedded
     kafka: KafkaSettings | None = None  #: the distributed runtime's broker and topics (with ``roles``)
 
@@ -94,6 +96,8 @@ class Server:
         state = AppState(self.site, self.pool, self.runtime, hub, metrics, auth, buckets, s.max_body,
                          proxies=proxies, public_url=s.public_url or os.environ.get("WARNING_PUBLIC_URL") or None)
         self._background.append(asyncio.create_task(self._token_loop()))
+        if s.store_interval > 0:
+            self._background.append(asyncio.create_task(self._store_loop()))
         if s.mqtt is not None:
             self.mqtt = MqttSource(s.mqtt, runtime=self.runtime, auth=auth, buckets=buckets, pool=self.pool,
                                    metrics=metrics)
@@ -122,6 +126,17 @@ class Server:
     async def _refresh_tokens(self) -> None:
         async with self.pool.acquire() as conn:
             self.tokens.rebuild(await token_store.rows(conn))
+
+    async def _store_loop(self) -> None:
+        """Packing, partitions ahead and retention (warning.store.maintenance): once per pass
+        across all processes on the database, whatever their role."""
+        while True:
+            try:
+                async with self.pool.acquire() as conn:
+                    await maintenance.run_pass(conn, self.site.retention)
+            except Exception as exc:  # the store may be away: the next pass carries on
+                log.warning("store upkeep failed: %s", exc)
+            await asyncio.sleep(self.settings.store_interval)
 
     async def _token_loop(self) -> None:
         while True:
