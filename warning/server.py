@@ -62,6 +62,7 @@ class Server:
         self.settings = settings
         self.embedded: EmbeddedPostgres | None = None
         self.pool = None
+        self.dsn: str | None = None
         self.runtime: EmbeddedRuntime | KafkaGateway | None = None
         self.app = None
         self.uvicorn: uvicorn.Server | None = None
@@ -80,6 +81,7 @@ class Server:
             dsn = await asyncio.to_thread(self.embedded.start)
             log.info("embedded PostgreSQL in %s", self.embedded.pgdata)
         self.pool = await connect_pool(dsn)
+        self.dsn = dsn
         metrics = Metrics()
         hub = Hub(metrics=metrics)
         if s.roles:
@@ -130,13 +132,17 @@ class Server:
     async def _store_loop(self) -> None:
         """Packing, partitions ahead and retention (warning.store.maintenance): once per pass
         across all processes on the database, whatever their role."""
+        assert self.dsn is not None
         while True:
+            backlog = False
             try:
-                async with self.pool.acquire() as conn:
-                    await maintenance.run_pass(conn, self.site.retention)
+                # an hour of the district a pass, so a stop never waits long for the thread
+                res = await asyncio.to_thread(maintenance.run_pass_in_thread, self.dsn, self.site.retention,
+                                              max_hours=1)
+                backlog = res.packed.readings > 0
             except Exception as exc:  # the store may be away: the next pass carries on
                 log.warning("store upkeep failed: %s", exc)
-            await asyncio.sleep(self.settings.store_interval)
+            await asyncio.sleep(1.0 if backlog else self.settings.store_interval)
 
     async def _token_loop(self) -> None:
         while True:

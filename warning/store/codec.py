@@ -89,7 +89,7 @@ def _read_ints(buf: memoryview, pos: int) -> tuple[np.ndarray, int]:
     return r[:n], pos
 
 
-def _decimal_scale(v: np.ndarray) -> tuple[int, np.ndarray] | None:
+def decimal_scale(v: np.ndarray) -> tuple[int, np.ndarray] | None:
     """(s, k) with ``k / 10**s`` bit-identical to ``v``, or None."""
     if v.size == 0:
         return 0, np.zeros(0, np.int64)
@@ -109,7 +109,7 @@ def _decimal_scale(v: np.ndarray) -> tuple[int, np.ndarray] | None:
 
 def _floats(v: np.ndarray) -> bytes:
     v = np.ascontiguousarray(v, dtype=np.float64)
-    dec = _decimal_scale(v)
+    dec = decimal_scale(v)
     if dec is not None:
         s, k = dec
         return struct.pack("<BB", 1, s) + _ints(k, 1)

@@ -10,6 +10,7 @@ point (packing: one transaction per hour and group of points; retention: whole
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -51,3 +52,17 @@ async def run_pass(conn: asyncpg.Connection, policy: Retention, *, now: float | 
         return out
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", packing.LOCK_ID)
+
+
+def run_pass_in_thread(dsn: str, policy: Retention, **kw) -> PassResult:
+    """One pass on its own connection and event loop (call through ``asyncio.to_thread``): the
+    packer's encoding is CPU work, and the service's loop must keep answering meanwhile."""
+
+    async def once() -> PassResult:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await run_pass(conn, policy, **kw)
+        finally:
+            await conn.close()
+
+    return asyncio.run(once())

@@ -41,11 +41,35 @@ async def safe_batch(conn: asyncpg.Connection) -> int:
 
 
 def encode_minutes(s: stats.Summary) -> bytes:
-    return codec.encode("iiffff" + "t", s.bucket, s.n, s.lo, s.hi, s.total, s.last, s.last_ts)
+    """A point-hour's minute summaries. When lo, hi, last and total are all decimals of one
+    scale (the usual case), hi, last and total are stored as small integers relative to lo
+    (they are close to it): about half the bytes of four float columns."""
+    found = codec.decimal_scale(np.concatenate((s.lo, s.hi, s.last, s.total)))
+    if found is None:
+        return b"\x00" + codec.encode("iiffff" + "t", s.bucket, s.n, s.lo, s.hi, s.total, s.last, s.last_ts)
+    scale, k = found
+    lo, hi, last, total = np.split(k, 4)
+    return bytes((1, scale)) + codec.encode("iiiiiit", s.bucket, s.n, lo, hi - lo, last - lo, total - s.n * lo,
+                                            s.last_ts)
 
 
 def decode_minutes(blob: bytes) -> stats.Summary:
-    return stats.Summary(*codec.decode("iiffff" + "t", blob))
+    if blob[0] == 0:
+        return stats.Summary(*codec.decode("iiffff" + "t", blob[1:]))
+    div = 10.0 ** blob[1]
+    bucket, n, lo, dhi, dlast, dtotal, last_ts = codec.decode("iiiiiit", blob[2:])
+    return stats.Summary(bucket, n, lo / div, (lo + dhi) / div, (dtotal + n * lo) / div, (lo + dlast) / div, last_ts)
+
+
+def _round_totals(s: stats.Summary) -> stats.Summary:
+    """Sums of decimals written with ``k`` digits are decimals with ``k`` digits: rounding the
+    float sum to them gives the float nearest the exact sum (closer than the summation was)
+    and lets the codec store it as a small integer instead of 8 XORed bytes."""
+    found = codec.decimal_scale(np.concatenate((s.lo, s.hi, s.last)))
+    if found is None:
+        return s
+    with np.errstate(invalid="ignore", over="ignore"):
+        return s._replace(total=np.round(s.total, found[0]))
 
 
 async def pack(conn: asyncpg.Connection, now_ms: int, *, grace_ms: int = 600_000, max_hours: int = 100_000,
@@ -112,7 +136,8 @@ async def pack_hour(conn: asyncpg.Connection, t0: int, pids: list[int], safe: in
             packed_rows.append((p, t0, int(t.size), maxb, codec.encode("tf", t, v)))
             new = stats.of_readings((ts[a:b] - t0) // MINUTE_MS, ts[a:b], val[a:b])
             r = old_roll.get(p)
-            minutes = stats.reduce(new if r is None else stats.concat([decode_minutes(bytes(r["minutes"])), new]))
+            minutes = _round_totals(stats.reduce(new if r is None else stats.concat(
+                [decode_minutes(bytes(r["minutes"])), new])))
             hour = stats.rebucket(minutes, np.zeros(minutes.bucket.size, np.int64))
             roll_rows.append((p, t0, int(hour.n[0]), float(hour.lo[0]), float(hour.hi[0]), float(hour.total[0]),
                               float(hour.last[0]), int(hour.last_ts[0]), encode_minutes(minutes)))
