@@ -127,3 +127,48 @@ async def test_retention_drops_whole_partitions(conn):
     assert await conn.fetchval("SELECT count(*) FROM rollups") == 2
     assert [r["msg_id"] for r in await conn.fetch("SELECT msg_id FROM messages")] == ["m-new"]
     assert not any(p.table == "messages" and p.name.endswith("default") for p in dropped)
+
+
+KILL_SCRIPT = """
+import asyncio, sys, asyncpg
+from warning.store import packing
+async def main():
+    conn = await asyncpg.connect(sys.argv[1])
+    print("packing", flush=True)
+    await packing.pack(conn, int(sys.argv[2]), group=2)
+asyncio.run(main())
+"""
+
+
+async def test_a_process_killed_while_packing_loses_and_doubles_nothing(conn, machine_db):
+    import asyncio
+    import os
+    import signal
+    import sys
+
+    hours = 48
+    rows = [(-1, p, T0 + k * 10_000, round(k * 0.1, 1)) for p in range(1, 9) for k in range(hours * 360)]
+    await insert(conn, rows)
+    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", KILL_SCRIPT, machine_db,
+                                                str(T0 + (hours + 1) * H), stdout=asyncio.subprocess.PIPE, env=env)
+    assert proc.stdout is not None
+    await proc.stdout.readline()
+    for _ in range(500):  # until some, not all, hours are packed
+        packed = await conn.fetchval("SELECT count(*) FROM readings_packed")
+        if packed >= 10:
+            break
+        await asyncio.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    await proc.wait()
+    raw_left = await conn.fetchval("SELECT count(*) FROM readings")
+    in_blocks = await conn.fetchval("SELECT coalesce(sum(n), 0) FROM readings_packed")
+    assert 0 < raw_left < len(rows) and raw_left + in_blocks == len(rows)
+    assert await conn.fetchval("SELECT coalesce(sum(n), 0) FROM rollups") == in_blocks
+    got = await history.raw(conn, list(range(1, 9)), T0, T0 + hours * H)
+    assert sum(t.size for t, _ in got.values()) == len(rows)
+    await packing.pack(conn, T0 + (hours + 1) * H)  # the next pass carries on
+    assert await conn.fetchval("SELECT count(*) FROM readings") == 0
+    got = await history.raw(conn, [3], T0, T0 + hours * H)
+    assert got[3][0].tolist() == [T0 + k * 10_000 for k in range(hours * 360)]
+    assert got[3][1].tolist() == [round(k * 0.1, 1) for k in range(hours * 360)]

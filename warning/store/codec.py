@@ -132,7 +132,8 @@ def _read_floats(buf: memoryview, pos: int) -> tuple[np.ndarray, int]:
     return np.bitwise_xor.accumulate(x).view(np.float64), pos + 8 * n
 
 
-# A column spec: "t" timestamps (delta of delta), "i" integers (delta), "f" floats.
+# A column spec: "t" timestamps (delta of delta), "i" integers (delta), "z" small integers
+# (as they are), "f" floats.
 def encode(spec: str, *columns: np.ndarray) -> bytes:
     """Columns of equal length, one letter of ``spec`` each, into one deflated block."""
     parts = [struct.pack("<B", VERSION)]
@@ -141,6 +142,8 @@ def encode(spec: str, *columns: np.ndarray) -> bytes:
             parts.append(_ints(col, 2))
         elif kind == "i":
             parts.append(_ints(col, 1))
+        elif kind == "z":
+            parts.append(_ints(col, 0))
         elif kind == "f":
             parts.append(_floats(col))
         else:
@@ -154,7 +157,7 @@ def decode(spec: str, blob: bytes) -> list[np.ndarray]:
         raise ValueError(f"packed block version {buf[0]} is not {VERSION}")
     pos, out = 1, []
     for kind in spec:
-        if kind in "ti":
+        if kind in "tiz":
             col, pos = _read_ints(buf, pos)
         else:
             col, pos = _read_floats(buf, pos)

@@ -49,7 +49,7 @@ def encode_minutes(s: stats.Summary) -> bytes:
         return b"\x00" + codec.encode("iiffff" + "t", s.bucket, s.n, s.lo, s.hi, s.total, s.last, s.last_ts)
     scale, k = found
     lo, hi, last, total = np.split(k, 4)
-    return bytes((1, scale)) + codec.encode("iiiiiit", s.bucket, s.n, lo, hi - lo, last - lo, total - s.n * lo,
+    return bytes((1, scale)) + codec.encode("iiizzzt", s.bucket, s.n, lo, hi - lo, last - lo, total - s.n * lo,
                                             s.last_ts)
 
 
@@ -57,7 +57,7 @@ def decode_minutes(blob: bytes) -> stats.Summary:
     if blob[0] == 0:
         return stats.Summary(*codec.decode("iiffff" + "t", blob[1:]))
     div = 10.0 ** blob[1]
-    bucket, n, lo, dhi, dlast, dtotal, last_ts = codec.decode("iiiiiit", blob[2:])
+    bucket, n, lo, dhi, dlast, dtotal, last_ts = codec.decode("iiizzzt", blob[2:])
     return stats.Summary(bucket, n, lo / div, (lo + dhi) / div, (dtotal + n * lo) / div, (lo + dlast) / div, last_ts)
 
 
