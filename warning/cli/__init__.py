@@ -15,7 +15,20 @@ import logging
 import sys
 
 from ..config import ConfigError
-from . import _store, evaluate, export, replay, report, run, score, secrets_cmd, session_cmd, simulate, store_cmd, worker
+from . import (
+    _store,
+    evaluate,
+    export,
+    replay,
+    report,
+    run,
+    score,
+    secrets_cmd,
+    session_cmd,
+    simulate,
+    store_cmd,
+    worker,
+)
 
 COMMANDS = (run, worker, simulate, secrets_cmd, session_cmd, score, evaluate, report, replay, export, store_cmd)
 #: The shared options each subcommand uses; the others take none of them.

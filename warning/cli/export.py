@@ -23,6 +23,7 @@ from ..store import history
 from ..times import DEFAULT_TIMEZONE
 from . import _store
 
+
 def register(sub) -> None:
     ex = sub.add_parser("export", parents=[_store.options("database", "data_dir")],
                         help="write readings of a time range from PostgreSQL to a telemetry CSV")
