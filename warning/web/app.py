@@ -11,6 +11,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..config import Site
 from ..metrics import Metrics
+from ..runtime.api import Runtime
 from . import alerts_api, notify_api, openapi, ops, pages, report_api, silences_api, telemetry, ws
 from .auth import Auth
 from .hub import Hub
@@ -34,7 +35,7 @@ class AppState:
 
     site: Site
     pool: asyncpg.Pool
-    runtime: object  #: EmbeddedRuntime, or the distributed runtime's KafkaGateway (same interface)
+    runtime: Runtime  #: EmbeddedRuntime, or the distributed runtime's KafkaGateway
     hub: Hub
     metrics: Metrics
     auth: Auth
