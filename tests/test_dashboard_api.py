@@ -360,3 +360,38 @@ async def test_series_over_any_range_reads_rollups_far_and_raw_close(server):
         assert [p[1] for p in close["series"]["DC1/dp"]] == vals[360:720]
         assert (await duty.get("/api/v1/dash/series", params={"enterprise": "E1", "from": start,
                                                               "to": start + 800 * 86400})).status_code == 400
+
+
+async def test_a_database_without_checkpoints_warms_the_detectors_from_history(dash_site, machine_db):
+    """Issue 16 item 5: history in the store, no checkpoint (a new or restored database): the
+    detectors learn from the stored readings (raw and packed) before the first live one."""
+    import pickle
+
+    from warning.pipeline import Pipeline
+    from warning.store import maintenance
+
+    srv = Server(dash_site, Settings(port=0, database=machine_db, store_interval=0))
+    await srv.start()
+    pid = srv.runtime.devices["E1"]["DC1"]["dp"]
+    await srv.stop()
+    now = time.time()
+    conn = await asyncpg.connect(machine_db)
+    try:
+        await conn.execute("DELETE FROM checkpoints")  # as restored from a dump of the readings
+        rows = [(-1, pid, int((now - 7000 + 10 * k) * 1000), 1000.0 + k % 5) for k in range(690)]
+        await conn.copy_records_to_table("readings", columns=("batch", "point_id", "ts_ms", "value"), records=rows)
+        await maintenance.run_pass(conn, dash_site.retention, now=now)  # the older hours packed
+        assert await conn.fetchval("SELECT count(*) FROM readings_packed WHERE point_id = $1", pid) >= 1
+        assert await conn.fetchval("SELECT count(*) FROM readings WHERE point_id = $1", pid) >= 1
+    finally:
+        await conn.close()
+    srv = Server(dash_site, Settings(port=0, database=machine_db, store_interval=0))
+    await srv.start()
+    try:
+        warmed = srv.runtime.pipeline.chains.get(pid)
+        assert warmed is not None, "no detector state built from history"
+        cold = Pipeline(srv.runtime.pipeline.points, dash_site.offline_after)._build_chain(pid)
+        assert pickle.dumps(warmed.detectors) != pickle.dumps(cold.detectors)
+        assert srv.runtime.step.open_alerts() == []  # history teaches, it raises nothing
+    finally:
+        await srv.stop()

@@ -119,6 +119,24 @@ class Pipeline:
                                       Finding(OFFLINE_RULE, None, now, 0.0, "device reporting again")))
         return events
 
+    def warm(self, readings: Iterable[RawReading]) -> int:
+        """Feed stored history to the points' detectors before going live (a database with
+        history but no checkpoint: new, or restored from a dump). State only: findings are
+        dropped, no alert is raised, no device is marked seen, gates are not consulted (the
+        history is what happened; the detectors learn its levels). Returns readings fed."""
+        chains, points = self.chains, self.points
+        n = 0
+        for pid, t, x in readings:
+            chain = chains.get(pid)
+            if chain is None:
+                if pid not in points:
+                    continue
+                chain = self._build_chain(pid)
+            for det in chain.detectors:
+                det.update(t, x)
+            n += 1
+        return n
+
     def tick(self, now: float) -> list[AlertEvent]:
         """Timers: devices silent for ``offline_after`` seconds raise an offline alert; the
         engine's escalation and flap timers."""

@@ -46,7 +46,7 @@ from ...store import silences as silence_store
 from ...store.registry import sync_points
 from ..errors import Overloaded, Rejected
 from .loop import CHECKPOINT, Loop
-from .recovery import recover
+from .recovery import recover, warm
 from .writer import Writer
 
 __all__ = ["CHECKPOINT", "EmbeddedRuntime", "Options"]
@@ -63,6 +63,7 @@ class Options:
     notify: bool = True  #: run the outbox worker
     stall_after: float = 30.0  #: inputs waiting this long without one completed: /readyz fails
     drain_timeout: float = 2.5  #: seconds ``stop`` waits for accepted input to be processed (< the HTTP grace)
+    warm_horizon: float = 7200.0  #: seconds of stored history a shard without a checkpoint warms its detectors on
 
 
 class EmbeddedRuntime:
@@ -118,6 +119,7 @@ class EmbeddedRuntime:
         )
         self.step.apply(SilenceChange(silences, self.clock()))
         out, last, unsaved = await recover(self.step, self.pool)
+        await warm(self.step, self.pool, unsaved, self.clock(), o.warm_horizon)  # before the first live reading
         self.loop.last_batch, self.loop.unsaved = last, unsaved
         await self.loop.record(out)
         for k in sorted(unsaved):  # every shard has a checkpoint from now on

@@ -8,12 +8,13 @@ from __future__ import annotations
 import logging
 
 import asyncpg
+import numpy as np
 
 from ...model import Reading
 from ...pipeline import SHARDS
 from ...step import Batch, Command, Effects, Step
 from ...store import alerts as alert_store
-from ...store import checkpoints
+from ...store import checkpoints, history
 from ...store import readings as reading_store
 from .loop import CHECKPOINT
 
@@ -68,6 +69,36 @@ async def recover(step: Step, pool: asyncpg.Pool) -> tuple[Effects, int, set[int
     if replayed or out.events:
         log.info("recovered: replayed %d readings after the shards' checkpoints, %d events", replayed, len(out.events))
     return out, last, unsaved
+
+
+async def warm(step: Step, pool: asyncpg.Pool, shards: set[int], now: float, horizon_s: float) -> int:
+    """Warm the detectors of ``shards`` (those without a checkpoint) from the stored history
+    of the last ``horizon_s`` seconds (``warning.store.history``: raw and packed alike), in
+    time order per group of points, before the first live reading. Returns readings fed."""
+    if not shards or horizon_s <= 0:
+        return 0
+    pipeline = step.pipeline
+    pids = sorted(pid for pid in pipeline.points if pipeline.shard_of(pid) in shards)
+    lo, hi = int((now - horizon_s) * 1000), int(now * 1000) + 1
+    fed = 0
+    async with pool.acquire() as conn:
+        for k in range(0, len(pids), 500):
+            fed += pipeline.warm(_in_time_order(await history.raw(conn, pids[k:k + 500], lo, hi)))
+    if fed:
+        log.info("warmed the detectors of %d point(s) from %d stored reading(s) of the last %.0f s",
+                 len(pids), fed, horizon_s)
+    return fed
+
+
+def _in_time_order(got: dict[int, tuple[np.ndarray, np.ndarray]]):
+    parts = [(pid, s) for pid, s in got.items() if s[0].size]
+    if not parts:
+        return
+    ts = np.concatenate([s[0] for _, s in parts])
+    val = np.concatenate([s[1] for _, s in parts])
+    who = np.concatenate([np.full(s[0].size, pid, np.int64) for pid, s in parts])
+    order = np.argsort(ts, kind="stable")
+    yield from zip(who[order].tolist(), (ts[order] / 1000.0).tolist(), val[order].tolist(), strict=True)
 
 
 def _replay(step: Step, batch: int, readings: list[Reading], arrived: dict[int, float], out: Effects) -> int:
