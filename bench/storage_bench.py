@@ -97,7 +97,6 @@ async def setup(dsn: str, enterprises: int, points: int, start: datetime) -> lis
 async def fill(dsn: str, pids: np.ndarray, t_start: int, days: int, interval_ms: int, jitter_ms: int) -> dict:
     """COPY the month hour by hour; a second connection packs the hours as they seal."""
     fill_conn = await asyncpg.connect(dsn)
-    pack_conn = await asyncpg.connect(dsn)
     per_hour = H // interval_ms
     walk = Walk(pids.size, per_hour)
     rng = np.random.default_rng(2)
@@ -105,18 +104,22 @@ async def fill(dsn: str, pids: np.ndarray, t_start: int, days: int, interval_ms:
     done = asyncio.Event()
     packed = packing.PackStats()
 
-    async def packer() -> None:
-        while True:
-            finished = done.is_set()
-            s = await packing.pack(pack_conn, sim_now, grace_ms=0, max_hours=6)
-            packed.readings += s.readings
-            packed.blocks += s.blocks
-            if finished and not s.readings:
-                return
-            if not s.readings:
-                await asyncio.sleep(0.05)
+    def packer() -> None:  # as the service runs it: its own thread, connection and loop
+        async def go() -> None:
+            pc = await asyncpg.connect(dsn)
+            while True:
+                finished = done.is_set()
+                s = await packing.pack(pc, sim_now, grace_ms=0, max_hours=6)
+                packed.readings += s.readings
+                packed.blocks += s.blocks
+                if finished and not s.readings:
+                    break
+                if not s.readings:
+                    await asyncio.sleep(0.05)
+            await pc.close()
+        asyncio.run(go())
 
-    task = asyncio.create_task(packer())
+    task = asyncio.create_task(asyncio.to_thread(packer))
     t = time.perf_counter()
     n = 0
     for h in range(days * 24):
@@ -134,7 +137,6 @@ async def fill(dsn: str, pids: np.ndarray, t_start: int, days: int, interval_ms:
     await task
     secs = time.perf_counter() - t
     await fill_conn.close()
-    await pack_conn.close()
     return {"readings": n, "seconds": secs, "packed": packed.readings, "end": sim_now}
 
 

@@ -72,6 +72,20 @@ def _round_totals(s: stats.Summary) -> stats.Summary:
         return s._replace(total=np.round(s.total, found[0]))
 
 
+_POINTS_PRESENT = """
+WITH RECURSIVE p AS (
+    SELECT min(point_id) AS id FROM readings
+    UNION ALL
+    SELECT (SELECT min(point_id) FROM readings WHERE point_id > p.id) FROM p WHERE p.id IS NOT NULL)
+SELECT id FROM p WHERE id IS NOT NULL
+"""
+_FIRST_AFTER = """
+SELECT min(x.ts_ms) FROM unnest($1::int[]) AS p(id), LATERAL (
+    SELECT ts_ms FROM readings r WHERE r.point_id = p.id AND r.ts_ms >= $2 AND r.ts_ms < $3
+    ORDER BY ts_ms LIMIT 1) x
+"""
+
+
 async def pack(conn: asyncpg.Connection, now_ms: int, *, grace_ms: int = 600_000, max_hours: int = 100_000,
                group: int = GROUP) -> PackStats:
     """Pack every sealed, checkpointed hour (oldest first, at most ``max_hours`` hours)."""
@@ -79,20 +93,20 @@ async def pack(conn: asyncpg.Connection, now_ms: int, *, grace_ms: int = 600_000
     sealed = (now_ms - grace_ms) // HOUR_MS * HOUR_MS
     safe = await safe_batch(conn)
     hours = 0
-    cursor_ms = await conn.fetchval("SELECT min(ts_ms) FROM readings WHERE ts_ms < $1", sealed)
+    # Every lookup goes through the (point_id, ts_ms) B-tree: the points present (a loose
+    # index scan), then per hour the first reading of each at or after the cursor. A scan of
+    # the table by time would read the dead rows packing leaves behind until vacuum.
+    pids = [r["id"] for r in await conn.fetch(_POINTS_PRESENT)]
+    cursor_ms = await conn.fetchval(_FIRST_AFTER, pids, -(2 ** 63), sealed)
     while cursor_ms is not None and hours < max_hours:
         t0 = cursor_ms // HOUR_MS * HOUR_MS
-        pids = [r["point_id"] for r in await conn.fetch(
-            "SELECT DISTINCT point_id FROM readings WHERE ts_ms >= $1 AND ts_ms < $2 AND (batch <= $3 OR batch < 0)",
-            t0, t0 + HOUR_MS, safe)]
         for k in range(0, len(pids), group):
             n = await pack_hour(conn, t0, pids[k:k + group], safe)
             out.readings += n[0]
             out.blocks += n[1]
             out.transactions += 1
         hours += 1
-        cursor_ms = await conn.fetchval("SELECT min(ts_ms) FROM readings WHERE ts_ms >= $1 AND ts_ms < $2",
-                                        t0 + HOUR_MS, sealed)
+        cursor_ms = await conn.fetchval(_FIRST_AFTER, pids, t0 + HOUR_MS, sealed)
     return out
 
 
