@@ -395,3 +395,50 @@ async def test_a_database_without_checkpoints_warms_the_detectors_from_history(d
         assert srv.runtime.step.open_alerts() == []  # history teaches, it raises nothing
     finally:
         await srv.stop()
+
+
+async def test_changing_the_shard_count_reshards_the_checkpoints(dash_site, machine_db, monkeypatch):
+    """Issue 16 item 5: checkpoints taken with 16 shards restore under 4 (nothing discarded,
+    nothing warmed from scratch), and are rewritten in the new layout."""
+    import pickle
+
+    import warning.pipeline as pipeline_mod
+    import warning.runtime.embedded as embedded_mod
+    import warning.runtime.embedded.loop as loop_mod
+    import warning.runtime.embedded.recovery as recovery_mod
+
+    srv = Server(dash_site, Settings(port=0, database=machine_db, store_interval=0))
+    await srv.start()
+    t0 = time.time() - 50
+    for i in range(40):
+        await push(srv.port, "E1", "DC1", {"dp": 1000.0 + i, "hopper_temp": 30.0}, t0 + i)
+        await push(srv.port, "E2", "DC1", {"dp": 900.0 + i}, t0 + i)
+    pids = [srv.runtime.devices["E1"]["DC1"]["dp"], srv.runtime.devices["E2"]["DC1"]["dp"]]
+    await wait_for(lambda: all(p in srv.runtime.pipeline.chains for p in pids), timeout=10)
+    await srv.stop()  # a clean stop checkpoints every shard
+    conn = await asyncpg.connect(machine_db)
+    try:
+        before = {r["name"] for r in await conn.fetch("SELECT name FROM checkpoints")}
+        assert len(before) == 16
+        with_state = await conn.fetch("SELECT state FROM checkpoints")
+        states = [pickle.loads(r["state"]) for r in with_state]
+        want = {pid: pickle.dumps(next(s["chains"][pid] for s in states if pid in s["chains"]).detectors)
+                for pid in pids}
+    finally:
+        await conn.close()
+    for mod in (pipeline_mod, embedded_mod, loop_mod, recovery_mod):
+        monkeypatch.setattr(mod, "SHARDS", 4)
+    srv = Server(dash_site, Settings(port=0, database=machine_db, store_interval=0))
+    await srv.start()
+    try:
+        for pid in pids:
+            assert pickle.dumps(srv.runtime.pipeline.chains[pid].detectors) == want[pid]
+    finally:
+        await srv.stop()
+    conn = await asyncpg.connect(machine_db)
+    try:
+        names = {r["name"] for r in await conn.fetch("SELECT name FROM checkpoints")}
+        assert names == {f"pipeline/{k}" for k in range(4)}
+        assert {pickle.loads(r["state"])["shards"] for r in await conn.fetch("SELECT state FROM checkpoints")} == {4}
+    finally:
+        await conn.close()

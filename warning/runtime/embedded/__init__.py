@@ -41,6 +41,7 @@ from ...notify.outbox import OutboxWorker
 from ...pipeline import SHARDS, Pipeline
 from ...policy.silences import Silence
 from ...step import Command, DeadLetter, SilenceChange, Step
+from ...store import checkpoints
 from ...store import notifications as notify_store
 from ...store import silences as silence_store
 from ...store.registry import sync_points
@@ -118,12 +119,14 @@ class EmbeddedRuntime:
             clock=self.clock,
         )
         self.step.apply(SilenceChange(silences, self.clock()))
-        out, last, unsaved = await recover(self.step, self.pool)
-        await warm(self.step, self.pool, unsaved, self.clock(), o.warm_horizon)  # before the first live reading
+        out, last, unsaved, cold = await recover(self.step, self.pool)
+        await warm(self.step, self.pool, cold, self.clock(), o.warm_horizon)  # before the first live reading
         self.loop.last_batch, self.loop.unsaved = last, unsaved
         await self.loop.record(out)
         for k in sorted(unsaved):  # every shard has a checkpoint from now on
             await self.loop.checkpoint(k)
+        async with self.pool.acquire() as conn:  # a re-shard's old names past SHARDS, now covered
+            await checkpoints.delete_beyond(conn, CHECKPOINT, SHARDS)
         now = self.clock()
         self.pipeline.watch_devices(self.site.devices(), now)
         self.pipeline.resume(now)
