@@ -38,7 +38,8 @@ def register(sub) -> None:
     p.set_defaults(func=lambda args: asyncio.run(_main(args)))
 
 
-def _human(n: int) -> str:
+def _human(size: int) -> str:
+    n = float(size)
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

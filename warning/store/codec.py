@@ -25,7 +25,7 @@ import zlib
 import numpy as np
 
 VERSION = 1
-_WIDTHS = ((np.int8, 1), (np.int16, 2), (np.int32, 4), (np.int64, 8))
+_WIDTHS: tuple[tuple[type[np.signedinteger], int], ...] = ((np.int8, 1), (np.int16, 2), (np.int32, 4), (np.int64, 8))
 _MAX_SCALE = 6
 _EXACT = 2 ** 53
 
