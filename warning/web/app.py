@@ -13,8 +13,10 @@ from ..config import Site
 from ..metrics import Metrics
 from ..runtime.api import Runtime
 from . import alerts_api, notify_api, openapi, ops, pages, report_api, silences_api, telemetry, ws
+from .admission import Admission
 from .auth import Auth
 from .hub import Hub
+from .limits import PathGuard
 from .origin import SameOrigin
 from .proxies import ForwardedFrom, TrustedProxies
 from .ratelimit import Buckets
@@ -44,6 +46,8 @@ class AppState:
     mqtt: object | None = None  #: the MQTT source when configured (readiness)
     proxies: TrustedProxies = field(default_factory=TrustedProxies)  #: whose forwarded headers count
     public_url: str | None = None  #: WARNING_PUBLIC_URL: an origin accepted beside the request's own
+    admission: Admission = field(default_factory=Admission)  #: per-enterprise fair share at the edge
+    enterprise_buckets: Buckets | None = None  #: rate per enterprise, all its tokens together (None: off)
 
 
 class SecureHeaders:
@@ -84,6 +88,7 @@ def build_app(state: AppState, *, lifespan=None, extra=(), access: dict[str, Rul
     routes.append(Mount("/static", StaticFiles(directory=str(pages.STATIC)), name="static"))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.add_middleware(SameOrigin, public_url=state.public_url)
+    app.add_middleware(PathGuard)
     app.add_middleware(ForwardedFrom, proxies=state.proxies)
     app.add_middleware(SecureHeaders)
     app.state.warning = state
