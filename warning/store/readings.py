@@ -65,10 +65,6 @@ async def replay_cursor(conn: asyncpg.Connection, after_batch: int):
         after_batch, prefetch=10_000)
 
 
-async def prune_ids(conn: asyncpg.Connection, keep_batches_after: int) -> str:
-    return await conn.execute("DELETE FROM messages WHERE batch <= $1", keep_batches_after)
-
-
 async def last_batch(conn: asyncpg.Connection) -> int:
     """The newest batch number handed out so far (0 if none)."""
     return await conn.fetchval("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM reading_batch_seq")
