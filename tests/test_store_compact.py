@@ -117,7 +117,7 @@ async def test_retention_drops_whole_partitions(conn):
                        "('E', 'm-new', 2, $2)", (datetime.fromtimestamp(T0 / 1000, UTC) - timedelta(days=20)).date(),
                        datetime.fromtimestamp(T0 / 1000, UTC).date())
     now = datetime.fromtimestamp(T0 / 1000, UTC)
-    await timeparts.ensure_ahead(conn, now)  # the stray day in the default gets its partition
+    await timeparts.ensure_ahead(conn, now, adopt=True)  # the stray day in the default gets its partition
     dropped = await retention.retain(conn, now, retention.Policy())
     names = {p.name for p in dropped}
     old_month = timeparts.month_start(timeparts.day_of_ms(old))
@@ -172,3 +172,20 @@ async def test_a_process_killed_while_packing_loses_and_doubles_nothing(conn, ma
     got = await history.raw(conn, [3], T0, T0 + hours * H)
     assert got[3][0].tolist() == [T0 + k * 10_000 for k in range(hours * 360)]
     assert got[3][1].tolist() == [round(k * 0.1, 1) for k in range(hours * 360)]
+
+
+async def test_upkeep_runs_once_across_processes(conn, machine_db):
+    """Two processes on one database (gateways of the distributed mode, or `warning store`
+    beside `warning run`): while one holds the upkeep lock, the other's pass skips."""
+    from warning.store import maintenance
+    from warning.store.retention import Policy
+
+    other = await asyncpg.connect(machine_db)
+    try:
+        assert await other.fetchval("SELECT pg_try_advisory_lock($1)", packing.LOCK_ID)
+        skipped = await maintenance.run_pass(conn, Policy(), now=T0 / 1000)
+        assert not skipped.ran
+        await other.execute("SELECT pg_advisory_unlock($1)", packing.LOCK_ID)
+        assert (await maintenance.run_pass(conn, Policy(), now=T0 / 1000)).ran
+    finally:
+        await other.close()

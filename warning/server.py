@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import uvicorn
@@ -21,7 +22,7 @@ from .runtime.embedded import EmbeddedRuntime, Options
 from .runtime.gateway import KafkaGateway
 from .runtime.kafka import KafkaSettings
 from .sources.mqtt import MqttSettings, MqttSource
-from .store import maintenance
+from .store import maintenance, timeparts
 from .store import tokens as token_store
 from .store.db import connect_pool
 from .store.embedded import EmbeddedPostgres
@@ -92,6 +93,8 @@ class Server:
             log.info("embedded PostgreSQL in %s", self.embedded.pgdata)
         self.pool = await connect_pool(dsn)
         self.dsn = dsn
+        async with self.pool.acquire() as conn:  # today's partitions exist before the first request
+            await timeparts.ensure_ahead(conn, datetime.now(UTC), adopt=True)
         metrics = Metrics()
         hub = Hub(metrics=metrics)
         if s.roles:

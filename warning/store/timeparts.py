@@ -8,10 +8,13 @@ partition moves the default's rows of that range into it in the same transaction
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
+
+log = logging.getLogger(__name__)
 
 MONTHLY_MS = ("readings_packed", "rollups")  #: bigint epoch-ms keys, partitions per month
 
@@ -49,9 +52,19 @@ async def ensure_month_ms(conn: asyncpg.Connection, table: str, d: date) -> None
                        f"FOR VALUES FROM ({ms_of(lo)}) TO ({ms_of(hi)})")
 
 
-async def _ensure_with_default(conn: asyncpg.Connection, table: str, key: str, name: str, lo: str, hi: str) -> None:
+async def _ensure_with_default(conn: asyncpg.Connection, table: str, key: str, name: str, lo: str, hi: str,
+                               adopt: bool) -> None:
     exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", name)
     if exists:
+        return
+    stray = await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {table}_default WHERE {key} >= {lo} AND {key} < {hi})")
+    if not stray:  # the usual case: a day ahead, nothing to move
+        await conn.execute(f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF {table} FOR VALUES FROM ({lo}) TO ({hi})")
+        return
+    if not adopt:
+        # Moving rows out of the default while the service inserts and looks ids up would let a
+        # lookup planned before the ATTACH miss rows deleted from the default: only at start-up.
+        log.warning("%s: rows of %s .. %s wait in %s_default for the next start-up", table, lo, hi, table)
         return
     async with conn.transaction():
         await conn.execute(f"LOCK TABLE {table}_default IN ACCESS EXCLUSIVE MODE")
@@ -63,8 +76,10 @@ async def _ensure_with_default(conn: asyncpg.Connection, table: str, key: str, n
         await conn.execute(f"ALTER TABLE {table} ATTACH PARTITION {name} FOR VALUES FROM ({lo}) TO ({hi})")
 
 
-async def ensure_ahead(conn: asyncpg.Connection, now: datetime, *, days_ahead: int = 7) -> None:
-    """Partitions from today to ``days_ahead`` days on (message days; months otherwise)."""
+async def ensure_ahead(conn: asyncpg.Connection, now: datetime, *, days_ahead: int = 7, adopt: bool = False) -> None:
+    """Partitions from yesterday to ``days_ahead`` days on (message days; months otherwise).
+    With ``adopt`` (at start-up, before any ingest), rows sitting in a DEFAULT partition are
+    moved into partitions of their own, so retention can drop them."""
     today = now.astimezone(UTC).date()
     # Rows that fell into a DEFAULT partition (from before 012, or a gap) get their own
     # partitions too, so retention can drop them.
@@ -73,14 +88,14 @@ async def ensure_ahead(conn: asyncpg.Connection, now: datetime, *, days_ahead: i
         "SELECT DISTINCT (received_at AT TIME ZONE 'UTC')::date AS d FROM dead_letters_default")}
     for d in sorted(stray | {today + timedelta(days=k) for k in range(-1, days_ahead + 1)}):
         await _ensure_with_default(conn, "messages", "day", f"messages_{d:%Y%m%d}", f"'{d}'::date",
-                                   f"'{d + timedelta(days=1)}'::date")
+                                   f"'{d + timedelta(days=1)}'::date", adopt)
     months = {month_start(today + timedelta(days=k)) for k in range(0, days_ahead + 32, 28)}
     for m in sorted(months | stray_months):
         if m in months:
             for table in MONTHLY_MS:
                 await ensure_month_ms(conn, table, m)
         await _ensure_with_default(conn, "dead_letters", "received_at", f"dead_letters_{m:%Y%m}",
-                                   f"'{m}'::timestamptz", f"'{next_month(m)}'::timestamptz")
+                                   f"'{m}'::timestamptz", f"'{next_month(m)}'::timestamptz", adopt)
 
 
 async def parts(conn: asyncpg.Connection) -> list[Part]:
