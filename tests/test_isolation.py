@@ -98,6 +98,7 @@ QUERIES = {
         "?format=json&from=0",
     ],
     "/api/v1/notifications": ["", "?alert={a}"],
+    "/api/v1/enterprise-alarms": ["", "?enterprise={e}", "?since=0&limit=5"],
     "/api/v1/silences": ["", "?expired=true"],
 }
 PLAIN = {

@@ -17,7 +17,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from detectors.chain import build, merge
 
 from .basemap import Basemap, parse_basemap
+from .i18n import LOCALES, normalise
+from .labels import Labels
 from .model import PointRef, Severity
+from .platforms.settings import parse_platforms
 from .policy.policies import PolicyError, parse_policy
 from .site import CHANNEL_TYPES, DEFAULT_TIMEZONE, ROLES, Channel, Enterprise, PointDef, Retention, Site, User
 
@@ -91,6 +94,7 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site", base: Pa
             did = _req(d, "id", f"{source}: enterprise {eid}")
             devices.append(did)
             overrides = d.get("overrides", {})
+            codes = d.get("codes", {})  # point name -> platform point code (issue 18)
             for pname in d.get("points", []):
                 kind_name = d.get("kinds", {}).get(pname, pname)
                 kind = kinds.get(kind_name)
@@ -105,14 +109,18 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site", base: Pa
                         build({k: v for k, v in spec.items() if k != "when_running"})
                     except ValueError as exc:
                         raise ConfigError(f"{source}: {eid}/{did}/{pname}: {exc}") from None
+                code = codes.get(pname)
+                if code is not None and not (isinstance(code, str) and code):
+                    raise ConfigError(f"{source}: {eid}/{did}/{pname}: a point code must be a non-empty string")
                 points.append(PointDef(PointRef(eid, did, pname), kind_name, kind.get("unit", ""),
-                                       kind.get("title", pname), specs))
+                                       kind.get("title", pname), specs, code, kind.get("precision")))
         loc = e.get("location")
         street = e.get("street", "")
         if basemap is not None and street and street not in basemap.streets():
             raise ConfigError(f"{source}: enterprise {eid}: street {street!r} is not on the map")
         enterprises[eid] = Enterprise(eid, e.get("name", eid), tuple(e.get("token_sha256", [])),
-                                      tuple(loc) if loc else None, e.get("dust", ""), tuple(devices), street)
+                                      tuple(loc) if loc else None, e.get("dust", ""), tuple(devices), street,
+                                      _code(e.get("code"), f"{source}: enterprise {eid}"))
     users = {}
     for u in raw.get("users", []):
         name = _req(u, "name", source)
@@ -122,7 +130,10 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site", base: Pa
         ent = u.get("enterprise")
         if (role == "enterprise") != (ent is not None) or (ent is not None and ent not in enterprises):
             raise ConfigError(f"{source}: user {name!r}: an enterprise user needs one known enterprise, others none")
-        users[name] = User(name, role, u.get("password"), u.get("api_token_sha256"), ent)
+        loc = u.get("locale")
+        if loc is not None and normalise(loc) is None:
+            raise ConfigError(f"{source}: user {name!r}: locale must be one of {LOCALES}")
+        users[name] = User(name, role, u.get("password"), u.get("api_token_sha256"), ent, normalise(loc))
     channel_list: list[Channel] = []
     for c in raw.get("channels", []):
         ch = Channel(_req(c, "id", source), _req(c, "type", source), c.get("min_severity", "blue"),
@@ -135,6 +146,11 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site", base: Pa
             raise ConfigError(f"{source}: channel {ch.id!r}: {exc}") from None
         if ch.type not in ("log", "email") and not ("url" in ch.options or "url_env" in ch.options):
             raise ConfigError(f"{source}: channel {ch.id!r} needs url or url_env")
+        if ch.type == "upstream" and ch.options.get("format", "json") not in ("json", "national", "provincial"):
+            raise ConfigError(f"{source}: channel {ch.id!r}: format must be json, national or provincial")
+        if ch.type == "upstream" and ch.options.get("format", "json") != "json" and not (
+                isinstance(ch.options.get("gateway"), str) and isinstance(ch.options.get("key_env"), str)):
+            raise ConfigError(f"{source}: channel {ch.id!r}: a platform format needs gateway and key_env (and iv_env)")
         if ch.type == "email" and not ("host" in ch.options or "host_env" in ch.options):
             raise ConfigError(f"{source}: channel {ch.id!r} needs host or host_env (the SMTP server)")
         channel_list.append(ch)
@@ -149,14 +165,31 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site", base: Pa
     except (ZoneInfoNotFoundError, ValueError, TypeError):
         raise ConfigError(f"{source}: site.timezone {tz!r} is not an IANA time zone (e.g. Asia/Shanghai)") from None
     try:
+        platforms = parse_platforms(raw, enterprises, points)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: platforms: {exc}") from None
+    try:
         retention = Retention.from_dict(raw.get("retention"))
     except ValueError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     return Site(site.get("name", "site"), float(site.get("offline_after", 300)), enterprises, tuple(points), users,
-                channels, policy, tz, basemap, retention)
+                channels, policy, tz, basemap, platforms, retention)
+
+
+def _code(value, where: str) -> str | None:
+    """A platform code (enterprise ``code``): optional, a non-empty string when given."""
+    if value is not None and not (isinstance(value, str) and value):
+        raise ConfigError(f"{where}: code must be a non-empty string")
+    return value
 
 
 def _req(table: dict, key: str, where: str):
     if key not in table:
         raise ConfigError(f"{where}: missing {key!r}")
     return table[key]
+
+
+def public_labels(site: Site) -> Labels:
+    """The site's labels for notifications and the live feed, with the public address from
+    ``WARNING_PUBLIC_URL`` (read here, when a runtime or server starts, never at import)."""
+    return Labels.of(site, os.environ.get("WARNING_PUBLIC_URL"))

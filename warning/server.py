@@ -16,7 +16,7 @@ from pathlib import Path
 
 import uvicorn
 
-from .config import Site
+from .config import Site, public_labels
 from .metrics import Metrics
 from .runtime.embedded import EmbeddedRuntime, Options
 from .runtime.gateway import KafkaGateway
@@ -96,7 +96,7 @@ class Server:
         async with self.pool.acquire() as conn:  # today's partitions exist before the first request
             await timeparts.ensure_ahead(conn, datetime.now(UTC), adopt=True)
         metrics = Metrics()
-        hub = Hub(metrics=metrics)
+        hub = Hub(metrics=metrics, labels=public_labels(self.site))
         if s.roles:
             self.runtime = KafkaGateway(self.site, self.pool, s.kafka or KafkaSettings.from_env(), metrics=metrics,
                                         hub=hub, roles=s.roles, max_in_flight=s.runtime.max_pending)

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 
 from .basemap import Basemap
 from .model import PointRef
+from .platforms.settings import Platforms
 from .policy.policies import Policy
 
 ROLES = ("officer", "viewer", "admin", "enterprise")  #: enterprise users see one enterprise only
-CHANNEL_TYPES = ("log", "webhook", "wecom", "dingtalk", "feishu", "email", "sms")  # see docs/alerting.md
+CHANNEL_TYPES = ("log", "webhook", "wecom", "dingtalk", "feishu", "email", "sms", "upstream")  # see docs/alerting.md
 DEFAULT_TIMEZONE = "Asia/Shanghai"  #: how a time written without a zone is read (warning.times)
 
 
@@ -25,6 +26,8 @@ class PointDef:
     unit: str
     title: str
     detectors: tuple[dict, ...]  #: detector specs after overrides
+    code: str | None = None  #: the platforms' point code (provincial ``tnm``), from the device's ``codes``
+    precision: int | None = None  #: decimals shown in messages (kind's ``precision``; None: by unit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +39,7 @@ class Enterprise:
     dust: str = ""
     devices: tuple[str, ...] = ()
     street: str = ""  #: the street or town (街镇) it belongs to; one of the basemap's when there is one
+    code: str | None = None  #: the platforms' enterprise code (provincial ``qybm``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +49,7 @@ class User:
     password: str | None  #: scrypt hash, see ``warning.security``
     api_token_digest: str | None = None
     enterprise: str | None = None  #: the one enterprise an ``enterprise`` user may see
+    locale: str | None = None  #: the language this user reads (zh-CN, en); None: Accept-Language, then zh-CN
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +108,7 @@ class Site:
     policy: Policy = field(default_factory=Policy)  #: escalation, rosters, noise control
     timezone: str = DEFAULT_TIMEZONE  #: IANA name; a time written without a zone is read here
     basemap: Basemap | None = None  #: the risk map's outline and streets (``[site] map``), see warning.basemap
+    platforms: Platforms | None = None  #: the platforms' inbound formats, gateways and point codes
     retention: Retention = field(default_factory=Retention)  #: ``[retention]``: how long stored data is kept
 
     def alert_policy(self) -> Policy:

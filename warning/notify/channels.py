@@ -26,6 +26,8 @@ from email.message import EmailMessage
 import aiohttp
 import orjson
 
+from ..platforms import push
+from ..platforms.settings import gateway_cipher_from
 from ..policy import formats
 from ..site import Channel
 
@@ -77,18 +79,23 @@ def recipients(ch: Channel, payload: dict, field: str) -> list[str]:
 class Sender:
     """Sends one payload on one channel; returns None on success, else the reason."""
 
-    def __init__(self, session: aiohttp.ClientSession, clock, timeout: float = 10.0):
+    def __init__(self, session: aiohttp.ClientSession, clock, timeout: float = 10.0,
+                 codes: push.PushCodes | None = None):
         self.session = session
         self.clock = clock
         self.timeout = timeout
+        self.codes = codes  #: the site's platform codes, for ``upstream`` channels
 
     async def send(self, ch: Channel, payload: dict, key: str) -> str | None:
         t = ch.type
+        loc = ch.options.get("locale")  #: the channel's language (docs/alerting.md); zh-CN by default
         if t == "log":
-            log.warning("[%s] %s", ch.id, formats.title(payload))
+            log.warning("[%s] %s", ch.id, formats.title(payload, loc))
             return None
         if t == "email":
             return await self._email(ch, payload)
+        if t == "upstream":
+            return await self._upstream(ch, payload, key)
         url = env(ch, "url")
         if t == "webhook" and ch.options.get("to_enterprise"):
             var = payload.get("contact", {}).get("webhook_env")
@@ -98,20 +105,20 @@ class Sender:
         headers = {"Content-Type": "application/json", "Idempotency-Key": key}
         now = self.clock()
         if t == "wecom":
-            body = formats.wecom_any(payload)
+            body = formats.wecom_any(payload, loc)
         elif t == "dingtalk":
-            body = formats.dingtalk_markdown(payload)
+            body = formats.dingtalk_markdown(payload, loc)
             url = dingtalk_url(url, secret(ch), now)
         elif t == "feishu":
             s = secret(ch)
             ts = int(now)
-            body = formats.feishu_text(payload, ts, feishu_sign(s, ts) if s else None)
+            body = formats.feishu_text(payload, ts, feishu_sign(s, ts) if s else None, loc)
         elif t == "sms":
             phones = recipients(ch, payload, "phone")
             if not phones:
                 return f"channel {ch.id!r}: no phone number to send to"
             body = {ch.options.get("to_field", "to"): phones,
-                    ch.options.get("text_field", "text"): formats.sms_text(payload, int(ch.options.get("limit", 300)))}
+                    ch.options.get("text_field", "text"): formats.sms_text(payload, int(ch.options.get("limit", 300)), loc)}
             var = ch.options.get("token_env")
             token = os.environ.get(var) if var else None
             if token:
@@ -139,6 +146,34 @@ class Sender:
                     return f"{ch.type} error {code}: {text[:200]}"
         return None
 
+    async def _upstream(self, ch: Channel, payload: dict, key: str) -> str | None:
+        """One event to the platform above, in the channel's format (warning/platforms/push.py)."""
+        url = env(ch, "url")
+        if not url:
+            return f"channel {ch.id!r} has no url (set the environment variable in url_env)"
+        codes = self.codes or push.PushCodes({}, {}, {})
+        item = push.item(payload, codes)
+        body = item
+        headers = {"Content-Type": "application/json", "Idempotency-Key": key}
+        name = ch.options.get("format", "json")
+        fmt = codes.formats.get(name) if name != "json" else None
+        if fmt is not None:
+            try:
+                cipher = gateway_cipher_from(fmt, ch.id, ch.options.get("key_env"), ch.options.get("iv_env"),
+                                             os.environ)
+            except ValueError as exc:
+                return str(exc)
+            body = push.envelope(fmt, cipher, str(ch.options["gateway"]), item["qybm"], [item])
+            if fmt.secret_header:
+                var = ch.options.get("secret_env")
+                headers[fmt.secret_header] = (os.environ.get(var) if var else None) or ""
+        try:
+            timeout = aiohttp.ClientTimeout(total=float(ch.options.get("timeout", self.timeout)))
+            async with self.session.post(url, data=orjson.dumps(body), headers=headers, timeout=timeout) as resp:
+                return push.accepted(fmt, resp.status, await resp.text())
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+
     async def _email(self, ch: Channel, payload: dict) -> str | None:
         to = recipients(ch, payload, "email")
         if not to:
@@ -146,7 +181,7 @@ class Sender:
         host = env(ch, "host")
         if not host:
             return f"channel {ch.id!r}: no SMTP host (set host or the environment variable in host_env)"
-        subject, text = formats.email_parts(payload)
+        subject, text = formats.email_parts(payload, ch.options.get("locale"))
         msg = EmailMessage()
         msg["Subject"] = subject
         msg["From"] = ch.options.get("from", "warning@localhost")
