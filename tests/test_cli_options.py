@@ -28,6 +28,7 @@ COMMANDS = {
     "evaluate": [["evaluate"]],
     "replay": [["replay", "in.csv"]],
     "hash-password": [["hash-password"]],
+    "store": [["store", "sizes"], ["store", "retain", "--dry-run"]],
 }
 VALUES = {
     "database": ("--database", "postgresql://u@db.example:5432/w"),

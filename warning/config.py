@@ -22,7 +22,7 @@ from .labels import Labels
 from .model import PointRef, Severity
 from .platforms.settings import parse_platforms
 from .policy.policies import PolicyError, parse_policy
-from .site import CHANNEL_TYPES, DEFAULT_TIMEZONE, ROLES, Channel, Enterprise, PointDef, Site, User
+from .site import CHANNEL_TYPES, DEFAULT_TIMEZONE, ROLES, Channel, Enterprise, PointDef, Retention, Site, User
 
 log = logging.getLogger(__name__)
 
@@ -168,8 +168,12 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site", base: Pa
         platforms = parse_platforms(raw, enterprises, points)
     except ValueError as exc:
         raise ConfigError(f"{source}: platforms: {exc}") from None
+    try:
+        retention = Retention.from_dict(raw.get("retention"))
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
     return Site(site.get("name", "site"), float(site.get("offline_after", 300)), enterprises, tuple(points), users,
-                channels, policy, tz, basemap, platforms)
+                channels, policy, tz, basemap, platforms, retention)
 
 
 def _code(value, where: str) -> str | None:

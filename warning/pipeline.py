@@ -36,7 +36,7 @@ OFFLINE_RULE = "offline"
 RUNNING_POINT = "running"  #: the point whose value (1/0) says whether a collector runs
 NODATA_RULE = "nodata"
 SNAPSHOT_VERSION = 4  #: 4: alerts keep peak_severity, cleared_at, message_data (issue 13)
-SHARDS = 16  #: checkpoint slices; changing it discards existing checkpoints
+SHARDS = 16  #: checkpoint slices; a snapshot names its count, so changing it re-shards (recovery.py)
 
 
 class Pipeline:
@@ -121,6 +121,24 @@ class Pipeline:
                 events.extend(observe(PointRef(dev[0], dev[1], ""),
                                       Finding(OFFLINE_RULE, None, now, 0.0, "device reporting again")))
         return events
+
+    def warm(self, readings: Iterable[RawReading]) -> int:
+        """Feed stored history to the points' detectors before going live (a database with
+        history but no checkpoint: new, or restored from a dump). State only: findings are
+        dropped, no alert is raised, no device is marked seen, gates are not consulted (the
+        history is what happened; the detectors learn its levels). Returns readings fed."""
+        chains, points = self.chains, self.points
+        n = 0
+        for pid, t, x in readings:
+            chain = chains.get(pid)
+            if chain is None:
+                if pid not in points:
+                    continue
+                chain = self._build_chain(pid)
+            for det in chain.detectors:
+                det.update(t, x)
+            n += 1
+        return n
 
     def tick(self, now: float) -> list[AlertEvent]:
         """Timers: devices silent for ``offline_after`` seconds raise an offline alert; the
@@ -251,6 +269,7 @@ class Pipeline:
         state = {
             "version": SNAPSHOT_VERSION,
             "shard": shard,
+            "shards": SHARDS,
             "chains": chains,
             "keys": {pid: tuple(spec_key(s) for s in self.points[pid].detectors) for pid in chains},
             "engine": self.engine.snapshot(mine),
@@ -263,13 +282,16 @@ class Pipeline:
         }
         return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
-    def restore(self, data: bytes) -> None:
-        """Put back a snapshot taken by :meth:`snapshot` (a shard's replaces only that shard)."""
+    def restore(self, data: bytes) -> tuple[int | None, int]:
+        """Put back a snapshot taken by :meth:`snapshot` (a shard's replaces only that shard).
+        Returns (its shard, the shard count it was taken with): a snapshot of another count
+        (``SHARDS`` changed) restores the enterprises it holds all the same."""
         state = pickle.loads(data)
         if state.get("version") != SNAPSHOT_VERSION:
             raise ValueError(f"snapshot version {state.get('version')} is not {SNAPSHOT_VERSION}")
         shard = state["shard"]
-        mine = (lambda e: True) if shard is None else (lambda e: shard_of(e) == shard)
+        count = int(state.get("shards", 16))  # snapshots before the count was recorded: 16
+        mine = (lambda e: True) if shard is None else (lambda e: shard_of(e, count) == shard)
         self.chains = {pid: c for pid, c in self.chains.items() if not mine(self.points[pid].ref.enterprise)}
         for pid, chain in state["chains"].items():
             p = self.points.get(pid)
@@ -286,8 +308,10 @@ class Pipeline:
             p for p in state["silent_points"] if p in self.nodata}
         self.runs = {d: r for d, r in self.runs.items() if not mine(d[0])} | {
             d: RunState(since) for d, since in state.get("running_since", {}).items()}
+        return shard, count
 
 
-def shard_of(enterprise: str) -> int:
-    """Stable shard of an enterprise (crc32, not ``hash()``, which changes per process)."""
-    return zlib.crc32(enterprise.encode()) % SHARDS
+def shard_of(enterprise: str, shards: int | None = None) -> int:
+    """Stable shard of an enterprise (crc32, not ``hash()``, which changes per process), of
+    ``shards`` slices (default: ``SHARDS``)."""
+    return zlib.crc32(enterprise.encode()) % (SHARDS if shards is None else shards)

@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import uvicorn
@@ -25,6 +26,7 @@ from .runtime.gateway import KafkaGateway
 from .runtime.kafka import KafkaSettings
 from .runtime.risk import RiskService
 from .sources.mqtt import MqttSettings, MqttSource
+from .store import maintenance, timeparts
 from .store import tokens as token_store
 from .store.db import connect_pool
 from .store.embedded import EmbeddedPostgres, default_data_dir
@@ -64,6 +66,7 @@ class Settings:
     runtime: Options = field(default_factory=Options)
     mqtt: MqttSettings | None = None  #: subscribe to an MQTT broker (off by default)
     token_refresh: float = 5.0  #: seconds between reloads of the tokens table
+    store_interval: float = 300.0  #: seconds between store upkeep passes (packing, partitions, retention); 0: none
     roles: set[str] | None = None  #: distributed gateway roles (ingest, dashboard, notifier); None: embedded
     kafka: KafkaSettings | None = None  #: the distributed runtime's broker and topics (with ``roles``)
     risk: Path | None = None  #: the risk model's file (default WARNING_RISK, else config/risk.toml), docs/risk.md
@@ -87,6 +90,7 @@ class Server:
         self.settings = settings
         self.embedded: EmbeddedPostgres | None = None
         self.pool = None
+        self.dsn: str | None = None
         self.runtime: EmbeddedRuntime | KafkaGateway | None = None
         self.app = None
         self.uvicorn: uvicorn.Server | None = None
@@ -106,6 +110,9 @@ class Server:
             dsn = await asyncio.to_thread(self.embedded.start)
             log.info("embedded PostgreSQL in %s", self.embedded.pgdata)
         self.pool = await connect_pool(dsn)
+        self.dsn = dsn
+        async with self.pool.acquire() as conn:  # today's partitions exist before the first request
+            await timeparts.ensure_ahead(conn, datetime.now(UTC), adopt=True)
         metrics = Metrics()
         hub = Hub(metrics=metrics, labels=public_labels(self.site))
         if s.roles:
@@ -125,6 +132,8 @@ class Server:
                          enterprise_buckets=Buckets(s.enterprise_rate or s.rate, (s.enterprise_rate or s.rate) / s.rate
                                                     * s.burst))
         self._background.append(asyncio.create_task(self._token_loop()))
+        if s.store_interval > 0:
+            self._background.append(asyncio.create_task(self._store_loop()))
         if s.mqtt is not None:
             self.mqtt = MqttSource(s.mqtt, runtime=self.runtime, auth=auth, buckets=buckets, pool=self.pool,
                                    metrics=metrics)
@@ -159,6 +168,21 @@ class Server:
     async def _refresh_tokens(self) -> None:
         async with self.pool.acquire() as conn:
             self.tokens.rebuild(await token_store.rows(conn))
+
+    async def _store_loop(self) -> None:
+        """Packing, partitions ahead and retention (warning.store.maintenance): once per pass
+        across all processes on the database, whatever their role."""
+        assert self.dsn is not None
+        while True:
+            backlog = False
+            try:
+                # an hour of the district a pass, so a stop never waits long for the thread
+                res = await asyncio.to_thread(maintenance.run_pass_in_thread, self.dsn, self.site.retention,
+                                              max_hours=1)
+                backlog = res.packed.readings > 0
+            except Exception as exc:  # the store may be away: the next pass carries on
+                log.warning("store upkeep failed: %s", exc)
+            await asyncio.sleep(1.0 if backlog else self.settings.store_interval)
 
     async def _token_loop(self) -> None:
         while True:

@@ -60,6 +60,43 @@ class Channel:
     options: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How long each kind of stored data is kept (``[retention]`` in the site file; see
+    warning.store.retention, which drops whole time partitions)."""
+
+    raw_days: int | None = 365  #: packed readings (None: for ever)
+    rollup_days: int | None = None
+    message_days: int = 7  #: de-duplication horizon
+    dead_letter_days: int | None = 90
+
+    def keep_days(self, table: str) -> int | None:
+        return {"readings_packed": self.raw_days, "rollups": self.rollup_days, "messages": self.message_days,
+                "dead_letters": self.dead_letter_days}[table]
+
+    @classmethod
+    def from_dict(cls, raw: dict | None) -> Retention:
+        """From a site file's ``[retention]`` table (``raw_days``, ``rollup_days``,
+        ``message_days``, ``dead_letter_days``; 0 or absent rollups: for ever)."""
+        raw = dict(raw or {})
+        unknown = set(raw) - {"raw_days", "rollup_days", "message_days", "dead_letter_days"}
+        if unknown:
+            raise ValueError(f"retention: unknown keys {sorted(unknown)}")
+
+        def days(key: str, default: int | None) -> int | None:
+            v = raw.get(key, default)
+            if v is None or v == 0:
+                return None
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"retention.{key} must be a whole number of days >= 1 (0: for ever)")
+            return v
+
+        msg = days("message_days", 7)
+        if msg is None:
+            raise ValueError("retention.message_days must be >= 1")
+        return cls(days("raw_days", 365), days("rollup_days", None), msg, days("dead_letter_days", 90))
+
+
 @dataclass(frozen=True)
 class Site:
     name: str
@@ -72,6 +109,7 @@ class Site:
     timezone: str = DEFAULT_TIMEZONE  #: IANA name; a time written without a zone is read here
     basemap: Basemap | None = None  #: the risk map's outline and streets (``[site] map``), see warning.basemap
     platforms: Platforms | None = None  #: the platforms' inbound formats, gateways and point codes
+    retention: Retention = field(default_factory=Retention)  #: ``[retention]``: how long stored data is kept
 
     def alert_policy(self) -> Policy:
         return self.policy

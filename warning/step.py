@@ -339,8 +339,9 @@ class Step:
     def snapshot(self, shard: int | None = None) -> bytes:
         return self.pipeline.snapshot(shard)
 
-    def restore(self, data: bytes) -> None:
-        self.pipeline.restore(data)
+    def restore(self, data: bytes) -> tuple[int | None, int]:
+        """(the snapshot's shard, the shard count it was taken with)."""
+        return self.pipeline.restore(data)
 
 
 _order = itemgetter(1, 0)  #: time, then point: the order the pipeline wants a batch in

@@ -15,9 +15,22 @@ import logging
 import sys
 
 from ..config import ConfigError
-from . import _store, evaluate, export, replay, report, run, score, secrets_cmd, session_cmd, simulate, worker
+from . import (
+    _store,
+    evaluate,
+    export,
+    replay,
+    report,
+    run,
+    score,
+    secrets_cmd,
+    session_cmd,
+    simulate,
+    store_cmd,
+    worker,
+)
 
-COMMANDS = (run, worker, simulate, secrets_cmd, session_cmd, score, evaluate, report, replay, export)
+COMMANDS = (run, worker, simulate, secrets_cmd, session_cmd, score, evaluate, report, replay, export, store_cmd)
 #: The shared options each subcommand uses; the others take none of them.
 STORE_OPTIONS: dict[str, tuple[str, ...]] = {
     "run": ("database", "data_dir", "site"),
@@ -26,6 +39,7 @@ STORE_OPTIONS: dict[str, tuple[str, ...]] = {
     "session": ("database", "data_dir"),
     "report": ("database", "data_dir", "site"),  # the site file names the enterprises, gives the zone
     "export": ("database", "data_dir"),
+    "store": ("database", "data_dir", "site"),
     "simulate": ("site",),
 }
 

@@ -20,3 +20,10 @@ async def load(conn: asyncpg.Connection, name: str) -> tuple[int, bytes] | None:
 async def load_prefix(conn: asyncpg.Connection, prefix: str) -> dict[str, tuple[int, bytes]]:
     rows = await conn.fetch("SELECT name, batch, state FROM checkpoints WHERE starts_with(name, $1)", prefix)
     return {r["name"]: (r["batch"], bytes(r["state"])) for r in rows}
+
+
+async def delete_beyond(conn: asyncpg.Connection, prefix: str, count: int) -> str:
+    """Drop ``prefix<k>`` checkpoints with ``k >= count`` (left by a larger shard count)."""
+    return await conn.execute(
+        "DELETE FROM checkpoints WHERE starts_with(name, $1) AND substr(name, length($1) + 1) ~ '^[0-9]+$' "
+        "AND substr(name, length($1) + 1)::int >= $2", prefix, count)

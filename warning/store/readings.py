@@ -55,14 +55,14 @@ async def arrivals(conn: asyncpg.Connection, after_batch: int) -> dict[int, floa
 
 
 async def replay_cursor(conn: asyncpg.Connection, after_batch: int):
-    """Readings of batches after ``after_batch``, in processing order (use inside a transaction)."""
+    """Readings of batches after ``after_batch``, in processing order (use inside a transaction).
+
+    Raw rows only, and that is all of them: packing never moves a row whose batch the oldest
+    shard checkpoint does not cover (``packing.safe_batch``). Every other reader of history
+    goes through ``history``, which reads raw and packed alike."""
     return conn.cursor(
         "SELECT batch, point_id, ts_ms, value FROM readings WHERE batch > $1 ORDER BY batch, ts_ms, point_id",
         after_batch, prefetch=10_000)
-
-
-async def prune_ids(conn: asyncpg.Connection, keep_batches_after: int) -> str:
-    return await conn.execute("DELETE FROM messages WHERE batch <= $1", keep_batches_after)
 
 
 async def last_batch(conn: asyncpg.Connection) -> int:

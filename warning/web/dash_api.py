@@ -6,7 +6,10 @@
   gets their own enterprise's (another's alert answers 404, not 403: no existence leak).
 * ``trend``: alerts raised per time bucket and severity over the shift.
 * ``series``: readings of points over a time range, bucketed to at most ``max`` values
-  per point (min, mean, max per bucket) so a week of 1 Hz data stays a small answer.
+  per point (min, mean, max per bucket) so a year of 10 s data stays a small answer. The
+  source follows the bucket: raw readings when a bucket is under a minute, the 1-minute
+  rollups under an hour, the 1-hour rollups beyond (``resolution`` in the answer); all
+  through ``warning.store.history``, which reads raw and packed hours alike.
 
 Every handler filters by the caller's scope (``warning.web.scope``): an ``enterprise=``
 outside it answers 404 like an unknown one.
@@ -14,18 +17,21 @@ outside it answers 404 like an unknown one.
 
 from __future__ import annotations
 
+import numpy as np
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ..i18n import word
 from ..model import Severity
 from ..store import alerts as alert_store
+from ..store import history, stats
+from ..store.packing import HOUR_MS, MINUTE_MS
 from .alerts_api import alert_listing, alert_with_events
 from .lang import request_locale
 from .responses import json_error, json_response
 from .scope import Scope, principal_of, scope_of
 
-MAX_SERIES_SPAN_S = 31 * 86400
+MAX_SERIES_SPAN_S = 2 * 366 * 86400  #: zoom out to two years
 MAX_BUCKETS = 2000
 
 
@@ -67,6 +73,41 @@ def _float(params, key: str, default: float) -> float:
     if value != value or value in (float("inf"), float("-inf")):
         raise ValueError(key)
     return value
+
+
+async def series_buckets(conn, pids: list[int], lo_ms: int, hi_ms: int, bucket_ms: int
+                         ) -> tuple[dict[int, list], str]:
+    """Per point ``[[t, mean, min, max], ...]`` in buckets of ``bucket_ms`` (t: the bucket's
+    first reading, or its first rollup's start), and which source answered."""
+    if bucket_ms < MINUTE_MS:
+        raw = await history.raw(conn, pids, lo_ms, hi_ms)
+        parts = {p: stats.of_readings(t // bucket_ms, t, v) for p, (t, v) in raw.items()}
+        firsts = {p: t for p, (t, _) in raw.items()}
+        resolution = "raw"
+    else:
+        step = MINUTE_MS if bucket_ms < HOUR_MS else HOUR_MS
+        got = await history.summary(conn, pids, lo_ms, hi_ms, step)
+        parts = {p: s._replace(bucket=s.bucket // bucket_ms) for p, s in got.items()}
+        firsts = {p: s.bucket for p, s in got.items()}
+        resolution = "1m" if step == MINUTE_MS else "1h"
+    out: dict[int, list] = {}
+    for p, s in parts.items():
+        if s.bucket.size == 0:
+            out[p] = []
+            continue
+        starts = np.flatnonzero(np.concatenate(([True], s.bucket[1:] != s.bucket[:-1])))
+        r = stats.reduce(s)
+        t = firsts[p][starts] / 1000.0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = r.total / r.n
+        out[p] = [[a, b, c, d] for a, b, c, d in zip(t.tolist(), _finite(mean), _finite(r.lo), _finite(r.hi),
+                                                     strict=True)]
+    return out, resolution
+
+
+def _finite(a: np.ndarray) -> list:
+    """JSON has no NaN or infinity: those become null."""
+    return [v if v == v and v not in (float("inf"), float("-inf")) else None for v in a.tolist()]
 
 
 def routes(state):
@@ -167,15 +208,11 @@ def routes(state):
             return json_error(404, "no such device or point")
         bucket_ms = max(1, int((t_to - t_from) * 1000 / max_n))
         async with state.pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT point_id, ts_ms / $4 AS b, min(ts_ms) AS t, avg(value) AS v, min(value) AS lo, "
-                "max(value) AS hi FROM readings WHERE point_id = ANY($1::int[]) AND ts_ms >= $2 AND ts_ms <= $3 "
-                "GROUP BY 1, 2 ORDER BY 1, 2", list(ids), int(t_from * 1000), int(t_to * 1000), bucket_ms)
-        out: dict[str, list] = {key: [] for key in ids.values()}
-        for r in rows:
-            out[ids[r["point_id"]]].append([r["t"] / 1000.0, r["v"], r["lo"], r["hi"]])
+            found, resolution = await series_buckets(conn, list(ids), int(t_from * 1000), int(t_to * 1000) + 1,
+                                                     bucket_ms)
+        out = {ids[pid]: rows for pid, rows in found.items()}
         return json_response({"enterprise": ent, "from": t_from, "to": t_to, "bucket": bucket_ms / 1000.0,
-                              "series": out})
+                              "resolution": resolution, "series": out})
 
     return [("/api/v1/dash/site", site_info, ["GET"]),
             ("/api/v1/dash/alerts", list_alerts, ["GET"]),

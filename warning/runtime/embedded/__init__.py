@@ -42,12 +42,13 @@ from ...pipeline import SHARDS, Pipeline
 from ...platforms.push import push_codes
 from ...policy.silences import Silence
 from ...step import Command, DeadLetter, SilenceChange, Step
+from ...store import checkpoints
 from ...store import notifications as notify_store
 from ...store import silences as silence_store
 from ...store.registry import sync_points
 from ..errors import Overloaded, Rejected
 from .loop import CHECKPOINT, Loop
-from .recovery import recover
+from .recovery import recover, warm
 from .writer import Writer
 
 __all__ = ["CHECKPOINT", "EmbeddedRuntime", "Options"]
@@ -64,6 +65,7 @@ class Options:
     notify: bool = True  #: run the outbox worker
     stall_after: float = 30.0  #: inputs waiting this long without one completed: /readyz fails
     drain_timeout: float = 2.5  #: seconds ``stop`` waits for accepted input to be processed (< the HTTP grace)
+    warm_horizon: float = 7200.0  #: seconds of stored history a shard without a checkpoint warms its detectors on
 
 
 class EmbeddedRuntime:
@@ -120,11 +122,14 @@ class EmbeddedRuntime:
             clock=self.clock,
         )
         self.step.apply(SilenceChange(silences, self.clock()))
-        out, last, unsaved = await recover(self.step, self.pool)
+        out, last, unsaved, cold = await recover(self.step, self.pool)
+        await warm(self.step, self.pool, cold, self.clock(), o.warm_horizon)  # before the first live reading
         self.loop.last_batch, self.loop.unsaved = last, unsaved
         await self.loop.record(out)
         for k in sorted(unsaved):  # every shard has a checkpoint from now on
             await self.loop.checkpoint(k)
+        async with self.pool.acquire() as conn:  # a re-shard's old names past SHARDS, now covered
+            await checkpoints.delete_beyond(conn, CHECKPOINT, SHARDS)
         now = self.clock()
         self.pipeline.watch_devices(self.site.devices(), now)
         self.pipeline.resume(now)

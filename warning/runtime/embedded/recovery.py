@@ -8,24 +8,32 @@ from __future__ import annotations
 import logging
 
 import asyncpg
+import numpy as np
 
 from ...model import Reading
 from ...pipeline import SHARDS
+from ...pipeline import shard_of as shard_of_enterprise
 from ...step import Batch, Command, Effects, Step
 from ...store import alerts as alert_store
-from ...store import checkpoints
+from ...store import checkpoints, history
 from ...store import readings as reading_store
 from .loop import CHECKPOINT
 
 log = logging.getLogger(__name__)
 
 
-async def recover(step: Step, pool: asyncpg.Pool) -> tuple[Effects, int, set[int]]:
+async def recover(step: Step, pool: asyncpg.Pool) -> tuple[Effects, int, set[int], set[int]]:
     """Rebuild ``step``'s state; returns (the effects to store, the last batch covered, the
-    shards without a checkpoint).
+    shards to checkpoint at once, the shards with no restored state at all).
 
-    A shard replays only the batches after its own checkpoint. A shard with no checkpoint
-    (first start) starts fresh at the newest batch: history before it is not replayed.
+    An enterprise replays only the batches after the checkpoint that holds it. An enterprise
+    with none (first start, or a restored database without checkpoints) starts at the newest
+    batch; its detectors warm from stored history instead (:func:`warm`).
+
+    Checkpoints taken with another shard count (``SHARDS`` changed) are re-sharded, not
+    discarded: each restores the enterprises it holds (its snapshot names its count), each
+    enterprise replays from its own checkpoint's batch, and every shard is checkpointed
+    again at once in the new layout (the caller then drops the names past ``SHARDS``).
     """
     out = Effects()
     replayed = 0
@@ -33,20 +41,29 @@ async def recover(step: Step, pool: asyncpg.Pool) -> tuple[Effects, int, set[int
     async with pool.acquire() as conn:
         saved = await checkpoints.load_prefix(conn, CHECKPOINT)
         floor = await reading_store.last_batch(conn)
-        shard_batch = {}
-        for k in range(SHARDS):
-            row = saved.get(f"{CHECKPOINT}{k}")
-            shard_batch[k] = floor if row is None else row[0]
-            if row is not None:
-                try:
-                    step.restore(row[1])
-                except Exception:  # an incompatible snapshot must not keep the service down
-                    log.exception("checkpoint of shard %d could not be restored; starting it fresh", k)
-        unsaved = {k for k in range(SHARDS) if f"{CHECKPOINT}{k}" not in saved}
+        enterprises = {p.ref.enterprise for p in pipeline.points.values()}
+        covered: dict[str, int] = {}  # enterprise -> batch of the checkpoint its state came from
+        counts: set[int] = set()
+        for name, (b, data) in sorted(saved.items(), key=lambda kv: kv[1][0]):  # newest coverage last
+            try:
+                shard, count = step.restore(data)
+            except Exception:  # an incompatible snapshot must not keep the service down
+                log.exception("checkpoint %s could not be restored; its shard starts fresh", name)
+                continue
+            counts.add(count)
+            for e in enterprises:
+                if shard is None or shard_of_enterprise(e, count) == shard:
+                    covered[e] = b
+        resharded = bool(counts - {SHARDS}) or any(not n[len(CHECKPOINT):].isdigit()
+                                                   or int(n[len(CHECKPOINT):]) >= SHARDS for n in saved)
+        if resharded:
+            log.warning("checkpoints of %s shard(s) re-sharded to %d", sorted(counts), SHARDS)
+        unsaved = set(range(SHARDS)) if resharded else {k for k in range(SHARDS) if f"{CHECKPOINT}{k}" not in saved}
+        cold = set(range(SHARDS)) - {shard_of_enterprise(e) for e in covered}
+        point_batch = {pid: covered.get(p.ref.enterprise, floor) for pid, p in pipeline.points.items()}
         await _reapply_actions(step, conn, out)
-        shard_of = {pid: pipeline.shard_of(pid) for pid in pipeline.points}
-        last = max(shard_batch.values(), default=0)
-        start = min(shard_batch.values(), default=0)
+        last = max(point_batch.values(), default=floor)
+        start = min(point_batch.values(), default=floor)
         arrived = await reading_store.arrivals(conn, start)
         async with conn.transaction():
             batch: int | None = None
@@ -57,7 +74,7 @@ async def recover(step: Step, pool: asyncpg.Pool) -> tuple[Effects, int, set[int
                     readings = []
                 batch = r["batch"]
                 pid = r["point_id"]
-                if pid in shard_of and batch > shard_batch[shard_of[pid]]:
+                if pid in point_batch and batch > point_batch[pid]:
                     readings.append(Reading(pid, r["ts_ms"] / 1000.0, r["value"]))
             if readings and batch is not None:
                 replayed += _replay(step, batch, readings, arrived, out)
@@ -67,7 +84,37 @@ async def recover(step: Step, pool: asyncpg.Pool) -> tuple[Effects, int, set[int
         await _reapply_actions(step, conn, out)
     if replayed or out.events:
         log.info("recovered: replayed %d readings after the shards' checkpoints, %d events", replayed, len(out.events))
-    return out, last, unsaved
+    return out, last, unsaved, cold
+
+
+async def warm(step: Step, pool: asyncpg.Pool, shards: set[int], now: float, horizon_s: float) -> int:
+    """Warm the detectors of ``shards`` (those without a checkpoint) from the stored history
+    of the last ``horizon_s`` seconds (``warning.store.history``: raw and packed alike), in
+    time order per group of points, before the first live reading. Returns readings fed."""
+    if not shards or horizon_s <= 0:
+        return 0
+    pipeline = step.pipeline
+    pids = sorted(pid for pid in pipeline.points if pipeline.shard_of(pid) in shards)
+    lo, hi = int((now - horizon_s) * 1000), int(now * 1000) + 1
+    fed = 0
+    async with pool.acquire() as conn:
+        for k in range(0, len(pids), 500):
+            fed += pipeline.warm(_in_time_order(await history.raw(conn, pids[k:k + 500], lo, hi)))
+    if fed:
+        log.info("warmed the detectors of %d point(s) from %d stored reading(s) of the last %.0f s",
+                 len(pids), fed, horizon_s)
+    return fed
+
+
+def _in_time_order(got: dict[int, tuple[np.ndarray, np.ndarray]]):
+    parts = [(pid, s) for pid, s in got.items() if s[0].size]
+    if not parts:
+        return
+    ts = np.concatenate([s[0] for _, s in parts])
+    val = np.concatenate([s[1] for _, s in parts])
+    who = np.concatenate([np.full(s[0].size, pid, np.int64) for pid, s in parts])
+    order = np.argsort(ts, kind="stable")
+    yield from zip(who[order].tolist(), (ts[order] / 1000.0).tolist(), val[order].tolist(), strict=True)
 
 
 def _replay(step: Step, batch: int, readings: list[Reading], arrived: dict[int, float], out: Effects) -> int:

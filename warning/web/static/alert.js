@@ -59,25 +59,25 @@ W.start(() => {
     $("f-silence").hidden = false;
   }
 
+  let historyChart = null;
   async function chart() {
     const a = alert;
     if (!a.point) { $("chart").replaceChildren(el("p", "muted", t("A device-level alert: no point to chart"))); return; }
     const t0 = a.opened_at - BEFORE_S;
     const end = a.resolved_at || Date.now() / 1000;
     const t1 = Math.min(Math.max(end + 120, a.opened_at + 300), Date.now() / 1000 + 1);
-    const q = new URLSearchParams({ enterprise: a.enterprise, device: a.device, point: a.point, from: t0, to: t1, max: 300 });
-    try {
-      const r = await W.getJSON(`/api/v1/dash/series?${q}`);
-      const pts = r.series[`${a.device}/${a.point}`] || [];
-      Charts.line($("chart"), {
-        points: pts, t0, t1, unit: a.point_info ? a.point_info.unit : "",
-        limits: a.point_info ? a.point_info.limits : [],
-        band: [a.opened_at, a.resolved_at || t1], bandSeverity: sevOf(a), noData: t("no data"),
-        markers: a.events.map((e) => ({ t: e.at, severity: nowSevOf(e), value: e.value, label: kindName(e.kind) })),
-      });
-    } catch (e) {
-      $("chart").replaceChildren(el("p", "err", t("The chart failed: {error}", { error: e.message })));
-    }
+    const range = historyChart ? historyChart.range() : [t0, t1]; // a reload keeps the officer's zoom
+    historyChart = Charts.history($("chart"), {
+      t, t0: range[0], t1: range[1], unit: a.point_info ? a.point_info.unit : "",
+      limits: a.point_info ? a.point_info.limits : [],
+      band: [a.opened_at, a.resolved_at || Date.now() / 1000], bandSeverity: sevOf(a), noData: t("no data"),
+      async load(f, to) {
+        const q = new URLSearchParams({ enterprise: a.enterprise, device: a.device, point: a.point, from: f, to, max: 600 });
+        const r = await W.getJSON(`/api/v1/dash/series?${q}`);
+        return { points: r.series[`${a.device}/${a.point}`] || [], resolution: r.resolution };
+      },
+      markers: () => a.events.map((e) => ({ t: e.at, severity: nowSevOf(e), value: e.value, label: kindName(e.kind) })),
+    });
   }
 
   async function load() {

@@ -13,6 +13,9 @@
   }
   const pad2 = (n) => String(n).padStart(2, "0");
   const hm = (t) => { const d = new Date(t * 1000); return `${pad2(d.getHours())}:${pad2(d.getMinutes())}`; };
+  const md = (t) => { const d = new Date(t * 1000); return `${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}`; };
+  // x tick text: the time of day within a day and a half, the date beyond
+  const tick = (t, span) => (span > 36 * 3600 ? md(t) : hm(t));
   const num = (v) => String(Number(v.toPrecision(Math.abs(v) >= 1e4 ? 6 : 3)));
 
   function extent(points, limits, i) {
@@ -69,7 +72,7 @@
     }
     for (let i = 0; i <= 5; i++) { // x ticks
       const t = t0 + ((t1 - t0) * i) / 5;
-      s("text", { x: x(t), y: h - 8, class: "tick", "text-anchor": "middle" }, svg).textContent = hm(t);
+      s("text", { x: x(t), y: h - 8, class: "tick", "text-anchor": "middle" }, svg).textContent = tick(t, t1 - t0);
     }
     if (opts.unit) s("text", { x: m.l + 6, y: m.t + 14, class: "tick unit" }, svg).textContent = opts.unit;
     if (pts.length) {
@@ -141,5 +144,103 @@
     return svg;
   }
 
-  window.Charts = { sparkline, line, bars, svg: s };
+  // The line chart's plot area in viewBox units (for turning a drag into a time range).
+  const PLOT = { w: 720, l: 52, r: 12 };
+
+  // datetime-local <input> values are local wall-clock times, minutes precision
+  const localValue = (t) => {
+    const d = new Date(t * 1000);
+    return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}T${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+  };
+
+  // History over any range: preset spans, a from/to picker, drag across the plot to zoom in,
+  // "zoom out" doubles the span. The server picks raw readings or rollups by the range
+  // (/api/v1/dash/series answers which: shown beside the picker).
+  // opts: {load(t0, t1) -> Promise<{points, resolution}>, t0, t1, limits, markers(t0, t1) -> [...],
+  //        unit, t (the pages' translate), noData}
+  function history(container, opts) {
+    const t = opts.t;
+    const el = (tag, cls, text) => { const e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; };
+    const bar = el("div", "history-bar");
+    const plot = el("div", "chart-box history-plot");
+    const PRESETS = [[3600, t("1 hour")], [6 * 3600, t("6 hours")], [86400, t("1 day")], [7 * 86400, t("7 days")],
+      [30 * 86400, t("30 days")], [365 * 86400, t("1 year")]];
+    let t0 = opts.t0;
+    let t1 = opts.t1;
+    let seq = 0;
+    for (const [span, label] of PRESETS) {
+      const b = el("button", "btn small", label);
+      b.type = "button";
+      b.dataset.span = String(span);
+      b.addEventListener("click", () => { t1 = Date.now() / 1000; t0 = t1 - span; draw(); });
+      bar.appendChild(b);
+    }
+    const from = el("input", "history-from");
+    from.type = "datetime-local";
+    from.setAttribute("aria-label", t("From"));
+    const to = el("input", "history-to");
+    to.type = "datetime-local";
+    to.setAttribute("aria-label", t("To"));
+    const show = el("button", "btn small", t("Show"));
+    show.type = "button";
+    show.addEventListener("click", () => {
+      const a = new Date(from.value).getTime() / 1000;
+      const b = new Date(to.value).getTime() / 1000;
+      if (Number.isFinite(a) && Number.isFinite(b) && a < b) { t0 = a; t1 = b; draw(); }
+    });
+    const out = el("button", "btn small", t("Zoom out"));
+    out.type = "button";
+    out.addEventListener("click", () => {
+      const span = t1 - t0;
+      const now = Date.now() / 1000;
+      t1 = Math.min(t1 + span / 2, now);
+      t0 = t1 - span * 2;
+      draw();
+    });
+    const res = el("span", "muted history-res");
+    bar.append(el("span", "muted", t("From")), from, el("span", "muted", t("To")), to, show, out, res);
+    container.replaceChildren(bar, plot);
+
+    async function draw() {
+      const mine = ++seq;
+      from.value = localValue(t0);
+      to.value = localValue(t1);
+      let got;
+      try {
+        got = await opts.load(t0, t1);
+      } catch (e) {
+        if (mine === seq) plot.replaceChildren(el("p", "err", t("The chart failed: {error}", { error: e.message })));
+        return;
+      }
+      if (mine !== seq) return; // a newer range was asked for meanwhile
+      const RES = { raw: t("raw readings"), "1m": t("1-minute rollups"), "1h": t("1-hour rollups") };
+      res.textContent = RES[got.resolution] || "";
+      const svg = line(plot, { points: got.points, t0, t1, unit: opts.unit, limits: opts.limits, noData: opts.noData,
+        markers: opts.markers ? opts.markers(t0, t1) : [], band: opts.band, bandSeverity: opts.bandSeverity });
+      svg.classList.add("zoomable");
+      svg.dataset.t0 = String(t0);
+      svg.dataset.t1 = String(t1);
+      svg.dataset.resolution = got.resolution || "";
+      let start = null;
+      const timeAt = (ev) => {
+        const r = svg.getBoundingClientRect();
+        const vx = ((ev.clientX - r.left) / r.width) * PLOT.w;
+        const f = Math.min(Math.max((vx - PLOT.l) / (PLOT.w - PLOT.l - PLOT.r), 0), 1);
+        return t0 + f * (t1 - t0);
+      };
+      svg.addEventListener("mousedown", (ev) => { start = timeAt(ev); ev.preventDefault(); });
+      svg.addEventListener("mouseup", (ev) => {
+        if (start === null) return;
+        const end = timeAt(ev);
+        const a = Math.min(start, end);
+        const b = Math.max(start, end);
+        start = null;
+        if (b - a >= 10) { t0 = a; t1 = b; draw(); } // a drag, not a click
+      });
+    }
+    draw();
+    return { range: () => [t0, t1], set(a, b) { t0 = a; t1 = b; return draw(); } };
+  }
+
+  window.Charts = { sparkline, line, bars, history, svg: s };
 })();

@@ -10,6 +10,8 @@ W.start(() => {
   const WINDOW_S = 600;
   const REFRESH_MS = 5000;
   let info = null;
+  let historyRows = []; // the enterprise's last alerts, drawn on the point history
+  let hist = null;
   const DUSTS = { wood: W.N_("wood dust"), metal: W.N_("metal dust"), grain: W.N_("grain dust"), plastic: W.N_("plastic dust"),
     aluminium: W.N_("aluminium dust"), magnesium: W.N_("magnesium dust") };
   const dustName = (d) => (DUSTS[d] ? t(DUSTS[d]) : d);
@@ -86,6 +88,7 @@ W.start(() => {
   async function refreshHistory() {
     try {
       const rows = await W.getJSON(`/api/v1/dash/alerts?enterprise=${encodeURIComponent(eid)}&state=all&limit=50`);
+      historyRows = rows;
       const tb = $("history");
       tb.replaceChildren();
       for (const a of rows.sort((x, y) => y.opened_at - x.opened_at)) {
@@ -106,6 +109,37 @@ W.start(() => {
       }
     } catch (_) { /* retried on the next event */ }
   }
+  // One point's history over any range (Charts.history): raw when close, rollups when far.
+  function buildHistory() {
+    const sel = $("hist-point");
+    for (const d of info.devices) {
+      for (const p of d.points) {
+        const o = el("option", null, `${d.id}/${p.point} ${p.title}`);
+        o.value = `${d.id}/${p.point}`;
+        sel.appendChild(o);
+      }
+    }
+    const open = () => {
+      const key = sel.value;
+      const c = cells.get(key);
+      if (!c) return;
+      const [device, point] = key.split("/");
+      const range = hist ? hist.range() : [Date.now() / 1000 - 86400, Date.now() / 1000];
+      hist = Charts.history($("hist"), {
+        t, t0: range[0], t1: range[1], unit: c.def.unit, limits: c.def.limits, noData: t("no data"),
+        async load(t0, t1) {
+          const q = new URLSearchParams({ enterprise: eid, device, point, from: t0, to: t1, max: 600 });
+          const r = await W.getJSON(`/api/v1/dash/series?${q}`);
+          return { points: r.series[key] || [], resolution: r.resolution };
+        },
+        markers: (t0, t1) => historyRows.filter((a) => a.device === device && a.point === point && a.opened_at >= t0 && a.opened_at <= t1)
+          .map((a) => ({ t: a.opened_at, severity: sevOf(a), value: a.value, label: sevName(sevOf(a)) })),
+      });
+    };
+    sel.addEventListener("change", open);
+    if (sel.options.length) open();
+  }
+
   let historyTimer = null;
   const historySoon = () => { clearTimeout(historyTimer); historyTimer = setTimeout(refreshHistory, 300); };
 
@@ -118,6 +152,7 @@ W.start(() => {
     $("ent-meta").textContent = [info.street, info.dust && t("dust: {dust}", { dust: dustName(info.dust) }),
       t("{n} devices", { n: info.devices.length }), loc].filter(Boolean).join(" · ");
     buildDevices();
+    buildHistory();
     renderAlerts();
     refreshSeries();
     setInterval(refreshSeries, REFRESH_MS);

@@ -1,0 +1,68 @@
+"""The store's upkeep, one pass at a time: partitions ahead, packing, retention.
+
+A pass runs under a PostgreSQL advisory lock taken with ``pg_try_advisory_lock``: with
+several processes on one database (gateways and workers of the distributed mode, or a
+``warning store`` by hand beside ``warning run``) one packs and the others skip the pass,
+so packing and retention run once, not once per process. Each step is safe to kill at any
+point (packing: one transaction per hour and group of points; retention: whole
+``DROP TABLE`` statements), and the next pass carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import asyncpg
+
+from ..site import Retention
+from . import packing, retention, timeparts
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class PassResult:
+    ran: bool  #: False: another process holds the lock
+    packed: packing.PackStats = field(default_factory=packing.PackStats)
+    dropped: list[str] = field(default_factory=list)
+
+
+async def run_pass(conn: asyncpg.Connection, policy: Retention, *, now: float | None = None,
+                   pack: bool = True, retain: bool = True, max_hours: int = 48) -> PassResult:
+    if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", packing.LOCK_ID):
+        return PassResult(False)
+    try:
+        at = time.time() if now is None else now
+        when = datetime.fromtimestamp(at, UTC)
+        await timeparts.ensure_ahead(conn, when)
+        out = PassResult(True)
+        if pack:
+            out.packed = await packing.pack(conn, int(at * 1000), max_hours=max_hours)
+        if retain:
+            out.dropped = [p.name for p in await retention.retain(conn, when, policy)]
+        summary = f"packed {out.packed.readings} readings into {out.packed.blocks} blocks; dropped {out.dropped}"
+        await conn.execute("INSERT INTO store_runs (job, ran_at, summary) VALUES ('maintenance', now(), $1) "
+                           "ON CONFLICT (job) DO UPDATE SET ran_at = now(), summary = EXCLUDED.summary", summary)
+        if out.packed.readings or out.dropped:
+            log.info("store: %s", summary)
+        return out
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", packing.LOCK_ID)
+
+
+def run_pass_in_thread(dsn: str, policy: Retention, **kw) -> PassResult:
+    """One pass on its own connection and event loop (call through ``asyncio.to_thread``): the
+    packer's encoding is CPU work, and the service's loop must keep answering meanwhile."""
+
+    async def once() -> PassResult:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await run_pass(conn, policy, **kw)
+        finally:
+            await conn.close()
+
+    return asyncio.run(once())

@@ -1,0 +1,41 @@
+"""Retention: drop whole time partitions past their table's horizon; never delete rows.
+
+A partition is dropped when its last day ends before ``now - keep``. Defaults (per site,
+``[retention]`` in the site file): packed raw readings a year, rollups for ever, message
+ids 7 days (the de-duplication horizon: a message id repeated later than that is stored
+again), dead letters 90 days. A DEFAULT partition is never dropped.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import asyncpg
+
+from ..site import Retention
+from . import timeparts
+
+Policy = Retention  #: the site's retention, read here
+
+
+def expired(parts: list[timeparts.Part], now: datetime, policy: Policy) -> list[timeparts.Part]:
+    today = now.date()
+    out = []
+    for p in parts:
+        keep = policy.keep_days(p.table)
+        if keep is None or p.name.endswith("_default"):
+            continue
+        if p.hi <= today - timedelta(days=keep):
+            out.append(p)
+    return out
+
+
+async def retain(conn: asyncpg.Connection, now: datetime, policy: Policy, *, dry_run: bool = False
+                 ) -> list[timeparts.Part]:
+    """Drop the expired partitions (each ``DROP TABLE`` its own statement: a kill between two
+    leaves whole partitions either way). Returns what was (or would be) dropped."""
+    gone = expired(await timeparts.parts(conn), now, policy)
+    if not dry_run:
+        for p in gone:
+            await timeparts.drop(conn, p)
+    return gone
