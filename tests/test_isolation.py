@@ -38,9 +38,12 @@ from warning.web.scope import ROUTES, Access, Rule, UndeclaredRoute
 
 ALPHA, BRAVO = "ALPHA01", "BRAVO02"
 ENTERPRISES = {
-    ALPHA: {"name": "Alpha Powder Works 阿尔法粉体", "device": "ALPHA-DC1", "token": "tok-alpha-" + "a" * 24},
-    BRAVO: {"name": "Bravo Grain Mill 布拉沃粮机", "device": "BRAVO-DC9", "token": "tok-bravo-" + "b" * 24},
+    ALPHA: {"name": "Alpha Powder Works 阿尔法粉体", "device": "ALPHA-DC1", "token": "tok-alpha-" + "a" * 24,
+            "street": "taopu"},
+    BRAVO: {"name": "Bravo Grain Mill 布拉沃粮机", "device": "BRAVO-DC9", "token": "tok-bravo-" + "b" * 24,
+            "street": "wanli"},
 }
+STREETS = [{"id": "taopu", "name": "桃浦镇"}, {"id": "wanli", "name": "万里街道"}]
 OFFICER_TOKEN = "officer-token-" + "o" * 24
 PASSWORDS = {
     "duty": "duty-pass-1",
@@ -48,6 +51,7 @@ PASSWORDS = {
     "boss": "boss-pass-1",
     "ent-alpha": "alpha-pass-1",
     "ent-bravo": "bravo-pass-1",
+    "taopu-duty": "taopu-pass-1",
 }
 _SALT = b"isolation-salt16"
 
@@ -67,6 +71,7 @@ CALLERS = [
     Caller("admin", None, user="boss"),
     Caller("enterprise ALPHA01", frozenset({ALPHA}), user="ent-alpha"),
     Caller("enterprise BRAVO02", frozenset({BRAVO}), user="ent-bravo"),
+    Caller("street officer 桃浦镇", frozenset({ALPHA}), user="taopu-duty"),  # issue 14: one street's enterprises
     Caller("none", frozenset()),
 ]
 
@@ -132,17 +137,20 @@ def site_raw(receiver_url: str) -> dict:
         {"name": "boss", "role": "admin"},
         {"name": "ent-alpha", "role": "enterprise", "enterprise": ALPHA},
         {"name": "ent-bravo", "role": "enterprise", "enterprise": BRAVO},
+        {"name": "taopu-duty", "role": "officer", "streets": ["桃浦镇"]},  # by name: resolved to its id
     ]
     for u in users:
         u["password"] = hash_password(PASSWORDS[u["name"]], salt=_SALT)
     return {
         "site": {"name": "isolation district"},
+        "streets": STREETS,
         "enterprises": [
             {
                 "id": eid,
                 "name": e["name"],
                 "token_sha256": [token_digest(e["token"])],
                 "location": [121.4, 31.2],
+                "street": e["street"],
                 "devices": [{"id": e["device"], "type": "bag_filter", "points": dc}],
             }
             for eid, e in ENTERPRISES.items()
@@ -447,5 +455,6 @@ async def test_the_sweep_catches_a_planted_leak(server):
         await serving
     assert any("/api/v1/unknown is unknown" in f for f in findings), findings
     leaks = [f for f in findings if "GET /api/v1/leak" in f and "leaks" in f]
-    assert {f.split(":")[0] for f in leaks} == {"enterprise ALPHA01", "enterprise BRAVO02"}, findings
+    assert {f.split(":")[0] for f in leaks} == {"enterprise ALPHA01", "enterprise BRAVO02",
+                                                "street officer 桃浦镇"}, findings
     assert any(BRAVO in f for f in leaks if f.startswith("enterprise ALPHA01"))

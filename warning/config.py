@@ -16,7 +16,19 @@ from detectors.chain import build, merge
 
 from .model import PointRef, Severity
 from .policy.policies import PolicyError, parse_policy
-from .site import CHANNEL_TYPES, DEFAULT_TIMEZONE, ROLES, Channel, Enterprise, PointDef, Site, User
+from .site import (
+    CHANNEL_TYPES,
+    DEFAULT_TIMEZONE,
+    ROLES,
+    Channel,
+    Collectors,
+    Dust,
+    Enterprise,
+    PointDef,
+    Site,
+    Street,
+    User,
+)
 
 # Re-exported so that callers of the loader need one import; new code takes them from warning.site.
 __all__ = ["CHANNEL_TYPES", "ROLES", "Channel", "ConfigError", "Enterprise", "PointDef", "Site", "User",
@@ -57,6 +69,7 @@ def load_site(path: str | Path, kinds: dict[str, dict] | None = None) -> Site:
 
 def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site") -> Site:
     site = raw.get("site", {})
+    streets = _streets(raw, source)
     enterprises: dict[str, Enterprise] = {}
     points: list[PointDef] = []
     for e in raw.get("enterprises", []):
@@ -68,6 +81,7 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site") -> Site:
             did = _req(d, "id", f"{source}: enterprise {eid}")
             devices.append(did)
             overrides = d.get("overrides", {})
+            codes = d.get("codes", {})  # point name -> platform point code (issue 18)
             for pname in d.get("points", []):
                 kind_name = d.get("kinds", {}).get(pname, pname)
                 kind = kinds.get(kind_name)
@@ -82,11 +96,12 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site") -> Site:
                         build({k: v for k, v in spec.items() if k != "when_running"})
                     except ValueError as exc:
                         raise ConfigError(f"{source}: {eid}/{did}/{pname}: {exc}") from None
+                code = codes.get(pname)
+                if code is not None and not (isinstance(code, str) and code):
+                    raise ConfigError(f"{source}: {eid}/{did}/{pname}: a point code must be a non-empty string")
                 points.append(PointDef(PointRef(eid, did, pname), kind_name, kind.get("unit", ""),
-                                       kind.get("title", pname), specs))
-        loc = e.get("location")
-        enterprises[eid] = Enterprise(eid, e.get("name", eid), tuple(e.get("token_sha256", [])),
-                                      tuple(loc) if loc else None, e.get("dust", ""), tuple(devices))
+                                       kind.get("title", pname), specs, code))
+        enterprises[eid] = _enterprise(e, eid, tuple(devices), streets, source)
     users = {}
     for u in raw.get("users", []):
         name = _req(u, "name", source)
@@ -96,7 +111,10 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site") -> Site:
         ent = u.get("enterprise")
         if (role == "enterprise") != (ent is not None) or (ent is not None and ent not in enterprises):
             raise ConfigError(f"{source}: user {name!r}: an enterprise user needs one known enterprise, others none")
-        users[name] = User(name, role, u.get("password"), u.get("api_token_sha256"), ent)
+        user_streets = tuple(_street_of(s, streets, f"{source}: user {name!r}") for s in u.get("streets", []))
+        if user_streets and role not in ("officer", "viewer"):
+            raise ConfigError(f"{source}: user {name!r}: only officers and viewers are scoped to streets")
+        users[name] = User(name, role, u.get("password"), u.get("api_token_sha256"), ent, streets=user_streets)
     channel_list: list[Channel] = []
     for c in raw.get("channels", []):
         ch = Channel(_req(c, "id", source), _req(c, "type", source), c.get("min_severity", "blue"),
@@ -123,7 +141,57 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site") -> Site:
     except (ZoneInfoNotFoundError, ValueError, TypeError):
         raise ConfigError(f"{source}: site.timezone {tz!r} is not an IANA time zone (e.g. Asia/Shanghai)") from None
     return Site(site.get("name", "site"), float(site.get("offline_after", 300)), enterprises, tuple(points), users,
-                channels, policy, tz)
+                channels, policy, tz, streets=streets)
+
+
+def _streets(raw: dict, source: str) -> dict[str, Street]:
+    """The ``[[streets]]`` table (id, name); without one, the streets the enterprises name
+    (a street's id is then its name, as a site file with a map but no table writes them)."""
+    out: dict[str, Street] = {}
+    for s in raw.get("streets", []):
+        sid = _req(s, "id", f"{source}: streets")
+        if sid in out:
+            raise ConfigError(f"{source}: street {sid!r} defined twice")
+        out[sid] = Street(sid, s.get("name", sid))
+    if "streets" not in raw:
+        for e in raw.get("enterprises", []):
+            name = e.get("street")
+            if isinstance(name, str) and name:
+                out.setdefault(name, Street(name, name))
+    return out
+
+
+def _street_of(value, streets: dict[str, Street], where: str) -> str:
+    """A street named by its id or its name -> its id."""
+    if isinstance(value, str):
+        if value in streets:
+            return value
+        for s in streets.values():
+            if s.name == value:
+                return s.id
+    raise ConfigError(f"{where}: unknown street {value!r} (streets: {', '.join(streets) or 'none'})")
+
+
+def _enterprise(e: dict, eid: str, devices: tuple[str, ...], streets: dict[str, Street], source: str) -> Enterprise:
+    """An enterprise and its ledger fields (all optional; :mod:`warning.ledger.check` checks
+    them field by field for the admin API and the import)."""
+    where = f"{source}: enterprise {eid}"
+    loc = e.get("location")
+    street = e.get("street") or None
+    col = e.get("collectors") or {}
+    try:
+        dusts = tuple(Dust(str(d["kind"]), str(d.get("explosion_class", ""))) for d in e.get("dusts", []))
+        collectors = Collectors(int(col.get("count", 0)), bool(col.get("wet", False)), str(col.get("type", "")))
+        workers = int(e.get("dust_workers", 0))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ConfigError(f"{where}: ledger fields: {exc}") from None
+    return Enterprise(eid, e.get("name", eid), tuple(e.get("token_sha256", [])), tuple(loc) if loc else None,
+                      e.get("dust", ""), devices, credit_code=e.get("credit_code") or None,
+                      address=e.get("address", ""),
+                      street=_street_of(street, streets, where) if street is not None else None,
+                      industry=e.get("industry", ""), dusts=dusts, dust_workers=workers, collectors=collectors,
+                      contact_name=e.get("contact_name", ""), contact_phone=e.get("contact_phone", ""),
+                      risk_grade=e.get("risk_grade", ""))
 
 
 def _req(table: dict, key: str, where: str):

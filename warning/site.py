@@ -24,6 +24,32 @@ class PointDef:
     unit: str
     title: str
     detectors: tuple[dict, ...]  #: detector specs after overrides
+    code: str | None = None  #: the platforms' point code (provincial ``tnm``), from the device's ``codes``
+
+
+@dataclass(frozen=True, slots=True)
+class Street:
+    """A street or town (街镇): the tier between the district and its enterprises."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Dust:
+    """A combustible dust an enterprise works with, and its explosion class (e.g. St1, St2, St3)."""
+
+    kind: str
+    explosion_class: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Collectors:
+    """An enterprise's dust-removal systems: how many, dry or wet, of which type (e.g. 布袋除尘)."""
+
+    count: int = 0
+    wet: bool = False
+    type: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +60,17 @@ class Enterprise:
     location: tuple[float, float] | None = None
     dust: str = ""
     devices: tuple[str, ...] = ()
+    # The ledger (台账, issue 14): every field optional so a site file may declare only the above.
+    credit_code: str | None = None  #: 统一社会信用代码, check digit verified (warning.ledger.credit)
+    address: str = ""
+    street: str | None = None  #: a Street id of Site.streets
+    industry: str = ""
+    dusts: tuple[Dust, ...] = ()
+    dust_workers: int = 0  #: people working with dust
+    collectors: Collectors = Collectors()
+    contact_name: str = ""  #: the responsible person
+    contact_phone: str = ""
+    risk_grade: str = ""  #: the static risk grade (warning.ledger.RISK_GRADES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +80,7 @@ class User:
     password: str | None  #: scrypt hash, see ``warning.security``
     api_token_digest: str | None = None
     enterprise: str | None = None  #: the one enterprise an ``enterprise`` user may see
+    streets: tuple[str, ...] = ()  #: an officer's or viewer's streets (Street ids): empty means the district
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +101,12 @@ class Site:
     channels: tuple[Channel, ...]
     policy: Policy = field(default_factory=Policy)  #: escalation, rosters, noise control
     timezone: str = DEFAULT_TIMEZONE  #: IANA name; a time written without a zone is read here
+    streets: dict[str, Street] = field(default_factory=dict)  #: street id -> street (街镇)
+
+    def in_streets(self, streets: tuple[str, ...] | frozenset[str]) -> frozenset[str]:
+        """The ids of the enterprises that belong to any of ``streets``."""
+        wanted = set(streets)
+        return frozenset(e.id for e in self.enterprises.values() if e.street in wanted)
 
     def alert_policy(self) -> Policy:
         return self.policy

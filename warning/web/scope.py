@@ -84,8 +84,11 @@ NOTHING = Scope.of(())
 
 
 def scope_for(user: User, site: Site) -> Scope:
-    """A user's scope from their role. A street officer (issue 14) will be one more branch
-    here: ``Scope.of(the site's enterprises in the user's streets)``; nothing else changes."""
+    """A user's scope from their role and streets. An officer or viewer with ``streets``
+    (街镇, issue 14) sees the enterprises of those streets, as the site has them now: an
+    enterprise moved to another street leaves the scope with it."""
+    if user.role in ("officer", "viewer") and user.streets:
+        return Scope.of(site.in_streets(user.streets))
     if user.role in ("officer", "viewer", "admin"):
         return EVERYTHING
     if user.role == "enterprise" and user.enterprise in site.enterprises:
