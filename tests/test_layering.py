@@ -31,6 +31,7 @@ CORE = (
     "warning/tokens.py",
     "warning/security.py",
     "warning/policy",
+    "warning/ledger",
 )
 #: Core modules that other parts of issue 17/19/13 add; held to the same rules once present.
 CORE_WHEN_PRESENT = ("warning/step.py", "warning/textcheck.py", "warning/i18n.py", "warning/risk")

@@ -158,6 +158,48 @@ class Pipeline:
             if pid not in self.silent_points:
                 self.point_seen[pid] = max(self.point_seen[pid], now)
 
+    def reconfigure(self, points: Mapping[int, PointDef], now: float, actor: str = "ledger",
+                    note: str = "测点已从台账撤销 / point retired from the ledger") -> list[AlertEvent]:
+        """Take a new set of points (the ledger changed, issue 14) without losing state: a point
+        whose detector specs are unchanged keeps its detectors, a changed one starts fresh, a new
+        one starts learning on its first reading, and a retired point's (or retired device's)
+        open alerts are closed by ``actor`` with ``note``."""
+        old = self.points
+        self.points = dict(points)
+        self._device_of = {pid: (p.ref.enterprise, p.ref.device) for pid, p in self.points.items()}
+        for pid in list(self.chains):
+            p = self.points.get(pid)
+            if p is None or p.detectors != old[pid].detectors or p.ref != old[pid].ref:
+                del self.chains[pid]
+                self.gates.pop(pid, None)
+        live_refs = {(p.ref.enterprise, p.ref.device, p.ref.point) for p in self.points.values()}
+        devices = set(self._device_of.values())
+        events: list[AlertEvent] = []
+        for a in list(self.engine.open_alerts()):
+            gone = (a.enterprise, a.device) not in devices if a.point == "" else (
+                (a.enterprise, a.device, a.point) not in live_refs)
+            if gone:
+                events.extend(self.engine.resolve(a.id, actor, note, now))
+        for dev in [d for d in self.last_seen if d not in devices]:
+            del self.last_seen[dev]
+            self.offline.discard(dev)
+            self.running_since.pop(dev, None)
+        pol = self.engine.policy or Policy()
+        self.nodata = {pid: rule for pid, p in self.points.items()
+                       if (rule := pol.nodata_for(p.ref.enterprise, p.ref.device, p.ref.point, p.kind)) is not None
+                       and rule.action != "keep"}
+        self.point_seen = {pid: t for pid, t in self.point_seen.items() if pid in self.nodata}
+        self.silent_points &= set(self.nodata)
+        gated_before = self._gated_devices
+        self._run_points = {pid for pid, p in self.points.items() if p.ref.point == RUNNING_POINT}
+        self._gated_devices = {self._device_of[pid] for pid in self._run_points}
+        for pid in [pid for pid in self.chains if (self._device_of[pid] in gated_before)
+                    != (self._device_of[pid] in self._gated_devices)]:
+            del self.chains[pid]  # its gates depend on the device having a running point
+            self.gates.pop(pid, None)
+        self.watch_devices(sorted(devices), now)
+        return events
+
     def _build_chain(self, pid: int) -> list[Detector]:
         p = self.points[pid]
         chain, gates = [], []

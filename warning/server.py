@@ -14,7 +14,8 @@ from pathlib import Path
 
 import uvicorn
 
-from .config import Site
+from .config import Site, load_kinds
+from .live import LiveLedger
 from .metrics import Metrics
 from .runtime.embedded import EmbeddedRuntime, Options
 from .runtime.gateway import KafkaGateway
@@ -67,6 +68,8 @@ class Server:
         self._background: list[asyncio.Task] = []
         self.tokens = TokenRegistry(site)  #: site digests + the tokens table
         self.mqtt: MqttSource | None = None
+        self.ledger: LiveLedger | None = None
+        self.state: AppState | None = None
 
     async def start(self) -> None:
         s = self.settings
@@ -78,6 +81,11 @@ class Server:
             dsn = await asyncio.to_thread(self.embedded.start)
             log.info("embedded PostgreSQL in %s", self.embedded.pgdata)
         self.pool = await connect_pool(dsn)
+        # The store's ledger is the running site (warning.live: the site file seeds it, then
+        # its own changes are imported at start); the admin API changes it live.
+        self.ledger = LiveLedger(self.site, load_kinds(), self.pool, on_site=self._use_site)
+        self.site = await self.ledger.start()
+        self.tokens = TokenRegistry(self.site)
         metrics = Metrics()
         hub = Hub(metrics=metrics)
         if s.roles:
@@ -92,7 +100,9 @@ class Server:
         buckets = Buckets(s.rate, s.burst)
         proxies = TrustedProxies(parse_networks(s.trusted_proxies or os.environ.get("WARNING_TRUSTED_PROXIES")))
         state = AppState(self.site, self.pool, self.runtime, hub, metrics, auth, buckets, s.max_body,
-                         proxies=proxies, public_url=s.public_url or os.environ.get("WARNING_PUBLIC_URL") or None)
+                         proxies=proxies, public_url=s.public_url or os.environ.get("WARNING_PUBLIC_URL") or None,
+                         ledger=self.ledger)
+        self.state = state
         self._background.append(asyncio.create_task(self._token_loop()))
         if s.mqtt is not None:
             self.mqtt = MqttSource(s.mqtt, runtime=self.runtime, auth=auth, buckets=buckets, pool=self.pool,
@@ -118,6 +128,20 @@ class Server:
     def port(self) -> int:
         sock = self.uvicorn.servers[0].sockets[0]
         return sock.getsockname()[1]
+
+    async def _use_site(self, site: Site, actor: str) -> None:
+        """The ledger changed: the runtime first (new points registered, retired points'
+        alerts closed), then the edge (scopes, users, token digests), without a restart."""
+        if isinstance(self.runtime, EmbeddedRuntime):
+            await self.runtime.reconfigure(site, actor)
+        else:  # the distributed runtime takes a new ledger at its next start (issue 14 item 6: not yet live)
+            log.warning("ledger changed: the distributed runtime applies it at its next start")
+        self.site = site
+        if self.state is not None:
+            self.state.site = site
+            self.state.auth.use_site(site)
+        async with self.pool.acquire() as conn:
+            self.tokens.use_site(site, await token_store.rows(conn))
 
     async def _refresh_tokens(self) -> None:
         async with self.pool.acquire() as conn:

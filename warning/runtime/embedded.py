@@ -293,6 +293,18 @@ class EmbeddedRuntime:
             silences = await silence_store.active(conn, self.clock())
         self._inbox.put_nowait(("silences", silences))
 
+    async def reconfigure(self, site: Site, actor: str = "ledger") -> list[AlertEvent]:
+        """Run with a new set of enterprises, devices and points (the live ledger, issue 14),
+        without a restart: new points are registered in the store, the pipeline takes the new
+        set in order with the readings (unchanged points keep their detectors' state), and
+        telemetry for the new points is accepted once the pipeline knows them. Returns the
+        events of closing retired points' alerts, once stored."""
+        async with self.pool.acquire() as conn:
+            points = await sync_points(conn, site)
+        fut = asyncio.get_running_loop().create_future()
+        self._inbox.put_nowait(("site", site, points, actor, fut))
+        return await fut
+
     async def _dead_letter(self, row: dict) -> None:
         self._inbox.put_nowait(("dead_letter", row))
 
@@ -361,6 +373,20 @@ class EmbeddedRuntime:
                 fut.set_exception(exc)
                 return
             await self._record(events)
+            if not fut.done():
+                fut.set_result(events)
+        elif kind == "site":
+            _, site, points, actor, fut = item
+            try:
+                events = self.pipeline.reconfigure(points, self.clock(), actor)
+                devices: dict[str, dict[str, dict[str, int]]] = {}
+                for pid, p in points.items():
+                    devices.setdefault(p.ref.enterprise, {}).setdefault(p.ref.device, {})[p.ref.point] = pid
+                self.site, self.devices = site, devices  # telemetry for new points from here on
+                await self._record(events)
+            except Exception as exc:
+                fut.set_exception(exc)
+                raise
             if not fut.done():
                 fut.set_result(events)
         elif kind == "silences":

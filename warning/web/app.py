@@ -43,6 +43,7 @@ class AppState:
     mqtt: object | None = None  #: the MQTT source when configured (readiness)
     proxies: TrustedProxies = field(default_factory=TrustedProxies)  #: whose forwarded headers count
     public_url: str | None = None  #: WARNING_PUBLIC_URL: an origin accepted beside the request's own
+    ledger: object | None = None  #: warning.live.LiveLedger: the admin API changes the site through it
 
 
 class SecureHeaders:

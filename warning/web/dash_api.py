@@ -51,10 +51,13 @@ def site_json(site, scope: Scope, devices: bool = True) -> dict:
         if not scope.sees(e.id):
             continue
         ents.append({"id": e.id, "name": e.name, "location": list(e.location) if e.location else None,
-                     "dust": e.dust,
+                     "dust": e.dust, "street": e.street,
+                     "street_name": site.streets[e.street].name if e.street in site.streets else None,
                      "devices": [{"id": d, "points": by_device.get((e.id, d), [])} for d in e.devices]
                      if devices else len(e.devices)})
-    return {"name": site.name, "enterprises": ents}
+    streets = {e["street"] for e in ents if e["street"]}  # only the caller's streets
+    return {"name": site.name, "enterprises": ents,
+            "streets": [{"id": s.id, "name": s.name} for s in site.streets.values() if s.id in streets or scope.all]}
 
 
 def _float(params, key: str, default: float) -> float:
@@ -68,13 +71,18 @@ def _float(params, key: str, default: float) -> float:
 
 
 def routes(state):
-    site = state.site
-    point_index = site.point_index()  # (enterprise, device, point) -> index: once, not per request
+    cached: dict = {}
+
+    def point_index() -> dict:
+        """(enterprise, device, point) -> index: once per site (the live ledger replaces it), not per request."""
+        if cached.get("site") is not state.site:
+            cached.update(site=state.site, index=state.site.point_index())
+        return cached["index"]
 
     def scoped(request: Request) -> Scope | Response:
         """The caller's scope, narrowed to the ``enterprise`` parameter if one is given (or a 404)."""
         wanted = request.query_params.get("enterprise") or None
-        narrowed = scope_of(request).narrow(wanted, site.enterprises)
+        narrowed = scope_of(request).narrow(wanted, state.site.enterprises)
         return narrowed if narrowed is not None else json_error(404, f"no enterprise {wanted!r}")
 
     async def site_info(request: Request) -> Response:
@@ -84,7 +92,7 @@ def routes(state):
         # Devices and points (with limits) only for one enterprise or when asked: the whole
         # district's is megabytes, and the big screen needs only names and places.
         devices = sc.only() is not None or request.query_params.get("devices") == "1"
-        return json_response(site_json(site, sc, devices))
+        return json_response(site_json(state.site, sc, devices))
 
     async def list_alerts(request: Request) -> Response:
         sc = scoped(request)
@@ -95,7 +103,8 @@ def routes(state):
         alert = await alert_with_events(state.pool, aid, scope_of(request))
         if alert is None:
             return json_error(404, f"no alert with id {aid!r}")
-        idx = point_index.get((alert["enterprise"], alert["device"], alert["point"]))
+        site = state.site
+        idx = point_index().get((alert["enterprise"], alert["device"], alert["point"]))
         alert["point_info"] = None
         if idx is not None:
             pd = site.points[idx]

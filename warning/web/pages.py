@@ -35,7 +35,6 @@ def home_of(p) -> str:
 
 def routes(state):
     auth = state.auth
-    site = state.site
 
     def page(name: str) -> Response:
         return FileResponse(STATIC / name, headers=NO_STORE)
@@ -48,7 +47,7 @@ def routes(state):
 
     async def enterprise_page(request: Request) -> Response:
         eid = request.path_params["id"]
-        if eid not in site.enterprises or not principal_of(request).scope.sees(eid):
+        if eid not in state.site.enterprises or not principal_of(request).scope.sees(eid):
             return Response("no such enterprise", 404, media_type="text/plain")
         return page("enterprise.html")
 
