@@ -87,6 +87,9 @@ ID_KIND = {
     "/api/v1/alerts/{id}/feedback": "alert",
     "/api/v1/alerts/{id}/resolve": "alert",
     "/api/v1/silences/{id}": "silence",
+    "/api/v1/admin/enterprises/{id}": "enterprise",
+    "/api/v1/admin/enterprises/{id}/onboarding": "enterprise",
+    "/api/v1/admin/enterprises/{id}/token": "enterprise",
 }
 #: Query strings tried on a path ({e}: each enterprise and an unknown one; {d}: its device; {a}: its alerts).
 QUERIES = {
@@ -104,6 +107,8 @@ QUERIES = {
     ],
     "/api/v1/notifications": ["", "?alert={a}"],
     "/api/v1/silences": ["", "?expired=true"],
+    "/api/v1/admin/audit": ["", "?kind=enterprise&object={e}"],
+    "/api/v1/admin/export": ["?format=csv", "?format=xlsx"],
 }
 PLAIN = {
     "/api/v1/telemetry",
@@ -118,13 +123,25 @@ PLAIN = {
     "/logout",
     "/api/v1/me",
     "/static",
+    "/admin",
+    "/api/v1/admin/ledger",
+    "/api/v1/admin/streets",
+    "/api/v1/admin/streets/{id}",
+    "/api/v1/admin/enterprises",
+    "/api/v1/admin/enterprises/{id}/devices/{device}",
+    "/api/v1/admin/users",
+    "/api/v1/admin/users/{id}",
+    "/api/v1/admin/import",
 }
 KNOWN = PLAIN | set(ID_KIND) | set(QUERIES)
 #: Paths anyone may read (they carry no enterprise's data); every other path needs a caller.
 PUBLIC = {"/openapi.json", "/metrics", "/healthz", "/readyz", "/login", "/static", "/api/v1/telemetry", "/logout"}
 #: District-wide configuration and logs: a caller scoped to some enterprises gets 403.
 DISTRICT = {"/api/v1/silences", "/api/v1/silences/{id}", "/api/v1/policies", "/api/v1/notifications"}
-PAGES = {"/", "/e/{id}", "/alert/{id}"}
+PAGES = {"/", "/e/{id}", "/alert/{id}", "/admin"}
+#: The ledger's administration (issue 14): the admin role only; everyone else gets 403.
+ADMIN = {p for p in KNOWN if p == "/admin" or p.startswith("/api/v1/admin/")}
+ADMIN_USERS = {"boss"}
 #: Writes the sweep leaves alone: they end the caller's session, or are login attempts (tests/test_security.py).
 NOT_SWEPT = {("POST", "/logout"), ("POST", "/login")}
 
@@ -326,6 +343,10 @@ def _status_findings(where: str, path: str, method: str, resp, caller: Caller, o
         return []
     if path in PUBLIC:
         return []
+    if path in ADMIN:
+        if caller.user in ADMIN_USERS:
+            return [f"{where}: refused to the admin"] if code in (401, 403) else []
+        return [] if code == 403 else [f"{where}: the ledger's administration must be 403 for a non-admin"]
     if method != "GET":
         return [] if code in (401, 403, 404) else [f"{where}: a write outside the scope must be refused"]
     restricted = caller.scope is not None

@@ -97,11 +97,15 @@ class LiveLedger:
         return self.site
 
     async def propose(self, proposals: Sequence[Proposal], actor: str, *, dry_run: bool = False,
-                      action: str | None = None) -> Outcome:
-        """Validate and (unless ``dry_run``) apply a batch: all of it or, with any error, none."""
+                      action: str | None = None, extra_errors: Sequence[RecordError] = ()) -> Outcome:
+        """Validate and (unless ``dry_run``) apply a batch: all of it or, with any error, none.
+        ``extra_errors``: the caller's own (an imported file's unreadable cells), listed with
+        the batch's and refusing it too."""
         async with self._lock:
             await self._catch_up()
             changes, errors = plan(self.records, proposals, self.kinds)
+            if extra_errors:
+                errors = sorted([*extra_errors, *errors], key=lambda e: (e.row or 0, e.field))
             if not errors and changes:
                 new = apply(self.records, changes)
                 try:

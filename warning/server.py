@@ -101,7 +101,7 @@ class Server:
         proxies = TrustedProxies(parse_networks(s.trusted_proxies or os.environ.get("WARNING_TRUSTED_PROXIES")))
         state = AppState(self.site, self.pool, self.runtime, hub, metrics, auth, buckets, s.max_body,
                          proxies=proxies, public_url=s.public_url or os.environ.get("WARNING_PUBLIC_URL") or None,
-                         ledger=self.ledger)
+                         ledger=self.ledger, tokens=self.tokens)
         self.state = state
         self._background.append(asyncio.create_task(self._token_loop()))
         if s.mqtt is not None:

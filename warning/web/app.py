@@ -10,8 +10,10 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from ..config import Site
+from ..live import LiveLedger
 from ..metrics import Metrics
-from . import alerts_api, notify_api, openapi, ops, pages, report_api, silences_api, telemetry, ws
+from ..tokens import TokenRegistry
+from . import admin_api, alerts_api, notify_api, openapi, ops, pages, report_api, silences_api, telemetry, ws
 from .auth import Auth
 from .hub import Hub
 from .origin import SameOrigin
@@ -43,7 +45,8 @@ class AppState:
     mqtt: object | None = None  #: the MQTT source when configured (readiness)
     proxies: TrustedProxies = field(default_factory=TrustedProxies)  #: whose forwarded headers count
     public_url: str | None = None  #: WARNING_PUBLIC_URL: an origin accepted beside the request's own
-    ledger: object | None = None  #: warning.live.LiveLedger: the admin API changes the site through it
+    ledger: LiveLedger | None = None  #: the admin API changes the site through it (None: no admin API)
+    tokens: TokenRegistry | None = None  #: the token registry in force (the admin API issues tokens)
 
 
 class SecureHeaders:
@@ -78,6 +81,8 @@ def build_app(state: AppState, *, lifespan=None, extra=(), access: dict[str, Rul
     declared = list(extra)
     for module in (alerts_api, silences_api, notify_api, report_api, openapi, ops, pages):
         declared += module.routes(state)
+    if state.ledger is not None:
+        declared += admin_api.routes(state)
     routes += [Route(path, guard(rule_of(path, table), fn, state.auth), methods=methods)
                for path, fn, methods in declared]
     rule_of("/static", table)
