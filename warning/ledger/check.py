@@ -15,6 +15,7 @@ from ..site import ROLES, Street
 from . import credit
 
 ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
+NAME_ID_RE = re.compile(r"\w[\w.\-]{0,63}")  #: street ids and user names may be Chinese (a street named by its name)
 PHONE_RE = re.compile(r"\+?[0-9][0-9 \-]{4,22}[0-9]")
 #: explosion classes: St1-St3 by Kst (GB/T 16425), IIIA-IIIC by dust group (GB 12476)
 EXPLOSION_CLASSES = ("", "St1", "St2", "St3", "IIIA", "IIIB", "IIIC")
@@ -62,9 +63,11 @@ class Checker:
             self.fail(field, "必填 / required")
         return value
 
-    def ident(self, value, field: str) -> str:
+    def ident(self, value, field: str, pattern: re.Pattern = ID_RE) -> str:
         v = self.text(value, field, 64, required=True)
-        if v and not ID_RE.fullmatch(v):
+        if pattern is NAME_ID_RE and v and not pattern.fullmatch(v):
+            self.fail(field, "编号只能含文字、数字、_ . - / an id is letters (any script), digits, _ . -")
+        elif pattern is ID_RE and v and not pattern.fullmatch(v):
             self.fail(field, "编号只能含字母、数字、_ . -，以字母或数字开头 / an id is letters, digits, _ . - "
                              "starting with a letter or digit")
         return v
@@ -89,14 +92,14 @@ def resolve_street(value: str, streets: Mapping[str, Street]) -> str | None:
 
 def check_street(doc: Mapping) -> tuple[dict, list[FieldError]]:
     c = Checker()
-    out = {"id": c.ident(doc.get("id"), "id"), "name": c.text(doc.get("name"), "name", 100, required=True)}
+    out = {"id": c.ident(doc.get("id"), "id", NAME_ID_RE), "name": c.text(doc.get("name"), "name", 100, required=True)}
     return out, c.errors
 
 
 def check_user(doc: Mapping, *, enterprises: Collection[str], streets: Mapping[str, Street]) -> tuple[dict, list[FieldError]]:
     """A user record (``password`` is a hash, set by the API from a password given to it)."""
     c = Checker()
-    out: dict = {"name": c.ident(doc.get("name"), "name")}
+    out: dict = {"name": c.ident(doc.get("name"), "name", NAME_ID_RE)}
     role = doc.get("role", "viewer")
     if role not in ROLES:
         c.fail("role", f"角色应为 {'、'.join(ROLES)} 之一 / role must be one of {', '.join(ROLES)}")
