@@ -72,6 +72,7 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site") -> Site:
     streets = _streets(raw, source)
     enterprises: dict[str, Enterprise] = {}
     points: list[PointDef] = []
+    checked: dict[tuple[str, str], tuple[dict, ...]] = {}  #: (kind, overrides) -> its checked specs
     for e in raw.get("enterprises", []):
         eid = _req(e, "id", source)
         if eid in enterprises:
@@ -87,15 +88,21 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site") -> Site:
                 kind = kinds.get(kind_name)
                 if kind is None:
                     raise ConfigError(f"{source}: {eid}/{did}/{pname}: unknown point kind {kind_name!r}")
-                specs = tuple(merge(kind.get("detectors", []), overrides.get(pname)))
-                for spec in specs:  # fail at start-up, not on the first reading
-                    try:
-                        gate = spec.get("when_running")  # read by the pipeline, not the detector
-                        if gate is not None and not (isinstance(gate, (int, float)) and gate >= 0):
-                            raise ValueError(f"when_running must be seconds >= 0, not {gate!r}")
-                        build({k: v for k, v in spec.items() if k != "when_running"})
-                    except ValueError as exc:
-                        raise ConfigError(f"{source}: {eid}/{did}/{pname}: {exc}") from None
+                # Points of one kind without overrides share their specs, checked once: a ledger
+                # of 160,000 points has a handful of distinct chains (building each is the cost).
+                key = (kind_name, repr(overrides.get(pname))) if pname in overrides else (kind_name, "")
+                specs = checked.get(key)
+                if specs is None:
+                    specs = tuple(merge(kind.get("detectors", []), overrides.get(pname)))
+                    for spec in specs:  # fail at start-up, not on the first reading
+                        try:
+                            gate = spec.get("when_running")  # read by the pipeline, not the detector
+                            if gate is not None and not (isinstance(gate, (int, float)) and gate >= 0):
+                                raise ValueError(f"when_running must be seconds >= 0, not {gate!r}")
+                            build({k: v for k, v in spec.items() if k != "when_running"})
+                        except ValueError as exc:
+                            raise ConfigError(f"{source}: {eid}/{did}/{pname}: {exc}") from None
+                    checked[key] = specs
                 code = codes.get(pname)
                 if code is not None and not (isinstance(code, str) and code):
                     raise ConfigError(f"{source}: {eid}/{did}/{pname}: a point code must be a non-empty string")
