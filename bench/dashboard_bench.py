@@ -141,7 +141,7 @@ async def latency(browser, url, password, tokens, devices, probes, seconds, rate
             const now = Date.now();
             for (const m of muts) for (const n of m.addedNodes) {
                 if (n.nodeName !== 'TR' || !n.dataset.alertId) continue;
-                const key = n.querySelector('.c-ent').textContent + '/' + n.querySelector('.c-dev').textContent;
+                const key = n.dataset.enterprise + '/' + n.dataset.device; // codes, whatever the language
                 if (!(key in window.__seen)) window.__seen[key] = now;
             }
         }).observe(document.getElementById('alert-rows'), {childList: true});

@@ -111,6 +111,43 @@ def evaluate(spec: dict, recordings: int, seed: int, warm: int = 400):
                 false_events=fp_events)
 
 
+def per_row(labels: list[int], flags: list[int], warm: int) -> dict:
+    """Per-row precision, recall, F1, false-alarm rate (FAR: share of normal rows flagged) and
+    missed-alarm rate (MAR: share of fault rows not flagged), rows after the warm-up."""
+    tp = fp = fn = tn = 0
+    for y, f in zip(labels[warm:], flags[warm:]):
+        tp += y and f
+        fp += (not y) and f
+        fn += y and not f
+        tn += (not y) and not f
+    p = tp / (tp + fp) if tp + fp else 1.0
+    r = tp / (tp + fn) if tp + fn else 1.0
+    return dict(precision=p, recall=r, f1=2 * p * r / (p + r) if p + r else 0.0, far=fp / max(1, fp + tn),
+                mar=fn / max(1, fn + tp), tp=tp, fp=fp, fn=fn, tn=tn)
+
+
+def evaluate_score_active(recordings: int, seed: int, warm: int = 400) -> dict:
+    """``warning score`` with its defaults (several columns: judged jointly) and
+    ``--warmup-rows 400``: per-row figures of the ``active`` column over all recordings."""
+    from detectors.profiles import profile
+    from warning.cli.score import score_rows
+
+    tot = dict(tp=0, fp=0, fn=0, tn=0)
+    for r in range(recordings):
+        kind = KINDS[r % len(KINDS)]
+        rows, labels = recording(seed * 1000 + r, kind)
+        names = list(rows[0])
+        table = ((str(i), float(i), [x[n] for n in names]) for i, x in enumerate(rows))
+        flags = [a for _, _, _, a in score_rows(table, len(names), profile("default"), warm, names)]
+        m = per_row(labels, flags, warm)
+        for k in tot:
+            tot[k] += m[k]
+    tp, fp, fn, tn = tot["tp"], tot["fp"], tot["fn"], tot["tn"]
+    p, rc = tp / max(1, tp + fp), tp / max(1, tp + fn)
+    return dict(precision=p, recall=rc, f1=2 * p * rc / (p + rc) if p + rc else 0.0, far=fp / max(1, fp + tn),
+                mar=fn / max(1, fn + tp))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--recordings", type=int, default=40)
@@ -125,6 +162,9 @@ def main(argv=None):
         "hotelling (frozen, z 6)": {"type": "hotelling", "freeze": True, "z_alert": 6},
     }
     print(f"{a.recordings} recordings, kinds {', '.join(KINDS)}")
+    m = evaluate_score_active(a.recordings, a.seed)
+    print("warning score defaults, --warmup-rows 400, per row of `active`: precision %.3f recall %.3f F1 %.3f "
+          "FAR %.1f%% MAR %.1f%%" % (m["precision"], m["recall"], m["f1"], 100 * m["far"], 100 * m["mar"]))
     print("%-40s %9s %7s %6s %9s %8s  %s" % ("detector", "precision", "recall", "F1", "false ev", "FAR", "hits per kind"))
     for name, spec in specs.items():
         r = evaluate(spec, a.recordings, a.seed)

@@ -23,6 +23,7 @@ import enum
 import math
 import pickle
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 
 class Severity(enum.IntEnum):
@@ -111,3 +112,23 @@ class Detector:
         if hasattr(self, "__dict__"):
             names.extend(self.__dict__)
         return {n: getattr(self, n) for n in names if n != "__dict__" and hasattr(self, n)}
+
+
+class Gate(Protocol):
+    """What a scorer's severity gate shows: the severity it holds open (None: clear)."""
+
+    current: Severity | None
+
+
+@runtime_checkable
+class Scoring(Protocol):
+    """A scoring detector (breakout, robust_z, holt, likelihood, drift, hotelling): its latest
+    score in [0, 1] (``last``), the gate that turns scores into findings, and ``learn`` for
+    known-normal history. Rules have no score and are not ``Scoring``."""
+
+    last: float
+    gate: Gate
+
+    def update(self, t: float, x: float) -> Finding | None: ...
+
+    def learn(self, xs, ts=None) -> None: ...

@@ -123,7 +123,7 @@ def new_state() -> list[float]:
     return st
 
 
-def run(st: list, prof: list, ts, xs, params: tuple, warm: int, out: list) -> None:
+def run(st: list, prof: list, ts, xs, params: tuple, warm: float, out: list) -> None:
     """Score every value of ``xs`` (times ``ts``, or None) in order, updating ``st`` and
     ``prof`` in place; append the scores to ``out``.
 

@@ -30,7 +30,7 @@ PROFILES = {
 }
 
 
-def _sig(y: np.ndarray) -> np.ndarray:
+def _sig(y: np.ndarray | float) -> np.ndarray:
     """NAB's scaled sigmoid: 2/(1+e^(5y)) - 1, and -1 beyond y = 3."""
     y = np.asarray(y, dtype=float)
     return np.where(y > 3.0, -1.0, 2.0 / (1.0 + np.exp(5.0 * np.minimum(y, 50.0))) - 1.0)
@@ -199,3 +199,29 @@ def combine_events(results: list[dict]) -> dict:
                 false_alarms_per_day=fe / days if days else float(fe),
                 median_time_to_detect=delays[len(delays) // 2] if delays else None,
                 mean_time_to_detect=sum(delays) / len(delays) if delays else None)
+
+
+def row_metrics(times, flags, windows) -> dict:
+    """Per-row figures of a 0/1 state column (``active``) against labelled windows: a row is
+    anomalous when its time lies in a window. Precision, recall, F1, the false-alarm rate
+    (FAR: the share of normal rows flagged) and the missed-alarm rate (MAR: the share of
+    anomalous rows not flagged), and the four counts (so files can be pooled)."""
+    t = np.asarray(times, dtype=float)
+    truth = np.zeros(len(t), dtype=bool)
+    for a, b in windows:
+        truth |= (t >= a) & (t <= b)
+    f = np.asarray(flags, dtype=bool)
+    return _rates(int((f & truth).sum()), int((f & ~truth).sum()), int((~f & truth).sum()),
+                  int((~f & ~truth).sum()))
+
+
+def _rates(tp: int, fp: int, fn: int, tn: int) -> dict:
+    p = tp / (tp + fp) if tp + fp else 1.0
+    r = tp / (tp + fn) if tp + fn else 1.0
+    return dict(tp=tp, fp=fp, fn=fn, tn=tn, precision=p, recall=r, f1=2 * p * r / (p + r) if p + r else 0.0,
+                far=fp / (fp + tn) if fp + tn else 0.0, mar=fn / (fn + tp) if fn + tp else 0.0)
+
+
+def combine_rows(results: list[dict]) -> dict:
+    """Pool :func:`row_metrics` of several files (counts summed, rates recomputed)."""
+    return _rates(*(sum(r[k] for r in results) for k in ("tp", "fp", "fn", "tn")))

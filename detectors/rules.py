@@ -180,22 +180,32 @@ class RateOfChange(Detector):
         d = (x - prev) if not self.falling else (prev - x)
         if d > top:
             top = d
-        return top > self.step_share * abs(rise)
+        share = 1.0 if self.step_share is None else self.step_share  # only called when set
+        return top > share * abs(rise)
 
 
 class Stuck(Detector):
     """A sensor whose value has not moved by more than ``epsilon`` for ``window`` seconds
-    (and at least ``min_samples`` samples): a frozen transmitter, not a quiet plant."""
+    (and at least ``min_samples`` samples): a frozen transmitter, not a quiet plant.
+
+    ``relative`` R > 0: also longer than R times the longest still run this point has
+    shown before (while not stuck). A quantised or slow signal that sits still for 40
+    samples as a matter of course then needs 80 (R = 2) before it counts as frozen: the
+    limit follows the signal's own behaviour, not a constant."""
 
     __slots__ = ("window", "min_samples", "epsilon", "severity", "rule", "title",
-                 "anchor", "since", "count", "active")
+                 "anchor", "since", "count", "active", "relative", "longest")
 
     def __init__(self, *, window: float = 600.0, min_samples: int = 20, epsilon: float = 0.0,
-                 severity="blue", rule: str = "stuck", title: str = "value"):
+                 severity="blue", relative: float = 0.0, rule: str = "stuck", title: str = "value"):
+        if not float(relative) >= 0.0:
+            raise ValueError("relative must be >= 0 (0: off)")
         self.window = float(window)
         self.min_samples = int(min_samples)
         self.epsilon = float(epsilon)
         self.severity = Severity.parse(severity)
+        self.relative = float(relative)
+        self.longest = 0  #: the longest still run seen while not stuck (samples)
         self.rule = rule
         self.title = title
         self.anchor = math.nan  #: the value the sensor is sitting at
@@ -207,13 +217,16 @@ class Stuck(Detector):
         if not is_finite(x):
             return None
         if not (abs(x - self.anchor) <= self.epsilon):  # also true for the first sample (NaN anchor)
+            if not self.active and self.count > self.longest:
+                self.longest = self.count
             self.anchor, self.since, self.count = x, t, 1
             if self.active:
                 self.active = False
                 return Finding(self.rule, None, t, x, f"{self.title} moving again ({x:g})")
             return None
         self.count += 1
-        if not self.active and self.count >= self.min_samples and t - self.since >= self.window:
+        need = max(self.min_samples, self.relative * self.longest) if self.relative else self.min_samples
+        if not self.active and self.count >= need and t - self.since >= self.window:
             self.active = True
             return Finding(self.rule, self.severity, t, x,
                            f"{self.title} stuck at {x:g} for {t - self.since:.0f} s (sensor fault?)")
@@ -355,3 +368,37 @@ class Drop(Detector):
         word = "fell" if self.falling else "rose"
         return Finding(self.rule, found.severity, t, x,
                        f"{self.title} {word} suddenly to {x:g}, {abs(dev):.3g} from its recent level {ref:.4g}")
+
+
+class RunningSignal(Detector):
+    """A point that says whether its device runs: at or above ``above`` (its own unit).
+
+    No findings of its own; :func:`build_point_chain` lifts it out of the chain as the
+    point's running signal. ``hysteresis`` (a fraction of ``above``) keeps a value hovering
+    at the limit from toggling the state."""
+
+    __slots__ = ("above", "below", "state", "rule")
+
+    def __init__(self, *, above: float, hysteresis: float = 0.1, rule: str = "running", title: str = "value"):
+        if not (math.isfinite(float(above)) and 0.0 <= float(hysteresis) < 1.0):
+            raise ValueError("running: above must be a finite value, hysteresis in [0, 1)")
+        self.above = float(above)
+        self.below = self.above * (1.0 - float(hysteresis)) if self.above > 0 else self.above
+        self.state: bool | None = None  #: None until the first finite value
+        self.rule = rule
+
+    def running(self, x: float) -> bool | None:
+        """The device's running verdict from this value (None: no verdict, NaN/inf)."""
+        if not math.isfinite(x):
+            return self.state
+        if self.state is None:
+            self.state = x >= self.above
+        elif self.state and x < self.below:
+            self.state = False
+        elif not self.state and x >= self.above:
+            self.state = True
+        return self.state
+
+    def update(self, t: float, x: float) -> Finding | None:
+        self.running(x)
+        return None

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import pickle
 from collections import deque
+from collections.abc import Callable
 
 from .base import Detector, Finding, gated
 from .rules import Threshold
@@ -173,14 +174,12 @@ class Likelihood(_Scorer):
     def __init__(self, *, of: dict | None = None, short: int = 5, long_alpha: float = 0.002,
                  p_alert: float = 1e-4, min_history: int = 100, threshold: float = 0.5, severity="blue",
                  clear_duration: float = 30.0, rule: str = "likelihood", title: str = "value"):
-        from .chain import build
-
         spec = dict(of or {"type": "robust_z"})
-        if spec.get("type") == "likelihood":
-            raise ValueError("a likelihood layer cannot wrap another one")
-        self.inner = build(spec, title=title)
-        if not hasattr(self.inner, "raw"):
-            raise ValueError(f"detector {spec.get('type')!r} has no raw score to wrap")
+        kind = spec.pop("type", None)
+        if kind not in RAW_SCORERS:  # looked up here, not in chain.FACTORIES: no import circle
+            raise ValueError(f"a likelihood layer wraps a raw scorer ({', '.join(RAW_SCORERS)}), not {kind!r}")
+        spec.pop("id", None)
+        self.inner = RAW_SCORERS[kind](title=title, **spec)
         self.a_short = 2.0 / (int(short) + 1.0)
         self.a_long = float(long_alpha)
         self.short = 0.0
@@ -229,6 +228,7 @@ class Likelihood(_Scorer):
 DRIFTS = ("adwin", "page_hinkley", "kswin")
 
 
+
 def _drift_model(model: str, params: dict):
     from river import drift
 
@@ -266,3 +266,7 @@ class Drift(_Scorer):
 
     def squash(self, r: float) -> float:
         return r
+
+
+#: the scorers with a raw score that :class:`Likelihood` can wrap (by their ``type``)
+RAW_SCORERS: dict[str, Callable[..., _Scorer]] = {"robust_z": RobustZ, "holt": HoltError, "drift": Drift}

@@ -53,7 +53,7 @@ from pathlib import Path
 from simulators.faults import FAULT_TYPES, Fault
 from simulators.plant import Schedule, production_on
 from simulators.scenario import recurring
-from simulators.site import generate_site
+from simulators.site import basemap_path, generate_site, resolve_map
 from warning import times
 from warning.times import DEFAULT_TIMEZONE
 
@@ -122,10 +122,10 @@ def _site(spec: dict, base: Path) -> tuple[dict, dict[str, str]]:
         if not path.is_absolute() and not path.exists():
             path = base / path
         with open(path, "rb") as fh:
-            return tomllib.load(fh), {}
+            return resolve_map(tomllib.load(fh), path.parent), {}
     n, k, seed = int(spec.get("enterprises", 1)), int(spec.get("collectors", 3)), int(spec.get("seed", 1))
     text, tokens = generate_site(n, k, seed)
-    site = tomllib.loads(text)
+    site = resolve_map(tomllib.loads(text), basemap_path().parent)
     site.setdefault("site", {})["offline_after"] = float(spec.get("offline_after", 300))
     inerting = set(spec.get("inerting", ()))
     for ent in site["enterprises"]:

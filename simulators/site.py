@@ -7,6 +7,10 @@ reproducible byte for byte; the site file stores only digests and scrypt hashes 
 with a fixed, seed-derived salt for reproducibility: demo only). The plaintext secrets go
 to a separate credentials file, clearly marked demo only.
 
+The demo district is Putuo, Shanghai (普陀区): every enterprise belongs to one of its
+streets and towns (街镇) and sits inside that street's polygon on the schematic basemap
+``config/demo/putuo.geojson`` (hand-drawn, not surveyed), which the site file names.
+
 TOML is written by hand (no writer library is installed); tests read it back with
 ``tomllib``.
 """
@@ -20,6 +24,7 @@ import re
 from pathlib import Path
 
 from simulators.plant import derive_seed
+from warning.config import config_dir
 from warning.security import hash_password, token_digest
 
 BAG_POINTS = ["dp", "hopper_temp", "air_speed", "airlock_fault", "fan_fault", "running", "spark", "vent_open"]
@@ -34,11 +39,21 @@ DUSTS = {  # dust type -> trade words that go into a company name
 WET_DUSTS = {"aluminium", "magnesium"}
 BRANDS = (
     "恒达", "鑫源", "华盛", "永兴", "金泰", "宏昌", "瑞丰", "德利", "汇通", "嘉禾",
-    "新宇", "盛隆", "富康", "天成", "广源", "万通", "正阳", "吴越", "东吴", "阳澄",
-    "太湖", "金鸡", "石湖", "枫桥", "横塘", "胥江", "长青", "联创", "佳和", "润泽",
+    "新宇", "盛隆", "富康", "天成", "广源", "万通", "正阳", "沪西", "申江", "苏河",
+    "真如", "桃浦", "长风", "曹杨", "武宁", "金沙", "长青", "联创", "佳和", "润泽",
 )  # fmt: skip
 USERS = (("officer", "officer", "officer-demo"), ("viewer", "viewer", "viewer-demo"))
-CENTRE = (120.6, 31.3)  # lon, lat: Suzhou
+MAP_NAME = "putuo.geojson"  #: ``[site] map`` of the demo, relative to the site file
+
+
+def basemap_path() -> Path:
+    """The demo's basemap, in config/demo (``WARNING_CONFIG_DIR`` moves config/, e.g. in a container)."""
+    return config_dir() / "demo" / MAP_NAME
+# Putuo's streets and towns in the order enterprises are dealt to them: the industrial towns
+# in the north-west (Taopu, Changzheng) hold most, every street at least one of 20.
+STREET_ORDER = ("桃浦镇", "长征镇", "真如镇街道", "万里街道", "长风新村街道", "桃浦镇", "长征镇", "曹杨新村街道",
+                "石泉路街道", "甘泉路街道", "宜川路街道", "长寿路街道", "桃浦镇", "长征镇", "真如镇街道",
+                "万里街道", "长风新村街道", "桃浦镇", "长征镇", "桃浦镇")  # fmt: skip
 
 
 def _toml(value) -> str:
@@ -78,8 +93,38 @@ def demo_user_secrets(seed: int = 1) -> dict[str, dict[str, str]]:
     return secrets
 
 
+def _inside(lon: float, lat: float, ring: list) -> bool:
+    """Even-odd rule: is the point inside the ring?"""
+    hit = False
+    for (x1, y1), (x2, y2) in zip(ring, ring[1:]):
+        if (y1 > lat) != (y2 > lat) and lon < x1 + (lat - y1) * (x2 - x1) / (y2 - y1):
+            hit = not hit
+    return hit
+
+
+def _streets() -> dict[str, list]:
+    """Street name -> its outer ring, from the demo's basemap."""
+    doc = json.loads(basemap_path().read_text(encoding="utf-8"))
+    return {f["properties"]["name"]: f["geometry"]["coordinates"][0] for f in doc["features"]
+            if f["properties"].get("level") == "street"}
+
+
+def _place(ring: list, rng: random.Random) -> list[float]:
+    """A point well inside the street (rejection sampling in the middle of its bounding box)."""
+    lons, lats = [p[0] for p in ring], [p[1] for p in ring]
+    x0, x1, y0, y1 = min(lons), max(lons), min(lats), max(lats)
+    for _ in range(1000):
+        lon = rng.uniform(x0 + (x1 - x0) * 0.15, x1 - (x1 - x0) * 0.15)
+        lat = rng.uniform(y0 + (y1 - y0) * 0.15, y1 - (y1 - y0) * 0.15)
+        if _inside(lon, lat, ring):
+            return [round(lon, 4), round(lat, 4)]
+    raise ValueError("no point found inside the street")
+
+
 def _enterprises(n: int, collectors: int, seed: int) -> tuple[list[dict], dict[str, str]]:
     rng = random.Random(derive_seed(seed, "site"))
+    places = random.Random(derive_seed(seed, "putuo"))  # its own stream: tokens and baselines stay as they were
+    streets = _streets()
     dusts = [list(DUSTS)[i % len(DUSTS)] for i in range(n)]  # every type present when n >= 5
     rng.shuffle(dusts)
     brands = list(BRANDS)
@@ -101,14 +146,15 @@ def _enterprises(n: int, collectors: int, seed: int) -> tuple[list[dict], dict[s
         ]
         if dust in WET_DUSTS:
             devices.append({"id": "WC1", "type": "wet_collector", "points": list(WET_POINTS)})
-        lon = round(CENTRE[0] + rng.uniform(-0.08, 0.08), 4)
-        lat = round(CENTRE[1] + rng.uniform(-0.06, 0.06), 4)
+        rng.uniform(0, 1), rng.uniform(0, 1)  # the old Suzhou jitter: drawn so later tokens and baselines stay
+        street = STREET_ORDER[i % len(STREET_ORDER)]
         enterprises.append(
             {
                 "id": eid,
-                "name": f"苏州{brand}{rng.choice(DUSTS[dust])}有限公司",
+                "name": f"上海{brand}{rng.choice(DUSTS[dust])}有限公司",
                 "dust": dust,
-                "location": [lon, lat],
+                "street": street,
+                "location": _place(streets[street], places),
                 "token_sha256": [token_digest(token)],
                 "devices": devices,
             }
@@ -126,11 +172,14 @@ DEMO_OVERRIDES = {("E013", "DC1"): {"air_speed": {"anomaly": {"ref_interval": 1.
                                                               "direction": "both"}}}}
 
 
-def generate_site(n_enterprises: int = 20, collectors: int = 3, seed: int = 1) -> tuple[str, dict[str, str]]:
+def generate_site(n_enterprises: int = 20, collectors: int = 3, seed: int = 1,
+                  with_map: bool = False) -> tuple[str, dict[str, str]]:
     """The site TOML text and the plaintext tokens (enterprise id -> token).
 
     Only token digests and password hashes are in the text; see :func:`demo_user_secrets`
-    for the users' plaintext secrets.
+    for the users' plaintext secrets. ``with_map`` names the demo's basemap (``[site] map``,
+    relative to the site file: the file must then be beside it, as :func:`write_demo` puts
+    it); without it the enterprises keep their places and streets, and the map has no outline.
     """
     enterprises, tokens = _enterprises(n_enterprises, collectors, seed)
     for ent in enterprises:  # see DEMO_OVERRIDES
@@ -142,7 +191,9 @@ def generate_site(n_enterprises: int = 20, collectors: int = 3, seed: int = 1) -
         "# the password hashes use a fixed salt so the file reproduces; never reuse them.",
         "",
     ]
-    lines += _table("[site]", {"name": "Demo district", "offline_after": 60})
+    lines += _table("[site]", {"name": "上海市普陀区（演示）", "offline_after": 60})
+    if with_map:
+        lines.insert(-1, f"map = {_toml(MAP_NAME)}  # schematic outline of Putuo and its streets, hand-drawn, not surveyed")
     for ent in enterprises:
         lines += _table("[[enterprises]]", {k: v for k, v in ent.items() if k != "devices"})
         for dev in ent["devices"]:
@@ -186,6 +237,28 @@ def credentials_toml(tokens: dict[str, str], seed: int = 1) -> str:
     return "\n".join(lines)
 
 
+def resolve_map(site: dict, base: Path) -> dict:
+    """A site read from (or generated for) ``base``, with its ``[site] map`` made absolute,
+    so it parses wherever the site dict goes (a scenario, a replay)."""
+    name = site.get("site", {}).get("map")
+    if name and not Path(name).is_absolute():
+        site["site"]["map"] = str((base / name).resolve())
+    return site
+
+
+def basemap_beside(site: dict, out: Path) -> dict:
+    """The site to write into ``out``: its map copied beside it and named relative to it
+    (the site file names the map relative to itself)."""
+    name = site.get("site", {}).get("map")
+    if not name:
+        return site
+    src = Path(name) if Path(name).is_absolute() else basemap_path().parent / name
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / src.name).resolve() != src.resolve():
+        (out / src.name).write_bytes(src.read_bytes())
+    return {**site, "site": {**site["site"], "map": src.name}}
+
+
 def write_demo(
     dir: str | Path = "config/demo", *, n_enterprises: int = 20, collectors: int = 3, seed: int = 1
 ) -> tuple[Path, Path]:
@@ -193,8 +266,9 @@ def write_demo(
     directory); returns both paths."""
     out = Path(dir)
     out.mkdir(parents=True, exist_ok=True)
-    text, tokens = generate_site(n_enterprises, collectors, seed)
+    text, tokens = generate_site(n_enterprises, collectors, seed, with_map=True)
     site_path, cred_path = out / "site.toml", out / "credentials.toml"
     site_path.write_text(text, encoding="utf-8")
     cred_path.write_text(credentials_toml(tokens, seed), encoding="utf-8")
+    basemap_beside({"site": {"map": MAP_NAME}}, out)  # the text names it relative: copy it along
     return site_path, cred_path

@@ -1,7 +1,15 @@
 """The dashboard in a real browser (Debian's headless Chromium, driven by Playwright).
 
 * the big screen loads with no console errors, shows an alert pushed through the API
-  within 1 s with a pop-up, and an officer's click to sign for it reaches a second browser;
+  within 1 s with a pop-up, and an officer's click on the pop-up's own 签收 reaches a
+  second browser;
+* the wall screen (the demo, Putuo): at 1920x1080 the counts, the map and at least 8 rows
+  without scrolling; pop-ups stacked over the map, never over a row or each other;
+  ?kiosk=1 hides the chrome and pages through the list; the map has its outline, streets
+  and labels that overlap nothing;
+* the sound button says "click to enable sound" until audio runs, and again after a reload;
+* a cleared, unsigned red stays on the screen (已恢复未签收) until a person signs for it;
+* the pages in zh-CN (default) and in English (Accept-Language, the language switch);
 * the alert page shows the timeline and its forms act (and show the server's errors);
 * an enterprise user sees only its enterprise: pages, the scoped APIs and /ws;
 * the page shows that it is stale while the server is down, reconnects after a restart
@@ -21,11 +29,12 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import async_playwright
 
 from tests.conftest import OFFICER_TOKEN, TOKENS, free_port
 from tests.test_dashboard_api import DASH_PASSWORDS, dash_site_dict
-from warning.config import parse_site
+from warning.config import config_dir, load_site, parse_site
 from warning.server import Server, Settings
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
@@ -33,7 +42,10 @@ LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgro
                "--disable-component-update", "--no-first-run",
                "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
 DESKTOP = {"width": 1400, "height": 900}
+WALL = {"width": 1920, "height": 1080}
 PHONE = {"width": 390, "height": 844}
+DEMO = config_dir() / "demo"
+CJK = r"[\u4e00-\u9fff]"
 
 
 @pytest.fixture(scope="module")
@@ -62,26 +74,58 @@ async def chromium():
             await browser.close()
 
 
-async def logged_in_page(browser, base, user, landing="/"):
-    context = await browser.new_context(viewport=DESKTOP)
+async def logged_in_page(browser, base, user, landing="/", viewport=DESKTOP, password=None, locale="zh-CN"):
+    context = await browser.new_context(viewport=viewport, locale=locale)  # Accept-Language: the officer's
     page = await context.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     await page.goto(base + "/login")
     await page.fill("#username", user)
-    await page.fill("#password", DASH_PASSWORDS[user])
+    await page.fill("#password", password or DASH_PASSWORDS[user])
     await page.click("button[type=submit]")
     await page.wait_for_url(base + landing)
     return page, errors
 
 
-async def push(base, enterprise, device, values):
-    body = orjson.dumps([{"device": device, "ts": int(time.time() * 1000), "values": values}])
+async def push(base, enterprise, device, values, token=None, ts=None):
+    body = orjson.dumps([{"device": device, "ts": int((ts or time.time()) * 1000), "values": values}])
     async with httpx.AsyncClient() as c:
         r = await c.post(base + "/api/v1/telemetry", content=body,
-                         headers={"Authorization": f"Bearer {TOKENS[enterprise]}", "Content-Type": "application/json"})
+                         headers={"Authorization": f"Bearer {token or TOKENS[enterprise]}",
+                                  "Content-Type": "application/json"})
     assert r.status_code == 202, r.text
+
+
+async def until(page, expr: str, timeout: float = 5.0):
+    """Poll a JS expression from here: page.wait_for_function polls with eval, which the CSP
+    forbids. A page that is reloading (the language switch) has no document for a moment."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if await page.evaluate(expr):
+                return
+        except PlaywrightError as exc:
+            if "context was destroyed" not in str(exc) and "null" not in str(exc):
+                raise
+        assert time.monotonic() < deadline, f"timed out waiting for {expr}"
+        await asyncio.sleep(0.05)
+
+
+def overlaps(a, b) -> bool:
+    return a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"] and \
+        a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"]
+
+
+def pairs_overlapping(boxes):
+    return [(i, j) for i in range(len(boxes)) for j in range(i + 1, len(boxes)) if overlaps(boxes[i], boxes[j])]
+
+
+BOXES = """sel => [...document.querySelectorAll(sel)].filter(e => {
+    const r = e.getBoundingClientRect(), s = getComputedStyle(e);
+    return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none' && !e.closest('[hidden]');
+}).map(e => { const r = e.getBoundingClientRect(); return {x: r.x, y: r.y, width: r.width, height: r.height,
+    id: e.dataset.alertId || e.dataset.enterprise || e.dataset.street || e.textContent}; })"""
 
 
 async def shoot(page, name, viewport=DESKTOP, full_page=True):
@@ -106,38 +150,78 @@ async def test_live_alert_popup_and_ack_across_two_browsers(server):
         assert await officer.locator("#count-red").inner_text() == "1"
         await officer.locator('#map .ent-node.sev-red[data-enterprise="E1"]').wait_for(timeout=1000)
         await officer.locator('#ent-counts tr[data-enterprise="E1"]').wait_for()
-        popup = officer.locator("#popup")
+        popup = officer.locator("#popups .popup.sev-red")
         await popup.wait_for(timeout=1000)
-        assert "E1 · DC2" in await popup.inner_text()
+        assert "Enterprise one · DC2" in await popup.inner_text()  # named, not only coded
         await watcher.locator("#alert-rows tr.sev-red").wait_for(timeout=1000)
         assert await watcher.locator(".ack-btn").count() == 0  # viewers cannot sign for alerts
+        assert await watcher.locator("#popups .popup-ack").is_hidden()  # nor from the pop-up
         await officer.wait_for_timeout(300)
         await shoot(officer, "dashboard-popup", full_page=False)
-        await officer.click("#popup-close")
-        assert await popup.is_hidden()
-        await shoot(officer, "dashboard")
 
-        # Sort: a second, orange alert goes below the red one.
+        # Sort: a second, orange alert goes below the red one; its pop-up stacks under the red's.
         await push(base, "E2", "DC1", {"spark": 2})
         await officer.locator("#alert-rows tr.sev-orange").wait_for(timeout=1000)
         order = await officer.locator("#alert-rows tr").evaluate_all("rs => rs.map(r => r.className.split(' ')[0])")
         assert order == ["sev-red", "sev-orange"]
-        await officer.click("#popup-close")
+        await officer.locator("#popups .popup").nth(1).wait_for(timeout=1000)
+        stack = await officer.evaluate(BOXES, "#popups .popup")
+        assert len(stack) == 2 and pairs_overlapping(stack) == []
+        for size in (DESKTOP, PHONE, WALL):  # on every layout: never over a row or another pop-up
+            await officer.set_viewport_size(size)
+            await officer.wait_for_timeout(300)
+            stack = await officer.evaluate(BOXES, "#popups .popup")
+            rows = await officer.evaluate(BOXES, "#alert-rows tr")
+            assert len(stack) == (1 if size == PHONE else 2) and len(rows) == 2, size  # a phone shows one, "1 more"
+            assert pairs_overlapping(stack) == [], size
+            assert [(p["id"], r["id"]) for p in stack for r in rows if overlaps(p, r)] == [], size
+        await shoot(officer, "dashboard-popup-phone", PHONE, full_page=False)
+        await officer.set_viewport_size(DESKTOP)
+        await officer.locator("#popups .popup.sev-orange .popup-close").click()
+        assert await officer.locator("#popups .popup").count() == 1
 
-        await row.locator(".ack-btn").click()
+        # The pop-up's own 签收: the same dialog and CSRF-protected POST as the table's.
+        await popup.locator(".popup-ack").click()
         await officer.fill("#ack-note", "vent checked, dust cloud outside")
         await officer.click("#ack-submit")
         await officer.locator("#alert-rows tr.sev-red.state-acknowledged").wait_for(timeout=2000)
+        assert await officer.locator("#popups").is_hidden()  # signed for: its pop-up goes
         acked = watcher.locator("#alert-rows tr.sev-red.state-acknowledged")
         await acked.wait_for(timeout=2000)
         assert "duty" in await acked.inner_text()
-        await shoot(watcher, "dashboard-phone", PHONE, full_page=False)
+        await shoot(officer, "dashboard")
 
-        # mute is per session and survives a reload
-        await officer.click("#mute")
-        await officer.reload()
-        assert "Muted" in await officer.locator("#mute").inner_text()
+        # and the table's 签收 still works
+        await officer.locator("#alert-rows tr.sev-orange .ack-btn").click()
+        await officer.click("#ack-submit")
+        await watcher.locator("#alert-rows tr.sev-orange.state-acknowledged").wait_for(timeout=2000)
+        await shoot(watcher, "dashboard-phone", PHONE, full_page=False)
         assert errors == [] and watcher_errors == []
+
+
+async def test_sound_button_tells_the_truth(server):
+    base = f"http://127.0.0.1:{server.port}"
+    async with chromium() as browser:
+        page, errors = await logged_in_page(browser, base, "duty")
+        mute = page.locator("#mute")
+        await page.wait_for_selector("#conn-dot.live")
+        # No gesture yet: browsers keep audio locked, and the button says so.
+        assert await mute.get_attribute("data-sound") == "locked"
+        assert await mute.inner_text() == "点击启用声音"
+        await mute.click()  # the gesture: audio starts
+        await until(page, "document.getElementById('mute').dataset.sound === 'on'", timeout=3)
+        assert await page.evaluate("document.getElementById('mute').textContent") == "声音已开启"
+        await page.reload()  # a reload forgets the gesture: ask again
+        await page.wait_for_selector("#conn-dot.live")
+        assert await mute.get_attribute("data-sound") == "locked"
+        await mute.click()
+        await until(page, "document.getElementById('mute').dataset.sound === 'on'", timeout=3)
+        await mute.click()  # now it mutes; muting is kept for the session
+        assert await mute.get_attribute("data-sound") == "muted"
+        await page.reload()
+        await page.wait_for_selector("#conn-dot.live")
+        assert await mute.get_attribute("data-sound") == "muted"
+        assert errors == []
 
 
 async def test_alert_page_timeline_and_forms(server):
@@ -163,7 +247,7 @@ async def test_alert_page_timeline_and_forms(server):
         # Silence and feedback: whatever the server answers is shown (the API may not be deployed).
         await officer.fill("#sil-reason", "maintenance of the vent")
         await officer.click("#f-silence button[type=submit]")
-        await officer.wait_for_function(
+        await until(officer,
             "!document.getElementById('act-error').hidden || !document.getElementById('msg').hidden")
         await shoot(officer, "alert-detail")
         await shoot(officer, "alert-detail-phone", PHONE)
@@ -261,5 +345,235 @@ async def test_stale_then_reconnect_and_resync_after_restart(bsite, machine_db):
             assert await page.locator("#conn-banner").is_hidden()
             # Only the outage's failed connections may be logged as errors.
             assert [e for e in errors if "ERR_CONNECTION_REFUSED" not in e and "WebSocket" not in e] == []
+    finally:
+        await srv.stop()
+
+
+# ------------------------------------------------------------------ the wall screen (the demo: Putuo)
+
+@pytest.fixture(scope="module")
+def demo_site(kinds):
+    return load_site(DEMO / "site.toml", kinds)
+
+
+@pytest.fixture
+async def demo_server(demo_site, machine_db):
+    srv = Server(demo_site, Settings(port=0, database=machine_db))
+    await srv.start()
+    yield srv
+    await srv.stop()
+
+
+def demo_tokens() -> dict[str, str]:
+    import tomllib
+    with open(DEMO / "credentials.toml", "rb") as fh:
+        return tomllib.load(fh)["tokens"]
+
+
+async def raise_alerts(base, enterprises):
+    """A red (vent) on DC1 and an orange (spark) on DC2 of every enterprise."""
+    tokens = demo_tokens()
+    for eid in enterprises:
+        await push(base, eid, "DC1", {"vent_open": True}, token=tokens[eid])
+        await push(base, eid, "DC2", {"spark": 3}, token=tokens[eid])
+
+
+async def test_wall_screen_1080p_rows_map_popups_kiosk(demo_server, demo_site):
+    base = f"http://127.0.0.1:{demo_server.port}"
+    ids = sorted(demo_site.enterprises)
+    async with chromium() as browser:
+        page, errors = await logged_in_page(browser, base, "officer", viewport=WALL, password="officer-demo")
+        await page.wait_for_selector("#conn-dot.live")
+        await page.locator("#map .ent-node").nth(len(ids) - 1).wait_for()
+        await raise_alerts(base, ids)  # 40 alerts, more than one screen holds
+        await until(page, f"document.querySelectorAll('#alert-rows tr').length === {2 * len(ids)}",
+                                     timeout=10)
+        await page.wait_for_timeout(500)
+
+        # Nothing scrolls; the counts, the map and >= 8 whole rows are on the screen.
+        assert await page.evaluate("document.scrollingElement.scrollHeight <= innerHeight + 1")
+        inside = lambda b: b["y"] >= 0 and b["y"] + b["height"] <= WALL["height"] and b["x"] >= 0 and \
+            b["x"] + b["width"] <= WALL["width"]  # noqa: E731
+        for sel in (".counts", "#map svg"):
+            assert inside((await page.evaluate(BOXES, sel))[0]), sel
+        box = (await page.evaluate(BOXES, "#alert-box"))[0]
+        rows = [r for r in await page.evaluate(BOXES, "#alert-rows tr")
+                if r["y"] >= box["y"] and r["y"] + r["height"] <= box["y"] + box["height"] and inside(r)]
+        assert len(rows) >= 8, rows
+        print(f"wall screen: {len(rows)} whole rows at 1920x1080")
+        assert await page.locator("#count-red").inner_text() == await page.locator("#count-orange").inner_text() \
+            == str(len(ids))
+
+        # Pop-ups: at most three, stacked, over the map: never over a row or each other.
+        await page.locator("#popups .popups-more").wait_for()
+        pops = await page.evaluate(BOXES, "#popups .popup")
+        room = (await page.evaluate(BOXES, "#popups"))[0]
+        assert 2 <= len(pops) <= 3 and pairs_overlapping(pops) == []
+        assert all(p["y"] >= room["y"] and p["y"] + p["height"] <= room["y"] + room["height"] for p in pops)  # whole
+        more = await page.locator("#popups .popups-more").inner_text()
+        assert more == f"另有 {2 * len(ids) - len(pops)} 条新预警，见列表"
+        assert [(p["id"], r["id"]) for p in pops for r in rows if overlaps(p, r)] == []
+        await shoot(page, "dashboard-wall", WALL, full_page=False)
+
+        # The map: the outline and the ten streets of Putuo, a dot per enterprise, no label on another.
+        assert await page.locator("#map path.area.district").count() == 1
+        assert await page.locator("#map path.area.street").count() == 10
+        labels = await page.evaluate(BOXES, "#map .map-label")
+        dots = await page.evaluate(BOXES, "#map .ent-dot")
+        assert len(dots) == len(ids)
+        assert pairs_overlapping(labels) == []
+        assert [(lab["id"], d) for lab in labels for d in dots if overlaps(lab, d)] == []
+        shown = {lab["id"] for lab in labels}
+        assert set(ids) <= shown  # every enterprise's name is on the map
+        assert len([s for s in shown if s in {a.name for a in demo_site.basemap.areas}]) >= 8  # and most streets'
+        await page.locator("#map").screenshot(path=str(ARTIFACTS / "dashboard-map.png"))
+        await page.set_viewport_size(PHONE)  # the same on a phone: one pop-up, the list in sight
+        await page.wait_for_timeout(500)
+        assert len(await page.evaluate(BOXES, "#popups .popup")) == 1
+        assert (await page.evaluate(BOXES, "#alert-rows tr"))[0]["y"] < PHONE["height"]
+        await shoot(page, "dashboard-wall-phone", PHONE, full_page=False)
+        laptop = {"width": 1366, "height": 768}  # a smaller control-room screen: still one screen
+        await page.set_viewport_size(laptop)
+        await page.wait_for_timeout(500)
+        assert await page.evaluate("document.scrollingElement.scrollHeight <= innerHeight + 1")
+        box = (await page.evaluate(BOXES, "#alert-box"))[0]
+        assert len([r for r in await page.evaluate(BOXES, "#alert-rows tr")
+                    if r["y"] >= box["y"] and r["y"] + r["height"] <= min(box["y"] + box["height"], 768)]) >= 8
+        await shoot(page, "dashboard-1366", laptop, full_page=False)
+        await page.set_viewport_size(WALL)
+
+        # ?kiosk=1: no chrome, and the list turns its pages by itself.
+        await page.goto(base + "/?kiosk=1&page_s=3")
+        await until(page, f"document.querySelectorAll('#alert-rows tr').length === {2 * len(ids)}",
+                                     timeout=10)
+        assert await page.locator("header.top").is_hidden()
+        assert await page.evaluate("document.scrollingElement.scrollHeight <= innerHeight + 1")
+        await until(page, "/1\\/\\d/.test(document.getElementById('page-no').textContent)", timeout=5)
+        first = [r["id"] for r in await page.evaluate(BOXES, "#alert-rows tr")]
+        assert len(first) >= 8 and all(inside(r) for r in await page.evaluate(BOXES, "#alert-rows tr"))
+        await until(page, "/2\\/\\d/.test(document.getElementById('page-no').textContent)", timeout=6)
+        second = [r["id"] for r in await page.evaluate(BOXES, "#alert-rows tr")]
+        assert second and not set(first) & set(second)
+        await shoot(page, "dashboard-kiosk", WALL, full_page=False)
+        assert errors == []
+
+
+async def test_cleared_unsigned_red_stays_until_signed(server):
+    """Needs the server side of issue 13 (loop): a vent that closes before anyone signs
+    leaves its alert open, ``state=active``, ``condition_active: false``."""
+    base = f"http://127.0.0.1:{server.port}"
+    now = time.time()
+    async with chromium() as browser:
+        page, errors = await logged_in_page(browser, base, "watcher", viewport=WALL)
+        await page.wait_for_selector("#conn-dot.live")
+        await push(base, "E1", "DC2", {"vent_open": True}, ts=now - 30)
+        await page.locator("#alert-rows tr.sev-red").wait_for(timeout=2000)
+        await push(base, "E1", "DC2", {"vent_open": False}, ts=now - 28)
+        await push(base, "E1", "DC2", {"vent_open": False}, ts=now)  # 28 s below the limit: the condition clears
+        async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {OFFICER_TOKEN}"}) as c:
+            async def red():
+                rows = [a for a in (await c.get("/api/v1/alerts?state=all")).json() if a["device"] == "DC2"]
+                assert len(rows) == 1
+                return rows[0]
+            for _ in range(50):
+                if (await red())["condition_active"] is False or (await red())["state"] == "resolved":
+                    break
+                await asyncio.sleep(0.1)
+            a = await red()
+            assert (a["state"], a["condition_active"], a.get("peak_severity")) == ("active", False, "red")
+            row = page.locator("#alert-rows tr.sev-red.cleared-unsigned")
+            await row.wait_for(timeout=2000)
+            await page.wait_for_timeout(1500)  # and it stays
+            assert await row.count() == 1 and "已恢复未签收" in await row.inner_text()
+            assert await page.locator("#count-red").inner_text() == "1"
+            await page.locator('#map .ent-node.sev-red[data-enterprise="E1"]').wait_for()
+            await shoot(page, "dashboard-cleared-unsigned", WALL, full_page=False)
+
+            assert (await c.post(f"/api/v1/alerts/{a['id']}/ack", json={"note": "vent closed, checked"})).status_code == 200
+            await page.locator("#alert-rows tr.sev-red.state-acknowledged").wait_for(timeout=2000)
+            assert await page.locator("#alert-rows tr.cleared-unsigned").count() == 0
+            if (await red())["state"] != "resolved":  # a red is lifted by a person, not by itself
+                assert (await c.post(f"/api/v1/alerts/{a['id']}/resolve", json={"note": "done"})).status_code == 200
+            await page.locator("#alert-rows tr.sev-red").wait_for(state="detached", timeout=2000)
+        assert errors == []
+
+
+async def test_pages_in_chinese_and_english(server):
+    base = f"http://127.0.0.1:{server.port}"
+    texts = """() => [...document.querySelectorAll('[data-i18n]')].filter(e => !e.closest('template'))
+        .map(e => e.textContent.trim()).filter(Boolean)"""
+    async with chromium() as browser:
+        await push(base, "E1", "DC2", {"vent_open": True})
+        zh, errors = await logged_in_page(browser, base, "duty")
+        await zh.locator("#alert-rows tr.sev-red").wait_for(timeout=2000)
+        assert await zh.evaluate("document.documentElement.lang") == "zh-CN"
+        import re
+        untranslated = [s for s in await zh.evaluate(texts) if not re.search(CJK, s)]
+        assert untranslated == []
+        assert "未签收" in await zh.locator("#alert-rows").inner_text()
+        assert await zh.title() == "(1) 值班预警大屏"
+        await shoot(zh, "dashboard-zh", full_page=False)
+        for locale, button in (("zh-CN", "登录"), ("en-US", "Log in")):  # the login page too, before any session
+            ctx = await browser.new_context(viewport=PHONE, locale=locale)
+            login = await ctx.new_page()
+            await login.goto(base + "/login?failed=1")
+            await until(login, "document.querySelector('#login-form button').textContent.length > 0")
+            assert await login.locator("#login-form button").inner_text() == button
+            assert await login.locator("#login-error").is_visible()
+            await shoot(login, f"login-{locale}", PHONE, full_page=False)
+            await ctx.close()
+
+        en, en_errors = await logged_in_page(browser, base, "duty", locale="en-US")  # Accept-Language: en-US
+        await en.locator("#alert-rows tr.sev-red").wait_for(timeout=2000)
+        assert await en.evaluate("document.documentElement.lang") == "en"
+        assert [s for s in await en.evaluate(texts) if re.search(CJK, s)] == []
+        assert "Not signed for" in await en.locator("#alert-rows").inner_text()
+        assert await en.locator("#lang-switch").inner_text() == "中文"
+        await shoot(en, "dashboard-en", full_page=False)
+        await en.click("#lang-switch")  # the user's choice beats the browser's language, and is kept
+        await en.wait_for_load_state()
+        await until(en, "document.documentElement.lang === 'zh-CN'")
+        await en.goto(base + "/alert/" + await en.locator("#alert-rows tr").first.get_attribute("data-alert-id"))
+        await en.locator('#timeline li[data-kind="raised"]').wait_for()
+        assert [s for s in await en.evaluate(texts) if not re.search(CJK, s)] == []
+        await en.click("#lang-switch")
+        await en.wait_for_load_state()
+        await until(en, "document.documentElement.lang === 'en'")
+        await en.locator('#timeline li[data-kind="raised"]').wait_for()
+        assert "Raised" in await en.locator("#timeline").inner_text()
+        await shoot(en, "alert-detail-en", full_page=False)
+        assert errors == [] and en_errors == []
+
+
+async def test_dense_map_labels_never_overlap(kinds, machine_db, tmp_path):
+    """200 enterprises in Putuo's ten streets: far more names than room. Those that fit near
+    their dot sit there, some further out on a leader line, the rest are left out; none
+    overlaps another label or a dot."""
+    from simulators.site import generate_site, write_demo
+    write_demo(tmp_path)  # the map beside the site file
+    text, _ = generate_site(200, 1, seed=5, with_map=True)
+    (tmp_path / "site.toml").write_text(text, encoding="utf-8")
+    srv = Server(load_site(tmp_path / "site.toml", kinds), Settings(port=0, database=machine_db))
+    await srv.start()
+    try:
+        base = f"http://127.0.0.1:{srv.port}"
+        async with chromium() as browser:
+            page, errors = await logged_in_page(browser, base, "officer", viewport=WALL, password="officer-demo")
+            await page.locator("#map .ent-node").nth(199).wait_for()
+            await until(page, "document.querySelector('#map svg').dataset.layoutMs !== undefined")
+            await page.wait_for_timeout(300)
+            labels = await page.evaluate(BOXES, "#map .map-label")
+            dots = await page.evaluate(BOXES, "#map .ent-dot")
+            assert len(dots) == 200
+            assert pairs_overlapping(labels) == []
+            assert [(lab["id"], d) for lab in labels for d in dots if overlaps(lab, d)] == []
+            leaders = await page.locator("#map line.leader:not([visibility])").count()
+            shown = len([lab for lab in labels if lab["id"].startswith("E")])
+            ms = float(await page.evaluate("document.querySelector('#map svg').dataset.layoutMs"))
+            print(f"dense map: {shown} of 200 enterprise labels shown, {leaders} on leader lines, "
+                  f"placement {ms} ms")
+            assert shown >= 30 and leaders >= 1  # 41 and 37 here: the room decides, not a fixed count
+            await page.locator("#map").screenshot(path=str(ARTIFACTS / "dashboard-map-dense.png"))
+            assert errors == []
     finally:
         await srv.stop()

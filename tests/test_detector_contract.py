@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from detectors import checks
 from detectors.base import Finding, Severity
 from detectors.breakout import Breakout
 from detectors.chain import FACTORIES, build
@@ -23,6 +24,8 @@ SPECS = {
     "rate_frozen": {"type": "rate", "limit": 2.0, "window": 60, "frozen": 30, "frozen_samples": 10},
     "drop": {"type": "drop", "window": 60, "learn": 100},
     "stuck": {"type": "stuck", "window": 60, "min_samples": 5},
+    "stuck_relative": {"type": "stuck", "window": 0, "min_samples": 5, "relative": 2.0},
+    "running": {"type": "running", "above": 45.0},
     "baseline": {"type": "baseline", "pct": 20, "learn": 100},
     "anomaly": {"type": "anomaly", "threshold": 6, "warmup": 50},
     "anomaly_hst": {"type": "anomaly", "model": "hst", "threshold": 0.8, "warmup": 50},
@@ -36,86 +39,11 @@ SPECS = {
     "drift_kswin": {"type": "drift", "model": "kswin"},
 }
 MULTI = {"hotelling"}
+SILENT = {"running"}  #: reports nothing by design: the device's running state reads it
 
 
 def test_every_factory_has_a_contract_spec():
     assert set(FACTORIES) == {s["type"] for s in SPECS.values()}
-
-
-def _obs(kind, x, i=0):
-    """Univariate value, or a two-sensor mapping for multivariate detectors."""
-    if kind in MULTI:
-        return {"a": x, "b": 0.5 * x + (i % 7) * 0.1 if math.isfinite(x) else x}
-    return x
-
-
-def _series(n=3000, seed=1):
-    rng = random.Random(seed)
-    xs = [40 + 10 * math.sin(i / 50) + rng.gauss(0, 1) for i in range(n)]
-    for i in range(300, n, 397):
-        xs[i] *= 3
-    for i in range(2000, min(n, 2400)):
-        xs[i] += 30  # a sustained step
-    for i in range(2500, min(n, 2600)):
-        xs[i] = 42.0  # a frozen sensor
-    return xs
-
-
-def _run(det, kind, xs, t0=0):
-    out = []
-    for i, x in enumerate(xs):
-        f = det.update(float(t0 + i), _obs(kind, x, t0 + i))
-        out.append(f)
-        s = getattr(det, "last", None)
-        if s is not None:
-            out.append(s)
-    return out
-
-
-@pytest.mark.parametrize("kind", sorted(SPECS))
-def test_deterministic_and_pure(kind, monkeypatch):
-    xs = _series()
-    copy = list(xs)
-    # no clock reads: make every clock raise while detectors run
-    for name in ("time", "monotonic", "perf_counter"):
-        monkeypatch.setattr(time, name, lambda: (_ for _ in ()).throw(AssertionError("clock read")))
-    a, b = build(SPECS[kind]), build(SPECS[kind])
-    ra, rb = _run(a, kind, xs), _run(b, kind, xs)
-    assert ra == rb
-    assert xs == copy  # input untouched
-    assert any(isinstance(f, Finding) for f in ra), "the series has anomalies every detector should see"
-
-
-@pytest.mark.parametrize("kind", sorted(SPECS))
-@pytest.mark.parametrize("cut", [1, 777, 2000])
-def test_snapshot_round_trip_gives_identical_future(kind, cut):
-    xs = _series()
-    a = build(SPECS[kind])
-    _run(a, kind, xs[:cut])
-    data = a.snapshot()
-    assert isinstance(data, bytes)
-    b = build(SPECS[kind])
-    b.restore(data)
-    assert _run(a, kind, xs[cut:], cut) == _run(b, kind, xs[cut:], cut)
-
-
-@pytest.mark.parametrize("kind", sorted(SPECS))
-def test_survives_hostile_input(kind):
-    det = build(SPECS[kind])
-    hostile = [math.nan, math.inf, -math.inf, 1e308, -1e308, 0.0, 0.0, 5.0, 1e-300, -1e300]
-    times = [0, 0, 5, 3, 3, 1e9, -1e9, 2e9, 2e9, 1]  # repeated, out of order, huge gaps
-    for t, x in zip(times, hostile):
-        det.update(t, _obs(kind, x))
-    for i in range(500):
-        assert det.update(2e9 + i, _obs(kind, 5.0)) is None or True  # constant series: no exception
-    if hasattr(det, "last"):
-        assert 0.0 <= det.last <= 1.0
-    for i in range(200):  # and it still works afterwards
-        det.update(3e9 + i, _obs(kind, 5.0 + (i % 3)))
-    restored = build(SPECS[kind])
-    restored.restore(det.snapshot())
-    tail = [5.0 + (i % 11) for i in range(100)] + [1e6]
-    assert _run(restored, kind, tail, 4000) == _run(det, kind, tail, 4000)
 
 
 SLOW = {"drift_kswin": (2_000, 8_000), "hotelling": (4_000, 16_000),  # per-row KS test / linear solve
@@ -125,19 +53,44 @@ SLOW = {"drift_kswin": (2_000, 8_000), "hotelling": (4_000, 16_000),  # per-row 
 STATE_LIMIT = {"drift_kswin": 6144, "anomaly_hst": 256 * 1024}
 
 
+def _factory(kind):
+    return lambda: build(SPECS[kind])
+
+
+# The contract itself lives in detectors/checks.py: one call for any detector, new ones
+# included (the AssertionError names the part that fails).
 @pytest.mark.parametrize("kind", sorted(SPECS))
-def test_state_stays_bounded(kind):
-    det = build(SPECS[kind])
-    rng = random.Random(2)
-    n1, n2 = SLOW.get(kind, (20_000, 80_000))
-    for i in range(n1):
-        det.update(float(i), _obs(kind, rng.gauss(50, 5), i))
-    size_first = len(det.snapshot())
-    for i in range(n1, n2):
-        det.update(float(i), _obs(kind, rng.gauss(50, 5) * (10 if i % 5000 == 0 else 1), i))
-    size = len(det.snapshot())
-    assert size <= size_first * 1.1 + 64
-    assert size <= STATE_LIMIT.get(kind, 4096), "state must stay under 4 KB per point"
+def test_contract(kind):
+    checks.check_detector(_factory(kind), multivariate=kind in MULTI, rows=SLOW.get(kind, (20_000, 80_000)),
+                          state_limit=STATE_LIMIT.get(kind, 4096), findings=kind not in SILENT)
+
+
+def test_check_detector_fails_a_detector_that_breaks_the_contract():
+    """The check can fail: a detector that reads the clock, and one whose state grows."""
+    from detectors.base import Detector
+
+    class Clocky(Detector):
+        def update(self, t, x):
+            time.time()
+            return None
+
+    with pytest.raises(AssertionError, match="clock"):
+        checks.check_detector(Clocky)
+
+    class Hoarder(Detector):
+        def __init__(self):
+            self.seen = []
+
+        def update(self, t, x):
+            self.seen.append(x)
+            return Finding("hoard", Severity.BLUE, t, x, "x") if len(self.seen) == 5 else None
+
+    with pytest.raises(AssertionError, match="state"):
+        checks.check_detector(Hoarder, rows=(200, 2000))
+
+
+def _series(n=3000, seed=1):
+    return checks.contract_series(n, seed)
 
 
 def test_default_scorer_state_after_one_million_updates():

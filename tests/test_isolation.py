@@ -132,10 +132,13 @@ PLAIN = {
     "/api/v1/admin/users",
     "/api/v1/admin/users/{id}",
     "/api/v1/admin/import",
+    "/api/v1/dash/map",
+    "/api/v1/i18n/ui.json",
 }
 KNOWN = PLAIN | set(ID_KIND) | set(QUERIES)
 #: Paths anyone may read (they carry no enterprise's data); every other path needs a caller.
-PUBLIC = {"/openapi.json", "/metrics", "/healthz", "/readyz", "/login", "/static", "/api/v1/telemetry", "/logout"}
+PUBLIC = {"/openapi.json", "/metrics", "/healthz", "/readyz", "/login", "/static", "/api/v1/telemetry", "/logout",
+          "/api/v1/i18n/ui.json"}
 #: District-wide configuration and logs: a caller scoped to some enterprises gets 403.
 DISTRICT = {"/api/v1/silences", "/api/v1/silences/{id}", "/api/v1/policies", "/api/v1/notifications"}
 PAGES = {"/", "/e/{id}", "/alert/{id}", "/admin"}

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CORE = (
     "warning/model.py",
     "warning/site.py",
+    "warning/basemap.py",
     "warning/ingest.py",
     "warning/alerts.py",
     "warning/pipeline.py",

@@ -27,7 +27,7 @@ from simulators.faults import (
 from simulators.plant import BagFilter, WetCollector, production_on
 from simulators.push import SitePusher, iter_batches
 from simulators.scenario import DEMO_BACKFILL, demo_faults
-from simulators.site import BAG_POINTS, WET_POINTS, demo_user_secrets, generate_site, write_demo
+from simulators.site import BAG_POINTS, WET_POINTS, _inside, _streets, demo_user_secrets, generate_site, write_demo
 from warning.security import token_digest, verify_password
 
 T0 = 1_717_200_000.0  # a fixed epoch: tests never read the clock for sim time
@@ -263,14 +263,16 @@ def test_apply_is_pure_and_ignores_missing_points():
 def test_generated_site_is_complete_and_reads_back():
     text, tokens = generate_site(20, 3, seed=1)
     site = tomllib.loads(text)
-    assert site["site"]["offline_after"] == 60
+    assert site["site"]["offline_after"] == 60 and "map" not in site["site"]  # only write_demo puts the map beside it
     ents = site["enterprises"]
+    streets = _streets()
+    assert {e["street"] for e in ents} == set(streets) and len(streets) == 10  # every street of Putuo has one
     assert len(ents) >= 20 and len({e["id"] for e in ents}) == len(ents) and len({e["name"] for e in ents}) == len(ents)
     assert {e["dust"] for e in ents} >= {"wood", "metal", "grain", "plastic", "aluminium"}
     for ent in ents:
-        assert ent["name"].startswith("苏州") and ent["name"].endswith("有限公司")
+        assert ent["name"].startswith("上海") and ent["name"].endswith("有限公司")
         lon, lat = ent["location"]
-        assert 120.4 < lon < 120.8 and 31.2 < lat < 31.4
+        assert _inside(lon, lat, streets[ent["street"]])  # in Putuo, inside its own street
         assert ent["token_sha256"] == [token_digest(tokens[ent["id"]])]
         bags = [d for d in ent["devices"] if d["type"] == "bag_filter"]
         assert [d["id"] for d in bags] == ["DC1", "DC2", "DC3"]

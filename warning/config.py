@@ -7,6 +7,8 @@ a parsed TOML table once at start-up, so that a typo fails the start, not the fi
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import tomllib
 from pathlib import Path
@@ -14,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from detectors.chain import build, merge
 
+from .basemap import Basemap, parse_basemap
 from .model import PointRef, Severity
 from .policy.policies import PolicyError, parse_policy
 from .site import (
@@ -29,6 +32,8 @@ from .site import (
     Street,
     User,
 )
+
+log = logging.getLogger(__name__)
 
 # Re-exported so that callers of the loader need one import; new code takes them from warning.site.
 __all__ = ["CHANNEL_TYPES", "ROLES", "Channel", "ConfigError", "Enterprise", "PointDef", "Site", "User",
@@ -64,12 +69,30 @@ def load_site(path: str | Path, kinds: dict[str, dict] | None = None) -> Site:
                 raw["policy"] = tomllib.load(fh).get("policy", {})
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"{beside}: {exc}") from None
-    return parse_site(raw, kinds if kinds is not None else load_kinds(), source=str(path))
+    return parse_site(raw, kinds if kinds is not None else load_kinds(), source=str(path), base=path.parent)
 
 
-def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site") -> Site:
+def load_basemap(name: str, base: Path | None, source: str) -> Basemap | None:
+    """``[site] map``: a GeoJSON file, relative to the site file's folder. A missing file (a
+    site file copied without its map) only loses the map's outline: a warning, not a refusal
+    to monitor. A file that is there but wrong is refused, so that someone fixes it."""
+    path = (base or Path(".")) / name
+    if not path.exists():
+        log.warning("%s: map %s not found: the risk map is drawn without its outline and streets", source, path)
+        return None
+    try:
+        if path.stat().st_size > 5_000_000:  # the page draws it all; a surveyed map wants simplifying first
+            raise ConfigError(f"{source}: map {path}: larger than 5 MB")
+        with open(path, "rb") as fh:
+            return parse_basemap(json.load(fh), str(path))
+    except (OSError, ValueError) as exc:  # BasemapError and JSON errors are ValueErrors
+        raise ConfigError(f"{source}: map: {exc}") from None
+
+
+def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site", base: Path | None = None) -> Site:
     site = raw.get("site", {})
     streets = _streets(raw, source)
+    basemap = load_basemap(site["map"], base, source) if site.get("map") else None
     enterprises: dict[str, Enterprise] = {}
     points: list[PointDef] = []
     checked: dict[tuple[str, str], tuple[dict, ...]] = {}  #: (kind, overrides) -> its checked specs
@@ -109,6 +132,9 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site") -> Site:
                 points.append(PointDef(PointRef(eid, did, pname), kind_name, kind.get("unit", ""),
                                        kind.get("title", pname), specs, code))
         enterprises[eid] = _enterprise(e, eid, tuple(devices), streets, source)
+        street_id = enterprises[eid].street
+        if basemap is not None and street_id and streets[street_id].name not in basemap.streets():
+            raise ConfigError(f"{source}: enterprise {eid}: street {streets[street_id].name!r} is not on the map")
     users = {}
     for u in raw.get("users", []):
         name = _req(u, "name", source)
@@ -148,7 +174,7 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site") -> Site:
     except (ZoneInfoNotFoundError, ValueError, TypeError):
         raise ConfigError(f"{source}: site.timezone {tz!r} is not an IANA time zone (e.g. Asia/Shanghai)") from None
     return Site(site.get("name", "site"), float(site.get("offline_after", 300)), enterprises, tuple(points), users,
-                channels, policy, tz, streets=streets)
+                channels, policy, tz, streets=streets, basemap=basemap)
 
 
 def _streets(raw: dict, source: str) -> dict[str, Street]:

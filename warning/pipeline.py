@@ -18,8 +18,9 @@ import pickle
 import zlib
 from collections.abc import Iterable, Mapping
 
-from detectors.base import Detector, Finding, Severity
-from detectors.chain import build, spec_key
+from detectors.base import Finding, Severity
+from detectors.chain import spec_key
+from detectors.device import PointChain, RunState, build_point_chain, running_signal_spec
 
 from .alerts import AlertEngine
 from .model import AlertEvent, PointRef
@@ -47,30 +48,43 @@ class Pipeline:
         self.offline_severity = offline_severity
         self.engine = AlertEngine(policy)  #: with a policy: escalation and flap timers too
         self.router = Router(policy or Policy(), tuple(channels))  #: events -> notifications (see policy.router)
-        self.chains: dict[int, list[Detector]] = {}  #: point id -> its detectors, built on first reading
-        self._device_of = {pid: (p.ref.enterprise, p.ref.device) for pid, p in self.points.items()}
+        self.chains: dict[int, PointChain] = {}  #: point id -> its detectors and gates, built on first reading
         self.last_seen: dict[tuple[str, str], float] = {}  #: device -> arrival time of its last reading
         self.offline: set[tuple[str, str]] = set()  #: devices currently reported offline
-        pol = policy or Policy()
+        self.point_seen: dict[int, float] = {}  #: point id -> arrival of its last reading (NoData points only)
+        self.silent_points: set[int] = set()  #: NoData points currently silent
+        self.runs: dict[tuple[str, str], RunState] = {}  #: device -> its running state (gated devices)
+        self._index_points()
+
+    def _index_points(self) -> None:
+        """What follows from the point set: NoData rules, running points and gated devices
+        (at construction, and again when the ledger changes the points: :meth:`reconfigure`)."""
+        pol = self.engine.policy or Policy()
+        self._device_of = {pid: (p.ref.enterprise, p.ref.device) for pid, p in self.points.items()}
         self.nodata = {pid: rule for pid, p in self.points.items()  #: point id -> its NoData policy
                        if (rule := pol.nodata_for(p.ref.enterprise, p.ref.device, p.ref.point, p.kind)) is not None
                        and rule.action != "keep"}
-        self.point_seen: dict[int, float] = {}  #: point id -> arrival of its last reading (NoData points only)
-        self.silent_points: set[int] = set()  #: NoData points currently silent
-        # Rules marked ``when_running = S`` judge a collector only while its ``running`` point says
-        # it runs, and not in the first S seconds after it starts: a plant stopped at night is not
-        # an airflow loss, and a fan spinning up is not a pressure fault.
+        # Rules marked ``when_running = S`` judge a collector only while it runs, and not in the
+        # first S seconds after it starts: a plant stopped at night is not an airflow loss, and a
+        # fan spinning up is not a pressure fault. The running state comes from the device's
+        # ``running`` point, or, without one, from its running signals (air speed, pressure
+        # difference: detectors.device); one builder and one state machine for every runtime.
         self._run_points = {pid for pid, p in self.points.items() if p.ref.point == RUNNING_POINT}
-        self._gated_devices = {self._device_of[pid] for pid in self._run_points}
-        self.running_since: dict[tuple[str, str], float | None] = {}  #: device -> when it started; None: stopped
-        self.gates: dict[int, list[float | None]] = {}  #: point id -> run-up per detector (None: always judged)
+        explicit = {self._device_of[pid] for pid in self._run_points}
+        self._signal_points = {pid for pid, p in self.points.items()
+                               if self._device_of[pid] not in explicit and running_signal_spec(p.detectors)}
+        self._signals_of: dict[tuple[str, str], list[int]] = {}
+        for pid in sorted(self._signal_points):
+            self._signals_of.setdefault(self._device_of[pid], []).append(pid)
+        self._gated_devices = explicit | set(self._signals_of)
 
     # -- the hot path --------------------------------------------------------------------------
     def process(self, readings: Iterable[RawReading], now: float) -> list[AlertEvent]:
         """Run readings through their points' detectors; ``now`` marks their devices as seen."""
         events: list[AlertEvent] = []
         chains, points, observe = self.chains, self.points, self.engine.observe
-        if self._run_points:
+        runs, device_of = self.runs, self._device_of
+        if self._gated_devices:
             readings = list(readings)
             self._update_running(readings, events)
         touched = set()
@@ -81,10 +95,16 @@ class Pipeline:
                     continue
                 chain = self._build_chain(pid)
             touched.add(pid)
-            gates = self.gates.get(pid)
-            for i, det in enumerate(chain):
-                gate = gates[i] if gates is not None else None
-                if gate is not None and not self._judged(pid, t, gate):
+            run = runs.get(device_of[pid]) if chain.gated else None
+            if run is None:
+                for det in chain.detectors:
+                    found = det.update(t, x)
+                    if found is not None:
+                        events.extend(observe(points[pid].ref, found))
+                continue
+            since = run.since  # RunState.judged, inlined: this is the hot path
+            for det, run_up in zip(chain.detectors, chain.run_ups):
+                if run_up is not None and (since is None or t - since < run_up):
                     continue
                 found = det.update(t, x)
                 if found is not None:
@@ -164,14 +184,14 @@ class Pipeline:
         whose detector specs are unchanged keeps its detectors, a changed one starts fresh, a new
         one starts learning on its first reading, and a retired point's (or retired device's)
         open alerts are closed by ``actor`` with ``note``."""
-        old = self.points
+        old, gated_before = self.points, self._gated_devices
         self.points = dict(points)
-        self._device_of = {pid: (p.ref.enterprise, p.ref.device) for pid, p in self.points.items()}
+        self._index_points()
         for pid in list(self.chains):
             p = self.points.get(pid)
-            if p is None or p.detectors != old[pid].detectors or p.ref != old[pid].ref:
-                del self.chains[pid]
-                self.gates.pop(pid, None)
+            if p is None or p.detectors != old[pid].detectors or p.ref != old[pid].ref or (
+                    (self._device_of[pid] in gated_before) != (self._device_of[pid] in self._gated_devices)):
+                del self.chains[pid]  # rebuilt on its next reading (its gates depend on the device too)
         live_refs = {(p.ref.enterprise, p.ref.device, p.ref.point) for p in self.points.values()}
         devices = set(self._device_of.values())
         events: list[AlertEvent] = []
@@ -183,60 +203,58 @@ class Pipeline:
         for dev in [d for d in self.last_seen if d not in devices]:
             del self.last_seen[dev]
             self.offline.discard(dev)
-            self.running_since.pop(dev, None)
-        pol = self.engine.policy or Policy()
-        self.nodata = {pid: rule for pid, p in self.points.items()
-                       if (rule := pol.nodata_for(p.ref.enterprise, p.ref.device, p.ref.point, p.kind)) is not None
-                       and rule.action != "keep"}
+        self.runs = {d: r for d, r in self.runs.items() if d in self._gated_devices}
         self.point_seen = {pid: t for pid, t in self.point_seen.items() if pid in self.nodata}
         self.silent_points &= set(self.nodata)
-        gated_before = self._gated_devices
-        self._run_points = {pid for pid, p in self.points.items() if p.ref.point == RUNNING_POINT}
-        self._gated_devices = {self._device_of[pid] for pid in self._run_points}
-        for pid in [pid for pid in self.chains if (self._device_of[pid] in gated_before)
-                    != (self._device_of[pid] in self._gated_devices)]:
-            del self.chains[pid]  # its gates depend on the device having a running point
-            self.gates.pop(pid, None)
         self.watch_devices(sorted(devices), now)
         return events
 
-    def _build_chain(self, pid: int) -> list[Detector]:
+    def _build_chain(self, pid: int) -> PointChain:
         p = self.points[pid]
-        chain, gates = [], []
-        for spec in p.detectors:
-            spec = dict(spec)
-            run_up = spec.pop("when_running", None)
-            chain.append(build(spec, title=p.title))
-            gates.append(None if run_up is None or self._device_of[pid] not in self._gated_devices else float(run_up))
+        chain = build_point_chain(p.detectors, title=p.title, gated=self._device_of[pid] in self._gated_devices)
         self.chains[pid] = chain
-        if any(g is not None for g in gates):
-            self.gates[pid] = gates
         return chain
 
+    @property
+    def running_since(self) -> dict[tuple[str, str], float | None]:
+        """Device -> when it last started (None: stopped; absent: never reported)."""
+        return {d: r.since for d, r in self.runs.items()}
+
     def _update_running(self, readings: list[RawReading], events: list[AlertEvent]) -> None:
-        """Follow the ``running`` points of this batch first, so that a stop seen in the same
-        batch as the readings it explains already gates them. A stop lifts the gated rules'
-        alerts of that device: the condition they judged no longer applies."""
+        """Follow the running state of this batch first, so that a stop seen in the same batch
+        as the readings it explains already gates them. The verdict of a reading comes from
+        the device's ``running`` point (1/0), or from its running signals (running while any
+        of them reads at its limit or more). A stop lifts the gated rules' alerts of that
+        device: the condition they judged no longer applies."""
         for pid, t, x in readings:
-            if pid not in self._run_points:
+            if pid in self._run_points:
+                verdict: bool | None = x >= 0.5
+            elif pid in self._signal_points:
+                chain = self.chains.get(pid) or self._build_chain(pid)
+                assert chain.signal is not None
+                chain.signal.running(x)
+                states = [s.state for s in self._signal_states(self._device_of[pid])]
+                verdict = None if all(v is None for v in states) else any(bool(v) for v in states)
+            else:
                 continue
             dev = self._device_of[pid]
-            was = self.running_since.get(dev, 0.0)
-            if x >= 0.5 and was is None:
-                self.running_since[dev] = t
-            elif x < 0.5 and was is not None:
-                self.running_since[dev] = None
-                for gpid, gates in self.gates.items():
-                    if self._device_of[gpid] != dev:
+            run = self.runs.get(dev)
+            if run is None:
+                run = self.runs[dev] = RunState()
+            if run.observe(t, verdict) is False:
+                for gpid, chain in self.chains.items():
+                    if self._device_of[gpid] != dev or not chain.gated:
                         continue
-                    for i, det in enumerate(self.chains.get(gpid, ())):
-                        if gates[i] is not None:
+                    for det, run_up in zip(chain.detectors, chain.run_ups):
+                        if run_up is not None:
                             events.extend(self.engine.observe(self.points[gpid].ref, Finding(
                                 det.rule, None, t, x, "collector stopped: rule paused until it runs again")))
 
-    def _judged(self, pid: int, t: float, run_up: float) -> bool:
-        since = self.running_since.get(self._device_of[pid], 0.0)  # never reported: judged
-        return since is not None and t - since >= run_up
+    def _signal_states(self, dev: tuple[str, str]):
+        for spid in self._signals_of.get(dev, ()):
+            c = self.chains.get(spid)
+            if c is not None and c.signal is not None:
+                yield c.signal
 
     # -- officers' actions (delegated; kept here so the runtime has one object to feed) ---------
     def acknowledge(self, aid: str, actor: str, note: str | None, at: float) -> list[AlertEvent]:
@@ -274,7 +292,7 @@ class Pipeline:
             "offline": {d for d in self.offline if mine(d[0])},
             "point_seen": {p: t for p, t in self.point_seen.items() if mine(self.points[p].ref.enterprise)},
             "silent_points": {p for p in self.silent_points if mine(self.points[p].ref.enterprise)},
-            "running_since": {d: t for d, t in self.running_since.items() if mine(d[0])},
+            "running_since": {d: r.since for d, r in self.runs.items() if mine(d[0])},
         }
         return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -299,8 +317,8 @@ class Pipeline:
             p: t for p, t in state["point_seen"].items() if p in self.nodata}
         self.silent_points = {p for p in self.silent_points if p in keep} | {
             p for p in state["silent_points"] if p in self.nodata}
-        self.running_since = {d: t for d, t in self.running_since.items() if not mine(d[0])} | state.get(
-            "running_since", {})
+        self.runs = {d: r for d, r in self.runs.items() if not mine(d[0])} | {
+            d: RunState(since) for d, since in state.get("running_since", {}).items()}
 
 
 def shard_of(enterprise: str) -> int:

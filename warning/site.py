@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .basemap import Basemap
 from .model import PointRef
 from .policy.policies import Policy
 
@@ -63,7 +64,7 @@ class Enterprise:
     # The ledger (台账, issue 14): every field optional so a site file may declare only the above.
     credit_code: str | None = None  #: 统一社会信用代码, check digit verified (warning.ledger.credit)
     address: str = ""
-    street: str | None = None  #: a Street id of Site.streets
+    street: str | None = None  #: a Street id of Site.streets (with a map, the street's name is one of its streets)
     industry: str = ""
     dusts: tuple[Dust, ...] = ()
     dust_workers: int = 0  #: people working with dust
@@ -107,6 +108,7 @@ class Site:
         """The ids of the enterprises that belong to any of ``streets``."""
         wanted = set(streets)
         return frozenset(e.id for e in self.enterprises.values() if e.street in wanted)
+    basemap: Basemap | None = None  #: the risk map's outline and streets (``[site] map``), see warning.basemap
 
     def alert_policy(self) -> Policy:
         return self.policy

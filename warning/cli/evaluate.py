@@ -46,7 +46,7 @@ def _time(text: str) -> float:
 
 
 def read_results(path: Path):
-    """(times, scores, alerts or None, label column or None) of one results CSV."""
+    """(times, scores, alerts or None, label column or None, active or None) of one results CSV."""
     with open(path, newline="", encoding="utf-8-sig") as fh:
         head = fh.readline()
         delim = ";" if head.count(";") > head.count(",") else ","
@@ -55,7 +55,8 @@ def read_results(path: Path):
         si = names.index("anomaly_score") if "anomaly_score" in names else 1
         ai = names.index("alert") if "alert" in names else None
         li = names.index("label") if "label" in names else None
-        t, s, a, lab = [], [], [], []
+        ci = names.index("active") if "active" in names else None
+        t, s, a, lab, act = [], [], [], [], []
         for rec in csv.reader(fh, delimiter=delim):
             if not rec:
                 continue
@@ -65,7 +66,9 @@ def read_results(path: Path):
                 a.append(int(float(rec[ai])))
             if li is not None:
                 lab.append(int(float(rec[li])))
-    return t, s, (a if ai is not None else None), (lab if li is not None else None)
+            if ci is not None:
+                act.append(int(float(rec[ci])))
+    return t, s, (a if ai is not None else None), (lab if li is not None else None), (act if ci is not None else None)
 
 
 def windows_from_labels(times, labels):
@@ -115,7 +118,7 @@ def main(args) -> int:
     if args.results is None:
         print("warning evaluate: give a results CSV or directory (or --scenarios)", file=sys.stderr)
         return 2
-    from detectors.evaluation import combine_events, event_metrics, nab_score
+    from detectors.evaluation import combine_events, combine_rows, event_metrics, nab_score, row_metrics
 
     windows = _load_windows(args.labels) if args.labels else None
     files = {}
@@ -144,10 +147,14 @@ def main(args) -> int:
     best = nab_score(nab_input)
     fixed = nab_score(nab_input, threshold=0.5 if thr is None else thr)
     per = []
-    for (t, s, a, _), w in files.values():
+    rows_per = []
+    for (t, s, a, _, act), w in files.values():
         alerts = a if (thr is None and a is not None) else [int(v >= (0.5 if thr is None else thr)) for v in s]
         per.append(event_metrics(t, alerts, w))
+        if act is not None:
+            rows_per.append(row_metrics(t, act, w))
     ev = combine_events(per)
+    rows = combine_rows(rows_per) if rows_per and len(rows_per) == len(files) else None
     label = "alert column" if thr is None and all(r[2] is not None for r, _ in files.values()) \
         else f"score >= {0.5 if thr is None else thr:g}"
     print(f"{len(files)} file(s), {ev['windows']} labelled window(s), {ev['days']:.1f} days")
@@ -161,7 +168,11 @@ def main(args) -> int:
     print("  time to detect (from window start): " +
           ("none detected" if ttd is None else f"median {ttd:.0f} s, mean {ev['mean_time_to_detect']:.0f} s"))
     print(f"  false alarms per day {ev['false_alarms_per_day']:.3f}")
+    if rows is not None:
+        print("rows of the active column (the condition held open):")
+        print(f"  precision {rows['precision']:.3f}  recall {rows['recall']:.3f}  F1 {rows['f1']:.3f}  "
+              f"FAR {100 * rows['far']:.1f} % of normal rows  MAR {100 * rows['mar']:.1f} % of anomalous rows")
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"nab": best, "nab_fixed": fixed, "events": ev}, fh, indent=1, default=float)
+            json.dump({"nab": best, "nab_fixed": fixed, "events": ev, "rows": rows}, fh, indent=1, default=float)
     return 0

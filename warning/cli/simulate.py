@@ -104,8 +104,10 @@ def _scenario_and_site(args):
 
     sc = load_scenario(args.scenario) if args.scenario else None
     if args.site is not None:
+        from simulators.site import resolve_map
+
         with open(args.site, "rb") as fh:
-            site = tomllib.load(fh)
+            site = resolve_map(tomllib.load(fh), args.site.parent)  # its map, relative to the file
         if sc is not None:
             sc.site = site
     elif sc is not None:
@@ -126,7 +128,7 @@ def _scenario_and_site(args):
 
 def _write_site(sc, out: Path, args_enterprises: int | None = None, args_collectors: int = 3,
                 args_seed: int = 1) -> int:
-    from simulators.site import credentials_toml, site_toml
+    from simulators.site import basemap_beside, credentials_toml, site_toml
 
     if sc is None and args_enterprises:
         from simulators.scenarios import parse_scenario
@@ -138,7 +140,7 @@ def _write_site(sc, out: Path, args_enterprises: int | None = None, args_collect
               file=sys.stderr)
         return 2
     out.mkdir(parents=True, exist_ok=True)
-    (out / "site.toml").write_text(site_toml(sc.site, f"scenario {sc.name}"), encoding="utf-8")
+    (out / "site.toml").write_text(site_toml(basemap_beside(sc.site, out), f"scenario {sc.name}"), encoding="utf-8")
     (out / "credentials.toml").write_text(credentials_toml(sc.tokens, sc.site_seed), encoding="utf-8")
     print(f"wrote {out / 'site.toml'} and {out / 'credentials.toml'}")
     return 0

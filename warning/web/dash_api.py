@@ -1,6 +1,6 @@
 """Read-only JSON the dashboard pages need, scoped by enterprise: ``/api/v1/dash/...``.
 
-* ``site``: enterprises (name, location, dust); with ``enterprise=`` (or ``devices=1``)
+* ``site``: enterprises (name, location, street, dust); with ``enterprise=`` (or ``devices=1``)
   also their devices and points with limits.
 * ``alerts`` and ``alerts/{id}``: as ``/api/v1/alerts`` but an enterprise user only ever
   gets their own enterprise's (another's alert answers 404, not 403: no existence leak).
@@ -51,11 +51,13 @@ def site_json(site, scope: Scope, devices: bool = True) -> dict:
         if not scope.sees(e.id):
             continue
         ents.append({"id": e.id, "name": e.name, "location": list(e.location) if e.location else None,
-                     "dust": e.dust, "street": e.street,
-                     "street_name": site.streets[e.street].name if e.street in site.streets else None,
+                     "dust": e.dust,
+                     # the map matches streets by name; the street's id is what users are scoped by
+                     "street": site.streets[e.street].name if e.street in site.streets else "",
+                     "street_id": e.street,
                      "devices": [{"id": d, "points": by_device.get((e.id, d), [])} for d in e.devices]
                      if devices else len(e.devices)})
-    streets = {e["street"] for e in ents if e["street"]}  # only the caller's streets
+    streets = {e["street_id"] for e in ents if e["street_id"]}  # only the caller's streets
     return {"name": site.name, "enterprises": ents,
             "streets": [{"id": s.id, "name": s.name} for s in site.streets.values() if s.id in streets or scope.all]}
 
@@ -109,6 +111,9 @@ def routes(state):
         if idx is not None:
             pd = site.points[idx]
             alert["point_info"] = {"unit": pd.unit, "title": pd.title, "kind": pd.kind, "limits": limits_of(pd)}
+        ent = site.enterprises.get(alert["enterprise"])
+        if ent is not None:  # the page names the enterprise (the listing may carry it already)
+            alert.setdefault("enterprise_name", ent.name)
         return json_response(alert)
 
     async def trend(request: Request) -> Response:

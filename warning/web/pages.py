@@ -1,5 +1,5 @@
 """The dashboard pages, login and logout, ``/api/v1/me``; it also gathers the routes of the
-dashboard's own modules (``dash_api``, ``qr``) so the app needs no new registration.
+dashboard's own modules (``dash_api``, ``qr``, ``ui_api``) so the app needs no new registration.
 
 Pages are static HTML; their scripts fetch data from the scoped JSON APIs and ``/ws``.
 Enterprise users land on their own enterprise page; the big screen and other
@@ -18,7 +18,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 
 from ..store import alerts as alert_store
 from ..store.sessions import UNREACHABLE
-from . import dash_api, qr
+from . import dash_api, qr, ui_api
 from .auth import COOKIE
 from .responses import json_error, json_response
 from .scope import principal_of
@@ -103,4 +103,4 @@ def routes(state):
 
     return [("/", index, ["GET"]), ("/e/{id}", enterprise_page, ["GET"]), ("/alert/{id}", alert_page, ["GET"]),
             ("/login", login_page, ["GET"]), ("/login", login, ["POST"]),
-            ("/logout", logout, ["POST"]), ("/api/v1/me", me, ["GET"])] + dash_api.routes(state) + qr.routes(state)
+            ("/logout", logout, ["POST"]), ("/api/v1/me", me, ["GET"])] + dash_api.routes(state) + qr.routes(state) + ui_api.routes(state)

@@ -144,6 +144,8 @@ ROUTES: dict[str, Rule] = {
     "/api/v1/dash/trend": Rule(S),
     "/api/v1/dash/series": Rule(S),
     "/qr/{id}.svg": Rule(S),
+    "/api/v1/dash/map": Rule(S),  #: the district's outline: the same for every caller
+    "/api/v1/i18n/ui.json": Rule(P),  #: the pages' strings: the login page needs them first
     "/static": Rule(P),
     # the ledger's administration (warning.web.admin_api)
     "/admin": Rule(A, page=True),

@@ -4,8 +4,8 @@
 // show the server's error as it is (e.g. 404/405 where an API is not deployed).
 "use strict";
 
-(() => {
-  const { $, el, SEV_ZH, timeText, fmtValue, sevOf, where } = W;
+W.start(() => {
+  const { $, el, t, sevName, nowSevOf, stateName, kindName, clearedUnsigned, entName, timeText, fmtValue, sevOf, where } = W;
   const aid = decodeURIComponent(location.pathname.split("/")[2] || "");
   const BEFORE_S = 900; // chart from 15 min before the alert
   let alert = null;
@@ -19,23 +19,25 @@
   function render() {
     const a = alert;
     const sev = sevOf(a);
-    document.title = `[${SEV_ZH[sev]}] ${where(a)} · 预警详情`;
+    document.title = `[${sevName(sev)}] ${where(a)} · ${t("Alert")}`;
     $("summary").className = `panel summary sev-${sev} state-${a.state}`;
-    const t = $("a-title");
-    t.replaceChildren(el("span", `chip sev-${sev}`, SEV_ZH[sev]), document.createTextNode(` ${a.message}`));
+    const title = $("a-title");
+    title.replaceChildren(el("span", `chip sev-${sev}`, sevName(sev)), document.createTextNode(` ${a.message}`));
     const dl = $("a-facts");
     dl.replaceChildren();
-    const ent = el("a", null, a.enterprise);
+    const ent = el("a", null, entName(a) === a.enterprise ? a.enterprise : `${entName(a)} (${a.enterprise})`);
     ent.href = `/e/${encodeURIComponent(a.enterprise)}`;
-    dl.appendChild(el("dt", null, "企业 Enterprise"));
+    dl.appendChild(el("dt", null, t("Enterprise")));
     dl.appendChild(el("dd")).appendChild(ent);
-    fact(dl, "设备 · 测点 Device · point", `${a.device} · ${a.point || "—"}${a.point_info ? ` (${a.point_info.title})` : ""}`);
-    fact(dl, "规则 Rule", a.rule);
-    fact(dl, "状态 State", `${W.STATE_ZH[a.state] || a.state}${a.condition_active ? "" : " · 已恢复 condition cleared"}`);
-    fact(dl, "数值 Value", `${fmtValue(a.value)} ${a.point_info ? a.point_info.unit : ""}`);
-    fact(dl, "发生 Opened", timeText(a.opened_at));
-    fact(dl, "签收 Signed for", a.acknowledged_by ? `${a.acknowledged_by} · ${timeText(a.acknowledged_at)}${a.ack_note ? ` · ${a.ack_note}` : ""}` : "");
-    fact(dl, "解除 Lifted", a.resolved_at ? `${a.resolved_by || "系统 system"} · ${timeText(a.resolved_at)}${a.resolve_note ? ` · ${a.resolve_note}` : ""}` : "");
+    fact(dl, t("Device · point"), `${a.device} · ${a.point || "—"}${a.point_info ? ` (${a.point_info.title})` : ""}`);
+    fact(dl, t("Rule"), a.rule);
+    fact(dl, t("Peak level"), `${sevName(sev)}${nowSevOf(a) !== sev ? ` · ${t("now {level}", { level: sevName(nowSevOf(a)) })}` : ""}`);
+    fact(dl, t("State"), clearedUnsigned(a) ? t("Cleared, not signed for")
+      : `${stateName(a.state)}${a.condition_active === false ? ` · ${t("condition cleared")}` : ""}`);
+    fact(dl, t("Value"), `${fmtValue(a.value)} ${a.point_info ? a.point_info.unit : ""}`);
+    fact(dl, t("Opened"), timeText(a.opened_at));
+    fact(dl, t("Signed for"), a.acknowledged_by ? `${a.acknowledged_by} · ${timeText(a.acknowledged_at)}${a.ack_note ? ` · ${a.ack_note}` : ""}` : "");
+    fact(dl, t("Lifted"), a.resolved_at ? `${a.resolved_by || t("system")} · ${timeText(a.resolved_at)}${a.resolve_note ? ` · ${a.resolve_note}` : ""}` : "");
 
     const ol = $("timeline");
     ol.replaceChildren();
@@ -43,9 +45,9 @@
       const li = el("li", `ev ev-${e.kind} sev-${sevOf(e)}`);
       li.dataset.kind = e.kind;
       li.appendChild(el("time", "num", timeText(e.at)));
-      li.appendChild(el("strong", null, W.KIND_ZH[e.kind] || e.kind));
-      li.appendChild(el("span", "ev-actor", e.actor ? `由 by ${e.actor}` : "系统 system"));
-      li.appendChild(el("span", "muted", `${SEV_ZH[sevOf(e)]} · ${fmtValue(e.value)}`));
+      li.appendChild(el("strong", null, kindName(e.kind)));
+      li.appendChild(el("span", "ev-actor", e.actor ? t("by {name}", { name: e.actor }) : t("system")));
+      li.appendChild(el("span", "muted", `${sevName(nowSevOf(e))} · ${fmtValue(e.value)}`));
       if (e.note) li.appendChild(el("span", "ev-note", e.note));
       ol.appendChild(li);
     }
@@ -59,7 +61,7 @@
 
   async function chart() {
     const a = alert;
-    if (!a.point) { $("chart").replaceChildren(el("p", "muted", "设备级预警，无测点曲线 device-level alert: no point")); return; }
+    if (!a.point) { $("chart").replaceChildren(el("p", "muted", t("A device-level alert: no point to chart"))); return; }
     const t0 = a.opened_at - BEFORE_S;
     const end = a.resolved_at || Date.now() / 1000;
     const t1 = Math.min(Math.max(end + 120, a.opened_at + 300), Date.now() / 1000 + 1);
@@ -70,11 +72,11 @@
       Charts.line($("chart"), {
         points: pts, t0, t1, unit: a.point_info ? a.point_info.unit : "",
         limits: a.point_info ? a.point_info.limits : [],
-        band: [a.opened_at, a.resolved_at || t1], bandSeverity: sevOf(a),
-        markers: a.events.map((e) => ({ t: e.at, severity: sevOf(e), value: e.value, label: (W.KIND_ZH[e.kind] || e.kind).split(" ")[0] })),
+        band: [a.opened_at, a.resolved_at || t1], bandSeverity: sevOf(a), noData: t("no data"),
+        markers: a.events.map((e) => ({ t: e.at, severity: nowSevOf(e), value: e.value, label: kindName(e.kind) })),
       });
     } catch (e) {
-      $("chart").replaceChildren(el("p", "err", `曲线加载失败 chart failed: ${e.message}`));
+      $("chart").replaceChildren(el("p", "err", t("The chart failed: {error}", { error: e.message })));
     }
   }
 
@@ -82,7 +84,7 @@
     try {
       alert = await W.getJSON(`/api/v1/dash/alerts/${encodeURIComponent(aid)}`);
     } catch (e) {
-      $("a-title").textContent = `找不到预警 Alert not found: ${e.message}`;
+      $("a-title").textContent = t("Alert not found: {error}", { error: e.message });
       $("actions").hidden = true;
       return;
     }
@@ -109,7 +111,11 @@
         reason: $("sil-reason").value.trim(), alert_id: aid }];
     },
   };
-  const DONE = { handle: "处置中 Handling", ack: "已签收 Acknowledged", resolve: "已解除 Resolved", feedback: "已反馈 Feedback sent", silence: "已静默 Silenced" };
+  const { N_ } = W;
+  const DONE = { handle: N_("Being handled"), ack: N_("Signed for"), resolve: N_("Lifted"), feedback: N_("Feedback sent"),
+    silence: N_("Silenced") };
+  const FAILED = { handle: N_("Taking it in hand failed"), ack: N_("Signing for it failed"), resolve: N_("Lifting it failed"),
+    feedback: N_("Sending the feedback failed"), silence: N_("Silencing failed") };
 
   document.querySelectorAll(".act-form").forEach((f) => f.addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -122,12 +128,12 @@
     const r = await W.postJSON(url, body);
     btn.disabled = false;
     if (!r.ok) {
-      $("act-error").textContent = `${DONE[name].split(" ")[0]}失败 ${name} failed (${r.status}): ${r.error}`;
+      $("act-error").textContent = `${t(FAILED[name])} (${r.status}): ${r.error}`;
       $("act-error").hidden = false;
       return;
     }
     f.reset();
-    W.showMsg(DONE[name]);
+    W.showMsg(t(DONE[name]));
     reloadSoon();
   }));
 
@@ -140,4 +146,4 @@
       if (W.me.enterprise) home.href = `/e/${encodeURIComponent(W.me.enterprise)}`;
     },
   });
-})();
+});

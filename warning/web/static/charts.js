@@ -84,6 +84,7 @@
       s("text", { x: w - m.r - 4, y: y(l.value) - 4, class: `tick limit-label sev-${l.severity}`, "text-anchor": "end" }, svg)
         .textContent = `${l.direction === "low" ? "≤" : "≥"} ${num(l.value)}`;
     }
+    const taken = []; // label x positions per row: events close in time get their labels on rows above
     for (const mk of opts.markers || []) {
       if (mk.t < t0 || mk.t > t1) continue;
       s("line", { x1: x(mk.t), x2: x(mk.t), y1: m.t, y2: h - m.b, class: `marker sev-${mk.severity || "blue"}` }, svg);
@@ -91,18 +92,22 @@
         s("circle", { cx: x(mk.t), cy: y(mk.value), r: 4, class: `dotm sev-${mk.severity || "blue"}` }, svg);
       }
       const right = x(mk.t) > w - 80;
-      const tx = s("text", { x: x(mk.t) + (right ? -3 : 3), y: h - m.b - 6, class: "tick marker-label", "text-anchor": right ? "end" : "start" }, svg);
+      let row = 0;
+      while ((taken[row] || []).some((px) => Math.abs(px - x(mk.t)) < 70)) row++;
+      (taken[row] = taken[row] || []).push(x(mk.t));
+      const tx = s("text", { x: x(mk.t) + (right ? -3 : 3), y: h - m.b - 6 - row * 15, class: "tick marker-label", "text-anchor": right ? "end" : "start" }, svg);
       tx.textContent = mk.label || "";
     }
-    if (!pts.length) s("text", { x: w / 2, y: h / 2, class: "tick", "text-anchor": "middle" }, svg).textContent = "无数据 no data";
+    if (!pts.length) s("text", { x: w / 2, y: h / 2, class: "tick", "text-anchor": "middle" }, svg).textContent = opts.noData || "—";
     container.replaceChildren(svg);
     return svg;
   }
 
-  // Stacked bars per time bucket: buckets [{t, red, orange, yellow, blue}], opts {start, bucket, now}.
+  // Stacked bars per time bucket: buckets [{t, red, orange, yellow, blue}], opts {start, bucket, now,
+  // width, height (the container's pixels, so the ticks are real 12 px), sevName}.
   function bars(container, buckets, opts) {
-    const w = 600;
-    const h = 150;
+    const w = Math.max(opts.width || 600, 200);
+    const h = Math.max(opts.height || 150, 80);
     const m = { l: 28, r: 6, t: 8, b: 20 };
     const n = Math.max(1, Math.ceil((opts.now - opts.start) / opts.bucket));
     const byT = new Map(buckets.map((b) => [Math.round((b.t - opts.start) / opts.bucket), b]));
@@ -111,6 +116,7 @@
     const svg = s("svg", { viewBox: `0 0 ${w} ${h}`, class: "chart trend", role: "img" });
     const bw = (w - m.l - m.r) / n;
     const y = (v) => ((h - m.t - m.b) * v) / max;
+    let lastTick = -Infinity;
     s("text", { x: m.l - 4, y: m.t + 8, class: "tick", "text-anchor": "end" }, svg).textContent = String(max);
     s("line", { x1: m.l, x2: w - m.r, y1: h - m.b, y2: h - m.b, class: "grid" }, svg);
     for (let i = 0; i < n; i++) {
@@ -122,11 +128,13 @@
           const hh = y(b[sev]);
           base -= hh;
           const r = s("rect", { x: m.l + i * bw + 1, y: base, width: Math.max(bw - 2, 1), height: hh, class: `bar sev-${sev}` }, svg);
-          s("title", {}, r).textContent = `${hm(opts.start + i * opts.bucket)} ${sev}: ${b[sev]}`;
+          s("title", {}, r).textContent = `${hm(opts.start + i * opts.bucket)} ${opts.sevName ? opts.sevName(sev) : sev}: ${b[sev]}`;
         }
       }
-      if (i % Math.max(1, Math.ceil(n / 6)) === 0) {
-        s("text", { x: m.l + i * bw, y: h - 5, class: "tick" }, svg).textContent = hm(opts.start + i * opts.bucket);
+      const tx = m.l + i * bw;
+      if (i % Math.max(1, Math.ceil(n / 6)) === 0 && tx - lastTick >= 44 && tx + 34 <= w) { // "HH:MM" needs ~36 px
+        s("text", { x: tx, y: h - 5, class: "tick" }, svg).textContent = hm(opts.start + i * opts.bucket);
+        lastTick = tx;
       }
     }
     container.replaceChildren(svg);

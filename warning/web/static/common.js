@@ -1,18 +1,70 @@
-// Shared by every page: DOM helpers, formatting, the session (me, CSRF), JSON calls, and the
-// live feed (/ws) with reconnect, resync (snapshot + missed events) and the stale banner.
-// Vanilla JS, no dependencies. Exposes window.W.
+// Shared by every page: the strings (one catalogue, /api/v1/i18n/ui.json), DOM helpers,
+// formatting, the session (me, CSRF), JSON calls, and the live feed (/ws) with reconnect,
+// resync (snapshot + missed events) and the stale banner. Vanilla JS, no dependencies.
+// Exposes window.W; page scripts start with W.start(fn), once the strings are loaded.
 "use strict";
 
 (() => {
   const $ = (id) => document.getElementById(id);
   const SEVS = ["red", "orange", "yellow", "blue"];
   const RANK = { red: 4, orange: 3, yellow: 2, blue: 1 };
-  const SEV_ZH = { red: "红色", orange: "橙色", yellow: "黄色", blue: "蓝色" };
-  const ROLE_ZH = { officer: "值班员 officer", viewer: "观察员 viewer", admin: "管理员 admin", enterprise: "企业用户 enterprise" };
-  const STATE_ZH = { active: "未签收 active", acknowledged: "已签收 acknowledged", handling: "处置中 handling",
-    feedback: "已反馈 feedback", resolved: "已解除 resolved" };
-  const KIND_ZH = { raised: "发布 raised", updated: "变化 updated", escalated: "升级 escalated", acknowledged: "签收 acknowledged",
-    handling: "处置 handling", feedback: "反馈 feedback", resolved: "解除 resolved" };
+
+  // Strings: every text a person reads comes from the catalogue (gettext domain "ui", msgid =
+  // the English source). Without it (offline) the msgids show, which is English: readable.
+  const i18n = { locale: "zh-CN", locales: [], messages: {} };
+  function t(id, params) {
+    const s = Object.prototype.hasOwnProperty.call(i18n.messages, id) ? i18n.messages[id] : id;
+    return params ? s.replace(/\{(\w+)\}/g, (m, k) => (k in params ? String(params[k]) : m)) : s;
+  }
+  // Static markup names its strings: data-i18n (text), data-i18n-title, -aria-label, -placeholder, -alt.
+  function translate(root) {
+    for (const e of root.querySelectorAll("[data-i18n]")) e.textContent = t(e.dataset.i18n);
+    for (const a of ["title", "aria-label", "placeholder", "alt"]) {
+      const key = `data-i18n-${a}`;
+      for (const e of root.querySelectorAll(`[${key}]`)) e.setAttribute(a, t(e.getAttribute(key)));
+    }
+  }
+  const LANG_COOKIE = "warning_lang";
+  function setLanguage(code) { // the user's choice, kept a year in this browser; the server reads it too
+    document.cookie = `${LANG_COOKIE}=${encodeURIComponent(code)}; Path=/; Max-Age=31536000; SameSite=Strict`;
+    location.reload();
+  }
+  function languageSwitch() { // a button offering the other language, in its own name
+    const b = $("lang-switch");
+    if (!b) return;
+    const other = i18n.locales.find((l) => l.code !== i18n.locale);
+    b.hidden = !other;
+    if (!other) return;
+    b.textContent = other.name;
+    b.lang = other.code;
+    b.title = t("Switch language");
+    b.onclick = () => setLanguage(other.code);
+  }
+  const loaded = (async () => {
+    try {
+      const r = await fetch("/api/v1/i18n/ui.json", { credentials: "same-origin", cache: "no-store" });
+      if (r.ok) Object.assign(i18n, await r.json());
+    } catch (_) { /* offline: msgids */ }
+    document.documentElement.lang = i18n.locale;
+    document.body.dataset.locale = i18n.locale;
+    translate(document);
+    languageSwitch();
+  })();
+  function start(fn) { loaded.then(fn); }
+
+  // N_ marks a msgid that t() receives later (gettext's convention), so the catalogue test finds it.
+  const N_ = (s) => s;
+  const SEV_NAMES = { red: N_("Red"), orange: N_("Orange"), yellow: N_("Yellow"), blue: N_("Blue") };
+  const sevName = (s) => (SEV_NAMES[s] ? t(SEV_NAMES[s]) : s || "");
+  const ROLES = { officer: N_("Officer"), viewer: N_("Viewer"), admin: N_("Administrator"), enterprise: N_("Enterprise user") };
+  const roleName = (r) => (ROLES[r] ? t(ROLES[r]) : r || "");
+  const STATES = { active: N_("Not signed for"), acknowledged: N_("Signed for"), handling: N_("Being handled"),
+    feedback: N_("Feedback given"), resolved: N_("Lifted") };
+  const stateName = (s) => (STATES[s] ? t(STATES[s]) : s);
+  const KINDS = { raised: N_("Raised"), updated: N_("Changed"), escalated: N_("Escalated"), acknowledged: N_("Signed for"),
+    handling: N_("Taken in hand"), feedback: N_("Feedback"), resolved: N_("Lifted"), cleared: N_("Condition cleared"),
+    reminded: N_("Reminder") };
+  const kindName = (k) => (KINDS[k] ? t(KINDS[k]) : k);
   const pad = (n) => String(n).padStart(2, "0");
   const hms = (d) => `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
   const fromEpoch = (s) => (typeof s === "number" ? new Date(s * 1000) : null);
@@ -24,9 +76,9 @@
   function ago(s) {
     if (typeof s !== "number") return "";
     const sec = Math.max(0, Math.round(Date.now() / 1000 - s));
-    if (sec < 60) return `${sec} 秒 s`;
-    if (sec < 3600) return `${Math.floor(sec / 60)} 分 min`;
-    return `${Math.floor(sec / 3600)} 时 h ${Math.floor((sec % 3600) / 60)} 分`;
+    if (sec < 60) return t("{n} s", { n: sec });
+    if (sec < 3600) return t("{n} min", { n: Math.floor(sec / 60) });
+    return t("{h} h {m} min", { h: Math.floor(sec / 3600), m: Math.floor((sec % 3600) / 60) });
   }
   const fmtValue = (v) => (typeof v === "number" && Number.isFinite(v)
     ? String(Number(v.toPrecision(Math.abs(v) >= 1e4 ? 7 : 4))) : v == null ? "—" : String(v));
@@ -36,10 +88,19 @@
     if (text != null) e.textContent = text;
     return e;
   }
-  const sevOf = (a) => (RANK[a.severity] ? a.severity : "blue");
+  // The colour an alert is shown in: its worst moment (peak_severity), not only where it is now.
+  const sevOf = (a) => (RANK[a.peak_severity] ? a.peak_severity : RANK[a.severity] ? a.severity : "blue");
+  const nowSevOf = (a) => (RANK[a.severity] ? a.severity : "blue");
+  // Cleared before anyone signed: still open, still on the screen, until a person signs for it.
+  const clearedUnsigned = (a) => a.condition_active === false && a.state === "active";
   const bySeverityThenAge = (a, b) => (RANK[sevOf(b)] - RANK[sevOf(a)]) ||
     ((b.opened_at || 0) - (a.opened_at || 0)) || String(a.id).localeCompare(String(b.id));
-  const where = (a) => `${a.enterprise} · ${a.device}${a.point ? ` · ${a.point}` : ""}`;
+  const names = new Map(); // enterprise id -> name, for alerts that carry only the code
+  const entName = (a) => a.enterprise_name || names.get(a.enterprise) || a.enterprise;
+  // The point as a person reads it: its title in the reader's language when the server sends one.
+  const pointName = (a) => (a.point ? a.point_title || a.point : "");
+  const devicePoint = (a) => `${a.device}${a.point ? ` · ${pointName(a)}` : ""}`;
+  const where = (a) => `${entName(a)} · ${devicePoint(a)}`;
 
   // session
   const me = { name: null, role: null, csrf: null, enterprise: null, can_act: false };
@@ -54,7 +115,7 @@
   }
   function showMe() {
     const u = $("user");
-    if (u) u.textContent = me.name ? `${me.name} · ${ROLE_ZH[me.role] || me.role}` : "…";
+    if (u) u.textContent = me.name ? `${me.name} · ${roleName(me.role)}` : "…";
     document.body.classList.toggle("can-act", !!me.can_act);
     document.body.classList.toggle("is-enterprise", !!me.enterprise);
   }
@@ -82,7 +143,7 @@
       if (r.status === 401) location.href = "/login";
       return { ok: r.ok, status: r.status, body, error: r.ok ? null : (body && body.error) || `HTTP ${r.status}` };
     } catch (e) {
-      return { ok: false, status: 0, body: null, error: `网络错误 network error: ${e.message || e}` };
+      return { ok: false, status: 0, body: null, error: t("network error: {error}", { error: e.message || e }) };
     }
   }
 
@@ -120,7 +181,7 @@
     function setStatus(s) {
       state = s;
       const dot = $("conn-dot");
-      const text = { live: "实时 live", connecting: "连接中 connecting", down: "连接中断 disconnected", stale: "数据可能过时 stale" }[s];
+      const text = t({ live: N_("Live"), connecting: N_("Connecting"), down: N_("Disconnected"), stale: N_("Data may be stale") }[s]);
       if (dot) { dot.className = `dot ${s}`; dot.title = text; dot.setAttribute("aria-label", text); }
       if ($("conn-text")) $("conn-text").textContent = text;
       if ($("conn-banner")) $("conn-banner").hidden = s === "live";
@@ -132,10 +193,10 @@
       const now = Date.now();
       if (state === "live" && lastMsg && now - lastMsg > STALE_MS && ws) { ws.close(); return; }
       const last = lastMsg ? hms(new Date(lastMsg)) : "—";
-      if ($("banner-last")) $("banner-last").textContent = lastMsg ? `${last} (${Math.round((now - lastMsg) / 1000)} 秒前 s ago)` : "—";
-      if ($("updated")) $("updated").textContent = lastMsg ? `更新 updated ${last}` : "";
+      if ($("banner-last")) $("banner-last").textContent = lastMsg ? t("{time} ({n} s ago)", { time: last, n: Math.round((now - lastMsg) / 1000) }) : "—";
+      if ($("updated")) $("updated").textContent = lastMsg ? t("updated {time}", { time: last }) : "";
       const left = Math.ceil((retryAt - now) / 1000);
-      if ($("banner-retry")) $("banner-retry").textContent = state !== "live" && retryTimer && left > 0 ? `· ${left} 秒后重试 retry in ${left}s` : "";
+      if ($("banner-retry")) $("banner-retry").textContent = state !== "live" && retryTimer && left > 0 ? t("· retry in {n} s", { n: left }) : "";
     }
     everySecond(paint);
 
@@ -202,7 +263,8 @@
   }
 
   window.W = {
-    $, el, SEVS, RANK, SEV_ZH, ROLE_ZH, STATE_ZH, KIND_ZH, pad, hms, timeText, ago, fmtValue, sevOf, bySeverityThenAge, where,
+    $, el, SEVS, RANK, t, N_, translate, i18n, start, sevName, roleName, stateName, kindName, pad, hms, timeText, ago,
+    fmtValue, sevOf, nowSevOf, clearedUnsigned, bySeverityThenAge, names, entName, pointName, devicePoint, where,
     me, loadMe, showMe, getJSON, postJSON, showMsg, everySecond, feed,
   };
 })();

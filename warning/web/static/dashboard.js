@@ -1,21 +1,31 @@
-// 值班预警大屏 The big screen (and its phone layout): counts, four-colour map, shift trend,
-// counts by enterprise, the live alert list, sound and pop-up for new orange/red alerts,
-// signing for alerts. Data: /api/v1/dash/site and /trend over HTTP, alerts over /ws.
+// 值班预警大屏 The big screen (and its phone layout): counts, the four-colour risk map, the shift
+// trend, counts by enterprise, the live alert list, sound and pop-ups for new orange/red alerts
+// (each with its own 签收), signing for alerts. ?kiosk=1: no chrome, the list pages by itself.
+// Data: /api/v1/dash/site, /map and /trend over HTTP, alerts over /ws.
 "use strict";
 
-(() => {
-  const { $, el, SEVS, RANK, SEV_ZH, timeText, ago, fmtValue, sevOf, bySeverityThenAge, where, me } = W;
+W.start(() => {
+  const { $, el, t, SEVS, RANK, sevName, stateName, timeText, ago, fmtValue, sevOf, nowSevOf, clearedUnsigned,
+    bySeverityThenAge, where, entName, me } = W;
   const alerts = new Map(); // id -> open alert
   const rows = new Map(); // id -> {tr, key, age}
   const flash = new Set();
   let enterprises = []; // from /api/v1/dash/site
+  let riskMap = null;
   let trend = null; // {start, bucket, now, buckets}
   let renderQueued = false;
   let ackId = null;
   let ready = false; // the first snapshot arrived: later "raised" events are news
+  let lastEnts = new Map();
 
   const SHIFT_HOURS = 8;
   const TREND_BUCKET = 900;
+  const params = new URLSearchParams(location.search);
+  const kiosk = params.get("kiosk") === "1";
+  const PAGE_MS = Math.max(3, Number(params.get("page_s")) || 12) * 1000;
+  document.body.classList.toggle("kiosk", kiosk);
+  $("kiosk-bar").hidden = !kiosk;
+  if (kiosk) $("alerts-title").appendChild($("kiosk-bar")); // the clock and sound beside the list's title: over nothing
 
   function schedule() {
     if (renderQueued) return;
@@ -34,30 +44,38 @@
   function fillRow(r, a) {
     const tr = r.tr;
     const sev = sevOf(a);
-    tr.className = `sev-${sev} state-${a.state}`;
+    const cleared = clearedUnsigned(a);
+    tr.className = `sev-${sev} state-${a.state}${cleared ? " cleared-unsigned" : ""}`;
     tr.replaceChildren();
-    cell(tr, "级别", "c-sev").appendChild(el("span", `chip sev-${sev}`, SEV_ZH[sev]));
-    cell(tr, "企业", "c-ent", a.enterprise);
-    cell(tr, "设备", "c-dev", a.device);
-    cell(tr, "测点", "c-point", a.point || "—");
+    const lvl = cell(tr, t("Level"), "c-sev");
+    lvl.appendChild(el("span", `chip sev-${sev}`, sevName(sev)));
+    if (nowSevOf(a) !== sev) lvl.appendChild(el("span", "sev-now", t("now {level}", { level: sevName(nowSevOf(a)) })));
+    const ent = cell(tr, t("Enterprise"), "c-ent");
+    ent.appendChild(el("span", "ent-full", RiskMap.shortName(entName(a)) || a.enterprise));
+    ent.title = `${a.enterprise} ${entName(a)}`;
+    cell(tr, t("Device · point"), "c-where", W.devicePoint(a)).title = `${a.device} · ${a.point || ""}`;
     const link = el("a", "detail-link", a.message);
     link.href = `/alert/${encodeURIComponent(a.id)}`;
-    cell(tr, "内容", "c-msg").appendChild(link);
-    cell(tr, "数值", "c-val num", fmtValue(a.value));
-    cell(tr, "时间", "c-time", timeText(a.opened_at));
-    r.age = cell(tr, "持续", "c-age", ago(a.opened_at));
-    const st = cell(tr, "状态", "c-state");
-    if (a.state === "active") {
-      st.appendChild(el("span", "st st-active", W.STATE_ZH.active));
+    link.title = a.message || "";
+    cell(tr, t("Message"), "c-msg").appendChild(link);
+    cell(tr, t("Value"), "c-val num", fmtValue(a.value));
+    cell(tr, t("Opened"), "c-time", timeText(a.opened_at));
+    r.age = cell(tr, t("Open for"), "c-age", ago(a.opened_at));
+    const st = cell(tr, t("State"), "c-state");
+    if (cleared) {
+      st.appendChild(el("span", "st st-cleared-unsigned", t("Cleared, not signed for")));
+    } else if (a.state === "active") {
+      st.appendChild(el("span", "st st-active", stateName("active")));
     } else {
-      st.appendChild(el("span", "st st-ack", W.STATE_ZH[a.state] || a.state));
-      st.appendChild(el("span", "st-by", `${a.acknowledged_by || "?"} · ${timeText(a.acknowledged_at)}`));
-      if (a.ack_note) st.appendChild(el("span", "st-note", a.ack_note));
+      st.appendChild(el("span", "st st-ack", stateName(a.state)));
+      const by = el("span", "st-by", `${a.acknowledged_by || "?"} · ${timeText(a.acknowledged_at)}${a.ack_note ? ` · ${a.ack_note}` : ""}`);
+      if (a.ack_note) by.title = a.ack_note;
+      st.appendChild(by);
+      if (a.condition_active === false) st.appendChild(el("span", "st-clear", t("condition cleared")));
     }
-    if (a.condition_active === false) st.appendChild(el("span", "st-clear", "已恢复 condition cleared"));
-    const act = cell(tr, "操作", "c-act col-act");
+    const act = cell(tr, t("Action"), "c-act col-act");
     if (me.can_act && a.state === "active") {
-      const b = el("button", "ack-btn", "签收 Ack");
+      const b = el("button", "ack-btn", t("Sign for"));
       b.type = "button";
       b.dataset.alertId = a.id;
       act.appendChild(b);
@@ -70,11 +88,13 @@
     let prev = null;
     for (const a of list) {
       keep.add(a.id);
-      const key = `${a.updated_at}|${a.state}|${a.severity}|${a.condition_active}|${a.value}|${me.can_act}`;
+      const key = `${a.updated_at}|${a.state}|${a.severity}|${a.peak_severity}|${a.condition_active}|${a.value}|${me.can_act}|${entName(a)}`;
       let r = rows.get(a.id);
       if (!r) {
         const tr = document.createElement("tr");
         tr.dataset.alertId = a.id;
+        tr.dataset.enterprise = a.enterprise; // codes for scripts (bench/dashboard_bench.py): the cells show names
+        tr.dataset.device = a.device;
         r = { tr, key: null, age: null, opened: a.opened_at };
         rows.set(a.id, r);
       }
@@ -91,7 +111,35 @@
     flash.clear();
     for (const [id, r] of rows) if (!keep.has(id)) { r.tr.remove(); rows.delete(id); }
     $("empty").hidden = list.length > 0;
+    paginate();
   }
+
+  // ?kiosk=1: the list shows what fits and turns the page every PAGE_MS.
+  let page = 0;
+  let pages = [];
+  function paginate(again = true) {
+    if (!kiosk) return;
+    const height = $("alert-box").clientHeight;
+    const trs = [...$("alert-rows").children];
+    for (const tr of trs) tr.hidden = false;
+    const avail = $("alert-box").clientHeight - $("alert-rows").offsetTop - 2;
+    pages = [];
+    let start = 0;
+    let used = 0;
+    trs.forEach((tr, i) => {
+      const h = tr.offsetHeight;
+      if (used + h > avail && i > start) { pages.push([start, i]); start = i; used = 0; }
+      used += h;
+    });
+    if (trs.length) pages.push([start, trs.length]);
+    if (page >= pages.length) page = 0;
+    const [lo, hi] = pages[page] || [0, 0];
+    trs.forEach((tr, i) => { tr.hidden = i < lo || i >= hi; });
+    $("page-no").textContent = pages.length > 1 ? t("page {i} of {n}", { i: page + 1, n: pages.length }) : "";
+    if (again && $("alert-box").clientHeight !== height) paginate(false); // the title changed the room: once more
+  }
+  if (kiosk) setInterval(() => { if (pages.length > 1) { page = (page + 1) % pages.length; paginate(); } }, PAGE_MS);
+  window.addEventListener("resize", () => { paginate(); });
 
   function renderCounts(list) {
     const count = { red: 0, orange: 0, yellow: 0, blue: 0 };
@@ -101,21 +149,21 @@
       const s = sevOf(a);
       count[s]++;
       if (a.state === "active") unack[s]++;
-      const e = ents.get(a.enterprise) || { id: a.enterprise, top: s, red: 0, orange: 0, yellow: 0, blue: 0, unack: 0 };
+      const e = ents.get(a.enterprise) || { id: a.enterprise, name: entName(a), top: s, red: 0, orange: 0, yellow: 0, blue: 0, unack: 0, cleared: 0 };
       if (RANK[s] > RANK[e.top]) e.top = s;
       e[s]++;
       if (a.state === "active") e.unack++;
+      if (clearedUnsigned(a)) e.cleared++;
       ents.set(a.enterprise, e);
     }
     for (const s of SEVS) {
       $(`count-${s}`).textContent = String(count[s]);
-      $(`unack-${s}`).textContent = unack[s] ? `未签收 ${unack[s]} unacked` : "";
+      $(`unack-${s}`).textContent = unack[s] ? t("{n} not signed for", { n: unack[s] }) : "";
       $(`count-${s}`).parentElement.classList.toggle("zero", count[s] === 0);
     }
     const totalUnack = SEVS.reduce((n, s) => n + unack[s], 0);
-    document.title = `${totalUnack ? `(${totalUnack}) ` : ""}值班预警大屏 Duty dashboard`;
+    document.title = `${totalUnack ? `(${totalUnack}) ` : ""}${t("Duty dashboard")}`;
 
-    const names = new Map(enterprises.map((e) => [e.id, e.name]));
     const tb = $("ent-counts");
     tb.replaceChildren();
     const sorted = [...ents.values()].sort((a, b) => (RANK[b.top] - RANK[a.top]) ||
@@ -124,8 +172,9 @@
       const tr = el("tr", `sev-${e.top}`);
       tr.dataset.enterprise = e.id;
       const name = el("td", "ent-name");
-      const link = el("a", null, names.get(e.id) ? `${e.id} ${names.get(e.id)}` : e.id);
+      const link = el("a", null, RiskMap.shortName(W.names.get(e.id) || e.name) || e.id);
       link.href = `/e/${encodeURIComponent(e.id)}`;
+      link.title = e.id;
       name.appendChild(link);
       tr.appendChild(name);
       for (const s of SEVS) tr.appendChild(el("td", `num${e[s] ? ` has-${s}` : ""}`, e[s] ? String(e[s]) : "·"));
@@ -134,74 +183,6 @@
     }
     $("ent-empty").hidden = ents.size > 0;
     return ents;
-  }
-
-  // four-colour map
-  let mapNodes = null; // id -> {g, circle}
-  function buildMap() {
-    const box = $("map");
-    const W_ = 1000;
-    let located = enterprises.filter((e) => Array.isArray(e.location) && e.location.length === 2);
-    if (located.length < 3) located = []; // too few places for a map: a grid reads better
-    const unlocated = enterprises.filter((e) => !located.includes(e));
-    const gridCols = Math.max(1, Math.min(10, Math.ceil(Math.sqrt(unlocated.length * 2.5))));
-    const gridRows = Math.ceil(unlocated.length / gridCols);
-    const geoH = located.length ? 560 : 0;
-    const H = geoH + gridRows * 90 + 20;
-    const svg = Charts.svg("svg", { viewBox: `0 0 ${W_} ${Math.max(H, 120)}`, class: "mapsvg", role: "img", "aria-label": "四色风险图 risk map" });
-    const pos = new Map();
-    if (located.length) {
-      const lons = located.map((e) => e.location[0]);
-      const lats = located.map((e) => e.location[1]);
-      const [lon0, lon1, lat0, lat1] = [Math.min(...lons), Math.max(...lons), Math.min(...lats), Math.max(...lats)];
-      const k = Math.cos(((lat0 + lat1) / 2) * Math.PI / 180); // equirectangular: shrink longitudes
-      const spanX = Math.max((lon1 - lon0) * k, 1e-6);
-      const spanY = Math.max(lat1 - lat0, 1e-6);
-      const scale = Math.min((W_ - 160) / spanX, (geoH - 100) / spanY);
-      const ox = (W_ - spanX * scale) / 2;
-      const oy = (geoH - spanY * scale) / 2;
-      for (const e of located) {
-        pos.set(e.id, [ox + (e.location[0] - lon0) * k * scale, oy + (lat1 - e.location[1]) * scale]);
-      }
-    }
-    const cw = W_ / gridCols;
-    unlocated.forEach((e, i) => pos.set(e.id, [cw * (i % gridCols) + cw / 2, geoH + 45 + Math.floor(i / gridCols) * 90]));
-    mapNodes = new Map();
-    for (const e of enterprises) {
-      const [x, y] = pos.get(e.id);
-      const a = Charts.svg("a", { href: `/e/${encodeURIComponent(e.id)}`, class: "ent-node sev-none" }, svg);
-      a.dataset.enterprise = e.id;
-      const c = Charts.svg("circle", { cx: x.toFixed(1), cy: y.toFixed(1), r: 22, class: "ent-dot" }, a);
-      const t = Charts.svg("text", { x: x.toFixed(1), y: (y + 44).toFixed(1), "text-anchor": "middle", class: "ent-label" }, a);
-      t.textContent = e.id; // the name only for orange/red (paintMap): a dense map stays readable
-      const n = Charts.svg("text", { x: x.toFixed(1), y: (y + 6).toFixed(1), "text-anchor": "middle", class: "ent-count" }, a);
-      const title = Charts.svg("title", {}, a);
-      title.textContent = `${e.id} ${e.name || ""}`;
-      mapNodes.set(e.id, { a, c, n, t, title, name: e.name });
-    }
-    box.replaceChildren(svg);
-    $("map-mode").textContent = located.length ? (unlocated.length ? "地理 + 网格 geographic + grid" : "地理坐标 geographic") : "网格 grid";
-  }
-
-  function paintMap(ents) {
-    if (!mapNodes) return;
-    const order = [...mapNodes.keys()].sort((a, b) => // draw the most severe last: on top
-      (RANK[ents.get(a) ? ents.get(a).top : ""] || 0) - (RANK[ents.get(b) ? ents.get(b).top : ""] || 0));
-    const key = order.join(",");
-    const svg = mapNodes.get(order[0]) && mapNodes.get(order[0]).a.parentNode;
-    if (svg && key !== paintMap.order) { // move nodes only when the order changed
-      paintMap.order = key;
-      for (const id of order) svg.appendChild(mapNodes.get(id).a);
-    }
-    for (const [id, node] of mapNodes) {
-      const e = ents.get(id);
-      const sev = e ? e.top : "none";
-      node.a.setAttribute("class", `ent-node sev-${sev}${e && e.unack ? " unacked" : ""}`);
-      node.n.textContent = e ? String(SEVS.reduce((k, s) => k + e[s], 0)) : "";
-      // names for orange and red only: they are what the room must read at a glance
-      node.t.textContent = e && RANK[e.top] >= RANK.orange && node.name && node.name !== id ? `${id} ${node.name.slice(0, 6)}` : id;
-      node.title.textContent = `${id} ${node.name || ""}${e ? ` · ${SEV_ZH[e.top]} · ${e.unack} 未签收 unacked` : " · 正常 normal"}`;
-    }
   }
 
   // trend over the shift
@@ -214,42 +195,67 @@
   function drawTrend() {
     if (!trend) return;
     trend.now = Date.now() / 1000;
-    Charts.bars($("trend"), trend.buckets, trend);
+    if (!trendSize) measureTrend();
+    Charts.bars($("trend"), trend.buckets, { ...trend, sevName, width: trendSize[0], height: trendSize[1] });
+  }
+  // The trend is drawn in its box's pixels; the size is read on start and on resize only, never
+  // in the middle of a render (reading layout there would force the browser to lay out the list).
+  let trendSize = null;
+  function measureTrend() {
+    const box = $("trend");
+    const wall = matchMedia("(min-width: 1280px) and (min-height: 640px)").matches;
+    trendSize = [box.clientWidth, wall ? box.clientHeight : box.clientWidth / 4];
   }
   function countRaised(ev) {
     if (!trend || ev.kind !== "raised") return;
-    const t = Math.floor(ev.at / trend.bucket) * trend.bucket;
-    let b = trend.buckets.find((x) => x.t === t);
-    if (!b) { b = { t, red: 0, orange: 0, yellow: 0, blue: 0 }; trend.buckets.push(b); }
+    const t0 = Math.floor(ev.at / trend.bucket) * trend.bucket;
+    let b = trend.buckets.find((x) => x.t === t0);
+    if (!b) { b = { t: t0, red: 0, orange: 0, yellow: 0, blue: 0 }; trend.buckets.push(b); }
     b[sevOf(ev.alert)]++;
   }
 
   function render() {
     const list = [...alerts.values()].sort(bySeverityThenAge);
     renderList(list);
-    paintMap(renderCounts(list));
+    lastEnts = renderCounts(list);
+    if (riskMap) riskMap.paint(lastEnts, sevName);
     drawTrend();
     if (ackId && !alerts.has(ackId)) {
-      $("ack-error").textContent = "该预警已解除 This alert is no longer open";
+      $("ack-error").textContent = t("This alert is no longer open");
       $("ack-error").hidden = false;
       $("ack-submit").disabled = true;
     }
   }
 
-  // sound and pop-up for new orange and red alerts (mute per session)
+  // Sound. Browsers play nothing until the page has had a click or a key press, and forget
+  // that on every reload; so the button says "click to enable sound" until the audio is
+  // really running, and only then "sound on". Muting is kept for this browser session.
   let audio = null;
   const muted = () => sessionStorage.getItem("warning-muted") === "1";
-  function showMute() {
-    const b = $("mute");
-    b.textContent = muted() ? "已静音 Muted" : "声音开 Sound on";
-    b.setAttribute("aria-pressed", String(muted()));
+  const unlocked = () => !!audio && audio.state === "running";
+  function showSound() {
+    const locked = !muted() && !unlocked();
+    const text = muted() ? t("Muted (click for sound)") : locked ? t("Click to enable sound") : t("Sound on");
+    for (const b of [$("mute"), $("kiosk-sound")]) {
+      b.textContent = text;
+      b.classList.toggle("sound-locked", locked);
+      b.classList.toggle("sound-on", !muted() && !locked);
+      b.setAttribute("aria-pressed", String(muted()));
+      b.dataset.sound = muted() ? "muted" : locked ? "locked" : "on";
+    }
+    $("kiosk-sound").hidden = !locked;
   }
-  function unlockAudio() { // browsers allow sound only after a gesture on the page
-    if (audio || !window.AudioContext) return;
-    try { audio = new AudioContext(); } catch (_) { audio = null; }
+  function unlockAudio() {
+    if (!window.AudioContext) return;
+    if (!audio) {
+      try { audio = new AudioContext(); } catch (_) { audio = null; return; }
+      audio.addEventListener("statechange", showSound);
+    }
+    if (audio.state !== "running") audio.resume().then(showSound, showSound);
+    showSound();
   }
   function beep(sev) {
-    if (muted() || !audio || audio.state !== "running") return;
+    if (muted() || !unlocked()) return;
     const tones = sev === "red" ? [880, 660, 880, 660] : [660, 660];
     tones.forEach((f, i) => {
       const o = audio.createOscillator();
@@ -257,43 +263,92 @@
       o.frequency.value = f;
       g.gain.value = 0.15;
       o.connect(g).connect(audio.destination);
-      const t = audio.currentTime + i * 0.25;
-      o.start(t);
-      o.stop(t + 0.2);
+      const at = audio.currentTime + i * 0.25;
+      o.start(at);
+      o.stop(at + 0.2);
     });
   }
-  const popupQueue = [];
+  function soundClick() {
+    if (muted()) sessionStorage.setItem("warning-muted", "0");
+    else if (unlocked()) sessionStorage.setItem("warning-muted", "1");
+    unlockAudio(); // a click is the gesture that lets audio start
+    showSound();
+  }
+  $("mute").addEventListener("click", soundClick);
+  $("kiosk-sound").addEventListener("click", soundClick);
+  const anyGesture = (e) => { if (!e.target.closest("#mute, #kiosk-sound") && !unlocked()) unlockAudio(); };
+  document.addEventListener("pointerdown", anyGesture);
+  document.addEventListener("keydown", anyGesture);
+  showSound();
+
+  // Pop-ups for new orange and red alerts: stacked, red first then newest, each with its own 签收;
+  // they sit over the map (over nothing on a phone: there they are in the page's flow), so
+  // they never cover the list or each other.
+  const maxPopups = () => (matchMedia("(max-width: 760px)").matches ? 1 : 3); // a phone: the list stays in sight
+  const popups = []; // alerts announced and not yet dismissed or signed for, worst and newest first
   function announce(a) {
     const sev = sevOf(a);
     if (RANK[sev] < RANK.orange) return;
     beep(sev);
-    const i = popupQueue.findIndex((x) => x.id === a.id);
-    if (i >= 0) popupQueue.splice(i, 1);
-    popupQueue.unshift(a);
-    showPopup();
+    dropPopup(a.id, false);
+    popups.unshift(a);
+    popups.sort(bySeverityThenAge); // red before orange, then the newest: the worst is never the one left out
+    page = 0; // kiosk: back to the first page, where the most severe are
+    renderPopups();
   }
-  function showPopup() {
-    const p = $("popup");
-    const a = popupQueue[0];
-    if (!a) { p.hidden = true; return; }
+  function dropPopup(id, redraw = true) {
+    const i = popups.findIndex((x) => x.id === id);
+    if (i >= 0) popups.splice(i, 1);
+    if (i >= 0 && redraw) renderPopups();
+  }
+  function popupFor(a) {
     const sev = sevOf(a);
-    p.className = `popup sev-${sev}`;
-    $("popup-title").textContent = `${SEV_ZH[sev]}预警 ${sev.toUpperCase()} ALERT`;
-    $("popup-text").textContent = `${where(a)} — ${a.message}`;
-    $("popup-more").textContent = `${timeText(a.opened_at)}${popupQueue.length > 1 ? ` · 另有 ${popupQueue.length - 1} 条 more` : ""}`;
-    $("popup-open").href = `/alert/${encodeURIComponent(a.id)}`;
+    const p = $("popup-tpl").content.firstElementChild.cloneNode(true);
+    W.translate(p);
+    p.classList.add(`sev-${sev}`);
     p.dataset.alertId = a.id;
-    p.hidden = false;
+    p.querySelector(".popup-title").textContent = t("{level} alert", { level: sevName(sev) });
+    p.querySelector(".popup-where").textContent = where(a);
+    p.querySelector(".popup-text").textContent = a.message || "";
+    p.querySelector(".popup-more").textContent = timeText(a.opened_at);
+    p.querySelector(".popup-open").href = `/alert/${encodeURIComponent(a.id)}`;
+    p.querySelector(".popup-ack").hidden = !(me.can_act && a.state === "active");
+    return p;
   }
-  $("popup-close").addEventListener("click", () => { popupQueue.shift(); showPopup(); });
-  $("mute").addEventListener("click", () => {
-    sessionStorage.setItem("warning-muted", muted() ? "0" : "1");
-    unlockAudio();
-    showMute();
+  function renderPopups() {
+    const box = $("popups");
+    box.replaceChildren();
+    box.hidden = popups.length === 0;
+    const more = el("p", "popups-more");
+    let shown = 0;
+    for (const a of popups.slice(0, maxPopups())) {
+      box.appendChild(popupFor(a));
+      shown++;
+    }
+    const note = () => {
+      more.textContent = t("{n} more new alerts: see the list", { n: popups.length - shown });
+      if (popups.length > shown) box.appendChild(more); else more.remove();
+    };
+    note();
+    // Only whole pop-ups: on the wall the box has a fixed room; drop the last shown until they
+    // fit. Measured after this task (the list's rows go in first), not in the middle of it.
+    clearTimeout(fitTimer);
+    fitTimer = setTimeout(() => {
+      while (shown > 1 && box.scrollHeight > box.clientHeight + 1) {
+        box.querySelectorAll(".popup")[shown - 1].remove();
+        shown--;
+        note();
+      }
+    }, 0);
+  }
+  let fitTimer = null;
+  $("popups").addEventListener("click", (e) => {
+    const p = e.target.closest(".popup");
+    if (!p) return;
+    if (e.target.closest(".popup-close")) dropPopup(p.dataset.alertId);
+    else if (e.target.closest(".popup-ack")) openAck(p.dataset.alertId);
   });
-  document.addEventListener("pointerdown", unlockAudio, { once: true });
-  document.addEventListener("keydown", unlockAudio, { once: true });
-  showMute();
+  $("popups").hidden = true;
 
   // the feed
   function apply(ev) {
@@ -302,8 +357,7 @@
     countRaised(ev);
     if (ev.kind === "resolved" || a.state === "resolved") {
       alerts.delete(a.id);
-      const i = popupQueue.findIndex((x) => x.id === a.id);
-      if (i >= 0) { popupQueue.splice(i, 1); showPopup(); }
+      dropPopup(a.id);
       return;
     }
     const old = alerts.get(a.id);
@@ -311,9 +365,10 @@
     const worse = old && RANK[sevOf(a)] > RANK[sevOf(old)];
     if (!old || ev.kind === "raised" || ev.kind === "escalated" || worse) flash.add(a.id);
     if (ready && a.state === "active" && (ev.kind === "raised" || worse)) announce(a);
-    if (a.state !== "active") {
-      const i = popupQueue.findIndex((x) => x.id === a.id);
-      if (i >= 0) { popupQueue.splice(i, 1); showPopup(); }
+    if (a.state !== "active") dropPopup(a.id);
+    else {
+      const i = popups.findIndex((x) => x.id === a.id);
+      if (i >= 0) { popups[i] = a; renderPopups(); }
     }
   }
 
@@ -321,6 +376,7 @@
     snapshot(list) {
       alerts.clear();
       for (const a of list) if (a.state !== "resolved") alerts.set(a.id, a);
+      for (const p of popups.slice()) if (!alerts.has(p.id) || alerts.get(p.id).state !== "active") dropPopup(p.id);
       ready = true;
       schedule();
     },
@@ -335,23 +391,46 @@
 
   W.everySecond(() => {
     for (const r of rows.values()) if (r.age) r.age.textContent = ago(r.opened);
+    $("kiosk-clock").textContent = W.hms(new Date());
+    $("kiosk-dot").className = $("conn-dot").className;
   });
   setInterval(drawTrend, 60000);
 
-  W.getJSON("/api/v1/dash/site").then((site) => {
+  let basemap = null;
+  function drawMap() {
+    riskMap = RiskMap.build($("map"), enterprises, basemap, { t, locale: W.i18n.locale });
+    $("map-mode").textContent = riskMap.mode;
+    riskMap.paint(lastEnts, sevName);
+  }
+  let resizeTimer = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => { // drawn for the new size
+      if (riskMap) drawMap();
+      renderPopups();
+      $("trend").replaceChildren(); // its old drawing must not hold the box's size
+      measureTrend();
+      drawTrend();
+    }, 250);
+  });
+  Promise.all([W.getJSON("/api/v1/dash/site"), W.getJSON("/api/v1/dash/map").catch(() => null)]).then(([site, map]) => {
     enterprises = site.enterprises;
-    buildMap();
+    basemap = map;
+    for (const e of enterprises) if (e.name) W.names.set(e.id, e.name);
+    drawMap();
+    for (const r of rows.values()) r.key = null; // names arrived: refill the rows
     schedule();
-  }).catch((e) => W.showMsg(`加载企业失败 could not load enterprises: ${e.message}`, true));
+    if (document.fonts) document.fonts.ready.then(() => riskMap.relayout(lastEnts)); // measured again in the real font
+  }).catch((e) => W.showMsg(t("could not load the enterprises: {error}", { error: e.message }), true));
   loadTrend();
 
-  // acknowledging
+  // signing for an alert (from its row or its pop-up)
   const dlg = $("ack-dialog");
   function openAck(id) {
     const a = alerts.get(id);
     if (!a || !me.can_act) return;
     ackId = id;
-    $("ack-what").textContent = `[${SEV_ZH[sevOf(a)]}] ${where(a)} — ${a.message}`;
+    $("ack-what").textContent = `[${sevName(sevOf(a))}] ${where(a)} — ${a.message}`;
     $("ack-note").value = "";
     $("ack-error").hidden = true;
     $("ack-submit").disabled = false;
@@ -366,7 +445,7 @@
     $("ack-error").hidden = true;
     const r = await W.postJSON(`/api/v1/alerts/${encodeURIComponent(id)}/ack`, { note: $("ack-note").value.trim() });
     if (!r.ok) {
-      $("ack-error").textContent = `签收失败 Ack failed: ${r.error}`;
+      $("ack-error").textContent = t("Signing for it failed: {error}", { error: r.error });
       $("ack-error").hidden = false;
       $("ack-submit").disabled = false;
       return;
@@ -377,8 +456,9 @@
       alerts.set(body.id, body);
       schedule();
     }
+    dropPopup(id);
     closeAck();
-    W.showMsg(`已签收 Acknowledged: ${body ? where(body) : id}`);
+    W.showMsg(t("Signed for: {what}", { what: body ? where(body) : id }));
   }
   $("alert-rows").addEventListener("click", (e) => {
     const b = e.target.closest(".ack-btn");
@@ -387,4 +467,4 @@
   $("ack-form").addEventListener("submit", (e) => { e.preventDefault(); submitAck(); });
   $("ack-cancel").addEventListener("click", closeAck);
   dlg.addEventListener("close", () => { ackId = null; });
-})();
+});

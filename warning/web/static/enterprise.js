@@ -2,14 +2,17 @@
 // limits (refreshed every 5 s from /api/v1/dash/series), and its alert history.
 "use strict";
 
-(() => {
-  const { $, el, SEV_ZH, RANK, timeText, fmtValue, sevOf, bySeverityThenAge } = W;
+W.start(() => {
+  const { $, el, t, sevName, stateName, RANK, timeText, fmtValue, sevOf, clearedUnsigned, bySeverityThenAge } = W;
   const eid = decodeURIComponent(location.pathname.split("/")[2] || "");
   const alerts = new Map();
   const cells = new Map(); // "DEV/point" -> {spark, value, def}
   const WINDOW_S = 600;
   const REFRESH_MS = 5000;
   let info = null;
+  const DUSTS = { wood: W.N_("wood dust"), metal: W.N_("metal dust"), grain: W.N_("grain dust"), plastic: W.N_("plastic dust"),
+    aluminium: W.N_("aluminium dust"), magnesium: W.N_("magnesium dust") };
+  const dustName = (d) => (DUSTS[d] ? t(DUSTS[d]) : d);
 
   $("qr").src = `/qr/${encodeURIComponent(eid)}.svg`;
 
@@ -20,11 +23,11 @@
     for (const a of list) {
       const li = el("li", `alert-card sev-${sevOf(a)} state-${a.state}`);
       li.dataset.alertId = a.id;
-      li.appendChild(el("span", `chip sev-${sevOf(a)}`, SEV_ZH[sevOf(a)]));
-      const link = el("a", null, `${a.device}${a.point ? ` · ${a.point}` : ""} — ${a.message}`);
+      li.appendChild(el("span", `chip sev-${sevOf(a)}`, sevName(sevOf(a))));
+      const link = el("a", null, `${W.devicePoint(a)} — ${a.message}`);
       link.href = `/alert/${encodeURIComponent(a.id)}`;
       li.appendChild(link);
-      li.appendChild(el("span", "muted", `${timeText(a.opened_at)} · ${W.STATE_ZH[a.state] || a.state}`));
+      li.appendChild(el("span", "muted", `${timeText(a.opened_at)} · ${clearedUnsigned(a) ? t("Cleared, not signed for") : stateName(a.state)}`));
       ul.appendChild(li);
     }
     $("ent-alerts-empty").hidden = list.length > 0;
@@ -32,7 +35,7 @@
     for (const a of list) if (!top || RANK[sevOf(a)] > RANK[top]) top = sevOf(a);
     const st = $("ent-status");
     st.className = `ent-status sev-${top || "none"}`;
-    st.textContent = top ? `${SEV_ZH[top]}预警 ${top} · ${list.length} 条 open` : "正常 Normal";
+    st.textContent = top ? t("{level} alert · {n} open", { level: sevName(top), n: list.length }) : t("Normal");
     // points in alarm get a mark
     const hot = new Set(list.map((a) => `${a.device}/${a.point}`));
     for (const [key, c] of cells) c.row.classList.toggle("in-alarm", hot.has(key));
@@ -56,7 +59,7 @@
         tr.appendChild(value);
         const spark = el("td", "p-spark");
         tr.appendChild(spark);
-        const lim = p.limits.map((l) => `${l.direction === "low" ? "≤" : "≥"}${fmtValue(l.value)} ${SEV_ZH[l.severity] || l.severity}`).join(" · ");
+        const lim = p.limits.map((l) => `${l.direction === "low" ? "≤" : "≥"}${fmtValue(l.value)} ${sevName(l.severity)}`).join(" · ");
         tr.appendChild(el("td", "p-limits muted", lim ? `${lim} ${p.unit}` : p.unit));
         table.appendChild(tr);
         cells.set(`${d.id}/${p.point}`, { row: tr, spark, value, def: p });
@@ -76,7 +79,7 @@
         c.spark.replaceChildren(Charts.sparkline(pts, { limits: c.def.limits, t0: to - WINDOW_S, t1: to }));
         c.value.textContent = pts.length ? `${fmtValue(pts[pts.length - 1][1])} ${c.def.unit}` : "—";
       }
-      $("series-updated").textContent = `更新 updated ${W.hms(new Date())}`;
+      $("series-updated").textContent = t("updated {time}", { time: W.hms(new Date()) });
     } catch (_) { /* shown as stale by the feed; retried */ }
   }
 
@@ -88,16 +91,16 @@
       for (const a of rows.sort((x, y) => y.opened_at - x.opened_at)) {
         const tr = el("tr", `sev-${sevOf(a)}`);
         const c = el("td");
-        c.appendChild(el("span", `chip sev-${sevOf(a)}`, SEV_ZH[sevOf(a)]));
+        c.appendChild(el("span", `chip sev-${sevOf(a)}`, sevName(sevOf(a))));
         tr.appendChild(c);
-        tr.appendChild(el("td", null, `${a.device}${a.point ? ` · ${a.point}` : ""}`));
+        tr.appendChild(el("td", null, W.devicePoint(a)));
         const m = el("td");
         const link = el("a", null, a.message);
         link.href = `/alert/${encodeURIComponent(a.id)}`;
         m.appendChild(link);
         tr.appendChild(m);
         tr.appendChild(el("td", "num", timeText(a.opened_at)));
-        tr.appendChild(el("td", null, W.STATE_ZH[a.state] || a.state));
+        tr.appendChild(el("td", null, clearedUnsigned(a) ? t("Cleared, not signed for") : stateName(a.state)));
         tr.appendChild(el("td", null, a.resolved_by || a.acknowledged_by || "—"));
         tb.appendChild(tr);
       }
@@ -108,16 +111,17 @@
 
   W.getJSON(`/api/v1/dash/site?enterprise=${encodeURIComponent(eid)}`).then((site) => {
     info = site.enterprises[0];
-    document.title = `${info.id} ${info.name} · 企业 Enterprise`;
+    document.title = `${info.id} ${info.name} · ${t("Enterprise")}`;
     $("ent-title").textContent = info.id;
     $("ent-name").textContent = `${info.id} · ${info.name}`;
     const loc = info.location ? `${info.location[1].toFixed(4)}°N ${info.location[0].toFixed(4)}°E` : "";
-    $("ent-meta").textContent = [info.dust && `粉尘 dust: ${info.dust}`, `${info.devices.length} 台设备 devices`, loc].filter(Boolean).join(" · ");
+    $("ent-meta").textContent = [info.street, info.dust && t("dust: {dust}", { dust: dustName(info.dust) }),
+      t("{n} devices", { n: info.devices.length }), loc].filter(Boolean).join(" · ");
     buildDevices();
     renderAlerts();
     refreshSeries();
     setInterval(refreshSeries, REFRESH_MS);
-  }).catch((e) => W.showMsg(`加载失败 could not load: ${e.message}`, true));
+  }).catch((e) => W.showMsg(t("could not load: {error}", { error: e.message }), true));
   refreshHistory();
 
   W.feed({
@@ -136,4 +140,4 @@
       historySoon();
     },
   });
-})();
+});

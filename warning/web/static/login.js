@@ -1,6 +1,8 @@
-// The login page: show the failure notice after a refused attempt.
+// The login page: show the failure notice after a refused attempt (strings: common.js).
 "use strict";
-if (new URLSearchParams(location.search).has("failed")) {
-  document.getElementById("login-error").hidden = false;
-  document.getElementById("password").focus();
-}
+W.start(() => {
+  if (new URLSearchParams(location.search).has("failed")) {
+    document.getElementById("login-error").hidden = false;
+    document.getElementById("password").focus();
+  }
+});
