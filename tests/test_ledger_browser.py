@@ -15,7 +15,7 @@ __all__ = ["server"]
 async def test_admin_edits_an_enterprise_on_the_admin_page(server):  # noqa: F811
     base = f"http://127.0.0.1:{server.port}"
     async with chromium() as browser:
-        context = await browser.new_context(viewport={"width": 1400, "height": 900})
+        context = await browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
         page = await context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
@@ -36,7 +36,7 @@ async def test_admin_edits_an_enterprise_on_the_admin_page(server):  # noqa: F81
         await page.fill("#f-name", "甲粉体有限公司")
         await page.select_option("#f-street", "wanli")
         await page.click("#save")
-        await page.wait_for_function("document.getElementById('msg').textContent.includes('已保存')")
+        await page.wait_for_selector("#msg:has-text('已保存')")
         assert errors == []
     e1 = server.site.enterprises["E1"]
     assert (e1.name, e1.contact_phone, e1.street) == ("甲粉体有限公司", "021-6250 1234", "wanli")

@@ -3,7 +3,7 @@
 "use strict";
 
 (() => {
-  const $ = (id) => document.getElementById(id);
+  const { $, t } = window.W;
   const FIELDS = ["name", "credit_code", "address", "street", "industry", "dust_workers", "contact_name",
     "contact_phone", "risk_grade"];
   let csrf = "";
@@ -44,15 +44,15 @@
 
   async function load() {
     const r = await call("GET", "/api/v1/admin/ledger");
-    if (r.status !== 200) { say(`无法读取台账 cannot read the ledger (${r.status})`, true); return; }
+    if (r.status !== 200) { say(t("Cannot read the ledger ({status})", { status: r.status }), true); return; }
     ledger = r.data;
-    $("version").textContent = `版本 version ${ledger.version}`;
+    $("version").textContent = t("Version {version}", { version: ledger.version });
     const body = $("enterprises");
     body.replaceChildren(...ledger.enterprises.map(row));
     const sel = $("f-street");
     const none = document.createElement("option");
     none.value = "";
-    none.textContent = "未定 not set";
+    none.textContent = t("Not set");
     sel.replaceChildren(none, ...ledger.streets.map((s) => {
       const o = document.createElement("option");
       o.value = s.id;
@@ -83,7 +83,7 @@
     for (const s of document.querySelectorAll(".field-error")) s.textContent = "";
     const r = await call("PUT", `/api/v1/admin/enterprises/${encodeURIComponent(editing.id)}`, doc);
     if (r.status === 200) {
-      say(`已保存 saved: ${editing.id} (版本 version ${r.data.version})`);
+      say(t("Saved: {id} (version {version})", { id: editing.id, version: r.data.version }));
       const id = editing.id;
       await load();
       await edit(id);
@@ -94,7 +94,8 @@
       const span = document.querySelector(`.field-error[data-field="${e.field}"]`);
       if (span) span.textContent = e.message;
     }
-    say(`未保存 not saved (${r.status}): ${errors.map((e) => `${e.field}: ${e.message}`).join("; ")}`, true);
+    say(t("Not saved ({status}): {errors}", { status: r.status,
+      errors: errors.map((e) => `${e.field}: ${e.message}`).join("; ") }), true);
   }
 
   async function importFile(ev) {
@@ -106,9 +107,10 @@
     const dry = $("import-dry").checked ? "?dry_run=1" : "";
     const r = await call("POST", `/api/v1/admin/import${dry}`, await file.arrayBuffer(), type);
     const d = r.data || {};
-    const lines = [`${r.status} ${d.applied ? "已导入 applied" : "未导入 not applied"}`,
-      `新增 create ${d.summary ? d.summary.create : 0} · 修改 update ${d.summary ? d.summary.update : 0}`];
-    for (const e of d.errors || []) lines.push(`第 ${e.row} 行 row ${e.row} · ${e.id} · ${e.field}: ${e.message}`);
+    const lines = [`${r.status} ${d.applied ? t("Applied") : t("Not applied")}`,
+      t("Created {create} · updated {update}", { create: d.summary ? d.summary.create : 0,
+        update: d.summary ? d.summary.update : 0 })];
+    for (const e of d.errors || []) lines.push(t("Row {row} · {id} · {field}: {message}", e));
     if (d.error && !(d.errors || []).length) lines.push(d.error);
     $("import-result").textContent = lines.join("\n");
     if (d.applied) await load();
@@ -124,5 +126,5 @@
     $("import-form").addEventListener("submit", importFile);
     await load();
   }
-  document.addEventListener("DOMContentLoaded", start);
+  window.W.start(start);
 })();
