@@ -37,7 +37,7 @@ SITE_FILE = "site file"  #: the audit trail's actor for the seed and the imports
 def site_from_records(base: Site, records: Records, kinds: Mapping[str, dict]) -> Site:
     """``base`` (the site file: name, channels, policy, time zone) with the ledger's streets,
     enterprises, points and users. Raises ``ConfigError`` if the ledger does not build."""
-    ledger = parse_site(records.to_raw(), kinds, source="ledger")
+    ledger = parse_site(records.to_raw(), dict(kinds), source="ledger")
     return dataclasses.replace(base, enterprises=ledger.enterprises, points=ledger.points, users=ledger.users,
                                streets=ledger.streets)
 

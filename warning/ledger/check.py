@@ -158,8 +158,8 @@ def check_enterprise(doc: Mapping, *, streets: Mapping[str, Street],
         if sid is None:
             c.fail("street", f"未知街镇 {street!r} / unknown street {street!r}")
         out["street"] = sid or street
-    grade = c.text(doc.get("risk_grade"), "risk_grade", 20)
-    grade = next((k for k, label in RISK_GRADES.items() if grade in (k, label)), None) if grade else ""
+    given = c.text(doc.get("risk_grade"), "risk_grade", 20)
+    grade = next((k for k, label in RISK_GRADES.items() if given in (k, label)), None) if given else ""
     if grade is None:
         c.fail("risk_grade", "风险等级应为 red/orange/yellow/blue（重大/较大/一般/低风险）"
                              " / risk grade must be red, orange, yellow or blue")

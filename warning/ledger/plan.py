@@ -71,7 +71,7 @@ class RecordError:
     row: int | None = None
 
     def to_json(self) -> dict:
-        out = {"kind": self.kind, "id": self.id, "field": self.field, "message": self.message}
+        out: dict = {"kind": self.kind, "id": self.id, "field": self.field, "message": self.message}
         if self.row is not None:
             out["row"] = self.row
         return out

@@ -53,19 +53,19 @@ async def write(conn: asyncpg.Connection, changes: Sequence[Change], actor: str,
             raise Stale(current)
         for kind, table in _TABLE.items():
             mine = [c for c in changes if c.kind == kind]
-            live = [c for c in mine if c.after is not None]
+            live = [(c, c.after) for c in mine if c.after is not None]
             if kind == "enterprise":
                 if live:
                     await conn.executemany(
                         f"INSERT INTO {table} (id, credit_code, street, doc) VALUES ($1, $2, $3, $4::jsonb) "
                         "ON CONFLICT (id) DO UPDATE SET credit_code = EXCLUDED.credit_code, street = EXCLUDED.street, "
                         "doc = EXCLUDED.doc, retired_at = NULL, updated_at = now()",
-                        [(c.id, c.after.get("credit_code"), c.after.get("street"), _json(c.after)) for c in live])
+                        [(c.id, doc.get("credit_code"), doc.get("street"), _json(doc)) for c, doc in live])
             elif live:
                 await conn.executemany(
                     f"INSERT INTO {table} ({_KEY[kind]}, doc) VALUES ($1, $2::jsonb) ON CONFLICT ({_KEY[kind]}) "
                     "DO UPDATE SET doc = EXCLUDED.doc, retired_at = NULL, updated_at = now()",
-                    [(c.id, _json(c.after)) for c in live])
+                    [(c.id, _json(doc)) for c, doc in live])
             gone = [c.id for c in mine if c.after is None]
             if gone:
                 await conn.execute(f"UPDATE {table} SET retired_at = now(), updated_at = now() "

@@ -210,11 +210,12 @@ def routes(state):
     def onboarding(request: Request, eid: str) -> dict:
         site = ledger.site
         base = state.public_url or f"{request.url.scheme}://{request.url.netloc}"
+        mine = [p for p in site.points if p.ref.enterprise == eid]
         pts = [{"device": p.ref.device, "point": p.ref.point, "kind": p.kind, "unit": p.unit, "code": p.code}
-               for p in site.points if p.ref.enterprise == eid]
+               for p in mine]
         first: dict[str, dict] = {}
-        for p in pts:
-            first.setdefault(p["device"], {})[p["point"]] = 0.0
+        for p in mine:
+            first.setdefault(p.ref.device, {})[p.ref.point] = 0.0
         example = [{"device": d, "ts": "2026-01-01T08:00:00+08:00", "values": v} for d, v in list(first.items())[:2]]
         return {"endpoint": f"{base}/api/v1/telemetry", "method": "POST",
                 "headers": {"Authorization": "Bearer <企业令牌 / the enterprise's token>",
