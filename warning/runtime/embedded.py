@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from ..alerts import AlertError
-from ..config import Site
+from ..config import PointDef, Site
 from ..ingest import Parsed
 from ..model import AlertEvent, Reading, Severity
 from ..notify.outbox import OutboxWorker
@@ -42,7 +42,7 @@ from ..store import checkpoints
 from ..store import notifications as notify_store
 from ..store import readings as reading_store
 from ..store import silences as silence_store
-from ..store.registry import sync_points
+from ..store.registry import register, sync_points
 from .actions import apply_action, dead_letter
 from .errors import DB_ERRORS, Overloaded
 
@@ -299,8 +299,13 @@ class EmbeddedRuntime:
         set in order with the readings (unchanged points keep their detectors' state), and
         telemetry for the new points is accepted once the pipeline knows them. Returns the
         events of closing retired points' alerts, once stored."""
+        known = {(p.ref.enterprise, p.ref.device, p.ref.point): (pid, p.kind)
+                 for pid, p in (self.pipeline.points.items() if self.pipeline else ())}
+        fresh = [p for p in site.points if known.get(_ref(p), (0, None))[1] != p.kind]  # new, or a new kind
         async with self.pool.acquire() as conn:
-            points = await sync_points(conn, site)
+            ids = await register(conn, fresh)
+        ids.update({k: v[0] for k, v in known.items() if k not in ids})
+        points = {ids[_ref(p)]: p for p in site.points}
         fut = asyncio.get_running_loop().create_future()
         self._inbox.put_nowait(("site", site, points, actor, fut))
         return await fut
@@ -450,6 +455,10 @@ def _fail(group: list, exc: Exception) -> None:
     for _, _, fut in group:
         if not fut.done():
             fut.set_exception(exc)
+
+
+def _ref(p: PointDef) -> tuple[str, str, str]:
+    return (p.ref.enterprise, p.ref.device, p.ref.point)
 
 
 def _order(r: Reading):
