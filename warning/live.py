@@ -103,15 +103,10 @@ class LiveLedger:
         the batch's and refusing it too."""
         async with self._lock:
             await self._catch_up()
-            changes, errors = plan(self.records, proposals, self.kinds)
+            # Pure and seconds long for a big ledger: off the event loop, so ingest goes on meanwhile.
+            changes, errors, new, site = await asyncio.to_thread(self._plan, proposals)
             if extra_errors:
                 errors = sorted([*extra_errors, *errors], key=lambda e: (e.row or 0, e.field))
-            if not errors and changes:
-                new = apply(self.records, changes)
-                try:
-                    site = site_from_records(self.base, new, self.kinds)
-                except ConfigError as exc:  # e.g. an override a detector refuses
-                    errors = [RecordError("ledger", "", "", str(exc))]
             if errors or dry_run or not changes:
                 return Outcome([] if errors else changes, errors, self.version, False)
             async with self.pool.acquire() as conn:
@@ -121,6 +116,16 @@ class LiveLedger:
             if self.on_site is not None:
                 await self.on_site(site, actor)
             return Outcome(changes, [], self.version, True)
+
+    def _plan(self, proposals: Sequence[Proposal]) -> tuple[list[Change], list[RecordError], Records, Site]:
+        changes, errors = plan(self.records, proposals, self.kinds)
+        if errors or not changes:
+            return changes, errors, self.records, self.site
+        new = apply(self.records, changes)
+        try:
+            return changes, [], new, site_from_records(self.base, new, self.kinds)
+        except ConfigError as exc:  # e.g. an override a detector refuses
+            return [], [RecordError("ledger", "", "", str(exc))], self.records, self.site
 
     async def _catch_up(self) -> None:
         """Another process (a second gateway, the CLI) may have changed the ledger: reload."""
