@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,9 @@ from .web.proxies import TrustedProxies, parse_networks
 from .web.ratelimit import Buckets
 
 log = logging.getLogger(__name__)
+STOP_WITHIN = 10.0  #: seconds from SIGTERM to exit, at most (documented in the README)
+GRACEFUL_HTTP = 4  #: seconds open requests get to finish once stopping (the runtime answers them before)
+POOL_CLOSE_WITHIN = 1.0
 
 
 @dataclass
@@ -111,7 +115,7 @@ class Server:
             self._background.append(asyncio.create_task(self.mqtt.run()))
         self.app = build_app(state)
         config = uvicorn.Config(self.app, host=s.host, port=s.port, ws="websockets-sansio", lifespan="off",
-                                log_level="warning", access_log=False, timeout_graceful_shutdown=5,
+                                log_level="warning", access_log=False, timeout_graceful_shutdown=GRACEFUL_HTTP,
                                 # forwarded headers are read only from --trusted-proxies (web.proxies);
                                 # uvicorn would otherwise believe them from 127.0.0.1
                                 proxy_headers=False, forwarded_allow_ips="")
@@ -132,10 +136,8 @@ class Server:
     async def _use_site(self, site: Site, actor: str) -> None:
         """The ledger changed: the runtime first (new points registered, retired points'
         alerts closed), then the edge (scopes, users, token digests), without a restart."""
-        if isinstance(self.runtime, EmbeddedRuntime):
+        if self.runtime is not None:
             await self.runtime.reconfigure(site, actor)
-        else:  # the distributed runtime takes a new ledger at its next start (issue 14 item 6: not yet live)
-            log.warning("ledger changed: the distributed runtime applies it at its next start")
         self.site = site
         if self.state is not None:
             self.state.site = site
@@ -156,17 +158,29 @@ class Server:
                 log.warning("token refresh failed: %s", exc)
 
     async def stop(self) -> None:
+        """Bounded (SIGTERM to exit within ``STOP_WITHIN`` seconds whatever is stuck): the HTTP
+        server and the runtime stop side by side (the runtime answers what still waits, so
+        requests in flight end), then the pool, then the embedded PostgreSQL, always."""
         for t in self._background:
             t.cancel()
         for t in self._background:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(t, 1.0)
         if self.uvicorn is not None:
             self.uvicorn.should_exit = True
-            await self._serving
+        steps: list[Awaitable[object]] = []
         if self.runtime is not None:
-            await self.runtime.stop()
+            steps.append(self.runtime.stop())
+        if self._serving is not None:
+            steps.append(self._serving)
+        for res in await asyncio.gather(*steps, return_exceptions=True):
+            if isinstance(res, BaseException):
+                log.error("stopping: %s", res)
         if self.pool is not None:
-            await self.pool.close()
+            try:
+                await asyncio.wait_for(self.pool.close(), POOL_CLOSE_WITHIN)
+            except TimeoutError:  # a connection still busy (a stuck query): end them all
+                log.warning("stopping: connections still busy after %.0f s; terminating them", POOL_CLOSE_WITHIN)
+                self.pool.terminate()
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.stop)

@@ -36,6 +36,9 @@ def register(sub) -> None:
     run.add_argument("--checkpoint-interval", type=float, default=10.0,
                      help="seconds in which each pipeline shard is checkpointed once")
     run.add_argument("--max-pending", type=int, default=200_000, help="readings queued before 503")
+    run.add_argument("--stall-after", type=float, default=30.0,
+                     help="seconds the pipeline may go without completing an input while inputs wait "
+                          "before /readyz fails")
     run.add_argument("--rate", type=float, default=5000.0, help="readings/s allowed per enterprise token")
     run.add_argument("--mqtt", default=os.environ.get("WARNING_MQTT_URL"),
                      help="subscribe to telemetry/<enterprise>/<device> on this broker, e.g. mqtt://127.0.0.1:1883 "
@@ -71,7 +74,8 @@ async def _run(args) -> int:
         return 2
     settings = Settings(host=args.host, port=args.port, database=args.database, data_dir=args.data_dir,
                         rate=args.rate, burst=args.rate * 10,
-                        runtime=Options(checkpoint_interval=args.checkpoint_interval, max_pending=args.max_pending),
+                        runtime=Options(checkpoint_interval=args.checkpoint_interval, max_pending=args.max_pending,
+                                        stall_after=args.stall_after),
                         mqtt=MqttSettings.from_url(args.mqtt, client_id=args.mqtt_client_id) if args.mqtt else None,
                         trusted_proxies=args.trusted_proxies,
                         roles={r.strip() for r in args.role.split(",") if r.strip()} if args.role else None,

@@ -89,12 +89,12 @@ def build(site: Site, s: WorkerSettings):
     def mine(tps) -> set[int]:
         return {tp.partition for tp in tps if tp.topic == k.readings_topic}
 
-    @app.on_partitions_revoked.connect
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # faust awaits coroutine receivers
     async def on_revoked(sender, revoked, **kwargs) -> None:
         if started.is_set():
             holder["worker"].revoke(mine(revoked))
 
-    @app.on_partitions_assigned.connect
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # faust awaits coroutine receivers
     async def on_assigned(sender, assigned, **kwargs) -> None:
         await started.wait()
         w: Worker = holder["worker"]

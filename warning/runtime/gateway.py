@@ -36,18 +36,19 @@ from collections.abc import Callable
 
 import asyncpg
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from ..alerts import AlertError, AlertNotFound
 from ..config import Site
 from ..ingest import Parsed
 from ..notify.outbox import OutboxWorker
 from ..policy.router import Router
+from ..policy.silences import Silence
 from ..store import alerts as alert_store
 from ..store import notifications as notify_store
 from ..store.registry import sync_points
 from . import records
-from .errors import Overloaded
+from .errors import Overloaded, Rejected
 from .kafka import KafkaSettings, ensure_topics, producer
 
 log = logging.getLogger(__name__)
@@ -75,10 +76,10 @@ class KafkaGateway:
         self.reply_timeout = reply_timeout  #: seconds an officer's action waits for its worker
         self.clock = clock
         self.devices: dict[str, dict[str, dict[str, int]]] = {}  #: enterprise -> device -> point -> id
-        self.router = Router(site.alert_policy(), tuple(site.channels))  #: configuration only (silences listing)
+        self._router = Router(site.alert_policy(), tuple(site.channels))  #: configuration only (silences listing)
         self.outbox = OutboxWorker(pool, list(site.channels), metrics=metrics, on_dead=self._dead_letter,
                                    clock=clock)
-        self._producer = None
+        self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._open: dict[str, dict] = {}  #: alert id -> alert, the open ones (dashboard)
         self._seen: OrderedDict[str, None] = OrderedDict()  #: recent event ids (dashboard)
@@ -95,8 +96,8 @@ class KafkaGateway:
             points = await sync_points(conn, self.site)
         for pid, p in points.items():
             self.devices.setdefault(p.ref.enterprise, {}).setdefault(p.ref.device, {})[p.ref.point] = pid
-        self._producer = producer(self.kafka)
-        await self._producer.start()
+        self._producer = prod = producer(self.kafka)
+        await prod.start()
         if self.roles & {"dashboard", "notifier"}:
             self._consumer = AIOKafkaConsumer(bootstrap_servers=self.kafka.bootstrap, group_id=None,
                                               enable_auto_commit=False)
@@ -162,6 +163,8 @@ class KafkaGateway:
 
     async def _send(self, value: bytes, enterprise: str, partition: int | None = None) -> None:
         k = records.partition_of(enterprise, self.kafka.partitions) if partition is None else partition
+        if self._producer is None:
+            raise Overloaded("not started", 2)
         fut = await self._producer.send(self.kafka.readings_topic, value, key=enterprise.encode(), partition=k)
         await fut
 
@@ -186,8 +189,15 @@ class KafkaGateway:
         finally:
             self._replies.pop(cid, None)
         if not reply["ok"]:
+            if reply.get("invalid"):
+                raise Rejected(reply["error"])
             raise (AlertNotFound if reply.get("not_found") else AlertError)(reply["error"])
         return reply.get("alert")
+
+    async def reconfigure(self, site: Site, actor: str) -> None:
+        """Not live in the distributed runtime yet (issue 14 item 6): the workers own the
+        pipeline and take a changed ledger at their next start; this gateway says so."""
+        log.warning("ledger changed by %s: the distributed runtime applies it at the workers' next start", actor)
 
     async def reload_silences(self) -> None:
         """Tell every partition's owner to re-read the silences."""
@@ -198,14 +208,30 @@ class KafkaGateway:
     def open_alerts_json(self) -> list[dict]:
         return list(self._open.values())
 
+    def config_silences(self) -> tuple[Silence, ...]:
+        return self._router.config_silences
+
+    def suppressed(self) -> dict[str, int]:
+        """Suppression is counted by the workers that route; a gateway routes nothing."""
+        return dict(self._router.suppressed)
+
+    def problems(self) -> list[str]:
+        if not self.ready:
+            return ["runtime not started"]
+        if self._tasks and any(t.done() for t in self._tasks):
+            return [f"gateway tasks stopped: {', '.join(t.get_name() for t in self._tasks if t.done())}"]
+        return []
+
     async def _dead_letter(self, row: dict) -> None:
         await self._send(records.encode_dead_letter(dict(row), self.clock()), records.SYSTEM)
 
     # -- alert-events --------------------------------------------------------------------------
     async def _consume(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None  # started before this task
         while True:
             try:
-                got = await self._consumer.getmany(timeout_ms=1000, max_records=2000)
+                got = await consumer.getmany(timeout_ms=1000, max_records=2000)
                 fresh = [d for msgs in got.values() for m in msgs if (d := self._take(m)) is not None]
                 if fresh:
                     self._deliver(fresh)

@@ -1,5 +1,5 @@
 """The worker's operations endpoints: ``/healthz``, ``/readyz`` (not ready while starting, when
-a partition stalls, or without the store) and ``/metrics``."""
+a partition stalls, while a chunk waits for the store, or without the store) and ``/metrics``."""
 
 from __future__ import annotations
 
@@ -17,11 +17,7 @@ def make_app(worker, pool, metrics) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request):
-        problems = []
-        if not worker.ready:
-            problems.append("worker not started")
-        if worker.stalled:
-            problems.append(f"partitions not advancing: {sorted(worker.stalled)}")
+        problems = worker.problems()
         try:
             async with pool.acquire(timeout=2) as conn:
                 await conn.fetchval("SELECT 1")
@@ -40,5 +36,5 @@ def make_app(worker, pool, metrics) -> Starlette:
 async def serve_ops(host: str, port: int, worker, pool, metrics) -> None:
     server = uvicorn.Server(uvicorn.Config(make_app(worker, pool, metrics), host=host, port=port,
                                            lifespan="off", log_level="warning", access_log=False))
-    server.capture_signals = contextlib.nullcontext  # faust owns the signals
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]  # faust owns the signals
     await server.serve()

@@ -9,7 +9,11 @@ previous owner had:
 * ``t`` a timer tick (silence timers, escalation), written by the partition's owner, so that
   timer-raised alerts replay at the same moments;
 * ``d`` a dead letter from a notifier (becomes a ``_system`` alert);
-* ``s`` "silences changed": the owner re-reads them from the store.
+* ``s`` "silences changed": the owner re-reads them from the store;
+* ``o`` an operations finding (:class:`~warning.step.SystemFinding`: a stalled partition, a
+  refused input), written into the ``_system`` enterprise's partition by any worker, so the
+  alert lives in one partition's pipeline: it escalates, survives a takeover and can be
+  signed for.
 
 Batches and commands carry an id, so that a record a producer retry wrote twice is
 applied once. Every record carries ``now``, the time its writer saw: the pipeline runs on that, never on
@@ -28,9 +32,10 @@ from dataclasses import dataclass
 import orjson
 
 from ..model import Reading
+from ..step import SYSTEM as SYSTEM  # the enterprise of system alerts; it has a partition like any other
+from ..step import SystemFinding
 
-BATCH, COMMAND, TICK, DEAD_LETTER, SILENCES = "b", "c", "t", "d", "s"
-SYSTEM = "_system"  #: the enterprise of system alerts (dead letters); it has a partition like any other
+BATCH, COMMAND, TICK, DEAD_LETTER, SILENCES, OPS = "b", "c", "t", "d", "s", "o"
 
 
 def partition_of(enterprise: str, partitions: int) -> int:
@@ -69,9 +74,14 @@ def encode_silences(now: float) -> bytes:
     return orjson.dumps({"k": SILENCES, "now": now})
 
 
+def encode_ops(finding: dict, now: float) -> bytes:
+    """An operations finding (``SystemFinding.to_json()``) for the ``_system`` partition."""
+    return orjson.dumps({"k": OPS, "f": finding, "now": now})
+
+
 #: the fields each non-batch record must have: a record that lacks one is skipped, not applied
 _FIELDS = {COMMAND: {"id", "a", "aid", "actor", "note", "att", "now"}, TICK: {"now"},
-           DEAD_LETTER: {"row", "now"}, SILENCES: {"now"}}
+           DEAD_LETTER: {"row", "now"}, SILENCES: {"now"}, OPS: {"f", "now"}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +109,8 @@ def decode(value: bytes) -> dict | Batch:
                 raise ValueError(f"record {d['k']!r} lacks {sorted(missing) or ['a numeric now']}")
             if d["k"] == DEAD_LETTER and not isinstance(d["row"], dict):
                 raise ValueError("dead letter without its outbox row")
+            if d["k"] == OPS:
+                SystemFinding.from_json(d["f"])  # raises on a finding no worker wrote
             return d
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"not a readings record: {exc}") from exc

@@ -17,6 +17,11 @@ module returns; everything that makes "nothing lost, nothing doubled" true is he
   offsets) only once their effects are stored, so a group offset never passes ``written``.
 * **Watchdog.** The owner writes a tick record into each of its partitions every second and
   knows its offset; a tick not applied within ``stall_after`` means the partition is stuck.
+  Its finding is a record of the ``_system`` partition, applied by that partition's step like
+  any other input: the alert escalates, survives a takeover and can be signed for.
+* **Refusals are not outages.** A chunk the store refuses for its data (not because it is
+  away) is stored again record by record; the record it refuses is kept in ``dead_letters``,
+  skipped (now and on every later catch-up), and reported as an operations alert.
 """
 
 from __future__ import annotations
@@ -32,11 +37,10 @@ import asyncpg
 import orjson
 from aiokafka.errors import KafkaError
 
-from ..alerts import AlertEngine
 from ..config import Site
-from ..model import AlertEvent, Finding, PointRef, Severity
+from ..model import AlertEvent, Severity
 from ..pipeline import Pipeline
-from ..policy.router import Router
+from ..step import Effects, Poison, SilenceChange, SystemFinding, reply
 from ..store import alerts as alert_store
 from ..store import dead_letters as dead_letter_store
 from ..store import notifications as notify_store
@@ -45,9 +49,9 @@ from ..store import readings as reading_store
 from ..store import silences as silence_store
 from ..store.registry import sync_points
 from . import records
-from .errors import DB_ERRORS
+from .errors import DB_ERRORS, is_outage, reason
 from .kafka import KafkaSettings, read_range
-from .partition import Effects, PartitionState
+from .partition import PartitionState
 
 log = logging.getLogger(__name__)
 #: failures worth retrying: the store or the broker is away for a while
@@ -84,9 +88,12 @@ class Worker:
         self._snapped: dict[int, float] = {}  #: partition -> when its snapshot was last stored
         self._ticks: dict[int, tuple[int, float]] = {}  #: partition -> (offset, written at) of the oldest unapplied tick
         self.stalled: set[int] = set()  #: partitions the watchdog finds stuck
-        self._ops = AlertEngine(site.alert_policy())  #: this worker's own operations alerts
-        self._ops_router = Router(site.alert_policy(), tuple(site.channels))
+        self._fresh: set[int] = set()  #: claimed since: a clear finding is due once a tick is applied
+        self._progressed: set[int] = set()  #: partitions that applied a tick since they were claimed
+        self._reported: set[int] = set()  #: partitions whose "stalled" finding was written
         self._silences: list = []
+        self.refused = 0  #: records dead-lettered because the store refused their effects
+        self.retrying_since: float | None = None  #: a chunk has waited for the store (or broker) since
         self.ready = False
 
     # -- start and ownership -------------------------------------------------------------------
@@ -169,9 +176,9 @@ class Worker:
         started = time.perf_counter()
         policy = self.site.alert_policy()
         pipe = Pipeline(self.points[k], self.site.offline_after, policy=policy, channels=self.site.channels)
-        pipe.router.set_silences(self._silences)
         state = PartitionState(k, pipe, epoch=c.epoch, written=c.written, processed=c.snap_offset,
                                dead_letter_severity=policy.dead_letter_severity)
+        state.step.apply(SilenceChange(self._silences, self.clock()))
         if c.state is not None:
             try:
                 state.restore(c.state)
@@ -180,10 +187,14 @@ class Worker:
         pipe.watch_devices(self.devices[k], self.clock())
         caught = await read_range(self.kafka, self.kafka.readings_topic, k, c.snap_offset + 1, c.written)
         if caught:
-            await self._apply(state, caught, Effects())
+            async with self.pool.acquire() as conn:  # records whose effects the store refused stay skipped
+                refused = await dead_letter_store.kafka_offsets(conn, self._position(k), c.snap_offset)
+            await self._apply(state, [(off, v) for off, v in caught if off not in refused], Effects())
+        state.processed = max(state.processed, c.written)  # past the records it refused, too
         pipe.resume(self.clock())
         self.states[k] = state
         self._snapped[k] = self.clock()
+        self._fresh.add(k)
         log.info("partition %d taken (epoch %d): snapshot at %d, %d records caught up to %d in %.2f s",
                  k, c.epoch, c.snap_offset, len(caught), c.written, time.perf_counter() - started)
 
@@ -205,15 +216,82 @@ class Worker:
             held = {k: self.states[k] for k in mine}  # a rebalance may park or replace them meanwhile
             try:
                 await self._store_chunk(mine, held)
+                self.retrying_since = None
                 return {(k, off) for k, recs in mine.items() for off, _ in recs}
             except part_store.Fenced as exc:
                 log.warning("%s: dropping it", exc)
                 await self._reload({k: st for k, st in held.items() if self.states.get(k) is st})
             except RETRYABLE as exc:
-                log.error("storing a chunk failed (%s); retrying in %.1f s", exc, delay)
+                refused = not isinstance(exc, KafkaError) and not is_outage(exc)
+                if not refused:
+                    if self.retrying_since is None:
+                        self.retrying_since = self.clock()
+                    log.error("storing a chunk failed (%s); retrying in %.1f s", exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 10.0)
+                await self._reload({k: st for k, st in held.items() if self.states.get(k) is st})
+                if refused:
+                    log.error("the store refused a chunk (%s): storing it record by record", reason(exc))
+                    await self._isolate(mine)
+                    return {(k, off) for k, recs in mine.items() if k in self.states
+                            for off, _ in recs if off <= self.states[k].written}
+
+    async def _isolate(self, mine: dict[int, list[tuple[int, bytes]]]) -> None:
+        """Store a refused chunk one record per transaction. A record the store refuses on its
+        own is dead-lettered and passed over (its partition moves past it), and raises an
+        operations alert; an outage meanwhile is waited out as usual."""
+        for k, recs in mine.items():
+            for off, value in recs:
+                delay = 0.5
+                while (st := self.states.get(k)) is not None and off > st.processed:
+                    try:
+                        await self._store_chunk({k: [(off, value)]}, {k: st})
+                        break
+                    except part_store.Fenced as exc:
+                        log.warning("%s: dropping it", exc)
+                        await self._reload({k: st})
+                        return
+                    except RETRYABLE as exc:
+                        await self._reload({k: st} if self.states.get(k) is st else {})
+                        if isinstance(exc, KafkaError) or is_outage(exc):
+                            await asyncio.sleep(delay)
+                            delay = min(delay * 2, 10.0)
+                            continue
+                        await self._refuse(k, off, value, reason(exc))
+                        break
+
+    async def _refuse(self, k: int, off: int, value: bytes, why: str) -> None:
+        """Keep a record the store refused in ``dead_letters`` and move its partition past it."""
+        st = self.states.get(k)
+        if st is None:
+            return
+        log.error("partition %d offset %d: the store refused its effects (%s); kept in dead_letters", k, off, why)
+        finding = SystemFinding("store", f"partition-{k}", "poison", Severity.ORANGE, float(off),
+                                f"record {off} of partition {k} refused by the store: {why}", self.clock())
+        delay = 0.5
+        while self.states.get(k) is st:
+            try:
+                await self._publish_ops([finding])
+                async with self.pool.acquire() as conn, conn.transaction():
+                    await dead_letter_store.add(conn, "kafka", self._position(k, off), value,
+                                                f"store refused: {why}")
+                    await part_store.advance(conn, self.kafka.readings_topic, k, st.epoch, off, None)
+                st.processed = off
+                st.committed()
+                self.refused += 1
+                return
+            except part_store.Fenced as exc:
+                log.warning("%s: dropping it", exc)
+                await self._reload({k: st})
+                return
+            except RETRYABLE as exc:
+                log.error("dead-lettering partition %d offset %d failed (%s); retrying", k, off, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
-                await self._reload({k: st for k, st in held.items() if self.states.get(k) is st})
+
+    def _position(self, k: int, off: int | None = None) -> str:
+        """Where a record is, as ``dead_letters.topic`` names it: ``topic[k]@offset``."""
+        return f"{self.kafka.readings_topic}[{k}]@" + ("" if off is None else str(off))
 
     async def _reload(self, held: dict[int, PartitionState]) -> None:
         """Memory ran ahead of a transaction that did not commit: rebuild these partitions from
@@ -250,26 +328,26 @@ class Worker:
                 out.events or out.notifications) else []
             if out.dead_letters:
                 await notify_store.mark_dead_alerted(conn, out.dead_letters)
-            for k, off, value, why in out.poison:
-                await dead_letter_store.add(conn, "kafka", f"{self.kafka.readings_topic}[{k}]@{off}", value, why)
+            for p in out.poison:
+                await dead_letter_store.add(conn, p.source, p.topic, p.payload, p.reason)
             for k, st in held.items():
                 snap = (st.processed, st.snapshot()) if k in due else None
                 await part_store.advance(conn, self.kafka.readings_topic, k, st.epoch, st.processed, snap)
             await self._publish(new, out.replies)
+            await self._publish_ops(out.ops)
         for k, st in held.items():
             st.committed()
             if k in due:
                 self._snapped[k] = now
             if self.states.get(k) is st:
                 self._tick_applied(k)
-        if out.silences_changed:
-            await self._reload_silences()
         if self.metrics is not None:
             self.metrics.readings_processed.inc(len(out.rows))
 
     async def _apply(self, state: PartitionState, recs: list[tuple[int, bytes]], out: Effects) -> None:
         decoded = []
         ids: dict[str, list[str]] = {}
+        silences = False
         for off, value in recs:
             if off <= state.processed:
                 continue
@@ -279,25 +357,37 @@ class Worker:
                 log.error("partition %d offset %d: %s", state.partition, off, exc)
                 state.processed = off  # passed over, like an applied record
                 if off > state.written:
-                    out.poison.append((state.partition, off, value, str(exc)))
+                    out.poison.append(Poison("kafka", self._position(state.partition, off), value, str(exc)))
                 continue
             decoded.append((off, v))
+            if isinstance(v, dict) and v["k"] == records.SILENCES:
+                silences = True
             mids = state.message_ids(v)
-            if mids:
+            if mids and isinstance(v, records.Batch):
                 ids.setdefault(v.enterprise, []).extend(mids)
         known: dict[str, dict[str, int]] = {}
-        if ids:
+        if ids or silences:
             async with self.pool.acquire() as conn:
                 for ent, mids in ids.items():
                     known[ent] = await reading_store.known_id_batches(conn, ent, mids)
+                if silences:  # read once, applied in order with the records around them
+                    self._silences = await silence_store.active(conn, self.clock())
         for off, v in decoded:
             try:
-                state.apply(off, v, known.get(getattr(v, "enterprise", ""), {}), out)
+                state.apply(off, v, known.get(v.enterprise, {}) if isinstance(v, records.Batch) else {}, out,
+                            self._silences)
             except Exception as exc:  # a poison record must not stall the partition, nor crash each owner in turn
                 log.exception("partition %d offset %d could not be applied; kept in dead_letters",
                               state.partition, off)
                 if off > state.written:
-                    out.poison.append((state.partition, off, value_of(recs, off), f"{type(exc).__name__}: {exc}"))
+                    why = reason(exc)
+                    out.poison.append(Poison("kafka", self._position(state.partition, off), value_of(recs, off), why))
+                    out.ops.append(SystemFinding("pipeline", f"partition-{state.partition}", "poison", Severity.ORANGE,
+                                                 float(off), f"record {off} of partition {state.partition} could not "
+                                                 f"be applied; kept in dead_letters: {why}", self.clock()))
+                    if isinstance(v, dict) and v["k"] == records.COMMAND:  # its caller waits for an answer
+                        out.replies.append(reply(v["id"], error=f"the pipeline failed on this action: {why}",
+                                                 invalid=True))
 
     async def _publish(self, events: list[AlertEvent], replies: list[dict]) -> None:
         if not events and not replies:
@@ -309,11 +399,14 @@ class Worker:
         futs += [await self.producer.send(topic, orjson.dumps(r), key=b"_reply") for r in replies]
         await asyncio.gather(*futs)
 
-    async def _reload_silences(self) -> None:
-        async with self.pool.acquire() as conn:
-            self._silences = await silence_store.active(conn, self.clock())
-        for st in self.states.values():
-            st.pipeline.router.set_silences(self._silences)
+    async def _publish_ops(self, findings: list[SystemFinding]) -> None:
+        """Operations findings go to the ``_system`` partition, whose owner applies them."""
+        if not findings:
+            return
+        k = records.partition_of(records.SYSTEM, self.kafka.partitions)
+        futs = [await self.producer.send(self.kafka.readings_topic, records.encode_ops(f.to_json(), f.at),
+                                         key=records.SYSTEM.encode(), partition=k) for f in findings]
+        await asyncio.gather(*futs)
 
     # -- ticks and the watchdog ----------------------------------------------------------------
     async def tick(self) -> None:
@@ -328,37 +421,48 @@ class Worker:
                 self._ticks[k] = (meta.offset, now)
         await self._watch(now)
 
+    def problems(self) -> list[str]:
+        """Why this worker cannot make progress now (``/readyz``); empty when it can."""
+        out = []
+        if not self.ready:
+            out.append("worker not started")
+        if self.stalled:
+            out.append(f"partitions not advancing: {sorted(self.stalled)}")
+        if self.retrying_since is not None and self.clock() - self.retrying_since >= 1.0:
+            out.append(f"a chunk has waited for the store for {self.clock() - self.retrying_since:.0f} s")
+        return out
+
     def _tick_applied(self, k: int) -> None:
         pending = self._ticks.get(k)
         if pending is not None and self.states[k].processed >= pending[0]:
             del self._ticks[k]
+            self._progressed.add(k)
 
     async def _watch(self, now: float) -> None:
         since = {k: at for k, (_, at) in self._ticks.items()} | self._assigned_at  # unapplied tick, or not loaded
         stalled = {k for k, at in since.items() if now - at > self.options.stall_after}
-        events: list[AlertEvent] = []
-        for k in stalled - self.stalled:
+        findings: list[SystemFinding] = []
+        for k in sorted(stalled - self._reported):
             behind = now - since[k]
             log.error("partition %d has not advanced for %.0f s", k, behind)
-            events += self._ops.observe(self._ops_ref(k), Finding(
-                "stalled", Severity.ORANGE, now, behind, f"partition {k} on {self.owner}: no progress for {behind:.0f} s"))
-        for k in self.stalled - stalled:
-            events += self._ops.observe(self._ops_ref(k), Finding("stalled", None, now, 0.0, "progressing again"))
+            findings.append(SystemFinding("watchdog", f"partition-{k}", "stalled", Severity.ORANGE, behind,
+                                          f"partition {k} on {self.owner}: no progress for {behind:.0f} s", now))
+        # lifted when it moves again, or once a new owner sees it move (the old owner may be gone)
+        cleared = (self._reported - stalled) | {k for k in self._fresh & self._progressed if k not in stalled}
+        for k in sorted(cleared):
+            findings.append(SystemFinding("watchdog", f"partition-{k}", "stalled", None, 0.0,
+                                          f"partition {k} on {self.owner}: progressing again", now))
         self.stalled = stalled
         if self.metrics is not None:
             self.metrics.stalled_partitions.set(len(stalled))
             self.metrics.owned_partitions.set(len(self.states))
-        if events:
-            try:
-                async with self.pool.acquire() as conn:
-                    new = await alert_store.record(conn, events, self._ops_router.route(events, now))
-                await self._publish(new, [])
-            except DB_ERRORS as exc:
-                log.error("could not store the watchdog's alert: %s", exc)
-
-    def _ops_ref(self, k: int) -> PointRef:
-        return PointRef(records.SYSTEM, self.owner, f"partition-{k}")
-
+        try:
+            await self._publish_ops(findings)
+            self._reported = set(stalled)
+            self._fresh -= cleared
+            self._progressed -= cleared
+        except KafkaError as exc:  # the next change of state writes a finding again
+            log.error("could not write the watchdog's finding: %s", exc)
 
 def value_of(recs: list[tuple[int, bytes]], offset: int) -> bytes:
     return next((v for off, v in recs if off == offset), b"")

@@ -34,7 +34,7 @@ import aiomqtt
 import orjson
 
 from ..ingest import IngestError, loads, validate
-from ..runtime.errors import DB_ERRORS, Overloaded
+from ..runtime.errors import OUTAGE, Overloaded, Rejected
 from ..store import dead_letters
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ class MqttSource:
                 try:
                     await self._accept(topic, payload, _property_token(msg))
                     break
-                except (Overloaded, *DB_ERRORS) as exc:  # not refused: keep it unacknowledged and retry
+                except (Overloaded, *OUTAGE) as exc:  # not refused: keep it unacknowledged and retry
                     wait = getattr(exc, "retry_after", delay)
                     log.debug("MQTT: message on %s waits %.1f s: %s", topic, wait, exc)
                     await asyncio.sleep(min(wait, 10.0))
@@ -161,7 +161,7 @@ class MqttSource:
             await self.runtime.submit(enterprise, parsed)
             self.metrics.mqtt_messages.labels("accepted").inc()
             return
-        except Refused as exc:
+        except (Refused, Rejected) as exc:  # Rejected: the store refused it (retrying cannot help)
             reason = str(exc)
         except IngestError as exc:
             reason = f"{exc.status}: {orjson.dumps(exc.body).decode()}"

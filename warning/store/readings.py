@@ -44,6 +44,16 @@ async def record_ids(conn: asyncpg.Connection, batch: int, ids: list[tuple[str, 
                                      records=[(e, m, batch) for e, m in ids])
 
 
+async def record_arrival(conn: asyncpg.Connection, batch: int, at: float) -> None:
+    await conn.execute("INSERT INTO batch_times (batch, at) VALUES ($1, $2)", batch, at)
+
+
+async def arrivals(conn: asyncpg.Connection, after_batch: int) -> dict[int, float]:
+    """Arrival time of each batch after ``after_batch`` (batches stored before 007 have none)."""
+    rows = await conn.fetch("SELECT batch, at FROM batch_times WHERE batch > $1", after_batch)
+    return {r["batch"]: r["at"] for r in rows}
+
+
 async def replay_cursor(conn: asyncpg.Connection, after_batch: int):
     """Readings of batches after ``after_batch``, in processing order (use inside a transaction)."""
     return conn.cursor(

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..alerts import AlertError, AlertNotFound
+from ..runtime.errors import Overloaded, Rejected
 from ..store import alerts as alert_store
 from .officer import who
 from .responses import json_error, json_response
@@ -108,6 +109,10 @@ def routes(state):
                 return json_error(409, f"alert {aid} is {known['state']}: nothing to {name}")
             except AlertError as exc:
                 return json_error(409, str(exc))
+            except Rejected as exc:
+                return json_error(400, str(exc))
+            except Overloaded as exc:  # starting, stopping, or no worker answered in time
+                return json_error(503, str(exc), headers={"Retry-After": str(exc.retry_after)})
             if current is not None:
                 return json_response(current)
             async with state.pool.acquire() as conn:

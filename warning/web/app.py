@@ -12,6 +12,7 @@ from starlette.staticfiles import StaticFiles
 from ..config import Site
 from ..live import LiveLedger
 from ..metrics import Metrics
+from ..runtime.api import Runtime
 from ..tokens import TokenRegistry
 from . import admin_api, alerts_api, notify_api, openapi, ops, pages, report_api, silences_api, telemetry, ws
 from .auth import Auth
@@ -36,7 +37,7 @@ class AppState:
 
     site: Site
     pool: asyncpg.Pool
-    runtime: object  #: EmbeddedRuntime, or the distributed runtime's KafkaGateway (same interface)
+    runtime: Runtime  #: EmbeddedRuntime, or the distributed runtime's KafkaGateway
     hub: Hub
     metrics: Metrics
     auth: Auth

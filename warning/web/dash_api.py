@@ -14,8 +14,6 @@ outside it answers 404 like an unknown one.
 
 from __future__ import annotations
 
-import time
-
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -125,7 +123,7 @@ def routes(state):
             bucket = int(min(max(_float(request.query_params, "bucket", 1800.0), 60.0), 86400.0))
         except ValueError:
             return json_error(400, "hours and bucket must be numbers")
-        now = time.time()
+        now = state.runtime.clock()
         start = (now - hours * 3600) // bucket * bucket
         args: list = [alert_store.ts(start), bucket]
         sql = ("SELECT floor(extract(epoch FROM e.at) / $2) * $2 AS b, e.severity, count(*) AS n "
@@ -152,7 +150,7 @@ def routes(state):
         if ent is None:
             return json_error(400, "enterprise is required")
         q = request.query_params
-        now = time.time()
+        now = state.runtime.clock()
         try:
             t_to = _float(q, "to", now)
             t_from = _float(q, "from", t_to - 600)

@@ -22,9 +22,8 @@ def routes(state):
         chans = [{"id": c.id, "type": c.type, "min_severity": c.min_severity,
                   **{k: v for k, v in c.options.items() if k not in ("url", "secret", "password", "token")}}
                  for c in state.site.channels]
-        router = state.runtime.router
         return json_response({**describe(state.site.alert_policy()), "channels": chans,
-                              "suppressed": dict(router.suppressed)})
+                              "suppressed": state.runtime.suppressed()})
 
     async def log(request: Request) -> Response:
         _, err = who(state, request)

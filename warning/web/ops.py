@@ -17,10 +17,7 @@ def routes(state):
         return json_response({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        rt = state.runtime
-        problems = []
-        if not rt.ready:
-            problems.append("runtime not started")
+        problems = state.runtime.problems()
         if state.mqtt is not None and not state.mqtt.connected:
             problems.append("MQTT broker not connected")
         try:

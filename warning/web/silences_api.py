@@ -7,8 +7,6 @@ router reloads the silences, so a silence takes effect on the next alert.
 
 from __future__ import annotations
 
-import time
-
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -19,7 +17,7 @@ from .responses import json_error, json_response
 
 
 def routes(state):
-    clock = getattr(state.runtime, "clock", time.time)
+    clock = state.runtime.clock
 
     async def listing(request: Request) -> Response:
         _, err = who(state, request)
@@ -28,7 +26,7 @@ def routes(state):
         expired = request.query_params.get("expired", "false").lower() in ("1", "true", "yes")
         async with state.pool.acquire() as conn:
             rows = await store.listing(conn, include_expired=expired, now=clock())
-        config = [s.to_json() | {"config": True} for s in state.runtime.router.config_silences]
+        config = [s.to_json() | {"config": True} for s in state.runtime.config_silences()]
         for c in config:
             c["ends_at"] = None  # recurring windows from the configuration do not expire
         return json_response(rows + config)

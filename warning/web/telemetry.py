@@ -6,13 +6,11 @@ Checks in order, each answered with a JSON error that changes nothing:
 
 from __future__ import annotations
 
-import time
-
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from ..ingest import IngestError, parse
-from ..runtime.errors import Overloaded
+from ..runtime.errors import Overloaded, Rejected
 from .responses import json_error, json_response
 
 
@@ -61,7 +59,7 @@ def make_endpoint(state):
             return json_error(413, f"body over the limit of {state.max_body} bytes")
         except ClientDisconnect:
             return json_error(400, "client disconnected")
-        now = time.time()
+        now = state.runtime.clock()
         try:
             parsed = parse(body, state.runtime.devices.get(enterprise, {}), now)
         except IngestError as exc:
@@ -77,6 +75,8 @@ def make_endpoint(state):
         except Overloaded as exc:
             rejected.labels("overloaded").inc()
             return json_error(503, str(exc), headers={"Retry-After": str(exc.retry_after)})
+        except Rejected as exc:  # the store refused what this request carries: it alone fails
+            return json_error(400, str(exc))
         return json_response({"accepted": accepted, "duplicates": duplicates}, 202)
 
     return telemetry

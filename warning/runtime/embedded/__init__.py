@@ -1,0 +1,277 @@
+"""The embedded runtime: one process, asyncio, moving data in and out of the pure step.
+
+Data flow::
+
+    submit() ──► writer: pending (bounded, by readings) ──► group commit (COPY) ──► 202
+                                                               │ Batch (bounded, by batches)
+                                                               ▼
+    act()/ticker/dead letters/silences ─────────────► loop: Step ──► store events + outbox
+                                                                  └─► hub (dashboard)
+
+* A reading is *accepted* once its group's transaction has committed: the HTTP 202 is
+  sent after the commit, never before (``writer.py``).
+* The loop applies committed batches in order and checkpoints the pipeline with the number
+  of the last batch it covers; start-up restores the checkpoint and replays the batches
+  after it at their stored arrival times (``recovery.py``), so every accepted reading
+  reaches the detectors, and stable event ids keep the replay from notifying twice.
+* Every buffer is bounded: ``submit`` raises :class:`Overloaded` (HTTP 503) when the
+  pending readings exceed ``max_pending``; the writer waits for room in the loop's inbox,
+  so a slow pipeline pushes back to the clients instead of growing memory.
+* ``stop`` is bounded: it drains for at most ``drain_timeout`` seconds, then cancels what is
+  stuck and answers what still waits with 503. It checkpoints only after a clean drain (a
+  state ahead of the store must not be saved: the restart replays instead).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import asyncpg
+
+from ...alerts import AlertError, AlertNotFound
+from ...config import PointDef, Site
+from ...ingest import Parsed
+from ...notify.outbox import OutboxWorker
+from ...pipeline import SHARDS, Pipeline
+from ...policy.silences import Silence
+from ...step import Command, DeadLetter, PointsChange, SilenceChange, Step
+from ...store import notifications as notify_store
+from ...store import silences as silence_store
+from ...store.registry import register, sync_points
+from ..errors import Overloaded, Rejected
+from .loop import CHECKPOINT, Loop
+from .recovery import recover
+from .writer import Writer
+
+__all__ = ["CHECKPOINT", "EmbeddedRuntime", "Options"]
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Options:
+    max_pending: int = 200_000  #: readings waiting for their group commit before 503
+    group_max: int = 20_000  #: readings per group commit at most
+    pipeline_batches: int = 32  #: committed batches waiting for the pipeline at most
+    checkpoint_interval: float = 10.0  #: seconds in which every shard of the pipeline is checkpointed once
+    tick_interval: float = 0.25  #: seconds between timer ticks (offline devices, escalation, group windows)
+    notify: bool = True  #: run the outbox worker
+    stall_after: float = 30.0  #: inputs waiting this long without one completed: /readyz fails
+    drain_timeout: float = 2.5  #: seconds ``stop`` waits for accepted input to be processed (< the HTTP grace)
+
+
+class EmbeddedRuntime:
+    def __init__(
+        self,
+        site: Site,
+        pool: asyncpg.Pool,
+        *,
+        metrics,
+        hub,
+        options: Options | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.site = site
+        self.pool = pool
+        self.metrics = metrics
+        self.hub = hub
+        self.options = options or Options()
+        self.clock = clock  #: injectable wall clock (tests); the web edge reads time from it too
+        self.pipeline: Pipeline | None = None
+        self.step: Step | None = None
+        self.devices: dict[str, dict[str, dict[str, int]]] = {}  #: enterprise -> device -> point -> id
+        self.outbox = OutboxWorker(pool, list(site.channels), metrics=metrics, on_dead=self._dead_letter, clock=clock)
+        o = self.options
+        self.loop: Loop | None = None
+        self.writer = Writer(
+            pool, metrics, max_pending=o.max_pending, group_max=o.group_max, deliver=self._deliver, clock=clock
+        )
+        self._tasks: list[asyncio.Task] = []
+        self.accepting = False  #: False while starting and stopping: submit() refuses
+        self.ready = False
+
+    # -- life cycle ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        async with self.pool.acquire() as conn:
+            points = await sync_points(conn, self.site)
+            silences = await silence_store.active(conn, self.clock())
+        for pid, p in points.items():
+            self.devices.setdefault(p.ref.enterprise, {}).setdefault(p.ref.device, {})[p.ref.point] = pid
+        policy = self.site.alert_policy()
+        self.pipeline = Pipeline(points, self.site.offline_after, policy=policy, channels=self.site.channels)
+        self.step = Step(self.pipeline, dead_letter_severity=policy.dead_letter_severity)
+        o = self.options
+        self.loop = Loop(
+            self.step,
+            self.pool,
+            metrics=self.metrics,
+            hub=self.hub,
+            outbox_wake=self.outbox.wake,
+            pipeline_batches=o.pipeline_batches,
+            checkpoint_interval=o.checkpoint_interval,
+            clock=self.clock,
+        )
+        self.step.apply(SilenceChange(silences, self.clock()))
+        out, last, unsaved = await recover(self.step, self.pool)
+        self.loop.last_batch, self.loop.unsaved = last, unsaved
+        await self.loop.record(out)
+        for k in sorted(unsaved):  # every shard has a checkpoint from now on
+            await self.loop.checkpoint(k)
+        now = self.clock()
+        self.pipeline.watch_devices(self.site.devices(), now)
+        self.pipeline.resume(now)
+        self._tasks = [
+            asyncio.create_task(self.writer.run(), name="writer"),
+            asyncio.create_task(self.loop.run(), name="pipeline"),
+            asyncio.create_task(self.loop.ticker(o.tick_interval), name="ticker"),
+        ]
+        if o.notify:
+            released = await self.outbox.release_leases()
+            if released:
+                log.warning("re-sending %d notifications leased by a crashed predecessor", released)
+            self._tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
+        async with self.pool.acquire() as conn:  # dead letters whose alert a crash prevented
+            missed = await notify_store.undelivered_dead(conn)
+        for d in missed:
+            self.loop.inbox.put_nowait(DeadLetter(d, self.clock()))
+        self.accepting = self.ready = True
+
+    async def stop(self) -> None:
+        """Refuse new input, finish what was accepted (bounded), checkpoint, stop."""
+        self.accepting = False
+        drained = True
+        try:
+            await asyncio.wait_for(self._drain(), self.options.drain_timeout)
+        except TimeoutError:
+            drained = False
+            log.error(
+                "stopping: accepted input not processed within %.1f s; the restart replays it",
+                self.options.drain_timeout,
+            )
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await asyncio.wait_for(t, 1.0)
+            except (asyncio.CancelledError, TimeoutError):
+                pass
+            except Exception:  # a task that died earlier must not stop the others' shutdown
+                log.exception("task %s had failed", t.get_name())
+        stopping = Overloaded("stopping; retry", 2)
+        self.writer.fail_pending(stopping)
+        if self.loop is not None:
+            for fut in self.loop.waiting.values():
+                if not fut.done():
+                    fut.set_exception(stopping)
+            if drained:
+                for k in range(SHARDS):
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.loop.checkpoint(k), 1.0)
+        self.ready = False
+
+    async def _drain(self) -> None:
+        while self.writer.pending:
+            await asyncio.sleep(0.01)
+        if self.loop is not None:
+            await self.loop.inbox.join()
+
+    # -- ingest side ---------------------------------------------------------------------------
+    def full(self) -> bool:
+        """True when no more readings can wait for a commit: callers answer 503 before parsing."""
+        return not self.accepting or self.writer.full()
+
+    async def submit(self, enterprise: str, parsed: Parsed) -> tuple[int, int]:
+        """Store a validated request; returns (readings accepted, messages ignored as repeats)
+        once they are committed. Raises :class:`Overloaded` when full or the store is down,
+        :class:`Rejected` when the store refuses what the request carries."""
+        if not self.accepting:
+            raise Overloaded("not accepting: starting or stopping", 2)
+        return await self.writer.submit(enterprise, parsed)
+
+    async def _deliver(self, batch) -> None:
+        assert self.loop is not None
+        await self.loop.deliver(batch)
+
+    # -- officers' side ------------------------------------------------------------------------
+    async def command(
+        self, action: str, aid: str, actor: str, note: str | None, attachments: list[dict] | None = None
+    ) -> dict:
+        """Apply ``acknowledge``, ``handle``, ``feedback`` or ``resolve`` through the pipeline worker,
+        in order with the readings; returns the reply once stored. Raises AlertError if it cannot
+        apply, :class:`Rejected` if the store refused it."""
+        if self.loop is None or not self.ready:
+            raise Overloaded("not started", 2)
+        r = await self.loop.command(Command(uuid.uuid4().hex, action, aid, actor, note, self.clock(), attachments))
+        if not r["ok"]:
+            if r.get("invalid"):
+                raise Rejected(r["error"])
+            raise (AlertNotFound if r.get("not_found") else AlertError)(r["error"])
+        return r
+
+    async def act(
+        self, action: str, aid: str, actor: str, note: str | None, attachments: list[dict] | None = None
+    ) -> dict | None:
+        """An officer's action; returns the alert as it now is (None: gone from memory)."""
+        return (await self.command(action, aid, actor, note, attachments))["alert"]
+
+    async def reconfigure(self, site: Site, actor: str) -> None:
+        """Run with a new set of enterprises, devices and points (the live ledger, issue 14),
+        without a restart: only new points (or points of a new kind) are registered in the
+        store; the step takes the new set in order with the readings (:class:`PointsChange`);
+        telemetry for the new points is accepted once the pipeline knows them."""
+        if self.loop is None or self.pipeline is None:
+            raise Overloaded("not started", 2)
+        known = {_ref(p): (pid, p.kind) for pid, p in self.pipeline.points.items()}
+        fresh = [p for p in site.points if known.get(_ref(p), (0, None))[1] != p.kind]  # new, or a new kind
+        async with self.pool.acquire() as conn:
+            ids = await register(conn, fresh)
+        ids.update({k: v[0] for k, v in known.items() if k not in ids})
+        points = {ids[_ref(p)]: p for p in site.points}
+        await self.loop.command(PointsChange(uuid.uuid4().hex, points, self.clock(), actor))
+        devices: dict[str, dict[str, dict[str, int]]] = {}
+        for pid, p in points.items():
+            devices.setdefault(p.ref.enterprise, {}).setdefault(p.ref.device, {})[p.ref.point] = pid
+        self.site, self.devices = site, devices  # telemetry for the new points from here on
+
+    async def reload_silences(self) -> None:
+        """Re-read the silences from the store into the router (after the API changed them)."""
+        async with self.pool.acquire() as conn:
+            silences = await silence_store.active(conn, self.clock())
+        assert self.loop is not None
+        self.loop.inbox.put_nowait(SilenceChange(silences, self.clock()))
+
+    async def _dead_letter(self, row: dict) -> None:
+        assert self.loop is not None
+        self.loop.inbox.put_nowait(DeadLetter(row, self.clock()))
+
+    # -- what the web edge reads (see warning.runtime.api.Runtime) ------------------------------
+    def open_alerts(self):
+        return self.step.open_alerts() if self.step else []
+
+    def open_alerts_json(self) -> list[dict]:
+        return [a.to_json() for a in self.open_alerts()]
+
+    def config_silences(self) -> tuple[Silence, ...]:
+        return self.step.config_silences() if self.step else ()
+
+    def suppressed(self) -> dict[str, int]:
+        return self.step.suppressed() if self.step else {}
+
+    def problems(self) -> list[str]:
+        """Why the runtime cannot make progress now (``/readyz``); empty when it can."""
+        if not self.ready:
+            return ["runtime not started"]
+        out = self.loop.problems(self.clock(), self.options.stall_after) if self.loop else []
+        dead = [t.get_name() for t in self._tasks if t.done()]
+        if dead:
+            out.append(f"runtime tasks stopped: {', '.join(dead)}")
+        return out
+
+
+def _ref(p: PointDef) -> tuple[str, str, str]:
+    return (p.ref.enterprise, p.ref.device, p.ref.point)
