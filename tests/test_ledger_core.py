@@ -96,3 +96,25 @@ def test_site_file_streets_and_street_scope(kinds):
 def test_streets_without_a_table_come_from_the_enterprises(kinds):
     site = parse_site({"enterprises": [{"id": "A", "street": "桃浦镇"}, {"id": "B", "street": "长征镇"}]}, kinds)
     assert set(site.streets) == {"桃浦镇", "长征镇"} and site.enterprises["A"].street == "桃浦镇"
+
+
+def test_step_points_change_keeps_state_and_closes_retired_points_alerts(kinds):
+    """The live ledger's hook, pure: a PointsChange through the step."""
+    from warning.pipeline import Pipeline
+    from warning.step import Batch, PointsChange, Step
+
+    site = parse_site({"enterprises": [{"id": "A", "devices": [{"id": "D", "points": ["dp", "vent_open"]}]}]}, kinds)
+    points = dict(enumerate(site.points, start=1))  # 1: dp, 2: vent_open
+    step = Step(Pipeline(points))
+    step.apply(Batch([(None, [(1, 100.0, 1000.0), (2, 100.0, 1.0)])], 100.0))
+    chain = step.pipeline.chains[1]
+    assert [a.point for a in step.open_alerts()] == ["vent_open"]
+    grown = parse_site({"enterprises": [{"id": "A", "devices": [{"id": "D", "points": ["dp", "hopper_temp"]}]}]}, kinds)
+    new = {1: grown.points[0], 3: grown.points[1]}
+    out = step.apply(PointsChange("c1", new, 200.0, "boss"))
+    assert out.replies == [{"reply": "c1", "ok": True, "alert": None}]
+    assert [(e.kind.value, e.alert.point, e.actor) for e in out.events] == [("resolved", "vent_open", "boss")]
+    assert "台账" in out.events[0].note and step.open_alerts() == []
+    assert step.pipeline.chains[1] is chain and 3 not in step.pipeline.chains  # kept; the new one learns on use
+    step.apply(Batch([(None, [(3, 210.0, 40.0), (2, 210.0, 1.0)])], 210.0))  # a retired point's reading: ignored
+    assert 3 in step.pipeline.chains and step.open_alerts() == []
