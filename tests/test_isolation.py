@@ -107,6 +107,7 @@ QUERIES = {
     ],
     "/api/v1/notifications": ["", "?alert={a}"],
     "/api/v1/silences": ["", "?expired=true"],
+    "/api/v1/onboarding": ["", "?enterprise={e}"],
     "/api/v1/admin/audit": ["", "?kind=enterprise&object={e}"],
     "/api/v1/admin/export": ["?format=csv", "?format=xlsx"],
 }

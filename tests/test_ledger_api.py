@@ -106,6 +106,10 @@ async def test_create_enterprise_live_with_its_token_and_onboarding(server):
     assert [a["enterprise"] for a in (await tp.get("/api/v1/alerts?state=all")).json()] == []
     assert (await tp.get("/api/v1/dash/site")).json()["enterprises"][0]["id"] == "E1"
     assert len((await tp.get("/api/v1/dash/site")).json()["enterprises"]) == 1
+    # the street officer reads its one enterprise's onboarding details, not another street's
+    r = await tp.get("/api/v1/onboarding")
+    assert r.status_code == 200 and r.json()["enterprise"] == "E1" and r.json()["points"][0]["device"] == "DC1"
+    assert (await tp.get("/api/v1/onboarding?enterprise=E2")).status_code == 404
     # the onboarding details again (without the token)
     r = await admin.get("/api/v1/admin/enterprises/E2/onboarding")
     assert r.status_code == 200 and "token" not in r.json() and r.json()["example"][0]["device"] == "DC7"

@@ -31,6 +31,7 @@ from ..ledger import table
 from ..ledger.plan import Proposal, Records
 from ..live import LiveLedger, Outcome
 from ..security import hash_password, new_token, token_digest
+from ..site import Site
 from ..store import ledger as ledger_store
 from ..store import tokens as token_store
 from . import spreadsheet
@@ -211,19 +212,7 @@ def routes(state):
         return json_error(400, "format 应为 csv 或 xlsx / format must be csv or xlsx")
 
     def onboarding(request: Request, eid: str) -> dict:
-        site = ledger.site
-        base = state.public_url or f"{request.url.scheme}://{request.url.netloc}"
-        mine = [p for p in site.points if p.ref.enterprise == eid]
-        pts = [{"device": p.ref.device, "point": p.ref.point, "kind": p.kind, "unit": p.unit, "code": p.code}
-               for p in mine]
-        first: dict[str, dict] = {}
-        for p in mine:
-            first.setdefault(p.ref.device, {})[p.ref.point] = 0.0
-        example = [{"device": d, "ts": "2026-01-01T08:00:00+08:00", "values": v} for d, v in list(first.items())[:2]]
-        return {"endpoint": f"{base}/api/v1/telemetry", "method": "POST",
-                "headers": {"Authorization": "Bearer <企业令牌 / the enterprise's token>",
-                            "Content-Type": "application/json"},
-                "points": pts, "example": example}
+        return onboarding_of(ledger.site, eid, state.public_url or f"{request.url.scheme}://{request.url.netloc}")
 
     async def onboarding_info(request: Request) -> Response:
         eid = request.path_params["id"]
@@ -263,6 +252,22 @@ def routes(state):
 
 
 MIN_PASSWORD = 8
+
+
+def onboarding_of(site: Site, eid: str, base: str) -> dict:
+    """What an enterprise's integrator needs: the endpoint, the points with their platform
+    codes, and an example request (never the token: that is shown once, when issued)."""
+    mine = [p for p in site.points if p.ref.enterprise == eid]
+    pts = [{"device": p.ref.device, "point": p.ref.point, "kind": p.kind, "unit": p.unit, "code": p.code}
+           for p in mine]
+    first: dict[str, dict] = {}
+    for p in mine:
+        first.setdefault(p.ref.device, {})[p.ref.point] = 0.0
+    example = [{"device": d, "ts": "2026-01-01T08:00:00+08:00", "values": v} for d, v in list(first.items())[:2]]
+    return {"enterprise": eid, "endpoint": f"{base}/api/v1/telemetry", "method": "POST",
+            "headers": {"Authorization": "Bearer <企业令牌 / the enterprise's token>",
+                        "Content-Type": "application/json"},
+            "points": pts, "example": example}
 
 
 async def _with_password(doc: dict, current: dict | None) -> dict | Response:

@@ -14,7 +14,19 @@ from ..live import LiveLedger
 from ..metrics import Metrics
 from ..runtime.api import Runtime
 from ..tokens import TokenRegistry
-from . import admin_api, alerts_api, notify_api, openapi, ops, pages, report_api, silences_api, telemetry, ws
+from . import (
+    admin_api,
+    alerts_api,
+    notify_api,
+    onboarding_api,
+    openapi,
+    ops,
+    pages,
+    report_api,
+    silences_api,
+    telemetry,
+    ws,
+)
 from .auth import Auth
 from .hub import Hub
 from .origin import SameOrigin
@@ -80,7 +92,7 @@ def build_app(state: AppState, *, lifespan=None, extra=(), access: dict[str, Rul
     routes: list = [Route("/api/v1/telemetry", telemetry.make_endpoint(state), methods=["POST"]),
                     WebSocketRoute("/ws", ws.make_endpoint(state))]
     declared = list(extra)
-    for module in (alerts_api, silences_api, notify_api, report_api, openapi, ops, pages):
+    for module in (alerts_api, silences_api, notify_api, report_api, openapi, ops, pages, onboarding_api):
         declared += module.routes(state)
     if state.ledger is not None:
         declared += admin_api.routes(state)

@@ -147,6 +147,7 @@ ROUTES: dict[str, Rule] = {
     "/api/v1/dash/map": Rule(S),  #: the district's outline: the same for every caller
     "/api/v1/i18n/ui.json": Rule(P),  #: the pages' strings: the login page needs them first
     "/static": Rule(P),
+    "/api/v1/onboarding": Rule(S),  #: an enterprise's integration details (no token)
     # the ledger's administration (warning.web.admin_api)
     "/admin": Rule(A, page=True),
     "/api/v1/admin/ledger": Rule(A),
