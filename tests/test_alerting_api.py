@@ -129,7 +129,9 @@ async def test_silence_crud_roles_and_that_it_mutes(server, receiver):
                             ({**body, "cron": "0 2 * *", "duration": 3600}, "cron")]:
             r = await c.post("/api/v1/silences", json=bad)
             assert r.status_code == 400 and needle in r.json()["error"], r.text
-        assert (await c.post("/api/v1/silences", content=b"[1")).status_code == 400
+        assert (await c.post("/api/v1/silences", content=b"[1",
+                             headers={"Content-Type": "application/json"})).status_code == 400
+        assert (await c.post("/api/v1/silences", content=b"[1")).status_code == 415  # no content type
         r = await c.post("/api/v1/silences", json=body)
         assert r.status_code == 201, r.text
         s = r.json()

@@ -1,20 +1,27 @@
-"""The HTTP fuzzer (bench/fuzz_http.py) at CI size, plus a hypothesis property of the pure
+"""The HTTP fuzzers (bench/fuzz_http.py) at CI size: telemetry alone, then every endpoint with
+poison, header floods, slow clients and a good neighbour, and a planted unvalidated field that
+the suite must catch; plus a hypothesis property of the pure
 validator: whatever the document, it either raises IngestError or returns finite readings of
 this enterprise's points."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 
 import asyncpg
+import httpx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.fuzz_http import Fuzzer, fuzz
-from tests.conftest import TOKENS
+from bench.fuzz_http import EndpointFuzzer, Fuzzer, fuzz, fuzz_all, problems, state
+from tests.conftest import OFFICER_TOKEN, PASSWORDS, TOKENS, site_dict, wait_for
+from tests.test_alert_flow import overheat
+from warning.config import parse_site
 from warning.ingest import IngestError, validate
 from warning.server import Server, Settings
+from warning.web.limits import EdgeLimits
 
 REQUESTS = int(os.environ.get("WARNING_FUZZ_REQUESTS", "2000"))
 DEVICES = {"DC1": {"dp": 1, "vent_open": 2}}
@@ -31,7 +38,7 @@ items = st.fixed_dictionaries(
     optional={"id": st.text(max_size=3) | json_values, "extra": json_values})
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(st.lists(items, max_size=5) | items | json_values)
 def test_validator_never_fails_unexpectedly(doc):
     try:
@@ -62,3 +69,54 @@ async def test_fuzzed_requests_get_no_5xx_and_change_nothing_when_rejected(site,
     assert codes.get(202, 0) > 0 and codes.get(400, 0) > 0 and codes.get(401, 0) > 0 and codes.get(403, 0) > 0
     assert codes.get(413, 0) > 0 and codes.get(415, 0) > 0
     assert stored == stats["accepted_readings"]  # exactly what the 202s counted: rejections changed nothing
+
+
+LIMITS = EdgeLimits(head_timeout=1.0, body_timeout=3.0, idle_timeout=2)
+ALL_REQUESTS = int(os.environ.get("WARNING_FUZZ_ALL_REQUESTS", "3000"))
+
+
+async def run_all(kinds, dsn: str, n: int, seed: int = 2) -> tuple[dict, list[str]]:
+    raw = site_dict()
+    raw["policy"] = {"noise": {"group_interval": 0}}
+    srv = Server(parse_site(raw, kinds), Settings(port=0, database=dsn, rate=1e9, burst=1e9, limits=LIMITS,
+                                                  share_requests=64))
+    await srv.start()
+    try:
+        await overheat(srv.port)
+        ids = await wait_for(lambda: [a.id for a in srv.runtime.open_alerts()])
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{srv.port}") as c:
+            await c.post("/login", data={"username": "duty", "password": PASSWORDS["duty"]})
+            session = (c.cookies["warning_session"], (await c.get("/api/v1/me")).json()["csrf"])
+        fz = EndpointFuzzer(seed, TOKENS["E1"], TOKENS["E2"], OFFICER_TOKEN, ids, ["DC1", "DC2"], session)
+        conn = await asyncpg.connect(dsn)
+        try:
+            before = await state(conn)
+            stats = await fuzz_all(f"http://127.0.0.1:{srv.port}", fz, n, good_token=TOKENS["E2"], good_device="DC1",
+                                   attacks=8, head_timeout=LIMITS.head_timeout)
+            await asyncio.sleep(0.3)
+            after = await state(conn)
+        finally:
+            await conn.close()
+    finally:
+        await srv.stop()
+    return stats, problems(stats, before, after)
+
+
+async def test_every_endpoint_fuzzed_with_poison_floods_and_a_good_neighbour(kinds, machine_db):
+    stats, found = await run_all(kinds, machine_db, ALL_REQUESTS)
+    assert found == [], "\n".join(found)
+    assert stats["requests"] == ALL_REQUESTS and stats["good"].get(202, 0) > 10
+    kinds_seen = {k.split("-")[0] for k in stats["by_kind"]}
+    assert {"telemetry", "alerts", "silences", "login", "read"} <= kinds_seen
+    assert stats["actions_ok"] > 0 and stats["created_silences"] > 0 and stats["accepted_readings"] > 0
+
+
+async def test_the_fuzz_suite_catches_a_planted_unvalidated_field(kinds, machine_db, monkeypatch):
+    """With the message-id check taken out of the validator, the same suite must fail."""
+    import warning.ingest
+
+    real = warning.ingest.text_problem
+    monkeypatch.setattr(warning.ingest, "text_problem",
+                        lambda value, max_len: None if max_len == warning.ingest.MAX_ID_LEN else real(value, max_len))
+    _, found = await run_all(kinds, machine_db, 400)
+    assert any("not refused at the edge" in p for p in found), found

@@ -3,6 +3,7 @@ every bad-input answer, each checked to change nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import asyncpg
@@ -121,13 +122,33 @@ async def test_bad_input_is_rejected_and_changes_nothing(server, case, status, n
     assert await count_readings(server) == 0
 
 
-async def test_rate_limit_answers_429_with_retry_after(server):
+async def test_rate_limit_answers_429_with_retry_after_from_the_headers(site, machine_db):
+    # a refill of 10 readings/s: under load a request may take a second, and must not repay the debt
+    server = Server(site, Settings(port=0, database=machine_db, max_body=64 * 1024, rate=10, burst=2000))
+    server.dsn = machine_db
+    await server.start()
+    try:
+        await _rate_limit_checks(server)
+    finally:
+        await server.stop()
+
+
+async def _rate_limit_checks(server):
     body = orjson.dumps([item(dp=i, hopper_temp=i) for i in range(500)])  # 1000 readings per request
     async with httpx.AsyncClient() as c:
-        codes = [(await c.post(url(server, "/api/v1/telemetry"), content=body, headers=auth())) for _ in range(3)]
-    assert [r.status_code for r in codes[:2]] == [202, 202]  # the burst of 2000
-    assert codes[2].status_code == 429 and int(codes[2].headers["retry-after"]) >= 1
-    assert await count_readings(server) == 2000
+        codes = [(await c.post(url(server, "/api/v1/telemetry"), content=body, headers=auth())) for _ in range(4)]
+    # the burst of 2000; the third finds the bucket not yet empty and takes it into debt; the fourth finds it empty
+    assert [r.status_code for r in codes] == [202, 202, 202, 429]
+    assert int(codes[3].headers["retry-after"]) >= 1 and "rate limit" in codes[3].json()["error"]
+    # decided from the headers: a request whose body never comes is answered at once
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"POST /api/v1/telemetry HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Authorization: Bearer " + TOKENS["E1"].encode() + b"\r\nContent-Length: 60000\r\n\r\n")
+    await writer.drain()
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2)
+    writer.close()
+    assert head.startswith(b"HTTP/1.1 429") and b"retry-after" in head.lower()
+    assert await count_readings(server) == 3000
 
 
 async def test_full_queue_answers_503_with_retry_after(site, machine_db):

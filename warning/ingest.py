@@ -6,7 +6,9 @@ The payload (ThingsBoard style) is one object or a JSON array of objects::
      "values": {"dp": 1130.5, "vent_open": false}, "id": "optional message id"}
 
 A request is all or nothing: one bad item rejects the whole request, naming every bad
-item by index and reason, and nothing is stored.
+item by index and reason, and nothing is stored. Every text of an item (device, point
+names, message id) goes through :mod:`warning.textcheck` first: a NUL or a lone surrogate
+is this request's 400, never a store error in someone else's group commit.
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ from dataclasses import dataclass
 import orjson
 
 from .model import Reading
+from .textcheck import problem as text_problem
+from .textcheck import surrogate_in_json
 from .times import NoZone, TimeError, parse_iso
 
 MAX_ITEMS = 10_000  #: objects per request
-MAX_ID_LEN = 128
+MAX_ID_LEN = 128  #: characters in a message id
+MAX_NAME_LEN = 128  #: characters in a device or point name
 MAX_PAST_S = 30 * 86400.0  #: oldest accepted timestamp, relative to now (collectors buffer through outages)
 MAX_FUTURE_S = 600.0  #: newest accepted timestamp (clock skew)
 _FIELDS = frozenset(("device", "ts", "values", "id"))
@@ -57,6 +62,9 @@ def loads(body: bytes):
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        bad = surrogate_in_json(body) if "surrogate" in str(exc) else None
+        if bad is not None:
+            raise IngestError(400, f"invalid telemetry: {bad.field}: {bad.reason}") from None
         raise IngestError(400, f"malformed JSON: {exc}") from None
 
 
@@ -133,18 +141,29 @@ def validate(doc, devices: DeviceIndex, now: float) -> Parsed:
 def _check_shape(item: dict) -> str | None:
     extra = item.keys() - _FIELDS
     if extra:
-        return f"unknown field(s): {', '.join(sorted(map(repr, extra)))}"
+        return f"unknown field(s): {', '.join(sorted(ascii(k)[:80] for k in extra))}"
     device = item.get("device")
     if not isinstance(device, str) or not device:
         return "'device' must be a non-empty string"
+    reason = text_problem(device, MAX_NAME_LEN)
+    if reason:
+        return f"device: {reason}"
     if "ts" not in item:
         return "'ts' is required (epoch milliseconds or ISO-8601 with a time zone)"
     values = item.get("values")
     if not isinstance(values, dict) or not values:
         return "'values' must be a non-empty object of point -> number or boolean"
+    for name in values:
+        reason = text_problem(name, MAX_NAME_LEN)
+        if reason:
+            return f"values: point name {reason}"
     mid = item.get("id")
-    if mid is not None and (not isinstance(mid, str) or not mid or len(mid) > MAX_ID_LEN):
-        return f"'id' must be a non-empty string of at most {MAX_ID_LEN} characters"
+    if mid is not None:
+        if not isinstance(mid, str) or not mid:
+            return f"'id' must be a non-empty string of at most {MAX_ID_LEN} characters"
+        reason = text_problem(mid, MAX_ID_LEN)
+        if reason:
+            return f"id: {reason}"
     return None
 
 

@@ -27,9 +27,11 @@ from .store.db import connect_pool
 from .store.embedded import EmbeddedPostgres
 from .store.sessions import Sessions
 from .tokens import TokenRegistry
+from .web.admission import Admission
 from .web.app import AppState, build_app
 from .web.auth import Auth
 from .web.hub import Hub
+from .web.limits import EdgeLimits, protocol_with
 from .web.proxies import TrustedProxies, parse_networks
 from .web.ratelimit import Buckets
 
@@ -50,6 +52,10 @@ class Settings:
     trusted_proxies: str | None = None  #: addresses/networks whose forwarded headers count (default: none)
     public_url: str | None = None  #: WARNING_PUBLIC_URL: the origin browsers use, if not the Host's
     max_body: int = 1 << 20  #: bytes per telemetry request
+    limits: EdgeLimits = field(default_factory=EdgeLimits)  #: heads, slow clients, idle connections, WS messages
+    enterprise_rate: float | None = None  #: readings/s per enterprise, all its tokens together (None: = rate)
+    share_requests: int = 8  #: telemetry requests in flight per enterprise (fair admission)
+    share_readings: int = 20_000  #: readings waiting for their commit per enterprise
     rate: float = 5_000.0  #: readings/s per enterprise token
     burst: float = 50_000.0  #: readings per token in a burst
     runtime: Options = field(default_factory=Options)
@@ -105,6 +111,9 @@ class Server:
         proxies = TrustedProxies(parse_networks(s.trusted_proxies or os.environ.get("WARNING_TRUSTED_PROXIES")))
         state = AppState(self.site, self.pool, self.runtime, hub, metrics, auth, buckets, s.max_body,
                          proxies=proxies, public_url=s.public_url or os.environ.get("WARNING_PUBLIC_URL") or None,
+                         admission=Admission(s.share_requests, s.share_readings),
+                         enterprise_buckets=Buckets(s.enterprise_rate or s.rate, (s.enterprise_rate or s.rate) / s.rate
+                                                    * s.burst),
                          ledger=self.ledger, tokens=self.tokens)
         self.state = state
         self._background.append(asyncio.create_task(self._token_loop()))
@@ -114,8 +123,10 @@ class Server:
             state.mqtt = self.mqtt
             self._background.append(asyncio.create_task(self.mqtt.run()))
         self.app = build_app(state)
-        config = uvicorn.Config(self.app, host=s.host, port=s.port, ws="websockets-sansio", lifespan="off",
-                                log_level="warning", access_log=False, timeout_graceful_shutdown=GRACEFUL_HTTP,
+        lim = s.limits
+        config = uvicorn.Config(self.app, host=s.host, port=s.port, http=protocol_with(lim), ws="websockets-sansio",
+                                ws_max_size=lim.ws_max_size, lifespan="off", log_level="warning", access_log=False,
+                                timeout_keep_alive=lim.idle_timeout, timeout_graceful_shutdown=GRACEFUL_HTTP,
                                 # forwarded headers are read only from --trusted-proxies (web.proxies);
                                 # uvicorn would otherwise believe them from 127.0.0.1
                                 proxy_headers=False, forwarded_allow_ips="")

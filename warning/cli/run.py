@@ -40,6 +40,8 @@ def register(sub) -> None:
                      help="seconds the pipeline may go without completing an input while inputs wait "
                           "before /readyz fails")
     run.add_argument("--rate", type=float, default=5000.0, help="readings/s allowed per enterprise token")
+    run.add_argument("--enterprise-rate", type=float, default=None,
+                     help="readings/s allowed per enterprise, all its tokens together (default: --rate)")
     run.add_argument("--mqtt", default=os.environ.get("WARNING_MQTT_URL"),
                      help="subscribe to telemetry/<enterprise>/<device> on this broker, e.g. mqtt://127.0.0.1:1883 "
                           "(or WARNING_MQTT_URL); off by default")
@@ -73,7 +75,7 @@ async def _run(args) -> int:
         print(f"--trusted-proxies: {exc}", file=sys.stderr)
         return 2
     settings = Settings(host=args.host, port=args.port, database=args.database, data_dir=args.data_dir,
-                        rate=args.rate, burst=args.rate * 10,
+                        rate=args.rate, burst=args.rate * 10, enterprise_rate=args.enterprise_rate,
                         runtime=Options(checkpoint_interval=args.checkpoint_interval, max_pending=args.max_pending,
                                         stall_after=args.stall_after),
                         mqtt=MqttSettings.from_url(args.mqtt, client_id=args.mqtt_client_id) if args.mqtt else None,

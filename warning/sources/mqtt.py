@@ -20,6 +20,11 @@ the store is down or the runtime is full, messages stay unacknowledged and are r
 the broker stops sending more once its in-flight window is full (back-pressure), and after
 a crash it redelivers what was not acknowledged (the session is persistent: fixed client
 id, clean_session off). A redelivered message is stored once if its items carry ``id``s.
+
+Nothing is retried for ever: only "try later" (runtime full, store unreachable) is retried.
+A message that can never be taken (bad JSON, a NUL or lone surrogate in any text, which
+:mod:`warning.textcheck` refuses, a store error about its data, or a bug while handling
+it) is dead-lettered with its reason and acknowledged, freeing its in-flight slot.
 """
 
 from __future__ import annotations
@@ -34,8 +39,10 @@ import aiomqtt
 import orjson
 
 from ..ingest import IngestError, loads, validate
-from ..runtime.errors import OUTAGE, Overloaded, Rejected
+from ..runtime.errors import DATA_ERRORS, OUTAGE, Overloaded, Rejected
 from ..store import dead_letters
+from ..textcheck import problem as text_problem
+from ..textcheck import storable
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +85,9 @@ def unpack(topic: str, payload: bytes, prefix: str, property_token: str | None =
         raise Refused('payload must be {"token": "...", "telemetry": [...]} (or MQTT 5 with a token property)')
     if not isinstance(token, str) or not token:
         raise Refused("token must be a non-empty string")
+    reason = text_problem(token, 512)
+    if reason:
+        raise Refused(f"token: {reason}")
     items = telemetry if isinstance(telemetry, list) else [telemetry]
     for i, item in enumerate(items):
         if isinstance(item, dict):
@@ -133,11 +143,18 @@ class MqttSource:
                 try:
                     await self._accept(topic, payload, _property_token(msg))
                     break
+                except DATA_ERRORS as exc:  # the store refuses this message's data: it never will take it
+                    await self._dead_letter(topic, payload, f"store refused the data: {type(exc).__name__}: {exc}")
+                    break
                 except (Overloaded, *OUTAGE) as exc:  # not refused: keep it unacknowledged and retry
-                    wait = getattr(exc, "retry_after", delay)
+                    wait = exc.retry_after if isinstance(exc, Overloaded) else delay
                     log.debug("MQTT: message on %s waits %.1f s: %s", topic, wait, exc)
                     await asyncio.sleep(min(wait, 10.0))
                     delay = min(delay * 2, 10.0)
+                except Exception as exc:  # a bug must not hold the slot and be redelivered for ever
+                    log.exception("MQTT: message on %s could not be handled", topic)
+                    await self._dead_letter(topic, payload, f"internal error: {type(exc).__name__}")
+                    break
             if msg.qos > 0:
                 client._client.ack(msg.mid, msg.qos)
         finally:
@@ -155,9 +172,10 @@ class MqttSource:
                 raise Refused(f"token does not belong to enterprise {enterprise!r} (cross-enterprise topic)")
             now = time.time()
             parsed = validate(telemetry, self.runtime.devices.get(enterprise, {}), now)
-            wait = self.buckets.take(token, parsed.count, now)
+            wait = self.buckets.wait(token, now)
             if wait:
                 await asyncio.sleep(wait)  # no 429 in MQTT: slow this publisher down instead
+            self.buckets.debit(token, parsed.count, time.time())
             await self.runtime.submit(enterprise, parsed)
             self.metrics.mqtt_messages.labels("accepted").inc()
             return
@@ -165,6 +183,12 @@ class MqttSource:
             reason = str(exc)
         except IngestError as exc:
             reason = f"{exc.status}: {orjson.dumps(exc.body).decode()}"
+        await self._dead_letter(topic, payload, reason)
+
+    async def _dead_letter(self, topic: str, payload: bytes, reason: str) -> None:
+        """Store a refused message with its reason (texts made storable: the reason may quote the
+        sender's bad input); the caller then acknowledges it, so it is never redelivered."""
+        topic, reason = storable(topic, 512), storable(reason, 2000)
         async with self.pool.acquire() as conn:
             await dead_letters.add(conn, "mqtt", topic, payload, reason)
         self.metrics.mqtt_messages.labels("dead_letter").inc()

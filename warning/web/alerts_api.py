@@ -8,19 +8,22 @@ alert in scope, and a cookie-authenticated action needs the session's CSRF token
 
 from __future__ import annotations
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ..alerts import AlertError, AlertNotFound
 from ..runtime.errors import Overloaded, Rejected
 from ..store import alerts as alert_store
-from .officer import who
+from ..textcheck import TextError, check_text
+from ..textcheck import problem as text_problem
+from .body import text_error
+from .officer import json_body, who
 from .responses import json_error, json_response
 from .scope import Scope, scope_of
 
 STATES = ("active", "acknowledged", "handling", "feedback", "resolved", "open", "all")
-MAX_NOTE = 2000
+MAX_NOTE = 2000  #: characters in an officer's note
+MAX_BODY = 64 * 1024  #: bytes in an action's body (a note and 20 attachments' metadata)
 ATTACHMENT_FIELDS = {"name": str, "type": str, "size": int, "url": str, "sha256": str}
 
 
@@ -37,8 +40,12 @@ def check_attachments(items) -> str | None:
             kind = ATTACHMENT_FIELDS.get(k)
             if kind is None:
                 return f"attachments[{i}]: unknown field {k!r} (use {', '.join(ATTACHMENT_FIELDS)})"
-            if not isinstance(v, kind) or isinstance(v, bool) or (isinstance(v, str) and len(v) > 2000):
+            if not isinstance(v, kind) or isinstance(v, bool):
                 return f"attachments[{i}].{k} must be a {kind.__name__}"
+            if isinstance(v, str):
+                reason = text_problem(v, 2000)
+                if reason is not None:
+                    return f"attachments[{i}].{k}: {reason}"
     return None
 
 
@@ -79,20 +86,20 @@ def routes(state):
             p, err = who(state, request, "officer")
             if err:
                 return err
-            try:
-                body = orjson.loads(await request.body() or b"{}")
-            except orjson.JSONDecodeError as exc:
-                return json_error(400, f"malformed JSON: {exc}")
-            if not isinstance(body, dict):
-                return json_error(400, "body must be a JSON object like {\"note\": \"...\"}")
+            body, err = await json_body(request, limit=MAX_BODY, max_text=MAX_NOTE)
+            if err:
+                return err
             note = body.get("note")
-            if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE):
-                return json_error(400, f"note must be a string of at most {MAX_NOTE} characters")
+            if note is not None:
+                try:
+                    check_text(note, field="note", max_len=MAX_NOTE)
+                except TextError as exc:
+                    return text_error(exc).response()
             attachments = body.get("attachments")
             problem = check_attachments(attachments) if name == "feedback" else (
                 "attachments go with feedback only" if attachments is not None else None)
             if problem:
-                return json_error(400, problem)
+                return json_error(400, problem, field="attachments")
             aid = request.path_params["id"]
             if not p.scope.all:  # a scoped officer acts on alerts in scope only; others look unknown
                 async with state.pool.acquire() as conn:

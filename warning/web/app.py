@@ -27,8 +27,10 @@ from . import (
     telemetry,
     ws,
 )
+from .admission import Admission
 from .auth import Auth
 from .hub import Hub
+from .limits import PathGuard
 from .origin import SameOrigin
 from .proxies import ForwardedFrom, TrustedProxies
 from .ratelimit import Buckets
@@ -60,6 +62,8 @@ class AppState:
     public_url: str | None = None  #: WARNING_PUBLIC_URL: an origin accepted beside the request's own
     ledger: LiveLedger | None = None  #: the admin API changes the site through it (None: no admin API)
     tokens: TokenRegistry | None = None  #: the token registry in force (the admin API issues tokens)
+    admission: Admission = field(default_factory=Admission)  #: per-enterprise fair share at the edge
+    enterprise_buckets: Buckets | None = None  #: rate per enterprise, all its tokens together (None: off)
 
 
 class SecureHeaders:
@@ -102,6 +106,7 @@ def build_app(state: AppState, *, lifespan=None, extra=(), access: dict[str, Rul
     routes.append(Mount("/static", StaticFiles(directory=str(pages.STATIC)), name="static"))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.add_middleware(SameOrigin, public_url=state.public_url)
+    app.add_middleware(PathGuard)
     app.add_middleware(ForwardedFrom, proxies=state.proxies)
     app.add_middleware(SecureHeaders)
     app.state.warning = state

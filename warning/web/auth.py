@@ -143,4 +143,6 @@ class Auth:
 
     @staticmethod
     def csrf_ok(p: Principal, supplied: str | None) -> bool:
-        return p.csrf is None or (supplied is not None and secrets.compare_digest(p.csrf, supplied))
+        # compared as bytes: compare_digest raises TypeError on non-ASCII str (a header with é was a 500)
+        return p.csrf is None or (supplied is not None and secrets.compare_digest(
+            p.csrf.encode(), supplied.encode("utf-8", "surrogateescape")))

@@ -7,9 +7,9 @@ carry no cookie, so no CSRF).
 
 from __future__ import annotations
 
-import orjson
 from starlette.requests import Request
 
+from .body import BodyError, read_json
 from .responses import json_error
 from .scope import principal_of
 
@@ -30,18 +30,13 @@ def who(state, request: Request, role: str | None = None):
     return p, None
 
 
-async def json_body(request: Request, limit: int = 64 * 1024):
-    """(dict, None) or (None, error response)."""
-    raw = await request.body()
-    if len(raw) > limit:
-        return None, json_error(413, f"body over {limit} bytes")
+async def json_body(request: Request, limit: int = 64 * 1024, max_text: int = 2000):
+    """(dict, None) or (None, error response), through the one body reader (:mod:`.body`):
+    every string in it is checked, so no NUL or lone surrogate gets past this point."""
     try:
-        body = orjson.loads(raw or b"{}")
-    except orjson.JSONDecodeError as exc:
-        return None, json_error(400, f"malformed JSON: {exc}")
-    if not isinstance(body, dict):
-        return None, json_error(400, "body must be a JSON object")
-    return body, None
+        return await read_json(request, limit=limit, empty={}, max_text=max_text), None
+    except BodyError as exc:
+        return None, exc.response()
 
 
 def number(request: Request, name: str, default=None):

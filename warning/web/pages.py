@@ -20,11 +20,13 @@ from ..store import alerts as alert_store
 from ..store.sessions import UNREACHABLE
 from . import dash_api, qr, ui_api
 from .auth import COOKIE
+from .body import BodyError, read_form
 from .responses import json_error, json_response
 from .scope import principal_of
 
 STATIC = Path(__file__).resolve().parent / "static"
 NO_STORE = {"Cache-Control": "no-store"}
+LOGIN_FIELDS = {"username": 200, "password": 1024}  #: the login form's fields and their lengths
 
 
 def home_of(p) -> str:
@@ -62,8 +64,11 @@ def routes(state):
         return page("login.html")
 
     async def login(request: Request) -> Response:
-        form = await request.form()
-        name = str(form.get("username", ""))[:200]
+        try:
+            form = await read_form(request, LOGIN_FIELDS)
+        except BodyError as exc:
+            return exc.response()
+        name = form["username"]
         address = request.client.host if request.client else "?"  # after trusted proxies only
         now = time.time()
         wait = auth.throttle.wait(name, address, now)
@@ -71,7 +76,7 @@ def routes(state):
             return json_error(429, f"too many failed logins; try again in {wait:.0f} s",
                               headers={"Retry-After": str(int(wait) + 1)})
         try:
-            done = await auth.login(name, str(form.get("password", "")), address)
+            done = await auth.login(name, form["password"], address)
         except UNREACHABLE as exc:
             return json_error(503, f"session store unavailable: {type(exc).__name__}", headers={"Retry-After": "2"})
         if done is None:

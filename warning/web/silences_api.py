@@ -7,13 +7,39 @@ router reloads the silences, so a silence takes effect on the next alert.
 
 from __future__ import annotations
 
+import math
+
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ..policy.silences import SilenceError, validate
 from ..store import silences as store
+from ..textcheck import TextError, check_text
+from .body import text_error
 from .officer import json_body, who
 from .responses import json_error, json_response
+
+MAX_REASON = 2000  #: characters in a silence's reason
+MAX_MATCHER = 200  #: characters in a matcher's value (an enterprise, device or point id)
+
+
+def edge_checks(body: dict) -> None:
+    """The texts a silence stores, and its times as finite numbers, checked before the
+    silence rules look at them (TextError or SilenceError naming the field)."""
+    if isinstance(body.get("reason"), str):
+        check_text(body["reason"], field="reason", max_len=MAX_REASON)
+    matchers = body.get("matchers")
+    if isinstance(matchers, dict):
+        for k, v in matchers.items():
+            check_text(k, field="matchers", max_len=MAX_MATCHER)
+            if isinstance(v, str):
+                check_text(v, field=f"matchers.{k}", max_len=MAX_MATCHER)
+    if body.get("cron") is not None:
+        check_text(str(body["cron"]), field="cron", max_len=100)
+    for name in ("starts_at", "ends_at", "duration"):
+        v = body.get(name)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+            raise SilenceError(f"{name} 必须是有限的数字（秒） / {name} must be a finite number (epoch seconds)")
 
 
 def routes(state):
@@ -33,11 +59,14 @@ def routes(state):
 
     async def validated(request: Request):
         """(silence fields, None) from a request's JSON body, or (None, the 400 response)."""
-        body, err = await json_body(request)
+        body, err = await json_body(request, max_text=MAX_REASON)
         if err:
             return None, err
         try:
+            edge_checks(body)
             return validate(body, now=clock()), None
+        except TextError as exc:
+            return None, text_error(exc).response()
         except SilenceError as exc:
             return None, json_error(400, str(exc))
 
