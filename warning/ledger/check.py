@@ -12,6 +12,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from ..site import ROLES, Street
+from ..textcheck import problem
 from . import credit
 
 ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
@@ -21,7 +22,6 @@ PHONE_RE = re.compile(r"\+?[0-9][0-9 \-]{4,22}[0-9]")
 EXPLOSION_CLASSES = ("", "St1", "St2", "St3", "IIIA", "IIIB", "IIIC")
 #: static risk grades (风险等级), highest first: 重大 / 较大 / 一般 / 低
 RISK_GRADES = {"": "", "red": "重大风险", "orange": "较大风险", "yellow": "一般风险", "blue": "低风险"}
-_BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 MAX_DEVICES = 200
 MAX_POINTS = 64  #: per device
 MAX_PEOPLE = 1_000_000
@@ -46,7 +46,7 @@ class Checker:
         self.errors.append(FieldError(field, message))
 
     def text(self, value, field: str, max_len: int, *, required: bool = False) -> str:
-        """A stripped text; the same rule as the edge's text check (no NUL, no C0 controls
+        """A stripped text, through :func:`warning.textcheck.problem` (no NUL, no C0 controls
         but tab/newline/CR, no lone surrogates, at most ``max_len`` characters)."""
         if value is None:
             value = ""
@@ -54,11 +54,9 @@ class Checker:
             self.fail(field, f"应为文本 / must be text, not {type(value).__name__}")
             return ""
         value = value.strip()
-        m = _BAD_CHARS.search(value)
-        if m is not None:
-            self.fail(field, f"含有不允许的字符 U+{ord(m.group()):04X} / contains U+{ord(m.group()):04X}")
-        elif len(value) > max_len:
-            self.fail(field, f"超过 {max_len} 个字符 / longer than {max_len} characters")
+        why = problem(value, max_len)  # the edge's one text rule (warning.textcheck)
+        if why is not None:
+            self.fail(field, why)
         elif required and not value:
             self.fail(field, "必填 / required")
         return value

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
@@ -35,6 +34,7 @@ from ..site import Site
 from ..store import ledger as ledger_store
 from ..store import tokens as token_store
 from . import spreadsheet
+from .body import BodyError, read_bytes, read_json
 from .pages import STATIC
 from .responses import json_error, json_response
 from .scope import principal_of
@@ -63,16 +63,12 @@ def routes(state):
         return json_error(403, "缺少或错误的 CSRF 令牌 / missing or wrong CSRF token (X-CSRF-Token header)")
 
     async def body_of(request: Request) -> dict | Response:
-        raw = await request.body()
-        if len(raw) > MAX_JSON:
-            return json_error(413, f"请求体超过 {MAX_JSON} 字节 / body over {MAX_JSON} bytes")
+        """The one JSON body reader (media type, size, deadline, every string's text check);
+        each field is then checked by the ledger's own rules."""
         try:
-            doc = orjson.loads(raw or b"{}")
-        except orjson.JSONDecodeError as exc:
-            return json_error(400, f"JSON 格式错误 / malformed JSON: {exc}")
-        if not isinstance(doc, dict):
-            return json_error(400, "请求体应为 JSON 对象 / the body must be a JSON object")
-        return doc
+            return await read_json(request, limit=MAX_JSON, empty={})
+        except BodyError as exc:
+            return exc.response()
 
     def answer(out: Outcome, ok: int = 200, extra: dict | None = None) -> Response:
         if out.errors:
@@ -180,9 +176,10 @@ def routes(state):
     async def import_file(request: Request) -> Response:
         if (bad := csrf(request)) is not None:
             return bad
-        raw = await request.body()
-        if len(raw) > MAX_FILE:
-            return json_error(413, f"文件超过 {MAX_FILE} 字节 / file over {MAX_FILE} bytes")
+        try:
+            raw = await read_bytes(request, MAX_FILE, deadline=120.0)
+        except BodyError as exc:
+            return exc.response()
         kind = request.headers.get("content-type", "").split(";")[0].strip()
         def read() -> tuple[list[Proposal], list]:  # a second or so for 5,000 rows: off the event loop
             rows = spreadsheet.read_xlsx(raw) if kind == XLSX or raw[:2] == b"PK" else table.read_csv(
