@@ -221,6 +221,8 @@ def site_toml(site: dict, origin: str = "a parsed site") -> str:
         lines += _table("[[users]]", user)
     for channel in site.get("channels", []):
         lines += _table("[[channels]]", channel)
+    for gateway in site.get("gateways", []):  # platform gateways (simulators/gateway.py)
+        lines += _table("[[gateways]]", gateway)
     return "\n".join(lines)
 
 

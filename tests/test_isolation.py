@@ -106,6 +106,7 @@ QUERIES = {
         "?format=json&from=0",
     ],
     "/api/v1/notifications": ["", "?alert={a}"],
+    "/api/v1/enterprise-alarms": ["", "?enterprise={e}", "?since=0&limit=5"],
     "/api/v1/silences": ["", "?expired=true"],
     "/api/v1/onboarding": ["", "?enterprise={e}"],
     "/api/v1/admin/audit": ["", "?kind=enterprise&object={e}"],

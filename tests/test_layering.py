@@ -33,6 +33,7 @@ CORE = (
     "warning/security.py",
     "warning/policy",
     "warning/ledger",
+    "warning/platforms",
 )
 #: Core modules that other parts of issue 17/19/13 add; held to the same rules once present.
 CORE_WHEN_PRESENT = ("warning/step.py", "warning/textcheck.py", "warning/i18n.py", "warning/risk")
@@ -53,7 +54,8 @@ ENVIRONMENT = ("os.environ", "os.environb", "os.getenv", "os.getenvb", "os.puten
 
 #: What simulators/ may import of warning: the pipeline and the nouns it is fed with.
 SIMULATOR_MAY_USE = ("warning.pipeline", "warning.step", "warning.model", "warning.site", "warning.config",
-                     "warning.times", "warning.security")
+                     "warning.times", "warning.security",
+                     "warning.platforms")  # the platforms' pure codecs: a simulated gateway must encrypt as one does
 
 
 # -- reading sources ---------------------------------------------------------------------------

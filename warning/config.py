@@ -18,6 +18,7 @@ from detectors.chain import build, merge
 
 from .basemap import Basemap, parse_basemap
 from .model import PointRef, Severity
+from .platforms.settings import parse_platforms
 from .policy.policies import PolicyError, parse_policy
 from .site import (
     CHANNEL_TYPES,
@@ -160,6 +161,11 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site", base: Pa
             raise ConfigError(f"{source}: channel {ch.id!r}: {exc}") from None
         if ch.type not in ("log", "email") and not ("url" in ch.options or "url_env" in ch.options):
             raise ConfigError(f"{source}: channel {ch.id!r} needs url or url_env")
+        if ch.type == "upstream" and ch.options.get("format", "json") not in ("json", "national", "provincial"):
+            raise ConfigError(f"{source}: channel {ch.id!r}: format must be json, national or provincial")
+        if ch.type == "upstream" and ch.options.get("format", "json") != "json" and not (
+                isinstance(ch.options.get("gateway"), str) and isinstance(ch.options.get("key_env"), str)):
+            raise ConfigError(f"{source}: channel {ch.id!r}: a platform format needs gateway and key_env (and iv_env)")
         if ch.type == "email" and not ("host" in ch.options or "host_env" in ch.options):
             raise ConfigError(f"{source}: channel {ch.id!r} needs host or host_env (the SMTP server)")
         channel_list.append(ch)
@@ -173,8 +179,12 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site", base: Pa
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError, TypeError):
         raise ConfigError(f"{source}: site.timezone {tz!r} is not an IANA time zone (e.g. Asia/Shanghai)") from None
+    try:
+        platforms = parse_platforms(raw, enterprises, points)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: platforms: {exc}") from None
     return Site(site.get("name", "site"), float(site.get("offline_after", 300)), enterprises, tuple(points), users,
-                channels, policy, tz, streets=streets, basemap=basemap)
+                channels, policy, tz, streets=streets, basemap=basemap, platforms=platforms)
 
 
 def _streets(raw: dict, source: str) -> dict[str, Street]:
@@ -224,10 +234,17 @@ def _enterprise(e: dict, eid: str, devices: tuple[str, ...], streets: dict[str, 
                       street=_street_of(street, streets, where) if street is not None else None,
                       industry=e.get("industry", ""), dusts=dusts, dust_workers=workers, collectors=collectors,
                       contact_name=e.get("contact_name", ""), contact_phone=e.get("contact_phone", ""),
-                      risk_grade=e.get("risk_grade", ""))
+                      risk_grade=e.get("risk_grade", ""), code=_code(e.get("code"), where))
 
 
 def _req(table: dict, key: str, where: str):
     if key not in table:
         raise ConfigError(f"{where}: missing {key!r}")
     return table[key]
+
+
+def _code(value, where: str) -> str | None:
+    """A platform code (enterprise ``code``): optional, a non-empty string when given."""
+    if value is not None and not (isinstance(value, str) and value):
+        raise ConfigError(f"{where}: code must be a non-empty string")
+    return value

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 
 from .basemap import Basemap
 from .model import PointRef
+from .platforms.settings import Platforms
 from .policy.policies import Policy
 
 ROLES = ("officer", "viewer", "admin", "enterprise")  #: enterprise users see one enterprise only
-CHANNEL_TYPES = ("log", "webhook", "wecom", "dingtalk", "feishu", "email", "sms")  # see docs/alerting.md
+CHANNEL_TYPES = ("log", "webhook", "wecom", "dingtalk", "feishu", "email", "sms", "upstream")  # see docs/alerting.md
 DEFAULT_TIMEZONE = "Asia/Shanghai"  #: how a time written without a zone is read (warning.times)
 
 
@@ -72,6 +73,7 @@ class Enterprise:
     contact_name: str = ""  #: the responsible person
     contact_phone: str = ""
     risk_grade: str = ""  #: the static risk grade (warning.ledger.RISK_GRADES)
+    code: str | None = None  #: the platforms' enterprise code (provincial ``qybm``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +111,7 @@ class Site:
         wanted = set(streets)
         return frozenset(e.id for e in self.enterprises.values() if e.street in wanted)
     basemap: Basemap | None = None  #: the risk map's outline and streets (``[site] map``), see warning.basemap
+    platforms: Platforms | None = None  #: the platforms' inbound formats, gateways and point codes
 
     def alert_policy(self) -> Policy:
         return self.policy

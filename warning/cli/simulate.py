@@ -10,7 +10,12 @@
 * ``--csv OUT``: write the scenario (or the demo) to a telemetry CSV instead, with the
   scenario's own timestamps (``warning replay`` pushes it later);
 * ``--load N``: hold N readings/s for ``--duration`` seconds and report what the server
-  accepted, rejected and throttled.
+  accepted, rejected and throttled;
+* ``--platform national|provincial``: speak that platform's upload format instead, as an
+  enterprise's data-collection gateway would (simulators/gateway.py), through the real HTTP
+  path; the site needs point codes and gateways: ``--write-site DIR --platform P`` writes a
+  generated one with them and ``gateway-keys.env`` (the keys, for both the server and this
+  command; ``--keys FILE`` reads it). With ``--speed 0`` it is a load test.
 """
 
 from __future__ import annotations
@@ -54,6 +59,10 @@ def register(sub) -> None:
     sim.add_argument("--live", action="store_true",
                      help="with --scenario: move it so it starts now (or ends now, if faster than real time), "
                           "not by whole weeks; the faults lose their time of day")
+    sim.add_argument("--platform", choices=("national", "provincial"), default=None,
+                     help="speak a platform's upload format (SM4 national, DES provincial) as a gateway would")
+    sim.add_argument("--keys", type=Path, default=None, metavar="FILE",
+                     help="with --platform: KEY=VALUE lines holding the gateways' keys (default: the environment)")
     sim.add_argument("--concurrency", type=int, default=32)
     sim.add_argument("--log-level", default="INFO")
     sim.set_defaults(func=lambda args: asyncio.run(_simulate(args)))
@@ -127,7 +136,7 @@ def _scenario_and_site(args):
 
 
 def _write_site(sc, out: Path, args_enterprises: int | None = None, args_collectors: int = 3,
-                args_seed: int = 1) -> int:
+                args_seed: int = 1, platform: str | None = None) -> int:
     from simulators.site import basemap_beside, credentials_toml, site_toml
 
     if sc is None and args_enterprises:
@@ -140,6 +149,14 @@ def _write_site(sc, out: Path, args_enterprises: int | None = None, args_collect
               file=sys.stderr)
         return 2
     out.mkdir(parents=True, exist_ok=True)
+    if platform:
+        from simulators.gateway import demo_keys, with_codes
+
+        with_codes(sc.site, (platform,))
+        keys = demo_keys(sc.site)
+        (out / "gateway-keys.env").write_text("# DEMO ONLY: the generated gateways' keys (warning simulate --platform)\n"
+                                              + "".join(f"{k}={v}\n" for k, v in keys.items()), encoding="utf-8")
+        print(f"wrote {out / 'gateway-keys.env'}: export its lines for `warning run` (or pass --keys to simulate)")
     (out / "site.toml").write_text(site_toml(basemap_beside(sc.site, out), f"scenario {sc.name}"), encoding="utf-8")
     (out / "credentials.toml").write_text(credentials_toml(sc.tokens, sc.site_seed), encoding="utf-8")
     print(f"wrote {out / 'site.toml'} and {out / 'credentials.toml'}")
@@ -151,13 +168,15 @@ async def _simulate(args) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    if not (args.scenario or args.csv or args.load or args.write_site):
+    if not (args.scenario or args.csv or args.load or args.write_site or args.platform):
         await demo_feed(args.site or config_dir() / "demo" / "site.toml", args.url, stop, args.speed, args.duration,
                         args.credentials or (args.site.parent / "credentials.toml" if args.site else None))
         return 0
     sc, site, tokens = _scenario_and_site(args)
     if args.write_site:
-        return _write_site(sc, args.write_site, args.enterprises, args.collectors, args.seed)
+        return _write_site(sc, args.write_site, args.enterprises, args.collectors, args.seed, args.platform)
+    if args.platform:
+        return await _push_platform(args, sc, site, stop)
     if args.load:
         from simulators.load import run_load
 
@@ -203,4 +222,51 @@ async def _push_scenario(args, sc, tokens, stop) -> int:
              args.speed)
     stats = await pusher.run(stop, start=sc.start + shift, steps=int(duration // sc.interval))
     print(json.dumps({**stats, "shift_days": round(shift / DAY, 3), "last_error": pusher.last_error}, indent=1))
+    return 0 if stats["failed"] == 0 and stats["rejected"] == 0 else 1
+
+
+def read_keys(path: Path | None) -> dict[str, str]:
+    """The environment, with ``KEY=VALUE`` lines of ``path`` over it."""
+    import os
+
+    env = dict(os.environ)
+    if path is not None:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip() and not line.startswith("#") and "=" in line:
+                k, v = line.split("=", 1)
+                env[k.strip()] = v.strip()
+    return env
+
+
+async def _push_platform(args, sc, site, stop) -> int:
+    """Push the site's (or scenario's) readings in a platform's format: a gateway's load test."""
+    import dataclasses
+
+    from simulators.gateway import GatewayPusher
+
+    if not any(g.get("platform") == args.platform for g in site.get("gateways", [])):
+        print(f"simulate: the site has no {args.platform} gateways; write one with "
+              f"--write-site DIR --enterprises N --platform {args.platform}", file=sys.stderr)
+        return 2
+    env = read_keys(args.keys)
+    duration = args.duration if args.duration is not None else (sc.duration if sc else 60.0)
+    faults, start, interval, seed, schedule = [], None, 1.0, 0, None
+    if sc is not None:
+        shift = timeline_shift(sc.start, duration, args.speed, time.time(), live=args.live)
+        faults = [dataclasses.replace(f, start=f.start + shift) for f in sc.faults]
+        start, interval, seed, schedule = sc.start + shift, sc.interval, sc.seed, sc.schedule
+    try:
+        pusher = GatewayPusher(site, args.url, args.platform, timezone=site.get("site", {}).get("timezone",
+                                                                                               "Asia/Shanghai"),
+                               environ=env, faults=faults, speed=args.speed, interval=interval, seed=seed,
+                               schedule=schedule, concurrency=args.concurrency)
+    except KeyError as exc:
+        print(f"simulate: environment variable {exc} (a gateway's key) is not set; see --keys", file=sys.stderr)
+        return 2
+    t0 = time.time()
+    stats = await pusher.run(stop, start=start, steps=int(duration // interval))
+    elapsed = time.time() - t0
+    print(json.dumps({**stats, "platform": args.platform, "seconds": round(elapsed, 2),
+                      "readings_per_s": round(stats["accepted"] / elapsed) if elapsed else None,
+                      "last_error": pusher.last_error}, indent=1))
     return 0 if stats["failed"] == 0 and stats["rejected"] == 0 else 1

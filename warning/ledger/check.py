@@ -141,7 +141,7 @@ def check_enterprise(doc: Mapping, *, streets: Mapping[str, Street],
         if why:
             c.fail("credit_code", why)
         out["credit_code"] = code
-    for key, limit in (("address", 300), ("industry", 100), ("dust", 100), ("contact_name", 50)):
+    for key, limit in (("address", 300), ("industry", 100), ("dust", 100), ("contact_name", 50), ("code", 64)):
         v = c.text(doc.get(key), key, limit)
         if v:
             out[key] = v

@@ -189,7 +189,7 @@ def records_of_site(site: Site, kinds: Mapping[str, dict]) -> Records:
     for e in site.enterprises.values():
         doc: dict = {"id": e.id, "name": e.name}
         for key in ("credit_code", "address", "street", "industry", "dust", "contact_name", "contact_phone",
-                    "risk_grade"):
+                    "risk_grade", "code"):
             v = getattr(e, key)
             if v:
                 doc[key] = v

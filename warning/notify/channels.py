@@ -26,6 +26,8 @@ from email.message import EmailMessage
 import aiohttp
 import orjson
 
+from ..platforms import push
+from ..platforms.settings import gateway_cipher_from
 from ..policy import formats
 from ..site import Channel
 
@@ -77,10 +79,12 @@ def recipients(ch: Channel, payload: dict, field: str) -> list[str]:
 class Sender:
     """Sends one payload on one channel; returns None on success, else the reason."""
 
-    def __init__(self, session: aiohttp.ClientSession, clock, timeout: float = 10.0):
+    def __init__(self, session: aiohttp.ClientSession, clock, timeout: float = 10.0,
+                 codes: push.PushCodes | None = None):
         self.session = session
         self.clock = clock
         self.timeout = timeout
+        self.codes = codes  #: the site's platform codes, for ``upstream`` channels
 
     async def send(self, ch: Channel, payload: dict, key: str) -> str | None:
         t = ch.type
@@ -89,6 +93,8 @@ class Sender:
             return None
         if t == "email":
             return await self._email(ch, payload)
+        if t == "upstream":
+            return await self._upstream(ch, payload, key)
         url = env(ch, "url")
         if t == "webhook" and ch.options.get("to_enterprise"):
             var = payload.get("contact", {}).get("webhook_env")
@@ -138,6 +144,34 @@ class Sender:
                 if code:
                     return f"{ch.type} error {code}: {text[:200]}"
         return None
+
+    async def _upstream(self, ch: Channel, payload: dict, key: str) -> str | None:
+        """One event to the platform above, in the channel's format (warning/platforms/push.py)."""
+        url = env(ch, "url")
+        if not url:
+            return f"channel {ch.id!r} has no url (set the environment variable in url_env)"
+        codes = self.codes or push.PushCodes({}, {}, {})
+        item = push.item(payload, codes)
+        body = item
+        headers = {"Content-Type": "application/json", "Idempotency-Key": key}
+        name = ch.options.get("format", "json")
+        fmt = codes.formats.get(name) if name != "json" else None
+        if fmt is not None:
+            try:
+                cipher = gateway_cipher_from(fmt, ch.id, ch.options.get("key_env"), ch.options.get("iv_env"),
+                                             os.environ)
+            except ValueError as exc:
+                return str(exc)
+            body = push.envelope(fmt, cipher, str(ch.options["gateway"]), item["qybm"], [item])
+            if fmt.secret_header:
+                var = ch.options.get("secret_env")
+                headers[fmt.secret_header] = (os.environ.get(var) if var else None) or ""
+        try:
+            timeout = aiohttp.ClientTimeout(total=float(ch.options.get("timeout", self.timeout)))
+            async with self.session.post(url, data=orjson.dumps(body), headers=headers, timeout=timeout) as resp:
+                return push.accepted(fmt, resp.status, await resp.text())
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return f"{type(exc).__name__}: {exc}"
 
     async def _email(self, ch: Channel, payload: dict) -> str | None:
         to = recipients(ch, payload, "email")

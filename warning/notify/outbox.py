@@ -31,6 +31,7 @@ from .channels import Sender
 
 log = logging.getLogger(__name__)
 LEASE_S = 60
+UPSTREAM_ATTEMPTS = 20  #: tries of an upstream (platform) message before it is a dead letter
 
 
 def backoff(attempt: int, *, base: float = 2.0, cap: float = 300.0, rng: random.Random | None = None) -> float:
@@ -48,11 +49,12 @@ def channel_url(ch: Channel) -> str | None:
 
 class OutboxWorker:
     def __init__(self, pool: asyncpg.Pool, channels: list[Channel], *, metrics=None, max_attempts: int = 8,
-                 poll_interval: float = 1.0, timeout: float = 10.0, on_dead=None, clock=time.time):
+                 poll_interval: float = 1.0, timeout: float = 10.0, on_dead=None, clock=time.time, codes=None):
         self.pool = pool
         self.owner = secrets.token_hex(6)  #: this worker's lease id
         self.on_dead = on_dead  #: async (row) -> None, for the dead-letter alert
         self.clock = clock
+        self.codes = codes  #: warning.platforms.push.PushCodes, for upstream channels
         self.channels = {c.id: c for c in channels}  #: channel id -> definition
         self.metrics = metrics
         self.max_attempts = max_attempts
@@ -68,7 +70,7 @@ class OutboxWorker:
         """Lease due rows and deliver each in its own task (at most ``max_in_flight`` at once), so a
         slow channel (an SMTP server timing out) never holds up the robots' messages."""
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
-        self._sender = Sender(self._session, self.clock, self.timeout)
+        self._sender = Sender(self._session, self.clock, self.timeout, self.codes)
         delay = 0.5
         try:
             while True:
@@ -127,13 +129,13 @@ class OutboxWorker:
                     if error is None:
                         await conn.execute("UPDATE outbox SET state = 'sent', sent_at = now(), last_error = NULL, "
                                            "lease_owner = NULL WHERE id = $1", row["id"])
-                    elif row["attempts"] >= self.max_attempts:
+                    elif row["attempts"] >= self._attempts(row["channel"]):
                         await conn.execute("UPDATE outbox SET state = 'failed', last_error = $2, lease_owner = NULL "
                                            "WHERE id = $1", row["id"], error)
                     else:
                         await conn.execute("UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $2), "
                                            "last_error = $3, lease_owner = NULL WHERE id = $1", row["id"],
-                                           backoff(row["attempts"]), error)
+                                           self._backoff(row["channel"], row["attempts"]), error)
                 break
             except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, ConnectionError, TimeoutError) as exc:
                 if delay > LEASE_S / 2:  # give up: the lease expires and the row is sent again
@@ -141,11 +143,25 @@ class OutboxWorker:
                     return
                 await asyncio.sleep(delay)
                 delay *= 2
-        if error is not None and row["attempts"] >= self.max_attempts and self.on_dead is not None:
+        if error is not None and row["attempts"] >= self._attempts(row["channel"]) and self.on_dead is not None:
             log.error("notification %s on %s is a dead letter after %d attempts: %s", row["event_id"],
                       row["channel"], row["attempts"], error)
             await self.on_dead({"id": row["id"], "channel": row["channel"], "event_id": row["event_id"],
                                 "last_error": error, "attempts": row["attempts"]})
+
+    def _attempts(self, channel: str) -> int:
+        """A channel's ``max_attempts`` option, else the worker's (upstream channels default to
+        20: with the 300 s cap that rides out an outage of more than an hour)."""
+        ch = self.channels.get(channel)
+        if ch is None:
+            return self.max_attempts
+        default = UPSTREAM_ATTEMPTS if ch.type == "upstream" else self.max_attempts
+        return int(ch.options.get("max_attempts", default))
+
+    def _backoff(self, channel: str, attempt: int) -> float:
+        ch = self.channels.get(channel)
+        opts = ch.options if ch is not None else {}
+        return backoff(attempt, base=float(opts.get("backoff_base", 2.0)), cap=float(opts.get("backoff_cap", 300.0)))
 
     async def release_leases(self) -> int:
         """Make rows leased by an earlier (crashed) process due now; returns how many."""

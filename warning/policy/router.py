@@ -40,6 +40,8 @@ from .policies import Policy
 from .silences import Silence, muting
 
 LIFECYCLE_TYPES = ("webhook",)
+UPSTREAM = "upstream"  #: the platform above: see :meth:`Router.goes_up`
+PUSHED = ("raised", "updated", "acknowledged", "handling", "feedback", "resolved")  #: event kinds sent up
 LIFECYCLE_KINDS = (EventKind.ACKNOWLEDGED, EventKind.HANDLING, EventKind.FEEDBACK, EventKind.RESOLVED)
 GROUP_SHOWN = 20  #: alerts listed in a group message; the count covers all
 
@@ -101,6 +103,11 @@ class Router:
             a = e.alert
             before = self.alerts.get(a.id)
             for ch in self.channels:
+                if ch.type == UPSTREAM:
+                    if self.goes_up(ch, e):
+                        out.append(Notification(e.id, ch.id, a.id, f"upstream:{e.kind.value}", ((e.id, a.id),),
+                                                e.to_json()))
+                    continue
                 if not self.wants(ch, e, before[1] if before else None):
                     continue
                 payload = self._payload(ch, e)
@@ -138,6 +145,19 @@ class Router:
             elif ch is None:
                 self.backlog.pop(ch_id)
         return out
+
+    @staticmethod
+    def goes_up(ch: Channel, e: AlertEvent) -> bool:
+        """An ``upstream`` channel (the platform above) hears every raise, severity change, signing
+        for, handling, feedback and lifting of the alerts at its level, one message per event:
+        a record for the regulator, so never grouped, silenced, inhibited or cancelled."""
+        a = e.alert
+        if a.rule == "dead_letter" or e.kind.value not in PUSHED:
+            return False
+        only = ch.options.get("enterprises")
+        if only and a.enterprise not in only:
+            return False
+        return a.severity >= Severity.parse(ch.min_severity)
 
     def wants(self, ch: Channel, e: AlertEvent, previous: Severity | None) -> bool:
         a = e.alert

@@ -42,6 +42,7 @@ from ..alerts import AlertError, AlertNotFound
 from ..config import Site
 from ..ingest import Parsed
 from ..notify.outbox import OutboxWorker
+from ..platforms.push import push_codes
 from ..policy.router import Router
 from ..policy.silences import Silence
 from ..store import alerts as alert_store
@@ -78,7 +79,7 @@ class KafkaGateway:
         self.devices: dict[str, dict[str, dict[str, int]]] = {}  #: enterprise -> device -> point -> id
         self._router = Router(site.alert_policy(), tuple(site.channels))  #: configuration only (silences listing)
         self.outbox = OutboxWorker(pool, list(site.channels), metrics=metrics, on_dead=self._dead_letter,
-                                   clock=clock)
+                                   clock=clock, codes=push_codes(site))
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._open: dict[str, dict] = {}  #: alert id -> alert, the open ones (dashboard)

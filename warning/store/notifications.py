@@ -41,7 +41,9 @@ async def enqueue(conn: asyncpg.Connection, notifications: Sequence) -> int:
         done = {r["event_id"] for r in await conn.fetch(
             "SELECT event_id FROM notified WHERE channel = $1 AND event_id = ANY($2::text[])",
             ch, [e for e, _ in items])}
-        keep = [(e, a) for e, a in items if e not in done and (kind in LIFECYCLE or a not in closed)]
+        # upstream items are the regulator's record: kept even for alerts closed meanwhile
+        kept = kind in LIFECYCLE or kind.startswith("upstream:")
+        keep = [(e, a) for e, a in items if e not in done and (kept or a not in closed)]
         if not keep:
             continue
         if kind == "group" and len(keep) != len(items):

@@ -22,6 +22,7 @@ from . import (
     openapi,
     ops,
     pages,
+    platform_api,
     report_api,
     silences_api,
     telemetry,
@@ -34,7 +35,7 @@ from .limits import PathGuard
 from .origin import SameOrigin
 from .proxies import ForwardedFrom, TrustedProxies
 from .ratelimit import Buckets
-from .scope import ROUTES, Rule, guard, rule_of
+from .scope import ROUTES, Access, Rule, guard, rule_of
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -96,12 +97,17 @@ def build_app(state: AppState, *, lifespan=None, extra=(), access: dict[str, Rul
     routes: list = [Route("/api/v1/telemetry", telemetry.make_endpoint(state), methods=["POST"]),
                     WebSocketRoute("/ws", ws.make_endpoint(state))]
     declared = list(extra)
-    for module in (alerts_api, silences_api, notify_api, report_api, openapi, ops, pages, onboarding_api):
+    for module in (alerts_api, silences_api, notify_api, report_api, platform_api, openapi, ops, pages,
+                   onboarding_api):
         declared += module.routes(state)
     if state.ledger is not None:
         declared += admin_api.routes(state)
     routes += [Route(path, guard(rule_of(path, table), fn, state.auth), methods=methods)
                for path, fn, methods in declared]
+    # The platform adapters' paths are site configuration, so they cannot be in ROUTES; each is
+    # guarded like telemetry (Access.TOKEN): the handler authenticates the gateway by its key.
+    routes += [Route(path, guard(Rule(Access.TOKEN), fn, state.auth), methods=methods)
+               for path, fn, methods in platform_api.adapter_routes(state)]
     rule_of("/static", table)
     routes.append(Mount("/static", StaticFiles(directory=str(pages.STATIC)), name="static"))
     app = Starlette(routes=routes, lifespan=lifespan)

@@ -3,6 +3,8 @@ handlers it describes; tests fuzz the API from it)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -36,7 +38,7 @@ def _errors(*codes: int) -> dict:
             if c in codes}
 
 
-SPEC = {
+SPEC: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "warning", "version": "1",
              "description": "Telemetry ingest and alert API of the dust-hazard early-warning processor."},
@@ -72,6 +74,15 @@ SPEC = {
                 "type": "object", "properties": {"note": {"type": "string", "maxLength": 2000}}}}}},
             "responses": {"200": {"description": "the alert after the action"}, **_errors(400, 401, 403, 404, 409)},
         }} for verb, summary in (("ack", "Sign for an alert"), ("resolve", "Lift an alert (a reason while active)"))},
+        "/api/v1/enterprise-alarms": {"get": {
+            "summary": "The enterprises' own alarms from their gateways (eventsData, videosData), newest first",
+            "security": [{"bearer": []}, {"session": []}],
+            "parameters": [{"name": "since", "in": "query", "schema": {"type": "number"}},
+                           {"name": "enterprise", "in": "query", "schema": {"type": "string"}},
+                           {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 10000}}],
+            "responses": {"200": {"description": "alarms; the platform adapters (README) are not described here: "
+                                                 "their paths and fields are configuration"}, **_errors(400, 401)},
+        }},
         "/healthz": {"get": {"summary": "Alive", "responses": {"200": {"description": "ok"}}}},
         "/readyz": {"get": {"summary": "Ready", "responses": {"200": {"description": "ready"},
                                                               "503": {"description": "not ready"}}}},

@@ -128,6 +128,7 @@ ROUTES: dict[str, Rule] = {
     "/api/v1/policies": Rule(D),
     "/api/v1/notifications": Rule(D),
     "/api/v1/report": Rule(S),
+    "/api/v1/enterprise-alarms": Rule(S),  #: the enterprises' own alarms (issue 18), by scope
     "/openapi.json": Rule(P),
     "/metrics": Rule(P),
     "/healthz": Rule(P),

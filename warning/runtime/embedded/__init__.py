@@ -39,6 +39,7 @@ from ...config import PointDef, Site
 from ...ingest import Parsed
 from ...notify.outbox import OutboxWorker
 from ...pipeline import SHARDS, Pipeline
+from ...platforms.push import push_codes
 from ...policy.silences import Silence
 from ...step import Command, DeadLetter, PointsChange, SilenceChange, Step
 from ...store import notifications as notify_store
@@ -85,7 +86,8 @@ class EmbeddedRuntime:
         self.pipeline: Pipeline | None = None
         self.step: Step | None = None
         self.devices: dict[str, dict[str, dict[str, int]]] = {}  #: enterprise -> device -> point -> id
-        self.outbox = OutboxWorker(pool, list(site.channels), metrics=metrics, on_dead=self._dead_letter, clock=clock)
+        self.outbox = OutboxWorker(pool, list(site.channels), metrics=metrics, on_dead=self._dead_letter, clock=clock,
+                                   codes=push_codes(site))
         o = self.options
         self.loop: Loop | None = None
         self.writer = Writer(

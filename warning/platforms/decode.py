@@ -1,0 +1,274 @@
+"""Open a platform request: envelope, cipher, items, codes, times. Pure: bytes in, readings out.
+
+``decode`` returns what to store, or raises :class:`PlatformError` with the platform's code and
+a reason in Chinese first, English second. A request is all or nothing: one bad item refuses
+the whole request, and the reason names the first few bad items by index.
+
+Each reading's message id is ``pc:<point code>:<epoch ms>``: the same (point code, time) sent
+again, through either platform or the native endpoint's ids, is stored once.
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+
+from ..ingest import MAX_FUTURE_S, MAX_ITEMS, MAX_PAST_S, Parsed
+from ..model import Reading
+from ..times import zone
+from .crypto import CipherSpec, CryptoError
+from .settings import Format
+
+MAX_TEXT = 500  #: characters of an alarm's content, threshold or value kept
+SHOWN = 5  #: bad items named in a refusal
+
+
+class PlatformError(Exception):
+    """A refused request: ``code`` in the platform's answer (400 bad, 401 who, 403 not yours)."""
+
+    def __init__(self, code: int, reason: str, gateway: str | None = None):
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+        self.gateway = gateway
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayKeys:
+    enterprise: str
+    cipher: CipherSpec | None  #: None: the environment lacks its key (every request refused)
+    secret: str | None  #: national appsecret
+    problem: str | None = None  #: why ``cipher`` is None
+
+
+@dataclass(frozen=True, slots=True)
+class Registry:
+    gateways: Mapping[tuple[str, str], GatewayKeys]  #: (platform, gateway id) -> keys
+    enterprise_codes: Mapping[str, str]  #: enterprise id -> code (qybm)
+    points: Mapping[str, Mapping[str, int]]  #: enterprise -> point code -> store point id
+
+
+@dataclass(frozen=True, slots=True)
+class Alarm:
+    """An enterprise's own alarm (eventsData / videosData), kept and shown beside ours."""
+
+    kind: str  #: events | videos
+    code: str
+    point_id: int | None  #: None for a video alarm whose code is not a point
+    ts: float
+    value: str | None
+    status: int | None
+    threshold: str | None
+    content: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    enterprise: str
+    gateway: str
+    parsed: Parsed | None  #: real-time readings (rts)
+    alarms: tuple[Alarm, ...] = ()
+
+
+def parse_time(text, fmt: str, tz: str) -> float | None:
+    """Epoch seconds on a whole millisecond, reading a zone-less time in the site's zone
+    (:func:`warning.times.zone`). The platform's own ``ts_format`` is applied strictly (strptime),
+    where ``warning.times.parse_iso`` would also take other ISO-8601 shapes."""
+    if not isinstance(text, str) or len(text) > 40:
+        return None
+    try:
+        dt = datetime.strptime(text, fmt)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=zone(tz))
+    return round(dt.timestamp() * 1000) / 1000.0
+
+
+def _number(v) -> float | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, (int, float)):
+        f = float(v)
+    elif isinstance(v, str) and 0 < len(v) <= 40:
+        try:
+            f = float(v)
+        except ValueError:
+            return None
+    else:
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _text(v, field: str) -> str | None:
+    """A client's text kept for people to read: no control characters other than tab/newline."""
+    if v is None:
+        return None
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        v = str(v)
+    if not isinstance(v, str):
+        raise ValueError(f"{field} 必须是字符串 / {field} must be a string")
+    if any((ord(c) < 32 and c not in "\t\n\r") or 0xD800 <= ord(c) <= 0xDFFF for c in v):
+        raise ValueError(f"{field} 含控制字符 / {field} has control characters")
+    return v[:MAX_TEXT]
+
+
+def envelope(
+    fmt: Format, body: bytes, headers: Mapping[str, str], registry: Registry
+) -> tuple[str, GatewayKeys, CipherSpec, str]:
+    """(gateway id, its keys, its cipher, cipher text) from the outer JSON, its secret and enterprise checked."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise PlatformError(400, "请求体不是合法的 JSON / body is not valid JSON") from None
+    if not isinstance(doc, dict):
+        raise PlatformError(400, "请求体必须是 JSON 对象 / body must be a JSON object")
+    env = fmt.envelope
+    gid, data = doc.get(env["gateway"]), doc.get(env["data"])
+    if not isinstance(gid, str) or not gid or len(gid) > 64:
+        raise PlatformError(400, f"缺少网关编码 {env['gateway']} / missing gateway code {env['gateway']!r}")
+    keys = registry.gateways.get((fmt.name, gid))
+    if keys is None:
+        raise PlatformError(401, f"未登记的网关 {gid[:64]} / unknown gateway {gid[:64]!r}", gid)
+    if fmt.secret_header is not None:
+        given = headers.get(fmt.secret_header.lower(), "")
+        if keys.secret is None or not hmac.compare_digest(given.encode(), keys.secret.encode()):
+            raise PlatformError(401, f"{fmt.secret_header} 错误 / wrong or missing {fmt.secret_header} header", gid)
+    if "enterprise" in env:
+        qy = doc.get(env["enterprise"])
+        if qy != registry.enterprise_codes.get(keys.enterprise):
+            raise PlatformError(
+                403,
+                f"企业编码 {env['enterprise']} 与网关登记的企业不符 / "
+                f"{env['enterprise']} does not match the gateway's enterprise",
+                gid,
+            )
+    if not isinstance(data, str) or not data:
+        raise PlatformError(400, f"缺少密文 {env['data']} / missing cipher text {env['data']!r}", gid)
+    if keys.cipher is None:
+        raise PlatformError(401, f"网关密钥未配置 / the gateway's key is not configured: {keys.problem}", gid)
+    return gid, keys, keys.cipher, data
+
+
+def items_of(fmt: Format, cipher: CipherSpec, data: str, gid: str) -> list:
+    try:
+        plain = cipher.open(data)
+    except CryptoError as exc:
+        raise PlatformError(400, exc.reason, gid) from None
+    try:
+        doc = orjson.loads(plain)
+    except orjson.JSONDecodeError:
+        raise PlatformError(400, "解密结果不是 JSON(密钥错误?)/ decrypted data is not JSON (wrong key?)", gid) from None
+    if fmt.items_key is not None and isinstance(doc, dict):
+        doc = doc.get(fmt.items_key)
+    if isinstance(doc, dict):
+        doc = [doc]
+    if not isinstance(doc, list) or not doc:
+        raise PlatformError(400, "数据必须是非空数组 / data must be a non-empty array", gid)
+    if len(doc) > MAX_ITEMS:
+        raise PlatformError(400, f"条目过多 {len(doc)} > {MAX_ITEMS} / too many items", gid)
+    return doc
+
+
+def decode(
+    fmt: Format, kind: str, body: bytes, headers: Mapping[str, str], registry: Registry, now: float, tz: str
+) -> Inbound:
+    gid, keys, cipher, data = envelope(fmt, body, headers, registry)
+    items = items_of(fmt, cipher, data, gid)
+    codes = registry.points.get(keys.enterprise, {})
+    lo, hi = now - MAX_PAST_S, now + MAX_FUTURE_S
+    bad: list[str] = []
+    unknown: list[str] = []
+    f = fmt.items if kind == "rts" else fmt.alarm_items
+
+    times: dict = {}  # a post's items share a few timestamps: parse each text once
+
+    def when(i: int, item: dict) -> float | None:
+        text = item.get(f["ts"])
+        t = times.get(text, False) if isinstance(text, str) else None
+        if t is False:
+            t = times[text] = parse_time(text, fmt.ts_format, tz)
+        if t is None:
+            bad.append(f"#{i}: 时间 {f['ts']} 格式应为 {fmt.ts_format} / bad time")
+        elif not lo <= t <= hi:
+            bad.append(f"#{i}: 时间超出可接受范围(30 天前至 10 分钟后)/ time out of range")
+            return None
+        return t
+
+    messages: list[tuple[str | None, list[Reading]]] = []
+    alarms: list[Alarm] = []
+    seen: set[str] = set()
+    count = 0
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            bad.append(f"#{i}: 条目必须是对象 / item must be an object")
+            continue
+        code = item.get(f["code"])
+        if not isinstance(code, str) or not code or len(code) > 64:
+            bad.append(f"#{i}: 缺少点位编码 {f['code']} / missing point code")
+            continue
+        pid = codes.get(code)
+        if pid is None and kind != "videos":
+            unknown.append(f"#{i}: {code[:64]}")
+            continue
+        t = when(i, item)
+        if t is None:
+            continue
+        if kind == "rts" and pid is not None:  # (pid is known here: an rts item's code is a point)
+            v = _number(item.get(f["value"]))
+            if v is None:
+                bad.append(f"#{i}: 数值 {f['value']} 不是有限数 / value is not a finite number")
+                continue
+            mid = f"pc:{code}:{round(t * 1000)}"
+            if mid in seen:
+                continue  # the same (code, time) twice in one post: stored once, like any repeat
+            seen.add(mid)
+            messages.append((mid, [Reading(pid, t, v)]))
+            count += 1
+            continue
+        status = item.get(f["status"])
+        if status is not None:
+            status = _number(status)
+            if status is None or status != int(status):
+                bad.append(f"#{i}: 状态码 {f['status']} 必须是整数 / status must be an integer")
+                continue
+            status = int(status)
+        try:
+            alarms.append(
+                Alarm(
+                    kind,
+                    code,
+                    pid,
+                    t,
+                    _text(item.get(f["value"]), f["value"]),
+                    status,
+                    _text(item.get(f["threshold"]), f["threshold"]),
+                    _text(item.get(f["content"]), f["content"]),
+                )
+            )
+        except ValueError as exc:
+            bad.append(f"#{i}: {exc}")
+    if bad:
+        raise PlatformError(400, _listed("条目无效 / invalid items", bad), gid)
+    if unknown:
+        raise PlatformError(
+            403, _listed("未登记的点位编码 / point codes not registered to this enterprise", unknown), gid
+        )
+    return Inbound(keys.enterprise, gid, Parsed(messages, count) if kind == "rts" else None, tuple(alarms))
+
+
+def _listed(head: str, items: list[str]) -> str:
+    more = f"; 另有 {len(items) - SHOWN} 条 / {len(items) - SHOWN} more" if len(items) > SHOWN else ""
+    return f"{head}: {'; '.join(items[:SHOWN])}{more}"
+
+
+def answer(fmt: Format, code: int, msg: str) -> tuple[int, dict]:
+    """(HTTP status, body) in the platform's convention."""
+    a = fmt.answer
+    body = {a.code: a.ok if code == 200 else code, a.msg: a.ok_msg if code == 200 else msg, a.data: None}
+    return (200 if a.http_status == "always_200" or code == 200 else code), body
