@@ -14,7 +14,7 @@ Phases:
    ``--escalate`` seconds (duty officer -> shift leader SMS -> bureau DingTalk, one repeat);
    timer error is the escalation request's arrival minus its due time (opened + k x interval).
    The other half are signed for after 1 s: any escalation of those is a violation.
-2. flood: one enterprise with 1,000 collectors raises 1,000 alerts within a minute;
+2. flood: one enterprise with 1,000 collectors raises 1,000 yellow alerts within a minute;
    with ``group_interval = 10`` s each channel must get at most one message per 10 s, and
    the messages together must cover all 1,000 alerts.
 
@@ -206,7 +206,9 @@ async def district(args, work: Path, database: str | None) -> None:
     lat_hook = [first[("hook", e)] - probes[e][0] for e in probes if ("hook", e) in first]
     lat_robot = []
     for e, (sent, _) in probes.items():
-        hit = next((arr for arr, b in robot if f"{e} / " in b["markdown"]["content"] and arr >= sent), None)
+        # the title names the enterprise with its code: "名称 (E001) / DC1 / ..." ("E001 / " without a name)
+        hit = next((arr for arr, b in robot if (f"({e}) / " in b["markdown"]["content"]
+                                                 or f"] {e} / " in b["markdown"]["content"]) and arr >= sent), None)
         if hit is not None:
             lat_robot.append(hit - sent)
     esc_err = [arrived - body["at"] for path, arrived, body in rec.hits
@@ -235,7 +237,9 @@ async def flood(args, work: Path, database: str | None) -> None:
     rec = Receiver()
     await rec.start()
     token = "flood-token-" + "f" * 24
-    devs = "\n".join(f'  [[enterprises.devices]]\n  id = "D{i:04d}"\n  type = "bag_filter"\n  points = ["vent_open"]\n'
+    # yellow (hydrogen over 10 %LEL for 3 s): grouping holds back blue and yellow only; orange and
+    # red never wait (issue 13), so a red flood is a flood of messages, capped by max_per_minute alone
+    devs = "\n".join(f'  [[enterprises.devices]]\n  id = "D{i:04d}"\n  type = "bag_filter"\n  points = ["h2"]\n'
                      for i in range(1000))
     site = (f'[site]\nname = "flood"\noffline_after = 3600\n\n[[enterprises]]\nid = "F1"\nname = "flood"\n'
             f'token_sha256 = ["{token_digest(token)}"]\n\n{devs}\n' + channels_toml(rec.base))
@@ -249,8 +253,9 @@ async def flood(args, work: Path, database: str | None) -> None:
         start = time.time()
         async with aiohttp.ClientSession() as s:
             for i in range(1000):  # 1,000 alerts over 50 s
-                body = orjson.dumps([{"device": f"D{i:04d}", "ts": int(time.time() * 1000),
-                                      "values": {"vent_open": True}}])
+                now_ms = int(time.time() * 1000)
+                body = orjson.dumps([{"device": f"D{i:04d}", "ts": now_ms - 4000, "values": {"h2": 15.0}},
+                                     {"device": f"D{i:04d}", "ts": now_ms, "values": {"h2": 15.0}}])
                 async with s.post(url + "/api/v1/telemetry", data=body,
                                   headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}) as r:
                     assert r.status == 202, await r.text()

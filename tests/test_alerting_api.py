@@ -60,31 +60,41 @@ async def test_lifecycle_through_the_api_with_roles_and_errors(server, receiver)
     await viewer.aclose()
     async with api(server.port) as c:
         r = await c.post(f"/api/v1/alerts/{aid}/handle", json={"note": "too early"})
+        assert r.status_code == 409 and "请先签收" in r.json()["error"]  # zh-CN by default (issue 13)
+        r = await c.post(f"/api/v1/alerts/{aid}/handle", json={"note": "too early"}, headers={"Accept-Language": "en"})
         assert r.status_code == 409 and "sign for" in r.json()["error"]
         assert (await c.post(f"/api/v1/alerts/{aid}/ack", json={"note": "seen"})).json()["holder"] == "duty"
         r = await c.post(f"/api/v1/alerts/{aid}/handle", json={"note": "team on site", "attachments": []})
-        assert r.status_code == 400 and "feedback only" in r.json()["error"]
+        assert r.status_code == 400 and "只有反馈" in r.json()["error"]
         r = await c.post(f"/api/v1/alerts/{aid}/handle", json={"note": "team on site"})
         assert r.status_code == 200 and r.json()["state"] == "handling" and r.json()["handled_by"] == "duty"
         bad = await c.post(f"/api/v1/alerts/{aid}/feedback", json={"note": "x", "attachments": [{"size": 3}]})
-        assert bad.status_code == 400 and "name" in bad.json()["error"]
+        assert bad.status_code == 400 and "名称" in bad.json()["error"]
         bad = await c.post(f"/api/v1/alerts/{aid}/feedback", json={"note": "x", "attachments": [{"name": "a",
                                                                                                  "colour": 1}]})
         assert bad.status_code == 400 and "colour" in bad.json()["error"]
         assert (await c.post(f"/api/v1/alerts/{aid}/feedback", json={})).status_code == 409
         files = [{"name": "photo.jpg", "type": "image/jpeg", "size": 20480, "url": "https://files.example/1"}]
-        r = await c.post(f"/api/v1/alerts/{aid}/feedback", json={"note": "fire out", "attachments": files})
+        bad = await c.post(f"/api/v1/alerts/{aid}/feedback", json={"note": "x", "verdict": "maybe"})
+        assert bad.status_code == 400 and "confirmed" in bad.json()["error"]
+        r = await c.post(f"/api/v1/alerts/{aid}/feedback", json={"note": "fire out", "attachments": files,
+                                                                 "verdict": "confirmed"})
         assert r.status_code == 200 and r.json()["state"] == "feedback" and r.json()["feedback_count"] == 1
         assert (await c.post(f"/api/v1/alerts/{aid}/resolve", json={})).status_code == 409  # still hot: reason
         r = await c.post(f"/api/v1/alerts/{aid}/resolve", json={"note": "cooled, bags replaced"})
         assert r.status_code == 200 and r.json()["state"] == "resolved"
         r = await c.post(f"/api/v1/alerts/{aid}/feedback", json={"note": "late"})
-        assert r.status_code == 409 and "resolved" in r.json()["error"]
+        assert r.status_code == 409 and "已解除" in r.json()["error"]
         detail = (await c.get(f"/api/v1/alerts/{aid}")).json()
         kinds = [e["kind"] for e in detail["events"]]
         assert kinds[0] == "raised" and kinds[-4:] == ["acknowledged", "handling", "feedback", "resolved"]
         fb = next(e for e in detail["events"] if e["kind"] == "feedback")
         assert fb["actor"] == "duty" and fb["note"] == "fire out" and fb["data"]["attachments"] == files
+        assert fb["data"]["verdict"] == "confirmed" and detail["verdict"] == "confirmed"
+        assert detail["enterprise_name"] == "Enterprise one" and detail["peak_severity"] == detail["severity"]
+        assert detail["point_title"] == "料斗温度" and "料斗温度" in detail["message"]
+        en = (await c.get(f"/api/v1/alerts/{aid}", headers={"Accept-Language": "en-GB,en;q=0.9"})).json()
+        assert en["message"].startswith("hopper temperature") and en["point_title"] == "hopper temperature"
         assert detail["holder"] == "duty" and detail["handled_by"] == "duty"
         listed = (await c.get("/api/v1/alerts", params={"state": "resolved"})).json()
         assert aid in {a["id"] for a in listed}
@@ -124,8 +134,8 @@ async def test_silence_crud_roles_and_that_it_mutes(server, receiver):
     body = {"matchers": {"enterprise": "E1", "device": "DC1"}, "reason": "bag change", "ends_at": now + 3600}
     assert (await viewer.post("/api/v1/silences", json=body, headers={"X-CSRF-Token": csrf})).status_code == 403
     async with api(server.port) as c:
-        for bad, needle in [({**body, "reason": ""}, "reason"), ({k: v for k, v in body.items() if k != "ends_at"},
-                                                                  "expires"),
+        for bad, needle in [({**body, "reason": ""}, "理由"), ({k: v for k, v in body.items() if k != "ends_at"},
+                                                                "截止时间"),
                             ({**body, "cron": "0 2 * *", "duration": 3600}, "cron")]:
             r = await c.post("/api/v1/silences", json=bad)
             assert r.status_code == 400 and needle in r.json()["error"], r.text
@@ -182,10 +192,16 @@ async def test_policies_notification_log_and_report(server, receiver, machine_db
         row = next(r for r in rep["by_enterprise_severity"] if r["enterprise"] == "E1" and r["severity"] == "red")
         assert row["alerts"] >= 1 and row["acknowledged"] >= 1 and row["tta_p50"] is not None
         assert aid in {x["id"] for x in rep["carried_over"]}  # still open: handed to the next shift
-        csv_text = (await c.get("/api/v1/report", params={"from": str(now - 3600), "format": "csv"})).text
-        assert next(csv.DictReader(io.StringIO(csv_text)))["enterprise"] == "E1"
+        assert row["sign_rate"] == 1.0 and row["enterprise_name"] == "Enterprise one"
+        assert rep["totals"]["by_peak_severity"]["red"] >= 1
+        csv_text = (await c.get("/api/v1/report", params={"from": str(now - 3600), "format": "csv"},
+                                headers={"Accept-Language": "en"})).text
+        assert next(csv.DictReader(io.StringIO(csv_text)))["enterprise"] == "E1"  # en: the field names
+        zh = next(csv.DictReader(io.StringIO((await c.get("/api/v1/report", params={
+            "from": str(now - 3600), "format": "csv"})).text)))
+        assert zh["企业编号"] == "E1" and zh["企业"] == "Enterprise one" and zh["签收率"] == "100%"
         page = await c.get("/api/v1/report", params={"format": "html"})
-        assert page.status_code == 200 and "四早" in page.text
+        assert page.status_code == 200 and "四早" in page.text and "签收率" in page.text
         assert (await c.get("/api/v1/report", params={"from": "yesterday"})).status_code == 400
         assert (await c.get("/api/v1/report", params={"format": "pdf"})).status_code == 400
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as anon:
@@ -196,10 +212,10 @@ async def test_policies_notification_log_and_report(server, receiver, machine_db
                           str(now + 60), "--database", machine_db, "--out", str(tmp_path)],
                          capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert "open items carried over" in out.stdout
+    assert "签收率 100%" in out.stdout and "移交未结事项" in out.stdout
     assert (tmp_path / "report.html").read_text(encoding="utf-8").count("<table>") == 3
     rows = list(csv.DictReader(open(tmp_path / "summary.csv", encoding="utf-8")))
-    assert any(r["enterprise"] == "E1" and r["severity"] == "red" for r in rows)
+    assert any(r["企业编号"] == "E1" and r["最高级别"] == "红色" for r in rows)
     assert aid in open(tmp_path / "open.csv", encoding="utf-8").read()
     bad = subprocess.run([sys.executable, "-m", "warning.cli", "report", "--from", "tomorrow", "--to", "1",
                           "--database", machine_db], capture_output=True, text=True, cwd=ROOT, timeout=60)

@@ -180,22 +180,23 @@ def test_flapping_condition_is_held_as_one_alert_and_closes_when_stable():
     t = T0
     first = eng.observe(REF, f(Severity.YELLOW, t))
     raised += [e for e in first if e.kind is EventKind.RAISED]
-    assert eng.observe(REF, f(None, t + 5))[0].kind is EventKind.RESOLVED  # 2 changes: normal close
+    # 2 changes: a clearing of its own; the alert stays open (issue 13: nobody signed yet)
+    assert eng.observe(REF, f(None, t + 5))[0].kind is EventKind.CLEARED
     third = eng.observe(REF, f(Severity.YELLOW, t + 10))  # 3rd change in a minute: flapping
     raised += [e for e in third if e.kind is EventKind.RAISED]
-    assert third[0].alert.flapping
+    assert third[0].kind is EventKind.UPDATED and third[0].alert.flapping
     aid = third[0].alert.id
     for k in range(10):  # it keeps coming and going: one alert, no new raises, no closes
         for e in eng.observe(REF, f(None, t + 15 + 4 * k)) + eng.observe(REF, f(Severity.YELLOW, t + 17 + 4 * k)):
-            assert e.kind is EventKind.UPDATED and e.alert.id == aid
-    assert len(raised) == 2 and len(eng.open_alerts()) == 1
+            assert e.kind is EventKind.UPDATED and e.alert.id == aid and not e.data
+    assert len(raised) == 1 and len(eng.open_alerts()) == 1
     last = t + 17 + 4 * 9
     held = eng.observe(REF, f(None, last + 1))[0]
     assert held.kind is EventKind.UPDATED and not held.alert.condition_active and held.alert.flapping
     assert eng.tick(last + 30) == []
-    closed = eng.tick(last + 61 + 0.5)
-    assert [e.kind for e in closed] == [EventKind.RESOLVED] and closed[0].alert.id == aid
-    assert eng.open_alerts() == []
+    closed = eng.tick(last + 61 + 0.5)  # stayed clear a whole window: cleared, not lifted
+    assert [e.kind for e in closed] == [EventKind.CLEARED] and closed[0].alert.id == aid
+    assert [(a.id, a.flapping, a.state) for a in eng.open_alerts()] == [(aid, False, AlertState.ACTIVE)]
     copy_src = AlertEngine(policy())  # the change history is part of the snapshot
     copy_src.observe(REF, f(Severity.YELLOW, t))
     copy_src.observe(REF, f(None, t + 5))
@@ -235,7 +236,8 @@ def test_flood_from_one_enterprise_gives_one_message_per_group_interval_per_chan
     raised = []
     for i in range(1000):  # 1,000 alerts in one minute from E1
         now = T0 + i * 0.06
-        ev = eng.observe(PointRef("E1", f"DC{i}", "spark"), f(Severity.ORANGE, now, rule="threshold"))
+        # yellow: grouping holds back blue and yellow only (issue 13: orange and red never wait)
+        ev = eng.observe(PointRef("E1", f"DC{i}", "spark"), f(Severity.YELLOW, now, rule="threshold"))
         raised += ev
         for n in r.route(ev, now) + r.tick(now):
             sent.setdefault(n.channel, []).append(now)
@@ -254,12 +256,27 @@ def test_flood_from_one_enterprise_gives_one_message_per_group_interval_per_chan
 
 def test_group_drops_alerts_signed_for_while_held():
     eng, r = AlertEngine(policy()), router()
-    evs = [eng.observe(PointRef("E1", f"DC{i}", "spark"), f(Severity.ORANGE, T0 + i))[0] for i in range(3)]
+    evs = [eng.observe(PointRef("E1", f"DC{i}", "spark"), f(Severity.YELLOW, T0 + i))[0] for i in range(3)]
     for i, e in enumerate(evs):
         r.route([e], T0 + i)
     r.route(eng.acknowledge(evs[1].alert.id, "duty", None, T0 + 5), T0 + 5)
     groups = [n for n in r.tick(T0 + 61) if n.channel == "robot"]
     assert len(groups) == 1 and [e for e, _ in groups[0].items] == [evs[2].id]
+
+
+def test_red_and_orange_never_wait_behind_a_group_window():
+    eng, r = AlertEngine(policy()), router()
+    first = eng.observe(PointRef("E1", "DC1", "spark"), f(Severity.ORANGE, T0))
+    assert "robot" in {n.channel for n in r.route(first, T0)}
+    yellow = eng.observe(PointRef("E1", "DC2", "dp"), f(Severity.YELLOW, T0 + 1, rule="baseline"))
+    assert "robot" not in {n.channel for n in r.route(yellow, T0 + 1)}  # yellow waits for the window
+    red = eng.observe(PointRef("E1", "DC3", "vent_open"), f(Severity.RED, T0 + 2))
+    out = [n for n in r.route(red, T0 + 2) if n.channel == "robot"]
+    assert [(n.kind, n.alert_id) for n in out] == [("raised", red[0].alert.id)]  # at once, alone
+    rise = eng.observe(PointRef("E1", "DC2", "dp"), f(Severity.ORANGE, T0 + 3, rule="baseline"))
+    assert "robot" in {n.channel for n in r.route(rise, T0 + 3)}  # a rise to orange too
+    held = [n for n in r.tick(T0 + 61) if n.channel == "robot"]
+    assert [n.items for n in held] == [((yellow[0].id, yellow[0].alert.id),)]  # the yellow is not lost
 
 
 def test_silences_and_maintenance_windows_mute_but_lifecycle_still_syncs():
@@ -321,7 +338,7 @@ def test_throttle_per_channel_holds_and_sends_one_group_later():
 def test_router_snapshot_keeps_held_groups():
     eng, r = AlertEngine(policy()), router()
     for i in range(3):
-        r.route(eng.observe(PointRef("E1", f"DC{i}", "spark"), f(Severity.ORANGE, T0 + i)), T0 + i)
+        r.route(eng.observe(PointRef("E1", f"DC{i}", "spark"), f(Severity.YELLOW, T0 + i)), T0 + i)
     copy = router()
     copy.restore(r.snapshot())
     a = sorted((n.channel, n.items) for n in r.tick(T0 + 61))
@@ -353,8 +370,8 @@ def test_nodata_policy_per_point_alerts_or_lifts_and_survives_a_snapshot(site):
     p.process([Reading(temp, T0, 30.0), Reading(spark, T0, 3.0)], T0)
     assert {a.point for a in p.engine.open_alerts()} == {"spark"}
     assert p.tick(T0 + 19) == []
-    lifted = p.tick(T0 + 21)  # spark: no data, no evidence: its alert is lifted
-    assert [(e.kind, e.alert.point) for e in lifted] == [(EventKind.RESOLVED, "spark")]
+    lifted = p.tick(T0 + 21)  # spark: no data, no evidence: its alert is cleared (a person lifts it)
+    assert [(e.kind, e.alert.point) for e in lifted] == [(EventKind.CLEARED, "spark")]
     raised = p.tick(T0 + 31)
     assert [(e.kind, e.alert.rule, e.alert.severity) for e in raised] == [(EventKind.RAISED, "nodata",
                                                                            Severity.ORANGE)]
@@ -362,7 +379,7 @@ def test_nodata_policy_per_point_alerts_or_lifts_and_survives_a_snapshot(site):
     copy.restore(p.snapshot())
     assert copy.tick(T0 + 40) == []  # already silent: not raised twice
     back = copy.process([Reading(temp, T0 + 41, 30.0)], T0 + 41)
-    assert [(e.kind, e.alert.rule) for e in back] == [(EventKind.RESOLVED, "nodata")]
+    assert [(e.kind, e.alert.rule) for e in back] == [(EventKind.CLEARED, "nodata")]
     with pytest.raises(PolicyError, match="action"):
         parse_policy({"nodata": [{"after": 5, "action": "explode"}]})
 
@@ -377,3 +394,79 @@ def test_example_and_demo_policies_parse():
     assert p.contacts["E001"]["webhook_env"] == "WARNING_E001_HOOK" and p.nodata[0].action == "alert"
     demo = load_site(config_dir() / "demo" / "site.toml").alert_policy()  # policies.toml beside the site file
     assert demo.tiers[0].channels == ("duty-log",) and demo.on_duty("duty", T0)["name"] == "officer"
+
+
+# -- issue 13: no alert ends unsigned ------------------------------------------------------------
+def test_a_red_that_clears_unsigned_stays_open_and_keeps_escalating_until_signed():
+    eng = AlertEngine(policy())
+    raised = eng.observe(REF, f(Severity.RED, T0))[0]
+    aid = raised.alert.id
+    cleared = eng.observe(REF, f(None, T0 + 10))
+    assert [e.kind for e in cleared] == [EventKind.CLEARED]
+    a = cleared[0].alert
+    assert a.state is AlertState.ACTIVE and not a.condition_active and a.cleared_at == T0 + 10
+    assert a.message == raised.alert.message  # the raising message is kept
+    steps = eng.tick(T0 + 61)
+    assert [(e.kind, e.data["step"]) for e in steps] == [(EventKind.ESCALATED, 1)]  # nobody signed: it climbs
+    assert eng.tick(T0 + 10_000)[-1].alert.state is AlertState.ACTIVE  # never lifted by time alone
+    eng.acknowledge(aid, "zhao", None, T0 + 10_001)
+    assert eng.tick(T0 + 100_000) == []  # signed and cleared: a red still waits for a person
+    done = eng.resolve(aid, "zhao", None, T0 + 100_001)[0]  # cleared: no reason needed
+    assert done.kind is EventKind.RESOLVED and done.alert.resolved_by == "zhao"
+    assert done.alert.peak_severity is Severity.RED
+
+
+def test_peak_severity_keeps_the_worst_moment_and_its_message():
+    eng = AlertEngine()
+    eng.observe(REF, Finding("threshold", Severity.YELLOW, T0, 56.0, "yellow 56"))
+    eng.observe(REF, Finding("threshold", Severity.RED, T0 + 1, 72.0, "red 72"))
+    down = eng.observe(REF, Finding("threshold", Severity.YELLOW, T0 + 2, 60.0, "yellow 60"))[0]
+    assert down.alert.severity is Severity.YELLOW and down.alert.peak_severity is Severity.RED
+    assert down.alert.message == "red 72" and down.message == "yellow 60"
+    assert down.alert.to_json()["peak_severity"] == "red" and down.to_json()["message"] == "yellow 60"
+
+
+def test_blue_and_yellow_lift_themselves_only_by_the_sites_rule_after_signing_and_clearing():
+    raw = {**POLICY, "lifting": {"after": {"yellow": 600}}}
+    eng = AlertEngine(parse_policy(raw, {c.id for c in CHANNELS}))
+    y = eng.observe(REF, f(Severity.YELLOW, T0))[0].alert.id
+    o = eng.observe(PointRef("E1", "DC1", "spark"), f(Severity.ORANGE, T0))[0].alert.id
+    eng.observe(REF, f(None, T0 + 5))
+    eng.observe(PointRef("E1", "DC1", "spark"), f(None, T0 + 5))
+    assert [e for e in eng.tick(T0 + 5000) if e.kind is EventKind.RESOLVED] == []  # unsigned: never
+    eng.acknowledge(y, "zhao", None, T0 + 6000)
+    eng.acknowledge(o, "zhao", None, T0 + 6000)
+    assert eng.tick(T0 + 6599) == []
+    lifted = eng.tick(T0 + 6601)
+    assert [(e.kind, e.alert.id, e.actor) for e in lifted] == [(EventKind.RESOLVED, y, None)]
+    assert lifted[0].at == T0 + 6600  # due time, so the id is stable
+    assert lifted[0].note == "按本地规则自动解除：已签收且报警条件已消失" and lifted[0].data == {"lifted_by_rule": 600}
+    assert [a.id for a in eng.open_alerts()] == [o]  # orange: only a person lifts it
+    with pytest.raises(PolicyError, match="person"):
+        parse_policy({"lifting": {"after": {"orange": 60}}})
+
+
+def test_recurrence_of_a_signed_cleared_alert_is_heard_again():
+    eng, r = AlertEngine(policy()), router()
+    aid = eng.observe(REF, f(Severity.RED, T0))[0].alert.id
+    eng.acknowledge(aid, "zhao", None, T0 + 1)
+    r.route(eng.observe(REF, f(None, T0 + 2)), T0 + 2)
+    back = eng.observe(REF, f(Severity.RED, T0 + 100))
+    assert back[0].kind is EventKind.UPDATED and back[0].data == {"recurred": True}
+    assert "robot" in {n.channel for n in r.route(back, T0 + 100)}
+
+
+def test_a_clearing_and_a_fall_carry_their_own_structured_words():
+    from warning.config import PointDef
+    from warning.messages import Describer, render
+    temp = PointDef(REF, "hopper_temp", "°C", "hopper temperature",
+                    ({"type": "threshold", "levels": [[55, "yellow"], [70, "red"]]},))
+    eng = AlertEngine(policy(), Describer.of([temp]))
+    raised = eng.observe(REF, Finding("threshold", Severity.RED, T0, 72.0, "x"))[0]
+    assert raised.alert.message == "料斗温度 72.0 °C，超过红色限值 70 °C"
+    fall = eng.observe(REF, Finding("threshold", Severity.YELLOW, T0 + 1, 60.0, "x"))[0]
+    assert fall.message == "料斗温度 60.0 °C，超过黄色限值 55 °C" and fall.alert.message == raised.alert.message
+    assert render(fall.data["message_data"], "en") == "hopper temperature 60.0 °C, above the yellow limit 55 °C"
+    clear = eng.observe(REF, Finding("threshold", None, T0 + 2, 40.0, "x"))[0]
+    assert clear.message == "料斗温度恢复正常（40.0 °C）" and clear.to_json()["message"] == clear.message
+    assert render(clear.data["message_data"], "en") == "hopper temperature back to normal (40.0 °C)"

@@ -84,11 +84,17 @@ def smtp():
 
 def payload(kind="raised", severity="red"):
     alert = {"id": "a1b2c3", "enterprise": "E1", "device": "DC1", "point": "hopper_temp", "rule": "threshold",
-             "severity": severity, "state": "active", "message": "hopper temperature 75.0 above 70",
+             "severity": severity, "state": "active", "message": "料斗温度 75.0 °C，超过红色限值 70 °C",
+             "message_data": {"id": "{title} {value}, above the {severity} limit {limit}",
+                              "params": {"title": "hopper temperature", "value": 75.04, "precision": 1, "unit": "°C",
+                                         "limit": 70.0, "severity": "red"}},
              "holder": "duty officer: zhang.san"}
+    # what the router adds (warning.labels): the enterprise's name, the kind's title, the link
     return {"id": "ev123", "kind": kind, "at": 1_800_000_000.0, "actor": None, "note": None, "data": None,
             "alert": alert, "recipient": {"name": "zhang.san", "phone": "13800000001", "email": "zs@example.cn"},
-            "contact": {"phone": "13700000001", "email": "safety@e1.example.cn"}}
+            "contact": {"phone": "13700000001", "email": "safety@e1.example.cn"},
+            "enterprise_name": "苏州汇通木制品有限公司", "point_title": "hopper temperature",
+            "link": "https://warning.example.gov.cn/alert/a1b2c3"}
 
 
 def verify_dingtalk(query: dict, secret: str, now: float) -> None:
@@ -140,16 +146,19 @@ async def test_each_channel_message_format_and_signature(hooks, smtp, monkeypatc
     assert dt["query"]["access_token"] == "abc"
     verify_dingtalk(dt["query"], SECRET_DT, now)
     assert dt["body"]["msgtype"] == "markdown" and dt["body"]["markdown"]["title"].startswith("[红色(一级)预警 发布]")
-    assert "hopper temperature 75.0" in dt["body"]["markdown"]["text"]
+    assert "料斗温度 75.0 °C，超过红色限值 70 °C" in dt["body"]["markdown"]["text"]
+    assert "https://warning.example.gov.cn/alert/a1b2c3" in dt["body"]["markdown"]["text"]
 
     fs = hooks.on("/feishu")[0]["body"]
     verify_feishu(fs, SECRET_FS, now)
-    assert fs["msg_type"] == "text" and "E1 / DC1 / hopper_temp" in fs["content"]["text"]
+    assert fs["msg_type"] == "text" and "苏州汇通木制品有限公司 (E1) / DC1 / 料斗温度 (hopper_temp)" in fs["content"]["text"]
 
     wc = hooks.on("/wecom")[0]["body"]
     assert wc["msgtype"] == "markdown" and "红色(一级)预警 发布" in wc["markdown"]["content"]
-    assert "值班: zhang.san" in wc["markdown"]["content"]
-    assert "责任人: duty officer: zhang.san" in wc["markdown"]["content"]
+    assert "值班：zhang.san" in wc["markdown"]["content"]
+    assert "责任人：duty officer: zhang.san" in wc["markdown"]["content"]
+    assert "[https://warning.example.gov.cn/alert/a1b2c3](https://warning.example.gov.cn/alert/a1b2c3)" in (
+        wc["markdown"]["content"])
 
     wh = hooks.on("/webhook")[0]
     assert wh["body"]["type"] == "alert_event" and wh["body"]["event_id"] == "ev123"
@@ -159,13 +168,19 @@ async def test_each_channel_message_format_and_signature(hooks, smtp, monkeypatc
     assert sms["headers"]["Authorization"] == "Bearer sms-token-1"
     assert sms["body"]["to"] == ["13600000000", "13800000001", "13700000001"]  # fixed, on duty, enterprise
     assert sms["body"]["text"].startswith("[红色(一级)预警 发布]") and len(sms["body"]["text"]) <= 300
+    assert sms["body"]["text"].endswith(" https://warning.example.gov.cn/alert/a1b2c3")  # the link is kept whole
 
     assert hooks.on("/e1")[0]["body"]["event_id"] == "ev123"  # one-code push to the enterprise's own hook
 
     await wait_for(lambda: box.messages, timeout=5)
     mail_from, rcpt, content = box.messages[0]
     assert mail_from == "warning@bureau.cn" and rcpt == ["duty@bureau.cn", "zs@example.cn"]
-    assert "X-Warning-Notification: ev123" in content and "hopper temperature 75.0" in content
+    assert "X-Warning-Notification: ev123" in content
+    import email
+    import email.header
+    mail = email.message_from_bytes(content.encode())
+    assert str(email.header.make_header(email.header.decode_header(mail["Subject"]))).startswith("[红色(一级)预警 发布]")
+    assert "详情：料斗温度 75.0 °C，超过红色限值 70 °C" in mail.get_payload(decode=True).decode()
 
 
 async def test_robot_error_codes_and_missing_secrets_are_failures(hooks):

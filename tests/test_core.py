@@ -32,8 +32,13 @@ def test_one_alert_per_key_through_its_lifecycle():
     assert eng.acknowledge(aid, "duty", "again", 14) == []  # signing twice is a no-op
     down = eng.observe(REF, f(Severity.YELLOW, 15))
     assert down[0].alert.state is AlertState.ACKNOWLEDGED  # still held by duty
+    assert down[0].alert.peak_severity is Severity.RED and down[0].alert.message == f"{Severity.RED}"  # worst kept
     gone = eng.observe(REF, f(None, 16))
-    assert gone[0].kind is EventKind.RESOLVED and gone[0].alert.resolved_by is None
+    # issue 13: a clearing is an event of its own; the alert stays open until a person lifts it
+    assert gone[0].kind is EventKind.CLEARED and gone[0].alert.state is AlertState.ACKNOWLEDGED
+    assert not gone[0].alert.condition_active and gone[0].alert.message == f"{Severity.RED}"
+    assert [a.id for a in eng.open_alerts()] == [aid]
+    eng.resolve(aid, "duty", None, 17)
     assert eng.open_alerts() == []
     again = eng.observe(REF, f(Severity.BLUE, 20))
     assert again[0].kind is EventKind.RAISED and again[0].alert.id != aid  # a new alert
@@ -118,7 +123,7 @@ def test_pipeline_raises_and_resolves_from_readings(site):
         events += p.process([Reading(tid, NOW + i, float(temp))], NOW + i)
     kinds = [(e.kind, e.alert.rule, e.alert.severity) for e in events if e.alert.rule == "threshold"]
     assert kinds == [(EventKind.RAISED, "threshold", Severity.YELLOW), (EventKind.UPDATED, "threshold", Severity.RED),
-                     (EventKind.RESOLVED, "threshold", Severity.RED)]
+                     (EventKind.CLEARED, "threshold", Severity.RED)]  # cleared, still open (issue 13)
     assert any(e.alert.rule == "rate" for e in events)  # 30 -> 75 in 20 s is a fast rise
 
 
@@ -132,7 +137,7 @@ def test_pipeline_offline_is_raised_by_the_timer_not_a_reading(site):
     offline = {(e.alert.enterprise, e.alert.device) for e in events if e.alert.rule == "offline"}
     assert ("E1", "DC1") in offline and len(offline) == len(site.devices())
     back = p.process([Reading(did, NOW + 70, 1100.0)], NOW + 70)
-    assert [(e.kind, e.alert.device) for e in back] == [(EventKind.RESOLVED, "DC1")]
+    assert [(e.kind, e.alert.device) for e in back] == [(EventKind.CLEARED, "DC1")]
 
 
 def test_pipeline_snapshot_restores_identical_future(site):
@@ -163,7 +168,7 @@ def test_router_stops_notifying_after_acknowledgement():
     ack = eng.acknowledge(raised[0].alert.id, "duty", None, 2)
     assert channels(ack, 2) == ["hook"]  # lifecycle sync only
     up = eng.observe(REF, f(Severity.RED, 3))
-    assert channels(up, 3) == []  # nothing repeats after acknowledgement
+    assert channels(up, 3) == ["hook"]  # nothing repeats to people; the lifecycle webhook hears every step
     blue = eng.observe(PointRef("E1", "DC2", "dp"), f(Severity.BLUE, 400))
     assert channels(blue, 400) == ["hook"]  # below the robot's minimum
 
@@ -219,7 +224,8 @@ def test_shard_snapshots_carry_only_their_enterprises(site):
     # Restoring a shard again replaces that shard only.
     p.process([Reading(t1, NOW + 20, 0.0), Reading(t1, NOW + 31, 0.0)], NOW + 31)  # clears after 10 s
     q.restore(p.snapshot(s1))
-    assert {a.enterprise for a in q.engine.open_alerts()} == {"E2"}
+    # the E1 vent cleared but nobody signed: still open, now cleared (issue 13); E2's untouched
+    assert {(a.enterprise, a.condition_active) for a in q.engine.open_alerts()} == {("E1", False), ("E2", True)}
 
 
 def test_times_are_kept_to_the_millisecond_the_store_keeps():
@@ -254,7 +260,7 @@ def test_rules_marked_when_running_pause_while_the_collector_is_stopped(site):
     assert [(e.kind.value, e.alert.severity.label) for e in late if e.alert.point == "air_speed"
             and e.alert.rule == "threshold"] == [("raised", "orange")]
     stop = step(220, 0.0, 0.0)
-    assert [(e.kind.value, e.alert.point) for e in stop if e.alert.point == "air_speed"] == [("resolved", "air_speed")]
+    assert [(e.kind.value, e.alert.point) for e in stop if e.alert.point == "air_speed"] == [("cleared", "air_speed")]
     hot = []
     for t in range(221, 240):
         hot += step(t, 0.0, 0.0, 75.0)  # a hopper can smoulder after shutdown: never gated

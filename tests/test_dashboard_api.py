@@ -303,7 +303,8 @@ async def test_slow_client_dropped_memory_freed_then_resync(dash_site, machine_d
                 got = 0
                 for chunk in range(8):  # 400 events in chunks of 50: each fits the ring of 100
                     hub.publish([{"id": f"{chunk}-{i}", "kind": "updated", "pad": pad,
-                                  "alert": {"enterprise": "E1"}} for i in range(50)])
+                                  "alert": {"id": "a", "enterprise": "E1", "device": "DC1", "point": "dp"}}
+                                 for i in range(50)])
                     while got < (chunk + 1) * 50:
                         msg = orjson.loads(await asyncio.wait_for(fast.recv(), 5))
                         got += msg["type"] == "event"

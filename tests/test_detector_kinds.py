@@ -123,7 +123,7 @@ def test_running_inferred_from_signals_gates_and_lifts():
     assert pipe.running_since[("E", "D")] == 30.0
     assert [(e.kind, e.alert.rule) for e in events if e.alert.point == "air_speed"] == [(EventKind.RAISED, "threshold")]
     stop = pipe.process([(air, 200.0, 0.5)], now=200.0)
-    assert [(e.kind, e.alert.rule) for e in stop] == [(EventKind.RESOLVED, "threshold")]
+    assert [(e.kind, e.alert.rule) for e in stop] == [(EventKind.CLEARED, "threshold")]  # issue 13: not lifted
 
 
 def test_chain_builder_gates_and_signal():

@@ -301,7 +301,7 @@ async def test_officer_action_goes_through_the_owning_worker(broker, tmp_path):
             assert r.json()["state"] == "acknowledged" and r.json()["acknowledged_by"] == "officer"
             assert (await c.post("/api/v1/alerts/nope/ack", json={}, headers=api)).status_code == 404
             refused = await c.post(f"/api/v1/alerts/{aid}/resolve", json={}, headers=api)
-            assert refused.status_code == 409 and "still active" in refused.json()["error"]  # the engine's rule
+            assert refused.status_code == 409 and "报警条件仍然存在" in refused.json()["error"]  # the engine's rule
             r = await c.post(f"/api/v1/alerts/{aid}/resolve", json={"note": "vent inspected, closed by hand"},
                              headers=api)
             assert r.status_code == 200, r.text

@@ -110,7 +110,8 @@ def test_commands_reply_and_ticks_route(points):
              out)
     st.apply(3, cmd, {}, out)  # the same command twice (producer retry): applied once
     assert out.replies[0]["reply"] == "c1" and out.replies[0]["ok"] and out.replies[0]["alert"]["state"] == "acknowledged"
-    assert out.replies[1] == {"reply": "c2", "ok": False, "error": out.replies[1]["error"], "not_found": True}
+    assert out.replies[1] == {"reply": "c2", "ok": False, "error": out.replies[1]["error"], "not_found": True,
+                              "msgid": "no open alert with id {id}", "params": {"id": repr("nope")}}
     assert len(out.replies) == 2
     quiet = Effects()
     st.apply(4, records.decode(records.encode_tick(100.0 + site.offline_after + 1)), {}, quiet)

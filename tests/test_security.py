@@ -7,7 +7,6 @@ that take as long for unknown users as for known ones."""
 from __future__ import annotations
 
 import asyncio
-import statistics
 import time
 
 import httpx
@@ -298,15 +297,15 @@ async def test_unknown_and_known_users_cost_the_same(site, machine_db, monkeypat
         assert await auth.verify("duty", PASSWORDS["duty"]) is not None
         assert len(calls) == 3 and calls[1].split("$")[:4] == calls[0].split("$")[:4]  # same scheme and cost
 
-        async def median(name: str) -> float:
-            times = []
-            for _ in range(9):
-                t = time.perf_counter()
-                await auth.verify(name, "wrong")
-                times.append(time.perf_counter() - t)
-            return statistics.median(times)
+        async def cost(name: str) -> float:
+            t = time.perf_counter()
+            await auth.verify(name, "wrong")
+            return time.perf_counter() - t
 
-        known, unknown = await median("duty"), await median("nobody-by-this-name")
+        # Interleaved, and the fastest of each: the true cost of a check is its minimum, and a
+        # busy machine only ever adds to it (medians of two separate runs drifted apart under load).
+        pairs = [(await cost("duty"), await cost("nobody-by-this-name")) for _ in range(9)]
+        known, unknown = min(k for k, _ in pairs), min(u for _, u in pairs)
         assert 0.5 < unknown / known < 2.0, (known, unknown)  # was 31 ms against 2 ms
     finally:
         await pool.close()

@@ -79,7 +79,8 @@ def test_commands_replies_and_a_poison_command(fresh):
     out = step.apply(Command("c1", "acknowledge", aid, "duty", "seen", T0 + 2))
     assert out.replies[0]["ok"] and out.replies[0]["alert"]["state"] == "acknowledged"
     out = step.apply(Command("c2", "resolve", "nope", "duty", "x", T0 + 3))
-    assert out.replies == [{"reply": "c2", "ok": False, "error": out.replies[0]["error"], "not_found": True}]
+    assert out.replies == [{"reply": "c2", "ok": False, "error": out.replies[0]["error"], "not_found": True,
+                            "msgid": "no open alert with id {id}", "params": {"id": repr("nope")}}]
 
 
 def test_system_findings_and_dead_letters_are_alerts_like_any_other(fresh):
@@ -99,5 +100,5 @@ def test_system_findings_and_dead_letters_are_alerts_like_any_other(fresh):
     aid = next(e.alert.id for e in out.events if e.alert.rule == "stalled")
     assert step.apply(Command("c", "acknowledge", aid, "duty", None, T0 + 5)).replies[0]["ok"]
     cleared = step.apply(SystemFinding("watchdog", "partition-3", "stalled", None, 0.0, "moving", T0 + 9))
-    assert [e.kind.value for e in cleared.events] == ["resolved"]
+    assert [e.kind.value for e in cleared.events] == ["cleared"]  # issue 13: cleared, a person lifts it
     assert step.apply(Tick(T0 + 10)).events == []

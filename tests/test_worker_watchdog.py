@@ -68,9 +68,10 @@ async def test_stalled_partitions_then_a_record_no_gateway_wrote(broker, site):
         assert [orjson.loads(v)["k"] for _, v in recs] == ["t", "o", "o"]
         await w.handle([(0, off, v) for off, v in recs])
         async with pool.acquire() as conn:
-            states = await conn.fetch("SELECT state FROM alerts WHERE rule = 'stalled'")
+            states = await conn.fetch("SELECT state, condition_active FROM alerts WHERE rule = 'stalled'")
             written = await conn.fetch("SELECT partition, written FROM partition_state ORDER BY partition")
-        assert {r["state"] for r in states} == {"resolved"}
+        # cleared, not lifted: an operations alert too waits for a person (issue 13)
+        assert {(r["state"], r["condition_active"]) for r in states} == {("active", False)}
         assert [(r["partition"], r["written"]) for r in written] == [(0, 6), (1, 1)]
 
         # a record no gateway wrote is kept in dead_letters and skipped: the partition goes on

@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from detectors.chain import build, merge
 
 from .basemap import Basemap, parse_basemap
+from .i18n import LOCALES, normalise
+from .labels import Labels
 from .model import PointRef, Severity
 from .platforms.settings import parse_platforms
 from .policy.policies import PolicyError, parse_policy
@@ -131,7 +133,7 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site", base: Pa
                 if code is not None and not (isinstance(code, str) and code):
                     raise ConfigError(f"{source}: {eid}/{did}/{pname}: a point code must be a non-empty string")
                 points.append(PointDef(PointRef(eid, did, pname), kind_name, kind.get("unit", ""),
-                                       kind.get("title", pname), specs, code))
+                                       kind.get("title", pname), specs, code, kind.get("precision")))
         enterprises[eid] = _enterprise(e, eid, tuple(devices), streets, source)
         street_id = enterprises[eid].street
         if basemap is not None and street_id and streets[street_id].name not in basemap.streets():
@@ -145,10 +147,14 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site", base: Pa
         ent = u.get("enterprise")
         if (role == "enterprise") != (ent is not None) or (ent is not None and ent not in enterprises):
             raise ConfigError(f"{source}: user {name!r}: an enterprise user needs one known enterprise, others none")
+        loc = u.get("locale")
+        if loc is not None and normalise(loc) is None:
+            raise ConfigError(f"{source}: user {name!r}: locale must be one of {LOCALES}")
         user_streets = tuple(_street_of(s, streets, f"{source}: user {name!r}") for s in u.get("streets", []))
         if user_streets and role not in ("officer", "viewer"):
             raise ConfigError(f"{source}: user {name!r}: only officers and viewers are scoped to streets")
-        users[name] = User(name, role, u.get("password"), u.get("api_token_sha256"), ent, streets=user_streets)
+        users[name] = User(name, role, u.get("password"), u.get("api_token_sha256"), ent, normalise(loc),
+                           streets=user_streets)
     channel_list: list[Channel] = []
     for c in raw.get("channels", []):
         ch = Channel(_req(c, "id", source), _req(c, "type", source), c.get("min_severity", "blue"),
@@ -248,3 +254,9 @@ def _code(value, where: str) -> str | None:
     if value is not None and not (isinstance(value, str) and value):
         raise ConfigError(f"{where}: code must be a non-empty string")
     return value
+
+
+def public_labels(site: Site) -> Labels:
+    """The site's labels for notifications and the live feed, with the public address from
+    ``WARNING_PUBLIC_URL`` (read here, when a runtime or server starts, never at import)."""
+    return Labels.of(site, os.environ.get("WARNING_PUBLIC_URL"))

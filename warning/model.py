@@ -41,7 +41,7 @@ class AlertState(str, enum.Enum):
     ACKNOWLEDGED = "acknowledged"  #: 签收 signed for by an officer
     HANDLING = "handling"  #: 处置 someone is handling it on site
     FEEDBACK = "feedback"  #: 反馈 the handler has reported back (may repeat)
-    RESOLVED = "resolved"  #: 解除 lifted: condition cleared, or an officer closed it
+    RESOLVED = "resolved"  #: 解除 lifted: by a person (or, for blue and yellow, a rule the site chose)
 
 
 OPEN_STATES = (AlertState.ACTIVE, AlertState.ACKNOWLEDGED, AlertState.HANDLING, AlertState.FEEDBACK)
@@ -49,7 +49,8 @@ OPEN_STATES = (AlertState.ACTIVE, AlertState.ACKNOWLEDGED, AlertState.HANDLING, 
 
 class EventKind(str, enum.Enum):
     RAISED = "raised"
-    UPDATED = "updated"  #: severity went up or down
+    UPDATED = "updated"  #: severity went up or down, or the condition came back
+    CLEARED = "cleared"  #: the condition cleared; the alert stays open until a person signs and lifts it
     ESCALATED = "escalated"
     ACKNOWLEDGED = "acknowledged"
     HANDLING = "handling"
@@ -91,10 +92,14 @@ class Alert:
     feedback_count: int = 0
     feedback_at: float | None = None  #: time of the last feedback (re-applied actions up to it are no-ops)
     flapping: bool = False  #: the condition changed >= N times in the flap window; held open as one alert
+    peak_severity: Severity | None = None  #: the worst severity it reached (None only in old snapshots)
+    cleared_at: float | None = None  #: when the condition last cleared (None while it is active)
+    message_data: dict | None = None  #: how ``message`` was built: {"id", "params"} (warning.messages)
 
     def to_json(self) -> dict:
         d = asdict(self)
         d["severity"] = self.severity.label
+        d["peak_severity"] = (self.peak_severity or self.severity).label
         d["state"] = self.state.value
         return d
 
@@ -110,10 +115,11 @@ class AlertEvent:
     actor: str | None = None  #: who did it; None for the system
     note: str | None = None
     data: dict | None = None  #: extra facts: feedback attachments' metadata, escalation tier, ...
+    message: str | None = None  #: this event's own text when it is not the alert's (a clearing's)
 
     def to_json(self) -> dict:
         return {"id": self.id, "kind": self.kind.value, "at": self.at, "actor": self.actor, "note": self.note,
-                "data": self.data, "alert": self.alert.to_json()}
+                "data": self.data, "message": self.message or self.alert.message, "alert": self.alert.to_json()}
 
 
 def _digest(*parts: object) -> str:

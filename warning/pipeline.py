@@ -23,6 +23,8 @@ from detectors.chain import spec_key
 from detectors.device import PointChain, RunState, build_point_chain, running_signal_spec
 
 from .alerts import AlertEngine
+from .labels import Labels
+from .messages import Describer
 from .model import AlertEvent, PointRef
 from .policy.policies import Policy
 from .policy.router import Router
@@ -33,7 +35,7 @@ RawReading = tuple[int, float, float]
 OFFLINE_RULE = "offline"
 RUNNING_POINT = "running"  #: the point whose value (1/0) says whether a collector runs
 NODATA_RULE = "nodata"
-SNAPSHOT_VERSION = 3  #: 3: alert engine flap state, escalation fields, notification router
+SNAPSHOT_VERSION = 4  #: 4: alerts keep peak_severity, cleared_at, message_data (issue 13)
 SHARDS = 16  #: checkpoint slices; changing it discards existing checkpoints
 
 
@@ -42,12 +44,13 @@ class Pipeline:
 
     def __init__(self, points: Mapping[int, PointDef], offline_after: float = 300.0,
                  offline_severity: Severity = Severity.YELLOW, policy: Policy | None = None,
-                 channels: Iterable[Channel] = ()):
+                 channels: Iterable[Channel] = (), labels: Labels | None = None):
         self.points = dict(points)  #: point id -> definition
         self.offline_after = float(offline_after)  #: seconds of silence before a device is offline
         self.offline_severity = offline_severity
-        self.engine = AlertEngine(policy)  #: with a policy: escalation and flap timers too
-        self.router = Router(policy or Policy(), tuple(channels))  #: events -> notifications (see policy.router)
+        #: with a policy: escalation, flap and self-lifting timers too; messages from the catalogue
+        self.engine = AlertEngine(policy, Describer.of(self.points.values()))
+        self.router = Router(policy or Policy(), tuple(channels), labels)  #: events -> notifications (policy.router)
         self.chains: dict[int, PointChain] = {}  #: point id -> its detectors and gates, built on first reading
         self.last_seen: dict[tuple[str, str], float] = {}  #: device -> arrival time of its last reading
         self.offline: set[tuple[str, str]] = set()  #: devices currently reported offline

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import uvicorn
 
-from .config import Site, load_kinds
+from .config import Site, load_kinds, public_labels
 from .live import LiveLedger
 from .metrics import Metrics
 from .runtime.embedded import EmbeddedRuntime, Options
@@ -97,7 +97,7 @@ class Server:
         self.site = await self.ledger.start()
         self.tokens = TokenRegistry(self.site)
         metrics = Metrics()
-        hub = Hub(metrics=metrics)
+        hub = Hub(metrics=metrics, labels=public_labels(self.site))
         if s.roles:
             self.runtime = KafkaGateway(self.site, self.pool, s.kafka or KafkaSettings.from_env(), metrics=metrics,
                                         hub=hub, roles=s.roles, max_in_flight=s.runtime.max_pending)

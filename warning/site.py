@@ -27,6 +27,7 @@ class PointDef:
     title: str
     detectors: tuple[dict, ...]  #: detector specs after overrides
     code: str | None = None  #: the platforms' point code (provincial ``tnm``), from the device's ``codes``
+    precision: int | None = None  #: decimals shown in messages (kind's ``precision``; None: by unit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,7 @@ class User:
     password: str | None  #: scrypt hash, see ``warning.security``
     api_token_digest: str | None = None
     enterprise: str | None = None  #: the one enterprise an ``enterprise`` user may see
+    locale: str | None = None  #: the language this user reads (zh-CN, en); None: Accept-Language, then zh-CN
     streets: tuple[str, ...] = ()  #: an officer's or viewer's streets (Street ids): empty means the district
 
 

@@ -305,7 +305,9 @@ class Step:
             events = self._action(c)
         except AlertError as exc:
             if not replay:
-                out.replies.append(reply(c.id, error=str(exc), not_found=isinstance(exc, AlertNotFound)))
+                answer = reply(c.id, error=str(exc), not_found=isinstance(exc, AlertNotFound))
+                answer |= {"msgid": exc.msgid, "params": exc.params}  # said in the caller's language
+                out.replies.append(answer)
             return
         self._route(events, c.at, replay, out)
         if not replay:

@@ -72,3 +72,8 @@ def parse_time(text: str, *, zone_name: str = DEFAULT_TIMEZONE, unit: Unit = "s"
     except ValueError:
         return parse_iso(s, zone_name=zone_name)
     return parse_number(number, unit=unit)
+
+
+def local(t: float, zone_name: str | None = None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """Epoch seconds as the site's wall-clock time (reports show times in the site's zone)."""
+    return datetime.fromtimestamp(t, zone(zone_name or DEFAULT_TIMEZONE)).strftime(fmt)

@@ -24,7 +24,7 @@ STORE_OPTIONS: dict[str, tuple[str, ...]] = {
     "worker": ("database", "site"),
     "token": ("database", "data_dir", "site"),
     "session": ("database", "data_dir"),
-    "report": ("database", "data_dir"),
+    "report": ("database", "data_dir", "site"),  # the site file names the enterprises, gives the zone
     "export": ("database", "data_dir"),
     "simulate": ("site",),
 }

@@ -58,6 +58,16 @@ def register(sub) -> None:
     run.set_defaults(func=lambda args: asyncio.run(_run(args)))
 
 
+def public_url_problem(demo: bool, environ) -> str | None:
+    """What to warn about at start when ``WARNING_PUBLIC_URL`` is unset (not for the demo, whose
+    only channel is the log): channel messages then carry no link, and QR codes encode the
+    request's own address (behind a proxy: the upstream's, which phones cannot reach)."""
+    if demo or environ.get("WARNING_PUBLIC_URL"):
+        return None
+    return ("WARNING_PUBLIC_URL is not set: channel messages carry no link to the alert, and QR codes encode "
+            "the request's own address; set it to the address people open, e.g. https://warning.example.gov.cn")
+
+
 async def _run(args) -> int:
     from ..runtime.embedded import Options
     from ..server import Server, Settings
@@ -69,6 +79,9 @@ async def _run(args) -> int:
         print(f"no site file at {site_path}: pass --site, or try --demo", file=sys.stderr)
         return 2
     site = load_site(site_path)
+    problem = public_url_problem(args.demo, os.environ)
+    if problem:
+        log.warning(problem)
     try:
         parse_networks(args.trusted_proxies)
     except ValueError as exc:

@@ -88,8 +88,9 @@ class Sender:
 
     async def send(self, ch: Channel, payload: dict, key: str) -> str | None:
         t = ch.type
+        loc = ch.options.get("locale")  #: the channel's language (docs/alerting.md); zh-CN by default
         if t == "log":
-            log.warning("[%s] %s", ch.id, formats.title(payload))
+            log.warning("[%s] %s", ch.id, formats.title(payload, loc))
             return None
         if t == "email":
             return await self._email(ch, payload)
@@ -104,20 +105,20 @@ class Sender:
         headers = {"Content-Type": "application/json", "Idempotency-Key": key}
         now = self.clock()
         if t == "wecom":
-            body = formats.wecom_any(payload)
+            body = formats.wecom_any(payload, loc)
         elif t == "dingtalk":
-            body = formats.dingtalk_markdown(payload)
+            body = formats.dingtalk_markdown(payload, loc)
             url = dingtalk_url(url, secret(ch), now)
         elif t == "feishu":
             s = secret(ch)
             ts = int(now)
-            body = formats.feishu_text(payload, ts, feishu_sign(s, ts) if s else None)
+            body = formats.feishu_text(payload, ts, feishu_sign(s, ts) if s else None, loc)
         elif t == "sms":
             phones = recipients(ch, payload, "phone")
             if not phones:
                 return f"channel {ch.id!r}: no phone number to send to"
             body = {ch.options.get("to_field", "to"): phones,
-                    ch.options.get("text_field", "text"): formats.sms_text(payload, int(ch.options.get("limit", 300)))}
+                    ch.options.get("text_field", "text"): formats.sms_text(payload, int(ch.options.get("limit", 300)), loc)}
             var = ch.options.get("token_env")
             token = os.environ.get(var) if var else None
             if token:
@@ -180,7 +181,7 @@ class Sender:
         host = env(ch, "host")
         if not host:
             return f"channel {ch.id!r}: no SMTP host (set host or the environment variable in host_env)"
-        subject, text = formats.email_parts(payload)
+        subject, text = formats.email_parts(payload, ch.options.get("locale"))
         msg = EmailMessage()
         msg["Subject"] = subject
         msg["From"] = ch.options.get("from", "warning@localhost")

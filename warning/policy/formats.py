@@ -1,13 +1,22 @@
-"""Message bodies per channel type. Pure: payload (an AlertEvent as JSON) in, request body out."""
+"""Message bodies per channel type. Pure: payload (an AlertEvent as JSON) in, request body out.
+
+Every word comes from the ``warning`` catalogue (warning.i18n), zh-CN unless the channel
+says ``locale = "en"``. The payload carries what the router knows about the site:
+``enterprise_name``, ``point_title`` (the kind's title id) and ``link`` (the alert's page
+under ``WARNING_PUBLIC_URL``; absent when that is unset). An alert with structured
+``message_data`` is described in the channel's locale; the clearing event's own text is
+its ``message``.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from ..i18n import translate, word
+from ..messages import render
+
 CST = timezone(timedelta(hours=8))
-SEVERITY_ZH = {"blue": "蓝色(四级)", "yellow": "黄色(三级)", "orange": "橙色(二级)", "red": "红色(一级)"}
 SEVERITY_COLOR = {"blue": "info", "yellow": "warning", "orange": "warning", "red": "warning"}
-KIND_ZH = {"raised": "发布", "updated": "更新", "escalated": "升级", "acknowledged": "签收", "resolved": "解除"}
 
 
 def webhook(payload: dict) -> dict:
@@ -19,95 +28,137 @@ def _when(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, CST).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def wecom_markdown(payload: dict) -> dict:
-    """WeCom group robot ``markdown`` message (content at most 4096 bytes)."""
+def level(sev: str, locale: str | None = None) -> str:
+    """``红色(一级)`` / ``red (level 1)``."""
+    return word("severity-level", sev, locale)
+
+
+def kind_word(kind: str, locale: str | None = None) -> str:
+    return word("event", kind, locale)
+
+
+def enterprise(payload: dict, code: str | None = None) -> str:
+    """``苏州汇通木制品有限公司 (E001)``: named, with the code for search."""
+    code = code if code is not None else payload["alert"]["enterprise"]
+    name = payload.get("enterprise_name")
+    return f"{name} ({code})" if name and name != code else code
+
+
+def where(payload: dict, locale: str | None = None) -> str:
     a = payload["alert"]
-    sev = a["severity"]
-    where = f"{a['enterprise']} / {a['device']}" + (f" / {a['point']}" if a["point"] else "")
-    lines = [
-        f"## <font color=\"{SEVERITY_COLOR[sev]}\">{SEVERITY_ZH[sev]}预警 {KIND_ZH.get(payload['kind'], payload['kind'])}</font>",
-        f"> 位置: {where}",
-        f"> 规则: {a['rule']}",
-        f"> 详情: {a['message']}",
-        f"> 时间: {_when(payload['at'])}",
-        f"> 编号: {a['id']}",
-    ]
-    if payload.get("tier"):
-        lines.append(f"> 层级: {payload['tier']['name']}")
-    if payload.get("recipient"):
-        lines.append(f"> 值班: {payload['recipient']['name']}")
-    if a.get("holder"):
-        lines.append(f"> 责任人: {a['holder']}")
-    content = "\n".join(lines)
-    return {"msgtype": "markdown", "markdown": {"content": content.encode()[:4096].decode(errors="ignore")}}
+    point = ""
+    if a["point"]:
+        title = payload.get("point_title")
+        point = f" / {word('point', title, locale)} ({a['point']})" if title else f" / {a['point']}"
+    return f"{enterprise(payload)} / {a['device']}{point}"
 
 
-# -- the other channels (docs/alerting.md) ---------------------------------------------------------
-KIND_ZH.update({"handling": "处置", "feedback": "反馈", "group": "汇总"})
-
-
-def title(payload: dict) -> str:
-    """One line: ``[红色(一级)预警 发布] E001 / DC1 / hopper_temp`` (or a group's count)."""
-    if payload.get("kind") == "group":
-        sev = payload["severity"]
-        return f"[{SEVERITY_ZH[sev]}预警 汇总] {payload['enterprise']} 共 {payload['count']} 条"
+def details(payload: dict, locale: str | None = None) -> str:
+    """The event's text: a clearing's own message, else the alert's, in ``locale`` when structured."""
     a = payload["alert"]
-    where = f"{a['enterprise']} / {a['device']}" + (f" / {a['point']}" if a["point"] else "")
-    return f"[{SEVERITY_ZH[a['severity']]}预警 {KIND_ZH.get(payload['kind'], payload['kind'])}] {where}"
+    own = (payload.get("data") or {}).get("message_data")
+    if own:  # a clearing's or a fall's own words
+        return render(own, locale)
+    if payload.get("kind") in ("cleared", "updated") and payload.get("message") and (
+            payload["message"] != a.get("message")):
+        return str(payload["message"])
+    data = a.get("message_data")
+    return render(data, locale) if data else str(a.get("message", ""))
 
 
-def lines(payload: dict) -> list[str]:
-    """The body as plain lines, shared by DingTalk, Feishu, SMS and e-mail."""
+def title(payload: dict, locale: str | None = None) -> str:
+    """One line: ``[红色(一级)预警 发布] 企业名 (E001) / DC1 / 料斗温度 (hopper_temp)`` (or a group's count)."""
     if payload.get("kind") == "group":
-        out = [f"{_when(payload['at'])} 一组预警 {payload['count']} 条(同一企业, 合并发送):"]
+        return translate("[{level} alert {kind}] {enterprise}: {count} alerts", locale,
+                         level=level(payload["severity"], locale), kind=kind_word("group", locale),
+                         enterprise=enterprise(payload, payload["enterprise"]), count=payload["count"])
+    a = payload["alert"]
+    return translate("[{level} alert {kind}] {where}", locale, level=level(a["severity"], locale),
+                     kind=kind_word(payload["kind"], locale), where=where(payload, locale))
+
+
+FIELDS = ("Rule", "Details", "Peak", "State", "Time", "Alert no.", "Tier", "On duty", "Held by", "Note", "Link")
+
+
+def _line(label: str, value: object, locale: str | None) -> str:
+    return translate("{label}: {value}", locale, label=word("field", label, locale), value=value)
+
+
+def lines(payload: dict, locale: str | None = None) -> list[str]:
+    """The body as plain lines, shared by WeCom, DingTalk, Feishu, SMS and e-mail."""
+    if payload.get("kind") == "group":
+        out = [translate("{time}: {count} alerts of one enterprise, sent together:", locale,
+                         time=_when(payload["at"]), count=payload["count"])]
         for ev in payload["events"]:
             a = ev["alert"]
-            out.append(f"- {SEVERITY_ZH[a['severity']]} {a['device']}/{a['point'] or '-'} {a['rule']}: "
-                       f"{a['message']} ({a['id']})")
+            out.append(f"- {level(a['severity'], locale)} {a['device']}/{a['point'] or '-'} "
+                       f"{word('rule', a['rule'], locale)}: {details(ev, locale)}"
+                       + (f" {ev['link']}" if ev.get("link") else f" ({a['id']})"))
         if payload["count"] > len(payload["events"]):
-            out.append(f"... 另有 {payload['count'] - len(payload['events'])} 条")
+            out.append(translate("... and {n} more", locale, n=payload["count"] - len(payload["events"])))
         return out
     a = payload["alert"]
-    out = [f"规则: {a['rule']}", f"详情: {a['message']}", f"时间: {_when(payload['at'])}", f"编号: {a['id']}"]
+    out = [_line("Rule", word("rule", a["rule"], locale), locale), _line("Details", details(payload, locale), locale)]
+    if a.get("peak_severity") and a["peak_severity"] != a["severity"]:
+        out.append(_line("Peak", level(a["peak_severity"], locale), locale))
+    if a.get("condition_active") is False and a.get("state") == "active":
+        out.append(_line("State", word("state", "cleared, not signed for", locale), locale))
+    out += [_line("Time", _when(payload["at"]), locale), _line("Alert no.", a["id"], locale)]
     if payload.get("tier"):
-        out.append(f"层级: {payload['tier']['name']}")
+        out.append(_line("Tier", payload["tier"]["name"], locale))
     if payload.get("recipient"):
-        out.append(f"值班: {payload['recipient']['name']}")
+        out.append(_line("On duty", payload["recipient"]["name"], locale))
     if a.get("holder"):
-        out.append(f"责任人: {a['holder']}")
+        out.append(_line("Held by", a["holder"], locale))
     if payload.get("note"):
-        out.append(f"说明: {payload['note']}")
+        out.append(_line("Note", payload["note"], locale))
+    if payload.get("link"):
+        out.append(_line("Link", payload["link"], locale))
     return out
 
 
-def wecom_any(payload: dict) -> dict:
-    """WeCom markdown for single events (the skeleton's layout) and for groups."""
-    if payload.get("kind") != "group":
-        return wecom_markdown(payload)
-    content = "\n".join([f"## <font color=\"warning\">{title(payload)}</font>"] + [f"> {x}" for x in lines(payload)])
+def wecom_markdown(payload: dict, locale: str | None = None) -> dict:
+    """WeCom group robot ``markdown`` message (content at most 4096 bytes)."""
+    sev = payload["severity"] if payload.get("kind") == "group" else payload["alert"]["severity"]
+    head = f"## <font color=\"{SEVERITY_COLOR[sev]}\">{title(payload, locale)}</font>"
+    body = [f"> {x}" for x in lines(payload, locale)]
+    if payload.get("link") and payload.get("kind") != "group":
+        body[-1] = "> " + _line("Link", f"[{payload['link']}]({payload['link']})", locale)
+    content = "\n".join([head] + body)
     return {"msgtype": "markdown", "markdown": {"content": content.encode()[:4096].decode(errors="ignore")}}
 
 
-def dingtalk_markdown(payload: dict) -> dict:
+wecom_any = wecom_markdown  #: single events and groups share one layout
+
+
+def dingtalk_markdown(payload: dict, locale: str | None = None) -> dict:
     """DingTalk robot ``markdown`` message (the signature goes in the URL, see channels.dingtalk_url)."""
-    t = title(payload)
-    text = "\n\n".join([f"### {t}"] + lines(payload))
+    t = title(payload, locale)
+    text = "\n\n".join([f"### {t}"] + lines(payload, locale))
     return {"msgtype": "markdown", "markdown": {"title": t[:64], "text": text[:5000]}}
 
 
-def feishu_text(payload: dict, timestamp: int | None = None, sign: str | None = None) -> dict:
+def feishu_text(payload: dict, timestamp: int | None = None, sign: str | None = None,
+                locale: str | None = None) -> dict:
     """Feishu/Lark custom bot ``text`` message; with a signing secret the body carries timestamp and sign."""
-    body: dict = {"msg_type": "text", "content": {"text": "\n".join([title(payload)] + lines(payload))[:4000]}}
+    body: dict = {"msg_type": "text",
+                  "content": {"text": "\n".join([title(payload, locale)] + lines(payload, locale))[:4000]}}
     if sign is not None:
         body = {"timestamp": str(timestamp), "sign": sign, **body}
     return body
 
 
-def sms_text(payload: dict, limit: int = 300) -> str:
-    """A short text: title, then the first lines, cut at ``limit`` characters."""
-    return (title(payload) + " " + "; ".join(lines(payload)[:3]))[:limit]
+def sms_text(payload: dict, limit: int = 300, locale: str | None = None) -> str:
+    """A short text: title, the first lines, and the link (kept whole: it is what the reader taps)."""
+    link = payload.get("link")
+    body = [x for x in lines(payload, locale)[:3]]
+    text = title(payload, locale) + " " + "; ".join(body)
+    if link and payload.get("kind") != "group":
+        tail = " " + link
+        return text[:max(0, limit - len(tail))] + tail
+    return text[:limit]
 
 
-def email_parts(payload: dict) -> tuple[str, str]:
+def email_parts(payload: dict, locale: str | None = None) -> tuple[str, str]:
     """(subject, plain-text body)."""
-    return title(payload), "\n".join(lines(payload)) + "\n"
+    return title(payload, locale), "\n".join(lines(payload, locale)) + "\n"

@@ -97,6 +97,10 @@ class Policy:
     windows: tuple[Window, ...] = ()
     dead_letter_severity: Severity = Severity.ORANGE
     nodata: tuple[NoData, ...] = ()  #: first match wins
+    #: ``[policy.lifting] after``: Severity -> seconds after being signed for *and* cleared at which
+    #: an alert of that peak severity lifts itself. Blue and yellow only; empty (the default):
+    #: every alert is lifted by a person.
+    lift_after: dict = field(default_factory=dict)
 
     def nodata_for(self, enterprise: str, device: str, point: str, kind: str) -> NoData | None:
         for rule in self.nodata:
@@ -234,13 +238,25 @@ def parse_policy(raw: dict | None, channel_ids: set[str] | None = None) -> Polic
         if silent_for <= 0:
             raise PolicyError(f"{where}: after must be positive")
         nodata.append(NoData(dict(nd.get("match", {})), silent_for, action, sev))
+    lift_after = {}
+    for sev, secs in raw.get("lifting", {}).get("after", {}).items():
+        try:
+            level = Severity.parse(sev)
+            secs = float(secs)
+        except (ValueError, TypeError) as exc:
+            raise PolicyError(f"lifting.after: {exc}") from None
+        if level >= Severity.ORANGE:
+            raise PolicyError(f"lifting.after: {level.label} alerts are lifted by a person only")
+        if secs < 0:
+            raise PolicyError("lifting.after: seconds must be >= 0")
+        lift_after[level] = secs
     try:
         dl = Severity.parse(raw.get("dead_letter_severity", "orange"))
     except ValueError as exc:
         raise PolicyError(f"dead_letter_severity: {exc}") from None
     return Policy(tuple(tiers), after, int(esc.get("repeat", 0)), rosters, dict(raw.get("contacts", {})),
                   float(noise.get("group_interval", 60)), float(noise.get("flap_window", 60)),
-                  int(noise.get("flap_changes", 3)), inhibit, tuple(windows), dl, tuple(nodata))
+                  int(noise.get("flap_changes", 3)), inhibit, tuple(windows), dl, tuple(nodata), lift_after)
 
 
 def describe(policy: Policy) -> dict:
@@ -262,6 +278,7 @@ def describe(policy: Policy) -> dict:
         "maintenance": [{"id": w.id, "cron": w.cron.expr, "duration": w.duration, "match": w.matchers,
                          "reason": w.reason, "author": w.author} for w in policy.windows],
         "dead_letter_severity": policy.dead_letter_severity.label,
+        "lifting": {"after": {s.label: v for s, v in policy.lift_after.items()}},
         "nodata": [{"match": n.matchers, "after": n.after, "action": n.action, "severity": n.severity.label}
                    for n in policy.nodata],
     }

@@ -8,9 +8,14 @@ them to the durable outbox in the same transaction as the events. Time comes in 
   every raise, escalation and severity rise, as before. ``min_severity`` filters; a channel
   with ``enterprises = [...]`` hears only those; ``to_enterprise = true`` sends to the
   enterprise's own contact (一码推送) and is skipped for enterprises without one. Only the
-  lifecycle webhook hears signing-for, handling, feedback and lifting.
+  lifecycle webhook hears every step: signing-for, handling, feedback, clearing, falls and
+  lifting too. Nothing else is sent about a signed-for alert unless its condition, once
+  cleared, comes back: that is news again.
+* **Red never waits.** A raise, rise or escalation at orange or red goes out at once, whatever
+  a group window holds back for blue and yellow (``max_per_minute`` still applies: it is the
+  receiver's limit).
 * **Noise.** A silenced or inhibited alert is not notified (it is still stored and shown).
-  Per (enterprise, channel) the first alert goes out at once and opens a group window of
+  Per (enterprise, channel) the first blue or yellow alert goes out at once and opens a group window of
   ``group_interval``; alerts inside the window wait and leave together as one ``group``
   message when it ends, and the next window opens then, so a flood gives at most one
   message per interval per channel. Escalations are grouped the same way, per step, in
@@ -34,6 +39,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ..labels import Labels
 from ..model import AlertEvent, AlertState, EventKind, Severity
 from ..site import Channel
 from .policies import Policy
@@ -41,9 +47,11 @@ from .silences import Silence, muting
 
 LIFECYCLE_TYPES = ("webhook",)
 UPSTREAM = "upstream"  #: the platform above: see :meth:`Router.goes_up`
-PUSHED = ("raised", "updated", "acknowledged", "handling", "feedback", "resolved")  #: event kinds sent up
-LIFECYCLE_KINDS = (EventKind.ACKNOWLEDGED, EventKind.HANDLING, EventKind.FEEDBACK, EventKind.RESOLVED)
+PUSHED = ("raised", "updated", "acknowledged", "handling", "feedback", "cleared", "resolved")  #: event kinds sent up
+LIFECYCLE_KINDS = (EventKind.ACKNOWLEDGED, EventKind.HANDLING, EventKind.FEEDBACK, EventKind.CLEARED,
+                   EventKind.RESOLVED)
 GROUP_SHOWN = 20  #: alerts listed in a group message; the count covers all
+URGENT = Severity.ORANGE  #: raises and rises at this level or above never wait in a group window
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +69,10 @@ def _digest(*parts) -> str:
 
 
 class Router:
-    def __init__(self, policy: Policy, channels: Sequence[Channel]):
+    def __init__(self, policy: Policy, channels: Sequence[Channel], labels: Labels | None = None):
         self.policy = policy
         self.channels = tuple(channels)
+        self.labels = labels or Labels()  #: names, titles and the public link put into every payload
         self.tier_of = policy.tier_channels()
         self._targets = {p for i in policy.inhibit for p in i.target_points}
         self._sources = {i.source_point: i.target_points for i in policy.inhibit}
@@ -102,6 +111,7 @@ class Router:
         for e in events:
             a = e.alert
             before = self.alerts.get(a.id)
+            recurred = e.kind is EventKind.UPDATED and bool((e.data or {}).get("recurred"))
             for ch in self.channels:
                 if ch.type == UPSTREAM:
                     if self.goes_up(ch, e):
@@ -114,19 +124,27 @@ class Router:
                 if payload is None:
                     continue
                 item = (e.id, a.id, e.kind.value, payload)
-                if e.kind in LIFECYCLE_KINDS:
-                    out.append(self._single(ch.id, item))
+                if e.kind in LIFECYCLE_KINDS or not self.for_people(e, before[1] if before else None):
+                    out.append(self._single(ch.id, item))  # the lifecycle webhook hears every step
                     continue
                 why = self._muted(e, now)
                 if why:
                     self.suppressed[why] += 1
                     continue
                 tag = f"step{(e.data or {}).get('step', 0)}" if e.kind is EventKind.ESCALATED else "raise"
-                out += self._grouped(ch, (a.enterprise, ch.id, tag), item, now)
+                key = (a.enterprise, ch.id, tag)
+                if a.severity >= URGENT:
+                    # Red never waits: orange and red go out at once whatever a group window holds
+                    # for lower levels; a window is opened (if none is) so that what follows groups.
+                    if self.policy.group_interval > 0:
+                        self.windows.setdefault(key, [now, []])
+                    out += self._throttled(ch, self._single(ch.id, item), item, now)
+                    continue
+                out += self._grouped(ch, key, item, now)
             if a.state is AlertState.RESOLVED:
                 self.alerts.pop(a.id, None)
             else:
-                self.alerts[a.id] = (a.enterprise, a.severity, a.state is AlertState.ACTIVE)
+                self.alerts[a.id] = (a.enterprise, a.severity, a.state is AlertState.ACTIVE or recurred)
         return out
 
     def tick(self, now: float) -> list[Notification]:
@@ -159,6 +177,21 @@ class Router:
             return False
         return a.severity >= Severity.parse(ch.min_severity)
 
+    @staticmethod
+    def for_people(e: AlertEvent, previous: Severity | None) -> bool:
+        """Whether ``e`` is news for the people's channels: a raise, an escalation or a rise of an
+        unsigned alert, or the condition coming back (signed for or not: it is the news a new
+        alert used to be before alerts stayed open until lifted)."""
+        a = e.alert
+        if e.kind in LIFECYCLE_KINDS:
+            return False
+        if e.kind is EventKind.UPDATED:
+            if (e.data or {}).get("recurred"):
+                return True
+            rise = previous is None or a.severity > previous
+            return rise and a.state is AlertState.ACTIVE
+        return a.state is AlertState.ACTIVE
+
     def wants(self, ch: Channel, e: AlertEvent, previous: Severity | None) -> bool:
         a = e.alert
         if a.rule == "dead_letter" and a.point == ch.id:
@@ -166,10 +199,8 @@ class Router:
         only = ch.options.get("enterprises")
         if only and a.enterprise not in only:
             return False
-        if e.kind in LIFECYCLE_KINDS:
+        if not self.for_people(e, previous):
             return ch.type in LIFECYCLE_TYPES
-        if a.state is not AlertState.ACTIVE:
-            return False
         if a.severity < Severity.parse(ch.min_severity):
             return False
         tier = self.tier_of.get(ch.id)
@@ -178,11 +209,11 @@ class Router:
         if e.kind is EventKind.ESCALATED:
             return tier is None or tier == (e.data or {}).get("tier", a.tier)
         if e.kind is EventKind.UPDATED:
-            return (previous is None or a.severity > previous) and (tier is None or tier <= a.tier)
+            return tier is None or tier <= a.tier
         return False
 
     def _payload(self, ch: Channel, e: AlertEvent) -> dict | None:
-        p = e.to_json()
+        p = self.labels.add_to(e.to_json())
         tier = self.tier_of.get(ch.id)
         if tier is not None and self.policy.tiers:
             t = self.policy.tiers[tier]
@@ -269,13 +300,13 @@ class Router:
         eid, aid, kind, payload = item
         return Notification(eid, ch_id, aid, kind, ((eid, aid),), payload)
 
-    @staticmethod
-    def _group(ch_id: str, enterprise: str, items: list, now: float) -> Notification:
+    def _group(self, ch_id: str, enterprise: str, items: list, now: float) -> Notification:
         ids = tuple(it[0] for it in items)
         pairs = tuple((it[0], it[1]) for it in items)
         shown = [it[3] for it in items[:GROUP_SHOWN]]
         worst = max((p["alert"]["severity"] for p in shown), key=lambda s: Severity.parse(s))
         payload = {"id": _digest("group", ch_id, *ids), "kind": "group", "at": now, "enterprise": enterprise,
+                   "enterprise_name": self.labels.enterprises.get(enterprise, enterprise),
                    "count": len(items), "severity": worst, "events": shown, "event_ids": list(ids)}
         return Notification(payload["id"], ch_id, items[0][1], "group", pairs, payload)
 

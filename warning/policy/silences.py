@@ -22,7 +22,13 @@ MAX_SPAN = 366 * 86400.0
 
 
 class SilenceError(ValueError):
-    pass
+    """A silence that cannot be accepted; ``msgid`` and ``params`` let the API say why in the
+    reader's language (warning.i18n)."""
+
+    def __init__(self, msgid: str, **params: object) -> None:
+        super().__init__(msgid.format(**params) if params else msgid)
+        self.msgid = msgid
+        self.params = params
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +73,10 @@ def validate(body: dict, *, now: float) -> dict:
         raise SilenceError("body must be a JSON object")
     matchers = body.get("matchers")
     if not isinstance(matchers, dict) or not matchers:
-        raise SilenceError(f"matchers must be an object with at least one of {', '.join(LABELS)}")
+        raise SilenceError("matchers must be an object with at least one of {labels}", labels=", ".join(LABELS))
     bad = [k for k in matchers if k not in LABELS]
     if bad or not all(isinstance(v, str) and v for v in matchers.values()):
-        raise SilenceError(f"matchers may only use {', '.join(LABELS)}, with non-empty string values")
+        raise SilenceError("matchers may only use {labels}, with non-empty string values", labels=", ".join(LABELS))
     reason = body.get("reason")
     if not isinstance(reason, str) or not reason.strip():
         raise SilenceError("a reason is required")
@@ -90,7 +96,7 @@ def validate(body: dict, *, now: float) -> dict:
         try:
             _cron(str(cron))
         except CronError as exc:
-            raise SilenceError(f"cron: {exc}") from None
+            raise SilenceError("cron: {error}", error=str(exc)) from None
         if duration is None:
             raise SilenceError("a recurring silence needs duration (seconds)")
         try:

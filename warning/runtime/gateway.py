@@ -192,7 +192,8 @@ class KafkaGateway:
         if not reply["ok"]:
             if reply.get("invalid"):
                 raise Rejected(reply["error"])
-            raise (AlertNotFound if reply.get("not_found") else AlertError)(reply["error"])
+            raise (AlertNotFound if reply.get("not_found") else AlertError)(reply.get("msgid", reply["error"]),
+                                                                              **reply.get("params", {}))
         return reply.get("alert")
 
     async def reconfigure(self, site: Site, actor: str) -> None:

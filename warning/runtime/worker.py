@@ -37,7 +37,7 @@ import asyncpg
 import orjson
 from aiokafka.errors import KafkaError
 
-from ..config import Site
+from ..config import Site, public_labels
 from ..model import AlertEvent, Severity
 from ..pipeline import Pipeline
 from ..step import Effects, Poison, SilenceChange, SystemFinding, reply
@@ -175,7 +175,8 @@ class Worker:
         (their effects are stored: applied to rebuild memory only)."""
         started = time.perf_counter()
         policy = self.site.alert_policy()
-        pipe = Pipeline(self.points[k], self.site.offline_after, policy=policy, channels=self.site.channels)
+        pipe = Pipeline(self.points[k], self.site.offline_after, policy=policy, channels=self.site.channels,
+                        labels=public_labels(self.site))
         state = PartitionState(k, pipe, epoch=c.epoch, written=c.written, processed=c.snap_offset,
                                dead_letter_severity=policy.dead_letter_severity)
         state.step.apply(SilenceChange(self._silences, self.clock()))

@@ -18,8 +18,8 @@ from . import notifications as notify_store
 ALERT_FIELDS = ("id", "enterprise", "device", "point", "rule", "severity", "state", "message", "value",
                 "opened_at", "updated_at", "acknowledged_by", "acknowledged_at", "ack_note", "resolved_at",
                 "resolved_by", "resolve_note", "condition_active", "holder", "tier", "escalations", "handled_by",
-                "handled_at", "feedback_count", "flapping")
-_TIME_FIELDS = {"opened_at", "updated_at", "acknowledged_at", "resolved_at", "handled_at"}
+                "handled_at", "feedback_count", "flapping", "peak_severity", "cleared_at", "message_data")
+_TIME_FIELDS = {"opened_at", "updated_at", "acknowledged_at", "resolved_at", "handled_at", "cleared_at"}
 STATES = ("active", "acknowledged", "handling", "feedback", "resolved")
 OPEN = ("active", "acknowledged", "handling", "feedback")
 
@@ -47,7 +47,8 @@ def _alert_row(e: AlertEvent) -> tuple:
     return (a.id, a.enterprise, a.device, a.point, a.rule, int(a.severity), a.state.value, a.message, a.value,
             ts(a.opened_at), ts(a.updated_at), a.acknowledged_by, ts(a.acknowledged_at), a.ack_note,
             ts(a.resolved_at), a.resolved_by, a.resolve_note, a.condition_active, a.holder, a.tier, a.escalations,
-            a.handled_by, ts(a.handled_at), a.feedback_count, a.flapping)
+            a.handled_by, ts(a.handled_at), a.feedback_count, a.flapping, int(a.peak_severity or a.severity),
+            ts(a.cleared_at), None if a.message_data is None else orjson.dumps(a.message_data).decode())
 
 
 async def record(conn: asyncpg.Connection, events: Sequence[AlertEvent], notifications: Sequence = ()
@@ -78,8 +79,12 @@ async def _store_events(conn: asyncpg.Connection, new: list[AlertEvent]) -> None
         await conn.execute(_UPSERT, *_alert_row(e))
     await conn.executemany(_EVENT, [
         (e.id, e.alert.id, e.kind.value, ts(e.at), int(e.alert.severity), e.alert.state.value, e.actor, e.note,
-         e.alert.message, e.alert.value, None if e.data is None else orjson.dumps(e.data).decode())
+         e.message or e.alert.message, e.alert.value, None if e.data is None else orjson.dumps(e.data).decode())
         for e in new])
+    verdicts = [(e.alert.id, e.data["verdict"]) for e in new
+                if e.kind.value == "feedback" and e.data and e.data.get("verdict")]
+    if verdicts:  # the latest feedback's verdict, for the monthly analysis
+        await conn.executemany("UPDATE alerts SET verdict = $2 WHERE id = $1", verdicts)
     closed = [e.alert.id for e in new if e.kind.value in ("acknowledged", "handling", "feedback", "resolved")]
     if closed:
         await notify_store.cancel(conn, closed)
@@ -88,6 +93,9 @@ async def _store_events(conn: asyncpg.Connection, new: list[AlertEvent]) -> None
 def alert_json(row: asyncpg.Record) -> dict:
     d = {f: row[f] for f in ALERT_FIELDS}
     d["severity"] = Severity(d["severity"]).label
+    d["peak_severity"] = Severity(d["peak_severity"]).label
+    d["message_data"] = None if d["message_data"] is None else orjson.loads(d["message_data"])
+    d["verdict"] = row["verdict"]
     for f in _TIME_FIELDS:
         d[f] = epoch(d[f])
     return d
@@ -108,7 +116,7 @@ async def list_alerts(conn: asyncpg.Connection, state: str = "active", *, enterp
         where.append(f"enterprise = ANY(${len(args)}::text[])")
     args.append(limit)
     sql = (f"SELECT * FROM alerts {'WHERE ' + ' AND '.join(where) if where else ''} "
-           f"ORDER BY severity DESC, opened_at DESC LIMIT ${len(args)}")
+           f"ORDER BY peak_severity DESC, opened_at DESC LIMIT ${len(args)}")
     return [alert_json(r) for r in await conn.fetch(sql, *args)]
 
 

@@ -17,11 +17,13 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..i18n import word
 from ..model import Severity
 from ..store import alerts as alert_store
 from .alerts_api import alert_listing, alert_with_events
+from .lang import request_locale
 from .responses import json_error, json_response
-from .scope import Scope, scope_of
+from .scope import Scope, principal_of, scope_of
 
 MAX_SERIES_SPAN_S = 31 * 86400
 MAX_BUCKETS = 2000
@@ -39,17 +41,19 @@ def limits_of(point_def) -> list[dict]:
     return out
 
 
-def site_json(site, scope: Scope, devices: bool = True) -> dict:
+def site_json(site, scope: Scope, devices: bool = True, locale: str = "zh-CN") -> dict:
+    """``title`` and ``dust`` are ids; ``label`` and ``dust_title`` are what a person reads in ``locale``."""
     ents = []
     by_device: dict[tuple[str, str], list] = {}
     for p in site.points:
         by_device.setdefault((p.ref.enterprise, p.ref.device), []).append(
-            {"point": p.ref.point, "kind": p.kind, "unit": p.unit, "title": p.title, "limits": limits_of(p)})
+            {"point": p.ref.point, "kind": p.kind, "unit": p.unit, "title": p.title,
+             "label": word("point", p.title, locale), "limits": limits_of(p)})
     for e in site.enterprises.values():
         if not scope.sees(e.id):
             continue
         ents.append({"id": e.id, "name": e.name, "location": list(e.location) if e.location else None,
-                     "dust": e.dust,
+                     "dust": e.dust, "dust_title": word("dust", e.dust, locale) if e.dust else "",
                      # the map matches streets by name; the street's id is what users are scoped by
                      "street": site.streets[e.street].name if e.street in site.streets else "",
                      "street_id": e.street,
@@ -92,18 +96,23 @@ def routes(state):
         # Devices and points (with limits) only for one enterprise or when asked: the whole
         # district's is megabytes, and the big screen needs only names and places.
         devices = sc.only() is not None or request.query_params.get("devices") == "1"
-        return json_response(site_json(state.site, sc, devices))
+        site = state.site
+        return json_response(site_json(site, sc, devices, request_locale(request, site, principal_of(request))))
 
     async def list_alerts(request: Request) -> Response:
         sc = scoped(request)
-        return sc if isinstance(sc, Response) else await alert_listing(state.pool, request, sc, default_limit=200)
+        site = state.site
+        return sc if isinstance(sc, Response) else await alert_listing(
+            state.pool, request, sc, default_limit=200, site=site,
+            locale=request_locale(request, site, principal_of(request)))
 
     async def get_alert(request: Request) -> Response:
         aid = request.path_params["id"]
-        alert = await alert_with_events(state.pool, aid, scope_of(request))
+        site = state.site
+        alert = await alert_with_events(state.pool, aid, scope_of(request), site,
+                                        request_locale(request, site, principal_of(request)))
         if alert is None:
             return json_error(404, f"no alert with id {aid!r}")
-        site = state.site
         idx = point_index().get((alert["enterprise"], alert["device"], alert["point"]))
         alert["point_info"] = None
         if idx is not None:

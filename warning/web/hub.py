@@ -22,6 +22,7 @@ import secrets
 
 import orjson
 
+from ..labels import Labels
 from .scope import EVERYTHING, Scope
 
 #: Events the ring keeps; a client further behind is dropped. ``WARNING_WS_RING`` overrides
@@ -46,7 +47,8 @@ class TooSlow(Exception):
 
 
 class Hub:
-    def __init__(self, *, keep: int | None = None, metrics=None):
+    def __init__(self, *, keep: int | None = None, metrics=None, labels: Labels | None = None):
+        self.labels = labels  #: names the enterprise (and links the alert) in every event a client gets
         self.keep = keep = keep or int(os.environ.get("WARNING_WS_RING") or DEFAULT_KEEP)
         self.ring: list[tuple[str, bytes] | None] = [None] * keep  #: slot seq % keep: (enterprise, message)
         self.clients: set[Client] = set()
@@ -71,7 +73,10 @@ class Hub:
         """Append events (AlertEvent JSON) to the ring and wake every client; never blocks."""
         if not events:
             return
+        labels = self.labels
         for ev in events:
+            if labels is not None:
+                labels.add_to(ev)
             self.seq += 1
             msg = orjson.dumps({"type": "event", "seq": self.seq, "event": ev})
             self.ring[self.seq % self.keep] = (ev["alert"]["enterprise"], msg)

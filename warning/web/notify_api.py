@@ -6,8 +6,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..i18n import translate
 from ..policy.policies import describe
 from ..store import notifications as store
+from .lang import request_locale
 from .officer import number, who
 from .responses import json_error, json_response
 
@@ -30,16 +32,20 @@ def routes(state):
         if err:
             return err
         q = request.query_params
+        loc = request_locale(request, state.site)
         st = q.get("state")
         if st is not None and st not in STATES:
-            return json_error(400, f"state must be one of {', '.join(STATES)}")
+            return json_error(400, translate("state must be one of {states}", loc, states=", ".join(STATES)))
         try:
             since = number(request, "since")
+        except ValueError:
+            return json_error(400, translate("since must be epoch seconds", loc))
+        try:
             limit = int(q.get("limit", "200"))
-        except ValueError as exc:
-            return json_error(400, str(exc) if "since" in str(exc) else "limit must be an integer")
+        except ValueError:
+            return json_error(400, translate("limit must be an integer", loc))
         if not 1 <= limit <= 10_000:
-            return json_error(400, "limit must be between 1 and 10000")
+            return json_error(400, translate("limit must be between 1 and 10000", loc))
         async with state.pool.acquire() as conn:
             rows = await store.log(conn, state=st, channel=q.get("channel"), alert_id=q.get("alert"), since=since,
                                    limit=limit)

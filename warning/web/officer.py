@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
+from ..i18n import translate
 from .body import BodyError, read_json
+from .lang import request_locale
 from .responses import json_error
 from .scope import principal_of
 
@@ -22,11 +24,12 @@ def acts(p) -> bool:
 def who(state, request: Request, role: str | None = None):
     """(principal, None) or (None, error response). ``role="officer"`` means any acting role."""
     p = principal_of(request)
+    loc = request_locale(request, state.site, p)
     if role is not None and not acts(p):
-        return None, json_error(403, f"this needs the {role} role; you are {p.role}")
+        return None, json_error(403, translate("this needs the {role} role; you are {you}", loc, role=role, you=p.role))
     if role is not None and request.method not in ("GET", "HEAD") and not state.auth.csrf_ok(
             p, request.headers.get("x-csrf-token")):
-        return None, json_error(403, "missing or wrong CSRF token (X-CSRF-Token header)")
+        return None, json_error(403, translate("missing or wrong CSRF token (X-CSRF-Token header)", loc))
     return p, None
 
 

@@ -12,10 +12,12 @@ import math
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..i18n import say, translate
 from ..policy.silences import SilenceError, validate
 from ..store import silences as store
 from ..textcheck import TextError, check_text
 from .body import text_error
+from .lang import request_locale
 from .officer import json_body, who
 from .responses import json_error, json_response
 
@@ -39,7 +41,7 @@ def edge_checks(body: dict) -> None:
     for name in ("starts_at", "ends_at", "duration"):
         v = body.get(name)
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
-            raise SilenceError(f"{name} 必须是有限的数字（秒） / {name} must be a finite number (epoch seconds)")
+            raise SilenceError("{name} must be a finite number (epoch seconds)", name=name)
 
 
 def routes(state):
@@ -68,7 +70,7 @@ def routes(state):
         except TextError as exc:
             return None, text_error(exc).response()
         except SilenceError as exc:
-            return None, json_error(400, str(exc))
+            return None, json_error(400, say(exc.msgid, request_locale(request, state.site), exc.params))
 
     async def create(request: Request) -> Response:
         p, err = who(state, request, "officer")
@@ -90,7 +92,7 @@ def routes(state):
                 return err
             async with state.pool.acquire() as conn:
                 row = await store.get(conn, sid)
-            return json_response(row) if row else json_error(404, f"no silence {sid!r}")
+            return json_response(row) if row else json_error(404, translate("no silence {id}", request_locale(request, state.site), id=repr(sid)))
         p, err = who(state, request, "officer")
         if err:
             return err
@@ -105,8 +107,9 @@ def routes(state):
             if row is None:
                 known = await store.get(conn, sid)
                 if known is None:
-                    return json_error(404, f"no silence {sid!r}")
-                return json_error(409, f"silence {sid} was deleted by {known['deleted_by']}")
+                    return json_error(404, translate("no silence {id}", request_locale(request, state.site), id=repr(sid)))
+                return json_error(409, translate("silence {id} was deleted by {who}", request_locale(request, state.site),
+                                                 id=sid, who=known["deleted_by"]))
         await state.runtime.reload_silences()
         return json_response(row)
 

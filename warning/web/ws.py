@@ -54,6 +54,10 @@ def make_endpoint(state):
         try:
             # Snapshot and subscription in the same step of the loop: no event falls between.
             alerts = scope.keep(state.runtime.open_alerts_json())
+            if state.hub.labels is not None:  # named, as in every event after it
+                names = state.hub.labels.enterprises
+                for a in alerts:
+                    a["enterprise_name"] = names.get(a["enterprise"], a["enterprise"])
             hub = state.hub
             missed = _missed(hub, ws.query_params, scope)
             snapshot = orjson.dumps({

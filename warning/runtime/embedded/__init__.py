@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from ...alerts import AlertError, AlertNotFound
-from ...config import PointDef, Site
+from ...config import PointDef, Site, public_labels
 from ...ingest import Parsed
 from ...notify.outbox import OutboxWorker
 from ...pipeline import SHARDS, Pipeline
@@ -105,7 +105,8 @@ class EmbeddedRuntime:
         for pid, p in points.items():
             self.devices.setdefault(p.ref.enterprise, {}).setdefault(p.ref.device, {})[p.ref.point] = pid
         policy = self.site.alert_policy()
-        self.pipeline = Pipeline(points, self.site.offline_after, policy=policy, channels=self.site.channels)
+        self.pipeline = Pipeline(points, self.site.offline_after, policy=policy, channels=self.site.channels,
+                                 labels=public_labels(self.site))
         self.step = Step(self.pipeline, dead_letter_severity=policy.dead_letter_severity)
         o = self.options
         self.loop = Loop(

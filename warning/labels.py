@@ -1,0 +1,41 @@
+"""What the router adds to a notification so a person can read it: the enterprise's name,
+the point's kind title, and a link to the alert's page under the public address. Pure data,
+built once from the site at start-up (``warning.config.public_labels`` reads ``WARNING_PUBLIC_URL``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .site import Site
+
+
+@dataclass(frozen=True)
+class Labels:
+    enterprises: Mapping[str, str] = field(default_factory=dict)  #: enterprise id -> name
+    points: Mapping[tuple[str, str, str], str] = field(default_factory=dict)  #: (ent, dev, point) -> kind title id
+    public_url: str | None = None  #: e.g. https://warning.example.gov.cn (no trailing slash)
+
+    @classmethod
+    def of(cls, site: Site, public_url: str | None = None) -> Labels:
+        return cls(
+            {e.id: e.name for e in site.enterprises.values()},
+            {(p.ref.enterprise, p.ref.device, p.ref.point): p.title for p in site.points},
+            public_url.rstrip("/") if public_url else None,
+        )
+
+    def link(self, alert_id: str) -> str | None:
+        return f"{self.public_url}/alert/{alert_id}" if self.public_url else None
+
+    def add_to(self, payload: dict) -> dict:
+        """The payload (an event's JSON) with ``enterprise_name``, ``point_title`` and ``link``."""
+        a = payload["alert"]
+        payload["enterprise_name"] = self.enterprises.get(a["enterprise"], a["enterprise"])
+        title = self.points.get((a["enterprise"], a["device"], a["point"]))
+        if title:
+            payload["point_title"] = title
+        link = self.link(a["id"])
+        if link:
+            payload["link"] = link
+        return payload
+
