@@ -38,9 +38,12 @@ from warning.web.scope import ROUTES, Access, Rule, UndeclaredRoute
 
 ALPHA, BRAVO = "ALPHA01", "BRAVO02"
 ENTERPRISES = {
-    ALPHA: {"name": "Alpha Powder Works 阿尔法粉体", "device": "ALPHA-DC1", "token": "tok-alpha-" + "a" * 24},
-    BRAVO: {"name": "Bravo Grain Mill 布拉沃粮机", "device": "BRAVO-DC9", "token": "tok-bravo-" + "b" * 24},
+    ALPHA: {"name": "Alpha Powder Works 阿尔法粉体", "device": "ALPHA-DC1", "token": "tok-alpha-" + "a" * 24,
+            "street": "taopu"},
+    BRAVO: {"name": "Bravo Grain Mill 布拉沃粮机", "device": "BRAVO-DC9", "token": "tok-bravo-" + "b" * 24,
+            "street": "wanli"},
 }
+STREETS = [{"id": "taopu", "name": "桃浦镇"}, {"id": "wanli", "name": "万里街道"}]
 OFFICER_TOKEN = "officer-token-" + "o" * 24
 PASSWORDS = {
     "duty": "duty-pass-1",
@@ -48,6 +51,7 @@ PASSWORDS = {
     "boss": "boss-pass-1",
     "ent-alpha": "alpha-pass-1",
     "ent-bravo": "bravo-pass-1",
+    "taopu-duty": "taopu-pass-1",
 }
 _SALT = b"isolation-salt16"
 
@@ -67,6 +71,7 @@ CALLERS = [
     Caller("admin", None, user="boss"),
     Caller("enterprise ALPHA01", frozenset({ALPHA}), user="ent-alpha"),
     Caller("enterprise BRAVO02", frozenset({BRAVO}), user="ent-bravo"),
+    Caller("street officer 桃浦镇", frozenset({ALPHA}), user="taopu-duty"),  # issue 14: one street's enterprises
     Caller("none", frozenset()),
 ]
 
@@ -90,6 +95,9 @@ ID_KIND = {
     "/q/{id}": "enterprise",
     "/api/v1/public/{id}": "enterprise",
     "/api/v1/public/{id}/report": "enterprise",
+    "/api/v1/admin/enterprises/{id}": "enterprise",
+    "/api/v1/admin/enterprises/{id}/onboarding": "enterprise",
+    "/api/v1/admin/enterprises/{id}/token": "enterprise",
 }
 #: Query strings tried on a path ({e}: each enterprise and an unknown one; {d}: its device; {a}: its alerts).
 QUERIES = {
@@ -112,6 +120,9 @@ QUERIES = {
     "/api/v1/photos": ["?enterprise={e}"],
     "/api/v1/cleaning": ["?enterprise={e}"],
     "/api/v1/cleaning/checkin": ["?enterprise={e}"],
+    "/api/v1/onboarding": ["", "?enterprise={e}"],
+    "/api/v1/admin/audit": ["", "?kind=enterprise&object={e}"],
+    "/api/v1/admin/export": ["?format=csv", "?format=xlsx"],
 }
 PLAIN = {
     "/api/v1/telemetry",
@@ -126,6 +137,15 @@ PLAIN = {
     "/logout",
     "/api/v1/me",
     "/static",
+    "/admin",
+    "/api/v1/admin/ledger",
+    "/api/v1/admin/streets",
+    "/api/v1/admin/streets/{id}",
+    "/api/v1/admin/enterprises",
+    "/api/v1/admin/enterprises/{id}/devices/{device}",
+    "/api/v1/admin/users",
+    "/api/v1/admin/users/{id}",
+    "/api/v1/admin/import",
     "/api/v1/dash/map",
     "/api/v1/i18n/ui.json",
 }
@@ -137,7 +157,10 @@ PUBLIC = {"/openapi.json", "/metrics", "/healthz", "/readyz", "/login", "/static
 PUBLIC_ABOUT = {"/q/{id}", "/api/v1/public/{id}", "/api/v1/public/{id}/report"}
 #: District-wide configuration and logs: a caller scoped to some enterprises gets 403.
 DISTRICT = {"/api/v1/silences", "/api/v1/silences/{id}", "/api/v1/policies", "/api/v1/notifications"}
-PAGES = {"/", "/e/{id}", "/alert/{id}"}
+PAGES = {"/", "/e/{id}", "/alert/{id}", "/admin"}
+#: The ledger's administration (issue 14): the admin role only; everyone else gets 403.
+ADMIN = {p for p in KNOWN if p == "/admin" or p.startswith("/api/v1/admin/")}
+ADMIN_USERS = {"boss"}
 #: Writes the sweep leaves alone: they end the caller's session, or are login attempts (tests/test_security.py).
 NOT_SWEPT = {("POST", "/logout"), ("POST", "/login")}
 
@@ -150,17 +173,20 @@ def site_raw(receiver_url: str) -> dict:
         {"name": "boss", "role": "admin"},
         {"name": "ent-alpha", "role": "enterprise", "enterprise": ALPHA},
         {"name": "ent-bravo", "role": "enterprise", "enterprise": BRAVO},
+        {"name": "taopu-duty", "role": "officer", "streets": ["桃浦镇"]},  # by name: resolved to its id
     ]
     for u in users:
         u["password"] = hash_password(PASSWORDS[u["name"]], salt=_SALT)
     return {
         "site": {"name": "isolation district"},
+        "streets": STREETS,
         "enterprises": [
             {
                 "id": eid,
                 "name": e["name"],
                 "token_sha256": [token_digest(e["token"])],
                 "location": [121.4, 31.2],
+                "street": e["street"],
                 "devices": [{"id": e["device"], "type": "bag_filter", "points": dc}],
             }
             for eid, e in ENTERPRISES.items()
@@ -351,6 +377,10 @@ def _status_findings(where: str, path: str, method: str, resp, caller: Caller, o
         return []
     if path in PUBLIC:
         return []
+    if path in ADMIN:
+        if caller.user in ADMIN_USERS:
+            return [f"{where}: refused to the admin"] if code in (401, 403) else []
+        return [] if code == 403 else [f"{where}: the ledger's administration must be 403 for a non-admin"]
     if method != "GET":
         return [] if code in (401, 403, 404) else [f"{where}: a write outside the scope must be refused"]
     restricted = caller.scope is not None
@@ -480,5 +510,6 @@ async def test_the_sweep_catches_a_planted_leak(server):
         await serving
     assert any("/api/v1/unknown is unknown" in f for f in findings), findings
     leaks = [f for f in findings if "GET /api/v1/leak" in f and "leaks" in f]
-    assert {f.split(":")[0] for f in leaks} == {"enterprise ALPHA01", "enterprise BRAVO02"}, findings
+    assert {f.split(":")[0] for f in leaks} == {"enterprise ALPHA01", "enterprise BRAVO02",
+                                                "street officer 桃浦镇"}, findings
     assert any(BRAVO in f for f in leaks if f.startswith("enterprise ALPHA01"))

@@ -32,6 +32,7 @@ CORE = (
     "warning/tokens.py",
     "warning/security.py",
     "warning/policy",
+    "warning/ledger",
     "warning/platforms",
 )
 #: Core modules that other parts of issue 17/19/13 add; held to the same rules once present.

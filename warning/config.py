@@ -22,7 +22,20 @@ from .labels import Labels
 from .model import PointRef, Severity
 from .platforms.settings import parse_platforms
 from .policy.policies import PolicyError, parse_policy
-from .site import CHANNEL_TYPES, DEFAULT_TIMEZONE, ROLES, Channel, Enterprise, PointDef, Retention, Site, User
+from .site import (
+    CHANNEL_TYPES,
+    DEFAULT_TIMEZONE,
+    ROLES,
+    Channel,
+    Collectors,
+    Dust,
+    Enterprise,
+    PointDef,
+    Retention,
+    Site,
+    Street,
+    User,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +95,11 @@ def load_basemap(name: str, base: Path | None, source: str) -> Basemap | None:
 
 def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site", base: Path | None = None) -> Site:
     site = raw.get("site", {})
+    streets = _streets(raw, source)
     basemap = load_basemap(site["map"], base, source) if site.get("map") else None
     enterprises: dict[str, Enterprise] = {}
     points: list[PointDef] = []
+    checked: dict[tuple[str, str], tuple[dict, ...]] = {}  #: (kind, overrides) -> its checked specs
     for e in raw.get("enterprises", []):
         eid = _req(e, "id", source)
         if eid in enterprises:
@@ -100,27 +115,30 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site", base: Pa
                 kind = kinds.get(kind_name)
                 if kind is None:
                     raise ConfigError(f"{source}: {eid}/{did}/{pname}: unknown point kind {kind_name!r}")
-                specs = tuple(merge(kind.get("detectors", []), overrides.get(pname)))
-                for spec in specs:  # fail at start-up, not on the first reading
-                    try:
-                        gate = spec.get("when_running")  # read by the pipeline, not the detector
-                        if gate is not None and not (isinstance(gate, (int, float)) and gate >= 0):
-                            raise ValueError(f"when_running must be seconds >= 0, not {gate!r}")
-                        build({k: v for k, v in spec.items() if k != "when_running"})
-                    except ValueError as exc:
-                        raise ConfigError(f"{source}: {eid}/{did}/{pname}: {exc}") from None
+                # Points of one kind without overrides share their specs, checked once: a ledger
+                # of 160,000 points has a handful of distinct chains (building each is the cost).
+                key = (kind_name, repr(overrides.get(pname))) if pname in overrides else (kind_name, "")
+                specs = checked.get(key)
+                if specs is None:
+                    specs = tuple(merge(kind.get("detectors", []), overrides.get(pname)))
+                    for spec in specs:  # fail at start-up, not on the first reading
+                        try:
+                            gate = spec.get("when_running")  # read by the pipeline, not the detector
+                            if gate is not None and not (isinstance(gate, (int, float)) and gate >= 0):
+                                raise ValueError(f"when_running must be seconds >= 0, not {gate!r}")
+                            build({k: v for k, v in spec.items() if k != "when_running"})
+                        except ValueError as exc:
+                            raise ConfigError(f"{source}: {eid}/{did}/{pname}: {exc}") from None
+                    checked[key] = specs
                 code = codes.get(pname)
                 if code is not None and not (isinstance(code, str) and code):
                     raise ConfigError(f"{source}: {eid}/{did}/{pname}: a point code must be a non-empty string")
                 points.append(PointDef(PointRef(eid, did, pname), kind_name, kind.get("unit", ""),
                                        kind.get("title", pname), specs, code, kind.get("precision")))
-        loc = e.get("location")
-        street = e.get("street", "")
-        if basemap is not None and street and street not in basemap.streets():
-            raise ConfigError(f"{source}: enterprise {eid}: street {street!r} is not on the map")
-        enterprises[eid] = Enterprise(eid, e.get("name", eid), tuple(e.get("token_sha256", [])),
-                                      tuple(loc) if loc else None, e.get("dust", ""), tuple(devices), street,
-                                      _code(e.get("code"), f"{source}: enterprise {eid}"))
+        enterprises[eid] = _enterprise(e, eid, tuple(devices), streets, source)
+        street_id = enterprises[eid].street
+        if basemap is not None and street_id and streets[street_id].name not in basemap.streets():
+            raise ConfigError(f"{source}: enterprise {eid}: street {streets[street_id].name!r} is not on the map")
     users = {}
     for u in raw.get("users", []):
         name = _req(u, "name", source)
@@ -133,7 +151,11 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site", base: Pa
         loc = u.get("locale")
         if loc is not None and normalise(loc) is None:
             raise ConfigError(f"{source}: user {name!r}: locale must be one of {LOCALES}")
-        users[name] = User(name, role, u.get("password"), u.get("api_token_sha256"), ent, normalise(loc))
+        user_streets = tuple(_street_of(s, streets, f"{source}: user {name!r}") for s in u.get("streets", []))
+        if user_streets and role not in ("officer", "viewer"):
+            raise ConfigError(f"{source}: user {name!r}: only officers and viewers are scoped to streets")
+        users[name] = User(name, role, u.get("password"), u.get("api_token_sha256"), ent, normalise(loc),
+                           streets=user_streets)
     channel_list: list[Channel] = []
     for c in raw.get("channels", []):
         ch = Channel(_req(c, "id", source), _req(c, "type", source), c.get("min_severity", "blue"),
@@ -173,7 +195,64 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site", base: Pa
     except ValueError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     return Site(site.get("name", "site"), float(site.get("offline_after", 300)), enterprises, tuple(points), users,
-                channels, policy, tz, basemap, platforms, retention)
+                channels, policy, tz, streets=streets, basemap=basemap, platforms=platforms,
+                retention=retention)
+
+
+def _streets(raw: dict, source: str) -> dict[str, Street]:
+    """The ``[[streets]]`` table (id, name); without one, the streets the enterprises name
+    (a street's id is then its name, as a site file with a map but no table writes them)."""
+    out: dict[str, Street] = {}
+    for s in raw.get("streets", []):
+        sid = _req(s, "id", f"{source}: streets")
+        if sid in out:
+            raise ConfigError(f"{source}: street {sid!r} defined twice")
+        out[sid] = Street(sid, s.get("name", sid))
+    if "streets" not in raw:
+        for e in raw.get("enterprises", []):
+            name = e.get("street")
+            if isinstance(name, str) and name:
+                out.setdefault(name, Street(name, name))
+    return out
+
+
+def _street_of(value, streets: dict[str, Street], where: str) -> str:
+    """A street named by its id or its name -> its id."""
+    if isinstance(value, str):
+        if value in streets:
+            return value
+        for s in streets.values():
+            if s.name == value:
+                return s.id
+    raise ConfigError(f"{where}: unknown street {value!r} (streets: {', '.join(streets) or 'none'})")
+
+
+def _enterprise(e: dict, eid: str, devices: tuple[str, ...], streets: dict[str, Street], source: str) -> Enterprise:
+    """An enterprise and its ledger fields (all optional; :mod:`warning.ledger.check` checks
+    them field by field for the admin API and the import)."""
+    where = f"{source}: enterprise {eid}"
+    loc = e.get("location")
+    street = e.get("street") or None
+    col = e.get("collectors") or {}
+    try:
+        dusts = tuple(Dust(str(d["kind"]), str(d.get("explosion_class", ""))) for d in e.get("dusts", []))
+        collectors = Collectors(int(col.get("count", 0)), bool(col.get("wet", False)), str(col.get("type", "")))
+        workers = int(e.get("dust_workers", 0))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ConfigError(f"{where}: ledger fields: {exc}") from None
+    return Enterprise(eid, e.get("name", eid), tuple(e.get("token_sha256", [])), tuple(loc) if loc else None,
+                      e.get("dust", ""), devices, credit_code=e.get("credit_code") or None,
+                      address=e.get("address", ""),
+                      street=_street_of(street, streets, where) if street is not None else None,
+                      industry=e.get("industry", ""), dusts=dusts, dust_workers=workers, collectors=collectors,
+                      contact_name=e.get("contact_name", ""), contact_phone=e.get("contact_phone", ""),
+                      risk_grade=e.get("risk_grade", ""), code=_code(e.get("code"), where))
+
+
+def _req(table: dict, key: str, where: str):
+    if key not in table:
+        raise ConfigError(f"{where}: missing {key!r}")
+    return table[key]
 
 
 def _code(value, where: str) -> str | None:
@@ -181,12 +260,6 @@ def _code(value, where: str) -> str | None:
     if value is not None and not (isinstance(value, str) and value):
         raise ConfigError(f"{where}: code must be a non-empty string")
     return value
-
-
-def _req(table: dict, key: str, where: str):
-    if key not in table:
-        raise ConfigError(f"{where}: missing {key!r}")
-    return table[key]
 
 
 def public_labels(site: Site) -> Labels:

@@ -52,15 +52,21 @@ class Pipeline:
         self.engine = AlertEngine(policy, Describer.of(self.points.values()))
         self.router = Router(policy or Policy(), tuple(channels), labels)  #: events -> notifications (policy.router)
         self.chains: dict[int, PointChain] = {}  #: point id -> its detectors and gates, built on first reading
-        self._device_of = {pid: (p.ref.enterprise, p.ref.device) for pid, p in self.points.items()}
         self.last_seen: dict[tuple[str, str], float] = {}  #: device -> arrival time of its last reading
         self.offline: set[tuple[str, str]] = set()  #: devices currently reported offline
-        pol = policy or Policy()
+        self.point_seen: dict[int, float] = {}  #: point id -> arrival of its last reading (NoData points only)
+        self.silent_points: set[int] = set()  #: NoData points currently silent
+        self.runs: dict[tuple[str, str], RunState] = {}  #: device -> its running state (gated devices)
+        self._index_points()
+
+    def _index_points(self) -> None:
+        """What follows from the point set: NoData rules, running points and gated devices
+        (at construction, and again when the ledger changes the points: :meth:`reconfigure`)."""
+        pol = self.engine.policy or Policy()
+        self._device_of = {pid: (p.ref.enterprise, p.ref.device) for pid, p in self.points.items()}
         self.nodata = {pid: rule for pid, p in self.points.items()  #: point id -> its NoData policy
                        if (rule := pol.nodata_for(p.ref.enterprise, p.ref.device, p.ref.point, p.kind)) is not None
                        and rule.action != "keep"}
-        self.point_seen: dict[int, float] = {}  #: point id -> arrival of its last reading (NoData points only)
-        self.silent_points: set[int] = set()  #: NoData points currently silent
         # Rules marked ``when_running = S`` judge a collector only while it runs, and not in the
         # first S seconds after it starts: a plant stopped at night is not an airflow loss, and a
         # fan spinning up is not a pressure fault. The running state comes from the device's
@@ -74,7 +80,6 @@ class Pipeline:
         for pid in sorted(self._signal_points):
             self._signals_of.setdefault(self._device_of[pid], []).append(pid)
         self._gated_devices = explicit | set(self._signals_of)
-        self.runs: dict[tuple[str, str], RunState] = {}  #: device -> its running state (gated devices)
 
     # -- the hot path --------------------------------------------------------------------------
     def process(self, readings: Iterable[RawReading], now: float) -> list[AlertEvent]:
@@ -193,6 +198,37 @@ class Pipeline:
         for pid in self.point_seen:
             if pid not in self.silent_points:
                 self.point_seen[pid] = max(self.point_seen[pid], now)
+
+    def reconfigure(self, points: Mapping[int, PointDef], now: float, actor: str = "ledger",
+                    note: str = "测点已从台账撤销 / point retired from the ledger") -> list[AlertEvent]:
+        """Take a new set of points (the ledger changed, issue 14) without losing state: a point
+        whose detector specs are unchanged keeps its detectors, a changed one starts fresh, a new
+        one starts learning on its first reading, and a retired point's (or retired device's)
+        open alerts are closed by ``actor`` with ``note``."""
+        old, gated_before = self.points, self._gated_devices
+        self.points = dict(points)
+        self._index_points()
+        for pid in list(self.chains):
+            p = self.points.get(pid)
+            if p is None or p.detectors != old[pid].detectors or p.ref != old[pid].ref or (
+                    (self._device_of[pid] in gated_before) != (self._device_of[pid] in self._gated_devices)):
+                del self.chains[pid]  # rebuilt on its next reading (its gates depend on the device too)
+        live_refs = {(p.ref.enterprise, p.ref.device, p.ref.point) for p in self.points.values()}
+        devices = set(self._device_of.values())
+        events: list[AlertEvent] = []
+        for a in list(self.engine.open_alerts()):
+            gone = (a.enterprise, a.device) not in devices if a.point == "" else (
+                (a.enterprise, a.device, a.point) not in live_refs)
+            if gone:
+                events.extend(self.engine.resolve(a.id, actor, note, now))
+        for dev in [d for d in self.last_seen if d not in devices]:
+            del self.last_seen[dev]
+            self.offline.discard(dev)
+        self.runs = {d: r for d, r in self.runs.items() if d in self._gated_devices}
+        self.point_seen = {pid: t for pid, t in self.point_seen.items() if pid in self.nodata}
+        self.silent_points &= set(self.nodata)
+        self.watch_devices(sorted(devices), now)
+        return events
 
     def _build_chain(self, pid: int) -> PointChain:
         p = self.points[pid]

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import uvicorn
 
-from .config import Site, config_dir, public_labels
+from .config import Site, config_dir, load_kinds, public_labels
+from .live import LiveLedger
 from .metrics import Metrics
 from .risk.config import RiskConfig
 from .risk.config import default as default_risk
@@ -99,6 +100,8 @@ class Server:
         self.tokens = TokenRegistry(site)  #: site digests + the tokens table
         self.risk: RiskService | None = None
         self.mqtt: MqttSource | None = None
+        self.ledger: LiveLedger | None = None
+        self.state: AppState | None = None
 
     async def start(self) -> None:
         s = self.settings
@@ -113,6 +116,11 @@ class Server:
         self.dsn = dsn
         async with self.pool.acquire() as conn:  # today's partitions exist before the first request
             await timeparts.ensure_ahead(conn, datetime.now(UTC), adopt=True)
+        # The store's ledger is the running site (warning.live: the site file seeds it, then
+        # its own changes are imported at start); the admin API changes it live.
+        self.ledger = LiveLedger(self.site, load_kinds(), self.pool, on_site=self._use_site)
+        self.site = await self.ledger.start()
+        self.tokens = TokenRegistry(self.site)
         metrics = Metrics()
         hub = Hub(metrics=metrics, labels=public_labels(self.site))
         if s.roles:
@@ -130,7 +138,9 @@ class Server:
                          proxies=proxies, public_url=s.public_url or os.environ.get("WARNING_PUBLIC_URL") or None,
                          admission=Admission(s.share_requests, s.share_readings),
                          enterprise_buckets=Buckets(s.enterprise_rate or s.rate, (s.enterprise_rate or s.rate) / s.rate
-                                                    * s.burst))
+                                                    * s.burst),
+                         ledger=self.ledger, tokens=self.tokens)
+        self.state = state
         self._background.append(asyncio.create_task(self._token_loop()))
         if s.store_interval > 0:
             self._background.append(asyncio.create_task(self._store_loop()))
@@ -164,6 +174,18 @@ class Server:
     def port(self) -> int:
         sock = self.uvicorn.servers[0].sockets[0]
         return sock.getsockname()[1]
+
+    async def _use_site(self, site: Site, actor: str) -> None:
+        """The ledger changed: the runtime first (new points registered, retired points'
+        alerts closed), then the edge (scopes, users, token digests), without a restart."""
+        if self.runtime is not None:
+            await self.runtime.reconfigure(site, actor)
+        self.site = site
+        if self.state is not None:
+            self.state.site = site
+            self.state.auth.use_site(site)
+        async with self.pool.acquire() as conn:
+            self.tokens.use_site(site, await token_store.rows(conn))
 
     async def _refresh_tokens(self) -> None:
         async with self.pool.acquire() as conn:

@@ -31,6 +31,31 @@ class PointDef:
 
 
 @dataclass(frozen=True, slots=True)
+class Street:
+    """A street or town (街镇): the tier between the district and its enterprises."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Dust:
+    """A combustible dust an enterprise works with, and its explosion class (e.g. St1, St2, St3)."""
+
+    kind: str
+    explosion_class: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Collectors:
+    """An enterprise's dust-removal systems: how many, dry or wet, of which type (e.g. 布袋除尘)."""
+
+    count: int = 0
+    wet: bool = False
+    type: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Enterprise:
     id: str
     name: str
@@ -38,7 +63,17 @@ class Enterprise:
     location: tuple[float, float] | None = None
     dust: str = ""
     devices: tuple[str, ...] = ()
-    street: str = ""  #: the street or town (街镇) it belongs to; one of the basemap's when there is one
+    # The ledger (台账, issue 14): every field optional so a site file may declare only the above.
+    credit_code: str | None = None  #: 统一社会信用代码, check digit verified (warning.ledger.credit)
+    address: str = ""
+    street: str | None = None  #: a Street id of Site.streets (with a map, the street's name is one of its streets)
+    industry: str = ""
+    dusts: tuple[Dust, ...] = ()
+    dust_workers: int = 0  #: people working with dust
+    collectors: Collectors = Collectors()
+    contact_name: str = ""  #: the responsible person
+    contact_phone: str = ""
+    risk_grade: str = ""  #: the static risk grade (warning.ledger.RISK_GRADES)
     code: str | None = None  #: the platforms' enterprise code (provincial ``qybm``)
 
 
@@ -50,6 +85,7 @@ class User:
     api_token_digest: str | None = None
     enterprise: str | None = None  #: the one enterprise an ``enterprise`` user may see
     locale: str | None = None  #: the language this user reads (zh-CN, en); None: Accept-Language, then zh-CN
+    streets: tuple[str, ...] = ()  #: an officer's or viewer's streets (Street ids): empty means the district
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +143,15 @@ class Site:
     channels: tuple[Channel, ...]
     policy: Policy = field(default_factory=Policy)  #: escalation, rosters, noise control
     timezone: str = DEFAULT_TIMEZONE  #: IANA name; a time written without a zone is read here
+    streets: dict[str, Street] = field(default_factory=dict)  #: street id -> street (街镇)
     basemap: Basemap | None = None  #: the risk map's outline and streets (``[site] map``), see warning.basemap
     platforms: Platforms | None = None  #: the platforms' inbound formats, gateways and point codes
     retention: Retention = field(default_factory=Retention)  #: ``[retention]``: how long stored data is kept
+
+    def in_streets(self, streets: tuple[str, ...] | frozenset[str]) -> frozenset[str]:
+        """The ids of the enterprises that belong to any of ``streets``."""
+        wanted = set(streets)
+        return frozenset(e.id for e in self.enterprises.values() if e.street in wanted)
 
     def alert_policy(self) -> Policy:
         return self.policy

@@ -29,6 +29,7 @@ from .model import AlertEvent, Finding, PointRef, Reading, Severity
 from .pipeline import Pipeline
 from .policy.router import Notification
 from .policy.silences import Silence
+from .site import PointDef
 
 SYSTEM = "_system"  #: the enterprise of operations alerts
 ACTIONS = ("acknowledge", "handle", "feedback", "resolve")
@@ -126,7 +127,18 @@ class SystemFinding:
         )
 
 
-Input = Batch | Tick | Command | DeadLetter | SilenceChange | SystemFinding
+@dataclass(frozen=True, slots=True)
+class PointsChange:
+    """The live ledger changed the point set (issue 14): unchanged points keep their state, new
+    ones start learning, a retired point's open alerts are closed by ``actor`` with a note."""
+
+    id: str  #: the reply names it
+    points: Mapping[int, PointDef]  #: point id -> definition, the whole new set
+    at: float
+    actor: str
+
+
+Input = Batch | Tick | Command | DeadLetter | SilenceChange | SystemFinding | PointsChange
 
 
 # -- effects ---------------------------------------------------------------------------------
@@ -259,6 +271,9 @@ class Step:
         elif isinstance(item, SystemFinding):
             finding = Finding(item.rule, item.severity, item.at, item.value, item.message)
             self._route(p.engine.observe(PointRef(SYSTEM, item.device, item.point), finding), item.at, replay, out)
+        elif isinstance(item, PointsChange):
+            self._route(p.reconfigure(item.points, item.at, item.actor), item.at, replay, out)
+            out.replies.append(reply(item.id))
         else:  # pragma: no cover - the union above is closed
             raise TypeError(f"not a step input: {type(item).__name__}")
         return out

@@ -19,6 +19,11 @@ class TokenRegistry:
         self.from_site = {d: e.id for e in site.enterprises.values() for d in e.token_digests}
         self.by_digest: dict[str, str] = dict(self.from_site)  #: the mapping in force
 
+    def use_site(self, site: Site, rows: Iterable[tuple[str, str, bool]]) -> None:
+        """The ledger changed the enterprises: their declared digests, then the table again."""
+        self.from_site = {d: e.id for e in site.enterprises.values() for d in e.token_digests}
+        self.rebuild(rows)
+
     def get(self, digest: str, default=None):
         return self.by_digest.get(digest, default)
 

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from ..ingest import Parsed
 from ..policy.silences import Silence
+from ..site import Site
 
 
 class Runtime(Protocol):
@@ -46,6 +47,12 @@ class Runtime(Protocol):
     ) -> dict | None:
         """An officer's action; the alert as it now is (None: ask the store). Raises
         ``AlertNotFound``/``AlertError`` (404/409), ``Rejected`` (400), ``Overloaded`` (503)."""
+        ...
+
+    async def reconfigure(self, site: Site, actor: str) -> None:
+        """The live ledger changed the enterprises, devices or points (issue 14): take the new
+        site without a restart (unchanged points keep their state; a retired point's open alerts
+        are closed by ``actor``). Returns once telemetry for the new points is accepted."""
         ...
 
     async def reload_silences(self) -> None:

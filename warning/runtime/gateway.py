@@ -196,6 +196,11 @@ class KafkaGateway:
                                                                               **reply.get("params", {}))
         return reply.get("alert")
 
+    async def reconfigure(self, site: Site, actor: str) -> None:
+        """Not live in the distributed runtime yet (issue 14 item 6): the workers own the
+        pipeline and take a changed ledger at their next start; this gateway says so."""
+        log.warning("ledger changed by %s: the distributed runtime applies it at the workers' next start", actor)
+
     async def reload_silences(self) -> None:
         """Tell every partition's owner to re-read the silences."""
         value = records.encode_silences(self.clock())

@@ -21,3 +21,19 @@ async def sync_points(conn: asyncpg.Connection, site: Site) -> dict[int, PointDe
     ids = {(r["enterprise"], r["device"], r["point"]): r["id"]
            for r in await conn.fetch("SELECT id, enterprise, device, point FROM points")}
     return {ids[(p.ref.enterprise, p.ref.device, p.ref.point)]: p for p in site.points}
+
+
+async def register(conn: asyncpg.Connection, points: list[PointDef]) -> dict[tuple[str, str, str], int]:
+    """Register (or update the kind of) just these points; their ids. For a live change of the
+    ledger: one new point in a ledger of 160,000 costs one row, not a pass over all of them."""
+    if not points:
+        return {}
+    rows = [(p.ref.enterprise, p.ref.device, p.ref.point, p.kind) for p in points]
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_ID)
+        got = await conn.fetch(
+            "INSERT INTO points (enterprise, device, point, kind) SELECT * FROM unnest($1::text[], $2::text[], "
+            "$3::text[], $4::text[]) ON CONFLICT (enterprise, device, point) DO UPDATE SET kind = EXCLUDED.kind "
+            "RETURNING id, enterprise, device, point",
+            [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows])
+    return {(r["enterprise"], r["device"], r["point"]): r["id"] for r in got}

@@ -88,18 +88,18 @@ async def alert_with_events(pool, aid: str, scope: Scope, site=None, locale: str
 
 
 def routes(state):
-    site = state.site
+    # the site is read per request: the live ledger replaces it (issue 14)
 
     def locale_of(request: Request) -> str:
-        return request_locale(request, site, principal_of(request))
+        return request_locale(request, state.site, principal_of(request))
 
     async def list_alerts(request: Request) -> Response:
-        return await alert_listing(state.pool, request, scope_of(request), site=site, locale=locale_of(request))
+        return await alert_listing(state.pool, request, scope_of(request), site=state.site, locale=locale_of(request))
 
     async def get_alert(request: Request) -> Response:
         aid = request.path_params["id"]
         loc = locale_of(request)
-        alert = await alert_with_events(state.pool, aid, scope_of(request), site, loc)
+        alert = await alert_with_events(state.pool, aid, scope_of(request), state.site, loc)
         return json_response(alert) if alert is not None else json_error(
             404, translate("no alert with id {id}", loc, id=repr(aid)))
 
@@ -155,12 +155,12 @@ def routes(state):
             except Overloaded as exc:  # starting, stopping, or no worker answered in time
                 return json_error(503, str(exc), headers={"Retry-After": str(exc.retry_after)})
             if current is not None:
-                return json_response(dress(current, site, loc, point_titles(site)))
+                return json_response(dress(current, state.site, loc, point_titles(state.site)))
             async with state.pool.acquire() as conn:
                 stored = await alert_store.get_alert(conn, aid)
             if stored is None:
                 return fail(404, "no alert with id {id}", id=repr(aid))
-            return json_response(dress(stored, site, loc, point_titles(site)))
+            return json_response(dress(stored, state.site, loc, point_titles(state.site)))
         return act
 
     return [

@@ -12,11 +12,15 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from ..config import Site
+from ..live import LiveLedger
 from ..metrics import Metrics
 from ..runtime.api import Runtime
+from ..tokens import TokenRegistry
 from . import (
+    admin_api,
     alerts_api,
     notify_api,
+    onboarding_api,
     openapi,
     ops,
     pages,
@@ -63,6 +67,8 @@ class AppState:
     mqtt: object | None = None  #: the MQTT source when configured (readiness)
     proxies: TrustedProxies = field(default_factory=TrustedProxies)  #: whose forwarded headers count
     public_url: str | None = None  #: WARNING_PUBLIC_URL: an origin accepted beside the request's own
+    ledger: LiveLedger | None = None  #: the admin API changes the site through it (None: no admin API)
+    tokens: TokenRegistry | None = None  #: the token registry in force (the admin API issues tokens)
     admission: Admission = field(default_factory=Admission)  #: per-enterprise fair share at the edge
     enterprise_buckets: Buckets | None = None  #: rate per enterprise, all its tokens together (None: off)
     risk: RiskService | None = None  #: risk warnings and their loop (warning.runtime.risk); None: not running
@@ -99,8 +105,11 @@ def build_app(state: AppState, *, lifespan=None, extra=(), access: dict[str, Rul
     routes: list = [Route("/api/v1/telemetry", telemetry.make_endpoint(state), methods=["POST"]),
                     WebSocketRoute("/ws", ws.make_endpoint(state))]
     declared = list(extra)
-    for module in (alerts_api, silences_api, notify_api, report_api, platform_api, risk_api, openapi, ops, pages):
+    for module in (alerts_api, silences_api, notify_api, report_api, platform_api, risk_api, openapi, ops, pages,
+                   onboarding_api):
         declared += module.routes(state)
+    if state.ledger is not None:
+        declared += admin_api.routes(state)
     routes += [Route(path, guard(rule_of(path, table), fn, state.auth), methods=methods)
                for path, fn, methods in declared]
     # The platform adapters' paths are site configuration, so they cannot be in ROUTES; each is

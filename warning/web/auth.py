@@ -67,6 +67,12 @@ class Auth:
         self._dummy_hash = hash_password(secrets.token_urlsafe(16))
         self._verifying = asyncio.Semaphore(VERIFY_AT_ONCE)
 
+    def use_site(self, site: Site) -> None:
+        """The live ledger changed the users (issue 14): later requests see the new ones; a
+        user whose password, role or enterprise changed loses their sessions (fingerprint)."""
+        self.site = site
+        self.user_by_digest = {u.api_token_digest: u for u in site.users.values() if u.api_token_digest}
+
     @property
     def max_age(self) -> float:
         return self.sessions.max_age

@@ -59,10 +59,15 @@ def site_json(site, scope: Scope, devices: bool = True, locale: str = "zh-CN") -
         if not scope.sees(e.id):
             continue
         ents.append({"id": e.id, "name": e.name, "location": list(e.location) if e.location else None,
-                     "dust": e.dust, "dust_title": word("dust", e.dust, locale) if e.dust else "", "street": e.street,
+                     "dust": e.dust, "dust_title": word("dust", e.dust, locale) if e.dust else "",
+                     # the map matches streets by name; the street's id is what users are scoped by
+                     "street": site.streets[e.street].name if e.street in site.streets else "",
+                     "street_id": e.street,
                      "devices": [{"id": d, "points": by_device.get((e.id, d), [])} for d in e.devices]
                      if devices else len(e.devices)})
-    return {"name": site.name, "enterprises": ents}
+    streets = {e["street_id"] for e in ents if e["street_id"]}  # only the caller's streets
+    return {"name": site.name, "enterprises": ents,
+            "streets": [{"id": s.id, "name": s.name} for s in site.streets.values() if s.id in streets or scope.all]}
 
 
 def _float(params, key: str, default: float) -> float:
@@ -111,13 +116,18 @@ def _finite(a: np.ndarray) -> list:
 
 
 def routes(state):
-    site = state.site
-    point_index = site.point_index()  # (enterprise, device, point) -> index: once, not per request
+    cached: dict = {}
+
+    def point_index() -> dict:
+        """(enterprise, device, point) -> index: once per site (the live ledger replaces it), not per request."""
+        if cached.get("site") is not state.site:
+            cached.update(site=state.site, index=state.site.point_index())
+        return cached["index"]
 
     def scoped(request: Request) -> Scope | Response:
         """The caller's scope, narrowed to the ``enterprise`` parameter if one is given (or a 404)."""
         wanted = request.query_params.get("enterprise") or None
-        narrowed = scope_of(request).narrow(wanted, site.enterprises)
+        narrowed = scope_of(request).narrow(wanted, state.site.enterprises)
         return narrowed if narrowed is not None else json_error(404, f"no enterprise {wanted!r}")
 
     async def site_info(request: Request) -> Response:
@@ -127,21 +137,24 @@ def routes(state):
         # Devices and points (with limits) only for one enterprise or when asked: the whole
         # district's is megabytes, and the big screen needs only names and places.
         devices = sc.only() is not None or request.query_params.get("devices") == "1"
+        site = state.site
         return json_response(site_json(site, sc, devices, request_locale(request, site, principal_of(request))))
 
     async def list_alerts(request: Request) -> Response:
         sc = scoped(request)
+        site = state.site
         return sc if isinstance(sc, Response) else await alert_listing(
             state.pool, request, sc, default_limit=200, site=site,
             locale=request_locale(request, site, principal_of(request)))
 
     async def get_alert(request: Request) -> Response:
         aid = request.path_params["id"]
+        site = state.site
         alert = await alert_with_events(state.pool, aid, scope_of(request), site,
                                         request_locale(request, site, principal_of(request)))
         if alert is None:
             return json_error(404, f"no alert with id {aid!r}")
-        idx = point_index.get((alert["enterprise"], alert["device"], alert["point"]))
+        idx = point_index().get((alert["enterprise"], alert["device"], alert["point"]))
         alert["point_info"] = None
         if idx is not None:
             pd = site.points[idx]

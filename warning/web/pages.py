@@ -30,14 +30,14 @@ LOGIN_FIELDS = {"username": 200, "password": 1024}  #: the login form's fields a
 
 
 def home_of(p) -> str:
-    """An enterprise user's (one-enterprise scope's) own page, else the district's screen."""
+    """An enterprise user's own page, else the screen (a street officer's shows their streets,
+    even a street of one enterprise: the scope filters it, the page is the same)."""
     only = p.scope.only()
-    return f"/e/{only}" if only is not None and not p.scope.all else "/"
+    return f"/e/{only}" if p.role == "enterprise" and only is not None else "/"
 
 
 def routes(state):
     auth = state.auth
-    site = state.site
 
     def page(name: str) -> Response:
         return FileResponse(STATIC / name, headers=NO_STORE)
@@ -50,7 +50,7 @@ def routes(state):
 
     async def enterprise_page(request: Request) -> Response:
         eid = request.path_params["id"]
-        if eid not in site.enterprises or not principal_of(request).scope.sees(eid):
+        if eid not in state.site.enterprises or not principal_of(request).scope.sees(eid):
             return Response("no such enterprise", 404, media_type="text/plain")
         return page("enterprise.html")
 

@@ -17,6 +17,7 @@ table makes the application refuse to start, so a new route cannot forget its sc
 * ``SCOPED``: any logged-in caller; the handler reads :func:`scope_of` and filters by it.
 * ``DISTRICT``: only callers who see every enterprise (district-wide configuration and
   logs: silences, policies, the notification log); others get 403.
+* ``ADMIN``: only the ``admin`` role (the ledger's administration, issue 14); others get 403.
 """
 
 from __future__ import annotations
@@ -84,8 +85,11 @@ NOTHING = Scope.of(())
 
 
 def scope_for(user: User, site: Site) -> Scope:
-    """A user's scope from their role. A street officer (issue 14) will be one more branch
-    here: ``Scope.of(the site's enterprises in the user's streets)``; nothing else changes."""
+    """A user's scope from their role and streets. An officer or viewer with ``streets``
+    (街镇, issue 14) sees the enterprises of those streets, as the site has them now: an
+    enterprise moved to another street leaves the scope with it."""
+    if user.role in ("officer", "viewer") and user.streets:
+        return Scope.of(site.in_streets(user.streets))
     if user.role in ("officer", "viewer", "admin"):
         return EVERYTHING
     if user.role == "enterprise" and user.enterprise in site.enterprises:
@@ -98,6 +102,7 @@ class Access(StrEnum):
     TOKEN = "token"
     SCOPED = "scoped"
     DISTRICT = "district"
+    ADMIN = "admin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +111,7 @@ class Rule:
     page: bool = False  #: an HTML page: a caller not logged in is sent to /login instead of a 401
 
 
-P, T, S, D = Access.PUBLIC, Access.TOKEN, Access.SCOPED, Access.DISTRICT
+P, T, S, D, A = Access.PUBLIC, Access.TOKEN, Access.SCOPED, Access.DISTRICT, Access.ADMIN
 
 #: Every path of the application (Starlette path templates) and how it is guarded.
 ROUTES: dict[str, Rule] = {
@@ -156,6 +161,22 @@ ROUTES: dict[str, Rule] = {
     "/q/{id}": Rule(P),  #: 一码发现: the QR code's public page (name, street, colour, a report form)
     "/api/v1/public/{id}": Rule(P),  #: its data: risk_api.PUBLIC_KEYS only
     "/api/v1/public/{id}/report": Rule(P),  #: token + challenge, Origin, per-address limit
+    "/api/v1/onboarding": Rule(S),  #: an enterprise's integration details (no token)
+    # the ledger's administration (warning.web.admin_api)
+    "/admin": Rule(A, page=True),
+    "/api/v1/admin/ledger": Rule(A),
+    "/api/v1/admin/audit": Rule(A),
+    "/api/v1/admin/streets": Rule(A),
+    "/api/v1/admin/streets/{id}": Rule(A),
+    "/api/v1/admin/enterprises": Rule(A),
+    "/api/v1/admin/enterprises/{id}": Rule(A),
+    "/api/v1/admin/enterprises/{id}/devices/{device}": Rule(A),
+    "/api/v1/admin/enterprises/{id}/onboarding": Rule(A),
+    "/api/v1/admin/enterprises/{id}/token": Rule(A),
+    "/api/v1/admin/users": Rule(A),
+    "/api/v1/admin/users/{id}": Rule(A),
+    "/api/v1/admin/import": Rule(A),
+    "/api/v1/admin/export": Rule(A),
 }
 
 
@@ -191,6 +212,8 @@ def guard(rule: Rule, handler: Handler, auth) -> Handler:
             return json_error(401, "log in, or send an officer API token")
         if rule.access is Access.DISTRICT and not p.scope.all:
             return json_error(403, "district-wide data: not for a caller scoped to some enterprises")
+        if rule.access is Access.ADMIN and p.role != "admin":
+            return json_error(403, "需要管理员角色 / this needs the admin role")
         request.state.principal = p
         return await handler(request)
 

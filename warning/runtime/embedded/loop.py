@@ -21,7 +21,7 @@ import orjson
 from ...model import AlertEvent, Severity
 from ...pipeline import SHARDS
 from ...policy.router import Notification
-from ...step import Batch, Command, Effects, Input, Poison, Step, SystemFinding, Tick, reply
+from ...step import Batch, Command, Effects, Input, PointsChange, Poison, Step, SystemFinding, Tick, reply
 from ...store import alerts as alert_store
 from ...store import checkpoints
 from ...store import dead_letters as dead_letter_store
@@ -73,8 +73,9 @@ class Loop:
         self.queued_batches += 1
         self.metrics.queue_depth.labels("pipeline").set(self.queued_batches)
 
-    async def command(self, c: Command) -> dict:
-        """Apply a command in order with the readings; returns its reply once the effects are stored."""
+    async def command(self, c: Command | PointsChange) -> dict:
+        """Apply a command (or a change of the point set) in order with the readings; returns its
+        reply once the effects are stored."""
         fut = asyncio.get_running_loop().create_future()
         self.waiting[c.id] = fut
         self.inbox.put_nowait(c)

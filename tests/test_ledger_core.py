@@ -1,0 +1,120 @@
+"""The ledger's pure parts: the credit code's check character, field checks, streets in the site file."""
+
+from __future__ import annotations
+
+import pytest
+
+from warning.config import ConfigError, parse_site
+from warning.ledger import credit
+from warning.ledger.check import check_enterprise, check_user
+from warning.site import Street, User
+from warning.web.scope import EVERYTHING, scope_for
+
+# Built here by hand: 17 characters and the check character computed with the standard's rule
+# written out longhand (not with credit.check_char), so the test does not just repeat the code.
+BODY = "91310107MA1G8XY73"  # 9 = 工商, 1 = 企业, 310107 = 上海市普陀区, then an organisation code
+
+
+def _longhand(body: str) -> str:
+    alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+    weights = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28]
+    s = sum(alphabet.index(ch) * w for ch, w in zip(body, weights))
+    return alphabet[(31 - s % 31) % 31]
+
+
+def test_credit_code_check_character():
+    code = BODY + _longhand(BODY)
+    assert credit.valid(code)
+    assert credit.valid("91350100M000100Y43")  # the standard's own example
+    wrong = code[:17] + next(c for c in credit.ALPHABET if c != code[17])
+    assert "校验码" in credit.problem(wrong)
+    assert "18" in credit.problem(code[:17])
+    assert "字符" in credit.problem(code[:16] + "I" + code[17])  # I, O, S, V, Z are not in the alphabet
+    assert "3-8" in credit.problem(code[:2] + "A" + code[3:])
+    swapped = code[0] + code[2] + code[1] + code[3:]  # two characters swapped: the weights catch it
+    assert not credit.valid(swapped) or swapped == code
+
+
+STREETS = {"taopu": Street("taopu", "桃浦镇"), "wanli": Street("wanli", "万里街道")}
+KINDS = {"dp", "spark", "running"}
+
+
+def test_enterprise_record_errors_per_field():
+    good = {"id": "E1", "name": "甲粉体", "credit_code": (BODY + _longhand(BODY)).lower(), "street": "桃浦镇",
+            "dust_workers": "12", "risk_grade": "较大风险", "contact_phone": "021-6250 1234",
+            "dusts": [{"kind": "铝粉", "explosion_class": "St2"}], "collectors": {"count": 2, "wet": True, "type": "水浴"},
+            "devices": [{"id": "DC1", "points": ["dp", "spark"], "codes": {"dp": "TNM-1"}}]}
+    out, errors = check_enterprise(good, streets=STREETS, kinds=KINDS)
+    assert errors == []
+    assert out["street"] == "taopu" and out["risk_grade"] == "orange" and out["dust_workers"] == 12
+    assert out["credit_code"] == BODY + _longhand(BODY)
+    bad = {"id": "E 1", "name": "", "credit_code": BODY + "0" if _longhand(BODY) != "0" else BODY + "1",
+           "street": "nowhere", "dust_workers": -3, "risk_grade": "purple", "contact_phone": "call me",
+           "dusts": [{"kind": "铝粉", "explosion_class": "St9"}], "collectors": {"count": "x", "wet": "yes"},
+           "devices": [{"id": "DC1", "points": ["dp", "dp", "nosuch"]}, {"id": "DC1"}]}
+    _, errors = check_enterprise(bad, streets=STREETS, kinds=KINDS)
+    fields = {e.field for e in errors}
+    assert fields >= {"id", "name", "credit_code", "street", "dust_workers", "risk_grade", "contact_phone",
+                      "dusts[0].explosion_class", "collectors.count", "collectors.wet", "devices[0].points[1]",
+                      "devices[0].points[2]", "devices[1].id"}, fields
+    _, errors = check_enterprise({"id": "E2", "name": "a\x00b"}, streets=STREETS, kinds=KINDS)
+    assert [e.field for e in errors] == ["name"]
+
+
+def test_user_record_streets():
+    out, errors = check_user({"name": "tp", "role": "officer", "streets": ["桃浦镇", "wanli"]}, enterprises={"E1"},
+                             streets=STREETS)
+    assert errors == [] and out["streets"] == ["taopu", "wanli"]
+    _, errors = check_user({"name": "tp", "role": "admin", "streets": ["nowhere"]}, enterprises=(), streets=STREETS)
+    assert {e.field for e in errors} == {"streets[0]"}
+    _, errors = check_user({"name": "tp", "role": "admin", "streets": ["taopu"]}, enterprises=(), streets=STREETS)
+    assert {e.field for e in errors} == {"streets"}
+
+
+def _raw(**extra):
+    return {"streets": [{"id": "taopu", "name": "桃浦镇"}, {"id": "wanli", "name": "万里街道"}],
+            "enterprises": [{"id": "A", "street": "taopu", "devices": [{"id": "D", "points": ["dp"]}]},
+                            {"id": "B", "street": "万里街道"}, {"id": "C"}],
+            **extra}
+
+
+def test_site_file_streets_and_street_scope(kinds):
+    site = parse_site(_raw(users=[{"name": "tp", "role": "officer", "streets": ["taopu"]},
+                                  {"name": "all", "role": "officer"}]), kinds)
+    assert site.enterprises["B"].street == "wanli" and site.enterprises["C"].street is None
+    assert scope_for(site.users["tp"], site).enterprises == frozenset({"A"})
+    assert scope_for(site.users["all"], site) is EVERYTHING
+    assert scope_for(User("v", "viewer", None, streets=("taopu", "wanli")), site).enterprises == {"A", "B"}
+    with pytest.raises(ConfigError, match="unknown street"):
+        parse_site(_raw(users=[{"name": "x", "role": "officer", "streets": ["nowhere"]}]), kinds)
+    raw = _raw()
+    raw["enterprises"][2]["street"] = "nowhere"
+    with pytest.raises(ConfigError, match="unknown street"):
+        parse_site(raw, kinds)
+
+
+def test_streets_without_a_table_come_from_the_enterprises(kinds):
+    site = parse_site({"enterprises": [{"id": "A", "street": "桃浦镇"}, {"id": "B", "street": "长征镇"}]}, kinds)
+    assert set(site.streets) == {"桃浦镇", "长征镇"} and site.enterprises["A"].street == "桃浦镇"
+
+
+def test_step_points_change_keeps_state_and_closes_retired_points_alerts(kinds):
+    """The live ledger's hook, pure: a PointsChange through the step."""
+    from warning.pipeline import Pipeline
+    from warning.step import Batch, PointsChange, Step
+
+    site = parse_site({"enterprises": [{"id": "A", "devices": [{"id": "D", "points": ["dp", "vent_open"]}]}]}, kinds)
+    points = dict(enumerate(site.points, start=1))  # 1: dp, 2: vent_open
+    step = Step(Pipeline(points))
+    step.apply(Batch([(None, [(1, 100.0, 1000.0), (2, 100.0, 1.0)])], 100.0))
+    chain = step.pipeline.chains[1]
+    assert [a.point for a in step.open_alerts()] == ["vent_open"]
+    grown = parse_site({"enterprises": [{"id": "A", "devices": [{"id": "D", "points": ["dp", "hopper_temp"]}]}]}, kinds)
+    new = {1: grown.points[0], 3: grown.points[1]}
+    out = step.apply(PointsChange("c1", new, 200.0, "boss"))
+    assert out.replies == [{"reply": "c1", "ok": True, "alert": None}]
+    assert [(e.kind.value, e.alert.point, e.actor) for e in out.events] == [("resolved", "vent_open", "boss")]
+    assert "台账" in out.events[0].note and step.open_alerts() == []
+    assert step.pipeline.chains[1] is chain and 3 not in step.pipeline.chains  # kept; the new one learns on use
+    step.apply(Batch([(None, [(3, 210.0, 40.0), (2, 210.0, 1.0)])], 210.0))  # a retired point's reading: ignored
+    assert 3 in step.pipeline.chains and step.open_alerts() == []
