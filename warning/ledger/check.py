@@ -42,7 +42,7 @@ class Checker:
     def __init__(self) -> None:
         self.errors: list[FieldError] = []
 
-    def fail(self, field: str, message: str) -> None:
+    def refuse(self, field: str, message: str) -> None:
         self.errors.append(FieldError(field, message))
 
     def text(self, value, field: str, max_len: int, *, required: bool = False) -> str:
@@ -51,22 +51,22 @@ class Checker:
         if value is None:
             value = ""
         if not isinstance(value, str):
-            self.fail(field, f"应为文本 / must be text, not {type(value).__name__}")
+            self.refuse(field, f"应为文本 / must be text, not {type(value).__name__}")
             return ""
         value = value.strip()
         why = problem(value, max_len)  # the edge's one text rule (warning.textcheck)
         if why is not None:
-            self.fail(field, why)
+            self.refuse(field, why)
         elif required and not value:
-            self.fail(field, "必填 / required")
+            self.refuse(field, "必填 / required")
         return value
 
     def ident(self, value, field: str, pattern: re.Pattern = ID_RE) -> str:
         v = self.text(value, field, 64, required=True)
         if pattern is NAME_ID_RE and v and not pattern.fullmatch(v):
-            self.fail(field, "编号只能含文字、数字、_ . - / an id is letters (any script), digits, _ . -")
+            self.refuse(field, "编号只能含文字、数字、_ . - / an id is letters (any script), digits, _ . -")
         elif pattern is ID_RE and v and not pattern.fullmatch(v):
-            self.fail(field, "编号只能含字母、数字、_ . -，以字母或数字开头 / an id is letters, digits, _ . - "
+            self.refuse(field, "编号只能含字母、数字、_ . -，以字母或数字开头 / an id is letters, digits, _ . - "
                              "starting with a letter or digit")
         return v
 
@@ -76,7 +76,7 @@ class Checker:
         if isinstance(value, str) and value.strip().isdigit():
             value = int(value.strip())
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
-            self.fail(field, f"应为 0 到 {maximum} 的整数 / must be a whole number from 0 to {maximum}")
+            self.refuse(field, f"应为 0 到 {maximum} 的整数 / must be a whole number from 0 to {maximum}")
             return 0
         return value
 
@@ -100,28 +100,28 @@ def check_user(doc: Mapping, *, enterprises: Collection[str], streets: Mapping[s
     out: dict = {"name": c.ident(doc.get("name"), "name", NAME_ID_RE)}
     role = doc.get("role", "viewer")
     if role not in ROLES:
-        c.fail("role", f"角色应为 {'、'.join(ROLES)} 之一 / role must be one of {', '.join(ROLES)}")
+        c.refuse("role", f"角色应为 {'、'.join(ROLES)} 之一 / role must be one of {', '.join(ROLES)}")
     out["role"] = role
     ent = doc.get("enterprise") or None
     if role == "enterprise":
         if ent not in enterprises:
-            c.fail("enterprise", "企业用户需要一个已登记的企业 / an enterprise user needs a known enterprise")
+            c.refuse("enterprise", "企业用户需要一个已登记的企业 / an enterprise user needs a known enterprise")
         out["enterprise"] = ent
     elif ent is not None:
-        c.fail("enterprise", "只有企业用户属于企业 / only an enterprise user has an enterprise")
+        c.refuse("enterprise", "只有企业用户属于企业 / only an enterprise user has an enterprise")
     raw_streets = doc.get("streets") or []
     if not isinstance(raw_streets, list):
-        c.fail("streets", "应为街镇编号列表 / must be a list of street ids")
+        c.refuse("streets", "应为街镇编号列表 / must be a list of street ids")
         raw_streets = []
     ids = []
     for i, s in enumerate(raw_streets):
         sid = resolve_street(s, streets) if isinstance(s, str) else None
         if sid is None:
-            c.fail(f"streets[{i}]", f"未知街镇 {s!r} / unknown street {s!r}")
+            c.refuse(f"streets[{i}]", f"未知街镇 {s!r} / unknown street {s!r}")
         else:
             ids.append(sid)
     if ids and role not in ("officer", "viewer"):
-        c.fail("streets", "只有监管员和查看者可按街镇限定 / only officers and viewers are scoped to streets")
+        c.refuse("streets", "只有监管员和查看者可按街镇限定 / only officers and viewers are scoped to streets")
     if ids:
         out["streets"] = ids
     for key in ("password", "api_token_sha256"):
@@ -139,7 +139,7 @@ def check_enterprise(doc: Mapping, *, streets: Mapping[str, Street],
     if code:
         why = credit.problem(code)
         if why:
-            c.fail("credit_code", why)
+            c.refuse("credit_code", why)
         out["credit_code"] = code
     for key, limit in (("address", 300), ("industry", 100), ("dust", 100), ("contact_name", 50), ("code", 64)):
         v = c.text(doc.get(key), key, limit)
@@ -148,18 +148,18 @@ def check_enterprise(doc: Mapping, *, streets: Mapping[str, Street],
     phone = c.text(doc.get("contact_phone"), "contact_phone", 30)
     if phone:
         if not PHONE_RE.fullmatch(phone):
-            c.fail("contact_phone", "电话号码格式不对 / not a phone number")
+            c.refuse("contact_phone", "电话号码格式不对 / not a phone number")
         out["contact_phone"] = phone
     street = c.text(doc.get("street"), "street", 100)
     if street:
         sid = resolve_street(street, streets)
         if sid is None:
-            c.fail("street", f"未知街镇 {street!r} / unknown street {street!r}")
+            c.refuse("street", f"未知街镇 {street!r} / unknown street {street!r}")
         out["street"] = sid or street
     given = c.text(doc.get("risk_grade"), "risk_grade", 20)
     grade = next((k for k, label in RISK_GRADES.items() if given in (k, label)), None) if given else ""
     if grade is None:
-        c.fail("risk_grade", "风险等级应为 red/orange/yellow/blue（重大/较大/一般/低风险）"
+        c.refuse("risk_grade", "风险等级应为 red/orange/yellow/blue（重大/较大/一般/低风险）"
                              " / risk grade must be red, orange, yellow or blue")
     elif grade:
         out["risk_grade"] = grade
@@ -173,7 +173,7 @@ def check_enterprise(doc: Mapping, *, streets: Mapping[str, Street],
         if (not isinstance(loc, (list, tuple)) or len(loc) != 2
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in loc)
                 or not (-180 <= loc[0] <= 180 and -90 <= loc[1] <= 90)):
-            c.fail("location", "位置应为 [经度, 纬度] / location must be [longitude, latitude]")
+            c.refuse("location", "位置应为 [经度, 纬度] / location must be [longitude, latitude]")
         else:
             out["location"] = [float(loc[0]), float(loc[1])]
     if doc.get("token_sha256"):
@@ -186,17 +186,17 @@ def _dusts(c: Checker, raw) -> dict:
     if not raw:
         return {}
     if not isinstance(raw, list):
-        c.fail("dusts", "应为列表 / must be a list")
+        c.refuse("dusts", "应为列表 / must be a list")
         return {}
     out = []
     for i, d in enumerate(raw):
         if not isinstance(d, Mapping):
-            c.fail(f"dusts[{i}]", "应为 {kind, explosion_class} / must be {kind, explosion_class}")
+            c.refuse(f"dusts[{i}]", "应为 {kind, explosion_class} / must be {kind, explosion_class}")
             continue
         kind = c.text(d.get("kind"), f"dusts[{i}].kind", 50, required=True)
         cls = c.text(d.get("explosion_class"), f"dusts[{i}].explosion_class", 10)
         if cls not in EXPLOSION_CLASSES:
-            c.fail(f"dusts[{i}].explosion_class", f"爆炸等级应为 {'/'.join(EXPLOSION_CLASSES[1:])} 之一 / "
+            c.refuse(f"dusts[{i}].explosion_class", f"爆炸等级应为 {'/'.join(EXPLOSION_CLASSES[1:])} 之一 / "
                                                    f"explosion class must be one of {', '.join(EXPLOSION_CLASSES[1:])}")
         out.append({"kind": kind, "explosion_class": cls} if cls else {"kind": kind})
     return {"dusts": out}
@@ -206,12 +206,12 @@ def _collectors(c: Checker, raw) -> dict:
     if not raw:
         return {}
     if not isinstance(raw, Mapping):
-        c.fail("collectors", "应为 {count, wet, type} / must be {count, wet, type}")
+        c.refuse("collectors", "应为 {count, wet, type} / must be {count, wet, type}")
         return {}
     count = c.count(raw.get("count"), "collectors.count", 10_000)
     wet = raw.get("wet", False)
     if not isinstance(wet, bool):
-        c.fail("collectors.wet", "应为 true（湿式）或 false（干式） / must be true (wet) or false (dry)")
+        c.refuse("collectors.wet", "应为 true（湿式）或 false（干式） / must be true (wet) or false (dry)")
         wet = False
     kind = c.text(raw.get("type"), "collectors.type", 100)
     return {"collectors": {"count": count, "wet": wet, "type": kind}}
@@ -219,20 +219,20 @@ def _collectors(c: Checker, raw) -> dict:
 
 def _devices(c: Checker, raw, kinds: Collection[str]) -> list[dict]:
     if not isinstance(raw, list):
-        c.fail("devices", "应为列表 / must be a list")
+        c.refuse("devices", "应为列表 / must be a list")
         return []
     if len(raw) > MAX_DEVICES:
-        c.fail("devices", f"最多 {MAX_DEVICES} 台设备 / at most {MAX_DEVICES} devices")
+        c.refuse("devices", f"最多 {MAX_DEVICES} 台设备 / at most {MAX_DEVICES} devices")
         return []
     out, seen = [], set()
     for i, d in enumerate(raw):
         where = f"devices[{i}]"
         if not isinstance(d, Mapping):
-            c.fail(where, "应为表 / must be a table")
+            c.refuse(where, "应为表 / must be a table")
             continue
         did = c.ident(d.get("id"), f"{where}.id")
         if did in seen:
-            c.fail(f"{where}.id", f"设备编号 {did} 重复 / device id {did} twice")
+            c.refuse(f"{where}.id", f"设备编号 {did} 重复 / device id {did} twice")
         seen.add(did)
         dev: dict = {"id": did}
         dtype = c.text(d.get("type"), f"{where}.type", 50)
@@ -240,22 +240,22 @@ def _devices(c: Checker, raw, kinds: Collection[str]) -> list[dict]:
             dev["type"] = dtype
         pts = d.get("points") or []
         if not isinstance(pts, list) or len(pts) > MAX_POINTS:
-            c.fail(f"{where}.points", f"应为至多 {MAX_POINTS} 个测点的列表 / must list at most {MAX_POINTS} points")
+            c.refuse(f"{where}.points", f"应为至多 {MAX_POINTS} 个测点的列表 / must list at most {MAX_POINTS} points")
             pts = []
         dev_kinds = d.get("kinds") or {}
         codes = d.get("codes") or {}
         if not isinstance(dev_kinds, Mapping) or not isinstance(codes, Mapping):
-            c.fail(where, "kinds 和 codes 应为表 / kinds and codes must be tables")
+            c.refuse(where, "kinds 和 codes 应为表 / kinds and codes must be tables")
             dev_kinds, codes = {}, {}
         names: list[str] = []
         for j, p in enumerate(pts):
             pname = c.ident(p, f"{where}.points[{j}]")
             if pname in names:
-                c.fail(f"{where}.points[{j}]", f"测点 {pname} 重复 / point {pname} twice")
+                c.refuse(f"{where}.points[{j}]", f"测点 {pname} 重复 / point {pname} twice")
             names.append(pname)
             kind = dev_kinds.get(pname, pname)
             if kind not in kinds:
-                c.fail(f"{where}.points[{j}]", f"未知测点类型 {kind!r} / unknown point kind {kind!r}")
+                c.refuse(f"{where}.points[{j}]", f"未知测点类型 {kind!r} / unknown point kind {kind!r}")
         dev["points"] = names
         kept_kinds = {p: k for p, k in dev_kinds.items() if p in names and k != p}
         if kept_kinds:
@@ -263,7 +263,7 @@ def _devices(c: Checker, raw, kinds: Collection[str]) -> list[dict]:
         kept_codes = {}
         for p, code in codes.items():
             if p not in names:
-                c.fail(f"{where}.codes.{p}", f"没有测点 {p} / no point {p}")
+                c.refuse(f"{where}.codes.{p}", f"没有测点 {p} / no point {p}")
                 continue
             v = c.text(code, f"{where}.codes.{p}", 64)
             if v:
