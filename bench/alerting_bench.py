@@ -117,8 +117,18 @@ group_interval = {group_interval}
 
 
 def start_server(work: Path, port: int, database: str | None) -> subprocess.Popen:
-    args = [sys.executable, "-m", "warning.cli", "run", "--site", str(work / "site.toml"), "--port", str(port),
-            "--log-level", "WARNING"]
+    args = [
+        sys.executable,
+        "-m",
+        "warning.cli",
+        "run",
+        "--site",
+        str(work / "site.toml"),
+        "--port",
+        str(port),
+        "--log-level",
+        "WARNING",
+    ]
     args += ["--database", database] if database else ["--data-dir", str(work)]
     env = {**os.environ, "XDG_RUNTIME_DIR": str(work)}
     return subprocess.Popen(args, cwd=ROOT, env=env, stdout=open(work / "server.log", "ab"), stderr=subprocess.STDOUT)
@@ -131,6 +141,7 @@ async def district(args, work: Path, database: str | None) -> None:
     (work / "site.toml").write_text(site_text + channels_toml(rec.base))
     (work / "policies.toml").write_text(policy_toml(args.escalate, 60))
     import tomllib
+
     devices = {e["id"]: [d["id"] for d in e["devices"]] for e in tomllib.loads(site_text)["enterprises"]}
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -142,10 +153,13 @@ async def district(args, work: Path, database: str | None) -> None:
         acked: set[str] = set()
         stop_at = time.time() + args.seconds
         async with aiohttp.ClientSession() as s:
+
             async def post(eid, body):
-                async with s.post(url + "/api/v1/telemetry", data=body,
-                                  headers={"Authorization": f"Bearer {tokens[eid]}",
-                                           "Content-Type": "application/json"}) as r:
+                async with s.post(
+                    url + "/api/v1/telemetry",
+                    data=body,
+                    headers={"Authorization": f"Bearer {tokens[eid]}", "Content-Type": "application/json"},
+                ) as r:
                     await r.read()
 
             async def background():
@@ -183,8 +197,7 @@ async def district(args, work: Path, database: str | None) -> None:
                                 continue
                             done.add(a["id"])
                             if int(a["enterprise"][1:]) % 2 == 0 and time.time() - body["at"] >= 1.0:
-                                async with o.post(f"{url}/api/v1/alerts/{a['id']}/ack",
-                                                  json={"note": "bench"}) as r:
+                                async with o.post(f"{url}/api/v1/alerts/{a['id']}/ack", json={"note": "bench"}) as r:
                                     if r.status == 200:
                                         acked.add(a["id"])
                             elif int(a["enterprise"][1:]) % 2 == 0:
@@ -207,12 +220,21 @@ async def district(args, work: Path, database: str | None) -> None:
     lat_robot = []
     for e, (sent, _) in probes.items():
         # the title names the enterprise with its code: "名称 (E001) / DC1 / ..." ("E001 / " without a name)
-        hit = next((arr for arr, b in robot if (f"({e}) / " in b["markdown"]["content"]
-                                                 or f"] {e} / " in b["markdown"]["content"]) and arr >= sent), None)
+        hit = next(
+            (
+                arr
+                for arr, b in robot
+                if (f"({e}) / " in b["markdown"]["content"] or f"] {e} / " in b["markdown"]["content"]) and arr >= sent
+            ),
+            None,
+        )
         if hit is not None:
             lat_robot.append(hit - sent)
-    esc_err = [arrived - body["at"] for path, arrived, body in rec.hits
-               if path == "/hook" and body.get("kind") == "escalated" and body["alert"]["point"] == "vent_open"]
+    esc_err = [
+        arrived - body["at"]
+        for path, arrived, body in rec.hits
+        if path == "/hook" and body.get("kind") == "escalated" and body["alert"]["point"] == "vent_open"
+    ]
     after_ack = 0
     ack_time = {}
     for path, _arrived, body in rec.hits:
@@ -224,12 +246,18 @@ async def district(args, work: Path, database: str | None) -> None:
             if aid in ack_time and body["at"] > ack_time[aid]:
                 after_ack += 1
     print(f"district: {len(probes)} probes at {args.rate} readings/s background, {len(acked)} signed for")
-    print(f"  raised -> webhook request   n={len(lat_hook)} p50={pct(lat_hook, 50) * 1000:.1f} ms "
-          f"p99={pct(lat_hook, 99) * 1000:.1f} ms max={max(lat_hook, default=0) * 1000:.1f} ms")
-    print(f"  raised -> WeCom robot       n={len(lat_robot)} p50={pct(lat_robot, 50) * 1000:.1f} ms "
-          f"p99={pct(lat_robot, 99) * 1000:.1f} ms max={max(lat_robot, default=0) * 1000:.1f} ms")
-    print(f"  escalation request - due    n={len(esc_err)} min={min(esc_err, default=0):+.3f} s "
-          f"p50={pct(esc_err, 50):+.3f} s p99={pct(esc_err, 99):+.3f} s max={max(esc_err, default=0):+.3f} s")
+    print(
+        f"  raised -> webhook request   n={len(lat_hook)} p50={pct(lat_hook, 50) * 1000:.1f} ms "
+        f"p99={pct(lat_hook, 99) * 1000:.1f} ms max={max(lat_hook, default=0) * 1000:.1f} ms"
+    )
+    print(
+        f"  raised -> WeCom robot       n={len(lat_robot)} p50={pct(lat_robot, 50) * 1000:.1f} ms "
+        f"p99={pct(lat_robot, 99) * 1000:.1f} ms max={max(lat_robot, default=0) * 1000:.1f} ms"
+    )
+    print(
+        f"  escalation request - due    n={len(esc_err)} min={min(esc_err, default=0):+.3f} s "
+        f"p50={pct(esc_err, 50):+.3f} s p99={pct(esc_err, 99):+.3f} s max={max(esc_err, default=0):+.3f} s"
+    )
     print(f"  escalations after sign-for: {after_ack}")
 
 
@@ -239,10 +267,13 @@ async def flood(args, work: Path, database: str | None) -> None:
     token = "flood-token-" + "f" * 24
     # yellow (hydrogen over 10 %LEL for 3 s): grouping holds back blue and yellow only; orange and
     # red never wait (issue 13), so a red flood is a flood of messages, capped by max_per_minute alone
-    devs = "\n".join(f'  [[enterprises.devices]]\n  id = "D{i:04d}"\n  type = "bag_filter"\n  points = ["h2"]\n'
-                     for i in range(1000))
-    site = (f'[site]\nname = "flood"\noffline_after = 3600\n\n[[enterprises]]\nid = "F1"\nname = "flood"\n'
-            f'token_sha256 = ["{token_digest(token)}"]\n\n{devs}\n' + channels_toml(rec.base))
+    devs = "\n".join(
+        f'  [[enterprises.devices]]\n  id = "D{i:04d}"\n  type = "bag_filter"\n  points = ["h2"]\n' for i in range(1000)
+    )
+    site = (
+        f'[site]\nname = "flood"\noffline_after = 3600\n\n[[enterprises]]\nid = "F1"\nname = "flood"\n'
+        f'token_sha256 = ["{token_digest(token)}"]\n\n{devs}\n' + channels_toml(rec.base)
+    )
     (work / "site.toml").write_text(site)
     (work / "policies.toml").write_text(policy_toml(0, args.group_interval))  # after = 0: no escalation
     port = free_port()
@@ -254,10 +285,17 @@ async def flood(args, work: Path, database: str | None) -> None:
         async with aiohttp.ClientSession() as s:
             for i in range(1000):  # 1,000 alerts over 50 s
                 now_ms = int(time.time() * 1000)
-                body = orjson.dumps([{"device": f"D{i:04d}", "ts": now_ms - 4000, "values": {"h2": 15.0}},
-                                     {"device": f"D{i:04d}", "ts": now_ms, "values": {"h2": 15.0}}])
-                async with s.post(url + "/api/v1/telemetry", data=body,
-                                  headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}) as r:
+                body = orjson.dumps(
+                    [
+                        {"device": f"D{i:04d}", "ts": now_ms - 4000, "values": {"h2": 15.0}},
+                        {"device": f"D{i:04d}", "ts": now_ms, "values": {"h2": 15.0}},
+                    ]
+                )
+                async with s.post(
+                    url + "/api/v1/telemetry",
+                    data=body,
+                    headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+                ) as r:
                     assert r.status == 202, await r.text()
                 await asyncio.sleep(max(0.0, start + (i + 1) * 0.05 - time.time()))
         await asyncio.sleep(args.group_interval + 3)
@@ -265,8 +303,10 @@ async def flood(args, work: Path, database: str | None) -> None:
         proc.terminate()
         proc.wait(60)
         await rec.runner.cleanup()
-    print(f"flood: 1,000 alerts from one enterprise in {time.time() - start - args.group_interval - 3:.0f} s, "
-          f"group_interval = {args.group_interval} s")
+    print(
+        f"flood: 1,000 alerts from one enterprise in {time.time() - start - args.group_interval - 3:.0f} s, "
+        f"group_interval = {args.group_interval} s"
+    )
     for path in ("/robot", "/hook"):
         times = sorted(arr for p, arr, b in rec.hits if p == path and b.get("kind", "x") not in ("acknowledged",))
         gaps = [b - a for a, b in zip(times, times[1:])]
@@ -284,11 +324,12 @@ async def main() -> None:
     ap.add_argument("--group-interval", type=float, default=10)
     ap.add_argument("--phase", choices=("district", "flood", "all"), default="all")
     args = ap.parse_args()
-    for phase in (("district", "flood") if args.phase == "all" else (args.phase,)):
+    for phase in ("district", "flood") if args.phase == "all" else (args.phase,):
         with tempfile.TemporaryDirectory(prefix=f"alerting-bench-{phase}-") as d:
             db = None
             if args.database:
                 import asyncpg
+
                 name = f"warning_alert_bench_{phase}_{int(time.time())}"
                 conn = await asyncpg.connect(args.database)
                 await conn.execute(f'CREATE DATABASE "{name}"')

@@ -58,9 +58,15 @@ from simulators.site import credentials_toml, generate_site  # noqa: E402
 
 RING = 1000  #: the hub's ring for this run (default 5,000): small, so four bursts overrun it
 
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--no-first-run",
-               "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+]
 
 
 def rss_kib(pid: int) -> int:
@@ -76,11 +82,14 @@ def load_process(url: str, tokens: dict, devices: dict, rate: float, seconds: fl
     async def run() -> int:
         accepted = 0
         async with aiohttp.ClientSession() as s:
+
             async def post(eid, body):
                 nonlocal accepted
-                async with s.post(url + "/api/v1/telemetry", data=body,
-                                  headers={"Authorization": f"Bearer {tokens[eid]}",
-                                           "Content-Type": "application/json"}) as r:
+                async with s.post(
+                    url + "/api/v1/telemetry",
+                    data=body,
+                    headers={"Authorization": f"Bearer {tokens[eid]}", "Content-Type": "application/json"},
+                ) as r:
                     if r.status == 202:
                         accepted += (await r.json())["accepted"]
 
@@ -93,8 +102,11 @@ def load_process(url: str, tokens: dict, devices: dict, rate: float, seconds: fl
 
 
 async def post(s, url, token, body) -> None:
-    async with s.post(url + "/api/v1/telemetry", data=body,
-                      headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}) as r:
+    async with s.post(
+        url + "/api/v1/telemetry",
+        data=body,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    ) as r:
         if r.status != 202:
             raise RuntimeError(f"HTTP {r.status}: {await r.text()}")
 
@@ -163,7 +175,8 @@ async def latency(browser, url, password, tokens, devices, probes, seconds, rate
     watcher = asyncio.create_task(watch())
     out = multiprocessing.get_context("spawn").Queue()
     proc = multiprocessing.get_context("spawn").Process(
-        target=load_process, args=(url, tokens, devices, rate, seconds + 3, out))
+        target=load_process, args=(url, tokens, devices, rate, seconds + 3, out)
+    )
     proc.start()
     await asyncio.sleep(3)  # let the load settle
     sent: dict[str, float] = {}
@@ -198,8 +211,12 @@ def slow_client(port: int, cookie: str) -> socket.socket:
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.connect(("127.0.0.1", port))
     key = base64.b64encode(os.urandom(16)).decode()
-    s.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nCookie: {cookie}\r\n\r\n").encode())
+    s.sendall(
+        (
+            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nCookie: {cookie}\r\n\r\n"
+        ).encode()
+    )
     head = b""
     while b"\r\n\r\n" not in head:
         head += s.recv(1)
@@ -219,8 +236,9 @@ async def fanout(url, port, cookie, pid, tokens, devices, n_clients, used) -> di
     counts = [0] * n_clients
     last = [0.0] * n_clients
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as s:
-        socks = [await s.ws_connect(url.replace("http", "ws") + "/ws", headers={"Cookie": cookie})
-                 for _ in range(n_clients)]
+        socks = [
+            await s.ws_connect(url.replace("http", "ws") + "/ws", headers={"Cookie": cookie}) for _ in range(n_clients)
+        ]
         for ws in socks:
             await ws.receive()  # snapshot
 
@@ -252,7 +270,7 @@ async def fanout(url, port, cookie, pid, tokens, devices, n_clients, used) -> di
         # used by the latency probes. Each burst fits the ring (RING); together they overrun it,
         # so a client that reads nothing is dropped while one that reads keeps up.
         free = [(eid, d) for eid in sorted(tokens) for d in devices[eid] if (eid, d) not in used]
-        halves = [free[: len(free) // 2], free[len(free) // 2:]]
+        halves = [free[: len(free) // 2], free[len(free) // 2 :]]
         for values in ({"vent_open": True}, {"spark": 3}):
             for half in halves:
                 by_ent: dict[str, list] = {}
@@ -282,9 +300,18 @@ async def fanout(url, port, cookie, pid, tokens, devices, n_clients, used) -> di
         await asyncio.gather(*readers)
         for sk in slow:
             sk.close()
-    return {"events_min": min(counts), "events_max": max(counts), "burst_s": burst_s, "dropped": dropped,
-            "live_clients": live_clients, "rss_before": rss_before, "rss_peak": peak, "rss_after": rss_after,
-            "snapshot_alerts": len(snap["alerts"]), "open_alerts": open_now}
+    return {
+        "events_min": min(counts),
+        "events_max": max(counts),
+        "burst_s": burst_s,
+        "dropped": dropped,
+        "live_clients": live_clients,
+        "rss_before": rss_before,
+        "rss_peak": peak,
+        "rss_after": rss_after,
+        "snapshot_alerts": len(snap["alerts"]),
+        "open_alerts": open_now,
+    }
 
 
 async def main() -> None:
@@ -305,16 +332,29 @@ async def main() -> None:
     password = tomllib.loads(credentials_toml(tokens, seed=13))["users"]["officer"]["password"]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "warning.cli", "run", "--site", str(work / "site.toml"), "--port", str(port),
-           "--rate", "100000", "--log-level", "WARNING"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "warning.cli",
+        "run",
+        "--site",
+        str(work / "site.toml"),
+        "--port",
+        str(port),
+        "--rate",
+        "100000",
+        "--log-level",
+        "WARNING",
+    ]
     cmd += ["--database", args.database] if args.database else ["--data-dir", str(work / "data")]
     env = {**os.environ, "XDG_RUNTIME_DIR": str(work), "WARNING_WS_RING": str(RING)}
     server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(work / "server.log", "wb"), stderr=subprocess.STDOUT)
     try:
         await wait_ready(url, server)
         async with aiohttp.ClientSession() as s:
-            async with s.post(url + "/login", data={"username": "officer", "password": password},
-                              allow_redirects=False) as r:
+            async with s.post(
+                url + "/login", data={"username": "officer", "password": password}, allow_redirects=False
+            ) as r:
                 cookie = r.headers["Set-Cookie"].split(";")[0]
 
         # probes: the last device of the first 150 enterprises; the load uses the first devices
@@ -322,29 +362,44 @@ async def main() -> None:
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=shutil.which("chromium"), args=LAUNCH_ARGS)
             total, sizes = await first_load(browser, url, password)
-            print(f"first load of the big screen: {total / 1024:.1f} KiB in {len(sizes)} responses "
-                  f"(uncompressed; no chart library: charts are our own SVG code)")
+            print(
+                f"first load of the big screen: {total / 1024:.1f} KiB in {len(sizes)} responses "
+                f"(uncompressed; no chart library: charts are our own SVG code)"
+            )
             for k, v in sorted(sizes.items(), key=lambda kv: -kv[1]):
                 print(f"  {v / 1024:7.1f} KiB  {k}")
             lat, server_part, (accepted, elapsed, n_sent, missing) = await latency(
-                browser, url, password, tokens, devices, probes, args.seconds, args.rate)
+                browser, url, password, tokens, devices, probes, args.seconds, args.rate
+            )
             await browser.close()
-        print(f"background load: {accepted:,} readings accepted in {elapsed:.1f} s = {accepted / elapsed:,.0f} readings/s")
-        print(f"reading pushed -> row on screen, {len(lat)}/{n_sent} probes: p50 {statistics.median(lat):.0f} ms, "
-              f"p95 {pct(lat, 95):.0f} ms, p99 {pct(lat, 99):.0f} ms, max {max(lat):.0f} ms"
-              + (f"; missing: {missing[:5]}" if missing else ""))
-        print(f"  of which POST -> event sent on /ws (server side): p50 {statistics.median(server_part):.0f} ms, "
-              f"p95 {pct(server_part, 95):.0f} ms, p99 {pct(server_part, 99):.0f} ms")
+        print(
+            f"background load: {accepted:,} readings accepted in {elapsed:.1f} s = {accepted / elapsed:,.0f} readings/s"
+        )
+        print(
+            f"reading pushed -> row on screen, {len(lat)}/{n_sent} probes: p50 {statistics.median(lat):.0f} ms, "
+            f"p95 {pct(lat, 95):.0f} ms, p99 {pct(lat, 99):.0f} ms, max {max(lat):.0f} ms"
+            + (f"; missing: {missing[:5]}" if missing else "")
+        )
+        print(
+            f"  of which POST -> event sent on /ws (server side): p50 {statistics.median(server_part):.0f} ms, "
+            f"p95 {pct(server_part, 95):.0f} ms, p99 {pct(server_part, 99):.0f} ms"
+        )
 
         used = set(probes)
         f = await fanout(url, port, cookie, server.pid, tokens, devices, args.clients, used)
-        print(f"fan-out: {args.clients} reading clients + 10 slow ones; 4 bursts, {f['events_max']} events delivered "
-              f"to every reading client in {f['burst_s']:.1f} s (fewest received: {f['events_min']}); "
-              f"slow clients dropped: {f['dropped']:.0f}; clients still connected: {f['live_clients']:.0f}")
-        print(f"server RSS: {f['rss_before'] / 1024:.0f} MiB before the burst, peak {f['rss_peak'] / 1024:.0f} MiB, "
-              f"{f['rss_after'] / 1024:.0f} MiB after")
-        print(f"resync: a reconnecting client's snapshot has {f['snapshot_alerts']} alerts; "
-              f"open alerts in the store: {f['open_alerts']}")
+        print(
+            f"fan-out: {args.clients} reading clients + 10 slow ones; 4 bursts, {f['events_max']} events delivered "
+            f"to every reading client in {f['burst_s']:.1f} s (fewest received: {f['events_min']}); "
+            f"slow clients dropped: {f['dropped']:.0f}; clients still connected: {f['live_clients']:.0f}"
+        )
+        print(
+            f"server RSS: {f['rss_before'] / 1024:.0f} MiB before the burst, peak {f['rss_peak'] / 1024:.0f} MiB, "
+            f"{f['rss_after'] / 1024:.0f} MiB after"
+        )
+        print(
+            f"resync: a reconnecting client's snapshot has {f['snapshot_alerts']} alerts; "
+            f"open alerts in the store: {f['open_alerts']}"
+        )
     finally:
         server.terminate()
         server.wait(60)

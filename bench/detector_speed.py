@@ -66,8 +66,10 @@ def main(argv=None):
     print(f"{'default chain (Breakout), batch path score_many':52s} {batch:12,.0f} {state:12d}")
     print(f"{'default chain (Breakout), one at a time score':52s} {single:12,.0f} {state:12d}")
     print(f"{'river MinMaxScaler | HalfSpaceTrees(10 trees, h 8)':52s} {river_rate:12,.0f} {river_state:12d}")
-    print(f"batch path is {batch / river_rate:.0f}x river HST; state {state} B per point "
-          f"(river HST {river_state / 1024:.0f} KB)")
+    print(
+        f"batch path is {batch / river_rate:.0f}x river HST; state {state} B per point "
+        f"(river HST {river_state / 1024:.0f} KB)"
+    )
 
 
 if __name__ == "__main__":

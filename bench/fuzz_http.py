@@ -38,8 +38,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 #: texts no stored field may hold; each poisoned request must be refused 400 naming "U+..."
 POISON = ["\x00", "a\x00b", "\ud800", "x\udfffy", "\x1b[31m", "\x7f", "\x08"]
-STRANGE = ["", " ", "DC1 ", "dc1", "ＤＣ１", "设备一号", "\u0000", "\ud7ff", "💥", "a" * 300, "DC1\n", "../DC1",
-           "DC1'; DROP TABLE readings; --", None, 5, True, [], {}]
+STRANGE = [
+    "",
+    " ",
+    "DC1 ",
+    "dc1",
+    "ＤＣ１",
+    "设备一号",
+    "\u0000",
+    "\ud7ff",
+    "💥",
+    "a" * 300,
+    "DC1\n",
+    "../DC1",
+    "DC1'; DROP TABLE readings; --",
+    None,
+    5,
+    True,
+    [],
+    {},
+]
 POINTS = ["dp", "hopper_temp", "air_speed", "spark", "vent_open", "airlock_fault", "running"]
 
 
@@ -69,15 +87,49 @@ class Fuzzer:
 
     def number(self):
         r = self.rng
-        return r.choice([0, -0.0, 1, -1, 1e308, -1e308, 5e-324, 2**63, -(2**63), 2**64, 10**30, 1.5, 1100.0,
-                         r.uniform(-1e6, 1e6), r.randint(-10**9, 10**9)])
+        return r.choice(
+            [
+                0,
+                -0.0,
+                1,
+                -1,
+                1e308,
+                -1e308,
+                5e-324,
+                2**63,
+                -(2**63),
+                2**64,
+                10**30,
+                1.5,
+                1100.0,
+                r.uniform(-1e6, 1e6),
+                r.randint(-(10**9), 10**9),
+            ]
+        )
 
     def ts(self):
         r = self.rng
         now = int(time.time() * 1000)
-        return r.choice([now, now - 1000, now + 3_600_000, now - 40 * 86400 * 1000, 0, -1, 2**62, 1e20,
-                         "2026-11-30T08:00:00+08:00", "2026-11-30T08:00:00", "yesterday", "9999-12-31T23:59:59Z",
-                         "0001-01-01T00:00:00Z", None, [], now / 1000])
+        return r.choice(
+            [
+                now,
+                now - 1000,
+                now + 3_600_000,
+                now - 40 * 86400 * 1000,
+                0,
+                -1,
+                2**62,
+                1e20,
+                "2026-11-30T08:00:00+08:00",
+                "2026-11-30T08:00:00",
+                "yesterday",
+                "9999-12-31T23:59:59Z",
+                "0001-01-01T00:00:00Z",
+                None,
+                [],
+                now / 1000,
+            ]
+        )
 
     def value(self):
         r = self.rng
@@ -86,11 +138,25 @@ class Fuzzer:
     def item(self, valid_bias: float):
         r = self.rng
         valid = r.random() < valid_bias
-        it = {"device": r.choice(self.devices) if valid else r.choice(STRANGE + self.devices),
-              "ts": int(time.time() * 1000) if valid else self.ts(),
-              "values": ({p: float(r.randint(0, 100)) for p in r.sample(POINTS, r.randint(1, 4))} if valid else
-                         r.choice([{}, {"dp": self.value()}, {r.choice(STRANGE[:12] or ["x"]): 1},
-                                   {p: self.value() for p in r.sample(POINTS, 3)}, None, [1, 2], "dp=1"]))}
+        it = {
+            "device": r.choice(self.devices) if valid else r.choice(STRANGE + self.devices),
+            "ts": int(time.time() * 1000) if valid else self.ts(),
+            "values": (
+                {p: float(r.randint(0, 100)) for p in r.sample(POINTS, r.randint(1, 4))}
+                if valid
+                else r.choice(
+                    [
+                        {},
+                        {"dp": self.value()},
+                        {r.choice(STRANGE[:12] or ["x"]): 1},
+                        {p: self.value() for p in r.sample(POINTS, 3)},
+                        None,
+                        [1, 2],
+                        "dp=1",
+                    ]
+                )
+            ),
+        }
         if r.random() < 0.5:
             it["id"] = r.choice([f"fz-{self.n}-{r.randint(0, 50)}", "dup", "", None, 7, "x" * 200])
         if r.random() < 0.1:
@@ -117,12 +183,28 @@ class Fuzzer:
             if r.random() < 0.1:
                 raw = raw.replace(b"1.0", b"NaN", 1).replace(b"2.0", b"Infinity", 1)
         elif kind == "raw":
-            raw = r.choice([b"", b"{", b"[", b"null", b"[1,2,3]", b'{"device":', b"\xff\xfe", b"[NaN]",
-                            b'[{"device":"DC1","ts":1,"values":{"dp":-Infinity}}]', b"\x00" * 10,
-                            b'[{"device":"DC1","ts":1e999,"values":{"dp":1}}]', "[\"\udcff\"]".encode("utf-8", "surrogatepass")])
+            raw = r.choice(
+                [
+                    b"",
+                    b"{",
+                    b"[",
+                    b"null",
+                    b"[1,2,3]",
+                    b'{"device":',
+                    b"\xff\xfe",
+                    b"[NaN]",
+                    b'[{"device":"DC1","ts":1,"values":{"dp":-Infinity}}]',
+                    b"\x00" * 10,
+                    b'[{"device":"DC1","ts":1e999,"values":{"dp":1}}]',
+                    '["\udcff"]'.encode("utf-8", "surrogatepass"),
+                ]
+            )
         elif kind == "nested":
-            raw = self.nested(r.choice([10, 200, 1000, 100_000])) if r.random() < 0.5 else \
-                b"[" * r.choice([1000, 100_000]) + b"]" * r.choice([0, 1000])
+            raw = (
+                self.nested(r.choice([10, 200, 1000, 100_000]))
+                if r.random() < 0.5
+                else b"[" * r.choice([1000, 100_000]) + b"]" * r.choice([0, 1000])
+            )
         elif kind == "giant":
             raw = _giant(r.choice([10_001, 30_000]))
         else:
@@ -167,16 +249,31 @@ async def fuzz(base_url: str, fuzzer: Fuzzer, requests: int, concurrency: int = 
     return stats
 
 
-CONTENT_TYPES = ["application/json", "application/json; charset=utf-8", "text/plain",
-                 "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "", "application/xml",
-                 "APPLICATION/JSON"]
+CONTENT_TYPES = [
+    "application/json",
+    "application/json; charset=utf-8",
+    "text/plain",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data; boundary=x",
+    "",
+    "application/xml",
+    "APPLICATION/JSON",
+]
 
 
 class EndpointFuzzer:
     """Seeded requests over every endpoint: (method, path, headers, body bytes, kind, poisoned)."""
 
-    def __init__(self, seed: int, enterprise_token: str, other_token: str, officer_token: str,
-                 alert_ids: list[str], devices: list[str], session: tuple[str, str] | None = None):
+    def __init__(
+        self,
+        seed: int,
+        enterprise_token: str,
+        other_token: str,
+        officer_token: str,
+        alert_ids: list[str],
+        devices: list[str],
+        session: tuple[str, str] | None = None,
+    ):
         self.rng = random.Random(seed)
         self.session = session  #: (cookie, csrf) of a logged-in officer: cookie-authenticated writes
         self.telemetry = Fuzzer(seed + 1, enterprise_token, other_token, devices)
@@ -191,7 +288,9 @@ class EndpointFuzzer:
             base = r.choice(["note", "维修中", "", "x" * r.choice([1, 100])])
             cut = r.randint(0, len(base))
             return base[:cut] + r.choice(POISON) + base[cut:]
-        return r.choice(["签收，已派人到现场", "bag change", "", " ", "💥" * 3, "x" * 2001, "a" * 50, "'; DROP TABLE x"])
+        return r.choice(
+            ["签收，已派人到现场", "bag change", "", " ", "💥" * 3, "x" * 2001, "a" * 50, "'; DROP TABLE x"]
+        )
 
     def poison_one(self, doc: dict, fields: list[str]) -> dict:
         """``doc`` with one of ``fields`` (a dotted path) holding a poison text."""
@@ -208,12 +307,20 @@ class EndpointFuzzer:
         verb = r.choice(["ack", "handle", "feedback", "resolve"])
         doc: dict = {"note": self.text(False)} if r.random() < 0.8 else {}
         if verb == "feedback" and r.random() < 0.6:
-            doc["attachments"] = [{"name": "现场照片.jpg", "type": "image/jpeg", "size": r.randint(0, 10**6),
-                                   "url": "https://files.example/1.jpg", "sha256": "ab" * 32}]
+            doc["attachments"] = [
+                {
+                    "name": "现场照片.jpg",
+                    "type": "image/jpeg",
+                    "size": r.randint(0, 10**6),
+                    "url": "https://files.example/1.jpg",
+                    "sha256": "ab" * 32,
+                }
+            ]
         if poison:
             doc.setdefault("note", "x")
-            fields = ["note"] + (["attachments.0.name", "attachments.0.url", "attachments.0.type"]
-                                 if "attachments" in doc else [])
+            fields = ["note"] + (
+                ["attachments.0.name", "attachments.0.url", "attachments.0.type"] if "attachments" in doc else []
+            )
             doc = self.poison_one(doc, fields)
         elif r.random() < 0.2:
             doc[r.choice(["extra", "attachments", "note"])] = r.choice([None, 5, [], {}, [{"name": 1}], "x"])
@@ -222,9 +329,12 @@ class EndpointFuzzer:
     def silence(self, poison: bool):
         r = self.rng
         now = time.time()
-        doc = {"matchers": {r.choice(["enterprise", "device", "point", "colour"]): r.choice(["E1", "DC1", "dp", ""])},
-               "reason": r.choice(["bag change", "检修", ""]), "ends_at": now + r.choice([3600, -5, 10**9]),
-               "starts_at": now if poison else r.choice([now, "x", None, float("nan")])}
+        doc = {
+            "matchers": {r.choice(["enterprise", "device", "point", "colour"]): r.choice(["E1", "DC1", "dp", ""])},
+            "reason": r.choice(["bag change", "检修", ""]),
+            "ends_at": now + r.choice([3600, -5, 10**9]),
+            "starts_at": now if poison else r.choice([now, "x", None, float("nan")]),
+        }
         if doc["starts_at"] is None:
             del doc["starts_at"]
         if r.random() < 0.2:
@@ -238,11 +348,33 @@ class EndpointFuzzer:
 
     def read(self):
         r = self.rng
-        path = r.choice(["/api/v1/alerts", "/api/v1/report", "/api/v1/dash/trend", "/api/v1/dash/series",
-                         "/api/v1/dash/alerts", "/api/v1/silences", "/api/v1/notifications", "/api/v1/me",
-                         f"/api/v1/alerts/{r.choice(self.alert_ids)}", "/api/v1/dash/site", "/qr/E1.svg"])
-        q = r.choice(["", "?state=all&limit=-5", "?limit=abc", "?from=0&to=1e30", "?format=csv",
-                      "?point=1&from=x", "?state=" + "a" * 300, "?limit=99999999999999999999"])
+        path = r.choice(
+            [
+                "/api/v1/alerts",
+                "/api/v1/report",
+                "/api/v1/dash/trend",
+                "/api/v1/dash/series",
+                "/api/v1/dash/alerts",
+                "/api/v1/silences",
+                "/api/v1/notifications",
+                "/api/v1/me",
+                f"/api/v1/alerts/{r.choice(self.alert_ids)}",
+                "/api/v1/dash/site",
+                "/qr/E1.svg",
+            ]
+        )
+        q = r.choice(
+            [
+                "",
+                "?state=all&limit=-5",
+                "?limit=abc",
+                "?from=0&to=1e30",
+                "?format=csv",
+                "?point=1&from=x",
+                "?state=" + "a" * 300,
+                "?limit=99999999999999999999",
+            ]
+        )
         return "GET", path + q, None
 
     def request(self):
@@ -253,8 +385,12 @@ class EndpointFuzzer:
         poisoned = r.random() < 0.3
         if roll < 0.35:
             if poisoned:
-                it = {"device": r.choice(self.devices), "ts": int(time.time() * 1000), "values": {"dp": 1.0},
-                      "id": f"p-{self.n}"}
+                it = {
+                    "device": r.choice(self.devices),
+                    "ts": int(time.time() * 1000),
+                    "values": {"dp": 1.0},
+                    "id": f"p-{self.n}",
+                }
                 it = self.poison_one(it, ["id", "device"])
                 if r.random() < 0.3:
                     it["values"] = {self.text(True): 1.0}
@@ -269,8 +405,11 @@ class EndpointFuzzer:
                 cookie, csrf = self.session
                 del headers["Authorization"]
                 headers["Cookie"] = f"warning_session={cookie}"
-                headers["X-CSRF-Token"] = csrf if poisoned or r.random() < 0.5 else r.choice(
-                    ["", "x" * 1000, csrf + "x", "é".encode("latin-1"), b"\xff\xfe", csrf[:-1]])
+                headers["X-CSRF-Token"] = (
+                    csrf
+                    if poisoned or r.random() < 0.5
+                    else r.choice(["", "x" * 1000, csrf + "x", "é".encode("latin-1"), b"\xff\xfe", csrf[:-1]])
+                )
             raw = b"" if doc is None else _dumps(doc)
             if not poisoned and r.random() < 0.15:
                 headers["Content-Type"] = r.choice(CONTENT_TYPES)
@@ -282,15 +421,26 @@ class EndpointFuzzer:
                 user, pw = (self.text(True), "x") if r.random() < 0.5 else ("duty", self.text(True))
             else:
                 user, pw = r.choice(["duty", "nobody", "", "a" * 300]), r.choice(["wrong", "", "x" * 2000])
-            body = "username=" + quote_from_bytes(user.encode("utf-8", "surrogatepass")) + \
-                   "&password=" + quote_from_bytes(pw.encode("utf-8", "surrogatepass"))
+            body = (
+                "username="
+                + quote_from_bytes(user.encode("utf-8", "surrogatepass"))
+                + "&password="
+                + quote_from_bytes(pw.encode("utf-8", "surrogatepass"))
+            )
             ctype = "application/x-www-form-urlencoded" if poisoned or r.random() < 0.8 else r.choice(CONTENT_TYPES)
             return "POST", "/login", {"Content-Type": ctype}, body.encode(), "login", poisoned
         method, path, _ = self.read()
         if poisoned:
             bad = quote_from_bytes(r.choice(POISON).encode("utf-8", "surrogatepass"))
-            path = r.choice([f"/api/v1/alerts/{bad}", f"/api/v1/silences/x{bad}", f"/api/v1/alerts?state={bad}",
-                             f"/api/v1/report?enterprise={bad}", f"/api/v1/alerts/{bad}/ack"])
+            path = r.choice(
+                [
+                    f"/api/v1/alerts/{bad}",
+                    f"/api/v1/silences/x{bad}",
+                    f"/api/v1/alerts?state={bad}",
+                    f"/api/v1/report?enterprise={bad}",
+                    f"/api/v1/alerts/{bad}/ack",
+                ]
+            )
             method = "POST" if path.endswith("ack") else "GET"
         return method, path, {"Authorization": f"Bearer {self.officer}"}, b"", "read", poisoned
 
@@ -306,7 +456,9 @@ async def attack(port: int, kind: str, head_timeout: float) -> str:
         if kind == "big-header":
             writer.write(b"GET /api/v1/alerts HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n")
         elif kind == "many-headers":
-            writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(200)) + b"\r\n")
+            writer.write(
+                b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(200)) + b"\r\n"
+            )
         elif kind == "flood-line":
             writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nX-Flood: ")
             for _ in range(64):  # 4 MiB of one header line
@@ -337,8 +489,16 @@ async def good_tenant(base_url: str, token: str, device: str, stop: asyncio.Even
     async with httpx.AsyncClient(timeout=30) as c:
         while not stop.is_set():
             n += 1
-            body = orjson.dumps([{"device": device, "ts": int(time.time() * 1000), "values": {"dp": 1100.0},
-                                  "id": f"good-{id(stats)}-{n}"}])
+            body = orjson.dumps(
+                [
+                    {
+                        "device": device,
+                        "ts": int(time.time() * 1000),
+                        "values": {"dp": 1100.0},
+                        "id": f"good-{id(stats)}-{n}",
+                    }
+                ]
+            )
             r = await c.post(base_url + "/api/v1/telemetry", content=body, headers=h)
             stats["good"][r.status_code] = stats["good"].get(r.status_code, 0) + 1
             if r.status_code == 202:
@@ -346,12 +506,31 @@ async def good_tenant(base_url: str, token: str, device: str, stop: asyncio.Even
             await asyncio.sleep(0.01)
 
 
-async def fuzz_all(base_url: str, fuzzer: EndpointFuzzer, requests: int, *, good_token: str, good_device: str,
-                   concurrency: int = 8, attacks: int = 8, head_timeout: float = 10.0) -> dict:
+async def fuzz_all(
+    base_url: str,
+    fuzzer: EndpointFuzzer,
+    requests: int,
+    *,
+    good_token: str,
+    good_device: str,
+    concurrency: int = 8,
+    attacks: int = 8,
+    head_timeout: float = 10.0,
+) -> dict:
     """Run ``requests`` fuzzed requests, the raw-socket attacks and the good tenant; the stats."""
-    stats = {"requests": 0, "by_status": {}, "by_kind": {}, "accepted_readings": 0, "server_errors": [],
-             "bad_bodies": [], "poison_not_refused": [], "created_silences": 0, "actions_ok": 0, "good": {},
-             "attacks": []}
+    stats = {
+        "requests": 0,
+        "by_status": {},
+        "by_kind": {},
+        "accepted_readings": 0,
+        "server_errors": [],
+        "bad_bodies": [],
+        "poison_not_refused": [],
+        "created_silences": 0,
+        "actions_ok": 0,
+        "good": {},
+        "attacks": [],
+    }
     queue = iter(range(requests))
     port = int(base_url.rsplit(":", 1)[1])
 
@@ -387,8 +566,9 @@ async def fuzz_all(base_url: str, fuzzer: EndpointFuzzer, requests: int, *, good
 
     stop = asyncio.Event()
     kinds = ["big-header", "many-headers", "flood-line", "slow-head"]
-    async with httpx.AsyncClient(base_url=base_url, limits=httpx.Limits(max_connections=concurrency),
-                                 timeout=60) as client:
+    async with httpx.AsyncClient(
+        base_url=base_url, limits=httpx.Limits(max_connections=concurrency), timeout=60
+    ) as client:
         good = asyncio.create_task(good_tenant(base_url, good_token, good_device, stop, stats))
         raw_attacks = asyncio.gather(*(attack(port, kinds[i % len(kinds)], head_timeout) for i in range(attacks)))
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
@@ -404,8 +584,13 @@ async def make_alert(base_url: str, token: str, srv) -> list[str]:
     now = time.time()
     async with httpx.AsyncClient(timeout=30) as c:
         for i in range(12):
-            await c.post(base_url + "/api/v1/telemetry", headers=h, content=orjson.dumps(
-                [{"device": "DC1", "ts": int((now - 12 + i) * 1000), "values": {"hopper_temp": 80.0}}]))
+            await c.post(
+                base_url + "/api/v1/telemetry",
+                headers=h,
+                content=orjson.dumps(
+                    [{"device": "DC1", "ts": int((now - 12 + i) * 1000), "values": {"hopper_temp": 80.0}}]
+                ),
+            )
     for _ in range(50):
         ids = [a.id for a in srv.runtime.open_alerts()]
         if ids:
@@ -434,16 +619,20 @@ def problems(stats: dict, before: dict, after: dict) -> list[str]:
     if stats["bad_bodies"]:
         out.append(f"{len(stats['bad_bodies'])} refusals without a JSON error, e.g. {stats['bad_bodies'][:3]}")
     if stats["poison_not_refused"]:
-        out.append(f"{len(stats['poison_not_refused'])} poisoned requests not refused at the edge, "
-                   f"e.g. {stats['poison_not_refused'][:3]}")
+        out.append(
+            f"{len(stats['poison_not_refused'])} poisoned requests not refused at the edge, "
+            f"e.g. {stats['poison_not_refused'][:3]}"
+        )
     if set(stats["good"]) != {202}:
         out.append(f"the other enterprise's good requests got {stats['good']}")
     if stats["attacks"]:
         out.append(f"raw-socket attacks not refused: {stats['attacks']}")
-    expected = {"readings": before["readings"] + stats["accepted_readings"],
-                "silences": before["silences"] + stats["created_silences"],
-                "officer_events": before["officer_events"] + stats["actions_ok"],
-                "dead_letters": before["dead_letters"]}
+    expected = {
+        "readings": before["readings"] + stats["accepted_readings"],
+        "silences": before["silences"] + stats["created_silences"],
+        "officer_events": before["officer_events"] + stats["actions_ok"],
+        "dead_letters": before["dead_letters"],
+    }
     for k, v in expected.items():
         if after[k] != v:
             out.append(f"{k}: {after[k]} rows, expected {v} (a refused request changed the store)")
@@ -466,8 +655,10 @@ async def _main() -> None:
     root = Path(__file__).resolve().parent.parent
     site = load_site(root / "config" / "demo" / "site.toml")
     creds = tomllib.loads((root / "config" / "demo" / "credentials.toml").read_text())
-    officer = next((u.get("api_token") for u in creds.get("users", {}).values() if isinstance(u, dict)
-                    and u.get("api_token")), None)
+    officer = next(
+        (u.get("api_token") for u in creds.get("users", {}).values() if isinstance(u, dict) and u.get("api_token")),
+        None,
+    )
     conn = await asyncpg.connect(args.database)
     name = f"warning_fuzz_{int(time.time())}"
     await conn.execute(f'CREATE DATABASE "{name}"')
@@ -479,19 +670,29 @@ async def _main() -> None:
         if officer is None:
             print("no officer API token in config/demo/credentials.toml: alert and silence requests get 401")
         t0 = time.perf_counter()
-        fz = EndpointFuzzer(args.seed, creds["tokens"]["E001"], creds["tokens"]["E002"], officer or "none",
-                            await make_alert(base, creds["tokens"]["E001"], srv), ["DC1", "DC2", "DC3"])
+        fz = EndpointFuzzer(
+            args.seed,
+            creds["tokens"]["E001"],
+            creds["tokens"]["E002"],
+            officer or "none",
+            await make_alert(base, creds["tokens"]["E001"], srv),
+            ["DC1", "DC2", "DC3"],
+        )
         c2 = await asyncpg.connect(dsn)
         before = await state(c2)
         stats = await fuzz_all(base, fz, args.requests, good_token=creds["tokens"]["E002"], good_device="DC1")
         after = await state(c2)
         await c2.close()
-        print(f"{stats['requests']} requests in {time.perf_counter() - t0:.0f} s; statuses {dict(sorted(stats['by_status'].items()))}")
+        print(
+            f"{stats['requests']} requests in {time.perf_counter() - t0:.0f} s; statuses {dict(sorted(stats['by_status'].items()))}"
+        )
         for kind, codes in sorted(stats["by_kind"].items()):
             print(f"  {kind}: {dict(sorted(codes.items()))}")
         print(f"the other enterprise's requests: {stats['good']}; raw-socket attacks not refused: {stats['attacks']}")
-        print(f"state before {before}, after {after}; 202 readings {stats['accepted_readings']}, "
-              f"201 silences {stats['created_silences']}, 200 actions {stats['actions_ok']}")
+        print(
+            f"state before {before}, after {after}; 202 readings {stats['accepted_readings']}, "
+            f"201 silences {stats['created_silences']}, 200 actions {stats['actions_ok']}"
+        )
         found = problems(stats, before, after)
         print("all checks held" if not found else "FAILED:\n  " + "\n  ".join(found))
     finally:

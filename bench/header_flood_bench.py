@@ -63,9 +63,24 @@ async def main(args) -> None:
     await admin.execute(f'CREATE DATABASE "{name}"')
     dsn = args.database.rsplit("/", 1)[0] + "/" + name
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "warning.cli", "run", "--site", str(ROOT / "config/demo/site.toml"),
-                               "--database", dsn, "--port", str(port), "--log-level", "ERROR"], cwd=ROOT,
-                              stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "warning.cli",
+            "run",
+            "--site",
+            str(ROOT / "config/demo/site.toml"),
+            "--database",
+            dsn,
+            "--port",
+            str(port),
+            "--log-level",
+            "ERROR",
+        ],
+        cwd=ROOT,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         async with httpx.AsyncClient() as c:
             for _ in range(600):
@@ -90,8 +105,9 @@ async def main(args) -> None:
         watcher = asyncio.create_task(watch())
         ends = await asyncio.gather(*(flood(port, args.mib) for _ in range(args.connections)))
         big = await probe(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n")
-        many = await probe(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
-                           + b"".join(b"X-%d: v\r\n" % i for i in range(200)) + b"\r\n")
+        many = await probe(
+            port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(200)) + b"\r\n"
+        )
         done.set()
         await watcher
         print(f"header flood: {args.connections} connections x {args.mib} MiB header line")

@@ -47,8 +47,15 @@ def normal_body(eid_devices: list[str], t_ms: int, n: int = 100) -> bytes:
     items, count, k = [], 0, 0
     while count < n:
         dev = eid_devices[k % len(eid_devices)]
-        vals = {"dp": 1100.0 + (k % 7), "hopper_temp": 30.0 + (k % 3) * 0.1, "air_speed": 20.0, "spark": 0,
-                "airlock_fault": False, "running": True, "vent_open": False}
+        vals = {
+            "dp": 1100.0 + (k % 7),
+            "hopper_temp": 30.0 + (k % 3) * 0.1,
+            "air_speed": 20.0,
+            "spark": 0,
+            "airlock_fault": False,
+            "running": True,
+            "vent_open": False,
+        }
         take = dict(list(vals.items())[: n - count])
         items.append({"device": dev, "ts": t_ms + k, "values": take})
         count += len(take)
@@ -93,9 +100,11 @@ async def throughput(url, tokens, devices, seconds, clients) -> tuple[int, float
                 eid = eids[k % len(eids)]
                 body = normal_body(devices[eid], base + k * 10)
                 k += clients
-                async with s.post(url + "/api/v1/telemetry", data=body,
-                                  headers={"Authorization": f"Bearer {tokens[eid]}",
-                                           "Content-Type": "application/json"}) as r:
+                async with s.post(
+                    url + "/api/v1/telemetry",
+                    data=body,
+                    headers={"Authorization": f"Bearer {tokens[eid]}", "Content-Type": "application/json"},
+                ) as r:
                     if r.status == 202:
                         accepted += (await r.json())["accepted"]
                     elif r.status in (429, 503):
@@ -132,9 +141,11 @@ async def latency(url, ws_url, cookie, tokens, devices, seconds, rate) -> list[f
                     return
 
         async def post(eid, body):
-            async with s.post(url + "/api/v1/telemetry", data=body,
-                              headers={"Authorization": f"Bearer {tokens[eid]}",
-                                       "Content-Type": "application/json"}) as r:
+            async with s.post(
+                url + "/api/v1/telemetry",
+                data=body,
+                headers={"Authorization": f"Bearer {tokens[eid]}", "Content-Type": "application/json"},
+            ) as r:
                 if r.status != 202:
                     raise RuntimeError(f"HTTP {r.status}: {await r.text()}")
 
@@ -197,28 +208,47 @@ class DistrictServer:
 
     async def __aenter__(self) -> DistrictServer:
         import tomllib
+
         self.work = work = Path(tempfile.mkdtemp(prefix="warning-bench-"))
         site_text, self.tokens = generate_site(200, collectors=4, seed=11)
         (work / "site.toml").write_text(site_text)
         site = tomllib.loads(site_text)
-        self.devices = {e["id"]: [d["id"] for d in e["devices"] if d.get("type") == "bag_filter"]
-                        for e in site["enterprises"]}
+        self.devices = {
+            e["id"]: [d["id"] for d in e["devices"] if d.get("type") == "bag_filter"] for e in site["enterprises"]
+        }
         creds = tomllib.loads(credentials_toml(self.tokens, seed=11))
         port = free_port()
-        cmd = [sys.executable, "-m", "warning.cli", "run", "--site", str(work / "site.toml"), "--port", str(port),
-               "--rate", "100000", "--log-level", "WARNING", "--checkpoint-interval", str(self.checkpoint_interval)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "warning.cli",
+            "run",
+            "--site",
+            str(work / "site.toml"),
+            "--port",
+            str(port),
+            "--rate",
+            "100000",
+            "--log-level",
+            "WARNING",
+            "--checkpoint-interval",
+            str(self.checkpoint_interval),
+        ]
         cmd += ["--database", self.database] if self.database else ["--data-dir", str(work / "data")]
         env = {**os.environ, "XDG_RUNTIME_DIR": str(work)}
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(work / "server.log", "wb"),
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=open(work / "server.log", "wb"), stderr=subprocess.STDOUT
+        )
         self.url = url = f"http://127.0.0.1:{port}"
         self.ws_url = f"ws://127.0.0.1:{port}/ws"
         self.dsn = self.database or f"postgresql://postgres@/postgres?host={work / 'data' / 'pgdata'}"
         await wait_ready(url, self.proc)
         async with aiohttp.ClientSession() as s:
-            async with s.post(url + "/login", data={"username": "officer",
-                                                    "password": creds["users"]["officer"]["password"]},
-                              allow_redirects=False) as r:
+            async with s.post(
+                url + "/login",
+                data={"username": "officer", "password": creds["users"]["officer"]["password"]},
+                allow_redirects=False,
+            ) as r:
                 self.cookie = r.headers["Set-Cookie"].split(";")[0]
         return self
 
@@ -245,15 +275,21 @@ async def main() -> None:
         stored = await conn.fetchval("SELECT count(*) FROM readings") - before
         processed = await wait_processed(url, accepted)
         drained = time.perf_counter() - t0
-        print(f"ingest: {accepted} readings accepted in {elapsed:.1f} s = {accepted / elapsed:,.0f} readings/s "
-              f"(HTTP POST of 100, group commit by COPY); rows stored: {stored}")
-        print(f"end to end: all {processed} through the detectors after {drained:.1f} s "
-              f"= {processed / drained:,.0f} readings/s sustained (stored and detected)")
+        print(
+            f"ingest: {accepted} readings accepted in {elapsed:.1f} s = {accepted / elapsed:,.0f} readings/s "
+            f"(HTTP POST of 100, group commit by COPY); rows stored: {stored}"
+        )
+        print(
+            f"end to end: all {processed} through the detectors after {drained:.1f} s "
+            f"= {processed / drained:,.0f} readings/s sustained (stored and detected)"
+        )
 
         lat = await latency(url, srv.ws_url, srv.cookie, tokens, devices, args.seconds, args.rate)
         ms = [x * 1000 for x in lat]
-        print(f"latency at {args.rate:,.0f} readings/s: {len(ms)} probes, POST -> alert on WebSocket "
-              f"p50 {statistics.median(ms):.1f} ms, p99 {pct(ms, 99):.1f} ms, max {max(ms):.1f} ms")
+        print(
+            f"latency at {args.rate:,.0f} readings/s: {len(ms)} probes, POST -> alert on WebSocket "
+            f"p50 {statistics.median(ms):.1f} ms, p99 {pct(ms, 99):.1f} ms, max {max(ms):.1f} ms"
+        )
         await conn.close()
 
 

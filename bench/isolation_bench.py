@@ -37,9 +37,14 @@ TIMEOUT = 15.0  #: a request not answered within this counts as unanswered
 
 def flood_body(n_items: int = 200) -> bytes:
     now = int(time.time() * 1000)
-    items = [{"device": ("DC1", "DC2", "DC3")[i % 3], "ts": now - i,
-              "values": {"dp": 1100.0 + i % 7, "hopper_temp": 30.0, "air_speed": 20.0, "spark": 0, "vent_open": False}}
-             for i in range(n_items)]
+    items = [
+        {
+            "device": ("DC1", "DC2", "DC3")[i % 3],
+            "ts": now - i,
+            "values": {"dp": 1100.0 + i % 7, "hopper_temp": 30.0, "air_speed": 20.0, "spark": 0, "vent_open": False},
+        }
+        for i in range(n_items)
+    ]
     return json.dumps(items).encode()
 
 
@@ -83,8 +88,16 @@ async def victim(url: str, token: str, seconds: float, workers: int = 4) -> dict
         n = 0
         while time.monotonic() < stop_at:
             n += 1
-            body = json.dumps([{"device": "DC1", "ts": int(time.time() * 1000), "values": {"dp": 1100.0},
-                                "id": f"victim-{os.getpid()}-{time.monotonic_ns()}-{w}-{n}"}]).encode()
+            body = json.dumps(
+                [
+                    {
+                        "device": "DC1",
+                        "ts": int(time.time() * 1000),
+                        "values": {"dp": 1100.0},
+                        "id": f"victim-{os.getpid()}-{time.monotonic_ns()}-{w}-{n}",
+                    }
+                ]
+            ).encode()
             t0 = time.perf_counter()
             try:
                 r = await c.post(url + "/api/v1/telemetry", content=body, headers=headers)
@@ -119,8 +132,9 @@ async def victim(url: str, token: str, seconds: float, workers: int = 4) -> dict
     return stats
 
 
-async def phase(name: str, url: str, victim_token: str, flood_tokens: list[str], writers: int, seconds: float,
-                server_pid: int):
+async def phase(
+    name: str, url: str, victim_token: str, flood_tokens: list[str], writers: int, seconds: float, server_pid: int
+):
     import psutil
 
     proc = psutil.Process(server_pid)
@@ -128,8 +142,19 @@ async def phase(name: str, url: str, victim_token: str, flood_tokens: list[str],
     child = None
     if flood_tokens:
         child = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--flood-child", "--url", url, "--flood-tokens", ",".join(flood_tokens),
-            "--writers", str(writers), "--seconds", str(seconds), stdout=subprocess.PIPE)
+            sys.executable,
+            __file__,
+            "--flood-child",
+            "--url",
+            url,
+            "--flood-tokens",
+            ",".join(flood_tokens),
+            "--writers",
+            str(writers),
+            "--seconds",
+            str(seconds),
+            stdout=subprocess.PIPE,
+        )
         await asyncio.sleep(0.5)  # let the flood start before measuring the victim
     v = await victim(url, victim_token, seconds)
     f = None
@@ -138,15 +163,19 @@ async def phase(name: str, url: str, victim_token: str, flood_tokens: list[str],
         f = json.loads(out.decode().strip().splitlines()[-1])
     cpu = (sum(proc.cpu_times()[:2]) - cpu0) / (time.monotonic() - t0)
     print(f"\n== {name} (server CPU {100 * cpu:.0f} % of a core; machine load {os.getloadavg()[0]:.1f})")
-    print(f"victim (E002, one reading per request): p50 {v['p50_ms']:.1f} ms, p99 {v['p99_ms']:.1f} ms, "
-          f"{v['requests']} requests, statuses {dict(sorted(v['statuses'].items()))}, "
-          f"unanswered within {TIMEOUT:.0f} s: {v['unanswered']}; GET /healthz p50 {v['health_p50_ms']:.1f} ms, "
-          f"p99 {v['health_p99_ms']:.1f} ms")
+    print(
+        f"victim (E002, one reading per request): p50 {v['p50_ms']:.1f} ms, p99 {v['p99_ms']:.1f} ms, "
+        f"{v['requests']} requests, statuses {dict(sorted(v['statuses'].items()))}, "
+        f"unanswered within {TIMEOUT:.0f} s: {v['unanswered']}; GET /healthz p50 {v['health_p50_ms']:.1f} ms, "
+        f"p99 {v['health_p99_ms']:.1f} ms"
+    )
     if f is not None:
-        print(f"flood (E001, {writers} writers on {len(flood_tokens)} token(s)): statuses "
-              f"{dict(sorted((int(k), n) for k, n in f['statuses'].items()))}, connection errors {f['errors']}, "
-              f"offered {f['sent_readings'] / seconds:,.0f} readings/s, accepted {f['accepted_readings'] / seconds:,.0f} "
-              f"readings/s")
+        print(
+            f"flood (E001, {writers} writers on {len(flood_tokens)} token(s)): statuses "
+            f"{dict(sorted((int(k), n) for k, n in f['statuses'].items()))}, connection errors {f['errors']}, "
+            f"offered {f['sent_readings'] / seconds:,.0f} readings/s, accepted {f['accepted_readings'] / seconds:,.0f} "
+            f"readings/s"
+        )
     return v, f
 
 
@@ -163,12 +192,30 @@ async def main(args) -> None:
     await admin.execute(f'CREATE DATABASE "{name}"')
     dsn = args.database.rsplit("/", 1)[0] + "/" + name
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "warning.cli", "run", "--site", str(ROOT / "config/demo/site.toml"),
-                               "--database", dsn, "--port", str(port), "--rate", str(args.rate),
-                               "--log-level", "WARNING"], cwd=ROOT, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "warning.cli",
+            "run",
+            "--site",
+            str(ROOT / "config/demo/site.toml"),
+            "--database",
+            dsn,
+            "--port",
+            str(port),
+            "--rate",
+            str(args.rate),
+            "--log-level",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         import httpx
+
         async with httpx.AsyncClient() as c:
             for _ in range(600):
                 try:
@@ -185,10 +232,24 @@ async def main(args) -> None:
         await asyncio.sleep(6)  # the server reloads the tokens table every 5 s
         print(f"isolation bench: {args.seconds:.0f} s per phase, rate limit {args.rate:g} readings/s per token")
         await phase("baseline: no flood", url, creds["E002"], [], 0, args.seconds, server.pid)
-        await phase("flood: one enterprise, one token", url, creds["E002"], [creds["E001"]], args.writers,
-                    args.seconds, server.pid)
-        await phase(f"flood: one enterprise, {args.tokens} tokens", url, creds["E002"], many, args.tokens,
-                    args.seconds, server.pid)
+        await phase(
+            "flood: one enterprise, one token",
+            url,
+            creds["E002"],
+            [creds["E001"]],
+            args.writers,
+            args.seconds,
+            server.pid,
+        )
+        await phase(
+            f"flood: one enterprise, {args.tokens} tokens",
+            url,
+            creds["E002"],
+            many,
+            args.tokens,
+            args.seconds,
+            server.pid,
+        )
     finally:
         server.terminate()
         server.wait(60)

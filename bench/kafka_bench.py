@@ -43,8 +43,15 @@ from warning.runtime.tansu import Tansu  # noqa: E402
 from warning.store.db import connect_pool  # noqa: E402
 from warning.store.registry import sync_points  # noqa: E402
 
-VALUES = {"dp": 1100.0, "hopper_temp": 30.0, "air_speed": 20.0, "spark": 0.0, "airlock_fault": 0.0,
-          "running": 1.0, "vent_open": 0.0}
+VALUES = {
+    "dp": 1100.0,
+    "hopper_temp": 30.0,
+    "air_speed": 20.0,
+    "spark": 0.0,
+    "airlock_fault": 0.0,
+    "running": 1.0,
+    "vent_open": 0.0,
+}
 
 
 def cpu_busy() -> tuple[int, int]:
@@ -107,28 +114,53 @@ async def fresh_db(admin_dsn: str, name: str) -> str:
     return admin_dsn.rsplit("/", 1)[0] + "/" + name
 
 
-async def phase(bootstrap: str, admin_dsn: str, site_path: Path, site, workers: int, total: int,
-                partitions: int, work: Path) -> dict:
+async def phase(
+    bootstrap: str, admin_dsn: str, site_path: Path, site, workers: int, total: int, partitions: int, work: Path
+) -> dict:
     prefix = f"kb{workers}x{uuid.uuid4().hex[:6]}"
     dsn = await fresh_db(admin_dsn, f"warning_kbench_{workers}")
     kafka = KafkaSettings(bootstrap=bootstrap, prefix=prefix, partitions=partitions, idempotent=False)
     await ensure_topics(kafka)
-    env = dict(os.environ, WARNING_KAFKA=bootstrap, WARNING_KAFKA_PREFIX=prefix,
-               WARNING_KAFKA_PARTITIONS=str(partitions), WARNING_KAFKA_IDEMPOTENT="0")
-    procs = [subprocess.Popen([sys.executable, "-m", "warning.cli", "worker", "--site", str(site_path),
-                               "--database", dsn, "--port", "0", "--name", f"bench-{i}", "--log-level", "WARNING"],
-                              cwd=ROOT, env=env, stdout=open(work / f"worker{workers}-{i}.log", "wb"),
-                              stderr=subprocess.STDOUT) for i in range(workers)]
+    env = dict(
+        os.environ,
+        WARNING_KAFKA=bootstrap,
+        WARNING_KAFKA_PREFIX=prefix,
+        WARNING_KAFKA_PARTITIONS=str(partitions),
+        WARNING_KAFKA_IDEMPOTENT="0",
+    )
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "warning.cli",
+                "worker",
+                "--site",
+                str(site_path),
+                "--database",
+                dsn,
+                "--port",
+                "0",
+                "--name",
+                f"bench-{i}",
+                "--log-level",
+                "WARNING",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=open(work / f"worker{workers}-{i}.log", "wb"),
+            stderr=subprocess.STDOUT,
+        )
+        for i in range(workers)
+    ]
     # Every worker in the group and every partition claimed before the readings arrive, so the
     # figure is processing, not a rebalance.
     conn = await asyncpg.connect(dsn)
     deadline = time.monotonic() + 120
     while True:
         try:
-            rows = await conn.fetch("SELECT DISTINCT owner FROM partition_state WHERE topic = $1",
-                                    kafka.readings_topic)
-            n_parts = await conn.fetchval("SELECT count(*) FROM partition_state WHERE topic = $1",
-                                          kafka.readings_topic)
+            rows = await conn.fetch("SELECT DISTINCT owner FROM partition_state WHERE topic = $1", kafka.readings_topic)
+            n_parts = await conn.fetchval("SELECT count(*) FROM partition_state WHERE topic = $1", kafka.readings_topic)
         except asyncpg.UndefinedTableError:
             rows, n_parts = [], 0
         if len(rows) == workers and n_parts == partitions:
@@ -176,12 +208,20 @@ async def phase(bootstrap: str, admin_dsn: str, site_path: Path, site, workers: 
     secs = last - first[0]
     rate = (total - first[1]) / secs
     busy = (cpu1[0] - cpu0[0]) / max(1, cpu1[1] - cpu0[1])
-    return {"workers": workers, "readings": total, "records": n_records, "fill_s": fill_s, "seconds": secs,
-            "rate": rate, "cpu": busy}
+    return {
+        "workers": workers,
+        "readings": total,
+        "records": n_records,
+        "fill_s": fill_s,
+        "seconds": secs,
+        "rate": rate,
+        "cpu": busy,
+    }
 
 
-async def end_to_end(bootstrap: str, admin_dsn: str, site_path: Path, tokens: dict, seconds: float,
-                     partitions: int, work: Path) -> dict:
+async def end_to_end(
+    bootstrap: str, admin_dsn: str, site_path: Path, tokens: dict, seconds: float, partitions: int, work: Path
+) -> dict:
     import tomllib
 
     from bench.common import free_port, wait_ready
@@ -191,23 +231,73 @@ async def end_to_end(bootstrap: str, admin_dsn: str, site_path: Path, tokens: di
     dsn = await fresh_db(admin_dsn, "warning_kbench_e2e")
     kafka = KafkaSettings(bootstrap=bootstrap, prefix=prefix, partitions=partitions, idempotent=False)
     await ensure_topics(kafka)
-    env = dict(os.environ, WARNING_KAFKA=bootstrap, WARNING_KAFKA_PREFIX=prefix,
-               WARNING_KAFKA_PARTITIONS=str(partitions), WARNING_KAFKA_IDEMPOTENT="0")
+    env = dict(
+        os.environ,
+        WARNING_KAFKA=bootstrap,
+        WARNING_KAFKA_PREFIX=prefix,
+        WARNING_KAFKA_PARTITIONS=str(partitions),
+        WARNING_KAFKA_IDEMPOTENT="0",
+    )
     port = free_port()
-    procs = [subprocess.Popen([sys.executable, "-m", "warning.cli", "run", "--site", str(site_path), "--database", dsn,
-                               "--role", "ingest", "--port", str(port), "--rate", "1000000", "--log-level", "WARNING"],
-                              cwd=ROOT, env=env, stdout=open(work / "gateway.log", "wb"), stderr=subprocess.STDOUT)]
-    procs += [subprocess.Popen([sys.executable, "-m", "warning.cli", "worker", "--site", str(site_path), "--database",
-                                dsn, "--port", "0", "--name", f"e2e-{i}", "--log-level", "WARNING"],
-                               cwd=ROOT, env=env, stdout=open(work / f"e2e-worker{i}.log", "wb"),
-                               stderr=subprocess.STDOUT) for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "warning.cli",
+                "run",
+                "--site",
+                str(site_path),
+                "--database",
+                dsn,
+                "--role",
+                "ingest",
+                "--port",
+                str(port),
+                "--rate",
+                "1000000",
+                "--log-level",
+                "WARNING",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=open(work / "gateway.log", "wb"),
+            stderr=subprocess.STDOUT,
+        )
+    ]
+    procs += [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "warning.cli",
+                "worker",
+                "--site",
+                str(site_path),
+                "--database",
+                dsn,
+                "--port",
+                "0",
+                "--name",
+                f"e2e-{i}",
+                "--log-level",
+                "WARNING",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=open(work / f"e2e-worker{i}.log", "wb"),
+            stderr=subprocess.STDOUT,
+        )
+        for i in range(2)
+    ]
     try:
         url = f"http://127.0.0.1:{port}"
         await wait_ready(url, procs[0])
         await asyncio.sleep(8)  # both workers in the group before the clock starts
         raw = tomllib.loads(site_path.read_text())
-        devices = {e["id"]: [d["id"] for d in e["devices"] if d.get("type") == "bag_filter"]
-                   for e in raw["enterprises"]}
+        devices = {
+            e["id"]: [d["id"] for d in e["devices"] if d.get("type") == "bag_filter"] for e in raw["enterprises"]
+        }
         t0 = time.perf_counter()
         accepted, elapsed = await throughput(url, tokens, devices, seconds, 16)
         conn = await asyncpg.connect(dsn)
@@ -235,8 +325,11 @@ async def main() -> None:
     ap.add_argument("--workers", default="1,2", help="worker counts to measure, in one run")
     ap.add_argument("--partitions", type=int, default=8)
     ap.add_argument("--http-seconds", type=float, default=15, help="end-to-end phase length (0: skip)")
-    ap.add_argument("--database", default="postgresql://postgres@127.0.0.1:5432/postgres",
-                    help="an admin DSN on the server where bench databases are created")
+    ap.add_argument(
+        "--database",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="an admin DSN on the server where bench databases are created",
+    )
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="kafka-bench-"))
     text, tokens = generate_site(200, collectors=4, seed=11)
@@ -248,20 +341,28 @@ async def main() -> None:
         for n in [int(x) for x in args.workers.split(",")]:
             r = await phase(broker.bootstrap, args.database, site_path, site, n, args.readings, args.partitions, work)
             results.append(r)
-            print(f"{n} worker(s): {r['readings']:,} readings in {r['records']:,} records; "
-                  f"written in {r['fill_s'] or 0:.1f} s; processed in {r['seconds']:.1f} s = {r['rate']:,.0f} "
-                  f"readings/s; machine CPU {r['cpu']:.0%} busy",
-                  flush=True)
+            print(
+                f"{n} worker(s): {r['readings']:,} readings in {r['records']:,} records; "
+                f"written in {r['fill_s'] or 0:.1f} s; processed in {r['seconds']:.1f} s = {r['rate']:,.0f} "
+                f"readings/s; machine CPU {r['cpu']:.0%} busy",
+                flush=True,
+            )
         if len(results) > 1:
-            print(f"scaling {results[-1]['workers']} vs {results[0]['workers']} worker(s): "
-                  f"{results[-1]['rate'] / results[0]['rate']:.2f}x", flush=True)
+            print(
+                f"scaling {results[-1]['workers']} vs {results[0]['workers']} worker(s): "
+                f"{results[-1]['rate'] / results[0]['rate']:.2f}x",
+                flush=True,
+            )
         if args.http_seconds > 0:
-            e = await end_to_end(broker.bootstrap, args.database, site_path, tokens, args.http_seconds,
-                                 args.partitions, work)
-            print(f"end to end (HTTP -> ingest gateway -> broker -> 2 workers -> PostgreSQL): "
-                  f"{e['accepted']:,} readings accepted in {e['http_s']:.1f} s = {e['accepted'] / e['http_s']:,.0f}/s "
-                  f"at the gateway; all {e['stored']:,} stored after {e['drained_s']:.1f} s = "
-                  f"{e['stored'] / e['drained_s']:,.0f}/s")
+            e = await end_to_end(
+                broker.bootstrap, args.database, site_path, tokens, args.http_seconds, args.partitions, work
+            )
+            print(
+                f"end to end (HTTP -> ingest gateway -> broker -> 2 workers -> PostgreSQL): "
+                f"{e['accepted']:,} readings accepted in {e['http_s']:.1f} s = {e['accepted'] / e['http_s']:,.0f}/s "
+                f"at the gateway; all {e['stored']:,} stored after {e['drained_s']:.1f} s = "
+                f"{e['stored'] / e['drained_s']:,.0f}/s"
+            )
     print(f"logs in {work}")
 
 

@@ -46,26 +46,47 @@ def ledger(n: int, devices: int) -> list[dict]:
     streets = ["桃浦镇", "长征镇", "真如镇街道", "万里街道"]
     out = []
     for i in range(n):
-        out.append({"id": f"B{i:05d}", "name": f"基准企业{i}", "credit_code": credit_code(i), "address": f"路 {i} 号",
-                    "street": streets[i % 4], "industry": "金属制品", "dusts": [{"kind": "铝粉", "explosion_class": "St2"}],
-                    "dust_workers": 10 + i % 50, "collectors": {"count": devices, "wet": bool(i % 2), "type": "布袋除尘"},
-                    "contact_name": "张工", "contact_phone": "021-5555 0000", "risk_grade": "yellow",
-                    "location": [121.35 + (i % 100) / 1000, 31.22 + (i // 100 % 50) / 1000],
-                    "devices": [{"id": f"DC{d}", "points": list(POINTS), "codes": {"dp": f"T{i:05d}{d}"}}
-                                for d in range(devices)]})
+        out.append(
+            {
+                "id": f"B{i:05d}",
+                "name": f"基准企业{i}",
+                "credit_code": credit_code(i),
+                "address": f"路 {i} 号",
+                "street": streets[i % 4],
+                "industry": "金属制品",
+                "dusts": [{"kind": "铝粉", "explosion_class": "St2"}],
+                "dust_workers": 10 + i % 50,
+                "collectors": {"count": devices, "wet": bool(i % 2), "type": "布袋除尘"},
+                "contact_name": "张工",
+                "contact_phone": "021-5555 0000",
+                "risk_grade": "yellow",
+                "location": [121.35 + (i % 100) / 1000, 31.22 + (i // 100 % 50) / 1000],
+                "devices": [
+                    {"id": f"DC{d}", "points": list(POINTS), "codes": {"dp": f"T{i:05d}{d}"}} for d in range(devices)
+                ],
+            }
+        )
     return out
 
 
 def base_site(kinds):
-    return parse_site({"site": {"name": "bench"},
-                       "streets": [{"id": s, "name": s} for s in ("桃浦镇", "长征镇", "真如镇街道", "万里街道")],
-                       "users": [{"name": "boss", "role": "admin", "password": hash_password("boss-pass-1")}]}, kinds)
+    return parse_site(
+        {
+            "site": {"name": "bench"},
+            "streets": [{"id": s, "name": s} for s in ("桃浦镇", "长征镇", "真如镇街道", "万里街道")],
+            "users": [{"name": "boss", "role": "admin", "password": hash_password("boss-pass-1")}],
+        },
+        kinds,
+    )
 
 
 async def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--database", default="postgresql://postgres@127.0.0.1:5432/postgres",
-                    help="a server where a scratch database may be created")
+    ap.add_argument(
+        "--database",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="a server where a scratch database may be created",
+    )
     ap.add_argument("--enterprises", type=int, default=5000)
     ap.add_argument("--devices", type=int, default=4)
     args = ap.parse_args()
@@ -73,8 +94,10 @@ async def main() -> None:
     records = ledger(args.enterprises, args.devices)
     text = write_csv(records).encode()
     assert read_csv(text.decode())[0] == header()
-    print(f"ledger: {args.enterprises} enterprises x {args.devices} devices x {len(POINTS)} points = "
-          f"{args.enterprises * args.devices * len(POINTS)} points; CSV {len(text) / 1e6:.1f} MB")
+    print(
+        f"ledger: {args.enterprises} enterprises x {args.devices} devices x {len(POINTS)} points = "
+        f"{args.enterprises * args.devices * len(POINTS)} points; CSV {len(text) / 1e6:.1f} MB"
+    )
 
     t = time.perf_counter()
     site = base_site(kinds)
@@ -92,10 +115,12 @@ async def main() -> None:
     await srv.start()
     try:
         base = f"http://127.0.0.1:{srv.port}"
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600),
-                                         cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
-            async with s.post(f"{base}/login", data={"username": "boss", "password": "boss-pass-1"},
-                              allow_redirects=False) as r:
+        async with aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=600), cookie_jar=aiohttp.CookieJar(unsafe=True)
+        ) as s:
+            async with s.post(
+                f"{base}/login", data={"username": "boss", "password": "boss-pass-1"}, allow_redirects=False
+            ) as r:
                 assert r.status == 303
             async with s.get(f"{base}/api/v1/me") as r:
                 csrf = (await r.json())["csrf"]

@@ -36,10 +36,19 @@ POINTS = ("dp", "hopper_temp", "air_speed", "spark", "vent_open", "airlock_fault
 
 
 def site_raw(n: int) -> dict:
-    return {"site": {"name": "live bench"},
-            "enterprises": [{"id": f"L{i:03d}", "name": f"企业{i}", "token_sha256": [token_digest(f"tok-{i:03d}-" + "x" * 24)],
-                             "devices": [{"id": f"DC{d}", "points": list(POINTS)} for d in range(2)]} for i in range(n)],
-            "users": [{"name": "boss", "role": "admin", "password": hash_password("boss-pass-1")}]}
+    return {
+        "site": {"name": "live bench"},
+        "enterprises": [
+            {
+                "id": f"L{i:03d}",
+                "name": f"企业{i}",
+                "token_sha256": [token_digest(f"tok-{i:03d}-" + "x" * 24)],
+                "devices": [{"id": f"DC{d}", "points": list(POINTS)} for d in range(2)],
+            }
+            for i in range(n)
+        ],
+        "users": [{"name": "boss", "role": "admin", "password": hash_password("boss-pass-1")}],
+    }
 
 
 async def main() -> None:
@@ -54,8 +63,9 @@ async def main() -> None:
     admin = await asyncpg.connect(args.database)
     await admin.execute(f'CREATE DATABASE "{name}"')
     dsn = args.database.rsplit("/", 1)[0] + "/" + name
-    srv = Server(parse_site(site_raw(args.enterprises), load_kinds()),
-                 Settings(port=0, database=dsn, rate=1e9, burst=1e9))
+    srv = Server(
+        parse_site(site_raw(args.enterprises), load_kinds()), Settings(port=0, database=dsn, rate=1e9, burst=1e9)
+    )
     await srv.start()
     base = f"http://127.0.0.1:{srv.port}"
     accepted: list[tuple[float, int]] = []
@@ -69,10 +79,13 @@ async def main() -> None:
             i = (k + seq) % args.enterprises
             seq += 1
             ts = int(time.time() * 1000)
-            items = [{"device": f"DC{j % 2}", "ts": ts - (args.batch - j), "values": {POINTS[j % 8]: 1.0 + j % 7}}
-                     for j in range(args.batch)]
-            async with s.post(f"{base}/api/v1/telemetry", json=items,
-                              headers={"Authorization": f"Bearer tok-{i:03d}-" + "x" * 24}) as r:
+            items = [
+                {"device": f"DC{j % 2}", "ts": ts - (args.batch - j), "values": {POINTS[j % 8]: 1.0 + j % 7}}
+                for j in range(args.batch)
+            ]
+            async with s.post(
+                f"{base}/api/v1/telemetry", json=items, headers={"Authorization": f"Bearer tok-{i:03d}-" + "x" * 24}
+            ) as r:
                 await r.read()
                 if r.status == 202:
                     accepted.append((time.perf_counter() - t0, args.batch))
@@ -80,28 +93,37 @@ async def main() -> None:
                     refused["count"] += 1
 
     async def change(s: aiohttp.ClientSession) -> tuple[float, float, float]:
-        async with s.post(f"{base}/login", data={"username": "boss", "password": "boss-pass-1"},
-                          allow_redirects=False) as r:  # before the load: a login is a scrypt check
+        async with s.post(
+            f"{base}/login", data={"username": "boss", "password": "boss-pass-1"}, allow_redirects=False
+        ) as r:  # before the load: a login is a scrypt check
             assert r.status == 303
         async with s.get(f"{base}/api/v1/me") as r:
             csrf = (await r.json())["csrf"]
         await asyncio.sleep(args.seconds / 2)
         started = time.perf_counter()
-        async with s.put(f"{base}/api/v1/admin/enterprises/L000/devices/NEW1", json={"points": ["dp"]},
-                         headers={"x-csrf-token": csrf}) as r:
+        async with s.put(
+            f"{base}/api/v1/admin/enterprises/L000/devices/NEW1",
+            json={"points": ["dp"]},
+            headers={"x-csrf-token": csrf},
+        ) as r:
             assert r.status == 200, await r.text()
         applied = time.perf_counter() - started
         while True:
-            async with s.post(f"{base}/api/v1/telemetry", headers={"Authorization": "Bearer tok-000-" + "x" * 24},
-                              json=[{"device": "NEW1", "ts": int(time.time() * 1000), "values": {"dp": 900.0}}]) as r:
+            async with s.post(
+                f"{base}/api/v1/telemetry",
+                headers={"Authorization": "Bearer tok-000-" + "x" * 24},
+                json=[{"device": "NEW1", "ts": int(time.time() * 1000), "values": {"dp": 900.0}}],
+            ) as r:
                 await r.read()
                 if r.status == 202:
                     return started - t0, applied, time.perf_counter() - started
             await asyncio.sleep(0.05)
 
     try:
-        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s, \
-                aiohttp.ClientSession() as load:
+        async with (
+            aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s,
+            aiohttp.ClientSession() as load,
+        ):
             results = await asyncio.gather(change(s), *(client(k, load) for k in range(args.clients)))
         at, applied, first_ok = results[0]
         per_s: dict[int, int] = {}
@@ -112,13 +134,17 @@ async def main() -> None:
         during = [per_s[x] for x in secs if int(at) <= x <= int(at) + 1]
         after = [per_s[x] for x in secs if x > int(at) + 1]
         med = statistics.median(before) if before else float("nan")
-        print(f"accepted readings/s, median: before {med:,.0f}; during the change "
-              f"{', '.join(f'{v:,}' for v in during)}; after {statistics.median(after) if after else float('nan'):,.0f}")
+        print(
+            f"accepted readings/s, median: before {med:,.0f}; during the change "
+            f"{', '.join(f'{v:,}' for v in during)}; after {statistics.median(after) if after else float('nan'):,.0f}"
+        )
         if before and during:
             print(f"drop during the change: {100 * (1 - min(during) / med):.0f} % (target <= 10 %)")
         print(f"other points' requests refused: {refused['count']} (target 0)")
-        print(f"new point: change sent at {at:.1f} s, answered (applied) in {applied:.2f} s, its first reading "
-              f"accepted {first_ok:.2f} s after sending (target <= 5 s)")
+        print(
+            f"new point: change sent at {at:.1f} s, answered (applied) in {applied:.2f} s, its first reading "
+            f"accepted {first_ok:.2f} s after sending (target <= 5 s)"
+        )
     finally:
         await srv.stop()
         await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

@@ -51,9 +51,24 @@ async def main() -> None:
     port = 18000 + secrets.randbelow(2000)
     work = Path(os.environ.get("TMPDIR", "/tmp")) / f"warning-mqtt-bench-{port}"
     work.mkdir(exist_ok=True)
-    cmd = [sys.executable, "-m", "warning.cli", "run", "--site", str(ROOT / "config/demo/site.toml"), "--port",
-           str(port), "--mqtt", "mqtt://127.0.0.1:1883", "--mqtt-client-id", f"warning-bench-{port}",
-           "--rate", "1e9", "--log-level", "WARNING"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "warning.cli",
+        "run",
+        "--site",
+        str(ROOT / "config/demo/site.toml"),
+        "--port",
+        str(port),
+        "--mqtt",
+        "mqtt://127.0.0.1:1883",
+        "--mqtt-client-id",
+        f"warning-bench-{port}",
+        "--rate",
+        "1e9",
+        "--log-level",
+        "WARNING",
+    ]
     cmd += ["--database", args.database] if args.database else ["--data-dir", str(work)]
     server = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "XDG_RUNTIME_DIR": str(work)})
     url = f"http://127.0.0.1:{port}"
@@ -73,11 +88,14 @@ async def main() -> None:
                 while time.monotonic() < stop_at:
                     next_round += pace
                     await asyncio.sleep(max(0.0, next_round - time.monotonic()))
-                    items = [{"ts": int(time.time() * 1000) + j, "values": {"dp": 1100.0 + j % 7}}
-                             for j in range(args.per_message)]
+                    items = [
+                        {"ts": int(time.time() * 1000) + j, "values": {"dp": 1100.0 + j % 7}}
+                        for j in range(args.per_message)
+                    ]
                     body = orjson.dumps({"token": creds[e], "telemetry": items})
-                    await asyncio.gather(*(m.publish(f"telemetry/{e}/DC{1 + (k + n) % 3}", body, qos=1)
-                                           for n in range(20)))
+                    await asyncio.gather(
+                        *(m.publish(f"telemetry/{e}/DC{1 + (k + n) % 3}", body, qos=1) for n in range(20))
+                    )
                     k += 20
                     sent += 20 * args.per_message
 
@@ -87,11 +105,15 @@ async def main() -> None:
         a0, s0 = await accepted(url), time.monotonic()
         await asyncio.gather(*pubs)
         a1, s1 = await accepted(url), time.monotonic()
-        print(f"MQTT: {sent:,} readings published in {time.monotonic() - t0:.1f} s, offered at "
-              f"{args.rate:,.0f} readings/s")
-        print(f"MQTT: {a1 - a0:,.0f} readings committed in {s1 - s0:.1f} s while the broker had a backlog "
-              f"= {(a1 - a0) / (s1 - s0):,.0f} readings/s sustained (QoS 1, PUBACK after commit, "
-              f"{args.per_message} readings a message)")
+        print(
+            f"MQTT: {sent:,} readings published in {time.monotonic() - t0:.1f} s, offered at "
+            f"{args.rate:,.0f} readings/s"
+        )
+        print(
+            f"MQTT: {a1 - a0:,.0f} readings committed in {s1 - s0:.1f} s while the broker had a backlog "
+            f"= {(a1 - a0) / (s1 - s0):,.0f} readings/s sustained (QoS 1, PUBACK after commit, "
+            f"{args.per_message} readings a message)"
+        )
     finally:
         server.terminate()
         server.wait(60)

@@ -107,8 +107,14 @@ def evaluate(spec: dict, recordings: int, seed: int, warm: int = 400):
     precision = tp / (tp + fp_events) if tp + fp_events else 1.0
     recall = tp / (tp + fn)
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return dict(precision=precision, recall=recall, f1=f1, far=false_rows / normal_rows, per_kind=per_kind,
-                false_events=fp_events)
+    return dict(
+        precision=precision,
+        recall=recall,
+        f1=f1,
+        far=false_rows / normal_rows,
+        per_kind=per_kind,
+        false_events=fp_events,
+    )
 
 
 def per_row(labels: list[int], flags: list[int], warm: int) -> dict:
@@ -122,8 +128,17 @@ def per_row(labels: list[int], flags: list[int], warm: int) -> dict:
         tn += (not y) and not f
     p = tp / (tp + fp) if tp + fp else 1.0
     r = tp / (tp + fn) if tp + fn else 1.0
-    return dict(precision=p, recall=r, f1=2 * p * r / (p + r) if p + r else 0.0, far=fp / max(1, fp + tn),
-                mar=fn / max(1, fn + tp), tp=tp, fp=fp, fn=fn, tn=tn)
+    return dict(
+        precision=p,
+        recall=r,
+        f1=2 * p * r / (p + r) if p + r else 0.0,
+        far=fp / max(1, fp + tn),
+        mar=fn / max(1, fn + tp),
+        tp=tp,
+        fp=fp,
+        fn=fn,
+        tn=tn,
+    )
 
 
 def evaluate_score_active(recordings: int, seed: int, warm: int = 400) -> dict:
@@ -144,8 +159,13 @@ def evaluate_score_active(recordings: int, seed: int, warm: int = 400) -> dict:
             tot[k] += m[k]
     tp, fp, fn, tn = tot["tp"], tot["fp"], tot["fn"], tot["tn"]
     p, rc = tp / max(1, tp + fp), tp / max(1, tp + fn)
-    return dict(precision=p, recall=rc, f1=2 * p * rc / (p + rc) if p + rc else 0.0, far=fp / max(1, fp + tn),
-                mar=fn / max(1, fn + tp))
+    return dict(
+        precision=p,
+        recall=rc,
+        f1=2 * p * rc / (p + rc) if p + rc else 0.0,
+        far=fp / max(1, fp + tn),
+        mar=fn / max(1, fn + tp),
+    )
 
 
 def main(argv=None):
@@ -163,14 +183,20 @@ def main(argv=None):
     }
     print(f"{a.recordings} recordings, kinds {', '.join(KINDS)}")
     m = evaluate_score_active(a.recordings, a.seed)
-    print("warning score defaults, --warmup-rows 400, per row of `active`: precision %.3f recall %.3f F1 %.3f "
-          "FAR %.1f%% MAR %.1f%%" % (m["precision"], m["recall"], m["f1"], 100 * m["far"], 100 * m["mar"]))
-    print("%-40s %9s %7s %6s %9s %8s  %s" % ("detector", "precision", "recall", "F1", "false ev", "FAR", "hits per kind"))
+    print(
+        "warning score defaults, --warmup-rows 400, per row of `active`: precision %.3f recall %.3f F1 %.3f "
+        "FAR %.1f%% MAR %.1f%%" % (m["precision"], m["recall"], m["f1"], 100 * m["far"], 100 * m["mar"])
+    )
+    print(
+        "%-40s %9s %7s %6s %9s %8s  %s" % ("detector", "precision", "recall", "F1", "false ev", "FAR", "hits per kind")
+    )
     for name, spec in specs.items():
         r = evaluate(spec, a.recordings, a.seed)
         kinds = " ".join(f"{k}:{h}/{n}" for k, (h, n) in r["per_kind"].items())
-        print("%-40s %9.3f %7.3f %6.3f %9d %7.1f%%  %s" % (name, r["precision"], r["recall"], r["f1"],
-                                                           r["false_events"], 100 * r["far"], kinds))
+        print(
+            "%-40s %9.3f %7.3f %6.3f %9d %7.1f%%  %s"
+            % (name, r["precision"], r["recall"], r["f1"], r["false_events"], 100 * r["far"], kinds)
+        )
 
 
 if __name__ == "__main__":

@@ -80,14 +80,30 @@ def main(argv=None):
     res = scorer.Corpus.score(corpus, data, per_file=a.per_file)
     fixed = scorer.Corpus.score(corpus, data, fixed_threshold=0.5)
     print(f"profile {a.profile}: {spec}")
-    print(f"{len(data)} files, {rows} rows; detector time {det_s:.2f} s ({rows / det_s:,.0f} rows/s), wall {wall:.1f} s")
-    print("%-20s %8s %10s %8s %8s   %s" % ("NAB profile", "score", "threshold", "windows", "fp_rows",
-                                           "score at 0.5 (alert column)"))
+    print(
+        f"{len(data)} files, {rows} rows; detector time {det_s:.2f} s ({rows / det_s:,.0f} rows/s), wall {wall:.1f} s"
+    )
+    print(
+        "%-20s %8s %10s %8s %8s   %s"
+        % ("NAB profile", "score", "threshold", "windows", "fp_rows", "score at 0.5 (alert column)")
+    )
     for p, r in res.items():
         f = fixed[p]
-        print("%-20s %8.2f %10.4g %4d/%-3d %8d   %8.2f (%d/%d windows, %d fp rows)" % (
-            p, r["score"], r["threshold"], r["windows_detected"], r["windows"], r["fp_rows"],
-            f["score"], f["windows_detected"], f["windows"], f["fp_rows"]))
+        print(
+            "%-20s %8.2f %10.4g %4d/%-3d %8d   %8.2f (%d/%d windows, %d fp rows)"
+            % (
+                p,
+                r["score"],
+                r["threshold"],
+                r["windows_detected"],
+                r["windows"],
+                r["fp_rows"],
+                f["score"],
+                f["windows_detected"],
+                f["windows"],
+                f["fp_rows"],
+            )
+        )
     if a.per_file:
         for k, v in sorted(res["standard"]["per_file"].items(), key=lambda kv: kv[1]):
             print("  %-60s %8.3f" % (k, v))

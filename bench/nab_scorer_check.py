@@ -79,8 +79,13 @@ def compare(ref, windows: dict, data: dict, threshold: float | None) -> float:
             json.dump(windows, fh)
         corpus = ref.Corpus(path)
         theirs = corpus.score(data, fixed_threshold=threshold)
-    ours = nab_score({k: ([_epoch(s) for s in stamps], scores, [(_epoch(a), _epoch(b)) for a, b in windows[k]])
-                      for k, (stamps, scores) in data.items()}, threshold=threshold)
+    ours = nab_score(
+        {
+            k: ([_epoch(s) for s in stamps], scores, [(_epoch(a), _epoch(b)) for a, b in windows[k]])
+            for k, (stamps, scores) in data.items()
+        },
+        threshold=threshold,
+    )
     worst = 0.0
     for p in PROFILES:
         diff = abs(ours[p]["score"] - theirs[p]["score"])

@@ -30,8 +30,10 @@ async def run(dsn: str, rows: int, chunk: int, streams: int) -> float:
 
     async def stream(i: int, conn) -> None:
         for start in range(i * chunk, rows, chunk * streams):
-            batch = [(-(start // chunk) - 1, (start + j) % 20_000 + 1, base + start + j, 20.0 + j % 7)
-                     for j in range(min(chunk, rows - start))]
+            batch = [
+                (-(start // chunk) - 1, (start + j) % 20_000 + 1, base + start + j, 20.0 + j % 7)
+                for j in range(min(chunk, rows - start))
+            ]
             async with conn.transaction():
                 await conn.copy_records_to_table("readings", columns=COLUMNS, records=batch)
 
@@ -58,8 +60,11 @@ async def main() -> None:
         conn = await asyncpg.connect(dsn)
         size = await conn.fetchval("SELECT pg_total_relation_size('readings')")
         await conn.close()
-        print(f"{streams} connection(s): {args.rows:,} rows in chunks of {args.chunk:,}: {rate:,.0f} rows/s; "
-              f"{size / args.rows:.0f} bytes a row on disk (table + index)", flush=True)
+        print(
+            f"{streams} connection(s): {args.rows:,} rows in chunks of {args.chunk:,}: {rate:,.0f} rows/s; "
+            f"{size / args.rows:.0f} bytes a row on disk (table + index)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -40,8 +40,11 @@ async def flood(base: str, posts: int, clients: int) -> tuple[Counter, float]:
             async with s.get(f"{base}/api/v1/public/E1") as r:
                 info = await r.json()
             a, b = (int(x) for x in info["challenge"].split(" = ")[0].split(" + "))
-            async with s.post(f"{base}/api/v1/public/E1/report", headers={"Origin": base},
-                              json={"text": "scripted", "token": info["token"], "answer": str(a + b)}) as r:
+            async with s.post(
+                f"{base}/api/v1/public/E1/report",
+                headers={"Origin": base},
+                json={"text": "scripted", "token": info["token"], "answer": str(a + b)},
+            ) as r:
                 await r.read()
                 codes[r.status] += 1
 
@@ -67,8 +70,11 @@ async def baseline(base: str, n: int, clients: int) -> float:
 
 async def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--database", default="postgresql://postgres@127.0.0.1:5432/postgres",
-                    help="a server where a scratch database may be created")
+    ap.add_argument(
+        "--database",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="a server where a scratch database may be created",
+    )
     ap.add_argument("--posts", type=int, default=10_000)
     ap.add_argument("--clients", type=int, default=20)
     args = ap.parse_args()
@@ -89,10 +95,14 @@ async def main() -> None:
         async with srv.pool.acquire() as conn:
             stored = await conn.fetchval("SELECT count(*) FROM risk_items WHERE kind = 'report'")
             distinct = await conn.fetchval("SELECT count(DISTINCT item_id) FROM risk_reporters")
-        print(f"{args.posts} posts (each after a GET of the form) from one address, {args.clients} clients: "
-              f"{wall:.1f} s ({args.posts / wall:,.0f} posts/s); answers {dict(codes)}")
-        print(f"accepted {codes[201]} (limit {limit}), stored {stored} reports ({distinct} reporter rows), "
-              f"healthy after: {healthy}")
+        print(
+            f"{args.posts} posts (each after a GET of the form) from one address, {args.clients} clients: "
+            f"{wall:.1f} s ({args.posts / wall:,.0f} posts/s); answers {dict(codes)}"
+        )
+        print(
+            f"accepted {codes[201]} (limit {limit}), stored {stored} reports ({distinct} reporter rows), "
+            f"healthy after: {healthy}"
+        )
         print(f"baseline: {args.posts} GET /healthz in {base_wall:.1f} s ({args.posts / base_wall:,.0f}/s)")
         ok = codes[201] <= (limit or 0) and stored == codes[201] == distinct and healthy and wall <= 60
         print("target:", "met" if ok else "MISSED")

@@ -29,10 +29,12 @@ def once(sc, label: str) -> None:
     run = run_scenario(sc)
     report = score_run(run)
     total = time.perf_counter() - t0
-    print(f"{label}: {run.readings:,} readings, {run.device_samples:,} device samples, {run.steps:,} steps; "
-          f"run {run.wall:.1f} s wall / {run.cpu:.1f} s CPU, with scoring {total:.1f} s; "
-          f"{len(report['faults'])} faults, hazardous caught {report['hazardous_caught']}/{report['hazardous']}, "
-          f"false alarms/enterprise-week {report['false_alarms_per_enterprise_week']:.2f}")
+    print(
+        f"{label}: {run.readings:,} readings, {run.device_samples:,} device samples, {run.steps:,} steps; "
+        f"run {run.wall:.1f} s wall / {run.cpu:.1f} s CPU, with scoring {total:.1f} s; "
+        f"{len(report['faults'])} faults, hazardous caught {report['hazardous_caught']}/{report['hazardous']}, "
+        f"false alarms/enterprise-week {report['false_alarms_per_enterprise_week']:.2f}"
+    )
 
 
 def main() -> None:
@@ -41,8 +43,10 @@ def main() -> None:
     ap.add_argument("--uniform", type=float, default=None, help="also run with every device every S seconds")
     args = ap.parse_args()
     sc = load_scenario(args.scenario)
-    print(f"{sc.name}: {len(sc.enterprise_ids())} enterprises, {sc.duration / 86400:g} days, "
-          f"interval {sc.interval:g} s, background {sc.background_interval or sc.interval:g} s")
+    print(
+        f"{sc.name}: {len(sc.enterprise_ids())} enterprises, {sc.duration / 86400:g} days, "
+        f"interval {sc.interval:g} s, background {sc.background_interval or sc.interval:g} s"
+    )
     once(sc, "planned")
     if args.uniform:
         sc = load_scenario(args.scenario)

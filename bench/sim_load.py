@@ -46,26 +46,62 @@ def main() -> None:
     points = sum(len(d["points"]) for e in tomllib.loads(text)["enterprises"] for d in e["devices"])
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "warning.cli", "run", "--site", str(work / "site.toml"), "--port", str(port),
-           "--rate", "100000", "--log-level", "WARNING"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "warning.cli",
+        "run",
+        "--site",
+        str(work / "site.toml"),
+        "--port",
+        str(port),
+        "--rate",
+        "100000",
+        "--log-level",
+        "WARNING",
+    ]
     cmd += ["--database", args.database] if args.database else ["--data-dir", str(work / "data")]
     env = {**os.environ, "XDG_RUNTIME_DIR": str(work)}
     server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(work / "server.log", "wb"), stderr=subprocess.STDOUT)
     try:
         asyncio.run(wait_ready(url))
         t0 = time.perf_counter()
-        out = subprocess.run([sys.executable, "-m", "warning.cli", "simulate", "--load", str(args.rate), "--duration",
-                              str(args.seconds), "--site", str(work / "site.toml"), "--credentials",
-                              str(work / "credentials.toml"), "--url", url, "--log-level", "WARNING"],
-                             cwd=ROOT, capture_output=True, text=True, timeout=args.seconds + 120)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "warning.cli",
+                "simulate",
+                "--load",
+                str(args.rate),
+                "--duration",
+                str(args.seconds),
+                "--site",
+                str(work / "site.toml"),
+                "--credentials",
+                str(work / "credentials.toml"),
+                "--url",
+                url,
+                "--log-level",
+                "WARNING",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=args.seconds + 120,
+        )
         wall = time.perf_counter() - t0
-        report = json.loads(out.stdout[out.stdout.index("{"):])
-        print(f"site: {args.enterprises} enterprises, {points} points; asked {args.rate:,.0f} readings/s "
-              f"for {args.seconds:g} s")
-        print(f"offered {report['offered']:,} readings = {report['offered_per_s']:,} readings/s from one process; "
-              f"accepted {report['accepted']:,} = {report['accepted_per_s']:,} readings/s; throttled "
-              f"{report['throttled']}, unavailable {report['unavailable']}, rejected {report['rejected']}, "
-              f"failed {report['failed']} ({wall:.1f} s with start-up)")
+        report = json.loads(out.stdout[out.stdout.index("{") :])
+        print(
+            f"site: {args.enterprises} enterprises, {points} points; asked {args.rate:,.0f} readings/s "
+            f"for {args.seconds:g} s"
+        )
+        print(
+            f"offered {report['offered']:,} readings = {report['offered_per_s']:,} readings/s from one process; "
+            f"accepted {report['accepted']:,} = {report['accepted_per_s']:,} readings/s; throttled "
+            f"{report['throttled']}, unavailable {report['unavailable']}, rejected {report['rejected']}, "
+            f"failed {report['failed']} ({wall:.1f} s with start-up)"
+        )
     finally:
         server.terminate()
         server.wait(60)

@@ -32,11 +32,14 @@ async def close_probes(srv: DistrictServer) -> None:
     async with aiohttp.ClientSession() as s:
         for _ in range(2):
             for eid, devs in srv.devices.items():
-                body = orjson.dumps([{"device": d, "ts": int(time.time() * 1000), "values": {"vent_open": False}}
-                                     for d in devs])
-                async with s.post(srv.url + "/api/v1/telemetry", data=body,
-                                  headers={"Authorization": f"Bearer {srv.tokens[eid]}",
-                                           "Content-Type": "application/json"}) as r:
+                body = orjson.dumps(
+                    [{"device": d, "ts": int(time.time() * 1000), "values": {"vent_open": False}} for d in devs]
+                )
+                async with s.post(
+                    srv.url + "/api/v1/telemetry",
+                    data=body,
+                    headers={"Authorization": f"Bearer {srv.tokens[eid]}", "Content-Type": "application/json"},
+                ) as r:
                     assert r.status == 202, await r.text()
             await asyncio.sleep(11)
 
@@ -57,18 +60,28 @@ async def main() -> None:
             lat = await latency(srv.url, srv.ws_url, srv.cookie, srv.tokens, srv.devices, 45, args.rate)
             await close_probes(srv)
             ms = [x * 1000 for x in lat] or [float("nan")]
-            row = {"minute": (time.monotonic() - (end - args.minutes * 60)) / 60,
-                   "rss_mb": proc.memory_info().rss / 2**20, "cpu_pct": proc.cpu_percent(),
-                   "p50": statistics.median(ms), "p99": pct(ms, 99), "probes": len(lat),
-                   "window_s": time.monotonic() - t0}
+            row = {
+                "minute": (time.monotonic() - (end - args.minutes * 60)) / 60,
+                "rss_mb": proc.memory_info().rss / 2**20,
+                "cpu_pct": proc.cpu_percent(),
+                "p50": statistics.median(ms),
+                "p99": pct(ms, 99),
+                "probes": len(lat),
+                "window_s": time.monotonic() - t0,
+            }
             rows.append(row)
-            print("minute {minute:5.1f}  RSS {rss_mb:6.1f} MB  CPU {cpu_pct:5.1f} %  probes {probes:4d}  "
-                  "p50 {p50:6.1f} ms  p99 {p99:6.1f} ms".format(**row), flush=True)
+            print(
+                "minute {minute:5.1f}  RSS {rss_mb:6.1f} MB  CPU {cpu_pct:5.1f} %  probes {probes:4d}  "
+                "p50 {p50:6.1f} ms  p99 {p99:6.1f} ms".format(**row),
+                flush=True,
+            )
         warm = [r for r in rows if r["minute"] >= 5] or rows
         growth = (warm[-1]["rss_mb"] - warm[0]["rss_mb"]) / warm[0]["rss_mb"] * 100
-        print(f"RSS after warm-up {warm[0]['rss_mb']:.1f} MB -> end {warm[-1]['rss_mb']:.1f} MB ({growth:+.1f} %); "
-              f"p99 first {warm[0]['p99']:.1f} ms, last {warm[-1]['p99']:.1f} ms, "
-              f"worst {max(r['p99'] for r in rows):.1f} ms; mean CPU {statistics.mean(r['cpu_pct'] for r in rows):.0f} %")
+        print(
+            f"RSS after warm-up {warm[0]['rss_mb']:.1f} MB -> end {warm[-1]['rss_mb']:.1f} MB ({growth:+.1f} %); "
+            f"p99 first {warm[0]['p99']:.1f} ms, last {warm[-1]['p99']:.1f} ms, "
+            f"worst {max(r['p99'] for r in rows):.1f} ms; mean CPU {statistics.mean(r['cpu_pct'] for r in rows):.0f} %"
+        )
 
 
 if __name__ == "__main__":

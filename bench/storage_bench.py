@@ -62,22 +62,31 @@ class Walk:
         self.per_hour = per_hour
 
     def hour(self) -> np.ndarray:
-        walk = self.level[:, None] + np.cumsum(self.rng.normal(0, 1, (self.level.size, self.per_hour))
-                                               * self.step[:, None], axis=1)
+        walk = self.level[:, None] + np.cumsum(
+            self.rng.normal(0, 1, (self.level.size, self.per_hour)) * self.step[:, None], axis=1
+        )
         self.level = walk[:, -1]
         return np.where(self.decimals[:, None] == 1, np.round(walk, 1), np.round(walk, 2))
 
 
-def hour_rows(t0: int, pids: np.ndarray, values: np.ndarray, interval_ms: int, jitter_ms: int, batch: int,
-              rng: np.random.Generator) -> list[tuple]:
+def hour_rows(
+    t0: int,
+    pids: np.ndarray,
+    values: np.ndarray,
+    interval_ms: int,
+    jitter_ms: int,
+    batch: int,
+    rng: np.random.Generator,
+) -> list[tuple]:
     n = values.shape[1]
     ts = t0 + np.arange(n, dtype=np.int64) * interval_ms
     ts = np.broadcast_to(ts, values.shape)
     if jitter_ms:
         ts = ts + rng.integers(0, jitter_ms, values.shape)
     p = np.broadcast_to(pids[:, None], values.shape)
-    return list(zip([batch] * values.size, p.ravel().tolist(), ts.ravel().tolist(), values.ravel().tolist(),
-                    strict=True))
+    return list(
+        zip([batch] * values.size, p.ravel().tolist(), ts.ravel().tolist(), values.ravel().tolist(), strict=True)
+    )
 
 
 async def setup(dsn: str, enterprises: int, points: int, start: datetime) -> list[tuple[str, list[int]]]:
@@ -117,6 +126,7 @@ async def fill(dsn: str, pids: np.ndarray, t_start: int, days: int, interval_ms:
                 if not s.readings:
                     await asyncio.sleep(0.05)
             await pc.close()
+
         asyncio.run(go())
 
     task = asyncio.create_task(asyncio.to_thread(packer))
@@ -127,12 +137,15 @@ async def fill(dsn: str, pids: np.ndarray, t_start: int, days: int, interval_ms:
         rows = hour_rows(t0, pids, walk.hour(), interval_ms, jitter_ms, -(h + 1), rng)
         for k in range(0, len(rows), 20_000):
             async with fill_conn.transaction():
-                await fill_conn.copy_records_to_table("readings", columns=COLUMNS, records=rows[k:k + 20_000])
+                await fill_conn.copy_records_to_table("readings", columns=COLUMNS, records=rows[k : k + 20_000])
         n += len(rows)
         sim_now = t0 + H
         if h % 24 == 23:
-            print(f"  day {h // 24 + 1}/{days}: {n:,} readings in {time.perf_counter() - t:.0f} s "
-                  f"({packed.readings:,} packed)", flush=True)
+            print(
+                f"  day {h // 24 + 1}/{days}: {n:,} readings in {time.perf_counter() - t:.0f} s "
+                f"({packed.readings:,} packed)",
+                flush=True,
+            )
     done.set()
     await task
     secs = time.perf_counter() - t
@@ -170,8 +183,13 @@ async def queries(dsn: str, all_pids: list[int], t_end: int, days: int, reps: in
         raw.append((time.perf_counter() - t) * 1000)
         assert r[p][0].size >= DAY // (10_000 * 2)
     await conn.close()
-    return {"chart_p50": statistics.median(chart), "chart_p99": pct(chart, 0.99),
-            "raw_p50": statistics.median(raw), "raw_p99": pct(raw, 0.99), "span_days": span // DAY}
+    return {
+        "chart_p50": statistics.median(chart),
+        "chart_p99": pct(chart, 0.99),
+        "raw_p50": statistics.median(raw),
+        "raw_p99": pct(raw, 0.99),
+        "span_days": span // DAY,
+    }
 
 
 async def export_rate(dsn: str, enterprise: str, t_end: int) -> tuple[int, float]:
@@ -179,15 +197,21 @@ async def export_rate(dsn: str, enterprise: str, t_end: int) -> tuple[int, float
     day0 = t_end - 2 * DAY
     with tempfile.TemporaryDirectory() as d:
         t = time.perf_counter()
-        n = await export_csv(conn, datetime.fromtimestamp(day0 / 1000, UTC),
-                             datetime.fromtimestamp((day0 + DAY) / 1000, UTC), enterprise, Path(d) / "e.csv")
+        n = await export_csv(
+            conn,
+            datetime.fromtimestamp(day0 / 1000, UTC),
+            datetime.fromtimestamp((day0 + DAY) / 1000, UTC),
+            enterprise,
+            Path(d) / "e.csv",
+        )
         secs = time.perf_counter() - t
     await conn.close()
     return n, n / secs
 
 
-async def ingest(dsn: str, pids: np.ndarray, t_start: int, seconds_sim: int, interval_ms: int,
-                 with_packer: bool) -> dict:
+async def ingest(
+    dsn: str, pids: np.ndarray, t_start: int, seconds_sim: int, interval_ms: int, with_packer: bool
+) -> dict:
     """The writer's group commit (id check, COPY readings, COPY ids) over ``seconds_sim`` of
     simulated time; with ``with_packer`` the hours seal and are packed beside it."""
     conn = await asyncpg.connect(dsn)
@@ -207,6 +231,7 @@ async def ingest(dsn: str, pids: np.ndarray, t_start: int, seconds_sim: int, int
                 if not s.readings:
                     await asyncio.sleep(0.02)
             await pc.close()
+
         asyncio.run(go())
 
     task = asyncio.create_task(asyncio.to_thread(packer)) if with_packer else None
@@ -217,7 +242,7 @@ async def ingest(dsn: str, pids: np.ndarray, t_start: int, seconds_sim: int, int
         t0 = t_start + h * H
         rows = hour_rows(t0, pids, walk.hour(), interval_ms, 0, 0, rng)
         for k in range(0, len(rows), 20_000):
-            group = [(pid, ts / 1000.0, v) for _, pid, ts, v in rows[k:k + 20_000]]
+            group = [(pid, ts / 1000.0, v) for _, pid, ts, v in rows[k : k + 20_000]]
             ids = [("E000", f"m{t0}-{k}-{j}") for j in range(0, len(group), 28)]
             t = time.perf_counter()
             async with conn.transaction():
@@ -256,20 +281,32 @@ async def main() -> None:
     dsn = await fresh_db(args.database, "warning_storebench")
     ents = await setup(dsn, args.enterprises, args.points, start)
     pids = np.array([p for _, ps in ents for p in ps], np.int64)
-    print(f"{args.enterprises} enterprises x {args.points} points at {args.interval:g} s, {args.days} days "
-          f"= {pids.size * args.days * 86400 // args.interval:,.0f} readings", flush=True)
+    print(
+        f"{args.enterprises} enterprises x {args.points} points at {args.interval:g} s, {args.days} days "
+        f"= {pids.size * args.days * 86400 // args.interval:,.0f} readings",
+        flush=True,
+    )
     f = await fill(dsn, pids, t_start, args.days, interval_ms, args.jitter_ms)
-    print(f"fill: {f['readings']:,} readings in {f['seconds']:.0f} s by COPY with packing beside it "
-          f"({f['readings'] / f['seconds']:,.0f}/s); {f['packed']:,} packed", flush=True)
+    print(
+        f"fill: {f['readings']:,} readings in {f['seconds']:.0f} s by COPY with packing beside it "
+        f"({f['readings'] / f['seconds']:,.0f}/s); {f['packed']:,} packed",
+        flush=True,
+    )
     conn = await asyncpg.connect(dsn)
     packed_b, rolled_b, n = await sealed_bytes(conn)
     await conn.close()
-    print(f"sealed: {n:,} readings; readings_packed {packed_b / n:.2f} B + rollups {rolled_b / n:.2f} B "
-          f"= {(packed_b + rolled_b) / n:.2f} bytes a reading all in (tables, indexes, TOAST)", flush=True)
+    print(
+        f"sealed: {n:,} readings; readings_packed {packed_b / n:.2f} B + rollups {rolled_b / n:.2f} B "
+        f"= {(packed_b + rolled_b) / n:.2f} bytes a reading all in (tables, indexes, TOAST)",
+        flush=True,
+    )
     q = await queries(dsn, pids.tolist(), f["end"], args.days, args.reps)
-    print(f"one point, {q['span_days']} days chart (rollups): p50 {q['chart_p50']:.1f} ms, "
-          f"p99 {q['chart_p99']:.1f} ms; one day raw (packed): p50 {q['raw_p50']:.1f} ms, "
-          f"p99 {q['raw_p99']:.1f} ms  ({args.reps} queries each)", flush=True)
+    print(
+        f"one point, {q['span_days']} days chart (rollups): p50 {q['chart_p50']:.1f} ms, "
+        f"p99 {q['chart_p99']:.1f} ms; one day raw (packed): p50 {q['raw_p50']:.1f} ms, "
+        f"p99 {q['raw_p99']:.1f} ms  ({args.reps} queries each)",
+        flush=True,
+    )
     en, rate = await export_rate(dsn, ents[0][0], f["end"])
     print(f"export of an enterprise-day: {en:,} readings at {rate:,.0f} readings/s", flush=True)
     first = ents[0][1]
@@ -281,9 +318,12 @@ async def main() -> None:
     raw_b = await conn.fetchval("SELECT pg_total_relation_size('readings')") / a["readings"]
     await conn.close()
     b = await ingest(dsn, e_pids, f["end"], args.ingest_hours * 3600, interval_ms // 10, True)
-    print(f"store ingest (group commit: id check + COPY, 20k readings a group): empty store {a['rate']:,.0f}/s; "
-          f"month-filled store with packing beside it {b['rate']:,.0f}/s ({b['packed']:,} packed meanwhile); "
-          f"raw table {raw_b:.0f} bytes a reading", flush=True)
+    print(
+        f"store ingest (group commit: id check + COPY, 20k readings a group): empty store {a['rate']:,.0f}/s; "
+        f"month-filled store with packing beside it {b['rate']:,.0f}/s ({b['packed']:,} packed meanwhile); "
+        f"raw table {raw_b:.0f} bytes a reading",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -58,8 +58,17 @@ class RiverAnomaly(Detector):
 
     __slots__ = ("model", "warmup", "seen", "gate", "rule", "threshold", "supervised")
 
-    def __init__(self, *, threshold: float = 8.0, severity="blue", warmup: int = 120, model=None,
-                 clear_duration: float = 30.0, rule: str = "anomaly", title: str = "value"):
+    def __init__(
+        self,
+        *,
+        threshold: float = 8.0,
+        severity="blue",
+        warmup: int = 120,
+        model=None,
+        clear_duration: float = 30.0,
+        rule: str = "anomaly",
+        title: str = "value",
+    ):
         if isinstance(model, str):
             model = named_model(model)
         self.model = model if model is not None else default_model()
@@ -68,8 +77,13 @@ class RiverAnomaly(Detector):
         self.seen = 0
         self.rule = rule
         self.threshold = float(threshold)
-        self.gate = Threshold([(self.threshold, severity)], deadband=self.threshold / 4, clear_duration=clear_duration,
-                              rule=rule, title=f"{title} anomaly score")
+        self.gate = Threshold(
+            [(self.threshold, severity)],
+            deadband=self.threshold / 4,
+            clear_duration=clear_duration,
+            rule=rule,
+            title=f"{title} anomaly score",
+        )
 
     def update(self, t: float, x: float) -> Finding | None:
         if not is_finite(x):
@@ -85,5 +99,12 @@ class RiverAnomaly(Detector):
             score = 0.0
         if score < self.threshold:
             model.learn_one(None, x) if sup else model.learn_one({"x": x})
-        return gated(self.gate, self.rule, t, x, score, "unusual value {x:g} (anomaly score {score:.1f})",
-                     "value {x:g} back to usual behaviour")
+        return gated(
+            self.gate,
+            self.rule,
+            t,
+            x,
+            score,
+            "unusual value {x:g} (anomaly score {score:.1f})",
+            "value {x:g} back to usual behaviour",
+        )

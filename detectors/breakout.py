@@ -93,7 +93,7 @@ def expected_breakouts(alert: float, warm: float, rows: float) -> float:
     the sum converge."""
     c = (1.0 + 2.0 * alert) ** 2 - 1.0
     n0, n1 = max(float(warm), 2.0), max(float(warm), 2.0) + float(rows)
-    return (n0 ** -c - n1 ** -c) / c
+    return (n0**-c - n1**-c) / c
 
 
 def alert_for_budget(budget: float, *, warm: float = 100.0, rows: float = WEEK_ROWS) -> float:
@@ -296,11 +296,27 @@ class Breakout(Detector):
 
     __slots__ = ("st", "prof", "params", "warm", "gate", "rule", "last")
 
-    def __init__(self, *, alpha_level: float = 0.01, alpha_vol: float = 0.02, alert: float = 0.028,
-                 refractory: int = 30, decay: float = 1e-5, min_history: int = 100, season_bins: int = 288,
-                 season_rate: float = 0.3, ref_interval: float = 300.0, threshold: float = 0.5,
-                 severity="blue", clear_duration: float = 60.0, rule: str = "breakout", title: str = "value",
-                 direction: str = "both", gap: float = 10.0, budget: float | None = None):
+    def __init__(
+        self,
+        *,
+        alpha_level: float = 0.01,
+        alpha_vol: float = 0.02,
+        alert: float = 0.028,
+        refractory: int = 30,
+        decay: float = 1e-5,
+        min_history: int = 100,
+        season_bins: int = 288,
+        season_rate: float = 0.3,
+        ref_interval: float = 300.0,
+        threshold: float = 0.5,
+        severity="blue",
+        clear_duration: float = 60.0,
+        rule: str = "breakout",
+        title: str = "value",
+        direction: str = "both",
+        gap: float = 10.0,
+        budget: float | None = None,
+    ):
         if direction not in SIDES:
             raise ValueError(f"direction must be one of {', '.join(SIDES)}, not {direction!r}")
         if not float(gap) >= 0.0:
@@ -319,13 +335,27 @@ class Breakout(Detector):
         self.prof = [math.nan] * int(season_bins)
         if not float(ref_interval) > 0.0:
             raise ValueError("ref_interval must be > 0 seconds")
-        self.params = (float(alpha_level), float(alpha_vol), float(alert), float(int(refractory)), float(decay),
-                       float(season_rate), float(ref_interval), SIDES[direction], float(gap))
+        self.params = (
+            float(alpha_level),
+            float(alpha_vol),
+            float(alert),
+            float(int(refractory)),
+            float(decay),
+            float(season_rate),
+            float(ref_interval),
+            SIDES[direction],
+            float(gap),
+        )
         self.warm = int(min_history)
         self.rule = rule
         self.last = 0.0
-        self.gate = Threshold([(float(threshold), severity)], deadband=0.0, clear_duration=clear_duration,
-                              rule=rule, title=f"{title} breakout score")
+        self.gate = Threshold(
+            [(float(threshold), severity)],
+            deadband=0.0,
+            clear_duration=clear_duration,
+            rule=rule,
+            title=f"{title} breakout score",
+        )
 
     def learn(self, xs, ts=None) -> None:
         """Learn known-normal values (at times ``ts``) without scoring them (``--warmup-rows``)."""
@@ -357,12 +387,20 @@ class Breakout(Detector):
         s = self.score(t, x)
         if not math.isfinite(x):
             return None
-        return gated(self.gate, self.rule, t, x, s, "value {x:g} beyond its usual range (breakout score {score:.2f})",
-                     "value {x:g} back inside its usual range")
+        return gated(
+            self.gate,
+            self.rule,
+            t,
+            x,
+            s,
+            "value {x:g} beyond its usual range (breakout score {score:.2f})",
+            "value {x:g} back inside its usual range",
+        )
 
     def snapshot(self) -> bytes:
-        return pickle.dumps((list(self.st), list(self.prof), self.last, self.gate.snapshot()),
-                            protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps(
+            (list(self.st), list(self.prof), self.last, self.gate.snapshot()), protocol=pickle.HIGHEST_PROTOCOL
+        )
 
     def restore(self, data: bytes) -> None:
         st, prof, self.last, gate = pickle.loads(data)

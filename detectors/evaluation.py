@@ -67,9 +67,9 @@ def geometry(times, windows) -> FileGeometry:
             fpu[cursor:lo] = _sig((seg - prev[0]) / max(prev[1] - 1, 1))
         w = hi - lo + 1
         if w > 0:
-            seg = idx[lo:hi + 1]
-            wid[lo:hi + 1] = k
-            tpu[lo:hi + 1] = _sig(-(hi - seg + 1) / w) / max_tp
+            seg = idx[lo : hi + 1]
+            wid[lo : hi + 1] = k
+            tpu[lo : hi + 1] = _sig(-(hi - seg + 1) / w) / max_tp
             prev, cursor = (hi, w), hi + 1
     if prev is not None and cursor < n:
         seg = idx[cursor:]
@@ -138,12 +138,17 @@ def nab_score(files: dict, threshold: float | None = None, profiles: dict = PROF
             k = int(np.searchsorted(-s, -thr, side="right")) - 1
             raw = float(totals[k]) if k >= 0 else base
         det = np.zeros(len(s), bool)
-        det[:k + 1] = True
+        det[: k + 1] = True
         perfect = A["tp"] * n_windows
         denom = perfect - base
-        out[pname] = dict(score=100.0 * (raw - base) / denom if denom else 0.0, raw=raw, threshold=thr,
-                          windows=n_windows, windows_detected=len(set(g[det & (g >= 0)].tolist())),
-                          fp_rows=int((det & (g < 0)).sum()))
+        out[pname] = dict(
+            score=100.0 * (raw - base) / denom if denom else 0.0,
+            raw=raw,
+            threshold=thr,
+            windows=n_windows,
+            windows_detected=len(set(g[det & (g >= 0)].tolist())),
+            fp_rows=int((det & (g < 0)).sum()),
+        )
     return out
 
 
@@ -175,12 +180,18 @@ def event_metrics(times, alerts, windows) -> dict:
             delays.append(float(t[inside[0]] - wa))
     days = (t[-1] - t[0]) / 86400.0 if len(t) > 1 else 0.0
     false_events = len(events) - true_events
-    return dict(events=len(events), true_events=true_events, false_events=false_events,
-                windows=len(windows), windows_detected=detected,
-                precision=true_events / len(events) if events else 1.0,
-                recall=detected / len(windows) if windows else 1.0,
-                time_to_detect=delays, days=days,
-                false_alarms_per_day=false_events / days if days > 0 else float(false_events))
+    return dict(
+        events=len(events),
+        true_events=true_events,
+        false_events=false_events,
+        windows=len(windows),
+        windows_detected=detected,
+        precision=true_events / len(events) if events else 1.0,
+        recall=detected / len(windows) if windows else 1.0,
+        time_to_detect=delays,
+        days=days,
+        false_alarms_per_day=false_events / days if days > 0 else float(false_events),
+    )
 
 
 def combine_events(results: list[dict]) -> dict:
@@ -194,11 +205,20 @@ def combine_events(results: list[dict]) -> dict:
     delays = sorted(d for r in results for d in r["time_to_detect"])
     p = te / ev if ev else 1.0
     rc = wd / w if w else 1.0
-    return dict(events=ev, true_events=te, false_events=fe, windows=w, windows_detected=wd, precision=p,
-                recall=rc, f1=2 * p * rc / (p + rc) if p + rc else 0.0, days=days,
-                false_alarms_per_day=fe / days if days else float(fe),
-                median_time_to_detect=delays[len(delays) // 2] if delays else None,
-                mean_time_to_detect=sum(delays) / len(delays) if delays else None)
+    return dict(
+        events=ev,
+        true_events=te,
+        false_events=fe,
+        windows=w,
+        windows_detected=wd,
+        precision=p,
+        recall=rc,
+        f1=2 * p * rc / (p + rc) if p + rc else 0.0,
+        days=days,
+        false_alarms_per_day=fe / days if days else float(fe),
+        median_time_to_detect=delays[len(delays) // 2] if delays else None,
+        mean_time_to_detect=sum(delays) / len(delays) if delays else None,
+    )
 
 
 def row_metrics(times, flags, windows) -> dict:
@@ -211,15 +231,23 @@ def row_metrics(times, flags, windows) -> dict:
     for a, b in windows:
         truth |= (t >= a) & (t <= b)
     f = np.asarray(flags, dtype=bool)
-    return _rates(int((f & truth).sum()), int((f & ~truth).sum()), int((~f & truth).sum()),
-                  int((~f & ~truth).sum()))
+    return _rates(int((f & truth).sum()), int((f & ~truth).sum()), int((~f & truth).sum()), int((~f & ~truth).sum()))
 
 
 def _rates(tp: int, fp: int, fn: int, tn: int) -> dict:
     p = tp / (tp + fp) if tp + fp else 1.0
     r = tp / (tp + fn) if tp + fn else 1.0
-    return dict(tp=tp, fp=fp, fn=fn, tn=tn, precision=p, recall=r, f1=2 * p * r / (p + r) if p + r else 0.0,
-                far=fp / (fp + tn) if fp + tn else 0.0, mar=fn / (fn + tp) if fn + tp else 0.0)
+    return dict(
+        tp=tp,
+        fp=fp,
+        fn=fn,
+        tn=tn,
+        precision=p,
+        recall=r,
+        f1=2 * p * r / (p + r) if p + r else 0.0,
+        far=fp / (fp + tn) if fp + tn else 0.0,
+        mar=fn / (fn + tp) if fn + tp else 0.0,
+    )
 
 
 def combine_rows(results: list[dict]) -> dict:

@@ -37,13 +37,41 @@ from .rules import Threshold
 
 
 class HotellingT2(Detector):
-    __slots__ = ("variables", "alpha", "ridge", "z_alert", "min_history", "freeze", "n", "mean", "cov",
-                 "frozen", "threshold", "gate", "rule", "last", "a_smooth", "t2s")
+    __slots__ = (
+        "variables",
+        "alpha",
+        "ridge",
+        "z_alert",
+        "min_history",
+        "freeze",
+        "n",
+        "mean",
+        "cov",
+        "frozen",
+        "threshold",
+        "gate",
+        "rule",
+        "last",
+        "a_smooth",
+        "t2s",
+    )
 
-    def __init__(self, *, variables=None, alpha: float = 0.001, ridge: float = 1e-6, z_alert: float = 4.0,
-                 min_history: int = 30, freeze: bool = False, smooth: int = 1, threshold: float = 0.5,
-                 severity="blue",
-                 clear_duration: float = 30.0, rule: str = "multivariate", title: str = "device"):
+    def __init__(
+        self,
+        *,
+        variables=None,
+        alpha: float = 0.001,
+        ridge: float = 1e-6,
+        z_alert: float = 4.0,
+        min_history: int = 30,
+        freeze: bool = False,
+        smooth: int = 1,
+        threshold: float = 0.5,
+        severity="blue",
+        clear_duration: float = 30.0,
+        rule: str = "multivariate",
+        title: str = "device",
+    ):
         if not 0.0 < float(alpha) <= 1.0:
             raise ValueError("alpha must be in (0, 1]")
         self.variables = tuple(variables) if variables else None
@@ -61,8 +89,9 @@ class HotellingT2(Detector):
         self.threshold = float(threshold)
         self.rule = rule
         self.last = 0.0
-        self.gate = Threshold([(self.threshold, severity)], clear_duration=clear_duration, rule=rule,
-                              title=f"{title} multivariate score")
+        self.gate = Threshold(
+            [(self.threshold, severity)], clear_duration=clear_duration, rule=rule, title=f"{title} multivariate score"
+        )
 
     def _vector(self, x) -> np.ndarray | None:
         if not isinstance(x, Mapping):
@@ -91,7 +120,11 @@ class HotellingT2(Detector):
     def _t2(self, v: np.ndarray) -> float:
         k = len(v)
         scale = np.maximum(np.diag(self.cov), 0.0)
-        s = self.cov + np.diag(self.ridge * (scale + 1e-12) + 1e-300) + np.eye(k) * self.ridge * (float(scale.mean()) + 1e-12)
+        s = (
+            self.cov
+            + np.diag(self.ridge * (scale + 1e-12) + 1e-300)
+            + np.eye(k) * self.ridge * (float(scale.mean()) + 1e-12)
+        )
         d = v - self.mean
         try:
             return float(d @ np.linalg.solve(s, d))
@@ -138,8 +171,11 @@ class HotellingT2(Detector):
         found = self.gate.update(t, s)
         if found is None:
             return None
-        msg = (f"unusual combination of {', '.join(self.variables or ())} (score {s:.2f})"
-               if found.severity is not None else "combination back to usual")
+        msg = (
+            f"unusual combination of {', '.join(self.variables or ())} (score {s:.2f})"
+            if found.severity is not None
+            else "combination back to usual"
+        )
         return Finding(self.rule, found.severity, t, s, msg)
 
     def snapshot(self) -> bytes:

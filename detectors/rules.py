@@ -24,11 +24,30 @@ class Threshold(Detector):
     hovering at the limit does not flap.
     """
 
-    __slots__ = ("levels", "high", "deadband", "duration", "clear_duration", "rule", "title",
-                 "current", "candidate", "since")
+    __slots__ = (
+        "levels",
+        "high",
+        "deadband",
+        "duration",
+        "clear_duration",
+        "rule",
+        "title",
+        "current",
+        "candidate",
+        "since",
+    )
 
-    def __init__(self, levels, *, direction: str = "high", deadband: float = 0.0, duration: float = 0.0,
-                 clear_duration: float | None = None, rule: str = "threshold", title: str = "value"):
+    def __init__(
+        self,
+        levels,
+        *,
+        direction: str = "high",
+        deadband: float = 0.0,
+        duration: float = 0.0,
+        clear_duration: float | None = None,
+        rule: str = "threshold",
+        title: str = "value",
+    ):
         if direction not in ("high", "low"):
             raise ValueError(f"direction must be 'high' or 'low', not {direction!r}")
         parsed = [(float(limit), Severity.parse(sev)) for limit, sev in levels]
@@ -71,8 +90,11 @@ class Threshold(Detector):
             return None
         if target != self.candidate:
             self.candidate, self.since = target, t
-        needed = self.duration if (target is not None and (self.current is None or target > self.current)) \
+        needed = (
+            self.duration
+            if (target is not None and (self.current is None or target > self.current))
             else self.clear_duration
+        )
         if t - self.since < needed:
             return None
         self.current, self.candidate = target, _NONE
@@ -106,13 +128,37 @@ class RateOfChange(Detector):
     value to the real one is not read as a rise.
     """
 
-    __slots__ = ("window", "samples", "gate", "falling", "rule", "step", "t_last", "step_share", "limit",
-                 "frozen", "frozen_samples", "still")
+    __slots__ = (
+        "window",
+        "samples",
+        "gate",
+        "falling",
+        "rule",
+        "step",
+        "t_last",
+        "step_share",
+        "limit",
+        "frozen",
+        "frozen_samples",
+        "still",
+    )
 
-    def __init__(self, limit: float, *, window: float = 60.0, severity="orange", direction: str = "rise",
-                 duration: float = 0.0, max_samples: int = 128, rule: str = "rate", title: str = "value",
-                 unit: str = "", step_share: float | None = None, frozen: float | None = None,
-                 frozen_samples: int = 20):
+    def __init__(
+        self,
+        limit: float,
+        *,
+        window: float = 60.0,
+        severity="orange",
+        direction: str = "rise",
+        duration: float = 0.0,
+        max_samples: int = 128,
+        rule: str = "rate",
+        title: str = "value",
+        unit: str = "",
+        step_share: float | None = None,
+        frozen: float | None = None,
+        frozen_samples: int = 20,
+    ):
         if step_share is not None and not 0.0 < float(step_share) <= 1.0:
             raise ValueError(f"step_share must be in (0, 1], not {step_share!r}")
         self.step_share = None if step_share is None else float(step_share)
@@ -129,8 +175,9 @@ class RateOfChange(Detector):
         what = f"{title} {'falling' if self.falling else 'rising'} at"
         # ``duration``: the slope must stay over the limit this long, so one spiky sample (a
         # sensor fault, blue elsewhere) does not read as a fast rise.
-        self.gate = Threshold([(float(limit), severity)], deadband=float(limit) / 2, duration=duration,
-                              rule=rule, title=what)
+        self.gate = Threshold(
+            [(float(limit), severity)], deadband=float(limit) / 2, duration=duration, rule=rule, title=what
+        )
 
     def update(self, t: float, x: float) -> Finding | None:
         if not is_finite(x):
@@ -165,7 +212,6 @@ class RateOfChange(Detector):
             return None
         return Finding(self.rule, found.severity, t, x, found.message + "/min")
 
-
     def _one_jump(self, x: float, x0: float) -> bool:
         """True when one step carries more than ``step_share`` of the rise ``x - x0``."""
         rise = x - x0
@@ -193,11 +239,32 @@ class Stuck(Detector):
     samples as a matter of course then needs 80 (R = 2) before it counts as frozen: the
     limit follows the signal's own behaviour, not a constant."""
 
-    __slots__ = ("window", "min_samples", "epsilon", "severity", "rule", "title",
-                 "anchor", "since", "count", "active", "relative", "longest")
+    __slots__ = (
+        "window",
+        "min_samples",
+        "epsilon",
+        "severity",
+        "rule",
+        "title",
+        "anchor",
+        "since",
+        "count",
+        "active",
+        "relative",
+        "longest",
+    )
 
-    def __init__(self, *, window: float = 600.0, min_samples: int = 20, epsilon: float = 0.0,
-                 severity="blue", relative: float = 0.0, rule: str = "stuck", title: str = "value"):
+    def __init__(
+        self,
+        *,
+        window: float = 600.0,
+        min_samples: int = 20,
+        epsilon: float = 0.0,
+        severity="blue",
+        relative: float = 0.0,
+        rule: str = "stuck",
+        title: str = "value",
+    ):
         if not float(relative) >= 0.0:
             raise ValueError("relative must be >= 0 (0: off)")
         self.window = float(window)
@@ -228,8 +295,13 @@ class Stuck(Detector):
         need = max(self.min_samples, self.relative * self.longest) if self.relative else self.min_samples
         if not self.active and self.count >= need and t - self.since >= self.window:
             self.active = True
-            return Finding(self.rule, self.severity, t, x,
-                           f"{self.title} stuck at {x:g} for {t - self.since:.0f} s (sensor fault?)")
+            return Finding(
+                self.rule,
+                self.severity,
+                t,
+                x,
+                f"{self.title} stuck at {x:g} for {t - self.since:.0f} s (sensor fault?)",
+            )
         return None
 
 
@@ -245,9 +317,18 @@ class BaselineDeviation(Detector):
 
     __slots__ = ("baseline", "tau", "learn", "smooth", "t_last", "t_first", "gate", "rule")
 
-    def __init__(self, *, pct: float = 20.0, baseline: float | None = None, smoothing: float = 120.0,
-                 learn: float = 600.0, severity="yellow", duration: float = 30.0, rule: str = "baseline",
-                 title: str = "value"):
+    def __init__(
+        self,
+        *,
+        pct: float = 20.0,
+        baseline: float | None = None,
+        smoothing: float = 120.0,
+        learn: float = 600.0,
+        severity="yellow",
+        duration: float = 30.0,
+        rule: str = "baseline",
+        title: str = "value",
+    ):
         self.baseline = None if baseline is None else float(baseline)
         self.tau = max(float(smoothing), 1e-9)
         self.learn = float(learn)
@@ -258,8 +339,13 @@ class BaselineDeviation(Detector):
         pct = float(pct)
         sev = Severity.parse(severity)
         worse = Severity(min(sev + 1, Severity.RED))  # twice the deviation: one level up
-        self.gate = Threshold([(pct, sev), (2 * pct, worse)], deadband=pct / 4, duration=duration, rule=rule,
-                              title=f"{title} deviation from baseline (%)")
+        self.gate = Threshold(
+            [(pct, sev), (2 * pct, worse)],
+            deadband=pct / 4,
+            duration=duration,
+            rule=rule,
+            title=f"{title} deviation from baseline (%)",
+        )
 
     def update(self, t: float, x: float) -> Finding | None:
         if not is_finite(x):
@@ -306,13 +392,42 @@ class Drop(Detector):
     seconds, or while fewer than ``min_samples`` samples span half a window.
     """
 
-    __slots__ = ("window", "pct", "sigmas", "tau", "learn", "min_samples", "falling", "samples", "step",
-                 "t_last", "t_first", "noise", "n_noise", "gate", "rule", "title")
+    __slots__ = (
+        "window",
+        "pct",
+        "sigmas",
+        "tau",
+        "learn",
+        "min_samples",
+        "falling",
+        "samples",
+        "step",
+        "t_last",
+        "t_first",
+        "noise",
+        "n_noise",
+        "gate",
+        "rule",
+        "title",
+    )
 
-    def __init__(self, *, pct: float = 5.0, window: float = 60.0, sigmas: float = 5.0, noise_tau: float = 3600.0,
-                 learn: float = 600.0, min_samples: int = 3, direction: str = "fall", severity="orange",
-                 duration: float = 0.0, clear_duration: float = 30.0, max_samples: int = 64, rule: str = "drop",
-                 title: str = "value"):
+    def __init__(
+        self,
+        *,
+        pct: float = 5.0,
+        window: float = 60.0,
+        sigmas: float = 5.0,
+        noise_tau: float = 3600.0,
+        learn: float = 600.0,
+        min_samples: int = 3,
+        direction: str = "fall",
+        severity="orange",
+        duration: float = 0.0,
+        clear_duration: float = 30.0,
+        max_samples: int = 64,
+        rule: str = "drop",
+        title: str = "value",
+    ):
         if direction not in ("fall", "rise"):
             raise ValueError(f"direction must be 'fall' or 'rise', not {direction!r}")
         if not (float(pct) >= 0.0 and float(sigmas) >= 0.0 and float(window) > 0.0 and float(noise_tau) > 0.0):
@@ -328,8 +443,9 @@ class Drop(Detector):
         self.n_noise = 0  #: deviations learned so far (a plain mean until the exponential one is slower)
         self.rule, self.title = rule, title
         # the gate judges deviation / band: 1 is the edge; half of it clears
-        self.gate = Threshold([(1.0, severity)], deadband=0.5, duration=duration, clear_duration=clear_duration,
-                              rule=rule, title=title)
+        self.gate = Threshold(
+            [(1.0, severity)], deadband=0.5, duration=duration, clear_duration=clear_duration, rule=rule, title=title
+        )
 
     def update(self, t: float, x: float) -> Finding | None:
         if not is_finite(x) or t <= self.t_last:
@@ -347,7 +463,9 @@ class Drop(Detector):
             m = len(ordered) // 2
             ref = ordered[m] if len(ordered) % 2 else 0.5 * (ordered[m - 1] + ordered[m])
             dev = (ref - x) if self.falling else (x - ref)
-            band = max(self.pct / 100.0 * abs(ref), self.sigmas * 1.25 * (self.noise if self.noise == self.noise else 0.0))
+            band = max(
+                self.pct / 100.0 * abs(ref), self.sigmas * 1.25 * (self.noise if self.noise == self.noise else 0.0)
+            )
             if self.noise != self.noise:
                 self.noise, self.n_noise = abs(x - ref), 1
             elif dev < band:  # learn the noise from what is not found
@@ -366,8 +484,13 @@ class Drop(Detector):
         if found.severity is None:
             return Finding(self.rule, None, t, x, f"{self.title} back to its recent level ({x:g})")
         word = "fell" if self.falling else "rose"
-        return Finding(self.rule, found.severity, t, x,
-                       f"{self.title} {word} suddenly to {x:g}, {abs(dev):.3g} from its recent level {ref:.4g}")
+        return Finding(
+            self.rule,
+            found.severity,
+            t,
+            x,
+            f"{self.title} {word} suddenly to {x:g}, {abs(dev):.3g} from its recent level {ref:.4g}",
+        )
 
 
 class RunningSignal(Detector):

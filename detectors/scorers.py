@@ -47,8 +47,9 @@ class _Scorer(Detector):
         self.rule = rule
         self.last = 0.0
         self.threshold = float(threshold)
-        self.gate = Threshold([(self.threshold, severity)], clear_duration=clear_duration, rule=rule,
-                              title=f"{title} {what}")
+        self.gate = Threshold(
+            [(self.threshold, severity)], clear_duration=clear_duration, rule=rule, title=f"{title} {what}"
+        )
 
     def raw(self, t: float, x: float) -> float:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -77,8 +78,15 @@ class _Scorer(Detector):
         s = self.score(t, x)
         if not math.isfinite(x):
             return None
-        return gated(self.gate, self.rule, t, x, s, "unusual value {x:g} ({rule} score {score:.2f})",
-                     "value {x:g} back to usual behaviour")
+        return gated(
+            self.gate,
+            self.rule,
+            t,
+            x,
+            s,
+            "unusual value {x:g} ({rule} score {score:.2f})",
+            "value {x:g} back to usual behaviour",
+        )
 
 
 class RobustZ(_Scorer):
@@ -86,8 +94,18 @@ class RobustZ(_Scorer):
 
     __slots__ = ("buf", "alert", "min_history", "gate", "rule", "last", "threshold")
 
-    def __init__(self, *, window: int = 64, alert: float = 6.0, min_history: int = 16, threshold: float = 0.5,
-                 severity="blue", clear_duration: float = 30.0, rule: str = "robust_z", title: str = "value"):
+    def __init__(
+        self,
+        *,
+        window: int = 64,
+        alert: float = 6.0,
+        min_history: int = 16,
+        threshold: float = 0.5,
+        severity="blue",
+        clear_duration: float = 30.0,
+        rule: str = "robust_z",
+        title: str = "value",
+    ):
         if int(window) < 4:
             raise ValueError("window must be at least 4")
         self.buf: deque = deque(maxlen=int(window))
@@ -118,12 +136,41 @@ class RobustZ(_Scorer):
 class HoltError(_Scorer):
     """One-step Holt forecast error in units of its exponentially weighted RMS."""
 
-    __slots__ = ("a", "b", "g", "var_a", "period", "season", "level", "trend", "var", "n", "alert",
-                 "min_history", "gate", "rule", "last", "threshold")
+    __slots__ = (
+        "a",
+        "b",
+        "g",
+        "var_a",
+        "period",
+        "season",
+        "level",
+        "trend",
+        "var",
+        "n",
+        "alert",
+        "min_history",
+        "gate",
+        "rule",
+        "last",
+        "threshold",
+    )
 
-    def __init__(self, *, alpha: float = 0.1, beta: float = 0.02, gamma: float = 0.3, period: int = 0,
-                 var_alpha: float = 0.01, alert: float = 6.0, min_history: int = 30, threshold: float = 0.5,
-                 severity="blue", clear_duration: float = 30.0, rule: str = "holt", title: str = "value"):
+    def __init__(
+        self,
+        *,
+        alpha: float = 0.1,
+        beta: float = 0.02,
+        gamma: float = 0.3,
+        period: int = 0,
+        var_alpha: float = 0.01,
+        alert: float = 6.0,
+        min_history: int = 30,
+        threshold: float = 0.5,
+        severity="blue",
+        clear_duration: float = 30.0,
+        rule: str = "holt",
+        title: str = "value",
+    ):
         for name, v in (("alpha", alpha), ("beta", beta), ("gamma", gamma), ("var_alpha", var_alpha)):
             if not 0.0 <= float(v) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1]")
@@ -168,12 +215,37 @@ class HoltError(_Scorer):
 class Likelihood(_Scorer):
     """Tail probability of a wrapped scorer's recent raw scores (see the module docstring)."""
 
-    __slots__ = ("inner", "short", "a_short", "a_long", "mean", "var", "n", "p_alert", "alert", "min_history",
-                 "gate", "rule", "last", "threshold")
+    __slots__ = (
+        "inner",
+        "short",
+        "a_short",
+        "a_long",
+        "mean",
+        "var",
+        "n",
+        "p_alert",
+        "alert",
+        "min_history",
+        "gate",
+        "rule",
+        "last",
+        "threshold",
+    )
 
-    def __init__(self, *, of: dict | None = None, short: int = 5, long_alpha: float = 0.002,
-                 p_alert: float = 1e-4, min_history: int = 100, threshold: float = 0.5, severity="blue",
-                 clear_duration: float = 30.0, rule: str = "likelihood", title: str = "value"):
+    def __init__(
+        self,
+        *,
+        of: dict | None = None,
+        short: int = 5,
+        long_alpha: float = 0.002,
+        p_alert: float = 1e-4,
+        min_history: int = 100,
+        threshold: float = 0.5,
+        severity="blue",
+        clear_duration: float = 30.0,
+        rule: str = "likelihood",
+        title: str = "value",
+    ):
         spec = dict(of or {"type": "robust_z"})
         kind = spec.pop("type", None)
         if kind not in RAW_SCORERS:  # looked up here, not in chain.FACTORIES: no import circle
@@ -228,7 +300,6 @@ class Likelihood(_Scorer):
 DRIFTS = ("adwin", "page_hinkley", "kswin")
 
 
-
 def _drift_model(model: str, params: dict):
     from river import drift
 
@@ -251,8 +322,17 @@ class Drift(_Scorer):
 
     __slots__ = ("model", "kind", "alert", "gate", "rule", "last", "threshold")
 
-    def __init__(self, *, model: str = "adwin", params: dict | None = None, threshold: float = 0.5,
-                 severity="blue", clear_duration: float = 60.0, rule: str = "drift", title: str = "value"):
+    def __init__(
+        self,
+        *,
+        model: str = "adwin",
+        params: dict | None = None,
+        threshold: float = 0.5,
+        severity="blue",
+        clear_duration: float = 60.0,
+        rule: str = "drift",
+        title: str = "value",
+    ):
         self.kind = model
         self.model = _drift_model(model, dict(params or {}))
         self.alert = 1.0

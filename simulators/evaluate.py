@@ -49,9 +49,18 @@ def _row(r: dict) -> list[str]:
     margin = "-" if r["margin"] is None else f"{100 * r['margin']:.0f}%"
     if r.get("instantaneous"):
         margin = "at onset"
-    return [r["type"], f"{r['enterprise']}/{r['device']}", r["severity"], "yes" if r["detected"] else "no",
-            r["severity_reached"] or "-", _fmt_s(r["time_to_detect"]), _fmt_s(r["time_to_orange"]),
-            _fmt_s(r["hazard_in"]), margin, "PASS" if r["passed"] else "FAIL"]
+    return [
+        r["type"],
+        f"{r['enterprise']}/{r['device']}",
+        r["severity"],
+        "yes" if r["detected"] else "no",
+        r["severity_reached"] or "-",
+        _fmt_s(r["time_to_detect"]),
+        _fmt_s(r["time_to_orange"]),
+        _fmt_s(r["hazard_in"]),
+        margin,
+        "PASS" if r["passed"] else "FAIL",
+    ]
 
 
 def table(report: dict, max_rows: int = 40) -> str:
@@ -60,23 +69,32 @@ def table(report: dict, max_rows: int = 40) -> str:
     shown = rows if len(rows) <= max_rows else [r for r in rows if r[-1] == "FAIL"][:max_rows]
     widths = [max(len(h), *(len(r[i]) for r in shown)) if shown else len(h) for i, h in enumerate(head)]
     line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
-    out = [f"== {report['scenario']}: {report['enterprises']} enterprises, {report['devices']} devices, "
-           f"{report['duration_s'] / 86400:.2f} days at {report['interval_s']:g} s "
-           f"({report['readings']:,} readings in {report['wall_s']:.1f} s wall, {report['cpu_s']:.1f} s CPU, "
-           f"{report['readings_per_s'] or 0:,} readings/s)", line(head)]
+    out = [
+        f"== {report['scenario']}: {report['enterprises']} enterprises, {report['devices']} devices, "
+        f"{report['duration_s'] / 86400:.2f} days at {report['interval_s']:g} s "
+        f"({report['readings']:,} readings in {report['wall_s']:.1f} s wall, {report['cpu_s']:.1f} s CPU, "
+        f"{report['readings_per_s'] or 0:,} readings/s)",
+        line(head),
+    ]
     out += [line(r) for r in shown]
     if len(rows) > len(shown):
         passed = sum(1 for r in report["faults"] if r["passed"])
         out.append(f"... {len(rows)} faults, {passed} passed; the failures are listed above")
     mm = report["mean_margin"]
-    out.append(f"hazardous caught at orange/red in time: {report['hazardous_caught']}/{report['hazardous']}; "
-               f"mean margin {'-' if mm is None else f'{100 * mm:.0f}%'} over {report['margins_counted']}")
+    out.append(
+        f"hazardous caught at orange/red in time: {report['hazardous_caught']}/{report['hazardous']}; "
+        f"mean margin {'-' if mm is None else f'{100 * mm:.0f}%'} over {report['margins_counted']}"
+    )
     rate = report["false_alarms_per_enterprise_week"]
-    out.append(f"false alarms: {report['false_alarms']} in {report['fault_free_enterprise_days']:.2f} fault-free "
-               f"enterprise-days = {'-' if rate is None else f'{rate:.2f}'} per enterprise-week")
+    out.append(
+        f"false alarms: {report['false_alarms']} in {report['fault_free_enterprise_days']:.2f} fault-free "
+        f"enterprise-days = {'-' if rate is None else f'{rate:.2f}'} per enterprise-week"
+    )
     if report.get("false_alarms_while_stopped") is not None:
-        out.append(f"    of which {report['false_alarms_while_stopped']} while the plant is stopped or within "
-                   "10 min of its start (shift changes)")
+        out.append(
+            f"    of which {report['false_alarms_while_stopped']} while the plant is stopped or within "
+            "10 min of its start (shift changes)"
+        )
     for s in report["false_alarm_sources"][:6]:
         out.append(f"    {s['count']:>6}  {s['point']}:{s['rule']} ({s['severity']})")
     return "\n".join(out)
@@ -102,8 +120,16 @@ def verdict(report: dict) -> list[str]:
     return why
 
 
-def evaluate(paths: list[Path], out: Path | None, *, plot: bool = True, interval: float | None = None,
-             kinds: dict | None = None, risk: RiskConfig | None = None, echo=print) -> list[dict]:
+def evaluate(
+    paths: list[Path],
+    out: Path | None,
+    *,
+    plot: bool = True,
+    interval: float | None = None,
+    kinds: dict | None = None,
+    risk: RiskConfig | None = None,
+    echo=print,
+) -> list[dict]:
     """Every scenario's alarms scored, and beside them the risk warnings of ``risk`` (default: the defaults)."""
     risk = risk or risk_default()
     reports = []
@@ -118,8 +144,14 @@ def evaluate(paths: list[Path], out: Path | None, *, plot: bool = True, interval
         report["risk"] = risk_eval.score_warnings(run, risk)
         report["risk"]["verdict"] = risk_eval.verdict(report["risk"])
         if record and out is not None:
-            png = draw(out / f"{sc.name}.png", f"{sc.name}: {sc.description}"[:120], run.series, sc.faults,
-                       run.events, sc.start)
+            png = draw(
+                out / f"{sc.name}.png",
+                f"{sc.name}: {sc.description}"[:120],
+                run.series,
+                sc.faults,
+                run.events,
+                sc.start,
+            )
             report["png"] = None if png is None else str(png)
         echo(table(report))
         echo("targets: " + ("met" if not report["verdict"] else "MISSED: " + "; ".join(report["verdict"])))
@@ -145,12 +177,14 @@ def main(args) -> int:
         kinds = load_kinds(Path(kinds_path))
     risk_path = getattr(args, "risk", None)
     risk = parse_risk(Path(risk_path).read_text(encoding="utf-8")) if risk_path else None
-    reports = evaluate(paths, out, plot=getattr(args, "plot", True), interval=getattr(args, "interval", None),
-                       kinds=kinds, risk=risk)
+    reports = evaluate(
+        paths, out, plot=getattr(args, "plot", True), interval=getattr(args, "interval", None), kinds=kinds, risk=risk
+    )
     out.mkdir(parents=True, exist_ok=True)
     json_path = Path(getattr(args, "json", None) or out / "evaluation.json")
-    json_path.write_text(json.dumps({"targets": TARGETS, "scenarios": reports}, indent=1, default=str),
-                            encoding="utf-8")
+    json_path.write_text(
+        json.dumps({"targets": TARGETS, "scenarios": reports}, indent=1, default=str), encoding="utf-8"
+    )
     total = sum(r["wall_s"] for r in reports)
     print(f"{len(reports)} scenarios in {total:.1f} s of pipeline time; JSON and PNGs in {out}/")
     return 0 if all(not r["verdict"] for r in reports) else 1

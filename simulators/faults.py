@@ -492,8 +492,24 @@ class WaterLoss(Fault):
 #: Fault type name (as written in scenario files) -> class.
 FAULT_TYPES: dict[str, type[Fault]] = {
     cls.kind: cls
-    for cls in (Overheat, SparkBurst, VentOpen, AirflowLoss, AirlockJam, BagBlinding, BagBreak, Spike, Stuck,
-                Offline, Ramp, FanFailure, Drift, Dropout, InertingLoss, WaterLoss)
+    for cls in (
+        Overheat,
+        SparkBurst,
+        VentOpen,
+        AirflowLoss,
+        AirlockJam,
+        BagBlinding,
+        BagBreak,
+        Spike,
+        Stuck,
+        Offline,
+        Ramp,
+        FanFailure,
+        Drift,
+        Dropout,
+        InertingLoss,
+        WaterLoss,
+    )
 }
 #: Faults of a sensor or of the data link, not of the plant: they deserve blue or yellow only.
 SENSOR_FAULTS = frozenset({"spike", "stuck", "drift", "dropout", "offline"})

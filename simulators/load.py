@@ -28,9 +28,19 @@ from simulators.poster import Poster
 from simulators.stepper import SiteModel
 
 
-async def run_load(site: dict, tokens: dict[str, str], url: str, rate: float, seconds: float, *,
-                   stop: asyncio.Event | None = None, seed: int = 0, tick: float = 0.1, concurrency: int = 32,
-                   chunk: int = 1000) -> dict:
+async def run_load(
+    site: dict,
+    tokens: dict[str, str],
+    url: str,
+    rate: float,
+    seconds: float,
+    *,
+    stop: asyncio.Event | None = None,
+    seed: int = 0,
+    tick: float = 0.1,
+    concurrency: int = 32,
+    chunk: int = 1000,
+) -> dict:
     stop = stop or asyncio.Event()
     model = SiteModel(site, seed=seed)
     per_round = sum(len(model.values(key, time.time()) or {}) for key in model.devices)
@@ -100,7 +110,13 @@ async def run_load(site: dict, tokens: dict[str, str], url: str, rate: float, se
         elapsed = time.perf_counter() - t_start
         stats = dict(poster.stats)
         errors = dict(poster.errors)
-    return {**stats, "offered": offered, "seconds": round(elapsed, 3),
-            "offered_per_s": round(offered / elapsed_gen) if elapsed_gen > 0 else 0,
-            "accepted_per_s": round(stats["accepted"] / elapsed) if elapsed > 0 else 0,
-            "target_per_s": rate, "request_period_s": round(period, 3), "errors": errors}
+    return {
+        **stats,
+        "offered": offered,
+        "seconds": round(elapsed, 3),
+        "offered_per_s": round(offered / elapsed_gen) if elapsed_gen > 0 else 0,
+        "accepted_per_s": round(stats["accepted"] / elapsed) if elapsed > 0 else 0,
+        "target_per_s": rate,
+        "request_period_s": round(period, 3),
+        "errors": errors,
+    }

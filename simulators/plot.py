@@ -61,17 +61,20 @@ def draw(path: Path, title: str, series: dict, faults: list[Fault], events: list
                 continue
             end = (f.end if f.end is not None else ts[-1]) - t0
             ax.axvspan((f.start - t0) / scale, end / scale, color="#999999", alpha=0.18, lw=0)
-            ax.text((f.start - t0) / scale, 1.0, f" {f.kind}", transform=ax.get_xaxis_transform(),
-                    fontsize=7, va="top")
+            ax.text((f.start - t0) / scale, 1.0, f" {f.kind}", transform=ax.get_xaxis_transform(), fontsize=7, va="top")
             hz = f.hazard_time()
             if hz is not None:
                 ax.axvline((hz - t0) / scale, color="#d01010", ls="--", lw=0.8)
         for e in events:
-            if (e["enterprise"], e["device"]) == key[:2] and e["point"] in (key[2], "") \
-                    and e["kind"] in ("raised", "updated"):
+            if (
+                (e["enterprise"], e["device"]) == key[:2]
+                and e["point"] in (key[2], "")
+                and e["kind"] in ("raised", "updated")
+            ):
                 ax.axvline((e["at"] - t0) / scale, color=COLOURS.get(e["severity"], "k"), lw=1.2, alpha=0.8)
-    axes[-1, 0].set_xlabel(f"simulated time ({unit} from start); grey: fault, dashed red: hazard, "
-                           "coloured lines: alerts", fontsize=8)
+    axes[-1, 0].set_xlabel(
+        f"simulated time ({unit} from start); grey: fault, dashed red: hazard, coloured lines: alerts", fontsize=8
+    )
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -24,13 +24,30 @@ import orjson
 
 from simulators.push import RETRY_STATUSES, retry_delay
 
-COUNTERS = ("requests", "accepted", "duplicates", "rejected", "throttled", "unavailable", "failed", "retries",
-            "skipped")
+COUNTERS = (
+    "requests",
+    "accepted",
+    "duplicates",
+    "rejected",
+    "throttled",
+    "unavailable",
+    "failed",
+    "retries",
+    "skipped",
+)
 
 
 class Poster:
-    def __init__(self, base_url: str, tokens: dict[str, str], *, concurrency: int = 16, retry: bool = True,
-                 max_retries: int = 5, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        tokens: dict[str, str],
+        *,
+        concurrency: int = 16,
+        retry: bool = True,
+        max_retries: int = 5,
+        timeout: float = 30.0,
+    ) -> None:
         self.url = base_url.rstrip("/") + "/api/v1/telemetry"
         nested = tokens.get("tokens")  # a credentials file's [tokens] table, or the table itself
         self.tokens: dict[str, str] = dict(nested) if isinstance(nested, dict) else dict(tokens)

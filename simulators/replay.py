@@ -53,8 +53,16 @@ async def _sleep(stop: asyncio.Event, delay: float) -> bool:
         return False
 
 
-async def replay(rows: Iterable[Row], poster: Poster, *, speed: float = 1.0, shift_s: float = 0.0,
-                 stop: asyncio.Event | None = None, chunk: int = 2000, first_ts_ms: int | None = None) -> dict:
+async def replay(
+    rows: Iterable[Row],
+    poster: Poster,
+    *,
+    speed: float = 1.0,
+    shift_s: float = 0.0,
+    stop: asyncio.Event | None = None,
+    chunk: int = 2000,
+    first_ts_ms: int | None = None,
+) -> dict:
     """Send ``rows`` (time-ordered); returns the poster's counters plus ``messages``, ``seconds``."""
     stop = stop or asyncio.Event()
     shift_ms = round(shift_s * 1000)
@@ -64,7 +72,7 @@ async def replay(rows: Iterable[Row], poster: Poster, *, speed: float = 1.0, shi
     ts0 = first_ts_ms
 
     async def flush() -> None:
-        batches = [(eid, items[i:i + chunk]) for eid, items in pending.items() for i in range(0, len(items), chunk)]
+        batches = [(eid, items[i : i + chunk]) for eid, items in pending.items() for i in range(0, len(items), chunk)]
         pending.clear()
         await asyncio.gather(*(poster.post(eid, items) for eid, items in batches))
 

@@ -27,9 +27,17 @@ TICK = 60.0  #: seconds between model ticks (holds and durations are minutes to 
 
 
 def _change(e: dict, kinds: dict) -> AlarmChange:
-    return AlarmChange(e["at"], e["alert"], e["enterprise"], e["device"], e["point"], e["rule"],
-                       0 if e["kind"] == "resolved" else e["level"],
-                       kinds.get((e["enterprise"], e["device"], e["point"]), ""), e["kind"] == "raised")
+    return AlarmChange(
+        e["at"],
+        e["alert"],
+        e["enterprise"],
+        e["device"],
+        e["point"],
+        e["rule"],
+        0 if e["kind"] == "resolved" else e["level"],
+        kinds.get((e["enterprise"], e["device"], e["point"]), ""),
+        e["kind"] == "raised",
+    )
 
 
 def run_model(run: RunResult, config: RiskConfig) -> tuple[list[WarningEvent], list[tuple[dict, int]]]:
@@ -59,8 +67,9 @@ def score_warnings(run: RunResult, config: RiskConfig) -> dict:
     issued = [w for w in events if w.kind.value == "issued"]
     alarms = sum(1 for e in run.events if e["kind"] == "raised")
     wins = [(f, window(f, sc.end)) for f in sc.faults]
-    false = [w for w in issued if not any(f.enterprise == w.warning.enterprise and a <= w.at <= b
-                                          for f, (a, b) in wins)]
+    false = [
+        w for w in issued if not any(f.enterprise == w.warning.enterprise and a <= w.at <= b for f, (a, b) in wins)
+    ]
     hazardous = caught = 0
     missed = []
     for f, win in wins:
@@ -69,8 +78,10 @@ def score_warnings(run: RunResult, config: RiskConfig) -> dict:
             continue
         hazardous += 1
         deadline = f.start + sc.interval if hz - f.start < sc.interval else hz
-        ok = any(lv >= ORANGE and e["kind"] in ("raised", "updated") and e["at"] <= deadline and _belongs(e, f, win)
-                 for e, lv in levels)
+        ok = any(
+            lv >= ORANGE and e["kind"] in ("raised", "updated") and e["at"] <= deadline and _belongs(e, f, win)
+            for e, lv in levels
+        )
         caught += ok
         if not ok:
             missed.append(f"{f.kind}@{f.enterprise}/{f.device}")
@@ -91,8 +102,10 @@ def score_warnings(run: RunResult, config: RiskConfig) -> dict:
 
 
 def _peak(events: list[WarningEvent], wid: str) -> str:
-    return max((w.warning.to_json()["peak"] for w in events if w.warning.id == wid),
-               key=["none", "blue", "yellow", "orange", "red"].index)
+    return max(
+        (w.warning.to_json()["peak"] for w in events if w.warning.id == wid),
+        key=["none", "blue", "yellow", "orange", "red"].index,
+    )
 
 
 def verdict(r: dict) -> list[str]:
@@ -101,7 +114,9 @@ def verdict(r: dict) -> list[str]:
     if ratio is not None and ratio > TARGETS["warnings_per_alarm"]:
         why.append(f"warnings {100 * ratio:.0f}% of alarms > 10%")
     if r["hazardous_warned_orange"] < r["hazardous"]:
-        why.append(f"{r['hazardous'] - r['hazardous_warned_orange']} hazardous faults without an orange/red warning in time")
+        why.append(
+            f"{r['hazardous'] - r['hazardous_warned_orange']} hazardous faults without an orange/red warning in time"
+        )
     fw = r["false_warnings_per_enterprise_week"]
     if fw is not None and fw > TARGETS["false_warnings_per_enterprise_week"]:
         why.append(f"{fw:.2f} false warnings per enterprise-week > 0.1")
@@ -112,7 +127,9 @@ def line(r: dict) -> str:
     ratio = r["warnings_per_alarm"]
     fw = r["false_warnings_per_enterprise_week"]
     peaks = ", ".join(f"{k} {v}" for k, v in sorted(r["warnings_by_peak"].items()))
-    return (f"risk warnings: {r['warnings']} ({peaks or 'none'}) beside {r['alarms']} alarms = "
-            f"{'-' if ratio is None else f'{100 * ratio:.0f}%'}; hazardous faults with an orange/red warning in "
-            f"time: {r['hazardous_warned_orange']}/{r['hazardous']}; false warnings {r['false_warnings']} = "
-            f"{'-' if fw is None else f'{fw:.3f}'} per enterprise-week")
+    return (
+        f"risk warnings: {r['warnings']} ({peaks or 'none'}) beside {r['alarms']} alarms = "
+        f"{'-' if ratio is None else f'{100 * ratio:.0f}%'}; hazardous faults with an orange/red warning in "
+        f"time: {r['hazardous_warned_orange']}/{r['hazardous']}; false warnings {r['false_warnings']} = "
+        f"{'-' if fw is None else f'{fw:.3f}'} per enterprise-week"
+    )

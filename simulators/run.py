@@ -57,9 +57,18 @@ class RunResult:
 
 def _event(e: AlertEvent) -> dict:
     a = e.alert
-    return {"kind": e.kind.value, "at": e.at, "alert": a.id, "enterprise": a.enterprise, "device": a.device,
-            "point": a.point, "rule": a.rule, "severity": a.severity.label, "level": int(a.severity),
-            "message": a.message}
+    return {
+        "kind": e.kind.value,
+        "at": e.at,
+        "alert": a.id,
+        "enterprise": a.enterprise,
+        "device": a.device,
+        "point": a.point,
+        "rule": a.rule,
+        "severity": a.severity.label,
+        "level": int(a.severity),
+        "message": a.message,
+    }
 
 
 def parsed_site(sc: Scenario, kinds: dict | None = None) -> Site:
@@ -93,8 +102,13 @@ def sample_plan(sc: Scenario) -> Iterator[tuple[float, list[tuple[str, str]] | N
         yield sc.start + k * fine, (None if k % ratio == 0 else due[k])
 
 
-def run_scenario(sc: Scenario, *, record: set[tuple[str, str, str]] | None = None, tick_every: float = 10.0,
-                 kinds: dict | None = None) -> RunResult:
+def run_scenario(
+    sc: Scenario,
+    *,
+    record: set[tuple[str, str, str]] | None = None,
+    tick_every: float = 10.0,
+    kinds: dict | None = None,
+) -> RunResult:
     """Step ``sc`` from start to end through a fresh pipeline; record the series of the
     ``record`` points ((enterprise, device, point)) for plotting."""
     site = parsed_site(sc, kinds)
@@ -123,7 +137,7 @@ def run_scenario(sc: Scenario, *, record: set[tuple[str, str, str]] | None = Non
     for t, due in sample_plan(sc):
         readings: list[tuple[int, float, float]] = []
         append = readings.append
-        for key, pids, rec in (everyone if due is None else [devices[d] for d in due]):
+        for key, pids, rec in everyone if due is None else [devices[d] for d in due]:
             values = values_of(key, t)
             if values is None:
                 continue

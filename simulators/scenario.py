@@ -70,6 +70,7 @@ def _pick(enterprises: Sequence[dict], eid: str, device: str, position: int) -> 
 
 def opening(enterprises: Sequence[dict], start: float) -> list[Fault]:
     """The first two minutes: all four colours, on different enterprises."""
+
     def at(eid: str, dev: str, pos: int) -> dict[str, Any]:
         return dict(zip(("enterprise", "device"), _pick(enterprises, eid, dev, pos)))
 
@@ -98,8 +99,9 @@ def _random_fault(rng: random.Random, eid: str, dev: str, t: float) -> Fault:
     """One fault of a recurring round; each clears within about ten minutes, except a torn
     bag, which lasts until it is replaced (``BAG_REPAIR``)."""
     at: dict[str, Any] = {"enterprise": eid, "device": dev, "start": t}
-    choice = rng.choice(("overheat", "spark", "airflow", "airlock", "vent", "spike", "stuck", "offline", "break",
-                         "fan"))
+    choice = rng.choice(
+        ("overheat", "spark", "airflow", "airlock", "vent", "spike", "stuck", "offline", "break", "fan")
+    )
     if choice == "overheat":
         return Overheat(**at, rate=rng.uniform(8.0, 15.0), from_temp=30.0, duration=360, cool=90.0)
     if choice == "spark":

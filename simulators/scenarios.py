@@ -142,8 +142,10 @@ def _device_for(site: dict, cls: type[Fault], spec: dict, where: str) -> tuple[s
         raise ScenarioError(f"{where}: the site has no enterprises")
     wanted = set(getattr(cls, "points", ()) or ()) | ({spec["point"]} if "point" in spec else set())
     if "enterprise" not in spec:  # the first enterprise with a device that has the fault's points
-        eid = next((e for e, ent in ents.items() for d in ent.get("devices", []) if wanted & set(d.get("points", ()))),
-                   next(iter(ents)))
+        eid = next(
+            (e for e, ent in ents.items() for d in ent.get("devices", []) if wanted & set(d.get("points", ()))),
+            next(iter(ents)),
+        )
     else:
         eid = spec["enterprise"]
     if eid not in ents:
@@ -216,20 +218,37 @@ def parse_scenario(raw: dict, *, name: str = "scenario", base: Path = Path("."),
     faults = [_fault(site, f, start, seed, f"{where}: faults[{i}]") for i, f in enumerate(raw.get("faults", []))]
     if "recurring" in raw:
         rec = raw["recurring"]
-        drawn = recurring(site["enterprises"], start, every=seconds(rec.get("every", "1h"), "recurring.every"),
-                          horizon=duration, seed=int(rec.get("seed", 7)))
+        drawn = recurring(
+            site["enterprises"],
+            start,
+            every=seconds(rec.get("every", "1h"), "recurring.every"),
+            horizon=duration,
+            seed=int(rec.get("seed", 7)),
+        )
         if schedule is not None and rec.get("production_only", True):
             # process faults of a stopped plant show nothing (no sparks, no air to lose): keep
             # the faults that start in production at least 30 min before the shift ends, and
             # once the fan has run up (RUN_UP): the labels' hazard times assume a plant at its
             # nominal air speed, which a fan 11 s into its run-up is not (it is below the
             # 16 m/s minimum anyway)
-            drawn = [f for f in drawn
-                     if schedule(f.start - RUN_UP) and schedule(f.start) and schedule(f.start + 1800.0)]
+            drawn = [
+                f for f in drawn if schedule(f.start - RUN_UP) and schedule(f.start) and schedule(f.start + 1800.0)
+            ]
         faults += drawn
     faults.sort(key=lambda f: f.start)
-    return Scenario(name=head.get("name", name), site=site, faults=faults, start=start, duration=duration,
-                    interval=interval, seed=seed, background_interval=background, schedule=schedule,
-                    schedule_name=sched_name,
-                    description=head.get("description", ""), tokens=tokens,
-                    site_seed=int(raw.get("site", {}).get("seed", 1)), source=source)
+    return Scenario(
+        name=head.get("name", name),
+        site=site,
+        faults=faults,
+        start=start,
+        duration=duration,
+        interval=interval,
+        seed=seed,
+        background_interval=background,
+        schedule=schedule,
+        schedule_name=sched_name,
+        description=head.get("description", ""),
+        tokens=tokens,
+        site_seed=int(raw.get("site", {}).get("seed", 1)),
+        source=source,
+    )

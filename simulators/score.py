@@ -110,8 +110,12 @@ def score_run(run: RunResult) -> dict:
     by_device: dict[tuple[str, str], list] = {}
     for f, w in wins:
         by_device.setdefault((f.enterprise, f.device), []).append((f, w))
-    false = [e for e in run.events if e["kind"] == "raised"
-             and not any(_belongs(e, f, w) for f, w in by_device.get((e["enterprise"], e["device"]), ()))]
+    false = [
+        e
+        for e in run.events
+        if e["kind"] == "raised"
+        and not any(_belongs(e, f, w) for f, w in by_device.get((e["enterprise"], e["device"]), ()))
+    ]
     ents = sc.enterprise_ids()
     free_days = 0.0
     for eid in ents:
@@ -144,8 +148,9 @@ def score_run(run: RunResult) -> dict:
         "fault_free_enterprise_days": round(free_days, 3),
         "false_alarms_per_enterprise_day": fa_rate,
         "false_alarms_per_enterprise_week": None if fa_rate is None else fa_rate * 7,
-        "false_alarms_while_stopped": None if sc.schedule is None else sum(
-            1 for e in false if not sc.schedule(e["at"]) or not sc.schedule(e["at"] - 600.0)),
+        "false_alarms_while_stopped": None
+        if sc.schedule is None
+        else sum(1 for e in false if not sc.schedule(e["at"]) or not sc.schedule(e["at"] - 600.0)),
         "false_alarm_sources": [
             {"point": p or "device", "rule": r, "severity": s, "count": n}
             for (p, r, s), n in Counter((e["point"], e["rule"], e["severity"]) for e in false).most_common(12)

@@ -49,6 +49,8 @@ MAP_NAME = "putuo.geojson"  #: ``[site] map`` of the demo, relative to the site 
 def basemap_path() -> Path:
     """The demo's basemap, in config/demo (``WARNING_CONFIG_DIR`` moves config/, e.g. in a container)."""
     return config_dir() / "demo" / MAP_NAME
+
+
 # Putuo's streets and towns in the order enterprises are dealt to them: the industrial towns
 # in the north-west (Taopu, Changzheng) hold most, every street at least one of 20.
 STREET_ORDER = ("桃浦镇", "长征镇", "真如镇街道", "万里街道", "长风新村街道", "桃浦镇", "长征镇", "曹杨新村街道",
@@ -105,8 +107,11 @@ def _inside(lon: float, lat: float, ring: list) -> bool:
 def _streets() -> dict[str, list]:
     """Street name -> its outer ring, from the demo's basemap."""
     doc = json.loads(basemap_path().read_text(encoding="utf-8"))
-    return {f["properties"]["name"]: f["geometry"]["coordinates"][0] for f in doc["features"]
-            if f["properties"].get("level") == "street"}
+    return {
+        f["properties"]["name"]: f["geometry"]["coordinates"][0]
+        for f in doc["features"]
+        if f["properties"].get("level") == "street"
+    }
 
 
 def _place(ring: list, rng: random.Random) -> list[float]:
@@ -168,12 +173,14 @@ def _enterprises(n: int, collectors: int, seed: int) -> tuple[list[dict], dict[s
 # default (5-minute units) would need hours of history before scoring. It scores both sides
 # (the default judges air speed only when it is lower than ever), so the demo's upward spike,
 # a sensor glitch, shows as what it is: a blue anomaly.
-DEMO_OVERRIDES = {("E013", "DC1"): {"air_speed": {"anomaly": {"ref_interval": 1.0, "when_running": 0,
-                                                              "direction": "both"}}}}
+DEMO_OVERRIDES = {
+    ("E013", "DC1"): {"air_speed": {"anomaly": {"ref_interval": 1.0, "when_running": 0, "direction": "both"}}}
+}
 
 
-def generate_site(n_enterprises: int = 20, collectors: int = 3, seed: int = 1,
-                  with_map: bool = False) -> tuple[str, dict[str, str]]:
+def generate_site(
+    n_enterprises: int = 20, collectors: int = 3, seed: int = 1, with_map: bool = False
+) -> tuple[str, dict[str, str]]:
     """The site TOML text and the plaintext tokens (enterprise id -> token).
 
     Only token digests and password hashes are in the text; see :func:`demo_user_secrets`
@@ -193,7 +200,9 @@ def generate_site(n_enterprises: int = 20, collectors: int = 3, seed: int = 1,
     ]
     lines += _table("[site]", {"name": "上海市普陀区（演示）", "offline_after": 60})
     if with_map:
-        lines.insert(-1, f"map = {_toml(MAP_NAME)}  # schematic outline of Putuo and its streets, hand-drawn, not surveyed")
+        lines.insert(
+            -1, f"map = {_toml(MAP_NAME)}  # schematic outline of Putuo and its streets, hand-drawn, not surveyed"
+        )
     for ent in enterprises:
         lines += _table("[[enterprises]]", {k: v for k, v in ent.items() if k != "devices"})
         for dev in ent["devices"]:

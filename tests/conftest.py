@@ -36,16 +36,34 @@ def site_dict(channels: list[dict] | None = None, offline_after: float = 300) ->
     return {
         "site": {"name": "test site", "offline_after": offline_after},
         "enterprises": [
-            {"id": "E1", "name": "Enterprise one", "token_sha256": [token_digest(TOKENS["E1"])],
-             "devices": [{"id": "DC1", "type": "bag_filter", "points": dc,
-                          "overrides": {"dp": {"baseline": {"baseline": 1100.0}}}},
-                         {"id": "DC2", "type": "bag_filter", "points": dc}]},
-            {"id": "E2", "name": "Enterprise two", "token_sha256": [token_digest(TOKENS["E2"])],
-             "devices": [{"id": "DC1", "type": "bag_filter", "points": dc}]},
+            {
+                "id": "E1",
+                "name": "Enterprise one",
+                "token_sha256": [token_digest(TOKENS["E1"])],
+                "devices": [
+                    {
+                        "id": "DC1",
+                        "type": "bag_filter",
+                        "points": dc,
+                        "overrides": {"dp": {"baseline": {"baseline": 1100.0}}},
+                    },
+                    {"id": "DC2", "type": "bag_filter", "points": dc},
+                ],
+            },
+            {
+                "id": "E2",
+                "name": "Enterprise two",
+                "token_sha256": [token_digest(TOKENS["E2"])],
+                "devices": [{"id": "DC1", "type": "bag_filter", "points": dc}],
+            },
         ],
         "users": [
-            {"name": "duty", "role": "officer", "password": hash_password(PASSWORDS["duty"], salt=_SALT),
-             "api_token_sha256": token_digest(OFFICER_TOKEN)},
+            {
+                "name": "duty",
+                "role": "officer",
+                "password": hash_password(PASSWORDS["duty"], salt=_SALT),
+                "api_token_sha256": token_digest(OFFICER_TOKEN),
+            },
             {"name": "watcher", "role": "viewer", "password": hash_password(PASSWORDS["watcher"], salt=_SALT)},
         ],
         "channels": channels or [],

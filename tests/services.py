@@ -101,8 +101,9 @@ def mosquitto_binary() -> str:
     """Debian installs the broker in /usr/sbin, which is not on a normal user's PATH."""
     found = shutil.which("mosquitto", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"]))
     if found is None:
-        raise RuntimeError("the MQTT tests need Debian's mosquitto: `make test` installs it "
-                           "(apt-get install mosquitto, as root)")
+        raise RuntimeError(
+            "the MQTT tests need Debian's mosquitto: `make test` installs it (apt-get install mosquitto, as root)"
+        )
     return found
 
 
@@ -123,8 +124,7 @@ def start_broker(folder: Path, port: int, timeout: float = 10.0) -> Broker:
         # published while the kill test's server is down.
         "max_queued_messages 100000\n"
     )
-    proc = subprocess.Popen([mosquitto_binary(), "-c", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([mosquitto_binary(), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:

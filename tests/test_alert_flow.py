@@ -49,8 +49,11 @@ def temp_batch(temp: float, t: float | None = None):
 
 async def push(port, body, enterprise="E1"):
     async with httpx.AsyncClient() as c:
-        r = await c.post(f"http://127.0.0.1:{port}/api/v1/telemetry", content=body,
-                         headers={"Authorization": f"Bearer {TOKENS[enterprise]}", "Content-Type": "application/json"})
+        r = await c.post(
+            f"http://127.0.0.1:{port}/api/v1/telemetry",
+            content=body,
+            headers={"Authorization": f"Bearer {TOKENS[enterprise]}", "Content-Type": "application/json"},
+        )
     assert r.status_code == 202, r.text
 
 
@@ -75,9 +78,15 @@ async def receiver():
 
 
 def hooked_site(kinds, receiver):
-    return parse_site(site_dict(channels=[
-        {"id": "hook", "type": "webhook", "url": receiver.url, "min_severity": "blue"},
-        {"id": "robot", "type": "wecom", "url": receiver.url, "min_severity": "orange"}]), kinds)
+    return parse_site(
+        site_dict(
+            channels=[
+                {"id": "hook", "type": "webhook", "url": receiver.url, "min_severity": "blue"},
+                {"id": "robot", "type": "wecom", "url": receiver.url, "min_severity": "orange"},
+            ]
+        ),
+        kinds,
+    )
 
 
 async def test_alert_reaches_websocket_store_and_channels_then_ack(kinds, machine_db, receiver):
@@ -86,8 +95,9 @@ async def test_alert_reaches_websocket_store_and_channels_then_ack(kinds, machin
     try:
         client = await login(srv.port)
         cookie = client.cookies.get("warning_session")
-        async with websockets.connect(f"ws://127.0.0.1:{srv.port}/ws",
-                                      additional_headers={"Cookie": f"warning_session={cookie}"}) as ws:
+        async with websockets.connect(
+            f"ws://127.0.0.1:{srv.port}/ws", additional_headers={"Cookie": f"warning_session={cookie}"}
+        ) as ws:
             snap = orjson.loads(await ws.recv())
             assert snap["type"] == "snapshot" and snap["alerts"] == [] and snap["me"]["role"] == "officer"
             await overheat(srv.port)
@@ -99,8 +109,20 @@ async def test_alert_reaches_websocket_store_and_channels_then_ack(kinds, machin
 
             listed = (await client.get("/api/v1/alerts", params={"state": "active"})).json()
             row = next(a for a in listed if a["id"] == alert["id"])
-            for field in ("id", "enterprise", "device", "point", "rule", "severity", "state", "message", "value",
-                          "opened_at", "acknowledged_by", "resolved_at"):
+            for field in (
+                "id",
+                "enterprise",
+                "device",
+                "point",
+                "rule",
+                "severity",
+                "state",
+                "message",
+                "value",
+                "opened_at",
+                "acknowledged_by",
+                "resolved_at",
+            ):
                 assert field in row
             assert row["state"] == "active" and row["severity"] == "red"
 
@@ -115,8 +137,11 @@ async def test_alert_reaches_websocket_store_and_channels_then_ack(kinds, machin
             refused = await client.post(f"/api/v1/alerts/{alert['id']}/ack", json={"note": "x"})
             assert refused.status_code == 403
             csrf = (await client.get("/api/v1/me")).json()["csrf"]
-            r = await client.post(f"/api/v1/alerts/{alert['id']}/ack", json={"note": "checking the hopper"},
-                                  headers={"X-CSRF-Token": csrf})
+            r = await client.post(
+                f"/api/v1/alerts/{alert['id']}/ack",
+                json={"note": "checking the hopper"},
+                headers={"X-CSRF-Token": csrf},
+            )
             assert r.status_code == 200, r.text
             assert r.json()["state"] == "acknowledged" and r.json()["acknowledged_by"] == "duty"
             msg = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
@@ -146,8 +171,9 @@ async def test_roles_and_api_token(site, machine_db):
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{srv.port}") as anon:
             assert (await anon.get("/api/v1/alerts")).status_code == 401
             assert (await anon.get("/", follow_redirects=False)).status_code == 303
-            bad = await anon.get("/api/v1/alerts", params={"state": "open-ish"},
-                                 headers={"Authorization": f"Bearer {OFFICER_TOKEN}"})
+            bad = await anon.get(
+                "/api/v1/alerts", params={"state": "open-ish"}, headers={"Authorization": f"Bearer {OFFICER_TOKEN}"}
+            )
             assert bad.status_code == 400
             alerts = await wait_for(lambda: _alerts(anon), timeout=5)
             aid = alerts[0]["id"]
@@ -157,8 +183,9 @@ async def test_roles_and_api_token(site, machine_db):
         r = await viewer.post(f"/api/v1/alerts/{aid}/ack", json={"note": "n"}, headers={"X-CSRF-Token": csrf})
         assert r.status_code == 403 and "officer" in r.json()["error"]
         await viewer.aclose()
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{srv.port}",
-                                     headers={"Authorization": f"Bearer {OFFICER_TOKEN}"}) as api:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{srv.port}", headers={"Authorization": f"Bearer {OFFICER_TOKEN}"}
+        ) as api:
             r = await api.post(f"/api/v1/alerts/{aid}/ack", json={"note": "via API"})
             assert r.status_code == 200 and r.json()["ack_note"] == "via API"
             assert (await api.post("/api/v1/alerts/nope/ack", json={})).status_code == 404
@@ -179,6 +206,7 @@ async def test_notification_survives_failures_with_retries(kinds, machine_db, re
     await srv.start()
     try:
         import warning.notify.outbox as ob
+
         srv.runtime.outbox.poll_interval = 0.1
         original = ob.backoff
         ob.backoff = lambda attempt, **kw: 0.2  # keep the test quick; backoff itself is tested below
@@ -199,6 +227,7 @@ def test_backoff_grows_with_jitter_and_cap():
     import random
 
     from warning.notify.outbox import backoff
+
     rng = random.Random(1)
     waits = [backoff(a, base=1, cap=60, rng=rng) for a in range(1, 12)]
     assert 0.5 <= waits[0] <= 1 and 4 <= waits[3] <= 8 and all(w <= 60 for w in waits)

@@ -70,15 +70,17 @@ async def test_lifecycle_through_the_api_with_roles_and_errors(server, receiver)
         assert r.status_code == 200 and r.json()["state"] == "handling" and r.json()["handled_by"] == "duty"
         bad = await c.post(f"/api/v1/alerts/{aid}/feedback", json={"note": "x", "attachments": [{"size": 3}]})
         assert bad.status_code == 400 and "名称" in bad.json()["error"]
-        bad = await c.post(f"/api/v1/alerts/{aid}/feedback", json={"note": "x", "attachments": [{"name": "a",
-                                                                                                 "colour": 1}]})
+        bad = await c.post(
+            f"/api/v1/alerts/{aid}/feedback", json={"note": "x", "attachments": [{"name": "a", "colour": 1}]}
+        )
         assert bad.status_code == 400 and "colour" in bad.json()["error"]
         assert (await c.post(f"/api/v1/alerts/{aid}/feedback", json={})).status_code == 409
         files = [{"name": "photo.jpg", "type": "image/jpeg", "size": 20480, "url": "https://files.example/1"}]
         bad = await c.post(f"/api/v1/alerts/{aid}/feedback", json={"note": "x", "verdict": "maybe"})
         assert bad.status_code == 400 and "confirmed" in bad.json()["error"]
-        r = await c.post(f"/api/v1/alerts/{aid}/feedback", json={"note": "fire out", "attachments": files,
-                                                                 "verdict": "confirmed"})
+        r = await c.post(
+            f"/api/v1/alerts/{aid}/feedback", json={"note": "fire out", "attachments": files, "verdict": "confirmed"}
+        )
         assert r.status_code == 200 and r.json()["state"] == "feedback" and r.json()["feedback_count"] == 1
         assert (await c.post(f"/api/v1/alerts/{aid}/resolve", json={})).status_code == 409  # still hot: reason
         r = await c.post(f"/api/v1/alerts/{aid}/resolve", json={"note": "cooled, bags replaced"})
@@ -135,13 +137,16 @@ async def test_silence_crud_roles_and_that_it_mutes(server, receiver):
     body = {"matchers": {"enterprise": "E1", "device": "DC1"}, "reason": "bag change", "ends_at": now + 3600}
     assert (await viewer.post("/api/v1/silences", json=body, headers={"X-CSRF-Token": csrf})).status_code == 403
     async with api(server.port) as c:
-        for bad, needle in [({**body, "reason": ""}, "理由"), ({k: v for k, v in body.items() if k != "ends_at"},
-                                                                "截止时间"),
-                            ({**body, "cron": "0 2 * *", "duration": 3600}, "cron")]:
+        for bad, needle in [
+            ({**body, "reason": ""}, "理由"),
+            ({k: v for k, v in body.items() if k != "ends_at"}, "截止时间"),
+            ({**body, "cron": "0 2 * *", "duration": 3600}, "cron"),
+        ]:
             r = await c.post("/api/v1/silences", json=bad)
             assert r.status_code == 400 and needle in r.json()["error"], r.text
-        assert (await c.post("/api/v1/silences", content=b"[1",
-                             headers={"Content-Type": "application/json"})).status_code == 400
+        assert (
+            await c.post("/api/v1/silences", content=b"[1", headers={"Content-Type": "application/json"})
+        ).status_code == 400
         assert (await c.post("/api/v1/silences", content=b"[1")).status_code == 415  # no content type
         r = await c.post("/api/v1/silences", json=body)
         assert r.status_code == 201, r.text
@@ -149,9 +154,16 @@ async def test_silence_crud_roles_and_that_it_mutes(server, receiver):
         assert s["author"] == "duty" and s["reason"] == "bag change" and s["ends_at"] == pytest.approx(now + 3600)
         listed = (await viewer.get("/api/v1/silences")).json()
         assert s["id"] in {x["id"] for x in listed}
-        weekly = await c.post("/api/v1/silences", json={"matchers": {"point": "dp"}, "reason": "weekly cleaning",
-                                                        "ends_at": now + 30 * 86400, "cron": "0 2 * * sat",
-                                                        "duration": 7200})
+        weekly = await c.post(
+            "/api/v1/silences",
+            json={
+                "matchers": {"point": "dp"},
+                "reason": "weekly cleaning",
+                "ends_at": now + 30 * 86400,
+                "cron": "0 2 * * sat",
+                "duration": 7200,
+            },
+        )
         assert weekly.status_code == 201 and weekly.json()["cron"] == "0 2 * * sat"
         # the silence mutes: an alert on E1/DC1 is raised and stored, but the channel hears nothing
         await overheat(server.port)
@@ -160,8 +172,9 @@ async def test_silence_crud_roles_and_that_it_mutes(server, receiver):
         assert not any(b.get("alert", {}).get("id") == aid for b in receiver.bodies)
         assert (await c.get(f"/api/v1/alerts/{aid}")).status_code == 200
         # change it, then delete it: who lifted the mute stays on record
-        r = await c.put(f"/api/v1/silences/{s['id']}", json={**body, "reason": "bag change, extended",
-                                                              "ends_at": now + 7200})
+        r = await c.put(
+            f"/api/v1/silences/{s['id']}", json={**body, "reason": "bag change, extended", "ends_at": now + 7200}
+        )
         assert r.status_code == 200 and r.json()["reason"] == "bag change, extended"
         r = await c.delete(f"/api/v1/silences/{s['id']}")
         assert r.status_code == 200 and r.json()["deleted_by"] == "duty"
@@ -170,8 +183,9 @@ async def test_silence_crud_roles_and_that_it_mutes(server, receiver):
         history = (await c.get("/api/v1/silences", params={"expired": "true"})).json()
         assert any(x["id"] == s["id"] and x["deleted_by"] == "duty" for x in history)
         # without the silence, the next alert on another point is heard
-        await push(server.port, b'[{"device": "DC1", "ts": %d, "values": {"vent_open": true}}]'
-                   % int(time.time() * 1000))
+        await push(
+            server.port, b'[{"device": "DC1", "ts": %d, "values": {"vent_open": true}}]' % int(time.time() * 1000)
+        )
         await wait_for(lambda: any(b.get("alert", {}).get("point") == "vent_open" for b in receiver.bodies))
     await viewer.aclose()
 
@@ -195,11 +209,17 @@ async def test_policies_notification_log_and_report(server, receiver, machine_db
         assert aid in {x["id"] for x in rep["carried_over"]}  # still open: handed to the next shift
         assert row["sign_rate"] == 1.0 and row["enterprise_name"] == "Enterprise one"
         assert rep["totals"]["by_peak_severity"]["red"] >= 1
-        csv_text = (await c.get("/api/v1/report", params={"from": str(now - 3600), "format": "csv"},
-                                headers={"Accept-Language": "en"})).text
+        csv_text = (
+            await c.get(
+                "/api/v1/report", params={"from": str(now - 3600), "format": "csv"}, headers={"Accept-Language": "en"}
+            )
+        ).text
         assert next(csv.DictReader(io.StringIO(csv_text)))["enterprise"] == "E1"  # en: the field names
-        zh = next(csv.DictReader(io.StringIO((await c.get("/api/v1/report", params={
-            "from": str(now - 3600), "format": "csv"})).text)))
+        zh = next(
+            csv.DictReader(
+                io.StringIO((await c.get("/api/v1/report", params={"from": str(now - 3600), "format": "csv"})).text)
+            )
+        )
         assert zh["企业编号"] == "E1" and zh["企业"] == "Enterprise one" and zh["签收率"] == "100%"
         page = await c.get("/api/v1/report", params={"format": "html"})
         assert page.status_code == 200 and "四早" in page.text and "签收率" in page.text
@@ -209,17 +229,39 @@ async def test_policies_notification_log_and_report(server, receiver, machine_db
         assert (await anon.get("/api/v1/report")).status_code == 401
         assert (await anon.get("/api/v1/silences")).status_code == 401
         assert (await anon.get("/api/v1/policies")).status_code == 401
-    out = subprocess.run([sys.executable, "-m", "warning.cli", "report", "--from", str(now - 3600), "--to",
-                          str(now + 60), "--database", machine_db, "--out", str(tmp_path)],
-                         capture_output=True, text=True, cwd=ROOT, timeout=60)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "warning.cli",
+            "report",
+            "--from",
+            str(now - 3600),
+            "--to",
+            str(now + 60),
+            "--database",
+            machine_db,
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert "签收率 100%" in out.stdout and "移交未结事项" in out.stdout
     assert (tmp_path / "report.html").read_text(encoding="utf-8").count("<table>") == 3
     rows = list(csv.DictReader(open(tmp_path / "summary.csv", encoding="utf-8")))
     assert any(r["企业编号"] == "E1" and r["最高级别"] == "红色" for r in rows)
     assert aid in open(tmp_path / "open.csv", encoding="utf-8").read()
-    bad = subprocess.run([sys.executable, "-m", "warning.cli", "report", "--from", "tomorrow", "--to", "1",
-                          "--database", machine_db], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, "-m", "warning.cli", "report", "--from", "tomorrow", "--to", "1", "--database", machine_db],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert bad.returncode == 2 and "not a time" in bad.stderr
 
 
@@ -235,14 +277,21 @@ async def test_runtime_escalates_on_an_injected_clock(kinds, machine_db):
     from warning.web.hub import Hub
 
     raw = site_dict(channels=[{"id": "log", "type": "log"}])
-    raw["policy"] = {"escalation": {"tiers": [{"name": "duty", "channels": ["log"]}, {"name": "leader"}],
-                                    "after": {"red": 600}}}
+    raw["policy"] = {
+        "escalation": {"tiers": [{"name": "duty", "channels": ["log"]}, {"name": "leader"}], "after": {"red": 600}}
+    }
     site = parse_site(raw, kinds)
     now = [1_800_000_000.0]
     pool = await connect_pool(machine_db)
     metrics = Metrics()
-    rt = EmbeddedRuntime(site, pool, metrics=metrics, hub=Hub(metrics=metrics), clock=lambda: now[0],
-                         options=Options(tick_interval=0.02, notify=False))
+    rt = EmbeddedRuntime(
+        site,
+        pool,
+        metrics=metrics,
+        hub=Hub(metrics=metrics),
+        clock=lambda: now[0],
+        options=Options(tick_interval=0.02, notify=False),
+    )
     await rt.start()
     try:
         body = b'[{"device": "DC1", "ts": %d, "values": {"vent_open": true}}]' % int(now[0] * 1000)
@@ -256,9 +305,12 @@ async def test_runtime_escalates_on_an_injected_clock(kinds, machine_db):
         await wait_for(lambda: rt.pipeline.engine.get(alert.id).tier == 1)
         conn = await asyncpg.connect(machine_db)
         try:
-            at = await wait_for(lambda: conn.fetchval(
-                "SELECT extract(epoch FROM at) FROM alert_events WHERE alert_id = $1 AND kind = 'escalated'",
-                alert.id))
+            at = await wait_for(
+                lambda: conn.fetchval(
+                    "SELECT extract(epoch FROM at) FROM alert_events WHERE alert_id = $1 AND kind = 'escalated'",
+                    alert.id,
+                )
+            )
             holder = await conn.fetchval("SELECT holder FROM alerts WHERE id = $1", alert.id)
         finally:
             await conn.close()

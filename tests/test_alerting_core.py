@@ -33,27 +33,40 @@ def f(sev, t, rule="threshold", value=1.0):
 
 POLICY = {
     "escalation": {
-        "tiers": [{"name": "duty officer", "channels": ["robot"], "roster": "duty"},
-                  {"name": "shift leader", "channels": ["leader-sms"], "roster": "leaders"},
-                  {"name": "bureau leader", "channels": ["bureau-mail"]}],
+        "tiers": [
+            {"name": "duty officer", "channels": ["robot"], "roster": "duty"},
+            {"name": "shift leader", "channels": ["leader-sms"], "roster": "leaders"},
+            {"name": "bureau leader", "channels": ["bureau-mail"]},
+        ],
         "after": {"red": 60, "orange": 300},
         "repeat": 1,
     },
     "rosters": {
-        "duty": [{"who": "zhang.san", "phone": "13800000001", "days": "*", "from": "08:00", "to": "20:00"},
-                 {"who": "li.si", "phone": "13800000002", "days": "*", "from": "20:00", "to": "08:00"}],
+        "duty": [
+            {"who": "zhang.san", "phone": "13800000001", "days": "*", "from": "08:00", "to": "20:00"},
+            {"who": "li.si", "phone": "13800000002", "days": "*", "from": "20:00", "to": "08:00"},
+        ],
         "leaders": [{"who": "wang.wu", "phone": "13900000001", "email": "wang@example.cn"}],
     },
     "contacts": {"E1": {"phone": "13700000001", "webhook_env": "E1_HOOK"}},
     "noise": {"group_interval": 60, "flap_window": 60, "flap_changes": 3},
-    "maintenance": [{"id": "sat-night", "cron": "0 2 * * sat", "duration": 7200, "match": {"enterprise": "E2"},
-                     "reason": "weekly bag change"}],
+    "maintenance": [
+        {
+            "id": "sat-night",
+            "cron": "0 2 * * sat",
+            "duration": 7200,
+            "match": {"enterprise": "E2"},
+            "reason": "weekly bag change",
+        }
+    ],
 }
-CHANNELS = [Channel("robot", "wecom", "blue", {"url": "http://x"}),
-            Channel("leader-sms", "sms", "orange", {"url": "http://x", "to_on_duty": True}),
-            Channel("bureau-mail", "email", "red", {"host": "x", "to": ["bureau@example.cn"]}),
-            Channel("hook", "webhook", "blue", {"url": "http://x"}),
-            Channel("e-sms", "sms", "yellow", {"url": "http://x", "to_enterprise": True})]
+CHANNELS = [
+    Channel("robot", "wecom", "blue", {"url": "http://x"}),
+    Channel("leader-sms", "sms", "orange", {"url": "http://x", "to_on_duty": True}),
+    Channel("bureau-mail", "email", "red", {"host": "x", "to": ["bureau@example.cn"]}),
+    Channel("hook", "webhook", "blue", {"url": "http://x"}),
+    Channel("e-sms", "sms", "yellow", {"url": "http://x", "to_enterprise": True}),
+]
 
 
 def policy():
@@ -86,15 +99,18 @@ def test_roster_finds_the_person_on_shift_across_midnight():
     assert p.holder(2, T0) == "bureau leader"  # no roster: the tier's name
 
 
-@pytest.mark.parametrize("patch, needle", [
-    ({"escalation": {"tiers": [{"name": "x", "channels": ["nope"]}]}}, "unknown channels"),
-    ({"escalation": {"tiers": [{"name": "x", "roster": "ghosts"}]}}, "unknown roster"),
-    ({"escalation": {"after": {"purple": 5}}}, "severity"),
-    ({"rosters": {"duty": [{"who": "a", "from": "25:99"}]}}, "time"),
-    ({"rosters": {"duty": [{"from": "08:00"}]}}, "who"),
-    ({"maintenance": [{"cron": "0 2 * *", "reason": "r"}]}, "cron"),
-    ({"maintenance": [{"cron": "0 2 * * *"}]}, "reason"),
-])
+@pytest.mark.parametrize(
+    "patch, needle",
+    [
+        ({"escalation": {"tiers": [{"name": "x", "channels": ["nope"]}]}}, "unknown channels"),
+        ({"escalation": {"tiers": [{"name": "x", "roster": "ghosts"}]}}, "unknown roster"),
+        ({"escalation": {"after": {"purple": 5}}}, "severity"),
+        ({"rosters": {"duty": [{"who": "a", "from": "25:99"}]}}, "time"),
+        ({"rosters": {"duty": [{"from": "08:00"}]}}, "who"),
+        ({"maintenance": [{"cron": "0 2 * *", "reason": "r"}]}, "cron"),
+        ({"maintenance": [{"cron": "0 2 * * *"}]}, "reason"),
+    ],
+)
 def test_bad_policy_fails_with_a_reason(patch, needle):
     with pytest.raises(PolicyError, match=needle):
         parse_policy({**POLICY, **patch}, {c.id for c in CHANNELS})
@@ -128,8 +144,11 @@ def test_lifecycle_issued_signed_handling_feedback_lifted_with_holders():
     # the same actions again give the same ids (what a restart's re-application relies on)
     again = AlertEngine(policy())
     a2 = again.observe(REF, f(Severity.ORANGE, T0))[0].alert.id
-    ids = [again.acknowledge(a2, "zhao", "seen", T0 + 2)[0].id, again.handle(a2, "qian", "x", T0 + 3)[0].id,
-           again.feedback(a2, "qian", "smouldering put out", T0 + 5, files)[0].id]
+    ids = [
+        again.acknowledge(a2, "zhao", "seen", T0 + 2)[0].id,
+        again.handle(a2, "qian", "x", T0 + 3)[0].id,
+        again.feedback(a2, "qian", "smouldering put out", T0 + 5, files)[0].id,
+    ]
     assert ids == [ack.id, h.id, fb.id]
 
 
@@ -298,14 +317,15 @@ def test_silences_and_maintenance_windows_mute_but_lifecycle_still_syncs():
 def test_silence_validation_requires_reason_expiry_and_valid_cron():
     ok = validate({"matchers": {"enterprise": "E1"}, "reason": "r", "ends_at": T0 + 60}, now=T0)
     assert ok["starts_at"] == T0 and ok["cron"] is None
-    for body, needle in [({"matchers": {}, "reason": "r", "ends_at": T0 + 60}, "matchers"),
-                         ({"matchers": {"colour": "x"}, "reason": "r", "ends_at": T0 + 60}, "matchers"),
-                         ({"matchers": {"enterprise": "E1"}, "ends_at": T0 + 60}, "reason"),
-                         ({"matchers": {"enterprise": "E1"}, "reason": "r"}, "expires"),
-                         ({"matchers": {"enterprise": "E1"}, "reason": "r", "ends_at": T0 - 1}, "future"),
-                         ({"matchers": {"enterprise": "E1"}, "reason": "r", "ends_at": T0 + 60, "cron": "x"}, "cron"),
-                         ({"matchers": {"enterprise": "E1"}, "reason": "r", "ends_at": T0 + 60, "cron": "0 2 * * *"},
-                          "duration")]:
+    for body, needle in [
+        ({"matchers": {}, "reason": "r", "ends_at": T0 + 60}, "matchers"),
+        ({"matchers": {"colour": "x"}, "reason": "r", "ends_at": T0 + 60}, "matchers"),
+        ({"matchers": {"enterprise": "E1"}, "ends_at": T0 + 60}, "reason"),
+        ({"matchers": {"enterprise": "E1"}, "reason": "r"}, "expires"),
+        ({"matchers": {"enterprise": "E1"}, "reason": "r", "ends_at": T0 - 1}, "future"),
+        ({"matchers": {"enterprise": "E1"}, "reason": "r", "ends_at": T0 + 60, "cron": "x"}, "cron"),
+        ({"matchers": {"enterprise": "E1"}, "reason": "r", "ends_at": T0 + 60, "cron": "0 2 * * *"}, "duration"),
+    ]:
         with pytest.raises(SilenceError, match=needle):
             validate(body, now=T0)
 
@@ -360,9 +380,20 @@ def test_escalation_is_not_held_behind_its_own_raise_in_a_group_window():
 def test_nodata_policy_per_point_alerts_or_lifts_and_survives_a_snapshot(site):
     from warning.model import Reading
     from warning.pipeline import Pipeline
-    pol = parse_policy({"nodata": [{"match": {"enterprise": "E1", "device": "DC1", "point": "hopper_temp"},
-                                    "after": 30, "action": "alert", "severity": "orange"},
-                                   {"match": {"kind": "spark"}, "after": 20, "action": "resolve"}]})
+
+    pol = parse_policy(
+        {
+            "nodata": [
+                {
+                    "match": {"enterprise": "E1", "device": "DC1", "point": "hopper_temp"},
+                    "after": 30,
+                    "action": "alert",
+                    "severity": "orange",
+                },
+                {"match": {"kind": "spark"}, "after": 20, "action": "resolve"},
+            ]
+        }
+    )
     pids = {(p.ref.enterprise, p.ref.device, p.ref.point): i for i, p in enumerate(site.points)}
     p = Pipeline(dict(enumerate(site.points)), offline_after=10_000, policy=pol)
     temp, spark = pids[("E1", "DC1", "hopper_temp")], pids[("E1", "DC2", "spark")]
@@ -373,8 +404,7 @@ def test_nodata_policy_per_point_alerts_or_lifts_and_survives_a_snapshot(site):
     lifted = p.tick(T0 + 21)  # spark: no data, no evidence: its alert is cleared (a person lifts it)
     assert [(e.kind, e.alert.point) for e in lifted] == [(EventKind.CLEARED, "spark")]
     raised = p.tick(T0 + 31)
-    assert [(e.kind, e.alert.rule, e.alert.severity) for e in raised] == [(EventKind.RAISED, "nodata",
-                                                                           Severity.ORANGE)]
+    assert [(e.kind, e.alert.rule, e.alert.severity) for e in raised] == [(EventKind.RAISED, "nodata", Severity.ORANGE)]
     copy = Pipeline(dict(enumerate(site.points)), offline_after=10_000, policy=pol)
     copy.restore(p.snapshot())
     assert copy.tick(T0 + 40) == []  # already silent: not raised twice
@@ -388,6 +418,7 @@ def test_example_and_demo_policies_parse():
     import tomllib
 
     from warning.config import config_dir, load_site
+
     raw = tomllib.loads((config_dir() / "policies.example.toml").read_text(encoding="utf-8"))["policy"]
     p = parse_policy(raw)
     assert [t.name for t in p.tiers][1] == "带班领导 shift leader" and p.after[Severity.RED] == 300
@@ -459,8 +490,14 @@ def test_recurrence_of_a_signed_cleared_alert_is_heard_again():
 def test_a_clearing_and_a_fall_carry_their_own_structured_words():
     from warning.config import PointDef
     from warning.messages import Describer, render
-    temp = PointDef(REF, "hopper_temp", "°C", "hopper temperature",
-                    ({"type": "threshold", "levels": [[55, "yellow"], [70, "red"]]},))
+
+    temp = PointDef(
+        REF,
+        "hopper_temp",
+        "°C",
+        "hopper temperature",
+        ({"type": "threshold", "levels": [[55, "yellow"], [70, "red"]]},),
+    )
     eng = AlertEngine(policy(), Describer.of([temp]))
     raised = eng.observe(REF, Finding("threshold", Severity.RED, T0, 72.0, "x"))[0]
     assert raised.alert.message == "料斗温度 72.0 °C，超过红色限值 70 °C"

@@ -71,11 +71,29 @@ class Receiver:
 def run_server(data_dir, port):
     import subprocess
     import sys
+
     env = {**os.environ, "XDG_RUNTIME_DIR": str(data_dir)}
     log = open(data_dir / "server.log", "ab")
-    return subprocess.Popen([sys.executable, "-m", "warning.cli", "run", "--site", str(data_dir / "site.toml"),
-                             "--data-dir", str(data_dir), "--port", str(port), "--checkpoint-interval", "0.5"],
-                            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "warning.cli",
+            "run",
+            "--site",
+            str(data_dir / "site.toml"),
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            str(port),
+            "--checkpoint-interval",
+            "0.5",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=ROOT,
+    )
 
 
 class Raiser:
@@ -92,13 +110,23 @@ class Raiser:
         async with httpx.AsyncClient(timeout=5) as c:
             while not stop.is_set() and self.done < len(self.todo):
                 ent, dev = self.todo[self.done]
-                body = orjson.dumps([{"device": dev, "ts": int(time.time() * 1000), "id": f"vent-{ent}-{dev}",
-                                      "values": {"vent_open": True}}])
+                body = orjson.dumps(
+                    [
+                        {
+                            "device": dev,
+                            "ts": int(time.time() * 1000),
+                            "id": f"vent-{ent}-{dev}",
+                            "values": {"vent_open": True},
+                        }
+                    ]
+                )
                 while not stop.is_set():
                     try:
-                        r = await c.post(f"http://127.0.0.1:{self.port_ref[0]}/api/v1/telemetry", content=body,
-                                         headers={"Authorization": f"Bearer {self.tokens[ent]}",
-                                                  "Content-Type": "application/json"})
+                        r = await c.post(
+                            f"http://127.0.0.1:{self.port_ref[0]}/api/v1/telemetry",
+                            content=body,
+                            headers={"Authorization": f"Bearer {self.tokens[ent]}", "Content-Type": "application/json"},
+                        )
                     except httpx.HTTPError:
                         await asyncio.sleep(0.05)
                         continue
@@ -142,11 +170,16 @@ async def test_kill_9_loses_and_doubles_no_notification(tmp_path):
             while await conn.fetchval("SELECT count(*) FROM outbox WHERE state = 'pending'"):
                 assert time.monotonic() < deadline, "notifications still pending"
                 await asyncio.sleep(0.2)
-            raised = {r["id"] for r in await conn.fetch(
-                "SELECT e.id FROM alert_events e JOIN alerts a ON a.id = e.alert_id "
-                "WHERE e.kind = 'raised' AND a.point = 'vent_open'")}
-            vents = await conn.fetchval("SELECT count(DISTINCT (enterprise, device)) FROM alerts "
-                                        "WHERE point = 'vent_open'")
+            raised = {
+                r["id"]
+                for r in await conn.fetch(
+                    "SELECT e.id FROM alert_events e JOIN alerts a ON a.id = e.alert_id "
+                    "WHERE e.kind = 'raised' AND a.point = 'vent_open'"
+                )
+            }
+            vents = await conn.fetchval(
+                "SELECT count(DISTINCT (enterprise, device)) FROM alerts WHERE point = 'vent_open'"
+            )
         finally:
             await conn.close()
     finally:
@@ -161,8 +194,10 @@ async def test_kill_9_loses_and_doubles_no_notification(tmp_path):
     lost = raised - items.keys()
     doubled = {e: keys for e, keys in items.items() if e in raised and len(keys) > 1}
     resent = len(receiver.requests) - len({k for k, _ in receiver.requests})
-    print(f"\n{KILLS} kills: {len(raised)} alerts, {len(receiver.requests)} requests, "
-          f"{resent} re-sent with the same key, {len(lost)} lost, {len(doubled)} in two notifications")
+    print(
+        f"\n{KILLS} kills: {len(raised)} alerts, {len(receiver.requests)} requests, "
+        f"{resent} re-sent with the same key, {len(lost)} lost, {len(doubled)} in two notifications"
+    )
     assert not lost, f"{len(lost)} raised alerts never notified"
     assert not doubled, f"{len(doubled)} events notified in two different messages"
     assert not (tmp_path / "pgdata" / "postmaster.pid").exists(), "embedded PostgreSQL left running"

@@ -39,8 +39,15 @@ class Hooks:
         body = await request.json()
         if request.path == "/slow":
             await asyncio.sleep(3)
-        self.seen.append({"path": request.path, "query": dict(request.query), "headers": dict(request.headers),
-                          "body": body, "at": time.time()})
+        self.seen.append(
+            {
+                "path": request.path,
+                "query": dict(request.query),
+                "headers": dict(request.headers),
+                "body": body,
+                "at": time.time(),
+            }
+        )
         if request.path == "/feishu":
             return web.json_response({"code": 0, "msg": "success"})
         return web.json_response({"errcode": 0, "errmsg": "ok"})
@@ -83,18 +90,43 @@ def smtp():
 
 
 def payload(kind="raised", severity="red"):
-    alert = {"id": "a1b2c3", "enterprise": "E1", "device": "DC1", "point": "hopper_temp", "rule": "threshold",
-             "severity": severity, "state": "active", "message": "料斗温度 75.0 °C，超过红色限值 70 °C",
-             "message_data": {"id": "{title} {value}, above the {severity} limit {limit}",
-                              "params": {"title": "hopper temperature", "value": 75.04, "precision": 1, "unit": "°C",
-                                         "limit": 70.0, "severity": "red"}},
-             "holder": "duty officer: zhang.san"}
+    alert = {
+        "id": "a1b2c3",
+        "enterprise": "E1",
+        "device": "DC1",
+        "point": "hopper_temp",
+        "rule": "threshold",
+        "severity": severity,
+        "state": "active",
+        "message": "料斗温度 75.0 °C，超过红色限值 70 °C",
+        "message_data": {
+            "id": "{title} {value}, above the {severity} limit {limit}",
+            "params": {
+                "title": "hopper temperature",
+                "value": 75.04,
+                "precision": 1,
+                "unit": "°C",
+                "limit": 70.0,
+                "severity": "red",
+            },
+        },
+        "holder": "duty officer: zhang.san",
+    }
     # what the router adds (warning.labels): the enterprise's name, the kind's title, the link
-    return {"id": "ev123", "kind": kind, "at": 1_800_000_000.0, "actor": None, "note": None, "data": None,
-            "alert": alert, "recipient": {"name": "zhang.san", "phone": "13800000001", "email": "zs@example.cn"},
-            "contact": {"phone": "13700000001", "email": "safety@e1.example.cn"},
-            "enterprise_name": "苏州汇通木制品有限公司", "point_title": "hopper temperature",
-            "link": "https://warning.example.gov.cn/alert/a1b2c3"}
+    return {
+        "id": "ev123",
+        "kind": kind,
+        "at": 1_800_000_000.0,
+        "actor": None,
+        "note": None,
+        "data": None,
+        "alert": alert,
+        "recipient": {"name": "zhang.san", "phone": "13800000001", "email": "zs@example.cn"},
+        "contact": {"phone": "13700000001", "email": "safety@e1.example.cn"},
+        "enterprise_name": "苏州汇通木制品有限公司",
+        "point_title": "hopper temperature",
+        "link": "https://warning.example.gov.cn/alert/a1b2c3",
+    }
 
 
 def verify_dingtalk(query: dict, secret: str, now: float) -> None:
@@ -121,16 +153,40 @@ async def test_each_channel_message_format_and_signature(hooks, smtp, monkeypatc
     monkeypatch.setenv("T_E1_HOOK", f"{hooks.base}/e1")
     now = time.time()
     chans = {
-        "dingtalk": Channel("dt", "dingtalk", "blue", {"url": f"{hooks.base}/dingtalk?access_token=abc",
-                                                        "secret_env": "T_DT_SECRET", "secret": "ignored"}),
+        "dingtalk": Channel(
+            "dt",
+            "dingtalk",
+            "blue",
+            {"url": f"{hooks.base}/dingtalk?access_token=abc", "secret_env": "T_DT_SECRET", "secret": "ignored"},
+        ),
         "feishu": Channel("fs", "feishu", "blue", {"url": f"{hooks.base}/feishu", "secret_env": "T_FS_SECRET"}),
         "wecom": Channel("wc", "wecom", "blue", {"url": f"{hooks.base}/wecom"}),
         "webhook": Channel("wh", "webhook", "blue", {"url": f"{hooks.base}/webhook"}),
-        "sms": Channel("sms", "sms", "blue", {"url": f"{hooks.base}/sms", "token_env": "T_SMS_TOKEN",
-                                               "to": ["13600000000"], "to_on_duty": True, "to_enterprise": True}),
+        "sms": Channel(
+            "sms",
+            "sms",
+            "blue",
+            {
+                "url": f"{hooks.base}/sms",
+                "token_env": "T_SMS_TOKEN",
+                "to": ["13600000000"],
+                "to_on_duty": True,
+                "to_enterprise": True,
+            },
+        ),
         "e1": Channel("e1", "webhook", "blue", {"url": "http://unused", "to_enterprise": True}),
-        "email": Channel("mail", "email", "blue", {"host": "127.0.0.1", "port": port, "from": "warning@bureau.cn",
-                                                   "to": ["duty@bureau.cn"], "to_on_duty": True}),
+        "email": Channel(
+            "mail",
+            "email",
+            "blue",
+            {
+                "host": "127.0.0.1",
+                "port": port,
+                "from": "warning@bureau.cn",
+                "to": ["duty@bureau.cn"],
+                "to_on_duty": True,
+            },
+        ),
     }
     async with aiohttp.ClientSession() as session:
         sender = Sender(session, lambda: now)
@@ -151,14 +207,19 @@ async def test_each_channel_message_format_and_signature(hooks, smtp, monkeypatc
 
     fs = hooks.on("/feishu")[0]["body"]
     verify_feishu(fs, SECRET_FS, now)
-    assert fs["msg_type"] == "text" and "苏州汇通木制品有限公司 (E1) / DC1 / 料斗温度 (hopper_temp)" in fs["content"]["text"]
+    assert (
+        fs["msg_type"] == "text"
+        and "苏州汇通木制品有限公司 (E1) / DC1 / 料斗温度 (hopper_temp)" in fs["content"]["text"]
+    )
 
     wc = hooks.on("/wecom")[0]["body"]
     assert wc["msgtype"] == "markdown" and "红色(一级)预警 发布" in wc["markdown"]["content"]
     assert "值班：zhang.san" in wc["markdown"]["content"]
     assert "责任人：duty officer: zhang.san" in wc["markdown"]["content"]
-    assert "[https://warning.example.gov.cn/alert/a1b2c3](https://warning.example.gov.cn/alert/a1b2c3)" in (
-        wc["markdown"]["content"])
+    assert (
+        "[https://warning.example.gov.cn/alert/a1b2c3](https://warning.example.gov.cn/alert/a1b2c3)"
+        in (wc["markdown"]["content"])
+    )
 
     wh = hooks.on("/webhook")[0]
     assert wh["body"]["type"] == "alert_event" and wh["body"]["event_id"] == "ev123"
@@ -178,14 +239,18 @@ async def test_each_channel_message_format_and_signature(hooks, smtp, monkeypatc
     assert "X-Warning-Notification: ev123" in content
     import email
     import email.header
+
     mail = email.message_from_bytes(content.encode())
-    assert str(email.header.make_header(email.header.decode_header(mail["Subject"]))).startswith("[红色(一级)预警 发布]")
+    assert str(email.header.make_header(email.header.decode_header(mail["Subject"]))).startswith(
+        "[红色(一级)预警 发布]"
+    )
     assert "详情：料斗温度 75.0 °C，超过红色限值 70 °C" in mail.get_payload(decode=True).decode()
 
 
 async def test_robot_error_codes_and_missing_secrets_are_failures(hooks):
     async def bad(request):
         return web.json_response({"errcode": 310000, "errmsg": "sign not match"})
+
     app = web.Application()
     app.router.add_post("/x", bad)
     runner = web.AppRunner(app)
@@ -198,42 +263,52 @@ async def test_robot_error_codes_and_missing_secrets_are_failures(hooks):
             sender = Sender(session, time.time)
             err = await sender.send(Channel("dt", "dingtalk", "blue", {"url": url}), payload(), "k")
             assert err and "310000" in err
-            err = await sender.send(Channel("dt", "dingtalk", "blue", {"url_env": "T_NOT_SET_ANYWHERE"}), payload(),
-                                    "k")
+            err = await sender.send(
+                Channel("dt", "dingtalk", "blue", {"url_env": "T_NOT_SET_ANYWHERE"}), payload(), "k"
+            )
             assert err and "no url" in err
-            err = await sender.send(Channel("s", "sms", "blue", {"url": url}), payload() | {"recipient": {},
-                                                                                          "contact": {}}, "k")
+            err = await sender.send(
+                Channel("s", "sms", "blue", {"url": url}), payload() | {"recipient": {}, "contact": {}}, "k"
+            )
             assert err and "no phone" in err
     finally:
         await runner.cleanup()
 
 
 def channel_site(kinds, hooks, smtp_port, dead_port):
-    raw = site_dict(channels=[
-        {"id": "duty-dt", "type": "dingtalk", "url": f"{hooks.base}/dingtalk", "secret_env": "T_DT_SECRET"},
-        {"id": "duty-fs", "type": "feishu", "url": f"{hooks.base}/feishu", "secret_env": "T_FS_SECRET"},
-        {"id": "duty-wc", "type": "wecom", "url": f"{hooks.base}/wecom"},
-        {"id": "lifecycle", "type": "webhook", "url": f"{hooks.base}/webhook"},
-        {"id": "leader-sms", "type": "sms", "url": f"{hooks.base}/sms", "to_on_duty": True},
-        {"id": "mail", "type": "email", "host": "127.0.0.1", "port": smtp_port, "to": ["duty@bureau.cn"]},
-        {"id": "broken", "type": "webhook", "url": f"http://127.0.0.1:{dead_port}/gone", "min_severity": "red"},
-    ])
+    raw = site_dict(
+        channels=[
+            {"id": "duty-dt", "type": "dingtalk", "url": f"{hooks.base}/dingtalk", "secret_env": "T_DT_SECRET"},
+            {"id": "duty-fs", "type": "feishu", "url": f"{hooks.base}/feishu", "secret_env": "T_FS_SECRET"},
+            {"id": "duty-wc", "type": "wecom", "url": f"{hooks.base}/wecom"},
+            {"id": "lifecycle", "type": "webhook", "url": f"{hooks.base}/webhook"},
+            {"id": "leader-sms", "type": "sms", "url": f"{hooks.base}/sms", "to_on_duty": True},
+            {"id": "mail", "type": "email", "host": "127.0.0.1", "port": smtp_port, "to": ["duty@bureau.cn"]},
+            {"id": "broken", "type": "webhook", "url": f"http://127.0.0.1:{dead_port}/gone", "min_severity": "red"},
+        ]
+    )
     raw["policy"] = {
-        "escalation": {"tiers": [{"name": "duty officer", "channels": ["duty-dt", "duty-fs", "duty-wc", "mail"]},
-                                 {"name": "shift leader", "channels": ["leader-sms"], "roster": "leaders"}],
-                       "after": {"red": 2}},
+        "escalation": {
+            "tiers": [
+                {"name": "duty officer", "channels": ["duty-dt", "duty-fs", "duty-wc", "mail"]},
+                {"name": "shift leader", "channels": ["leader-sms"], "roster": "leaders"},
+            ],
+            "after": {"red": 2},
+        },
         "rosters": {"leaders": [{"who": "wang.wu", "phone": "13900000001"}]},
         "noise": {"group_interval": 30},
     }
     return parse_site(raw, kinds)
 
 
-async def test_reading_to_every_channel_escalation_ack_resolve_and_dead_letter(kinds, machine_db, hooks, smtp,
-                                                                             monkeypatch):
+async def test_reading_to_every_channel_escalation_ack_resolve_and_dead_letter(
+    kinds, machine_db, hooks, smtp, monkeypatch
+):
     box, smtp_port = smtp
     monkeypatch.setenv("T_DT_SECRET", SECRET_DT)
     monkeypatch.setenv("T_FS_SECRET", SECRET_FS)
     import warning.notify.outbox as ob
+
     monkeypatch.setattr(ob, "backoff", lambda attempt, **kw: 0.1)
     srv = Server(channel_site(kinds, hooks, smtp_port, free_port()), Settings(port=0, database=machine_db))
     await srv.start()
@@ -253,17 +328,22 @@ async def test_reading_to_every_channel_escalation_ack_resolve_and_dead_letter(k
         # the broken channel's message becomes a dead letter, which raises an alert of its own
         conn = await asyncpg.connect(machine_db)
         try:
-            dead = await wait_for(lambda: conn.fetchrow(
-                "SELECT * FROM alerts WHERE rule = 'dead_letter' AND point = 'broken'"), timeout=15)
+            dead = await wait_for(
+                lambda: conn.fetchrow("SELECT * FROM alerts WHERE rule = 'dead_letter' AND point = 'broken'"),
+                timeout=15,
+            )
             assert dead["enterprise"] == "_system" and dead["state"] == "active"
             failed = await conn.fetchval("SELECT count(*) FROM outbox WHERE channel = 'broken' AND state = 'failed'")
             assert failed >= 1
         finally:
             await conn.close()
-        await wait_for(lambda: any(s["body"].get("alert", {}).get("rule") == "dead_letter"
-                                   for s in hooks.on("/webhook")), timeout=10)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{srv.port}",
-                                     headers={"Authorization": f"Bearer {OFFICER_TOKEN}"}) as api:
+        await wait_for(
+            lambda: any(s["body"].get("alert", {}).get("rule") == "dead_letter" for s in hooks.on("/webhook")),
+            timeout=10,
+        )
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{srv.port}", headers={"Authorization": f"Bearer {OFFICER_TOKEN}"}
+        ) as api:
             r = await api.post(f"/api/v1/alerts/{aid}/ack", json={"note": "on it"})
             assert r.status_code == 200
             await wait_for(lambda: any(s["body"]["kind"] == "acknowledged" for s in hooks.on("/webhook")))
@@ -283,16 +363,21 @@ async def test_reading_to_every_channel_escalation_ack_resolve_and_dead_letter(k
 
 
 async def test_a_slow_channel_does_not_hold_up_the_others(kinds, machine_db, hooks):
-    raw = site_dict(channels=[{"id": "slow", "type": "webhook", "url": f"{hooks.base}/slow"},
-                              {"id": "fast", "type": "wecom", "url": f"{hooks.base}/fast"}])
+    raw = site_dict(
+        channels=[
+            {"id": "slow", "type": "webhook", "url": f"{hooks.base}/slow"},
+            {"id": "fast", "type": "wecom", "url": f"{hooks.base}/fast"},
+        ]
+    )
     srv = Server(parse_site(raw, kinds), Settings(port=0, database=machine_db))
     await srv.start()
     try:
         await overheat(srv.port)
         await wait_for(lambda: hooks.on("/fast"), timeout=5)  # the slow receiver now sleeps 3 s on its copy
         t0 = time.time()
-        await push(srv.port, orjson.dumps([{"device": "DC1", "ts": int(t0 * 1000), "values": {"vent_open": True}}]),
-                   "E2")  # another enterprise: not grouped with the first
+        await push(
+            srv.port, orjson.dumps([{"device": "DC1", "ts": int(t0 * 1000), "values": {"vent_open": True}}]), "E2"
+        )  # another enterprise: not grouped with the first
         second = await wait_for(lambda: hooks.on("/fast")[1:], timeout=5)
         assert second[0]["at"] - t0 < 1.5 and not hooks.on("/slow")  # not queued behind the slow delivery
         await wait_for(lambda: len(hooks.on("/slow")) == 2, timeout=15)

@@ -59,6 +59,7 @@ def test_event_ids_are_stable_and_snapshot_round_trips():
     def run(eng):
         evs = eng.observe(REF, f(Severity.YELLOW, 10)) + eng.observe(REF, f(Severity.RED, 11))
         return evs + eng.acknowledge(evs[0].alert.id, "duty", "n", 12)
+
     a, b = run(AlertEngine()), run(AlertEngine())
     assert [e.id for e in a] == [e.id for e in b] and len({e.id for e in a}) == 3
     eng = AlertEngine()
@@ -73,26 +74,31 @@ DEVICES = {"DC1": {"dp": 1, "vent_open": 2}}
 
 
 def test_parse_accepts_numbers_bools_and_iso_times():
-    body = b'[{"device":"DC1","ts":1800000000000,"values":{"dp":1100,"vent_open":true},"id":"a"},' \
-           b'{"device":"DC1","ts":"2027-01-15T08:00:00+08:00","values":{"dp":1.5}}]'
+    body = (
+        b'[{"device":"DC1","ts":1800000000000,"values":{"dp":1100,"vent_open":true},"id":"a"},'
+        b'{"device":"DC1","ts":"2027-01-15T08:00:00+08:00","values":{"dp":1.5}}]'
+    )
     p = parse(body, DEVICES, NOW)
     assert p.count == 3
     assert p.messages[0] == ("a", [Reading(1, 1_800_000_000.0, 1100.0), Reading(2, 1_800_000_000.0, 1.0)])
     assert p.messages[1][0] is None
 
 
-@pytest.mark.parametrize("body, status, reason", [
-    (b'{"device":"DC1","ts":1,"values":{"dp":1}', 400, "malformed JSON"),
-    (b'{"device":"DC1","ts":1e999,"values":{"dp":1}}', 400, "malformed JSON"),
-    (b'[{"device":"DC1","ts":1800000000000,"values":{"dp":null}}]', 400, "number or a boolean"),
-    (b'[{"device":"DC1","ts":1800000000000,"values":{}}]', 400, "non-empty"),
-    (b'[{"device":"DC1","ts":"2027-01-15T08:00:00","values":{"dp":1}}]', 400, "time zone"),
-    (b'[{"device":"DC1","ts":1,"values":{"dp":1}}]', 400, "outside the accepted range"),
-    (b'[{"device":"DC1","ts":1800000000000,"values":{"dp":1},"extra":1}]', 400, "unknown field"),
-    (b'[{"device":"DC9","ts":1800000000000,"values":{"dp":1}}]', 403, "not registered"),
-    (b'"hello"', 400, "array"),
-    (b'[]', 400, "empty"),
-])
+@pytest.mark.parametrize(
+    "body, status, reason",
+    [
+        (b'{"device":"DC1","ts":1,"values":{"dp":1}', 400, "malformed JSON"),
+        (b'{"device":"DC1","ts":1e999,"values":{"dp":1}}', 400, "malformed JSON"),
+        (b'[{"device":"DC1","ts":1800000000000,"values":{"dp":null}}]', 400, "number or a boolean"),
+        (b'[{"device":"DC1","ts":1800000000000,"values":{}}]', 400, "non-empty"),
+        (b'[{"device":"DC1","ts":"2027-01-15T08:00:00","values":{"dp":1}}]', 400, "time zone"),
+        (b'[{"device":"DC1","ts":1,"values":{"dp":1}}]', 400, "outside the accepted range"),
+        (b'[{"device":"DC1","ts":1800000000000,"values":{"dp":1},"extra":1}]', 400, "unknown field"),
+        (b'[{"device":"DC9","ts":1800000000000,"values":{"dp":1}}]', 403, "not registered"),
+        (b'"hello"', 400, "array"),
+        (b"[]", 400, "empty"),
+    ],
+)
 def test_parse_rejects_with_a_reason(body, status, reason):
     with pytest.raises(IngestError) as info:
         parse(body, DEVICES, NOW)
@@ -101,8 +107,10 @@ def test_parse_rejects_with_a_reason(body, status, reason):
 
 
 def test_repeated_ids_within_a_request_are_ignored():
-    body = b'[{"device":"DC1","ts":1800000000000,"values":{"dp":1},"id":"x"},' \
-           b'{"device":"DC1","ts":1800000000001,"values":{"dp":2},"id":"x"}]'
+    body = (
+        b'[{"device":"DC1","ts":1800000000000,"values":{"dp":1},"id":"x"},'
+        b'{"device":"DC1","ts":1800000000001,"values":{"dp":2},"id":"x"}]'
+    )
     assert parse(body, DEVICES, NOW).count == 1
 
 
@@ -122,8 +130,11 @@ def test_pipeline_raises_and_resolves_from_readings(site):
     for i, temp in enumerate([30] * 10 + [60] * 10 + [75] * 10 + [40] * 20):
         events += p.process([Reading(tid, NOW + i, float(temp))], NOW + i)
     kinds = [(e.kind, e.alert.rule, e.alert.severity) for e in events if e.alert.rule == "threshold"]
-    assert kinds == [(EventKind.RAISED, "threshold", Severity.YELLOW), (EventKind.UPDATED, "threshold", Severity.RED),
-                     (EventKind.CLEARED, "threshold", Severity.RED)]  # cleared, still open (issue 13)
+    assert kinds == [
+        (EventKind.RAISED, "threshold", Severity.YELLOW),
+        (EventKind.UPDATED, "threshold", Severity.RED),
+        (EventKind.CLEARED, "threshold", Severity.RED),
+    ]  # cleared, still open (issue 13)
     assert any(e.alert.rule == "rate" for e in events)  # 30 -> 75 in 20 s is a fast rise
 
 
@@ -148,17 +159,27 @@ def test_pipeline_snapshot_restores_identical_future(site):
         a.process([Reading(tid, NOW + i, float(x))], NOW + i)
     b = _pipeline(site)
     b.restore(a.snapshot())
-    out_a = [e.id for i, x in enumerate(series[150:], 150) for e in a.process([Reading(tid, NOW + i, float(x))], NOW + i)]
-    out_b = [e.id for i, x in enumerate(series[150:], 150) for e in b.process([Reading(tid, NOW + i, float(x))], NOW + i)]
+    out_a = [
+        e.id for i, x in enumerate(series[150:], 150) for e in a.process([Reading(tid, NOW + i, float(x))], NOW + i)
+    ]
+    out_b = [
+        e.id for i, x in enumerate(series[150:], 150) for e in b.process([Reading(tid, NOW + i, float(x))], NOW + i)
+    ]
     assert out_a and out_a == out_b
 
 
 def test_router_stops_notifying_after_acknowledgement():
     from warning.policy.policies import Policy
     from warning.policy.router import Router
+
     eng = AlertEngine()
-    r = Router(Policy(), [Channel("robot", "wecom", "yellow", {"url": "http://x"}),
-                          Channel("hook", "webhook", "blue", {"url": "http://x"})])
+    r = Router(
+        Policy(),
+        [
+            Channel("robot", "wecom", "yellow", {"url": "http://x"}),
+            Channel("hook", "webhook", "blue", {"url": "http://x"}),
+        ],
+    )
 
     def channels(events, now):
         return sorted({n.channel for n in r.route(events, now) + r.tick(now)})
@@ -176,21 +197,26 @@ def test_router_stops_notifying_after_acknowledgement():
 # -- configuration -----------------------------------------------------------------------------
 def test_example_and_demo_site_files_load():
     from warning.config import config_dir, load_site
+
     example = load_site(config_dir() / "site.example.toml")
     assert len(example.points) == 7 and example.users["zhang.san"].role == "officer"
     demo = load_site(config_dir() / "demo" / "site.toml")
     assert len(demo.enterprises) >= 20 and all(len(e.devices) >= 3 for e in demo.enterprises.values())
 
 
-@pytest.mark.parametrize("patch, needle", [
-    ({"users": [{"name": "x", "role": "root"}]}, "role"),
-    ({"channels": [{"id": "c", "type": "pager", "url": "http://x"}]}, "type"),
-    ({"channels": [{"id": "c", "type": "webhook"}]}, "url"),
-    ({"channels": [{"id": "c", "type": "log", "min_severity": "purple"}]}, "severity"),
-])
+@pytest.mark.parametrize(
+    "patch, needle",
+    [
+        ({"users": [{"name": "x", "role": "root"}]}, "role"),
+        ({"channels": [{"id": "c", "type": "pager", "url": "http://x"}]}, "type"),
+        ({"channels": [{"id": "c", "type": "webhook"}]}, "url"),
+        ({"channels": [{"id": "c", "type": "log", "min_severity": "purple"}]}, "severity"),
+    ],
+)
 def test_bad_site_config_fails_with_a_reason(kinds, patch, needle):
     from tests.conftest import site_dict
     from warning.config import ConfigError, parse_site
+
     with pytest.raises(ConfigError, match=needle):
         parse_site({**site_dict(), **patch}, kinds)
 
@@ -198,6 +224,7 @@ def test_bad_site_config_fails_with_a_reason(kinds, patch, needle):
 def test_unknown_point_kind_or_detector_fails_at_start(kinds):
     from tests.conftest import site_dict
     from warning.config import ConfigError, parse_site
+
     raw = site_dict()
     raw["enterprises"][0]["devices"][0]["points"].append("flux_capacitor")
     with pytest.raises(ConfigError, match="unknown point kind"):
@@ -210,6 +237,7 @@ def test_unknown_point_kind_or_detector_fails_at_start(kinds):
 
 def test_shard_snapshots_carry_only_their_enterprises(site):
     from warning.pipeline import shard_of
+
     p = _pipeline(site)
     t1, t2 = _pid(site, "DC1", "vent_open"), _pid(site, "DC1", "vent_open", "E2")
     p.process([Reading(t1, NOW, 1.0), Reading(t2, NOW, 1.0)], NOW)
@@ -229,8 +257,10 @@ def test_shard_snapshots_carry_only_their_enterprises(site):
 
 
 def test_times_are_kept_to_the_millisecond_the_store_keeps():
-    body = b'[{"device":"DC1","ts":1800000000000.6,"values":{"dp":1}},' \
-           b'{"device":"DC1","ts":"2027-01-15T08:00:00.123456+08:00","values":{"dp":1}}]'
+    body = (
+        b'[{"device":"DC1","ts":1800000000000.6,"values":{"dp":1}},'
+        b'{"device":"DC1","ts":"2027-01-15T08:00:00.123456+08:00","values":{"dp":1}}]'
+    )
     p = parse(body, DEVICES, NOW)
     assert p.messages[0][1][0].t == 1_800_000_000.001
     assert p.messages[1][1][0].t * 1000 == round(p.messages[1][1][0].t * 1000)
@@ -243,8 +273,9 @@ def test_rules_marked_when_running_pause_while_the_collector_is_stopped(site):
     run, air, temp = (_pid(site, "DC1", n) for n in ("running", "air_speed", "hopper_temp"))
 
     def step(t, running, speed, temperature=30.0):
-        return p.process([Reading(run, NOW + t, running), Reading(air, NOW + t, speed),
-                          Reading(temp, NOW + t, temperature)], NOW + t)
+        return p.process(
+            [Reading(run, NOW + t, running), Reading(air, NOW + t, speed), Reading(temp, NOW + t, temperature)], NOW + t
+        )
 
     raised = []
     for t in range(0, 60):
@@ -257,8 +288,11 @@ def test_rules_marked_when_running_pause_while_the_collector_is_stopped(site):
     late = []
     for t in range(150, 220):
         late += step(t, 1.0, 10.0)  # past the run-up and still low: a real airflow loss
-    assert [(e.kind.value, e.alert.severity.label) for e in late if e.alert.point == "air_speed"
-            and e.alert.rule == "threshold"] == [("raised", "orange")]
+    assert [
+        (e.kind.value, e.alert.severity.label)
+        for e in late
+        if e.alert.point == "air_speed" and e.alert.rule == "threshold"
+    ] == [("raised", "orange")]
     stop = step(220, 0.0, 0.0)
     assert [(e.kind.value, e.alert.point) for e in stop if e.alert.point == "air_speed"] == [("cleared", "air_speed")]
     hot = []

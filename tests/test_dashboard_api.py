@@ -33,8 +33,12 @@ def dash_site_dict() -> dict:
     d = site_dict()
     d["enterprises"][0]["location"] = [120.55, 31.33]
     d["users"] += [
-        {"name": "ent1", "role": "enterprise", "enterprise": "E1",
-         "password": hash_password(DASH_PASSWORDS["ent1"], salt=_SALT)},
+        {
+            "name": "ent1",
+            "role": "enterprise",
+            "enterprise": "E1",
+            "password": hash_password(DASH_PASSWORDS["ent1"], salt=_SALT),
+        },
         {"name": "boss", "role": "admin", "password": hash_password(DASH_PASSWORDS["boss"], salt=_SALT)},
     ]
     return d
@@ -64,16 +68,19 @@ async def login(port: int, user: str):
 async def push(port: int, enterprise: str, device: str, values: dict, t: float | None = None) -> None:
     body = orjson.dumps([{"device": device, "ts": int((t or time.time()) * 1000), "values": values}])
     async with httpx.AsyncClient() as c:
-        r = await c.post(f"http://127.0.0.1:{port}/api/v1/telemetry", content=body,
-                         headers={"Authorization": f"Bearer {TOKENS[enterprise]}",
-                                  "Content-Type": "application/json"})
+        r = await c.post(
+            f"http://127.0.0.1:{port}/api/v1/telemetry",
+            content=body,
+            headers={"Authorization": f"Bearer {TOKENS[enterprise]}", "Content-Type": "application/json"},
+        )
     assert r.status_code == 202, r.text
 
 
 def ws_connect(port: int, client: httpx.AsyncClient, query: str = ""):
     cookie = client.cookies.get("warning_session")
-    return websockets.connect(f"ws://127.0.0.1:{port}/ws{query}",
-                              additional_headers={"Cookie": f"warning_session={cookie}"})
+    return websockets.connect(
+        f"ws://127.0.0.1:{port}/ws{query}", additional_headers={"Cookie": f"warning_session={cookie}"}
+    )
 
 
 async def next_event(ws) -> dict:
@@ -165,8 +172,10 @@ async def test_enterprise_user_sees_only_its_enterprise(server):
             msg = await next_event(ws)
             assert msg["event"]["alert"]["enterprise"] == "E1" and msg["event"]["alert"]["device"] == "DC1"
             # the officer's feed had the E2 spark too
-            assert any(a["enterprise"] == "E2" and a["rule"] == "threshold" and a["point"] == "spark"
-                       for a in (await duty.get("/api/v1/dash/alerts")).json())
+            assert any(
+                a["enterprise"] == "E2" and a["rule"] == "threshold" and a["point"] == "spark"
+                for a in (await duty.get("/api/v1/dash/alerts")).json()
+            )
 
 
 async def _alerts(client, n):
@@ -200,19 +209,32 @@ async def test_series_trend_site_and_qr(server):
             await push(port, "E1", "DC1", {"hopper_temp": 30.0 + i * 0.1, "dp": 1100.0}, t0 + i)
         await push(port, "E1", "DC2", {"vent_open": True})
         await wait_for(lambda: _alerts(duty, 1))
-        r = await duty.get("/api/v1/dash/series", params={"enterprise": "E1", "device": "DC1",
-                                                          "from": t0 - 1, "to": t0 + 60, "max": 10})
+        r = await duty.get(
+            "/api/v1/dash/series",
+            params={"enterprise": "E1", "device": "DC1", "from": t0 - 1, "to": t0 + 60, "max": 10},
+        )
         assert r.status_code == 200, r.text
         s = r.json()["series"]
-        assert set(s) == {f"DC1/{p}" for p in ("dp", "hopper_temp", "air_speed", "spark", "vent_open",
-                                              "airlock_fault", "running")}
+        assert set(s) == {
+            f"DC1/{p}" for p in ("dp", "hopper_temp", "air_speed", "spark", "vent_open", "airlock_fault", "running")
+        }
         temp = s["DC1/hopper_temp"]
         assert 5 <= len(temp) <= 11  # bucketed to about max values
         assert temp[0][2] == pytest.approx(30.0) and temp[-1][3] == pytest.approx(34.9)
         assert s["DC1/air_speed"] == []
-        one = (await duty.get("/api/v1/dash/series", params={"enterprise": "E1", "device": "DC1",
-                                                             "point": "hopper_temp", "from": t0 - 1,
-                                                             "to": t0 + 60, "max": 1000})).json()["series"]
+        one = (
+            await duty.get(
+                "/api/v1/dash/series",
+                params={
+                    "enterprise": "E1",
+                    "device": "DC1",
+                    "point": "hopper_temp",
+                    "from": t0 - 1,
+                    "to": t0 + 60,
+                    "max": 1000,
+                },
+            )
+        ).json()["series"]
         assert list(one) == ["DC1/hopper_temp"] and len(one["DC1/hopper_temp"]) == 50
         assert (await duty.get("/api/v1/dash/series", params={"enterprise": "E1", "from": "x"})).status_code == 400
         assert (await duty.get("/api/v1/dash/series", params={"enterprise": "E1", "device": "NOPE"})).status_code == 404
@@ -293,19 +315,31 @@ async def test_slow_client_dropped_memory_freed_then_resync(dash_site, machine_d
             slow.setblocking(False)
             loop = asyncio.get_running_loop()
             await loop.sock_connect(slow, ("127.0.0.1", port))
-            await loop.sock_sendall(slow, (
-                f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-                f"Cookie: warning_session={cookie}\r\n\r\n").encode())
+            await loop.sock_sendall(
+                slow,
+                (
+                    f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                    f"Cookie: warning_session={cookie}\r\n\r\n"
+                ).encode(),
+            )
             async with ws_connect(port, duty) as fast:
                 await fast.recv()  # snapshot
                 await wait_for(lambda: len(hub.clients) == 2)
                 pad = "x" * 30_000  # big events, so the kernel's socket buffers fill quickly
                 got = 0
                 for chunk in range(8):  # 400 events in chunks of 50: each fits the ring of 100
-                    hub.publish([{"id": f"{chunk}-{i}", "kind": "updated", "pad": pad,
-                                  "alert": {"id": "a", "enterprise": "E1", "device": "DC1", "point": "dp"}}
-                                 for i in range(50)])
+                    hub.publish(
+                        [
+                            {
+                                "id": f"{chunk}-{i}",
+                                "kind": "updated",
+                                "pad": pad,
+                                "alert": {"id": "a", "enterprise": "E1", "device": "DC1", "point": "dp"},
+                            }
+                            for i in range(50)
+                        ]
+                    )
                     while got < (chunk + 1) * 50:
                         msg = orjson.loads(await asyncio.wait_for(fast.recv(), 5))
                         got += msg["type"] == "event"
@@ -330,8 +364,11 @@ async def test_series_over_any_range_reads_rollups_far_and_raw_close(server):
     vals = [round(1000 + (k % 97) * 0.5, 1) for k in range(len(ts))]
     conn = await asyncpg.connect(server.dsn)
     try:
-        await conn.copy_records_to_table("readings", columns=("batch", "point_id", "ts_ms", "value"),
-                                         records=[(-7, pid, t, v) for t, v in zip(ts, vals, strict=True)])
+        await conn.copy_records_to_table(
+            "readings",
+            columns=("batch", "point_id", "ts_ms", "value"),
+            records=[(-7, pid, t, v) for t, v in zip(ts, vals, strict=True)],
+        )
         for _ in range(100):  # the service's own upkeep pass may hold the lock (or pack it first)
             if (await maintenance.run_pass(conn, server.site.retention, max_hours=1000)).ran:
                 break
@@ -341,26 +378,52 @@ async def test_series_over_any_range_reads_rollups_far_and_raw_close(server):
     finally:
         await conn.close()
     async with login(server.port, "duty") as duty:
-        far = (await duty.get("/api/v1/dash/series", params={"enterprise": "E1", "device": "DC1", "point": "dp",
-                                                             "from": start, "to": end, "max": 72})).json()
+        far = (
+            await duty.get(
+                "/api/v1/dash/series",
+                params={"enterprise": "E1", "device": "DC1", "point": "dp", "from": start, "to": end, "max": 72},
+            )
+        ).json()
         assert far["resolution"] == "1h"
         hours = far["series"]["DC1/dp"]
         assert len(hours) == 72
         for k in (0, 5, 71):
-            chunk = vals[k * 360:(k + 1) * 360]
+            chunk = vals[k * 360 : (k + 1) * 360]
             assert hours[k][0] == start + k * 3600
             assert hours[k][1] == pytest.approx(sum(chunk) / 360, rel=1e-12)
             assert (hours[k][2], hours[k][3]) == (min(chunk), max(chunk))
-        mid = (await duty.get("/api/v1/dash/series", params={"enterprise": "E1", "device": "DC1", "point": "dp",
-                                                             "from": start, "to": start + 86400, "max": 300})).json()
+        mid = (
+            await duty.get(
+                "/api/v1/dash/series",
+                params={
+                    "enterprise": "E1",
+                    "device": "DC1",
+                    "point": "dp",
+                    "from": start,
+                    "to": start + 86400,
+                    "max": 300,
+                },
+            )
+        ).json()
         assert mid["resolution"] == "1m"
-        close = (await duty.get("/api/v1/dash/series", params={"enterprise": "E1", "device": "DC1", "point": "dp",
-                                                               "from": start + 3600, "to": start + 7199,
-                                                               "max": 1000})).json()
+        close = (
+            await duty.get(
+                "/api/v1/dash/series",
+                params={
+                    "enterprise": "E1",
+                    "device": "DC1",
+                    "point": "dp",
+                    "from": start + 3600,
+                    "to": start + 7199,
+                    "max": 1000,
+                },
+            )
+        ).json()
         assert close["resolution"] == "raw"
         assert [p[1] for p in close["series"]["DC1/dp"]] == vals[360:720]
-        assert (await duty.get("/api/v1/dash/series", params={"enterprise": "E1", "from": start,
-                                                              "to": start + 800 * 86400})).status_code == 400
+        assert (
+            await duty.get("/api/v1/dash/series", params={"enterprise": "E1", "from": start, "to": start + 800 * 86400})
+        ).status_code == 400
 
 
 async def test_a_database_without_checkpoints_warms_the_detectors_from_history(dash_site, machine_db):
@@ -423,8 +486,9 @@ async def test_changing_the_shard_count_reshards_the_checkpoints(dash_site, mach
         assert len(before) == 16
         with_state = await conn.fetch("SELECT state FROM checkpoints")
         states = [pickle.loads(r["state"]) for r in with_state]
-        want = {pid: pickle.dumps(next(s["chains"][pid] for s in states if pid in s["chains"]).detectors)
-                for pid in pids}
+        want = {
+            pid: pickle.dumps(next(s["chains"][pid] for s in states if pid in s["chains"]).detectors) for pid in pids
+        }
     finally:
         await conn.close()
     for mod in (pipeline_mod, embedded_mod, loop_mod, recovery_mod):

@@ -38,9 +38,15 @@ from warning.config import config_dir, load_site, parse_site
 from warning.server import Server, Settings
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--no-first-run",
-               "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+]
 DESKTOP = {"width": 1400, "height": 900}
 WALL = {"width": 1920, "height": 1080}
 PHONE = {"width": 390, "height": 844}
@@ -91,9 +97,11 @@ async def logged_in_page(browser, base, user, landing="/", viewport=DESKTOP, pas
 async def push(base, enterprise, device, values, token=None, ts=None):
     body = orjson.dumps([{"device": device, "ts": int((ts or time.time()) * 1000), "values": values}])
     async with httpx.AsyncClient() as c:
-        r = await c.post(base + "/api/v1/telemetry", content=body,
-                         headers={"Authorization": f"Bearer {token or TOKENS[enterprise]}",
-                                  "Content-Type": "application/json"})
+        r = await c.post(
+            base + "/api/v1/telemetry",
+            content=body,
+            headers={"Authorization": f"Bearer {token or TOKENS[enterprise]}", "Content-Type": "application/json"},
+        )
     assert r.status_code == 202, r.text
 
 
@@ -113,8 +121,12 @@ async def until(page, expr: str, timeout: float = 5.0):
 
 
 def overlaps(a, b) -> bool:
-    return a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"] and \
-        a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"]
+    return (
+        a["x"] < b["x"] + b["width"]
+        and b["x"] < a["x"] + a["width"]
+        and a["y"] < b["y"] + b["height"]
+        and b["y"] < a["y"] + a["height"]
+    )
 
 
 def pairs_overlapping(boxes):
@@ -247,8 +259,7 @@ async def test_alert_page_timeline_and_forms(server):
         # Silence and feedback: whatever the server answers is shown (the API may not be deployed).
         await officer.fill("#sil-reason", "maintenance of the vent")
         await officer.click("#f-silence button[type=submit]")
-        await until(officer,
-            "!document.getElementById('act-error').hidden || !document.getElementById('msg').hidden")
+        await until(officer, "!document.getElementById('act-error').hidden || !document.getElementById('msg').hidden")
         await shoot(officer, "alert-detail")
         await shoot(officer, "alert-detail-phone", PHONE)
 
@@ -266,10 +277,11 @@ async def test_enterprise_user_sees_only_its_enterprise(server):
     await push(base, "E2", "DC1", {"vent_open": True})
     async with chromium() as browser:
         page, errors = await logged_in_page(browser, base, "ent1", landing="/e/E1")
-        await page.locator('#ent-alerts li[data-alert-id]').wait_for(timeout=2000)
+        await page.locator("#ent-alerts li[data-alert-id]").wait_for(timeout=2000)
         await page.locator('#devices tr[data-point="DC1/hopper_temp"]').wait_for()
-        await page.locator("#qr").evaluate("img => img.complete && img.naturalWidth > 0 || "
-                                           "new Promise(r => img.onload = r)")
+        await page.locator("#qr").evaluate(
+            "img => img.complete && img.naturalWidth > 0 || new Promise(r => img.onload = r)"
+        )
         assert await page.locator("#ent-alerts li").count() == 1
         assert "E2" not in await page.locator("main").inner_text()
         await shoot(page, "enterprise")
@@ -351,6 +363,7 @@ async def test_stale_then_reconnect_and_resync_after_restart(bsite, machine_db):
 
 # ------------------------------------------------------------------ the wall screen (the demo: Putuo)
 
+
 @pytest.fixture(scope="module")
 def demo_site(kinds):
     return load_site(DEMO / "site.toml", kinds)
@@ -366,6 +379,7 @@ async def demo_server(demo_site, machine_db):
 
 def demo_tokens() -> dict[str, str]:
     import tomllib
+
     with open(DEMO / "credentials.toml", "rb") as fh:
         return tomllib.load(fh)["tokens"]
 
@@ -386,23 +400,35 @@ async def test_wall_screen_1080p_rows_map_popups_kiosk(demo_server, demo_site):
         await page.wait_for_selector("#conn-dot.live")
         await page.locator("#map .ent-node").nth(len(ids) - 1).wait_for()
         await raise_alerts(base, ids)  # 40 alerts, more than one screen holds
-        await until(page, f"document.querySelectorAll('#alert-rows tr').length === {2 * len(ids)}",
-                                     timeout=10)
+        await until(page, f"document.querySelectorAll('#alert-rows tr').length === {2 * len(ids)}", timeout=10)
         await page.wait_for_timeout(500)
 
         # Nothing scrolls; the counts, the map and >= 8 whole rows are on the screen.
         assert await page.evaluate("document.scrollingElement.scrollHeight <= innerHeight + 1")
-        inside = lambda b: b["y"] >= 0 and b["y"] + b["height"] <= WALL["height"] and b["x"] >= 0 and \
-            b["x"] + b["width"] <= WALL["width"]  # noqa: E731
+
+        def inside(b):
+            return (
+                b["y"] >= 0
+                and b["y"] + b["height"] <= WALL["height"]
+                and b["x"] >= 0
+                and (b["x"] + b["width"] <= WALL["width"])
+            )
+
         for sel in (".counts", "#map svg"):
             assert inside((await page.evaluate(BOXES, sel))[0]), sel
         box = (await page.evaluate(BOXES, "#alert-box"))[0]
-        rows = [r for r in await page.evaluate(BOXES, "#alert-rows tr")
-                if r["y"] >= box["y"] and r["y"] + r["height"] <= box["y"] + box["height"] and inside(r)]
+        rows = [
+            r
+            for r in await page.evaluate(BOXES, "#alert-rows tr")
+            if r["y"] >= box["y"] and r["y"] + r["height"] <= box["y"] + box["height"] and inside(r)
+        ]
         assert len(rows) >= 8, rows
         print(f"wall screen: {len(rows)} whole rows at 1920x1080")
-        assert await page.locator("#count-red").inner_text() == await page.locator("#count-orange").inner_text() \
+        assert (
+            await page.locator("#count-red").inner_text()
+            == await page.locator("#count-orange").inner_text()
             == str(len(ids))
+        )
 
         # Pop-ups: at most three, stacked, over the map: never over a row or each other.
         await page.locator("#popups .popups-more").wait_for()
@@ -437,15 +463,22 @@ async def test_wall_screen_1080p_rows_map_popups_kiosk(demo_server, demo_site):
         await page.wait_for_timeout(500)
         assert await page.evaluate("document.scrollingElement.scrollHeight <= innerHeight + 1")
         box = (await page.evaluate(BOXES, "#alert-box"))[0]
-        assert len([r for r in await page.evaluate(BOXES, "#alert-rows tr")
-                    if r["y"] >= box["y"] and r["y"] + r["height"] <= min(box["y"] + box["height"], 768)]) >= 8
+        assert (
+            len(
+                [
+                    r
+                    for r in await page.evaluate(BOXES, "#alert-rows tr")
+                    if r["y"] >= box["y"] and r["y"] + r["height"] <= min(box["y"] + box["height"], 768)
+                ]
+            )
+            >= 8
+        )
         await shoot(page, "dashboard-1366", laptop, full_page=False)
         await page.set_viewport_size(WALL)
 
         # ?kiosk=1: no chrome, and the list turns its pages by itself.
         await page.goto(base + "/?kiosk=1&page_s=3")
-        await until(page, f"document.querySelectorAll('#alert-rows tr').length === {2 * len(ids)}",
-                                     timeout=10)
+        await until(page, f"document.querySelectorAll('#alert-rows tr').length === {2 * len(ids)}", timeout=10)
         assert await page.locator("header.top").is_hidden()
         assert await page.evaluate("document.scrollingElement.scrollHeight <= innerHeight + 1")
         await until(page, "/1\\/\\d/.test(document.getElementById('page-no').textContent)", timeout=5)
@@ -471,10 +504,12 @@ async def test_cleared_unsigned_red_stays_until_signed(server):
         await push(base, "E1", "DC2", {"vent_open": False}, ts=now - 28)
         await push(base, "E1", "DC2", {"vent_open": False}, ts=now)  # 28 s below the limit: the condition clears
         async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {OFFICER_TOKEN}"}) as c:
+
             async def red():
                 rows = [a for a in (await c.get("/api/v1/alerts?state=all")).json() if a["device"] == "DC2"]
                 assert len(rows) == 1
                 return rows[0]
+
             for _ in range(50):
                 if (await red())["condition_active"] is False or (await red())["state"] == "resolved":
                     break
@@ -489,7 +524,9 @@ async def test_cleared_unsigned_red_stays_until_signed(server):
             await page.locator('#map .ent-node.sev-red[data-enterprise="E1"]').wait_for()
             await shoot(page, "dashboard-cleared-unsigned", WALL, full_page=False)
 
-            assert (await c.post(f"/api/v1/alerts/{a['id']}/ack", json={"note": "vent closed, checked"})).status_code == 200
+            assert (
+                await c.post(f"/api/v1/alerts/{a['id']}/ack", json={"note": "vent closed, checked"})
+            ).status_code == 200
             await page.locator("#alert-rows tr.sev-red.state-acknowledged").wait_for(timeout=2000)
             assert await page.locator("#alert-rows tr.cleared-unsigned").count() == 0
             if (await red())["state"] != "resolved":  # a red is lifted by a person, not by itself
@@ -508,6 +545,7 @@ async def test_pages_in_chinese_and_english(server):
         await zh.locator("#alert-rows tr.sev-red").wait_for(timeout=2000)
         assert await zh.evaluate("document.documentElement.lang") == "zh-CN"
         import re
+
         untranslated = [s for s in await zh.evaluate(texts) if not re.search(CJK, s)]
         assert untranslated == []
         assert "未签收" in await zh.locator("#alert-rows").inner_text()
@@ -550,6 +588,7 @@ async def test_dense_map_labels_never_overlap(kinds, machine_db, tmp_path):
     their dot sit there, some further out on a leader line, the rest are left out; none
     overlaps another label or a dot."""
     from simulators.site import generate_site, write_demo
+
     write_demo(tmp_path)  # the map beside the site file
     text, _ = generate_site(200, 1, seed=5, with_map=True)
     (tmp_path / "site.toml").write_text(text, encoding="utf-8")
@@ -570,8 +609,7 @@ async def test_dense_map_labels_never_overlap(kinds, machine_db, tmp_path):
             leaders = await page.locator("#map line.leader:not([visibility])").count()
             shown = len([lab for lab in labels if lab["id"].startswith("E")])
             ms = float(await page.evaluate("document.querySelector('#map svg').dataset.layoutMs"))
-            print(f"dense map: {shown} of 200 enterprise labels shown, {leaders} on leader lines, "
-                  f"placement {ms} ms")
+            print(f"dense map: {shown} of 200 enterprise labels shown, {leaders} on leader lines, placement {ms} ms")
             assert shown >= 30 and leaders >= 1  # 41 and 37 here: the room decides, not a fixed count
             await page.locator("#map").screenshot(path=str(ARTIFACTS / "dashboard-map-dense.png"))
             assert errors == []

@@ -132,8 +132,9 @@ def _write_device(path, n=1200, fault=(800, 950), hz=1.0):
                 air, dp = air - 1.0, dp + 40
             if fault[0] + 100 <= i < fault[1]:
                 air = 19.0  # frozen transmitter
-            w.writerow([(t0 + timedelta(seconds=i / hz)).isoformat(), f"{air:.4f}", f"{dp:.4f}", f"{cur:.4f}",
-                        int(bad)])
+            w.writerow(
+                [(t0 + timedelta(seconds=i / hz)).isoformat(), f"{air:.4f}", f"{dp:.4f}", f"{cur:.4f}", int(bad)]
+            )
 
 
 def test_score_fast_device_warmup_joint_active_and_evaluate_rows(tmp_path, capsys):
@@ -186,7 +187,9 @@ def test_one_hz_single_column_is_scored_right_after_the_warmup(tmp_path):
         w = csv.writer(fh)
         w.writerow(["timestamp", "value"])
         for i in range(900):
-            w.writerow([(t0 + timedelta(seconds=i)).isoformat(), f"{10 + rng.gauss(0, 1) + (30 if i == 850 else 0):.4f}"])
+            w.writerow(
+                [(t0 + timedelta(seconds=i)).isoformat(), f"{10 + rng.gauss(0, 1) + (30 if i == 850 else 0):.4f}"]
+            )
     assert main(["score", str(src), "-o", str(out), "--warmup-rows", "400"]) == 0
     rows = _read(out)
     assert all(r["anomaly_score"] == "0.000000" for r in rows[:400])

@@ -46,8 +46,11 @@ def test_every_factory_has_a_contract_spec():
     assert set(FACTORIES) == {s["type"] for s in SPECS.values()}
 
 
-SLOW = {"drift_kswin": (2_000, 8_000), "hotelling": (4_000, 16_000),  # per-row KS test / linear solve
-        "anomaly_hst": (2_000, 8_000)}  # 10 trees of height 8
+SLOW = {
+    "drift_kswin": (2_000, 8_000),
+    "hotelling": (4_000, 16_000),  # per-row KS test / linear solve
+    "anomaly_hst": (2_000, 8_000),
+}  # 10 trees of height 8
 #: river's KSWIN keeps a Mersenne Twister (about 3.8 KB pickled) and HalfSpaceTrees 10 trees
 #: (about 170 KB): the documented exceptions to 4 KB per point; neither is in the default chain
 STATE_LIMIT = {"drift_kswin": 6144, "anomaly_hst": 256 * 1024}
@@ -61,8 +64,13 @@ def _factory(kind):
 # included (the AssertionError names the part that fails).
 @pytest.mark.parametrize("kind", sorted(SPECS))
 def test_contract(kind):
-    checks.check_detector(_factory(kind), multivariate=kind in MULTI, rows=SLOW.get(kind, (20_000, 80_000)),
-                          state_limit=STATE_LIMIT.get(kind, 4096), findings=kind not in SILENT)
+    checks.check_detector(
+        _factory(kind),
+        multivariate=kind in MULTI,
+        rows=SLOW.get(kind, (20_000, 80_000)),
+        state_limit=STATE_LIMIT.get(kind, 4096),
+        findings=kind not in SILENT,
+    )
 
 
 def test_check_detector_fails_a_detector_that_breaks_the_contract():
@@ -104,6 +112,7 @@ def test_default_scorer_state_after_one_million_updates():
 
 # --- batch path -------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_batch_path_equals_one_at_a_time(seed):
     rng = random.Random(seed)
@@ -117,7 +126,7 @@ def test_batch_path_equals_one_at_a_time(seed):
     out, i = [], 0
     while i < len(xs):  # arbitrary chunking, with a snapshot/restore between chunks
         k = rng.randint(1, 700)
-        out.extend(batch.score_many([300.0 * j for j in range(i, i + k)], xs[i:i + k]))
+        out.extend(batch.score_many([300.0 * j for j in range(i, i + k)], xs[i : i + k]))
         fresh = Breakout()
         fresh.restore(batch.snapshot())
         batch = fresh
@@ -153,6 +162,7 @@ def test_breakout_warmup_learns_without_scoring():
 
 
 # --- multivariate and combiner ------------------------------------------------------------
+
 
 def test_hotelling_sees_a_broken_correlation_each_sensor_alone_misses():
     from detectors.multivariate import HotellingT2

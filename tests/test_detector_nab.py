@@ -78,8 +78,9 @@ def test_nab_score_definition_on_shipped_files():
     first_rows = {k: {min(i for i, x in enumerate(t) if a <= x <= b) for a, b in w} for k, (t, w) in files.items()}
     perfect = {k: (t, [1.0 if i in first_rows[k] else 0.0 for i in range(len(t))], w) for k, (t, w) in files.items()}
     silent = at(lambda i, x, w: 0.0)
-    late = {k: (t, [1.0 if any(b - 3600 <= x <= b for a, b in w) else 0.0 for x in t], w)
-            for k, (t, w) in files.items()}
+    late = {
+        k: (t, [1.0 if any(b - 3600 <= x <= b for a, b in w) else 0.0 for x in t], w) for k, (t, w) in files.items()
+    }
     noisy = {k: (t, [1.0 if i % 97 == 0 else 0.0 for i in range(len(t))], w) for k, (t, w) in files.items()}
     for profile in ("standard", "reward_low_FP_rate", "reward_low_FN_rate"):
         assert abs(nab_score(perfect, threshold=0.5)[profile]["score"] - 100.0) < 1e-9
@@ -95,12 +96,21 @@ def test_nab_score_definition_on_shipped_files():
 def test_evaluate_a_results_directory_gives_the_library_score(tmp_path, capsys):
     windows, data = _corpus(tmp_path)
     out = tmp_path / "r.json"
-    assert main(["evaluate", str(tmp_path / "results"), "--labels", str(tmp_path / "windows.json"),
-                 "--json", str(out)]) == 0
+    assert (
+        main(["evaluate", str(tmp_path / "results"), "--labels", str(tmp_path / "windows.json"), "--json", str(out)])
+        == 0
+    )
     res = json.loads(out.read_text())
-    ours = nab_score({k: ([t.replace(tzinfo=UTC).timestamp() for t in ts], [float(f"{x:.6f}") for x in sc],
-                          [tuple(datetime.fromisoformat(x).replace(tzinfo=UTC).timestamp() for x in w)
-                           for w in windows[k]]) for k, (ts, sc) in data.items()})
+    ours = nab_score(
+        {
+            k: (
+                [t.replace(tzinfo=UTC).timestamp() for t in ts],
+                [float(f"{x:.6f}") for x in sc],
+                [tuple(datetime.fromisoformat(x).replace(tzinfo=UTC).timestamp() for x in w) for w in windows[k]],
+            )
+            for k, (ts, sc) in data.items()
+        }
+    )
     for p in ("standard", "reward_low_FP_rate", "reward_low_FN_rate"):
         assert abs(res["nab"][p]["score"] - ours[p]["score"]) < 1e-9
     assert "event precision" in capsys.readouterr().out

@@ -22,8 +22,12 @@ def feed(det, series, t0=0.0, dt=1.0):
 def test_threshold_levels_hysteresis_and_duration():
     th = Threshold([(55, "yellow"), (70, "red")], deadband=2, duration=3)
     out = feed(th, [50, 56, 56, 56, 56, 71, 71, 71, 71, 54, 54, 54, 54, 52, 52, 52, 52])
-    assert [(i, f.severity) for i, f in out] == [(4, Severity.YELLOW), (8, Severity.RED),
-                                                 (12, Severity.YELLOW), (16, None)]
+    assert [(i, f.severity) for i, f in out] == [
+        (4, Severity.YELLOW),
+        (8, Severity.RED),
+        (12, Severity.YELLOW),
+        (16, None),
+    ]
     assert "above the red limit 70" in out[1][1].message
 
 

@@ -54,9 +54,14 @@ class Cluster:
         self.dsn = dsn
         self.work = work
         self.prefix = "t" + os.urandom(4).hex()
-        self.env = dict(os.environ, WARNING_KAFKA=bootstrap, WARNING_KAFKA_PREFIX=self.prefix,
-                        WARNING_KAFKA_PARTITIONS=str(PARTITIONS), WARNING_KAFKA_IDEMPOTENT="0",
-                        WARNING_DATABASE_URL=dsn)
+        self.env = dict(
+            os.environ,
+            WARNING_KAFKA=bootstrap,
+            WARNING_KAFKA_PREFIX=self.prefix,
+            WARNING_KAFKA_PARTITIONS=str(PARTITIONS),
+            WARNING_KAFKA_IDEMPOTENT="0",
+            WARNING_DATABASE_URL=dsn,
+        )
         self.procs: dict[str, subprocess.Popen] = {}
         self.ports: dict[str, int] = {}
 
@@ -64,8 +69,13 @@ class Cluster:
         port = free_port()
         self.ports[name] = port
         log = open(self.work / f"{name}.log", "ab")
-        self.procs[name] = subprocess.Popen([sys.executable, "-m", "warning.cli", *args, "--port", str(port)],
-                                            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "warning.cli", *args, "--port", str(port)],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
     def worker(self, name: str, *extra: str) -> None:
         self.spawn(name, ["worker", "--site", str(SITE), "--name", name, "--checkpoint-interval", "2", *extra])
@@ -158,11 +168,16 @@ class Feed:
                 for j in range(PER_REQUEST):
                     i = self.sent + j
                     dev = self.devices[ent][j % len(self.devices[ent])]
-                    items.append({"device": dev, "ts": t, "id": f"{ent}-{i}",
-                                  "values": {"hopper_temp": 30.0 + (i % 7) * 0.01}})
+                    items.append(
+                        {"device": dev, "ts": t, "id": f"{ent}-{i}", "values": {"hopper_temp": 30.0 + (i % 7) * 0.01}}
+                    )
                 if ent in vent_enterprises and done + PER_REQUEST * len(ents) >= n:
-                    items[-1] = {"device": "DC1", "ts": t, "id": f"{ent}-{self.sent + PER_REQUEST - 1}",
-                                 "values": {"vent_open": True}}
+                    items[-1] = {
+                        "device": "DC1",
+                        "ts": t,
+                        "id": f"{ent}-{self.sent + PER_REQUEST - 1}",
+                        "values": {"vent_open": True},
+                    }
                     self.vents.append((ent, "DC1"))
                 await self.post(c, ent, items)
                 self.sent += PER_REQUEST
@@ -183,8 +198,9 @@ class Watcher:
             r = await c.post("/login", data={"username": "officer", "password": CREDS["users"]["officer"]["password"]})
             assert r.status_code == 303
             cookie = c.cookies.get("warning_session")
-        ws = await websockets.connect(f"ws://127.0.0.1:{port}/ws",
-                                      additional_headers={"Cookie": f"warning_session={cookie}"})
+        ws = await websockets.connect(
+            f"ws://127.0.0.1:{port}/ws", additional_headers={"Cookie": f"warning_session={cookie}"}
+        )
         snap = orjson.loads(await ws.recv())
         assert snap["type"] == "snapshot"
         self.task = asyncio.create_task(self._read(ws))
@@ -217,7 +233,7 @@ async def test_two_workers_kill_one_nothing_lost_or_doubled(broker, tmp_path):
             assert lost, "the victim owned no partition"
             cluster.procs[victim].send_signal(signal.SIGKILL)
             killed_at = time.monotonic()
-            pushing = asyncio.create_task(feed.push(c, TOTAL - TOTAL // 2, ents[len(ents) // 2:]))
+            pushing = asyncio.create_task(feed.push(c, TOTAL - TOTAL // 2, ents[len(ents) // 2 :]))
             while True:
                 own = await owners(conn, cluster.prefix)
                 if all(own[k] == "w2" for k in lost):
@@ -246,20 +262,27 @@ async def test_two_workers_kill_one_nothing_lost_or_doubled(broker, tmp_path):
             await asyncio.sleep(0.25)
         rows = await conn.fetch("SELECT id, enterprise, device FROM alerts WHERE point = 'vent_open'")
         assert sorted((r["enterprise"], r["device"]) for r in rows) == sorted(expected)
-        raised = await conn.fetch("SELECT alert_id, count(*) AS n FROM alert_events WHERE kind = 'raised' "
-                                  "AND alert_id = ANY($1::text[]) GROUP BY alert_id", [r["id"] for r in rows])
+        raised = await conn.fetch(
+            "SELECT alert_id, count(*) AS n FROM alert_events WHERE kind = 'raised' "
+            "AND alert_id = ANY($1::text[]) GROUP BY alert_id",
+            [r["id"] for r in rows],
+        )
         assert len(raised) == len(expected) and all(r["n"] == 1 for r in raised)
         seen = watcher.raised("vent_open")
         assert sorted((e["alert"]["enterprise"], e["alert"]["device"]) for e in seen) == sorted(expected)
         assert len({e["id"] for e in watcher.events}) == len(watcher.events), "an event reached the dashboard twice"
-        dup = await conn.fetchval("SELECT count(*) FROM (SELECT event_id, channel FROM outbox "
-                                  "GROUP BY 1, 2 HAVING count(*) > 1) d")
+        dup = await conn.fetchval(
+            "SELECT count(*) FROM (SELECT event_id, channel FROM outbox GROUP BY 1, 2 HAVING count(*) > 1) d"
+        )
         assert dup == 0
         # and the notifier delivered them (the demo's duty log channel)
         deadline = time.monotonic() + 30
         while True:
-            states = await conn.fetch("SELECT o.state FROM outbox o JOIN alert_events e ON e.id = o.event_id "
-                                      "WHERE e.alert_id = ANY($1::text[])", [r["id"] for r in rows])
+            states = await conn.fetch(
+                "SELECT o.state FROM outbox o JOIN alert_events e ON e.id = o.event_id "
+                "WHERE e.alert_id = ANY($1::text[])",
+                [r["id"] for r in rows],
+            )
             if len(states) >= len(expected) and {r["state"] for r in states} == {"sent"}:
                 break
             assert time.monotonic() < deadline, f"notifications not delivered: {[r['state'] for r in states]}"
@@ -287,12 +310,13 @@ async def test_officer_action_goes_through_the_owning_worker(broker, tmp_path):
         feed = Feed(cluster.ports["gw"], load_site(SITE))
         api = {"Authorization": f"Bearer {CREDS['users']['officer']['api_token']}"}
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{cluster.ports['gw']}", timeout=20) as c:
-            await feed.post(c, "E002", [{"device": "DC1", "ts": int(time.time() * 1000), "values": {"vent_open": True}}])
+            await feed.post(
+                c, "E002", [{"device": "DC1", "ts": int(time.time() * 1000), "values": {"vent_open": True}}]
+            )
             deadline = time.monotonic() + 40
             alerts = []
             while time.monotonic() < deadline and not alerts:
-                alerts = [a for a in (await c.get("/api/v1/alerts", headers=api)).json()
-                          if a["point"] == "vent_open"]
+                alerts = [a for a in (await c.get("/api/v1/alerts", headers=api)).json() if a["point"] == "vent_open"]
                 await asyncio.sleep(0.3)
             assert alerts, "the vent alert was not raised"
             aid = alerts[0]["id"]
@@ -302,8 +326,9 @@ async def test_officer_action_goes_through_the_owning_worker(broker, tmp_path):
             assert (await c.post("/api/v1/alerts/nope/ack", json={}, headers=api)).status_code == 404
             refused = await c.post(f"/api/v1/alerts/{aid}/resolve", json={}, headers=api)
             assert refused.status_code == 409 and "报警条件仍然存在" in refused.json()["error"]  # the engine's rule
-            r = await c.post(f"/api/v1/alerts/{aid}/resolve", json={"note": "vent inspected, closed by hand"},
-                             headers=api)
+            r = await c.post(
+                f"/api/v1/alerts/{aid}/resolve", json={"note": "vent inspected, closed by hand"}, headers=api
+            )
             assert r.status_code == 200, r.text
             again = await c.post(f"/api/v1/alerts/{aid}/resolve", json={"note": "again"}, headers=api)
             assert again.status_code == 409, again.text

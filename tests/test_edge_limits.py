@@ -78,8 +78,10 @@ async def test_slow_head_slow_body_and_idle_connections_are_cut_off(server):
 
     # a telemetry body promised but trickled: the body reader or the protocol answers 408
     t0 = time.monotonic()
-    body_head = (b"POST /api/v1/telemetry HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                 b"Authorization: Bearer " + TOKENS["E1"].encode() + b"\r\nContent-Length: 1000\r\n\r\n[")
+    body_head = (
+        b"POST /api/v1/telemetry HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Authorization: Bearer " + TOKENS["E1"].encode() + b"\r\nContent-Length: 1000\r\n\r\n["
+    )
     answer = await raw(port, body_head, read_timeout=LIMITS.body_timeout + 3)
     assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
     assert time.monotonic() - t0 < LIMITS.body_timeout + 2
@@ -125,14 +127,20 @@ async def test_header_flood_keeps_memory_bounded(server):
 
 
 async def test_path_with_nul_is_refused_and_websocket_messages_are_bounded(server):
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}",
-                                 headers={"Authorization": f"Bearer {OFFICER_TOKEN}"}) as c:
-        for path in ("/api/v1/alerts/a%00b", "/api/v1/silences/%00", "/api/v1/alerts?state=%00",
-                     "/api/v1/alerts/%01/ack"):
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{server.port}", headers={"Authorization": f"Bearer {OFFICER_TOKEN}"}
+    ) as c:
+        for path in (
+            "/api/v1/alerts/a%00b",
+            "/api/v1/silences/%00",
+            "/api/v1/alerts?state=%00",
+            "/api/v1/alerts/%01/ack",
+        ):
             r = await c.request("POST" if path.endswith("ack") else "GET", path)
             assert r.status_code == 400 and "U+00" in r.json()["error"], (path, r.text)
-    async with websockets.connect(f"ws://127.0.0.1:{server.port}/ws",
-                                  additional_headers={"Authorization": f"Bearer {OFFICER_TOKEN}"}) as ws:
+    async with websockets.connect(
+        f"ws://127.0.0.1:{server.port}/ws", additional_headers={"Authorization": f"Bearer {OFFICER_TOKEN}"}
+    ) as ws:
         await ws.send("x" * (LIMITS.ws_max_size + 1))
         with pytest.raises(websockets.ConnectionClosed) as closed:
             for _ in range(20):
@@ -140,20 +148,27 @@ async def test_path_with_nul_is_refused_and_websocket_messages_are_bounded(serve
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009  # message too big
 
 
-
 async def test_body_limits_are_checked_before_and_while_reading(server):
     auth = b"Authorization: Bearer " + TOKENS["E1"].encode() + b"\r\n"
     # declared too large: 413 at once, without waiting for a byte of the body
     t0 = time.monotonic()
-    answer = await raw(server.port, b"POST /api/v1/telemetry HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                       + auth + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % (2 << 20), read_timeout=3)
+    answer = await raw(
+        server.port,
+        b"POST /api/v1/telemetry HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + auth
+        + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % (2 << 20),
+        read_timeout=3,
+    )
     assert answer.startswith(b"HTTP/1.1 413") and time.monotonic() - t0 < 1.5, answer[:200]
     # chunked, no length: refused as soon as it passes the limit
     chunk = b"%x\r\n%s\r\n" % (65536, b" " * 65536)
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     try:
-        writer.write(b"POST /api/v1/telemetry HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + auth
-                     + b"Transfer-Encoding: chunked\r\n\r\n")
+        writer.write(
+            b"POST /api/v1/telemetry HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + auth
+            + b"Transfer-Encoding: chunked\r\n\r\n"
+        )
         for _ in range(20):  # 1.25 MiB, over the 1 MiB limit
             writer.write(chunk)
         await writer.drain()
@@ -162,10 +177,14 @@ async def test_body_limits_are_checked_before_and_while_reading(server):
         writer.close()
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     # an officer's action: the 64 KiB limit of other JSON bodies
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}",
-                                 headers={"Authorization": f"Bearer {OFFICER_TOKEN}"}) as c:
-        r = await c.post("/api/v1/alerts/x/ack", content=b'{"note": "' + b"a" * 70_000 + b'"}',
-                         headers={"Content-Type": "application/json"})
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{server.port}", headers={"Authorization": f"Bearer {OFFICER_TOKEN}"}
+    ) as c:
+        r = await c.post(
+            "/api/v1/alerts/x/ack",
+            content=b'{"note": "' + b"a" * 70_000 + b'"}',
+            headers={"Content-Type": "application/json"},
+        )
         assert r.status_code == 413 and "limit" in r.json()["error"]
 
 

@@ -120,20 +120,25 @@ async def test_every_text_field_refuses_bad_characters_and_changes_nothing(serve
             ("POST", f"/api/v1/alerts/{aid}/ack", {"note": bad}, "note"),
             ("POST", f"/api/v1/alerts/{aid}/handle", {"note": "ok", "extra": [bad]}, "extra"),
             ("POST", f"/api/v1/alerts/{aid}/feedback", {"note": "ok", "attachments": [{"name": bad}]}, "attachments"),
-            ("POST", f"/api/v1/alerts/{aid}/feedback", {"attachments": [{"name": "a.jpg", "url": bad}]},
-             "attachments"),
+            ("POST", f"/api/v1/alerts/{aid}/feedback", {"attachments": [{"name": "a.jpg", "url": bad}]}, "attachments"),
             ("POST", f"/api/v1/alerts/{aid}/resolve", {"note": bad}, "note"),
             ("POST", "/api/v1/silences", {**silence, "reason": bad}, "reason"),
             ("POST", "/api/v1/silences", {**silence, "matchers": {"enterprise": bad}}, "matchers"),
         ]
-    cases += [("POST", f"/api/v1/alerts/{aid}/ack", {"note": "x" * 2001}, "note"),
-              ("POST", "/api/v1/silences", {**silence, "reason": "r" * 2001}, "reason"),
-              ("POST", "/api/v1/silences", {**silence, "ends_at": "NaN"}, "ends_at")]
+    cases += [
+        ("POST", f"/api/v1/alerts/{aid}/ack", {"note": "x" * 2001}, "note"),
+        ("POST", "/api/v1/silences", {**silence, "reason": "r" * 2001}, "reason"),
+        ("POST", "/api/v1/silences", {**silence, "ends_at": "NaN"}, "ends_at"),
+    ]
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as c:
         for method, path, body, field in cases:
             token = TOKENS["E1"] if "telemetry" in path else OFFICER_TOKEN
-            r = await c.request(method, path, content=jdump(body),
-                                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+            r = await c.request(
+                method,
+                path,
+                content=jdump(body),
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            )
             assert r.status_code == 400, (path, body, r.status_code, r.text)
             assert field in r.text and "error" in r.json(), (path, body, r.text)
         form = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -187,27 +192,39 @@ async def test_one_tenants_poison_never_fails_another_tenants_requests(server):
 async def test_fair_share_per_enterprise_is_decided_from_the_headers(site, machine_db):
     """One request of E1 held open (its body never comes) fills E1's share of 1: E1's next is
     429 at once, while E2's go through; and all of E1's tokens together have one rate."""
-    srv = Server(site, Settings(port=0, database=machine_db, rate=1e6, burst=1e6, enterprise_rate=1000,
-                                share_requests=1))
+    srv = Server(
+        site, Settings(port=0, database=machine_db, rate=1e6, burst=1e6, enterprise_rate=1000, share_requests=1)
+    )
     await srv.start()
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
-        writer.write(b"POST /api/v1/telemetry HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     b"Authorization: Bearer " + TOKENS["E1"].encode() + b"\r\nContent-Length: 100\r\n\r\n")
+        writer.write(
+            b"POST /api/v1/telemetry HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Authorization: Bearer " + TOKENS["E1"].encode() + b"\r\nContent-Length: 100\r\n\r\n"
+        )
         await writer.drain()
         await wait_for(lambda: srv.app.state.warning.admission.requests.get("E1") == 1)
         one = jdump([{"device": "DC1", "ts": int(time.time() * 1000), "values": {"dp": 1.0}}])
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{srv.port}") as c:
+
             def post(e, body=one):
-                return c.post("/api/v1/telemetry", content=body,
-                              headers={"Authorization": f"Bearer {TOKENS[e]}", "Content-Type": "application/json"})
+                return c.post(
+                    "/api/v1/telemetry",
+                    content=body,
+                    headers={"Authorization": f"Bearer {TOKENS[e]}", "Content-Type": "application/json"},
+                )
+
             r = await post("E1")
             assert r.status_code == 429 and "in flight" in r.json()["error"] and r.headers["retry-after"] == "1"
             assert [(await post("E2")).status_code for _ in range(3)] == [202, 202, 202]
             writer.close()
             await wait_for(lambda: "E1" not in srv.app.state.warning.admission.requests)
-            big = jdump([{"device": "DC1", "ts": int(time.time() * 1000) - i, "values": {"dp": 1.0, "spark": 0}}
-                         for i in range(500)])  # 1,000 readings: the enterprise's whole burst
+            big = jdump(
+                [
+                    {"device": "DC1", "ts": int(time.time() * 1000) - i, "values": {"dp": 1.0, "spark": 0}}
+                    for i in range(500)
+                ]
+            )  # 1,000 readings: the enterprise's whole burst
             codes = [(await post("E1", big)).status_code for _ in range(3)]
             assert codes[0] == 202 and codes[-1] == 429, codes
             r = await post("E1")

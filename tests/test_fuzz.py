@@ -30,12 +30,16 @@ NOW = 1_800_000_000.0
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=30)
+    max_leaves=30,
+)
 items = st.fixed_dictionaries(
-    {"device": st.sampled_from(["DC1", "DC2", "", "ＤＣ１"]) | json_values,
-     "ts": st.integers() | st.floats() | st.sampled_from(["2027-01-15T08:00:00+08:00", "x"]) | json_values,
-     "values": st.dictionaries(st.sampled_from(["dp", "vent_open", "nope"]), json_values, max_size=3) | json_values},
-    optional={"id": st.text(max_size=3) | json_values, "extra": json_values})
+    {
+        "device": st.sampled_from(["DC1", "DC2", "", "ＤＣ１"]) | json_values,
+        "ts": st.integers() | st.floats() | st.sampled_from(["2027-01-15T08:00:00+08:00", "x"]) | json_values,
+        "values": st.dictionaries(st.sampled_from(["dp", "vent_open", "nope"]), json_values, max_size=3) | json_values,
+    },
+    optional={"id": st.text(max_size=3) | json_values, "extra": json_values},
+)
 
 
 @settings(max_examples=1000, deadline=None)
@@ -78,8 +82,9 @@ ALL_REQUESTS = int(os.environ.get("WARNING_FUZZ_ALL_REQUESTS", "3000"))
 async def run_all(kinds, dsn: str, n: int, seed: int = 2) -> tuple[dict, list[str]]:
     raw = site_dict()
     raw["policy"] = {"noise": {"group_interval": 0}}
-    srv = Server(parse_site(raw, kinds), Settings(port=0, database=dsn, rate=1e9, burst=1e9, limits=LIMITS,
-                                                  share_requests=64))
+    srv = Server(
+        parse_site(raw, kinds), Settings(port=0, database=dsn, rate=1e9, burst=1e9, limits=LIMITS, share_requests=64)
+    )
     await srv.start()
     try:
         await overheat(srv.port)
@@ -91,8 +96,15 @@ async def run_all(kinds, dsn: str, n: int, seed: int = 2) -> tuple[dict, list[st
         conn = await asyncpg.connect(dsn)
         try:
             before = await state(conn)
-            stats = await fuzz_all(f"http://127.0.0.1:{srv.port}", fz, n, good_token=TOKENS["E2"], good_device="DC1",
-                                   attacks=8, head_timeout=LIMITS.head_timeout)
+            stats = await fuzz_all(
+                f"http://127.0.0.1:{srv.port}",
+                fz,
+                n,
+                good_token=TOKENS["E2"],
+                good_device="DC1",
+                attacks=8,
+                head_timeout=LIMITS.head_timeout,
+            )
             await asyncio.sleep(0.3)
             after = await state(conn)
         finally:
@@ -116,7 +128,10 @@ async def test_the_fuzz_suite_catches_a_planted_unvalidated_field(kinds, machine
     import warning.ingest
 
     real = warning.ingest.text_problem
-    monkeypatch.setattr(warning.ingest, "text_problem",
-                        lambda value, max_len: None if max_len == warning.ingest.MAX_ID_LEN else real(value, max_len))
+    monkeypatch.setattr(
+        warning.ingest,
+        "text_problem",
+        lambda value, max_len: None if max_len == warning.ingest.MAX_ID_LEN else real(value, max_len),
+    )
     _, found = await run_all(kinds, machine_db, 400)
     assert any("not refused at the edge" in p for p in found), found

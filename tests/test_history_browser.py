@@ -14,8 +14,9 @@ from warning.store import maintenance
 async def test_point_history_zooms_from_rollups_to_raw(server):  # noqa: F811
     pid = server.runtime.devices["E1"]["DC1"]["hopper_temp"]
     end = time.time() - 3 * 3600
-    rows = [(-1, pid, int((end - 20 * 86400 + 60 * k) * 1000), round(30 + (k % 60) * 0.25, 2))
-            for k in range(20 * 1440)]
+    rows = [
+        (-1, pid, int((end - 20 * 86400 + 60 * k) * 1000), round(30 + (k % 60) * 0.25, 2)) for k in range(20 * 1440)
+    ]
     conn = await asyncpg.connect(server.dsn)
     try:
         await conn.copy_records_to_table("readings", columns=("batch", "point_id", "ts_ms", "value"), records=rows)

@@ -18,8 +18,17 @@ from warning.server import Server, Settings
 
 @pytest.fixture
 async def server(site, machine_db):
-    srv = Server(site, Settings(port=0, database=machine_db, max_body=64 * 1024, rate=1000, burst=2000,
-                                runtime=Options(checkpoint_interval=0.5)))
+    srv = Server(
+        site,
+        Settings(
+            port=0,
+            database=machine_db,
+            max_body=64 * 1024,
+            rate=1000,
+            burst=2000,
+            runtime=Options(checkpoint_interval=0.5),
+        ),
+    )
     await srv.start()
     srv.dsn = machine_db
     yield srv
@@ -58,14 +67,21 @@ async def test_accepted_readings_are_stored(server):
     rows = await conn.fetch("SELECT device, point, value FROM readings_v ORDER BY device, point")
     await conn.close()
     assert [(r["device"], r["point"], r["value"]) for r in rows] == [
-        ("DC1", "dp", 1100.5), ("DC1", "hopper_temp", 30.0), ("DC1", "vent_open", 0.0), ("DC2", "hopper_temp", 31.0)]
+        ("DC1", "dp", 1100.5),
+        ("DC1", "hopper_temp", 30.0),
+        ("DC1", "vent_open", 0.0),
+        ("DC2", "hopper_temp", 31.0),
+    ]
 
 
 async def test_iso_timestamp_and_single_object(server):
     iso = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
     async with httpx.AsyncClient() as c:
-        r = await c.post(url(server, "/api/v1/telemetry"), headers=auth(),
-                         content=orjson.dumps({"device": "DC1", "ts": iso, "values": {"dp": 1}}))
+        r = await c.post(
+            url(server, "/api/v1/telemetry"),
+            headers=auth(),
+            content=orjson.dumps({"device": "DC1", "ts": iso, "values": {"dp": 1}}),
+        )
     assert r.status_code == 202, r.text
     assert r.json()["accepted"] == 1
 
@@ -74,30 +90,39 @@ async def test_repeated_message_ids_are_ignored(server):
     body = [item(dp=1), {**item(dp=2), "id": "m-1"}]
     async with httpx.AsyncClient() as c:
         r1 = await c.post(url(server, "/api/v1/telemetry"), content=orjson.dumps(body), headers=auth())
-        r2 = await c.post(url(server, "/api/v1/telemetry"), content=orjson.dumps([{**item(dp=3), "id": "m-1"}]),
-                          headers=auth())
+        r2 = await c.post(
+            url(server, "/api/v1/telemetry"), content=orjson.dumps([{**item(dp=3), "id": "m-1"}]), headers=auth()
+        )
     assert r1.json() == {"accepted": 2, "duplicates": 0}
     assert r2.status_code == 202 and r2.json() == {"accepted": 0, "duplicates": 1}
     assert await count_readings(server) == 2
 
 
-@pytest.mark.parametrize("case, status, needle", [
-    ("malformed", 400, "malformed JSON"),
-    ("schema", 400, "invalid telemetry"),
-    ("no_token", 401, "token"),
-    ("bad_token", 401, "token"),
-    ("other_device", 403, "not registered"),
-    ("unknown_point", 403, "not registered"),
-    ("too_large", 413, "limit"),
-    ("not_json", 415, "application/json"),
-])
+@pytest.mark.parametrize(
+    "case, status, needle",
+    [
+        ("malformed", 400, "malformed JSON"),
+        ("schema", 400, "invalid telemetry"),
+        ("no_token", 401, "token"),
+        ("bad_token", 401, "token"),
+        ("other_device", 403, "not registered"),
+        ("unknown_point", 403, "not registered"),
+        ("too_large", 413, "limit"),
+        ("not_json", 415, "application/json"),
+    ],
+)
 async def test_bad_input_is_rejected_and_changes_nothing(server, case, status, needle):
     headers, body = auth(), orjson.dumps([item()])
     if case == "malformed":
         body = b'[{"device": "DC1", "ts": 1, "values": {"dp": NaN}}]'
     elif case == "schema":
-        body = orjson.dumps([item(), {"device": 5, "ts": 1, "values": {}}, {"device": "DC1", "values": {"dp": "x"},
-                                                                            "ts": int(time.time() * 1000)}])
+        body = orjson.dumps(
+            [
+                item(),
+                {"device": 5, "ts": 1, "values": {}},
+                {"device": "DC1", "values": {"dp": "x"}, "ts": int(time.time() * 1000)},
+            ]
+        )
     elif case == "no_token":
         headers = {"Content-Type": "application/json"}
     elif case == "bad_token":
@@ -142,8 +167,10 @@ async def _rate_limit_checks(server):
     assert int(codes[3].headers["retry-after"]) >= 1 and "rate limit" in codes[3].json()["error"]
     # decided from the headers: a request whose body never comes is answered at once
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-    writer.write(b"POST /api/v1/telemetry HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                 b"Authorization: Bearer " + TOKENS["E1"].encode() + b"\r\nContent-Length: 60000\r\n\r\n")
+    writer.write(
+        b"POST /api/v1/telemetry HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Authorization: Bearer " + TOKENS["E1"].encode() + b"\r\nContent-Length: 60000\r\n\r\n"
+    )
     await writer.drain()
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2)
     writer.close()
@@ -156,8 +183,11 @@ async def test_full_queue_answers_503_with_retry_after(site, machine_db):
     await srv.start()
     try:
         async with httpx.AsyncClient() as c:
-            r = await c.post(url(srv, "/api/v1/telemetry"), headers=auth(),
-                             content=orjson.dumps([item(dp=i, hopper_temp=i) for i in range(6)]))
+            r = await c.post(
+                url(srv, "/api/v1/telemetry"),
+                headers=auth(),
+                content=orjson.dumps([item(dp=i, hopper_temp=i) for i in range(6)]),
+            )
         assert r.status_code == 503 and r.headers["retry-after"] == "1"
         assert "queue full" in r.json()["error"]
     finally:
@@ -174,8 +204,7 @@ async def test_metrics_health_and_ready(server):
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
     assert "warning_readings_accepted_total 1.0" in m
     assert 'warning_readings_rejected_total{reason="invalid"} 1.0' in m
-    for name in ("warning_queue_depth", "warning_pipeline_lag_seconds", "warning_alerts_open",
-                 "warning_notifications"):
+    for name in ("warning_queue_depth", "warning_pipeline_lag_seconds", "warning_alerts_open", "warning_notifications"):
         assert name in m
 
 
@@ -183,11 +212,13 @@ async def test_the_same_message_sent_twice_at_once_is_stored_once(server):
     """Two requests carrying the same message id land in one group commit: one is stored, the
     other counted as a repeat, and nobody else's request in that group is harmed."""
     import asyncio
+
     body = orjson.dumps([{**item(dp=7), "id": "same"}])
     other = orjson.dumps([item(dp=8)])
     async with httpx.AsyncClient() as c:
-        rs = await asyncio.gather(*(c.post(url(server, "/api/v1/telemetry"), content=b, headers=auth())
-                                    for b in (body, body, body, other)))
+        rs = await asyncio.gather(
+            *(c.post(url(server, "/api/v1/telemetry"), content=b, headers=auth()) for b in (body, body, body, other))
+        )
     assert [r.status_code for r in rs] == [202] * 4
     assert sum(r.json()["accepted"] for r in rs[:3]) == 1 and sum(r.json()["duplicates"] for r in rs[:3]) == 2
     assert await count_readings(server) == 2

@@ -38,10 +38,18 @@ from warning.web.scope import ROUTES, Access, Rule, UndeclaredRoute
 
 ALPHA, BRAVO = "ALPHA01", "BRAVO02"
 ENTERPRISES = {
-    ALPHA: {"name": "Alpha Powder Works 阿尔法粉体", "device": "ALPHA-DC1", "token": "tok-alpha-" + "a" * 24,
-            "street": "taopu"},
-    BRAVO: {"name": "Bravo Grain Mill 布拉沃粮机", "device": "BRAVO-DC9", "token": "tok-bravo-" + "b" * 24,
-            "street": "wanli"},
+    ALPHA: {
+        "name": "Alpha Powder Works 阿尔法粉体",
+        "device": "ALPHA-DC1",
+        "token": "tok-alpha-" + "a" * 24,
+        "street": "taopu",
+    },
+    BRAVO: {
+        "name": "Bravo Grain Mill 布拉沃粮机",
+        "device": "BRAVO-DC9",
+        "token": "tok-bravo-" + "b" * 24,
+        "street": "wanli",
+    },
 }
 STREETS = [{"id": "taopu", "name": "桃浦镇"}, {"id": "wanli", "name": "万里街道"}]
 OFFICER_TOKEN = "officer-token-" + "o" * 24
@@ -151,8 +159,20 @@ PLAIN = {
 }
 KNOWN = PLAIN | set(ID_KIND) | set(QUERIES)
 #: Paths anyone may read (they carry no enterprise's data); every other path needs a caller.
-PUBLIC = {"/openapi.json", "/metrics", "/healthz", "/readyz", "/login", "/static", "/api/v1/telemetry", "/logout",
-          "/api/v1/i18n/ui.json", "/q/{id}", "/api/v1/public/{id}", "/api/v1/public/{id}/report"}
+PUBLIC = {
+    "/openapi.json",
+    "/metrics",
+    "/healthz",
+    "/readyz",
+    "/login",
+    "/static",
+    "/api/v1/telemetry",
+    "/logout",
+    "/api/v1/i18n/ui.json",
+    "/q/{id}",
+    "/api/v1/public/{id}",
+    "/api/v1/public/{id}/report",
+}
 #: Public paths about one enterprise (the QR code's page): its own name may show there, nothing else of it.
 PUBLIC_ABOUT = {"/q/{id}", "/api/v1/public/{id}", "/api/v1/public/{id}/report"}
 #: District-wide configuration and logs: a caller scoped to some enterprises gets 403.
@@ -207,8 +227,14 @@ class World:
 
     def markers(self, enterprise: str) -> set[str]:
         e = ENTERPRISES[enterprise]
-        return {enterprise, e["name"], e["device"], *self.alerts[enterprise], *self.silences[enterprise],
-                *self.warnings.get(enterprise, ())}
+        return {
+            enterprise,
+            e["name"],
+            e["device"],
+            *self.alerts[enterprise],
+            *self.silences[enterprise],
+            *self.warnings.get(enterprise, ()),
+        }
 
     def owner(self, kind: str, value: str) -> str | None:
         if kind == "enterprise":
@@ -510,6 +536,7 @@ async def test_the_sweep_catches_a_planted_leak(server):
         await serving
     assert any("/api/v1/unknown is unknown" in f for f in findings), findings
     leaks = [f for f in findings if "GET /api/v1/leak" in f and "leaks" in f]
-    assert {f.split(":")[0] for f in leaks} == {"enterprise ALPHA01", "enterprise BRAVO02",
-                                                "street officer 桃浦镇"}, findings
+    assert {f.split(":")[0] for f in leaks} == {"enterprise ALPHA01", "enterprise BRAVO02", "street officer 桃浦镇"}, (
+        findings
+    )
     assert any(BRAVO in f for f in leaks if f.startswith("enterprise ALPHA01"))

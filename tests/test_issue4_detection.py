@@ -54,8 +54,19 @@ def test_fan_trip_flag_is_orange_on_the_first_sample():
 def test_an_instantaneous_hazard_must_be_caught_by_the_first_sample_after_onset():
     trip = FanFailure(enterprise="E001", device="DC1", start=T0 + 3, duration=120)
     assert trip.hazard_time() - trip.start == pytest.approx(30 * math.log(20 / 16))  # ~6.7 s
-    ev = lambda at: {"kind": "raised", "at": at, "enterprise": "E001", "device": "DC1",  # noqa: E731
-                     "point": "fan_fault", "rule": "threshold", "severity": "orange", "level": 3}
+
+    def ev(at):
+        return {
+            "kind": "raised",
+            "at": at,
+            "enterprise": "E001",
+            "device": "DC1",
+            "point": "fan_fault",
+            "rule": "threshold",
+            "severity": "orange",
+            "level": 3,
+        }
+
     first = score_fault(trip, [ev(T0 + 10)], T0 + 3600, 10)
     assert first["instantaneous"] and first["passed"]
     second = score_fault(trip, [ev(T0 + 20)], T0 + 3600, 10)  # one sample late: the old 3 s hold
@@ -122,8 +133,9 @@ def test_rate_rule_ignores_a_stuck_sensor_resuming_but_catches_smouldering():
     assert stuck[1120] - stuck[1119] > 2.0
     for rule in ("rate", "slow_rate"):
         assert raised(chain("hopper_temp", rule), ts, stuck) == []
-        plain = RateOfChange(2.0 if rule == "rate" else 0.8, window=60 if rule == "rate" else 600,
-                             duration=10 if rule == "rate" else 60)
+        plain = RateOfChange(
+            2.0 if rule == "rate" else 0.8, window=60 if rule == "rate" else 600, duration=10 if rule == "rate" else 60
+        )
         if rule == "rate":  # without `frozen` the jump reads as a fast rise: what the option fixes
             assert raised(plain, ts, stuck)
         steps = RateOfChange(2.0 if rule == "rate" else 0.8, window=60 if rule == "rate" else 600, step_share=0.5)
@@ -166,8 +178,13 @@ def test_one_sided_breakout_on_gaussian_noise_stays_near_its_budget():
 def test_direction_scores_only_the_side_that_matters():
     rng = random.Random(2)
     xs = [rng.gauss(20, 0.3) for _ in range(600)]
-    for direction, to, seen in (("low", 15.0, True), ("low", 25.0, False), ("high", 25.0, True),
-                                ("high", 15.0, False), ("both", 15.0, True)):
+    for direction, to, seen in (
+        ("low", 15.0, True),
+        ("low", 25.0, False),
+        ("high", 25.0, True),
+        ("high", 15.0, False),
+        ("both", 15.0, True),
+    ):
         det = Breakout(direction=direction, season_bins=0)
         det.score_many(None, xs)
         # a smooth walk to a level never seen (steps far below the noise: no roughness record)
@@ -190,6 +207,7 @@ def test_a_nightly_gap_is_a_break_not_a_step():
             morning.append(det.st[DT])  # the typical interval 5 min into the day
             found += sum(1 for s in det.score_many(ts[30:], xs[30:]) if s >= 0.5)
         return morning, found
+
     morning, with_breaks = days(10.0)
     assert all(dt == pytest.approx(10.0, rel=0.05) for dt in morning[1:])  # still 10 s after a night
     swollen, without = days(0.0)
@@ -201,8 +219,11 @@ def test_a_nightly_gap_is_a_break_not_a_step():
 
 
 def test_random_rounds_start_after_the_fans_run_up():
-    raw = {"scenario": {"start": T0 - 8 * 3600, "duration": "3d", "interval": 10, "schedule": "day_shift"},
-           "site": {"enterprises": 6, "collectors": 3, "seed": 2}, "recurring": {"every": "20m", "seed": 3}}
+    raw = {
+        "scenario": {"start": T0 - 8 * 3600, "duration": "3d", "interval": 10, "schedule": "day_shift"},
+        "site": {"enterprises": 6, "collectors": 3, "seed": 2},
+        "recurring": {"every": "20m", "seed": 3},
+    }
     sc = parse_scenario(raw)
     assert len(sc.faults) > 20
     for f in sc.faults:

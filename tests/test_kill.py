@@ -40,10 +40,30 @@ def token(enterprise: str) -> str:
 def start(data_dir: Path, port: int, mqtt_id: str, mqtt_url: str) -> subprocess.Popen:
     env = {**os.environ, "XDG_RUNTIME_DIR": str(data_dir)}
     log = open(data_dir / "server.log", "ab")
-    return subprocess.Popen([sys.executable, "-m", "warning.cli", "run", "--site", str(SITE), "--data-dir",
-                             str(data_dir), "--port", str(port), "--checkpoint-interval", "0.5",
-                             "--mqtt", mqtt_url, "--mqtt-client-id", mqtt_id],
-                            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "warning.cli",
+            "run",
+            "--site",
+            str(SITE),
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            str(port),
+            "--checkpoint-interval",
+            "0.5",
+            "--mqtt",
+            mqtt_url,
+            "--mqtt-client-id",
+            mqtt_id,
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=ROOT,
+    )
 
 
 async def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
@@ -72,8 +92,12 @@ class Pusher:
 
     def body(self, first: int, n: int) -> bytes:
         now = int(time.time() * 1000)
-        return orjson.dumps([{"device": "DC1", "ts": now, "id": f"kill-{i}", "values": {"dp": float(i)}}
-                             for i in range(first, first + n)])
+        return orjson.dumps(
+            [
+                {"device": "DC1", "ts": now, "id": f"kill-{i}", "values": {"dp": float(i)}}
+                for i in range(first, first + n)
+            ]
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         async with httpx.AsyncClient(timeout=5) as c:
@@ -82,8 +106,9 @@ class Pusher:
                 body = self.body(first, n)
                 while not stop.is_set():
                     try:
-                        r = await c.post(f"http://127.0.0.1:{self.port_ref[0]}/api/v1/telemetry", content=body,
-                                         headers=self.auth)
+                        r = await c.post(
+                            f"http://127.0.0.1:{self.port_ref[0]}/api/v1/telemetry", content=body, headers=self.auth
+                        )
                     except httpx.HTTPError:
                         await asyncio.sleep(0.05)  # server down: retry the same messages
                         continue
@@ -107,8 +132,12 @@ class MqttPublisher:
         i = 0
         async with aiomqtt.Client(self.broker.host, self.broker.port) as c:
             while not stop.is_set():
-                body = orjson.dumps({"token": self.token, "telemetry": [
-                    {"ts": int(time.time() * 1000), "id": f"mqtt-{i}", "values": {"dp": float(i)}}]})
+                body = orjson.dumps(
+                    {
+                        "token": self.token,
+                        "telemetry": [{"ts": int(time.time() * 1000), "id": f"mqtt-{i}", "values": {"dp": float(i)}}],
+                    }
+                )
                 await c.publish("telemetry/E001/DC2", body, qos=1)
                 self.acked.add(i)
                 i += 1
@@ -121,10 +150,11 @@ async def test_kill_9_loses_and_doubles_nothing(tmp_path, mqtt_broker):
     proc = start(tmp_path, port[0], mqtt_id, mqtt_broker.url)
     await wait_ready(port[0], proc)
     async with httpx.AsyncClient() as c:  # a red alert that must survive every kill, once
-        r = await c.post(f"http://127.0.0.1:{port[0]}/api/v1/telemetry",
-                         headers={"Authorization": f"Bearer {token('E002')}", "Content-Type": "application/json"},
-                         content=orjson.dumps([{"device": "DC1", "ts": int(time.time() * 1000),
-                                                "values": {"vent_open": True}}]))
+        r = await c.post(
+            f"http://127.0.0.1:{port[0]}/api/v1/telemetry",
+            headers={"Authorization": f"Bearer {token('E002')}", "Content-Type": "application/json"},
+            content=orjson.dumps([{"device": "DC1", "ts": int(time.time() * 1000), "values": {"vent_open": True}}]),
+        )
         assert r.status_code == 202
     pusher, publisher = Pusher(port), MqttPublisher(mqtt_broker)
     stop = asyncio.Event()
@@ -149,18 +179,26 @@ async def test_kill_9_loses_and_doubles_nothing(tmp_path, mqtt_broker):
         try:
             deadline = time.monotonic() + 30  # the broker redelivers what the server had not acknowledged
             while time.monotonic() < deadline:
-                n = await conn.fetchval("SELECT count(DISTINCT value) FROM readings_v WHERE enterprise = 'E001' "
-                                        "AND device = 'DC2' AND point = 'dp'")
+                n = await conn.fetchval(
+                    "SELECT count(DISTINCT value) FROM readings_v WHERE enterprise = 'E001' "
+                    "AND device = 'DC2' AND point = 'dp'"
+                )
                 if n >= len(publisher.acked):
                     break
                 await asyncio.sleep(0.2)
-            mqtt_rows = await conn.fetch("SELECT value, count(*) AS n FROM readings_v WHERE enterprise = 'E001' "
-                                         "AND device = 'DC2' AND point = 'dp' GROUP BY value")
-            rows = await conn.fetch("SELECT value, count(*) AS n FROM readings_v WHERE enterprise = 'E001' "
-                                    "AND device = 'DC1' AND point = 'dp' GROUP BY value")
+            mqtt_rows = await conn.fetch(
+                "SELECT value, count(*) AS n FROM readings_v WHERE enterprise = 'E001' "
+                "AND device = 'DC2' AND point = 'dp' GROUP BY value"
+            )
+            rows = await conn.fetch(
+                "SELECT value, count(*) AS n FROM readings_v WHERE enterprise = 'E001' "
+                "AND device = 'DC1' AND point = 'dp' GROUP BY value"
+            )
             vents = await conn.fetch("SELECT id, state FROM alerts WHERE enterprise = 'E002' AND point = 'vent_open'")
-            raised = await conn.fetchval("SELECT count(*) FROM alert_events e JOIN alerts a ON a.id = e.alert_id "
-                                         "WHERE a.enterprise = 'E002' AND a.point = 'vent_open' AND e.kind = 'raised'")
+            raised = await conn.fetchval(
+                "SELECT count(*) FROM alert_events e JOIN alerts a ON a.id = e.alert_id "
+                "WHERE a.enterprise = 'E002' AND a.point = 'vent_open' AND e.kind = 'raised'"
+            )
         finally:
             await conn.close()
         stored = {int(r["value"]): r["n"] for r in rows}

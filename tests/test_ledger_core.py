@@ -40,30 +40,59 @@ KINDS = {"dp", "spark", "running"}
 
 
 def test_enterprise_record_errors_per_field():
-    good = {"id": "E1", "name": "甲粉体", "credit_code": (BODY + _longhand(BODY)).lower(), "street": "桃浦镇",
-            "dust_workers": "12", "risk_grade": "较大风险", "contact_phone": "021-6250 1234",
-            "dusts": [{"kind": "铝粉", "explosion_class": "St2"}], "collectors": {"count": 2, "wet": True, "type": "水浴"},
-            "devices": [{"id": "DC1", "points": ["dp", "spark"], "codes": {"dp": "TNM-1"}}]}
+    good = {
+        "id": "E1",
+        "name": "甲粉体",
+        "credit_code": (BODY + _longhand(BODY)).lower(),
+        "street": "桃浦镇",
+        "dust_workers": "12",
+        "risk_grade": "较大风险",
+        "contact_phone": "021-6250 1234",
+        "dusts": [{"kind": "铝粉", "explosion_class": "St2"}],
+        "collectors": {"count": 2, "wet": True, "type": "水浴"},
+        "devices": [{"id": "DC1", "points": ["dp", "spark"], "codes": {"dp": "TNM-1"}}],
+    }
     out, errors = check_enterprise(good, streets=STREETS, kinds=KINDS)
     assert errors == []
     assert out["street"] == "taopu" and out["risk_grade"] == "orange" and out["dust_workers"] == 12
     assert out["credit_code"] == BODY + _longhand(BODY)
-    bad = {"id": "E 1", "name": "", "credit_code": BODY + "0" if _longhand(BODY) != "0" else BODY + "1",
-           "street": "nowhere", "dust_workers": -3, "risk_grade": "purple", "contact_phone": "call me",
-           "dusts": [{"kind": "铝粉", "explosion_class": "St9"}], "collectors": {"count": "x", "wet": "yes"},
-           "devices": [{"id": "DC1", "points": ["dp", "dp", "nosuch"]}, {"id": "DC1"}]}
+    bad = {
+        "id": "E 1",
+        "name": "",
+        "credit_code": BODY + "0" if _longhand(BODY) != "0" else BODY + "1",
+        "street": "nowhere",
+        "dust_workers": -3,
+        "risk_grade": "purple",
+        "contact_phone": "call me",
+        "dusts": [{"kind": "铝粉", "explosion_class": "St9"}],
+        "collectors": {"count": "x", "wet": "yes"},
+        "devices": [{"id": "DC1", "points": ["dp", "dp", "nosuch"]}, {"id": "DC1"}],
+    }
     _, errors = check_enterprise(bad, streets=STREETS, kinds=KINDS)
     fields = {e.field for e in errors}
-    assert fields >= {"id", "name", "credit_code", "street", "dust_workers", "risk_grade", "contact_phone",
-                      "dusts[0].explosion_class", "collectors.count", "collectors.wet", "devices[0].points[1]",
-                      "devices[0].points[2]", "devices[1].id"}, fields
+    assert fields >= {
+        "id",
+        "name",
+        "credit_code",
+        "street",
+        "dust_workers",
+        "risk_grade",
+        "contact_phone",
+        "dusts[0].explosion_class",
+        "collectors.count",
+        "collectors.wet",
+        "devices[0].points[1]",
+        "devices[0].points[2]",
+        "devices[1].id",
+    }, fields
     _, errors = check_enterprise({"id": "E2", "name": "a\x00b"}, streets=STREETS, kinds=KINDS)
     assert [e.field for e in errors] == ["name"]
 
 
 def test_user_record_streets():
-    out, errors = check_user({"name": "tp", "role": "officer", "streets": ["桃浦镇", "wanli"]}, enterprises={"E1"},
-                             streets=STREETS)
+    out, errors = check_user(
+        {"name": "tp", "role": "officer", "streets": ["桃浦镇", "wanli"]}, enterprises={"E1"}, streets=STREETS
+    )
     assert errors == [] and out["streets"] == ["taopu", "wanli"]
     _, errors = check_user({"name": "tp", "role": "admin", "streets": ["nowhere"]}, enterprises=(), streets=STREETS)
     assert {e.field for e in errors} == {"streets[0]"}
@@ -72,15 +101,21 @@ def test_user_record_streets():
 
 
 def _raw(**extra):
-    return {"streets": [{"id": "taopu", "name": "桃浦镇"}, {"id": "wanli", "name": "万里街道"}],
-            "enterprises": [{"id": "A", "street": "taopu", "devices": [{"id": "D", "points": ["dp"]}]},
-                            {"id": "B", "street": "万里街道"}, {"id": "C"}],
-            **extra}
+    return {
+        "streets": [{"id": "taopu", "name": "桃浦镇"}, {"id": "wanli", "name": "万里街道"}],
+        "enterprises": [
+            {"id": "A", "street": "taopu", "devices": [{"id": "D", "points": ["dp"]}]},
+            {"id": "B", "street": "万里街道"},
+            {"id": "C"},
+        ],
+        **extra,
+    }
 
 
 def test_site_file_streets_and_street_scope(kinds):
-    site = parse_site(_raw(users=[{"name": "tp", "role": "officer", "streets": ["taopu"]},
-                                  {"name": "all", "role": "officer"}]), kinds)
+    site = parse_site(
+        _raw(users=[{"name": "tp", "role": "officer", "streets": ["taopu"]}, {"name": "all", "role": "officer"}]), kinds
+    )
     assert site.enterprises["B"].street == "wanli" and site.enterprises["C"].street is None
     assert scope_for(site.users["tp"], site).enterprises == frozenset({"A"})
     assert scope_for(site.users["all"], site) is EVERYTHING

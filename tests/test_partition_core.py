@@ -40,8 +40,17 @@ def test_codec_round_trip_and_garbage_refused():
     b = records.decode(records.encode_batch("r1", "E1", [("m1", [Reading(3, 1.5, 2.0)]), (None, [])], 9.0))
     assert b == records.Batch("r1", "E1", [("m1", [Reading(3, 1.5, 2.0)]), (None, [])], 9.0)
     assert records.decode(records.encode_tick(4.0)) == {"k": "t", "now": 4.0}
-    for bad in (b"", b"{}", b"[1]", b'{"k": "zz", "now": 1}', b'{"k": "b", "e": "E1"}', b'{"k": "t"}',
-                b'{"k": "t", "now": "soon"}', b'{"k": "c", "id": "x", "now": 1}', b'{"k": "d", "row": 3, "now": 1}'):
+    for bad in (
+        b"",
+        b"{}",
+        b"[1]",
+        b'{"k": "zz", "now": 1}',
+        b'{"k": "b", "e": "E1"}',
+        b'{"k": "t"}',
+        b'{"k": "t", "now": "soon"}',
+        b'{"k": "c", "id": "x", "now": 1}',
+        b'{"k": "d", "row": 3, "now": 1}',
+    ):
         with pytest.raises(ValueError):
             records.decode(bad)
 
@@ -106,12 +115,19 @@ def test_commands_reply_and_ticks_route(points):
     aid = out.events[0].alert.id
     cmd = records.decode(records.encode_command("c1", "acknowledge", aid, "duty", "seen", None, 105.0))
     st.apply(1, cmd, {}, out)
-    st.apply(2, records.decode(records.encode_command("c2", "acknowledge", "nope", "duty", None, None, 106.0)), {},
-             out)
+    st.apply(2, records.decode(records.encode_command("c2", "acknowledge", "nope", "duty", None, None, 106.0)), {}, out)
     st.apply(3, cmd, {}, out)  # the same command twice (producer retry): applied once
-    assert out.replies[0]["reply"] == "c1" and out.replies[0]["ok"] and out.replies[0]["alert"]["state"] == "acknowledged"
-    assert out.replies[1] == {"reply": "c2", "ok": False, "error": out.replies[1]["error"], "not_found": True,
-                              "msgid": "no open alert with id {id}", "params": {"id": repr("nope")}}
+    assert (
+        out.replies[0]["reply"] == "c1" and out.replies[0]["ok"] and out.replies[0]["alert"]["state"] == "acknowledged"
+    )
+    assert out.replies[1] == {
+        "reply": "c2",
+        "ok": False,
+        "error": out.replies[1]["error"],
+        "not_found": True,
+        "msgid": "no open alert with id {id}",
+        "params": {"id": repr("nope")},
+    }
     assert len(out.replies) == 2
     quiet = Effects()
     st.apply(4, records.decode(records.encode_tick(100.0 + site.offline_after + 1)), {}, quiet)

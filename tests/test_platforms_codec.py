@@ -247,7 +247,8 @@ def test_upstream_hears_every_event_once_never_grouped_or_silenced():
     for i in range(5):  # five yellow alerts in one group window (orange and red never wait), one silenced
         dev = "DC9" if i == 4 else f"DC{i}"
         out += r.route(
-            eng.observe(PointRef("E1", dev, "spark"), Finding("threshold", Severity.YELLOW, t0 + i, 1.0, "spark")), t0 + i
+            eng.observe(PointRef("E1", dev, "spark"), Finding("threshold", Severity.YELLOW, t0 + i, 1.0, "spark")),
+            t0 + i,
         )
     blue = eng.observe(PointRef("E1", "DC7", "dp"), Finding("threshold", Severity.BLUE, t0 + 6, 1.0, "dp"))
     out += r.route(blue, t0 + 6)

@@ -26,8 +26,9 @@ from warning.server import Server, Settings
 
 @pytest.fixture
 async def server(site, machine_db):
-    srv = Server(site, Settings(port=0, database=machine_db, rate=4000, burst=4000,
-                                runtime=Options(checkpoint_interval=0.5)))
+    srv = Server(
+        site, Settings(port=0, database=machine_db, rate=4000, burst=4000, runtime=Options(checkpoint_interval=0.5))
+    )
     await srv.start()
     srv.dsn = machine_db
     srv.url = f"http://127.0.0.1:{srv.port}"
@@ -63,8 +64,9 @@ duration = 30
 
 
 async def cli(*args: str, timeout: float = 60) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "warning.cli", *args,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "warning.cli", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
     out, _ = await asyncio.wait_for(proc.communicate(), timeout)
     return proc.returncode, out.decode()
 
@@ -79,7 +81,7 @@ async def db_rows(dsn: str) -> list[tuple]:
 
 
 def json_tail(text: str) -> dict:
-    return json.loads(text[text.index("{"):])
+    return json.loads(text[text.index("{") :])
 
 
 async def test_csv_replay_export_round_trip_reaches_the_detectors(server, files):
@@ -91,8 +93,16 @@ async def test_csv_replay_export_round_trip_reaches_the_detectors(server, files)
     vent = [r for r in rows if r.point == "vent_open" and r.value == 1.0]
     assert {(r.enterprise, r.device) for r in vent} == {("E1", "DC1")} and len(vent) == 6
 
-    code, out = await cli("replay", str(files / "sim.csv"), "--url", server.url, "--credentials",
-                          str(files / "creds.toml"), "--speed", "0")
+    code, out = await cli(
+        "replay",
+        str(files / "sim.csv"),
+        "--url",
+        server.url,
+        "--credentials",
+        str(files / "creds.toml"),
+        "--speed",
+        "0",
+    )
     assert code == 0, out
     stats = json_tail(out)
     assert stats["accepted"] == len(rows) and stats["rejected"] == stats["failed"] == 0
@@ -102,27 +112,50 @@ async def test_csv_replay_export_round_trip_reaches_the_detectors(server, files)
     # the vent opening went through the detectors: a red alert on E1/DC1
     async def red():
         async with httpx.AsyncClient() as c:
-            r = await c.get(server.url + "/api/v1/alerts?state=all",
-                            headers={"Authorization": f"Bearer {OFFICER_TOKEN}"})
+            r = await c.get(
+                server.url + "/api/v1/alerts?state=all", headers={"Authorization": f"Bearer {OFFICER_TOKEN}"}
+            )
         return [a for a in r.json() if a["point"] == "vent_open" and a["severity"] == "red"]
+
     (alert,) = await wait_for(red, timeout=10)
     assert (alert["enterprise"], alert["device"]) == ("E1", "DC1")
 
     t0, t1 = rows[0].ts_ms / 1000, rows[-1].ts_ms / 1000
-    code, out = await cli("export", "--from", str(t0), "--to", str(t1 + 1), "-o", str(files / "back.csv"),
-                          "--database", server.dsn)
+    code, out = await cli(
+        "export", "--from", str(t0), "--to", str(t1 + 1), "-o", str(files / "back.csv"), "--database", server.dsn
+    )
     assert code == 0, out
     back = (files / "back.csv").read_text()
     assert back == (files / "sim.csv").read_text()  # byte for byte the simulated file
-    code, out = await cli("export", "--from", str(t0), "--to", str(t1 + 1), "--enterprise", "E2", "-o",
-                          str(files / "e2.csv"), "--database", server.dsn)
+    code, out = await cli(
+        "export",
+        "--from",
+        str(t0),
+        "--to",
+        str(t1 + 1),
+        "--enterprise",
+        "E2",
+        "-o",
+        str(files / "e2.csv"),
+        "--database",
+        server.dsn,
+    )
     with open(files / "e2.csv", newline="") as fh:
         assert {r.enterprise for r in read_rows(fh)} == {"E2"}
 
 
 async def test_simulate_scenario_pushes_through_the_api(server, files):
-    code, out = await cli("simulate", "--scenario", str(files / "sc.toml"), "--url", server.url,
-                          "--credentials", str(files / "creds.toml"), "--speed", "0")
+    code, out = await cli(
+        "simulate",
+        "--scenario",
+        str(files / "sc.toml"),
+        "--url",
+        server.url,
+        "--credentials",
+        str(files / "creds.toml"),
+        "--speed",
+        "0",
+    )
     assert code == 0, out
     stats = json_tail(out)
     assert stats["steps"] == 24 and stats["accepted"] == 24 * 21 and stats["rejected"] == stats["failed"] == 0
@@ -147,6 +180,7 @@ async def test_replay_keeps_the_recorded_timing_scaled_by_speed(server):
         async def timed(eid, items, n=None):
             arrivals.append((time.perf_counter(), [m["ts"] for m in items]))
             await real_post(eid, items, n)
+
         poster.post = timed
         shift = live_shift(base / 1000, base / 1000 + 4, time.time(), 4.0)
         stats = await replay(read_rows(buf), poster, speed=4.0, shift_s=shift)

@@ -27,8 +27,14 @@ E_PASS = "e1-pass-123"
 
 def raw_site() -> dict:
     raw = site_dict(channels=[{"id": "log", "type": "log", "risk": True}])
-    raw["users"].append({"name": "e1user", "role": "enterprise", "enterprise": "E1",
-                         "password": hash_password(E_PASS, salt=b"0123456789abcdef")})
+    raw["users"].append(
+        {
+            "name": "e1user",
+            "role": "enterprise",
+            "enterprise": "E1",
+            "password": hash_password(E_PASS, salt=b"0123456789abcdef"),
+        }
+    )
     return raw
 
 
@@ -48,20 +54,29 @@ def to_toml(d: dict) -> str:
 def fast_limits() -> dict:
     """Limits of seconds, so escalation is seen in a test (the shipped ones are minutes)."""
     kinds = ("blue", "yellow", "orange", "red", "report")
-    return {"loop": {"sign_within": {k: 2.0 for k in kinds}, "reply_within": {k: 600.0 for k in kinds},
-                     "escalate_every": {k: 2.0 for k in kinds}},
-            "public": {"reports_per_address": 3, "report_window": 600.0}}
+    return {
+        "loop": {
+            "sign_within": {k: 2.0 for k in kinds},
+            "reply_within": {k: 600.0 for k in kinds},
+            "escalate_every": {k: 2.0 for k in kinds},
+        },
+        "public": {"reports_per_address": 3, "report_window": 600.0},
+    }
 
 
 @pytest.fixture
 async def server(kinds, machine_db, tmp_path, request):
     risk = tmp_path / "risk.toml"
-    limits = fast_limits() if getattr(request, "param", "slow") == "fast" else {
-        "public": {"reports_per_address": 3, "report_window": 600.0}}
+    limits = (
+        fast_limits()
+        if getattr(request, "param", "slow") == "fast"
+        else {"public": {"reports_per_address": 3, "report_window": 600.0}}
+    )
     risk.write_text(to_toml(limits), encoding="utf-8")
     from_dict(limits)  # a bad test file fails here, clearly
-    srv = Server(parse_site(raw_site(), kinds), Settings(port=0, database=machine_db, risk=risk,
-                                                         uploads=tmp_path / "uploads"))
+    srv = Server(
+        parse_site(raw_site(), kinds), Settings(port=0, database=machine_db, risk=risk, uploads=tmp_path / "uploads")
+    )
     await srv.start()
     try:
         yield srv
@@ -72,9 +87,11 @@ async def server(kinds, machine_db, tmp_path, request):
 async def red_spark(port: int, enterprise: str = "E1") -> None:
     now = time.time()
     async with httpx.AsyncClient() as c:
-        r = await c.post(f"http://127.0.0.1:{port}/api/v1/telemetry",
-                         json=[{"device": "DC1", "ts": int(now * 1000), "values": {"spark": 3, "vent_open": True}}],
-                         headers={"Authorization": f"Bearer {TOKENS[enterprise]}"})
+        r = await c.post(
+            f"http://127.0.0.1:{port}/api/v1/telemetry",
+            json=[{"device": "DC1", "ts": int(now * 1000), "values": {"spark": 3, "vent_open": True}}],
+            headers={"Authorization": f"Bearer {TOKENS[enterprise]}"},
+        )
     assert r.status_code == 202, r.text
 
 
@@ -93,6 +110,7 @@ async def one_warning(client: httpx.AsyncClient, enterprise: str = "E1") -> dict
     async def got():
         rows = (await client.get("/api/v1/warnings")).json()
         return [w for w in rows if w["enterprise"] == enterprise and w["kind"] == "warning"]
+
     rows = await wait_for(got, timeout=10)
     assert len(rows) == 1
     return rows[0]
@@ -109,8 +127,9 @@ async def test_reply_loop_with_photo_return_and_close(server):
     ent, csrf = await enterprise_user(server.port)
     h = {"X-CSRF-Token": csrf}
     assert (await ent.post(f"/api/v1/warnings/{w['id']}/sign", json={})).status_code == 403  # no CSRF token
-    r = await ent.post(f"/api/v1/warnings/{w['id']}/reply", json={"cause": "c", "measures": "m", "verdict": "true"},
-                       headers=h)
+    r = await ent.post(
+        f"/api/v1/warnings/{w['id']}/reply", json={"cause": "c", "measures": "m", "verdict": "true"}, headers=h
+    )
     assert r.status_code == 409 and "sign" in r.json()["error"]
     assert (await ent.post(f"/api/v1/warnings/{w['id']}/sign", json={}, headers=h)).status_code == 200
     # photos: the type is read from the bytes, the size capped
@@ -123,27 +142,41 @@ async def test_reply_loop_with_photo_return_and_close(server):
     photo = up.json()
     assert photo["type"] == "image/png" and photo["size"] == len(PNG)
     assert (server.settings.uploads / f"{photo['id']}.png").read_bytes() == PNG  # a real file
-    r = await ent.post(f"/api/v1/warnings/{w['id']}/reply", headers=h, json={
-        "cause": "除尘器滤袋破损", "measures": "已停机更换滤袋", "verdict": "nope", "photos": [photo["id"]]})
+    r = await ent.post(
+        f"/api/v1/warnings/{w['id']}/reply",
+        headers=h,
+        json={"cause": "除尘器滤袋破损", "measures": "已停机更换滤袋", "verdict": "nope", "photos": [photo["id"]]},
+    )
     assert r.status_code == 400 and "verdict" in r.json()["error"]
-    r = await ent.post(f"/api/v1/warnings/{w['id']}/reply", headers=h, json={
-        "cause": "除尘器滤袋破损", "measures": "已停机更换滤袋", "verdict": "true", "photos": [photo["id"]]})
+    r = await ent.post(
+        f"/api/v1/warnings/{w['id']}/reply",
+        headers=h,
+        json={"cause": "除尘器滤袋破损", "measures": "已停机更换滤袋", "verdict": "true", "photos": [photo["id"]]},
+    )
     assert r.status_code == 200 and r.json()["state"] == "replied"
     assert (await ent.post(f"/api/v1/warnings/{w['id']}/review", json={"close": True}, headers=h)).status_code == 403
     r = await off.post(f"/api/v1/warnings/{w['id']}/review", json={"close": False})
     assert r.status_code == 400  # a return needs a note
     r = await off.post(f"/api/v1/warnings/{w['id']}/review", json={"close": False, "note": "请补充现场照片"})
     assert r.json()["state"] == "returned"
-    r = await ent.post(f"/api/v1/warnings/{w['id']}/reply", headers=h, json={
-        "cause": "除尘器滤袋破损", "measures": "已更换, 补充照片", "verdict": "true", "photos": [photo["id"]]})
+    r = await ent.post(
+        f"/api/v1/warnings/{w['id']}/reply",
+        headers=h,
+        json={"cause": "除尘器滤袋破损", "measures": "已更换, 补充照片", "verdict": "true", "photos": [photo["id"]]},
+    )
     assert r.json()["state"] == "replied"
     r = await off.post(f"/api/v1/warnings/{w['id']}/review", json={"close": True, "note": "同意销号"})
     item = r.json()
     assert item["state"] == "closed" and item["closed_at"] is not None
     # the system's own steps (a level change as more alarms came) sit between the people's
     assert [(s["action"], s["actor"]) for s in item["steps"] if s["action"] not in ("level", "cleared")] == [
-        ("opened", None), ("sign", "e1user"), ("reply", "e1user"), ("return", "duty"), ("reply", "e1user"),
-        ("close", "duty")]
+        ("opened", None),
+        ("sign", "e1user"),
+        ("reply", "e1user"),
+        ("return", "duty"),
+        ("reply", "e1user"),
+        ("close", "duty"),
+    ]
     assert next(s for s in item["steps"] if s["action"] == "return")["note"] == "请补充现场照片"
     got = await ent.get(f"/api/v1/photos/{photo['id']}")
     assert got.status_code == 200 and got.content == PNG and got.headers["content-type"] == "image/png"
@@ -215,8 +248,9 @@ async def test_public_page_answers_list_no_internal_field_and_reports_reach_the_
         origin = {"Origin": base}
         body = {"text": "车间粉尘堆积很厚", "token": info["token"], "answer": str(a + b), "contact": "13800000000"}
         assert (await pub.post("/api/v1/public/E1/report", json=body)).status_code == 403  # no Origin
-        assert (await pub.post("/api/v1/public/E1/report", json={**body, "answer": str(a + b + 1)},
-                               headers=origin)).status_code == 403  # wrong answer
+        assert (
+            await pub.post("/api/v1/public/E1/report", json={**body, "answer": str(a + b + 1)}, headers=origin)
+        ).status_code == 403  # wrong answer
         r = await pub.post("/api/v1/public/E1/report", json=body, headers=origin)
         assert r.status_code == 201 and _keys(r.json()) == {"ok"}
         assert (await pub.post("/api/v1/public/E1/report", json=body, headers=origin)).status_code == 403  # once
@@ -229,8 +263,11 @@ async def test_public_page_answers_list_no_internal_field_and_reports_reach_the_
         rep = await conn.fetchrow("SELECT * FROM risk_reporters WHERE item_id = $1", rows[0]["id"])
     assert rep["contact"] == "13800000000"  # kept internally for the street, never in a public answer
     # followed to a close like a warning
-    for step, body in (("sign", {}), ("reply", {"cause": "现场核实", "measures": "已清扫", "verdict": "true"}),
-                       ("review", {"close": True, "note": "销号"})):
+    for step, body in (
+        ("sign", {}),
+        ("reply", {"cause": "现场核实", "measures": "已清扫", "verdict": "true"}),
+        ("review", {"close": True, "note": "销号"}),
+    ):
         assert (await off.post(f"/api/v1/warnings/{rows[0]['id']}/{step}", json=body)).status_code == 200
     await off.aclose()
 
@@ -240,12 +277,17 @@ async def test_a_scripted_flood_from_one_address_is_held_to_the_limit(server):
     base = f"http://127.0.0.1:{server.port}"
     limit = server.risk.config.reports_per_address
     async with httpx.AsyncClient(base_url=base, limits=httpx.Limits(max_connections=20)) as pub:
+
         async def one():
             info = (await pub.get("/api/v1/public/E2")).json()
             a, b = (int(x) for x in info["challenge"].split(" = ")[0].split(" + "))
-            r = await pub.post("/api/v1/public/E2/report", headers={"Origin": base},
-                               json={"text": "flood", "token": info["token"], "answer": str(a + b)})
+            r = await pub.post(
+                "/api/v1/public/E2/report",
+                headers={"Origin": base},
+                json={"text": "flood", "token": info["token"], "answer": str(a + b)},
+            )
             return r.status_code
+
         codes = await asyncio.gather(*(one() for _ in range(300)))
         assert (await pub.get("/healthz")).status_code == 200
     assert codes.count(201) == limit and set(codes) <= {201, 429}
@@ -283,10 +325,13 @@ async def test_an_open_item_survives_a_restart_and_its_timer_resumes(server):
     try:
         assert w["id"] in fresh.loop.items  # loaded from the store
         assert fresh.item_of["E1"] == w["id"]
+
         async def escalated():
-            rows = await fresh.pool.fetch("SELECT data FROM risk_steps WHERE item_id = $1 AND action = 'escalate' "
-                                          "ORDER BY seq", w["id"])
+            rows = await fresh.pool.fetch(
+                "SELECT data FROM risk_steps WHERE item_id = $1 AND action = 'escalate' ORDER BY seq", w["id"]
+            )
             return rows if len(rows) >= 2 else None
+
         rows = await wait_for(escalated, timeout=10)
         assert [orjson.loads(r["data"])["tier_name"] for r in rows][:2] == ["street", "district"]
         rows = (await off.get("/api/v1/warnings")).json()

@@ -36,8 +36,9 @@ async def server(bsite, machine_db, tmp_path):  # noqa: F811 - photos go to the 
 
 
 async def state_is(page, wid: str, state: str, timeout: float = 8.0) -> None:
-    await until(page, f"document.querySelector('#risk-panel article[data-id=\"{wid}\"]')?.dataset.state === '{state}'",
-                timeout)
+    await until(
+        page, f"document.querySelector('#risk-panel article[data-id=\"{wid}\"]')?.dataset.state === '{state}'", timeout
+    )
 
 
 async def test_phone_reply_loop_return_and_close(server, tmp_path):
@@ -84,7 +85,8 @@ async def test_phone_reply_loop_return_and_close(server, tmp_path):
         await off_page.click(f"{review} [data-do=close]")
         await state_is(off_page, wid, "closed")
         actions = await off_page.evaluate(
-            f"[...document.querySelectorAll(\"article[data-id='{wid}'] .risk-timeline li\")].map(li => li.dataset.action)")
+            f"[...document.querySelectorAll(\"article[data-id='{wid}'] .risk-timeline li\")].map(li => li.dataset.action)"
+        )
         people = [a for a in actions if a not in ("level", "cleared", "escalate")]
         assert people == ["opened", "sign", "reply", "return", "reply", "close"], actions
         text = await off_page.inner_text(f"article[data-id='{wid}'] .risk-timeline")
@@ -120,9 +122,14 @@ async def test_public_qr_page_report_followed_to_a_close(server, tmp_path):
         assert len(rows) == 1
         rid = rows[0]["id"]
         item = (await off.get(f"/api/v1/warnings/{rid}")).json()
-        assert item["steps"][0]["note"].startswith("粉碎车间") and item["steps"][0]["data"]["photo"]["type"] == "image/png"
-        for step, body in (("sign", {}), ("reply", {"cause": "现场核实属实", "measures": "已责令清扫", "verdict": "true"}),
-                           ("review", {"close": True, "note": "复查合格, 销号"})):
+        assert (
+            item["steps"][0]["note"].startswith("粉碎车间") and item["steps"][0]["data"]["photo"]["type"] == "image/png"
+        )
+        for step, body in (
+            ("sign", {}),
+            ("reply", {"cause": "现场核实属实", "measures": "已责令清扫", "verdict": "true"}),
+            ("review", {"close": True, "note": "复查合格, 销号"}),
+        ):
             r = await off.post(f"/api/v1/warnings/{rid}/{step}", json=body)
             assert r.status_code == 200, r.text
         assert r.json()["state"] == "closed"
@@ -131,5 +138,3 @@ async def test_public_qr_page_report_followed_to_a_close(server, tmp_path):
 async def _warnings(client):
     rows = [w for w in (await client.get("/api/v1/warnings")).json() if w["kind"] == "warning"]
     return rows or None
-
-

@@ -25,6 +25,7 @@ def test_a_model_that_cannot_reach_orange_is_caught_by_the_evaluation():
     """The figures can fail: with the orange cut-off out of reach no hazard is warned in time."""
     blind = from_dict({"levels": {"orange": 900.0, "red": 1000.0}})
     assert blind != default()
-    [report] = evaluate([ROOT / "config/scenarios/smouldering-slow.toml"], None, plot=False, risk=blind,
-                        echo=lambda _: None)
+    [report] = evaluate(
+        [ROOT / "config/scenarios/smouldering-slow.toml"], None, plot=False, risk=blind, echo=lambda _: None
+    )
     assert report["risk"]["hazardous_warned_orange"] == 0 and report["risk"]["verdict"]

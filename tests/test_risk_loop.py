@@ -19,8 +19,15 @@ def opened(kind="warning", level="red"):
 def test_full_loop_keeps_every_step():
     lp = opened()
     lp.sign("w1", "e-user", T0 + 60)
-    lp.reply("w1", "e-user", T0 + 120, cause="滤袋破损", measures="已更换", verdict="true",
-             photos=[{"id": "p1", "type": "image/jpeg", "size": 100}])
+    lp.reply(
+        "w1",
+        "e-user",
+        T0 + 120,
+        cause="滤袋破损",
+        measures="已更换",
+        verdict="true",
+        photos=[{"id": "p1", "type": "image/jpeg", "size": 100}],
+    )
     lp.review("w1", "street-officer", T0 + 200, close=False, note="照片不清楚")
     assert lp.items["w1"].state is State.RETURNED
     lp.reply("w1", "e-user", T0 + 300, cause="滤袋破损", measures="已更换, 补拍照片", verdict="true")
@@ -29,8 +36,13 @@ def test_full_loop_keeps_every_step():
     item = ev[0].item
     assert item.state is State.CLOSED
     assert [(s.action, s.actor) for s in item.steps] == [
-        ("opened", None), ("sign", "e-user"), ("reply", "e-user"), ("return", "street-officer"),
-        ("reply", "e-user"), ("close", "district")]
+        ("opened", None),
+        ("sign", "e-user"),
+        ("reply", "e-user"),
+        ("return", "street-officer"),
+        ("reply", "e-user"),
+        ("close", "district"),
+    ]
     assert item.steps[3].note == "照片不清楚" and item.steps[2].data["verdict_zh"] == "属实"
 
 

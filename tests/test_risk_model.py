@@ -22,14 +22,17 @@ def test_the_shipped_file_is_the_defaults():
     assert from_dict(tomllib.loads((ROOT / "config/risk.toml").read_text(encoding="utf-8"))) == default()
 
 
-@pytest.mark.parametrize("text, word", [
-    ("[levels]\nblue = 50.0", "rise strictly"),
-    ("[levels]\nbleu = 5.0", "bleu"),
-    ("[nope]\n", "nope"),
-    ("[severity]\nred = -1", "severity.red"),
-    ("[loop]\ntiers = []", "tiers"),
-    ("not toml [", "not TOML"),
-])
+@pytest.mark.parametrize(
+    "text, word",
+    [
+        ("[levels]\nblue = 50.0", "rise strictly"),
+        ("[levels]\nbleu = 5.0", "bleu"),
+        ("[nope]\n", "nope"),
+        ("[severity]\nred = -1", "severity.red"),
+        ("[loop]\ntiers = []", "tiers"),
+        ("not toml [", "not TOML"),
+    ],
+)
 def test_bad_files_are_refused_by_name(text, word):
     with pytest.raises(RiskConfigError, match=word):
         parse(text)
@@ -119,6 +122,7 @@ def test_same_input_same_events_and_snapshot_round_trip():
         out = m.observe(ch(T0, "a", 3))
         out += m.observe(ch(T0 + 5, "b", 4, point="spark", kind="spark"))
         return out
+
     a, b = RiskModel(default()), RiskModel(default())
     assert [e.id for e in feed(a)] == [e.id for e in feed(b)]
     c = RiskModel(default())

@@ -32,8 +32,10 @@ T0 = 1_780_272_000.0  # Monday 2026-06-01 08:00 +08:00
 
 
 def small(**head) -> dict:
-    return {"scenario": {"start": T0, "duration": "1h", "interval": 5, "schedule": "always", **head},
-            "site": {"enterprises": 2, "collectors": 2, "seed": 3}}
+    return {
+        "scenario": {"start": T0, "duration": "1h", "interval": 5, "schedule": "always", **head},
+        "site": {"enterprises": 2, "collectors": 2, "seed": 3},
+    }
 
 
 # ---------------------------------------------------------------- files
@@ -61,8 +63,23 @@ def test_every_library_file_loads_with_labelled_faults():
             assert label["onset"] >= sc.start and label["severity"] in ("blue", "yellow", "orange", "red")
     assert {"hazards-fast", "normal-week", "district-month", "sensor-faults"} <= names
     kinds = {f.kind for p in LIBRARY for f in load_scenario(p).faults}
-    assert {"overheat", "spark_burst", "vent_open", "fan_failure", "airlock_jam", "airflow_loss", "bag_blinding",
-            "bag_break", "inerting_loss", "water_loss", "stuck", "drift", "dropout", "spike", "offline"} <= kinds
+    assert {
+        "overheat",
+        "spark_burst",
+        "vent_open",
+        "fan_failure",
+        "airlock_jam",
+        "airflow_loss",
+        "bag_blinding",
+        "bag_break",
+        "inerting_loss",
+        "water_loss",
+        "stuck",
+        "drift",
+        "dropout",
+        "spike",
+        "offline",
+    } <= kinds
 
 
 def test_fault_specs_are_checked():
@@ -71,9 +88,12 @@ def test_fault_specs_are_checked():
     sc = parse_scenario(raw)
     (f,) = sc.faults
     assert isinstance(f, VentOpen) and f.start == T0 + 600 and f.duration == 120
-    for bad, why in (({"type": "meteor"}, "unknown fault type"), ({"type": "vent_open", "enterprise": "E999"},
-                     "unknown enterprise"), ({"type": "vent_open", "device": "DC9"}, "no device"),
-                     ({"type": "overheat", "speed": 3}, "bad parameters")):
+    for bad, why in (
+        ({"type": "meteor"}, "unknown fault type"),
+        ({"type": "vent_open", "enterprise": "E999"}, "unknown enterprise"),
+        ({"type": "vent_open", "device": "DC9"}, "no device"),
+        ({"type": "overheat", "speed": 3}, "bad parameters"),
+    ):
         with pytest.raises(ScenarioError, match=why):
             parse_scenario({**small(), "faults": [bad]})
     with pytest.raises(ScenarioError, match="multiple"):
@@ -81,8 +101,11 @@ def test_fault_specs_are_checked():
 
 
 def test_fault_goes_to_a_device_that_has_its_points():
-    raw = {**small(), "site": {"enterprises": 5, "collectors": 1, "seed": 6, "inerting": ["E002"]},
-           "faults": [{"type": "water_loss"}, {"type": "inerting_loss"}]}
+    raw = {
+        **small(),
+        "site": {"enterprises": 5, "collectors": 1, "seed": 6, "inerting": ["E002"]},
+        "faults": [{"type": "water_loss"}, {"type": "inerting_loss"}],
+    }
     sc = parse_scenario(raw)
     water, inert = sorted(sc.faults, key=lambda f: f.kind)[::-1]
     ents = {e["id"]: e for e in sc.site["enterprises"]}
@@ -183,8 +206,16 @@ def test_runs_reproduce_and_a_vent_opening_is_caught_at_once():
 
 def ev(at, level, point="hopper_temp", kind="raised", device="DC1", enterprise="E001", rule="threshold"):
     names = {1: "blue", 2: "yellow", 3: "orange", 4: "red"}
-    return {"kind": kind, "at": at, "enterprise": enterprise, "device": device, "point": point, "rule": rule,
-            "severity": names[level], "level": level}
+    return {
+        "kind": kind,
+        "at": at,
+        "enterprise": enterprise,
+        "device": device,
+        "point": point,
+        "rule": rule,
+        "severity": names[level],
+        "level": level,
+    }
 
 
 def test_margin_is_the_share_of_warning_time_left():
@@ -209,19 +240,27 @@ def test_sensor_faults_fail_only_on_process_colours():
 
 
 def test_false_alarms_are_the_unattributed_raises_per_fault_free_enterprise_day():
-    sc = parse_scenario({**small(duration="2d"), "faults": [
-        {"type": "vent_open", "enterprise": "E001", "device": "DC1", "at": "1d", "duration": "1h"}]})
-    events = [ev(T0 + 86400 + 60, 4, point="vent_open"),  # the fault's
-              ev(T0 + 86400 + 60, 3, point="air_speed", kind="updated"),  # not a raise
-              ev(T0 + 3600, 2, point="dp", device="DC2"),  # false
-              ev(T0 + 7200, 1, point="air_speed", enterprise="E002", rule="anomaly")]  # false
+    sc = parse_scenario(
+        {
+            **small(duration="2d"),
+            "faults": [{"type": "vent_open", "enterprise": "E001", "device": "DC1", "at": "1d", "duration": "1h"}],
+        }
+    )
+    events = [
+        ev(T0 + 86400 + 60, 4, point="vent_open"),  # the fault's
+        ev(T0 + 86400 + 60, 3, point="air_speed", kind="updated"),  # not a raise
+        ev(T0 + 3600, 2, point="dp", device="DC2"),  # false
+        ev(T0 + 7200, 1, point="air_speed", enterprise="E002", rule="anomaly"),
+    ]  # false
     report = score_run(RunResult(sc, events))
     window = 3600 + 900  # the fault plus SETTLE
     assert report["false_alarms"] == 2
     assert report["fault_free_enterprise_days"] == pytest.approx(4 - window / 86400, abs=1e-3)
     assert report["false_alarms_per_enterprise_week"] == pytest.approx(2 / (4 - window / 86400) * 7, rel=1e-3)
-    assert {(s["point"], s["rule"]) for s in report["false_alarm_sources"]} == {("dp", "threshold"),
-                                                                                 ("air_speed", "anomaly")}
+    assert {(s["point"], s["rule"]) for s in report["false_alarm_sources"]} == {
+        ("dp", "threshold"),
+        ("air_speed", "anomaly"),
+    }
 
 
 # ---------------------------------------------------------------- the entry point
@@ -300,8 +339,10 @@ def test_write_site_gives_a_loadable_site_whose_tokens_match(tmp_path):
     from warning.security import token_digest
 
     path = tmp_path / "inert.toml"
-    path.write_text('[scenario]\nduration = "1h"\n[site]\nenterprises = 3\ncollectors = 2\nseed = 5\n'
-                    'inerting = ["E002"]\noffline_after = 900\n')
+    path.write_text(
+        '[scenario]\nduration = "1h"\n[site]\nenterprises = 3\ncollectors = 2\nseed = 5\n'
+        'inerting = ["E002"]\noffline_after = 900\n'
+    )
     assert main(["simulate", "--scenario", str(path), "--write-site", str(tmp_path / "s")]) == 0
     site = load_site(tmp_path / "s" / "site.toml")
     tokens = tomllib.loads((tmp_path / "s" / "credentials.toml").read_text())["tokens"]

@@ -79,8 +79,16 @@ def test_commands_replies_and_a_poison_command(fresh):
     out = step.apply(Command("c1", "acknowledge", aid, "duty", "seen", T0 + 2))
     assert out.replies[0]["ok"] and out.replies[0]["alert"]["state"] == "acknowledged"
     out = step.apply(Command("c2", "resolve", "nope", "duty", "x", T0 + 3))
-    assert out.replies == [{"reply": "c2", "ok": False, "error": out.replies[0]["error"], "not_found": True,
-                            "msgid": "no open alert with id {id}", "params": {"id": repr("nope")}}]
+    assert out.replies == [
+        {
+            "reply": "c2",
+            "ok": False,
+            "error": out.replies[0]["error"],
+            "not_found": True,
+            "msgid": "no open alert with id {id}",
+            "params": {"id": repr("nope")},
+        }
+    ]
 
 
 def test_system_findings_and_dead_letters_are_alerts_like_any_other(fresh):

@@ -25,16 +25,28 @@ async def conn(machine_db):
     await c.close()
 
 
-EXTREMES = [0.0, -0.0, 1e-300, -1e300, 5e-324, 1.7976931348623157e308, float("inf"), float("-inf"),
-            float("nan"), 0.1, 0.30000000000000004, 123456.789, -7.25]
+EXTREMES = [
+    0.0,
+    -0.0,
+    1e-300,
+    -1e300,
+    5e-324,
+    1.7976931348623157e308,
+    float("inf"),
+    float("-inf"),
+    float("nan"),
+    0.1,
+    0.30000000000000004,
+    123456.789,
+    -7.25,
+]
 
 
 def test_codec_round_trip_is_bit_exact():
     rng = np.random.default_rng(7)
     for n in (0, 1, 2, 3, 360, 5000):
-        ts = np.sort(rng.integers(-(2 ** 62), 2 ** 62, n))
-        for v in (rng.normal(size=n), np.round(rng.normal(100, 5, n), 2),
-                  np.resize(np.array(EXTREMES), n)):
+        ts = np.sort(rng.integers(-(2**62), 2**62, n))
+        for v in (rng.normal(size=n), np.round(rng.normal(100, 5, n), 2), np.resize(np.array(EXTREMES), n)):
             t2, v2 = codec.decode("tf", codec.encode("tf", ts, v))
             assert np.array_equal(t2, ts)
             assert np.array_equal(v2.view(np.uint64), v.view(np.uint64))
@@ -75,8 +87,9 @@ async def test_packing_is_lossless_with_repeats_extremes_and_late_readings(conn)
 
 
 async def test_checkpoint_horizon_keeps_replayable_rows_raw(conn):
-    await conn.execute("INSERT INTO checkpoints (name, batch, state) VALUES ('pipeline/0', 5, ''), "
-                       "('pipeline/1', 7, '')")
+    await conn.execute(
+        "INSERT INTO checkpoints (name, batch, state) VALUES ('pipeline/0', 5, ''), ('pipeline/1', 7, '')"
+    )
     await insert(conn, [(4, 1, T0, 1.0), (5, 1, T0 + 1, 2.0), (6, 1, T0 + 2, 3.0)])
     await packing.pack(conn, T0 + 3 * H)
     assert [r["batch"] for r in await conn.fetch("SELECT batch FROM readings")] == [6]
@@ -113,9 +126,11 @@ async def test_retention_drops_whole_partitions(conn):
     await insert(conn, [(-1, 1, old + k * 10_000, 1.0) for k in range(10)])
     await insert(conn, [(-1, 1, T0 + k * 10_000, 2.0) for k in range(10)])
     await packing.pack(conn, T0 + 2 * H)
-    await conn.execute("INSERT INTO messages (enterprise, msg_id, batch, day) VALUES ('E', 'm-old', 1, $1), "
-                       "('E', 'm-new', 2, $2)", (datetime.fromtimestamp(T0 / 1000, UTC) - timedelta(days=20)).date(),
-                       datetime.fromtimestamp(T0 / 1000, UTC).date())
+    await conn.execute(
+        "INSERT INTO messages (enterprise, msg_id, batch, day) VALUES ('E', 'm-old', 1, $1), ('E', 'm-new', 2, $2)",
+        (datetime.fromtimestamp(T0 / 1000, UTC) - timedelta(days=20)).date(),
+        datetime.fromtimestamp(T0 / 1000, UTC).date(),
+    )
     now = datetime.fromtimestamp(T0 / 1000, UTC)
     await timeparts.ensure_ahead(conn, now, adopt=True)  # the stray day in the default gets its partition
     dropped = await retention.retain(conn, now, retention.Policy())
@@ -150,8 +165,15 @@ async def test_a_process_killed_while_packing_loses_and_doubles_nothing(conn, ma
     rows = [(-1, p, T0 + k * 10_000, round(k * 0.1, 1)) for p in range(1, 9) for k in range(hours * 360)]
     await insert(conn, rows)
     env = dict(os.environ, PYTHONPATH=os.getcwd())
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", KILL_SCRIPT, machine_db,
-                                                str(T0 + (hours + 1) * H), stdout=asyncio.subprocess.PIPE, env=env)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        KILL_SCRIPT,
+        machine_db,
+        str(T0 + (hours + 1) * H),
+        stdout=asyncio.subprocess.PIPE,
+        env=env,
+    )
     assert proc.stdout is not None
     await proc.stdout.readline()
     for _ in range(500):  # until some, not all, hours are packed

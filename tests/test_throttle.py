@@ -50,6 +50,7 @@ async def test_login_is_throttled_over_http(site, machine_db):
     import httpx
 
     from warning.server import Server, Settings
+
     srv = Server(site, Settings(port=0, database=machine_db))
     await srv.start()
     try:

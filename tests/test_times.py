@@ -22,8 +22,17 @@ CST = timezone(timedelta(hours=8))
 EIGHT = datetime(2026, 11, 30, 8, 0, tzinfo=CST).timestamp()
 
 
-@pytest.mark.parametrize("text", ["2026-11-30T08:00", "2026-11-30 08:00:00", " 2026-11-30T08:00:00.000 ",
-                                  "2026-11-30T00:00:00Z", "2026-11-30T08:00:00+08:00", "2026-11-29T19:00-05:00"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-30T08:00",
+        "2026-11-30 08:00:00",
+        " 2026-11-30T08:00:00.000 ",
+        "2026-11-30T00:00:00Z",
+        "2026-11-30T08:00:00+08:00",
+        "2026-11-29T19:00-05:00",
+    ],
+)
 def test_one_rule_naive_is_the_site_zone_and_a_zone_is_kept(text):
     assert times.parse_time(text) == EIGHT
 
@@ -32,8 +41,9 @@ def test_naive_time_follows_the_zone_given():
     assert times.parse_time("2026-11-30T00:00", zone_name="UTC") == EIGHT
     assert times.parse_time("2026-11-30T08:00", zone_name="UTC") == EIGHT + 8 * 3600
     # Daylight saving follows the zone's own rules (Europe/Berlin is +02:00 in July).
-    assert times.parse_time("2026-07-01T02:00", zone_name="Europe/Berlin") == datetime(
-        2026, 7, 1, tzinfo=UTC).timestamp()
+    assert (
+        times.parse_time("2026-07-01T02:00", zone_name="Europe/Berlin") == datetime(2026, 7, 1, tzinfo=UTC).timestamp()
+    )
 
 
 def test_numbers_are_epoch_seconds_or_milliseconds():
@@ -64,8 +74,13 @@ def test_every_home_uses_the_one_rule():
     assert epoch(datetime(2026, 11, 30, 0, 0), "UTC") == EIGHT
     with pytest.raises(ScenarioError):
         epoch("soon")
-    rows = list(read_rows(io.StringIO("enterprise,device,point,ts,value\nE1,DC1,dp,2026-11-30T08:00:00,1\n"
-                                      f"E1,DC1,dp,{int(EIGHT * 1000)},2\n")))
+    rows = list(
+        read_rows(
+            io.StringIO(
+                f"enterprise,device,point,ts,value\nE1,DC1,dp,2026-11-30T08:00:00,1\nE1,DC1,dp,{int(EIGHT * 1000)},2\n"
+            )
+        )
+    )
     assert [r.ts_ms for r in rows] == [int(EIGHT * 1000)] * 2
 
 
@@ -94,8 +109,9 @@ async def test_report_api_reads_a_naive_time_in_the_site_zone(kinds, machine_db)
     srv = Server(parse_site(raw, kinds), Settings(port=0, database=machine_db))
     await srv.start()
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{srv.port}",
-                                     headers={"Authorization": f"Bearer {OFFICER_TOKEN}"}) as c:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{srv.port}", headers={"Authorization": f"Bearer {OFFICER_TOKEN}"}
+        ) as c:
             r = await c.get("/api/v1/report", params={"from": "2026-11-30T00:00", "to": "2026-11-30T08:00"})
             assert r.status_code == 200, r.text
             assert (r.json()["from"], r.json()["to"]) == (EIGHT, EIGHT + 8 * 3600)

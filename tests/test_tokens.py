@@ -19,8 +19,9 @@ from warning.tokens import TokenRegistry
 
 
 def cli(*args: str) -> str:
-    out = subprocess.run([sys.executable, "-m", "warning.cli", "token", *args], capture_output=True, text=True,
-                         check=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "warning.cli", "token", *args], capture_output=True, text=True, check=True, timeout=60
+    )
     return out.stdout.strip()
 
 
@@ -36,16 +37,20 @@ def test_registry_merges_site_and_table(site):
 async def post(port, token) -> int:
     body = orjson.dumps([{"device": "DC1", "ts": int(time.time() * 1000), "values": {"dp": 1}}])
     async with httpx.AsyncClient() as c:
-        r = await c.post(f"http://127.0.0.1:{port}/api/v1/telemetry", content=body,
-                         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        r = await c.post(
+            f"http://127.0.0.1:{port}/api/v1/telemetry",
+            content=body,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
     return r.status_code
 
 
 async def test_issue_rotate_revoke_on_a_running_server(kinds, machine_db, tmp_path):
     site_file = tmp_path / "site.toml"
     from simulators.site import _toml  # the demo generator's TOML writer
+
     raw = site_dict()
-    lines = ['[site]', 'name = "t"']
+    lines = ["[site]", 'name = "t"']
     for e in raw["enterprises"]:
         lines += ["[[enterprises]]", f"id = {_toml(e['id'])}", f"token_sha256 = {_toml(e['token_sha256'])}"]
     site_file.write_text("\n".join(lines) + "\n")

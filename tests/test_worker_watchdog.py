@@ -29,14 +29,14 @@ def broker():
 async def test_stalled_partitions_then_a_record_no_gateway_wrote(broker, site):
     dsn, db = await fresh_database()
     pool = await connect_pool(dsn)
-    kafka = KafkaSettings(bootstrap=broker.bootstrap, prefix="wd" + os.urandom(3).hex(), partitions=2,
-                          idempotent=False)
+    kafka = KafkaSettings(bootstrap=broker.bootstrap, prefix="wd" + os.urandom(3).hex(), partitions=2, idempotent=False)
     await ensure_topics(kafka)
     prod = producer(kafka)
     await prod.start()
     try:
-        w = Worker(site, pool, kafka, producer=prod, metrics=Metrics(), owner="wd",
-                   options=WorkerOptions(stall_after=0.5))
+        w = Worker(
+            site, pool, kafka, producer=prod, metrics=Metrics(), owner="wd", options=WorkerOptions(stall_after=0.5)
+        )
         await w.start()
         await w.assign({0, 1})
         assert set(w.states) == {0, 1} and w.stalled == set()
@@ -54,8 +54,9 @@ async def test_stalled_partitions_then_a_record_no_gateway_wrote(broker, site):
         assert [orjson.loads(v)["k"] for _, v in recs] == ["t", "t", "o", "o"]
         assert await w.handle([(0, off, v) for off, v in recs]) == {(0, off) for off, _ in recs}
         async with pool.acquire() as conn:
-            open_ = await conn.fetch("SELECT enterprise, device, point, state, severity FROM alerts "
-                                     "WHERE rule = 'stalled'")
+            open_ = await conn.fetch(
+                "SELECT enterprise, device, point, state, severity FROM alerts WHERE rule = 'stalled'"
+            )
         assert sorted(r["point"] for r in open_) == ["partition-0", "partition-1"]
         assert {(r["enterprise"], r["device"], r["state"]) for r in open_} == {("_system", "watchdog", "active")}
         assert {a.point for a in w.states[0].step.open_alerts()} == {"partition-0", "partition-1"}
@@ -83,7 +84,8 @@ async def test_stalled_partitions_then_a_record_no_gateway_wrote(broker, site):
             dead = await conn.fetch("SELECT source, topic, payload, reason FROM dead_letters")
             assert await conn.fetchval("SELECT written FROM partition_state WHERE partition = 0") == meta.offset
         assert [(d["source"], d["topic"], bytes(d["payload"])) for d in dead] == [
-            ("kafka", f"{kafka.readings_topic}[0]@{meta.offset}", b'{"k": "c", "now": 1}')]
+            ("kafka", f"{kafka.readings_topic}[0]@{meta.offset}", b'{"k": "c", "now": 1}')
+        ]
         assert "lacks" in dead[0]["reason"]
     finally:
         await prod.stop()
@@ -107,24 +109,31 @@ async def test_watchdog_alert_escalates_and_is_signed_for_through_the_api(broker
     site = parse_site(raw, kinds)
     dsn, db = await fresh_database()
     pool = await connect_pool(dsn)
-    kafka = KafkaSettings(bootstrap=broker.bootstrap, prefix="wa" + os.urandom(3).hex(), partitions=2,
-                          idempotent=False)
+    kafka = KafkaSettings(bootstrap=broker.bootstrap, prefix="wa" + os.urandom(3).hex(), partitions=2, idempotent=False)
     await ensure_topics(kafka)
     prod = producer(kafka)
     await prod.start()
     now = [time.time()]
-    w = Worker(site, pool, kafka, producer=prod, metrics=Metrics(), owner="wd", clock=lambda: now[0],
-               options=WorkerOptions(stall_after=5.0))
+    w = Worker(
+        site,
+        pool,
+        kafka,
+        producer=prod,
+        metrics=Metrics(),
+        owner="wd",
+        clock=lambda: now[0],
+        options=WorkerOptions(stall_after=5.0),
+    )
     wedged = 1 - records.partition_of(records.SYSTEM, 2)  # the other partition: its records are never applied
-    consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=broker.bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     server = Server(site, Settings(port=free_port(), database=dsn, roles={"dashboard"}, kafka=kafka))
 
     async def agent() -> None:  # what faust's agent does, for every partition but the wedged one
         while True:
             got = await consumer.getmany(timeout_ms=200)
-            chunk = [(m.partition, m.offset, m.value) for msgs in got.values() for m in msgs
-                     if m.partition != wedged]
+            chunk = [(m.partition, m.offset, m.value) for msgs in got.values() for m in msgs if m.partition != wedged]
             if chunk:
                 await w.handle(chunk)
 
@@ -135,10 +144,13 @@ async def test_watchdog_alert_escalates_and_is_signed_for_through_the_api(broker
     task = asyncio.create_task(agent())
     await server.start()
     try:
+
         async def stalled_alert() -> dict | None:
             async with pool.acquire() as conn:
-                row = await conn.fetchrow("SELECT id, state, tier, holder FROM alerts WHERE rule = 'stalled' "
-                                          "AND point = $1", f"partition-{wedged}")
+                row = await conn.fetchrow(
+                    "SELECT id, state, tier, holder FROM alerts WHERE rule = 'stalled' AND point = $1",
+                    f"partition-{wedged}",
+                )
             return None if row is None else dict(row)
 
         await w.tick()
@@ -155,8 +167,7 @@ async def test_watchdog_alert_escalates_and_is_signed_for_through_the_api(broker
 
         api = {"Authorization": f"Bearer {OFFICER_TOKEN}"}
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}", timeout=20) as c:
-            r = await c.post(f"/api/v1/alerts/{alert['id']}/ack", json={"note": "partition restarted"},
-                             headers=api)
+            r = await c.post(f"/api/v1/alerts/{alert['id']}/ack", json={"note": "partition restarted"}, headers=api)
             assert r.status_code == 200, r.text
             assert r.json()["state"] == "acknowledged" and r.json()["acknowledged_by"] == "duty"
         assert (await stalled_alert())["state"] == "acknowledged"
@@ -183,8 +194,7 @@ async def test_a_record_the_store_refuses_is_dead_lettered_and_the_others_stored
 
     dsn, db = await fresh_database()
     pool = await connect_pool(dsn)
-    kafka = KafkaSettings(bootstrap=broker.bootstrap, prefix="wp" + os.urandom(3).hex(), partitions=1,
-                          idempotent=False)
+    kafka = KafkaSettings(bootstrap=broker.bootstrap, prefix="wp" + os.urandom(3).hex(), partitions=1, idempotent=False)
     await ensure_topics(kafka)
     prod = producer(kafka)
     await prod.start()
@@ -192,12 +202,17 @@ async def test_a_record_the_store_refuses_is_dead_lettered_and_the_others_stored
         w = Worker(site, pool, kafka, producer=prod, metrics=Metrics(), owner="wp")
         await w.start()
         await w.assign({0})
-        dp = next(pid for pid, p in w.points[0].items() if (p.ref.enterprise, p.ref.device, p.ref.point)
-                  == ("E2", "DC1", "dp"))
+        dp = next(
+            pid
+            for pid, p in w.points[0].items()
+            if (p.ref.enterprise, p.ref.device, p.ref.point) == ("E2", "DC1", "dp")
+        )
         now = time.time()
-        values = [records.encode_batch("r1", "E2", [("m1", [Reading(dp, now, 1000.0)])], now),
-                  records.encode_batch("r2", "E1", [("bad\u0000id", [Reading(dp, now, 1.0)])], now),
-                  records.encode_batch("r3", "E2", [("m3", [Reading(dp, now + 1, 1001.0)])], now)]
+        values = [
+            records.encode_batch("r1", "E2", [("m1", [Reading(dp, now, 1000.0)])], now),
+            records.encode_batch("r2", "E1", [("bad\u0000id", [Reading(dp, now, 1.0)])], now),
+            records.encode_batch("r3", "E2", [("m3", [Reading(dp, now + 1, 1001.0)])], now),
+        ]
         offs = [(await (await prod.send(kafka.readings_topic, v, partition=0))).offset for v in values]
         done = await w.handle([(0, off, v) for off, v in zip(offs, values)])
         assert done == {(0, off) for off in offs}

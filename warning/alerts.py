@@ -83,7 +83,7 @@ class AlertEngine:
         window = self.policy.flap_window
         recent = [x for x in self.changes.get(key, ()) if x > t - window]
         recent.append(t)
-        self.changes[key] = recent[-(self.policy.flap_changes + 1):]
+        self.changes[key] = recent[-(self.policy.flap_changes + 1) :]
         return len(recent)
 
     # -- detector side -------------------------------------------------------------------------
@@ -99,25 +99,47 @@ class AlertEngine:
                 return []
             flaps = self._changed(key, finding.t)
             if current.flapping or (self.policy and 0 < self.policy.flap_changes <= flaps):
-                alert = replace(current, condition_active=False, flapping=True, value=finding.value,
-                                updated_at=finding.t)
+                alert = replace(
+                    current, condition_active=False, flapping=True, value=finding.value, updated_at=finding.t
+                )
                 self.by_key[key] = alert
-                return [AlertEvent(event_id(alert.id, EventKind.UPDATED, finding.t, None, "flap-clear"),
-                                   EventKind.UPDATED, finding.t, alert)]
+                return [
+                    AlertEvent(
+                        event_id(alert.id, EventKind.UPDATED, finding.t, None, "flap-clear"),
+                        EventKind.UPDATED,
+                        finding.t,
+                        alert,
+                    )
+                ]
             return [self._cleared(key, current, finding.t, finding.value, *self._text(ref, finding))]
         if current is None:
             flaps = self._changed(key, finding.t)
             aid = alert_id(ref.enterprise, ref.device, ref.point, finding.rule, finding.t)
             text, data = self._text(ref, finding)
-            alert = Alert(aid, ref.enterprise, ref.device, ref.point, finding.rule, finding.severity,
-                          AlertState.ACTIVE, text, finding.value, finding.t, finding.t,
-                          holder=self.policy.holder(0, finding.t) if self.policy else None,
-                          flapping=bool(self.policy and 0 < self.policy.flap_changes <= flaps),
-                          peak_severity=finding.severity, message_data=data)
+            alert = Alert(
+                aid,
+                ref.enterprise,
+                ref.device,
+                ref.point,
+                finding.rule,
+                finding.severity,
+                AlertState.ACTIVE,
+                text,
+                finding.value,
+                finding.t,
+                finding.t,
+                holder=self.policy.holder(0, finding.t) if self.policy else None,
+                flapping=bool(self.policy and 0 < self.policy.flap_changes <= flaps),
+                peak_severity=finding.severity,
+                message_data=data,
+            )
             self.by_key[key] = alert
             self.by_id[aid] = key
-            return [AlertEvent(event_id(aid, EventKind.RAISED, finding.t, alert.severity, None),
-                               EventKind.RAISED, finding.t, alert)]
+            return [
+                AlertEvent(
+                    event_id(aid, EventKind.RAISED, finding.t, alert.severity, None), EventKind.RAISED, finding.t, alert
+                )
+            ]
         if finding.severity == current.severity and current.condition_active:
             return []
         recurred = not current.condition_active
@@ -127,8 +149,16 @@ class AlertEngine:
             flapping = flapping or bool(self.policy and 0 < self.policy.flap_changes <= flaps)
         peak = max(finding.severity, _peak(current))
         text, data = self._text(ref, finding)
-        alert = replace(current, severity=finding.severity, value=finding.value, updated_at=finding.t,
-                        condition_active=True, cleared_at=None, peak_severity=peak, flapping=flapping)
+        alert = replace(
+            current,
+            severity=finding.severity,
+            value=finding.value,
+            updated_at=finding.t,
+            condition_active=True,
+            cleared_at=None,
+            peak_severity=peak,
+            flapping=flapping,
+        )
         own: str | None = None
         facts: dict[str, object] = {}
         if finding.severity >= _peak(current):  # the alert's message names its worst moment
@@ -140,8 +170,16 @@ class AlertEngine:
         if recurred and not flapping:
             facts["recurred"] = True
         self.by_key[key] = alert
-        return [AlertEvent(event_id(alert.id, EventKind.UPDATED, finding.t, alert.severity, None),
-                           EventKind.UPDATED, finding.t, alert, data=facts or None, message=own)]
+        return [
+            AlertEvent(
+                event_id(alert.id, EventKind.UPDATED, finding.t, alert.severity, None),
+                EventKind.UPDATED,
+                finding.t,
+                alert,
+                data=facts or None,
+                message=own,
+            )
+        ]
 
     # -- officer side --------------------------------------------------------------------------
     def acknowledge(self, aid: str, actor: str, note: str | None, at: float) -> list[AlertEvent]:
@@ -150,11 +188,21 @@ class AlertEngine:
         current = self.by_key[key]
         if current.state is not AlertState.ACTIVE:
             return []
-        alert = replace(current, state=AlertState.ACKNOWLEDGED, acknowledged_by=actor, acknowledged_at=at,
-                        ack_note=note, updated_at=at, holder=actor)
+        alert = replace(
+            current,
+            state=AlertState.ACKNOWLEDGED,
+            acknowledged_by=actor,
+            acknowledged_at=at,
+            ack_note=note,
+            updated_at=at,
+            holder=actor,
+        )
         self.by_key[key] = alert
-        return [AlertEvent(event_id(aid, EventKind.ACKNOWLEDGED, at, None, actor),
-                           EventKind.ACKNOWLEDGED, at, alert, actor, note)]
+        return [
+            AlertEvent(
+                event_id(aid, EventKind.ACKNOWLEDGED, at, None, actor), EventKind.ACKNOWLEDGED, at, alert, actor, note
+            )
+        ]
 
     def handle(self, aid: str, actor: str, note: str | None, at: float) -> list[AlertEvent]:
         """处置: someone takes the alert in hand (it must be signed for first). They hold it from now."""
@@ -163,16 +211,20 @@ class AlertEngine:
         if current.state is AlertState.ACTIVE:
             raise AlertError("sign for the alert (acknowledge) before handling it")
         if (current.state is AlertState.HANDLING and current.handled_by == actor) or (
-                current.handled_at is not None and at <= current.handled_at + SAME):
+            current.handled_at is not None and at <= current.handled_at + SAME
+        ):
             return []  # already applied (a restart re-applies stored actions in time order)
-        alert = replace(current, state=AlertState.HANDLING, handled_by=actor, handled_at=at, holder=actor,
-                        updated_at=at)
+        alert = replace(
+            current, state=AlertState.HANDLING, handled_by=actor, handled_at=at, holder=actor, updated_at=at
+        )
         self.by_key[key] = alert
-        return [AlertEvent(event_id(aid, EventKind.HANDLING, at, None, actor), EventKind.HANDLING, at, alert,
-                           actor, note)]
+        return [
+            AlertEvent(event_id(aid, EventKind.HANDLING, at, None, actor), EventKind.HANDLING, at, alert, actor, note)
+        ]
 
-    def feedback(self, aid: str, actor: str, note: str | None, at: float,
-                 attachments: list[dict] | None = None) -> list[AlertEvent]:
+    def feedback(
+        self, aid: str, actor: str, note: str | None, at: float, attachments: list[dict] | None = None
+    ) -> list[AlertEvent]:
         """反馈: report back, with free text and attachments' metadata (name, type, size, url); may repeat."""
         key = self._key(aid)
         current = self.by_key[key]
@@ -189,13 +241,27 @@ class AlertEngine:
             raise AlertError("feedback needs a note or attachments")
         if attachments and len(attachments) > MAX_ATTACHMENTS:
             raise AlertError("at most {n} attachments", n=MAX_ATTACHMENTS)
-        alert = replace(current, state=AlertState.FEEDBACK, feedback_count=current.feedback_count + 1,
-                        feedback_at=at, holder=current.holder or actor, updated_at=at)
+        alert = replace(
+            current,
+            state=AlertState.FEEDBACK,
+            feedback_count=current.feedback_count + 1,
+            feedback_at=at,
+            holder=current.holder or actor,
+            updated_at=at,
+        )
         self.by_key[key] = alert
-        data = ({"attachments": list(attachments)} if attachments else {}) | (
-            {"verdict": verdict} if verdict else {})
-        return [AlertEvent(event_id(aid, EventKind.FEEDBACK, at, None, actor), EventKind.FEEDBACK, at, alert,
-                           actor, note, data or None)]
+        data = ({"attachments": list(attachments)} if attachments else {}) | ({"verdict": verdict} if verdict else {})
+        return [
+            AlertEvent(
+                event_id(aid, EventKind.FEEDBACK, at, None, actor),
+                EventKind.FEEDBACK,
+                at,
+                alert,
+                actor,
+                note,
+                data or None,
+            )
+        ]
 
     # -- timers --------------------------------------------------------------------------------
     def tick(self, now: float) -> list[AlertEvent]:
@@ -215,17 +281,30 @@ class AlertEngine:
                     if not a.condition_active:  # it stayed clear: that is its clearing
                         a = replace(a, cleared_at=last)
                         self.by_key[key] = a
-                        events.append(AlertEvent(event_id(a.id, EventKind.CLEARED, at, None, "flap-over"),
-                                                 EventKind.CLEARED, at, a, data={"flapping_over": True}))
+                        events.append(
+                            AlertEvent(
+                                event_id(a.id, EventKind.CLEARED, at, None, "flap-over"),
+                                EventKind.CLEARED,
+                                at,
+                                a,
+                                data={"flapping_over": True},
+                            )
+                        )
                     else:
                         self.by_key[key] = a
-                        events.append(AlertEvent(event_id(a.id, EventKind.UPDATED, at, None, "flap-over"),
-                                                 EventKind.UPDATED, at, a))
+                        events.append(
+                            AlertEvent(
+                                event_id(a.id, EventKind.UPDATED, at, None, "flap-over"), EventKind.UPDATED, at, a
+                            )
+                        )
             if a.state is not AlertState.ACTIVE:
                 lift = self._lift_at(a)
                 if lift is not None and now >= lift:
-                    events.append(self._close(key, a, lift, None, translate(LIFTED_BY_RULE),
-                                              {"lifted_by_rule": pol.lift_after[_peak(a)]}))
+                    events.append(
+                        self._close(
+                            key, a, lift, None, translate(LIFTED_BY_RULE), {"lifted_by_rule": pol.lift_after[_peak(a)]}
+                        )
+                    )
                 continue
             step = pol.due_step(a.severity, a.opened_at, now)
             if step <= a.escalations:
@@ -237,10 +316,20 @@ class AlertEngine:
             tier = pol.tier_of_step(step)
             a = replace(a, tier=tier, escalations=step, holder=pol.holder(tier, at), updated_at=at)
             self.by_key[key] = a
-            events.append(AlertEvent(event_id(a.id, EventKind.ESCALATED, at, None, f"step{step}"),
-                                     EventKind.ESCALATED, at, a,
-                                     data={"step": step, "tier": tier, "tier_name": pol.tiers[tier].name,
-                                           "repeat": step > len(pol.tiers) - 1}))
+            events.append(
+                AlertEvent(
+                    event_id(a.id, EventKind.ESCALATED, at, None, f"step{step}"),
+                    EventKind.ESCALATED,
+                    at,
+                    a,
+                    data={
+                        "step": step,
+                        "tier": tier,
+                        "tier_name": pol.tiers[tier].name,
+                        "repeat": step > len(pol.tiers) - 1,
+                    },
+                )
+            )
         return events
 
     def _lift_at(self, a: Alert) -> float | None:
@@ -272,20 +361,34 @@ class AlertEngine:
         be said in another language); the alert stays open with its message."""
         alert = replace(current, condition_active=False, cleared_at=at, value=value, updated_at=at)
         self.by_key[key] = alert
-        return AlertEvent(event_id(current.id, EventKind.CLEARED, at, current.severity, None),
-                          EventKind.CLEARED, at, alert, message=text,
-                          data=None if data is None else {"message_data": data})
+        return AlertEvent(
+            event_id(current.id, EventKind.CLEARED, at, current.severity, None),
+            EventKind.CLEARED,
+            at,
+            alert,
+            message=text,
+            data=None if data is None else {"message_data": data},
+        )
 
-    def _close(self, key, current: Alert, at: float, actor: str | None, note: str | None,
-               data: dict | None = None) -> AlertEvent:
-        alert = replace(current, state=AlertState.RESOLVED, resolved_at=at, resolved_by=actor, resolve_note=note,
-                        updated_at=at)
+    def _close(
+        self, key, current: Alert, at: float, actor: str | None, note: str | None, data: dict | None = None
+    ) -> AlertEvent:
+        alert = replace(
+            current, state=AlertState.RESOLVED, resolved_at=at, resolved_by=actor, resolve_note=note, updated_at=at
+        )
         del self.by_key[key]
         del self.by_id[current.id]
         if not self.changes.get(key) or (self.policy and self.changes[key][-1] <= at - self.policy.flap_window):
             self.changes.pop(key, None)
-        return AlertEvent(event_id(current.id, EventKind.RESOLVED, at, None if actor else alert.severity, actor),
-                          EventKind.RESOLVED, at, alert, actor, note, data)
+        return AlertEvent(
+            event_id(current.id, EventKind.RESOLVED, at, None if actor else alert.severity, actor),
+            EventKind.RESOLVED,
+            at,
+            alert,
+            actor,
+            note,
+            data,
+        )
 
     # -- queries and state ---------------------------------------------------------------------
     def open_alerts(self) -> list[Alert]:
@@ -298,8 +401,10 @@ class AlertEngine:
     def snapshot(self, enterprises: Callable[[str], bool] | None = None) -> bytes:
         """Open alerts (of the enterprises ``enterprises`` accepts, or all) as bytes."""
         mine = (lambda k: True) if enterprises is None else (lambda k: enterprises(k[0]))
-        state = {"alerts": {k: a for k, a in self.by_key.items() if mine(k)},
-                 "changes": {k: c for k, c in self.changes.items() if mine(k)}}
+        state = {
+            "alerts": {k: a for k, a in self.by_key.items() if mine(k)},
+            "changes": {k: c for k, c in self.changes.items() if mine(k)},
+        }
         return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
     def restore(self, data: bytes, enterprises: Callable[[str], bool] | None = None) -> None:

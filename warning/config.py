@@ -40,8 +40,20 @@ from .site import (
 log = logging.getLogger(__name__)
 
 # Re-exported so that callers of the loader need one import; new code takes them from warning.site.
-__all__ = ["CHANNEL_TYPES", "ROLES", "Channel", "ConfigError", "Enterprise", "PointDef", "Site", "User",
-           "config_dir", "load_kinds", "load_site", "parse_site"]
+__all__ = [
+    "CHANNEL_TYPES",
+    "ROLES",
+    "Channel",
+    "ConfigError",
+    "Enterprise",
+    "PointDef",
+    "Site",
+    "User",
+    "config_dir",
+    "load_kinds",
+    "load_site",
+    "parse_site",
+]
 
 
 class ConfigError(ValueError):
@@ -133,8 +145,17 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site", base: Pa
                 code = codes.get(pname)
                 if code is not None and not (isinstance(code, str) and code):
                     raise ConfigError(f"{source}: {eid}/{did}/{pname}: a point code must be a non-empty string")
-                points.append(PointDef(PointRef(eid, did, pname), kind_name, kind.get("unit", ""),
-                                       kind.get("title", pname), specs, code, kind.get("precision")))
+                points.append(
+                    PointDef(
+                        PointRef(eid, did, pname),
+                        kind_name,
+                        kind.get("unit", ""),
+                        kind.get("title", pname),
+                        specs,
+                        code,
+                        kind.get("precision"),
+                    )
+                )
         enterprises[eid] = _enterprise(e, eid, tuple(devices), streets, source)
         street_id = enterprises[eid].street
         if basemap is not None and street_id and streets[street_id].name not in basemap.streets():
@@ -154,12 +175,17 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site", base: Pa
         user_streets = tuple(_street_of(s, streets, f"{source}: user {name!r}") for s in u.get("streets", []))
         if user_streets and role not in ("officer", "viewer"):
             raise ConfigError(f"{source}: user {name!r}: only officers and viewers are scoped to streets")
-        users[name] = User(name, role, u.get("password"), u.get("api_token_sha256"), ent, normalise(loc),
-                           streets=user_streets)
+        users[name] = User(
+            name, role, u.get("password"), u.get("api_token_sha256"), ent, normalise(loc), streets=user_streets
+        )
     channel_list: list[Channel] = []
     for c in raw.get("channels", []):
-        ch = Channel(_req(c, "id", source), _req(c, "type", source), c.get("min_severity", "blue"),
-                     {k: v for k, v in c.items() if k not in ("id", "type", "min_severity")})
+        ch = Channel(
+            _req(c, "id", source),
+            _req(c, "type", source),
+            c.get("min_severity", "blue"),
+            {k: v for k, v in c.items() if k not in ("id", "type", "min_severity")},
+        )
         if ch.type not in CHANNEL_TYPES:
             raise ConfigError(f"{source}: channel {ch.id!r}: type must be one of {CHANNEL_TYPES}")
         try:
@@ -170,8 +196,11 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site", base: Pa
             raise ConfigError(f"{source}: channel {ch.id!r} needs url or url_env")
         if ch.type == "upstream" and ch.options.get("format", "json") not in ("json", "national", "provincial"):
             raise ConfigError(f"{source}: channel {ch.id!r}: format must be json, national or provincial")
-        if ch.type == "upstream" and ch.options.get("format", "json") != "json" and not (
-                isinstance(ch.options.get("gateway"), str) and isinstance(ch.options.get("key_env"), str)):
+        if (
+            ch.type == "upstream"
+            and ch.options.get("format", "json") != "json"
+            and not (isinstance(ch.options.get("gateway"), str) and isinstance(ch.options.get("key_env"), str))
+        ):
             raise ConfigError(f"{source}: channel {ch.id!r}: a platform format needs gateway and key_env (and iv_env)")
         if ch.type == "email" and not ("host" in ch.options or "host_env" in ch.options):
             raise ConfigError(f"{source}: channel {ch.id!r} needs host or host_env (the SMTP server)")
@@ -194,9 +223,20 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site", base: Pa
         retention = Retention.from_dict(raw.get("retention"))
     except ValueError as exc:
         raise ConfigError(f"{source}: {exc}") from None
-    return Site(site.get("name", "site"), float(site.get("offline_after", 300)), enterprises, tuple(points), users,
-                channels, policy, tz, streets=streets, basemap=basemap, platforms=platforms,
-                retention=retention)
+    return Site(
+        site.get("name", "site"),
+        float(site.get("offline_after", 300)),
+        enterprises,
+        tuple(points),
+        users,
+        channels,
+        policy,
+        tz,
+        streets=streets,
+        basemap=basemap,
+        platforms=platforms,
+        retention=retention,
+    )
 
 
 def _streets(raw: dict, source: str) -> dict[str, Street]:
@@ -240,13 +280,25 @@ def _enterprise(e: dict, eid: str, devices: tuple[str, ...], streets: dict[str, 
         workers = int(e.get("dust_workers", 0))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ConfigError(f"{where}: ledger fields: {exc}") from None
-    return Enterprise(eid, e.get("name", eid), tuple(e.get("token_sha256", [])), tuple(loc) if loc else None,
-                      e.get("dust", ""), devices, credit_code=e.get("credit_code") or None,
-                      address=e.get("address", ""),
-                      street=_street_of(street, streets, where) if street is not None else None,
-                      industry=e.get("industry", ""), dusts=dusts, dust_workers=workers, collectors=collectors,
-                      contact_name=e.get("contact_name", ""), contact_phone=e.get("contact_phone", ""),
-                      risk_grade=e.get("risk_grade", ""), code=_code(e.get("code"), where))
+    return Enterprise(
+        eid,
+        e.get("name", eid),
+        tuple(e.get("token_sha256", [])),
+        tuple(loc) if loc else None,
+        e.get("dust", ""),
+        devices,
+        credit_code=e.get("credit_code") or None,
+        address=e.get("address", ""),
+        street=_street_of(street, streets, where) if street is not None else None,
+        industry=e.get("industry", ""),
+        dusts=dusts,
+        dust_workers=workers,
+        collectors=collectors,
+        contact_name=e.get("contact_name", ""),
+        contact_phone=e.get("contact_phone", ""),
+        risk_grade=e.get("risk_grade", ""),
+        code=_code(e.get("code"), where),
+    )
 
 
 def _req(table: dict, key: str, where: str):

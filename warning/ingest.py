@@ -98,8 +98,13 @@ def validate(doc, devices: DeviceIndex, now: float) -> Parsed:
             bad.append({"index": i, "reason": t})
             continue
         if not lo <= t <= hi:
-            bad.append({"index": i, "reason": f"ts {item['ts']!r} is outside the accepted range "
-                                              f"(now - {MAX_PAST_S / 86400:.0f} days .. now + {MAX_FUTURE_S:.0f} s)"})
+            bad.append(
+                {
+                    "index": i,
+                    "reason": f"ts {item['ts']!r} is outside the accepted range "
+                    f"(now - {MAX_PAST_S / 86400:.0f} days .. now + {MAX_FUTURE_S:.0f} s)",
+                }
+            )
             continue
         points = devices.get(item["device"])
         if points is None:
@@ -109,7 +114,9 @@ def validate(doc, devices: DeviceIndex, now: float) -> Parsed:
         for name, value in item["values"].items():
             pid = points.get(name)
             if pid is None:
-                forbidden.append({"index": i, "reason": f"point {name!r} is not registered on device {item['device']!r}"})
+                forbidden.append(
+                    {"index": i, "reason": f"point {name!r} is not registered on device {item['device']!r}"}
+                )
                 break
             if value is True or value is False:
                 value = 1.0 if value else 0.0
@@ -119,8 +126,12 @@ def validate(doc, devices: DeviceIndex, now: float) -> Parsed:
                     bad.append({"index": i, "reason": f"value of {name!r} is not a finite number"})
                     break
             else:
-                bad.append({"index": i, "reason": f"value of {name!r} must be a number or a boolean, "
-                                                  f"not {type(value).__name__}"})
+                bad.append(
+                    {
+                        "index": i,
+                        "reason": f"value of {name!r} must be a number or a boolean, not {type(value).__name__}",
+                    }
+                )
                 break
             readings.append(Reading(pid, t, value))
         else:

@@ -38,4 +38,3 @@ class Labels:
         if link:
             payload["link"] = link
         return payload
-

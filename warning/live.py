@@ -38,13 +38,17 @@ def site_from_records(base: Site, records: Records, kinds: Mapping[str, dict]) -
     """``base`` (the site file: name, channels, policy, time zone) with the ledger's streets,
     enterprises, points and users. Raises ``ConfigError`` if the ledger does not build."""
     ledger = parse_site(records.to_raw(), dict(kinds), source="ledger")
-    return dataclasses.replace(base, enterprises=ledger.enterprises, points=ledger.points, users=ledger.users,
-                               streets=ledger.streets)
+    return dataclasses.replace(
+        base, enterprises=ledger.enterprises, points=ledger.points, users=ledger.users, streets=ledger.streets
+    )
 
 
 def _records(raw: dict) -> Records:
-    return Records({d["id"]: d for d in raw.get("streets", [])}, {d["id"]: d for d in raw.get("enterprises", [])},
-                   {d["name"]: d for d in raw.get("users", [])})
+    return Records(
+        {d["id"]: d for d in raw.get("streets", [])},
+        {d["id"]: d for d in raw.get("enterprises", [])},
+        {d["name"]: d for d in raw.get("users", [])},
+    )
 
 
 @dataclass(frozen=True)
@@ -55,14 +59,23 @@ class Outcome:
     applied: bool  #: False for a dry run or a refused batch
 
     def to_json(self) -> dict:
-        return {"applied": self.applied, "version": self.version, "errors": [e.to_json() for e in self.errors],
-                "changes": [c.to_json() for c in self.changes],
-                "summary": {a: sum(1 for c in self.changes if c.action == a) for a in ("create", "update", "retire")}}
+        return {
+            "applied": self.applied,
+            "version": self.version,
+            "errors": [e.to_json() for e in self.errors],
+            "changes": [c.to_json() for c in self.changes],
+            "summary": {a: sum(1 for c in self.changes if c.action == a) for a in ("create", "update", "retire")},
+        }
 
 
 class LiveLedger:
-    def __init__(self, base: Site, kinds: Mapping[str, dict], pool: asyncpg.Pool,
-                 on_site: Callable[[Site, str], Awaitable[None]] | None = None):
+    def __init__(
+        self,
+        base: Site,
+        kinds: Mapping[str, dict],
+        pool: asyncpg.Pool,
+        on_site: Callable[[Site, str], Awaitable[None]] | None = None,
+    ):
         self.base = base
         self.kinds = kinds
         self.pool = pool
@@ -82,22 +95,36 @@ class LiveLedger:
             if seen != raw:
                 first = version == 0 and not any(current.table(k) for k in ("street", "enterprise", "user"))
                 last = Records() if seen is None else _records(seen)
-                proposals = [Proposal(kind, "upsert", rid, doc) for kind in ("street", "enterprise", "user")
-                             for rid, doc in from_file.table(kind).items() if last.table(kind).get(rid) != doc]
+                proposals = [
+                    Proposal(kind, "upsert", rid, doc)
+                    for kind in ("street", "enterprise", "user")
+                    for rid, doc in from_file.table(kind).items()
+                    if last.table(kind).get(rid) != doc
+                ]
                 changes, errors = plan(current, proposals, self.kinds)
                 if errors:  # parse_site accepted the file, so this is a ledger rule (e.g. a credit code)
-                    raise ConfigError("site file refused by the ledger: " + "; ".join(
-                        f"{e.kind} {e.id} {e.field}: {e.message}" for e in errors[:20]))
-                version = await ledger_store.write(conn, changes, SITE_FILE, action="seed" if first else "import",
-                                                   meta_updates={"site_file": raw})
+                    raise ConfigError(
+                        "site file refused by the ledger: "
+                        + "; ".join(f"{e.kind} {e.id} {e.field}: {e.message}" for e in errors[:20])
+                    )
+                version = await ledger_store.write(
+                    conn, changes, SITE_FILE, action="seed" if first else "import", meta_updates={"site_file": raw}
+                )
                 current = apply(current, changes)
                 log.info("ledger: %s %d records from the site file", "seeded" if first else "imported", len(changes))
         self.records, self.version = current, version
         self.site = site_from_records(self.base, current, self.kinds)
         return self.site
 
-    async def propose(self, proposals: Sequence[Proposal], actor: str, *, dry_run: bool = False,
-                      action: str | None = None, extra_errors: Sequence[RecordError] = ()) -> Outcome:
+    async def propose(
+        self,
+        proposals: Sequence[Proposal],
+        actor: str,
+        *,
+        dry_run: bool = False,
+        action: str | None = None,
+        extra_errors: Sequence[RecordError] = (),
+    ) -> Outcome:
         """Validate and (unless ``dry_run``) apply a batch: all of it or, with any error, none.
         ``extra_errors``: the caller's own (an imported file's unreadable cells), listed with
         the batch's and refusing it too."""
@@ -110,8 +137,9 @@ class LiveLedger:
             if errors or dry_run or not changes:
                 return Outcome([] if errors else changes, errors, self.version, False)
             async with self.pool.acquire() as conn:
-                self.version = await ledger_store.write(conn, changes, actor, action=action,
-                                                        expect_version=self.version)
+                self.version = await ledger_store.write(
+                    conn, changes, actor, action=action, expect_version=self.version
+                )
             self.records, self.site = new, site
             if self.on_site is not None:
                 await self.on_site(site, actor)

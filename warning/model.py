@@ -13,8 +13,20 @@ from typing import NamedTuple
 
 from detectors.base import Finding, Severity
 
-__all__ = ["Severity", "Finding", "Reading", "PointRef", "AlertState", "EventKind", "Alert", "AlertEvent",
-           "alert_id", "event_id", "OPEN_STATES", "OFFICER_KINDS"]
+__all__ = [
+    "Severity",
+    "Finding",
+    "Reading",
+    "PointRef",
+    "AlertState",
+    "EventKind",
+    "Alert",
+    "AlertEvent",
+    "alert_id",
+    "event_id",
+    "OPEN_STATES",
+    "OFFICER_KINDS",
+]
 
 
 class Reading(NamedTuple):
@@ -118,8 +130,16 @@ class AlertEvent:
     message: str | None = None  #: this event's own text when it is not the alert's (a clearing's)
 
     def to_json(self) -> dict:
-        return {"id": self.id, "kind": self.kind.value, "at": self.at, "actor": self.actor, "note": self.note,
-                "data": self.data, "message": self.message or self.alert.message, "alert": self.alert.to_json()}
+        return {
+            "id": self.id,
+            "kind": self.kind.value,
+            "at": self.at,
+            "actor": self.actor,
+            "note": self.note,
+            "data": self.data,
+            "message": self.message or self.alert.message,
+            "alert": self.alert.to_json(),
+        }
 
 
 def _digest(*parts: object) -> str:

@@ -42,9 +42,15 @@ SHARDS = 16  #: checkpoint slices; a snapshot names its count, so changing it re
 class Pipeline:
     """Detector chains per point + device offline timers + the alert engine."""
 
-    def __init__(self, points: Mapping[int, PointDef], offline_after: float = 300.0,
-                 offline_severity: Severity = Severity.YELLOW, policy: Policy | None = None,
-                 channels: Iterable[Channel] = (), labels: Labels | None = None):
+    def __init__(
+        self,
+        points: Mapping[int, PointDef],
+        offline_after: float = 300.0,
+        offline_severity: Severity = Severity.YELLOW,
+        policy: Policy | None = None,
+        channels: Iterable[Channel] = (),
+        labels: Labels | None = None,
+    ):
         self.points = dict(points)  #: point id -> definition
         self.offline_after = float(offline_after)  #: seconds of silence before a device is offline
         self.offline_severity = offline_severity
@@ -64,9 +70,12 @@ class Pipeline:
         (at construction, and again when the ledger changes the points: :meth:`reconfigure`)."""
         pol = self.engine.policy or Policy()
         self._device_of = {pid: (p.ref.enterprise, p.ref.device) for pid, p in self.points.items()}
-        self.nodata = {pid: rule for pid, p in self.points.items()  #: point id -> its NoData policy
-                       if (rule := pol.nodata_for(p.ref.enterprise, p.ref.device, p.ref.point, p.kind)) is not None
-                       and rule.action != "keep"}
+        self.nodata = {
+            pid: rule
+            for pid, p in self.points.items()  #: point id -> its NoData policy
+            if (rule := pol.nodata_for(p.ref.enterprise, p.ref.device, p.ref.point, p.kind)) is not None
+            and rule.action != "keep"
+        }
         # Rules marked ``when_running = S`` judge a collector only while it runs, and not in the
         # first S seconds after it starts: a plant stopped at night is not an airflow loss, and a
         # fan spinning up is not a pressure fault. The running state comes from the device's
@@ -74,8 +83,11 @@ class Pipeline:
         # difference: detectors.device); one builder and one state machine for every runtime.
         self._run_points = {pid for pid, p in self.points.items() if p.ref.point == RUNNING_POINT}
         explicit = {self._device_of[pid] for pid in self._run_points}
-        self._signal_points = {pid for pid, p in self.points.items()
-                               if self._device_of[pid] not in explicit and running_signal_spec(p.detectors)}
+        self._signal_points = {
+            pid
+            for pid, p in self.points.items()
+            if self._device_of[pid] not in explicit and running_signal_spec(p.detectors)
+        }
         self._signals_of: dict[tuple[str, str], list[int]] = {}
         for pid in sorted(self._signal_points):
             self._signals_of.setdefault(self._device_of[pid], []).append(pid)
@@ -123,8 +135,11 @@ class Pipeline:
             last_seen[dev] = now
             if dev in self.offline:
                 self.offline.discard(dev)
-                events.extend(observe(PointRef(dev[0], dev[1], ""),
-                                      Finding(OFFLINE_RULE, None, now, 0.0, "device reporting again")))
+                events.extend(
+                    observe(
+                        PointRef(dev[0], dev[1], ""), Finding(OFFLINE_RULE, None, now, 0.0, "device reporting again")
+                    )
+                )
         return events
 
     def warm(self, readings: Iterable[RawReading]) -> int:
@@ -154,10 +169,14 @@ class Pipeline:
             if seen <= limit and dev not in self.offline:
                 self.offline.add(dev)
                 silent = now - seen
-                events.extend(self.engine.observe(
-                    PointRef(dev[0], dev[1], ""),
-                    Finding(OFFLINE_RULE, self.offline_severity, now, silent,
-                            f"no data from device for {silent:.0f} s")))
+                events.extend(
+                    self.engine.observe(
+                        PointRef(dev[0], dev[1], ""),
+                        Finding(
+                            OFFLINE_RULE, self.offline_severity, now, silent, f"no data from device for {silent:.0f} s"
+                        ),
+                    )
+                )
         if self.nodata:
             events.extend(self._nodata_tick(now))
         return events
@@ -174,13 +193,19 @@ class Pipeline:
             ref = self.points[pid].ref
             silent = now - seen
             if rule.action == "alert":
-                events.extend(self.engine.observe(ref, Finding(NODATA_RULE, rule.severity, now, silent,
-                                                               f"no data from point for {silent:.0f} s")))
+                events.extend(
+                    self.engine.observe(
+                        ref, Finding(NODATA_RULE, rule.severity, now, silent, f"no data from point for {silent:.0f} s")
+                    )
+                )
             else:
                 for a in list(self.engine.open_alerts()):
                     if (a.enterprise, a.device, a.point) == (ref.enterprise, ref.device, ref.point):
-                        events.extend(self.engine.observe(ref, Finding(a.rule, None, now, silent,
-                                                                       f"no data for {silent:.0f} s: lifted")))
+                        events.extend(
+                            self.engine.observe(
+                                ref, Finding(a.rule, None, now, silent, f"no data for {silent:.0f} s: lifted")
+                            )
+                        )
         return events
 
     def watch_devices(self, devices: Iterable[tuple[str, str]], now: float) -> None:
@@ -199,8 +224,13 @@ class Pipeline:
             if pid not in self.silent_points:
                 self.point_seen[pid] = max(self.point_seen[pid], now)
 
-    def reconfigure(self, points: Mapping[int, PointDef], now: float, actor: str = "ledger",
-                    note: str = "测点已从台账撤销 / point retired from the ledger") -> list[AlertEvent]:
+    def reconfigure(
+        self,
+        points: Mapping[int, PointDef],
+        now: float,
+        actor: str = "ledger",
+        note: str = "测点已从台账撤销 / point retired from the ledger",
+    ) -> list[AlertEvent]:
         """Take a new set of points (the ledger changed, issue 14) without losing state: a point
         whose detector specs are unchanged keeps its detectors, a changed one starts fresh, a new
         one starts learning on its first reading, and a retired point's (or retired device's)
@@ -210,15 +240,22 @@ class Pipeline:
         self._index_points()
         for pid in list(self.chains):
             p = self.points.get(pid)
-            if p is None or p.detectors != old[pid].detectors or p.ref != old[pid].ref or (
-                    (self._device_of[pid] in gated_before) != (self._device_of[pid] in self._gated_devices)):
+            if (
+                p is None
+                or p.detectors != old[pid].detectors
+                or p.ref != old[pid].ref
+                or ((self._device_of[pid] in gated_before) != (self._device_of[pid] in self._gated_devices))
+            ):
                 del self.chains[pid]  # rebuilt on its next reading (its gates depend on the device too)
         live_refs = {(p.ref.enterprise, p.ref.device, p.ref.point) for p in self.points.values()}
         devices = set(self._device_of.values())
         events: list[AlertEvent] = []
         for a in list(self.engine.open_alerts()):
-            gone = (a.enterprise, a.device) not in devices if a.point == "" else (
-                (a.enterprise, a.device, a.point) not in live_refs)
+            gone = (
+                (a.enterprise, a.device) not in devices
+                if a.point == ""
+                else ((a.enterprise, a.device, a.point) not in live_refs)
+            )
             if gone:
                 events.extend(self.engine.resolve(a.id, actor, note, now))
         for dev in [d for d in self.last_seen if d not in devices]:
@@ -268,8 +305,12 @@ class Pipeline:
                         continue
                     for det, run_up in zip(chain.detectors, chain.run_ups):
                         if run_up is not None:
-                            events.extend(self.engine.observe(self.points[gpid].ref, Finding(
-                                det.rule, None, t, x, "collector stopped: rule paused until it runs again")))
+                            events.extend(
+                                self.engine.observe(
+                                    self.points[gpid].ref,
+                                    Finding(det.rule, None, t, x, "collector stopped: rule paused until it runs again"),
+                                )
+                            )
 
     def _signal_states(self, dev: tuple[str, str]):
         for spid in self._signals_of.get(dev, ()):
@@ -287,8 +328,9 @@ class Pipeline:
     def handle(self, aid: str, actor: str, note: str | None, at: float) -> list[AlertEvent]:
         return self.engine.handle(aid, actor, note, at)
 
-    def feedback(self, aid: str, actor: str, note: str | None, at: float,
-                 attachments: list[dict] | None = None) -> list[AlertEvent]:
+    def feedback(
+        self, aid: str, actor: str, note: str | None, at: float, attachments: list[dict] | None = None
+    ) -> list[AlertEvent]:
         return self.engine.feedback(aid, actor, note, at, attachments)
 
     # -- state ---------------------------------------------------------------------------------
@@ -339,11 +381,14 @@ class Pipeline:
         self.offline = {d for d in self.offline if not mine(d[0])} | state["offline"]
         keep = {p for p in self.point_seen if not mine(self.points[p].ref.enterprise)}
         self.point_seen = {p: t for p, t in self.point_seen.items() if p in keep} | {
-            p: t for p, t in state["point_seen"].items() if p in self.nodata}
+            p: t for p, t in state["point_seen"].items() if p in self.nodata
+        }
         self.silent_points = {p for p in self.silent_points if p in keep} | {
-            p for p in state["silent_points"] if p in self.nodata}
+            p for p in state["silent_points"] if p in self.nodata
+        }
         self.runs = {d: r for d, r in self.runs.items() if not mine(d[0])} | {
-            d: RunState(since) for d, since in state.get("running_since", {}).items()}
+            d: RunState(since) for d, since in state.get("running_since", {}).items()
+        }
         return shard, count
 
 

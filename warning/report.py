@@ -53,7 +53,8 @@ ALERT_COLUMNS = (
     "SELECT id, enterprise, device, point, rule, severity, peak_severity, state, holder, escalations, message, "
     "acknowledged_by, verdict, extract(epoch FROM opened_at) AS opened, extract(epoch FROM acknowledged_at) AS acked, "
     "extract(epoch FROM resolved_at) AS resolved, extract(epoch FROM cleared_at) AS cleared, resolved_by, "
-    "condition_active FROM alerts ")
+    "condition_active FROM alerts "
+)
 _TIMES = ("opened", "acked", "resolved", "cleared")
 
 
@@ -61,32 +62,56 @@ def _row(r) -> dict:
     return {k: (float(v) if k in _TIMES and v is not None else v) for k, v in dict(r).items()}
 
 
-async def gather(conn, start: float, end: float, names: Mapping[str, str] | None = None,
-                 enterprises: list[str] | None = None) -> dict:
+async def gather(
+    conn, start: float, end: float, names: Mapping[str, str] | None = None, enterprises: list[str] | None = None
+) -> dict:
     """The report's figures; only of ``enterprises`` when given (a caller's scope); ``names``
     name the enterprises."""
     alerts = await conn.fetch(
         ALERT_COLUMNS + "WHERE opened_at < to_timestamp($2) AND (opened_at >= to_timestamp($1) OR resolved_at IS NULL "
-        "OR resolved_at >= to_timestamp($1)) AND ($3::text[] IS NULL OR enterprise = ANY($3))", start, end, enterprises)
+        "OR resolved_at >= to_timestamp($1)) AND ($3::text[] IS NULL OR enterprise = ANY($3))",
+        start,
+        end,
+        enterprises,
+    )
     escalations = await conn.fetch(
         "SELECT a.enterprise, count(*) AS n FROM alert_events e JOIN alerts a ON a.id = e.alert_id "
         "WHERE e.kind = 'escalated' AND e.at >= to_timestamp($1) AND e.at < to_timestamp($2) "
-        "AND ($3::text[] IS NULL OR a.enterprise = ANY($3)) GROUP BY 1", start, end, enterprises)
+        "AND ($3::text[] IS NULL OR a.enterprise = ANY($3)) GROUP BY 1",
+        start,
+        end,
+        enterprises,
+    )
     sent = await conn.fetch(
         "SELECT extract(epoch FROM o.sent_at - o.created_at) AS delay FROM outbox o WHERE o.state = 'sent' "
         "AND o.created_at >= to_timestamp($1) AND o.created_at < to_timestamp($2) "
         "AND ($3::text[] IS NULL OR o.alert_id IN (SELECT id FROM alerts WHERE enterprise = ANY($3)))",
-        start, end, enterprises)
-    return summarise([_row(r) for r in alerts], {r["enterprise"]: r["n"] for r in escalations},
-                     [float(r["delay"]) for r in sent], start, end, names)
+        start,
+        end,
+        enterprises,
+    )
+    return summarise(
+        [_row(r) for r in alerts],
+        {r["enterprise"]: r["n"] for r in escalations},
+        [float(r["delay"]) for r in sent],
+        start,
+        end,
+        names,
+    )
 
 
 def _peak(a: dict) -> int:
     return a.get("peak_severity") or a["severity"]
 
 
-def summarise(alerts: list[dict], escalations: dict[str, int], sent_delays: list[float], start: float,
-              end: float, names: Mapping[str, str] | None = None) -> dict:
+def summarise(
+    alerts: list[dict],
+    escalations: dict[str, int],
+    sent_delays: list[float],
+    start: float,
+    end: float,
+    names: Mapping[str, str] | None = None,
+) -> dict:
     names = names or {}
     groups: dict[tuple[str, int], list[dict]] = defaultdict(list)
     opened_in = [a for a in alerts if start <= a["opened"] < end]
@@ -99,34 +124,68 @@ def summarise(alerts: list[dict], escalations: dict[str, int], sent_delays: list
     def times(items):
         tta = [a["acked"] - a["opened"] for a in items if signed(a)]
         ttr = [a["resolved"] - a["opened"] for a in items if a["resolved"] is not None and a["resolved"] < end]
-        return {"tta_p50": percentile(tta, 50), "tta_p90": percentile(tta, 90),
-                "ttr_p50": percentile(ttr, 50), "ttr_p90": percentile(ttr, 90),
-                "acknowledged": len(tta), "resolved": len(ttr),
-                "sign_rate": len(tta) / len(items) if items else None,
-                "cleared_unsigned": sum(1 for a in items if a.get("cleared") is not None and a["cleared"] < end
-                                        and not signed(a)),
-                "overdue": sum(1 for a in items if a["escalations"] > 0)}  # reached a step unsigned
+        return {
+            "tta_p50": percentile(tta, 50),
+            "tta_p90": percentile(tta, 90),
+            "ttr_p50": percentile(ttr, 50),
+            "ttr_p90": percentile(ttr, 90),
+            "acknowledged": len(tta),
+            "resolved": len(ttr),
+            "sign_rate": len(tta) / len(items) if items else None,
+            "cleared_unsigned": sum(
+                1 for a in items if a.get("cleared") is not None and a["cleared"] < end and not signed(a)
+            ),
+            "overdue": sum(1 for a in items if a["escalations"] > 0),
+        }  # reached a step unsigned
 
-    by = [{"enterprise": e, "enterprise_name": names.get(e, e), "severity": Severity(s).label, "alerts": len(items),
-           "escalations": sum(a["escalations"] for a in items), **times(items)}
-          for (e, s), items in sorted(groups.items(), key=lambda kv: (kv[0][0], -kv[0][1]))]
-    carried = [{"id": a["id"], "enterprise": a["enterprise"], "enterprise_name": names.get(a["enterprise"],
-                                                                                            a["enterprise"]),
-                "device": a["device"], "point": a["point"], "rule": a["rule"],
-                "severity": Severity(_peak(a)).label, "opened_at": a["opened"], "signed_for": signed(a),
-                "cleared": a.get("cleared") is not None and a["cleared"] < end and not a.get("condition_active", True),
-                "holder": a["holder"], "message": a["message"]}
-               for a in alerts if a["opened"] < end and (a["resolved"] is None or a["resolved"] >= end)]
+    by = [
+        {
+            "enterprise": e,
+            "enterprise_name": names.get(e, e),
+            "severity": Severity(s).label,
+            "alerts": len(items),
+            "escalations": sum(a["escalations"] for a in items),
+            **times(items),
+        }
+        for (e, s), items in sorted(groups.items(), key=lambda kv: (kv[0][0], -kv[0][1]))
+    ]
+    carried = [
+        {
+            "id": a["id"],
+            "enterprise": a["enterprise"],
+            "enterprise_name": names.get(a["enterprise"], a["enterprise"]),
+            "device": a["device"],
+            "point": a["point"],
+            "rule": a["rule"],
+            "severity": Severity(_peak(a)).label,
+            "opened_at": a["opened"],
+            "signed_for": signed(a),
+            "cleared": a.get("cleared") is not None and a["cleared"] < end and not a.get("condition_active", True),
+            "holder": a["holder"],
+            "message": a["message"],
+        }
+        for a in alerts
+        if a["opened"] < end and (a["resolved"] is None or a["resolved"] >= end)
+    ]
     carried.sort(key=lambda x: (-Severity.parse(x["severity"]), x["opened_at"]))
     by_peak = {s.label: sum(1 for a in opened_in if _peak(a) == s) for s in Severity}
-    lifted_by_system = sum(1 for a in opened_in if a["resolved"] is not None and a["resolved"] < end
-                           and a.get("resolved_by") is None)
+    lifted_by_system = sum(
+        1 for a in opened_in if a["resolved"] is not None and a["resolved"] < end and a.get("resolved_by") is None
+    )
     return {
-        "from": start, "to": end,
-        "totals": {"alerts": len(opened_in), **times(opened_in), "escalations": sum(escalations.values()),
-                   "notifications_sent": len(sent_delays), "sent_delay_p50": percentile(sent_delays, 50),
-                   "sent_delay_p90": percentile(sent_delays, 90), "carried_over": len(carried),
-                   "by_peak_severity": by_peak, "lifted_by_rule": lifted_by_system},
+        "from": start,
+        "to": end,
+        "totals": {
+            "alerts": len(opened_in),
+            **times(opened_in),
+            "escalations": sum(escalations.values()),
+            "notifications_sent": len(sent_delays),
+            "sent_delay_p50": percentile(sent_delays, 50),
+            "sent_delay_p90": percentile(sent_delays, 90),
+            "carried_over": len(carried),
+            "by_peak_severity": by_peak,
+            "lifted_by_rule": lifted_by_system,
+        },
         "by_enterprise_severity": by,
         "escalations_by_enterprise": escalations,
         "carried_over": carried,
@@ -134,17 +193,36 @@ def summarise(alerts: list[dict], escalations: dict[str, int], sent_delays: list
 
 
 #: CSV and table columns: (key, header msgid)
-SUMMARY_COLUMNS = (("enterprise", N_("enterprise code")), ("enterprise_name", N_("enterprise")),
-                   ("severity", N_("peak severity")), ("alerts", N_("alerts")),
-                   ("acknowledged", N_("signed for")), ("sign_rate", N_("sign-for rate")),
-                   ("cleared_unsigned", N_("cleared, not signed for")), ("overdue", N_("overdue (not signed in time)")),
-                   ("resolved", N_("lifted")), ("escalations", N_("escalations")),
-                   ("tta_p50", N_("time to sign p50 (s)")), ("tta_p90", N_("time to sign p90 (s)")),
-                   ("ttr_p50", N_("time to lift p50 (s)")), ("ttr_p90", N_("time to lift p90 (s)")))
-OPEN_COLUMNS = (("id", N_("alert no.")), ("enterprise", N_("enterprise code")), ("enterprise_name", N_("enterprise")),
-                ("device", N_("device")), ("point", N_("point")), ("rule", N_("rule")),
-                ("severity", N_("peak severity")), ("opened_at", N_("raised at")), ("signed_for", N_("signed for")),
-                ("cleared", N_("condition cleared")), ("holder", N_("held by")), ("message", N_("message")))
+SUMMARY_COLUMNS = (
+    ("enterprise", N_("enterprise code")),
+    ("enterprise_name", N_("enterprise")),
+    ("severity", N_("peak severity")),
+    ("alerts", N_("alerts")),
+    ("acknowledged", N_("signed for")),
+    ("sign_rate", N_("sign-for rate")),
+    ("cleared_unsigned", N_("cleared, not signed for")),
+    ("overdue", N_("overdue (not signed in time)")),
+    ("resolved", N_("lifted")),
+    ("escalations", N_("escalations")),
+    ("tta_p50", N_("time to sign p50 (s)")),
+    ("tta_p90", N_("time to sign p90 (s)")),
+    ("ttr_p50", N_("time to lift p50 (s)")),
+    ("ttr_p90", N_("time to lift p90 (s)")),
+)
+OPEN_COLUMNS = (
+    ("id", N_("alert no.")),
+    ("enterprise", N_("enterprise code")),
+    ("enterprise_name", N_("enterprise")),
+    ("device", N_("device")),
+    ("point", N_("point")),
+    ("rule", N_("rule")),
+    ("severity", N_("peak severity")),
+    ("opened_at", N_("raised at")),
+    ("signed_for", N_("signed for")),
+    ("cleared", N_("condition cleared")),
+    ("holder", N_("held by")),
+    ("message", N_("message")),
+)
 CSV_FIELDS = tuple(k for k, _ in SUMMARY_COLUMNS)
 OPEN_FIELDS = tuple(k for k, _ in OPEN_COLUMNS)
 
@@ -184,8 +262,11 @@ def _csv(key, v, locale, tz, english) -> str:
     if english:  # machine-friendly: labels, epoch seconds, fractions
         if v is None:
             return ""
-        return f"{v:.3f}" if isinstance(v, float) and key == "sign_rate" else (
-            f"{v:.1f}" if isinstance(v, float) else str(v))
+        return (
+            f"{v:.3f}"
+            if isinstance(v, float) and key == "sign_rate"
+            else (f"{v:.1f}" if isinstance(v, float) else str(v))
+        )
     return _cell(key, v, locale, tz)
 
 
@@ -199,8 +280,9 @@ def to_html(report: dict, site_name: str = "", locale: str | None = None, tz: st
 
     def table(rows, cols):
         head = "".join(f"<th>{e(tr(h))}</th>" for _, h in cols)
-        body = "".join("<tr>" + "".join(f"<td>{e(_cell(k, r.get(k), locale, tz))}</td>" for k, _ in cols) + "</tr>"
-                       for r in rows)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{e(_cell(k, r.get(k), locale, tz))}</td>" for k, _ in cols) + "</tr>" for r in rows
+        )
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
     def fmt(v) -> str:
@@ -208,18 +290,22 @@ def to_html(report: dict, site_name: str = "", locale: str | None = None, tz: st
 
     rate = "—" if t["sign_rate"] is None else f"{t['sign_rate'] * 100:.0f}%"
     peaks = "，".join(f"{word('severity', s, locale)} {n}" for s, n in reversed(t["by_peak_severity"].items()))
-    figures = [(tr("早发现 alerts raised"), t["alerts"]),
-               (tr("alerts by peak severity"), peaks),
-               (tr("签收率 sign-for rate"), f"{rate} ({t['acknowledged']} / {t['alerts']})"),
-               (tr("cleared, not signed for"), t["cleared_unsigned"]),
-               (tr("overdue (not signed in time)"), t["overdue"]),
-               (tr("早研判 time to sign p50 / p90 (s)"), f"{fmt(t['tta_p50'])} / {fmt(t['tta_p90'])}"),
-               (tr("早预警 notifications sent; delay p50 / p90 (s)"),
-                f"{t['notifications_sent']}; {fmt(t['sent_delay_p50'])} / {fmt(t['sent_delay_p90'])}"),
-               (tr("escalations"), t["escalations"]),
-               (tr("早处置 time to lift p50 / p90 (s)"), f"{fmt(t['ttr_p50'])} / {fmt(t['ttr_p90'])}"),
-               (tr("lifted by the site's rule (blue and yellow only)"), t["lifted_by_rule"]),
-               (tr("open items carried over"), t["carried_over"])]
+    figures = [
+        (tr("早发现 alerts raised"), t["alerts"]),
+        (tr("alerts by peak severity"), peaks),
+        (tr("签收率 sign-for rate"), f"{rate} ({t['acknowledged']} / {t['alerts']})"),
+        (tr("cleared, not signed for"), t["cleared_unsigned"]),
+        (tr("overdue (not signed in time)"), t["overdue"]),
+        (tr("早研判 time to sign p50 / p90 (s)"), f"{fmt(t['tta_p50'])} / {fmt(t['tta_p90'])}"),
+        (
+            tr("早预警 notifications sent; delay p50 / p90 (s)"),
+            f"{t['notifications_sent']}; {fmt(t['sent_delay_p50'])} / {fmt(t['sent_delay_p90'])}",
+        ),
+        (tr("escalations"), t["escalations"]),
+        (tr("早处置 time to lift p50 / p90 (s)"), f"{fmt(t['ttr_p50'])} / {fmt(t['ttr_p90'])}"),
+        (tr("lifted by the site's rule (blue and yellow only)"), t["lifted_by_rule"]),
+        (tr("open items carried over"), t["carried_over"]),
+    ]
     fig = "".join(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in figures)
     lang = "en" if locale == "en" else "zh-CN"
     span = f"{local(report['from'], tz)} – {local(report['to'], tz)} ({e(tz or 'Asia/Shanghai')})"
@@ -230,7 +316,7 @@ td,th{{border:1px solid #999;padding:.3em .6em;text-align:left}}</style></head><
 <h1>{e(tr("Shift report"))} {e(site_name)}</h1>
 <p>{e(span)}</p>
 <h2>{e(tr("四早 figures"))}</h2><table>{fig}</table>
-<h2>{e(tr("Alerts by enterprise and peak severity"))}</h2>{table(report['by_enterprise_severity'], SUMMARY_COLUMNS)}
-<h2>{e(tr("Open items carried over to the next shift"))}</h2>{table(report['carried_over'], OPEN_COLUMNS)}
+<h2>{e(tr("Alerts by enterprise and peak severity"))}</h2>{table(report["by_enterprise_severity"], SUMMARY_COLUMNS)}
+<h2>{e(tr("Open items carried over to the next shift"))}</h2>{table(report["carried_over"], OPEN_COLUMNS)}
 </body></html>
 """

@@ -124,8 +124,15 @@ class Server:
         metrics = Metrics()
         hub = Hub(metrics=metrics, labels=public_labels(self.site))
         if s.roles:
-            self.runtime = KafkaGateway(self.site, self.pool, s.kafka or KafkaSettings.from_env(), metrics=metrics,
-                                        hub=hub, roles=s.roles, max_in_flight=s.runtime.max_pending)
+            self.runtime = KafkaGateway(
+                self.site,
+                self.pool,
+                s.kafka or KafkaSettings.from_env(),
+                metrics=metrics,
+                hub=hub,
+                roles=s.roles,
+                max_in_flight=s.runtime.max_pending,
+            )
         else:
             self.runtime = EmbeddedRuntime(self.site, self.pool, metrics=metrics, hub=hub, options=s.runtime)
         await self.runtime.start()
@@ -134,19 +141,30 @@ class Server:
         auth.enterprise_by_digest = self.tokens  # run-time issued and revoked tokens count too
         buckets = Buckets(s.rate, s.burst)
         proxies = TrustedProxies(parse_networks(s.trusted_proxies or os.environ.get("WARNING_TRUSTED_PROXIES")))
-        state = AppState(self.site, self.pool, self.runtime, hub, metrics, auth, buckets, s.max_body,
-                         proxies=proxies, public_url=s.public_url or os.environ.get("WARNING_PUBLIC_URL") or None,
-                         admission=Admission(s.share_requests, s.share_readings),
-                         enterprise_buckets=Buckets(s.enterprise_rate or s.rate, (s.enterprise_rate or s.rate) / s.rate
-                                                    * s.burst),
-                         ledger=self.ledger, tokens=self.tokens)
+        state = AppState(
+            self.site,
+            self.pool,
+            self.runtime,
+            hub,
+            metrics,
+            auth,
+            buckets,
+            s.max_body,
+            proxies=proxies,
+            public_url=s.public_url or os.environ.get("WARNING_PUBLIC_URL") or None,
+            admission=Admission(s.share_requests, s.share_readings),
+            enterprise_buckets=Buckets(s.enterprise_rate or s.rate, (s.enterprise_rate or s.rate) / s.rate * s.burst),
+            ledger=self.ledger,
+            tokens=self.tokens,
+        )
         self.state = state
         self._background.append(asyncio.create_task(self._token_loop()))
         if s.store_interval > 0:
             self._background.append(asyncio.create_task(self._store_loop()))
         if s.mqtt is not None:
-            self.mqtt = MqttSource(s.mqtt, runtime=self.runtime, auth=auth, buckets=buckets, pool=self.pool,
-                                   metrics=metrics)
+            self.mqtt = MqttSource(
+                s.mqtt, runtime=self.runtime, auth=auth, buckets=buckets, pool=self.pool, metrics=metrics
+            )
             state.mqtt = self.mqtt
             self._background.append(asyncio.create_task(self.mqtt.run()))
         state.uploads = s.uploads or ((s.data_dir or default_data_dir()) / "uploads")
@@ -155,12 +173,23 @@ class Server:
         state.risk = self.risk
         self.app = build_app(state)
         lim = s.limits
-        config = uvicorn.Config(self.app, host=s.host, port=s.port, http=protocol_with(lim), ws="websockets-sansio",
-                                ws_max_size=lim.ws_max_size, lifespan="off", log_level="warning", access_log=False,
-                                timeout_keep_alive=lim.idle_timeout, timeout_graceful_shutdown=GRACEFUL_HTTP,
-                                # forwarded headers are read only from --trusted-proxies (web.proxies);
-                                # uvicorn would otherwise believe them from 127.0.0.1
-                                proxy_headers=False, forwarded_allow_ips="")
+        config = uvicorn.Config(
+            self.app,
+            host=s.host,
+            port=s.port,
+            http=protocol_with(lim),
+            ws="websockets-sansio",
+            ws_max_size=lim.ws_max_size,
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+            timeout_keep_alive=lim.idle_timeout,
+            timeout_graceful_shutdown=GRACEFUL_HTTP,
+            # forwarded headers are read only from --trusted-proxies (web.proxies);
+            # uvicorn would otherwise believe them from 127.0.0.1
+            proxy_headers=False,
+            forwarded_allow_ips="",
+        )
         self.uvicorn = uvicorn.Server(config)
         self.uvicorn.capture_signals = contextlib.nullcontext  # the CLI owns signals, for an orderly stop
         self._serving = asyncio.create_task(self.uvicorn.serve())
@@ -199,8 +228,9 @@ class Server:
             backlog = False
             try:
                 # an hour of the district a pass, so a stop never waits long for the thread
-                res = await asyncio.to_thread(maintenance.run_pass_in_thread, self.dsn, self.site.retention,
-                                              max_hours=1)
+                res = await asyncio.to_thread(
+                    maintenance.run_pass_in_thread, self.dsn, self.site.retention, max_hours=1
+                )
                 backlog = res.packed.readings > 0
             except Exception as exc:  # the store may be away: the next pass carries on
                 log.warning("store upkeep failed: %s", exc)

@@ -107,8 +107,12 @@ class Retention:
     dead_letter_days: int | None = 90
 
     def keep_days(self, table: str) -> int | None:
-        return {"readings_packed": self.raw_days, "rollups": self.rollup_days, "messages": self.message_days,
-                "dead_letters": self.dead_letter_days}[table]
+        return {
+            "readings_packed": self.raw_days,
+            "rollups": self.rollup_days,
+            "messages": self.message_days,
+            "dead_letters": self.dead_letter_days,
+        }[table]
 
     @classmethod
     def from_dict(cls, raw: dict | None) -> Retention:

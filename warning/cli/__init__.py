@@ -45,8 +45,11 @@ STORE_OPTIONS: dict[str, tuple[str, ...]] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="warning", parents=[_store.options()],
-                                     description="Real-time monitoring and early warning for dust-explosion hazards.")
+    parser = argparse.ArgumentParser(
+        prog="warning",
+        parents=[_store.options()],
+        description="Real-time monitoring and early warning for dust-explosion hazards.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for module in COMMANDS:
         module.register(sub)
@@ -75,8 +78,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    logging.basicConfig(level=getattr(args, "log_level", "INFO").upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=getattr(args, "log_level", "INFO").upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         return args.func(args)
     except ConfigError as exc:

@@ -35,11 +35,18 @@ def options(*which: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     for name in which or SHARED:
         if name == "database":
-            p.add_argument("--database", default=argparse.SUPPRESS,
-                           help="PostgreSQL DSN (or WARNING_DATABASE_URL); default: the embedded server")
+            p.add_argument(
+                "--database",
+                default=argparse.SUPPRESS,
+                help="PostgreSQL DSN (or WARNING_DATABASE_URL); default: the embedded server",
+            )
         elif name == "data_dir":
-            p.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS,
-                           help="embedded PostgreSQL folder (or WARNING_DATA_DIR)")
+            p.add_argument(
+                "--data-dir",
+                type=Path,
+                default=argparse.SUPPRESS,
+                help="embedded PostgreSQL folder (or WARNING_DATA_DIR)",
+            )
         elif name == "site":
             p.add_argument("--site", type=Path, default=argparse.SUPPRESS, help="site file (TOML)")
         else:

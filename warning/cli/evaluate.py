@@ -28,15 +28,26 @@ def register(sub) -> None:
     p = sub.add_parser("evaluate", help="score detector output against labelled anomaly windows")
     p.add_argument("results", nargs="?", type=Path, help="a `warning score` CSV or a directory of them")
     p.add_argument("--labels", type=Path, default=None, help="NAB windows JSON, or a CSV with start,end columns")
-    p.add_argument("--threshold", type=float, default=None,
-                   help="decision threshold on anomaly_score (default: the alert column, else 0.5)")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="decision threshold on anomaly_score (default: the alert column, else 0.5)",
+    )
     p.add_argument("--json", type=Path, default=None, help="also write the figures as JSON here")
-    p.add_argument("--scenarios", nargs="+", type=Path, default=None,
-                   help="evaluate simulated scenarios instead (delegates to simulators.evaluate)")
+    p.add_argument(
+        "--scenarios",
+        nargs="+",
+        type=Path,
+        default=None,
+        help="evaluate simulated scenarios instead (delegates to simulators.evaluate)",
+    )
     p.add_argument("--out", default=None, help="with --scenarios: directory for the JSON and PNGs")
     p.add_argument("--no-plot", dest="plot", action="store_false", help="with --scenarios: no PNGs")
     p.add_argument("--interval", type=float, default=None, help="with --scenarios: sampling interval (s)")
-    p.add_argument("--risk", default=None, help="with --scenarios: a risk-model file for the warnings (default: the defaults)")
+    p.add_argument(
+        "--risk", default=None, help="with --scenarios: a risk-model file for the warnings (default: the defaults)"
+    )
     p.set_defaults(func=main)
 
 
@@ -112,8 +123,7 @@ def main(args) -> int:
         try:
             sim_eval = importlib.import_module("simulators.evaluate")  # optional: the simulators' bench
         except ImportError:
-            print("warning evaluate --scenarios: simulators.evaluate is not available in this install",
-                  file=sys.stderr)
+            print("warning evaluate --scenarios: simulators.evaluate is not available in this install", file=sys.stderr)
             return 2
         return sim_eval.main(args)
     if args.results is None:
@@ -156,8 +166,11 @@ def main(args) -> int:
             rows_per.append(row_metrics(t, act, w))
     ev = combine_events(per)
     rows = combine_rows(rows_per) if rows_per and len(rows_per) == len(files) else None
-    label = "alert column" if thr is None and all(r[2] is not None for r, _ in files.values()) \
+    label = (
+        "alert column"
+        if thr is None and all(r[2] is not None for r, _ in files.values())
         else f"score >= {0.5 if thr is None else thr:g}"
+    )
     print(f"{len(files)} file(s), {ev['windows']} labelled window(s), {ev['days']:.1f} days")
     print("NAB windowed score     optimised (threshold)   at fixed threshold")
     for p in best:
@@ -166,13 +179,17 @@ def main(args) -> int:
     print(f"  alert events {ev['events']} (true {ev['true_events']}, false {ev['false_events']})")
     print(f"  event precision {ev['precision']:.3f}  recall {ev['recall']:.3f}  F1 {ev['f1']:.3f}")
     ttd = ev["median_time_to_detect"]
-    print("  time to detect (from window start): " +
-          ("none detected" if ttd is None else f"median {ttd:.0f} s, mean {ev['mean_time_to_detect']:.0f} s"))
+    print(
+        "  time to detect (from window start): "
+        + ("none detected" if ttd is None else f"median {ttd:.0f} s, mean {ev['mean_time_to_detect']:.0f} s")
+    )
     print(f"  false alarms per day {ev['false_alarms_per_day']:.3f}")
     if rows is not None:
         print("rows of the active column (the condition held open):")
-        print(f"  precision {rows['precision']:.3f}  recall {rows['recall']:.3f}  F1 {rows['f1']:.3f}  "
-              f"FAR {100 * rows['far']:.1f} % of normal rows  MAR {100 * rows['mar']:.1f} % of anomalous rows")
+        print(
+            f"  precision {rows['precision']:.3f}  recall {rows['recall']:.3f}  F1 {rows['f1']:.3f}  "
+            f"FAR {100 * rows['far']:.1f} % of normal rows  MAR {100 * rows['mar']:.1f} % of anomalous rows"
+        )
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"nab": best, "nab_fixed": fixed, "events": ev, "rows": rows}, fh, indent=1, default=float)

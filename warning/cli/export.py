@@ -25,12 +25,18 @@ from . import _store
 
 
 def register(sub) -> None:
-    ex = sub.add_parser("export", parents=[_store.options("database", "data_dir")],
-                        help="write readings of a time range from PostgreSQL to a telemetry CSV")
+    ex = sub.add_parser(
+        "export",
+        parents=[_store.options("database", "data_dir")],
+        help="write readings of a time range from PostgreSQL to a telemetry CSV",
+    )
     ex.add_argument("--from", dest="since", default=None, help="ISO-8601 or epoch seconds")
     ex.add_argument("--to", dest="until", default=None, help="ISO-8601 or epoch seconds (default now)")
-    ex.add_argument("--timezone", default=DEFAULT_TIMEZONE,
-                    help=f"zone of a time written without one (the site's timezone; default {DEFAULT_TIMEZONE})")
+    ex.add_argument(
+        "--timezone",
+        default=DEFAULT_TIMEZONE,
+        help=f"zone of a time written without one (the site's timezone; default {DEFAULT_TIMEZONE})",
+    )
     ex.add_argument("--enterprise", default=None)
     ex.add_argument("-o", "--output", type=Path, required=True)
     ex.set_defaults(func=lambda args: asyncio.run(_export(args)))
@@ -63,9 +69,11 @@ async def export_csv(conn, since: datetime, until: datetime, enterprise: str | N
     """Write the readings of ``[since, until)`` to ``out``; returns how many were written."""
     from simulators.csvio import HEADER
 
-    points = await conn.fetch("SELECT id, enterprise, device, point FROM points "
-                              "WHERE $1::text IS NULL OR enterprise = $1 ORDER BY enterprise, device, point",
-                              enterprise)
+    points = await conn.fetch(
+        "SELECT id, enterprise, device, point FROM points "
+        "WHERE $1::text IS NULL OR enterprise = $1 ORDER BY enterprise, device, point",
+        enterprise,
+    )
     ids = [r["id"] for r in points]
     rank = {r["id"]: k for k, r in enumerate(points)}  # (enterprise, device, point) order
     prefix = [",".join(_csv_field(r[c]) for c in ("enterprise", "device", "point")) + "," for r in points]
@@ -84,8 +92,14 @@ async def export_csv(conn, since: datetime, until: datetime, enterprise: str | N
                 who = np.concatenate([np.full(s[0].size, rank[p], np.int64) for p, s in parts])
                 order = np.lexsort((who, ts))
                 stamps = _iso(ts[order])
-                fh.write("".join([f"{prefix[w]}{t},{v!r}\n" for w, t, v in
-                                  zip(who[order].tolist(), stamps, val[order].tolist(), strict=True)]))
+                fh.write(
+                    "".join(
+                        [
+                            f"{prefix[w]}{t},{v!r}\n"
+                            for w, t, v in zip(who[order].tolist(), stamps, val[order].tolist(), strict=True)
+                        ]
+                    )
+                )
                 n += ts.size
     return n
 
@@ -93,13 +107,18 @@ async def export_csv(conn, since: datetime, until: datetime, enterprise: str | N
 async def _export(args) -> int:
     try:
         until = parse_time(args.until, args.timezone) if args.until else datetime.fromtimestamp(time.time(), UTC)
-        since = (parse_time(args.since, args.timezone) if args.since
-                 else datetime.fromtimestamp(until.timestamp() - 3600, UTC))
+        since = (
+            parse_time(args.since, args.timezone)
+            if args.since
+            else datetime.fromtimestamp(until.timestamp() - 3600, UTC)
+        )
     except ValueError as exc:
         print(f"export: {exc}", file=sys.stderr)
         return 2
     async with _store.connection(args) as conn:
         n = await export_csv(conn, since, until, args.enterprise, args.output)
-    print(f"wrote {n} readings from {since.isoformat()} to {until.isoformat()} to {args.output} "
-          f"(from {_store.describe(args)})")
+    print(
+        f"wrote {n} readings from {since.isoformat()} to {until.isoformat()} to {args.output} "
+        f"(from {_store.describe(args)})"
+    )
     return 0

@@ -19,13 +19,24 @@ def register(sub) -> None:
     rp = sub.add_parser("replay", help="push a telemetry CSV through the API with its original timing")
     rp.add_argument("file", type=Path, help="CSV: enterprise,device,point,ts,value (as warning export writes)")
     rp.add_argument("--url", default="http://127.0.0.1:8080")
-    rp.add_argument("--credentials", type=Path, default=config_dir() / "demo" / "credentials.toml",
-                    help="TOML with a [tokens] table: enterprise id = token")
+    rp.add_argument(
+        "--credentials",
+        type=Path,
+        default=config_dir() / "demo" / "credentials.toml",
+        help="TOML with a [tokens] table: enterprise id = token",
+    )
     rp.add_argument("--speed", type=float, default=1.0, help="1 = recorded timing, 10 = ten times faster, 0 = no waits")
-    rp.add_argument("--retime", choices=("keep", "now"), default="keep",
-                    help="keep the recorded timestamps, or move them so the replay looks live")
-    rp.add_argument("--timezone", default=DEFAULT_TIMEZONE,
-                    help=f"zone of a ts written without one (the site's timezone; default {DEFAULT_TIMEZONE})")
+    rp.add_argument(
+        "--retime",
+        choices=("keep", "now"),
+        default="keep",
+        help="keep the recorded timestamps, or move them so the replay looks live",
+    )
+    rp.add_argument(
+        "--timezone",
+        default=DEFAULT_TIMEZONE,
+        help=f"zone of a ts written without one (the site's timezone; default {DEFAULT_TIMEZONE})",
+    )
     rp.add_argument("--chunk", type=int, default=2000, help="messages per request, at most")
     rp.add_argument("--concurrency", type=int, default=16)
     rp.set_defaults(func=lambda args: asyncio.run(_replay(args)))
@@ -64,7 +75,9 @@ async def _replay(args) -> int:
         loop.add_signal_handler(sig, stop.set)
     with open(args.file, encoding="utf-8", newline="") as fh:
         async with Poster(args.url, tokens, concurrency=args.concurrency) as poster:
-            stats = await replay(read_rows(fh, args.timezone), poster, speed=args.speed, shift_s=shift, stop=stop, chunk=args.chunk)
+            stats = await replay(
+                read_rows(fh, args.timezone), poster, speed=args.speed, shift_s=shift, stop=stop, chunk=args.chunk
+            )
             stats["last_error"] = poster.last_error
     print(json.dumps({**stats, "shift_s": round(shift, 3)}, indent=1))
     return 0 if stats["rejected"] == 0 and stats["failed"] == 0 and stats["skipped"] == 0 else 1

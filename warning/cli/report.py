@@ -24,13 +24,20 @@ from . import _store
 
 
 def register(sub) -> None:
-    p = sub.add_parser("report", parents=[_store.options("database", "data_dir", "site")],
-                       help="shift report, or --monthly analysis (HTML and CSV)")
-    p.add_argument("--from", dest="start",
-                   help="ISO-8601 (read in the site's time zone if it has no zone) or epoch seconds")
+    p = sub.add_parser(
+        "report",
+        parents=[_store.options("database", "data_dir", "site")],
+        help="shift report, or --monthly analysis (HTML and CSV)",
+    )
+    p.add_argument(
+        "--from", dest="start", help="ISO-8601 (read in the site's time zone if it has no zone) or epoch seconds"
+    )
     p.add_argument("--to", dest="end", help="ISO-8601 or epoch seconds")
-    p.add_argument("--timezone", default=None,
-                   help=f"zone of a time written without one (default: the site's timezone, else {DEFAULT_TIMEZONE})")
+    p.add_argument(
+        "--timezone",
+        default=None,
+        help=f"zone of a time written without one (default: the site's timezone, else {DEFAULT_TIMEZONE})",
+    )
     p.add_argument("--monthly", action="store_true", help="the monthly analysis (月度安全分析研判)")
     p.add_argument("--month", help="YYYY-MM for --monthly (default: the month before this one)")
     p.add_argument("--out", type=Path, default=Path("."), help="folder for the HTML and CSV files")
@@ -42,6 +49,7 @@ def register(sub) -> None:
 
 def _site(args):
     from ..config import ConfigError, config_dir, load_site
+
     path = args.site or (config_dir() / "demo" / "site.toml" if args.demo else config_dir() / "site.toml")
     if args.site is None and not path.exists():
         return None
@@ -54,6 +62,7 @@ def _site(args):
 def month_span(month: str | None, tz: str, now: float) -> tuple[float, float]:
     """[first instant, first instant of the next month) of ``YYYY-MM`` (default: last month) in ``tz``."""
     from ..times import zone
+
     z = zone(tz)
     if month is None:
         d = datetime.fromtimestamp(now, z)
@@ -99,8 +108,9 @@ async def _report(args) -> int:
         print("--from must be before --to", file=sys.stderr)
         return 2
     async with _store.connection(args) as conn:
-        data = await (monthly.gather(conn, start, end, names, tz) if args.monthly
-                      else report.gather(conn, start, end, names))
+        data = await (
+            monthly.gather(conn, start, end, names, tz) if args.monthly else report.gather(conn, start, end, names)
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     if args.monthly:
         (args.out / "monthly.html").write_text(monthly.to_html(data, title, loc, tz), encoding="utf-8")
@@ -113,9 +123,18 @@ async def _report(args) -> int:
     (args.out / "open.csv").write_text(report.to_csv(data, "open", loc, tz), encoding="utf-8")
     t = data["totals"]
     rate = "—" if t["sign_rate"] is None else f"{t['sign_rate'] * 100:.0f}%"
-    print(translate("{alerts} alerts, sign-for rate {rate}, {cleared} cleared unsigned, {overdue} overdue, "
-                    "{escalations} escalations, {open} open items carried over; wrote {path}", loc,
-                    alerts=t["alerts"], rate=rate, cleared=t["cleared_unsigned"], overdue=t["overdue"],
-                    escalations=t["escalations"], open=t["carried_over"],
-                    path=f"{args.out / 'report.html'}, summary.csv, open.csv ({_store.describe(args)})"))
+    print(
+        translate(
+            "{alerts} alerts, sign-for rate {rate}, {cleared} cleared unsigned, {overdue} overdue, "
+            "{escalations} escalations, {open} open items carried over; wrote {path}",
+            loc,
+            alerts=t["alerts"],
+            rate=rate,
+            cleared=t["cleared_unsigned"],
+            overdue=t["overdue"],
+            escalations=t["escalations"],
+            open=t["carried_over"],
+            path=f"{args.out / 'report.html'}, summary.csv, open.csv ({_store.describe(args)})",
+        )
+    )
     return 0

@@ -35,11 +35,18 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", type=Path, default=None, help="output CSV (default: standard output)")
     p.add_argument("--warmup-rows", type=int, default=0, help="learn the first N rows (known normal) unscored")
     p.add_argument("--profile", default="default", help="detector chain profile (default, quiet, sensitive)")
-    p.add_argument("--kinds", default=None, metavar="COLUMN=KIND,...",
-                   help="run the production chain of these point kinds (config/kinds.toml) as the runtime does")
-    p.add_argument("--kinds-file", type=Path, default=None, help="another point-kinds file (default: config/kinds.toml)")
-    p.add_argument("--separate", action="store_true",
-                   help="several columns: score each alone (no joint multivariate model)")
+    p.add_argument(
+        "--kinds",
+        default=None,
+        metavar="COLUMN=KIND,...",
+        help="run the production chain of these point kinds (config/kinds.toml) as the runtime does",
+    )
+    p.add_argument(
+        "--kinds-file", type=Path, default=None, help="another point-kinds file (default: config/kinds.toml)"
+    )
+    p.add_argument(
+        "--separate", action="store_true", help="several columns: score each alone (no joint multivariate model)"
+    )
     p.set_defaults(func=main)
 
 
@@ -127,8 +134,7 @@ COLUMN_BUDGET = 0.1
 STUCK = {"type": "stuck", "window": 0.0, "min_samples": 20, "relative": 2.0}
 
 
-def score_rows(rows, ncols: int, spec: dict, warmup_rows: int = 0, names: list[str] | None = None,
-               joint: bool = True):
+def score_rows(rows, ncols: int, spec: dict, warmup_rows: int = 0, names: list[str] | None = None, joint: bool = True):
     """Yield (raw time, score, alert, active) per row: the online core of ``warning score``.
 
     One column: the profile's detector. Two or more columns (unless not ``joint``): the
@@ -216,8 +222,13 @@ def kinds_points(kinds_of: dict[str, str], table: dict[str, dict]) -> dict[int, 
         k = table.get(kind)
         if k is None:
             raise ValueError(f"--kinds: unknown point kind {kind!r} (known: {', '.join(sorted(table))})")
-        points[pid] = PointDef(PointRef("score", "device", col), kind, k.get("unit", ""), k.get("title", col),
-                               tuple(merge(k.get("detectors", []), None)))
+        points[pid] = PointDef(
+            PointRef("score", "device", col),
+            kind,
+            k.get("unit", ""),
+            k.get("title", col),
+            tuple(merge(k.get("detectors", []), None)),
+        )
     return points
 
 
@@ -280,8 +291,9 @@ def main(args) -> int:
                 w.writerow([raw, f"{s:.6f}", alert, active, sev])
         else:
             w.writerow(["timestamp", "anomaly_score", "alert", "active"])
-            for raw, s, alert, active in score_rows(rows, len(vnames), spec, args.warmup_rows, vnames,
-                                                    joint=not args.separate):
+            for raw, s, alert, active in score_rows(
+                rows, len(vnames), spec, args.warmup_rows, vnames, joint=not args.separate
+            ):
                 w.writerow([raw, f"{s:.6f}", alert, active])
     except ValueError as exc:
         print(f"warning score: {exc}", file=sys.stderr)

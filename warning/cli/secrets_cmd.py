@@ -30,11 +30,16 @@ def register(sub) -> None:
     p = sub.add_parser("token", parents=[with_site], help="issue, rotate, revoke and list enterprise tokens")
     p.set_defaults(func=_token, action=None)
     acts = p.add_subparsers(dest="action")
-    n = acts.add_parser("new", parents=[store], help="issue a token for an enterprise (printed once, stored as a digest)")
+    n = acts.add_parser(
+        "new", parents=[store], help="issue a token for an enterprise (printed once, stored as a digest)"
+    )
     n.add_argument("enterprise")
     n.add_argument("--label", default="")
-    r = acts.add_parser("rotate", parents=[with_site],
-                        help="issue a new token and revoke the enterprise's other tokens (--site: its digests too)")
+    r = acts.add_parser(
+        "rotate",
+        parents=[with_site],
+        help="issue a new token and revoke the enterprise's other tokens (--site: its digests too)",
+    )
     r.add_argument("enterprise")
     v = acts.add_parser("revoke", parents=[store], help="revoke a token (give the token or its digest)")
     v.add_argument("enterprise")
@@ -51,8 +56,11 @@ def _token(args) -> int:
         return 2
     if args.action is None:
         if args.database or args.data_dir:
-            print("warning token: without an action nothing is stored; --database/--data-dir are for "
-                  "new, rotate, revoke and list", file=sys.stderr)
+            print(
+                "warning token: without an action nothing is stored; --database/--data-dir are for "
+                "new, rotate, revoke and list",
+                file=sys.stderr,
+            )
             return 2
         tok = new_token()
         print(f"token  = {tok}\ndigest = {token_digest(tok)}")
@@ -73,8 +81,10 @@ async def _manage(args) -> int:
             digest = args.token if _HEX64.fullmatch(args.token) else token_digest(args.token)
             outcome = await token_store.revoke(conn, digest, args.enterprise)
             if outcome == "other enterprise":
-                print(f"refused: token {digest[:16]}… belongs to another enterprise than {args.enterprise} "
-                      f"in {where}", file=sys.stderr)
+                print(
+                    f"refused: token {digest[:16]}… belongs to another enterprise than {args.enterprise} in {where}",
+                    file=sys.stderr,
+                )
                 return 1
             print(f"revoked {digest[:16]}… of {args.enterprise} in {where} ({outcome})")
             return 0
@@ -86,7 +96,9 @@ async def _manage(args) -> int:
                 for digest in old:
                     await token_store.revoke(conn, digest, args.enterprise)
                 print(f"revoked {len(old)} earlier token(s) of {args.enterprise} in {where}", file=sys.stderr)
-            await token_store.add(conn, token_digest(tok), args.enterprise, (args.label if args.action == "new" else "") or args.action)
+            await token_store.add(
+                conn, token_digest(tok), args.enterprise, (args.label if args.action == "new" else "") or args.action
+            )
         print(f"issued a token for {args.enterprise} in {where}", file=sys.stderr)
         print(tok)  # the only time the token is shown
         return 0
@@ -96,6 +108,7 @@ def _site_digests(site_path: str | None, enterprise: str) -> list[str]:
     if not site_path:
         return []
     from ..config import load_site
+
     e = load_site(site_path).enterprises.get(enterprise)
     return list(e.token_digests) if e else []
 

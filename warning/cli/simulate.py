@@ -38,31 +38,64 @@ log = logging.getLogger("warning")
 
 
 def register(sub) -> None:
-    sim = sub.add_parser("simulate", parents=[_store.options("site")],
-                         help="push simulated telemetry to a running server, or write it to CSV "
-                              "(--site: default the demo's, or the scenario's)")
+    sim = sub.add_parser(
+        "simulate",
+        parents=[_store.options("site")],
+        help="push simulated telemetry to a running server, or write it to CSV "
+        "(--site: default the demo's, or the scenario's)",
+    )
     sim.add_argument("--url", default="http://127.0.0.1:8080")
-    sim.add_argument("--credentials", type=Path, default=None,
-                     help="TOML with a [tokens] table (default: the demo's, or the scenario's generated tokens)")
+    sim.add_argument(
+        "--credentials",
+        type=Path,
+        default=None,
+        help="TOML with a [tokens] table (default: the demo's, or the scenario's generated tokens)",
+    )
     sim.add_argument("--scenario", type=Path, default=None, help="a scenario file (config/scenarios/*.toml)")
     sim.add_argument("--speed", type=float, default=1.0, help="1 = real time, 0 = as fast as possible")
-    sim.add_argument("--duration", type=float, default=None,
-                     help="simulated seconds (default: the scenario's; the demo forever; --load 30 s; --csv 1 h)")
+    sim.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="simulated seconds (default: the scenario's; the demo forever; --load 30 s; --csv 1 h)",
+    )
     sim.add_argument("--csv", type=Path, default=None, help="write readings to this CSV instead of pushing")
     sim.add_argument("--load", type=float, default=None, metavar="N", help="hold N readings/s (load test)")
-    sim.add_argument("--write-site", type=Path, default=None, metavar="DIR",
-                     help="write the scenario's site.toml and credentials.toml here, then exit")
-    sim.add_argument("--enterprises", type=int, default=None, metavar="N",
-                     help="with --write-site and no --scenario: generate a site of N enterprises")
+    sim.add_argument(
+        "--write-site",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write the scenario's site.toml and credentials.toml here, then exit",
+    )
+    sim.add_argument(
+        "--enterprises",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --write-site and no --scenario: generate a site of N enterprises",
+    )
     sim.add_argument("--collectors", type=int, default=3, help="bag filters per generated enterprise")
     sim.add_argument("--seed", type=int, default=1, help="seed of the generated site (names, tokens)")
-    sim.add_argument("--live", action="store_true",
-                     help="with --scenario: move it so it starts now (or ends now, if faster than real time), "
-                          "not by whole weeks; the faults lose their time of day")
-    sim.add_argument("--platform", choices=("national", "provincial"), default=None,
-                     help="speak a platform's upload format (SM4 national, DES provincial) as a gateway would")
-    sim.add_argument("--keys", type=Path, default=None, metavar="FILE",
-                     help="with --platform: KEY=VALUE lines holding the gateways' keys (default: the environment)")
+    sim.add_argument(
+        "--live",
+        action="store_true",
+        help="with --scenario: move it so it starts now (or ends now, if faster than real time), "
+        "not by whole weeks; the faults lose their time of day",
+    )
+    sim.add_argument(
+        "--platform",
+        choices=("national", "provincial"),
+        default=None,
+        help="speak a platform's upload format (SM4 national, DES provincial) as a gateway would",
+    )
+    sim.add_argument(
+        "--keys",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="with --platform: KEY=VALUE lines holding the gateways' keys (default: the environment)",
+    )
     sim.add_argument("--concurrency", type=int, default=32)
     sim.add_argument("--log-level", default="INFO")
     sim.set_defaults(func=lambda args: asyncio.run(_simulate(args)))
@@ -76,15 +109,20 @@ def _load_demo(site_path: Path, cred_path: Path):
     return site, creds
 
 
-async def demo_feed(site_path: Path, url: str, stop: asyncio.Event, speed: float = 1.0,
-                    duration: float | None = None, cred_path: Path | None = None) -> None:
+async def demo_feed(
+    site_path: Path,
+    url: str,
+    stop: asyncio.Event,
+    speed: float = 1.0,
+    duration: float | None = None,
+    cred_path: Path | None = None,
+) -> None:
     from simulators.push import SitePusher
     from simulators.scenario import DEMO_BACKFILL, demo_faults
 
     site, creds = _load_demo(site_path, cred_path or site_path.parent / "credentials.toml")
     start = time.time()
-    pusher = SitePusher(site, creds, url, demo_faults(site["enterprises"], start), speed=speed,
-                        backfill=DEMO_BACKFILL)
+    pusher = SitePusher(site, creds, url, demo_faults(site["enterprises"], start), speed=speed, backfill=DEMO_BACKFILL)
     steps = None if duration is None else int(duration)
     stats = await pusher.run(stop, start=start, steps=steps)
     log.info("simulator stopped: %s", stats)
@@ -135,18 +173,25 @@ def _scenario_and_site(args):
     return sc, site, tokens
 
 
-def _write_site(sc, out: Path, args_enterprises: int | None = None, args_collectors: int = 3,
-                args_seed: int = 1, platform: str | None = None) -> int:
+def _write_site(
+    sc,
+    out: Path,
+    args_enterprises: int | None = None,
+    args_collectors: int = 3,
+    args_seed: int = 1,
+    platform: str | None = None,
+) -> int:
     from simulators.site import basemap_beside, credentials_toml, site_toml
 
     if sc is None and args_enterprises:
         from simulators.scenarios import parse_scenario
 
-        sc = parse_scenario({"site": {"enterprises": args_enterprises, "collectors": args_collectors,
-                                      "seed": args_seed}}, name=f"{args_enterprises} generated enterprises")
+        sc = parse_scenario(
+            {"site": {"enterprises": args_enterprises, "collectors": args_collectors, "seed": args_seed}},
+            name=f"{args_enterprises} generated enterprises",
+        )
     if sc is None or not sc.tokens:
-        print("simulate: --write-site needs --enterprises N or a --scenario with a generated [site]",
-              file=sys.stderr)
+        print("simulate: --write-site needs --enterprises N or a --scenario with a generated [site]", file=sys.stderr)
         return 2
     out.mkdir(parents=True, exist_ok=True)
     if platform:
@@ -154,8 +199,11 @@ def _write_site(sc, out: Path, args_enterprises: int | None = None, args_collect
 
         with_codes(sc.site, (platform,))
         keys = demo_keys(sc.site)
-        (out / "gateway-keys.env").write_text("# DEMO ONLY: the generated gateways' keys (warning simulate --platform)\n"
-                                              + "".join(f"{k}={v}\n" for k, v in keys.items()), encoding="utf-8")
+        (out / "gateway-keys.env").write_text(
+            "# DEMO ONLY: the generated gateways' keys (warning simulate --platform)\n"
+            + "".join(f"{k}={v}\n" for k, v in keys.items()),
+            encoding="utf-8",
+        )
         print(f"wrote {out / 'gateway-keys.env'}: export its lines for `warning run` (or pass --keys to simulate)")
     (out / "site.toml").write_text(site_toml(basemap_beside(sc.site, out), f"scenario {sc.name}"), encoding="utf-8")
     (out / "credentials.toml").write_text(credentials_toml(sc.tokens, sc.site_seed), encoding="utf-8")
@@ -169,8 +217,14 @@ async def _simulate(args) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     if not (args.scenario or args.csv or args.load or args.write_site or args.platform):
-        await demo_feed(args.site or config_dir() / "demo" / "site.toml", args.url, stop, args.speed, args.duration,
-                        args.credentials or (args.site.parent / "credentials.toml" if args.site else None))
+        await demo_feed(
+            args.site or config_dir() / "demo" / "site.toml",
+            args.url,
+            stop,
+            args.speed,
+            args.duration,
+            args.credentials or (args.site.parent / "credentials.toml" if args.site else None),
+        )
         return 0
     sc, site, tokens = _scenario_and_site(args)
     if args.write_site:
@@ -196,8 +250,9 @@ def _to_csv(args, sc, site) -> int:
 
     if sc is not None:
         duration = args.duration if args.duration is not None else sc.duration
-        batches = iter_batches(site, sc.faults, sc.start, sc.start + duration, sc.interval, seed=sc.seed,
-                               schedule=sc.schedule)
+        batches = iter_batches(
+            site, sc.faults, sc.start, sc.start + duration, sc.interval, seed=sc.seed, schedule=sc.schedule
+        )
     else:
         start = float(int(time.time()))
         duration = args.duration if args.duration is not None else 3600.0
@@ -216,10 +271,20 @@ async def _push_scenario(args, sc, tokens, stop) -> int:
     duration = args.duration if args.duration is not None else sc.duration
     shift = timeline_shift(sc.start, duration, args.speed, time.time(), live=args.live)
     faults = [dataclasses.replace(f, start=f.start + shift) for f in sc.faults]
-    pusher = SitePusher(sc.site, tokens, args.url, faults, speed=args.speed, interval=sc.interval, seed=sc.seed,
-                        schedule=sc.schedule, concurrency=args.concurrency)
-    log.info("scenario %s moved by %.1f days; pushing %.0f s of it at speed %g", sc.name, shift / DAY, duration,
-             args.speed)
+    pusher = SitePusher(
+        sc.site,
+        tokens,
+        args.url,
+        faults,
+        speed=args.speed,
+        interval=sc.interval,
+        seed=sc.seed,
+        schedule=sc.schedule,
+        concurrency=args.concurrency,
+    )
+    log.info(
+        "scenario %s moved by %.1f days; pushing %.0f s of it at speed %g", sc.name, shift / DAY, duration, args.speed
+    )
     stats = await pusher.run(stop, start=sc.start + shift, steps=int(duration // sc.interval))
     print(json.dumps({**stats, "shift_days": round(shift / DAY, 3), "last_error": pusher.last_error}, indent=1))
     return 0 if stats["failed"] == 0 and stats["rejected"] == 0 else 1
@@ -245,8 +310,11 @@ async def _push_platform(args, sc, site, stop) -> int:
     from simulators.gateway import GatewayPusher
 
     if not any(g.get("platform") == args.platform for g in site.get("gateways", [])):
-        print(f"simulate: the site has no {args.platform} gateways; write one with "
-              f"--write-site DIR --enterprises N --platform {args.platform}", file=sys.stderr)
+        print(
+            f"simulate: the site has no {args.platform} gateways; write one with "
+            f"--write-site DIR --enterprises N --platform {args.platform}",
+            file=sys.stderr,
+        )
         return 2
     env = read_keys(args.keys)
     duration = args.duration if args.duration is not None else (sc.duration if sc else 60.0)
@@ -256,17 +324,35 @@ async def _push_platform(args, sc, site, stop) -> int:
         faults = [dataclasses.replace(f, start=f.start + shift) for f in sc.faults]
         start, interval, seed, schedule = sc.start + shift, sc.interval, sc.seed, sc.schedule
     try:
-        pusher = GatewayPusher(site, args.url, args.platform, timezone=site.get("site", {}).get("timezone",
-                                                                                               "Asia/Shanghai"),
-                               environ=env, faults=faults, speed=args.speed, interval=interval, seed=seed,
-                               schedule=schedule, concurrency=args.concurrency)
+        pusher = GatewayPusher(
+            site,
+            args.url,
+            args.platform,
+            timezone=site.get("site", {}).get("timezone", "Asia/Shanghai"),
+            environ=env,
+            faults=faults,
+            speed=args.speed,
+            interval=interval,
+            seed=seed,
+            schedule=schedule,
+            concurrency=args.concurrency,
+        )
     except KeyError as exc:
         print(f"simulate: environment variable {exc} (a gateway's key) is not set; see --keys", file=sys.stderr)
         return 2
     t0 = time.time()
     stats = await pusher.run(stop, start=start, steps=int(duration // interval))
     elapsed = time.time() - t0
-    print(json.dumps({**stats, "platform": args.platform, "seconds": round(elapsed, 2),
-                      "readings_per_s": round(stats["accepted"] / elapsed) if elapsed else None,
-                      "last_error": pusher.last_error}, indent=1))
+    print(
+        json.dumps(
+            {
+                **stats,
+                "platform": args.platform,
+                "seconds": round(elapsed, 2),
+                "readings_per_s": round(stats["accepted"] / elapsed) if elapsed else None,
+                "last_error": pusher.last_error,
+            },
+            indent=1,
+        )
+    )
     return 0 if stats["failed"] == 0 and stats["rejected"] == 0 else 1

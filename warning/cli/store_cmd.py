@@ -26,13 +26,20 @@ from . import _store
 
 
 def register(sub) -> None:
-    p = sub.add_parser("store", parents=[_store.options("database", "data_dir", "site")],
-                       help="sizes per table and time partition; retention by hand")
+    p = sub.add_parser(
+        "store",
+        parents=[_store.options("database", "data_dir", "site")],
+        help="sizes per table and time partition; retention by hand",
+    )
     act = p.add_subparsers(dest="action", required=True)
-    act.add_parser("sizes", parents=[_store.options("database", "data_dir", "site")],
-                   help="bytes on disk per table and partition")
-    r = act.add_parser("retain", parents=[_store.options("database", "data_dir", "site")],
-                       help="drop the time partitions past the retention horizon")
+    act.add_parser(
+        "sizes", parents=[_store.options("database", "data_dir", "site")], help="bytes on disk per table and partition"
+    )
+    r = act.add_parser(
+        "retain",
+        parents=[_store.options("database", "data_dir", "site")],
+        help="drop the time partitions past the retention horizon",
+    )
     r.add_argument("--dry-run", action="store_true", help="list what would be dropped, drop nothing")
     r.add_argument("--pack", action="store_true", help="pack the sealed hours first")
     p.set_defaults(func=lambda args: asyncio.run(_main(args)))
@@ -79,5 +86,7 @@ async def _main(args) -> int:
             return 1
         if args.pack:
             print(f"packed {res.packed.readings} readings into {res.packed.blocks} point-hours")
-        print(f"dropped {len(res.dropped)} partition(s): {', '.join(res.dropped) or '-'} (from {_store.describe(args)})")
+        print(
+            f"dropped {len(res.dropped)} partition(s): {', '.join(res.dropped) or '-'} (from {_store.describe(args)})"
+        )
         return 0

@@ -11,18 +11,30 @@ from .run import add_kafka_args, kafka_settings
 
 
 def register(sub) -> None:
-    w = sub.add_parser("worker", parents=[_store.options("database", "site")],
-                       help="run detectors and alerts for a share of the readings topic's partitions "
-                            "(--database: the PostgreSQL shared by all workers and gateways)")
+    w = sub.add_parser(
+        "worker",
+        parents=[_store.options("database", "site")],
+        help="run detectors and alerts for a share of the readings topic's partitions "
+        "(--database: the PostgreSQL shared by all workers and gateways)",
+    )
     add_kafka_args(w)
     w.add_argument("--host", default=os.environ.get("WARNING_HOST", "127.0.0.1"), help="operations endpoints host")
-    w.add_argument("--port", type=int, default=int(os.environ.get("WARNING_WORKER_PORT", "6066")),
-                   help="operations endpoints port (/healthz, /readyz, /metrics)")
+    w.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("WARNING_WORKER_PORT", "6066")),
+        help="operations endpoints port (/healthz, /readyz, /metrics)",
+    )
     w.add_argument("--name", help="this worker's name in partition_state (default: random)")
-    w.add_argument("--checkpoint-interval", type=float, default=10.0,
-                   help="seconds between snapshots of each partition")
-    w.add_argument("--stall-after", type=float, default=30.0,
-                   help="seconds without progress before a partition fails /readyz and raises an alert")
+    w.add_argument(
+        "--checkpoint-interval", type=float, default=10.0, help="seconds between snapshots of each partition"
+    )
+    w.add_argument(
+        "--stall-after",
+        type=float,
+        default=30.0,
+        help="seconds without progress before a partition fails /readyz and raises an alert",
+    )
     w.add_argument("--log-level", default="INFO")
     w.set_defaults(func=_run)
 
@@ -38,8 +50,12 @@ def _run(args) -> int:
     if not site_path.exists():
         print(f"no site file at {site_path}: pass --site", file=sys.stderr)
         return 2
-    settings = WorkerSettings(database=args.database, kafka=kafka_settings(args), host=args.host, port=args.port,
-                              owner=args.name,
-                              options=WorkerOptions(checkpoint_interval=args.checkpoint_interval,
-                                                    stall_after=args.stall_after))
+    settings = WorkerSettings(
+        database=args.database,
+        kafka=kafka_settings(args),
+        host=args.host,
+        port=args.port,
+        owner=args.name,
+        options=WorkerOptions(checkpoint_interval=args.checkpoint_interval, stall_after=args.stall_after),
+    )
     return run_worker(load_site(site_path), settings, loglevel=args.log_level.lower())

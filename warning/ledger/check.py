@@ -66,8 +66,11 @@ class Checker:
         if pattern is NAME_ID_RE and v and not pattern.fullmatch(v):
             self.refuse(field, "编号只能含文字、数字、_ . - / an id is letters (any script), digits, _ . -")
         elif pattern is ID_RE and v and not pattern.fullmatch(v):
-            self.refuse(field, "编号只能含字母、数字、_ . -，以字母或数字开头 / an id is letters, digits, _ . - "
-                             "starting with a letter or digit")
+            self.refuse(
+                field,
+                "编号只能含字母、数字、_ . -，以字母或数字开头 / an id is letters, digits, _ . - "
+                "starting with a letter or digit",
+            )
         return v
 
     def count(self, value, field: str, maximum: int = MAX_PEOPLE) -> int:
@@ -94,7 +97,9 @@ def check_street(doc: Mapping) -> tuple[dict, list[FieldError]]:
     return out, c.errors
 
 
-def check_user(doc: Mapping, *, enterprises: Collection[str], streets: Mapping[str, Street]) -> tuple[dict, list[FieldError]]:
+def check_user(
+    doc: Mapping, *, enterprises: Collection[str], streets: Mapping[str, Street]
+) -> tuple[dict, list[FieldError]]:
     """A user record (``password`` is a hash, set by the API from a password given to it)."""
     c = Checker()
     out: dict = {"name": c.ident(doc.get("name"), "name", NAME_ID_RE)}
@@ -130,8 +135,9 @@ def check_user(doc: Mapping, *, enterprises: Collection[str], streets: Mapping[s
     return out, c.errors
 
 
-def check_enterprise(doc: Mapping, *, streets: Mapping[str, Street],
-                     kinds: Collection[str]) -> tuple[dict, list[FieldError]]:
+def check_enterprise(
+    doc: Mapping, *, streets: Mapping[str, Street], kinds: Collection[str]
+) -> tuple[dict, list[FieldError]]:
     """An enterprise record (the site file's ``[[enterprises]]`` table with the ledger's fields)."""
     c = Checker()
     out: dict = {"id": c.ident(doc.get("id"), "id"), "name": c.text(doc.get("name"), "name", 200, required=True)}
@@ -159,8 +165,11 @@ def check_enterprise(doc: Mapping, *, streets: Mapping[str, Street],
     given = c.text(doc.get("risk_grade"), "risk_grade", 20)
     grade = next((k for k, label in RISK_GRADES.items() if given in (k, label)), None) if given else ""
     if grade is None:
-        c.refuse("risk_grade", "风险等级应为 red/orange/yellow/blue（重大/较大/一般/低风险）"
-                             " / risk grade must be red, orange, yellow or blue")
+        c.refuse(
+            "risk_grade",
+            "风险等级应为 red/orange/yellow/blue（重大/较大/一般/低风险）"
+            " / risk grade must be red, orange, yellow or blue",
+        )
     elif grade:
         out["risk_grade"] = grade
     workers = c.count(doc.get("dust_workers"), "dust_workers")
@@ -170,9 +179,12 @@ def check_enterprise(doc: Mapping, *, streets: Mapping[str, Street],
     out.update(_collectors(c, doc.get("collectors")))
     loc = doc.get("location")
     if loc is not None and loc != []:
-        if (not isinstance(loc, (list, tuple)) or len(loc) != 2
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in loc)
-                or not (-180 <= loc[0] <= 180 and -90 <= loc[1] <= 90)):
+        if (
+            not isinstance(loc, (list, tuple))
+            or len(loc) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in loc)
+            or not (-180 <= loc[0] <= 180 and -90 <= loc[1] <= 90)
+        ):
             c.refuse("location", "位置应为 [经度, 纬度] / location must be [longitude, latitude]")
         else:
             out["location"] = [float(loc[0]), float(loc[1])]
@@ -196,8 +208,11 @@ def _dusts(c: Checker, raw) -> dict:
         kind = c.text(d.get("kind"), f"dusts[{i}].kind", 50, required=True)
         cls = c.text(d.get("explosion_class"), f"dusts[{i}].explosion_class", 10)
         if cls not in EXPLOSION_CLASSES:
-            c.refuse(f"dusts[{i}].explosion_class", f"爆炸等级应为 {'/'.join(EXPLOSION_CLASSES[1:])} 之一 / "
-                                                   f"explosion class must be one of {', '.join(EXPLOSION_CLASSES[1:])}")
+            c.refuse(
+                f"dusts[{i}].explosion_class",
+                f"爆炸等级应为 {'/'.join(EXPLOSION_CLASSES[1:])} 之一 / "
+                f"explosion class must be one of {', '.join(EXPLOSION_CLASSES[1:])}",
+            )
         out.append({"kind": kind, "explosion_class": cls} if cls else {"kind": kind})
     return {"dusts": out}
 

@@ -37,8 +37,11 @@ class Records:
 
     def to_raw(self) -> dict:
         """The ledger as the site file's tables."""
-        return {"streets": list(self.streets.values()), "enterprises": list(self.enterprises.values()),
-                "users": list(self.users.values())}
+        return {
+            "streets": list(self.streets.values()),
+            "enterprises": list(self.enterprises.values()),
+            "users": list(self.users.values()),
+        }
 
 
 @dataclass(frozen=True)
@@ -77,8 +80,9 @@ class RecordError:
         return out
 
 
-def plan(current: Records, proposals: Sequence[Proposal], kinds: Mapping[str, dict]
-         ) -> tuple[list[Change], list[RecordError]]:
+def plan(
+    current: Records, proposals: Sequence[Proposal], kinds: Mapping[str, dict]
+) -> tuple[list[Change], list[RecordError]]:
     """The changes ``proposals`` make to ``current``, or the errors that refuse them all."""
     errors: list[RecordError] = []
     after = {k: dict(current.table(k)) for k in RECORD_KINDS}
@@ -88,8 +92,10 @@ def plan(current: Records, proposals: Sequence[Proposal], kinds: Mapping[str, di
     for kind in RECORD_KINDS:
         streets = {sid: Street(sid, d.get("name", sid)) for sid, d in after["street"].items()}
         for p in (p for p in proposals if p.kind == kind):
+
             def err(fld: str, msg: str, p: Proposal = p) -> None:
                 errors.append(RecordError(p.kind, p.id, fld, msg, p.row))
+
             key = (kind, p.id)
             if key in seen:
                 where = f"第 {seen[key]} 行 / row {seen[key]}" if seen[key] is not None else "本次请求 / this request"
@@ -150,22 +156,45 @@ def _references(after: dict[str, dict[str, dict]], proposals: Sequence[Proposal]
         if code:
             other = by_code.setdefault(code, eid)
             if other != eid:
-                errors.append(RecordError("enterprise", eid, "credit_code",
-                                          f"统一社会信用代码与企业 {other} 相同 / same credit code as {other}",
-                                          row_of.get(("enterprise", eid))))
+                errors.append(
+                    RecordError(
+                        "enterprise",
+                        eid,
+                        "credit_code",
+                        f"统一社会信用代码与企业 {other} 相同 / same credit code as {other}",
+                        row_of.get(("enterprise", eid)),
+                    )
+                )
         street = e.get("street")
         if street and street not in after["street"]:
-            errors.append(RecordError("enterprise", eid, "street", f"街镇 {street} 已撤销 / street {street} is retired",
-                                      row_of.get(("enterprise", eid))))
+            errors.append(
+                RecordError(
+                    "enterprise",
+                    eid,
+                    "street",
+                    f"街镇 {street} 已撤销 / street {street} is retired",
+                    row_of.get(("enterprise", eid)),
+                )
+            )
     for name, u in after["user"].items():
         if u.get("enterprise") and u["enterprise"] not in after["enterprise"]:
-            errors.append(RecordError("user", name, "enterprise", f"企业 {u['enterprise']} 已撤销，先撤销或改派此用户"
-                                      f" / enterprise {u['enterprise']} is retired: retire or move this user first",
-                                      row_of.get(("user", name))))
+            errors.append(
+                RecordError(
+                    "user",
+                    name,
+                    "enterprise",
+                    f"企业 {u['enterprise']} 已撤销，先撤销或改派此用户"
+                    f" / enterprise {u['enterprise']} is retired: retire or move this user first",
+                    row_of.get(("user", name)),
+                )
+            )
         for s in u.get("streets", []):
             if s not in after["street"]:
-                errors.append(RecordError("user", name, "streets", f"街镇 {s} 已撤销 / street {s} is retired",
-                                          row_of.get(("user", name))))
+                errors.append(
+                    RecordError(
+                        "user", name, "streets", f"街镇 {s} 已撤销 / street {s} is retired", row_of.get(("user", name))
+                    )
+                )
     return errors
 
 
@@ -188,16 +217,27 @@ def records_of_site(site: Site, kinds: Mapping[str, dict]) -> Records:
     enterprises = {}
     for e in site.enterprises.values():
         doc: dict = {"id": e.id, "name": e.name}
-        for key in ("credit_code", "address", "street", "industry", "dust", "contact_name", "contact_phone",
-                    "risk_grade", "code"):
+        for key in (
+            "credit_code",
+            "address",
+            "street",
+            "industry",
+            "dust",
+            "contact_name",
+            "contact_phone",
+            "risk_grade",
+            "code",
+        ):
             v = getattr(e, key)
             if v:
                 doc[key] = v
         if e.dust_workers:
             doc["dust_workers"] = e.dust_workers
         if e.dusts:
-            doc["dusts"] = [{"kind": d.kind, **({"explosion_class": d.explosion_class} if d.explosion_class else {})}
-                            for d in e.dusts]
+            doc["dusts"] = [
+                {"kind": d.kind, **({"explosion_class": d.explosion_class} if d.explosion_class else {})}
+                for d in e.dusts
+            ]
         if e.collectors.count or e.collectors.type or e.collectors.wet:
             doc["collectors"] = dataclasses.asdict(e.collectors)
         if e.location:
@@ -210,8 +250,9 @@ def records_of_site(site: Site, kinds: Mapping[str, dict]) -> Records:
             dev: dict = {"id": did, "points": [p.ref.point for p in pts]}
             k = {p.ref.point: p.kind for p in pts if p.kind != p.ref.point}
             codes = {p.ref.point: p.code for p in pts if p.code}
-            overrides = {p.ref.point: o for p in pts if (o := _overrides(kinds[p.kind].get("detectors", []),
-                                                                         p.detectors))}
+            overrides = {
+                p.ref.point: o for p in pts if (o := _overrides(kinds[p.kind].get("detectors", []), p.detectors))
+            }
             for key, val in (("kinds", k), ("codes", codes), ("overrides", overrides)):
                 if val:
                     dev[key] = val
@@ -221,8 +262,11 @@ def records_of_site(site: Site, kinds: Mapping[str, dict]) -> Records:
     users = {}
     for u in site.users.values():
         udoc: dict = {"name": u.name, "role": u.role}
-        for key, v in (("password", u.password), ("api_token_sha256", u.api_token_digest),
-                       ("enterprise", u.enterprise)):
+        for key, v in (
+            ("password", u.password),
+            ("api_token_sha256", u.api_token_digest),
+            ("enterprise", u.enterprise),
+        ):
             if v:
                 udoc[key] = v
         if u.streets:

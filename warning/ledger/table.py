@@ -39,18 +39,42 @@ from collections.abc import Iterable, Mapping
 from .plan import Proposal, RecordError
 
 COLUMNS: tuple[tuple[str, str], ...] = (
-    ("id", "企业编号"), ("name", "企业名称"), ("credit_code", "统一社会信用代码"), ("address", "地址"),
-    ("street", "街镇"), ("industry", "行业"), ("dusts", "粉尘及爆炸等级"), ("dust_workers", "涉粉作业人数"),
-    ("collectors_count", "除尘系统数量"), ("collectors_wet", "干式湿式"), ("collectors_type", "除尘器类型"),
-    ("contact_name", "负责人"), ("contact_phone", "负责人电话"), ("risk_grade", "风险等级"),
-    ("longitude", "经度"), ("latitude", "纬度"), ("points", "设备与测点"),
+    ("id", "企业编号"),
+    ("name", "企业名称"),
+    ("credit_code", "统一社会信用代码"),
+    ("address", "地址"),
+    ("street", "街镇"),
+    ("industry", "行业"),
+    ("dusts", "粉尘及爆炸等级"),
+    ("dust_workers", "涉粉作业人数"),
+    ("collectors_count", "除尘系统数量"),
+    ("collectors_wet", "干式湿式"),
+    ("collectors_type", "除尘器类型"),
+    ("contact_name", "负责人"),
+    ("contact_phone", "负责人电话"),
+    ("risk_grade", "风险等级"),
+    ("longitude", "经度"),
+    ("latitude", "纬度"),
+    ("points", "设备与测点"),
 )
 KEYS = tuple(k for k, _ in COLUMNS)
-_BY_HEADER = {**{k: k for k in KEYS}, **{label: k for k, label in COLUMNS},
-              **{f"{label} {k}": k for k, label in COLUMNS}}
+_BY_HEADER = {
+    **{k: k for k in KEYS},
+    **{label: k for k, label in COLUMNS},
+    **{f"{label} {k}": k for k, label in COLUMNS},
+}
 MAX_ROWS = 20_000
-WET = {"湿式": True, "wet": True, "true": True, "1": True, "干式": False, "dry": False, "false": False, "0": False,
-       "": False}
+WET = {
+    "湿式": True,
+    "wet": True,
+    "true": True,
+    "1": True,
+    "干式": False,
+    "dry": False,
+    "false": False,
+    "0": False,
+    "": False,
+}
 _SPLIT = re.compile(r"[;；]")
 _PAIR = re.compile(r"[:：]")
 
@@ -96,8 +120,22 @@ def proposals(rows: Iterable[list], existing: Mapping[str, dict]) -> tuple[list[
 
 def record_of_row(cells: Mapping[str, str], before: Mapping | None) -> tuple[dict, list[tuple[str, str]]]:
     errors: list[tuple[str, str]] = []
-    doc: dict = {k: cells[k] for k in ("id", "name", "credit_code", "address", "street", "industry", "contact_name",
-                                       "contact_phone", "risk_grade", "dust_workers") if cells.get(k)}
+    doc: dict = {
+        k: cells[k]
+        for k in (
+            "id",
+            "name",
+            "credit_code",
+            "address",
+            "street",
+            "industry",
+            "contact_name",
+            "contact_phone",
+            "risk_grade",
+            "dust_workers",
+        )
+        if cells.get(k)
+    }
     if cells.get("dusts"):
         dusts = []
         for part in _SPLIT.split(cells["dusts"]):
@@ -109,14 +147,19 @@ def record_of_row(cells: Mapping[str, str], before: Mapping | None) -> tuple[dic
         wet = WET.get(cells.get("collectors_wet", "").lower())
         if wet is None:
             errors.append(("collectors_wet", "应为 干式/湿式（dry/wet） / must be 干式 (dry) or 湿式 (wet)"))
-        doc["collectors"] = {"count": cells.get("collectors_count", "") or 0, "wet": bool(wet),
-                             "type": cells.get("collectors_type", "")}
+        doc["collectors"] = {
+            "count": cells.get("collectors_count", "") or 0,
+            "wet": bool(wet),
+            "type": cells.get("collectors_type", ""),
+        }
     lon, lat = cells.get("longitude", ""), cells.get("latitude", "")
     if lon or lat:
         try:
             doc["location"] = [float(lon), float(lat)]
         except ValueError:
-            errors.append(("longitude" if not _is_float(lon) else "latitude", "应为小数（度） / must be decimal degrees"))
+            errors.append(
+                ("longitude" if not _is_float(lon) else "latitude", "应为小数（度） / must be decimal degrees")
+            )
     devices, perr = parse_points(cells.get("points", ""))
     errors += [("points", m) for m in perr]
     old = {d["id"]: d for d in (before or {}).get("devices", [])}
@@ -155,7 +198,9 @@ def parse_points(cell: str) -> tuple[list[dict], list[str]]:
             continue
         did, rest = _two(block)
         if not did or not rest:
-            errors.append(f"设备写法应为 设备编号: 测点, 测点 / write a device as id: point, point (got {block.strip()!r})")
+            errors.append(
+                f"设备写法应为 设备编号: 测点, 测点 / write a device as id: point, point (got {block.strip()!r})"
+            )
             continue
         dev: dict = {"id": did, "points": []}
         kinds, codes = {}, {}
@@ -182,17 +227,35 @@ def row_of_record(doc: Mapping) -> list[str]:
     col = doc.get("collectors") or {}
     loc = doc.get("location") or ["", ""]
     cells = {
-        **{k: str(doc.get(k, "")) for k in ("id", "name", "credit_code", "address", "street", "industry",
-                                           "contact_name", "contact_phone", "risk_grade")},
-        "dusts": "; ".join(f"{d['kind']}:{d['explosion_class']}" if d.get("explosion_class") else d["kind"]
-                           for d in doc.get("dusts", [])),
+        **{
+            k: str(doc.get(k, ""))
+            for k in (
+                "id",
+                "name",
+                "credit_code",
+                "address",
+                "street",
+                "industry",
+                "contact_name",
+                "contact_phone",
+                "risk_grade",
+            )
+        },
+        "dusts": "; ".join(
+            f"{d['kind']}:{d['explosion_class']}" if d.get("explosion_class") else d["kind"]
+            for d in doc.get("dusts", [])
+        ),
         "dust_workers": str(doc.get("dust_workers", "") or ""),
         "collectors_count": str(col.get("count", "")) if col else "",
         "collectors_wet": ("湿式" if col.get("wet") else "干式") if col else "",
         "collectors_type": str(col.get("type", "")) if col else "",
-        "longitude": str(loc[0]), "latitude": str(loc[1]),
-        "points": "; ".join(f"{d['id']}: " + ", ".join(_point(d, p) for p in d.get("points", []))
-                            for d in doc.get("devices", []) if d.get("points")),
+        "longitude": str(loc[0]),
+        "latitude": str(loc[1]),
+        "points": "; ".join(
+            f"{d['id']}: " + ", ".join(_point(d, p) for p in d.get("points", []))
+            for d in doc.get("devices", [])
+            if d.get("points")
+        ),
     }
     return [cells[k] for k in KEYS]
 

@@ -79,8 +79,9 @@ def recipients(ch: Channel, payload: dict, field: str) -> list[str]:
 class Sender:
     """Sends one payload on one channel; returns None on success, else the reason."""
 
-    def __init__(self, session: aiohttp.ClientSession, clock, timeout: float = 10.0,
-                 codes: push.PushCodes | None = None):
+    def __init__(
+        self, session: aiohttp.ClientSession, clock, timeout: float = 10.0, codes: push.PushCodes | None = None
+    ):
         self.session = session
         self.clock = clock
         self.timeout = timeout
@@ -117,8 +118,10 @@ class Sender:
             phones = recipients(ch, payload, "phone")
             if not phones:
                 return f"channel {ch.id!r}: no phone number to send to"
-            body = {ch.options.get("to_field", "to"): phones,
-                    ch.options.get("text_field", "text"): formats.sms_text(payload, int(ch.options.get("limit", 300)), loc)}
+            body = {
+                ch.options.get("to_field", "to"): phones,
+                ch.options.get("text_field", "text"): formats.sms_text(payload, int(ch.options.get("limit", 300)), loc),
+            }
             var = ch.options.get("token_env")
             token = os.environ.get(var) if var else None
             if token:
@@ -159,8 +162,9 @@ class Sender:
         fmt = codes.formats.get(name) if name != "json" else None
         if fmt is not None:
             try:
-                cipher = gateway_cipher_from(fmt, ch.id, ch.options.get("key_env"), ch.options.get("iv_env"),
-                                             os.environ)
+                cipher = gateway_cipher_from(
+                    fmt, ch.id, ch.options.get("key_env"), ch.options.get("iv_env"), os.environ
+                )
             except ValueError as exc:
                 return str(exc)
             body = push.envelope(fmt, cipher, str(ch.options["gateway"]), item["qybm"], [item])

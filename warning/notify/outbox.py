@@ -48,8 +48,19 @@ def channel_url(ch: Channel) -> str | None:
 
 
 class OutboxWorker:
-    def __init__(self, pool: asyncpg.Pool, channels: list[Channel], *, metrics=None, max_attempts: int = 8,
-                 poll_interval: float = 1.0, timeout: float = 10.0, on_dead=None, clock=time.time, codes=None):
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        channels: list[Channel],
+        *,
+        metrics=None,
+        max_attempts: int = 8,
+        poll_interval: float = 1.0,
+        timeout: float = 10.0,
+        on_dead=None,
+        clock=time.time,
+        codes=None,
+    ):
         self.pool = pool
         self.owner = secrets.token_hex(6)  #: this worker's lease id
         self.on_dead = on_dead  #: async (row) -> None, for the dead-letter alert
@@ -80,8 +91,13 @@ class OutboxWorker:
                     try:
                         rows = await self._lease(min(room, 50))
                         delay = 0.5
-                    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, ConnectionError,
-                            TimeoutError) as exc:  # the store is down: the rows wait durably
+                    except (
+                        asyncpg.PostgresError,
+                        asyncpg.InterfaceError,
+                        OSError,
+                        ConnectionError,
+                        TimeoutError,
+                    ) as exc:  # the store is down: the rows wait durably
                         log.error("outbox: store unavailable (%s); retrying in %.1f s", exc, delay)
                         await asyncio.sleep(delay)
                         delay = min(delay * 2, 10.0)
@@ -117,7 +133,10 @@ class OutboxWorker:
                 "lease_owner = $3 "
                 "WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= now() "
                 "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING id, channel, payload, attempts, event_id",
-                limit, LEASE_S, self.owner)
+                limit,
+                LEASE_S,
+                self.owner,
+            )
 
     async def _finish(self, row) -> None:
         """Deliver one leased row and record the outcome (sent, retry later, or dead letter)."""
@@ -127,15 +146,25 @@ class OutboxWorker:
             try:
                 async with self.pool.acquire() as conn:
                     if error is None:
-                        await conn.execute("UPDATE outbox SET state = 'sent', sent_at = now(), last_error = NULL, "
-                                           "lease_owner = NULL WHERE id = $1", row["id"])
+                        await conn.execute(
+                            "UPDATE outbox SET state = 'sent', sent_at = now(), last_error = NULL, "
+                            "lease_owner = NULL WHERE id = $1",
+                            row["id"],
+                        )
                     elif row["attempts"] >= self._attempts(row["channel"]):
-                        await conn.execute("UPDATE outbox SET state = 'failed', last_error = $2, lease_owner = NULL "
-                                           "WHERE id = $1", row["id"], error)
+                        await conn.execute(
+                            "UPDATE outbox SET state = 'failed', last_error = $2, lease_owner = NULL WHERE id = $1",
+                            row["id"],
+                            error,
+                        )
                     else:
-                        await conn.execute("UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $2), "
-                                           "last_error = $3, lease_owner = NULL WHERE id = $1", row["id"],
-                                           self._backoff(row["channel"], row["attempts"]), error)
+                        await conn.execute(
+                            "UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $2), "
+                            "last_error = $3, lease_owner = NULL WHERE id = $1",
+                            row["id"],
+                            self._backoff(row["channel"], row["attempts"]),
+                            error,
+                        )
                 break
             except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, ConnectionError, TimeoutError) as exc:
                 if delay > LEASE_S / 2:  # give up: the lease expires and the row is sent again
@@ -144,10 +173,22 @@ class OutboxWorker:
                 await asyncio.sleep(delay)
                 delay *= 2
         if error is not None and row["attempts"] >= self._attempts(row["channel"]) and self.on_dead is not None:
-            log.error("notification %s on %s is a dead letter after %d attempts: %s", row["event_id"],
-                      row["channel"], row["attempts"], error)
-            await self.on_dead({"id": row["id"], "channel": row["channel"], "event_id": row["event_id"],
-                                "last_error": error, "attempts": row["attempts"]})
+            log.error(
+                "notification %s on %s is a dead letter after %d attempts: %s",
+                row["event_id"],
+                row["channel"],
+                row["attempts"],
+                error,
+            )
+            await self.on_dead(
+                {
+                    "id": row["id"],
+                    "channel": row["channel"],
+                    "event_id": row["event_id"],
+                    "last_error": error,
+                    "attempts": row["attempts"],
+                }
+            )
 
     def _attempts(self, channel: str) -> int:
         """A channel's ``max_attempts`` option, else the worker's (upstream channels default to
@@ -168,7 +209,9 @@ class OutboxWorker:
         async with self.pool.acquire() as conn:
             done = await conn.execute(
                 "UPDATE outbox SET next_attempt_at = now() WHERE state = 'pending' AND lease_owner IS NOT NULL "
-                "AND lease_owner <> $1 AND next_attempt_at > now()", self.owner)
+                "AND lease_owner <> $1 AND next_attempt_at > now()",
+                self.owner,
+            )
         return int(done.split()[-1])
 
     async def _deliver(self, row) -> str | None:

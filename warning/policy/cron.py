@@ -61,8 +61,7 @@ class Cron:
         if len(parts) != 5:
             raise CronError(f"cron needs 5 fields (minute hour day month weekday), got {expr!r}")
         self.expr = expr
-        self.minute, self.hour, self.dom, self.month = (
-            _field(p, *_BOUNDS[i]) for i, p in enumerate(parts[:4]))
+        self.minute, self.hour, self.dom, self.month = (_field(p, *_BOUNDS[i]) for i, p in enumerate(parts[:4]))
         dow = _field(parts[4], *_BOUNDS[4], names=_NAMES)
         self.dow = frozenset(d % 7 for d in dow)
         self._dom_any = parts[2] == "*"

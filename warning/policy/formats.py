@@ -59,8 +59,11 @@ def details(payload: dict, locale: str | None = None) -> str:
     own = (payload.get("data") or {}).get("message_data")
     if own:  # a clearing's or a fall's own words
         return render(own, locale)
-    if payload.get("kind") in ("cleared", "updated") and payload.get("message") and (
-            payload["message"] != a.get("message")):
+    if (
+        payload.get("kind") in ("cleared", "updated")
+        and payload.get("message")
+        and (payload["message"] != a.get("message"))
+    ):
         return str(payload["message"])
     data = a.get("message_data")
     return render(data, locale) if data else str(a.get("message", ""))
@@ -69,12 +72,22 @@ def details(payload: dict, locale: str | None = None) -> str:
 def title(payload: dict, locale: str | None = None) -> str:
     """One line: ``[红色(一级)预警 发布] 企业名 (E001) / DC1 / 料斗温度 (hopper_temp)`` (or a group's count)."""
     if payload.get("kind") == "group":
-        return translate("[{level} alert {kind}] {enterprise}: {count} alerts", locale,
-                         level=level(payload["severity"], locale), kind=kind_word("group", locale),
-                         enterprise=enterprise(payload, payload["enterprise"]), count=payload["count"])
+        return translate(
+            "[{level} alert {kind}] {enterprise}: {count} alerts",
+            locale,
+            level=level(payload["severity"], locale),
+            kind=kind_word("group", locale),
+            enterprise=enterprise(payload, payload["enterprise"]),
+            count=payload["count"],
+        )
     a = payload["alert"]
-    return translate("[{level} alert {kind}] {where}", locale, level=level(a["severity"], locale),
-                     kind=kind_word(payload["kind"], locale), where=where(payload, locale))
+    return translate(
+        "[{level} alert {kind}] {where}",
+        locale,
+        level=level(a["severity"], locale),
+        kind=kind_word(payload["kind"], locale),
+        where=where(payload, locale),
+    )
 
 
 FIELDS = ("Rule", "Details", "Peak", "State", "Time", "Alert no.", "Tier", "On duty", "Held by", "Note", "Link")
@@ -87,13 +100,21 @@ def _line(label: str, value: object, locale: str | None) -> str:
 def lines(payload: dict, locale: str | None = None) -> list[str]:
     """The body as plain lines, shared by WeCom, DingTalk, Feishu, SMS and e-mail."""
     if payload.get("kind") == "group":
-        out = [translate("{time}: {count} alerts of one enterprise, sent together:", locale,
-                         time=_when(payload["at"]), count=payload["count"])]
+        out = [
+            translate(
+                "{time}: {count} alerts of one enterprise, sent together:",
+                locale,
+                time=_when(payload["at"]),
+                count=payload["count"],
+            )
+        ]
         for ev in payload["events"]:
             a = ev["alert"]
-            out.append(f"- {level(a['severity'], locale)} {a['device']}/{a['point'] or '-'} "
-                       f"{word('rule', a['rule'], locale)}: {details(ev, locale)}"
-                       + (f" {ev['link']}" if ev.get("link") else f" ({a['id']})"))
+            out.append(
+                f"- {level(a['severity'], locale)} {a['device']}/{a['point'] or '-'} "
+                f"{word('rule', a['rule'], locale)}: {details(ev, locale)}"
+                + (f" {ev['link']}" if ev.get("link") else f" ({a['id']})")
+            )
         if payload["count"] > len(payload["events"]):
             out.append(translate("... and {n} more", locale, n=payload["count"] - len(payload["events"])))
         return out
@@ -120,7 +141,7 @@ def lines(payload: dict, locale: str | None = None) -> list[str]:
 def wecom_markdown(payload: dict, locale: str | None = None) -> dict:
     """WeCom group robot ``markdown`` message (content at most 4096 bytes)."""
     sev = payload["severity"] if payload.get("kind") == "group" else payload["alert"]["severity"]
-    head = f"## <font color=\"{SEVERITY_COLOR[sev]}\">{title(payload, locale)}</font>"
+    head = f'## <font color="{SEVERITY_COLOR[sev]}">{title(payload, locale)}</font>'
     body = [f"> {x}" for x in lines(payload, locale)]
     if payload.get("link") and payload.get("kind") != "group":
         body[-1] = "> " + _line("Link", f"[{payload['link']}]({payload['link']})", locale)
@@ -138,11 +159,14 @@ def dingtalk_markdown(payload: dict, locale: str | None = None) -> dict:
     return {"msgtype": "markdown", "markdown": {"title": t[:64], "text": text[:5000]}}
 
 
-def feishu_text(payload: dict, timestamp: int | None = None, sign: str | None = None,
-                locale: str | None = None) -> dict:
+def feishu_text(
+    payload: dict, timestamp: int | None = None, sign: str | None = None, locale: str | None = None
+) -> dict:
     """Feishu/Lark custom bot ``text`` message; with a signing secret the body carries timestamp and sign."""
-    body: dict = {"msg_type": "text",
-                  "content": {"text": "\n".join([title(payload, locale)] + lines(payload, locale))[:4000]}}
+    body: dict = {
+        "msg_type": "text",
+        "content": {"text": "\n".join([title(payload, locale)] + lines(payload, locale))[:4000]},
+    }
     if sign is not None:
         body = {"timestamp": str(timestamp), "sign": sign, **body}
     return body
@@ -155,7 +179,7 @@ def sms_text(payload: dict, limit: int = 300, locale: str | None = None) -> str:
     text = title(payload, locale) + " " + "; ".join(body)
     if link and payload.get("kind") != "group":
         tail = " " + link
-        return text[:max(0, limit - len(tail))] + tail
+        return text[: max(0, limit - len(tail))] + tail
     return text[:limit]
 
 

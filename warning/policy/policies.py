@@ -196,16 +196,24 @@ def parse_policy(raw: dict | None, channel_ids: set[str] | None = None) -> Polic
             except CronError as exc:
                 raise PolicyError(f"{where}: {exc}") from None
             contact = {k: v for k, v in s.items() if k not in ("who", "days", "from", "to")}
-            out.append(Shift(s["who"], days, _minutes(s.get("from", "00:00"), where),
-                             _minutes(s.get("to", "24:00"), where), contact))
+            out.append(
+                Shift(
+                    s["who"],
+                    days,
+                    _minutes(s.get("from", "00:00"), where),
+                    _minutes(s.get("to", "24:00"), where),
+                    contact,
+                )
+            )
         rosters[name] = tuple(out)
     for t in tiers:
         if t.roster and t.roster not in rosters:
             raise PolicyError(f"escalation tier {t.name!r}: unknown roster {t.roster!r}")
     noise = raw.get("noise", {})
-    inhibit = tuple(Inhibit(r["source_point"], frozenset(r.get("target_points", [])))
-                    for r in noise.get("inhibit", [{"source_point": "vent_open",
-                                                    "target_points": ["dp", "air_speed"]}]))
+    inhibit = tuple(
+        Inhibit(r["source_point"], frozenset(r.get("target_points", [])))
+        for r in noise.get("inhibit", [{"source_point": "vent_open", "target_points": ["dp", "air_speed"]}])
+    )
     windows = []
     for k, w in enumerate(raw.get("maintenance", [])):
         wid = w.get("id", f"window-{k + 1}")
@@ -217,8 +225,16 @@ def parse_policy(raw: dict | None, channel_ids: set[str] | None = None) -> Polic
             raise PolicyError(f"maintenance {wid!r}: {exc}") from None
         if not w.get("reason"):
             raise PolicyError(f"maintenance {wid!r}: a reason is required")
-        windows.append(Window(wid, cron, float(w.get("duration", 3600)), dict(w.get("match", {})), w["reason"],
-                              w.get("author", "config")))
+        windows.append(
+            Window(
+                wid,
+                cron,
+                float(w.get("duration", 3600)),
+                dict(w.get("match", {})),
+                w["reason"],
+                w.get("author", "config"),
+            )
+        )
     nodata = []
     for k, nd in enumerate(raw.get("nodata", [])):
         where = f"nodata rule {k + 1}"
@@ -254,9 +270,21 @@ def parse_policy(raw: dict | None, channel_ids: set[str] | None = None) -> Polic
         dl = Severity.parse(raw.get("dead_letter_severity", "orange"))
     except ValueError as exc:
         raise PolicyError(f"dead_letter_severity: {exc}") from None
-    return Policy(tuple(tiers), after, int(esc.get("repeat", 0)), rosters, dict(raw.get("contacts", {})),
-                  float(noise.get("group_interval", 60)), float(noise.get("flap_window", 60)),
-                  int(noise.get("flap_changes", 3)), inhibit, tuple(windows), dl, tuple(nodata), lift_after)
+    return Policy(
+        tuple(tiers),
+        after,
+        int(esc.get("repeat", 0)),
+        rosters,
+        dict(raw.get("contacts", {})),
+        float(noise.get("group_interval", 60)),
+        float(noise.get("flap_window", 60)),
+        int(noise.get("flap_changes", 3)),
+        inhibit,
+        tuple(windows),
+        dl,
+        tuple(nodata),
+        lift_after,
+    )
 
 
 def describe(policy: Policy) -> dict:
@@ -267,18 +295,43 @@ def describe(policy: Policy) -> dict:
             "after": {s.label: v for s, v in policy.after.items()},
             "repeat": policy.repeat,
         },
-        "rosters": {n: [{"who": s.who, "days": sorted(s.days), "from": f"{s.start // 60:02d}:{s.start % 60:02d}",
-                         "to": f"{s.end // 60:02d}:{s.end % 60:02d}", **s.contact} for s in shifts]
-                    for n, shifts in policy.rosters.items()},
+        "rosters": {
+            n: [
+                {
+                    "who": s.who,
+                    "days": sorted(s.days),
+                    "from": f"{s.start // 60:02d}:{s.start % 60:02d}",
+                    "to": f"{s.end // 60:02d}:{s.end % 60:02d}",
+                    **s.contact,
+                }
+                for s in shifts
+            ]
+            for n, shifts in policy.rosters.items()
+        },
         "contacts": policy.contacts,
-        "noise": {"group_interval": policy.group_interval, "flap_window": policy.flap_window,
-                  "flap_changes": policy.flap_changes,
-                  "inhibit": [{"source_point": i.source_point, "target_points": sorted(i.target_points)}
-                              for i in policy.inhibit]},
-        "maintenance": [{"id": w.id, "cron": w.cron.expr, "duration": w.duration, "match": w.matchers,
-                         "reason": w.reason, "author": w.author} for w in policy.windows],
+        "noise": {
+            "group_interval": policy.group_interval,
+            "flap_window": policy.flap_window,
+            "flap_changes": policy.flap_changes,
+            "inhibit": [
+                {"source_point": i.source_point, "target_points": sorted(i.target_points)} for i in policy.inhibit
+            ],
+        },
+        "maintenance": [
+            {
+                "id": w.id,
+                "cron": w.cron.expr,
+                "duration": w.duration,
+                "match": w.matchers,
+                "reason": w.reason,
+                "author": w.author,
+            }
+            for w in policy.windows
+        ],
         "dead_letter_severity": policy.dead_letter_severity.label,
         "lifting": {"after": {s.label: v for s, v in policy.lift_after.items()}},
-        "nodata": [{"match": n.matchers, "after": n.after, "action": n.action, "severity": n.severity.label}
-                   for n in policy.nodata],
+        "nodata": [
+            {"match": n.matchers, "after": n.after, "action": n.action, "severity": n.severity.label}
+            for n in policy.nodata
+        ],
     }

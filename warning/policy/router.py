@@ -48,8 +48,13 @@ from .silences import Silence, muting
 LIFECYCLE_TYPES = ("webhook",)
 UPSTREAM = "upstream"  #: the platform above: see :meth:`Router.goes_up`
 PUSHED = ("raised", "updated", "acknowledged", "handling", "feedback", "cleared", "resolved")  #: event kinds sent up
-LIFECYCLE_KINDS = (EventKind.ACKNOWLEDGED, EventKind.HANDLING, EventKind.FEEDBACK, EventKind.CLEARED,
-                   EventKind.RESOLVED)
+LIFECYCLE_KINDS = (
+    EventKind.ACKNOWLEDGED,
+    EventKind.HANDLING,
+    EventKind.FEEDBACK,
+    EventKind.CLEARED,
+    EventKind.RESOLVED,
+)
 GROUP_SHOWN = 20  #: alerts listed in a group message; the count covers all
 URGENT = Severity.ORANGE  #: raises and rises at this level or above never wait in a group window
 
@@ -78,7 +83,8 @@ class Router:
         self._sources = {i.source_point: i.target_points for i in policy.inhibit}
         self.silences: tuple[Silence, ...] = tuple(
             Silence(f"config:{w.id}", w.matchers, 0.0, float("inf"), w.author, w.reason, w.cron.expr, w.duration)
-            for w in policy.windows)
+            for w in policy.windows
+        )
         self._config_silences = self.silences
         # state (in the snapshot, by enterprise)
         self.alerts: dict[str, tuple[str, Severity, bool]] = {}  #: alert id -> (enterprise, severity, still notifiable)
@@ -115,8 +121,9 @@ class Router:
             for ch in self.channels:
                 if ch.type == UPSTREAM:
                     if self.goes_up(ch, e):
-                        out.append(Notification(e.id, ch.id, a.id, f"upstream:{e.kind.value}", ((e.id, a.id),),
-                                                e.to_json()))
+                        out.append(
+                            Notification(e.id, ch.id, a.id, f"upstream:{e.kind.value}", ((e.id, a.id),), e.to_json())
+                        )
                     continue
                 if not self.wants(ch, e, before[1] if before else None):
                     continue
@@ -305,9 +312,17 @@ class Router:
         pairs = tuple((it[0], it[1]) for it in items)
         shown = [it[3] for it in items[:GROUP_SHOWN]]
         worst = max((p["alert"]["severity"] for p in shown), key=lambda s: Severity.parse(s))
-        payload = {"id": _digest("group", ch_id, *ids), "kind": "group", "at": now, "enterprise": enterprise,
-                   "enterprise_name": self.labels.enterprises.get(enterprise, enterprise),
-                   "count": len(items), "severity": worst, "events": shown, "event_ids": list(ids)}
+        payload = {
+            "id": _digest("group", ch_id, *ids),
+            "kind": "group",
+            "at": now,
+            "enterprise": enterprise,
+            "enterprise_name": self.labels.enterprises.get(enterprise, enterprise),
+            "count": len(items),
+            "severity": worst,
+            "events": shown,
+            "event_ids": list(ids),
+        }
         return Notification(payload["id"], ch_id, items[0][1], "group", pairs, payload)
 
     # -- state -----------------------------------------------------------------------------------
@@ -317,8 +332,9 @@ class Router:
             "alerts": {k: v for k, v in self.alerts.items() if mine(v[0])},
             "inhibitors": {k: v for k, v in self.inhibitors.items() if mine(k[0])},
             "windows": {k: v for k, v in self.windows.items() if mine(k[0])},
-            "backlog": {c: [it for it in items if mine(it[3]["alert"]["enterprise"])]
-                        for c, items in self.backlog.items()},
+            "backlog": {
+                c: [it for it in items if mine(it[3]["alert"]["enterprise"])] for c, items in self.backlog.items()
+            },
         }
         return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -328,8 +344,9 @@ class Router:
         self.alerts = {k: v for k, v in self.alerts.items() if not mine(v[0])} | s["alerts"]
         self.inhibitors = {k: v for k, v in self.inhibitors.items() if not mine(k[0])} | s["inhibitors"]
         self.windows = {k: v for k, v in self.windows.items() if not mine(k[0])} | s["windows"]
-        backlog = {c: [it for it in items if not mine(it[3]["alert"]["enterprise"])]
-                   for c, items in self.backlog.items()}
+        backlog = {
+            c: [it for it in items if not mine(it[3]["alert"]["enterprise"])] for c, items in self.backlog.items()
+        }
         for c, items in s["backlog"].items():
             backlog.setdefault(c, []).extend(items)
         self.backlog = {c: items for c, items in backlog.items() if items}

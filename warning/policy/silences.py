@@ -53,8 +53,16 @@ class Silence:
         return all(getattr(alert, k) == v for k, v in self.matchers.items())
 
     def to_json(self) -> dict:
-        return {"id": self.id, "matchers": self.matchers, "starts_at": self.starts_at, "ends_at": self.ends_at,
-                "author": self.author, "reason": self.reason, "cron": self.cron, "duration": self.duration}
+        return {
+            "id": self.id,
+            "matchers": self.matchers,
+            "starts_at": self.starts_at,
+            "ends_at": self.ends_at,
+            "author": self.author,
+            "reason": self.reason,
+            "cron": self.cron,
+            "duration": self.duration,
+        }
 
 
 _CRONS: dict[str, Cron] = {}
@@ -107,8 +115,14 @@ def validate(body: dict, *, now: float) -> dict:
             raise SilenceError("duration must be between 60 s and 7 days")
     elif duration is not None:
         raise SilenceError("duration only goes with cron")
-    return {"matchers": {k: str(v) for k, v in matchers.items()}, "starts_at": starts, "ends_at": ends,
-            "reason": reason.strip()[:2000], "cron": None if cron is None else str(cron), "duration": duration}
+    return {
+        "matchers": {k: str(v) for k, v in matchers.items()},
+        "starts_at": starts,
+        "ends_at": ends,
+        "reason": reason.strip()[:2000],
+        "cron": None if cron is None else str(cron),
+        "duration": duration,
+    }
 
 
 def muting(silences, alert: Alert, t: float) -> Silence | None:

@@ -79,31 +79,76 @@ class RiskConfig:
         return lvl
 
 
-DEFAULTS: MappingProxyType = MappingProxyType({
-    "levels": {"blue": 10.0, "yellow": 25.0, "orange": 40.0, "red": 70.0, "down_ratio": 0.8, "hold_down": 900.0,
-               "clear_hold": 3600.0},
-    "severity": {"blue": 5.0, "yellow": 15.0, "orange": 40.0, "red": 70.0},
-    "hazard": {"ignition": 1.25, "process": 1.0, "sensor": 0.25, "default": 0.75,
-               "ignition_kinds": ["hopper_temp", "spark", "vent_open", "o2", "h2"],
-               "process_kinds": ["dp", "air_speed", "airlock_fault", "fan_fault", "water_level", "water_flow",
-                                 "dust", "running"],
-               "sensor_rules": ["stuck", "flatline", "drift", "nodata", "dropout", "spikes"]},
-    "alarms": {"duration_bonus": 0.5, "duration_full": 3600.0, "repeat_window": 86400.0, "repeat_bonus": 0.2,
-               "repeat_cap": 3, "device_bonus": 0.3},
-    "standing": {"explosion_class": {"St1": 0.0, "St2": 0.1, "St3": 0.2, "IIIA": 0.0, "IIIB": 0.05, "IIIC": 0.1},
-                 "dust_workers_per_10": 0.02, "dust_workers_cap": 0.1, "dry_collectors": 0.1,
-                 "risk_grade": {"red": 0.2, "orange": 0.1, "yellow": 0.05, "blue": 0.0}},
-    "context": {"overdue_cleaning": 8.0, "overdue_cleaning_cap": 24.0, "offline_device": 4.0, "offline_cap": 12.0,
-                "unclosed_warning": 3.0, "unclosed_cap": 9.0, "unclosed_window": 604800.0,
-                "offline_rules": ["offline"]},
-    "loop": {"tiers": ["street", "district", "bureau"],
-             "escalate_every": {"red": 900.0, "orange": 1800.0, "yellow": 3600.0, "blue": 14400.0, "report": 3600.0},
-             "sign_within": {"red": 900.0, "orange": 1800.0, "yellow": 7200.0, "blue": 86400.0, "report": 3600.0},
-             "reply_within": {"red": 3600.0, "orange": 14400.0, "yellow": 86400.0, "blue": 259200.0,
-                              "report": 86400.0}},
-    "public": {"reports_per_address": 5, "report_window": 600.0, "report_max_text": 2000,
-               "photo_max_bytes": 5 * 1024 * 1024, "form_ttl": 1800.0},
-})
+DEFAULTS: MappingProxyType = MappingProxyType(
+    {
+        "levels": {
+            "blue": 10.0,
+            "yellow": 25.0,
+            "orange": 40.0,
+            "red": 70.0,
+            "down_ratio": 0.8,
+            "hold_down": 900.0,
+            "clear_hold": 3600.0,
+        },
+        "severity": {"blue": 5.0, "yellow": 15.0, "orange": 40.0, "red": 70.0},
+        "hazard": {
+            "ignition": 1.25,
+            "process": 1.0,
+            "sensor": 0.25,
+            "default": 0.75,
+            "ignition_kinds": ["hopper_temp", "spark", "vent_open", "o2", "h2"],
+            "process_kinds": [
+                "dp",
+                "air_speed",
+                "airlock_fault",
+                "fan_fault",
+                "water_level",
+                "water_flow",
+                "dust",
+                "running",
+            ],
+            "sensor_rules": ["stuck", "flatline", "drift", "nodata", "dropout", "spikes"],
+        },
+        "alarms": {
+            "duration_bonus": 0.5,
+            "duration_full": 3600.0,
+            "repeat_window": 86400.0,
+            "repeat_bonus": 0.2,
+            "repeat_cap": 3,
+            "device_bonus": 0.3,
+        },
+        "standing": {
+            "explosion_class": {"St1": 0.0, "St2": 0.1, "St3": 0.2, "IIIA": 0.0, "IIIB": 0.05, "IIIC": 0.1},
+            "dust_workers_per_10": 0.02,
+            "dust_workers_cap": 0.1,
+            "dry_collectors": 0.1,
+            "risk_grade": {"red": 0.2, "orange": 0.1, "yellow": 0.05, "blue": 0.0},
+        },
+        "context": {
+            "overdue_cleaning": 8.0,
+            "overdue_cleaning_cap": 24.0,
+            "offline_device": 4.0,
+            "offline_cap": 12.0,
+            "unclosed_warning": 3.0,
+            "unclosed_cap": 9.0,
+            "unclosed_window": 604800.0,
+            "offline_rules": ["offline"],
+        },
+        "loop": {
+            "tiers": ["street", "district", "bureau"],
+            "escalate_every": {"red": 900.0, "orange": 1800.0, "yellow": 3600.0, "blue": 14400.0, "report": 3600.0},
+            "sign_within": {"red": 900.0, "orange": 1800.0, "yellow": 7200.0, "blue": 86400.0, "report": 3600.0},
+            "reply_within": {"red": 3600.0, "orange": 14400.0, "yellow": 86400.0, "blue": 259200.0, "report": 86400.0},
+        },
+        "public": {
+            "reports_per_address": 5,
+            "report_window": 600.0,
+            "report_max_text": 2000,
+            "photo_max_bytes": 5 * 1024 * 1024,
+            "form_ttl": 1800.0,
+        },
+    }
+)
 
 
 def _merge(section: str, given: dict) -> dict:
@@ -166,7 +211,9 @@ def from_dict(data: dict) -> RiskConfig:
         if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
             raise RiskConfigError(f"[public] {key}: a positive integer is expected")
     return RiskConfig(
-        cutoffs=cut, down_ratio=ratio, hold_down=_num("levels", "hold_down", lv["hold_down"]),
+        cutoffs=cut,
+        down_ratio=ratio,
+        hold_down=_num("levels", "hold_down", lv["hold_down"]),
         clear_hold=_num("levels", "clear_hold", lv["clear_hold"]),
         severity=_nums("severity", "severity", s["severity"], LEVELS),
         hazard={k: _num("hazard", k, hz[k]) for k in ("ignition", "process", "sensor", "default")},
@@ -176,7 +223,8 @@ def from_dict(data: dict) -> RiskConfig:
         duration_bonus=_num("alarms", "duration_bonus", al["duration_bonus"]),
         duration_full=_num("alarms", "duration_full", al["duration_full"], positive=True),
         repeat_window=_num("alarms", "repeat_window", al["repeat_window"]),
-        repeat_bonus=_num("alarms", "repeat_bonus", al["repeat_bonus"]), repeat_cap=cap,
+        repeat_bonus=_num("alarms", "repeat_bonus", al["repeat_bonus"]),
+        repeat_cap=cap,
         device_bonus=_num("alarms", "device_bonus", al["device_bonus"]),
         explosion_class=_nums("standing", "explosion_class", st["explosion_class"]),
         dust_workers_per_10=_num("standing", "dust_workers_per_10", st["dust_workers_per_10"]),
@@ -197,7 +245,8 @@ def from_dict(data: dict) -> RiskConfig:
         reply_within=_nums("loop", "reply_within", lp["reply_within"], ITEM_KINDS, positive=True),
         reports_per_address=pb["reports_per_address"],
         report_window=_num("public", "report_window", pb["report_window"], positive=True),
-        report_max_text=pb["report_max_text"], photo_max_bytes=pb["photo_max_bytes"],
+        report_max_text=pb["report_max_text"],
+        photo_max_bytes=pb["photo_max_bytes"],
         form_ttl=_num("public", "form_ttl", pb["form_ttl"], positive=True),
     )
 

@@ -79,10 +79,20 @@ class Item:
         return None
 
     def to_json(self) -> dict:
-        return {"id": self.id, "kind": self.kind, "enterprise": self.enterprise, "street": self.street,
-                "level": self.level, "state": self.state.value, "opened_at": self.opened_at,
-                "waiting_since": self.waiting_since, "awaiting": self.awaiting, "tier": self.tier,
-                "condition_over": self.condition_over, "steps": [s.to_json() for s in self.steps]}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "enterprise": self.enterprise,
+            "street": self.street,
+            "level": self.level,
+            "state": self.state.value,
+            "opened_at": self.opened_at,
+            "waiting_since": self.waiting_since,
+            "awaiting": self.awaiting,
+            "tier": self.tier,
+            "condition_over": self.condition_over,
+            "steps": [s.to_json() for s in self.steps],
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,14 +114,24 @@ class Loop:
     items: dict[str, Item] = field(default_factory=dict)  #: items not yet closed, by id
 
     # -- opening -------------------------------------------------------------------------------
-    def open(self, item_id: str, kind: str, enterprise: str, street: str | None, level: str, at: float,
-             note: str | None = None, data: dict | None = None) -> list[LoopEvent]:
+    def open(
+        self,
+        item_id: str,
+        kind: str,
+        enterprise: str,
+        street: str | None,
+        level: str,
+        at: float,
+        note: str | None = None,
+        data: dict | None = None,
+    ) -> list[LoopEvent]:
         if item_id in self.items:
             return []  # replayed
         if kind not in ("warning", "report") or level not in self.config.sign_within:
             raise LoopError(f"unknown item kind or level: {kind}/{level}")
-        item = Item(item_id, kind, enterprise, street, level, State.OPEN, at, at,
-                    steps=(Step("opened", at, None, note, data),))
+        item = Item(
+            item_id, kind, enterprise, street, level, State.OPEN, at, at, steps=(Step("opened", at, None, note, data),)
+        )
         self.items[item_id] = item
         return [self._event("opened", at, item, None)]
 
@@ -140,8 +160,17 @@ class Loop:
             return []  # signing twice is a no-op
         return self._put("sign", replace(item, state=State.SIGNED), at, actor, note, None)
 
-    def reply(self, item_id: str, actor: str, at: float, *, cause: str, measures: str, verdict: str,
-              photos: list[dict] | None = None) -> list[LoopEvent]:
+    def reply(
+        self,
+        item_id: str,
+        actor: str,
+        at: float,
+        *,
+        cause: str,
+        measures: str,
+        verdict: str,
+        photos: list[dict] | None = None,
+    ) -> list[LoopEvent]:
         item = self._get(item_id)
         if item.state is State.OPEN:
             raise LoopError("sign for it first (签收)")
@@ -153,8 +182,13 @@ class Loop:
             raise LoopError("cause and measures are both required")
         if photos and len(photos) > MAX_PHOTOS:
             raise LoopError(f"at most {MAX_PHOTOS} photos")
-        data = {"cause": cause, "measures": measures, "verdict": verdict, "verdict_zh": VERDICTS[verdict],
-                "photos": list(photos or ())}
+        data = {
+            "cause": cause,
+            "measures": measures,
+            "verdict": verdict,
+            "verdict_zh": VERDICTS[verdict],
+            "photos": list(photos or ()),
+        }
         return self._put("reply", replace(item, state=State.REPLIED), at, actor, None, data)
 
     def review(self, item_id: str, actor: str, at: float, *, close: bool, note: str | None) -> list[LoopEvent]:
@@ -168,8 +202,9 @@ class Loop:
             return ev
         if not (note and note.strip()):
             raise LoopError("say why it is returned (a note)")
-        return self._put("return", replace(item, state=State.RETURNED, waiting_since=at, tier=-1), at, actor,
-                         note, None)
+        return self._put(
+            "return", replace(item, state=State.RETURNED, waiting_since=at, tier=-1), at, actor, note, None
+        )
 
     # -- timers --------------------------------------------------------------------------------
     def due(self, item: Item) -> float | None:
@@ -222,8 +257,9 @@ class Loop:
 
     @staticmethod
     def _event(action: str, at: float, item: Item, data: dict | None, actor: str | None = None) -> LoopEvent:
-        return LoopEvent(_digest(item.id, action, round(at * 1000), actor or "", len(item.steps)), action, at, item,
-                         data)
+        return LoopEvent(
+            _digest(item.id, action, round(at * 1000), actor or "", len(item.steps)), action, at, item, data
+        )
 
     def snapshot(self) -> bytes:
         return pickle.dumps(self.items, protocol=pickle.HIGHEST_PROTOCOL)

@@ -68,8 +68,13 @@ class Factor:
     alert: str | None = None  #: the alarm behind an "alarm" term
 
     def to_json(self) -> dict:
-        return {"group": self.group, "name": self.name, "points": round(self.points, 2),
-                "share": round(self.share, 4), "alert": self.alert}
+        return {
+            "group": self.group,
+            "name": self.name,
+            "points": round(self.points, 2),
+            "share": round(self.share, 4),
+            "alert": self.alert,
+        }
 
 
 class WarningKind(StrEnum):
@@ -91,9 +96,16 @@ class Warning:
     peak: int  #: the highest level it reached
 
     def to_json(self) -> dict:
-        return {"id": self.id, "enterprise": self.enterprise, "level": NAMES.get(self.level, "none"),
-                "peak": NAMES.get(self.peak, "none"), "opened_at": self.opened_at, "updated_at": self.updated_at,
-                "score": round(self.score, 2), "factors": [f.to_json() for f in self.factors]}
+        return {
+            "id": self.id,
+            "enterprise": self.enterprise,
+            "level": NAMES.get(self.level, "none"),
+            "peak": NAMES.get(self.peak, "none"),
+            "opened_at": self.opened_at,
+            "updated_at": self.updated_at,
+            "score": round(self.score, 2),
+            "factors": [f.to_json() for f in self.factors],
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,13 +162,14 @@ class RiskModel:
                 past = [x for x in e.raises.get(key, ()) if x > ch.at - self.config.repeat_window and x < ch.at]
                 cur = _Open(ch.device, ch.point, ch.rule, ch.level, ch.kind, ch.at, len(past))
                 if ch.raised:
-                    e.raises[key] = (past + [ch.at])[-(self.config.repeat_cap + 1):]
+                    e.raises[key] = (past + [ch.at])[-(self.config.repeat_cap + 1) :]
                 e.alarms[ch.alert] = cur
             cur.level = ch.level
         return self._step(ch.enterprise, e, ch.at)
 
-    def set_context(self, enterprise: str, at: float, *, overdue_areas: int | None = None,
-                    unclosed: int | None = None) -> list[WarningEvent]:
+    def set_context(
+        self, enterprise: str, at: float, *, overdue_areas: int | None = None, unclosed: int | None = None
+    ) -> list[WarningEvent]:
         """Overdue dust-cleaning areas and earlier warnings not yet closed, as the shell knows them."""
         e = self.ents.setdefault(enterprise, _Enterprise())
         if overdue_areas is not None:
@@ -190,36 +203,53 @@ class RiskModel:
             pts = c.severity[NAMES[a.level]] * c.hazard[cls]
             pts *= 1 + c.duration_bonus * min(max(at - a.opened_at, 0.0) / c.duration_full, 1.0)
             pts *= 1 + c.repeat_bonus * min(a.repeats, c.repeat_cap)
-            terms.append(("alarm", f"{a.device}/{a.point or '-'}:{a.rule} {LEVEL_ZH[NAMES[a.level]]}报警 "
-                                   f"({CLASS_ZH[cls]} {cls})", pts, aid))
+            terms.append(
+                (
+                    "alarm",
+                    f"{a.device}/{a.point or '-'}:{a.rule} {LEVEL_ZH[NAMES[a.level]]}报警 ({CLASS_ZH[cls]} {cls})",
+                    pts,
+                    aid,
+                )
+            )
             by_device.setdefault(a.device, []).append((a.point, pts))
         for dev, items in sorted(by_device.items()):
             n = len({p for p, _ in items})
             if n > 1:
-                terms.append(("device", f"{dev}: {n} 个测点同时报警 ({n} points together)",
-                              c.device_bonus * min(n - 1, 3) * sum(x for _, x in items), None))
+                terms.append(
+                    (
+                        "device",
+                        f"{dev}: {n} 个测点同时报警 ({n} points together)",
+                        c.device_bonus * min(n - 1, 3) * sum(x for _, x in items),
+                        None,
+                    )
+                )
         alarms = sum(t[2] for t in terms)
         if alarms > 0:
             s = self.standing.get(enterprise, Standing())
             ex = max((c.explosion_class.get(x, 0.0) for x in s.explosion_classes), default=0.0)
             standing: tuple[tuple[str, float], ...] = (
-                            ("粉尘爆炸等级 " + "/".join(s.explosion_classes), ex),
-                            (f"涉粉作业人数 {s.dust_workers}",
-                             min(c.dust_workers_cap, c.dust_workers_per_10 * s.dust_workers / 10)),
-                            (f"干式除尘器 {s.dry_collectors} 台", c.dry_collectors if s.dry_collectors else 0.0),
-                            (f"静态风险等级 {s.risk_grade}", c.risk_grade.get(s.risk_grade, 0.0)))
+                ("粉尘爆炸等级 " + "/".join(s.explosion_classes), ex),
+                (
+                    f"涉粉作业人数 {s.dust_workers}",
+                    min(c.dust_workers_cap, c.dust_workers_per_10 * s.dust_workers / 10),
+                ),
+                (f"干式除尘器 {s.dry_collectors} 台", c.dry_collectors if s.dry_collectors else 0.0),
+                (f"静态风险等级 {s.risk_grade}", c.risk_grade.get(s.risk_grade, 0.0)),
+            )
             for label, f in standing:
                 if f > 0:
                     terms.append(("standing", label, alarms * f, None))
-        for name, per, n, cap in (("粉尘清扫超期区域 (overdue cleaning)", c.overdue_cleaning, e.overdue_areas,
-                                   c.overdue_cleaning_cap),
-                                  ("离线设备 (devices offline)", c.offline_device, len(offline), c.offline_cap),
-                                  ("未销号预警 (not closed)", c.unclosed_warning, e.unclosed, c.unclosed_cap)):
+        for name, per, n, cap in (
+            ("粉尘清扫超期区域 (overdue cleaning)", c.overdue_cleaning, e.overdue_areas, c.overdue_cleaning_cap),
+            ("离线设备 (devices offline)", c.offline_device, len(offline), c.offline_cap),
+            ("未销号预警 (not closed)", c.unclosed_warning, e.unclosed, c.unclosed_cap),
+        ):
             if n:
                 terms.append(("context", f"{name}: {n}", min(cap, per * n), None))
         total = sum(t[2] for t in terms)
-        factors = tuple(sorted((Factor(g, n, p, p / total if total else 0.0, a) for g, n, p, a in terms),
-                               key=lambda f: -f.points))
+        factors = tuple(
+            sorted((Factor(g, n, p, p / total if total else 0.0, a) for g, n, p, a in terms), key=lambda f: -f.points)
+        )
         return total, factors
 
     def _floor(self, score: float) -> int:
@@ -257,8 +287,13 @@ class RiskModel:
             return []
         if floor == 0:
             e.warning, e.below_since = None, None
-            return [self._event(WarningKind.CLEARED, due, replace(w, level=0, updated_at=due, score=score,
-                                                                   factors=factors or w.factors))]
+            return [
+                self._event(
+                    WarningKind.CLEARED,
+                    due,
+                    replace(w, level=0, updated_at=due, score=score, factors=factors or w.factors),
+                )
+            ]
         w = replace(w, level=floor, updated_at=due, score=score, factors=factors)
         e.warning, e.below_since = w, due
         return [self._event(WarningKind.LOWERED, due, w)]

@@ -18,10 +18,18 @@ from __future__ import annotations
 import asyncpg
 
 #: failures of the store that mean "try again later", not "bad input"
-OUTAGE = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.exceptions.OperatorInterventionError,
-          asyncpg.exceptions.InsufficientResourcesError, asyncpg.exceptions.TransactionRollbackError,
-          asyncpg.exceptions.InvalidTransactionStateError, asyncpg.exceptions.PostgresSystemError,
-          OSError, ConnectionError, TimeoutError)
+OUTAGE = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.TransactionRollbackError,
+    asyncpg.exceptions.InvalidTransactionStateError,
+    asyncpg.exceptions.PostgresSystemError,
+    OSError,
+    ConnectionError,
+    TimeoutError,
+)
 #: everything a store call may raise: an outage, or a refusal of what it was given
 #: (asyncpg raises UnicodeEncodeError itself for a lone surrogate in COPY)
 DB_ERRORS = (asyncpg.PostgresError, *OUTAGE, UnicodeError)

@@ -55,14 +55,25 @@ def build(site: Site, s: WorkerSettings):
     k = s.kafka
     os.makedirs(os.path.join(tempfile.gettempdir(), "warning-faust"), exist_ok=True)
     app = faust.App(
-        f"{k.prefix}-workers", broker=f"kafka://{k.bootstrap}", store="memory://", web_enabled=False,
-        topic_partitions=k.partitions, topic_replication_factor=k.replication, key_serializer="raw",
-        value_serializer="raw", broker_session_timeout=k.session_timeout,
-        broker_heartbeat_interval=max(1.0, k.session_timeout / 5), broker_commit_interval=1.0,
-        consumer_auto_offset_reset="earliest", producer_acks=-1, stream_wait_empty=False,
-        stream_buffer_maxsize=4096, broker_max_poll_records=500,
+        f"{k.prefix}-workers",
+        broker=f"kafka://{k.bootstrap}",
+        store="memory://",
+        web_enabled=False,
+        topic_partitions=k.partitions,
+        topic_replication_factor=k.replication,
+        key_serializer="raw",
+        value_serializer="raw",
+        broker_session_timeout=k.session_timeout,
+        broker_heartbeat_interval=max(1.0, k.session_timeout / 5),
+        broker_commit_interval=1.0,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        stream_wait_empty=False,
+        stream_buffer_maxsize=4096,
+        broker_max_poll_records=500,
         # faust makes a data folder even with the memory store: keep it out of the working directory
-        datadir=os.path.join(tempfile.gettempdir(), "warning-faust", f"{k.prefix}-{os.getpid()}"))
+        datadir=os.path.join(tempfile.gettempdir(), "warning-faust", f"{k.prefix}-{os.getpid()}"),
+    )
     topic = app.topic(k.readings_topic, partitions=k.partitions, key_serializer="raw", value_serializer="raw")
     metrics = Metrics()
     holder: dict = {}
@@ -73,9 +84,14 @@ def build(site: Site, s: WorkerSettings):
         # A worker frozen inside a transaction (SIGSTOP, a paused VM) would hold its partitions'
         # rows locked, and the worker taking them over would wait for it forever: the server ends
         # such sessions instead, and the frozen worker finds itself fenced when it wakes.
-        pool = await connect_pool(s.database, max_size=4, server_settings={
-            "idle_in_transaction_session_timeout": str(int(s.frozen_after * 1000)),
-            "statement_timeout": str(int(s.frozen_after * 2000))})
+        pool = await connect_pool(
+            s.database,
+            max_size=4,
+            server_settings={
+                "idle_in_transaction_session_timeout": str(int(s.frozen_after * 1000)),
+                "statement_timeout": str(int(s.frozen_after * 2000)),
+            },
+        )
         prod = producer(k)
         await prod.start()
         w = Worker(site, pool, k, producer=prod, metrics=metrics, options=s.options, owner=s.owner)
@@ -83,8 +99,14 @@ def build(site: Site, s: WorkerSettings):
         holder["worker"] = w
         holder["ops"] = asyncio.ensure_future(serve_ops(s.host, s.port, w, pool, metrics))
         started.set()
-        log.info("worker %s started: %d partitions of %s, ops on %s:%d", w.owner, k.partitions,
-                 k.readings_topic, s.host, s.port)
+        log.info(
+            "worker %s started: %d partitions of %s, ops on %s:%d",
+            w.owner,
+            k.partitions,
+            k.readings_topic,
+            s.host,
+            s.port,
+        )
 
     def mine(tps) -> set[int]:
         return {tp.partition for tp in tps if tp.topic == k.readings_topic}

@@ -61,9 +61,19 @@ SEEN_EVENTS = 100_000  #: event ids remembered against repeats on alert-events
 
 
 class KafkaGateway:
-    def __init__(self, site: Site, pool: asyncpg.Pool, kafka: KafkaSettings, *, metrics, hub,
-                 roles: set[str], max_in_flight: int = 200_000, reply_timeout: float = 15.0,
-                 clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        site: Site,
+        pool: asyncpg.Pool,
+        kafka: KafkaSettings,
+        *,
+        metrics,
+        hub,
+        roles: set[str],
+        max_in_flight: int = 200_000,
+        reply_timeout: float = 15.0,
+        clock: Callable[[], float] = time.time,
+    ):
         unknown = set(roles) - set(ROLES)
         if unknown or not roles:
             raise ValueError(f"roles must be some of {', '.join(ROLES)}; got {sorted(roles)}")
@@ -78,8 +88,9 @@ class KafkaGateway:
         self.clock = clock
         self.devices: dict[str, dict[str, dict[str, int]]] = {}  #: enterprise -> device -> point -> id
         self._router = Router(site.alert_policy(), tuple(site.channels))  #: configuration only (silences listing)
-        self.outbox = OutboxWorker(pool, list(site.channels), metrics=metrics, on_dead=self._dead_letter,
-                                   clock=clock, codes=push_codes(site))
+        self.outbox = OutboxWorker(
+            pool, list(site.channels), metrics=metrics, on_dead=self._dead_letter, clock=clock, codes=push_codes(site)
+        )
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._open: dict[str, dict] = {}  #: alert id -> alert, the open ones (dashboard)
@@ -100,8 +111,9 @@ class KafkaGateway:
         self._producer = prod = producer(self.kafka)
         await prod.start()
         if self.roles & {"dashboard", "notifier"}:
-            self._consumer = AIOKafkaConsumer(bootstrap_servers=self.kafka.bootstrap, group_id=None,
-                                              enable_auto_commit=False)
+            self._consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.kafka.bootstrap, group_id=None, enable_auto_commit=False
+            )
             await self._consumer.start()
             tps = [TopicPartition(self.kafka.events_topic, k) for k in range(self.kafka.partitions)]
             self._consumer.assign(tps)
@@ -148,8 +160,10 @@ class KafkaGateway:
         if self._in_flight + parsed.count > self.max_in_flight:
             raise Overloaded(f"{self._in_flight} readings waiting for the broker", 1)
         now = self.clock()
-        values = [records.encode_batch(uuid.uuid4().hex, enterprise, part, now)
-                  for part in split_messages(parsed.messages, RECORD_READINGS)]
+        values = [
+            records.encode_batch(uuid.uuid4().hex, enterprise, part, now)
+            for part in split_messages(parsed.messages, RECORD_READINGS)
+        ]
         self._in_flight += parsed.count
         try:
             for value in values:  # in order: one enterprise's records keep their sequence
@@ -170,8 +184,9 @@ class KafkaGateway:
         await fut
 
     # -- officers ------------------------------------------------------------------------------
-    async def act(self, action: str, aid: str, actor: str, note: str | None,
-                  attachments: list[dict] | None = None) -> dict | None:
+    async def act(
+        self, action: str, aid: str, actor: str, note: str | None, attachments: list[dict] | None = None
+    ) -> dict | None:
         if self._consumer is None:
             raise Overloaded("this gateway has no dashboard role", 60)
         async with self.pool.acquire() as conn:
@@ -182,8 +197,9 @@ class KafkaGateway:
         fut = asyncio.get_running_loop().create_future()
         self._replies[cid] = fut
         try:
-            await self._send(records.encode_command(cid, action, aid, actor, note, attachments, self.clock()),
-                             alert["enterprise"])
+            await self._send(
+                records.encode_command(cid, action, aid, actor, note, attachments, self.clock()), alert["enterprise"]
+            )
             reply = await asyncio.wait_for(fut, self.reply_timeout)
         except TimeoutError as exc:
             raise Overloaded("no worker answered in time; the action is queued and will apply", 5) from exc
@@ -192,8 +208,9 @@ class KafkaGateway:
         if not reply["ok"]:
             if reply.get("invalid"):
                 raise Rejected(reply["error"])
-            raise (AlertNotFound if reply.get("not_found") else AlertError)(reply.get("msgid", reply["error"]),
-                                                                              **reply.get("params", {}))
+            raise (AlertNotFound if reply.get("not_found") else AlertError)(
+                reply.get("msgid", reply["error"]), **reply.get("params", {})
+            )
         return reply.get("alert")
 
     async def reconfigure(self, site: Site, actor: str) -> None:

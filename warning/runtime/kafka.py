@@ -45,13 +45,15 @@ class KafkaSettings:
     @classmethod
     def from_env(cls, **overrides) -> KafkaSettings:
         env = os.environ
-        s = cls(bootstrap=env.get("WARNING_KAFKA", cls.bootstrap),
-                prefix=env.get("WARNING_KAFKA_PREFIX", cls.prefix),
-                partitions=int(env.get("WARNING_KAFKA_PARTITIONS", cls.partitions)),
-                replication=int(env.get("WARNING_KAFKA_REPLICATION", cls.replication)),
-                idempotent=env.get("WARNING_KAFKA_IDEMPOTENT", "1") not in ("0", "false", "no"),
-                session_timeout=float(env.get("WARNING_KAFKA_SESSION_TIMEOUT", cls.session_timeout)),
-                compression=env.get("WARNING_KAFKA_COMPRESSION") or None)
+        s = cls(
+            bootstrap=env.get("WARNING_KAFKA", cls.bootstrap),
+            prefix=env.get("WARNING_KAFKA_PREFIX", cls.prefix),
+            partitions=int(env.get("WARNING_KAFKA_PARTITIONS", cls.partitions)),
+            replication=int(env.get("WARNING_KAFKA_REPLICATION", cls.replication)),
+            idempotent=env.get("WARNING_KAFKA_IDEMPOTENT", "1") not in ("0", "false", "no"),
+            session_timeout=float(env.get("WARNING_KAFKA_SESSION_TIMEOUT", cls.session_timeout)),
+            compression=env.get("WARNING_KAFKA_COMPRESSION") or None,
+        )
         for k, v in overrides.items():
             if v is not None:
                 setattr(s, k, v)
@@ -81,25 +83,35 @@ async def ensure_topics(s: KafkaSettings) -> int:
     finally:
         await producer.stop()
     if found != s.partitions:
-        raise RuntimeError(f"topic {s.readings_topic} has {found} partitions, configured {s.partitions}: "
-                           "set WARNING_KAFKA_PARTITIONS to the topic's")
+        raise RuntimeError(
+            f"topic {s.readings_topic} has {found} partitions, configured {s.partitions}: "
+            "set WARNING_KAFKA_PARTITIONS to the topic's"
+        )
     return found
 
 
 def producer(s: KafkaSettings, **kw) -> AIOKafkaProducer:
     """acks=all: a record is acknowledged once the in-sync replicas have it."""
-    return AIOKafkaProducer(bootstrap_servers=s.bootstrap, acks="all", enable_idempotence=s.idempotent,
-                            linger_ms=kw.pop("linger_ms", 2), max_request_size=kw.pop("max_request_size", 4 << 20),
-                            compression_type=s.compression, **kw)
+    return AIOKafkaProducer(
+        bootstrap_servers=s.bootstrap,
+        acks="all",
+        enable_idempotence=s.idempotent,
+        linger_ms=kw.pop("linger_ms", 2),
+        max_request_size=kw.pop("max_request_size", 4 << 20),
+        compression_type=s.compression,
+        **kw,
+    )
 
 
-async def read_range(s: KafkaSettings, topic: str, partition: int, first: int, last: int,
-                     timeout: float = 30.0) -> list[tuple[int, bytes]]:
+async def read_range(
+    s: KafkaSettings, topic: str, partition: int, first: int, last: int, timeout: float = 30.0
+) -> list[tuple[int, bytes]]:
     """Records ``first..last`` (inclusive) of one partition, without joining any group."""
     if last < first:
         return []
-    consumer = AIOKafkaConsumer(bootstrap_servers=s.bootstrap, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=s.bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     await consumer.start()
     out: list[tuple[int, bytes]] = []
     try:

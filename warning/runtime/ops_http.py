@@ -23,8 +23,12 @@ def make_app(worker, pool, metrics) -> Starlette:
                 await conn.fetchval("SELECT 1")
         except Exception as exc:  # any failure to reach the store means not ready
             problems.append(f"database: {type(exc).__name__}")
-        body = {"status": "not ready" if problems else "ready", "problems": problems, "owner": worker.owner,
-                "partitions": sorted(worker.states)}
+        body = {
+            "status": "not ready" if problems else "ready",
+            "problems": problems,
+            "owner": worker.owner,
+            "partitions": sorted(worker.states),
+        }
         return JSONResponse(body, 503 if problems else 200)
 
     async def prom(request):
@@ -34,7 +38,10 @@ def make_app(worker, pool, metrics) -> Starlette:
 
 
 async def serve_ops(host: str, port: int, worker, pool, metrics) -> None:
-    server = uvicorn.Server(uvicorn.Config(make_app(worker, pool, metrics), host=host, port=port,
-                                           lifespan="off", log_level="warning", access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            make_app(worker, pool, metrics), host=host, port=port, lifespan="off", log_level="warning", access_log=False
+        )
+    )
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]  # faust owns the signals
     await server.serve()

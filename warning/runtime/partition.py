@@ -37,8 +37,16 @@ RECENT_RECORDS = 4096  #: record ids remembered per partition against producer r
 class PartitionState:
     """A partition's step (its pipeline) and its place in the log."""
 
-    def __init__(self, partition: int, pipeline: Pipeline, *, epoch: int, written: int, processed: int,
-                 dead_letter_severity: Severity = Severity.ORANGE):
+    def __init__(
+        self,
+        partition: int,
+        pipeline: Pipeline,
+        *,
+        epoch: int,
+        written: int,
+        processed: int,
+        dead_letter_severity: Severity = Severity.ORANGE,
+    ):
         self.partition = partition  #: partition number in the readings topic
         self.pipeline = pipeline  #: holds only this partition's enterprises
         self.step = Step(pipeline, dead_letter_severity=dead_letter_severity)
@@ -73,8 +81,14 @@ class PartitionState:
             return [mid for mid, _ in value.messages if mid is not None]
         return []
 
-    def apply(self, offset: int, value: records.Batch | dict, known: dict[str, int], out: Effects,
-              silences: Sequence[Silence] | None = None) -> None:
+    def apply(
+        self,
+        offset: int,
+        value: records.Batch | dict,
+        known: dict[str, int],
+        out: Effects,
+        silences: Sequence[Silence] | None = None,
+    ) -> None:
         """Apply the record at ``offset``; ``known``: stored message id -> its batch (for this
         record's enterprise); ``silences``: the silences now in force, for a silences record.
         Records at or before ``processed`` are ignored (redelivered)."""
@@ -87,8 +101,11 @@ class PartitionState:
                 return
             # plain (point, t, value) tuples: they unpack like Reading (see records.decode)
             messages = cast("list[Message]", value.messages)
-            self.step.apply(Batch(messages, value.now, value.enterprise, records.batch_code(self.partition, offset),
-                                  known), out, replay=replay)
+            self.step.apply(
+                Batch(messages, value.now, value.enterprise, records.batch_code(self.partition, offset), known),
+                out,
+                replay=replay,
+            )
             return
         kind, now = value["k"], float(value["now"])
         if kind == records.TICK:
@@ -96,8 +113,11 @@ class PartitionState:
         elif kind == records.COMMAND:
             if self._repeat(value["id"]):
                 return
-            self.step.apply(Command(value["id"], value["a"], value["aid"], value["actor"], value["note"], now,
-                                    value["att"]), out, replay=replay)
+            self.step.apply(
+                Command(value["id"], value["a"], value["aid"], value["actor"], value["note"], now, value["att"]),
+                out,
+                replay=replay,
+            )
         elif kind == records.DEAD_LETTER:
             self.step.apply(DeadLetter(value["row"], now), out, replay=replay)
         elif kind == records.OPS:

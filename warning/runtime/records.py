@@ -50,16 +50,41 @@ def batch_code(partition: int, offset: int) -> int:
     return -((partition << 40) + offset + 1)
 
 
-def encode_batch(record_id: str, enterprise: str, messages: list[tuple[str | None, list[Reading]]],
-                 now: float) -> bytes:
-    return orjson.dumps({"k": BATCH, "id": record_id, "e": enterprise, "now": now,
-                         "m": [[mid, [[r[0], r[1], r[2]] for r in rs]] for mid, rs in messages]})
+def encode_batch(
+    record_id: str, enterprise: str, messages: list[tuple[str | None, list[Reading]]], now: float
+) -> bytes:
+    return orjson.dumps(
+        {
+            "k": BATCH,
+            "id": record_id,
+            "e": enterprise,
+            "now": now,
+            "m": [[mid, [[r[0], r[1], r[2]] for r in rs]] for mid, rs in messages],
+        }
+    )
 
 
-def encode_command(command_id: str, action: str, alert_id: str, actor: str, note: str | None,
-                   attachments: list[dict] | None, now: float) -> bytes:
-    return orjson.dumps({"k": COMMAND, "id": command_id, "a": action, "aid": alert_id, "actor": actor,
-                         "note": note, "att": attachments, "now": now})
+def encode_command(
+    command_id: str,
+    action: str,
+    alert_id: str,
+    actor: str,
+    note: str | None,
+    attachments: list[dict] | None,
+    now: float,
+) -> bytes:
+    return orjson.dumps(
+        {
+            "k": COMMAND,
+            "id": command_id,
+            "a": action,
+            "aid": alert_id,
+            "actor": actor,
+            "note": note,
+            "att": attachments,
+            "now": now,
+        }
+    )
 
 
 def encode_tick(now: float) -> bytes:
@@ -80,8 +105,13 @@ def encode_ops(finding: dict, now: float) -> bytes:
 
 
 #: the fields each non-batch record must have: a record that lacks one is skipped, not applied
-_FIELDS = {COMMAND: {"id", "a", "aid", "actor", "note", "att", "now"}, TICK: {"now"},
-           DEAD_LETTER: {"row", "now"}, SILENCES: {"now"}, OPS: {"f", "now"}}
+_FIELDS = {
+    COMMAND: {"id", "a", "aid", "actor", "note", "att", "now"},
+    TICK: {"now"},
+    DEAD_LETTER: {"row", "now"},
+    SILENCES: {"now"},
+    OPS: {"f", "now"},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +130,12 @@ def decode(value: bytes) -> dict | Batch:
         if d["k"] == BATCH:
             # Plain (point, t, value) tuples: they unpack like Reading and cost a third less to
             # build; gateways wrote these records from validated requests.
-            return Batch(d["id"], d["e"], [(mid, [(int(p), float(t), float(v)) for p, t, v in rs])
-                                  for mid, rs in d["m"]], float(d["now"]))
+            return Batch(
+                d["id"],
+                d["e"],
+                [(mid, [(int(p), float(t), float(v)) for p, t, v in rs]) for mid, rs in d["m"]],
+                float(d["now"]),
+            )
         need = _FIELDS.get(d["k"])
         if need is not None:
             missing = need - d.keys()

@@ -42,8 +42,16 @@ ACTION_ZH = {"opened": "发布", "escalate": "超时升级", "return": "退回",
 
 
 class RiskService:
-    def __init__(self, site: Site, pool: asyncpg.Pool, hub: Hub, config: RiskConfig, *, tick: float = 1.0,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        site: Site,
+        pool: asyncpg.Pool,
+        hub: Hub,
+        config: RiskConfig,
+        *,
+        tick: float = 1.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.site = site
         self.pool = pool
         self.hub = hub
@@ -94,14 +102,24 @@ class RiskService:
         self.inbox.clear()
         self.overflow = False
         async with self.pool.acquire() as conn:
-            rows = await conn.fetch("SELECT id, enterprise, device, point, rule, severity, opened_at FROM alerts "
-                                    "WHERE state <> 'resolved'")
+            rows = await conn.fetch(
+                "SELECT id, enterprise, device, point, rule, severity, opened_at FROM alerts WHERE state <> 'resolved'"
+            )
         self.model = RiskModel(self.config)
         now = self.clock()
         for r in rows:
-            self.model.observe(AlarmChange(r["opened_at"].timestamp(), r["id"], r["enterprise"], r["device"],
-                                           r["point"], r["rule"], int(r["severity"]),
-                                           self.kinds.get((r["enterprise"], r["device"], r["point"]), "")))
+            self.model.observe(
+                AlarmChange(
+                    r["opened_at"].timestamp(),
+                    r["id"],
+                    r["enterprise"],
+                    r["device"],
+                    r["point"],
+                    r["rule"],
+                    int(r["severity"]),
+                    self.kinds.get((r["enterprise"], r["device"], r["point"]), ""),
+                )
+            )
         await self._handle(self.model.tick(now), now)
 
     async def _feed(self) -> None:
@@ -140,8 +158,17 @@ class RiskService:
             return None  # not an alert event, or the _system partition's (the watchdog): no enterprise's risk
         try:  # the hub carries what publishers give it: an event not shaped like an alert's is skipped
             level = 0 if kind == "resolved" else int(Severity.parse(a["severity"]))
-            return AlarmChange(float(ev["at"]), a["id"], a["enterprise"], a["device"], a["point"], a["rule"], level,
-                               self.kinds.get((a["enterprise"], a["device"], a["point"]), ""), kind == "raised")
+            return AlarmChange(
+                float(ev["at"]),
+                a["id"],
+                a["enterprise"],
+                a["device"],
+                a["point"],
+                a["rule"],
+                level,
+                self.kinds.get((a["enterprise"], a["device"], a["point"]), ""),
+                kind == "raised",
+            )
         except (KeyError, TypeError, ValueError):
             log.warning("risk feed: skipped an event that is not an alert event: %.200r", ev)
             return None
@@ -202,8 +229,9 @@ class RiskService:
                 if item is None or item not in self.loop.items:  # one warning per enterprise at a time
                     item = w.id
                     self.item_of[w.enterprise] = item
-                    loop_events += self.loop.open(item, "warning", w.enterprise, street, level, we.at,
-                                                  data={"score": round(w.score, 2)})
+                    loop_events += self.loop.open(
+                        item, "warning", w.enterprise, street, level, we.at, data={"score": round(w.score, 2)}
+                    )
                 else:
                     loop_events += self.loop.set_level(item, level, we.at)
                 explain[item] = (w.score, [f.to_json() for f in w.factors])
@@ -242,18 +270,36 @@ class RiskService:
         name = ent.name if ent is not None else it.enterprise
         what = LEVEL_ZH[it.level] + ("风险预警" if it.kind == "warning" else "")
         message = f"{name}: {what} {ACTION_ZH[ev.action]}"
-        payload: dict = {"id": ev.id, "kind": "escalated" if ev.action == "escalate" else "raised", "at": ev.at,
-                         "risk": {"item": it.id, "kind": it.kind, "action": ev.action},
-                         "alert": {"id": it.id, "enterprise": it.enterprise, "device": what, "point": "",
-                                   "rule": "risk", "severity": level, "message": message, "holder": None}}
+        payload: dict = {
+            "id": ev.id,
+            "kind": "escalated" if ev.action == "escalate" else "raised",
+            "at": ev.at,
+            "risk": {"item": it.id, "kind": it.kind, "action": ev.action},
+            "alert": {
+                "id": it.id,
+                "enterprise": it.enterprise,
+                "device": what,
+                "point": "",
+                "rule": "risk",
+                "severity": level,
+                "message": message,
+                "holder": None,
+            },
+        }
         if ev.action == "escalate" and ev.data:
-            payload["tier"] = {"name": TIER_ZH.get(ev.data["tier_name"], ev.data["tier_name"]),
-                               "id": ev.data["tier_name"], "street": it.street}
+            payload["tier"] = {
+                "name": TIER_ZH.get(ev.data["tier_name"], ev.data["tier_name"]),
+                "id": ev.data["tier_name"],
+                "street": it.street,
+            }
         sev = LEVELS.index(level) + 1
         # opt-in per channel (``risk = true`` in its [[channels]] entry): the alert channels'
         # receivers and counts stay as they were unless a site asks for warnings there too
-        return [(f"{ev.id}-{ch.id}", ch.id, payload) for ch in self.site.channels
-                if ch.options.get("risk") is True and sev >= int(Severity.parse(ch.min_severity))]
+        return [
+            (f"{ev.id}-{ch.id}", ch.id, payload)
+            for ch in self.site.channels
+            if ch.options.get("risk") is True and sev >= int(Severity.parse(ch.min_severity))
+        ]
 
     # -- people --------------------------------------------------------------------------------
     async def act(self, item_id: str, action: str, actor: str, **kw) -> list[LoopEvent]:
@@ -271,8 +317,15 @@ class RiskService:
         if action == "sign":
             events = self.loop.sign(item_id, actor, now, kw.get("note"))
         elif action == "reply":
-            events = self.loop.reply(item_id, actor, now, cause=kw["cause"], measures=kw["measures"],
-                                     verdict=kw["verdict"], photos=kw.get("photos"))
+            events = self.loop.reply(
+                item_id,
+                actor,
+                now,
+                cause=kw["cause"],
+                measures=kw["measures"],
+                verdict=kw["verdict"],
+                photos=kw.get("photos"),
+            )
         elif action == "review":
             events = self.loop.review(item_id, actor, now, close=kw["close"], note=kw.get("note"))
         else:
@@ -281,14 +334,23 @@ class RiskService:
             await self._write(events)
         return events
 
-    async def report(self, item_id: str, enterprise: str, text: str, contact: str | None, address: str,
-                     photo: dict | None) -> None:
+    async def report(
+        self, item_id: str, enterprise: str, text: str, contact: str | None, address: str, photo: dict | None
+    ) -> None:
         """A hazard report (一码发现) becomes an item of the loop, the enterprise's street's."""
         ent = self.site.enterprises[enterprise]
         async with self.lock:
             now = self.clock()
-            events = self.loop.open(item_id, "report", enterprise, ent.street or None, "report", now,
-                                    note=text, data={"photo": photo} if photo else None)
+            events = self.loop.open(
+                item_id,
+                "report",
+                enterprise,
+                ent.street or None,
+                "report",
+                now,
+                note=text,
+                data={"photo": photo} if photo else None,
+            )
             async with self.pool.acquire() as conn:
                 async with conn.transaction():
                     await risk_store.record(conn, events)

@@ -68,9 +68,18 @@ class WorkerOptions:
 class Worker:
     """The partitions this process owns and everything it does with them."""
 
-    def __init__(self, site: Site, pool: asyncpg.Pool, kafka: KafkaSettings, *, producer, metrics=None,
-                 options: WorkerOptions | None = None, owner: str | None = None,
-                 clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        site: Site,
+        pool: asyncpg.Pool,
+        kafka: KafkaSettings,
+        *,
+        producer,
+        metrics=None,
+        options: WorkerOptions | None = None,
+        owner: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
         self.site = site
         self.pool = pool
         self.kafka = kafka
@@ -86,7 +95,9 @@ class Worker:
         self._parked: dict[int, PartitionState] = {}  #: revoked partitions' states, until the next assignment
         self._assigned_at: dict[int, float] = {}  #: partitions assigned but not loaded yet -> since when
         self._snapped: dict[int, float] = {}  #: partition -> when its snapshot was last stored
-        self._ticks: dict[int, tuple[int, float]] = {}  #: partition -> (offset, written at) of the oldest unapplied tick
+        self._ticks: dict[
+            int, tuple[int, float]
+        ] = {}  #: partition -> (offset, written at) of the oldest unapplied tick
         self.stalled: set[int] = set()  #: partitions the watchdog finds stuck
         self._fresh: set[int] = set()  #: claimed since: a clear finding is due once a tick is applied
         self._progressed: set[int] = set()  #: partitions that applied a tick since they were claimed
@@ -119,8 +130,7 @@ class Worker:
             if k not in self.states and k not in self._loading:
                 self._assigned_at.setdefault(k, now)
                 self._loading[k] = asyncio.create_task(self._claim(k))
-        await asyncio.gather(*(self._loading[k] for k in partitions if k in self._loading),
-                             return_exceptions=True)
+        await asyncio.gather(*(self._loading[k] for k in partitions if k in self._loading), return_exceptions=True)
 
     def revoke(self, partitions: set[int]) -> None:
         """Stop working on these partitions. Their state is parked, not dropped: a rebalance
@@ -161,8 +171,12 @@ class Worker:
         async with self.pool.acquire() as conn:
             c = await part_store.claim(conn, self.kafka.readings_topic, k, self.owner)
         parked = self._parked.pop(k, None)
-        if (parked is not None and c.epoch == parked.epoch + 1 and c.written == parked.written
-                and parked.processed == parked.written):
+        if (
+            parked is not None
+            and c.epoch == parked.epoch + 1
+            and c.written == parked.written
+            and parked.processed == parked.written
+        ):
             # Nobody claimed it since we had it and memory holds nothing unstored: no restore.
             parked.epoch = c.epoch
             self.states[k] = parked
@@ -175,10 +189,21 @@ class Worker:
         (their effects are stored: applied to rebuild memory only)."""
         started = time.perf_counter()
         policy = self.site.alert_policy()
-        pipe = Pipeline(self.points[k], self.site.offline_after, policy=policy, channels=self.site.channels,
-                        labels=public_labels(self.site))
-        state = PartitionState(k, pipe, epoch=c.epoch, written=c.written, processed=c.snap_offset,
-                               dead_letter_severity=policy.dead_letter_severity)
+        pipe = Pipeline(
+            self.points[k],
+            self.site.offline_after,
+            policy=policy,
+            channels=self.site.channels,
+            labels=public_labels(self.site),
+        )
+        state = PartitionState(
+            k,
+            pipe,
+            epoch=c.epoch,
+            written=c.written,
+            processed=c.snap_offset,
+            dead_letter_severity=policy.dead_letter_severity,
+        )
         state.step.apply(SilenceChange(self._silences, self.clock()))
         if c.state is not None:
             try:
@@ -196,8 +221,15 @@ class Worker:
         self.states[k] = state
         self._snapped[k] = self.clock()
         self._fresh.add(k)
-        log.info("partition %d taken (epoch %d): snapshot at %d, %d records caught up to %d in %.2f s",
-                 k, c.epoch, c.snap_offset, len(caught), c.written, time.perf_counter() - started)
+        log.info(
+            "partition %d taken (epoch %d): snapshot at %d, %d records caught up to %d in %.2f s",
+            k,
+            c.epoch,
+            c.snap_offset,
+            len(caught),
+            c.written,
+            time.perf_counter() - started,
+        )
 
     # -- the hot path --------------------------------------------------------------------------
     async def handle(self, chunk: list[tuple[int, int, bytes]]) -> set[tuple[int, int]]:
@@ -234,8 +266,13 @@ class Worker:
                 if refused:
                     log.error("the store refused a chunk (%s): storing it record by record", reason(exc))
                     await self._isolate(mine)
-                    return {(k, off) for k, recs in mine.items() if k in self.states
-                            for off, _ in recs if off <= self.states[k].written}
+                    return {
+                        (k, off)
+                        for k, recs in mine.items()
+                        if k in self.states
+                        for off, _ in recs
+                        if off <= self.states[k].written
+                    }
 
     async def _isolate(self, mine: dict[int, list[tuple[int, bytes]]]) -> None:
         """Store a refused chunk one record per transaction. A record the store refuses on its
@@ -267,15 +304,21 @@ class Worker:
         if st is None:
             return
         log.error("partition %d offset %d: the store refused its effects (%s); kept in dead_letters", k, off, why)
-        finding = SystemFinding("store", f"partition-{k}", "poison", Severity.ORANGE, float(off),
-                                f"record {off} of partition {k} refused by the store: {why}", self.clock())
+        finding = SystemFinding(
+            "store",
+            f"partition-{k}",
+            "poison",
+            Severity.ORANGE,
+            float(off),
+            f"record {off} of partition {k} refused by the store: {why}",
+            self.clock(),
+        )
         delay = 0.5
         while self.states.get(k) is st:
             try:
                 await self._publish_ops([finding])
                 async with self.pool.acquire() as conn, conn.transaction():
-                    await dead_letter_store.add(conn, "kafka", self._position(k, off), value,
-                                                f"store refused: {why}")
+                    await dead_letter_store.add(conn, "kafka", self._position(k, off), value, f"store refused: {why}")
                     await part_store.advance(conn, self.kafka.readings_topic, k, st.epoch, off, None)
                 st.processed = off
                 st.committed()
@@ -308,8 +351,9 @@ class Worker:
                     async with self.pool.acquire() as conn:
                         c = await part_store.load(conn, self.kafka.readings_topic, k)
                     if c is None or c.epoch != st.epoch:
-                        log.warning("partition %d belongs to another worker now (epoch %s, ours %d)", k,
-                                    c and c.epoch, st.epoch)
+                        log.warning(
+                            "partition %d belongs to another worker now (epoch %s, ours %d)", k, c and c.epoch, st.epoch
+                        )
                         break
                     await self._rebuild(k, c)
                     break
@@ -325,8 +369,11 @@ class Worker:
         due = {k for k in mine if now - self._snapped.get(k, 0.0) >= self.options.checkpoint_interval}
         async with self.pool.acquire() as conn, conn.transaction():
             await reading_store.copy_rows(conn, out.rows, out.ids)
-            new = await alert_store.record(conn, out.events, out.notifications) if (
-                out.events or out.notifications) else []
+            new = (
+                await alert_store.record(conn, out.events, out.notifications)
+                if (out.events or out.notifications)
+                else []
+            )
             if out.dead_letters:
                 await notify_store.mark_dead_alerted(conn, out.dead_letters)
             for p in out.poison:
@@ -375,28 +422,45 @@ class Worker:
                     self._silences = await silence_store.active(conn, self.clock())
         for off, v in decoded:
             try:
-                state.apply(off, v, known.get(v.enterprise, {}) if isinstance(v, records.Batch) else {}, out,
-                            self._silences)
+                state.apply(
+                    off, v, known.get(v.enterprise, {}) if isinstance(v, records.Batch) else {}, out, self._silences
+                )
             except Exception as exc:  # a poison record must not stall the partition, nor crash each owner in turn
-                log.exception("partition %d offset %d could not be applied; kept in dead_letters",
-                              state.partition, off)
+                log.exception("partition %d offset %d could not be applied; kept in dead_letters", state.partition, off)
                 if off > state.written:
                     why = reason(exc)
                     out.poison.append(Poison("kafka", self._position(state.partition, off), value_of(recs, off), why))
-                    out.ops.append(SystemFinding("pipeline", f"partition-{state.partition}", "poison", Severity.ORANGE,
-                                                 float(off), f"record {off} of partition {state.partition} could not "
-                                                 f"be applied; kept in dead_letters: {why}", self.clock()))
+                    out.ops.append(
+                        SystemFinding(
+                            "pipeline",
+                            f"partition-{state.partition}",
+                            "poison",
+                            Severity.ORANGE,
+                            float(off),
+                            f"record {off} of partition {state.partition} could not "
+                            f"be applied; kept in dead_letters: {why}",
+                            self.clock(),
+                        )
+                    )
                     if isinstance(v, dict) and v["k"] == records.COMMAND:  # its caller waits for an answer
-                        out.replies.append(reply(v["id"], error=f"the pipeline failed on this action: {why}",
-                                                 invalid=True))
+                        out.replies.append(
+                            reply(v["id"], error=f"the pipeline failed on this action: {why}", invalid=True)
+                        )
 
     async def _publish(self, events: list[AlertEvent], replies: list[dict]) -> None:
         if not events and not replies:
             return
         n = self.kafka.partitions
         topic = self.kafka.events_topic
-        futs = [await self.producer.send(topic, orjson.dumps(e.to_json()), key=e.alert.enterprise.encode(),
-                                         partition=records.partition_of(e.alert.enterprise, n)) for e in events]
+        futs = [
+            await self.producer.send(
+                topic,
+                orjson.dumps(e.to_json()),
+                key=e.alert.enterprise.encode(),
+                partition=records.partition_of(e.alert.enterprise, n),
+            )
+            for e in events
+        ]
         futs += [await self.producer.send(topic, orjson.dumps(r), key=b"_reply") for r in replies]
         await asyncio.gather(*futs)
 
@@ -405,8 +469,15 @@ class Worker:
         if not findings:
             return
         k = records.partition_of(records.SYSTEM, self.kafka.partitions)
-        futs = [await self.producer.send(self.kafka.readings_topic, records.encode_ops(f.to_json(), f.at),
-                                         key=records.SYSTEM.encode(), partition=k) for f in findings]
+        futs = [
+            await self.producer.send(
+                self.kafka.readings_topic,
+                records.encode_ops(f.to_json(), f.at),
+                key=records.SYSTEM.encode(),
+                partition=k,
+            )
+            for f in findings
+        ]
         await asyncio.gather(*futs)
 
     # -- ticks and the watchdog ----------------------------------------------------------------
@@ -414,8 +485,10 @@ class Worker:
         """Write a tick into every owned partition; check that earlier ones were applied."""
         now = self.clock()
         owned = list(self.states)
-        futs = [(k, await self.producer.send(self.kafka.readings_topic, records.encode_tick(now), partition=k))
-                for k in owned]
+        futs = [
+            (k, await self.producer.send(self.kafka.readings_topic, records.encode_tick(now), partition=k))
+            for k in owned
+        ]
         for k, fut in futs:
             meta = await fut
             if k not in self._ticks:
@@ -446,13 +519,31 @@ class Worker:
         for k in sorted(stalled - self._reported):
             behind = now - since[k]
             log.error("partition %d has not advanced for %.0f s", k, behind)
-            findings.append(SystemFinding("watchdog", f"partition-{k}", "stalled", Severity.ORANGE, behind,
-                                          f"partition {k} on {self.owner}: no progress for {behind:.0f} s", now))
+            findings.append(
+                SystemFinding(
+                    "watchdog",
+                    f"partition-{k}",
+                    "stalled",
+                    Severity.ORANGE,
+                    behind,
+                    f"partition {k} on {self.owner}: no progress for {behind:.0f} s",
+                    now,
+                )
+            )
         # lifted when it moves again, or once a new owner sees it move (the old owner may be gone)
         cleared = (self._reported - stalled) | {k for k in self._fresh & self._progressed if k not in stalled}
         for k in sorted(cleared):
-            findings.append(SystemFinding("watchdog", f"partition-{k}", "stalled", None, 0.0,
-                                          f"partition {k} on {self.owner}: progressing again", now))
+            findings.append(
+                SystemFinding(
+                    "watchdog",
+                    f"partition-{k}",
+                    "stalled",
+                    None,
+                    0.0,
+                    f"partition {k} on {self.owner}: progressing again",
+                    now,
+                )
+            )
         self.stalled = stalled
         if self.metrics is not None:
             self.metrics.stalled_partitions.set(len(stalled))
@@ -464,6 +555,7 @@ class Worker:
             self._progressed -= cleared
         except KafkaError as exc:  # the next change of state writes a finding again
             log.error("could not write the watchdog's finding: %s", exc)
+
 
 def value_of(recs: list[tuple[int, bytes]], offset: int) -> bytes:
     return next((v for off, v in recs if off == offset), b"")

@@ -66,8 +66,7 @@ class MqttSettings:
         u = urlparse(url)
         if u.scheme not in ("mqtt", "tcp"):
             raise ValueError(f"MQTT URL must look like mqtt://host:1883, not {url!r}")
-        return cls(host=u.hostname or "127.0.0.1", port=u.port or 1883, username=u.username,
-                   password=u.password, **kw)
+        return cls(host=u.hostname or "127.0.0.1", port=u.port or 1883, username=u.username, password=u.password, **kw)
 
 
 def unpack(topic: str, payload: bytes, prefix: str, property_token: str | None = None):
@@ -115,8 +114,15 @@ class MqttSource:
         delay = 0.5
         s = self.settings
         while True:
-            client = aiomqtt.Client(s.host, s.port, identifier=s.client_id, clean_session=False,
-                                    username=s.username, password=s.password, keepalive=30)
+            client = aiomqtt.Client(
+                s.host,
+                s.port,
+                identifier=s.client_id,
+                clean_session=False,
+                username=s.username,
+                password=s.password,
+                keepalive=30,
+            )
             client._client.manual_ack_set(True)  # paho: PUBACK only when we call ack()
             try:
                 async with client:

@@ -9,7 +9,10 @@ async def save(conn: asyncpg.Connection, name: str, batch: int, state: bytes) ->
     await conn.execute(
         "INSERT INTO checkpoints (name, batch, state, saved_at) VALUES ($1, $2, $3, now()) "
         "ON CONFLICT (name) DO UPDATE SET batch = EXCLUDED.batch, state = EXCLUDED.state, saved_at = now()",
-        name, batch, state)
+        name,
+        batch,
+        state,
+    )
 
 
 async def load(conn: asyncpg.Connection, name: str) -> tuple[int, bytes] | None:
@@ -26,4 +29,7 @@ async def delete_beyond(conn: asyncpg.Connection, prefix: str, count: int) -> st
     """Drop ``prefix<k>`` checkpoints with ``k >= count`` (left by a larger shard count)."""
     return await conn.execute(
         "DELETE FROM checkpoints WHERE starts_with(name, $1) AND substr(name, length($1) + 1) ~ '^[0-9]+$' "
-        "AND substr(name, length($1) + 1)::int >= $2", prefix, count)
+        "AND substr(name, length($1) + 1)::int >= $2",
+        prefix,
+        count,
+    )

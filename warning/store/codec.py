@@ -27,7 +27,7 @@ import numpy as np
 VERSION = 1
 _WIDTHS: tuple[tuple[type[np.signedinteger], int], ...] = ((np.int8, 1), (np.int16, 2), (np.int32, 4), (np.int64, 8))
 _MAX_SCALE = 6
-_EXACT = 2 ** 53
+_EXACT = 2**53
 
 
 def _shuffle(raw: np.ndarray) -> bytes:
@@ -82,7 +82,7 @@ def _read_ints(buf: memoryview, pos: int) -> tuple[np.ndarray, int]:
     pos += 8 * k
     code, size = struct.unpack_from("<BI", buf, pos)
     pos += 5
-    r = _widen(code, bytes(buf[pos:pos + size]), n - k) if n > k else np.zeros(0, np.int64)
+    r = _widen(code, bytes(buf[pos : pos + size]), n - k) if n > k else np.zeros(0, np.int64)
     pos += size
     for h in reversed(heads):  # undo the differences, innermost first
         r = np.concatenate((np.array([h], np.int64), r)).cumsum(dtype=np.int64)
@@ -98,11 +98,11 @@ def decimal_scale(v: np.ndarray) -> tuple[int, np.ndarray] | None:
         if not np.isfinite(v).all():
             return None
         for s in range(_MAX_SCALE + 1):
-            scaled = np.rint(v * (10.0 ** s))
+            scaled = np.rint(v * (10.0**s))
             if np.abs(scaled).max() >= _EXACT:
                 return None
             k = scaled.astype(np.int64)
-            if np.array_equal((k.astype(np.float64) / (10.0 ** s)).view(np.uint64), bits):
+            if np.array_equal((k.astype(np.float64) / (10.0**s)).view(np.uint64), bits):
                 return s, k
     return None
 
@@ -125,10 +125,10 @@ def _read_floats(buf: memoryview, pos: int) -> tuple[np.ndarray, int]:
     if kind == 1:
         (s,) = struct.unpack_from("<B", buf, pos + 1)
         k, pos = _read_ints(buf, pos + 2)
-        return k.astype(np.float64) / (10.0 ** s), pos
+        return k.astype(np.float64) / (10.0**s), pos
     (n,) = struct.unpack_from("<I", buf, pos + 1)
     pos += 5
-    x = _unshuffle(bytes(buf[pos:pos + 8 * n]), np.uint64, n)
+    x = _unshuffle(bytes(buf[pos : pos + 8 * n]), np.uint64, n)
     return np.bitwise_xor.accumulate(x).view(np.float64), pos + 8 * n
 
 

@@ -34,7 +34,8 @@ async def migrate(conn: asyncpg.Connection) -> list[int]:
     try:
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
+            " version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
         done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
         for version, name, sql in migrations():
             if version in done:
@@ -49,10 +50,12 @@ async def migrate(conn: asyncpg.Connection) -> list[int]:
     return applied
 
 
-async def connect_pool(dsn: str, *, min_size: int = 2, max_size: int = 8,
-                       server_settings: dict[str, str] | None = None) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, command_timeout=60,
-                                     server_settings=server_settings)
+async def connect_pool(
+    dsn: str, *, min_size: int = 2, max_size: int = 8, server_settings: dict[str, str] | None = None
+) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, command_timeout=60, server_settings=server_settings
+    )
     async with pool.acquire() as conn:
         await migrate(conn)
     return pool

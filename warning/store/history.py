@@ -45,10 +45,18 @@ async def raw(conn: asyncpg.Connection, point_ids: list[int], lo_ms: int, hi_ms:
     async with _snapshot(conn):
         packed = await conn.fetch(
             "SELECT point_id, blob FROM readings_packed WHERE point_id = ANY($1::int[]) AND t0 > $2 AND t0 < $3 "
-            "ORDER BY point_id, t0", point_ids, lo_ms - HOUR_MS, hi_ms)
+            "ORDER BY point_id, t0",
+            point_ids,
+            lo_ms - HOUR_MS,
+            hi_ms,
+        )
         rows = await conn.fetch(
             "SELECT point_id, ts_ms, value FROM readings WHERE point_id = ANY($1::int[]) AND ts_ms >= $2 "
-            "AND ts_ms < $3 ORDER BY point_id, ts_ms, batch", point_ids, lo_ms, hi_ms)
+            "AND ts_ms < $3 ORDER BY point_id, ts_ms, batch",
+            point_ids,
+            lo_ms,
+            hi_ms,
+        )
     for r in packed:
         t, v = codec.decode("tf", bytes(r["blob"]))
         if t.size and (t[0] < lo_ms or t[-1] >= hi_ms):
@@ -75,8 +83,9 @@ async def raw(conn: asyncpg.Connection, point_ids: list[int], lo_ms: int, hi_ms:
     return out
 
 
-async def summary(conn: asyncpg.Connection, point_ids: list[int], lo_ms: int, hi_ms: int,
-                  step_ms: int) -> dict[int, stats.Summary]:
+async def summary(
+    conn: asyncpg.Connection, point_ids: list[int], lo_ms: int, hi_ms: int, step_ms: int
+) -> dict[int, stats.Summary]:
     """Per point, one summary row per ``step_ms`` bucket (bucket = its start, epoch ms) from
     the rollups (``step_ms`` a multiple of a minute) plus the raw readings not packed yet.
     Buckets are aligned to ``step_ms`` from the epoch; those starting in ``[lo_ms, hi_ms)``."""
@@ -89,21 +98,34 @@ async def summary(conn: asyncpg.Connection, point_ids: list[int], lo_ms: int, hi
         cols = "point_id, t0, n, lo, hi, total, last, last_ts" + ("" if hourly else ", minutes")
         rolled = await conn.fetch(
             f"SELECT {cols} FROM rollups WHERE point_id = ANY($1::int[]) AND t0 > $2 AND t0 < $3 ORDER BY 1, 2",
-            point_ids, lo_ms - HOUR_MS, hi_ms)
+            point_ids,
+            lo_ms - HOUR_MS,
+            hi_ms,
+        )
         rows = await conn.fetch(
             "SELECT point_id, ts_ms, value FROM readings WHERE point_id = ANY($1::int[]) AND ts_ms >= $2 "
-            "AND ts_ms < $3", point_ids, lo_ms, hi_ms)
+            "AND ts_ms < $3",
+            point_ids,
+            lo_ms,
+            hi_ms,
+        )
     if hourly:
         by: dict[int, list] = {}
         for r in rolled:
             by.setdefault(r["point_id"], []).append(r)
         for p, rs in by.items():
             t0 = np.array([r["t0"] for r in rs], np.int64)
-            parts[p].append(stats.Summary(
-                t0 // step_ms * step_ms, np.array([r["n"] for r in rs], np.int64),
-                np.array([r["lo"] for r in rs]), np.array([r["hi"] for r in rs]),
-                np.array([r["total"] for r in rs]), np.array([r["last"] for r in rs]),
-                np.array([r["last_ts"] for r in rs], np.int64)))
+            parts[p].append(
+                stats.Summary(
+                    t0 // step_ms * step_ms,
+                    np.array([r["n"] for r in rs], np.int64),
+                    np.array([r["lo"] for r in rs]),
+                    np.array([r["hi"] for r in rs]),
+                    np.array([r["total"] for r in rs]),
+                    np.array([r["last"] for r in rs]),
+                    np.array([r["last_ts"] for r in rs], np.int64),
+                )
+            )
     else:
         for r in rolled:
             m = decode_minutes(bytes(r["minutes"]))

@@ -31,8 +31,15 @@ class PassResult:
     dropped: list[str] = field(default_factory=list)
 
 
-async def run_pass(conn: asyncpg.Connection, policy: Retention, *, now: float | None = None,
-                   pack: bool = True, retain: bool = True, max_hours: int = 48) -> PassResult:
+async def run_pass(
+    conn: asyncpg.Connection,
+    policy: Retention,
+    *,
+    now: float | None = None,
+    pack: bool = True,
+    retain: bool = True,
+    max_hours: int = 48,
+) -> PassResult:
     if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", packing.LOCK_ID):
         return PassResult(False)
     try:
@@ -45,8 +52,11 @@ async def run_pass(conn: asyncpg.Connection, policy: Retention, *, now: float | 
         if retain:
             out.dropped = [p.name for p in await retention.retain(conn, when, policy)]
         summary = f"packed {out.packed.readings} readings into {out.packed.blocks} blocks; dropped {out.dropped}"
-        await conn.execute("INSERT INTO store_runs (job, ran_at, summary) VALUES ('maintenance', now(), $1) "
-                           "ON CONFLICT (job) DO UPDATE SET ran_at = now(), summary = EXCLUDED.summary", summary)
+        await conn.execute(
+            "INSERT INTO store_runs (job, ran_at, summary) VALUES ('maintenance', now(), $1) "
+            "ON CONFLICT (job) DO UPDATE SET ran_at = now(), summary = EXCLUDED.summary",
+            summary,
+        )
         if out.packed.readings or out.dropped:
             log.info("store: %s", summary)
         return out

@@ -49,8 +49,9 @@ def encode_minutes(s: stats.Summary) -> bytes:
         return b"\x00" + codec.encode("iiffff" + "t", s.bucket, s.n, s.lo, s.hi, s.total, s.last, s.last_ts)
     scale, k = found
     lo, hi, last, total = np.split(k, 4)
-    return bytes((1, scale)) + codec.encode("iiizzzt", s.bucket, s.n, lo, hi - lo, last - lo, total - s.n * lo,
-                                            s.last_ts)
+    return bytes((1, scale)) + codec.encode(
+        "iiizzzt", s.bucket, s.n, lo, hi - lo, last - lo, total - s.n * lo, s.last_ts
+    )
 
 
 def decode_minutes(blob: bytes) -> stats.Summary:
@@ -86,8 +87,9 @@ SELECT min(x.ts_ms) FROM unnest($1::int[]) AS p(id), LATERAL (
 """
 
 
-async def pack(conn: asyncpg.Connection, now_ms: int, *, grace_ms: int = 600_000, max_hours: int = 100_000,
-               group: int = GROUP) -> PackStats:
+async def pack(
+    conn: asyncpg.Connection, now_ms: int, *, grace_ms: int = 600_000, max_hours: int = 100_000, group: int = GROUP
+) -> PackStats:
     """Pack every sealed, checkpointed hour (oldest first, at most ``max_hours`` hours)."""
     out = PackStats()
     sealed = (now_ms - grace_ms) // HOUR_MS * HOUR_MS
@@ -97,11 +99,11 @@ async def pack(conn: asyncpg.Connection, now_ms: int, *, grace_ms: int = 600_000
     # index scan), then per hour the first reading of each at or after the cursor. A scan of
     # the table by time would read the dead rows packing leaves behind until vacuum.
     pids = [r["id"] for r in await conn.fetch(_POINTS_PRESENT)]
-    cursor_ms = await conn.fetchval(_FIRST_AFTER, pids, -(2 ** 63), sealed)
+    cursor_ms = await conn.fetchval(_FIRST_AFTER, pids, -(2**63), sealed)
     while cursor_ms is not None and hours < max_hours:
         t0 = cursor_ms // HOUR_MS * HOUR_MS
         for k in range(0, len(pids), group):
-            n = await pack_hour(conn, t0, pids[k:k + group], safe)
+            n = await pack_hour(conn, t0, pids[k : k + group], safe)
             out.readings += n[0]
             out.blocks += n[1]
             out.transactions += 1
@@ -117,7 +119,12 @@ async def pack_hour(conn: asyncpg.Connection, t0: int, pids: list[int], safe: in
     async with conn.transaction():
         rows = await conn.fetch(
             "DELETE FROM readings WHERE point_id = ANY($1::int[]) AND ts_ms >= $2 AND ts_ms < $3 "
-            "AND (batch <= $4 OR batch < 0) RETURNING point_id, ts_ms, value, batch", pids, t0, t0 + HOUR_MS, safe)
+            "AND (batch <= $4 OR batch < 0) RETURNING point_id, ts_ms, value, batch",
+            pids,
+            t0,
+            t0 + HOUR_MS,
+            safe,
+        )
         if not rows:
             return 0, 0
         pid = np.fromiter((r[0] for r in rows), np.int64, len(rows))
@@ -127,12 +134,23 @@ async def pack_hour(conn: asyncpg.Connection, t0: int, pids: list[int], safe: in
         order = np.lexsort((val, bat, ts, pid))
         pid, ts, val, bat = pid[order], ts[order], val[order], bat[order]
         present = np.unique(pid).tolist()
-        old_packed = {r["point_id"]: r for r in await conn.fetch(
-            "SELECT point_id, n, max_batch, blob FROM readings_packed WHERE t0 = $1 AND point_id = ANY($2::int[]) "
-            "FOR UPDATE", t0, present)}
-        old_roll = {r["point_id"]: r for r in await conn.fetch(
-            "SELECT point_id, minutes FROM rollups WHERE t0 = $1 AND point_id = ANY($2::int[]) FOR UPDATE",
-            t0, present)}
+        old_packed = {
+            r["point_id"]: r
+            for r in await conn.fetch(
+                "SELECT point_id, n, max_batch, blob FROM readings_packed WHERE t0 = $1 AND point_id = ANY($2::int[]) "
+                "FOR UPDATE",
+                t0,
+                present,
+            )
+        }
+        old_roll = {
+            r["point_id"]: r
+            for r in await conn.fetch(
+                "SELECT point_id, minutes FROM rollups WHERE t0 = $1 AND point_id = ANY($2::int[]) FOR UPDATE",
+                t0,
+                present,
+            )
+        }
         starts = np.flatnonzero(np.concatenate(([True], pid[1:] != pid[:-1])))
         ends = np.concatenate((starts[1:], [pid.size]))
         packed_rows, roll_rows = [], []
@@ -150,18 +168,34 @@ async def pack_hour(conn: asyncpg.Connection, t0: int, pids: list[int], safe: in
             packed_rows.append((p, t0, int(t.size), maxb, codec.encode("tf", t, v)))
             new = stats.of_readings((ts[a:b] - t0) // MINUTE_MS, ts[a:b], val[a:b])
             r = old_roll.get(p)
-            minutes = _round_totals(stats.reduce(new if r is None else stats.concat(
-                [decode_minutes(bytes(r["minutes"])), new])))
+            minutes = _round_totals(
+                stats.reduce(new if r is None else stats.concat([decode_minutes(bytes(r["minutes"])), new]))
+            )
             hour = stats.rebucket(minutes, np.zeros(minutes.bucket.size, np.int64))
-            roll_rows.append((p, t0, int(hour.n[0]), float(hour.lo[0]), float(hour.hi[0]), float(hour.total[0]),
-                              float(hour.last[0]), int(hour.last_ts[0]), encode_minutes(minutes)))
+            roll_rows.append(
+                (
+                    p,
+                    t0,
+                    int(hour.n[0]),
+                    float(hour.lo[0]),
+                    float(hour.hi[0]),
+                    float(hour.total[0]),
+                    float(hour.last[0]),
+                    int(hour.last_ts[0]),
+                    encode_minutes(minutes),
+                )
+            )
         await conn.executemany(
             "INSERT INTO readings_packed (point_id, t0, n, max_batch, blob) VALUES ($1, $2, $3, $4, $5) "
             "ON CONFLICT (point_id, t0) DO UPDATE SET n = EXCLUDED.n, max_batch = EXCLUDED.max_batch, "
-            "blob = EXCLUDED.blob", packed_rows)
+            "blob = EXCLUDED.blob",
+            packed_rows,
+        )
         await conn.executemany(
             "INSERT INTO rollups (point_id, t0, n, lo, hi, total, last, last_ts, minutes) "
             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (point_id, t0) DO UPDATE SET n = EXCLUDED.n, "
             "lo = EXCLUDED.lo, hi = EXCLUDED.hi, total = EXCLUDED.total, last = EXCLUDED.last, "
-            "last_ts = EXCLUDED.last_ts, minutes = EXCLUDED.minutes", roll_rows)
+            "last_ts = EXCLUDED.last_ts, minutes = EXCLUDED.minutes",
+            roll_rows,
+        )
         return len(rows), len(packed_rows)

@@ -21,27 +21,30 @@ async def next_batch(conn: asyncpg.Connection) -> int:
 
 
 async def known_ids(conn: asyncpg.Connection, enterprise: str, ids: list[str]) -> set[str]:
-    rows = await conn.fetch("SELECT msg_id FROM messages WHERE enterprise = $1 AND msg_id = ANY($2::text[])",
-                            enterprise, ids)
+    rows = await conn.fetch(
+        "SELECT msg_id FROM messages WHERE enterprise = $1 AND msg_id = ANY($2::text[])", enterprise, ids
+    )
     return {r["msg_id"] for r in rows}
 
 
 async def known_id_batches(conn: asyncpg.Connection, enterprise: str, ids: list[str]) -> dict[str, int]:
     """Message id -> the batch that stored it, for the ids already stored."""
-    rows = await conn.fetch("SELECT msg_id, batch FROM messages WHERE enterprise = $1 AND msg_id = ANY($2::text[])",
-                            enterprise, ids)
+    rows = await conn.fetch(
+        "SELECT msg_id, batch FROM messages WHERE enterprise = $1 AND msg_id = ANY($2::text[])", enterprise, ids
+    )
     return {r["msg_id"]: r["batch"] for r in rows}
 
 
 async def copy_readings(conn: asyncpg.Connection, batch: int, readings: Iterable[Reading]) -> None:
     await conn.copy_records_to_table(
-        "readings", columns=READING_COLUMNS,
-        records=[(batch, pid, round(t * 1000.0), v) for pid, t, v in readings])
+        "readings", columns=READING_COLUMNS, records=[(batch, pid, round(t * 1000.0), v) for pid, t, v in readings]
+    )
 
 
 async def record_ids(conn: asyncpg.Connection, batch: int, ids: list[tuple[str, str]]) -> None:
-    await conn.copy_records_to_table("messages", columns=("enterprise", "msg_id", "batch"),
-                                     records=[(e, m, batch) for e, m in ids])
+    await conn.copy_records_to_table(
+        "messages", columns=("enterprise", "msg_id", "batch"), records=[(e, m, batch) for e, m in ids]
+    )
 
 
 async def record_arrival(conn: asyncpg.Connection, batch: int, at: float) -> None:
@@ -62,7 +65,9 @@ async def replay_cursor(conn: asyncpg.Connection, after_batch: int):
     goes through ``history``, which reads raw and packed alike."""
     return conn.cursor(
         "SELECT batch, point_id, ts_ms, value FROM readings WHERE batch > $1 ORDER BY batch, ts_ms, point_id",
-        after_batch, prefetch=10_000)
+        after_batch,
+        prefetch=10_000,
+    )
 
 
 async def last_batch(conn: asyncpg.Connection) -> int:
@@ -70,8 +75,9 @@ async def last_batch(conn: asyncpg.Connection) -> int:
     return await conn.fetchval("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM reading_batch_seq")
 
 
-async def copy_rows(conn: asyncpg.Connection, rows: list[tuple[int, int, int, float]],
-                    ids: list[tuple[str, str, int]]) -> None:
+async def copy_rows(
+    conn: asyncpg.Connection, rows: list[tuple[int, int, int, float]], ids: list[tuple[str, str, int]]
+) -> None:
     """Readings as ``(batch, point id, ts_ms, value)`` and message ids as ``(enterprise, id,
     batch)``, each row naming its own batch (the distributed runtime's records)."""
     if rows:

@@ -17,9 +17,13 @@ async def sync_points(conn: asyncpg.Connection, site: Site) -> dict[int, PointDe
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_ID)
         await conn.executemany(
             "INSERT INTO points (enterprise, device, point, kind) VALUES ($1, $2, $3, $4) "
-            "ON CONFLICT (enterprise, device, point) DO UPDATE SET kind = EXCLUDED.kind", rows)
-    ids = {(r["enterprise"], r["device"], r["point"]): r["id"]
-           for r in await conn.fetch("SELECT id, enterprise, device, point FROM points")}
+            "ON CONFLICT (enterprise, device, point) DO UPDATE SET kind = EXCLUDED.kind",
+            rows,
+        )
+    ids = {
+        (r["enterprise"], r["device"], r["point"]): r["id"]
+        for r in await conn.fetch("SELECT id, enterprise, device, point FROM points")
+    }
     return {ids[(p.ref.enterprise, p.ref.device, p.ref.point)]: p for p in site.points}
 
 
@@ -35,5 +39,9 @@ async def register(conn: asyncpg.Connection, points: list[PointDef]) -> dict[tup
             "INSERT INTO points (enterprise, device, point, kind) SELECT * FROM unnest($1::text[], $2::text[], "
             "$3::text[], $4::text[]) ON CONFLICT (enterprise, device, point) DO UPDATE SET kind = EXCLUDED.kind "
             "RETURNING id, enterprise, device, point",
-            [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows])
+            [r[0] for r in rows],
+            [r[1] for r in rows],
+            [r[2] for r in rows],
+            [r[3] for r in rows],
+        )
     return {(r["enterprise"], r["device"], r["point"]): r["id"] for r in got}

@@ -30,8 +30,9 @@ def expired(parts: list[timeparts.Part], now: datetime, policy: Policy) -> list[
     return out
 
 
-async def retain(conn: asyncpg.Connection, now: datetime, policy: Policy, *, dry_run: bool = False
-                 ) -> list[timeparts.Part]:
+async def retain(
+    conn: asyncpg.Connection, now: datetime, policy: Policy, *, dry_run: bool = False
+) -> list[timeparts.Part]:
     """Drop the expired partitions (each ``DROP TABLE`` its own statement: a kill between two
     leaves whole partitions either way). Returns what was (or would be) dropped."""
     gone = expired(await timeparts.parts(conn), now, policy)

@@ -25,11 +25,13 @@ _UPSERT = (
     "updated_at = GREATEST(risk_items.updated_at, EXCLUDED.updated_at), closed_at = EXCLUDED.closed_at, "
     "peak = CASE WHEN array_position(ARRAY['blue','yellow','orange','red'], EXCLUDED.level) > "
     "COALESCE(array_position(ARRAY['blue','yellow','orange','red'], risk_items.peak), 0) "
-    "THEN EXCLUDED.level ELSE risk_items.peak END")
+    "THEN EXCLUDED.level ELSE risk_items.peak END"
+)
 
 
-async def record(conn: asyncpg.Connection, events: Sequence[LoopEvent],
-                 explain: dict[str, tuple[float, list[dict]]] | None = None) -> int:
+async def record(
+    conn: asyncpg.Connection, events: Sequence[LoopEvent], explain: dict[str, tuple[float, list[dict]]] | None = None
+) -> int:
     """Write loop events (item row + the new step) in one transaction; returns steps added.
     ``explain``: item id -> (score, factors JSON) to store beside it."""
     added = 0
@@ -37,43 +39,91 @@ async def record(conn: asyncpg.Connection, events: Sequence[LoopEvent],
         for ev in events:
             it = ev.item
             score, factors = (explain or {}).get(it.id, (None, None))
-            await conn.execute(_UPSERT, it.id, it.kind, it.enterprise, it.street, it.level, it.state.value,
-                               ts(it.opened_at), ts(it.waiting_since), it.tier, it.condition_over, score,
-                               None if factors is None else orjson.dumps(factors).decode(), ts(ev.at),
-                               ts(ev.at) if it.state is State.CLOSED else None)
+            await conn.execute(
+                _UPSERT,
+                it.id,
+                it.kind,
+                it.enterprise,
+                it.street,
+                it.level,
+                it.state.value,
+                ts(it.opened_at),
+                ts(it.waiting_since),
+                it.tier,
+                it.condition_over,
+                score,
+                None if factors is None else orjson.dumps(factors).decode(),
+                ts(ev.at),
+                ts(ev.at) if it.state is State.CLOSED else None,
+            )
             step = it.steps[-1]
             row = await conn.fetchrow(
                 "INSERT INTO risk_steps (id, item_id, seq, action, at, actor, note, data) "
                 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING id",
-                ev.id, it.id, len(it.steps) - 1, step.action, ts(step.at), step.actor, step.note,
-                None if step.data is None else orjson.dumps(step.data).decode())
+                ev.id,
+                it.id,
+                len(it.steps) - 1,
+                step.action,
+                ts(step.at),
+                step.actor,
+                step.note,
+                None if step.data is None else orjson.dumps(step.data).decode(),
+            )
             added += row is not None
     return added
 
 
 def _item_json(r, steps: list[dict] | None = None) -> dict:
-    d = {"id": r["id"], "kind": r["kind"], "enterprise": r["enterprise"], "street": r["street"],
-         "level": r["level"], "peak": r["peak"], "state": r["state"], "opened_at": epoch(r["opened_at"]),
-         "waiting_since": epoch(r["waiting_since"]), "tier": r["tier"], "condition_over": r["condition_over"],
-         "score": r["score"], "factors": orjson.loads(r["factors"]), "updated_at": epoch(r["updated_at"]),
-         "closed_at": epoch(r["closed_at"])}
+    d = {
+        "id": r["id"],
+        "kind": r["kind"],
+        "enterprise": r["enterprise"],
+        "street": r["street"],
+        "level": r["level"],
+        "peak": r["peak"],
+        "state": r["state"],
+        "opened_at": epoch(r["opened_at"]),
+        "waiting_since": epoch(r["waiting_since"]),
+        "tier": r["tier"],
+        "condition_over": r["condition_over"],
+        "score": r["score"],
+        "factors": orjson.loads(r["factors"]),
+        "updated_at": epoch(r["updated_at"]),
+        "closed_at": epoch(r["closed_at"]),
+    }
     if steps is not None:
         d["steps"] = steps
     return d
 
 
 def _step_json(r) -> dict:
-    return {"action": r["action"], "at": epoch(r["at"]), "actor": r["actor"], "note": r["note"],
-            "data": None if r["data"] is None else orjson.loads(r["data"])}
+    return {
+        "action": r["action"],
+        "at": epoch(r["at"]),
+        "actor": r["actor"],
+        "note": r["note"],
+        "data": None if r["data"] is None else orjson.loads(r["data"]),
+    }
 
 
-async def list_items(conn: asyncpg.Connection, *, enterprises: list[str] | None, state: str = "open",
-                     kind: str | None = None, limit: int = 500) -> list[dict]:
+async def list_items(
+    conn: asyncpg.Connection,
+    *,
+    enterprises: list[str] | None,
+    state: str = "open",
+    kind: str | None = None,
+    limit: int = 500,
+) -> list[dict]:
     rows = await conn.fetch(
         "SELECT * FROM risk_items WHERE ($1::text[] IS NULL OR enterprise = ANY($1)) "
         "AND ($2 = 'all' OR ($2 = 'open' AND state <> 'closed') OR state = $2) AND ($3::text IS NULL OR kind = $3) "
         "ORDER BY (state = 'closed'), array_position(ARRAY['report','blue','yellow','orange','red'], level) DESC, "
-        "opened_at DESC LIMIT $4", enterprises, state, kind, limit)
+        "opened_at DESC LIMIT $4",
+        enterprises,
+        state,
+        kind,
+        limit,
+    )
     return [_item_json(r) for r in rows]
 
 
@@ -89,22 +139,61 @@ async def open_items(conn: asyncpg.Connection) -> dict[str, Item]:
     """Every item not yet closed, rebuilt for the loop (a restart picks its timers up again)."""
     rows = await conn.fetch("SELECT * FROM risk_items WHERE state <> 'closed'")
     steps: dict[str, list[Step]] = {}
-    for s in await conn.fetch("SELECT s.* FROM risk_steps s JOIN risk_items i ON i.id = s.item_id "
-                              "WHERE i.state <> 'closed' ORDER BY s.item_id, s.seq"):
+    for s in await conn.fetch(
+        "SELECT s.* FROM risk_steps s JOIN risk_items i ON i.id = s.item_id "
+        "WHERE i.state <> 'closed' ORDER BY s.item_id, s.seq"
+    ):
         steps.setdefault(s["item_id"], []).append(
-            Step(s["action"], seconds(s["at"]), s["actor"], s["note"],
-                 None if s["data"] is None else orjson.loads(s["data"])))
-    return {r["id"]: Item(r["id"], r["kind"], r["enterprise"], r["street"], r["level"], State(r["state"]),
-                          seconds(r["opened_at"]), seconds(r["waiting_since"]), r["tier"],
-                          tuple(steps.get(r["id"], ())), r["condition_over"]) for r in rows}
+            Step(
+                s["action"],
+                seconds(s["at"]),
+                s["actor"],
+                s["note"],
+                None if s["data"] is None else orjson.loads(s["data"]),
+            )
+        )
+    return {
+        r["id"]: Item(
+            r["id"],
+            r["kind"],
+            r["enterprise"],
+            r["street"],
+            r["level"],
+            State(r["state"]),
+            seconds(r["opened_at"]),
+            seconds(r["waiting_since"]),
+            r["tier"],
+            tuple(steps.get(r["id"], ())),
+            r["condition_over"],
+        )
+        for r in rows
+    }
 
 
 # -- photos ------------------------------------------------------------------------------------
-async def add_photo(conn: asyncpg.Connection, pid: str, enterprise: str, item_id: str | None, mime: str, size: int,
-                    sha256: str, path: str, who: str) -> dict:
-    await conn.execute("INSERT INTO risk_photos (id, enterprise, item_id, mime, size, sha256, path, uploaded_by) "
-                       "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", pid, enterprise, item_id, mime, size, sha256,
-                       path, who)
+async def add_photo(
+    conn: asyncpg.Connection,
+    pid: str,
+    enterprise: str,
+    item_id: str | None,
+    mime: str,
+    size: int,
+    sha256: str,
+    path: str,
+    who: str,
+) -> dict:
+    await conn.execute(
+        "INSERT INTO risk_photos (id, enterprise, item_id, mime, size, sha256, path, uploaded_by) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        pid,
+        enterprise,
+        item_id,
+        mime,
+        size,
+        sha256,
+        path,
+        who,
+    )
     return {"id": pid, "type": mime, "size": size, "sha256": sha256}
 
 
@@ -113,21 +202,37 @@ async def get_photo(conn: asyncpg.Connection, pid: str):
 
 
 async def add_reporter(conn: asyncpg.Connection, item_id: str, text: str, contact: str | None, address: str) -> None:
-    await conn.execute("INSERT INTO risk_reporters (item_id, text, contact, address) VALUES ($1, $2, $3, $4)",
-                       item_id, text, contact, address)
+    await conn.execute(
+        "INSERT INTO risk_reporters (item_id, text, contact, address) VALUES ($1, $2, $3, $4)",
+        item_id,
+        text,
+        contact,
+        address,
+    )
 
 
 # -- dust cleaning -----------------------------------------------------------------------------
 async def set_area(conn: asyncpg.Connection, enterprise: str, area: str, interval_s: float) -> None:
-    await conn.execute("INSERT INTO cleaning_areas (enterprise, area, interval_s) VALUES ($1, $2, $3) "
-                       "ON CONFLICT (enterprise, area) DO UPDATE SET interval_s = EXCLUDED.interval_s",
-                       enterprise, area, interval_s)
+    await conn.execute(
+        "INSERT INTO cleaning_areas (enterprise, area, interval_s) VALUES ($1, $2, $3) "
+        "ON CONFLICT (enterprise, area) DO UPDATE SET interval_s = EXCLUDED.interval_s",
+        enterprise,
+        area,
+        interval_s,
+    )
 
 
-async def check_in(conn: asyncpg.Connection, enterprise: str, area: str, at: float, who: str,
-                   photo_id: str | None) -> None:
-    await conn.execute("INSERT INTO cleaning_checkins (enterprise, area, at, who, photo_id) "
-                       "VALUES ($1, $2, $3, $4, $5)", enterprise, area, ts(at), who, photo_id)
+async def check_in(
+    conn: asyncpg.Connection, enterprise: str, area: str, at: float, who: str, photo_id: str | None
+) -> None:
+    await conn.execute(
+        "INSERT INTO cleaning_checkins (enterprise, area, at, who, photo_id) VALUES ($1, $2, $3, $4, $5)",
+        enterprise,
+        area,
+        ts(at),
+        who,
+        photo_id,
+    )
 
 
 async def areas(conn: asyncpg.Connection, enterprises: list[str] | None) -> list[dict]:
@@ -136,6 +241,16 @@ async def areas(conn: asyncpg.Connection, enterprises: list[str] | None) -> list
         "SELECT a.enterprise, a.area, a.interval_s, c.at AS last_at, c.who AS last_who FROM cleaning_areas a "
         "LEFT JOIN LATERAL (SELECT at, who FROM cleaning_checkins k WHERE k.enterprise = a.enterprise "
         "AND k.area = a.area ORDER BY at DESC LIMIT 1) c ON true "
-        "WHERE ($1::text[] IS NULL OR a.enterprise = ANY($1)) ORDER BY a.enterprise, a.area", enterprises)
-    return [{"enterprise": r["enterprise"], "area": r["area"], "interval_s": r["interval_s"],
-             "last_at": epoch(r["last_at"]), "last_who": r["last_who"]} for r in rows]
+        "WHERE ($1::text[] IS NULL OR a.enterprise = ANY($1)) ORDER BY a.enterprise, a.area",
+        enterprises,
+    )
+    return [
+        {
+            "enterprise": r["enterprise"],
+            "area": r["area"],
+            "interval_s": r["interval_s"],
+            "last_at": epoch(r["last_at"]),
+            "last_who": r["last_who"],
+        }
+        for r in rows
+    ]

@@ -16,8 +16,16 @@ from .alerts import epoch, seconds, ts
 
 
 def _silence(r) -> Silence:
-    return Silence(r["id"], orjson.loads(r["matchers"]), seconds(r["starts_at"]), seconds(r["ends_at"]), r["author"],
-                   r["reason"], r["cron"], r["duration"])
+    return Silence(
+        r["id"],
+        orjson.loads(r["matchers"]),
+        seconds(r["starts_at"]),
+        seconds(r["ends_at"]),
+        r["author"],
+        r["reason"],
+        r["cron"],
+        r["duration"],
+    )
 
 
 def _json(r) -> dict:
@@ -33,8 +41,15 @@ async def create(conn: asyncpg.Connection, fields: dict, author: str) -> dict:
     row = await conn.fetchrow(
         "INSERT INTO silences (id, matchers, starts_at, ends_at, cron, duration, author, reason) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *",
-        sid, orjson.dumps(fields["matchers"]).decode(), ts(fields["starts_at"]), ts(fields["ends_at"]),
-        fields["cron"], fields["duration"], author, fields["reason"])
+        sid,
+        orjson.dumps(fields["matchers"]).decode(),
+        ts(fields["starts_at"]),
+        ts(fields["ends_at"]),
+        fields["cron"],
+        fields["duration"],
+        author,
+        fields["reason"],
+    )
     return _json(row)
 
 
@@ -42,14 +57,23 @@ async def update(conn: asyncpg.Connection, sid: str, fields: dict) -> dict | Non
     row = await conn.fetchrow(
         "UPDATE silences SET matchers = $2, starts_at = $3, ends_at = $4, cron = $5, duration = $6, reason = $7 "
         "WHERE id = $1 AND deleted_at IS NULL RETURNING *",
-        sid, orjson.dumps(fields["matchers"]).decode(), ts(fields["starts_at"]), ts(fields["ends_at"]),
-        fields["cron"], fields["duration"], fields["reason"])
+        sid,
+        orjson.dumps(fields["matchers"]).decode(),
+        ts(fields["starts_at"]),
+        ts(fields["ends_at"]),
+        fields["cron"],
+        fields["duration"],
+        fields["reason"],
+    )
     return None if row is None else _json(row)
 
 
 async def delete(conn: asyncpg.Connection, sid: str, actor: str) -> dict | None:
-    row = await conn.fetchrow("UPDATE silences SET deleted_by = $2, deleted_at = now() "
-                              "WHERE id = $1 AND deleted_at IS NULL RETURNING *", sid, actor)
+    row = await conn.fetchrow(
+        "UPDATE silences SET deleted_by = $2, deleted_at = now() WHERE id = $1 AND deleted_at IS NULL RETURNING *",
+        sid,
+        actor,
+    )
     return None if row is None else _json(row)
 
 

@@ -51,13 +51,15 @@ def reduce(s: Summary) -> Summary:
     starts = np.flatnonzero(np.concatenate(([True], b[1:] != b[:-1])))
     ends = np.concatenate((starts[1:], [b.size])) - 1
     with np.errstate(invalid="ignore", over="ignore"):  # inf - inf, NaN readings: IEEE answers
-        return Summary(b[starts],
-                       np.add.reduceat(s.n[order], starts),
-                       np.minimum.reduceat(s.lo[order], starts),
-                       np.maximum.reduceat(s.hi[order], starts),
-                       np.add.reduceat(s.total[order], starts),
-                       s.last[order][ends],
-                       s.last_ts[order][ends])
+        return Summary(
+            b[starts],
+            np.add.reduceat(s.n[order], starts),
+            np.minimum.reduceat(s.lo[order], starts),
+            np.maximum.reduceat(s.hi[order], starts),
+            np.add.reduceat(s.total[order], starts),
+            s.last[order][ends],
+            s.last_ts[order][ends],
+        )
 
 
 def rebucket(s: Summary, bucket: np.ndarray) -> Summary:

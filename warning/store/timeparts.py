@@ -48,12 +48,15 @@ async def ensure_month_ms(conn: asyncpg.Connection, table: str, d: date) -> None
     """The month partition of ``table`` (packed or rollups) holding day ``d``."""
     lo = month_start(d)
     hi = next_month(lo)
-    await conn.execute(f"CREATE TABLE IF NOT EXISTS {table}_{lo:%Y%m} PARTITION OF {table} "
-                       f"FOR VALUES FROM ({ms_of(lo)}) TO ({ms_of(hi)})")
+    await conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {table}_{lo:%Y%m} PARTITION OF {table} "
+        f"FOR VALUES FROM ({ms_of(lo)}) TO ({ms_of(hi)})"
+    )
 
 
-async def _ensure_with_default(conn: asyncpg.Connection, table: str, key: str, name: str, lo: str, hi: str,
-                               adopt: bool) -> None:
+async def _ensure_with_default(
+    conn: asyncpg.Connection, table: str, key: str, name: str, lo: str, hi: str, adopt: bool
+) -> None:
     exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", name)
     if exists:
         return
@@ -84,18 +87,30 @@ async def ensure_ahead(conn: asyncpg.Connection, now: datetime, *, days_ahead: i
     # Rows that fell into a DEFAULT partition (from before 012, or a gap) get their own
     # partitions too, so retention can drop them.
     stray = {r["d"] for r in await conn.fetch("SELECT DISTINCT day AS d FROM messages_default")}
-    stray_months = {month_start(r["d"]) for r in await conn.fetch(
-        "SELECT DISTINCT (received_at AT TIME ZONE 'UTC')::date AS d FROM dead_letters_default")}
+    stray_months = {
+        month_start(r["d"])
+        for r in await conn.fetch(
+            "SELECT DISTINCT (received_at AT TIME ZONE 'UTC')::date AS d FROM dead_letters_default"
+        )
+    }
     for d in sorted(stray | {today + timedelta(days=k) for k in range(-1, days_ahead + 1)}):
-        await _ensure_with_default(conn, "messages", "day", f"messages_{d:%Y%m%d}", f"'{d}'::date",
-                                   f"'{d + timedelta(days=1)}'::date", adopt)
+        await _ensure_with_default(
+            conn, "messages", "day", f"messages_{d:%Y%m%d}", f"'{d}'::date", f"'{d + timedelta(days=1)}'::date", adopt
+        )
     months = {month_start(today + timedelta(days=k)) for k in range(0, days_ahead + 32, 28)}
     for m in sorted(months | stray_months):
         if m in months:
             for table in MONTHLY_MS:
                 await ensure_month_ms(conn, table, m)
-        await _ensure_with_default(conn, "dead_letters", "received_at", f"dead_letters_{m:%Y%m}",
-                                   f"'{m}'::timestamptz", f"'{next_month(m)}'::timestamptz", adopt)
+        await _ensure_with_default(
+            conn,
+            "dead_letters",
+            "received_at",
+            f"dead_letters_{m:%Y%m}",
+            f"'{m}'::timestamptz",
+            f"'{next_month(m)}'::timestamptz",
+            adopt,
+        )
 
 
 async def parts(conn: asyncpg.Connection) -> list[Part]:
@@ -104,7 +119,8 @@ async def parts(conn: asyncpg.Connection) -> list[Part]:
         "SELECT p.relname AS parent, c.relname AS name, pg_get_expr(c.relpartbound, c.oid) AS bound, "
         "pg_total_relation_size(c.oid) AS size FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
         "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = ANY($1::text[]) ORDER BY 1, 2",
-        ["readings_packed", "rollups", "messages", "dead_letters"])
+        ["readings_packed", "rollups", "messages", "dead_letters"],
+    )
     out = []
     for r in rows:
         lo, hi = _bounds(r["parent"], r["name"])
@@ -113,7 +129,7 @@ async def parts(conn: asyncpg.Connection) -> list[Part]:
 
 
 def _bounds(parent: str, name: str) -> tuple[date, date]:
-    suffix = name[len(parent) + 1:]
+    suffix = name[len(parent) + 1 :]
     if suffix == "default":
         return date.min, date.max
     if len(suffix) == 8:

@@ -21,13 +21,18 @@ async def revoke(conn: asyncpg.Connection, digest: str, enterprise: str) -> str:
             return "already revoked"
         await conn.execute(
             "INSERT INTO tokens (digest, enterprise, label, revoked_at) VALUES ($1, $2, 'revoked', now()) "
-            "ON CONFLICT (digest) DO UPDATE SET revoked_at = coalesce(tokens.revoked_at, now())", digest, enterprise)
+            "ON CONFLICT (digest) DO UPDATE SET revoked_at = coalesce(tokens.revoked_at, now())",
+            digest,
+            enterprise,
+        )
         return "recorded" if row is None else "was active"
 
 
 async def rows(conn: asyncpg.Connection) -> list[tuple[str, str, bool]]:
-    return [(r["digest"], r["enterprise"], r["revoked_at"] is not None)
-            for r in await conn.fetch("SELECT digest, enterprise, revoked_at FROM tokens")]
+    return [
+        (r["digest"], r["enterprise"], r["revoked_at"] is not None)
+        for r in await conn.fetch("SELECT digest, enterprise, revoked_at FROM tokens")
+    ]
 
 
 async def listing(conn: asyncpg.Connection, enterprise: str | None = None) -> list[dict]:

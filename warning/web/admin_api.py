@@ -47,18 +47,24 @@ _PLURAL = {"streets": "street", "enterprises": "enterprise", "users": "user"}
 
 def public(records: Records) -> dict:
     """The ledger for the admin's eyes: users' password hashes are not sent."""
-    users = [{k: v for k, v in u.items() if k != "password"} | {"has_password": bool(u.get("password"))}
-             for u in records.users.values()]
-    return {"streets": list(records.streets.values()), "enterprises": list(records.enterprises.values()),
-            "users": users}
+    users = [
+        {k: v for k, v in u.items() if k != "password"} | {"has_password": bool(u.get("password"))}
+        for u in records.users.values()
+    ]
+    return {
+        "streets": list(records.streets.values()),
+        "enterprises": list(records.enterprises.values()),
+        "users": users,
+    }
 
 
 def routes(state):
     ledger: LiveLedger = state.ledger
 
     def csrf(request: Request) -> Response | None:
-        if request.method in ("GET", "HEAD") or state.auth.csrf_ok(principal_of(request),
-                                                                 request.headers.get("x-csrf-token")):
+        if request.method in ("GET", "HEAD") or state.auth.csrf_ok(
+            principal_of(request), request.headers.get("x-csrf-token")
+        ):
             return None
         return json_error(403, "缺少或错误的 CSRF 令牌 / missing or wrong CSRF token (X-CSRF-Token header)")
 
@@ -72,8 +78,13 @@ def routes(state):
 
     def answer(out: Outcome, ok: int = 200, extra: dict | None = None) -> Response:
         if out.errors:
-            return json_response({"error": "台账校验未通过，未作任何更改 / the ledger refused the change; "
-                                           "nothing was applied", **out.to_json()}, 422)
+            return json_response(
+                {
+                    "error": "台账校验未通过，未作任何更改 / the ledger refused the change; nothing was applied",
+                    **out.to_json(),
+                },
+                422,
+            )
         return json_response({**out.to_json(), **(extra or {})}, ok)
 
     async def run(request: Request, proposals: list[Proposal], ok: int = 200) -> Response:
@@ -98,8 +109,13 @@ def routes(state):
             key = "name" if kind == "user" else "id"
             rid = doc.get(key)
             if not isinstance(rid, str):
-                return json_response({"error": "需要编号 / the record needs its id", "errors": [
-                    {"kind": kind, "id": "", "field": key, "message": "必填 / required"}]}, 422)
+                return json_response(
+                    {
+                        "error": "需要编号 / the record needs its id",
+                        "errors": [{"kind": kind, "id": "", "field": key, "message": "必填 / required"}],
+                    },
+                    422,
+                )
             token = None
             if kind == "user":
                 doc = await _with_password(doc, None)
@@ -116,6 +132,7 @@ def routes(state):
                 if state.tokens is not None:
                     state.tokens.rebuild(await token_store.rows(conn))
             return answer(out, 201, {"token": token, "onboarding": onboarding(request, rid)})
+
         return handler
 
     def item(kind: str):
@@ -138,6 +155,7 @@ def routes(state):
                 if isinstance(doc, Response):
                     return doc
             return await run(request, [Proposal(kind, "update", rid, doc)])
+
         return handler
 
     async def device(request: Request) -> Response:
@@ -169,8 +187,7 @@ def routes(state):
         except ValueError:
             return json_error(400, "limit 应为整数 / limit must be a whole number")
         async with state.pool.acquire() as conn:
-            rows = await ledger_store.audit(conn, kind=q.get("kind") or None, obj=q.get("object") or None,
-                                            limit=limit)
+            rows = await ledger_store.audit(conn, kind=q.get("kind") or None, obj=q.get("object") or None, limit=limit)
         return json_response(rows)
 
     async def import_file(request: Request) -> Response:
@@ -181,9 +198,11 @@ def routes(state):
         except BodyError as exc:
             return exc.response()
         kind = request.headers.get("content-type", "").split(";")[0].strip()
+
         def read() -> tuple[list[Proposal], list]:  # a second or so for 5,000 rows: off the event loop
-            rows = spreadsheet.read_xlsx(raw) if kind == XLSX or raw[:2] == b"PK" else table.read_csv(
-                raw.decode("utf-8"))
+            rows = (
+                spreadsheet.read_xlsx(raw) if kind == XLSX or raw[:2] == b"PK" else table.read_csv(raw.decode("utf-8"))
+            )
             return table.proposals(rows, ledger.records.enterprises)
 
         try:
@@ -193,19 +212,30 @@ def routes(state):
         except (table.TableError, spreadsheet.SpreadsheetError) as exc:
             return json_error(400, str(exc))
         dry = request.query_params.get("dry_run") in ("1", "true")
-        out = await ledger.propose(proposals, principal_of(request).name, dry_run=dry or bool(cell_errors),
-                                   action="import", extra_errors=cell_errors)
+        out = await ledger.propose(
+            proposals,
+            principal_of(request).name,
+            dry_run=dry or bool(cell_errors),
+            action="import",
+            extra_errors=cell_errors,
+        )
         return answer(out)
 
     async def export(request: Request) -> Response:
         fmt = request.query_params.get("format", "csv")
         records = list(ledger.records.enterprises.values())
         if fmt == "csv":
-            return Response(table.write_csv(records), media_type="text/csv; charset=utf-8",
-                            headers={"content-disposition": 'attachment; filename="ledger.csv"'})
+            return Response(
+                table.write_csv(records),
+                media_type="text/csv; charset=utf-8",
+                headers={"content-disposition": 'attachment; filename="ledger.csv"'},
+            )
         if fmt == "xlsx":
-            return Response(spreadsheet.write_xlsx(records), media_type=XLSX,
-                            headers={"content-disposition": 'attachment; filename="ledger.xlsx"'})
+            return Response(
+                spreadsheet.write_xlsx(records),
+                media_type=XLSX,
+                headers={"content-disposition": 'attachment; filename="ledger.xlsx"'},
+            )
         return json_error(400, "format 应为 csv 或 xlsx / format must be csv or xlsx")
 
     def onboarding(request: Request, eid: str) -> dict:
@@ -228,8 +258,9 @@ def routes(state):
             await token_store.add(conn, token_digest(token), eid, f"issued by {principal_of(request).name}")
             if state.tokens is not None:
                 state.tokens.rebuild(await token_store.rows(conn))
-        return json_response({"enterprise": eid, "token": token,
-                              "note": "令牌只显示这一次 / the token is shown this once"}, 201)
+        return json_response(
+            {"enterprise": eid, "token": token, "note": "令牌只显示这一次 / the token is shown this once"}, 201
+        )
 
     async def admin_page(request: Request) -> Response:
         return FileResponse(STATIC / "admin.html", headers={"cache-control": "no-store"})
@@ -255,16 +286,19 @@ def onboarding_of(site: Site, eid: str, base: str) -> dict:
     """What an enterprise's integrator needs: the endpoint, the points with their platform
     codes, and an example request (never the token: that is shown once, when issued)."""
     mine = [p for p in site.points if p.ref.enterprise == eid]
-    pts = [{"device": p.ref.device, "point": p.ref.point, "kind": p.kind, "unit": p.unit, "code": p.code}
-           for p in mine]
+    pts = [{"device": p.ref.device, "point": p.ref.point, "kind": p.kind, "unit": p.unit, "code": p.code} for p in mine]
     first: dict[str, dict] = {}
     for p in mine:
         first.setdefault(p.ref.device, {})[p.ref.point] = 0.0
     example = [{"device": d, "ts": "2026-01-01T08:00:00+08:00", "values": v} for d, v in list(first.items())[:2]]
-    return {"enterprise": eid, "endpoint": f"{base}/api/v1/telemetry", "method": "POST",
-            "headers": {"Authorization": "Bearer <企业令牌 / the enterprise's token>",
-                        "Content-Type": "application/json"},
-            "points": pts, "example": example}
+    return {
+        "enterprise": eid,
+        "endpoint": f"{base}/api/v1/telemetry",
+        "method": "POST",
+        "headers": {"Authorization": "Bearer <企业令牌 / the enterprise's token>", "Content-Type": "application/json"},
+        "points": pts,
+        "example": example,
+    }
 
 
 async def _with_password(doc: dict, current: dict | None) -> dict | Response:
@@ -275,9 +309,20 @@ async def _with_password(doc: dict, current: dict | None) -> dict | Response:
     if current is not None and current.get("api_token_sha256"):
         doc["api_token_sha256"] = current["api_token_sha256"]
     if pw is not None and not (isinstance(pw, str) and MIN_PASSWORD <= len(pw) <= 200):
-        return json_response({"error": "台账校验未通过 / refused", "errors": [
-            {"kind": "user", "id": str(doc.get("name", "")), "field": "password",
-             "message": f"密码应为 {MIN_PASSWORD}-200 个字符 / a password is {MIN_PASSWORD} to 200 characters"}]}, 422)
+        return json_response(
+            {
+                "error": "台账校验未通过 / refused",
+                "errors": [
+                    {
+                        "kind": "user",
+                        "id": str(doc.get("name", "")),
+                        "field": "password",
+                        "message": f"密码应为 {MIN_PASSWORD}-200 个字符 / a password is {MIN_PASSWORD} to 200 characters",
+                    }
+                ],
+            },
+            422,
+        )
     if pw:
         doc["password"] = await asyncio.to_thread(hash_password, pw)
     return doc

@@ -43,7 +43,10 @@ def check_attachments(items) -> tuple[str, dict] | None:
             kind = ATTACHMENT_FIELDS.get(k)
             if kind is None:
                 return N_("attachments[{i}]: unknown field {field} (use {known})"), {
-                    "i": i, "field": repr(k), "known": ", ".join(ATTACHMENT_FIELDS)}
+                    "i": i,
+                    "field": repr(k),
+                    "known": ", ".join(ATTACHMENT_FIELDS),
+                }
             if not isinstance(v, kind) or isinstance(v, bool) or (isinstance(v, str) and len(v) > 2000):
                 return N_("attachments[{i}].{field} must be a {kind}"), {"i": i, "field": k, "kind": kind.__name__}
             if isinstance(v, str):
@@ -56,8 +59,9 @@ def check_attachments(items) -> tuple[str, dict] | None:
 VERDICTS = ("confirmed", "false_alarm", "maintenance")  #: 属实 / 误报 / 检修 (feedback's ``verdict``)
 
 
-async def alert_listing(pool, request: Request, scope: Scope, *, default_limit: int = 1000, site=None,
-                        locale: str = "zh-CN") -> Response:
+async def alert_listing(
+    pool, request: Request, scope: Scope, *, default_limit: int = 1000, site=None, locale: str = "zh-CN"
+) -> Response:
     """``?state=&limit=`` over the alerts table, the scope's only (both APIs); with ``site``, every
     alert is dressed for a person (enterprise name, titles, message in ``locale``)."""
     wanted = request.query_params.get("state", "active")
@@ -100,8 +104,11 @@ def routes(state):
         aid = request.path_params["id"]
         loc = locale_of(request)
         alert = await alert_with_events(state.pool, aid, scope_of(request), state.site, loc)
-        return json_response(alert) if alert is not None else json_error(
-            404, translate("no alert with id {id}", loc, id=repr(aid)))
+        return (
+            json_response(alert)
+            if alert is not None
+            else json_error(404, translate("no alert with id {id}", loc, id=repr(aid)))
+        )
 
     def action(name: str):
         async def act(request: Request) -> Response:
@@ -123,8 +130,11 @@ def routes(state):
                 except TextError as exc:
                     return text_error(exc).response()
             attachments = body.get("attachments")
-            problem = check_attachments(attachments) if name == "feedback" else (
-                (N_("attachments go with feedback only"), {}) if attachments is not None else None)
+            problem = (
+                check_attachments(attachments)
+                if name == "feedback"
+                else ((N_("attachments go with feedback only"), {}) if attachments is not None else None)
+            )
             if problem:
                 return json_error(400, say(problem[0], loc, problem[1]), field="attachments")
             verdict = body.get("verdict")
@@ -145,9 +155,13 @@ def routes(state):
                     known = await alert_store.get_alert(conn, aid)
                 if known is None:
                     return fail(404, "no alert with id {id}", id=repr(aid))
-                return fail(409, "alert {id} is {state}: nothing to {action}", id=aid,
-                            state=translate(known["state"], loc, context="state"),
-                            action=translate(name, loc, context="action"))
+                return fail(
+                    409,
+                    "alert {id} is {state}: nothing to {action}",
+                    id=aid,
+                    state=translate(known["state"], loc, context="state"),
+                    action=translate(name, loc, context="action"),
+                )
             except AlertError as exc:
                 return json_error(409, say(exc.msgid, loc, exc.params))
             except Rejected as exc:
@@ -161,6 +175,7 @@ def routes(state):
             if stored is None:
                 return fail(404, "no alert with id {id}", id=repr(aid))
             return json_response(dress(stored, state.site, loc, point_titles(state.site)))
+
         return act
 
     return [

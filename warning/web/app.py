@@ -47,8 +47,10 @@ SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"same-origin"),
-    (b"content-security-policy",
-     b"default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'",
+    ),
 ]
 
 
@@ -102,20 +104,35 @@ def build_app(state: AppState, *, lifespan=None, extra=(), access: dict[str, Rul
     table = ROUTES if access is None else access
     rule_of("/api/v1/telemetry", table)
     rule_of("/ws", table)  # the feed resolves its caller itself (a WebSocket is not a Request)
-    routes: list = [Route("/api/v1/telemetry", telemetry.make_endpoint(state), methods=["POST"]),
-                    WebSocketRoute("/ws", ws.make_endpoint(state))]
+    routes: list = [
+        Route("/api/v1/telemetry", telemetry.make_endpoint(state), methods=["POST"]),
+        WebSocketRoute("/ws", ws.make_endpoint(state)),
+    ]
     declared = list(extra)
-    for module in (alerts_api, silences_api, notify_api, report_api, platform_api, risk_api, openapi, ops, pages,
-                   onboarding_api):
+    for module in (
+        alerts_api,
+        silences_api,
+        notify_api,
+        report_api,
+        platform_api,
+        risk_api,
+        openapi,
+        ops,
+        pages,
+        onboarding_api,
+    ):
         declared += module.routes(state)
     if state.ledger is not None:
         declared += admin_api.routes(state)
-    routes += [Route(path, guard(rule_of(path, table), fn, state.auth), methods=methods)
-               for path, fn, methods in declared]
+    routes += [
+        Route(path, guard(rule_of(path, table), fn, state.auth), methods=methods) for path, fn, methods in declared
+    ]
     # The platform adapters' paths are site configuration, so they cannot be in ROUTES; each is
     # guarded like telemetry (Access.TOKEN): the handler authenticates the gateway by its key.
-    routes += [Route(path, guard(Rule(Access.TOKEN), fn, state.auth), methods=methods)
-               for path, fn, methods in platform_api.adapter_routes(state)]
+    routes += [
+        Route(path, guard(Rule(Access.TOKEN), fn, state.auth), methods=methods)
+        for path, fn, methods in platform_api.adapter_routes(state)
+    ]
     rule_of("/static", table)
     routes.append(Mount("/static", StaticFiles(directory=str(pages.STATIC)), name="static"))
     app = Starlette(routes=routes, lifespan=lifespan)

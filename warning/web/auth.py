@@ -138,11 +138,14 @@ class Auth:
 
     @staticmethod
     def _of(user: User, csrf: str | None, session: Session | None, site: Site) -> Principal:
-        return Principal(user.name, user.role, csrf, user.enterprise, scope_for(user, site),
-                         session.id if session else None)
+        return Principal(
+            user.name, user.role, csrf, user.enterprise, scope_for(user, site), session.id if session else None
+        )
 
     @staticmethod
     def csrf_ok(p: Principal, supplied: str | None) -> bool:
         # compared as bytes: compare_digest raises TypeError on non-ASCII str (a header with é was a 500)
-        return p.csrf is None or (supplied is not None and secrets.compare_digest(
-            p.csrf.encode(), supplied.encode("utf-8", "surrogateescape")))
+        return p.csrf is None or (
+            supplied is not None
+            and secrets.compare_digest(p.csrf.encode(), supplied.encode("utf-8", "surrogateescape"))
+        )

@@ -73,8 +73,9 @@ def declared_length(request: Request, limit: int) -> int | None:
 def check_media_type(request: Request) -> None:
     ctype = media_type(request)
     if ctype != "application/json":
-        raise BodyError(415, f"请求体必须是 application/json / body must be application/json, "
-                             f"not {ctype[:60] or 'unspecified'!r}")
+        raise BodyError(
+            415, f"请求体必须是 application/json / body must be application/json, not {ctype[:60] or 'unspecified'!r}"
+        )
 
 
 async def read_bytes(request: Request, limit: int, deadline: float = DEADLINE) -> bytes:
@@ -89,8 +90,11 @@ async def read_bytes(request: Request, limit: int, deadline: float = DEADLINE) -
                     raise BodyError(413, f"请求体超过上限 {limit} 字节 / body over the limit of {limit} bytes")
                 chunks.append(chunk)
     except TimeoutError:
-        raise BodyError(408, f"请求体未在 {deadline:g} 秒内传完 / body not received within {deadline:g} s",
-                        headers={"Connection": "close"}) from None
+        raise BodyError(
+            408,
+            f"请求体未在 {deadline:g} 秒内传完 / body not received within {deadline:g} s",
+            headers={"Connection": "close"},
+        ) from None
     except ClientDisconnect:
         raise BodyError(400, "客户端已断开 / client disconnected") from None
     return b"".join(chunks)
@@ -107,8 +111,16 @@ def parse_json(raw: bytes):
         raise BodyError(400, f"JSON 格式错误 / malformed JSON: {exc}") from None
 
 
-async def read_json(request: Request, *, limit: int = 64 * 1024, empty=None, shape: str = "object",
-                    max_text: int | None = 2000, max_depth: int = MAX_DEPTH, deadline: float = DEADLINE):
+async def read_json(
+    request: Request,
+    *,
+    limit: int = 64 * 1024,
+    empty=None,
+    shape: str = "object",
+    max_text: int | None = 2000,
+    max_depth: int = MAX_DEPTH,
+    deadline: float = DEADLINE,
+):
     """The request's JSON document, checked as the module docstring says, else BodyError.
 
     ``empty`` is returned for an empty body when not None (``{}`` for optional bodies).
@@ -141,13 +153,17 @@ async def read_form(request: Request, fields: dict[str, int], *, limit: int = 40
     each checked by :func:`warning.textcheck.check_text` against its maximum length; a
     missing field is the empty string. BodyError 413/415/408/400 as for JSON."""
     if media_type(request) != "application/x-www-form-urlencoded":
-        raise BodyError(415, f"请求体必须是表单 / body must be application/x-www-form-urlencoded, "
-                             f"not {media_type(request)[:60] or 'unspecified'!r}")
+        raise BodyError(
+            415,
+            f"请求体必须是表单 / body must be application/x-www-form-urlencoded, "
+            f"not {media_type(request)[:60] or 'unspecified'!r}",
+        )
     raw = await read_bytes(request, limit)
     try:
         # invalid UTF-8 becomes lone surrogates, which check_text then refuses naming the field
-        pairs = parse_qsl(raw.decode("ascii"), keep_blank_values=True, max_num_fields=len(fields) * 2,
-                          errors="surrogateescape")
+        pairs = parse_qsl(
+            raw.decode("ascii"), keep_blank_values=True, max_num_fields=len(fields) * 2, errors="surrogateescape"
+        )
     except (UnicodeDecodeError, ValueError):
         raise BodyError(400, "表单编码无效 / malformed form body") from None
     form = {name: "" for name in fields}

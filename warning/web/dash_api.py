@@ -42,8 +42,14 @@ def limits_of(point_def) -> list[dict]:
         if spec.get("type") != "threshold":
             continue
         for value, sev in spec.get("levels", []):
-            out.append({"rule": spec.get("id", "threshold"), "value": float(value), "severity": sev,
-                        "direction": spec.get("direction", "high")})
+            out.append(
+                {
+                    "rule": spec.get("id", "threshold"),
+                    "value": float(value),
+                    "severity": sev,
+                    "direction": spec.get("direction", "high"),
+                }
+            )
     return out
 
 
@@ -53,21 +59,39 @@ def site_json(site, scope: Scope, devices: bool = True, locale: str = "zh-CN") -
     by_device: dict[tuple[str, str], list] = {}
     for p in site.points:
         by_device.setdefault((p.ref.enterprise, p.ref.device), []).append(
-            {"point": p.ref.point, "kind": p.kind, "unit": p.unit, "title": p.title,
-             "label": word("point", p.title, locale), "limits": limits_of(p)})
+            {
+                "point": p.ref.point,
+                "kind": p.kind,
+                "unit": p.unit,
+                "title": p.title,
+                "label": word("point", p.title, locale),
+                "limits": limits_of(p),
+            }
+        )
     for e in site.enterprises.values():
         if not scope.sees(e.id):
             continue
-        ents.append({"id": e.id, "name": e.name, "location": list(e.location) if e.location else None,
-                     "dust": e.dust, "dust_title": word("dust", e.dust, locale) if e.dust else "",
-                     # the map matches streets by name; the street's id is what users are scoped by
-                     "street": site.streets[e.street].name if e.street in site.streets else "",
-                     "street_id": e.street,
-                     "devices": [{"id": d, "points": by_device.get((e.id, d), [])} for d in e.devices]
-                     if devices else len(e.devices)})
+        ents.append(
+            {
+                "id": e.id,
+                "name": e.name,
+                "location": list(e.location) if e.location else None,
+                "dust": e.dust,
+                "dust_title": word("dust", e.dust, locale) if e.dust else "",
+                # the map matches streets by name; the street's id is what users are scoped by
+                "street": site.streets[e.street].name if e.street in site.streets else "",
+                "street_id": e.street,
+                "devices": [{"id": d, "points": by_device.get((e.id, d), [])} for d in e.devices]
+                if devices
+                else len(e.devices),
+            }
+        )
     streets = {e["street_id"] for e in ents if e["street_id"]}  # only the caller's streets
-    return {"name": site.name, "enterprises": ents,
-            "streets": [{"id": s.id, "name": s.name} for s in site.streets.values() if s.id in streets or scope.all]}
+    return {
+        "name": site.name,
+        "enterprises": ents,
+        "streets": [{"id": s.id, "name": s.name} for s in site.streets.values() if s.id in streets or scope.all],
+    }
 
 
 def _float(params, key: str, default: float) -> float:
@@ -80,8 +104,7 @@ def _float(params, key: str, default: float) -> float:
     return value
 
 
-async def series_buckets(conn, pids: list[int], lo_ms: int, hi_ms: int, bucket_ms: int
-                         ) -> tuple[dict[int, list], str]:
+async def series_buckets(conn, pids: list[int], lo_ms: int, hi_ms: int, bucket_ms: int) -> tuple[dict[int, list], str]:
     """Per point ``[[t, mean, min, max], ...]`` in buckets of ``bucket_ms`` (t: the bucket's
     first reading, or its first rollup's start), and which source answered."""
     if bucket_ms < MINUTE_MS:
@@ -105,8 +128,9 @@ async def series_buckets(conn, pids: list[int], lo_ms: int, hi_ms: int, bucket_m
         t = firsts[p][starts] / 1000.0
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = r.total / r.n
-        out[p] = [[a, b, c, d] for a, b, c, d in zip(t.tolist(), _finite(mean), _finite(r.lo), _finite(r.hi),
-                                                     strict=True)]
+        out[p] = [
+            [a, b, c, d] for a, b, c, d in zip(t.tolist(), _finite(mean), _finite(r.lo), _finite(r.hi), strict=True)
+        ]
     return out, resolution
 
 
@@ -143,15 +167,25 @@ def routes(state):
     async def list_alerts(request: Request) -> Response:
         sc = scoped(request)
         site = state.site
-        return sc if isinstance(sc, Response) else await alert_listing(
-            state.pool, request, sc, default_limit=200, site=site,
-            locale=request_locale(request, site, principal_of(request)))
+        return (
+            sc
+            if isinstance(sc, Response)
+            else await alert_listing(
+                state.pool,
+                request,
+                sc,
+                default_limit=200,
+                site=site,
+                locale=request_locale(request, site, principal_of(request)),
+            )
+        )
 
     async def get_alert(request: Request) -> Response:
         aid = request.path_params["id"]
         site = state.site
-        alert = await alert_with_events(state.pool, aid, scope_of(request), site,
-                                        request_locale(request, site, principal_of(request)))
+        alert = await alert_with_events(
+            state.pool, aid, scope_of(request), site, request_locale(request, site, principal_of(request))
+        )
         if alert is None:
             return json_error(404, f"no alert with id {aid!r}")
         idx = point_index().get((alert["enterprise"], alert["device"], alert["point"]))
@@ -176,8 +210,10 @@ def routes(state):
         now = state.runtime.clock()
         start = (now - hours * 3600) // bucket * bucket
         args: list = [alert_store.ts(start), bucket]
-        sql = ("SELECT floor(extract(epoch FROM e.at) / $2) * $2 AS b, e.severity, count(*) AS n "
-               "FROM alert_events e {join} WHERE e.kind = 'raised' AND e.at >= $1 {where} GROUP BY 1, 2")
+        sql = (
+            "SELECT floor(extract(epoch FROM e.at) / $2) * $2 AS b, e.severity, count(*) AS n "
+            "FROM alert_events e {join} WHERE e.kind = 'raised' AND e.at >= $1 {where} GROUP BY 1, 2"
+        )
         if not sc.all:
             args.append(sc.sql_filter())
             sql = sql.format(join="JOIN alerts a ON a.id = e.alert_id", where="AND a.enterprise = ANY($3::text[])")
@@ -189,8 +225,14 @@ def routes(state):
         for r in rows:
             b = buckets.setdefault(float(r["b"]), {s.label: 0 for s in Severity})
             b[Severity(r["severity"]).label] += r["n"]
-        return json_response({"start": start, "bucket": bucket, "now": now,
-                              "buckets": [{"t": t, **c} for t, c in sorted(buckets.items())]})
+        return json_response(
+            {
+                "start": start,
+                "bucket": bucket,
+                "now": now,
+                "buckets": [{"t": t, **c} for t, c in sorted(buckets.items())],
+            }
+        )
 
     async def series(request: Request) -> Response:
         sc = scoped(request)
@@ -221,14 +263,25 @@ def routes(state):
             return json_error(404, "no such device or point")
         bucket_ms = max(1, int((t_to - t_from) * 1000 / max_n))
         async with state.pool.acquire() as conn:
-            found, resolution = await series_buckets(conn, list(ids), int(t_from * 1000), int(t_to * 1000) + 1,
-                                                     bucket_ms)
+            found, resolution = await series_buckets(
+                conn, list(ids), int(t_from * 1000), int(t_to * 1000) + 1, bucket_ms
+            )
         out = {ids[pid]: rows for pid, rows in found.items()}
-        return json_response({"enterprise": ent, "from": t_from, "to": t_to, "bucket": bucket_ms / 1000.0,
-                              "resolution": resolution, "series": out})
+        return json_response(
+            {
+                "enterprise": ent,
+                "from": t_from,
+                "to": t_to,
+                "bucket": bucket_ms / 1000.0,
+                "resolution": resolution,
+                "series": out,
+            }
+        )
 
-    return [("/api/v1/dash/site", site_info, ["GET"]),
-            ("/api/v1/dash/alerts", list_alerts, ["GET"]),
-            ("/api/v1/dash/alerts/{id}", get_alert, ["GET"]),
-            ("/api/v1/dash/trend", trend, ["GET"]),
-            ("/api/v1/dash/series", series, ["GET"])]
+    return [
+        ("/api/v1/dash/site", site_info, ["GET"]),
+        ("/api/v1/dash/alerts", list_alerts, ["GET"]),
+        ("/api/v1/dash/alerts/{id}", get_alert, ["GET"]),
+        ("/api/v1/dash/trend", trend, ["GET"]),
+        ("/api/v1/dash/series", series, ["GET"]),
+    ]

@@ -53,8 +53,16 @@ class _Refused(Exception):
 def _raw_response(status: int, reason: bytes, message: str) -> bytes:
     body = orjson.dumps({"error": message})
     retry = b"retry-after: 1\r\n" if status == 503 else b""
-    return b"".join([b"HTTP/1.1 %d %s\r\n" % (status, reason), b"content-type: application/json\r\n", retry,
-                     b"content-length: %d\r\n" % len(body), b"connection: close\r\n\r\n", body])
+    return b"".join(
+        [
+            b"HTTP/1.1 %d %s\r\n" % (status, reason),
+            b"content-type: application/json\r\n",
+            retry,
+            b"content-length: %d\r\n" % len(body),
+            b"connection: close\r\n\r\n",
+            body,
+        ]
+    )
 
 
 class EdgeHttpProtocol(HttpToolsProtocol):
@@ -91,8 +99,11 @@ class EdgeHttpProtocol(HttpToolsProtocol):
             self._refuse(*self._too_large())
 
     def _too_large(self) -> tuple[int, bytes, str]:
-        return (431, b"Request Header Fields Too Large",
-                f"请求头超过 {self.limits.max_head} 字节 / request head over {self.limits.max_head} bytes")
+        return (
+            431,
+            b"Request Header Fields Too Large",
+            f"请求头超过 {self.limits.max_head} 字节 / request head over {self.limits.max_head} bytes",
+        )
 
     def send_400_response(self, msg: str) -> None:
         if self._refusal is None:
@@ -109,8 +120,11 @@ class EdgeHttpProtocol(HttpToolsProtocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         self._fields += 1
         if self._fields > self.limits.max_headers:
-            self._refusal = (431, b"Request Header Fields Too Large",
-                             f"请求头字段超过 {self.limits.max_headers} 个 / more than {self.limits.max_headers} header fields")
+            self._refusal = (
+                431,
+                b"Request Header Fields Too Large",
+                f"请求头字段超过 {self.limits.max_headers} 个 / more than {self.limits.max_headers} header fields",
+            )
             raise _Refused
         super().on_header(name, value)
 
@@ -121,8 +135,11 @@ class EdgeHttpProtocol(HttpToolsProtocol):
             raise _Refused
         if len(self.connections) > self.limits.max_connections or len(self.tasks) >= self.limits.max_connections:
             # (uvicorn's own limit_concurrency answers a bare 503 without Retry-After)
-            self._refusal = (503, b"Service Unavailable", f"连接过多 / too many connections "
-                                                          f"(over {self.limits.max_connections}); retry")
+            self._refusal = (
+                503,
+                b"Service Unavailable",
+                f"连接过多 / too many connections (over {self.limits.max_connections}); retry",
+            )
             raise _Refused
         self._in_head = False
         self._body_timer = self.loop.call_later(self.limits.body_timeout, self._too_slow, "body")
@@ -144,8 +161,12 @@ class EdgeHttpProtocol(HttpToolsProtocol):
 
     def _too_slow(self, part: str) -> None:
         seconds = self.limits.head_timeout if part == "head" else self.limits.body_timeout
-        self._refuse(408, b"Request Timeout", f"请求{'头' if part == 'head' else '体'}未在 {seconds:g} 秒内传完 / "
-                                              f"request {part} not received within {seconds:g} s")
+        self._refuse(
+            408,
+            b"Request Timeout",
+            f"请求{'头' if part == 'head' else '体'}未在 {seconds:g} 秒内传完 / "
+            f"request {part} not received within {seconds:g} s",
+        )
 
     def _refuse(self, status: int, reason: bytes, message: str) -> None:
         """Answer ``status`` unless a response is under way (then only close), and close."""
@@ -186,6 +207,11 @@ class PathGuard:
         if scope["type"] == "websocket":
             return await send({"type": "websocket.close", "code": 1008})
         body = orjson.dumps({"error": f"路径或查询参数 / path or query: {reason}", "field": "path"})
-        await send({"type": "http.response.start", "status": 400,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 400,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

@@ -21,11 +21,18 @@ def routes(state):
         _, err = who(state, request)
         if err:
             return err
-        chans = [{"id": c.id, "type": c.type, "min_severity": c.min_severity,
-                  **{k: v for k, v in c.options.items() if k not in ("url", "secret", "password", "token")}}
-                 for c in state.site.channels]
-        return json_response({**describe(state.site.alert_policy()), "channels": chans,
-                              "suppressed": state.runtime.suppressed()})
+        chans = [
+            {
+                "id": c.id,
+                "type": c.type,
+                "min_severity": c.min_severity,
+                **{k: v for k, v in c.options.items() if k not in ("url", "secret", "password", "token")},
+            }
+            for c in state.site.channels
+        ]
+        return json_response(
+            {**describe(state.site.alert_policy()), "channels": chans, "suppressed": state.runtime.suppressed()}
+        )
 
     async def log(request: Request) -> Response:
         _, err = who(state, request)
@@ -47,8 +54,9 @@ def routes(state):
         if not 1 <= limit <= 10_000:
             return json_error(400, translate("limit must be between 1 and 10000", loc))
         async with state.pool.acquire() as conn:
-            rows = await store.log(conn, state=st, channel=q.get("channel"), alert_id=q.get("alert"), since=since,
-                                   limit=limit)
+            rows = await store.log(
+                conn, state=st, channel=q.get("channel"), alert_id=q.get("alert"), since=since, limit=limit
+            )
         return json_response(rows)
 
     return [

@@ -27,8 +27,11 @@ def who(state, request: Request, role: str | None = None):
     loc = request_locale(request, state.site, p)
     if role is not None and not acts(p):
         return None, json_error(403, translate("this needs the {role} role; you are {you}", loc, role=role, you=p.role))
-    if role is not None and request.method not in ("GET", "HEAD") and not state.auth.csrf_ok(
-            p, request.headers.get("x-csrf-token")):
+    if (
+        role is not None
+        and request.method not in ("GET", "HEAD")
+        and not state.auth.csrf_ok(p, request.headers.get("x-csrf-token"))
+    ):
         return None, json_error(403, translate("missing or wrong CSRF token (X-CSRF-Token header)", loc))
     return p, None
 

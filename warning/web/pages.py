@@ -74,8 +74,9 @@ def routes(state):
         now = time.time()
         wait = auth.throttle.wait(name, address, now)
         if wait:  # too many failures: refuse before even checking the password
-            return json_error(429, f"too many failed logins; try again in {wait:.0f} s",
-                              headers={"Retry-After": str(int(wait) + 1)})
+            return json_error(
+                429, f"too many failed logins; try again in {wait:.0f} s", headers={"Retry-After": str(int(wait) + 1)}
+            )
         try:
             done = await auth.login(name, form["password"], address)
         except UNREACHABLE as exc:
@@ -86,16 +87,23 @@ def routes(state):
         auth.throttle.succeeded(name, address)
         cookie, user = done
         resp = RedirectResponse(f"/e/{user.enterprise}" if user.enterprise else "/", 303)
-        resp.set_cookie(COOKIE, cookie, max_age=int(auth.max_age), httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https")
+        resp.set_cookie(
+            COOKIE,
+            cookie,
+            max_age=int(auth.max_age),
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
         return resp
 
     async def logout(request: Request) -> Response:
         try:
             await auth.logout(request)  # ends the session on the server: a copied cookie stops working
         except UNREACHABLE as exc:  # not ended: say so rather than pretend
-            return json_error(503, f"session store unavailable, not logged out: {type(exc).__name__}",
-                              headers={"Retry-After": "2"})
+            return json_error(
+                503, f"session store unavailable, not logged out: {type(exc).__name__}", headers={"Retry-After": "2"}
+            )
         resp = RedirectResponse("/login", 303)
         resp.delete_cookie(COOKIE)
         return resp
@@ -103,10 +111,30 @@ def routes(state):
     async def me(request: Request) -> Response:
         p = principal_of(request)
         sc = p.scope
-        return json_response({"name": p.name, "role": p.role, "csrf": p.csrf, "enterprise": p.enterprise,
-                              "scope": "all" if sc.all else sc.sql_filter(),
-                              "can_act": p.can_act, "session_seconds": auth.max_age}, headers=NO_STORE)
+        return json_response(
+            {
+                "name": p.name,
+                "role": p.role,
+                "csrf": p.csrf,
+                "enterprise": p.enterprise,
+                "scope": "all" if sc.all else sc.sql_filter(),
+                "can_act": p.can_act,
+                "session_seconds": auth.max_age,
+            },
+            headers=NO_STORE,
+        )
 
-    return [("/", index, ["GET"]), ("/e/{id}", enterprise_page, ["GET"]), ("/alert/{id}", alert_page, ["GET"]),
-            ("/login", login_page, ["GET"]), ("/login", login, ["POST"]),
-            ("/logout", logout, ["POST"]), ("/api/v1/me", me, ["GET"])] + dash_api.routes(state) + qr.routes(state) + ui_api.routes(state)
+    return (
+        [
+            ("/", index, ["GET"]),
+            ("/e/{id}", enterprise_page, ["GET"]),
+            ("/alert/{id}", alert_page, ["GET"]),
+            ("/login", login_page, ["GET"]),
+            ("/login", login, ["POST"]),
+            ("/logout", logout, ["POST"]),
+            ("/api/v1/me", me, ["GET"]),
+        ]
+        + dash_api.routes(state)
+        + qr.routes(state)
+        + ui_api.routes(state)
+    )

@@ -65,8 +65,11 @@ def adapter_routes(state):
     if platforms is None or not platforms.formats:
         return []
     reg = registry(platforms, state.site, state.runtime.devices)
-    return [(path, _endpoint(state, fmt, kind, reg, platforms.timezone), ["POST"])
-            for fmt in platforms.formats.values() for kind, path in fmt.paths.items()]
+    return [
+        (path, _endpoint(state, fmt, kind, reg, platforms.timezone), ["POST"])
+        for fmt in platforms.formats.values()
+        for kind, path in fmt.paths.items()
+    ]
 
 
 def _endpoint(state, fmt: Format, kind: str, reg: Registry, tz: str):
@@ -148,8 +151,12 @@ def _alarms_endpoint(state):
         if scope is None:  # unknown and not-yours look the same
             return json_error(404, "no such enterprise")
         async with state.pool.acquire() as conn:
-            rows = await alarm_store.list_alarms(conn, enterprises=scope.sql_filter(),
-                                                 since_ms=None if since is None else round(since * 1000), limit=limit)
+            rows = await alarm_store.list_alarms(
+                conn,
+                enterprises=scope.sql_filter(),
+                since_ms=None if since is None else round(since * 1000),
+                limit=limit,
+            )
         return json_response(rows)
 
     return alarms

@@ -24,8 +24,12 @@ from .scope import scope_of
 @lru_cache(maxsize=256)
 def qr_svg(url: str) -> bytes:
     """An SVG (one path, medium error correction) encoding ``url``."""
-    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=10, border=4,
-                       image_factory=qrcode.image.svg.SvgPathFillImage)
+    qr = qrcode.QRCode(
+        error_correction=qrcode.constants.ERROR_CORRECT_M,
+        box_size=10,
+        border=4,
+        image_factory=qrcode.image.svg.SvgPathFillImage,
+    )
     qr.add_data(url)
     qr.make(fit=True)
     return qr.make_image().to_string(encoding="unicode").encode()
@@ -41,7 +45,10 @@ def routes(state):
         eid = request.path_params["id"]
         if eid not in state.site.enterprises or not scope_of(request).sees(eid):
             return json_error(404, f"no enterprise {eid!r}")
-        return Response(qr_svg(enterprise_url(request, eid)), media_type="image/svg+xml",
-                        headers={"Cache-Control": "private, max-age=3600"})
+        return Response(
+            qr_svg(enterprise_url(request, eid)),
+            media_type="image/svg+xml",
+            headers={"Cache-Control": "private, max-age=3600"},
+        )
 
     return [("/qr/{id}.svg", code, ["GET"])]

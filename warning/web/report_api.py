@@ -26,22 +26,28 @@ def routes(state):
             end = report.parse_time(q["to"], tz) if "to" in q else state.runtime.clock()
             start = report.parse_time(q["from"], tz) if "from" in q else end - 8 * 3600
         except ValueError:
-            return json_error(400, translate("from and to must be ISO-8601 times (the site's time zone if none) "
-                                             "or epoch seconds", loc))
+            return json_error(
+                400,
+                translate("from and to must be ISO-8601 times (the site's time zone if none) or epoch seconds", loc),
+            )
         if not 0 < end - start <= MAX_SPAN:
             return json_error(400, translate("from must be before to, at most 92 days apart", loc))
         fmt = q.get("format", "json")
         if fmt not in ("json", "csv", "html"):
             return json_error(400, translate("format must be json, csv or html", loc))
         async with state.pool.acquire() as conn:
-            data = await report.gather(conn, start, end, {e.id: e.name for e in site.enterprises.values()},
-                                       scope_of(request).sql_filter())
+            data = await report.gather(
+                conn, start, end, {e.id: e.name for e in site.enterprises.values()}, scope_of(request).sql_filter()
+            )
         if fmt == "csv":
             table = q.get("table", "summary")
             if table not in ("summary", "open"):
                 return json_error(400, translate("table must be summary or open", loc))
-            return Response(report.to_csv(data, table, loc, tz), media_type="text/csv; charset=utf-8",
-                            headers={"Content-Disposition": f'attachment; filename="report-{table}.csv"'})
+            return Response(
+                report.to_csv(data, table, loc, tz),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": f'attachment; filename="report-{table}.csv"'},
+            )
         if fmt == "html":
             return HTMLResponse(report.to_html(data, site.name, loc, tz))
         return json_response(data)

@@ -55,8 +55,9 @@ def _text(body: dict, key: str, *, required: bool = True, limit: int = MAX_TEXT)
     if v is None and not required:
         return None
     if not isinstance(v, str) or (required and not v.strip()) or len(v) > limit:
-        raise ValueError(f"{key}: a text of 1..{limit} characters is required" if required else
-                         f"{key}: at most {limit} characters")
+        raise ValueError(
+            f"{key}: a text of 1..{limit} characters is required" if required else f"{key}: at most {limit} characters"
+        )
     if any(ord(c) < 32 and c not in "\t\n\r" for c in v) or "\x7f" in v:
         raise ValueError(f"{key}: control characters are not allowed")
     return v
@@ -98,11 +99,15 @@ def routes(state):
         wanted = request.query_params.get("state", "open")
         kind = request.query_params.get("kind")
         if wanted not in ("open", "closed", "all", "signed", "replied", "returned") or kind not in (
-                None, "warning", "report"):
+            None,
+            "warning",
+            "report",
+        ):
             return json_error(400, "state: open|closed|all|signed|replied|returned; kind: warning|report")
         async with state.pool.acquire() as conn:
-            return json_response(await risk_store.list_items(conn, enterprises=scope_of(request).sql_filter(),
-                                                             state=wanted, kind=kind))
+            return json_response(
+                await risk_store.list_items(conn, enterprises=scope_of(request).sql_filter(), state=wanted, kind=kind)
+            )
 
     async def get_item(request: Request) -> Response:
         item = await visible(request, request.path_params["id"])
@@ -167,6 +172,7 @@ def routes(state):
                 return json_error(409, str(exc))
             async with state.pool.acquire() as conn:
                 return json_response(await risk_store.get_item(conn, item_id))
+
         return act
 
     async def upload_photo(request: Request) -> Response:
@@ -193,16 +199,18 @@ def routes(state):
         tmp.write_bytes(data)
         tmp.replace(path)  # a whole file or none
         async with state.pool.acquire() as conn:
-            return await risk_store.add_photo(conn, pid, enterprise, item_id, kind[0], len(data),
-                                              hashlib.sha256(data).hexdigest(), path.name, who)
+            return await risk_store.add_photo(
+                conn, pid, enterprise, item_id, kind[0], len(data), hashlib.sha256(data).hexdigest(), path.name, who
+            )
 
     async def get_photo(request: Request) -> Response:
         async with state.pool.acquire() as conn:
             row = await risk_store.get_photo(conn, request.path_params["id"])
         if row is None or not scope_of(request).sees(row["enterprise"]):
             return json_error(404, "no such photo")
-        return FileResponse(uploads / row["path"], media_type=row["mime"],
-                            headers={"Cache-Control": "private, max-age=3600"})
+        return FileResponse(
+            uploads / row["path"], media_type=row["mime"], headers={"Cache-Control": "private, max-age=3600"}
+        )
 
     async def cleaning(request: Request) -> Response:
         scope = scope_of(request).narrow(request.query_params.get("enterprise"), state.site.enterprises)
@@ -274,10 +282,16 @@ def routes(state):
         w = svc().model.current(eid) if svc() is not None else None
         street_name = ent.street or None  # the basemap's street name (the ledger's Street.name once it lands)
         form = guard_.issue(eid, time.time())
-        return json_response({"name": ent.name, "street": street_name,
-                              "risk": None if w is None else ["none", "blue", "yellow", "orange", "red"][w.level],
-                              "token": form["token"], "challenge": form["challenge"]},
-                             headers={"Cache-Control": "no-store"})
+        return json_response(
+            {
+                "name": ent.name,
+                "street": street_name,
+                "risk": None if w is None else ["none", "blue", "yellow", "orange", "red"][w.level],
+                "token": form["token"],
+                "challenge": form["challenge"],
+            },
+            headers={"Cache-Control": "no-store"},
+        )
 
     async def public_report(request: Request) -> Response:
         eid = request.path_params["id"]
@@ -291,8 +305,11 @@ def routes(state):
         now = time.time()
         wait = limit.wait(address, now)
         if wait:
-            return json_error(429, f"too many reports from this address; try again in {wait:.0f} s",
-                              headers={"Retry-After": str(int(wait) + 1)})
+            return json_error(
+                429,
+                f"too many reports from this address; try again in {wait:.0f} s",
+                headers={"Retry-After": str(int(wait) + 1)},
+            )
         raw = await _limited_body(request, photo_max * 4 // 3 + text_max * 4 + 4096)
         if raw is None:
             return json_error(413, "the report is too large")

@@ -92,7 +92,11 @@ def routes(state):
                 return err
             async with state.pool.acquire() as conn:
                 row = await store.get(conn, sid)
-            return json_response(row) if row else json_error(404, translate("no silence {id}", request_locale(request, state.site), id=repr(sid)))
+            return (
+                json_response(row)
+                if row
+                else json_error(404, translate("no silence {id}", request_locale(request, state.site), id=repr(sid)))
+            )
         p, err = who(state, request, "officer")
         if err:
             return err
@@ -107,9 +111,18 @@ def routes(state):
             if row is None:
                 known = await store.get(conn, sid)
                 if known is None:
-                    return json_error(404, translate("no silence {id}", request_locale(request, state.site), id=repr(sid)))
-                return json_error(409, translate("silence {id} was deleted by {who}", request_locale(request, state.site),
-                                                 id=sid, who=known["deleted_by"]))
+                    return json_error(
+                        404, translate("no silence {id}", request_locale(request, state.site), id=repr(sid))
+                    )
+                return json_error(
+                    409,
+                    translate(
+                        "silence {id} was deleted by {who}",
+                        request_locale(request, state.site),
+                        id=sid,
+                        who=known["deleted_by"],
+                    ),
+                )
         await state.runtime.reload_silences()
         return json_response(row)
 

@@ -43,8 +43,9 @@ def make_endpoint(state):
         enterprise = state.auth.enterprise(token)
         if enterprise is None:
             rejected.labels("unauthorized").inc()
-            return json_error(401, "缺少或未知的令牌 / missing or unknown bearer token",
-                              headers={"WWW-Authenticate": "Bearer"})
+            return json_error(
+                401, "缺少或未知的令牌 / missing or unknown bearer token", headers={"WWW-Authenticate": "Bearer"}
+            )
         try:
             check_media_type(request)
             declared_length(request, state.max_body)
@@ -55,19 +56,29 @@ def make_endpoint(state):
         wait = state.buckets.wait(token, now)
         if wait:
             rejected.labels("rate").inc()
-            return json_error(429, f"超过此令牌的速率上限 / rate limit of {state.buckets.rate:g} readings/s "
-                                   f"exceeded for this token", headers=_retry_after(wait))
+            return json_error(
+                429,
+                f"超过此令牌的速率上限 / rate limit of {state.buckets.rate:g} readings/s exceeded for this token",
+                headers=_retry_after(wait),
+            )
         per_enterprise = state.enterprise_buckets
         wait = per_enterprise.wait(enterprise, now) if per_enterprise is not None else 0.0
         if wait:
             rejected.labels("rate").inc()
-            return json_error(429, f"超过该企业所有令牌合计的速率上限 / rate limit of {per_enterprise.rate:g} readings/s "
-                                   f"exceeded for this enterprise (all its tokens together)",
-                              headers=_retry_after(wait))
+            return json_error(
+                429,
+                f"超过该企业所有令牌合计的速率上限 / rate limit of {per_enterprise.rate:g} readings/s "
+                f"exceeded for this enterprise (all its tokens together)",
+                headers=_retry_after(wait),
+            )
         if not admission.enter(enterprise):
             rejected.labels("rate").inc()
-            return json_error(429, f"该企业已有 {admission.max_requests} 个请求在处理中 / this enterprise already has "
-                                   f"{admission.max_requests} requests in flight", headers=_retry_after(1))
+            return json_error(
+                429,
+                f"该企业已有 {admission.max_requests} 个请求在处理中 / this enterprise already has "
+                f"{admission.max_requests} requests in flight",
+                headers=_retry_after(1),
+            )
         try:
             return await _admitted(request, token, enterprise)
         finally:
@@ -93,9 +104,12 @@ def make_endpoint(state):
             state.enterprise_buckets.debit(enterprise, parsed.count, now)
         if not admission.reserve(enterprise, parsed.count):
             rejected.labels("rate").inc()
-            return json_error(429, f"该企业待提交的读数已达上限 / this enterprise already has "
-                                   f"{admission.readings.get(enterprise, 0)} readings waiting for their commit",
-                              headers=_retry_after(1))
+            return json_error(
+                429,
+                f"该企业待提交的读数已达上限 / this enterprise already has "
+                f"{admission.readings.get(enterprise, 0)} readings waiting for their commit",
+                headers=_retry_after(1),
+            )
         try:
             accepted, duplicates = await state.runtime.submit(enterprise, parsed)
         except Overloaded as exc:

@@ -22,8 +22,16 @@ from collections import OrderedDict
 
 
 class LoginThrottle:
-    def __init__(self, *, free: int = 5, address_free: int = 50, base: float = 1.0, cap: float = 300.0,
-                 forget: float = 3600.0, max_keys: int = 10_000):
+    def __init__(
+        self,
+        *,
+        free: int = 5,
+        address_free: int = 50,
+        base: float = 1.0,
+        cap: float = 300.0,
+        forget: float = 3600.0,
+        max_keys: int = 10_000,
+    ):
         self.free = free
         self.address_free = address_free
         self.base = base

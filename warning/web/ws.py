@@ -60,10 +60,20 @@ def make_endpoint(state):
                     a["enterprise_name"] = names.get(a["enterprise"], a["enterprise"])
             hub = state.hub
             missed = _missed(hub, ws.query_params, scope)
-            snapshot = orjson.dumps({
-                "type": "snapshot", "seq": hub.seq, "boot": hub.boot, "alerts": alerts,
-                "me": {"name": principal.name, "role": principal.role, "enterprise": principal.enterprise,
-                       "can_act": principal.can_act}})
+            snapshot = orjson.dumps(
+                {
+                    "type": "snapshot",
+                    "seq": hub.seq,
+                    "boot": hub.boot,
+                    "alerts": alerts,
+                    "me": {
+                        "name": principal.name,
+                        "role": principal.role,
+                        "enterprise": principal.enterprise,
+                        "can_act": principal.can_act,
+                    },
+                }
+            )
             del alerts
             # A peer that reads nothing must not hold a snapshot here for ever.
             await asyncio.wait_for(ws.send_bytes(snapshot), SNAPSHOT_WAIT_S)
@@ -84,8 +94,9 @@ def make_endpoint(state):
                     sender.cancel()
                     # The peer may read nothing: do not wait for the close frame to drain.
                     with contextlib.suppress(Exception):
-                        await asyncio.wait_for(ws.close(code=1013, reason="too slow: reconnect for a fresh snapshot"),
-                                               CLOSE_WAIT_S)
+                        await asyncio.wait_for(
+                            ws.close(code=1013, reason="too slow: reconnect for a fresh snapshot"), CLOSE_WAIT_S
+                        )
             finally:
                 for t in (receiver, sender, kicked, ended):
                     t.cancel()

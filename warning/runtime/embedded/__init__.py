@@ -88,8 +88,9 @@ class EmbeddedRuntime:
         self.pipeline: Pipeline | None = None
         self.step: Step | None = None
         self.devices: dict[str, dict[str, dict[str, int]]] = {}  #: enterprise -> device -> point -> id
-        self.outbox = OutboxWorker(pool, list(site.channels), metrics=metrics, on_dead=self._dead_letter, clock=clock,
-                                   codes=push_codes(site))
+        self.outbox = OutboxWorker(
+            pool, list(site.channels), metrics=metrics, on_dead=self._dead_letter, clock=clock, codes=push_codes(site)
+        )
         o = self.options
         self.loop: Loop | None = None
         self.writer = Writer(
@@ -107,8 +108,9 @@ class EmbeddedRuntime:
         for pid, p in points.items():
             self.devices.setdefault(p.ref.enterprise, {}).setdefault(p.ref.device, {})[p.ref.point] = pid
         policy = self.site.alert_policy()
-        self.pipeline = Pipeline(points, self.site.offline_after, policy=policy, channels=self.site.channels,
-                                 labels=public_labels(self.site))
+        self.pipeline = Pipeline(
+            points, self.site.offline_after, policy=policy, channels=self.site.channels, labels=public_labels(self.site)
+        )
         self.step = Step(self.pipeline, dead_letter_severity=policy.dead_letter_severity)
         o = self.options
         self.loop = Loop(

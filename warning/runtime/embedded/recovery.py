@@ -54,8 +54,9 @@ async def recover(step: Step, pool: asyncpg.Pool) -> tuple[Effects, int, set[int
             for e in enterprises:
                 if shard is None or shard_of_enterprise(e, count) == shard:
                     covered[e] = b
-        resharded = bool(counts - {SHARDS}) or any(not n[len(CHECKPOINT):].isdigit()
-                                                   or int(n[len(CHECKPOINT):]) >= SHARDS for n in saved)
+        resharded = bool(counts - {SHARDS}) or any(
+            not n[len(CHECKPOINT) :].isdigit() or int(n[len(CHECKPOINT) :]) >= SHARDS for n in saved
+        )
         if resharded:
             log.warning("checkpoints of %s shard(s) re-sharded to %d", sorted(counts), SHARDS)
         unsaved = set(range(SHARDS)) if resharded else {k for k in range(SHARDS) if f"{CHECKPOINT}{k}" not in saved}
@@ -99,10 +100,14 @@ async def warm(step: Step, pool: asyncpg.Pool, shards: set[int], now: float, hor
     fed = 0
     async with pool.acquire() as conn:
         for k in range(0, len(pids), 500):
-            fed += pipeline.warm(_in_time_order(await history.raw(conn, pids[k:k + 500], lo, hi)))
+            fed += pipeline.warm(_in_time_order(await history.raw(conn, pids[k : k + 500], lo, hi)))
     if fed:
-        log.info("warmed the detectors of %d point(s) from %d stored reading(s) of the last %.0f s",
-                 len(pids), fed, horizon_s)
+        log.info(
+            "warmed the detectors of %d point(s) from %d stored reading(s) of the last %.0f s",
+            len(pids),
+            fed,
+            horizon_s,
+        )
     return fed
 
 
