@@ -13,12 +13,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import time
 from datetime import datetime
 
 import aiohttp
 
-from simulators.push import RETRY_STATUSES, SitePusher, retry_delay
+from simulators.push import SitePusher
 from warning.platforms.crypto import CipherSpec
 from warning.platforms.settings import DEFAULTS, Format
 from warning.times import zone
@@ -125,29 +124,17 @@ class GatewayPusher(SitePusher):
             return
         data, headers = self.encode(eid, body)
         n = sum(len(it["values"]) for it in body)
-        for attempt in range(self.max_retries + 1):
-            status, retry_after, answer = None, None, None
-            async with sem:
-                self.stats["requests"] += 1
-                try:
-                    async with session.post(self.url, data=data, headers=headers) as resp:
-                        status, retry_after = resp.status, resp.headers.get("Retry-After")
-                        answer = await resp.text()
-                except (aiohttp.ClientError, TimeoutError) as exc:
-                    self.last_error = f"{eid}: {type(exc).__name__}: {exc}"
-            if status is None or status in RETRY_STATUSES:
-                if attempt < self.max_retries:
-                    self.stats["retries"] += 1
-                    await asyncio.sleep(retry_delay(retry_after, attempt, time.time()))
-                continue
-            try:
-                code = json.loads(answer or "{}").get(self.fmt.answer.code)
-            except ValueError:
-                code = None
-            if code == self.fmt.answer.ok:
-                self.stats["accepted"] += n
-            else:
-                self.stats["rejected"] += n
-                self.last_error = f"{eid}: HTTP {status}: {(answer or '')[:200]}"
+        sent = await self._send(session, sem, eid, data, headers)
+        if sent is None:
+            self.stats["failed"] += n
             return
-        self.stats["failed"] += n
+        status, answer = sent
+        try:
+            code = json.loads(answer or "{}").get(self.fmt.answer.code)
+        except ValueError:
+            code = None
+        if code == self.fmt.answer.ok:
+            self.stats["accepted"] += n
+        else:
+            self.stats["rejected"] += n
+            self.last_error = f"{eid}: HTTP {status}: {(answer or '')[:200]}"

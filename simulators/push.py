@@ -127,6 +127,17 @@ class SitePusher:
             return
         data = json.dumps(body, separators=(",", ":"))
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        sent = await self._send(session, sem, eid, data, headers)
+        if sent is None:
+            self.stats["failed"] += len(body)
+        else:
+            self._count(eid, sent[0], sent[1], len(body))
+
+    async def _send(
+        self, session: aiohttp.ClientSession, sem: asyncio.Semaphore, eid: str, data, headers: dict
+    ) -> tuple[int, str | None] | None:
+        """POST with retries on refusals worth retrying (429, 503, network): (status, answer) of the
+        last answer, or None when every attempt failed."""
         for attempt in range(self.max_retries + 1):
             status, retry_after, answer = None, None, None
             async with sem:
@@ -142,9 +153,8 @@ class SitePusher:
                     self.stats["retries"] += 1
                     await asyncio.sleep(retry_delay(retry_after, attempt, time.time()))
                 continue
-            self._count(eid, status, answer, len(body))
-            return
-        self.stats["failed"] += len(body)
+            return status, answer
+        return None
 
     def _count(self, eid: str, status: int, answer: str | None, n: int) -> None:
         if not 200 <= status < 300:
