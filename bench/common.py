@@ -1,9 +1,11 @@
-"""What the benchmarks share: a free loopback port, and waiting for a server to be ready."""
+"""What the benchmarks share: a free loopback port, the server's command line, and waiting for it to be ready."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import sys
+from pathlib import Path
 
 import aiohttp
 
@@ -28,3 +30,23 @@ async def wait_ready(url: str, proc=None, timeout: float = 60.0) -> None:
                 pass
             await asyncio.sleep(0.1)
     raise RuntimeError(f"{url} did not become ready in {timeout:.0f} s")
+
+
+def run_command(site: Path, port: int, *extra: str) -> list[str]:
+    """``warning run`` on ``site`` and ``port``, with the rate limit out of the way (the benches
+    measure capacity, not the limiter) and quiet logs; ``extra`` options follow."""
+    return [
+        sys.executable,
+        "-m",
+        "warning.cli",
+        "run",
+        "--site",
+        str(site),
+        "--port",
+        str(port),
+        "--rate",
+        "100000",
+        "--log-level",
+        "WARNING",
+        *extra,
+    ]

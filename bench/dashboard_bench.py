@@ -53,7 +53,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from ingest_bench import paced, pct  # noqa: E402
 
-from bench.common import free_port, wait_ready  # noqa: E402
+from bench.common import free_port, run_command, wait_ready  # noqa: E402
 from simulators.site import credentials_toml, generate_site  # noqa: E402
 
 RING = 1000  #: the hub's ring for this run (default 5,000): small, so four bursts overrun it
@@ -332,20 +332,7 @@ async def main() -> None:
     password = tomllib.loads(credentials_toml(tokens, seed=13))["users"]["officer"]["password"]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    cmd = [
-        sys.executable,
-        "-m",
-        "warning.cli",
-        "run",
-        "--site",
-        str(work / "site.toml"),
-        "--port",
-        str(port),
-        "--rate",
-        "100000",
-        "--log-level",
-        "WARNING",
-    ]
+    cmd = run_command(work / "site.toml", port)
     cmd += ["--database", args.database] if args.database else ["--data-dir", str(work / "data")]
     env = {**os.environ, "XDG_RUNTIME_DIR": str(work), "WARNING_WS_RING": str(RING)}
     server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(work / "server.log", "wb"), stderr=subprocess.STDOUT)

@@ -38,7 +38,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import free_port, wait_ready  # noqa: E402
+from bench.common import free_port, run_command, wait_ready  # noqa: E402
 from simulators.site import credentials_toml, generate_site  # noqa: E402
 
 
@@ -218,22 +218,7 @@ class DistrictServer:
         }
         creds = tomllib.loads(credentials_toml(self.tokens, seed=11))
         port = free_port()
-        cmd = [
-            sys.executable,
-            "-m",
-            "warning.cli",
-            "run",
-            "--site",
-            str(work / "site.toml"),
-            "--port",
-            str(port),
-            "--rate",
-            "100000",
-            "--log-level",
-            "WARNING",
-            "--checkpoint-interval",
-            str(self.checkpoint_interval),
-        ]
+        cmd = run_command(work / "site.toml", port, "--checkpoint-interval", str(self.checkpoint_interval))
         cmd += ["--database", self.database] if self.database else ["--data-dir", str(work / "data")]
         env = {**os.environ, "XDG_RUNTIME_DIR": str(work)}
         self.proc = subprocess.Popen(

@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import free_port, wait_ready  # noqa: E402
+from bench.common import free_port, run_command, wait_ready  # noqa: E402
 from simulators.site import credentials_toml, generate_site  # noqa: E402
 
 
@@ -46,20 +46,7 @@ def main() -> None:
     points = sum(len(d["points"]) for e in tomllib.loads(text)["enterprises"] for d in e["devices"])
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    cmd = [
-        sys.executable,
-        "-m",
-        "warning.cli",
-        "run",
-        "--site",
-        str(work / "site.toml"),
-        "--port",
-        str(port),
-        "--rate",
-        "100000",
-        "--log-level",
-        "WARNING",
-    ]
+    cmd = run_command(work / "site.toml", port)
     cmd += ["--database", args.database] if args.database else ["--data-dir", str(work / "data")]
     env = {**os.environ, "XDG_RUNTIME_DIR": str(work)}
     server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(work / "server.log", "wb"), stderr=subprocess.STDOUT)
