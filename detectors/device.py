@@ -29,7 +29,7 @@ stop that explains it: if the device stops by then, the finding is dropped (it w
 stop), otherwise it is raised as it was, that much later.
 
 * the process has stopped loading the collector (a ``{ type = "load" }`` point, outlet dust:
-  its last minute's mean below a fifth of its usual running level). Dust-hazard plants
+  its last minute's mean below a fifth of its usual running level for a minute). Dust-hazard plants
   interlock the collector to start before the process and stop after it (先开后停, GB 15577),
   purging the ducts, so a planned stop follows the end of the dust load; a trip happens while
   the process still sends dust;

@@ -543,20 +543,21 @@ class RunningSignal(Detector):
 
 class LoadSignal(Detector):
     """A point that shows whether the process loads its collector (outlet dust): the process
-    has stopped when the mean of the last ``tau`` seconds is below ``share`` of the point's
-    usual level while running. No findings of its own; :func:`build_point_chain` lifts it
-    out of the chain as the point's load signal.
+    has stopped when the mean of the last ``tau`` seconds has stayed below ``share`` of the
+    point's usual running level for ``tau`` seconds. No findings of its own;
+    :func:`build_point_chain` lifts it out of the chain as the point's load signal.
 
     Why it matters: an interlocked collector stops *after* its process (先开后停: it purges
     the ducts for some minutes), so a fan that stops once the dust load has ended is a
     controlled stop, and one that stops while the load goes on is a trip. The process's dust
     is what the bags see; when it ends, the outlet falls to the bags' residual, an order of
     magnitude down, so ``share = 0.2`` (a factor 5) lies far below the load's own wander and
-    above the residual. ``level`` is an exponential mean over ``level_tau`` seconds of the
-    running values above ``share`` of it (a gap teaches at most ``tau`` seconds of it), so
-    the quiet minutes of a purge or a pre-run do not pull it down."""
+    above the residual. ``level`` is an exponential mean over ``level_tau`` seconds of every
+    value while the device runs (a gap teaches at most ``tau`` seconds of it); that the low
+    mean must last ``tau`` keeps a spiky transmitter (pulse-cleaning puffs between quiet
+    minutes) from reading as a stopped process between its spikes."""
 
-    __slots__ = ("share", "tau", "level_tau", "level", "recent", "last_t", "rule")
+    __slots__ = ("share", "tau", "level_tau", "level", "recent", "last_t", "low_since", "rule")
 
     def __init__(
         self,
@@ -572,9 +573,10 @@ class LoadSignal(Detector):
         if not (0.0 < float(tau) < math.inf and 0.0 < float(level_tau) < math.inf):
             raise ValueError("load: tau and level_tau must be seconds > 0")
         self.share, self.tau, self.level_tau = float(share), float(tau), float(level_tau)
-        self.level: float | None = None  #: the usual value while running and loaded
+        self.level: float | None = None  #: the usual value while running
         self.recent: float | None = None  #: the mean of the last ``tau`` seconds
         self.last_t: float | None = None
+        self.low_since: float | None = None  #: since when ``recent`` is below ``share`` of ``level``
         self.rule = rule
 
     def observe(self, t: float, x: float, running: bool = True) -> None:
@@ -587,19 +589,23 @@ class LoadSignal(Detector):
             self.recent = x
         else:
             self.recent += (x - self.recent) * -math.expm1(-dt / self.tau)
-        if not running:
-            return
-        if self.level is None:
-            if x > 0.0:
-                self.level = x
-        elif x >= self.share * self.level:
-            self.level += (x - self.level) * -math.expm1(-min(dt, self.tau) / self.level_tau)
+        if running:
+            if self.level is None:
+                if x > 0.0:
+                    self.level = x
+            else:
+                self.level += (x - self.level) * -math.expm1(-min(dt, self.tau) / self.level_tau)
+        if self.level is not None and self.recent < self.share * self.level:
+            if self.low_since is None:
+                self.low_since = self.last_t
+        else:
+            self.low_since = None
 
     def off(self) -> bool | None:
         """Whether the process has stopped loading the collector (None: not known yet)."""
-        if self.level is None or self.recent is None:
+        if self.level is None or self.last_t is None:
             return None
-        return self.recent < self.share * self.level
+        return self.low_since is not None and self.last_t - self.low_since >= self.tau
 
     def update(self, t: float, x: float) -> Finding | None:
         self.observe(t, x)
