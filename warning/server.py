@@ -210,6 +210,8 @@ class Server:
         if self.runtime is not None:
             await self.runtime.reconfigure(site, actor)
         self.site = site
+        if self.risk is not None:
+            self.risk.use_site(site)
         if self.state is not None:
             self.state.site = site
             self.state.auth.use_site(site)

@@ -28,6 +28,7 @@ from ..risk.cleaning import overdue
 from ..risk.config import LEVELS, RiskConfig
 from ..risk.loop import Loop, LoopError, LoopEvent
 from ..risk.model import NAMES, AlarmChange, RiskModel, WarningEvent, WarningKind
+from ..risk.standing import problems, standings
 from ..site import Site
 from ..store import notifications as notify_store
 from ..store import risk as risk_store
@@ -58,7 +59,9 @@ class RiskService:
         self.config = config
         self.tick_every = tick
         self.clock = clock
-        self.model = RiskModel(config)
+        # the ledger's fields the model weighs, checked: a bad value stops the start with its name
+        self.standing = standings(site.enterprises.values(), config)
+        self.model = RiskModel(config, self.standing)
         self.loop = Loop(config)
         self.kinds = {(p.ref.enterprise, p.ref.device, p.ref.point): p.kind for p in site.points}
         self.item_of: dict[str, str] = {}  #: enterprise -> its open warning item (one at a time)
@@ -68,6 +71,24 @@ class RiskService:
         self.overflow = False  #: the inbox overflowed: resync from the store
         self.wake = asyncio.Event()
         self.last_cleaning = 0.0
+
+    def use_site(self, site: Site) -> None:
+        """The ledger changed (warning.live): new streets, kinds and standing risk from now on.
+        The ledger's own checks refuse bad values before this; one that still reaches here
+        keeps that enterprise's previous standing and is logged with its fields named."""
+        fresh = {}
+        for ent in site.enterprises.values():
+            bad = problems(ent, self.config)
+            if bad:
+                log.error("risk: enterprise %s keeps its previous standing risk: %s", ent.id, "; ".join(bad))
+                if ent.id in self.standing:
+                    fresh[ent.id] = self.standing[ent.id]
+            else:
+                fresh.update(standings([ent], self.config))
+        self.site = site
+        self.kinds = {(p.ref.enterprise, p.ref.device, p.ref.point): p.kind for p in site.points}
+        self.standing = fresh
+        self.model.standing = fresh
 
     # -- life ----------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -103,9 +124,10 @@ class RiskService:
         self.overflow = False
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(
-                "SELECT id, enterprise, device, point, rule, severity, opened_at FROM alerts WHERE state <> 'resolved'"
+                "SELECT id, enterprise, device, point, rule, severity, opened_at FROM alerts "
+                "WHERE state <> 'resolved' AND condition_active"
             )
-        self.model = RiskModel(self.config)
+        self.model = RiskModel(self.config, self.standing)
         now = self.clock()
         for r in rows:
             self.model.observe(
@@ -151,13 +173,14 @@ class RiskService:
 
     def _change(self, ev: dict) -> AlarmChange | None:
         kind = ev.get("kind")
-        if kind not in ("raised", "updated", "resolved"):
+        if kind not in ("raised", "updated", "cleared", "resolved"):
             return None  # officers' steps do not change the risk
         a = ev.get("alert")
         if not isinstance(a, dict) or a.get("enterprise") not in self.site.enterprises:
             return None  # not an alert event, or the _system partition's (the watchdog): no enterprise's risk
         try:  # the hub carries what publishers give it: an event not shaped like an alert's is skipped
-            level = 0 if kind == "resolved" else int(Severity.parse(a["severity"]))
+            # cleared: the condition is over; the alarm stays open for a person to sign, but is no longer live risk
+            level = 0 if kind in ("resolved", "cleared") else int(Severity.parse(a["severity"]))
             return AlarmChange(
                 float(ev["at"]),
                 a["id"],
