@@ -79,9 +79,7 @@ def loop_items(events: list[WarningEvent], config: RiskConfig) -> int:
         e, lv = we.warning.enterprise, we.warning.level
         it = items.get(we.warning.enterprise)
         if we.kind.value == "issued":
-            if it is not None and (
-                it[2] is None or we.at < max(it[2], it[0] + config.reply_within[NAMES[it[1]]])
-            ):
+            if it is not None and (it[2] is None or we.at < max(it[2], it[0] + config.reply_within[NAMES[it[1]]])):
                 it[1], it[2] = max(it[1], lv), None  # the open item takes it
             else:
                 items[e] = [we.at, lv, None]

@@ -78,7 +78,13 @@ async def test_shift_and_monthly_reports_show_the_loop(machine_db, tmp_path):
     assert (streets["长征镇"]["orange"], streets["长征镇"]["overdue"]) == (1, 1)
 
     page = report.to_html(data, "测试区", "zh-CN", "Asia/Shanghai")
-    for text in ("风险预警与企业回复", "按街镇统计的风险预警与隐患举报", "隐患举报：受理 / 办结", "红色 15 分钟 / 1 小时", "区应急局值班"):
+    for text in (
+        "风险预警与企业回复",
+        "按街镇统计的风险预警与隐患举报",
+        "隐患举报：受理 / 办结",
+        "红色 15 分钟 / 1 小时",
+        "区应急局值班",
+    ):
         assert text in page, text
     rows = list(csv.reader(io.StringIO(report.to_csv(data, "warnings", "zh-CN", "Asia/Shanghai"))))
     assert rows[0][:6] == ["编号", "类别", "企业编号", "企业", "街镇", "最高等级"]

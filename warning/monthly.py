@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from .i18n import N_, translate, word
 from .model import Severity
-from .report import ALERT_COLUMNS, RISK_STREET_COLUMNS, _limits, _row, gather_risk, percentile, risk_sections
+from .report import ALERT_COLUMNS, _limits, _row, gather_risk, percentile, risk_sections
 from .report import to_csv as report_csv
 from .risk.config import RiskConfig
 from .risk.config import default as default_risk

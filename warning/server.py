@@ -168,7 +168,7 @@ class Server:
             state.mqtt = self.mqtt
             self._background.append(asyncio.create_task(self.mqtt.run()))
         state.uploads = s.uploads or ((s.data_dir or default_data_dir()) / "uploads")
-        self.risk = RiskService(self.site, self.pool, hub, load_risk(s.risk))
+        self.risk = RiskService(self.site, self.pool, hub, load_risk(s.risk), runtime=self.runtime)
         await self.risk.start()
         state.risk = self.risk
         self.app = build_app(state)

@@ -39,9 +39,7 @@ def _state_at(steps: list[dict], end: float) -> str:
     for s in steps:
         if s["at"] >= end:
             break
-        state = {"sign": "signed", "reply": "replied", "return": "returned", "close": "closed"}.get(
-            s["action"], state
-        )
+        state = {"sign": "signed", "reply": "replied", "return": "returned", "close": "closed"}.get(s["action"], state)
     return state
 
 
@@ -113,11 +111,7 @@ def summarise(
 
     overdue = {
         w: len(
-            {
-                it["id"]
-                for it, s in in_span
-                if s["action"] == "escalate" and (s.get("data") or {}).get("overdue") == w
-            }
+            {it["id"] for it, s in in_span if s["action"] == "escalate" and (s.get("data") or {}).get("overdue") == w}
         )
         for w in ("sign", "reply")
     }
@@ -140,14 +134,10 @@ def summarise(
             b["reports"] += 1
     for sid, b in by_street.items():
         b["returns"] = sum(1 for it, s in in_span if s["action"] == "return" and (it["street"] or "") == sid)
-        b["overdue"] = len(
-            {it["id"] for it, s in in_span if s["action"] == "escalate" and (it["street"] or "") == sid}
-        )
+        b["overdue"] = len({it["id"] for it, s in in_span if s["action"] == "escalate" and (it["street"] or "") == sid})
     signed = [r for r in received if r["sign_s"] is not None]
     replied = [r for r in received if r["reply_s"] is not None]
-    tiers = Counter(
-        (s.get("data") or {}).get("tier_name", "") for it, s in in_span if s["action"] == "escalate"
-    )
+    tiers = Counter((s.get("data") or {}).get("tier_name", "") for it, s in in_span if s["action"] == "escalate")
     return {
         "warnings": len(warnings),
         "by_level": {lv: sum(1 for r in warnings if r["level"] == lv) for lv in reversed(LEVELS)},

@@ -24,6 +24,7 @@ import pickle
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from .cleaning import RULE as CLEANING_RULE
 from .config import LEVELS, RiskConfig
 
 NAMES = {i: name for i, name in enumerate(LEVELS, 1)}  #: 1..4 -> blue..red
@@ -157,6 +158,8 @@ class RiskModel:
 
     # -- inputs --------------------------------------------------------------------------------
     def observe(self, ch: AlarmChange) -> list[WarningEvent]:
+        if ch.rule == CLEANING_RULE:
+            return []  # an overdue-cleaning alarm: its area is counted once, as the context term
         e = self.ents.setdefault(ch.enterprise, _Enterprise())
         if ch.level <= 0:
             if e.alarms.pop(ch.alert, None) is not None:

@@ -31,13 +31,17 @@ def problems(ent: Enterprise, config: RiskConfig) -> list[str]:
     for i, d in enumerate(ent.dusts):
         if d.explosion_class and d.explosion_class not in config.explosion_class:
             known = ", ".join(sorted(config.explosion_class))
-            out.append(f"dusts[{i}].explosion_class {d.explosion_class!r}: 粉尘爆炸等级应为 {known} 之一 / one of {known}")
+            out.append(
+                f"dusts[{i}].explosion_class {d.explosion_class!r}: 粉尘爆炸等级应为 {known} 之一 / one of {known}"
+            )
     if not _count(ent.dust_workers):
         out.append(f"dust_workers {ent.dust_workers!r}: 涉粉作业人数应为非负整数 / a whole number ≥ 0")
     if not _count(ent.collectors.count):
         out.append(f"collectors.count {ent.collectors.count!r}: 除尘器台数应为非负整数 / a whole number ≥ 0")
     if not isinstance(ent.collectors.wet, bool):
-        out.append(f"collectors.wet {ent.collectors.wet!r}: 应为 true（湿式）或 false（干式） / true (wet) or false (dry)")
+        out.append(
+            f"collectors.wet {ent.collectors.wet!r}: 应为 true（湿式）或 false（干式） / true (wet) or false (dry)"
+        )
     if ent.risk_grade and ent.risk_grade not in config.risk_grade:
         known = ", ".join(sorted(config.risk_grade))
         out.append(f"risk_grade {ent.risk_grade!r}: 静态风险等级应为 {known} 之一 / one of {known}")
