@@ -9,8 +9,9 @@ Rules (docs/risk.md):
   service's loop does (a rise while the enterprise's item is not yet closed joins that item).
 * An alarm stops counting as live risk when its condition clears (``cleared``), though it
   stays open for a person to sign: the score follows the condition, the loop follows people.
-* A **false warning** is one issued while no fault window (simulators.score.window) of its
-  enterprise is open.
+* A **false warning** is one issued while no fault window (simulators.score.window) of a
+  process fault of its enterprise is open: a sensor fault (stuck, drift, dropout, spike,
+  offline) is an alarm's business, and a warning it alone made is false.
 * A **hazardous fault** passes when, at an alarm attributed to it (simulators.score rules)
   no later than its hazard time, its enterprise's warning stands at orange or red; a hazard
   faster than one sampling interval passes when that happens within one interval of onset.
@@ -21,6 +22,7 @@ from __future__ import annotations
 from collections import Counter
 
 from simulators.run import RunResult, parsed_site
+from simulators.faults import SENSOR_FAULTS
 from simulators.score import DAY, _belongs, window
 from warning.risk.config import RiskConfig
 from warning.risk.model import NAMES, AlarmChange, RiskModel, WarningEvent
@@ -97,8 +99,9 @@ def score_warnings(run: RunResult, config: RiskConfig) -> dict:
     issued = [w for w in events if w.kind.value == "issued"]
     alarms = sum(1 for e in run.events if e["kind"] == "raised")
     wins = [(f, window(f, sc.end)) for f in sc.faults]
+    process = [(f, win) for f, win in wins if f.kind not in SENSOR_FAULTS]  # a broken transmitter warrants no warning
     false = [
-        w for w in issued if not any(f.enterprise == w.warning.enterprise and a <= w.at <= b for f, (a, b) in wins)
+        w for w in issued if not any(f.enterprise == w.warning.enterprise and a <= w.at <= b for f, (a, b) in process)
     ]
     hazardous = caught = 0
     missed = []
