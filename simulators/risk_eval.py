@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from simulators.run import RunResult, parsed_site
 from simulators.faults import SENSOR_FAULTS
+from simulators.run import RunResult, parsed_site
 from simulators.score import DAY, _belongs, window
 from warning.risk.config import RiskConfig
 from warning.risk.model import NAMES, AlarmChange, RiskModel, WarningEvent

@@ -162,7 +162,9 @@ def _nuisance_fault(rng: random.Random, kind: str, eid: str, dev: str, t: float)
     if kind == "spike":  # a single-sample spike x3-x10 (DESIGN.md)
         return Spike(**at, point=rng.choice(("air_speed", "dp", "hopper_temp")), factor=rng.uniform(3.0, 10.0))
     # bags blinding over hours (900 -> 1900 Pa at worst, DESIGN.md) until they are cleaned or changed
-    return BagBlinding(**at, rise=rng.uniform(0.3, 0.8), ramp=rng.uniform(1, 3) * 3600, duration=rng.uniform(4, 8) * 3600)
+    return BagBlinding(
+        **at, rise=rng.uniform(0.3, 0.8), ramp=rng.uniform(1, 3) * 3600, duration=rng.uniform(4, 8) * 3600
+    )
 
 
 def nuisance(
