@@ -216,3 +216,25 @@ def test_the_site_file_refuses_coerced_ledger_values():
     with pytest.raises(ConfigError, match="dust_workers"):
         parse_site(site({"count": 2}, 3.7), {})
     assert parse_site(site({"count": 2, "wet": True}), {}).enterprises["E1"].collectors.wet is True
+
+
+def test_warning_run_refuses_a_ledger_value_the_model_cannot_weigh(tmp_path):
+    """Before anything starts: the enterprise and the field named, exit status 2."""
+    import subprocess
+    import sys
+
+    site = tmp_path / "site.toml"
+    site.write_text(
+        '[site]\nname = "s"\n\n[[enterprises]]\nid = "E1"\nname = "一号"\nrisk_grade = "high"\n'
+        '[[enterprises.devices]]\nid = "DC1"\ntype = "bag_filter"\npoints = ["dp"]\n',
+        encoding="utf-8",
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "warning.cli", "run", "--site", str(site), "--port", "0"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert out.returncode == 2, out.stderr
+    assert "E1" in out.stderr and "risk_grade 'high'" in out.stderr
