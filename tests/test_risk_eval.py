@@ -72,3 +72,17 @@ def test_nuisance_background_is_drawn_and_checked():
     assert parse_scenario(raw).faults == sc.faults  # the same seed, the same draw
     with pytest.raises(ScenarioError, match="nuisance.kinds"):
         parse_scenario({**raw, "nuisance": {"kinds": ["meteor"]}})
+
+
+def test_the_field_variant_keeps_district_months_faults_and_adds_a_background():
+    from simulators.faults import SENSOR_FAULTS
+    from simulators.scenarios import load_scenario
+
+    base = load_scenario(ROOT / "config/scenarios/district-month.toml")
+    field = load_scenario(ROOT / "config/scenarios/field/district-month-field.toml")
+    key = [(f.kind, f.enterprise, f.device, f.start) for f in base.faults]
+    assert set(key) <= {(f.kind, f.enterprise, f.device, f.start) for f in field.faults}  # the same hazards
+    extra = len(field.faults) - len(base.faults)
+    assert extra > 300 and all(
+        f.label()["hazard_time"] is None for f in field.faults if f.kind in SENSOR_FAULTS | {"bag_blinding"}
+    )
