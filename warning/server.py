@@ -179,6 +179,9 @@ class Server:
             port=s.port,
             http=protocol_with(lim),
             ws="websockets-sansio",
+            # No permessage-deflate: it would compress every event once per client (a zlib
+            # stream each), where the hub sends one encoded frame to all (warning.web.hub).
+            ws_per_message_deflate=False,
             ws_max_size=lim.ws_max_size,
             lifespan="off",
             log_level="warning",

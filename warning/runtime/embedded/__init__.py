@@ -178,6 +178,8 @@ class EmbeddedRuntime:
             for fut in self.loop.waiting.values():
                 if not fut.done():
                     fut.set_exception(stopping)
+            with contextlib.suppress(TimeoutError):  # the worker's last checkpoint write, if one is running
+                await asyncio.wait_for(self.loop.settle(), 1.0)
             if drained:
                 for k in range(SHARDS):
                     with contextlib.suppress(TimeoutError):
