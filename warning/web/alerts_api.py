@@ -128,7 +128,7 @@ def routes(state):
                 try:
                     check_text(note, field="note", max_len=MAX_NOTE)
                 except TextError as exc:
-                    return text_error(exc).response()
+                    return text_error(exc).response(loc)
             attachments = body.get("attachments")
             problem = (
                 check_attachments(attachments)
