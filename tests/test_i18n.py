@@ -226,6 +226,22 @@ def test_channel_texts_of_every_kind_and_severity_read_in_chinese():
     )
 
 
+def test_channel_texts_show_times_in_the_sites_time_zone():
+    """Issue 13: a channel text's time is the site's wall clock (``Site.timezone``, carried in
+    the payload by the labels), not a fixed +08:00."""
+    from warning.labels import Labels
+    from warning.site import Site
+
+    alert = {"id": "a1", "enterprise": "E1", "device": "DC1", "point": "dp", "rule": "threshold"}
+    alert |= {"severity": "red", "peak_severity": "red", "state": "active", "message": "x"}
+    at = 1_780_000_000.0  # 2026-05-28 20:26:40 UTC
+    for zone, shown in (("Asia/Shanghai", "2026-05-29 04:26:40"), ("Europe/London", "2026-05-28 21:26:40")):
+        labels = Labels.of(Site("s", 60.0, {}, (), {}, (), timezone=zone))
+        p = labels.add_to({"id": "e1", "kind": "raised", "at": at, "alert": dict(alert)})
+        assert p["timezone"] == zone and shown in "\n".join(formats.lines(p)), zone
+    assert "2026-05-29 04:26:40" in "\n".join(formats.lines({"id": "e", "kind": "raised", "at": at, "alert": alert}))
+
+
 def test_negotiation_prefers_the_user_then_accept_language_then_chinese():
     assert i18n.negotiate(None) == "zh-CN"
     assert i18n.negotiate("en-US,en;q=0.9") == "en"
