@@ -375,9 +375,15 @@ class Pipeline:
         return self.engine.handle(aid, actor, note, at)
 
     def feedback(
-        self, aid: str, actor: str, note: str | None, at: float, attachments: list[dict] | None = None
+        self,
+        aid: str,
+        actor: str,
+        note: str | None,
+        at: float,
+        attachments: list[dict] | None = None,
+        verdict: str | None = None,
     ) -> list[AlertEvent]:
-        return self.engine.feedback(aid, actor, note, at, attachments)
+        return self.engine.feedback(aid, actor, note, at, attachments, verdict)
 
     # -- state ---------------------------------------------------------------------------------
     # The state splits into SHARDS independent parts by enterprise: an enterprise's detectors,

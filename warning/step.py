@@ -74,6 +74,8 @@ class Command:
     note: str | None
     at: float
     attachments: list[dict] | None = None
+    #: feedback's verdict: ``confirmed`` (属实), ``false_alarm`` (误报) or ``maintenance`` (检修)
+    verdict: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,7 +331,7 @@ class Step:
         if kind in ("handle", "handling"):
             return p.handle(c.alert_id, c.actor, c.note, c.at)
         if kind == "feedback":
-            return p.feedback(c.alert_id, c.actor, c.note, c.at, c.attachments)
+            return p.feedback(c.alert_id, c.actor, c.note, c.at, c.attachments, c.verdict)
         if kind in ("resolve", "resolved"):
             return p.resolve(c.alert_id, c.actor, c.note, c.at)
         raise AlertError(f"unknown action {kind!r}")
@@ -370,7 +372,7 @@ _order = itemgetter(1, 0)  #: time, then point: the order the pipeline wants a b
 
 def _unstorable(c: Command) -> str | None:
     """The first field of a command holding a character the store refuses, or None."""
-    for name, value in (("actor", c.actor), ("note", c.note), ("attachments", c.attachments)):
+    for name, value in (("actor", c.actor), ("note", c.note), ("attachments", c.attachments), ("verdict", c.verdict)):
         if any(not _UNSTORABLE.isdisjoint(text) for text in _texts(value)):
             return name
     return None
@@ -397,6 +399,7 @@ def _command_bytes(c: Command) -> bytes:
         "actor": c.actor,
         "note": c.note,
         "attachments": c.attachments,
+        "verdict": c.verdict,
         "at": c.at,
     }
     return repr(d).encode("utf-8", "backslashreplace")

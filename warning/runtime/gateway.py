@@ -186,7 +186,13 @@ class KafkaGateway:
 
     # -- officers ------------------------------------------------------------------------------
     async def act(
-        self, action: str, aid: str, actor: str, note: str | None, attachments: list[dict] | None = None
+        self,
+        action: str,
+        aid: str,
+        actor: str,
+        note: str | None,
+        attachments: list[dict] | None = None,
+        verdict: str | None = None,
     ) -> dict | None:
         if self._consumer is None:
             raise Overloaded("this gateway has no dashboard role", 60)
@@ -199,7 +205,8 @@ class KafkaGateway:
         self._replies[cid] = fut
         try:
             await self._send(
-                records.encode_command(cid, action, aid, actor, note, attachments, self.clock()), alert["enterprise"]
+                records.encode_command(cid, action, aid, actor, note, attachments, self.clock(), verdict),
+                alert["enterprise"],
             )
             reply = await asyncio.wait_for(fut, self.reply_timeout)
         except TimeoutError as exc:

@@ -100,8 +100,8 @@ def _endpoint(state, fmt: Format, kind: str, reg: Registry, tz: str):
             body = await read_bytes(request, state.max_body)
         except BodyError as exc:
             if exc.status == 413:  # a platform's oversized post is kept as a dead letter, like other refusals
-                return await refuse(path, b"", PlatformError(413, exc.message))
-            return reply(exc.status, exc.message)
+                return await refuse(path, b"", PlatformError(413, str(exc.message)))
+            return reply(exc.status, str(exc.message))
         now = state.runtime.clock()
         try:
             inbound = decode(fmt, kind, body, request.headers, reg, now, tz)

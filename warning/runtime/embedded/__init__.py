@@ -178,6 +178,8 @@ class EmbeddedRuntime:
             for fut in self.loop.waiting.values():
                 if not fut.done():
                     fut.set_exception(stopping)
+            with contextlib.suppress(TimeoutError):  # the worker's last checkpoint write, if one is running
+                await asyncio.wait_for(self.loop.settle(), 1.0)
             if drained:
                 for k in range(SHARDS):
                     with contextlib.suppress(TimeoutError):
@@ -209,14 +211,22 @@ class EmbeddedRuntime:
 
     # -- officers' side ------------------------------------------------------------------------
     async def command(
-        self, action: str, aid: str, actor: str, note: str | None, attachments: list[dict] | None = None
+        self,
+        action: str,
+        aid: str,
+        actor: str,
+        note: str | None,
+        attachments: list[dict] | None = None,
+        verdict: str | None = None,
     ) -> dict:
         """Apply ``acknowledge``, ``handle``, ``feedback`` or ``resolve`` through the pipeline worker,
         in order with the readings; returns the reply once stored. Raises AlertError if it cannot
         apply, :class:`Rejected` if the store refused it."""
         if self.loop is None or not self.ready:
             raise Overloaded("not started", 2)
-        r = await self.loop.command(Command(uuid.uuid4().hex, action, aid, actor, note, self.clock(), attachments))
+        r = await self.loop.command(
+            Command(uuid.uuid4().hex, action, aid, actor, note, self.clock(), attachments, verdict)
+        )
         if not r["ok"]:
             if r.get("invalid"):
                 raise Rejected(r["error"])
@@ -224,10 +234,16 @@ class EmbeddedRuntime:
         return r
 
     async def act(
-        self, action: str, aid: str, actor: str, note: str | None, attachments: list[dict] | None = None
+        self,
+        action: str,
+        aid: str,
+        actor: str,
+        note: str | None,
+        attachments: list[dict] | None = None,
+        verdict: str | None = None,
     ) -> dict | None:
         """An officer's action; returns the alert as it now is (None: gone from memory)."""
-        return (await self.command(action, aid, actor, note, attachments))["alert"]
+        return (await self.command(action, aid, actor, note, attachments, verdict))["alert"]
 
     async def reconfigure(self, site: Site, actor: str) -> None:
         """Run with a new set of enterprises, devices and points (the live ledger, issue 14),
