@@ -4,8 +4,13 @@
 // orange/red alerts (each with its own 签收), signing for alerts. An enterprise's alarms are one
 // click away (its row's alarm count and its dot lead to its page). ?kiosk=1: no chrome, the
 // list pages by itself. Data: /api/v1/dash/site, /map, /trend and /api/v1/warnings over HTTP
-// (re-read shortly after every alert event, since warnings follow the alarms, and every 10 s
-// for the loop's own timers), alerts over /ws.
+// (re-read shortly after alert events, since warnings follow the alarms, at most once a
+// second, and every 10 s for the loop's own timers), alerts over /ws.
+//
+// Cost per event: an event's row goes into the list at once (with the totals above it, a few
+// cells); the rest (counts by enterprise, the risk board, the map, the trend) is redrawn at
+// most once per SLOW_MS (the trend once per TREND_MS), in a frame of its own, never in the
+// frame that paints a new row. At 4 events/s, redrawing everything per event cost ~90 ms.
 "use strict";
 
 W.start(() => {
@@ -17,7 +22,17 @@ W.start(() => {
   let enterprises = []; // from /api/v1/dash/site
   let riskMap = null;
   let trend = null; // {start, bucket, now, buckets}
-  let renderQueued = false;
+  let frameQueued = false;
+  let listDirty = false; // the whole list must be diffed again (snapshot, names, a sign-for)
+  let pageDirty = false; // kiosk: rows came or went, the pages must be cut again
+  let slowWanted = false; // counts by enterprise, the board, the map: redraw when due
+  let rowThisFrame = false; // a row changed since the last frame: that frame paints it, nothing else
+  let lastSlow = -Infinity;
+  let lastTrend = -Infinity;
+  let slowTimer = null;
+  let slowNow = false; // new risk warnings: the board and the map in the next frame without a new row
+  const SLOW_MS = 250;
+  const TREND_MS = 1000;
   let ackId = null;
   let ready = false; // the first snapshot arrived: later "raised" events are news
   let lastEnts = new Map();
@@ -32,10 +47,13 @@ W.start(() => {
   $("kiosk-bar").hidden = !kiosk;
   if (kiosk) $("alerts-title").appendChild($("kiosk-bar")); // the clock and sound beside the list's title: over nothing
 
-  function schedule() {
-    if (renderQueued) return;
-    renderQueued = true;
-    requestAnimationFrame(() => { renderQueued = false; render(); });
+  // schedule(): everything again (the list diffed, the slow parts when due); schedule(false):
+  // only what an event's own row change left to do.
+  function schedule(all = true) {
+    if (all) { listDirty = true; slowWanted = true; }
+    if (frameQueued) return;
+    frameQueued = true;
+    requestAnimationFrame(frame);
   }
 
   // alert list
@@ -87,28 +105,38 @@ W.start(() => {
     }
   }
 
+  const rowAlert = new WeakMap(); // tr -> the alert it shows (for the sorted place of a new row)
+  function rowFor(a) {
+    const key = `${a.updated_at}|${a.state}|${a.severity}|${a.peak_severity}|${a.condition_active}|${a.value}|${me.can_act}|${entName(a)}`;
+    let r = rows.get(a.id);
+    if (!r) {
+      const tr = document.createElement("tr");
+      tr.dataset.alertId = a.id;
+      tr.dataset.enterprise = a.enterprise; // codes for scripts (bench/dashboard_bench.py): the cells show names
+      tr.dataset.device = a.device;
+      r = { tr, key: null, age: null, opened: a.opened_at };
+      rows.set(a.id, r);
+    }
+    if (r.key !== key) { fillRow(r, a); r.key = key; }
+    rowAlert.set(r.tr, a);
+    if (flash.has(a.id)) {
+      flash.delete(a.id);
+      if (r.tr.classList.contains("flash")) { // restart the animation (a layout: only for a row that has one)
+        r.tr.classList.remove("flash");
+        void r.tr.offsetWidth;
+      }
+      r.tr.classList.add("flash");
+    }
+    return r;
+  }
+
   function renderList(list) {
     const tbody = $("alert-rows");
     const keep = new Set();
     let prev = null;
     for (const a of list) {
       keep.add(a.id);
-      const key = `${a.updated_at}|${a.state}|${a.severity}|${a.peak_severity}|${a.condition_active}|${a.value}|${me.can_act}|${entName(a)}`;
-      let r = rows.get(a.id);
-      if (!r) {
-        const tr = document.createElement("tr");
-        tr.dataset.alertId = a.id;
-        tr.dataset.enterprise = a.enterprise; // codes for scripts (bench/dashboard_bench.py): the cells show names
-        tr.dataset.device = a.device;
-        r = { tr, key: null, age: null, opened: a.opened_at };
-        rows.set(a.id, r);
-      }
-      if (r.key !== key) { fillRow(r, a); r.key = key; }
-      if (flash.has(a.id)) {
-        r.tr.classList.remove("flash");
-        void r.tr.offsetWidth; // restart the animation
-        r.tr.classList.add("flash");
-      }
+      const r = rowFor(a);
       const want = prev ? prev.nextSibling : tbody.firstChild; // keep DOM order = sorted order, moving little
       if (want !== r.tr) tbody.insertBefore(r.tr, want);
       prev = r.tr;
@@ -116,7 +144,31 @@ W.start(() => {
     flash.clear();
     for (const [id, r] of rows) if (!keep.has(id)) { r.tr.remove(); rows.delete(id); }
     $("empty").hidden = list.length > 0;
-    paginate();
+  }
+
+  // One event's row, now: filled, put in its sorted place (or taken out), with the totals.
+  function placeRow(id) {
+    const tbody = $("alert-rows");
+    const a = alerts.get(id);
+    if (!a) {
+      const r = rows.get(id);
+      if (r) { r.tr.remove(); rows.delete(id); }
+    } else {
+      const r = rowFor(a);
+      let before = null;
+      for (const tr of tbody.children) {
+        if (tr === r.tr) continue;
+        const b = rowAlert.get(tr);
+        if (b && bySeverityThenAge(a, b) < 0) { before = tr; break; }
+      }
+      if (r.tr.parentNode !== tbody || r.tr.nextSibling !== before) tbody.insertBefore(r.tr, before);
+    }
+    $("empty").hidden = alerts.size > 0;
+    renderTotals();
+    pageDirty = true;
+    rowThisFrame = true;
+    schedule(false);
+    slowWanted = true;
   }
 
   // ?kiosk=1: the list shows what fits and turns the page every PAGE_MS.
@@ -146,21 +198,19 @@ W.start(() => {
   if (kiosk) setInterval(() => { if (pages.length > 1) { page = (page + 1) % pages.length; paginate(); } }, PAGE_MS);
   window.addEventListener("resize", () => { paginate(); });
 
-  function renderCounts(list) {
+  // The four totals and the title: a few cells, with every row change.
+  let totalsKey = "";
+  function renderTotals() {
     const count = { red: 0, orange: 0, yellow: 0, blue: 0 };
     const unack = { red: 0, orange: 0, yellow: 0, blue: 0 };
-    const ents = new Map();
-    for (const a of list) {
+    for (const a of alerts.values()) {
       const s = sevOf(a);
       count[s]++;
       if (a.state === "active") unack[s]++;
-      const e = ents.get(a.enterprise) || { id: a.enterprise, name: entName(a), top: s, red: 0, orange: 0, yellow: 0, blue: 0, unack: 0, cleared: 0 };
-      if (RANK[s] > RANK[e.top]) e.top = s;
-      e[s]++;
-      if (a.state === "active") e.unack++;
-      if (clearedUnsigned(a)) e.cleared++;
-      ents.set(a.enterprise, e);
     }
+    const key = SEVS.map((s) => `${count[s]}/${unack[s]}`).join(",");
+    if (key === totalsKey) return;
+    totalsKey = key;
     for (const s of SEVS) {
       $(`count-${s}`).textContent = String(count[s]);
       $(`unack-${s}`).textContent = unack[s] ? t("{n} not signed for", { n: unack[s] }) : "";
@@ -168,11 +218,32 @@ W.start(() => {
     }
     const totalUnack = SEVS.reduce((n, s) => n + unack[s], 0);
     document.title = `${totalUnack ? `(${totalUnack}) ` : ""}${t("Duty dashboard")}`;
+  }
 
-    const tb = $("ent-counts");
-    tb.replaceChildren();
+  // Open alarms by enterprise (for the table, the board's alarm counts and the map).
+  function tallyEnts() {
+    const ents = new Map();
+    for (const a of alerts.values()) {
+      const s = sevOf(a);
+      const e = ents.get(a.enterprise) || { id: a.enterprise, name: entName(a), top: s, red: 0, orange: 0, yellow: 0, blue: 0, unack: 0, cleared: 0 };
+      if (RANK[s] > RANK[e.top]) e.top = s;
+      e[s]++;
+      if (a.state === "active") e.unack++;
+      if (clearedUnsigned(a)) e.cleared++;
+      ents.set(a.enterprise, e);
+    }
+    return ents;
+  }
+
+  let entsKey = null;
+  function renderEnts(ents) {
     const sorted = [...ents.values()].sort((a, b) => (RANK[b.top] - RANK[a.top]) ||
       (b.red - a.red) || (b.orange - a.orange) || (b.unack - a.unack) || a.id.localeCompare(b.id));
+    const key = sorted.map((e) => `${e.id}:${e.top}:${e.red}:${e.orange}:${e.yellow}:${e.blue}:${e.unack}:${W.names.get(e.id) || e.name}`).join(",");
+    if (key === entsKey) return;
+    entsKey = key;
+    const tb = $("ent-counts");
+    tb.replaceChildren();
     for (const e of sorted) {
       const tr = el("tr", `sev-${e.top}`);
       tr.dataset.enterprise = e.id;
@@ -187,7 +258,6 @@ W.start(() => {
       tb.appendChild(tr);
     }
     $("ent-empty").hidden = ents.size > 0;
-    return ents;
   }
 
   // trend over the shift
@@ -199,6 +269,7 @@ W.start(() => {
   }
   function drawTrend() {
     if (!trend) return;
+    lastTrend = performance.now();
     trend.now = Date.now() / 1000;
     if (!trendSize) measureTrend();
     Charts.bars($("trend"), trend.buckets, { ...trend, sevName, width: trendSize[0], height: trendSize[1] });
@@ -220,24 +291,50 @@ W.start(() => {
   }
 
   // risk warnings: the board, worst first then newest; the map takes their colours
-  let riskTimers = [];
   const seenWarnings = new Map(); // id -> level, to flash a new or risen warning
+  let warningsBusy = false;
+  let warningsAgain = false;
+  let warningsAt = -Infinity;
   async function loadWarnings() {
+    if (warningsBusy) { warningsAgain = true; return; } // one read at a time; one more after it
+    warningsBusy = true;
+    warningsAt = performance.now();
     try {
       const list = await W.getJSON("/api/v1/warnings?state=open&kind=warning");
       const next = new Map();
       for (const w of list) if (!next.has(w.enterprise)) next.set(w.enterprise, w);
       warnings = next;
-      schedule();
-    } catch (_) { /* the next event or the poll retries */ }
+      slowWanted = true;
+      slowNow = true; // read at most once a second: drawn in the next frame, not throttled again
+      schedule(false);
+    } catch (_) { /* the next event or the poll retries */ } finally {
+      warningsBusy = false;
+      if (warningsAgain) { warningsAgain = false; warningsSoon(); }
+    }
   }
-  function warningsSoon() { // the risk service judges an alarm event within moments: look twice
-    for (const x of riskTimers) clearTimeout(x);
-    riskTimers = [setTimeout(loadWarnings, 300), setTimeout(loadWarnings, 1500)];
+  // The risk service judges an alarm event within moments: look soon (at most once a second
+  // however many events come: a burst is one read) and once more when the events stop.
+  let soonTimer = null;
+  let lastTimer = null;
+  function warningsSoon() {
+    if (!soonTimer) {
+      const wait = Math.max(300, warningsAt + 1000 - performance.now());
+      soonTimer = setTimeout(() => { soonTimer = null; loadWarnings(); }, wait);
+    }
+    clearTimeout(lastTimer);
+    lastTimer = setTimeout(loadWarnings, 1500);
   }
   setInterval(loadWarnings, 10000);
+  let riskKey = null;
   function renderRisk(ents) {
     const list = [...warnings.values()].sort((a, b) => (RANK[b.level] - RANK[a.level]) || (b.opened_at - a.opened_at));
+    const key = list.map((w) => {
+      const e = ents.get(w.enterprise);
+      const n = e ? e.red + e.orange + e.yellow + e.blue : 0;
+      return `${w.id}|${w.level}|${w.state}|${w.street}|${w.opened_at}|${JSON.stringify(w.factors || [])}|${n}|${W.names.get(w.enterprise) || ""}`;
+    }).join("\n");
+    if (key === riskKey) return;
+    riskKey = key;
     const tb = $("risk-rows");
     const tally = { red: 0, orange: 0, yellow: 0, blue: 0 };
     let unsigned = 0;
@@ -286,18 +383,53 @@ W.start(() => {
     $("risk-empty").hidden = list.length > 0;
   }
 
-  function render() {
-    const list = [...alerts.values()].sort(bySeverityThenAge);
-    lastEnts = renderCounts(list);
-    renderRisk(lastEnts); // before the list: the board's height sets the list's room (kiosk pages)
-    renderList(list);
-    if (riskMap) riskMap.paint(lastEnts, sevName, warnings);
-    drawTrend();
+  // One animation frame's work. A frame that paints a new row does the row's share only (done
+  // already by placeRow, except the kiosk's pages); the slow parts wait for the next frame, and
+  // for SLOW_MS since they were last drawn.
+  function frame() {
+    frameQueued = false;
+    const fresh = rowThisFrame;
+    rowThisFrame = false;
+    if (listDirty) {
+      listDirty = false;
+      renderList([...alerts.values()].sort(bySeverityThenAge));
+      renderTotals();
+      pageDirty = true;
+    }
+    if (slowWanted && !fresh) {
+      const wait = lastSlow + SLOW_MS - performance.now();
+      if (wait <= 0 || slowNow) {
+        slowWanted = false;
+        slowNow = false;
+        lastSlow = performance.now();
+        renderSlow();
+      } else if (!slowTimer) {
+        slowTimer = setTimeout(() => { slowTimer = null; schedule(false); }, wait);
+      }
+    } else if (slowWanted && !slowTimer) {
+      slowTimer = setTimeout(() => { slowTimer = null; schedule(false); }, Math.max(16, lastSlow + SLOW_MS - performance.now()));
+    }
+    if (pageDirty) { pageDirty = false; paginate(); }
     if (ackId && !alerts.has(ackId)) {
       $("ack-error").textContent = t("This alert is no longer open");
       $("ack-error").hidden = false;
       $("ack-submit").disabled = true;
     }
+  }
+
+  function renderSlow() {
+    lastEnts = tallyEnts();
+    renderEnts(lastEnts);
+    renderRisk(lastEnts); // before the pages are cut: the board's height sets the list's room (kiosk)
+    pageDirty = true;
+    if (riskMap) riskMap.paint(lastEnts, sevName, warnings);
+    if (performance.now() - lastTrend >= TREND_MS) drawTrend();
+    else trendLater();
+  }
+  let trendTimer = null;
+  function trendLater() {
+    if (trendTimer) return;
+    trendTimer = setTimeout(() => { trendTimer = null; drawTrend(); }, Math.max(0, lastTrend + TREND_MS - performance.now()));
   }
 
   // Sound. Browsers play nothing until the page has had a click or a key press, and forget
@@ -459,7 +591,12 @@ W.start(() => {
       else for (const ev of events) if (ev.kind === "raised") countRaised(ev);
       schedule();
     },
-    event(ev) { apply(ev); schedule(); warningsSoon(); },
+    event(ev) {
+      apply(ev);
+      const a = ev.alert;
+      if (a && a.id != null) placeRow(a.id);
+      warningsSoon();
+    },
     status() { schedule(); },
   });
 
