@@ -23,7 +23,9 @@ x 6 bag filters, simulators/site.py). Three phases:
    MutationObserver in the page stamps (``Date.now()``) when the probe's row enters the
    live list; latency = that stamp - the time just before the probe's POST. It covers
    HTTP, group commit, detectors, alert store, hub, WebSocket, JSON parse and the DOM
-   update (the paint follows within one frame). The feed clients stamp when the probe's
+   update. "Row painted" goes one step further: the observer marks the new row's cells
+   for Element Timing, and the browser reports when they were first painted (so a page
+   that puts the row in early but paints it late gains nothing there). The feed clients stamp when the probe's
    event reached each of them: "to the last of the clients" is the fan-out's latency.
 3. fan-out: ``--clients`` WebSocket clients (aiohttp) read the feed; 10 more "slow" ones
    complete the handshake on a raw socket with a 4 KiB receive buffer and then never
@@ -210,12 +212,25 @@ async def latency(browser, url, password, tokens, devices, probes, seconds, rate
     await page.wait_for_selector("#conn-dot.live")
     await page.evaluate("""() => {
         window.__seen = {};
+        window.__painted = {};
+        // Element Timing: the browser reports when a cell of the new row was first painted
+        // (its renderTime), whether the page put the row in from a WebSocket message or from
+        // an animation frame.
+        new PerformanceObserver((list) => {
+            for (const e of list.getEntries()) {
+                if (e.renderTime && !(e.identifier in window.__painted)) {
+                    window.__painted[e.identifier] = performance.timeOrigin + e.renderTime;
+                }
+            }
+        }).observe({type: 'element', buffered: true});
         new MutationObserver((muts) => {
             const now = Date.now();
             for (const m of muts) for (const n of m.addedNodes) {
                 if (n.nodeName !== 'TR' || !n.dataset.alertId) continue;
                 const key = n.dataset.enterprise + '/' + n.dataset.device; // codes, whatever the language
-                if (!(key in window.__seen)) window.__seen[key] = now;
+                if (key in window.__seen) continue;
+                window.__seen[key] = now;
+                for (const td of n.children) td.setAttribute('elementtiming', key);
             }
         }).observe(document.getElementById('alert-rows'), {childList: true});
     }""")
@@ -254,6 +269,7 @@ async def latency(browser, url, password, tokens, devices, probes, seconds, rate
         await asyncio.gather(*tasks)
     await asyncio.sleep(3)
     seen = await page.evaluate("window.__seen")
+    painted = await page.evaluate("window.__painted")
     await page.close()
     watcher.cancel()
     await feed.close()
@@ -265,6 +281,7 @@ async def latency(browser, url, password, tokens, devices, probes, seconds, rate
     proc.join(30)
     return {
         "screen": [seen[k] - t for k, t in sent.items() if k in seen],
+        "painted": [painted[k] - t for k, t in sent.items() if k in painted],
         "server": [ws_seen[k] - t for k, t in sent.items() if k in ws_seen],
         "last_client": [fed[k][1] - t for k, t in sent.items() if k in fed],
         "all_clients": sum(1 for k in sent if k in fed and fed[k][0] == clients),
@@ -443,6 +460,10 @@ async def one_tree(tree: Path, args, label: str, profile: str | None) -> dict:
             f"reading pushed -> row on screen, {len(lat['screen'])}/{lat['sent']} probes: {summary(lat['screen'])}"
             + (f"; missing: {lat['missing'][:5]}" if lat["missing"] else "")
         )
+        print(
+            f"reading pushed -> row painted (Element Timing), {len(lat['painted'])}/{lat['sent']} probes: "
+            f"{summary(lat['painted'])}"
+        )
         print(f"  of which POST -> event sent on /ws (server side): {summary(lat['server'])}")
         print(
             f"reading pushed -> event at the last of {args.clients} feed clients: {summary(lat['last_client'])} "
@@ -491,6 +512,7 @@ async def main() -> None:
         print(f"\n{'':40s}" + "".join(f"{name:>24s}" for name, _ in runs))
         for title, key in (
             ("reading -> row on screen", "screen"),
+            ("reading -> row painted", "painted"),
             ("POST -> event sent (server)", "server"),
             (f"reading -> last of {args.clients} clients", "last_client"),
         ):
