@@ -67,7 +67,7 @@ async def test_red_behind_an_orange_of_the_same_enterprise_reaches_the_duty_chan
         arrived = (await wait_for(lambda: robot.containing("泄爆片"), timeout=5))[0][0]
         print(f"red behind an orange, to the duty channel: {arrived - sent:.3f} s")
         assert arrived - sent <= 2.0, f"red took {arrived - sent:.2f} s"
-        assert "红色(一级)预警 发布" in robot.containing("泄爆片")[0][1]
+        assert "红色(一级)报警 发布" in robot.containing("泄爆片")[0][1]
         assert "Enterprise one (E1)" in robot.containing("泄爆片")[0][1]  # named, not only coded
         await asyncio.sleep(1.0)
         assert not robot.containing("黄色(三级)")  # the yellow is still held for the group message

@@ -201,7 +201,7 @@ async def test_each_channel_message_format_and_signature(hooks, smtp, monkeypatc
     dt = hooks.on("/dingtalk")[0]
     assert dt["query"]["access_token"] == "abc"
     verify_dingtalk(dt["query"], SECRET_DT, now)
-    assert dt["body"]["msgtype"] == "markdown" and dt["body"]["markdown"]["title"].startswith("[红色(一级)预警 发布]")
+    assert dt["body"]["msgtype"] == "markdown" and dt["body"]["markdown"]["title"].startswith("[红色(一级)报警 发布]")
     assert "料斗温度 75.0 °C，超过红色限值 70 °C" in dt["body"]["markdown"]["text"]
     assert "https://warning.example.gov.cn/alert/a1b2c3" in dt["body"]["markdown"]["text"]
 
@@ -213,7 +213,7 @@ async def test_each_channel_message_format_and_signature(hooks, smtp, monkeypatc
     )
 
     wc = hooks.on("/wecom")[0]["body"]
-    assert wc["msgtype"] == "markdown" and "红色(一级)预警 发布" in wc["markdown"]["content"]
+    assert wc["msgtype"] == "markdown" and "红色(一级)报警 发布" in wc["markdown"]["content"]
     assert "值班：zhang.san" in wc["markdown"]["content"]
     assert "责任人：duty officer: zhang.san" in wc["markdown"]["content"]
     assert (
@@ -228,7 +228,7 @@ async def test_each_channel_message_format_and_signature(hooks, smtp, monkeypatc
     sms = hooks.on("/sms")[0]
     assert sms["headers"]["Authorization"] == "Bearer sms-token-1"
     assert sms["body"]["to"] == ["13600000000", "13800000001", "13700000001"]  # fixed, on duty, enterprise
-    assert sms["body"]["text"].startswith("[红色(一级)预警 发布]") and len(sms["body"]["text"]) <= 300
+    assert sms["body"]["text"].startswith("[红色(一级)报警 发布]") and len(sms["body"]["text"]) <= 300
     assert sms["body"]["text"].endswith(" https://warning.example.gov.cn/alert/a1b2c3")  # the link is kept whole
 
     assert hooks.on("/e1")[0]["body"]["event_id"] == "ev123"  # one-code push to the enterprise's own hook
@@ -242,7 +242,7 @@ async def test_each_channel_message_format_and_signature(hooks, smtp, monkeypatc
 
     mail = email.message_from_bytes(content.encode())
     assert str(email.header.make_header(email.header.decode_header(mail["Subject"]))).startswith(
-        "[红色(一级)预警 发布]"
+        "[红色(一级)报警 发布]"
     )
     assert "详情：料斗温度 75.0 °C，超过红色限值 70 °C" in mail.get_payload(decode=True).decode()
 

@@ -438,7 +438,7 @@ async def test_wall_screen_1080p_rows_map_popups_kiosk(demo_server, demo_site):
         assert 2 <= len(pops) <= 3 and pairs_overlapping(pops) == []
         assert all(p["y"] >= room["y"] and p["y"] + p["height"] <= room["y"] + room["height"] for p in pops)  # whole
         more = await page.locator("#popups .popups-more").inner_text()
-        assert more == f"另有 {2 * len(ids) - len(pops)} 条新预警，见列表"
+        assert more == f"另有 {2 * len(ids) - len(pops)} 条新报警，见列表"
         assert [(p["id"], r["id"]) for p in pops for r in rows if overlaps(p, r)] == []
         await shoot(page, "dashboard-wall", WALL, full_page=False)
 

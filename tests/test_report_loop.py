@@ -79,7 +79,7 @@ def test_shift_summary_gives_sign_rate_cleared_unsigned_overdue_and_peaks():
     assert "alerts raised" not in page  # Chinese headers by default
     assert "sign-for rate" in report.to_html(rep, "Putuo", "en")
     head = next(csv.reader(io.StringIO(report.to_csv(rep))))
-    assert head[:4] == ["企业编号", "企业", "最高级别", "预警数"]
+    assert head[:4] == ["企业编号", "企业", "最高级别", "报警数"]
     assert next(csv.reader(io.StringIO(report.to_csv(rep, "summary", "en"))))[:3] == [
         "enterprise",
         "enterprise_name",
@@ -210,4 +210,4 @@ async def test_warning_report_monthly_from_a_real_store(machine_db, tmp_path):
         cwd=ROOT,
         timeout=120,
     )
-    assert "预警 0 条" in early.stdout  # 08:00 China time is after 07:59 China time: the zone is the site's
+    assert "报警 0 条" in early.stdout  # 08:00 China time is after 07:59 China time: the zone is the site's

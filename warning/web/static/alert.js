@@ -1,4 +1,4 @@
-// 预警详情 One alert: facts, a chart of its point around the alert (limits, events with their
+// 报警详情 One alert: facts, a chart of its point around the alert (limits, events with their
 // values), the timeline of every event with who did what, and the officers' forms
 // (ack, feedback, resolve, silence). The forms POST JSON with the session's CSRF token and
 // show the server's error as it is (e.g. 404/405 where an API is not deployed).

@@ -536,17 +536,18 @@ W.start(() => {
     };
     note();
     // Only whole pop-ups: on the wall the box has a fixed room; drop the last shown until they
-    // fit. Measured after this task (the list's rows go in first), not in the middle of it.
-    clearTimeout(fitTimer);
-    fitTimer = setTimeout(() => {
+    // fit. Measured in the next frame, before it is painted (the layout the paint needs anyway),
+    // not in the middle of this task and not in a layout of its own.
+    cancelAnimationFrame(fitFrame);
+    fitFrame = requestAnimationFrame(() => {
       while (shown > 1 && box.scrollHeight > box.clientHeight + 1) {
         box.querySelectorAll(".popup")[shown - 1].remove();
         shown--;
         note();
       }
-    }, 0);
+    });
   }
-  let fitTimer = null;
+  let fitFrame = 0;
   $("popups").addEventListener("click", (e) => {
     const p = e.target.closest(".popup");
     if (!p) return;
