@@ -116,10 +116,10 @@ def test_provincial_rts_decodes_in_the_site_zone():
         now,
         "Asia/Shanghai",
     )
-    assert inbound.enterprise == "E1" and inbound.parsed.count == 2
-    (mid, [r]), _ = inbound.parsed.messages
+    assert inbound.enterprise == "E1" and inbound.parsed.count == 2 and inbound.parsed.keyed
+    [(mid, [r, _])] = inbound.parsed.messages
     assert r.point_id == 1 and r.value == 27.2 and abs(r.t - (now - 60)) < 1
-    assert mid == f"pc:3200000000010000001:{round(r.t * 1000)}"
+    assert mid is None  # no message id: the store judges repeats by (point, time)
     assert parse_time("2026-01-01 08:00:00", "%Y-%m-%d %H:%M:%S", "Asia/Shanghai") == 1767225600.0
 
 

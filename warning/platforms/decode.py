@@ -4,8 +4,9 @@
 a reason in Chinese first, English second. A request is all or nothing: one bad item refuses
 the whole request, and the reason names the first few bad items by index.
 
-Each reading's message id is ``pc:<point code>:<epoch ms>``: the same (point code, time) sent
-again, through either platform or the native endpoint's ids, is stored once.
+The readings come as one keyed message (``Parsed.keyed``): the store judges a repeat by the
+reading's own (point, time), so the same (point code, time) sent again, through either
+platform, is stored once, with no message id per reading.
 """
 
 from __future__ import annotations
@@ -200,10 +201,9 @@ def decode(
             return None
         return t
 
-    messages: list[tuple[str | None, list[Reading]]] = []
+    readings: list[Reading] = []
     alarms: list[Alarm] = []
-    seen: set[str] = set()
-    count = 0
+    seen: set[tuple[int, int]] = set()
     for i, item in enumerate(items):
         if not isinstance(item, dict):
             bad.append(f"#{i}: 条目必须是对象 / item must be an object")
@@ -224,12 +224,11 @@ def decode(
             if v is None:
                 bad.append(f"#{i}: 数值 {f['value']} 不是有限数 / value is not a finite number")
                 continue
-            mid = f"pc:{code}:{round(t * 1000)}"
-            if mid in seen:
+            key = (pid, round(t * 1000))
+            if key in seen:
                 continue  # the same (code, time) twice in one post: stored once, like any repeat
-            seen.add(mid)
-            messages.append((mid, [Reading(pid, t, v)]))
-            count += 1
+            seen.add(key)
+            readings.append(Reading(pid, t, v))
             continue
         status = item.get(f["status"])
         if status is not None:
@@ -259,7 +258,8 @@ def decode(
         raise PlatformError(
             403, _listed("未登记的点位编码 / point codes not registered to this enterprise", unknown), gid
         )
-    return Inbound(keys.enterprise, gid, Parsed(messages, count) if kind == "rts" else None, tuple(alarms))
+    parsed = Parsed([(None, readings)], len(readings), keyed=True) if kind == "rts" else None
+    return Inbound(keys.enterprise, gid, parsed, tuple(alarms))
 
 
 def _listed(head: str, items: list[str]) -> str:
