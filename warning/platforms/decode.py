@@ -21,11 +21,13 @@ import orjson
 
 from ..ingest import MAX_FUTURE_S, MAX_ITEMS, MAX_PAST_S, Parsed
 from ..model import Reading
+from ..textcheck import problem as text_problem
 from ..times import zone
 from .crypto import CipherSpec, CryptoError
 from .settings import Format
 
 MAX_TEXT = 500  #: characters of an alarm's content, threshold or value kept
+MAX_ANY = 100_000  #: characters of such a text accepted at all (the rest cut to MAX_TEXT)
 SHOWN = 5  #: bad items named in a refusal
 
 
@@ -107,15 +109,17 @@ def _number(v) -> float | None:
 
 
 def _text(v, field: str) -> str | None:
-    """A client's text kept for people to read: no control characters other than tab/newline."""
+    """A client's text kept for people to read, checked by :mod:`warning.textcheck` (the one
+    validator of what may reach the store) and cut to ``MAX_TEXT`` characters."""
     if v is None:
         return None
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         v = str(v)
     if not isinstance(v, str):
         raise ValueError(f"{field} 必须是字符串 / {field} must be a string")
-    if any((ord(c) < 32 and c not in "\t\n\r") or 0xD800 <= ord(c) <= 0xDFFF for c in v):
-        raise ValueError(f"{field} 含控制字符 / {field} has control characters")
+    why = text_problem(v, MAX_ANY)
+    if why is not None:
+        raise ValueError(f"{field} {why}")
     return v[:MAX_TEXT]
 
 
@@ -211,6 +215,10 @@ def decode(
         code = item.get(f["code"])
         if not isinstance(code, str) or not code or len(code) > 64:
             bad.append(f"#{i}: 缺少点位编码 {f['code']} / missing point code")
+            continue
+        why = text_problem(code, 64)
+        if why is not None:
+            bad.append(f"#{i}: {f['code']} {why}")
             continue
         pid = codes.get(code)
         if pid is None and kind != "videos":
