@@ -13,7 +13,7 @@ import httpx
 import orjson
 from aiohttp import web
 
-from tests.conftest import OFFICER_TOKEN, free_port, site_dict, wait_for
+from tests.conftest import OFFICER_TOKEN, PASSWORDS, free_port, site_dict, wait_for
 from tests.test_platforms_http import KEYS, POINTS, QY, code, keys_env, local, prov_body, q, start, url
 from warning.config import parse_site
 from warning.platforms.crypto import CipherSpec
@@ -162,9 +162,34 @@ async def test_risk_warnings_and_realtime_data_survive_an_upstream_outage(kinds,
         assert {n["state"] for n in log} == {"sent"} and len(log) == len(rows)  # visible on the page's API
         await off.aclose()
         await ent.aclose()
+        await _seen_on_the_page(srv.port, {r["event_id"]: r["kind"] for r in rows})
     finally:
         await srv.stop()
         await runner.cleanup()
+
+
+async def _seen_on_the_page(port: int, sent: dict[str, str]) -> None:
+    """The outbox page (/notifications) in a real browser: every pushed message, delivered."""
+    from tests.test_dashboard_browser import chromium, logged_in_page, until
+
+    base = f"http://127.0.0.1:{port}"
+    async with chromium() as browser:
+        page, errors = await logged_in_page(browser, base, "duty", password=PASSWORDS["duty"])
+        await page.goto(base + "/notifications")
+        await page.select_option("#n-channel", "province")
+        await until(page, f"document.querySelectorAll('#n-table tbody tr').length === {len(sent)}")
+        shown = await page.eval_on_selector_all(
+            "#n-table tbody tr", "rs => rs.map(r => [r.dataset.id, r.dataset.kind, r.children[3].textContent])"
+        )
+        assert {i: k for i, k, _ in shown} == sent
+        assert {s for *_, s in shown} == {"已送达"}  # Chinese first, from the catalogue
+        assert await page.text_content("h1") == "消息投递记录"
+        await page.select_option("#n-state", "failed")
+        await until(page, "document.querySelectorAll('#n-table tbody tr').length === 0")
+        assert errors == []
+    async with httpx.AsyncClient() as anon:  # the page needs a district login
+        r = await anon.get(base + "/notifications")
+        assert r.status_code == 303 and r.headers["location"] == "/login"
 
 
 def _platform_raw(raw: dict) -> dict:
