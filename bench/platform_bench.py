@@ -244,13 +244,13 @@ def platform_bodies(srv: PlatformServer, platform: str, n: int, t0: float) -> li
         j = per_ent.get(eid, 0)
         per_ent[eid] = j + 1
         ent = next(e for e in srv.site["enterprises"] if e["id"] == eid)
-        codes = [c for d in devs[eid] for p, c in d["codes"].items()]
+        codes = [(p, c) for d in devs[eid] for p, c in d["codes"].items()]
         items = []
         step = 0
         while len(items) < 100:  # 28 points: four seconds' worth, and a few of a fifth
             ts = local(t0 + (j * 5 + step))
-            for c in codes[: 100 - len(items)]:
-                items.append({"tnm": c, "ts": ts, "val": f"{20 + (len(items) % 7):.2f}"})
+            for p, c in codes[: 100 - len(items)]:  # normal values, as the native bodies carry
+                items.append({"tnm": c, "ts": ts, "val": f"{VALUES.get(p, 0) + (len(items) % 7) * (p == 'dp'):.2f}"})
             step += 1
         if platform == "provincial":
             spec = srv.cipher(f"P{eid}", "des", ("base64", "hex"))

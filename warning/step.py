@@ -231,6 +231,11 @@ def admit_keyed(messages: Sequence[Message], stored: Set[Key], taken: set[Key]) 
     """The (point, time) rule of a keyed request: ``(readings taken, repeats)``. A reading whose
     (point, ms) is ``stored`` already, or ``taken`` earlier in the same commit, is a repeat; a
     taken one is added to ``taken``."""
+    keys = reading_keys(messages)
+    fresh = set(keys)
+    if len(fresh) == len(keys) and fresh.isdisjoint(stored) and fresh.isdisjoint(taken):  # the usual case
+        taken |= fresh
+        return [r for _, rs in messages for r in rs], 0
     readings: list[Reading] = []
     dups = 0
     for _, rs in messages:

@@ -216,14 +216,15 @@ def decode(
         if not isinstance(code, str) or not code or len(code) > 64:
             bad.append(f"#{i}: 缺少点位编码 {f['code']} / missing point code")
             continue
-        why = text_problem(code, 64)
-        if why is not None:
-            bad.append(f"#{i}: {f['code']} {why}")
-            continue
         pid = codes.get(code)
-        if pid is None and kind != "videos":
-            unknown.append(f"#{i}: {code[:64]}")
-            continue
+        if pid is None:
+            if kind != "videos":
+                unknown.append(f"#{i}: {code[:64]}")  # (the dead letter's reason is made storable)
+                continue
+            why = text_problem(code, 64)  # a camera's code is kept as it is sent
+            if why is not None:
+                bad.append(f"#{i}: {f['code']} {why}")
+                continue
         t = when(i, item)
         if t is None:
             continue
