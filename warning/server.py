@@ -170,7 +170,7 @@ class Server:
             state.mqtt = self.mqtt
             self._background.append(asyncio.create_task(self.mqtt.run()))
         state.uploads = s.uploads or ((s.data_dir or default_data_dir()) / "uploads")
-        self.risk = RiskService(self.site, self.pool, hub, load_risk(s.risk))
+        self.risk = RiskService(self.site, self.pool, hub, load_risk(s.risk), runtime=self.runtime)
         await self.risk.start()
         state.risk = self.risk
         self.app = app = build_app(state)
@@ -222,6 +222,8 @@ class Server:
         if self.runtime is not None:
             await self.runtime.reconfigure(site, actor)
         self.site = site
+        if self.risk is not None:
+            self.risk.use_site(site)
         if self.state is not None:
             self.state.site = site
             self.state.auth.use_site(site)
