@@ -38,7 +38,9 @@ from ...alerts import AlertError, AlertNotFound
 from ...config import PointDef, Site, public_labels
 from ...ingest import Parsed
 from ...notify.outbox import OutboxWorker
+from ...notify.realtime import RealtimePusher
 from ...pipeline import SHARDS, Pipeline
+from ...platforms.codes import Live
 from ...platforms.push import push_codes
 from ...policy.silences import Silence
 from ...step import Command, DeadLetter, PointsChange, SilenceChange, Step, SystemFinding
@@ -96,6 +98,7 @@ class EmbeddedRuntime:
         self.writer = Writer(
             pool, metrics, max_pending=o.max_pending, group_max=o.group_max, deliver=self._deliver, clock=clock
         )
+        self.codes = Live(lambda: self.site, lambda: self.devices)  #: the live site's point codes
         self._tasks: list[asyncio.Task] = []
         self.accepting = False  #: False while starting and stopping: submit() refuses
         self.ready = False
@@ -145,6 +148,18 @@ class EmbeddedRuntime:
             if released:
                 log.warning("re-sending %d notifications leased by a crashed predecessor", released)
             self._tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
+            formats = push_codes(self.site).formats
+            for ch in self.site.channels:  # real-time data upward (warning/notify/realtime.py)
+                if ch.type == "upstream" and ch.options.get("realtime") is True:
+                    pusher = RealtimePusher(
+                        self.pool,
+                        ch,
+                        formats.get(ch.options.get("format", "json")),
+                        self.codes.codes,
+                        timezone=self.site.timezone,
+                        wake=self.outbox.wake,
+                    )
+                    self._tasks.append(asyncio.create_task(pusher.run(), name=f"realtime-{ch.id}"))
         async with self.pool.acquire() as conn:  # dead letters whose alert a crash prevented
             missed = await notify_store.undelivered_dead(conn)
         for d in missed:
@@ -263,6 +278,7 @@ class EmbeddedRuntime:
         for pid, p in points.items():
             devices.setdefault(p.ref.enterprise, {}).setdefault(p.ref.device, {})[p.ref.point] = pid
         self.site, self.devices = site, devices  # telemetry for the new points from here on
+        self.outbox.use_codes(push_codes(site))  # pushed items name the new points' codes
 
     async def reload_silences(self) -> None:
         """Re-read the silences from the store into the router (after the API changed them)."""
