@@ -25,7 +25,7 @@ from detectors.device import PointChain, RunState, build_point_chain, running_si
 from .alerts import AlertEngine
 from .labels import Labels
 from .messages import Describer
-from .model import AlertEvent, PointRef
+from .model import SYSTEM, AlertEvent, PointRef
 from .policy.policies import Policy
 from .policy.router import Router
 from .site import Channel, PointDef
@@ -247,17 +247,10 @@ class Pipeline:
                 or ((self._device_of[pid] in gated_before) != (self._device_of[pid] in self._gated_devices))
             ):
                 del self.chains[pid]  # rebuilt on its next reading (its gates depend on the device too)
-        live_refs = {(p.ref.enterprise, p.ref.device, p.ref.point) for p in self.points.values()}
         devices = set(self._device_of.values())
         events: list[AlertEvent] = []
-        for a in list(self.engine.open_alerts()):
-            gone = (
-                (a.enterprise, a.device) not in devices
-                if a.point == ""
-                else ((a.enterprise, a.device, a.point) not in live_refs)
-            )
-            if gone:
-                events.extend(self.engine.resolve(a.id, actor, note, now))
+        for a in self.orphans():
+            events.extend(self.engine.resolve(a.id, actor, note, now))
         for dev in [d for d in self.last_seen if d not in devices]:
             del self.last_seen[dev]
             self.offline.discard(dev)
@@ -266,6 +259,23 @@ class Pipeline:
         self.silent_points &= set(self.nodata)
         self.watch_devices(sorted(devices), now)
         return events
+
+    def orphans(self) -> list:
+        """Open alerts of points (or devices) not in the point set: retired from the ledger. A
+        restored snapshot may hold some when the ledger changed while the runtime was down;
+        operations alerts (``_system``) are never orphans."""
+        refs = {(p.ref.enterprise, p.ref.device, p.ref.point) for p in self.points.values()}
+        devices = set(self._device_of.values())
+        return [
+            a
+            for a in self.engine.open_alerts()
+            if a.enterprise != SYSTEM
+            and (
+                (a.enterprise, a.device) not in devices
+                if a.point == ""
+                else (a.enterprise, a.device, a.point) not in refs
+            )
+        ]
 
     def _build_chain(self, pid: int) -> PointChain:
         p = self.points[pid]

@@ -67,6 +67,7 @@ class Settings:
     runtime: Options = field(default_factory=Options)
     mqtt: MqttSettings | None = None  #: subscribe to an MQTT broker (off by default)
     token_refresh: float = 5.0  #: seconds between reloads of the tokens table
+    ledger_sync: float = 1.0  #: seconds between checks for a committed ledger version not yet applied (warning.live)
     store_interval: float = 300.0  #: seconds between store upkeep passes (packing, partitions, retention); 0: none
     roles: set[str] | None = None  #: distributed gateway roles (ingest, dashboard, notifier); None: embedded
     kafka: KafkaSettings | None = None  #: the distributed runtime's broker and topics (with ``roles``)
@@ -159,6 +160,7 @@ class Server:
         )
         self.state = state
         self._background.append(asyncio.create_task(self._token_loop()))
+        self._background.append(asyncio.create_task(self._ledger_loop()))
         if s.store_interval > 0:
             self._background.append(asyncio.create_task(self._store_loop()))
         if s.mqtt is not None:
@@ -204,11 +206,12 @@ class Server:
         sock = self.uvicorn.servers[0].sockets[0]
         return sock.getsockname()[1]
 
-    async def _use_site(self, site: Site, actor: str) -> None:
+    async def _use_site(self, site: Site, actor: str, version: int) -> None:
         """The ledger changed: the runtime first (new points registered, retired points'
-        alerts closed), then the edge (scopes, users, token digests), without a restart."""
+        alerts closed; in distributed mode, every worker told in order), then the edge (scopes,
+        users, token digests), without a restart."""
         if self.runtime is not None:
-            await self.runtime.reconfigure(site, actor)
+            await self.runtime.reconfigure(site, actor, version)
         self.site = site
         if self.state is not None:
             self.state.site = site
@@ -235,6 +238,17 @@ class Server:
             except Exception as exc:  # the store may be away: the next pass carries on
                 log.warning("store upkeep failed: %s", exc)
             await asyncio.sleep(1.0 if backlog else self.settings.store_interval)
+
+    async def _ledger_loop(self) -> None:
+        """The committed ledger is the truth: take a version another process committed, and
+        retry an apply that failed (warning.live.LiveLedger.sync)."""
+        assert self.ledger is not None
+        while True:
+            await asyncio.sleep(self.settings.ledger_sync)
+            try:
+                await self.ledger.sync()
+            except Exception as exc:  # the store away: the next pass carries on
+                log.warning("ledger sync failed: %s", exc)
 
     async def _token_loop(self) -> None:
         while True:

@@ -25,13 +25,12 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 
 from .alerts import AlertError, AlertNotFound
-from .model import AlertEvent, Finding, PointRef, Reading, Severity
+from .model import SYSTEM, AlertEvent, Finding, PointRef, Reading, Severity
 from .pipeline import Pipeline
 from .policy.router import Notification
 from .policy.silences import Silence
 from .site import PointDef
 
-SYSTEM = "_system"  #: the enterprise of operations alerts
 ACTIONS = ("acknowledge", "handle", "feedback", "resolve")
 #: characters PostgreSQL cannot store in text: a command carrying one is refused before it
 #: changes anything (the edge refuses them too; this keeps the engine and the store agreeing)

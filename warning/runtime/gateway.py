@@ -47,7 +47,7 @@ from ..policy.router import Router
 from ..policy.silences import Silence
 from ..store import alerts as alert_store
 from ..store import notifications as notify_store
-from ..store.registry import sync_points
+from ..store.registry import devices_of, points_after, ref_of, sync_points
 from . import records
 from .errors import Overloaded, Rejected
 from .kafka import KafkaSettings, ensure_topics, producer
@@ -87,6 +87,7 @@ class KafkaGateway:
         self.reply_timeout = reply_timeout  #: seconds an officer's action waits for its worker
         self.clock = clock
         self.devices: dict[str, dict[str, dict[str, int]]] = {}  #: enterprise -> device -> point -> id
+        self._known: dict[tuple[str, str, str], tuple[int, str]] = {}  #: point -> (id, kind)
         self._router = Router(site.alert_policy(), tuple(site.channels))  #: configuration only (silences listing)
         self.outbox = OutboxWorker(
             pool, list(site.channels), metrics=metrics, on_dead=self._dead_letter, clock=clock, codes=push_codes(site)
@@ -106,8 +107,8 @@ class KafkaGateway:
         await ensure_topics(self.kafka)
         async with self.pool.acquire() as conn:
             points = await sync_points(conn, self.site)
-        for pid, p in points.items():
-            self.devices.setdefault(p.ref.enterprise, {}).setdefault(p.ref.device, {})[p.ref.point] = pid
+        self._known = {ref_of(p): (pid, p.kind) for pid, p in points.items()}
+        self.devices = devices_of(points)
         self._producer = prod = producer(self.kafka)
         await prod.start()
         if self.roles & {"dashboard", "notifier"}:
@@ -213,10 +214,24 @@ class KafkaGateway:
             )
         return reply.get("alert")
 
-    async def reconfigure(self, site: Site, actor: str) -> None:
-        """Not live in the distributed runtime yet (issue 14 item 6): the workers own the
-        pipeline and take a changed ledger at their next start; this gateway says so."""
-        log.warning("ledger changed by %s: the distributed runtime applies it at the workers' next start", actor)
+    async def reconfigure(self, site: Site, actor: str, version: int) -> None:
+        """Take the ledger at ``version`` (issue 14): register its new points, write ``l
+        version`` into every partition (acknowledged), and only then accept telemetry for the
+        new points, so that in each partition the change comes before any reading it allows.
+        Each owner applies it in order (``worker.py``); a worker that was down reads the ledger
+        when it claims the partition."""
+        async with self.pool.acquire() as conn:
+            points = await points_after(conn, site.points, self._known)
+        value = records.encode_ledger(version, actor, self.clock())
+        if self._producer is None:
+            raise Overloaded("not started", 2)
+        futs = [
+            await self._producer.send(self.kafka.readings_topic, value, partition=k)
+            for k in range(self.kafka.partitions)
+        ]
+        await asyncio.gather(*futs)
+        self._known = {ref_of(p): (pid, p.kind) for pid, p in points.items()}
+        self.site, self.devices = site, devices_of(points)
 
     async def reload_silences(self) -> None:
         """Tell every partition's owner to re-read the silences."""

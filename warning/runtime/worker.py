@@ -19,6 +19,14 @@ module returns; everything that makes "nothing lost, nothing doubled" true is he
   knows its offset; a tick not applied within ``stall_after`` means the partition is stuck.
   Its finding is a record of the ``_system`` partition, applied by that partition's step like
   any other input: the alert escalates, survives a takeover and can be signed for.
+* **The ledger, live (issue 14).** The worker's site is the store's ledger (the site file seeds
+  it, as for a gateway). A gateway that takes a new ledger version writes ``l version`` into
+  every partition before it accepts telemetry for the new points; applying it, the owner
+  reads the committed ledger (once per chunk, rebuilding only the changed enterprises) and
+  gives its partition's new point set to the step (``PointsChange``), in order with the
+  records around it. A claim reads the committed ledger first, so a worker that was down
+  starts from the current one; alerts a restored snapshot holds for points retired meanwhile
+  are closed then (once: the store is asked which are closed already).
 * **Refusals are not outages.** A chunk the store refuses for its data (not because it is
   away) is stored again record by record; the record it refuses is kept in ``dead_letters``,
   skipped (now and on every later catch-up), and reported as an operations alert.
@@ -37,17 +45,19 @@ import asyncpg
 import orjson
 from aiokafka.errors import KafkaError
 
-from ..config import Site, public_labels
+from ..config import Site, load_kinds, public_labels
+from ..live import LiveLedger
 from ..model import AlertEvent, Severity
 from ..pipeline import Pipeline
-from ..step import Effects, Poison, SilenceChange, SystemFinding, reply
+from ..site import PointDef
+from ..step import Effects, PointsChange, Poison, SilenceChange, SystemFinding, reply
 from ..store import alerts as alert_store
 from ..store import dead_letters as dead_letter_store
 from ..store import notifications as notify_store
 from ..store import partitions as part_store
 from ..store import readings as reading_store
 from ..store import silences as silence_store
-from ..store.registry import sync_points
+from ..store.registry import points_after, ref_of, sync_points
 from . import records
 from .errors import DB_ERRORS, is_outage, reason
 from .kafka import KafkaSettings, read_range
@@ -79,8 +89,10 @@ class Worker:
         options: WorkerOptions | None = None,
         owner: str | None = None,
         clock: Callable[[], float] = time.time,
+        kinds: dict[str, dict] | None = None,
     ):
-        self.site = site
+        self.site = site  #: the site file at first; the ledger's site once started
+        self.ledger = LiveLedger(site, kinds if kinds is not None else load_kinds(), pool)
         self.pool = pool
         self.kafka = kafka
         self.producer = producer  #: started AIOKafkaProducer: ticks and alert events
@@ -109,9 +121,15 @@ class Worker:
 
     # -- start and ownership -------------------------------------------------------------------
     async def start(self) -> None:
+        self.site = await self.ledger.start()
         async with self.pool.acquire() as conn:
             points = await sync_points(conn, self.site)
             self._silences = await silence_store.active(conn, self.clock())
+        self._place(points)
+        self.ready = True
+
+    def _place(self, points: dict[int, PointDef]) -> None:
+        """Each partition's points and devices, from every point of the ledger."""
         n = self.kafka.partitions
         self.points = {k: {} for k in range(n)}
         for pid, p in points.items():
@@ -119,7 +137,39 @@ class Worker:
         self.devices = {k: [] for k in range(n)}
         for dev in self.site.devices():
             self.devices[records.partition_of(dev[0], n)].append(dev)
-        self.ready = True
+
+    async def _take_ledger(self) -> None:
+        """Read the committed ledger if it is newer than ours (one query when it is not)."""
+        before = self.ledger.version
+        await self.ledger.sync()
+        if self.ledger.version == before:
+            return
+        known = {ref_of(p): (pid, p.kind) for pts in self.points.values() for pid, p in pts.items()}
+        async with self.pool.acquire() as conn:
+            points = await points_after(conn, self.ledger.site.points, known)
+        self.site = self.ledger.site
+        self._place(points)
+        log.info("ledger version %d taken: %d points", self.ledger.version, len(points))
+
+    async def _settle(self, state: PartitionState) -> None:
+        """Close the open alerts a restored snapshot holds for points the ledger retired while
+        the partition was not applying it; an alert the store has closed already (its closure
+        was stored by the previous owner) is closed in memory only."""
+        orphans = state.pipeline.orphans()
+        if not orphans:
+            return
+        async with self.pool.acquire() as conn:
+            rows = [await alert_store.get_alert(conn, a.id) for a in orphans]
+        done = {r["id"] for r in rows if r is not None and r["state"] == "resolved"}
+        out = Effects()
+        state.step.apply(PointsChange(uuid.uuid4().hex, state.pipeline.points, self.clock(), "ledger"), out)
+        events = [e for e in out.events if e.alert.id not in done]
+        notes = [n for n in out.notifications if n.alert_id not in done]
+        async with self.pool.acquire() as conn, conn.transaction():
+            new = await alert_store.record(conn, events, notes) if events or notes else []
+            await part_store.advance(conn, self.kafka.readings_topic, state.partition, state.epoch, state.written)
+            await self._publish(new, [])
+        log.info("partition %d: %d alerts of retired points closed", state.partition, len(events))
 
     async def assign(self, partitions: set[int]) -> None:
         """Claim newly assigned partitions (restore + catch up). Idempotent."""
@@ -188,6 +238,7 @@ class Worker:
         """The partition's state from its snapshot, then the records after it up to ``written``
         (their effects are stored: applied to rebuild memory only)."""
         started = time.perf_counter()
+        await self._take_ledger()
         policy = self.site.alert_policy()
         pipe = Pipeline(
             self.points[k],
@@ -203,6 +254,7 @@ class Worker:
             written=c.written,
             processed=c.snap_offset,
             dead_letter_severity=policy.dead_letter_severity,
+            ledger_version=self.ledger.version,
         )
         state.step.apply(SilenceChange(self._silences, self.clock()))
         if c.state is not None:
@@ -218,6 +270,7 @@ class Worker:
             await self._apply(state, [(off, v) for off, v in caught if off not in refused], Effects())
         state.processed = max(state.processed, c.written)  # past the records it refused, too
         pipe.resume(self.clock())
+        await self._settle(state)
         self.states[k] = state
         self._snapped[k] = self.clock()
         self._fresh.add(k)
@@ -395,7 +448,7 @@ class Worker:
     async def _apply(self, state: PartitionState, recs: list[tuple[int, bytes]], out: Effects) -> None:
         decoded = []
         ids: dict[str, list[str]] = {}
-        silences = False
+        silences = ledger = False
         for off, value in recs:
             if off <= state.processed:
                 continue
@@ -410,6 +463,8 @@ class Worker:
             decoded.append((off, v))
             if isinstance(v, dict) and v["k"] == records.SILENCES:
                 silences = True
+            if isinstance(v, dict) and v["k"] == records.LEDGER and v["v"] > state.ledger_version:
+                ledger = True
             mids = state.message_ids(v)
             if mids and isinstance(v, records.Batch):
                 ids.setdefault(v.enterprise, []).extend(mids)
@@ -420,10 +475,17 @@ class Worker:
                     known[ent] = await reading_store.known_id_batches(conn, ent, mids)
                 if silences:  # read once, applied in order with the records around them
                     self._silences = await silence_store.active(conn, self.clock())
+        if ledger:  # read once, applied in order with the records around it
+            await self._take_ledger()
         for off, v in decoded:
             try:
                 state.apply(
-                    off, v, known.get(v.enterprise, {}) if isinstance(v, records.Batch) else {}, out, self._silences
+                    off,
+                    v,
+                    known.get(v.enterprise, {}) if isinstance(v, records.Batch) else {},
+                    out,
+                    self._silences,
+                    (self.ledger.version, self.points[state.partition]),
                 )
             except Exception as exc:  # a poison record must not stall the partition, nor crash each owner in turn
                 log.exception("partition %d offset %d could not be applied; kept in dead_letters", state.partition, off)

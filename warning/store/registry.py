@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import asyncpg
 
 from ..site import PointDef, Site
@@ -45,3 +47,30 @@ async def register(conn: asyncpg.Connection, points: list[PointDef]) -> dict[tup
             [r[3] for r in rows],
         )
     return {(r["enterprise"], r["device"], r["point"]): r["id"] for r in got}
+
+
+Ref = tuple[str, str, str]  #: (enterprise, device, point)
+
+
+async def points_after(
+    conn: asyncpg.Connection, points: Sequence[PointDef], known: Mapping[Ref, tuple[int, str]]
+) -> dict[int, PointDef]:
+    """Point id -> definition for ``points`` (the ledger changed): a point ``known`` (ref ->
+    (id, kind)) with the same kind keeps its id; only new ones, or ones of a new kind, are
+    registered. Every runtime takes a ledger change through this."""
+    fresh = [p for p in points if known.get(ref_of(p), (0, None))[1] != p.kind]
+    ids = await register(conn, fresh)
+    return {ids[r] if (r := ref_of(p)) in ids else known[r][0]: p for p in points}
+
+
+def ref_of(p: PointDef) -> Ref:
+    """A point's (enterprise, device, point)."""
+    return (p.ref.enterprise, p.ref.device, p.ref.point)
+
+
+def devices_of(points: Mapping[int, PointDef]) -> dict[str, dict[str, dict[str, int]]]:
+    """enterprise -> device -> point -> point id: what a runtime validates telemetry against."""
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    for pid, p in points.items():
+        out.setdefault(p.ref.enterprise, {}).setdefault(p.ref.device, {})[p.ref.point] = pid
+    return out
