@@ -152,24 +152,42 @@ class Worker:
         log.info("ledger version %d taken: %d points", self.ledger.version, len(points))
 
     async def _settle(self, state: PartitionState) -> None:
-        """Close the open alerts a restored snapshot holds for points the ledger retired while
-        the partition was not applying it; an alert the store has closed already (its closure
-        was stored by the previous owner) is closed in memory only."""
-        orphans = state.pipeline.orphans()
+        """Close the open alerts of points the ledger retired while the partition was not
+        applying it: those a restored snapshot holds, and those the store holds and the replay
+        did not rebuild (their readings were skipped: the point is gone). An alert the store has
+        closed already (the previous owner stored its closure) is closed in memory only."""
+        k, n = state.partition, self.kafka.partitions
+        pipe = state.pipeline
+        refs = {ref_of(p) for p in pipe.points.values()}
+        devices = {(e, d) for e, d, _ in refs}
+        async with self.pool.acquire() as conn:
+            rows = [
+                r
+                for r in await alert_store.open_alerts_rows(conn)
+                if r["enterprise"] != records.SYSTEM and records.partition_of(r["enterprise"], n) == k
+            ]
+        stored_open = {r["id"] for r in rows}
+        for r in rows:
+            gone = (
+                (r["enterprise"], r["device"]) not in devices
+                if r["point"] == ""
+                else (r["enterprise"], r["device"], r["point"]) not in refs
+            )
+            if gone and state.step.alert(r["id"]) is None:
+                pipe.engine.adopt(alert_store.alert_of_row(r))
+        orphans = pipe.orphans()
         if not orphans:
             return
-        async with self.pool.acquire() as conn:
-            rows = [await alert_store.get_alert(conn, a.id) for a in orphans]
-        done = {r["id"] for r in rows if r is not None and r["state"] == "resolved"}
+        done = {a.id for a in orphans if a.id not in stored_open}
         out = Effects()
-        state.step.apply(PointsChange(uuid.uuid4().hex, state.pipeline.points, self.clock(), "ledger"), out)
+        state.step.apply(PointsChange(uuid.uuid4().hex, pipe.points, self.clock(), "ledger"), out)
         events = [e for e in out.events if e.alert.id not in done]
-        notes = [n for n in out.notifications if n.alert_id not in done]
+        notes = [x for x in out.notifications if x.alert_id not in done]
         async with self.pool.acquire() as conn, conn.transaction():
             new = await alert_store.record(conn, events, notes) if events or notes else []
-            await part_store.advance(conn, self.kafka.readings_topic, state.partition, state.epoch, state.written)
+            await part_store.advance(conn, self.kafka.readings_topic, k, state.epoch, state.written)
             await self._publish(new, [])
-        log.info("partition %d: %d alerts of retired points closed", state.partition, len(events))
+        log.info("partition %d: %d alerts of retired points closed", k, len(events))
 
     async def assign(self, partitions: set[int]) -> None:
         """Claim newly assigned partitions (restore + catch up). Idempotent."""
