@@ -51,6 +51,10 @@ def site_raw(n: int) -> dict:
     }
 
 
+def new_ids(srv) -> list[int]:
+    return list(srv.runtime.devices["L000"].get("NEW1", {}).values())
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--database", default="postgresql://postgres@127.0.0.1:5432/postgres")
@@ -64,7 +68,7 @@ async def main() -> None:
     await admin.execute(f'CREATE DATABASE "{name}"')
     dsn = args.database.rsplit("/", 1)[0] + "/" + name
     srv = Server(
-        parse_site(site_raw(args.enterprises), load_kinds()), Settings(port=0, database=dsn, rate=1e9, burst=1e9)
+        parse_site(site_raw(args.enterprises), load_kinds()), Settings(port=0, database=dsn, rate=1e9, burst=1e9, store_interval=0)
     )
     await srv.start()
     base = f"http://127.0.0.1:{srv.port}"
@@ -145,6 +149,10 @@ async def main() -> None:
             f"new point: change sent at {at:.1f} s, answered (applied) in {applied:.2f} s, its first reading "
             f"accepted {first_ok:.2f} s after sending (target <= 5 s)"
         )
+        async with srv.pool.acquire() as conn:  # accepted means committed: every one must be stored
+            stored = await conn.fetchval("SELECT count(*) FROM readings WHERE point_id <> ALL($1::int[])", new_ids(srv))
+        total = sum(n for _, n in accepted)
+        print(f"other points' readings accepted {total:,}, stored {stored:,} (lost: {total - stored:,}, target 0)")
     finally:
         await srv.stop()
         await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
