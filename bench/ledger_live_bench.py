@@ -68,7 +68,8 @@ async def main() -> None:
     await admin.execute(f'CREATE DATABASE "{name}"')
     dsn = args.database.rsplit("/", 1)[0] + "/" + name
     srv = Server(
-        parse_site(site_raw(args.enterprises), load_kinds()), Settings(port=0, database=dsn, rate=1e9, burst=1e9, store_interval=0)
+        parse_site(site_raw(args.enterprises), load_kinds()),
+        Settings(port=0, database=dsn, rate=1e9, burst=1e9, store_interval=0),
     )
     await srv.start()
     base = f"http://127.0.0.1:{srv.port}"
