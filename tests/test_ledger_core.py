@@ -167,8 +167,12 @@ def test_a_ledger_change_keeps_operations_alerts(kinds):
     step.apply(SystemFinding("watchdog", "partition-3", "stalled", Severity.ORANGE, 31.0, "stuck", 100.0))
     assert [a.enterprise for a in step.open_alerts()] == ["_system"]
     assert step.pipeline.orphans() == []
-    out = step.apply(PointsChange("c1", {}, 200.0, "boss"))
+    from warning.labels import Labels
+
+    labels = Labels.of(parse_site({"enterprises": [{"id": "B", "name": "新企业"}]}, kinds))
+    out = step.apply(PointsChange("c1", {}, 200.0, "boss", labels))
     assert out.events == [] and [a.enterprise for a in step.open_alerts()] == ["_system"]
+    assert step.pipeline.router.labels.enterprises["B"] == "新企业"  # notifications name a new enterprise
 
 
 def _ledger_records():

@@ -225,9 +225,12 @@ class Server:
         if self.runtime is not None:
             await self.runtime.reconfigure(site, actor, version)
         self.site = site
+        if self.risk is not None:
+            self.risk.use_site(site)
         if self.state is not None:
             self.state.site = site
             self.state.auth.use_site(site)
+            self.state.hub.labels = public_labels(site)  # the live feed names a new enterprise
         async with self.db.acquire() as conn:
             self.tokens.use_site(site, await token_store.rows(conn))
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 
 from .alerts import AlertError, AlertNotFound
+from .labels import Labels
 from .model import SYSTEM, AlertEvent, Finding, PointRef, Reading, Severity
 from .pipeline import Pipeline
 from .policy.router import Notification
@@ -135,6 +136,7 @@ class PointsChange:
     points: Mapping[int, PointDef]  #: point id -> definition, the whole new set
     at: float
     actor: str
+    labels: Labels | None = None  #: the new site's names and titles for notifications (None: unchanged)
 
 
 Input = Batch | Tick | Command | DeadLetter | SilenceChange | SystemFinding | PointsChange
@@ -271,6 +273,8 @@ class Step:
             finding = Finding(item.rule, item.severity, item.at, item.value, item.message)
             self._route(p.engine.observe(PointRef(SYSTEM, item.device, item.point), finding), item.at, replay, out)
         elif isinstance(item, PointsChange):
+            if item.labels is not None:
+                p.router.labels = item.labels
             self._route(p.reconfigure(item.points, item.at, item.actor), item.at, replay, out)
             out.replies.append(reply(item.id))
         else:  # pragma: no cover - the union above is closed

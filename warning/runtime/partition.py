@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import cast
 
+from ..labels import Labels
 from ..model import Severity
 from ..pipeline import Pipeline
 from ..policy.silences import Silence
@@ -91,11 +92,11 @@ class PartitionState:
         known: dict[str, int],
         out: Effects,
         silences: Sequence[Silence] | None = None,
-        ledger: tuple[int, Mapping[int, PointDef]] | None = None,
+        ledger: tuple[int, Mapping[int, PointDef], Labels | None] | None = None,
     ) -> None:
         """Apply the record at ``offset``; ``known``: stored message id -> its batch (for this
         record's enterprise); ``silences``: the silences now in force, for a silences record;
-        ``ledger``: (the committed ledger's version, this partition's points in it), for a
+        ``ledger``: (the committed ledger's version, this partition's points in it, its labels), for a
         ledger record. Records at or before ``processed`` are ignored (redelivered)."""
         if offset <= self.processed:
             return
@@ -132,10 +133,10 @@ class PartitionState:
         elif kind == records.LEDGER and ledger is not None:
             # A replayed one is older than the ledger the pipeline was rebuilt with (the claim
             # reads the committed ledger), and a version this partition has is a repeat.
-            version, points = ledger
+            version, points, labels = ledger
             if replay or value["v"] <= self.ledger_version:
                 return
-            self.step.apply(PointsChange(f"ledger-{self.partition}-{offset}", points, now, value["actor"]), out)
+            self.step.apply(PointsChange(f"ledger-{self.partition}-{offset}", points, now, value["actor"], labels), out)
             self.ledger_version = version
 
     def committed(self) -> None:

@@ -69,6 +69,11 @@ class RiskService:
         self.wake = asyncio.Event()
         self.last_cleaning = 0.0
 
+    def use_site(self, site: Site) -> None:
+        """The live ledger changed the enterprises or points (issue 14): judge with the new ones."""
+        self.site = site
+        self.kinds = {(p.ref.enterprise, p.ref.device, p.ref.point): p.kind for p in site.points}
+
     # -- life ----------------------------------------------------------------------------------
     async def start(self) -> None:
         async with self.pool.acquire() as conn:

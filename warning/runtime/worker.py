@@ -46,6 +46,7 @@ import orjson
 from aiokafka.errors import KafkaError
 
 from ..config import Site, load_kinds, public_labels
+from ..labels import Labels
 from ..live import LiveLedger
 from ..model import AlertEvent, Severity
 from ..pipeline import Pipeline
@@ -93,6 +94,7 @@ class Worker:
     ):
         self.site = site  #: the site file at first; the ledger's site once started
         self.ledger = LiveLedger(site, kinds if kinds is not None else load_kinds(), pool)
+        self._labels: Labels | None = None  #: the ledger's names for notifications, once it changed
         self.pool = pool
         self.kafka = kafka
         self.producer = producer  #: started AIOKafkaProducer: ticks and alert events
@@ -148,6 +150,7 @@ class Worker:
         async with self.pool.acquire() as conn:
             points = await points_after(conn, self.ledger.site.points, known)
         self.site = self.ledger.site
+        self._labels = public_labels(self.site)
         self._place(points)
         log.info("ledger version %d taken: %d points", self.ledger.version, len(points))
 
@@ -503,7 +506,7 @@ class Worker:
                     known.get(v.enterprise, {}) if isinstance(v, records.Batch) else {},
                     out,
                     self._silences,
-                    (self.ledger.version, self.points[state.partition]),
+                    (self.ledger.version, self.points[state.partition], self._labels),
                 )
             except Exception as exc:  # a poison record must not stall the partition, nor crash each owner in turn
                 log.exception("partition %d offset %d could not be applied; kept in dead_letters", state.partition, off)

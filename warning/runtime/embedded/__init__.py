@@ -240,7 +240,7 @@ class EmbeddedRuntime:
         known = {ref_of(p): (pid, p.kind) for pid, p in self.pipeline.points.items()}
         async with self.pool.acquire() as conn:
             points = await points_after(conn, site.points, known)
-        await self.loop.command(PointsChange(uuid.uuid4().hex, points, self.clock(), actor))
+        await self.loop.command(PointsChange(uuid.uuid4().hex, points, self.clock(), actor, public_labels(site)))
         self.site, self.devices = site, devices_of(points)  # telemetry for the new points from here on
 
     async def reload_silences(self) -> None:
