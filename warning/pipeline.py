@@ -264,13 +264,16 @@ class Pipeline:
         """Open alerts of points (or devices) not in the point set: retired from the ledger. A
         restored snapshot may hold some when the ledger changed while the runtime was down;
         operations alerts (``_system``) are never orphans."""
-        refs = {(p.ref.enterprise, p.ref.device, p.ref.point) for p in self.points.values()}
-        devices = set(self._device_of.values())
+        alerts = [a for a in self.engine.open_alerts() if a.enterprise != SYSTEM]
+        if not alerts:
+            return []
+        mine = {a.enterprise for a in alerts}
+        refs = {(p.ref.enterprise, p.ref.device, p.ref.point) for p in self.points.values() if p.ref.enterprise in mine}
+        devices = {(e, d) for e, d, _ in refs}
         return [
             a
-            for a in self.engine.open_alerts()
-            if a.enterprise != SYSTEM
-            and (
+            for a in alerts
+            if (
                 (a.enterprise, a.device) not in devices
                 if a.point == ""
                 else (a.enterprise, a.device, a.point) not in refs
