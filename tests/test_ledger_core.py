@@ -249,14 +249,14 @@ def test_partition_takes_a_ledger_record_once_and_not_in_replay(kinds):
     st = PartitionState(0, Pipeline(points), epoch=1, written=1, processed=-1, ledger_version=3)
     out = Effects()
     st.apply(0, rec.decode(rec.encode_batch("r1", "A", [(None, [(2, 100.0, 1.0)])], 100.0)), {}, out)
-    st.apply(1, rec.decode(rec.encode_ledger(4, "boss", 110.0)), {}, out, ledger=(4, {1: points[1]}))  # a replay
+    st.apply(1, rec.decode(rec.encode_ledger(4, "boss", 110.0)), {}, out, ledger=(4, {1: points[1]}, None))  # a replay
     assert st.ledger_version == 3 and 2 in st.pipeline.points
     out = Effects()
-    st.apply(2, rec.decode(rec.encode_ledger(4, "boss", 120.0)), {}, out, ledger=(5, {1: points[1]}))
+    st.apply(2, rec.decode(rec.encode_ledger(4, "boss", 120.0)), {}, out, ledger=(5, {1: points[1]}, None))
     assert st.ledger_version == 5 and set(st.pipeline.points) == {1}
     assert [(e.kind.value, e.alert.point, e.actor) for e in out.events] == [("resolved", "vent_open", "boss")]
     out = Effects()
-    st.apply(3, rec.decode(rec.encode_ledger(5, "other-gw", 130.0)), {}, out, ledger=(5, points))  # a repeat
+    st.apply(3, rec.decode(rec.encode_ledger(5, "other-gw", 130.0)), {}, out, ledger=(5, points, None))  # a repeat
     assert out.events == [] and set(st.pipeline.points) == {1}
     with pytest.raises(ValueError):
         rec.decode(b'{"k": "l", "v": "x", "actor": "a", "now": 1}')
