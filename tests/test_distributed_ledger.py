@@ -7,7 +7,9 @@ which has the ledger record in the partition before that reading, judges it (the
 is raised). Then the worker is killed; meanwhile a second enterprise gains a device and the
 first device is retired. A fresh worker catches up: the reading sent while it was down is
 judged against the new point, and the retired device's open alert is closed, once, with the
-ledger's note (whether the dead worker's snapshot held it or only the store did).
+ledger's note (whether the dead worker's snapshot held it or only the store did). Last, with
+both gateways killed, a change committed straight to the store (a gateway that died between
+its commit and its announcement) is announced by the worker itself and applied.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ import httpx
 
 from tests.conftest import drop_database, fresh_database
 from tests.test_distributed import CREDS, PARTITIONS, SITE, Cluster, broker, owners  # noqa: F401  (fixture)
+from warning.config import load_kinds
+from warning.ledger.plan import Proposal, plan
 from warning.security import hash_password
+from warning.store import ledger as ledger_store
 
 __all__ = ["broker"]
 ADMIN_PW = "ledger-admin-1"
@@ -122,6 +127,22 @@ async def test_ledger_changes_reach_workers_and_gateways_and_a_worker_that_was_d
                 "SELECT count(*) FROM alert_events WHERE alert_id = $1 AND kind = 'resolved'", closed["id"]
             )
             assert resolved == 1
+        # a change committed by a gateway that died before announcing it (and no gateway runs):
+        # the worker's own announcement applies it in order
+        for gw in ("gw1", "gw2"):
+            cluster.procs[gw].send_signal(signal.SIGKILL)
+            cluster.procs[gw].wait()
+        current, _ = await ledger_store.load(conn)
+        e3 = dict(current.enterprises["E003"])
+        e3["devices"] = [d for d in e3["devices"] if d["id"] != "NEW2"]
+        changes, errors = plan(current, [Proposal("enterprise", "update", "E003", e3)], load_kinds())
+        assert not errors
+        await ledger_store.write(conn, changes, "boss")
+        deadline = time.monotonic() + 20
+        while (await conn.fetchval("SELECT state FROM alerts WHERE id = $1", raised["id"])) != "resolved":
+            assert time.monotonic() < deadline, "the worker did not take a change nobody announced"
+            await asyncio.sleep(0.3)
+        assert await conn.fetchval("SELECT resolved_by FROM alerts WHERE id = $1", raised["id"]) == "ledger"
         await conn.close()
     finally:
         cluster.stop()

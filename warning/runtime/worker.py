@@ -54,6 +54,7 @@ from ..site import PointDef
 from ..step import Effects, PointsChange, Poison, SilenceChange, SystemFinding, reply
 from ..store import alerts as alert_store
 from ..store import dead_letters as dead_letter_store
+from ..store import ledger as ledger_store
 from ..store import notifications as notify_store
 from ..store import partitions as part_store
 from ..store import readings as reading_store
@@ -95,6 +96,7 @@ class Worker:
         self.site = site  #: the site file at first; the ledger's site once started
         self.ledger = LiveLedger(site, kinds if kinds is not None else load_kinds(), pool)
         self._labels: Labels | None = None  #: the ledger's names for notifications, once it changed
+        self._announced: dict[int, int] = {}  #: partition -> the ledger version this worker wrote into it
         self.pool = pool
         self.kafka = kafka
         self.producer = producer  #: started AIOKafkaProducer: ticks and alert events
@@ -577,6 +579,28 @@ class Worker:
             if k not in self._ticks:
                 self._ticks[k] = (meta.offset, now)
         await self._watch(now)
+        await self._announce_ledger(now)
+
+    async def _announce_ledger(self, now: float) -> None:
+        """The safety net under the gateways' announcements: a version committed but announced
+        by nobody (its gateway died between the commit and the records, and no other gateway
+        runs) is written into the owned partitions that lack it, by their owner, so it is
+        still applied in order. A gateway accepts telemetry for new points only after its own
+        announcement, so nothing that needs the change can precede it."""
+        async with self.pool.acquire() as conn:
+            committed = await ledger_store.version(conn)
+        behind = [
+            k
+            for k, st in self.states.items()
+            if st.ledger_version < committed and self._announced.get(k, -1) < committed
+        ]
+        if not behind:
+            return
+        value = records.encode_ledger(committed, "ledger", now)
+        futs = [await self.producer.send(self.kafka.readings_topic, value, partition=k) for k in behind]
+        await asyncio.gather(*futs)
+        for k in behind:
+            self._announced[k] = committed
 
     def problems(self) -> list[str]:
         """Why this worker cannot make progress now (``/readyz``); empty when it can."""
