@@ -260,3 +260,56 @@ def test_partition_takes_a_ledger_record_once_and_not_in_replay(kinds):
     assert out.events == [] and set(st.pipeline.points) == {1}
     with pytest.raises(ValueError):
         rec.decode(b'{"k": "l", "v": "x", "actor": "a", "now": 1}')
+
+
+def test_reconfigure_reindexes_only_the_changed_points_to_the_same_index(kinds):
+    """The incremental index after a change is the index a pipeline built on the new set has:
+    NoData rules, running points, running signals, gated devices (a device gaining a
+    ``running`` point is gated by it, one losing it falls back to its signals)."""
+    from warning.pipeline import Pipeline
+
+    def points_of(devices):
+        site = parse_site({"enterprises": [{"id": "A", "devices": devices}]}, kinds)
+        return site.points
+
+    first = points_of(
+        [
+            {"id": "D1", "points": ["dp", "air_speed", "hopper_temp"]},
+            {"id": "D2", "points": ["dp", "running"]},
+            {"id": "D3", "points": ["spark"]},
+        ]
+    )
+    ids = {(p.ref.device, p.ref.point): i for i, p in enumerate(first, start=1)}
+    pipe = Pipeline({ids[(p.ref.device, p.ref.point)]: p for p in first})
+    second = points_of(
+        [
+            {"id": "D1", "points": ["dp", "air_speed", "running"]},  # gains a running point, loses hopper_temp
+            {"id": "D2", "points": ["dp"]},  # loses its running point
+            {"id": "D4", "points": ["dp", "air_speed"]},  # new
+        ]
+    )
+    keep = {
+        pid: p
+        for pid, p in pipe.points.items()
+        if (p.ref.device, p.ref.point) in {("D1", "dp"), ("D1", "air_speed"), ("D2", "dp")}
+    }
+    new = dict(keep)
+    for i, p in enumerate(second, start=100):
+        if (p.ref.device, p.ref.point) not in {("D1", "dp"), ("D1", "air_speed"), ("D2", "dp")}:
+            new[i] = p
+    pipe.reconfigure(new, 10.0)
+    fresh = Pipeline(new)
+    for attr in (
+        "_device_of",
+        "_pids_of",
+        "_run_points",
+        "_explicit",
+        "_signal_points",
+        "_signals_of",
+        "_gated_devices",
+    ):
+        assert getattr(pipe, attr) == getattr(fresh, attr), attr
+    assert pipe.nodata.keys() == fresh.nodata.keys()
+    assert ("A", "D1") in pipe._explicit and ("A", "D2") not in pipe._explicit  # D2 now gated by its dp signal
+    assert pipe._signals_of[("A", "D2")] == [ids[("D2", "dp")]] and ("A", "D4") in pipe._gated_devices
+    assert ("A", "D3") not in pipe._pids_of

@@ -4,7 +4,7 @@ built once from the site at start-up (``warning.config.public_labels`` reads ``W
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from .site import Site
@@ -23,6 +23,14 @@ class Labels:
             {(p.ref.enterprise, p.ref.device, p.ref.point): p.title for p in site.points},
             public_url.rstrip("/") if public_url else None,
         )
+
+    def updated(self, site: Site, changed: Collection[str]) -> Labels:
+        """These labels after the ledger changed the enterprises ``changed`` (``site``: the new site)."""
+        points = {k: v for k, v in self.points.items() if k[0] not in changed}
+        points.update(
+            {(p.ref.enterprise, p.ref.device, p.ref.point): p.title for p in site.points if p.ref.enterprise in changed}
+        )
+        return Labels({e.id: e.name for e in site.enterprises.values()}, points, self.public_url)
 
     def link(self, alert_id: str) -> str | None:
         return f"{self.public_url}/alert/{alert_id}" if self.public_url else None

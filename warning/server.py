@@ -33,6 +33,7 @@ from .store import maintenance, timeparts
 from .store import tokens as token_store
 from .store.db import connect_pool
 from .store.embedded import EmbeddedPostgres, default_data_dir
+from .store.registry import changed_enterprises
 from .store.sessions import Sessions
 from .tokens import TokenRegistry
 from .web.admission import Admission
@@ -222,15 +223,17 @@ class Server:
         """The ledger changed: the runtime first (new points registered, retired points'
         alerts closed; in distributed mode, every worker told in order), then the edge (scopes,
         users, token digests), without a restart."""
+        changed = changed_enterprises(self.site, site)
         if self.runtime is not None:
             await self.runtime.reconfigure(site, actor, version)
         self.site = site
         if self.risk is not None:
-            self.risk.use_site(site)
+            self.risk.use_site(site, changed)
         if self.state is not None:
             self.state.site = site
             self.state.auth.use_site(site)
-            self.state.hub.labels = public_labels(site)  # the live feed names a new enterprise
+            hub = self.state.hub  # the live feed names a new enterprise
+            hub.labels = public_labels(site) if hub.labels is None else hub.labels.updated(site, changed)
         async with self.db.acquire() as conn:
             self.tokens.use_site(site, await token_store.rows(conn))
 

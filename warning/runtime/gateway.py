@@ -45,9 +45,10 @@ from ..notify.outbox import OutboxWorker
 from ..platforms.push import push_codes
 from ..policy.router import Router
 from ..policy.silences import Silence
+from ..site import PointDef
 from ..store import alerts as alert_store
 from ..store import notifications as notify_store
-from ..store.registry import devices_of, points_after, ref_of, sync_points
+from ..store.registry import changed_enterprises, devices_of, points_changed, sync_points
 from . import records
 from .errors import Overloaded, Rejected
 from .kafka import KafkaSettings, ensure_topics, producer
@@ -87,7 +88,7 @@ class KafkaGateway:
         self.reply_timeout = reply_timeout  #: seconds an officer's action waits for its worker
         self.clock = clock
         self.devices: dict[str, dict[str, dict[str, int]]] = {}  #: enterprise -> device -> point -> id
-        self._known: dict[tuple[str, str, str], tuple[int, str]] = {}  #: point -> (id, kind)
+        self._points: dict[int, PointDef] = {}  #: point id -> definition (the ledger's)
         self._router = Router(site.alert_policy(), tuple(site.channels))  #: configuration only (silences listing)
         self.outbox = OutboxWorker(
             pool, list(site.channels), metrics=metrics, on_dead=self._dead_letter, clock=clock, codes=push_codes(site)
@@ -107,7 +108,7 @@ class KafkaGateway:
         await ensure_topics(self.kafka)
         async with self.pool.acquire() as conn:
             points = await sync_points(conn, self.site)
-        self._known = {ref_of(p): (pid, p.kind) for pid, p in points.items()}
+        self._points = points
         self.devices = devices_of(points)
         self._producer = prod = producer(self.kafka)
         await prod.start()
@@ -220,8 +221,9 @@ class KafkaGateway:
         new points, so that in each partition the change comes before any reading it allows.
         Each owner applies it in order (``worker.py``); a worker that was down reads the ledger
         when it claims the partition."""
+        changed = changed_enterprises(self.site, site)
         async with self.pool.acquire() as conn:
-            points = await points_after(conn, site.points, self._known)
+            points, devices = await points_changed(conn, self._points, self.devices, site, changed)
         value = records.encode_ledger(version, actor, self.clock())
         if self._producer is None:
             raise Overloaded("not started", 2)
@@ -230,8 +232,8 @@ class KafkaGateway:
             for k in range(self.kafka.partitions)
         ]
         await asyncio.gather(*futs)
-        self._known = {ref_of(p): (pid, p.kind) for pid, p in points.items()}
-        self.site, self.devices = site, devices_of(points)
+        self._points = points
+        self.site, self.devices = site, devices
 
     async def reload_silences(self) -> None:
         """Tell every partition's owner to re-read the silences."""

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import asyncpg
 
@@ -69,10 +69,14 @@ class RiskService:
         self.wake = asyncio.Event()
         self.last_cleaning = 0.0
 
-    def use_site(self, site: Site) -> None:
-        """The live ledger changed the enterprises or points (issue 14): judge with the new ones."""
+    def use_site(self, site: Site, changed: Collection[str]) -> None:
+        """The live ledger changed the enterprises ``changed`` (issue 14): judge with the new site."""
         self.site = site
-        self.kinds = {(p.ref.enterprise, p.ref.device, p.ref.point): p.kind for p in site.points}
+        kinds = {k: v for k, v in self.kinds.items() if k[0] not in changed}
+        kinds.update(
+            {(p.ref.enterprise, p.ref.device, p.ref.point): p.kind for p in site.points if p.ref.enterprise in changed}
+        )
+        self.kinds = kinds
 
     # -- life ----------------------------------------------------------------------------------
     async def start(self) -> None:

@@ -59,7 +59,7 @@ from ..store import notifications as notify_store
 from ..store import partitions as part_store
 from ..store import readings as reading_store
 from ..store import silences as silence_store
-from ..store.registry import points_after, ref_of, sync_points
+from ..store.registry import changed_enterprises, devices_of, points_changed, ref_of, sync_points
 from . import records
 from .errors import DB_ERRORS, is_outage, reason
 from .kafka import KafkaSettings, read_range
@@ -105,6 +105,9 @@ class Worker:
         self.owner = owner or f"worker-{uuid.uuid4().hex[:8]}"  #: written into partition_state
         self.clock = clock
         self.points: dict[int, dict] = {}  #: partition -> {point id: PointDef}
+        self._devmap: dict[
+            int, dict[str, dict[str, dict[str, int]]]
+        ] = {}  #: partition -> enterprise -> device -> point -> id
         self.devices: dict[int, list[tuple[str, str]]] = {}  #: partition -> configured devices
         self.states: dict[int, PartitionState] = {}  #: the partitions owned now
         self._loading: dict[int, asyncio.Task] = {}  #: claims in progress
@@ -138,23 +141,37 @@ class Worker:
         self.points = {k: {} for k in range(n)}
         for pid, p in points.items():
             self.points[records.partition_of(p.ref.enterprise, n)][pid] = p
+        self._devmap = {k: devices_of(pts) for k, pts in self.points.items()}
         self.devices = {k: [] for k in range(n)}
         for dev in self.site.devices():
             self.devices[records.partition_of(dev[0], n)].append(dev)
 
     async def _take_ledger(self) -> None:
-        """Read the committed ledger if it is newer than ours (one query when it is not)."""
-        before = self.ledger.version
+        """Read the committed ledger if it is newer than ours (one query when it is not), and
+        re-place only the enterprises it changed."""
+        before, old = self.ledger.version, self.site
         await self.ledger.sync()
         if self.ledger.version == before:
             return
-        known = {ref_of(p): (pid, p.kind) for pts in self.points.values() for pid, p in pts.items()}
+        site, n = self.ledger.site, self.kafka.partitions
+        changed = changed_enterprises(old, site)
+        parts = {records.partition_of(e, n) for e in changed}
+        current = {pid: p for k in parts for pid, p in self.points[k].items()}
+        devmap = {e: v for k in parts for e, v in self._devmap[k].items()}
         async with self.pool.acquire() as conn:
-            points = await points_after(conn, self.ledger.site.points, known)
-        self.site = self.ledger.site
-        self._labels = public_labels(self.site)
-        self._place(points)
-        log.info("ledger version %d taken: %d points", self.ledger.version, len(points))
+            points, devices = await points_changed(conn, current, devmap, site, changed)
+        for k in parts:
+            self.points[k], self._devmap[k] = {}, {}
+            self.devices[k] = [d for d in self.devices[k] if d[0] not in changed]
+        for pid, p in points.items():
+            self.points[records.partition_of(p.ref.enterprise, n)][pid] = p
+        for e, v in devices.items():
+            self._devmap[records.partition_of(e, n)][e] = v
+        for e in changed & site.enterprises.keys():
+            self.devices[records.partition_of(e, n)].extend((e, d) for d in site.enterprises[e].devices)
+        self._labels = (self._labels or public_labels(old)).updated(site, changed)
+        self.site = site
+        log.info("ledger version %d taken: %d enterprises changed", self.ledger.version, len(changed))
 
     async def _settle(self, state: PartitionState) -> None:
         """Close the open alerts of points the ledger retired while the partition was not

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import asyncpg
 
@@ -63,6 +63,14 @@ async def points_after(
     return {ids[r] if (r := ref_of(p)) in ids else known[r][0]: p for p in points}
 
 
+def changed_enterprises(before: Site, after: Site) -> set[str]:
+    """The enterprises a ledger change touched (created, edited, retired). The live ledger
+    keeps an unchanged enterprise's object from one site to the next (``warning.live``), so
+    identity finds them without comparing 160,000 points."""
+    old, new = before.enterprises, after.enterprises
+    return {e for e, x in new.items() if old.get(e) is not x} | (old.keys() - new.keys())
+
+
 def ref_of(p: PointDef) -> Ref:
     """A point's (enterprise, device, point)."""
     return (p.ref.enterprise, p.ref.device, p.ref.point)
@@ -74,3 +82,34 @@ def devices_of(points: Mapping[int, PointDef]) -> dict[str, dict[str, dict[str, 
     for pid, p in points.items():
         out.setdefault(p.ref.enterprise, {}).setdefault(p.ref.device, {})[p.ref.point] = pid
     return out
+
+
+Devices = dict[str, dict[str, dict[str, int]]]  #: enterprise -> device -> point -> point id
+
+
+async def points_changed(
+    conn: asyncpg.Connection,
+    current: Mapping[int, PointDef],
+    devices: Devices,
+    site: Site,
+    changed: Collection[str],
+) -> tuple[dict[int, PointDef], Devices]:
+    """The point set and the devices map after the ledger changed the enterprises ``changed``
+    (``site`` is the new site): only their points are looked at and registered, everyone
+    else's are kept as they are, so one change costs its own points, not the ledger's."""
+    new_points = [p for p in site.points if p.ref.enterprise in changed]
+    known = {
+        (e, d, pt): (pid, current[pid].kind)
+        for e in changed
+        for d, pts in devices.get(e, {}).items()
+        for pt, pid in pts.items()
+        if pid in current
+    }
+    ids = await points_after(conn, new_points, known)
+    points = dict(current)
+    for pid, _ in known.values():
+        del points[pid]
+    points.update(ids)
+    out: Devices = {e: v for e, v in devices.items() if e not in changed}  # the others' maps are shared, never mutated
+    out.update(devices_of(ids))
+    return points, out

@@ -37,6 +37,7 @@ import asyncpg
 from ...alerts import AlertError, AlertNotFound
 from ...config import Site, public_labels
 from ...ingest import Parsed
+from ...labels import Labels
 from ...notify.outbox import OutboxWorker
 from ...pipeline import SHARDS, Pipeline
 from ...platforms.push import push_codes
@@ -45,7 +46,7 @@ from ...step import Command, DeadLetter, PointsChange, SilenceChange, Step
 from ...store import checkpoints
 from ...store import notifications as notify_store
 from ...store import silences as silence_store
-from ...store.registry import devices_of, points_after, ref_of, sync_points
+from ...store.registry import changed_enterprises, devices_of, points_changed, sync_points
 from ..errors import Overloaded, Rejected
 from .loop import CHECKPOINT, Loop
 from .recovery import recover, warm
@@ -88,6 +89,7 @@ class EmbeddedRuntime:
         self.pipeline: Pipeline | None = None
         self.step: Step | None = None
         self.devices: dict[str, dict[str, dict[str, int]]] = {}  #: enterprise -> device -> point -> id
+        self._labels = Labels()  #: the site's names for notifications (built at start, updated per ledger change)
         self.outbox = OutboxWorker(
             pool, list(site.channels), metrics=metrics, on_dead=self._dead_letter, clock=clock, codes=push_codes(site)
         )
@@ -107,8 +109,9 @@ class EmbeddedRuntime:
             silences = await silence_store.active(conn, self.clock())
         self.devices = devices_of(points)
         policy = self.site.alert_policy()
+        self._labels = public_labels(self.site)
         self.pipeline = Pipeline(
-            points, self.site.offline_after, policy=policy, channels=self.site.channels, labels=public_labels(self.site)
+            points, self.site.offline_after, policy=policy, channels=self.site.channels, labels=self._labels
         )
         self.step = Step(self.pipeline, dead_letter_severity=policy.dead_letter_severity)
         o = self.options
@@ -237,11 +240,15 @@ class EmbeddedRuntime:
         telemetry for the new points is accepted once the pipeline knows them."""
         if self.loop is None or self.pipeline is None:
             raise Overloaded("not started", 2)
-        known = {ref_of(p): (pid, p.kind) for pid, p in self.pipeline.points.items()}
+        changed = changed_enterprises(self.site, site)
+        if not changed:  # streets or users only: no point changed
+            self.site = site
+            return
         async with self.pool.acquire() as conn:
-            points = await points_after(conn, site.points, known)
-        await self.loop.command(PointsChange(uuid.uuid4().hex, points, self.clock(), actor, public_labels(site)))
-        self.site, self.devices = site, devices_of(points)  # telemetry for the new points from here on
+            points, devices = await points_changed(conn, self.pipeline.points, self.devices, site, changed)
+        self._labels = self._labels.updated(site, changed)
+        await self.loop.command(PointsChange(uuid.uuid4().hex, points, self.clock(), actor, self._labels))
+        self.site, self.devices = site, devices  # telemetry for the new points from here on
 
     async def reload_silences(self) -> None:
         """Re-read the silences from the store into the router (after the API changed them)."""
