@@ -143,8 +143,16 @@ async def main() -> None:
             f"accepted readings/s, median: before {med:,.0f}; during the change "
             f"{', '.join(f'{v:,}' for v in during)}; after {statistics.median(after) if after else float('nan'):,.0f}"
         )
+        print("per second: " + ", ".join(f"{x}s {per_s[x]:,}" + (" (change)" if x == int(at) else "") for x in secs))
         if before and during:
-            print(f"drop during the change: {100 * (1 - min(during) / med):.0f} % (target <= 10 %)")
+            print(
+                f"drop during the change: {100 * (1 - min(during) / med):.0f} % of the median before (target <= 10 %)"
+            )
+        if before and during and after:
+            around = statistics.median(before + after)
+            print(
+                f"drop during the change against the seconds before and after: {100 * (1 - min(during) / around):.0f} %"
+            )
         print(f"other points' requests refused: {refused['count']} (target 0)")
         print(
             f"new point: change sent at {at:.1f} s, answered (applied) in {applied:.2f} s, its first reading "

@@ -26,7 +26,7 @@ class Labels:
 
     def updated(self, site: Site, changed: Collection[str]) -> Labels:
         """These labels after the ledger changed the enterprises ``changed`` (``site``: the new site)."""
-        points = {k: v for k, v in self.points.items() if k[0] not in changed}
+        points = dict(self.points)  # a retired point's title may stay: nothing names it any more
         points.update(
             {(p.ref.enterprise, p.ref.device, p.ref.point): p.title for p in site.points if p.ref.enterprise in changed}
         )

@@ -72,7 +72,7 @@ class RiskService:
     def use_site(self, site: Site, changed: Collection[str]) -> None:
         """The live ledger changed the enterprises ``changed`` (issue 14): judge with the new site."""
         self.site = site
-        kinds = {k: v for k, v in self.kinds.items() if k[0] not in changed}
+        kinds = dict(self.kinds)  # a retired point's kind may stay: no alert of it comes any more
         kinds.update(
             {(p.ref.enterprise, p.ref.device, p.ref.point): p.kind for p in site.points if p.ref.enterprise in changed}
         )
