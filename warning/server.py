@@ -173,7 +173,7 @@ class Server:
             state.mqtt = self.mqtt
             self._background.append(asyncio.create_task(self.mqtt.run()))
         state.uploads = s.uploads or ((s.data_dir or default_data_dir()) / "uploads")
-        self.risk = RiskService(self.site, self.pool, hub, load_risk(s.risk))
+        self.risk = RiskService(self.site, self.pool, hub, load_risk(s.risk), runtime=self.runtime)
         await self.risk.start()
         state.risk = self.risk
         self.app = app = build_app(state)
@@ -228,7 +228,7 @@ class Server:
             await self.runtime.reconfigure(site, actor, version)
         self.site = site
         if self.risk is not None:
-            self.risk.use_site(site, changed)
+            self.risk.use_site(site)
         if self.state is not None:
             self.state.site = site
             self.state.auth.use_site(site)

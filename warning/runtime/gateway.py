@@ -46,6 +46,7 @@ from ..platforms.push import push_codes
 from ..policy.router import Router
 from ..policy.silences import Silence
 from ..site import PointDef
+from ..step import SystemFinding
 from ..store import alerts as alert_store
 from ..store import notifications as notify_store
 from ..store.registry import changed_enterprises, devices_of, points_changed, sync_points
@@ -234,6 +235,10 @@ class KafkaGateway:
         await asyncio.gather(*futs)
         self._points = points
         self.site, self.devices = site, devices
+
+    async def finding(self, f: SystemFinding) -> None:
+        """Into the enterprise's own partition: its owner applies it with the enterprise's inputs."""
+        await self._send(records.encode_ops(f.to_json(), f.at), f.enterprise)
 
     async def reload_silences(self) -> None:
         """Tell every partition's owner to re-read the silences."""
