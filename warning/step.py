@@ -25,13 +25,13 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 
 from .alerts import AlertError, AlertNotFound
-from .model import AlertEvent, Finding, PointRef, Reading, Severity
+from .labels import Labels
+from .model import SYSTEM, AlertEvent, Finding, PointRef, Reading, Severity
 from .pipeline import Pipeline
 from .policy.router import Notification
 from .policy.silences import Silence
 from .site import PointDef
 
-SYSTEM = "_system"  #: the enterprise of operations alerts
 ACTIONS = ("acknowledge", "handle", "feedback", "resolve")
 #: characters PostgreSQL cannot store in text: a command carrying one is refused before it
 #: changes anything (the edge refuses them too; this keeps the engine and the store agreeing)
@@ -143,6 +143,7 @@ class PointsChange:
     points: Mapping[int, PointDef]  #: point id -> definition, the whole new set
     at: float
     actor: str
+    labels: Labels | None = None  #: the new site's names and titles for notifications (None: unchanged)
 
 
 Input = Batch | Tick | Command | DeadLetter | SilenceChange | SystemFinding | PointsChange
@@ -315,6 +316,8 @@ class Step:
             ref = PointRef(item.enterprise, item.device, item.point)
             self._route(p.engine.observe(ref, finding), item.at, replay, out)
         elif isinstance(item, PointsChange):
+            if item.labels is not None:
+                p.router.labels = item.labels
             self._route(p.reconfigure(item.points, item.at, item.actor), item.at, replay, out)
             out.replies.append(reply(item.id))
         else:  # pragma: no cover - the union above is closed
