@@ -3,7 +3,8 @@
 A pass runs under a PostgreSQL advisory lock taken with ``pg_try_advisory_lock``: with
 several processes on one database (gateways and workers of the distributed mode, or a
 ``warning store`` by hand beside ``warning run``) one packs and the others skip the pass,
-so packing and retention run once, not once per process. Each step is safe to kill at any
+so packing and retention run once, not once per process. :func:`keep_up` is the loop both
+run (``warning run`` in ``server.py``, ``warning worker`` in ``runtime/faust_app.py``). Each step is safe to kill at any
 point (packing: one transaction per hour and group of points; retention: whole
 ``DROP TABLE`` statements), and the next pass carries on.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -62,6 +64,21 @@ async def run_pass(
         return out
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", packing.LOCK_ID)
+
+
+async def keep_up(dsn: str, policy: Callable[[], Retention], interval: float) -> None:
+    """The upkeep loop of a process (``warning run`` and ``warning worker`` alike): a pass every
+    ``interval`` seconds, every second while packing finds a backlog (an hour of the district
+    a pass, so a stop never waits long for the thread). Every process on the database runs
+    it; the advisory lock makes each pass happen in one of them."""
+    while True:
+        backlog = False
+        try:
+            res = await asyncio.to_thread(run_pass_in_thread, dsn, policy(), max_hours=1)
+            backlog = res.packed.readings > 0
+        except Exception as exc:  # the store may be away: the next pass carries on
+            log.warning("store upkeep failed: %s", exc)
+        await asyncio.sleep(1.0 if backlog else interval)
 
 
 def run_pass_in_thread(dsn: str, policy: Retention, **kw) -> PassResult:
