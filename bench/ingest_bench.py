@@ -235,6 +235,9 @@ class DistrictServer:
         port = free_port()
         cmd = run_command(work / "site.toml", port, "--checkpoint-interval", str(self.checkpoint_interval), *self.extra)
         cmd += ["--database", self.database] if self.database else ["--data-dir", str(work / "data")]
+        profile = os.environ.get("WARNING_BENCH_PROFILE")  # a file: cProfile of the server process
+        if profile:
+            cmd = [cmd[0], "-m", "cProfile", "-o", f"{profile}.{os.getpid()}.{port}", *cmd[1:]]
         env = {**os.environ, "XDG_RUNTIME_DIR": str(work)}
         self.proc = subprocess.Popen(
             cmd, cwd=ROOT, env=env, stdout=open(work / "server.log", "wb"), stderr=subprocess.STDOUT
