@@ -32,9 +32,10 @@ async def wait_ready(url: str, proc=None, timeout: float = 60.0) -> None:
     raise RuntimeError(f"{url} did not become ready in {timeout:.0f} s")
 
 
-def run_command(site: Path, port: int, *extra: str) -> list[str]:
-    """``warning run`` on ``site`` and ``port``, with the rate limit out of the way (the benches
-    measure capacity, not the limiter) and quiet logs; ``extra`` options follow."""
+def run_command(site: Path, port: int, *extra: str, rate: float = 100000, log_level: str = "WARNING") -> list[str]:
+    """``warning run`` on ``site`` and ``port``, by default with the rate limit out of the way (the
+    benches measure capacity, not the limiter; the isolation bench passes its own) and quiet logs;
+    ``extra`` options follow."""
     return [
         sys.executable,
         "-m",
@@ -45,8 +46,8 @@ def run_command(site: Path, port: int, *extra: str) -> list[str]:
         "--port",
         str(port),
         "--rate",
-        "100000",
+        str(rate),
         "--log-level",
-        "WARNING",
+        log_level,
         *extra,
     ]

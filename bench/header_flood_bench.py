@@ -21,6 +21,8 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import free_port, run_command, wait_ready  # noqa: E402
+
 
 async def flood(port: int, mib: int) -> str:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -54,9 +56,6 @@ async def probe(port: int, request: bytes) -> str:
 
 async def main(args) -> None:
     import asyncpg
-    import httpx
-
-    from tests.conftest import free_port
 
     admin = await asyncpg.connect(args.database)
     name = f"warning_flood_{int(time.time())}"
@@ -64,32 +63,12 @@ async def main(args) -> None:
     dsn = args.database.rsplit("/", 1)[0] + "/" + name
     port = free_port()
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "warning.cli",
-            "run",
-            "--site",
-            str(ROOT / "config/demo/site.toml"),
-            "--database",
-            dsn,
-            "--port",
-            str(port),
-            "--log-level",
-            "ERROR",
-        ],
+        run_command(ROOT / "config/demo/site.toml", port, "--database", dsn, rate=5000, log_level="ERROR"),
         cwd=ROOT,
         stderr=subprocess.DEVNULL,
     )
     try:
-        async with httpx.AsyncClient() as c:
-            for _ in range(600):
-                try:
-                    if (await c.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.1)
+        await wait_ready(f"http://127.0.0.1:{port}", server)
         proc = psutil.Process(server.pid)
         await asyncio.sleep(2)
         idle = proc.memory_info().rss

@@ -32,6 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import free_port, run_command, wait_ready  # noqa: E402
+
 TIMEOUT = 15.0  #: a request not answered within this counts as unanswered
 
 
@@ -182,7 +184,6 @@ async def phase(
 async def main(args) -> None:
     import asyncpg
 
-    from tests.conftest import free_port
     from warning.security import new_token, token_digest
     from warning.store import tokens as token_store
 
@@ -193,37 +194,13 @@ async def main(args) -> None:
     dsn = args.database.rsplit("/", 1)[0] + "/" + name
     port = free_port()
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "warning.cli",
-            "run",
-            "--site",
-            str(ROOT / "config/demo/site.toml"),
-            "--database",
-            dsn,
-            "--port",
-            str(port),
-            "--rate",
-            str(args.rate),
-            "--log-level",
-            "WARNING",
-        ],
+        run_command(ROOT / "config/demo/site.toml", port, "--database", dsn, rate=args.rate),
         cwd=ROOT,
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        import httpx
-
-        async with httpx.AsyncClient() as c:
-            for _ in range(600):
-                try:
-                    if (await c.get(url + "/readyz")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.1)
+        await wait_ready(url, server)
         many = [new_token() for _ in range(args.tokens)]
         conn = await asyncpg.connect(dsn)
         for t in many:

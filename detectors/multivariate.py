@@ -84,8 +84,8 @@ class HotellingT2(Detector):
         self.t2s = math.nan
         self.frozen = False
         self.n = 0
-        self.mean = None
-        self.cov = None
+        self.mean: np.ndarray | None = None  #: None until the first vector
+        self.cov: np.ndarray | None = None
         self.threshold = float(threshold)
         self.rule = rule
         self.last = 0.0
@@ -108,7 +108,7 @@ class HotellingT2(Detector):
 
     def _learn(self, v: np.ndarray) -> None:
         self.n += 1
-        if self.mean is None:
+        if self.mean is None or self.cov is None:
             self.mean = v.copy()
             self.cov = np.zeros((len(v), len(v)))
             return
@@ -118,6 +118,8 @@ class HotellingT2(Detector):
         self.cov = (1.0 - a) * (self.cov + a * np.outer(d, d))
 
     def _t2(self, v: np.ndarray) -> float:
+        if self.mean is None or self.cov is None:
+            return 0.0  # nothing learnt yet: no distance
         k = len(v)
         scale = np.maximum(np.diag(self.cov), 0.0)
         s = (
@@ -132,7 +134,8 @@ class HotellingT2(Detector):
             return 0.0
 
     def score_of_t2(self, t2: float, k: float | None = None) -> float:
-        k = len(self.variables) if k is None else k
+        if k is None:
+            k = len(self.variables or ())
         c = 2.0 / (9.0 * k)
         z = ((max(t2, 0.0) / k) ** (1.0 / 3.0) - (1.0 - c)) / math.sqrt(c)
         return z / (z + self.z_alert) if z > 0 and math.isfinite(z) else (1.0 if z == math.inf else 0.0)
@@ -158,7 +161,7 @@ class HotellingT2(Detector):
                 # the degrees of freedom that gives (about 2/a - 1 rows)
                 self.t2s = t2 if self.t2s != self.t2s else self.t2s + self.a_smooth * (t2 - self.t2s)
                 k_eff = 2.0 / self.a_smooth - 1.0
-                s = self.score_of_t2(self.t2s * k_eff, len(self.variables) * k_eff)
+                s = self.score_of_t2(self.t2s * k_eff, len(self.variables or ()) * k_eff)
             else:
                 s = self.score_of_t2(t2)
         if not self.frozen and s < self.threshold:

@@ -39,7 +39,10 @@ from typing import Any
 from simulators.faults import (
     AirflowLoss,
     AirlockJam,
+    BagBlinding,
     BagBreak,
+    Drift,
+    Dropout,
     FanFailure,
     Fault,
     Offline,
@@ -140,6 +143,52 @@ def recurring(
             faults.append(_random_fault(rng, eid, dev, start + k * every + round(rng.uniform(0.0, every / 2))))
         k += 1
     return faults
+
+
+#: the field's background (docs/risk.md, "district-month-field"): the sensor faults and the slow
+#: bag blinding that ../shared/DESIGN.md lists among the fault physics; none is a hazard
+NUISANCE = ("stuck", "drift", "dropout", "spike", "blinding")
+WEEK = 7 * 86400.0
+
+
+def _nuisance_fault(rng: random.Random, kind: str, eid: str, dev: str, t: float) -> Fault:
+    at: dict[str, Any] = {"enterprise": eid, "device": dev, "start": t}
+    if kind == "stuck":  # a frozen transmitter until someone notices: half an hour to four hours
+        return Stuck(**at, point=rng.choice(("hopper_temp", "dp")), duration=rng.uniform(1800, 4 * 3600))
+    if kind == "drift":  # 1-5 %/day (DESIGN.md), for a shift to a day
+        return Drift(**at, point="dp", pct_per_day=rng.uniform(1.0, 5.0), duration=rng.uniform(8, 24) * 3600)
+    if kind == "dropout":  # a flaky link for a while
+        return Dropout(**at, p=rng.uniform(0.2, 0.5), seed=rng.randrange(1 << 30), duration=rng.uniform(600, 3600))
+    if kind == "spike":  # a single-sample spike x3-x10 (DESIGN.md)
+        return Spike(**at, point=rng.choice(("air_speed", "dp", "hopper_temp")), factor=rng.uniform(3.0, 10.0))
+    # bags blinding over hours (900 -> 1900 Pa at worst, DESIGN.md) until they are cleaned or changed
+    return BagBlinding(
+        **at, rise=rng.uniform(0.3, 0.8), ramp=rng.uniform(1, 3) * 3600, duration=rng.uniform(4, 8) * 3600
+    )
+
+
+def nuisance(
+    enterprises: Sequence[dict],
+    start: float,
+    *,
+    per_device_week: float,
+    horizon: float,
+    seed: int = 5,
+    kinds: Sequence[str] = NUISANCE,
+) -> list[Fault]:
+    """The background of a district's alarm stream that is nobody's hazard: on every bag filter,
+    faults of ``kinds`` at random times (a Poisson process of ``per_device_week``), each kind
+    equally likely. The rate is an assumption of the scenario, not a measured figure."""
+    rng = random.Random(seed)
+    bags = [(e["id"], d["id"]) for e in enterprises for d in e.get("devices", []) if _is_bag(d)]
+    out: list[Fault] = []
+    if per_device_week <= 0:
+        return out
+    for eid, dev in bags:
+        t = start
+        while (t := t + rng.expovariate(per_device_week / WEEK)) < start + horizon:
+            out.append(_nuisance_fault(rng, rng.choice(tuple(kinds)), eid, dev, round(t)))
+    return out
 
 
 def demo_faults(

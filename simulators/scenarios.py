@@ -37,6 +37,11 @@ Format (every key but ``[[faults]]`` has a default)::
     seed = 7
     production_only = true           # with a day_shift schedule: only faults in working hours
 
+    [nuisance]                       # optional: the field's background, no hazard (scenario.nuisance)
+    per_device_week = 1.0            # faults per bag filter per week (an assumption)
+    kinds = ["stuck", "drift", "dropout", "spike", "blinding"]
+    seed = 5
+
 Sharp edge: ``at``/``duration`` are offsets and lengths; the fault classes take absolute
 epoch seconds, converted here.
 """
@@ -52,7 +57,7 @@ from pathlib import Path
 
 from simulators.faults import FAULT_TYPES, Fault
 from simulators.plant import Schedule, production_on
-from simulators.scenario import recurring
+from simulators.scenario import NUISANCE, nuisance, recurring
 from simulators.site import basemap_path, generate_site, resolve_map
 from warning import times
 from warning.times import DEFAULT_TIMEZONE
@@ -234,6 +239,22 @@ def parse_scenario(raw: dict, *, name: str = "scenario", base: Path = Path("."),
             drawn = [
                 f for f in drawn if schedule(f.start - RUN_UP) and schedule(f.start) and schedule(f.start + 1800.0)
             ]
+        faults += drawn
+    if "nuisance" in raw:
+        nz = raw["nuisance"]
+        kinds = nz.get("kinds", list(NUISANCE))
+        if not kinds or any(k not in NUISANCE for k in kinds):
+            raise ScenarioError(f"{where}: nuisance.kinds: some of {', '.join(NUISANCE)}")
+        drawn = nuisance(
+            site["enterprises"],
+            start,
+            per_device_week=float(nz.get("per_device_week", 1.0)),
+            horizon=duration,
+            seed=int(nz.get("seed", 5)),
+            kinds=kinds,
+        )
+        if schedule is not None and nz.get("production_only", True):  # as the rounds: a running plant
+            drawn = [f for f in drawn if schedule(f.start - RUN_UP) and schedule(f.start)]
         faults += drawn
     faults.sort(key=lambda f: f.start)
     return Scenario(

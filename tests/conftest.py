@@ -13,6 +13,7 @@ import asyncio
 import os
 import secrets
 import socket
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,6 +85,11 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def warning_run(site: Path | str, port: int, *extra: str) -> list[str]:
+    """The command line of a real ``warning run`` on ``site`` and ``port``; ``extra`` options follow."""
+    return [sys.executable, "-m", "warning.cli", "run", "--site", str(site), "--port", str(port), *extra]
 
 
 def pytest_configure(config: pytest.Config) -> None:

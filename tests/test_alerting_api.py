@@ -251,7 +251,8 @@ async def test_policies_notification_log_and_report(server, receiver, machine_db
     )
     assert out.returncode == 0, out.stderr
     assert "签收率 100%" in out.stdout and "移交未结事项" in out.stdout
-    assert (tmp_path / "report.html").read_text(encoding="utf-8").count("<table>") == 3
+    # the alerts' three tables, then the risk loop's three (issue 15: figures, by street, items)
+    assert (tmp_path / "report.html").read_text(encoding="utf-8").count("<table>") == 6
     rows = list(csv.DictReader(open(tmp_path / "summary.csv", encoding="utf-8")))
     assert any(r["企业编号"] == "E1" and r["最高级别"] == "红色" for r in rows)
     assert aid in open(tmp_path / "open.csv", encoding="utf-8").read()

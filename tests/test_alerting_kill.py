@@ -26,7 +26,7 @@ import httpx
 import orjson
 from aiohttp import web
 
-from tests.conftest import free_port
+from tests.conftest import free_port, warning_run
 from tests.support import serve_loopback
 from tests.test_kill import ROOT, SITE, wait_ready
 
@@ -70,25 +70,18 @@ class Receiver:
 
 def run_server(data_dir, port):
     import subprocess
-    import sys
 
     env = {**os.environ, "XDG_RUNTIME_DIR": str(data_dir)}
     log = open(data_dir / "server.log", "ab")
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "warning.cli",
-            "run",
-            "--site",
+        warning_run(
             str(data_dir / "site.toml"),
+            port,
             "--data-dir",
             str(data_dir),
-            "--port",
-            str(port),
             "--checkpoint-interval",
             "0.5",
-        ],
+        ),
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env,

@@ -160,7 +160,8 @@ async def test_live_alert_popup_and_ack_across_two_browsers(server):
         row = officer.locator("#alert-rows tr.sev-red")
         await row.wait_for(timeout=1000)  # within 1 s of the 202, without a reload
         assert await officer.locator("#count-red").inner_text() == "1"
-        await officer.locator('#map .ent-node.sev-red[data-enterprise="E1"]').wait_for(timeout=1000)
+        # the dot takes E1's risk warning colour (issue 15): red, once the risk service judged the alarm
+        await officer.locator('#map .ent-node.sev-red[data-enterprise="E1"]').wait_for(timeout=4000)
         await officer.locator('#ent-counts tr[data-enterprise="E1"]').wait_for()
         popup = officer.locator("#popups .popup.sev-red")
         await popup.wait_for(timeout=1000)

@@ -15,7 +15,6 @@ import random
 import secrets
 import signal
 import subprocess
-import sys
 import time
 import tomllib
 from pathlib import Path
@@ -25,7 +24,7 @@ import asyncpg
 import httpx
 import orjson
 
-from tests.conftest import free_port
+from tests.conftest import free_port, warning_run
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "config" / "demo" / "site.toml"
@@ -41,24 +40,18 @@ def start(data_dir: Path, port: int, mqtt_id: str, mqtt_url: str) -> subprocess.
     env = {**os.environ, "XDG_RUNTIME_DIR": str(data_dir)}
     log = open(data_dir / "server.log", "ab")
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "warning.cli",
-            "run",
-            "--site",
+        warning_run(
             str(SITE),
+            port,
             "--data-dir",
             str(data_dir),
-            "--port",
-            str(port),
             "--checkpoint-interval",
             "0.5",
             "--mqtt",
             mqtt_url,
             "--mqtt-client-id",
             mqtt_id,
-        ],
+        ),
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env,

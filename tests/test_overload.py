@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import sys
 import time
 import tomllib
 from pathlib import Path
@@ -18,7 +17,7 @@ import httpx
 import orjson
 import psutil
 
-from tests.conftest import drop_database, free_port, fresh_database
+from tests.conftest import drop_database, free_port, fresh_database, warning_run
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENTS = int(os.environ.get("WARNING_OVERLOAD_CLIENTS", "24"))
@@ -35,24 +34,18 @@ async def test_overload_sheds_with_503_bounded_memory_and_recovers():
     creds = tomllib.loads((ROOT / "config" / "demo" / "credentials.toml").read_text())["tokens"]
     port = free_port()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "warning.cli",
-            "run",
-            "--site",
+        warning_run(
             str(ROOT / "config/demo/site.toml"),
+            port,
             "--database",
             dsn,
-            "--port",
-            str(port),
             "--max-pending",
             "20000",
             "--rate",
             "1e9",
             "--log-level",
             "WARNING",
-        ],
+        ),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

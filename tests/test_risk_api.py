@@ -311,6 +311,42 @@ async def test_dust_cleaning_areas_and_check_ins(server):
     await ent.aclose()
 
 
+async def test_an_overdue_cleaning_area_is_an_alarm_of_its_own_lifted_by_a_cleaning(server):
+    """Past its interval an area raises its own alarm (E1/cleaning/<area>, yellow), as well as
+    being a term of the risk score; recording a cleaning clears it and lifts it, by whoever
+    checked in, with the step kept in the alarm's history."""
+    ent, csrf = await enterprise_user(server.port)
+    h = {"X-CSRF-Token": csrf}
+    off = officer(server.port)
+    try:
+        r = await ent.post("/api/v1/cleaning", json={"area": "打磨车间", "interval_s": 3600}, headers=h)
+        assert r.status_code == 201  # never cleaned: overdue at once
+
+        async def alarm():
+            rows = (await off.get("/api/v1/alerts?state=open")).json()
+            hits = [a for a in rows if a["device"] == "cleaning" and a["point"] == "打磨车间"]
+            return hits[0] if hits else None
+
+        a = await wait_for(alarm, timeout=10)
+        assert a["enterprise"] == "E1" and a["rule"] == "cleaning_overdue" and a["severity"] == "yellow"
+        assert "粉尘清扫超期" in a["message"] and "打磨车间" in a["message"]
+        score, factors = server.risk.model.score("E1", time.time())
+        assert [f.group for f in factors] == ["context"] and score == 8.0  # counted once: the term, not the alarm too
+        assert (await ent.post("/api/v1/cleaning/checkin", json={"area": "打磨车间"}, headers=h)).status_code == 201
+
+        async def lifted():
+            got = (await off.get(f"/api/v1/alerts/{a['id']}")).json()
+            return got if got["state"] == "resolved" else None
+
+        got = await wait_for(lifted, timeout=10)
+        assert got["resolved_by"] == "e1user" and "粉尘清扫打卡" in (got["resolve_note"] or "")
+        assert not await alarm()
+        assert server.risk.model.score("E1", time.time())[0] == 0
+    finally:
+        await ent.aclose()
+        await off.aclose()
+
+
 @pytest.mark.parametrize("server", ["fast"], indirect=True)
 async def test_an_open_item_survives_a_restart_and_its_timer_resumes(server):
     """The risk service restarted (as after a crash): its open items come back from the store

@@ -4,7 +4,9 @@
   officer returns it; the enterprise replies again; the officer closes it; the timeline
   shows every step;
 * a citizen posts a hazard report with a photo from the QR code's public page (no login),
-  and it is followed to a close.
+  and it is followed to a close;
+* the big screen and the map show the risk warnings first, one per enterprise in its colour,
+  at 1920x1080 and on a phone, with the enterprise's alarms one click away.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import pytest
 
 from tests.conftest import OFFICER_TOKEN, wait_for
 from tests.test_dashboard_browser import (  # noqa: F401 - bsite is a fixture of the dashboard's browser tests
+    BOXES,
     PHONE,
     bsite,
     chromium,
@@ -25,6 +28,7 @@ from tests.test_dashboard_browser import (  # noqa: F401 - bsite is a fixture of
 from warning.server import Server, Settings
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+WALL = {"width": 1920, "height": 1080}
 
 
 @pytest.fixture
@@ -138,3 +142,50 @@ async def test_public_qr_page_report_followed_to_a_close(server, tmp_path):
 async def _warnings(client):
     rows = [w for w in (await client.get("/api/v1/warnings")).json() if w["kind"] == "warning"]
     return rows or None
+
+
+async def test_big_screen_and_map_show_risk_warnings_first(server):
+    """Three alarms, two enterprises: the board lists two warnings (one per enterprise, red),
+    above the alarm list; each map dot takes its enterprise's warning colour; a row's alarm
+    count leads to the enterprise's page with its alarms. At 1920x1080 and on a phone."""
+    base = f"http://127.0.0.1:{server.port}"
+    async with chromium() as browser:
+        page, errors = await logged_in_page(browser, base, "duty", viewport=WALL)
+        await page.wait_for_selector("#conn-dot.live")
+        await page.locator("#map .ent-node").nth(1).wait_for()
+        assert await page.locator("#risk-rows tr").count() == 0 and await page.locator("#risk-empty").is_visible()
+        await push(base, "E1", "DC1", {"spark": 3, "vent_open": True})  # two red alarms of one enterprise
+        await push(base, "E2", "DC1", {"vent_open": True})
+        await until(page, "document.querySelectorAll('#alert-rows tr').length >= 3", timeout=10)
+        await until(page, "document.querySelectorAll('#risk-rows tr').length === 2", timeout=10)
+        rows = await page.evaluate(
+            "[...document.querySelectorAll('#risk-rows tr')].map(r => [r.dataset.enterprise, r.className])"
+        )
+        assert sorted(e for e, _ in rows) == ["E1", "E2"]  # one warning per enterprise, not one per alarm
+        assert all("sev-red" in c and "state-open" in c for _, c in rows), rows
+        assert await page.locator("#risk-count-red").inner_text() == "2"
+        assert "待签收" in await page.inner_text("#risk-rows")
+        await page.locator('#map .ent-node.sev-red[data-enterprise="E1"][data-warning="red"]').wait_for(timeout=3000)
+        await page.locator('#map .ent-node.sev-red[data-enterprise="E2"]').wait_for(timeout=3000)
+
+        # warnings first: the board is above the alarm list, both on the one screen, nothing scrolls
+        assert await page.evaluate("document.scrollingElement.scrollHeight <= innerHeight + 1")
+        board = (await page.evaluate(BOXES, "#risk-board"))[0]
+        first_alarm = (await page.evaluate(BOXES, "#alert-rows tr"))[0]
+        assert board["y"] + board["height"] <= first_alarm["y"] and first_alarm["y"] + first_alarm["height"] <= 1080
+        await shoot(page, "risk-wall", WALL, full_page=False)
+
+        await page.set_viewport_size(PHONE)
+        await page.wait_for_timeout(400)
+        board = (await page.evaluate(BOXES, "#risk-board"))[0]
+        first_alarm = (await page.evaluate(BOXES, "#alert-rows tr"))[0]
+        assert board["y"] < first_alarm["y"] < PHONE["height"]  # the warnings first, the alarms still in sight
+        await shoot(page, "risk-wall-phone", PHONE, full_page=False)
+
+        # the alarms one click away: the E1 row's alarm count opens E1's page with its alarms
+        link = page.locator('#risk-rows tr[data-enterprise="E1"] td.c-alarms a')
+        assert await link.inner_text() == "2"
+        await link.click()
+        await page.wait_for_url(f"{base}/e/E1#ent-alerts")
+        await until(page, "document.querySelectorAll('#ent-alerts li').length >= 2", timeout=5)
+        assert errors == []

@@ -131,3 +131,110 @@ def test_same_input_same_events_and_snapshot_round_trip():
         m.observe(ch(T0 + 9, "a", 0))
         m.observe(ch(T0 + 9, "b", 0, point="spark", kind="spark"))
     assert [e.id for e in a.tick(T0 + 99999)] == [e.id for e in c.tick(T0 + 99999)] != []
+
+
+def test_a_cleared_condition_is_no_longer_live_risk_and_its_return_is_a_repeat():
+    """An alarm whose condition cleared stays open for a person to sign (issue 13), but it no
+    longer scores: the warning ends after the clear hold; the condition coming back counts as a repeat."""
+    c = default()
+    m = RiskModel(c)
+    m.observe(ch(T0, "a", 3))  # orange hopper temperature: 40 × 1.25 = 50 -> orange
+    assert m.current("E1").level == 3
+    m.observe(AlarmChange(T0 + 60, "a", "E1", "DC1", "hopper_temp", "threshold", 0, "hopper_temp"))  # cleared
+    assert m.score("E1", T0 + 60)[0] == 0
+    ev = m.tick(T0 + 60 + c.clear_hold + 1)
+    assert [e.kind for e in ev] == [WarningKind.CLEARED] and m.current("E1") is None
+    back = T0 + 60 + c.clear_hold + 120
+    m.observe(AlarmChange(back, "a", "E1", "DC1", "hopper_temp", "threshold", 3, "hopper_temp"))  # "updated"
+    score, factors = m.score("E1", back)
+    assert score == pytest.approx(50 * (1 + c.repeat_bonus))  # the earlier raise is a repeat now
+
+
+def _ent(**kw):
+    from warning.site import Collectors, Dust, Enterprise
+
+    base = dict(
+        dusts=(Dust("wood", "St1"), Dust("aluminium", "St3")),
+        dust_workers=42,
+        collectors=Collectors(3, False, "布袋"),
+        risk_grade="orange",
+    )
+    base.update(kw)
+    return Enterprise("E7", "七号", (), **base)
+
+
+def test_ledger_fields_become_the_standing_risk():
+    from warning.risk.standing import standing_of
+
+    st = standing_of(_ent(), default())
+    assert st == Standing(("St1", "St3"), 42, 3, "orange")
+    from warning.site import Collectors
+
+    assert standing_of(_ent(collectors=Collectors(2, True)), default()).dry_collectors == 0  # wet ones add nothing
+
+
+@pytest.mark.parametrize(
+    "kw, word",
+    [
+        ({"dusts": ()}, None),
+        ({"risk_grade": "high"}, "risk_grade 'high'"),
+        ({"dust_workers": -3}, "dust_workers -3"),
+        ({"dust_workers": True}, "dust_workers True"),
+        ({"collectors": "three"}, None),
+    ],
+)
+def test_bad_ledger_fields_are_refused_by_name_not_defaulted(kw, word):
+    from warning.risk.standing import StandingError, standing_of, standings
+    from warning.site import Collectors, Dust
+
+    if kw == {"dusts": ()}:  # not recorded: fine, adds nothing
+        assert standing_of(_ent(**kw), default()).explosion_classes == ()
+        with pytest.raises(StandingError, match=r"E7: dusts\[0\].explosion_class 'St4'"):
+            standing_of(_ent(dusts=(Dust("wood", "St4"),)), default())
+        return
+    if kw == {"collectors": "three"}:
+        with pytest.raises(StandingError, match=r"collectors.count 2.5"):
+            standing_of(_ent(collectors=Collectors(2.5, False)), default())  # type: ignore[arg-type]
+        with pytest.raises(StandingError, match=r"collectors.wet 'no'"):
+            standing_of(_ent(collectors=Collectors(2, "no")), default())  # type: ignore[arg-type]
+        return
+    with pytest.raises(StandingError, match=word):
+        standing_of(_ent(**kw), default())
+    with pytest.raises(StandingError, match="E7"):
+        standings([_ent(), _ent(**kw)], default())
+
+
+def test_the_site_file_refuses_coerced_ledger_values():
+    from warning.config import ConfigError, parse_site
+
+    def site(col, workers=3):
+        ent = {"id": "E1", "name": "一", "token_sha256": [], "collectors": col, "dust_workers": workers}
+        return {"site": {"name": "s"}, "enterprises": [ent]}
+
+    with pytest.raises(ConfigError, match="collectors.wet"):
+        parse_site(site({"count": 2, "wet": "false"}), {})
+    with pytest.raises(ConfigError, match="dust_workers"):
+        parse_site(site({"count": 2}, 3.7), {})
+    assert parse_site(site({"count": 2, "wet": True}), {}).enterprises["E1"].collectors.wet is True
+
+
+def test_warning_run_refuses_a_ledger_value_the_model_cannot_weigh(tmp_path):
+    """Before anything starts: the enterprise and the field named, exit status 2."""
+    import subprocess
+    import sys
+
+    site = tmp_path / "site.toml"
+    site.write_text(
+        '[site]\nname = "s"\n\n[[enterprises]]\nid = "E1"\nname = "一号"\nrisk_grade = "high"\n'
+        '[[enterprises.devices]]\nid = "DC1"\ntype = "bag_filter"\npoints = ["dp"]\n',
+        encoding="utf-8",
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "warning.cli", "run", "--site", str(site), "--port", "0"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert out.returncode == 2, out.stderr
+    assert "E1" in out.stderr and "risk_grade 'high'" in out.stderr

@@ -12,7 +12,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 import tomllib
 from pathlib import Path
@@ -21,7 +20,7 @@ import asyncpg
 import httpx
 import orjson
 
-from tests.conftest import free_port
+from tests.conftest import free_port, warning_run
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "config" / "demo" / "site.toml"
@@ -49,20 +48,14 @@ async def test_sigterm_stops_within_10_s_with_the_pipeline_wedged(tmp_path):
     env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path)}
     log = open(tmp_path / "server.log", "ab")
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "warning.cli",
-            "run",
-            "--site",
+        warning_run(
             str(SITE),
+            port,
             "--data-dir",
             str(tmp_path),
-            "--port",
-            str(port),
             "--stall-after",
             "2",
-        ],
+        ),
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env,

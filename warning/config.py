@@ -276,10 +276,16 @@ def _enterprise(e: dict, eid: str, devices: tuple[str, ...], streets: dict[str, 
     col = e.get("collectors") or {}
     try:
         dusts = tuple(Dust(str(d["kind"]), str(d.get("explosion_class", ""))) for d in e.get("dusts", []))
-        collectors = Collectors(int(col.get("count", 0)), bool(col.get("wet", False)), str(col.get("type", "")))
-        workers = int(e.get("dust_workers", 0))
+        count, wet, workers = col.get("count", 0), col.get("wet", False), e.get("dust_workers", 0)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ConfigError(f"{where}: ledger fields: {exc}") from None
+    # the risk model weighs these (docs/risk.md): a wrong type is refused, not coerced ("false" is not false)
+    for name, v in (("collectors.count", count), ("dust_workers", workers)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ConfigError(f"{where}: {name} must be a whole number ≥ 0, not {v!r}")
+    if not isinstance(wet, bool):
+        raise ConfigError(f"{where}: collectors.wet must be true (wet) or false (dry), not {wet!r}")
+    collectors = Collectors(count, wet, str(col.get("type", "")))
     return Enterprise(
         eid,
         e.get("name", eid),

@@ -21,7 +21,10 @@ from datetime import datetime, timedelta
 
 from .i18n import N_, translate, word
 from .model import Severity
-from .report import ALERT_COLUMNS, _row, percentile
+from .report import ALERT_COLUMNS, _limits, _row, gather_risk, percentile, risk_sections
+from .report import to_csv as report_csv
+from .risk.config import RiskConfig
+from .risk.config import default as default_risk
 from .times import DEFAULT_TIMEZONE, local, zone
 
 VERDICTS = ("confirmed", "false_alarm", "maintenance")
@@ -30,11 +33,23 @@ CJK_FONTS = ["Noto Sans CJK SC", "WenQuanYi Zen Hei", "SimHei", "Microsoft YaHei
 COLOURS = {"blue": "#1f6fd1", "yellow": "#e3b600", "orange": "#f07c00", "red": "#d81e06"}
 
 
-async def gather(conn, start: float, end: float, names: Mapping[str, str] | None = None, tz: str | None = None) -> dict:
+async def gather(
+    conn,
+    start: float,
+    end: float,
+    names: Mapping[str, str] | None = None,
+    tz: str | None = None,
+    *,
+    risk: RiskConfig | None = None,
+    streets: Mapping[str, str] | None = None,
+) -> dict:
     rows = await conn.fetch(
         ALERT_COLUMNS + "WHERE opened_at >= to_timestamp($1) AND opened_at < to_timestamp($2)", start, end
     )
-    return summarise([_row(r) for r in rows], start, end, names, tz)
+    data = summarise([_row(r) for r in rows], start, end, names, tz)
+    data["risk"] = await gather_risk(conn, start, end, names, risk=risk, streets=streets)
+    data["risk_limits"] = _limits(risk or default_risk())
+    return data
 
 
 def week_of(t: float, tz: str | None) -> str:
@@ -146,7 +161,10 @@ def _cell(key, v) -> str:
 
 
 def to_csv(data: dict, which: str = "weeks", locale: str | None = None) -> str:
-    """``weeks``, ``enterprises``, ``points`` or ``verdicts``; headers in ``locale``."""
+    """``weeks``, ``enterprises``, ``points``, ``verdicts``, or ``warnings`` (risk warnings and
+    hazard reports by street, with overdue items and returns); headers in ``locale``."""
+    if which == "warnings":
+        return report_csv(data, "warning-streets", locale)
     buf = io.StringIO()
     w = csv.writer(buf)
     if which == "verdicts":
@@ -262,5 +280,6 @@ td,th{{border:1px solid #999;padding:.3em .6em;text-align:left}}img{{max-width:4
 <h2>{e(tr("Trend by week"))}</h2>{table(data["by_week"], WEEK_COLUMNS)}
 <h2>{e(tr("Enterprises that alarm most"))}</h2>{table(data["top_enterprises"], ENT_COLUMNS)}
 <h2>{e(tr("Points that alarm most"))}</h2>{table(data["top_points"], POINT_COLUMNS)}
+{risk_sections(data, locale, tz, items=False)}
 </body></html>
 """

@@ -32,6 +32,10 @@ from collections.abc import Mapping
 from . import times
 from .i18n import N_, translate, word
 from .model import Severity
+from .risk import figures as risk_figures
+from .risk.config import LEVELS, RiskConfig
+from .risk.config import default as default_risk
+from .store import risk as risk_store
 from .times import DEFAULT_TIMEZONE, local
 
 
@@ -62,11 +66,35 @@ def _row(r) -> dict:
     return {k: (float(v) if k in _TIMES and v is not None else v) for k, v in dict(r).items()}
 
 
+async def gather_risk(
+    conn,
+    start: float,
+    end: float,
+    names: Mapping[str, str] | None = None,
+    enterprises: list[str] | None = None,
+    *,
+    risk: RiskConfig | None = None,
+    streets: Mapping[str, str] | None = None,
+) -> dict:
+    """The loop's figures (warning.risk.figures): warnings by level and street, reply times
+    against the limits of ``risk`` (the server's model file; the defaults if None), overdue
+    items, returns, hazard reports received and closed."""
+    items, steps = await risk_store.span_items(conn, start, end, enterprises)
+    return risk_figures.summarise(items, steps, start, end, risk or default_risk(), names, streets)
+
+
 async def gather(
-    conn, start: float, end: float, names: Mapping[str, str] | None = None, enterprises: list[str] | None = None
+    conn,
+    start: float,
+    end: float,
+    names: Mapping[str, str] | None = None,
+    enterprises: list[str] | None = None,
+    *,
+    risk: RiskConfig | None = None,
+    streets: Mapping[str, str] | None = None,
 ) -> dict:
     """The report's figures; only of ``enterprises`` when given (a caller's scope); ``names``
-    name the enterprises."""
+    name the enterprises, ``streets`` the streets; ``risk`` gives the loop's limits."""
     alerts = await conn.fetch(
         ALERT_COLUMNS + "WHERE opened_at < to_timestamp($2) AND (opened_at >= to_timestamp($1) OR resolved_at IS NULL "
         "OR resolved_at >= to_timestamp($1)) AND ($3::text[] IS NULL OR enterprise = ANY($3))",
@@ -90,7 +118,7 @@ async def gather(
         end,
         enterprises,
     )
-    return summarise(
+    data = summarise(
         [_row(r) for r in alerts],
         {r["enterprise"]: r["n"] for r in escalations},
         [float(r["delay"]) for r in sent],
@@ -98,6 +126,13 @@ async def gather(
         end,
         names,
     )
+    data["risk"] = await gather_risk(conn, start, end, names, enterprises, risk=risk, streets=streets)
+    data["risk_limits"] = _limits(risk or default_risk())
+    return data
+
+
+def _limits(c: RiskConfig) -> dict[str, tuple[float, float]]:
+    return {lv: (c.sign_within[lv], c.reply_within[lv]) for lv in (*reversed(LEVELS), "report")}
 
 
 def _peak(a: dict) -> int:
@@ -223,18 +258,56 @@ OPEN_COLUMNS = (
     ("holder", N_("held by")),
     ("message", N_("message")),
 )
+#: the loop (issue 15): warnings and hazard reports by street, and one row per item
+RISK_STREET_COLUMNS = (
+    ("street", N_("street code")),
+    ("street_name", N_("street")),
+    ("red", "red"),
+    ("orange", "orange"),
+    ("yellow", "yellow"),
+    ("blue", "blue"),
+    ("warnings", N_("risk warnings")),
+    ("reports", N_("hazard reports")),
+    ("overdue", N_("overdue items")),
+    ("returns", N_("returns")),
+)
+RISK_ITEM_COLUMNS = (
+    ("id", N_("item no.")),
+    ("kind", N_("kind")),
+    ("enterprise", N_("enterprise code")),
+    ("enterprise_name", N_("enterprise")),
+    ("street_name", N_("street")),
+    ("level", N_("peak level")),
+    ("opened_at", N_("issued at")),
+    ("sign_s", N_("signed after (s)")),
+    ("sign_limit_s", N_("sign limit (s)")),
+    ("signed_late", N_("signed late")),
+    ("reply_s", N_("replied after (s)")),
+    ("reply_limit_s", N_("reply limit (s)")),
+    ("replied_late", N_("replied late")),
+    ("returns", N_("returns")),
+    ("escalations", N_("escalations")),
+    ("top_tier", N_("escalated to")),
+    ("state", N_("state at the end")),
+)
 CSV_FIELDS = tuple(k for k, _ in SUMMARY_COLUMNS)
 OPEN_FIELDS = tuple(k for k, _ in OPEN_COLUMNS)
+
+
+def _head(h: str, locale: str | None) -> str:
+    return word("severity", h, locale) if h in LEVELS else translate(h, locale)
 
 
 def _cell(key: str, v, locale: str | None, tz: str | None) -> str:
     if v is None:
         return ""
-    if key == "severity":
+    if key == "severity" or (key == "level" and v in LEVELS):
         return word("severity", v, locale)
+    if key in ("kind", "level", "state", "top_tier"):
+        return word("risk", v, locale) if v else ""
     if key == "rule":
         return word("rule", v, locale)
-    if key == "opened_at":
+    if key in ("opened_at", "closed_at"):
         return local(v, tz)
     if key == "sign_rate":
         return f"{v * 100:.0f}%"
@@ -245,17 +318,102 @@ def _cell(key: str, v, locale: str | None, tz: str | None) -> str:
     return str(v)
 
 
+CSV_TABLES = ("summary", "open", "warnings", "warning-streets")
+
+
+def _table(report: dict, which: str):
+    if which == "summary":
+        return SUMMARY_COLUMNS, report["by_enterprise_severity"]
+    if which == "open":
+        return OPEN_COLUMNS, report["carried_over"]
+    if which == "warnings":
+        return RISK_ITEM_COLUMNS, report["risk"]["items"]
+    return RISK_STREET_COLUMNS, report["risk"]["by_street"]
+
+
 def to_csv(report: dict, which: str = "summary", locale: str | None = None, tz: str | None = None) -> str:
-    """``summary``: alerts by enterprise and peak severity; ``open``: items carried over. Headers
-    in ``locale`` (zh-CN by default; ``en`` gives the field names)."""
+    """``summary``: alerts by enterprise and peak severity; ``open``: items carried over;
+    ``warnings``: the risk warnings and hazard reports received, one row each, with their sign
+    and reply times against the limits; ``warning-streets``: those by street. Headers in
+    ``locale`` (zh-CN by default; ``en`` gives the field names)."""
     buf = io.StringIO()
-    cols = SUMMARY_COLUMNS if which == "summary" else OPEN_COLUMNS
+    cols, rows = _table(report, which)
     w = csv.writer(buf)
     english = locale == "en"
-    w.writerow([k if english else translate(h, locale) for k, h in cols])
-    for row in report["by_enterprise_severity" if which == "summary" else "carried_over"]:
+    w.writerow([k if english else _head(h, locale) for k, h in cols])
+    for row in rows:
         w.writerow([_csv(k, row.get(k), locale, tz, english) for k, _ in cols])
     return buf.getvalue()
+
+
+def _dur(s: float, locale: str | None) -> str:
+    if s % 86400 == 0:
+        return translate("{n} d", locale, n=int(s // 86400))
+    if s % 3600 == 0:
+        return translate("{n} h", locale, n=int(s // 3600))
+    return translate("{n} min", locale, n=round(s / 60))
+
+
+def risk_figures_html(risk: dict, limits: dict, locale: str | None) -> str:
+    """The loop's figures as table rows (the shift and the monthly report show the same)."""
+    e = html.escape
+
+    def tr(msgid: str, **params) -> str:
+        return translate(msgid, locale, **params)
+
+    def fmt(v) -> str:
+        return "—" if v is None else f"{v:.0f}"
+
+    levels = "，".join(f"{word('severity', lv, locale)} {n}" for lv, n in risk["by_level"].items())
+    lim = "；".join(
+        f"{word('severity', lv, locale) if lv in LEVELS else word('risk', lv, locale)} "
+        f"{_dur(a, locale)} / {_dur(b, locale)}"
+        for lv, (a, b) in limits.items()
+    )
+    tiers = "，".join(f"{word('risk', t, locale)} {n}" for t, n in sorted(risk["escalations_by_tier"].items()))
+    rows = [
+        (tr("risk warnings issued, by peak level"), f"{risk['warnings']}（{levels}）"),
+        (tr("limits by level: sign / reply"), lim),
+        (tr("signed for: in time / late"), f"{risk['signed_in_time']} / {risk['signed_late']}"),
+        (tr("enterprise time to sign p50 / p90 (s)"), f"{fmt(risk['sign_p50'])} / {fmt(risk['sign_p90'])}"),
+        (tr("replied: in time / late"), f"{risk['replied_in_time']} / {risk['replied_late']}"),
+        (tr("enterprise time to reply p50 / p90 (s)"), f"{fmt(risk['reply_p50'])} / {fmt(risk['reply_p90'])}"),
+        (tr("overdue: not signed / not replied in time"), f"{risk['overdue_sign']} / {risk['overdue_reply']}"),
+        (tr("escalations by tier"), tiers or "0"),
+        (tr("returns (sent back to the enterprise)"), risk["returns"]),
+        (tr("risk warnings closed after review"), risk["warnings_closed"]),
+        (tr("hazard reports: received / closed"), f"{risk['reports_received']} / {risk['reports_closed']}"),
+        (tr("warnings and reports open at the end"), risk["open_at_end"]),
+    ]
+    return "".join(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in rows)
+
+
+def risk_sections(report: dict, locale: str | None, tz: str | None, *, items: bool = True) -> str:
+    """The report's loop part (empty for figures gathered without it)."""
+    if "risk" not in report:
+        return ""
+    e = html.escape
+    r = report["risk"]
+    out = (
+        f"<h2>{e(translate('Risk warnings and the enterprises replies', locale))}</h2>"
+        f"<table>{risk_figures_html(r, report['risk_limits'], locale)}</table>"
+        f"<h2>{e(translate('Risk warnings and hazard reports by street', locale))}</h2>"
+        + html_table(r["by_street"], RISK_STREET_COLUMNS, locale, tz)
+    )
+    if items:
+        out += f"<h2>{e(translate('Risk warnings and hazard reports received', locale))}</h2>" + html_table(
+            r["items"], RISK_ITEM_COLUMNS, locale, tz
+        )
+    return out
+
+
+def html_table(rows, cols, locale: str | None, tz: str | None) -> str:
+    e = html.escape
+    head = "".join(f"<th>{e(_head(h, locale))}</th>" for _, h in cols)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{e(_cell(k, r.get(k), locale, tz))}</td>" for k, _ in cols) + "</tr>" for r in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _csv(key, v, locale, tz, english) -> str:
@@ -318,5 +476,6 @@ td,th{{border:1px solid #999;padding:.3em .6em;text-align:left}}</style></head><
 <h2>{e(tr("四早 figures"))}</h2><table>{fig}</table>
 <h2>{e(tr("Alerts by enterprise and peak severity"))}</h2>{table(report["by_enterprise_severity"], SUMMARY_COLUMNS)}
 <h2>{e(tr("Open items carried over to the next shift"))}</h2>{table(report["carried_over"], OPEN_COLUMNS)}
+{risk_sections(report, locale, tz)}
 </body></html>
 """

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 import uvicorn
+from starlette.applications import Starlette
 
 from .config import Site, config_dir, load_kinds, public_labels
 from .live import LiveLedger
@@ -90,10 +92,10 @@ class Server:
         self.site = site
         self.settings = settings
         self.embedded: EmbeddedPostgres | None = None
-        self.pool = None
+        self.pool: asyncpg.Pool | None = None
         self.dsn: str | None = None
         self.runtime: EmbeddedRuntime | KafkaGateway | None = None
-        self.app = None
+        self.app: Starlette | None = None
         self.uvicorn: uvicorn.Server | None = None
         self._serving: asyncio.Task | None = None
         self._background: list[asyncio.Task] = []
@@ -112,9 +114,9 @@ class Server:
             self.embedded = EmbeddedPostgres(s.data_dir)
             dsn = await asyncio.to_thread(self.embedded.start)
             log.info("embedded PostgreSQL in %s", self.embedded.pgdata)
-        self.pool = await connect_pool(dsn)
+        self.pool = pool = await connect_pool(dsn)
         self.dsn = dsn
-        async with self.pool.acquire() as conn:  # today's partitions exist before the first request
+        async with pool.acquire() as conn:  # today's partitions exist before the first request
             await timeparts.ensure_ahead(conn, datetime.now(UTC), adopt=True)
         # The store's ledger is the running site (warning.live: the site file seeds it, then
         # its own changes are imported at start); the admin API changes it live.
@@ -171,13 +173,13 @@ class Server:
             state.mqtt = self.mqtt
             self._background.append(asyncio.create_task(self.mqtt.run()))
         state.uploads = s.uploads or ((s.data_dir or default_data_dir()) / "uploads")
-        self.risk = RiskService(self.site, self.pool, hub, load_risk(s.risk))
+        self.risk = RiskService(self.site, self.pool, hub, load_risk(s.risk), runtime=self.runtime)
         await self.risk.start()
         state.risk = self.risk
-        self.app = build_app(state)
+        self.app = app = build_app(state)
         lim = s.limits
         config = uvicorn.Config(
-            self.app,
+            app,
             host=s.host,
             port=s.port,
             http=protocol_with(lim),
@@ -194,7 +196,8 @@ class Server:
             forwarded_allow_ips="",
         )
         self.uvicorn = uvicorn.Server(config)
-        self.uvicorn.capture_signals = contextlib.nullcontext  # the CLI owns signals, for an orderly stop
+        # the CLI owns signals, for an orderly stop
+        self.uvicorn.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
         self._serving = asyncio.create_task(self.uvicorn.serve())
         while not self.uvicorn.started:
             if self._serving.done():
@@ -203,7 +206,16 @@ class Server:
             await asyncio.sleep(0.02)
 
     @property
+    def db(self) -> asyncpg.Pool:
+        """The pool, once started."""
+        if self.pool is None:
+            raise RuntimeError("the server is not started")
+        return self.pool
+
+    @property
     def port(self) -> int:
+        if self.uvicorn is None:
+            raise RuntimeError("the server is not started")
         sock = self.uvicorn.servers[0].sockets[0]
         return sock.getsockname()[1]
 
@@ -213,14 +225,16 @@ class Server:
         if self.runtime is not None:
             await self.runtime.reconfigure(site, actor)
         self.site = site
+        if self.risk is not None:
+            self.risk.use_site(site)
         if self.state is not None:
             self.state.site = site
             self.state.auth.use_site(site)
-        async with self.pool.acquire() as conn:
+        async with self.db.acquire() as conn:
             self.tokens.use_site(site, await token_store.rows(conn))
 
     async def _refresh_tokens(self) -> None:
-        async with self.pool.acquire() as conn:
+        async with self.db.acquire() as conn:
             self.tokens.rebuild(await token_store.rows(conn))
 
     async def _token_loop(self) -> None:

@@ -92,7 +92,9 @@ class SilenceChange:
 
 @dataclass(frozen=True, slots=True)
 class SystemFinding:
-    """An operations finding on ``_system/<device>/<point>`` (``severity`` None: it cleared)."""
+    """An operations finding on ``_system/<device>/<point>`` (``severity`` None: it cleared); or,
+    with ``enterprise``, a finding of a rule outside the points' detectors about that enterprise
+    (an overdue dust-cleaning area, issue 15): its alarm lives with the enterprise's own."""
 
     device: str
     point: str
@@ -101,9 +103,11 @@ class SystemFinding:
     value: float
     message: str
     at: float
+    enterprise: str = SYSTEM
 
     def to_json(self) -> dict:
         return {
+            "enterprise": self.enterprise,
             "device": self.device,
             "point": self.point,
             "rule": self.rule,
@@ -124,6 +128,7 @@ class SystemFinding:
             float(d["value"]),
             str(d["message"]),
             float(d["at"]),
+            str(d.get("enterprise", SYSTEM)),
         )
 
 
@@ -270,7 +275,8 @@ class Step:
             p.router.set_silences(item.silences)
         elif isinstance(item, SystemFinding):
             finding = Finding(item.rule, item.severity, item.at, item.value, item.message)
-            self._route(p.engine.observe(PointRef(SYSTEM, item.device, item.point), finding), item.at, replay, out)
+            ref = PointRef(item.enterprise, item.device, item.point)
+            self._route(p.engine.observe(ref, finding), item.at, replay, out)
         elif isinstance(item, PointsChange):
             self._route(p.reconfigure(item.points, item.at, item.actor), item.at, replay, out)
             out.replies.append(reply(item.id))

@@ -24,7 +24,7 @@ class TokenRegistry:
         self.from_site = {d: e.id for e in site.enterprises.values() for d in e.token_digests}
         self.rebuild(rows)
 
-    def get(self, digest: str, default=None):
+    def get(self, digest: str, default: None = None, /) -> str | None:
         return self.by_digest.get(digest, default)
 
     def rebuild(self, rows: Iterable[tuple[str, str, bool]]) -> None:

@@ -7,9 +7,11 @@ embedded server in ``--data-dir``, adopted if a ``warning run`` holds it). The s
 enterprises and gives the time zone that times without one are read in (``[site] timezone``,
 default Asia/Shanghai). Headers are Chinese; ``--locale en`` for English.
 
-Shift: ``report.html``, ``summary.csv`` (alerts by enterprise and peak severity) and
-``open.csv`` (items carried over). Monthly: ``monthly.html`` (with charts) and
-``monthly-weeks.csv``, ``monthly-enterprises.csv``, ``monthly-points.csv``, ``monthly-verdicts.csv``.
+Shift: ``report.html``, ``summary.csv`` (alerts by enterprise and peak severity),
+``open.csv`` (items carried over), ``warnings.csv`` (risk warnings and hazard reports received,
+with sign and reply times against the limits) and ``warning-streets.csv`` (those by street).
+Monthly: ``monthly.html`` (with charts) and ``monthly-weeks.csv``, ``monthly-enterprises.csv``,
+``monthly-points.csv``, ``monthly-verdicts.csv``, ``monthly-warnings.csv`` (by street).
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ def register(sub) -> None:
     p.add_argument("--demo", action="store_true", help="use the demo's site file")
     p.add_argument("--locale", default=None, help="zh-CN (default) or en")
     p.add_argument("--site-name", default=None, help="title for the HTML page (default: the site's name)")
+    p.add_argument(
+        "--risk", default=None, help="the risk model's file, for the loop's limits (default as `warning run`)"
+    )
     p.set_defaults(func=lambda args: asyncio.run(_report(args)))
 
 
@@ -107,21 +112,35 @@ async def _report(args) -> int:
     if end <= start:
         print("--from must be before --to", file=sys.stderr)
         return 2
+    from ..risk.config import RiskConfigError
+    from ..server import load_risk
+
+    try:  # the loop's limits, from the same file the server reads (docs/risk.md)
+        risk = load_risk(args.risk)
+    except RiskConfigError as exc:
+        print(f"risk model: {exc}", file=sys.stderr)
+        return 2
+    streets = {s.id: s.name for s in site.streets.values()} if site is not None else {}
     async with _store.connection(args) as conn:
         data = await (
-            monthly.gather(conn, start, end, names, tz) if args.monthly else report.gather(conn, start, end, names)
+            monthly.gather(conn, start, end, names, tz, risk=risk, streets=streets)
+            if args.monthly
+            else report.gather(conn, start, end, names, risk=risk, streets=streets)
         )
     args.out.mkdir(parents=True, exist_ok=True)
     if args.monthly:
         (args.out / "monthly.html").write_text(monthly.to_html(data, title, loc, tz), encoding="utf-8")
-        for which in ("weeks", "enterprises", "points", "verdicts"):
+        for which in ("weeks", "enterprises", "points", "verdicts", "warnings"):
             (args.out / f"monthly-{which}.csv").write_text(monthly.to_csv(data, which, loc), encoding="utf-8")
         print(translate("wrote {path}", loc, path=f"{args.out / 'monthly.html'}, monthly-*.csv"))
         return 0
     (args.out / "report.html").write_text(report.to_html(data, title, loc, tz), encoding="utf-8")
     (args.out / "summary.csv").write_text(report.to_csv(data, "summary", loc, tz), encoding="utf-8")
     (args.out / "open.csv").write_text(report.to_csv(data, "open", loc, tz), encoding="utf-8")
+    (args.out / "warnings.csv").write_text(report.to_csv(data, "warnings", loc, tz), encoding="utf-8")
+    (args.out / "warning-streets.csv").write_text(report.to_csv(data, "warning-streets", loc, tz), encoding="utf-8")
     t = data["totals"]
+    r = data["risk"]
     rate = "—" if t["sign_rate"] is None else f"{t['sign_rate'] * 100:.0f}%"
     print(
         translate(
@@ -134,7 +153,21 @@ async def _report(args) -> int:
             overdue=t["overdue"],
             escalations=t["escalations"],
             open=t["carried_over"],
-            path=f"{args.out / 'report.html'}, summary.csv, open.csv ({_store.describe(args)})",
+            path=f"{args.out / 'report.html'}, summary.csv, open.csv, warnings.csv, warning-streets.csv "
+            f"({_store.describe(args)})",
+        )
+    )
+    print(
+        translate(
+            "{warnings} risk warnings, {late} replied late, {overdue} overdue, {returns} returns; "
+            "hazard reports {received} received, {closed} closed",
+            loc,
+            warnings=r["warnings"],
+            late=r["replied_late"],
+            overdue=r["overdue_sign"] + r["overdue_reply"],
+            returns=r["returns"],
+            received=r["reports_received"],
+            closed=r["reports_closed"],
         )
     )
     return 0

@@ -118,6 +118,15 @@ async def _run(args) -> int:
         print(f"no site file at {site_path}: pass --site, or try --demo", file=sys.stderr)
         return 2
     site = load_site(site_path)
+    from ..risk.config import RiskConfigError
+    from ..risk.standing import StandingError, standings
+    from ..server import load_risk
+
+    try:  # the risk model's file, and the ledger fields it weighs: refused here with their names
+        standings(site.enterprises.values(), load_risk(args.risk))
+    except (RiskConfigError, StandingError) as exc:
+        print(f"risk model: {exc}", file=sys.stderr)
+        return 2
     problem = public_url_problem(args.demo, os.environ)
     if problem:
         log.warning(problem)

@@ -59,6 +59,7 @@ class RiskConfig:
     report_max_text: int
     photo_max_bytes: int
     form_ttl: float  #: seconds a public form's token (and its challenge) stays good
+    cleaning_alarm: str | None = "yellow"  #: the overdue-cleaning alarm's severity; None: no alarm, the term only
 
     def hazard_class(self, kind: str, rule: str) -> str:
         """A rule about the measurement is ``sensor`` whatever the point; else the point's kind decides."""
@@ -133,6 +134,7 @@ DEFAULTS: MappingProxyType = MappingProxyType(
             "unclosed_cap": 9.0,
             "unclosed_window": 604800.0,
             "offline_rules": ["offline"],
+            "cleaning_alarm": "yellow",
         },
         "loop": {
             "tiers": ["street", "district", "bureau"],
@@ -205,6 +207,9 @@ def from_dict(data: dict) -> RiskConfig:
     cap = al["repeat_cap"]
     if isinstance(cap, bool) or not isinstance(cap, int) or cap < 0:
         raise RiskConfigError("[alarms] repeat_cap: a non-negative integer is expected")
+    alarm = cx["cleaning_alarm"]
+    if alarm not in (*LEVELS, ""):
+        raise RiskConfigError('[context] cleaning_alarm: one of blue, yellow, orange, red, or "" (no alarm)')
     pb = s["public"]
     for key in ("reports_per_address", "report_max_text", "photo_max_bytes"):
         v = pb[key]
@@ -248,6 +253,7 @@ def from_dict(data: dict) -> RiskConfig:
         report_max_text=pb["report_max_text"],
         photo_max_bytes=pb["photo_max_bytes"],
         form_ttl=_num("public", "form_ttl", pb["form_ttl"], positive=True),
+        cleaning_alarm=alarm or None,
     )
 
 

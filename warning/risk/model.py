@@ -24,6 +24,7 @@ import pickle
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from .cleaning import RULE as CLEANING_RULE
 from .config import LEVELS, RiskConfig
 
 NAMES = {i: name for i, name in enumerate(LEVELS, 1)}  #: 1..4 -> blue..red
@@ -34,7 +35,9 @@ CLASS_ZH = {"ignition": "点火源", "process": "工艺", "sensor": "传感器",
 
 @dataclass(frozen=True, slots=True)
 class Standing:
-    """An enterprise's standing risk, from its ledger (台账); every field has a harmless default."""
+    """An enterprise's standing risk, from its ledger (台账), built and checked by
+    :func:`warning.risk.standing.standing_of` (a value the model has no weight for is refused
+    there). An empty class or grade means "not recorded" and adds nothing."""
 
     explosion_classes: tuple[str, ...] = ()  #: of its dusts, e.g. ("St2",)
     dust_workers: int = 0
@@ -44,7 +47,9 @@ class Standing:
 
 @dataclass(frozen=True, slots=True)
 class AlarmChange:
-    """One alert event of the alarm layer, as the model needs it. ``level`` 0: resolved."""
+    """One alert event of the alarm layer, as the model needs it. ``level`` 0: the alarm's
+    condition is over (``cleared``) or the alarm was lifted (``resolved``): it no longer counts
+    as live, whether or not a person has signed for it yet (the loop follows that, not the score)."""
 
     at: float
     alert: str  #: the alarm's id
@@ -52,7 +57,7 @@ class AlarmChange:
     device: str
     point: str
     rule: str
-    level: int  #: 1 blue .. 4 red; 0 when the alarm was resolved
+    level: int  #: 1 blue .. 4 red; 0 when its condition cleared or it was lifted
     kind: str = ""  #: the point's kind (config/kinds.toml); "" for a device-level rule
     raised: bool = False  #: True for the event that opened the alarm (counts as a repeat later)
 
@@ -138,6 +143,7 @@ class _Open:
 class _Enterprise:
     alarms: dict[str, _Open] = field(default_factory=dict)
     raises: dict[tuple[str, str, str], list[float]] = field(default_factory=dict)
+    cleared: dict[str, float] = field(default_factory=dict)  #: alarms whose condition ended, and when
     overdue_areas: int = 0
     unclosed: int = 0
     warning: Warning | None = None
@@ -152,16 +158,19 @@ class RiskModel:
 
     # -- inputs --------------------------------------------------------------------------------
     def observe(self, ch: AlarmChange) -> list[WarningEvent]:
+        if ch.rule == CLEANING_RULE:
+            return []  # an overdue-cleaning alarm: its area is counted once, as the context term
         e = self.ents.setdefault(ch.enterprise, _Enterprise())
         if ch.level <= 0:
-            e.alarms.pop(ch.alert, None)
+            if e.alarms.pop(ch.alert, None) is not None:
+                e.cleared[ch.alert] = ch.at  # if its condition comes back, that is a repeat
         else:
             cur = e.alarms.get(ch.alert)
             if cur is None:
                 key = (ch.device, ch.point, ch.rule)
                 past = [x for x in e.raises.get(key, ()) if x > ch.at - self.config.repeat_window and x < ch.at]
                 cur = _Open(ch.device, ch.point, ch.rule, ch.level, ch.kind, ch.at, len(past))
-                if ch.raised:
+                if ch.raised or e.cleared.pop(ch.alert, None) is not None:
                     e.raises[key] = (past + [ch.at])[-(self.config.repeat_cap + 1) :]
                 e.alarms[ch.alert] = cur
             cur.level = ch.level
@@ -181,10 +190,15 @@ class RiskModel:
     def tick(self, now: float) -> list[WarningEvent]:
         """Re-score every enterprise with something open: durations grow, holds run out."""
         out: list[WarningEvent] = []
+        horizon = now - self.config.repeat_window
         for eid, e in list(self.ents.items()):
+            if e.cleared:  # bounded: a condition over for longer than the repeat window is no repeat
+                e.cleared = {a: t for a, t in e.cleared.items() if t > horizon}
+            if e.raises:
+                e.raises = {k: v for k, v in e.raises.items() if v and v[-1] > horizon}
             if e.warning is not None or e.alarms or e.overdue_areas:
                 out += self._step(eid, e, now)
-            elif not e.raises and not e.unclosed:
+            elif not e.raises and not e.unclosed and not e.cleared:
                 del self.ents[eid]  # nothing to remember: keep the state bounded
         return out
 
@@ -226,7 +240,7 @@ class RiskModel:
         alarms = sum(t[2] for t in terms)
         if alarms > 0:
             s = self.standing.get(enterprise, Standing())
-            ex = max((c.explosion_class.get(x, 0.0) for x in s.explosion_classes), default=0.0)
+            ex = max((c.explosion_class[x] for x in s.explosion_classes), default=0.0)
             standing: tuple[tuple[str, float], ...] = (
                 ("粉尘爆炸等级 " + "/".join(s.explosion_classes), ex),
                 (
@@ -234,7 +248,7 @@ class RiskModel:
                     min(c.dust_workers_cap, c.dust_workers_per_10 * s.dust_workers / 10),
                 ),
                 (f"干式除尘器 {s.dry_collectors} 台", c.dry_collectors if s.dry_collectors else 0.0),
-                (f"静态风险等级 {s.risk_grade}", c.risk_grade.get(s.risk_grade, 0.0)),
+                (f"静态风险等级 {s.risk_grade}", c.risk_grade[s.risk_grade] if s.risk_grade else 0.0),
             )
             for label, f in standing:
                 if f > 0:

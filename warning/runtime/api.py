@@ -10,6 +10,7 @@ from typing import Protocol
 from ..ingest import Parsed
 from ..policy.silences import Silence
 from ..site import Site
+from ..step import SystemFinding
 
 
 class Runtime(Protocol):
@@ -57,6 +58,11 @@ class Runtime(Protocol):
 
     async def reload_silences(self) -> None:
         """The silences changed in the store: apply them before the next alert."""
+        ...
+
+    async def finding(self, f: SystemFinding) -> None:
+        """A finding of a rule outside the points' detectors (``f.enterprise``'s: an overdue
+        dust-cleaning area), applied in order with that enterprise's inputs; severity None clears it."""
         ...
 
     def open_alerts_json(self) -> list[dict]:

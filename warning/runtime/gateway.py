@@ -45,6 +45,7 @@ from ..notify.outbox import OutboxWorker
 from ..platforms.push import push_codes
 from ..policy.router import Router
 from ..policy.silences import Silence
+from ..step import SystemFinding
 from ..store import alerts as alert_store
 from ..store import notifications as notify_store
 from ..store.registry import sync_points
@@ -217,6 +218,10 @@ class KafkaGateway:
         """Not live in the distributed runtime yet (issue 14 item 6): the workers own the
         pipeline and take a changed ledger at their next start; this gateway says so."""
         log.warning("ledger changed by %s: the distributed runtime applies it at the workers' next start", actor)
+
+    async def finding(self, f: SystemFinding) -> None:
+        """Into the enterprise's own partition: its owner applies it with the enterprise's inputs."""
+        await self._send(records.encode_ops(f.to_json(), f.at), f.enterprise)
 
     async def reload_silences(self) -> None:
         """Tell every partition's owner to re-read the silences."""

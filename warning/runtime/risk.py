@@ -23,15 +23,23 @@ from collections.abc import Callable
 
 import asyncpg
 
+from ..alerts import AlertError, AlertNotFound
+from ..i18n import translate
 from ..model import Severity
+from ..risk.cleaning import DEVICE as CLEANING_DEVICE
+from ..risk.cleaning import RULE as CLEANING_RULE
 from ..risk.cleaning import overdue
 from ..risk.config import LEVELS, RiskConfig
 from ..risk.loop import Loop, LoopError, LoopEvent
 from ..risk.model import NAMES, AlarmChange, RiskModel, WarningEvent, WarningKind
+from ..risk.standing import problems, standings
 from ..site import Site
+from ..step import SystemFinding
 from ..store import notifications as notify_store
 from ..store import risk as risk_store
+from ..times import local
 from ..web.hub import Hub
+from .api import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +59,7 @@ class RiskService:
         *,
         tick: float = 1.0,
         clock: Callable[[], float] = time.time,
+        runtime: Runtime | None = None,
     ) -> None:
         self.site = site
         self.pool = pool
@@ -58,7 +67,9 @@ class RiskService:
         self.config = config
         self.tick_every = tick
         self.clock = clock
-        self.model = RiskModel(config)
+        # the ledger's fields the model weighs, checked: a bad value stops the start with its name
+        self.standing = standings(site.enterprises.values(), config)
+        self.model = RiskModel(config, self.standing)
         self.loop = Loop(config)
         self.kinds = {(p.ref.enterprise, p.ref.device, p.ref.point): p.kind for p in site.points}
         self.item_of: dict[str, str] = {}  #: enterprise -> its open warning item (one at a time)
@@ -68,6 +79,26 @@ class RiskService:
         self.overflow = False  #: the inbox overflowed: resync from the store
         self.wake = asyncio.Event()
         self.last_cleaning = 0.0
+        self.runtime = runtime  #: raises the overdue-cleaning alarms (None: the model's term only)
+        self.cleaning_raised: set[tuple[str, str]] | None = None  #: (enterprise, area) with an open alarm
+
+    def use_site(self, site: Site) -> None:
+        """The ledger changed (warning.live): new streets, kinds and standing risk from now on.
+        The ledger's own checks refuse bad values before this; one that still reaches here
+        keeps that enterprise's previous standing and is logged with its fields named."""
+        fresh = {}
+        for ent in site.enterprises.values():
+            bad = problems(ent, self.config)
+            if bad:
+                log.error("risk: enterprise %s keeps its previous standing risk: %s", ent.id, "; ".join(bad))
+                if ent.id in self.standing:
+                    fresh[ent.id] = self.standing[ent.id]
+            else:
+                fresh.update(standings([ent], self.config))
+        self.site = site
+        self.kinds = {(p.ref.enterprise, p.ref.device, p.ref.point): p.kind for p in site.points}
+        self.standing = fresh
+        self.model.standing = fresh
 
     # -- life ----------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -103,9 +134,10 @@ class RiskService:
         self.overflow = False
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(
-                "SELECT id, enterprise, device, point, rule, severity, opened_at FROM alerts WHERE state <> 'resolved'"
+                "SELECT id, enterprise, device, point, rule, severity, opened_at FROM alerts "
+                "WHERE state <> 'resolved' AND condition_active"
             )
-        self.model = RiskModel(self.config)
+        self.model = RiskModel(self.config, self.standing)
         now = self.clock()
         for r in rows:
             self.model.observe(
@@ -151,13 +183,14 @@ class RiskService:
 
     def _change(self, ev: dict) -> AlarmChange | None:
         kind = ev.get("kind")
-        if kind not in ("raised", "updated", "resolved"):
+        if kind not in ("raised", "updated", "cleared", "resolved"):
             return None  # officers' steps do not change the risk
         a = ev.get("alert")
         if not isinstance(a, dict) or a.get("enterprise") not in self.site.enterprises:
             return None  # not an alert event, or the _system partition's (the watchdog): no enterprise's risk
         try:  # the hub carries what publishers give it: an event not shaped like an alert's is skipped
-            level = 0 if kind == "resolved" else int(Severity.parse(a["severity"]))
+            # cleared: the condition is over; the alarm stays open for a person to sign, but is no longer live risk
+            level = 0 if kind in ("resolved", "cleared") else int(Severity.parse(a["severity"]))
             return AlarmChange(
                 float(ev["at"]),
                 a["id"],
@@ -209,11 +242,63 @@ class RiskService:
 
     async def _cleaning(self, now: float) -> None:
         async with self.pool.acquire() as conn:
-            late = overdue(await risk_store.areas(conn, None), now)
+            areas = await risk_store.areas(conn, None)
+        late = overdue(areas, now)
         out: list[WarningEvent] = []
         for eid in set(late) | {e for e, s in self.model.ents.items() if s.overdue_areas}:
             out += self.model.set_context(eid, now, overdue_areas=len(late.get(eid, ())))
         await self._handle(out, now)
+        await self._cleaning_alarms(areas, late, now)
+
+    async def _cleaning_alarms(self, areas: list[dict], late: dict[str, list[str]], now: float) -> None:
+        """An overdue area is an alarm of its own (besides the model's context term): raised
+        through the runtime on ``<enterprise>/cleaning/<area>``, so it escalates, notifies and is
+        signed for like any other; a cleaning recorded clears and lifts it, by who checked in."""
+        if self.runtime is None or self.config.cleaning_alarm is None:
+            return
+        if self.cleaning_raised is None:  # after a start: the open ones in the store
+            async with self.pool.acquire() as conn:
+                rows = await conn.fetch(
+                    "SELECT enterprise, point FROM alerts WHERE device = $1 AND rule = $2 AND state <> 'resolved'",
+                    CLEANING_DEVICE,
+                    CLEANING_RULE,
+                )
+            self.cleaning_raised = {(r["enterprise"], r["point"]) for r in rows}
+        by_key = {(a["enterprise"], a["area"]): a for a in areas}
+        now_late = {(e, area) for e, names in late.items() for area in names if e in self.site.enterprises}
+        sev = Severity.parse(self.config.cleaning_alarm)
+        for e, area in sorted(now_late - self.cleaning_raised):
+            a = by_key[(e, area)]
+            since = (a["last_at"] or now - a["interval_s"]) + a["interval_s"]
+            text = translate(
+                "dust cleaning overdue: area {area}, due every {hours} h, last cleaned {last}",
+                None,
+                area=area,
+                hours=f"{a['interval_s'] / 3600:g}",
+                last=local(a["last_at"], self.site.timezone) if a["last_at"] else translate("never", None),
+            )
+            await self.runtime.finding(
+                SystemFinding(CLEANING_DEVICE, area, CLEANING_RULE, sev, round((now - since) / 3600, 2), text, now, e)
+            )
+            self.cleaning_raised.add((e, area))
+        for e, area in sorted(self.cleaning_raised - now_late):
+            gone = by_key.get((e, area))  # None: the area was removed
+            who = (gone or {}).get("last_who") or "system"
+            note = translate("dust cleaning recorded by {who}", None, who=who)
+            await self.runtime.finding(SystemFinding(CLEANING_DEVICE, area, CLEANING_RULE, None, 0.0, note, now, e))
+            async with self.pool.acquire() as conn:
+                aid = await conn.fetchval(
+                    "SELECT id FROM alerts WHERE enterprise = $1 AND device = $2 AND point = $3 AND rule = $4 "
+                    "AND state <> 'resolved'",
+                    e,
+                    CLEANING_DEVICE,
+                    area,
+                    CLEANING_RULE,
+                )
+            if aid is not None:
+                with contextlib.suppress(AlertNotFound, AlertError):  # a person lifted it meanwhile
+                    await self.runtime.act("resolve", aid, who, note)
+            self.cleaning_raised.discard((e, area))
 
     # -- model -> loop -------------------------------------------------------------------------
     async def _handle(self, events: list[WarningEvent], now: float) -> None:

@@ -254,3 +254,47 @@ async def areas(conn: asyncpg.Connection, enterprises: list[str] | None) -> list
         }
         for r in rows
     ]
+
+
+# -- the reports' figures ----------------------------------------------------------------------
+async def span_items(
+    conn: asyncpg.Connection, start: float, end: float, enterprises: list[str] | None = None
+) -> tuple[list[dict], dict[str, list[dict]]]:
+    """Items opened before ``end`` and not closed before ``start`` (of ``enterprises`` when
+    given), and their steps by item id in order: what warning.risk.figures summarises."""
+    rows = await conn.fetch(
+        "SELECT id, kind, enterprise, street, level, peak, state, opened_at, closed_at FROM risk_items "
+        "WHERE opened_at < to_timestamp($2) AND (closed_at IS NULL OR closed_at >= to_timestamp($1)) "
+        "AND ($3::text[] IS NULL OR enterprise = ANY($3)) ORDER BY opened_at",
+        start,
+        end,
+        enterprises,
+    )
+    items = [
+        {
+            "id": r["id"],
+            "kind": r["kind"],
+            "enterprise": r["enterprise"],
+            "street": r["street"],
+            "level": r["level"],
+            "peak": r["peak"],
+            "state": r["state"],
+            "opened_at": epoch(r["opened_at"]),
+            "closed_at": epoch(r["closed_at"]),
+        }
+        for r in rows
+    ]
+    steps: dict[str, list[dict]] = {}
+    for s in await conn.fetch(
+        "SELECT item_id, action, at, actor, data FROM risk_steps WHERE item_id = ANY($1) ORDER BY item_id, seq",
+        [i["id"] for i in items],
+    ):
+        steps.setdefault(s["item_id"], []).append(
+            {
+                "action": s["action"],
+                "at": epoch(s["at"]),
+                "actor": s["actor"],
+                "data": None if s["data"] is None else orjson.loads(s["data"]),
+            }
+        )
+    return items, steps

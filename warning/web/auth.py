@@ -22,6 +22,7 @@ import asyncio
 import hashlib
 import secrets
 from dataclasses import dataclass
+from typing import Protocol
 
 from starlette.requests import HTTPConnection
 
@@ -56,11 +57,19 @@ def fingerprint(user: User) -> str:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
+class EnterpriseLookup(Protocol):
+    """Token digest -> enterprise id: the site's digests, or the live registry (warning.tokens)
+    that adds the tokens issued and revoked at run time."""
+
+    def get(self, digest: str, default: None = None, /) -> str | None: ...
+
+
 class Auth:
     def __init__(self, site: Site, sessions: Sessions, *, throttle: LoginThrottle | None = None):
         self.site = site
         self.sessions = sessions
-        self.enterprise_by_digest = {d: e.id for e in site.enterprises.values() for d in e.token_digests}
+        from_site: dict[str, str] = {d: e.id for e in site.enterprises.values() for d in e.token_digests}
+        self.enterprise_by_digest: EnterpriseLookup = from_site
         self.user_by_digest = {u.api_token_digest: u for u in site.users.values() if u.api_token_digest}
         self.throttle = throttle or LoginThrottle()
         # Same scheme and cost as real hashes (security.hash_password), so a miss costs a real check.

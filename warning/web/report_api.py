@@ -37,12 +37,18 @@ def routes(state):
             return json_error(400, translate("format must be json, csv or html", loc))
         async with state.pool.acquire() as conn:
             data = await report.gather(
-                conn, start, end, {e.id: e.name for e in site.enterprises.values()}, scope_of(request).sql_filter()
+                conn,
+                start,
+                end,
+                {e.id: e.name for e in site.enterprises.values()},
+                scope_of(request).sql_filter(),
+                risk=state.risk.config if state.risk is not None else None,
+                streets={s.id: s.name for s in site.streets.values()},
             )
         if fmt == "csv":
             table = q.get("table", "summary")
-            if table not in ("summary", "open"):
-                return json_error(400, translate("table must be summary or open", loc))
+            if table not in report.CSV_TABLES:
+                return json_error(400, translate("table must be summary, open, warnings or warning-streets", loc))
             return Response(
                 report.to_csv(data, table, loc, tz),
                 media_type="text/csv; charset=utf-8",

@@ -242,6 +242,8 @@ def routes(state):
             return json_error(400, str(exc))
         async with state.pool.acquire() as conn:
             await risk_store.set_area(conn, ent, area, float(interval))
+        if svc() is not None:
+            svc().last_cleaning = 0.0  # judged on the next tick: a new area never cleaned is overdue
         return json_response({"enterprise": ent, "area": area, "interval_s": float(interval)}, status=201)
 
     async def check_in(request: Request) -> Response:

@@ -41,7 +41,7 @@ from ...notify.outbox import OutboxWorker
 from ...pipeline import SHARDS, Pipeline
 from ...platforms.push import push_codes
 from ...policy.silences import Silence
-from ...step import Command, DeadLetter, PointsChange, SilenceChange, Step
+from ...step import Command, DeadLetter, PointsChange, SilenceChange, Step, SystemFinding
 from ...store import checkpoints
 from ...store import notifications as notify_store
 from ...store import silences as silence_store
@@ -254,6 +254,11 @@ class EmbeddedRuntime:
             silences = await silence_store.active(conn, self.clock())
         assert self.loop is not None
         self.loop.inbox.put_nowait(SilenceChange(silences, self.clock()))
+
+    async def finding(self, f: SystemFinding) -> None:
+        if self.loop is None:
+            raise Overloaded("not started", 2)
+        self.loop.inbox.put_nowait(f)
 
     async def _dead_letter(self, row: dict) -> None:
         assert self.loop is not None

@@ -1,7 +1,11 @@
-// 值班预警大屏 The big screen (and its phone layout): counts, the four-colour risk map, the shift
-// trend, counts by enterprise, the live alert list, sound and pop-ups for new orange/red alerts
-// (each with its own 签收), signing for alerts. ?kiosk=1: no chrome, the list pages by itself.
-// Data: /api/v1/dash/site, /map and /trend over HTTP, alerts over /ws.
+// 值班预警大屏 The big screen (and its phone layout): risk warnings first (风险预警, one per
+// enterprise in its colour, on the board and on the four-colour map), then the alarms: counts,
+// the shift trend, counts by enterprise, the live alert list, sound and pop-ups for new
+// orange/red alerts (each with its own 签收), signing for alerts. An enterprise's alarms are one
+// click away (its row's alarm count and its dot lead to its page). ?kiosk=1: no chrome, the
+// list pages by itself. Data: /api/v1/dash/site, /map, /trend and /api/v1/warnings over HTTP
+// (re-read shortly after every alert event, since warnings follow the alarms, and every 10 s
+// for the loop's own timers), alerts over /ws.
 "use strict";
 
 W.start(() => {
@@ -17,6 +21,7 @@ W.start(() => {
   let ackId = null;
   let ready = false; // the first snapshot arrived: later "raised" events are news
   let lastEnts = new Map();
+  let warnings = new Map(); // enterprise -> its open risk warning (the loop's item: one at a time)
 
   const SHIFT_HOURS = 8;
   const TREND_BUCKET = 900;
@@ -214,11 +219,79 @@ W.start(() => {
     b[sevOf(ev.alert)]++;
   }
 
+  // risk warnings: the board, worst first then newest; the map takes their colours
+  let riskTimers = [];
+  const seenWarnings = new Map(); // id -> level, to flash a new or risen warning
+  async function loadWarnings() {
+    try {
+      const list = await W.getJSON("/api/v1/warnings?state=open&kind=warning");
+      const next = new Map();
+      for (const w of list) if (!next.has(w.enterprise)) next.set(w.enterprise, w);
+      warnings = next;
+      schedule();
+    } catch (_) { /* the next event or the poll retries */ }
+  }
+  function warningsSoon() { // the risk service judges an alarm event within moments: look twice
+    for (const x of riskTimers) clearTimeout(x);
+    riskTimers = [setTimeout(loadWarnings, 300), setTimeout(loadWarnings, 1500)];
+  }
+  setInterval(loadWarnings, 10000);
+  function renderRisk(ents) {
+    const list = [...warnings.values()].sort((a, b) => (RANK[b.level] - RANK[a.level]) || (b.opened_at - a.opened_at));
+    const tb = $("risk-rows");
+    const tally = { red: 0, orange: 0, yellow: 0, blue: 0 };
+    let unsigned = 0;
+    tb.replaceChildren();
+    for (const w of list) {
+      if (tally[w.level] !== undefined) tally[w.level]++;
+      if (w.state === "open") unsigned++;
+      const tr = el("tr", `sev-${w.level} state-${w.state}`);
+      tr.dataset.warning = w.id;
+      tr.dataset.enterprise = w.enterprise;
+      const lvl = el("td", "c-sev");
+      lvl.appendChild(el("span", `chip sev-${w.level}`, sevName(w.level)));
+      tr.appendChild(lvl);
+      const name = el("td", "c-ent");
+      const link = el("a", null, RiskMap.shortName(W.names.get(w.enterprise)) || w.enterprise);
+      link.href = `/e/${encodeURIComponent(w.enterprise)}`;
+      link.title = `${w.enterprise} ${W.names.get(w.enterprise) || ""}`;
+      name.appendChild(link);
+      tr.appendChild(name);
+      tr.appendChild(el("td", null, w.street || "—"));
+      tr.appendChild(el("td", "c-state", rt(w.state)));
+      tr.appendChild(el("td", "c-time", timeText(w.opened_at)));
+      const top = (w.factors || [])[0];
+      const why = el("td", "c-why", top ? `${top.name} ${Math.round(top.share * 100)}%` : "");
+      why.title = (w.factors || []).map((f) => `${f.name}: ${Math.round(f.share * 100)}%`).join("\n");
+      tr.appendChild(why);
+      const e = ents.get(w.enterprise);
+      const alarms = el("td", "c-alarms num");
+      const a = el("a", null, e ? String(e.red + e.orange + e.yellow + e.blue) : "0");
+      a.href = `/e/${encodeURIComponent(w.enterprise)}#ent-alerts`; // its alarms: one click away
+      a.title = t("Open alarms of this enterprise");
+      alarms.appendChild(a);
+      tr.appendChild(alarms);
+      const was = seenWarnings.get(w.id);
+      if (was !== undefined && RANK[w.level] > RANK[was]) tr.classList.add("flash");
+      if (was === undefined && ready && seenWarnings.size) tr.classList.add("flash");
+      seenWarnings.set(w.id, w.level);
+      tb.appendChild(tr);
+    }
+    for (const s of SEVS) {
+      $(`risk-count-${s}`).textContent = String(tally[s]);
+      $(`risk-count-${s}`).classList.toggle("zero", tally[s] === 0);
+      $(`risk-count-${s}`).title = t("{level} risk warnings", { level: sevName(s) });
+    }
+    $("risk-unsigned").textContent = unsigned ? t("{n} not signed for", { n: unsigned }) : "";
+    $("risk-empty").hidden = list.length > 0;
+  }
+
   function render() {
     const list = [...alerts.values()].sort(bySeverityThenAge);
-    renderList(list);
     lastEnts = renderCounts(list);
-    if (riskMap) riskMap.paint(lastEnts, sevName);
+    renderRisk(lastEnts); // before the list: the board's height sets the list's room (kiosk pages)
+    renderList(list);
+    if (riskMap) riskMap.paint(lastEnts, sevName, warnings);
     drawTrend();
     if (ackId && !alerts.has(ackId)) {
       $("ack-error").textContent = t("This alert is no longer open");
@@ -379,13 +452,14 @@ W.start(() => {
       for (const p of popups.slice()) if (!alerts.has(p.id) || alerts.get(p.id).state !== "active") dropPopup(p.id);
       ready = true;
       schedule();
+      loadWarnings();
     },
     missed(events) {
       if (events === null) loadTrend(); // restarted or too far behind: reload the history
       else for (const ev of events) if (ev.kind === "raised") countRaised(ev);
       schedule();
     },
-    event(ev) { apply(ev); schedule(); },
+    event(ev) { apply(ev); schedule(); warningsSoon(); },
     status() { schedule(); },
   });
 
@@ -400,7 +474,7 @@ W.start(() => {
   function drawMap() {
     riskMap = RiskMap.build($("map"), enterprises, basemap, { t, locale: W.i18n.locale });
     $("map-mode").textContent = riskMap.mode;
-    riskMap.paint(lastEnts, sevName);
+    riskMap.paint(lastEnts, sevName, warnings);
   }
   let resizeTimer = null;
   window.addEventListener("resize", () => {

@@ -1,6 +1,8 @@
 // 四色风险图 The four-colour risk map, drawn offline as SVG: the district's outline and its
 // streets and towns (街镇) from the site's GeoJSON basemap (/api/v1/dash/map), enterprises
-// as dots coloured by their worst open alert, and labels placed so that none overlaps
+// as dots coloured by their risk warning (风险预警, one per enterprise: warnings first; the
+// number in a dot counts its open alarms, a ring says one is not signed for, and the dot
+// leads to the enterprise's page and its alarms), and labels placed so that none overlaps
 // another label or a dot (greedy, most severe first; a label that finds no free place
 // nearby gets a leader line, and one that finds none at all is left out, its name still
 // in the dot's tooltip). No tiles, no outside sources (the CSP forbids them anyway).
@@ -235,12 +237,14 @@
       : located.length ? t("geographic") : t("grid");
     let lastOrder = null;
 
+    let warns = new Map();
+    const rank = (id, ents) => { // the warning first, then its alarms: most severe labelled first
+      const w = warns.get(id), e = ents.get(id);
+      return (w ? RANK[w.level] * 20 : 0) + (e ? RANK[e.top] * 2 + (e.unack ? 1 : 0) : 0);
+    };
     function layout(ents, measure = false) {
-      const items = [...byId.values()].sort((p, q) => {
-        const a = ents.get(p.e.id), b = ents.get(q.e.id);
-        return ((b ? RANK[b.top] * 2 + (b.unack ? 1 : 0) : 0) - (a ? RANK[a.top] * 2 + (a.unack ? 1 : 0) : 0)) ||
-          p.e.id.localeCompare(q.e.id);
-      });
+      const items = [...byId.values()].sort((p, q) => (rank(q.e.id, ents) - rank(p.e.id, ents)) ||
+          p.e.id.localeCompare(q.e.id));
       const key = items.map((i) => i.e.id).join(",");
       if (key === lastOrder && !measure) return;
       lastOrder = key;
@@ -251,20 +255,27 @@
       for (const i of items.slice().reverse()) gDots.appendChild(i.a); // the most severe drawn last: on top
     }
 
-    function paint(ents, sevName) {
+    // ents: open alarms by enterprise (dashboard.js renderCounts); warnings: enterprise -> its
+    // open risk warning. The colour is the warning's (none: normal), whatever its alarms.
+    function paint(ents, sevName, warnings) {
+      warns = warnings || new Map();
       for (const [id, n] of byId) {
         const e = ents.get(id);
-        const sev = e ? e.top : "none";
-        const cls = `ent-node sev-${sev}${e && e.unack ? " unacked" : ""}${e && e.cleared ? " cleared" : ""}`;
+        const w = warns.get(id);
+        const sev = w ? w.level : "none";
+        const cls = `ent-node sev-${sev}${e && e.unack ? " unacked" : ""}${e && e.cleared ? " cleared" : ""}${e ? " has-alarms" : ""}`;
         const count = e ? String(e.red + e.orange + e.yellow + e.blue) : "";
-        const key = `${cls}|${count}|${e ? e.unack : ""}`;
+        const key = `${cls}|${count}|${e ? e.unack : ""}|${w ? w.state : ""}`;
         if (n.key === key) continue; // touch only what changed: 200 dots restyled per event cost a frame
         n.key = key;
         n.a.setAttribute("class", cls);
+        n.a.dataset.warning = w ? w.level : "none";
         n.text.setAttribute("class", `map-label ent-label sev-${sev}`);
         n.count.textContent = count;
-        n.title.textContent = `${id} ${n.e.name || ""}${n.e.street ? ` · ${n.e.street}` : ""} · ${e
-          ? `${sevName(e.top)} · ${t("{n} not signed for", { n: e.unack })}` : t("Normal")}`;
+        const risk = w ? t("{level} risk warning", { level: sevName(w.level) }) : t("No risk warning");
+        const alarms = e ? `${t("{n} open alarms", { n: count })} (${sevName(e.top)}) · ${t("{n} not signed for", { n: e.unack })}`
+          : t("no open alarms");
+        n.title.textContent = `${id} ${n.e.name || ""}${n.e.street ? ` · ${n.e.street}` : ""} · ${risk} · ${alarms}`;
       }
       // The colours now; the labels' places a moment later, off the path from an event to its row.
       clearTimeout(layoutTimer);
