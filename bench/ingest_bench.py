@@ -295,7 +295,7 @@ async def month_run(args) -> None:
     """Empty store, then a month-filled one, then raw COPY into the same PostgreSQL: one run."""
     from bench.kafka_bench import fresh_db
     from bench.pg_copy_bench import run as copy_run
-    from bench.storage_bench import fill
+    from bench.storage_bench import fill, queries, sealed_bytes
     from warning.store.db import migrate
 
     admin = args.database or "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -322,12 +322,29 @@ async def month_run(args) -> None:
     t = time.perf_counter()
     f = await fill(month, fill_pids, t_fill, args.month_days, 10_000, 0)
     conn = await asyncpg.connect(month)
-    await conn.execute("VACUUM ANALYZE")
+    packed_b, rolled_b, n_sealed = await sealed_bytes(conn)
+    # The fill wrote the month in minutes, faster than the packer packs, so the raw table grew to
+    # tens of millions of rows before packing emptied it; a service packing hour by hour holds an
+    # hour or two raw. Rewritten (it is empty now), it is the size a month of service leaves.
+    bloat = await conn.fetchval("SELECT pg_total_relation_size('readings')")
+    await conn.execute("VACUUM FULL readings")
     size = await conn.fetchval("SELECT pg_database_size(current_database())")
     await conn.close()
     print(
         f"month: {f['readings']:,} readings ({len(fill_pids):,} points x {args.month_days} days at 10 s) "
-        f"filled and packed in {time.perf_counter() - t:.0f} s; database {size / 2**30:.2f} GiB",
+        f"filled and packed in {time.perf_counter() - t:.0f} s; database {size / 2**30:.2f} GiB "
+        f"(after VACUUM FULL of the emptied raw table, which the fill had left at {bloat / 2**30:.2f} GiB)",
+        flush=True,
+    )
+    print(
+        f"  sealed: {n_sealed:,} readings; packed {packed_b / n_sealed:.2f} B + rollups {rolled_b / n_sealed:.2f} B "
+        f"= {(packed_b + rolled_b) / n_sealed:.2f} bytes a reading all in",
+        flush=True,
+    )
+    q = await queries(month, fill_pids.tolist(), f["end"], args.month_days, 200)
+    print(
+        f"  one point, {q['span_days']} days chart (rollups): p50 {q['chart_p50']:.1f} / p99 {q['chart_p99']:.1f} ms; "
+        f"one day raw (packed): p50 {q['raw_p50']:.1f} / p99 {q['raw_p99']:.1f} ms (200 queries each)",
         flush=True,
     )
     b = await packed_phase(month, args, sim_start)
