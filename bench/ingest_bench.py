@@ -263,9 +263,11 @@ class DistrictServer:
 async def stored_and_packed(dsn: str) -> tuple[int, int]:
     conn = await asyncpg.connect(dsn)
     try:
-        raw = await conn.fetchval("SELECT count(*) FROM readings")
-        packed = await conn.fetchval("SELECT coalesce(sum(n), 0) FROM readings_packed")
-        return int(raw), int(packed)
+        # one statement, one snapshot: a packing transaction moves rows from one table to the other
+        row = await conn.fetchrow(
+            "SELECT (SELECT count(*) FROM readings) AS raw, (SELECT coalesce(sum(n), 0) FROM readings_packed) AS packed"
+        )
+        return int(row["raw"]), int(row["packed"])
     finally:
         await conn.close()
 
@@ -280,7 +282,8 @@ async def packed_phase(dsn: str, args, sim_start_ms: int) -> dict:
         raw1, packed1 = await stored_and_packed(dsn)
         processed = await wait_processed(srv.url, accepted)
         drained = time.perf_counter() - t0
-    stored = raw1 + packed1 - raw0 - packed0
+    raw2, packed2 = await stored_and_packed(dsn)
+    stored = raw2 + packed2 - raw0 - packed0
     assert stored == accepted, (stored, accepted)
     return {
         "rate": accepted / elapsed,

@@ -233,3 +233,22 @@ async def test_retention_drops_arrival_days_only_behind_every_checkpoint(conn):
     assert old_day in {p.name for p in await retention.retain(conn, now, retention.Policy())}
     assert [r["batch"] for r in await conn.fetch("SELECT batch FROM batch_times")] == [9]
     assert (await readings.arrivals(conn, 0)) == {9: T0 / 1000}
+
+
+async def test_the_upkeep_process_packs_and_reports(conn, machine_db):
+    """``maintenance.Packer``: the pass runs in a spawned process (not under the service's
+    interpreter lock) and its result comes back; a process that is gone is noticed."""
+    import asyncio
+
+    from warning.store import maintenance
+    from warning.store.retention import Policy
+
+    await insert(conn, [(-1, 1, T0 + k * 10_000, 1.5) for k in range(360)])
+    packer = maintenance.Packer(machine_db)
+    try:
+        res = await asyncio.to_thread(packer.run_pass, Policy(), now=(T0 + 2 * H) / 1000, retain=False)
+        assert res.ran and res.packed.readings == 360 and packer.alive()
+    finally:
+        packer.stop()
+    assert not packer.alive()
+    assert await conn.fetchval("SELECT n FROM readings_packed WHERE point_id = 1") == 360

@@ -116,16 +116,22 @@ def _packer_main(dsn: str, pipe) -> None:
 async def keep_up(dsn: str, policy: Callable[[], Retention], interval: float) -> None:
     """The upkeep loop of a process (``warning run`` and ``warning worker`` alike): a pass every
     ``interval`` seconds, every second while packing finds a backlog (an hour of the district
-    a pass, so a stop never waits long), each in the :class:`Packer` process. Every process
+    a pass, so a stop never waits long), in the :class:`Packer` process from the first pass
+    that packs anything (before, in a thread: most passes of a short run pack nothing). Every process
     on the database runs it; the advisory lock makes each pass happen in one of them."""
     packer: Packer | None = None
     try:
         while True:
             backlog = False
             try:
-                if packer is None or not packer.alive():
-                    packer = Packer(dsn)
-                res = await asyncio.to_thread(packer.run_pass, policy(), max_hours=1)
+                if packer is None:  # until there is packing to do (a short-lived process never spawns)
+                    res = await asyncio.to_thread(run_pass_in_thread, dsn, policy(), max_hours=1)
+                    if res.packed.readings:
+                        packer = Packer(dsn)
+                else:
+                    if not packer.alive():
+                        packer = Packer(dsn)
+                    res = await asyncio.to_thread(packer.run_pass, policy(), max_hours=1)
                 backlog = res.packed.readings > 0
             except Exception as exc:  # the store may be away: the next pass carries on
                 log.warning("store upkeep failed: %s", exc)
