@@ -13,7 +13,7 @@ from .anomaly import RiverAnomaly
 from .base import Detector
 from .breakout import Breakout
 from .multivariate import HotellingT2
-from .rules import BaselineDeviation, Drop, RateOfChange, RunningSignal, Stuck, Threshold
+from .rules import BaselineDeviation, Drop, LoadSignal, RateOfChange, RunningSignal, Stuck, Threshold
 from .scorers import Drift, HoltError, Likelihood, RobustZ
 
 FACTORIES = {
@@ -30,6 +30,7 @@ FACTORIES = {
     "likelihood": Likelihood,
     "drift": Drift,
     "running": RunningSignal,
+    "load": LoadSignal,
 }
 
 

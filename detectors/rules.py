@@ -498,16 +498,30 @@ class RunningSignal(Detector):
 
     No findings of its own; :func:`build_point_chain` lifts it out of the chain as the
     point's running signal. ``hysteresis`` (a fraction of ``above``) keeps a value hovering
-    at the limit from toggling the state."""
+    at the limit from toggling the state. ``run_down`` (s): how long a stopping fan takes
+    to fall below the limit, as long as the run-up the rules wait for after a start; a
+    finding made while a stop is expected waits that long for the stop that explains it
+    (``detectors.device``)."""
 
-    __slots__ = ("above", "below", "state", "rule")
+    __slots__ = ("above", "below", "state", "run_down", "rule")
 
-    def __init__(self, *, above: float, hysteresis: float = 0.1, rule: str = "running", title: str = "value"):
+    def __init__(
+        self,
+        *,
+        above: float,
+        hysteresis: float = 0.1,
+        run_down: float = 120.0,
+        rule: str = "running",
+        title: str = "value",
+    ):
         if not (math.isfinite(float(above)) and 0.0 <= float(hysteresis) < 1.0):
             raise ValueError("running: above must be a finite value, hysteresis in [0, 1)")
+        if not (math.isfinite(float(run_down)) and float(run_down) >= 0.0):
+            raise ValueError("running: run_down must be seconds >= 0")
         self.above = float(above)
         self.below = self.above * (1.0 - float(hysteresis)) if self.above > 0 else self.above
         self.state: bool | None = None  #: None until the first finite value
+        self.run_down = float(run_down)
         self.rule = rule
 
     def running(self, x: float) -> bool | None:
@@ -524,4 +538,75 @@ class RunningSignal(Detector):
 
     def update(self, t: float, x: float) -> Finding | None:
         self.running(x)
+        return None
+
+
+class LoadSignal(Detector):
+    """A point that shows whether the process loads its collector (outlet dust): the process
+    has stopped when the mean of the last ``tau`` seconds has stayed below ``share`` of the
+    point's usual running level for ``tau`` seconds. No findings of its own;
+    :func:`build_point_chain` lifts it out of the chain as the point's load signal.
+
+    Why it matters: an interlocked collector stops *after* its process (先开后停: it purges
+    the ducts for some minutes), so a fan that stops once the dust load has ended is a
+    controlled stop, and one that stops while the load goes on is a trip. The process's dust
+    is what the bags see; when it ends, the outlet falls to the bags' residual, an order of
+    magnitude down, so ``share = 0.2`` (a factor 5) lies far below the load's own wander and
+    above the residual. ``level`` is an exponential mean over ``level_tau`` seconds of every
+    value while the device runs (a gap teaches at most ``tau`` seconds of it); that the low
+    mean must last ``tau`` keeps a spiky transmitter (pulse-cleaning puffs between quiet
+    minutes) from reading as a stopped process between its spikes."""
+
+    __slots__ = ("share", "tau", "level_tau", "level", "recent", "last_t", "low_since", "rule")
+
+    def __init__(
+        self,
+        *,
+        share: float = 0.2,
+        tau: float = 60.0,
+        level_tau: float = 3600.0,
+        rule: str = "load",
+        title: str = "value",
+    ):
+        if not (0.0 < float(share) < 1.0):
+            raise ValueError("load: share must be in (0, 1)")
+        if not (0.0 < float(tau) < math.inf and 0.0 < float(level_tau) < math.inf):
+            raise ValueError("load: tau and level_tau must be seconds > 0")
+        self.share, self.tau, self.level_tau = float(share), float(tau), float(level_tau)
+        self.level: float | None = None  #: the usual value while running
+        self.recent: float | None = None  #: the mean of the last ``tau`` seconds
+        self.last_t: float | None = None
+        self.low_since: float | None = None  #: since when ``recent`` is below ``share`` of ``level``
+        self.rule = rule
+
+    def observe(self, t: float, x: float, running: bool = True) -> None:
+        """Take a value; the usual level learns only while the device runs."""
+        if not (math.isfinite(t) and math.isfinite(x)) or x < 0.0:
+            return
+        dt = 0.0 if self.last_t is None else max(0.0, t - self.last_t)
+        self.last_t = t if self.last_t is None else max(self.last_t, t)
+        if self.recent is None:
+            self.recent = x
+        else:
+            self.recent += (x - self.recent) * -math.expm1(-dt / self.tau)
+        if running:
+            if self.level is None:
+                if x > 0.0:
+                    self.level = x
+            else:
+                self.level += (x - self.level) * -math.expm1(-min(dt, self.tau) / self.level_tau)
+        if self.level is not None and self.recent < self.share * self.level:
+            if self.low_since is None:
+                self.low_since = self.last_t
+        else:
+            self.low_since = None
+
+    def off(self) -> bool | None:
+        """Whether the process has stopped loading the collector (None: not known yet)."""
+        if self.level is None or self.last_t is None:
+            return None
+        return self.low_since is not None and self.last_t - self.low_since >= self.tau
+
+    def update(self, t: float, x: float) -> Finding | None:
+        self.observe(t, x)
         return None

@@ -102,6 +102,11 @@ class BagFilter:
     stop is ``running = 0`` with no fault flag; a trip raises the flag).
     When the schedule stops the plant, the fan runs down (air speed to ~0, dp to
     0-50 Pa within a few minutes) and the hopper cools to ambient over about an hour.
+
+    ``fan_schedule``: when the collector's fan runs, if not exactly with production
+    (``schedule``). Interlocked plants start the collector before the process and stop it
+    after (先开后停): the fan purges the ducts for some minutes after production ends. The
+    hopper's heat follows production, the fan (air speed, dp, ``running``) this schedule.
     """
 
     def __init__(
@@ -121,8 +126,10 @@ class BagFilter:
         fan_fault: bool = False,
         schedule: Schedule | None = None,
         utc_offset_h: float = 8.0,
+        fan_schedule: Schedule | None = None,
     ) -> None:
         self.seed = seed
+        self.fan_schedule = fan_schedule
         self.rng = random.Random(seed)
         self.baseline, self.clean_interval, self.drop, self.noise = baseline, clean_interval, drop, noise
         self.ambient, self.swing, self.load, self.air_speed_nominal = ambient, swing, load, air_speed
@@ -157,9 +164,10 @@ class BagFilter:
 
     def sample(self, t: float) -> dict[str, float]:
         dt, g = self._clock.dt(t), self.rng.gauss
-        running = self.schedule is None or self.schedule(t)
+        producing = self.schedule is None or self.schedule(t)
+        running = producing if self.fan_schedule is None else self.fan_schedule(t)
         fan = self._fan.step(1.0 if running else 0.0, dt)
-        heat = self._heat.step(self.load if running else 0.0, dt)
+        heat = self._heat.step(self.load if producing else 0.0, dt)
         temp_w, air_w = self._temp_wander.step(dt, self.rng), self._air_wander.step(dt, self.rng)
         dp = fan * self._sawtooth(t) + (1.0 - fan) * 25.0 + g(0.0, self.noise)
         # + the transmitter's own noise (0.05 m/s), there even when the fan stands still: a

@@ -26,6 +26,7 @@ SPECS = {
     "stuck": {"type": "stuck", "window": 60, "min_samples": 5},
     "stuck_relative": {"type": "stuck", "window": 0, "min_samples": 5, "relative": 2.0},
     "running": {"type": "running", "above": 45.0},
+    "load": {"type": "load"},
     "baseline": {"type": "baseline", "pct": 20, "learn": 100},
     "anomaly": {"type": "anomaly", "threshold": 6, "warmup": 50},
     "anomaly_hst": {"type": "anomaly", "model": "hst", "threshold": 0.8, "warmup": 50},
@@ -39,7 +40,7 @@ SPECS = {
     "drift_kswin": {"type": "drift", "model": "kswin"},
 }
 MULTI = {"hotelling"}
-SILENT = {"running"}  #: reports nothing by design: the device's running state reads it
+SILENT = {"running", "load"}  #: report nothing by design: the device's running state reads them
 
 
 def test_every_factory_has_a_contract_spec():

@@ -202,6 +202,14 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site", base: Pa
             and not (isinstance(ch.options.get("gateway"), str) and isinstance(ch.options.get("key_env"), str))
         ):
             raise ConfigError(f"{source}: channel {ch.id!r}: a platform format needs gateway and key_env (and iv_env)")
+        if ch.type == "upstream":
+            for opt in ("risk", "realtime"):
+                if not isinstance(ch.options.get(opt, False), bool):
+                    raise ConfigError(f"{source}: channel {ch.id!r}: {opt} must be true or false")
+            for opt in ("realtime_interval", "realtime_batch", "realtime_backlog"):
+                v = ch.options.get(opt, 1)
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+                    raise ConfigError(f"{source}: channel {ch.id!r}: {opt} must be a positive number")
         if ch.type == "email" and not ("host" in ch.options or "host_env" in ch.options):
             raise ConfigError(f"{source}: channel {ch.id!r} needs host or host_env (the SMTP server)")
         channel_list.append(ch)

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 
 from detectors.base import Finding, Severity
 from detectors.chain import spec_key
-from detectors.device import PointChain, RunState, build_point_chain, running_signal_spec
+from detectors.device import PointChain, RunState, build_point_chain, load_signal_spec, running_signal_spec
 
 from .alerts import AlertEngine
 from .labels import Labels
@@ -92,6 +92,17 @@ class Pipeline:
         for pid in sorted(self._signal_points):
             self._signals_of.setdefault(self._device_of[pid], []).append(pid)
         self._gated_devices = explicit | set(self._signals_of)
+        # A device whose running is inferred holds a gated finding made while a stop is expected
+        # (its process load ended, or its usual stop time) for the stop that explains it
+        # (detectors.device): its load points (outlet dust) are followed with its running state.
+        self._load_points = {
+            pid
+            for pid, p in self.points.items()
+            if self._device_of[pid] in self._signals_of and load_signal_spec(p.detectors)
+        }
+        self._loads_of: dict[tuple[str, str], list[int]] = {}
+        for pid in sorted(self._load_points):
+            self._loads_of.setdefault(self._device_of[pid], []).append(pid)
 
     # -- the hot path --------------------------------------------------------------------------
     def process(self, readings: Iterable[RawReading], now: float) -> list[AlertEvent]:
@@ -117,13 +128,18 @@ class Pipeline:
                     if found is not None:
                         events.extend(observe(points[pid].ref, found))
                 continue
+            if run.held:
+                events.extend(self._settle(device_of[pid], run, t))
             since = run.since  # RunState.judged, inlined: this is the hot path
             for det, run_up in zip(chain.detectors, chain.run_ups):
                 if run_up is not None and (since is None or t - since < run_up):
                     continue
                 found = det.update(t, x)
                 if found is not None:
-                    events.extend(observe(points[pid].ref, found))
+                    if run_up is not None and (run.held or self._stop_expected(device_of[pid], run, t)):
+                        run.hold(t, (pid, found))
+                    else:
+                        events.extend(observe(points[pid].ref, found))
         device_of, last_seen = self._device_of, self.last_seen
         for pid in touched:
             if pid in self.nodata:
@@ -179,6 +195,30 @@ class Pipeline:
                 )
         if self.nodata:
             events.extend(self._nodata_tick(now))
+        for dev, run in self.runs.items():
+            if run.held:
+                events.extend(self._settle(dev, run, now))
+        return events
+
+    def _stop_expected(self, dev: tuple[str, str], run: RunState, t: float) -> bool:
+        """A device whose running is inferred expects a stop: its process load has ended, or
+        ``t`` is near its usual stop time (detectors.device). A ``running`` point is the PLC's
+        own word: nothing is held."""
+        if dev not in self._signals_of:
+            return False
+        for lpid in self._loads_of.get(dev, ()):
+            c = self.chains.get(lpid)
+            if c is not None and c.load is not None and c.load.off():
+                return True
+        return run.planned(t)
+
+    def _settle(self, dev: tuple[str, str], run: RunState, t: float) -> list[AlertEvent]:
+        """Let held findings through once they have waited the device's run-down with it still
+        running (a stop drops them: RunState.observe)."""
+        run_down = max((s.run_down for s in self._signal_states(dev)), default=0.0)
+        events: list[AlertEvent] = []
+        for pid, found in run.settle(t, run_down):
+            events.extend(self.engine.observe(self.points[pid].ref, found))
         return events
 
     def _nodata_tick(self, now: float) -> list[AlertEvent]:
@@ -293,6 +333,12 @@ class Pipeline:
                 chain.signal.running(x)
                 states = [s.state for s in self._signal_states(self._device_of[pid])]
                 verdict = None if all(v is None for v in states) else any(bool(v) for v in states)
+            elif pid in self._load_points:
+                chain = self.chains.get(pid) or self._build_chain(pid)
+                assert chain.load is not None
+                known = self.runs.get(self._device_of[pid])
+                chain.load.observe(t, x, known is not None and known.since is not None)
+                continue
             else:
                 continue
             dev = self._device_of[pid]
@@ -329,9 +375,15 @@ class Pipeline:
         return self.engine.handle(aid, actor, note, at)
 
     def feedback(
-        self, aid: str, actor: str, note: str | None, at: float, attachments: list[dict] | None = None
+        self,
+        aid: str,
+        actor: str,
+        note: str | None,
+        at: float,
+        attachments: list[dict] | None = None,
+        verdict: str | None = None,
     ) -> list[AlertEvent]:
-        return self.engine.feedback(aid, actor, note, at, attachments)
+        return self.engine.feedback(aid, actor, note, at, attachments, verdict)
 
     # -- state ---------------------------------------------------------------------------------
     # The state splits into SHARDS independent parts by enterprise: an enterprise's detectors,
@@ -357,6 +409,7 @@ class Pipeline:
             "point_seen": {p: t for p, t in self.point_seen.items() if mine(self.points[p].ref.enterprise)},
             "silent_points": {p for p in self.silent_points if mine(self.points[p].ref.enterprise)},
             "running_since": {d: r.since for d, r in self.runs.items() if mine(d[0])},
+            "runs": {d: r for d, r in self.runs.items() if mine(d[0])},  #: with long stops and held findings
         }
         return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -386,9 +439,8 @@ class Pipeline:
         self.silent_points = {p for p in self.silent_points if p in keep} | {
             p for p in state["silent_points"] if p in self.nodata
         }
-        self.runs = {d: r for d, r in self.runs.items() if not mine(d[0])} | {
-            d: RunState(since) for d, since in state.get("running_since", {}).items()
-        }
+        runs = state.get("runs") or {d: RunState(since) for d, since in state.get("running_since", {}).items()}
+        self.runs = {d: r for d, r in self.runs.items() if not mine(d[0])} | runs
         return shard, count
 
 

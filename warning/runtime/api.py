@@ -44,9 +44,15 @@ class Runtime(Protocol):
         ...
 
     async def act(
-        self, action: str, aid: str, actor: str, note: str | None, attachments: list[dict] | None = None
+        self,
+        action: str,
+        aid: str,
+        actor: str,
+        note: str | None,
+        attachments: list[dict] | None = None,
+        verdict: str | None = None,
     ) -> dict | None:
-        """An officer's action; the alert as it now is (None: ask the store). Raises
+        """An officer's action (``verdict``: feedback's); the alert as it now is (None: ask the store). Raises
         ``AlertNotFound``/``AlertError`` (404/409), ``Rejected`` (400), ``Overloaded`` (503)."""
         ...
 

@@ -45,7 +45,7 @@ from ..notify.outbox import OutboxWorker
 from ..platforms.push import push_codes
 from ..policy.router import Router
 from ..policy.silences import Silence
-from ..step import SystemFinding
+from ..step import SystemFinding, keyed_as_ids
 from ..store import alerts as alert_store
 from ..store import notifications as notify_store
 from ..store.registry import sync_points
@@ -163,7 +163,9 @@ class KafkaGateway:
         now = self.clock()
         values = [
             records.encode_batch(uuid.uuid4().hex, enterprise, part, now)
-            for part in split_messages(parsed.messages, RECORD_READINGS)
+            for part in split_messages(
+                keyed_as_ids(parsed.messages) if parsed.keyed else parsed.messages, RECORD_READINGS
+            )
         ]
         self._in_flight += parsed.count
         try:
@@ -186,7 +188,13 @@ class KafkaGateway:
 
     # -- officers ------------------------------------------------------------------------------
     async def act(
-        self, action: str, aid: str, actor: str, note: str | None, attachments: list[dict] | None = None
+        self,
+        action: str,
+        aid: str,
+        actor: str,
+        note: str | None,
+        attachments: list[dict] | None = None,
+        verdict: str | None = None,
     ) -> dict | None:
         if self._consumer is None:
             raise Overloaded("this gateway has no dashboard role", 60)
@@ -199,7 +207,8 @@ class KafkaGateway:
         self._replies[cid] = fut
         try:
             await self._send(
-                records.encode_command(cid, action, aid, actor, note, attachments, self.clock()), alert["enterprise"]
+                records.encode_command(cid, action, aid, actor, note, attachments, self.clock(), verdict),
+                alert["enterprise"],
             )
             reply = await asyncio.wait_for(fut, self.reply_timeout)
         except TimeoutError as exc:

@@ -114,7 +114,16 @@ class PartitionState:
             if self._repeat(value["id"]):
                 return
             self.step.apply(
-                Command(value["id"], value["a"], value["aid"], value["actor"], value["note"], now, value["att"]),
+                Command(
+                    value["id"],
+                    value["a"],
+                    value["aid"],
+                    value["actor"],
+                    value["note"],
+                    now,
+                    value["att"],
+                    value.get("v"),
+                ),
                 out,
                 replay=replay,
             )

@@ -72,19 +72,23 @@ def encode_command(
     note: str | None,
     attachments: list[dict] | None,
     now: float,
+    verdict: str | None = None,
 ) -> bytes:
-    return orjson.dumps(
-        {
-            "k": COMMAND,
-            "id": command_id,
-            "a": action,
-            "aid": alert_id,
-            "actor": actor,
-            "note": note,
-            "att": attachments,
-            "now": now,
-        }
-    )
+    """A command record; ``v`` (feedback's verdict) is left out when there is none, and a
+    record without it (written before it existed) reads as no verdict."""
+    doc = {
+        "k": COMMAND,
+        "id": command_id,
+        "a": action,
+        "aid": alert_id,
+        "actor": actor,
+        "note": note,
+        "att": attachments,
+        "now": now,
+    }
+    if verdict is not None:
+        doc["v"] = verdict
+    return orjson.dumps(doc)
 
 
 def encode_tick(now: float) -> bytes:

@@ -38,7 +38,9 @@ from ...alerts import AlertError, AlertNotFound
 from ...config import PointDef, Site, public_labels
 from ...ingest import Parsed
 from ...notify.outbox import OutboxWorker
+from ...notify.realtime import RealtimePusher
 from ...pipeline import SHARDS, Pipeline
+from ...platforms.codes import Live
 from ...platforms.push import push_codes
 from ...policy.silences import Silence
 from ...step import Command, DeadLetter, PointsChange, SilenceChange, Step, SystemFinding
@@ -96,6 +98,7 @@ class EmbeddedRuntime:
         self.writer = Writer(
             pool, metrics, max_pending=o.max_pending, group_max=o.group_max, deliver=self._deliver, clock=clock
         )
+        self.codes = Live(lambda: self.site, lambda: self.devices)  #: the live site's point codes
         self._tasks: list[asyncio.Task] = []
         self.accepting = False  #: False while starting and stopping: submit() refuses
         self.ready = False
@@ -145,6 +148,18 @@ class EmbeddedRuntime:
             if released:
                 log.warning("re-sending %d notifications leased by a crashed predecessor", released)
             self._tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
+            formats = push_codes(self.site).formats
+            for ch in self.site.channels:  # real-time data upward (warning/notify/realtime.py)
+                if ch.type == "upstream" and ch.options.get("realtime") is True:
+                    pusher = RealtimePusher(
+                        self.pool,
+                        ch,
+                        formats.get(ch.options.get("format", "json")),
+                        self.codes.codes,
+                        timezone=self.site.timezone,
+                        wake=self.outbox.wake,
+                    )
+                    self._tasks.append(asyncio.create_task(pusher.run(), name=f"realtime-{ch.id}"))
         async with self.pool.acquire() as conn:  # dead letters whose alert a crash prevented
             missed = await notify_store.undelivered_dead(conn)
         for d in missed:
@@ -178,6 +193,8 @@ class EmbeddedRuntime:
             for fut in self.loop.waiting.values():
                 if not fut.done():
                     fut.set_exception(stopping)
+            with contextlib.suppress(TimeoutError):  # the worker's last checkpoint write, if one is running
+                await asyncio.wait_for(self.loop.settle(), 1.0)
             if drained:
                 for k in range(SHARDS):
                     with contextlib.suppress(TimeoutError):
@@ -209,14 +226,22 @@ class EmbeddedRuntime:
 
     # -- officers' side ------------------------------------------------------------------------
     async def command(
-        self, action: str, aid: str, actor: str, note: str | None, attachments: list[dict] | None = None
+        self,
+        action: str,
+        aid: str,
+        actor: str,
+        note: str | None,
+        attachments: list[dict] | None = None,
+        verdict: str | None = None,
     ) -> dict:
         """Apply ``acknowledge``, ``handle``, ``feedback`` or ``resolve`` through the pipeline worker,
         in order with the readings; returns the reply once stored. Raises AlertError if it cannot
         apply, :class:`Rejected` if the store refused it."""
         if self.loop is None or not self.ready:
             raise Overloaded("not started", 2)
-        r = await self.loop.command(Command(uuid.uuid4().hex, action, aid, actor, note, self.clock(), attachments))
+        r = await self.loop.command(
+            Command(uuid.uuid4().hex, action, aid, actor, note, self.clock(), attachments, verdict)
+        )
         if not r["ok"]:
             if r.get("invalid"):
                 raise Rejected(r["error"])
@@ -224,10 +249,16 @@ class EmbeddedRuntime:
         return r
 
     async def act(
-        self, action: str, aid: str, actor: str, note: str | None, attachments: list[dict] | None = None
+        self,
+        action: str,
+        aid: str,
+        actor: str,
+        note: str | None,
+        attachments: list[dict] | None = None,
+        verdict: str | None = None,
     ) -> dict | None:
         """An officer's action; returns the alert as it now is (None: gone from memory)."""
-        return (await self.command(action, aid, actor, note, attachments))["alert"]
+        return (await self.command(action, aid, actor, note, attachments, verdict))["alert"]
 
     async def reconfigure(self, site: Site, actor: str) -> None:
         """Run with a new set of enterprises, devices and points (the live ledger, issue 14),
@@ -247,6 +278,7 @@ class EmbeddedRuntime:
         for pid, p in points.items():
             devices.setdefault(p.ref.enterprise, {}).setdefault(p.ref.device, {})[p.ref.point] = pid
         self.site, self.devices = site, devices  # telemetry for the new points from here on
+        self.outbox.use_codes(push_codes(site))  # pushed items name the new points' codes
 
     async def reload_silences(self) -> None:
         """Re-read the silences from the store into the router (after the API changed them)."""
