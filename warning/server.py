@@ -167,7 +167,10 @@ class Server:
         self._background.append(asyncio.create_task(self._token_loop()))
         self._background.append(asyncio.create_task(self._ledger_loop()))
         if s.store_interval > 0:
-            self._background.append(asyncio.create_task(self._store_loop()))
+            assert self.dsn is not None
+            # packing, partitions ahead and retention, once per pass across every process on the database
+            upkeep = maintenance.keep_up(self.dsn, lambda: self.site.retention, s.store_interval)
+            self._background.append(asyncio.create_task(upkeep))
         if s.mqtt is not None:
             self.mqtt = MqttSource(
                 s.mqtt, runtime=self.runtime, auth=auth, buckets=buckets, pool=self.pool, metrics=metrics
@@ -256,22 +259,6 @@ class Server:
     async def _refresh_tokens(self) -> None:
         async with self.db.acquire() as conn:
             self.tokens.rebuild(await token_store.rows(conn))
-
-    async def _store_loop(self) -> None:
-        """Packing, partitions ahead and retention (warning.store.maintenance): once per pass
-        across all processes on the database, whatever their role."""
-        assert self.dsn is not None
-        while True:
-            backlog = False
-            try:
-                # an hour of the district a pass, so a stop never waits long for the thread
-                res = await asyncio.to_thread(
-                    maintenance.run_pass_in_thread, self.dsn, self.site.retention, max_hours=1
-                )
-                backlog = res.packed.readings > 0
-            except Exception as exc:  # the store may be away: the next pass carries on
-                log.warning("store upkeep failed: %s", exc)
-            await asyncio.sleep(1.0 if backlog else self.settings.store_interval)
 
     async def _ledger_loop(self) -> None:
         """The committed ledger is the truth: take a version another process committed, and
