@@ -28,10 +28,12 @@ def test_credit_code_check_character():
     assert credit.valid(code)
     assert credit.valid("91350100M000100Y43")  # the standard's own example
     wrong = code[:17] + next(c for c in credit.ALPHABET if c != code[17])
-    assert "校验码" in credit.problem(wrong)
-    assert "18" in credit.problem(code[:17])
-    assert "字符" in credit.problem(code[:16] + "I" + code[17])  # I, O, S, V, Z are not in the alphabet
-    assert "3-8" in credit.problem(code[:2] + "A" + code[3:])
+    assert "校验码" in str(credit.problem(wrong))
+    assert "18" in str(credit.problem(code[:17]))
+    assert "字符" in str(credit.problem(code[:16] + "I" + code[17]))  # I, O, S, V, Z are not in the alphabet
+    why = credit.problem(wrong)
+    assert why is not None and why.render("en") == f"wrong check character: the last should be {code[17]}"
+    assert "3-8" in str(credit.problem(code[:2] + "A" + code[3:]))
     swapped = code[0] + code[2] + code[1] + code[3:]  # two characters swapped: the weights catch it
     assert not credit.valid(swapped) or swapped == code
 

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from .config import ConfigError, parse_site, parse_users
+from .i18n import Text
 from .ledger.plan import Change, Proposal, RecordError, Records, apply, diff, plan, records_of_site
 from .site import Site
 from .store import ledger as ledger_store
@@ -103,12 +104,13 @@ class Outcome:
     applied: bool  #: False for a dry run or a refused batch
     live: bool = True  #: the running system has taken it (False: committed, applied at the next sync)
 
-    def to_json(self) -> dict:
+    def to_json(self, locale: str | None = None) -> dict:
+        """The outcome as the API answers it, the errors' messages in ``locale`` (zh-CN when not given)."""
         return {
             "applied": self.applied,
             "live": self.live,
             "version": self.version,
-            "errors": [e.to_json() for e in self.errors],
+            "errors": [e.to_json(locale) for e in self.errors],
             "changes": [c.to_json() for c in self.changes],
             "summary": {a: sum(1 for c in self.changes if c.action == a) for a in ("create", "update", "retire")},
         }
@@ -221,7 +223,12 @@ class LiveLedger:
         try:
             return changes, [], new, site_after(self.site, new, changes, self.kinds)
         except ConfigError as exc:  # e.g. an override a detector refuses
-            return [], [RecordError("ledger", "", "", str(exc))], self.records, self.site
+            return (
+                [],
+                [RecordError("ledger", "", "", Text.of("the site refused the change: {error}", error=str(exc)))],
+                self.records,
+                self.site,
+            )
 
     async def _load_newer(self) -> None:
         """Another process (a second gateway, the CLI) may have changed the ledger: reload it,
