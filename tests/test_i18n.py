@@ -296,10 +296,10 @@ def test_site_file_user_locale_and_timezone_are_validated(kinds):
 
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
-#: Modules of warning/web whose refusals are still bilingual literals (the platforms' gateway,
-#: the risk loop); ``ui_api`` names each language in itself for the picker, which is not a
+#: Modules of warning/web whose refusals are still bilingual literals (the risk loop);
+#: ``ui_api`` names each language in itself for the picker, which is not a
 #: text to translate.
-NOT_YET = {"platform_api.py", "risk_api.py", "ui_api.py"}
+NOT_YET = {"risk_api.py", "ui_api.py"}
 #: The ledger's spreadsheet columns (``企业编号 id`` ...) and its 干式/湿式 cells are the file's
 #: format (what an import reads), not texts for a reader.
 FILE_FORMAT = {"table.py"}

@@ -207,7 +207,7 @@ def routes(state):
         try:
             limit = min(max(int(q.get("limit", "100")), 1), 1000)
         except ValueError:
-            return refusal(request, 400, "limit must be a whole number")
+            return refusal(request, 400, "limit must be an integer")
         async with state.pool.acquire() as conn:
             rows = await ledger_store.audit(conn, kind=q.get("kind") or None, obj=q.get("object") or None, limit=limit)
         return json_response(rows)
