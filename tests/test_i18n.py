@@ -296,10 +296,9 @@ def test_site_file_user_locale_and_timezone_are_validated(kinds):
 
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
-#: Modules of warning/web whose refusals are still bilingual literals (the risk loop);
-#: ``ui_api`` names each language in itself for the picker, which is not a
-#: text to translate.
-NOT_YET = {"risk_api.py", "ui_api.py"}
+#: Modules of warning/web with a Chinese literal that is no text to translate: ``ui_api``
+#: names each language in itself for the picker.
+NOT_YET = {"ui_api.py"}
 #: The ledger's spreadsheet columns (``企业编号 id`` ...) and its 干式/湿式 cells are the file's
 #: format (what an import reads), not texts for a reader.
 FILE_FORMAT = {"table.py"}

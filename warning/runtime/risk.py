@@ -24,7 +24,7 @@ from collections.abc import Callable
 import asyncpg
 
 from ..alerts import AlertError, AlertNotFound
-from ..i18n import translate
+from ..i18n import Text, translate
 from ..model import Severity
 from ..policy.router import UPSTREAM, Notification
 from ..risk.cleaning import DEVICE as CLEANING_DEVICE
@@ -457,7 +457,7 @@ class RiskService:
         elif action == "review":
             events = self.loop.review(item_id, actor, now, close=kw["close"], note=kw.get("note"))
         else:
-            raise LoopError(f"unknown action {action!r}")
+            raise LoopError(Text.of("unknown action {action}", action=repr(action)))
         if events:
             await self._write(events)
         return events
