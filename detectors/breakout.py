@@ -72,8 +72,8 @@ from .rules import Threshold
 CLIP = 1e100
 
 # state layout (a flat list of floats, pickled as is); the daily profile is a second list
-N, XP, LVL, VOL, HX, LX, HL, LL, HQ, LQ, COOL, SEA, HS, LS, DT, TP, AGE, OFF, HO, LO = range(20)
-STATE_LEN = 20
+N, XP, LVL, VOL, HX, LX, HL, LL, HQ, LQ, COOL, SEA, HS, LS, DT, TP, AGE = range(17)
+STATE_LEN = 17
 DAY = 86400.0
 
 
@@ -128,19 +128,16 @@ def run(st: list, prof: list, ts, xs, params: tuple, warm: float, out: list) -> 
     ``prof`` in place; append the scores to ``out``.
 
     ``params`` = (alpha_level, alpha_vol, alert, refractory, decay, season_rate, ref_interval,
-    side, gap, week, shift, spread). ``shift``: 1 to watch the signed off-profile level as a fifth
-    view. ``spread``: 1 to let each sample teach the neighbouring bins too, at half the rate. ``week``: the last 7 entries of ``prof`` are day-of-week offsets added to
-    the daily profile (0: none), see the module notes. ``side``: 0 both directions, 1 only above the ranges, -1 only below (the
+    side, gap). ``side``: 0 both directions, 1 only above the ranges, -1 only below (the
     roughness and off-profile views count only when they exceed their ranges). ``gap``: a
     time step longer than ``gap`` typical intervals is a break (0: never), see the module notes.
     ``warm``: history (in reference rows, see below) up to which nothing is scored.
     """
-    al, aq, alert, refr, decay, prate, ref, side, gapf, week, shift, spread = params
-    n, xp, lv, q, hx, lx, hl, ll, hq, lq, cool, u, hu, lu, dt, tp, age, m, hm, lm = st
-    nb = len(prof) - 7 if week else len(prof)
+    al, aq, alert, refr, decay, prate, ref, side, gapf = params
+    n, xp, lv, q, hx, lx, hl, ll, hq, lq, cool, u, hu, lu, dt, tp, age = st
+    nb = len(prof)
     width = DAY / nb if nb else 0.0
     keep_day = 1.0 - prate
-    keep_week = 1.0 - week
     isfinite = math.isfinite
     append = out.append
     i = -1
@@ -156,7 +153,6 @@ def run(st: list, prof: list, ts, xs, params: tuple, warm: float, out: list) -> 
         n += 1.0
         # the daily profile: the usual value at this time of day, learned at ``prate`` per day
         res = 0.0
-        sres = 0.0
         broken = False
         if nb and ts is not None:
             t = ts[i]
@@ -174,32 +170,12 @@ def run(st: list, prof: list, ts, xs, params: tuple, warm: float, out: list) -> 
                 if b >= nb:
                     b = nb - 1
                 p = prof[b]
-                if week:  # this day of the week's offset from the daily profile (epoch: a Thursday)
-                    w = nb + int(t // DAY) % 7
-                    o = prof[w]
-                else:
-                    o = 0.0
                 if p != p:  # first visit of this bin
-                    prof[b] = x - o
+                    prof[b] = x
                 else:
-                    res = x - p - o
+                    res = x - p
                     k = width / dt if 0.0 < dt < width else 1.0  # samples per bin per day
-                    g = 1.0 - keep_day ** (1.0 / k) if k > 1.0 else prate
-                    prof[b] = p + g * res
-                    if spread:  # the neighbouring bins learn the same value at half the rate
-                        v = x - o
-                        g *= 0.5
-                        j = b - 1 if b else nb - 1
-                        pn = prof[j]
-                        if pn == pn:
-                            prof[j] = pn + g * (v - pn)
-                        j = b + 1 if b + 1 < nb else 0
-                        pn = prof[j]
-                        if pn == pn:
-                            prof[j] = pn + g * (v - pn)
-                    sres = res
-                    if week:  # learned at ``week`` per week: each sample carries ``dt`` of its day
-                        prof[w] = o + (1.0 - keep_week ** (dt / DAY) if 0.0 < dt < DAY else week) * res
+                    prof[b] = p + (1.0 - keep_day ** (1.0 / k) if k > 1.0 else prate) * res
                     if res < 0.0:
                         res = -res
         # rates are per row for rows ``ref`` seconds (5 minutes) apart or more, and per ``ref``
@@ -209,7 +185,7 @@ def run(st: list, prof: list, ts, xs, params: tuple, warm: float, out: list) -> 
         age += sc  # history in reference rows: what ``warm`` counts
         if n == 1.0:
             xp = lv = hx = lx = hl = ll = x
-            q = hq = lq = u = hu = lu = m = hm = lm = 0.0
+            q = hq = lq = u = hu = lu = 0.0
             append(0.0)
             continue
         d = x - xp
@@ -224,8 +200,6 @@ def run(st: list, prof: list, ts, xs, params: tuple, warm: float, out: list) -> 
         if not broken:
             q += a * (d - q)
         u += a * (res - u)
-        if shift:
-            m += a * (sres - m)
         best = 0.0
         if age > warm:
             if side == 0.0:
@@ -249,11 +223,6 @@ def run(st: list, prof: list, ts, xs, params: tuple, warm: float, out: list) -> 
                     e = (u - hu) / r if u > hu else (lu - u) / r
                     if e > best:
                         best = e
-                r = hm - lm
-                if r > 0.0:
-                    e = (m - hm) / r if m > hm else (lm - m) / r
-                    if e > best:
-                        best = e
             else:  # one-sided: only the direction that matters, and only "more than ever" for q, u
                 r = hx - lx
                 if r > 0.0:
@@ -271,11 +240,6 @@ def run(st: list, prof: list, ts, xs, params: tuple, warm: float, out: list) -> 
                 r = hu - lu
                 if r > 0.0 and (u - hu) / r > best:
                     best = (u - hu) / r
-                r = hm - lm
-                if r > 0.0:
-                    e = ((m - hm) if side > 0.0 else (lm - m)) / r
-                    if e > best:
-                        best = e
         # extend the ranges, then let them forget a little (shrink towards their middle)
         if x > hx:
             hx = x
@@ -293,10 +257,6 @@ def run(st: list, prof: list, ts, xs, params: tuple, warm: float, out: list) -> 
             hu = u
         elif u < lu:
             lu = u
-        if m > hm:
-            hm = m
-        elif m < lm:
-            lm = m
         if decay:
             k = decay * sc
             if k > 0.5:
@@ -313,9 +273,6 @@ def run(st: list, prof: list, ts, xs, params: tuple, warm: float, out: list) -> 
             c = (hu - lu) * k
             hu -= c
             lu += c
-            c = (hm - lm) * k
-            hm -= c
-            lm += c
         if age <= warm:
             append(0.0)
             continue
@@ -326,7 +283,7 @@ def run(st: list, prof: list, ts, xs, params: tuple, warm: float, out: list) -> 
         if best >= alert:
             cool = refr
         append(best / (best + alert))
-    st[:] = (n, xp, lv, q, hx, lx, hl, ll, hq, lq, cool, u, hu, lu, dt, tp, age, m, hm, lm)
+    st[:] = (n, xp, lv, q, hx, lx, hl, ll, hq, lq, cool, u, hu, lu, dt, tp, age)
 
 
 class Breakout(Detector):
@@ -350,9 +307,6 @@ class Breakout(Detector):
         min_history: int = 100,
         season_bins: int = 288,
         season_rate: float = 0.3,
-        week_rate: float = 0.0,
-        shift_view: bool = False,
-        season_spread: bool = False,
         ref_interval: float = 300.0,
         threshold: float = 0.5,
         severity="blue",
@@ -368,9 +322,7 @@ class Breakout(Detector):
         if not float(gap) >= 0.0:
             raise ValueError("gap must be >= 0 typical intervals (0: no breaks)")
         if budget is not None:  # a false-alarm budget sets the excess (see alert_for_budget),
-            views = (
-                (5 if shift_view else 4) if int(season_bins) else 3
-            )  # shared between the views, each a test of its own
+            views = 4 if int(season_bins) else 3  # shared between the views, each a test of its own
             alert = alert_for_budget(float(budget) / views, warm=int(min_history))
         for name, v in (("alpha_level", alpha_level), ("alpha_vol", alpha_vol)):
             if not 0.0 < float(v) <= 1.0:
@@ -380,10 +332,7 @@ class Breakout(Detector):
         if not 0 <= int(season_bins) <= 1440:
             raise ValueError("season_bins must be in 0..1440 (0: no daily profile)")
         self.st = new_state()
-        if not 0.0 <= float(week_rate) <= 1.0:
-            raise ValueError("week_rate must be in [0, 1] per week (0: no day-of-week offsets)")
-        week = float(week_rate) if int(season_bins) else 0.0
-        self.prof = [math.nan] * int(season_bins) + ([0.0] * 7 if week else [])
+        self.prof = [math.nan] * int(season_bins)
         if not float(ref_interval) > 0.0:
             raise ValueError("ref_interval must be > 0 seconds")
         self.params = (
@@ -396,9 +345,6 @@ class Breakout(Detector):
             float(ref_interval),
             SIDES[direction],
             float(gap),
-            week,
-            1.0 if shift_view and int(season_bins) else 0.0,
-            1.0 if season_spread else 0.0,
         )
         self.warm = int(min_history)
         self.rule = rule
@@ -458,6 +404,6 @@ class Breakout(Detector):
 
     def restore(self, data: bytes) -> None:
         st, prof, self.last, gate = pickle.loads(data)
-        self.st = list(st) + [0.0] * (STATE_LEN - len(st))  # older snapshots: no shift view yet
+        self.st = list(st)
         self.prof = list(prof)
         self.gate.restore(gate)

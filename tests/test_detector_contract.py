@@ -31,7 +31,6 @@ SPECS = {
     "anomaly": {"type": "anomaly", "threshold": 6, "warmup": 50},
     "anomaly_hst": {"type": "anomaly", "model": "hst", "threshold": 0.8, "warmup": 50},
     "breakout": {"type": "breakout", "ref_interval": 1.0},  # the tests' rows are 1 s apart
-    "breakout_week_shift": {"type": "breakout", "ref_interval": 1.0, "week_rate": 0.3, "shift_view": True},
     "hotelling": {"type": "hotelling"},
     "robust_z": {"type": "robust_z"},
     "holt": {"type": "holt", "period": 100},
@@ -115,30 +114,21 @@ def test_default_scorer_state_after_one_million_updates():
 # --- batch path -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("seed", "kw"),
-    [
-        (1, {}),
-        (2, {}),
-        (3, {}),
-        (1, {"week_rate": 0.3, "shift_view": True}),
-        (2, {"week_rate": 0.5, "season_spread": True}),
-    ],
-)
-def test_batch_path_equals_one_at_a_time(seed, kw):
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_batch_path_equals_one_at_a_time(seed):
     rng = random.Random(seed)
     xs = _series(5000, seed)
     xs[100] = math.nan
     xs[2000:2100] = [xs[1999]] * 100
     xs[3000] = math.inf
-    one = Breakout(**kw)
+    one = Breakout()
     single = [one.score(300.0 * i, x) for i, x in enumerate(xs)]
-    batch = Breakout(**kw)
+    batch = Breakout()
     out, i = [], 0
     while i < len(xs):  # arbitrary chunking, with a snapshot/restore between chunks
         k = rng.randint(1, 700)
         out.extend(batch.score_many([300.0 * j for j in range(i, i + k)], xs[i : i + k]))
-        fresh = Breakout(**kw)
+        fresh = Breakout()
         fresh.restore(batch.snapshot())
         batch = fresh
         i += k
@@ -147,7 +137,7 @@ def test_batch_path_equals_one_at_a_time(seed, kw):
 
     import numpy as np
 
-    arr = Breakout(**kw)
+    arr = Breakout()
     assert arr.score_many(300.0 * np.arange(len(xs), dtype=float), np.array(xs)) == single
 
 
@@ -204,25 +194,3 @@ def test_combiner_severity_from_scores_and_rules():
     f = c2.update(4, {"x": 0.0}, [Finding("threshold", None, 4, 50, "ok")])
     assert f.severity is None
     assert pickle.loads(c.snapshot())
-
-
-def test_breakout_day_of_week_offsets_learn_a_weekend():
-    """``week_rate``: the last 7 profile entries learn each weekday's offset from the daily
-    profile in the signal's own units (a weekend 4 units above the weekdays here)."""
-    import numpy as np
-
-    rng = np.random.default_rng(4)
-    ts = np.arange(12 * 7 * 288) * 300.0
-    dow = (ts // 86400 + 3) % 7  # epoch day 0 was a Thursday: 5, 6 are Saturday, Sunday
-    xs = 3 * np.sin(2 * np.pi * ts / 86400) + rng.normal(size=len(ts)) + 4.0 * (dow >= 5)
-    det = Breakout(week_rate=0.3)
-    det.score_many(ts, xs)
-    off = det.prof[288:]
-    weekend = [off[d] for d in range(7) if (d + 3) % 7 >= 5]
-    weekday = [off[d] for d in range(7) if (d + 3) % 7 < 5]
-    assert min(weekend) - max(weekday) > 3.0
-    plain = Breakout()
-    plain.score_many(ts, xs)
-    assert det.st[12] < plain.st[12]  # the off-profile view's range is narrower with the offsets
-    with pytest.raises(ValueError, match="week_rate"):
-        Breakout(week_rate=1.5)
