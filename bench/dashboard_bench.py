@@ -2,6 +2,13 @@
 live WebSocket clients with slow ones dropped and resynchronised.
 
     python bench/dashboard_bench.py [--database DSN] [--rate 10000] [--seconds 30] [--clients 200]
+                                    [--baseline /work/main] [--profile server.prof]
+
+With ``--baseline DIR`` the same phases run first against a server started from another
+checkout (``DIR``, e.g. the main branch), then against this tree, and a table puts the two
+side by side: one run, one machine, one load. ``--profile FILE`` runs this tree's server
+under cProfile and writes its profile to FILE (figures under cProfile are slower: profile
+runs are for finding where the time goes, not for the table).
 
 The server runs as its own process (``warning run``) on a generated site (200 enterprises
 x 6 bag filters, simulators/site.py). Three phases:
@@ -9,12 +16,15 @@ x 6 bag filters, simulators/site.py). Three phases:
 1. first load: Chromium (Debian's, via Playwright) logs in and opens the big screen; we
    sum the bytes of every response the page loads (HTML, CSS, JS, site JSON, trend).
    There is no chart library: the charts are our own SVG code, counted in the total.
-2. latency: a separate process pushes ``--rate`` readings/s of normal values; every
-   0.25 s a probe pushes ``vent_open = true`` on a device without an alert. A
+2. latency: ``--clients`` WebSocket clients (aiohttp, in a process of their own) read the
+   feed, as the big screens of a district would; a separate process pushes ``--rate``
+   readings/s of normal values; every 0.25 s a probe pushes ``vent_open = true`` on a
+   device without an alert. A
    MutationObserver in the page stamps (``Date.now()``) when the probe's row enters the
    live list; latency = that stamp - the time just before the probe's POST. It covers
    HTTP, group commit, detectors, alert store, hub, WebSocket, JSON parse and the DOM
-   update (the paint follows within one frame).
+   update (the paint follows within one frame). The feed clients stamp when the probe's
+   event reached each of them: "to the last of the clients" is the fan-out's latency.
 3. fan-out: ``--clients`` WebSocket clients (aiohttp) read the feed; 10 more "slow" ones
    complete the handshake on a raw socket with a 4 KiB receive buffer and then never
    read. Four bursts of ~500 alert events follow (the server runs with a ring of 1,000
@@ -101,6 +111,49 @@ def load_process(url: str, tokens: dict, devices: dict, rate: float, seconds: fl
     out.put((n, time.perf_counter() - t0))
 
 
+def feed_process(ws_url: str, cookie: str, n: int, out, stop) -> None:
+    """``n`` WebSocket clients reading the feed in their own process. For every probe (by
+    enterprise/device), how many clients got its first ``raised`` event and when the last of
+    them did (ms, epoch); and how many events the first client got per second, to see bursts."""
+
+    async def run() -> tuple[dict, dict]:
+        firsts: list[dict[str, float]] = [{} for _ in range(n)]
+        per_second: dict[int, int] = {}
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as s:
+            socks = [await s.ws_connect(ws_url, headers={"Cookie": cookie}, max_msg_size=0) for _ in range(n)]
+            for ws in socks:
+                await ws.receive()  # snapshot
+
+            async def reader(i, ws):
+                mine = firsts[i]
+                while True:
+                    msg = await ws.receive()
+                    if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                        return
+                    now = time.time() * 1000
+                    d = orjson.loads(msg.data)
+                    if d.get("type") != "event":
+                        continue
+                    if i == 0:
+                        per_second[int(now // 1000)] = per_second.get(int(now // 1000), 0) + 1
+                    if d["event"]["kind"] == "raised":  # the probe's own alert: the first raised on its device
+                        a = d["event"]["alert"]
+                        mine.setdefault(f"{a['enterprise']}/{a['device']}", now)
+
+            readers = [asyncio.create_task(reader(i, ws)) for i, ws in enumerate(socks)]
+            out.put("ready")
+            while not stop.is_set():
+                await asyncio.sleep(0.1)
+            for ws in socks:
+                await ws.close()
+            await asyncio.gather(*readers, return_exceptions=True)
+        keys = set().union(*firsts)
+        got = {k: (sum(k in f for f in firsts), max(f[k] for f in firsts if k in f)) for k in keys}
+        return got, per_second
+
+    out.put(asyncio.run(run()))
+
+
 async def post(s, url, token, body) -> None:
     async with s.post(
         url + "/api/v1/telemetry",
@@ -144,7 +197,15 @@ async def first_load(browser, url, password) -> tuple[int, dict]:
     return sum(sizes.values()), sizes
 
 
-async def latency(browser, url, password, tokens, devices, probes, seconds, rate) -> tuple[list[float], tuple]:
+async def latency(browser, url, password, tokens, devices, probes, seconds, rate, clients, cookie) -> dict:
+    ctx = multiprocessing.get_context("spawn")
+    feed_out, feed_stop = ctx.Queue(), ctx.Event()
+    feeds = ctx.Process(
+        target=feed_process, args=(url.replace("http", "ws") + "/ws", cookie, clients, feed_out, feed_stop)
+    )
+    feeds.start()
+    if feed_out.get(timeout=120) != "ready":
+        raise RuntimeError("feed clients did not connect")
     page = await login_page(browser, url, password)
     await page.wait_for_selector("#conn-dot.live")
     await page.evaluate("""() => {
@@ -197,12 +258,22 @@ async def latency(browser, url, password, tokens, devices, probes, seconds, rate
     watcher.cancel()
     await feed.close()
     await ws_session.close()
+    feed_stop.set()
+    fed, per_second = feed_out.get(timeout=60)
+    feeds.join(30)
     accepted, elapsed = out.get(timeout=60)
     proc.join(30)
-    lat = [seen[k] - t for k, t in sent.items() if k in seen]
-    server_part = [ws_seen[k] - t for k, t in sent.items() if k in ws_seen]
-    missing = [k for k in sent if k not in seen]
-    return lat, server_part, (accepted, elapsed, len(sent), missing)
+    return {
+        "screen": [seen[k] - t for k, t in sent.items() if k in seen],
+        "server": [ws_seen[k] - t for k, t in sent.items() if k in ws_seen],
+        "last_client": [fed[k][1] - t for k, t in sent.items() if k in fed],
+        "all_clients": sum(1 for k in sent if k in fed and fed[k][0] == clients),
+        "accepted": accepted,
+        "elapsed": elapsed,
+        "sent": len(sent),
+        "events_per_s": [per_second[k] for k in sorted(per_second)],
+        "missing": [k for k in sent if k not in seen],
+    }
 
 
 def slow_client(port: int, cookie: str) -> socket.socket:
@@ -314,16 +385,19 @@ async def fanout(url, port, cookie, pid, tokens, devices, n_clients, used) -> di
     }
 
 
-async def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--database", help="PostgreSQL DSN (default: the embedded server)")
-    ap.add_argument("--seconds", type=float, default=30)
-    ap.add_argument("--rate", type=float, default=10_000)
-    ap.add_argument("--clients", type=int, default=200)
-    args = ap.parse_args()
+def summary(xs: list[float]) -> str:
+    if not xs:
+        return "no samples"
+    return (
+        f"p50 {statistics.median(xs):.0f} ms, p95 {pct(xs, 95):.0f} ms, p99 {pct(xs, 99):.0f} ms, max {max(xs):.0f} ms"
+    )
 
+
+async def one_tree(tree: Path, args, label: str, profile: str | None) -> dict:
+    """Every phase against a server started from ``tree``; prints as it goes, returns the figures."""
     from playwright.async_api import async_playwright
 
+    print(f"=== {label}: server from {tree} ===", flush=True)
     work = Path(tempfile.mkdtemp(prefix="warning-dash-bench-"))
     site_text, tokens = generate_site(200, collectors=6, seed=13)
     (work / "site.toml").write_text(site_text)
@@ -334,8 +408,10 @@ async def main() -> None:
     url = f"http://127.0.0.1:{port}"
     cmd = run_command(work / "site.toml", port)
     cmd += ["--database", args.database] if args.database else ["--data-dir", str(work / "data")]
-    env = {**os.environ, "XDG_RUNTIME_DIR": str(work), "WARNING_WS_RING": str(RING)}
-    server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(work / "server.log", "wb"), stderr=subprocess.STDOUT)
+    if profile:
+        cmd[1:1] = ["-m", "cProfile", "-o", str(Path(profile).resolve())]
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(work), "WARNING_WS_RING": str(RING), "PYTHONPATH": str(tree)}
+    server = subprocess.Popen(cmd, cwd=tree, env=env, stdout=open(work / "server.log", "wb"), stderr=subprocess.STDOUT)
     try:
         await wait_ready(url, server)
         async with aiohttp.ClientSession() as s:
@@ -355,22 +431,24 @@ async def main() -> None:
             )
             for k, v in sorted(sizes.items(), key=lambda kv: -kv[1]):
                 print(f"  {v / 1024:7.1f} KiB  {k}")
-            lat, server_part, (accepted, elapsed, n_sent, missing) = await latency(
-                browser, url, password, tokens, devices, probes, args.seconds, args.rate
+            lat = await latency(
+                browser, url, password, tokens, devices, probes, args.seconds, args.rate, args.clients, cookie
             )
             await browser.close()
         print(
-            f"background load: {accepted:,} readings accepted in {elapsed:.1f} s = {accepted / elapsed:,.0f} readings/s"
+            f"background load: {lat['accepted']:,} readings accepted in {lat['elapsed']:.1f} s = "
+            f"{lat['accepted'] / lat['elapsed']:,.0f} readings/s; {args.clients} feed clients connected"
         )
         print(
-            f"reading pushed -> row on screen, {len(lat)}/{n_sent} probes: p50 {statistics.median(lat):.0f} ms, "
-            f"p95 {pct(lat, 95):.0f} ms, p99 {pct(lat, 99):.0f} ms, max {max(lat):.0f} ms"
-            + (f"; missing: {missing[:5]}" if missing else "")
+            f"reading pushed -> row on screen, {len(lat['screen'])}/{lat['sent']} probes: {summary(lat['screen'])}"
+            + (f"; missing: {lat['missing'][:5]}" if lat["missing"] else "")
         )
+        print(f"  of which POST -> event sent on /ws (server side): {summary(lat['server'])}")
         print(
-            f"  of which POST -> event sent on /ws (server side): p50 {statistics.median(server_part):.0f} ms, "
-            f"p95 {pct(server_part, 95):.0f} ms, p99 {pct(server_part, 99):.0f} ms"
+            f"reading pushed -> event at the last of {args.clients} feed clients: {summary(lat['last_client'])} "
+            f"({lat['all_clients']}/{lat['sent']} probes reached every client)"
         )
+        print(f"  events a feed client got, per second of the run: {lat['events_per_s']}")
 
         used = set(probes)
         f = await fanout(url, port, cookie, server.pid, tokens, devices, args.clients, used)
@@ -385,12 +463,45 @@ async def main() -> None:
         )
         print(
             f"resync: a reconnecting client's snapshot has {f['snapshot_alerts']} alerts; "
-            f"open alerts in the store: {f['open_alerts']}"
+            f"open alerts in the store: {f['open_alerts']}",
+            flush=True,
         )
+        return {**lat, **f}
     finally:
         server.terminate()
         server.wait(60)
         shutil.rmtree(work, ignore_errors=True)
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--database", help="PostgreSQL DSN (default: the embedded server)")
+    ap.add_argument("--seconds", type=float, default=30)
+    ap.add_argument("--rate", type=float, default=10_000)
+    ap.add_argument("--clients", type=int, default=200)
+    ap.add_argument("--baseline", type=Path, help="another checkout to measure first, in the same run")
+    ap.add_argument("--profile", help="run this tree's server under cProfile, writing the profile here")
+    args = ap.parse_args()
+
+    runs = []
+    if args.baseline:
+        runs.append(("baseline", await one_tree(args.baseline.resolve(), args, "baseline", None)))
+    runs.append(("this tree", await one_tree(ROOT, args, "this tree", args.profile)))
+    if len(runs) > 1:
+        print(f"\n{'':40s}" + "".join(f"{name:>24s}" for name, _ in runs))
+        for title, key in (
+            ("reading -> row on screen", "screen"),
+            ("POST -> event sent (server)", "server"),
+            (f"reading -> last of {args.clients} clients", "last_client"),
+        ):
+            for q in (50, 99):
+                print(
+                    f"{title + f' p{q} (ms)':40s}"
+                    + "".join(f"{pct(r[key], q) if r[key] else float('nan'):24.0f}" for _, r in runs)
+                )
+        print(f"{'burst: 2,100 events to every client (s)':40s}" + "".join(f"{r['burst_s']:24.1f}" for _, r in runs))
+        print(f"{'slow clients dropped (of 10)':40s}" + "".join(f"{r['dropped']:24.0f}" for _, r in runs))
+        print(f"{'server RSS peak (MiB)':40s}" + "".join(f"{r['rss_peak'] / 1024:24.0f}" for _, r in runs))
 
 
 if __name__ == "__main__":

@@ -152,6 +152,30 @@ def test_lifecycle_issued_signed_handling_feedback_lifted_with_holders():
     assert ids == [ack.id, h.id, fb.id]
 
 
+def test_feedback_verdict_is_a_field_of_its_own_and_the_old_attachment_form_still_reads():
+    """Issue 13: the verdict (属实/误报/检修) is the feedback's own field, kept as the event's
+    ``data.verdict``; a command written before (the verdict as an attachment entry of type
+    ``verdict``) reads the same, and the entry never shows among the attachments."""
+    from warning.runtime import records
+    from warning.step import Command
+
+    eng = AlertEngine(policy())
+    aid = eng.observe(REF, f(Severity.ORANGE, T0))[0].alert.id
+    eng.acknowledge(aid, "zhao", "seen", T0 + 1)
+    files = [{"name": "vent.jpg", "type": "image/jpeg", "size": 10, "url": "https://files/2"}]
+    fb = eng.feedback(aid, "qian", "vent replaced", T0 + 2, files, verdict="maintenance")[0]
+    assert fb.data == {"attachments": files, "verdict": "maintenance"}
+    only = eng.feedback(aid, "qian", None, T0 + 3, None, "confirmed")[0]  # a verdict alone is feedback enough
+    assert only.data == {"verdict": "confirmed"}
+    old = eng.feedback(aid, "qian", "x", T0 + 4, [{"name": "verdict", "type": "verdict", "url": "false_alarm"}])[0]
+    assert old.data == {"verdict": "false_alarm"}
+    # the Kafka command record carries it as "v"; a record without it reads as no verdict
+    rec = records.decode(records.encode_command("c1", "feedback", aid, "qian", "n", None, 1.0, "confirmed"))
+    assert rec["v"] == "confirmed"
+    assert "v" not in records.decode(records.encode_command("c2", "feedback", aid, "qian", "n", None, 1.0))
+    assert Command("c", "feedback", aid, "qian", None, 1.0).verdict is None
+
+
 # -- escalation ------------------------------------------------------------------------------
 def test_escalation_climbs_tiers_on_the_severity_timer_repeats_and_stops_on_ack():
     eng = AlertEngine(policy())

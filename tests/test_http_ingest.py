@@ -103,11 +103,11 @@ async def test_repeated_message_ids_are_ignored(server):
     [
         ("malformed", 400, "malformed JSON"),
         ("schema", 400, "invalid telemetry"),
-        ("no_token", 401, "token"),
-        ("bad_token", 401, "token"),
+        ("no_token", 401, "令牌"),
+        ("bad_token", 401, "令牌"),
         ("other_device", 403, "not registered"),
         ("unknown_point", 403, "not registered"),
-        ("too_large", 413, "limit"),
+        ("too_large", 413, "上限"),
         ("not_json", 415, "application/json"),
     ],
 )
@@ -164,7 +164,7 @@ async def _rate_limit_checks(server):
         codes = [(await c.post(url(server, "/api/v1/telemetry"), content=body, headers=auth())) for _ in range(4)]
     # the burst of 2000; the third finds the bucket not yet empty and takes it into debt; the fourth finds it empty
     assert [r.status_code for r in codes] == [202, 202, 202, 429]
-    assert int(codes[3].headers["retry-after"]) >= 1 and "rate limit" in codes[3].json()["error"]
+    assert int(codes[3].headers["retry-after"]) >= 1 and "速率上限" in codes[3].json()["error"]
     # decided from the headers: a request whose body never comes is answered at once
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     writer.write(
@@ -222,3 +222,24 @@ async def test_the_same_message_sent_twice_at_once_is_stored_once(server):
     assert [r.status_code for r in rs] == [202] * 4
     assert sum(r.json()["accepted"] for r in rs[:3]) == 1 and sum(r.json()["duplicates"] for r in rs[:3]) == 2
     assert await count_readings(server) == 2
+
+
+async def test_refusals_follow_accept_language(server):
+    """The edge's refusals come from the catalogue: zh-CN unless the request asks for English."""
+    body = orjson.dumps([item()])
+    async with httpx.AsyncClient() as c:
+        zh = await c.post(url(server, "/api/v1/telemetry"), content=body, headers={"Content-Type": "application/json"})
+        en = await c.post(
+            url(server, "/api/v1/telemetry"),
+            content=body,
+            headers={"Content-Type": "application/json", "Accept-Language": "en-GB,en;q=0.9"},
+        )
+        big = await c.post(
+            url(server, "/api/v1/telemetry"),
+            content=b"[" * 70_000,
+            headers={**auth(), "Accept-Language": "en"},
+        )
+    assert zh.status_code == en.status_code == 401
+    assert zh.json()["error"] == "缺少令牌或令牌未知"
+    assert en.json()["error"] == "missing or unknown bearer token"
+    assert big.status_code == 413 and big.json()["error"].startswith("body of 70000 bytes is over the limit")

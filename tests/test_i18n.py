@@ -31,6 +31,8 @@ KEYWORDS = {
     "word": (1, 0),
     "error": (3, None),
     "SilenceError": (0, None),
+    "refusal": (2, None),
+    "Text.of": (0, None),
 }
 LATIN = re.compile(r"[A-Za-z]{2,}")
 
@@ -47,6 +49,9 @@ def code_msgids(root: Path = ROOT / "warning") -> set[tuple[str | None, str]]:
                 if isinstance(node.func, ast.Name)
                 else (node.func.attr if isinstance(node.func, ast.Attribute) else None)
             )
+            if isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name):
+                if f"{node.func.value.id}.{node.func.attr}" in KEYWORDS:  # Text.of("...")
+                    name = f"{node.func.value.id}.{node.func.attr}"
             if name not in KEYWORDS:
                 continue
             at, ctx_at = KEYWORDS[name]
@@ -136,7 +141,10 @@ def test_every_template_rendered_for_every_rule_of_every_kind_reads_in_chinese()
     rendered = 0
     for point in _points():
         for spec in point.detectors:
-            if spec["type"] == "running":  # a running signal: it says whether the device runs, never alerts
+            if spec["type"] in (
+                "running",
+                "load",
+            ):  # signals: whether the device runs or its process loads it; never alert
                 continue
             rule = spec.get("id", spec["type"])
             levels = [Severity.parse(s) for _, s in spec.get("levels", [])] or [
@@ -221,6 +229,22 @@ def test_channel_texts_of_every_kind_and_severity_read_in_chinese():
     )
 
 
+def test_channel_texts_show_times_in_the_sites_time_zone():
+    """Issue 13: a channel text's time is the site's wall clock (``Site.timezone``, carried in
+    the payload by the labels), not a fixed +08:00."""
+    from warning.labels import Labels
+    from warning.site import Site
+
+    alert = {"id": "a1", "enterprise": "E1", "device": "DC1", "point": "dp", "rule": "threshold"}
+    alert |= {"severity": "red", "peak_severity": "red", "state": "active", "message": "x"}
+    at = 1_780_000_000.0  # 2026-05-28 20:26:40 UTC
+    for zone, shown in (("Asia/Shanghai", "2026-05-29 04:26:40"), ("Europe/London", "2026-05-28 21:26:40")):
+        labels = Labels.of(Site("s", 60.0, {}, (), {}, (), timezone=zone))
+        p = labels.add_to({"id": "e1", "kind": "raised", "at": at, "alert": dict(alert)})
+        assert p["timezone"] == zone and shown in "\n".join(formats.lines(p)), zone
+    assert "2026-05-29 04:26:40" in "\n".join(formats.lines({"id": "e", "kind": "raised", "at": at, "alert": alert}))
+
+
 def test_negotiation_prefers_the_user_then_accept_language_then_chinese():
     assert i18n.negotiate(None) == "zh-CN"
     assert i18n.negotiate("en-US,en;q=0.9") == "en"
@@ -267,3 +291,67 @@ def test_site_file_user_locale_and_timezone_are_validated(kinds):
     raw["site"]["timezone"] = "Mars/Olympus"
     with pytest.raises(ConfigError, match="timezone"):
         parse_site(raw, kinds)
+
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+#: Modules of warning/web whose refusals are still bilingual literals (owned by other work:
+#: the ledger's administration, the platforms' gateway, the risk loop); ``ui_api`` names each
+#: language in itself for the picker, which is not a text to translate.
+NOT_YET = {"admin_api.py", "platform_api.py", "risk_api.py", "spreadsheet.py", "onboarding_api.py", "ui_api.py"}
+
+
+def cjk_literals(paths) -> list[str]:
+    """String literals with Chinese in them, docstrings apart: texts written in the code."""
+    found = []
+    for path in paths:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docs = {
+            id(n.body[0].value)
+            for n in ast.walk(tree)
+            if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and n.body
+            and isinstance(n.body[0], ast.Expr)
+            and isinstance(n.body[0].value, ast.Constant)
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
+                if CJK.search(node.value):
+                    found.append(f"{path.name}:{node.lineno}: {node.value[:60]}")
+    return found
+
+
+def test_no_bilingual_refusal_literal_left_in_the_web_shell_and_the_text_check():
+    """Edge, body, admission, login and scope refusals come from the catalogue in the reader's
+    language: no Chinese literal in the code that answers them."""
+    web = [p for p in (ROOT / "warning" / "web").glob("*.py") if p.name not in NOT_YET]
+    assert len(web) > 20
+    assert cjk_literals([*web, ROOT / "warning" / "textcheck.py"]) == []
+
+
+def test_a_planted_bilingual_literal_is_found(tmp_path):
+    (tmp_path / "m.py").write_text('"""文档 is fine."""\nx = json_error(400, "请求体为空 / empty body")\n')
+    assert cjk_literals([tmp_path / "m.py"]) == ["m.py:2: 请求体为空 / empty body"]
+
+
+def test_a_planted_untranslated_refusal_is_found(tmp_path):
+    """A refusal written with Text.of or lang.refusal whose id the catalogue lacks is reported."""
+    (tmp_path / "m.py").write_text(
+        "from warning.i18n import Text\n"
+        'a = Text.of("the edge is on fire: {n}", n=1)\n'
+        'b = refusal(request, 400, "the body is on fire")\n'
+    )
+    assert missing(code_msgids(tmp_path)) == ["|the body is on fire", "|the edge is on fire: {n}"]
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en"])
+def test_refusals_render_in_the_readers_language(locale):
+    from warning.textcheck import TextError, check_text
+    from warning.web.body import text_error
+
+    with pytest.raises(TextError) as caught:
+        check_text("a\x00b", field="note", max_len=10)
+    body = text_error(caught.value).response(locale).body.decode()
+    if locale == "zh-CN":
+        assert "note：含有不允许的控制字符 U+0000" in body
+    else:
+        assert "note: contains the control character U+0000" in body and not CJK.search(body)

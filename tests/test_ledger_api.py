@@ -376,3 +376,94 @@ async def test_a_file_with_bad_rows_is_refused_whole_with_every_row_named(server
     async with server.pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM ledger_enterprises WHERE id = 'G1'") == 0
     await admin.aclose()
+
+
+# -- the write and the live apply: the committed version is the truth --------------------------
+
+
+async def test_an_apply_that_fails_after_the_write_is_repaired_at_the_next_sync(server):
+    """The ledger is written (committed, audited), then the runtime fails to take it (the
+    store or the broker away at that moment): the answer says so (202, ``live`` false), and
+    the server's sync applies the committed version within seconds: telemetry for the new
+    point is accepted, nothing is written twice."""
+    base = f"http://127.0.0.1:{server.port}"
+    admin, _ = await login(base, "boss")
+    real = server.runtime.reconfigure
+    failures = []
+
+    async def failing_once(site, actor, version):
+        if not failures:
+            failures.append(version)
+            raise ConnectionError("the store went away between the write and the apply")
+        await real(site, actor, version)
+
+    server.runtime.reconfigure = failing_once
+    r = await admin.put("/api/v1/admin/enterprises/E1/devices/DC2", json={"points": ["dp"]})
+    assert r.status_code == 202, r.text
+    assert r.json()["applied"] is True and r.json()["live"] is False
+    version = r.json()["version"]
+    assert failures == [version] and server.ledger.applied < version == server.ledger.version
+    assert (await push(base, TOKEN, "DC2", {"dp": 700.0})).status_code in (400, 403)  # not live yet
+    await wait_for(lambda: server.ledger.applied == version, timeout=5)
+    assert "DC2" in server.runtime.devices["E1"]
+    assert (await push(base, TOKEN, "DC2", {"dp": 700.0})).status_code == 202
+    trail = (await admin.get("/api/v1/admin/audit?kind=enterprise&object=E1")).json()
+    assert sum(1 for t in trail if t["actor"] == "boss") == 1
+    await admin.aclose()
+
+
+async def test_a_crash_between_the_write_and_the_apply_is_repaired_at_start(kinds, machine_db):
+    """A process commits a ledger change and dies before any runtime applied it (here: the
+    change is written to the store while the server is down). The next start runs on the
+    committed ledger: the new point takes readings, and the retired point's open alert (in the
+    checkpoint the runtime restores) is closed with the ledger's note."""
+    from warning.ledger.plan import Proposal, plan
+    from warning.store import ledger as ledger_store
+
+    srv = await start(kinds, machine_db)
+    base = f"http://127.0.0.1:{srv.port}"
+    try:
+        assert (await push(base, TOKEN, "DC1", {"vent_open": True})).status_code == 202
+        await wait_for(lambda: _open(srv, "vent_open"), timeout=5)
+        records = srv.ledger.records
+    finally:
+        await srv.stop()  # checkpoints the pipeline with the vent alert open
+    e1 = dict(records.enterprises["E1"])
+    e1["devices"] = [{"id": "DC1", "type": "bag_filter", "points": ["dp", "spark", "hopper_temp"]}]
+    changes, errors = plan(records, [Proposal("enterprise", "update", "E1", e1)], kinds)
+    assert not errors
+    import asyncpg
+
+    conn = await asyncpg.connect(machine_db)
+    try:
+        await ledger_store.write(conn, changes, "crashed-admin")
+    finally:
+        await conn.close()
+    srv = await start(kinds, machine_db)
+    base = f"http://127.0.0.1:{srv.port}"
+    try:
+        assert "hopper_temp" in srv.runtime.devices["E1"]["DC1"] and "vent_open" not in srv.runtime.devices["E1"]["DC1"]
+        await wait_for(lambda: not _open(srv, "vent_open"), timeout=5)
+        assert (await push(base, TOKEN, "DC1", {"hopper_temp": 40.0})).status_code == 202
+        duty, _ = await login(base, "duty")
+        closed = [a for a in (await duty.get("/api/v1/alerts?state=all")).json() if a["point"] == "vent_open"]
+        assert closed and closed[0]["state"] == "resolved" and "台账" in (closed[0]["resolve_note"] or "")
+        await duty.aclose()
+    finally:
+        await srv.stop()
+
+
+async def test_a_change_another_process_commits_is_taken_within_seconds(server):
+    """A second gateway or the CLI writes the ledger: this server takes it at its next sync."""
+    from warning.ledger.plan import Proposal, plan
+    from warning.store import ledger as ledger_store
+
+    base = f"http://127.0.0.1:{server.port}"
+    e1 = dict(server.ledger.records.enterprises["E1"])
+    e1["devices"] = [*e1["devices"], {"id": "DC3", "points": ["dp"]}]
+    changes, errors = plan(server.ledger.records, [Proposal("enterprise", "update", "E1", e1)], server.ledger.kinds)
+    assert not errors
+    async with server.pool.acquire() as conn:
+        await ledger_store.write(conn, changes, "other-gateway")
+    await wait_for(lambda: "DC3" in server.runtime.devices["E1"], timeout=5)
+    assert (await push(base, TOKEN, "DC3", {"dp": 500.0})).status_code == 202

@@ -346,6 +346,6 @@ async def test_an_unreachable_session_store_answers_503_not_500(site):
             headers={"Cookie": "warning_session=" + "x" * 43},
         ) as c:
             r = await c.get("/me")
-        assert r.status_code == 503 and r.headers["retry-after"] == "2" and "unavailable" in r.json()["error"]
+        assert r.status_code == 503 and r.headers["retry-after"] == "2" and "不可用" in r.json()["error"]
     finally:
         await pool.close()

@@ -12,9 +12,9 @@ from babel.messages.pofile import read_po
 
 from tests.test_dashboard_api import dash_site_dict
 from warning.config import parse_site
+from warning.i18n import LOCALE_DIR, negotiate
 from warning.server import Server, Settings
 from warning.web.pages import STATIC
-from warning.web.ui_api import LOCALE_DIR, negotiate
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 PLACEHOLDER = re.compile(r"\{(\w+)\}")

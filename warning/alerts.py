@@ -223,19 +223,27 @@ class AlertEngine:
         ]
 
     def feedback(
-        self, aid: str, actor: str, note: str | None, at: float, attachments: list[dict] | None = None
+        self,
+        aid: str,
+        actor: str,
+        note: str | None,
+        at: float,
+        attachments: list[dict] | None = None,
+        verdict: str | None = None,
     ) -> list[AlertEvent]:
-        """反馈: report back, with free text and attachments' metadata (name, type, size, url); may repeat."""
+        """反馈: report back, with free text, attachments' metadata (name, type, size, url) and a
+        ``verdict`` (属实 ``confirmed`` / 误报 ``false_alarm`` / 检修 ``maintenance``, kept as the
+        event's ``data.verdict``); may repeat."""
         key = self._key(aid)
         current = self.by_key[key]
         if current.state is AlertState.ACTIVE:
             raise AlertError("sign for the alert (acknowledge) before giving feedback")
         if current.feedback_at is not None and at <= current.feedback_at + SAME:
             return []  # already applied (a restart re-applies stored actions in time order)
-        # The API carries feedback's verdict (属实 confirmed / 误报 false alarm / 检修 maintenance)
-        # as an entry of type "verdict" among the attachments' metadata, so that every runtime
-        # passes it through unchanged; here it becomes the event's ``data.verdict``.
-        verdict = next((x.get("url") for x in attachments or () if x.get("type") == "verdict"), None)
+        # Before the verdict was a field of its own it travelled as an attachment entry of type
+        # "verdict" (its value in "url"); commands written so (a Kafka log, a test) still read.
+        if verdict is None:
+            verdict = next((x.get("url") for x in attachments or () if x.get("type") == "verdict"), None)
         attachments = [x for x in attachments or () if x.get("type") != "verdict"] or None
         if not (note and note.strip()) and not attachments and verdict is None:
             raise AlertError("feedback needs a note or attachments")
@@ -397,6 +405,14 @@ class AlertEngine:
     def get(self, aid: str) -> Alert | None:
         key = self.by_id.get(aid)
         return None if key is None else self.by_key[key]
+
+    def adopt(self, alert: Alert) -> None:
+        """Hold an open alert the store has and memory lost (the replay that would have rebuilt
+        it skipped its point, which the ledger retired meanwhile), so it can be closed."""
+        key = (alert.enterprise, alert.device, alert.point, alert.rule)
+        if key not in self.by_key:
+            self.by_key[key] = alert
+            self.by_id[alert.id] = key
 
     def snapshot(self, enterprises: Callable[[str], bool] | None = None) -> bytes:
         """Open alerts (of the enterprises ``enterprises`` accepts, or all) as bytes."""

@@ -12,12 +12,19 @@ step, and reading ~300 entries costs a few milliseconds once per process.
 
 A message missing from a catalogue falls back to the English id (so a new string never
 breaks a page); :func:`untranslated` lists such gaps and the tests fail on any in zh-CN.
+
+This module is the catalogues' one home: the pages' strings (``/api/v1/i18n/ui.json``,
+:func:`messages`), the server's texts (:func:`translate`), and the choice of locale
+(:func:`negotiate`) all read them here. A refusal made where the reader's locale is not
+known yet (a body reader, a text check) is a :class:`Text`: the message id and its
+parameters, rendered when the answer is built for its reader.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -34,7 +41,7 @@ def normalise(tag: str | None) -> str | None:
     if not tag:
         return None
     t = tag.strip().replace("_", "-").lower()
-    if t.startswith("zh"):
+    if t[:2] == "zh":
         return "zh-CN"
     if t == "en" or t.startswith("en-"):
         return "en"
@@ -44,11 +51,11 @@ def normalise(tag: str | None) -> str | None:
 def negotiate(accept_language: str | None, user_pref: str | None = None) -> str:
     """The locale to answer in: the user's own setting (site file user ``locale``) first, then
     the best supported entry of ``Accept-Language`` by q-value, then zh-CN."""
-    pref = normalise(user_pref)
+    pref = normalise(user_pref[:20] if user_pref else None)
     if pref:
         return pref
     best: tuple[float, int, str] | None = None
-    for i, part in enumerate((accept_language or "").split(",")):
+    for i, part in enumerate((accept_language or "")[:1000].split(",")[:30]):  # a header is no work list
         bits = part.strip().split(";")
         loc = normalise(bits[0])
         if loc is None:
@@ -67,18 +74,30 @@ def negotiate(accept_language: str | None, user_pref: str | None = None) -> str:
 
 
 @lru_cache(maxsize=16)
-def catalogue(locale: str, domain: str = "warning", directory: Path | None = None) -> dict[tuple[str | None, str], str]:
-    """(context, msgid) -> msgstr of one catalogue (empty msgstrs are left out: they fall back)."""
+def _entries(locale: str, domain: str, directory: Path | None) -> tuple[tuple[str | None, str, str], ...]:
+    """(context, msgid, msgstr) of every entry of one ``.po`` file, read once."""
     path = (directory or LOCALE_DIR) / _DIRS.get(locale, locale) / "LC_MESSAGES" / f"{domain}.po"
     if not path.exists():
-        return {}
+        return ()
     with open(path, "rb") as fh:
-        cat = read_po(fh, locale=_DIRS.get(locale, locale).replace("-", "_"))
-    out: dict[tuple[str | None, str], str] = {}
-    for m in cat:
-        if m.id and isinstance(m.id, str) and isinstance(m.string, str) and m.string:
-            out[(m.context, m.id)] = m.string
-    return out
+        cat = read_po(fh, locale=_DIRS.get(locale, locale).replace("-", "_"), domain=domain)
+    return tuple(
+        (m.context, m.id, m.string if isinstance(m.string, str) else "") for m in cat if m.id and isinstance(m.id, str)
+    )
+
+
+@lru_cache(maxsize=16)
+def catalogue(locale: str, domain: str = "warning", directory: Path | None = None) -> dict[tuple[str | None, str], str]:
+    """(context, msgid) -> msgstr of one catalogue (empty msgstrs are left out: they fall back)."""
+    return {(ctx, mid): text for ctx, mid, text in _entries(locale, domain, directory) if text}
+
+
+@lru_cache(maxsize=8)
+def messages(locale: str, domain: str = "ui") -> dict[str, str]:
+    """msgid -> text of every entry of a domain in ``locale``, the msgid where nobody
+    translated it: what the pages get (``/api/v1/i18n/ui.json``)."""
+    loc = normalise(locale) or DEFAULT_LOCALE
+    return {mid: text or mid for _, mid, text in _entries(loc, domain, None)}
 
 
 def translate(
@@ -95,11 +114,32 @@ def say(
     loc = normalise(locale) or DEFAULT_LOCALE
     text = catalogue(loc, domain).get((context, msgid), msgid)
     if params:
+        params = {k: v.render(loc) if isinstance(v, Text) else v for k, v in params.items()}
         try:
             return text.format(**params)
         except (KeyError, IndexError, ValueError):
             return msgid.format(**params)  # a broken translation must not lose the message
     return text
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A message for a person whose reader is not known yet: ``msgid`` of the ``warning``
+    domain and its parameters. :meth:`render` gives it in a locale; ``str()`` in zh-CN."""
+
+    msgid: str
+    params: Mapping[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, msgid: str, **params: object) -> Text:
+        return cls(msgid, params)
+
+    def render(self, locale: str | None = None) -> str:
+        params = {k: v.render(locale) if isinstance(v, Text) else v for k, v in self.params.items()}
+        return say(self.msgid, locale, params)
+
+    def __str__(self) -> str:
+        return self.render(DEFAULT_LOCALE)
 
 
 def N_(msgid: str) -> str:

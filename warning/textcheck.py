@@ -7,7 +7,9 @@ legal in PostgreSQL but are never meaningful in an id, a name or a note, and the
 and terminals, so they are refused too; tab, newline and carriage return stay allowed.
 Lengths are counted in characters (what a person sees and what ``varchar(n)`` counts).
 
-Refusals name the field and say why, Chinese first, English after.
+Refusals name the field and say why, as a :class:`warning.i18n.Text` (message id and
+parameters of the ``warning`` catalogue), rendered in the reader's locale by whoever answers;
+``str()`` of one is its zh-CN text.
 """
 
 from __future__ import annotations
@@ -15,36 +17,38 @@ from __future__ import annotations
 import json
 import re
 
+from .i18n import Text
+
 #: U+0000-U+001F except tab, newline, carriage return; U+007F; lone surrogates.
 _BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 class TextError(ValueError):
-    """A text refused at the edge: which ``field``, and the ``reason`` (zh-CN / en)."""
+    """A text refused at the edge: which ``field``, and the ``reason`` (a catalogue text)."""
 
-    def __init__(self, field: str, reason: str):
+    def __init__(self, field: str, reason: Text):
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
 
 
-def problem(value: str, max_len: int) -> str | None:
-    """Why ``value`` may not be stored (zh-CN / en), or None when it may."""
+def problem(value: str, max_len: int) -> Text | None:
+    """Why ``value`` may not be stored, or None when it may."""
     m = _BAD.search(value)
     if m is not None:
         code = f"U+{ord(m.group()):04X}"
         if 0xD800 <= ord(m.group()) <= 0xDFFF:
-            return f"含有孤立的代理字符 {code}（不是有效的 Unicode） / contains a lone surrogate {code} (not valid Unicode)"
-        return f"含有不允许的控制字符 {code} / contains the control character {code}"
+            return Text.of("contains a lone surrogate {code} (not valid Unicode)", code=code)
+        return Text.of("contains the control character {code}", code=code)
     if len(value) > max_len:
-        return f"长度 {len(value)} 超过上限 {max_len} 个字符 / is {len(value)} characters long, over the limit of {max_len}"
+        return Text.of("is {n} characters long, over the limit of {limit}", n=len(value), limit=max_len)
     return None
 
 
 def check_text(value: str, *, field: str, max_len: int) -> str:
     """``value`` unchanged when it may be stored, else :class:`TextError` naming ``field``."""
     if not isinstance(value, str):
-        raise TextError(field, f"必须是字符串 / must be a string, not {type(value).__name__}")
+        raise TextError(field, Text.of("must be a string, not {type}", type=type(value).__name__))
     reason = problem(value, max_len)
     if reason is not None:
         raise TextError(field, reason)
@@ -72,7 +76,7 @@ def first_bad_text(doc, *, max_len: int, field: str = "body", max_depth: int = 6
             if reason is not None:
                 return TextError(path, reason)
         elif depth >= max_depth:
-            return TextError(path, f"嵌套超过 {max_depth} 层 / nested deeper than {max_depth} levels")
+            return TextError(path, Text.of("nested deeper than {depth} levels", depth=max_depth))
         elif isinstance(node, dict):
             for k, v in node.items():
                 reason = problem(k, max_len)

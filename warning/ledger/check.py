@@ -56,7 +56,7 @@ class Checker:
         value = value.strip()
         why = problem(value, max_len)  # the edge's one text rule (warning.textcheck)
         if why is not None:
-            self.refuse(field, why)
+            self.refuse(field, str(why))  # zh-CN: the ledger's own refusals are not catalogued yet
         elif required and not value:
             self.refuse(field, "必填 / required")
         return value

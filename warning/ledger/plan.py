@@ -208,6 +208,20 @@ def apply(current: Records, changes: Sequence[Change]) -> Records:
     return Records(tables["street"], tables["enterprise"], tables["user"])
 
 
+def diff(before: Records, after: Records) -> list[Change]:
+    """The changes that turn ``before`` into ``after`` (a process that reloaded the ledger
+    another process changed: what it must rebuild)."""
+    out = []
+    for kind in RECORD_KINDS:
+        old, new = before.table(kind), after.table(kind)
+        for rid, doc in new.items():
+            prev = old.get(rid)
+            if prev != doc:
+                out.append(Change(kind, rid, "create" if prev is None else "update", prev, doc))
+        out += [Change(kind, rid, "retire", doc, None) for rid, doc in old.items() if rid not in new]
+    return out
+
+
 def records_of_site(site: Site, kinds: Mapping[str, dict]) -> Records:
     """The ledger records a site file declares (to seed the ledger from it)."""
     streets = {s.id: {"id": s.id, "name": s.name} for s in site.streets.values()}

@@ -5,17 +5,16 @@ says ``locale = "en"``. The payload carries what the router knows about the site
 ``enterprise_name``, ``point_title`` (the kind's title id) and ``link`` (the alert's page
 under ``WARNING_PUBLIC_URL``; absent when that is unset). An alert with structured
 ``message_data`` is described in the channel's locale; the clearing event's own text is
-its ``message``.
+its ``message``. Times are shown in the site's time zone (the payload's ``timezone``, put
+there with the names; ``Asia/Shanghai`` for a payload without one), through ``warning.times``.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
 from ..i18n import translate, word
 from ..messages import render
+from ..times import local
 
-CST = timezone(timedelta(hours=8))
 SEVERITY_COLOR = {"blue": "info", "yellow": "warning", "orange": "warning", "red": "warning"}
 
 
@@ -24,8 +23,9 @@ def webhook(payload: dict) -> dict:
     return {"type": "alert_event", "event_id": payload["id"], **payload}
 
 
-def _when(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, CST).strftime("%Y-%m-%d %H:%M:%S")
+def _when(payload: dict) -> str:
+    """The event's time as the site's wall clock."""
+    return local(payload["at"], payload.get("timezone"), "%Y-%m-%d %H:%M:%S")
 
 
 def level(sev: str, locale: str | None = None) -> str:
@@ -104,7 +104,7 @@ def lines(payload: dict, locale: str | None = None) -> list[str]:
             translate(
                 "{time}: {count} alerts of one enterprise, sent together:",
                 locale,
-                time=_when(payload["at"]),
+                time=_when(payload),
                 count=payload["count"],
             )
         ]
@@ -124,7 +124,7 @@ def lines(payload: dict, locale: str | None = None) -> list[str]:
         out.append(_line("Peak", level(a["peak_severity"], locale), locale))
     if a.get("condition_active") is False and a.get("state") == "active":
         out.append(_line("State", word("state", "cleared, not signed for", locale), locale))
-    out += [_line("Time", _when(payload["at"]), locale), _line("Alert no.", a["id"], locale)]
+    out += [_line("Time", _when(payload), locale), _line("Alert no.", a["id"], locale)]
     if payload.get("tier"):
         out.append(_line("Tier", payload["tier"]["name"], locale))
     if payload.get("recipient"):

@@ -318,6 +318,7 @@ class Router:
             "at": now,
             "enterprise": enterprise,
             "enterprise_name": self.labels.enterprises.get(enterprise, enterprise),
+            "timezone": self.labels.timezone,
             "count": len(items),
             "severity": worst,
             "events": shown,

@@ -8,6 +8,10 @@ send ``X-CSRF-Token``; the ``Origin`` check is the application's (``web.origin``
 
 * ``GET /api/v1/admin/ledger``: every live record (streets, enterprises, users without
   password hashes) and the ledger's version.
+* A write answers once the running system has the change; if applying it failed (the store
+  or the broker away), the change is committed and audited all the same, the answer is 202
+  with ``live`` false, and the server applies it within a second or so of the cause going
+  away (``warning.live``: the committed version is the truth).
 * ``POST /api/v1/admin/{streets,enterprises,users}``: create (a new enterprise's token is in
   the answer, once; only its digest is stored). ``PUT .../{id}``: replace the record.
   ``DELETE .../{id}``: retire it (a retired enterprise's points' open alerts are closed with a
@@ -84,6 +88,15 @@ def routes(state):
                     **out.to_json(),
                 },
                 422,
+            )
+        if out.applied and not out.live:  # committed and audited; the running system takes it at the next sync
+            return json_response(
+                {
+                    **out.to_json(),
+                    **(extra or {}),
+                    "note": "已保存，正在应用到运行中的系统 / saved; being applied to the running system",
+                },
+                202,
             )
         return json_response({**out.to_json(), **(extra or {})}, ok)
 

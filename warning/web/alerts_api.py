@@ -128,7 +128,7 @@ def routes(state):
                 try:
                     check_text(note, field="note", max_len=MAX_NOTE)
                 except TextError as exc:
-                    return text_error(exc).response()
+                    return text_error(exc).response(loc)
             attachments = body.get("attachments")
             problem = (
                 check_attachments(attachments)
@@ -140,8 +140,6 @@ def routes(state):
             verdict = body.get("verdict")
             if verdict is not None and (name != "feedback" or verdict not in VERDICTS):
                 return fail(400, "verdict goes with feedback and is one of {verdicts}", verdicts=", ".join(VERDICTS))
-            if verdict is not None:  # carried with the attachments' metadata into the event's data
-                attachments = [*(attachments or []), {"name": "verdict", "type": "verdict", "url": verdict}]
             aid = request.path_params["id"]
             if not p.scope.all:  # a scoped officer acts on alerts in scope only; others look unknown
                 async with state.pool.acquire() as conn:
@@ -149,7 +147,7 @@ def routes(state):
                 if known is None or not p.scope.sees(known["enterprise"]):
                     return fail(404, "no alert with id {id}", id=repr(aid))
             try:
-                current = await state.runtime.act(name, aid, p.name, note, attachments)
+                current = await state.runtime.act(name, aid, p.name, note, attachments, verdict)
             except AlertNotFound:
                 async with state.pool.acquire() as conn:
                     known = await alert_store.get_alert(conn, aid)

@@ -25,6 +25,7 @@ import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from ..i18n import Text
 from ..textcheck import TextError, check_text, first_bad_text, surrogate_in_json
 from .responses import json_response
 
@@ -33,24 +34,26 @@ DEADLINE = 20.0  #: seconds for a whole body to arrive
 
 
 class BodyError(Exception):
-    """A refused body: HTTP ``status``, a message (zh-CN / en), the ``field`` when one is to blame."""
+    """A refused body: HTTP ``status``, a message (a catalogue :class:`~warning.i18n.Text`,
+    rendered in the reader's locale by :meth:`response`), the ``field`` when one is to blame."""
 
-    def __init__(self, status: int, message: str, field: str | None = None, headers: dict | None = None):
-        super().__init__(message)
+    def __init__(self, status: int, message: Text, field: str | None = None, headers: dict | None = None):
+        super().__init__(str(message))
         self.status = status
         self.message = message
         self.field = field
         self.headers = headers
 
-    def response(self) -> Response:
-        body: dict = {"error": self.message}
+    def response(self, locale: str | None = None) -> Response:
+        """The JSON refusal in ``locale`` (zh-CN when not given)."""
+        body: dict = {"error": self.message.render(locale)}
         if self.field is not None:
             body["field"] = self.field
         return json_response(body, self.status, headers=self.headers)
 
 
 def text_error(exc: TextError) -> BodyError:
-    return BodyError(400, f"{exc.field}: {exc.reason}", exc.field)
+    return BodyError(400, Text.of("{field}: {reason}", field=exc.field, reason=exc.reason), exc.field)
 
 
 def media_type(request: Request) -> str:
@@ -63,10 +66,10 @@ def declared_length(request: Request, limit: int) -> int | None:
     if declared is None:
         return None
     if not declared.strip().isdigit():
-        raise BodyError(400, f"Content-Length 无效 / invalid Content-Length {declared[:40]!r}")
+        raise BodyError(400, Text.of("invalid Content-Length {value}", value=repr(declared[:40])))
     n = int(declared)
     if n > limit:
-        raise BodyError(413, f"请求体 {n} 字节，超过上限 {limit} 字节 / body of {n} bytes is over the limit of {limit}")
+        raise BodyError(413, Text.of("body of {n} bytes is over the limit of {limit} bytes", n=n, limit=limit))
     return n
 
 
@@ -74,7 +77,7 @@ def check_media_type(request: Request) -> None:
     ctype = media_type(request)
     if ctype != "application/json":
         raise BodyError(
-            415, f"请求体必须是 application/json / body must be application/json, not {ctype[:60] or 'unspecified'!r}"
+            415, Text.of("body must be application/json, not {type}", type=repr(ctype[:60]) if ctype else "—")
         )
 
 
@@ -87,16 +90,16 @@ async def read_bytes(request: Request, limit: int, deadline: float = DEADLINE) -
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > limit:
-                    raise BodyError(413, f"请求体超过上限 {limit} 字节 / body over the limit of {limit} bytes")
+                    raise BodyError(413, Text.of("body over the limit of {limit} bytes", limit=limit))
                 chunks.append(chunk)
     except TimeoutError:
         raise BodyError(
             408,
-            f"请求体未在 {deadline:g} 秒内传完 / body not received within {deadline:g} s",
+            Text.of("body not received within {seconds} s", seconds=f"{deadline:g}"),
             headers={"Connection": "close"},
         ) from None
     except ClientDisconnect:
-        raise BodyError(400, "客户端已断开 / client disconnected") from None
+        raise BodyError(400, Text.of("client disconnected")) from None
     return b"".join(chunks)
 
 
@@ -108,7 +111,7 @@ def parse_json(raw: bytes):
         bad = surrogate_in_json(raw) if "surrogate" in str(exc) else None
         if bad is not None:
             raise text_error(bad) from None
-        raise BodyError(400, f"JSON 格式错误 / malformed JSON: {exc}") from None
+        raise BodyError(400, Text.of("malformed JSON: {error}", error=str(exc))) from None
 
 
 async def read_json(
@@ -136,11 +139,11 @@ async def read_json(
     if not raw:
         if empty is not None:
             return empty
-        raise BodyError(400, "请求体为空 / empty body")
+        raise BodyError(400, Text.of("empty body"))
     check_media_type(request)
     doc = parse_json(raw)
     if shape == "object" and not isinstance(doc, dict):
-        raise BodyError(400, "请求体必须是 JSON 对象 / body must be a JSON object")
+        raise BodyError(400, Text.of("body must be a JSON object"))
     if max_text is not None:
         bad = first_bad_text(doc, max_len=max_text, max_depth=max_depth)
         if bad is not None:
@@ -153,10 +156,12 @@ async def read_form(request: Request, fields: dict[str, int], *, limit: int = 40
     each checked by :func:`warning.textcheck.check_text` against its maximum length; a
     missing field is the empty string. BodyError 413/415/408/400 as for JSON."""
     if media_type(request) != "application/x-www-form-urlencoded":
+        ctype = media_type(request)
         raise BodyError(
             415,
-            f"请求体必须是表单 / body must be application/x-www-form-urlencoded, "
-            f"not {media_type(request)[:60] or 'unspecified'!r}",
+            Text.of(
+                "body must be application/x-www-form-urlencoded, not {type}", type=repr(ctype[:60]) if ctype else "—"
+            ),
         )
     raw = await read_bytes(request, limit)
     try:
@@ -165,7 +170,7 @@ async def read_form(request: Request, fields: dict[str, int], *, limit: int = 40
             raw.decode("ascii"), keep_blank_values=True, max_num_fields=len(fields) * 2, errors="surrogateescape"
         )
     except (UnicodeDecodeError, ValueError):
-        raise BodyError(400, "表单编码无效 / malformed form body") from None
+        raise BodyError(400, Text.of("malformed form body")) from None
     form = {name: "" for name in fields}
     for key, value in pairs:
         if key in fields:

@@ -5,9 +5,21 @@ One shared ring holds the last ``keep`` encoded events; each client only has a c
 whatever the number of clients (200 clients cost 200 cursors, not 200 queues), and a
 burst of events (thousands in one pipeline batch) reaches every client that keeps up.
 
-A client whose cursor falls off the end of the ring is *too slow*: it is dropped (its
-socket closed with 1013 "try again later") and reconnects to a fresh snapshot, so a slow
-phone never grows the server's memory and never sees a hole in its feed.
+Each event is encoded once, when it is published (``orjson``, bytes), and that same frame
+goes to every client whose scope sees it: a client costs a cursor and one send per event,
+no JSON encoding, no copy and no compression of its own (``permessage-deflate`` is off, see
+``warning.server``); the scope check is a set lookup on the event's enterprise, stored
+beside the frame.
+
+A slow client is dropped (its socket closed with 1013 "try again later") and reconnects to
+a fresh snapshot, so a slow phone never grows the server's memory and never sees a hole in
+its feed. *Slow* is either of:
+
+* its cursor fell off the end of the ring (it is more than ``keep`` events behind);
+* one of its sends has waited more than :data:`STALL_S` seconds while events kept coming
+  (the socket's buffers are full: uvicorn pauses a send above 64 KiB of unsent data, and
+  the kernel holds what it holds), which bounds what a peer that reads nothing costs by
+  the time it may stall, not only by the ring.
 
 The same ring answers :meth:`Hub.since` for clients that reconnect with the last seq
 they saw. ``boot`` changes with every hub (server start): a seq from another boot means
@@ -19,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import time
 from collections.abc import Callable
 
 import orjson
@@ -29,10 +42,11 @@ from .scope import EVERYTHING, Scope
 #: Events the ring keeps; a client further behind is dropped. ``WARNING_WS_RING`` overrides
 #: (read when a hub is made, not at import).
 DEFAULT_KEEP = 5000
+STALL_S = 10.0  #: a send that has waited this long while events keep coming: the client is dropped
 
 
 class Client:
-    __slots__ = ("cursor", "scope", "wake", "kicked")
+    __slots__ = ("cursor", "scope", "wake", "kicked", "sending_since")
 
     def __init__(self, cursor: int, scope: Scope):
         self.cursor = cursor  #: seq of the last event sent (or skipped as out of scope)
@@ -41,6 +55,8 @@ class Client:
         #: set when the client fell off the ring; its sender may be stuck in a send to a
         #: peer that reads nothing, so the endpoint watches this flag and gives up on it
         self.kicked = asyncio.Event()
+        #: ``time.monotonic()`` when the send in progress began (0.0: none): see :data:`STALL_S`
+        self.sending_since = 0.0
 
 
 class TooSlow(Exception):
@@ -86,9 +102,10 @@ class Hub:
             msg = orjson.dumps({"type": "event", "seq": self.seq, "event": ev})
             self.ring[self.seq % self.keep] = (ev["alert"]["enterprise"], msg)
         oldest = self._oldest()
+        stalled = time.monotonic() - STALL_S
         for c in self.clients:
             c.wake.set()
-            if c.cursor + 1 < oldest and not c.kicked.is_set():
+            if (c.cursor + 1 < oldest or 0.0 < c.sending_since < stalled) and not c.kicked.is_set():
                 c.kicked.set()
                 if self.metrics is not None:
                     self.metrics.ws_dropped.inc()

@@ -24,6 +24,17 @@ def request_locale(request: Request, site, principal=None) -> str:
     return negotiate(request.headers.get("accept-language"), chosen)
 
 
+def header_locale(request: Request) -> str:
+    """The locale of a request whose caller is not known (or not a user): the pages' language
+    cookie, else ``Accept-Language``, else zh-CN. Devices, logins and the edge's refusals."""
+    return negotiate(request.headers.get("accept-language"), request.cookies.get(LANG_COOKIE))
+
+
+def refusal(request: Request, status: int, msgid: str, headers: dict | None = None, **params):
+    """A JSON error from the catalogue in :func:`header_locale`'s language."""
+    return json_error(status, translate(msgid, header_locale(request), **params), headers)
+
+
 def error(request: Request, site, status: int, msgid: str, principal=None, headers: dict | None = None, **params):
     """A JSON error whose text comes from the catalogue in the caller's language."""
     return json_error(status, translate(msgid, request_locale(request, site, principal), **params), headers)

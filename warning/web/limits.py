@@ -32,6 +32,7 @@ from urllib.parse import unquote_to_bytes
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from ..i18n import Text, negotiate
 from ..textcheck import problem
 
 
@@ -48,6 +49,14 @@ class EdgeLimits:
 
 class _Refused(Exception):
     """Raised from a parser callback to stop parsing; :meth:`send_400_response` answers."""
+
+
+def _accept_language(headers: list[tuple[bytes, bytes]] | None) -> str | None:
+    """The ``Accept-Language`` among the headers parsed so far (a refusal may come mid-head)."""
+    for name, value in headers or ():
+        if name.lower() == b"accept-language":
+            return value.decode("latin-1")
+    return None
 
 
 def _raw_response(status: int, reason: bytes, message: str) -> bytes:
@@ -75,7 +84,7 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         self._in_head = True  #: between requests, or reading a request's head
         self._head_bytes = 0
         self._fields = 0
-        self._refusal: tuple[int, bytes, str] | None = None
+        self._refusal: tuple[int, bytes, Text] | None = None
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
 
@@ -98,11 +107,11 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         if self._in_head and self._head_bytes > self.limits.max_head and not self.transport.is_closing():
             self._refuse(*self._too_large())
 
-    def _too_large(self) -> tuple[int, bytes, str]:
+    def _too_large(self) -> tuple[int, bytes, Text]:
         return (
             431,
             b"Request Header Fields Too Large",
-            f"请求头超过 {self.limits.max_head} 字节 / request head over {self.limits.max_head} bytes",
+            Text.of("request head over {limit} bytes", limit=self.limits.max_head),
         )
 
     def send_400_response(self, msg: str) -> None:
@@ -123,7 +132,7 @@ class EdgeHttpProtocol(HttpToolsProtocol):
             self._refusal = (
                 431,
                 b"Request Header Fields Too Large",
-                f"请求头字段超过 {self.limits.max_headers} 个 / more than {self.limits.max_headers} header fields",
+                Text.of("more than {limit} header fields", limit=self.limits.max_headers),
             )
             raise _Refused
         super().on_header(name, value)
@@ -138,7 +147,7 @@ class EdgeHttpProtocol(HttpToolsProtocol):
             self._refusal = (
                 503,
                 b"Service Unavailable",
-                f"连接过多 / too many connections (over {self.limits.max_connections}); retry",
+                Text.of("too many connections (over {limit}); retry", limit=self.limits.max_connections),
             )
             raise _Refused
         self._in_head = False
@@ -164,11 +173,12 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         self._refuse(
             408,
             b"Request Timeout",
-            f"请求{'头' if part == 'head' else '体'}未在 {seconds:g} 秒内传完 / "
-            f"request {part} not received within {seconds:g} s",
+            Text.of("request head not received within {seconds} s", seconds=f"{seconds:g}")
+            if part == "head"
+            else Text.of("request body not received within {seconds} s", seconds=f"{seconds:g}"),
         )
 
-    def _refuse(self, status: int, reason: bytes, message: str) -> None:
+    def _refuse(self, status: int, reason: bytes, message: Text) -> None:
         """Answer ``status`` unless a response is under way (then only close), and close."""
         self._cancel(head=True, body=True)
         if self.transport.is_closing():
@@ -178,7 +188,8 @@ class EdgeHttpProtocol(HttpToolsProtocol):
             if cycle is not None and not cycle.response_complete:
                 cycle.disconnected = True  # the application's answer, if it comes, goes nowhere
                 cycle.message_event.set()
-            self.transport.write(_raw_response(status, reason, message))
+            locale = negotiate(_accept_language(self.headers))
+            self.transport.write(_raw_response(status, reason, message.render(locale)))
         self.transport.close()
 
 
@@ -206,7 +217,9 @@ class PathGuard:
             return await self.app(scope, receive, send)
         if scope["type"] == "websocket":
             return await send({"type": "websocket.close", "code": 1008})
-        body = orjson.dumps({"error": f"路径或查询参数 / path or query: {reason}", "field": "path"})
+        headers = scope.get("headers") or []
+        text = Text.of("path or query: {reason}", reason=reason).render(negotiate(_accept_language(headers)))
+        body = orjson.dumps({"error": text, "field": "path"})
         await send(
             {
                 "type": "http.response.start",

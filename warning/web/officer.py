@@ -11,7 +11,7 @@ from starlette.requests import Request
 
 from ..i18n import translate
 from .body import BodyError, read_json
-from .lang import request_locale
+from .lang import header_locale, request_locale
 from .responses import json_error
 from .scope import principal_of
 
@@ -42,7 +42,7 @@ async def json_body(request: Request, limit: int = 64 * 1024, max_text: int = 20
     try:
         return await read_json(request, limit=limit, empty={}, max_text=max_text), None
     except BodyError as exc:
-        return None, exc.response()
+        return None, exc.response(header_locale(request))
 
 
 def number(request: Request, name: str, default=None):

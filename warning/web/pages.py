@@ -16,12 +16,14 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
+from ..i18n import translate
 from ..store import alerts as alert_store
 from ..store.sessions import UNREACHABLE
 from . import dash_api, qr, ui_api
 from .auth import COOKIE
 from .body import BodyError, read_form
-from .responses import json_error, json_response
+from .lang import header_locale, refusal
+from .responses import json_response
 from .scope import principal_of
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -51,14 +53,14 @@ def routes(state):
     async def enterprise_page(request: Request) -> Response:
         eid = request.path_params["id"]
         if eid not in state.site.enterprises or not principal_of(request).scope.sees(eid):
-            return Response("no such enterprise", 404, media_type="text/plain")
+            return Response(translate("no such enterprise", header_locale(request)), 404, media_type="text/plain")
         return page("enterprise.html")
 
     async def alert_page(request: Request) -> Response:
         async with state.pool.acquire() as conn:
             alert = await alert_store.get_alert(conn, request.path_params["id"])
         if alert is None or not principal_of(request).scope.sees(alert["enterprise"]):
-            return Response("no such alert", 404, media_type="text/plain")
+            return Response(translate("no such alert", header_locale(request)), 404, media_type="text/plain")
         return page("alert.html")
 
     async def login_page(request: Request) -> Response:
@@ -68,19 +70,29 @@ def routes(state):
         try:
             form = await read_form(request, LOGIN_FIELDS)
         except BodyError as exc:
-            return exc.response()
+            return exc.response(header_locale(request))
         name = form["username"]
         address = request.client.host if request.client else "?"  # after trusted proxies only
         now = time.time()
         wait = auth.throttle.wait(name, address, now)
         if wait:  # too many failures: refuse before even checking the password
-            return json_error(
-                429, f"too many failed logins; try again in {wait:.0f} s", headers={"Retry-After": str(int(wait) + 1)}
+            return refusal(
+                request,
+                429,
+                "too many failed logins; try again in {seconds} s",
+                headers={"Retry-After": str(int(wait) + 1)},
+                seconds=f"{wait:.0f}",
             )
         try:
             done = await auth.login(name, form["password"], address)
         except UNREACHABLE as exc:
-            return json_error(503, f"session store unavailable: {type(exc).__name__}", headers={"Retry-After": "2"})
+            return refusal(
+                request,
+                503,
+                "session store unavailable: {error}",
+                headers={"Retry-After": "2"},
+                error=type(exc).__name__,
+            )
         if done is None:
             auth.throttle.failed(name, address, now)
             return RedirectResponse("/login?failed=1", 303)
@@ -101,8 +113,12 @@ def routes(state):
         try:
             await auth.logout(request)  # ends the session on the server: a copied cookie stops working
         except UNREACHABLE as exc:  # not ended: say so rather than pretend
-            return json_error(
-                503, f"session store unavailable, not logged out: {type(exc).__name__}", headers={"Retry-After": "2"}
+            return refusal(
+                request,
+                503,
+                "session store unavailable, not logged out: {error}",
+                headers={"Retry-After": "2"},
+                error=type(exc).__name__,
             )
         resp = RedirectResponse("/login", 303)
         resp.delete_cookie(COOKIE)

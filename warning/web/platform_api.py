@@ -17,11 +17,13 @@ import os
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..platforms.codes import Live
 from ..platforms.decode import GatewayKeys, PlatformError, Registry, answer, decode
 from ..platforms.settings import Format, Platforms, gateway_cipher
 from ..runtime.errors import DB_ERRORS, Overloaded, Rejected
 from ..store import dead_letters
 from ..store import platforms as alarm_store
+from ..textcheck import storable
 from .body import BodyError, read_bytes
 from .officer import number
 from .responses import json_error, json_response
@@ -30,8 +32,8 @@ from .scope import scope_of
 log = logging.getLogger(__name__)
 
 
-def registry(platforms: Platforms, site, devices: dict) -> Registry:
-    """Gateways with their keys from the environment, and point codes -> store point ids."""
+def gateway_keys(platforms: Platforms) -> dict[tuple[str, str], GatewayKeys]:
+    """Gateways with their keys from the environment (read once, at start)."""
     gateways = {}
     for g in platforms.gateways:
         fmt = platforms.formats[g.platform]
@@ -46,11 +48,23 @@ def registry(platforms: Platforms, site, devices: dict) -> Registry:
                 "platform gateway %s has no %s (secret_env unset): its requests are refused", g.id, fmt.secret_header
             )
         gateways[(g.platform, g.id)] = keys
-    points = {}
-    for ent, codes in platforms.codes.items():
-        mine = devices.get(ent, {})
-        points[ent] = {code: mine[d][p] for code, (d, p) in codes.items() if p in mine.get(d, {})}
-    return Registry(gateways, {e.id: e.code for e in site.enterprises.values() if e.code}, points)
+    return gateways
+
+
+class LiveRegistry:
+    """The gateways of the site file, and the point and enterprise codes of the live site (the
+    ledger: a point added through the admin API is posted without a restart)."""
+
+    def __init__(self, state, platforms: Platforms):
+        self.gateways = gateway_keys(platforms)
+        self.codes = Live(lambda: state.site, lambda: state.runtime.devices)
+        self._made: tuple[int, Registry] | None = None
+
+    def get(self) -> Registry:
+        points = self.codes.points()
+        if self._made is None or self._made[0] != id(points):
+            self._made = (id(points), Registry(self.gateways, self.codes.enterprise_codes(), points))
+        return self._made[1]
 
 
 def routes(state):
@@ -64,7 +78,7 @@ def adapter_routes(state):
     platforms: Platforms | None = state.site.platforms
     if platforms is None or not platforms.formats:
         return []
-    reg = registry(platforms, state.site, state.runtime.devices)
+    reg = LiveRegistry(state, platforms)
     return [
         (path, _endpoint(state, fmt, kind, reg, platforms.timezone), ["POST"])
         for fmt in platforms.formats.values()
@@ -72,9 +86,28 @@ def adapter_routes(state):
     ]
 
 
-def _endpoint(state, fmt: Format, kind: str, reg: Registry, tz: str):
+def _endpoint(state, fmt: Format, kind: str, reg: LiveRegistry, tz: str):
     rejected = state.metrics.readings_rejected
     source = f"platform:{fmt.name}"
+    admission = state.admission
+
+    def _rate(enterprise: str, key: str, count: int, now: float) -> tuple[str, int] | None:
+        """The gateway's own rate, then its enterprise's (all its gateways and tokens together):
+        (why, retry after seconds) when over, else both debited."""
+        wait = state.buckets.wait(key, now)
+        if wait:
+            return f"超过速率限制 / rate limit of {state.buckets.rate:g} readings/s exceeded", max(1, int(wait + 0.999))
+        per = state.enterprise_buckets
+        wait = per.wait(enterprise, now) if per is not None else 0.0
+        if wait:
+            return (
+                f"超过该企业的速率上限 / rate limit of {per.rate:g} readings/s exceeded for this enterprise",
+                max(1, int(wait + 0.999)),
+            )
+        state.buckets.debit(key, count, now)
+        if per is not None:
+            per.debit(enterprise, count, now)
+        return None
 
     def reply(code: int, msg: str, headers: dict | None = None) -> Response:
         status, body = answer(fmt, code, msg)
@@ -82,7 +115,7 @@ def _endpoint(state, fmt: Format, kind: str, reg: Registry, tz: str):
 
     async def refuse(path: str, body: bytes, exc: PlatformError) -> Response:
         rejected.labels(f"platform_{exc.code}").inc()
-        reason = f"{exc.code} {exc.reason}" + (f" (gateway {exc.gateway})" if exc.gateway else "")
+        reason = storable(f"{exc.code} {exc.reason}" + (f" (gateway {exc.gateway})" if exc.gateway else ""), 2000)
         try:
             async with state.pool.acquire() as conn:
                 await dead_letters.add(conn, source, path, body, reason)
@@ -100,32 +133,49 @@ def _endpoint(state, fmt: Format, kind: str, reg: Registry, tz: str):
             body = await read_bytes(request, state.max_body)
         except BodyError as exc:
             if exc.status == 413:  # a platform's oversized post is kept as a dead letter, like other refusals
-                return await refuse(path, b"", PlatformError(413, exc.message))
-            return reply(exc.status, exc.message)
+                return await refuse(path, b"", PlatformError(413, str(exc.message)))
+            return reply(exc.status, str(exc.message))
         now = state.runtime.clock()
         try:
-            inbound = decode(fmt, kind, body, request.headers, reg, now, tz)
+            inbound = decode(fmt, kind, body, request.headers, reg.get(), now, tz)
         except PlatformError as exc:
             return await refuse(path, body, exc)
         if inbound.parsed is not None:
-            key = f"gateway:{fmt.name}:{inbound.gateway}"
-            wait = state.buckets.wait(key, now)
-            if not wait:
-                state.buckets.debit(key, inbound.parsed.count, now)
-            else:
+            busy = _rate(inbound.enterprise, f"gateway:{fmt.name}:{inbound.gateway}", inbound.parsed.count, now)
+            if busy is not None:
+                rejected.labels("rate").inc()
+                return reply(429, busy[0], {"Retry-After": str(busy[1])})
+            # the edge's per-enterprise fair share, as for telemetry (warning/web/admission.py); the
+            # enterprise is known only once the envelope is opened, so it is taken after the body
+            ent, n = inbound.enterprise, inbound.parsed.count
+            if not admission.enter(ent):
                 rejected.labels("rate").inc()
                 return reply(
                     429,
-                    f"超过速率限制 / rate limit of {state.buckets.rate:g} readings/s exceeded",
-                    {"Retry-After": str(max(1, int(wait + 0.999)))},
+                    f"该企业已有 {admission.max_requests} 个请求在处理中 / this enterprise already has "
+                    f"{admission.max_requests} requests in flight",
+                    {"Retry-After": "1"},
                 )
             try:
-                await state.runtime.submit(inbound.enterprise, inbound.parsed)
-            except Overloaded as exc:
-                rejected.labels("overloaded").inc()
-                return reply(503, f"暂不可用,请重发 / {exc}", {"Retry-After": str(exc.retry_after)})
-            except Rejected as exc:  # the store refused this post's content: kept as a dead letter, 400
-                return await refuse(path, body, PlatformError(400, f"存储拒收 / refused by the store: {exc}"))
+                if not admission.reserve(ent, n):
+                    rejected.labels("rate").inc()
+                    return reply(
+                        429,
+                        f"该企业待提交的读数已达上限 / this enterprise already has "
+                        f"{admission.readings.get(ent, 0)} readings waiting for their commit",
+                        {"Retry-After": "1"},
+                    )
+                try:
+                    await state.runtime.submit(ent, inbound.parsed)
+                except Overloaded as exc:
+                    rejected.labels("overloaded").inc()
+                    return reply(503, f"暂不可用,请重发 / {exc}", {"Retry-After": str(exc.retry_after)})
+                except Rejected as exc:  # the store refused this post's content: kept as a dead letter, 400
+                    return await refuse(path, body, PlatformError(400, f"存储拒收 / refused by the store: {exc}"))
+                finally:
+                    admission.release(ent, n)
+            finally:
+                admission.leave(ent)
         if inbound.alarms:
             try:
                 async with state.pool.acquire() as conn:

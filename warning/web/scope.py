@@ -31,7 +31,7 @@ from starlette.responses import RedirectResponse, Response
 
 from ..config import Site, User
 from ..store.sessions import UNREACHABLE
-from .responses import json_error
+from .lang import refusal
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +127,7 @@ ROUTES: dict[str, Rule] = {
     "/api/v1/silences/{id}": Rule(D),
     "/api/v1/policies": Rule(D),
     "/api/v1/notifications": Rule(D),
+    "/notifications": Rule(D, page=True),  #: the outbox's deliveries (issue 18: pushes upward visible)
     "/api/v1/report": Rule(S),
     "/api/v1/enterprise-alarms": Rule(S),  #: the enterprises' own alarms (issue 18), by scope
     "/openapi.json": Rule(P),
@@ -205,15 +206,21 @@ def guard(rule: Rule, handler: Handler, auth) -> Handler:
         try:
             p = await auth.principal(request)
         except UNREACHABLE as exc:  # sessions live in the store: no store, no answer about the caller
-            return json_error(503, f"session store unavailable: {type(exc).__name__}", headers={"Retry-After": "2"})
+            return refusal(
+                request,
+                503,
+                "session store unavailable: {error}",
+                headers={"Retry-After": "2"},
+                error=type(exc).__name__,
+            )
         if p is None:
             if rule.page:
                 return RedirectResponse("/login", 303)
-            return json_error(401, "log in, or send an officer API token")
+            return refusal(request, 401, "log in, or send an officer API token")
         if rule.access is Access.DISTRICT and not p.scope.all:
-            return json_error(403, "district-wide data: not for a caller scoped to some enterprises")
+            return refusal(request, 403, "district-wide data: not for a caller scoped to some enterprises")
         if rule.access is Access.ADMIN and p.role != "admin":
-            return json_error(403, "需要管理员角色 / this needs the admin role")
+            return refusal(request, 403, "this needs the admin role")
         request.state.principal = p
         return await handler(request)
 

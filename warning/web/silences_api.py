@@ -68,7 +68,7 @@ def routes(state):
             edge_checks(body)
             return validate(body, now=clock()), None
         except TextError as exc:
-            return None, text_error(exc).response()
+            return None, text_error(exc).response(request_locale(request, state.site))
         except SilenceError as exc:
             return None, json_error(400, say(exc.msgid, request_locale(request, state.site), exc.params))
 

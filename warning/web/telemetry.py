@@ -26,6 +26,7 @@ from starlette.responses import Response
 from ..ingest import IngestError, parse
 from ..runtime.errors import Overloaded, Rejected
 from .body import BodyError, check_media_type, declared_length, read_bytes
+from .lang import header_locale, refusal
 from .responses import json_error, json_response
 
 
@@ -43,41 +44,43 @@ def make_endpoint(state):
         enterprise = state.auth.enterprise(token)
         if enterprise is None:
             rejected.labels("unauthorized").inc()
-            return json_error(
-                401, "缺少或未知的令牌 / missing or unknown bearer token", headers={"WWW-Authenticate": "Bearer"}
-            )
+            return refusal(request, 401, "missing or unknown bearer token", headers={"WWW-Authenticate": "Bearer"})
         try:
             check_media_type(request)
             declared_length(request, state.max_body)
         except BodyError as exc:
             rejected.labels("media_type" if exc.status == 415 else "too_large").inc()
-            return exc.response()
+            return exc.response(header_locale(request))
         now = state.runtime.clock()
         wait = state.buckets.wait(token, now)
         if wait:
             rejected.labels("rate").inc()
-            return json_error(
+            return refusal(
+                request,
                 429,
-                f"超过此令牌的速率上限 / rate limit of {state.buckets.rate:g} readings/s exceeded for this token",
+                "rate limit of {rate} readings/s exceeded for this token",
                 headers=_retry_after(wait),
+                rate=f"{state.buckets.rate:g}",
             )
         per_enterprise = state.enterprise_buckets
         wait = per_enterprise.wait(enterprise, now) if per_enterprise is not None else 0.0
         if wait:
             rejected.labels("rate").inc()
-            return json_error(
+            return refusal(
+                request,
                 429,
-                f"超过该企业所有令牌合计的速率上限 / rate limit of {per_enterprise.rate:g} readings/s "
-                f"exceeded for this enterprise (all its tokens together)",
+                "rate limit of {rate} readings/s exceeded for this enterprise (all its tokens together)",
                 headers=_retry_after(wait),
+                rate=f"{per_enterprise.rate:g}",
             )
         if not admission.enter(enterprise):
             rejected.labels("rate").inc()
-            return json_error(
+            return refusal(
+                request,
                 429,
-                f"该企业已有 {admission.max_requests} 个请求在处理中 / this enterprise already has "
-                f"{admission.max_requests} requests in flight",
+                "this enterprise already has {n} requests in flight",
                 headers=_retry_after(1),
+                n=admission.max_requests,
             )
         try:
             return await _admitted(request, token, enterprise)
@@ -87,12 +90,12 @@ def make_endpoint(state):
     async def _admitted(request: Request, token: str, enterprise: str) -> Response:
         if state.runtime.full():  # shed before spending CPU on a body we could not take
             rejected.labels("overloaded").inc()
-            return json_error(503, "接收队列已满 / ingest queue full", headers=_retry_after(1))
+            return refusal(request, 503, "ingest queue full", headers=_retry_after(1))
         try:
             body = await read_bytes(request, state.max_body)
         except BodyError as exc:
             rejected.labels("too_large" if exc.status == 413 else "invalid").inc()
-            return exc.response()
+            return exc.response(header_locale(request))
         now = state.runtime.clock()
         try:
             parsed = parse(body, state.runtime.devices.get(enterprise, {}), now)
@@ -104,11 +107,12 @@ def make_endpoint(state):
             state.enterprise_buckets.debit(enterprise, parsed.count, now)
         if not admission.reserve(enterprise, parsed.count):
             rejected.labels("rate").inc()
-            return json_error(
+            return refusal(
+                request,
                 429,
-                f"该企业待提交的读数已达上限 / this enterprise already has "
-                f"{admission.readings.get(enterprise, 0)} readings waiting for their commit",
+                "this enterprise already has {n} readings waiting for their commit",
                 headers=_retry_after(1),
+                n=admission.readings.get(enterprise, 0),
             )
         try:
             accepted, duplicates = await state.runtime.submit(enterprise, parsed)

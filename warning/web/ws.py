@@ -2,10 +2,12 @@
 
 On connect the client gets ``{"type": "snapshot", "seq": N, "boot": B, "alerts": [...]}``
 (every open alert it may see), then ``{"type": "event", "seq": N, "event": {...}}`` per
-alert event, and ``{"type": "heartbeat"}`` after 15 s without one. A client that falls further behind than
-the hub's ring (5,000 events) is closed with code 1013; it reconnects and gets a fresh
-snapshot. Sends wait while the socket's buffer is full (uvicorn's flow control), so a
-slow client costs a cursor, never a growing buffer.
+alert event, and ``{"type": "heartbeat"}`` after 15 s without one. Events and snapshots
+are binary frames holding UTF-8 JSON (the hub encodes each event once, for every client);
+heartbeats are text. A client that falls further behind than the hub's ring (5,000
+events), or whose send has been stuck for 10 s while events keep coming, is closed with
+code 1013; it reconnects and gets a fresh snapshot. Sends wait while the socket's buffer
+is full (uvicorn's flow control), so a slow client costs a cursor, never a growing buffer.
 
 Resync: a client that reconnects with ``/ws?since=N&boot=B`` (the last seq and boot it
 saw) gets, right after the snapshot, ``{"type": "missed", "events": [...]}`` with the
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -113,11 +116,14 @@ def make_endpoint(state):
 
 async def _send_loop(ws: WebSocket, hub, client) -> None:
     """Send what the client has not had yet, a heartbeat when quiet; raises TooSlow."""
+    clock = time.monotonic
     while True:
         batch = hub.take(client)
-        for msg in batch:  # each send waits while the socket's buffer is full
-            await ws.send_text(msg.decode())
         if batch:
+            for msg in batch:  # each send waits while the socket's buffer is full
+                client.sending_since = clock()  # the hub drops a client stuck in a send (hub.STALL_S)
+                await ws.send_bytes(msg)  # the hub's frame as it is: no copy, no encoding per client
+            client.sending_since = 0.0
             continue
         try:
             await asyncio.wait_for(client.wake.wait(), HEARTBEAT_S)

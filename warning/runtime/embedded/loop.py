@@ -12,6 +12,7 @@ dashboard and the caller; and the pipeline's checkpoints, one shard at a time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 
@@ -61,6 +62,7 @@ class Loop:
         self.unsaved: set[int] = set()  #: shards without a checkpoint yet
         self._last_checkpoint = 0.0
         self._next_shard = 0
+        self._saving: asyncio.Task | None = None  #: the checkpoint being written, if any
         self.done_at = clock()  #: when the last input was completed
         self.retrying_since: float | None = None  #: the store has been away since (events waiting)
         self.refused = 0  #: alert events the store refused (dead-lettered)
@@ -102,8 +104,12 @@ class Loop:
             finally:
                 self.inbox.task_done()
                 self.done_at = self.clock()
-            if self.clock() - self._last_checkpoint >= self.checkpoint_interval / SHARDS:
-                await self.checkpoint()
+            due = self.clock() - self._last_checkpoint >= self.checkpoint_interval / SHARDS
+            if due and (self._saving is None or self._saving.done()):
+                # The shard's state is taken here, in order with the inputs; writing it (tens
+                # of ms for a big shard) runs beside the next inputs instead of in front of
+                # them, one write at a time, so an alert never waits for a checkpoint's write.
+                self._saving = asyncio.create_task(self._save(*self._take()))
 
     async def handle(self, item: Input) -> None:
         if isinstance(item, Batch):
@@ -242,14 +248,29 @@ class Loop:
 
     # -- checkpoints ---------------------------------------------------------------------------
     async def checkpoint(self, shard: int | None = None) -> None:
-        """Save one shard (the next in turn by default): a short pause, not a whole-state one."""
+        """Save one shard (the next in turn by default): a short pause, not a whole-state one.
+        Waits for a write the worker started first, so an older state never lands last."""
+        await self.settle()
+        await self._save(*self._take(shard))
+
+    async def settle(self) -> None:
+        """Wait for the checkpoint write in progress, if any."""
+        if self._saving is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await self._saving
+            self._saving = None
+
+    def _take(self, shard: int | None = None) -> tuple[int, int, bytes]:
+        """(shard, the last batch it covers, its state), taken together, between two inputs."""
         self._last_checkpoint = self.clock()
         if shard is None:
             shard, self._next_shard = self._next_shard, (self._next_shard + 1) % SHARDS
-        state = self.step.snapshot(shard)
+        return shard, self.last_batch, self.step.snapshot(shard)
+
+    async def _save(self, shard: int, batch: int, state: bytes) -> None:
         try:
             async with self.pool.acquire() as conn:
-                await checkpoints.save(conn, f"{CHECKPOINT}{shard}", self.last_batch, state)
+                await checkpoints.save(conn, f"{CHECKPOINT}{shard}", batch, state)
             self.unsaved.discard(shard)
         except DB_ERRORS as exc:
             log.error("checkpoint of shard %d failed (%s); will retry", shard, exc)

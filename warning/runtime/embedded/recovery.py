@@ -144,6 +144,7 @@ async def _reapply_actions(step: Step, conn: asyncpg.Connection, out: Effects) -
                 act["note"],
                 act["at"],
                 (act["data"] or {}).get("attachments"),
+                (act["data"] or {}).get("verdict"),
             ),
             out,
         )
