@@ -57,6 +57,8 @@ def code_msgids(root: Path = ROOT / "warning") -> set[tuple[str | None, str]]:
             at, ctx_at = KEYWORDS[name]
             if len(node.args) <= at or not isinstance(node.args[at], ast.Constant):
                 continue
+            if not isinstance(node.args[at].value, str):  # e.g. bytes.translate(None, ...): not ours
+                continue
             ctx = None
             if ctx_at is not None:
                 if not isinstance(node.args[ctx_at], ast.Constant):
