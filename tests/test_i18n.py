@@ -57,7 +57,7 @@ def code_msgids(root: Path = ROOT / "warning") -> set[tuple[str | None, str]]:
             at, ctx_at = KEYWORDS[name]
             if len(node.args) <= at or not isinstance(node.args[at], ast.Constant):
                 continue
-            if not isinstance(node.args[at].value, str):  # bytes.translate(None, ...) is no catalogue call
+            if not isinstance(node.args[at].value, str):  # e.g. bytes.translate(None, ...): not ours
                 continue
             ctx = None
             if ctx_at is not None:

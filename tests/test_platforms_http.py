@@ -17,7 +17,8 @@ import orjson
 import pytest
 from aiohttp import web
 
-from tests.conftest import OFFICER_TOKEN, free_port, site_dict, wait_for
+from tests.conftest import OFFICER_TOKEN, site_dict, wait_for
+from tests.support import serve_loopback
 from warning.config import parse_site
 from warning.platforms.crypto import CipherSpec
 from warning.runtime.embedded import Options
@@ -331,16 +332,16 @@ class Upstream:
         return web.json_response({"code": 200, "msg": "操作成功", "data": None})
 
 
-async def test_push_survives_an_upstream_outage(kinds, machine_db, keys_env, monkeypatch):
-    up = Upstream()
-    app = web.Application()
-    app.router.add_post("/push", up.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    monkeypatch.setenv("T_UP_URL", f"http://127.0.0.1:{port}/push")
-    channel = {
+async def serve_upstream(handler, monkeypatch) -> web.AppRunner:
+    """A local upstream on loopback for POST /push, named to the channel by T_UP_URL."""
+    runner, base = await serve_loopback(handler, "/push")
+    monkeypatch.setenv("T_UP_URL", f"{base}/push")
+    return runner
+
+
+def upstream_channel(**extra: object) -> dict:
+    """An ``upstream`` channel in the provincial format, with a short timeout and back-off."""
+    return {
         "id": "province",
         "type": "upstream",
         "format": "provincial",
@@ -351,7 +352,14 @@ async def test_push_survives_an_upstream_outage(kinds, machine_db, keys_env, mon
         "timeout": 0.5,
         "backoff_base": 0.2,
         "backoff_cap": 1.0,
+        **extra,
     }
+
+
+async def test_push_survives_an_upstream_outage(kinds, machine_db, keys_env, monkeypatch):
+    up = Upstream()
+    runner = await serve_upstream(up.handle, monkeypatch)
+    channel = upstream_channel()
     srv = await start(platform_site(kinds, [channel]), machine_db)
     try:
         t = time.time() - 5

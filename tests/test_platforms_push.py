@@ -13,8 +13,21 @@ import httpx
 import orjson
 from aiohttp import web
 
-from tests.conftest import OFFICER_TOKEN, PASSWORDS, free_port, site_dict, wait_for
-from tests.test_platforms_http import KEYS, POINTS, QY, code, keys_env, local, prov_body, q, start, url
+from tests.conftest import OFFICER_TOKEN, PASSWORDS, site_dict, wait_for
+from tests.test_platforms_http import (
+    KEYS,
+    POINTS,
+    QY,
+    code,
+    keys_env,
+    local,
+    prov_body,
+    q,
+    serve_upstream,
+    start,
+    upstream_channel,
+    url,
+)
 from warning.config import parse_site
 from warning.platforms.crypto import CipherSpec
 from warning.security import hash_password
@@ -72,29 +85,8 @@ async def login(port: int, user: str, password: str) -> httpx.AsyncClient:
 
 async def test_risk_warnings_and_realtime_data_survive_an_upstream_outage(kinds, machine_db, keys_env, monkeypatch):
     up = Platform()
-    app = web.Application()
-    app.router.add_post("/push", up.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    monkeypatch.setenv("T_UP_URL", f"http://127.0.0.1:{port}/push")
-    channel = {
-        "id": "province",
-        "type": "upstream",
-        "format": "provincial",
-        "url_env": "T_UP_URL",
-        "gateway": "UP-GW",
-        "key_env": "T_UP_KEY",
-        "iv_env": "T_UP_IV",
-        "timeout": 0.5,
-        "backoff_base": 0.2,
-        "backoff_cap": 1.0,
-        "risk": True,
-        "realtime": True,
-        "realtime_interval": 0.2,
-        "realtime_batch": 4,
-    }
+    runner = await serve_upstream(up.handle, monkeypatch)
+    channel = upstream_channel(risk=True, realtime=True, realtime_interval=0.2, realtime_batch=4)
     raw = raw_users(_platform_raw(site_dict([channel])))
     srv = await start(parse_site(raw, kinds), machine_db)
     try:
