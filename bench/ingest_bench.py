@@ -2,6 +2,13 @@
 and POST -> alert on a WebSocket client, at a district's load.
 
     python bench/ingest_bench.py [--database DSN] [--seconds 20] [--clients 16]
+    python bench/ingest_bench.py --database ADMIN_DSN --month-days 30 [--month-enterprises 20]
+
+The second form compares, in one run: ingest on an empty store, ingest on a store holding
+``--month-days`` days of ``--month-enterprises`` enterprises' readings (filled by COPY and
+packed, ``storage_bench.fill``), both with the store upkeep every second and the readings
+timestamped in sealed hours, so the packer packs them while the run goes on; then raw COPY
+into the same PostgreSQL (``pg_copy_bench``) as the limit.
 
 The server runs as its own process (``warning run``) on a generated site of 200
 enterprises x 4 bag filters x 7 points (5,600 points); this script is the load generator
@@ -33,6 +40,7 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg
+import numpy as np
 import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,9 +94,14 @@ async def paced(post, devices: dict, rate: float, seconds: float, tick: float = 
         await asyncio.wait(pending, timeout=10)
 
 
-async def throughput(url, tokens, devices, seconds, clients) -> tuple[int, float]:
+async def throughput(url, tokens, devices, seconds, clients, sim_start_ms: int | None = None) -> tuple[int, float]:
+    """With ``sim_start_ms``, readings are timestamped on a simulated clock from there (every
+    point a reading per 10 s of it: the district's round of requests advances it 10 s), so
+    they land in sealed hours and the packer packs them while the run goes on."""
     eids = sorted(tokens)
     base = int(time.time() * 1000) - 60_000
+    n_points = sum(len(d) for d in devices.values()) * 7
+    step_ms = 10_000 * 100 / n_points  # simulated ms a request
     accepted = 0
     stop_at = time.perf_counter() + seconds
 
@@ -98,7 +111,8 @@ async def throughput(url, tokens, devices, seconds, clients) -> tuple[int, float
             k = i
             while time.perf_counter() < stop_at:
                 eid = eids[k % len(eids)]
-                body = normal_body(devices[eid], base + k * 10)
+                t_ms = base + k * 10 if sim_start_ms is None else sim_start_ms + int(k * step_ms)
+                body = normal_body(devices[eid], t_ms)
                 k += clients
                 async with s.post(
                     url + "/api/v1/telemetry",
@@ -202,9 +216,10 @@ class DistrictServer:
     """``warning run`` on a generated district (200 enterprises x 4 bag filters x 7 points) in
     its own process, logged in as the officer; ``async with`` starts and stops it."""
 
-    def __init__(self, database: str | None = None, checkpoint_interval: float = 10.0):
+    def __init__(self, database: str | None = None, checkpoint_interval: float = 10.0, *extra: str):
         self.database = database
         self.checkpoint_interval = checkpoint_interval
+        self.extra = extra
 
     async def __aenter__(self) -> DistrictServer:
         import tomllib
@@ -218,8 +233,11 @@ class DistrictServer:
         }
         creds = tomllib.loads(credentials_toml(self.tokens, seed=11))
         port = free_port()
-        cmd = run_command(work / "site.toml", port, "--checkpoint-interval", str(self.checkpoint_interval))
+        cmd = run_command(work / "site.toml", port, "--checkpoint-interval", str(self.checkpoint_interval), *self.extra)
         cmd += ["--database", self.database] if self.database else ["--data-dir", str(work / "data")]
+        profile = os.environ.get("WARNING_BENCH_PROFILE")  # a file: cProfile of the server process
+        if profile:
+            cmd = [cmd[0], "-m", "cProfile", "-o", f"{profile}.{os.getpid()}.{port}", *cmd[1:]]
         env = {**os.environ, "XDG_RUNTIME_DIR": str(work)}
         self.proc = subprocess.Popen(
             cmd, cwd=ROOT, env=env, stdout=open(work / "server.log", "wb"), stderr=subprocess.STDOUT
@@ -242,6 +260,113 @@ class DistrictServer:
         self.proc.wait(60)
 
 
+async def stored_and_packed(dsn: str) -> tuple[int, int]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        # one statement, one snapshot: a packing transaction moves rows from one table to the other
+        row = await conn.fetchrow(
+            "SELECT (SELECT count(*) FROM readings) AS raw, (SELECT coalesce(sum(n), 0) FROM readings_packed) AS packed"
+        )
+        return int(row["raw"]), int(row["packed"])
+    finally:
+        await conn.close()
+
+
+async def packed_phase(dsn: str, args, sim_start_ms: int) -> dict:
+    """``warning run`` on ``dsn`` with the upkeep every second: throughput with readings in
+    sealed hours (the packer packs them as the run goes), then until all are detected."""
+    async with DistrictServer(dsn, args.checkpoint_interval, "--store-interval", "1") as srv:
+        raw0, packed0 = await stored_and_packed(dsn)
+        t0 = time.perf_counter()
+        accepted, elapsed = await throughput(srv.url, srv.tokens, srv.devices, args.seconds, args.clients, sim_start_ms)
+        raw1, packed1 = await stored_and_packed(dsn)
+        processed = await wait_processed(srv.url, accepted)
+        drained = time.perf_counter() - t0
+    raw2, packed2 = await stored_and_packed(dsn)
+    stored = raw2 + packed2 - raw0 - packed0
+    assert stored == accepted, (stored, accepted)
+    return {
+        "rate": accepted / elapsed,
+        "e2e": processed / drained,
+        "accepted": accepted,
+        "packed": packed1 - packed0,
+        "elapsed": elapsed,
+    }
+
+
+async def month_run(args) -> None:
+    """Empty store, then a month-filled one, then raw COPY into the same PostgreSQL: one run."""
+    from bench.kafka_bench import fresh_db
+    from bench.pg_copy_bench import run as copy_run
+    from bench.storage_bench import fill, queries, sealed_bytes
+    from warning.store.db import migrate
+
+    admin = args.database or "postgresql://postgres@127.0.0.1:5432/postgres"
+    hour = 3_600_000
+    now_h = int(time.time() * 1000) // hour * hour
+    sim_start = now_h - 4 * hour  # the runs' readings: sealed hours, after the month
+    empty = await fresh_db(admin, "warning_ingest_empty")
+    a = await packed_phase(empty, args, sim_start)
+    print(
+        f"empty store: {a['rate']:,.0f} readings/s accepted over {a['elapsed']:.0f} s, "
+        f"{a['e2e']:,.0f}/s stored and detected; {a['packed']:,} packed meanwhile",
+        flush=True,
+    )
+    month = await fresh_db(admin, "warning_ingest_month")
+    async with DistrictServer(month, args.checkpoint_interval, "--store-interval", "0"):
+        pass  # schema and the site's points
+    conn = await asyncpg.connect(month)
+    pids = [r["id"] for r in await conn.fetch("SELECT id FROM points ORDER BY enterprise, device, point")]
+    enterprises = await conn.fetchval("SELECT count(DISTINCT enterprise) FROM points")
+    await conn.close()
+    per = len(pids) // enterprises
+    fill_pids = np.array(pids[: args.month_enterprises * per], np.int64)
+    t_fill = now_h - 5 * hour - args.month_days * 24 * hour
+    t = time.perf_counter()
+    f = await fill(month, fill_pids, t_fill, args.month_days, 10_000, 0)
+    conn = await asyncpg.connect(month)
+    packed_b, rolled_b, n_sealed = await sealed_bytes(conn)
+    # The fill wrote the month in minutes, faster than the packer packs, so the raw table grew to
+    # tens of millions of rows before packing emptied it; a service packing hour by hour holds an
+    # hour or two raw. Rewritten (it is empty now), it is the size a month of service leaves.
+    bloat = await conn.fetchval("SELECT pg_total_relation_size('readings')")
+    await conn.execute("VACUUM FULL readings")
+    size = await conn.fetchval("SELECT pg_database_size(current_database())")
+    await conn.close()
+    print(
+        f"month: {f['readings']:,} readings ({len(fill_pids):,} points x {args.month_days} days at 10 s) "
+        f"filled and packed in {time.perf_counter() - t:.0f} s; database {size / 2**30:.2f} GiB "
+        f"(after VACUUM FULL of the emptied raw table, which the fill had left at {bloat / 2**30:.2f} GiB)",
+        flush=True,
+    )
+    print(
+        f"  sealed: {n_sealed:,} readings; packed {packed_b / n_sealed:.2f} B + rollups {rolled_b / n_sealed:.2f} B "
+        f"= {(packed_b + rolled_b) / n_sealed:.2f} bytes a reading all in",
+        flush=True,
+    )
+    q = await queries(month, fill_pids.tolist(), f["end"], args.month_days, 200)
+    print(
+        f"  one point, {q['span_days']} days chart (rollups): p50 {q['chart_p50']:.1f} / p99 {q['chart_p99']:.1f} ms; "
+        f"one day raw (packed): p50 {q['raw_p50']:.1f} / p99 {q['raw_p99']:.1f} ms (200 queries each)",
+        flush=True,
+    )
+    b = await packed_phase(month, args, sim_start)
+    print(
+        f"month-filled store: {b['rate']:,.0f} readings/s accepted over {b['elapsed']:.0f} s, "
+        f"{b['e2e']:,.0f}/s stored and detected; {b['packed']:,} packed meanwhile",
+        flush=True,
+    )
+    limit = await fresh_db(admin, "warning_ingest_copy")
+    conn = await asyncpg.connect(limit)
+    await migrate(conn)
+    await conn.close()
+    rate = await copy_run(limit, 2_000_000, 25_600, 1)
+    print(f"raw COPY into the same PostgreSQL (readings, 25,600 rows a transaction, 1 connection): {rate:,.0f} rows/s")
+    print(
+        f"month vs empty: {b['rate'] / a['rate'] - 1:+.1%} accepted, {b['e2e'] / a['e2e'] - 1:+.1%} stored and detected"
+    )
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--database", help="PostgreSQL DSN (default: the embedded server)")
@@ -249,8 +374,18 @@ async def main() -> None:
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--rate", type=float, default=6000)
     ap.add_argument("--checkpoint-interval", type=float, default=10.0, help="passed to warning run")
+    ap.add_argument(
+        "--month-days",
+        type=int,
+        default=0,
+        help="instead: ingest on an empty store vs one pre-filled with this many days, packing beside, "
+        "then raw COPY into the same PostgreSQL (--database: its admin DSN)",
+    )
+    ap.add_argument("--month-enterprises", type=int, default=20, help="enterprises of the pre-filled month")
     args = ap.parse_args()
-
+    if args.month_days:
+        await month_run(args)
+        return
     async with DistrictServer(args.database, args.checkpoint_interval) as srv:
         url, tokens, devices = srv.url, srv.tokens, srv.devices
         conn = await asyncpg.connect(srv.dsn)

@@ -51,6 +51,10 @@ def site_raw(n: int) -> dict:
     }
 
 
+def new_ids(srv) -> list[int]:
+    return list(srv.runtime.devices["L000"].get("NEW1", {}).values())
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--database", default="postgresql://postgres@127.0.0.1:5432/postgres")
@@ -64,7 +68,8 @@ async def main() -> None:
     await admin.execute(f'CREATE DATABASE "{name}"')
     dsn = args.database.rsplit("/", 1)[0] + "/" + name
     srv = Server(
-        parse_site(site_raw(args.enterprises), load_kinds()), Settings(port=0, database=dsn, rate=1e9, burst=1e9)
+        parse_site(site_raw(args.enterprises), load_kinds()),
+        Settings(port=0, database=dsn, rate=1e9, burst=1e9, store_interval=0),
     )
     await srv.start()
     base = f"http://127.0.0.1:{srv.port}"
@@ -138,13 +143,25 @@ async def main() -> None:
             f"accepted readings/s, median: before {med:,.0f}; during the change "
             f"{', '.join(f'{v:,}' for v in during)}; after {statistics.median(after) if after else float('nan'):,.0f}"
         )
+        print("per second: " + ", ".join(f"{x}s {per_s[x]:,}" + (" (change)" if x == int(at) else "") for x in secs))
         if before and during:
-            print(f"drop during the change: {100 * (1 - min(during) / med):.0f} % (target <= 10 %)")
+            print(
+                f"drop during the change: {100 * (1 - min(during) / med):.0f} % of the median before (target <= 10 %)"
+            )
+        if before and during and after:
+            around = statistics.median(before + after)
+            print(
+                f"drop during the change against the seconds before and after: {100 * (1 - min(during) / around):.0f} %"
+            )
         print(f"other points' requests refused: {refused['count']} (target 0)")
         print(
             f"new point: change sent at {at:.1f} s, answered (applied) in {applied:.2f} s, its first reading "
             f"accepted {first_ok:.2f} s after sending (target <= 5 s)"
         )
+        async with srv.pool.acquire() as conn:  # accepted means committed: every one must be stored
+            stored = await conn.fetchval("SELECT count(*) FROM readings WHERE point_id <> ALL($1::int[])", new_ids(srv))
+        total = sum(n for _, n in accepted)
+        print(f"other points' readings accepted {total:,}, stored {stored:,} (lost: {total - stored:,}, target 0)")
     finally:
         await srv.stop()
         await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

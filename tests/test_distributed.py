@@ -372,3 +372,30 @@ async def test_paused_worker_is_fenced_when_it_wakes(broker, tmp_path):
     finally:
         cluster.stop()
         await drop_database(db)
+
+
+async def test_workers_run_the_store_upkeep_once_without_a_gateway(broker, tmp_path):
+    """Distributed mode with no `warning run` on the database: the workers pack sealed hours
+    (and run retention) themselves, one pass at a time across them (the advisory lock)."""
+    dsn, db = await fresh_database()
+    cluster = Cluster(broker.bootstrap, dsn, tmp_path)
+    try:
+        cluster.worker("w1", "--store-interval", "1")
+        cluster.worker("w2", "--store-interval", "1")
+        await asyncio.gather(cluster.ready("w1"), cluster.ready("w2"))
+        conn = await asyncpg.connect(dsn)
+        hour = (int(time.time()) // 3600 - 3) * 3_600_000  # three hours ago: sealed
+        pid = await conn.fetchval("SELECT min(id) FROM points")
+        rows = [(-7, pid, hour + k * 10_000, round(20 + k * 0.1, 1)) for k in range(360)]
+        await conn.copy_records_to_table("readings", columns=("batch", "point_id", "ts_ms", "value"), records=rows)
+        deadline = time.monotonic() + 30
+        while await conn.fetchval("SELECT count(*) FROM readings"):
+            assert time.monotonic() < deadline, "no worker packed the sealed hour"
+            await asyncio.sleep(0.2)
+        assert await conn.fetchval("SELECT n FROM readings_packed WHERE point_id = $1 AND t0 = $2", pid, hour) == 360
+        assert await conn.fetchval("SELECT n FROM rollups WHERE point_id = $1 AND t0 = $2", pid, hour) == 360
+        assert await conn.fetchval("SELECT summary FROM store_runs WHERE job = 'maintenance'")
+        await conn.close()
+    finally:
+        cluster.stop()
+        await drop_database(db)

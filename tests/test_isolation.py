@@ -156,6 +156,7 @@ PLAIN = {
     "/api/v1/admin/import",
     "/api/v1/dash/map",
     "/api/v1/i18n/ui.json",
+    "/notifications",
 }
 KNOWN = PLAIN | set(ID_KIND) | set(QUERIES)
 #: Paths anyone may read (they carry no enterprise's data); every other path needs a caller.
@@ -176,8 +177,8 @@ PUBLIC = {
 #: Public paths about one enterprise (the QR code's page): its own name may show there, nothing else of it.
 PUBLIC_ABOUT = {"/q/{id}", "/api/v1/public/{id}", "/api/v1/public/{id}/report"}
 #: District-wide configuration and logs: a caller scoped to some enterprises gets 403.
-DISTRICT = {"/api/v1/silences", "/api/v1/silences/{id}", "/api/v1/policies", "/api/v1/notifications"}
-PAGES = {"/", "/e/{id}", "/alert/{id}", "/admin"}
+DISTRICT = {"/api/v1/silences", "/api/v1/silences/{id}", "/api/v1/policies", "/api/v1/notifications", "/notifications"}
+PAGES = {"/", "/e/{id}", "/alert/{id}", "/admin", "/notifications"}
 #: The ledger's administration (issue 14): the admin role only; everyone else gets 403.
 ADMIN = {p for p in KNOWN if p == "/admin" or p.startswith("/api/v1/admin/")}
 ADMIN_USERS = {"boss"}

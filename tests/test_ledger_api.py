@@ -6,11 +6,12 @@ ledger outlives a restart and the site file's rule."""
 from __future__ import annotations
 
 import io
+import re
 import time
 
 import httpx
 import pytest
-from openpyxl import Workbook
+from openpyxl import Workbook, load_workbook
 
 from tests.conftest import wait_for
 from warning.config import parse_site
@@ -22,6 +23,8 @@ from warning.server import Server, Settings
 SALT = b"ledger-salt-0016"
 PW = {"boss": "boss-pass-1", "duty": "duty-pass-1", "tp": "taopu-pass-1"}
 TOKEN = "tok-e1-" + "e" * 24
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 def code(body17: str) -> str:
@@ -166,9 +169,22 @@ async def test_bad_requests_change_nothing_and_name_every_field(server):
         "contact_phone",
         "name",
     }
+    zh = {e["field"]: e["message"] for e in r.json()["errors"]}  # zh-CN, the default
+    assert zh["contact_phone"] == "电话号码格式不对" and zh["name"] == "必填" and zh["street"] == "未知街镇 'nowhere'"
+    assert r.json()["error"] == "台账校验未通过，未作任何更改"
+    # the same refusal for an admin reading English: the same errors, each message in English
+    r = await admin.post("/api/v1/admin/enterprises", json=bad, headers={"accept-language": "en"})
+    en = {e["field"]: e["message"] for e in r.json()["errors"]}
+    assert r.status_code == 422 and set(en) == set(zh)
+    assert en["contact_phone"] == "not a phone number" and en["name"] == "required"
+    assert en["dust_workers"] == "must be a whole number from 0 to 1000000"
+    assert en["credit_code"].startswith("wrong check character") and en["street"] == "unknown street 'nowhere'"
+    assert r.json()["error"] == "the ledger refused the change; nothing was applied"
+    assert not CJK.search(r.text)
     # a credit code that another live enterprise has
     r = await admin.post("/api/v1/admin/enterprises", json=enterprise("E3", credit_code=CODE1))
     assert r.status_code == 422 and [e["field"] for e in r.json()["errors"]] == ["credit_code"]
+    assert r.json()["errors"][0]["message"] == "统一社会信用代码与企业 E1 相同"
     # no CSRF token, not an admin: refused
     r = await admin.post("/api/v1/admin/enterprises", json=enterprise("E3"), headers={"x-csrf-token": "nope"})
     assert r.status_code == 403
@@ -340,6 +356,9 @@ async def test_import_dry_run_apply_and_export_round_trip(server):
         headers={"content-type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"},
     )
     assert r.status_code == 200 and r.json()["changes"] == [], r.json()
+    assert load_workbook(io.BytesIO(xlsx), read_only=True).sheetnames == ["台账"]
+    en = (await admin.get("/api/v1/admin/export?format=xlsx", headers={"accept-language": "en"})).content
+    assert load_workbook(io.BytesIO(en), read_only=True).sheetnames == ["ledger"]
     await admin.aclose()
 
 
@@ -375,4 +394,113 @@ async def test_a_file_with_bad_rows_is_refused_whole_with_every_row_named(server
     assert r.json()["applied"] is False and "G1" not in server.site.enterprises
     async with server.pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM ledger_enterprises WHERE id = 'G1'") == 0
+    by_row = {e["row"]: e["message"] for e in r.json()["errors"]}
+    assert by_row[5] == "编号 G1 重复（另见第 2 行）" and by_row[8].startswith("设备写法应为")
+    r = await admin.post(
+        "/api/v1/admin/import?dry_run=1",
+        content=buf.getvalue(),
+        headers={"content-type": XLSX, "accept-language": "en-US,en;q=0.9"},
+    )
+    by_row = {e["row"]: e["message"] for e in r.json()["errors"]}
+    assert r.status_code == 422 and {(e["row"], e["field"]) for e in r.json()["errors"]} == found
+    assert (
+        by_row[5] == "id G1 given twice (also row 2)"
+        and by_row[8] == "write a device as id: point, point (got 'DC1 dp')"
+    )
+    # a file that cannot be read at all: refused in the reader's language too
+    r = await admin.post("/api/v1/admin/import", content=b"PK-not-a-workbook", headers={"accept-language": "en"})
+    assert r.status_code == 400 and r.json()["error"].startswith("not a readable XLSX file")
+    r = await admin.post("/api/v1/admin/import", content=b"", headers={"content-type": "text/csv"})
+    assert r.status_code == 400 and r.json()["error"] == "空文件", r.text
     await admin.aclose()
+
+
+# -- the write and the live apply: the committed version is the truth --------------------------
+
+
+async def test_an_apply_that_fails_after_the_write_is_repaired_at_the_next_sync(server):
+    """The ledger is written (committed, audited), then the runtime fails to take it (the
+    store or the broker away at that moment): the answer says so (202, ``live`` false), and
+    the server's sync applies the committed version within seconds: telemetry for the new
+    point is accepted, nothing is written twice."""
+    base = f"http://127.0.0.1:{server.port}"
+    admin, _ = await login(base, "boss")
+    real = server.runtime.reconfigure
+    failures = []
+
+    async def failing_once(site, actor, version):
+        if not failures:
+            failures.append(version)
+            raise ConnectionError("the store went away between the write and the apply")
+        await real(site, actor, version)
+
+    server.runtime.reconfigure = failing_once
+    r = await admin.put("/api/v1/admin/enterprises/E1/devices/DC2", json={"points": ["dp"]})
+    assert r.status_code == 202, r.text
+    assert r.json()["applied"] is True and r.json()["live"] is False
+    version = r.json()["version"]
+    assert failures == [version] and server.ledger.applied < version == server.ledger.version
+    assert (await push(base, TOKEN, "DC2", {"dp": 700.0})).status_code in (400, 403)  # not live yet
+    await wait_for(lambda: server.ledger.applied == version, timeout=5)
+    assert "DC2" in server.runtime.devices["E1"]
+    assert (await push(base, TOKEN, "DC2", {"dp": 700.0})).status_code == 202
+    trail = (await admin.get("/api/v1/admin/audit?kind=enterprise&object=E1")).json()
+    assert sum(1 for t in trail if t["actor"] == "boss") == 1
+    await admin.aclose()
+
+
+async def test_a_crash_between_the_write_and_the_apply_is_repaired_at_start(kinds, machine_db):
+    """A process commits a ledger change and dies before any runtime applied it (here: the
+    change is written to the store while the server is down). The next start runs on the
+    committed ledger: the new point takes readings, and the retired point's open alert (in the
+    checkpoint the runtime restores) is closed with the ledger's note."""
+    from warning.ledger.plan import Proposal, plan
+    from warning.store import ledger as ledger_store
+
+    srv = await start(kinds, machine_db)
+    base = f"http://127.0.0.1:{srv.port}"
+    try:
+        assert (await push(base, TOKEN, "DC1", {"vent_open": True})).status_code == 202
+        await wait_for(lambda: _open(srv, "vent_open"), timeout=5)
+        records = srv.ledger.records
+    finally:
+        await srv.stop()  # checkpoints the pipeline with the vent alert open
+    e1 = dict(records.enterprises["E1"])
+    e1["devices"] = [{"id": "DC1", "type": "bag_filter", "points": ["dp", "spark", "hopper_temp"]}]
+    changes, errors = plan(records, [Proposal("enterprise", "update", "E1", e1)], kinds)
+    assert not errors
+    import asyncpg
+
+    conn = await asyncpg.connect(machine_db)
+    try:
+        await ledger_store.write(conn, changes, "crashed-admin")
+    finally:
+        await conn.close()
+    srv = await start(kinds, machine_db)
+    base = f"http://127.0.0.1:{srv.port}"
+    try:
+        assert "hopper_temp" in srv.runtime.devices["E1"]["DC1"] and "vent_open" not in srv.runtime.devices["E1"]["DC1"]
+        await wait_for(lambda: not _open(srv, "vent_open"), timeout=5)
+        assert (await push(base, TOKEN, "DC1", {"hopper_temp": 40.0})).status_code == 202
+        duty, _ = await login(base, "duty")
+        closed = [a for a in (await duty.get("/api/v1/alerts?state=all")).json() if a["point"] == "vent_open"]
+        assert closed and closed[0]["state"] == "resolved" and "台账" in (closed[0]["resolve_note"] or "")
+        await duty.aclose()
+    finally:
+        await srv.stop()
+
+
+async def test_a_change_another_process_commits_is_taken_within_seconds(server):
+    """A second gateway or the CLI writes the ledger: this server takes it at its next sync."""
+    from warning.ledger.plan import Proposal, plan
+    from warning.store import ledger as ledger_store
+
+    base = f"http://127.0.0.1:{server.port}"
+    e1 = dict(server.ledger.records.enterprises["E1"])
+    e1["devices"] = [*e1["devices"], {"id": "DC3", "points": ["dp"]}]
+    changes, errors = plan(server.ledger.records, [Proposal("enterprise", "update", "E1", e1)], server.ledger.kinds)
+    assert not errors
+    async with server.pool.acquire() as conn:
+        await ledger_store.write(conn, changes, "other-gateway")
+    await wait_for(lambda: "DC3" in server.runtime.devices["E1"], timeout=5)
+    assert (await push(base, TOKEN, "DC3", {"dp": 500.0})).status_code == 202

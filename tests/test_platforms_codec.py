@@ -116,10 +116,10 @@ def test_provincial_rts_decodes_in_the_site_zone():
         now,
         "Asia/Shanghai",
     )
-    assert inbound.enterprise == "E1" and inbound.parsed.count == 2
-    (mid, [r]), _ = inbound.parsed.messages
+    assert inbound.enterprise == "E1" and inbound.parsed.count == 2 and inbound.parsed.keyed
+    [(mid, [r, _])] = inbound.parsed.messages
     assert r.point_id == 1 and r.value == 27.2 and abs(r.t - (now - 60)) < 1
-    assert mid == f"pc:3200000000010000001:{round(r.t * 1000)}"
+    assert mid is None  # no message id: the store judges repeats by (point, time)
     assert parse_time("2026-01-01 08:00:00", "%Y-%m-%d %H:%M:%S", "Asia/Shanghai") == 1767225600.0
 
 
@@ -258,3 +258,28 @@ def test_upstream_hears_every_event_once_never_grouped_or_silenced():
     assert [n.kind for n in ups] == ["upstream:raised"] * 5 + ["upstream:acknowledged"]  # blue is below yellow
     assert len({n.id for n in ups}) == 6 and all(len(n.items) == 1 for n in ups)
     assert len([n for n in out if n.channel == "robot"]) == 1  # the robot got the first, the rest wait (group)
+
+
+def test_keyed_admission_takes_each_point_and_time_once():
+    from warning.model import Reading
+    from warning.step import admit_keyed, keyed_as_ids, reading_keys
+
+    msgs = [(None, [Reading(1, 10.0, 1.0), Reading(2, 10.0, 2.0), Reading(1, 10.0004, 3.0), Reading(1, 11.0, 4.0)])]
+    assert reading_keys(msgs) == [(1, 10000), (2, 10000), (1, 10000), (1, 11000)]
+    taken: set = set()
+    got, dups = admit_keyed(msgs, {(2, 10000)}, taken)  # (2, 10 s) is stored already
+    assert [r.value for r in got] == [1.0, 4.0] and dups == 2  # the same millisecond again is a repeat
+    assert admit_keyed(msgs, set(), taken) == ([msgs[0][1][1]], 3)  # later in the same commit: repeats of the taken
+    # the distributed runtime judges by message id: one a reading, named by point and millisecond
+    assert [m for m, _ in keyed_as_ids(msgs)] == ["pk:1:10000", "pk:2:10000", "pk:1:10000", "pk:1:11000"]
+
+
+def test_alarm_texts_go_through_textcheck():
+    now = time.time()
+    bad = {"ts": local(now - 60), "oname": "3200000000010000001", "avx": "1", "scd": 4, "content": "超限\x7f"}
+    with pytest.raises(PlatformError) as exc:
+        decode(PROVINCIAL, "events", prov([bad]), {}, reg(), now, "Asia/Shanghai")
+    assert exc.value.code == 400 and "U+007F" in exc.value.reason  # textcheck's own words
+    long = {**bad, "content": "长" * 2000}
+    [alarm] = decode(PROVINCIAL, "events", prov([long]), {}, reg(), now, "Asia/Shanghai").alarms
+    assert alarm.content == "长" * 500

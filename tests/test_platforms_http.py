@@ -17,7 +17,8 @@ import orjson
 import pytest
 from aiohttp import web
 
-from tests.conftest import OFFICER_TOKEN, free_port, site_dict, wait_for
+from tests.conftest import OFFICER_TOKEN, site_dict, wait_for
+from tests.support import serve_loopback
 from warning.config import parse_site
 from warning.platforms.crypto import CipherSpec
 from warning.runtime.embedded import Options
@@ -154,6 +155,65 @@ async def test_both_formats_are_stored_once(server):
     assert not await q(server, "SELECT 1 FROM dead_letters")
 
 
+async def _count(srv, sql, *args) -> int:
+    return (await q(srv, sql, *args))[0]["n"]
+
+
+async def test_a_repeat_is_stored_once_raw_packed_and_after_restart(kinds, machine_db, keys_env):
+    """(point code, ts) is judged against the stored readings themselves: a repeat is stored
+    once while the reading is raw, after its hour is packed, after a restart, and through the
+    other format; the pipeline's checkpoint covers the first batch before packing moves it."""
+    from warning.store import packing
+
+    site = platform_site(kinds)
+    t = (time.time() - 3 * 3600) // 1 * 1.0  # an hour that is sealed (packing takes it)
+    first = [{"tnm": code("E1", "DC1", p), "ts": local(t + k), "val": f"{k}.5"} for k in range(3) for p in POINTS]
+    raw_n = "SELECT count(*) AS n FROM readings"
+    srv = await start(site, machine_db)
+    try:
+        async with httpx.AsyncClient() as c:
+            for _ in range(2):
+                r = await c.post(url(srv, "/platform/prov/api/rtsData"), content=prov_body(first))
+                assert r.json()["code"] == 200, r.text
+        assert await _count(srv, raw_n) == len(first)
+        batch = (await q(srv, "SELECT max(batch) AS b FROM readings"))[0]["b"]
+        await wait_for(lambda: _covered(srv, batch), timeout=10)
+        conn = await asyncpg.connect(machine_db)
+        try:
+            done = await packing.pack(conn, int(time.time() * 1000))
+        finally:
+            await conn.close()
+        assert done.readings == len(first) and await _count(srv, raw_n) == 0
+        # again, now that they are packed, with one new reading among them, through both formats
+        new = {"tnm": code("E1", "DC2", "dp"), "ts": local(t), "val": "7"}
+        async with httpx.AsyncClient() as c:
+            r = await c.post(url(srv, "/platform/prov/api/rtsData"), content=prov_body([*first, new]))
+            assert r.json()["code"] == 200, r.text
+            r = await c.post(
+                url(srv, "/platform/national/api/data"), content=nat_body(first[:5]), headers={"appsecret": SECRET}
+            )
+            assert r.json()["code"] == 200, r.text
+        assert await _count(srv, raw_n) == 1
+    finally:
+        await srv.stop()
+    srv = await start(site, machine_db)  # a restart forgets nothing: the readings are the record
+    try:
+        async with httpx.AsyncClient() as c:
+            for body in (prov_body([*first, new]), prov_body([new, new])):
+                r = await c.post(url(srv, "/platform/prov/api/rtsData"), content=body)
+                assert r.json()["code"] == 200, r.text
+        total = "SELECT (SELECT count(*) FROM readings) + (SELECT coalesce(sum(n), 0) FROM readings_packed) AS n"
+        assert await _count(srv, total) == len(first) + 1  # raw or packed (start-up upkeep may pack the new one)
+        assert await _count(srv, "SELECT count(*) AS n FROM messages") == 0  # no id a reading any more
+    finally:
+        await srv.stop()
+
+
+async def _covered(srv, batch):
+    v = (await q(srv, "SELECT min(batch) AS b FROM checkpoints WHERE starts_with(name, 'pipeline/')"))[0]["b"]
+    return v is not None and v >= batch
+
+
 async def test_refusals_store_nothing_and_are_dead_letters(server):
     t = time.time()
     ok = {"tnm": code("E1", "DC1", "dp"), "ts": local(t), "val": "1"}
@@ -272,16 +332,16 @@ class Upstream:
         return web.json_response({"code": 200, "msg": "操作成功", "data": None})
 
 
-async def test_push_survives_an_upstream_outage(kinds, machine_db, keys_env, monkeypatch):
-    up = Upstream()
-    app = web.Application()
-    app.router.add_post("/push", up.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    monkeypatch.setenv("T_UP_URL", f"http://127.0.0.1:{port}/push")
-    channel = {
+async def serve_upstream(handler, monkeypatch) -> web.AppRunner:
+    """A local upstream on loopback for POST /push, named to the channel by T_UP_URL."""
+    runner, base = await serve_loopback(handler, "/push")
+    monkeypatch.setenv("T_UP_URL", f"{base}/push")
+    return runner
+
+
+def upstream_channel(**extra: object) -> dict:
+    """An ``upstream`` channel in the provincial format, with a short timeout and back-off."""
+    return {
         "id": "province",
         "type": "upstream",
         "format": "provincial",
@@ -292,7 +352,14 @@ async def test_push_survives_an_upstream_outage(kinds, machine_db, keys_env, mon
         "timeout": 0.5,
         "backoff_base": 0.2,
         "backoff_cap": 1.0,
+        **extra,
     }
+
+
+async def test_push_survives_an_upstream_outage(kinds, machine_db, keys_env, monkeypatch):
+    up = Upstream()
+    runner = await serve_upstream(up.handle, monkeypatch)
+    channel = upstream_channel()
     srv = await start(platform_site(kinds, [channel]), machine_db)
     try:
         t = time.time() - 5

@@ -130,7 +130,13 @@ async def test_reply_loop_with_photo_return_and_close(server):
     r = await ent.post(
         f"/api/v1/warnings/{w['id']}/reply", json={"cause": "c", "measures": "m", "verdict": "true"}, headers=h
     )
-    assert r.status_code == 409 and "sign" in r.json()["error"]
+    assert r.status_code == 409 and r.json()["error"] == "请先签收"  # zh-CN unless asked otherwise
+    r = await ent.post(
+        f"/api/v1/warnings/{w['id']}/reply",
+        json={"cause": "c", "measures": "m", "verdict": "true"},
+        headers={**h, "Accept-Language": "en"},
+    )
+    assert r.status_code == 409 and r.json()["error"] == "sign for it first"
     assert (await ent.post(f"/api/v1/warnings/{w['id']}/sign", json={}, headers=h)).status_code == 200
     # photos: the type is read from the bytes, the size capped
     bad = await ent.post("/api/v1/photos", content=b"GIF89a not allowed", headers={**h, "Content-Type": "image/png"})
@@ -147,7 +153,10 @@ async def test_reply_loop_with_photo_return_and_close(server):
         headers=h,
         json={"cause": "除尘器滤袋破损", "measures": "已停机更换滤袋", "verdict": "nope", "photos": [photo["id"]]},
     )
-    assert r.status_code == 400 and "verdict" in r.json()["error"]
+    assert r.status_code == 400 and r.json() == {
+        "error": "verdict：应为 true, false_alarm, maintenance 之一（属实/误报/检修）",
+        "field": "verdict",
+    }
     r = await ent.post(
         f"/api/v1/warnings/{w['id']}/reply",
         headers=h,

@@ -48,13 +48,14 @@ def test_full_loop_keeps_every_step():
 
 def test_steps_out_of_order_are_refused():
     lp = opened()
-    with pytest.raises(LoopError, match="sign"):
+    with pytest.raises(LoopError, match="签收") as caught:
         lp.reply("w1", "e", T0, cause="c", measures="m", verdict="true")
+    assert caught.value.message.render("en") == "sign for it first"
     lp.sign("w1", "e", T0 + 1)
     assert lp.sign("w1", "e", T0 + 2) == []
     with pytest.raises(LoopError, match="verdict"):
         lp.reply("w1", "e", T0 + 3, cause="c", measures="m", verdict="maybe")
-    with pytest.raises(LoopError, match="review"):
+    with pytest.raises(LoopError, match="审核"):
         lp.review("w1", "o", T0 + 4, close=True, note=None)
     lp.reply("w1", "e", T0 + 5, cause="c", measures="m", verdict="maintenance")
     with pytest.raises(LoopError, match="note"):

@@ -9,7 +9,7 @@ import asyncpg
 import numpy as np
 import pytest
 
-from warning.store import codec, history, packing, retention, stats, timeparts
+from warning.store import codec, history, packing, readings, retention, stats, timeparts
 from warning.store.db import migrate
 
 H = packing.HOUR_MS
@@ -211,3 +211,44 @@ async def test_upkeep_runs_once_across_processes(conn, machine_db):
         assert (await maintenance.run_pass(conn, Policy(), now=T0 / 1000)).ran
     finally:
         await other.close()
+
+
+async def test_retention_drops_arrival_days_only_behind_every_checkpoint(conn):
+    """``batch_times`` (017): a day past the horizon goes whole, but not while a shard's
+    checkpoint is older than a batch in it (the replay after a restart reads those times)."""
+    now = datetime.fromtimestamp(T0 / 1000, UTC)
+    old = T0 / 1000 - 20 * 86_400
+    await conn.executemany(
+        "INSERT INTO batch_times (batch, at) VALUES ($1, $2)", [(1, old), (2, old + 1), (3, old + 2), (9, T0 / 1000)]
+    )
+    await conn.execute(
+        "INSERT INTO checkpoints (name, batch, state) VALUES ('pipeline/0', 2, ''), ('pipeline/1', 9, '')"
+    )
+    await timeparts.ensure_ahead(conn, now, adopt=True)  # the old day leaves the default for a partition of its own
+    assert await conn.fetchval("SELECT count(*) FROM batch_times_default") == 0
+    old_day = f"batch_times_{datetime.fromtimestamp(old, UTC):%Y%m%d}"
+    assert old_day not in {p.name for p in await retention.retain(conn, now, retention.Policy())}
+    assert await conn.fetchval("SELECT count(*) FROM batch_times") == 4
+    await conn.execute("UPDATE checkpoints SET batch = 3 WHERE name = 'pipeline/0'")
+    assert old_day in {p.name for p in await retention.retain(conn, now, retention.Policy())}
+    assert [r["batch"] for r in await conn.fetch("SELECT batch FROM batch_times")] == [9]
+    assert (await readings.arrivals(conn, 0)) == {9: T0 / 1000}
+
+
+async def test_the_upkeep_process_packs_and_reports(conn, machine_db):
+    """``maintenance.Packer``: the pass runs in a spawned process (not under the service's
+    interpreter lock) and its result comes back; a process that is gone is noticed."""
+    import asyncio
+
+    from warning.store import maintenance
+    from warning.store.retention import Policy
+
+    await insert(conn, [(-1, 1, T0 + k * 10_000, 1.5) for k in range(360)])
+    packer = maintenance.Packer(machine_db)
+    try:
+        res = await asyncio.to_thread(packer.run_pass, Policy(), now=(T0 + 2 * H) / 1000, retain=False)
+        assert res.ran and res.packed.readings == 360 and packer.alive()
+    finally:
+        packer.stop()
+    assert not packer.alive()
+    assert await conn.fetchval("SELECT n FROM readings_packed WHERE point_id = 1") == 360

@@ -406,6 +406,14 @@ class AlertEngine:
         key = self.by_id.get(aid)
         return None if key is None else self.by_key[key]
 
+    def adopt(self, alert: Alert) -> None:
+        """Hold an open alert the store has and memory lost (the replay that would have rebuilt
+        it skipped its point, which the ledger retired meanwhile), so it can be closed."""
+        key = (alert.enterprise, alert.device, alert.point, alert.rule)
+        if key not in self.by_key:
+            self.by_key[key] = alert
+            self.by_id[alert.id] = key
+
     def snapshot(self, enterprises: Callable[[str], bool] | None = None) -> bytes:
         """Open alerts (of the enterprises ``enterprises`` accepts, or all) as bytes."""
         mine = (lambda k: True) if enterprises is None else (lambda k: enterprises(k[0]))

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import tomllib
+from collections.abc import Collection
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -160,24 +161,7 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site", base: Pa
         street_id = enterprises[eid].street
         if basemap is not None and street_id and streets[street_id].name not in basemap.streets():
             raise ConfigError(f"{source}: enterprise {eid}: street {streets[street_id].name!r} is not on the map")
-    users = {}
-    for u in raw.get("users", []):
-        name = _req(u, "name", source)
-        role = u.get("role", "viewer")
-        if role not in ROLES:
-            raise ConfigError(f"{source}: user {name!r}: role must be one of {ROLES}")
-        ent = u.get("enterprise")
-        if (role == "enterprise") != (ent is not None) or (ent is not None and ent not in enterprises):
-            raise ConfigError(f"{source}: user {name!r}: an enterprise user needs one known enterprise, others none")
-        loc = u.get("locale")
-        if loc is not None and normalise(loc) is None:
-            raise ConfigError(f"{source}: user {name!r}: locale must be one of {LOCALES}")
-        user_streets = tuple(_street_of(s, streets, f"{source}: user {name!r}") for s in u.get("streets", []))
-        if user_streets and role not in ("officer", "viewer"):
-            raise ConfigError(f"{source}: user {name!r}: only officers and viewers are scoped to streets")
-        users[name] = User(
-            name, role, u.get("password"), u.get("api_token_sha256"), ent, normalise(loc), streets=user_streets
-        )
+    users = parse_users(raw.get("users", []), enterprises, streets, source)
     channel_list: list[Channel] = []
     for c in raw.get("channels", []):
         ch = Channel(
@@ -202,6 +186,14 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site", base: Pa
             and not (isinstance(ch.options.get("gateway"), str) and isinstance(ch.options.get("key_env"), str))
         ):
             raise ConfigError(f"{source}: channel {ch.id!r}: a platform format needs gateway and key_env (and iv_env)")
+        if ch.type == "upstream":
+            for opt in ("risk", "realtime"):
+                if not isinstance(ch.options.get(opt, False), bool):
+                    raise ConfigError(f"{source}: channel {ch.id!r}: {opt} must be true or false")
+            for opt in ("realtime_interval", "realtime_batch", "realtime_backlog"):
+                v = ch.options.get(opt, 1)
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+                    raise ConfigError(f"{source}: channel {ch.id!r}: {opt} must be a positive number")
         if ch.type == "email" and not ("host" in ch.options or "host_env" in ch.options):
             raise ConfigError(f"{source}: channel {ch.id!r} needs host or host_env (the SMTP server)")
         channel_list.append(ch)
@@ -237,6 +229,32 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site", base: Pa
         platforms=platforms,
         retention=retention,
     )
+
+
+def parse_users(
+    raw_users: list[dict], enterprises: Collection[str], streets: dict[str, Street], source: str = "site"
+) -> dict[str, User]:
+    """The ``[[users]]`` table; ``enterprises``: the ids an enterprise user may name. The live
+    ledger rebuilds only this when users change (``warning.live``)."""
+    users = {}
+    for u in raw_users:
+        name = _req(u, "name", source)
+        role = u.get("role", "viewer")
+        if role not in ROLES:
+            raise ConfigError(f"{source}: user {name!r}: role must be one of {ROLES}")
+        ent = u.get("enterprise")
+        if (role == "enterprise") != (ent is not None) or (ent is not None and ent not in enterprises):
+            raise ConfigError(f"{source}: user {name!r}: an enterprise user needs one known enterprise, others none")
+        loc = u.get("locale")
+        if loc is not None and normalise(loc) is None:
+            raise ConfigError(f"{source}: user {name!r}: locale must be one of {LOCALES}")
+        user_streets = tuple(_street_of(s, streets, f"{source}: user {name!r}") for s in u.get("streets", []))
+        if user_streets and role not in ("officer", "viewer"):
+            raise ConfigError(f"{source}: user {name!r}: only officers and viewers are scoped to streets")
+        users[name] = User(
+            name, role, u.get("password"), u.get("api_token_sha256"), ent, normalise(loc), streets=user_streets
+        )
+    return users
 
 
 def _streets(raw: dict, source: str) -> dict[str, Street]:

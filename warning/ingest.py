@@ -46,6 +46,9 @@ class Parsed:
 
     messages: list[tuple[str | None, list[Reading]]]
     count: int  #: readings in all messages
+    #: repeats are judged by each reading's (point, time) against the stored readings (the
+    #: platform adapters), not by message ids: the messages then carry no ids
+    keyed: bool = False
 
 
 # (enterprise's devices) device id -> point name -> point id

@@ -5,7 +5,7 @@ built once from the site at start-up (``warning.config.public_labels`` reads ``W
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from .site import Site
@@ -27,6 +27,14 @@ class Labels:
             public_url.rstrip("/") if public_url else None,
             site.timezone,
         )
+
+    def updated(self, site: Site, changed: Collection[str]) -> Labels:
+        """These labels after the ledger changed the enterprises ``changed`` (``site``: the new site)."""
+        points = dict(self.points)  # a retired point's title may stay: nothing names it any more
+        points.update(
+            {(p.ref.enterprise, p.ref.device, p.ref.point): p.title for p in site.points if p.ref.enterprise in changed}
+        )
+        return Labels({e.id: e.name for e in site.enterprises.values()}, points, self.public_url)
 
     def link(self, alert_id: str) -> str | None:
         return f"{self.public_url}/alert/{alert_id}" if self.public_url else None

@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 from detectors.base import Finding, Severity
 
+SYSTEM = "_system"  #: the enterprise of operations alerts (warning.step); not a ledger enterprise
+
 __all__ = [
     "Severity",
     "Finding",

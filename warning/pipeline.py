@@ -25,7 +25,7 @@ from detectors.device import PointChain, RunState, build_point_chain, load_signa
 from .alerts import AlertEngine
 from .labels import Labels
 from .messages import Describer
-from .model import AlertEvent, PointRef
+from .model import SYSTEM, AlertEvent, PointRef
 from .policy.policies import Policy
 from .policy.router import Router
 from .site import Channel, PointDef
@@ -67,42 +67,78 @@ class Pipeline:
 
     def _index_points(self) -> None:
         """What follows from the point set: NoData rules, running points and gated devices
-        (at construction, and again when the ledger changes the points: :meth:`reconfigure`)."""
+        (at construction; :meth:`reconfigure` updates it for the points that changed)."""
+        self._device_of: dict[int, tuple[str, str]] = {}
+        self._pids_of: dict[tuple[str, str], set[int]] = {}  #: device -> its point ids
+        self.nodata: dict = {}  #: point id -> its NoData policy
+        self._run_points: set[int] = set()
+        self._explicit: set[tuple[str, str]] = set()  #: devices with a ``running`` point
+        self._signal_points: set[int] = set()
+        self._signals_of: dict[tuple[str, str], list[int]] = {}
+        self._gated_devices: set[tuple[str, str]] = set()
+        self._load_points: set[int] = set()  #: load points of devices whose running is inferred
+        self._loads_of: dict[tuple[str, str], list[int]] = {}
+        self._index_changed(set(self.points))
+
+    def _index_changed(self, changed: set[int]) -> set[tuple[str, str]]:
+        """Update the index for the point ids in ``changed`` (new, retired, or redefined: their
+        entries are dropped and rebuilt from ``points``); returns the devices they touch."""
         pol = self.engine.policy or Policy()
-        self._device_of = {pid: (p.ref.enterprise, p.ref.device) for pid, p in self.points.items()}
-        self.nodata = {
-            pid: rule
-            for pid, p in self.points.items()  #: point id -> its NoData policy
-            if (rule := pol.nodata_for(p.ref.enterprise, p.ref.device, p.ref.point, p.kind)) is not None
-            and rule.action != "keep"
-        }
+        devices: set[tuple[str, str]] = set()
+        for pid in changed:
+            dev = self._device_of.pop(pid, None)
+            if dev is not None:
+                devices.add(dev)
+                self._pids_of[dev].discard(pid)
+            self.nodata.pop(pid, None)
+            self._run_points.discard(pid)
+            self._signal_points.discard(pid)
+            self._load_points.discard(pid)
+            p = self.points.get(pid)
+            if p is None:
+                continue
+            dev = (p.ref.enterprise, p.ref.device)
+            devices.add(dev)
+            self._device_of[pid] = dev
+            self._pids_of.setdefault(dev, set()).add(pid)
+            rule = pol.nodata_for(p.ref.enterprise, p.ref.device, p.ref.point, p.kind)
+            if rule is not None and rule.action != "keep":
+                self.nodata[pid] = rule
+            if p.ref.point == RUNNING_POINT:
+                self._run_points.add(pid)
         # Rules marked ``when_running = S`` judge a collector only while it runs, and not in the
         # first S seconds after it starts: a plant stopped at night is not an airflow loss, and a
         # fan spinning up is not a pressure fault. The running state comes from the device's
         # ``running`` point, or, without one, from its running signals (air speed, pressure
         # difference: detectors.device); one builder and one state machine for every runtime.
-        self._run_points = {pid for pid, p in self.points.items() if p.ref.point == RUNNING_POINT}
-        explicit = {self._device_of[pid] for pid in self._run_points}
-        self._signal_points = {
-            pid
-            for pid, p in self.points.items()
-            if self._device_of[pid] not in explicit and running_signal_spec(p.detectors)
-        }
-        self._signals_of: dict[tuple[str, str], list[int]] = {}
-        for pid in sorted(self._signal_points):
-            self._signals_of.setdefault(self._device_of[pid], []).append(pid)
-        self._gated_devices = explicit | set(self._signals_of)
-        # A device whose running is inferred holds a gated finding made while a stop is expected
-        # (its process load ended, or its usual stop time) for the stop that explains it
-        # (detectors.device): its load points (outlet dust) are followed with its running state.
-        self._load_points = {
-            pid
-            for pid, p in self.points.items()
-            if self._device_of[pid] in self._signals_of and load_signal_spec(p.detectors)
-        }
-        self._loads_of: dict[tuple[str, str], list[int]] = {}
-        for pid in sorted(self._load_points):
-            self._loads_of.setdefault(self._device_of[pid], []).append(pid)
+        for dev in devices:
+            pids = self._pids_of.get(dev, set())
+            if not pids:
+                self._pids_of.pop(dev, None)
+            explicit = any(pid in self._run_points for pid in pids)
+            signals = [] if explicit else sorted(pid for pid in pids if running_signal_spec(self.points[pid].detectors))
+            self._signal_points.difference_update(pids)
+            self._signal_points.update(signals)
+            if signals:
+                self._signals_of[dev] = signals
+            else:
+                self._signals_of.pop(dev, None)
+            # A device whose running is inferred holds a gated finding made while a stop is expected
+            # (its process load ended, or its usual stop time) for the stop that explains it
+            # (detectors.device): its load points (outlet dust) are followed with its running state.
+            loads = sorted(pid for pid in pids if load_signal_spec(self.points[pid].detectors)) if signals else []
+            self._load_points.difference_update(pids)
+            self._load_points.update(loads)
+            if loads:
+                self._loads_of[dev] = loads
+            else:
+                self._loads_of.pop(dev, None)
+            for group, member in ((self._explicit, explicit), (self._gated_devices, explicit or bool(signals))):
+                if member:
+                    group.add(dev)
+                else:
+                    group.discard(dev)
+        return devices
 
     # -- the hot path --------------------------------------------------------------------------
     def process(self, readings: Iterable[RawReading], now: float) -> list[AlertEvent]:
@@ -275,37 +311,65 @@ class Pipeline:
         whose detector specs are unchanged keeps its detectors, a changed one starts fresh, a new
         one starts learning on its first reading, and a retired point's (or retired device's)
         open alerts are closed by ``actor`` with ``note``."""
-        old, gated_before = self.points, self._gated_devices
+        old, gated_before = self.points, set(self._gated_devices)
         self.points = dict(points)
-        self._index_points()
-        for pid in list(self.chains):
-            p = self.points.get(pid)
+        # Only what changed is re-indexed: the ledger's points keep their objects from one
+        # change to the next, so identity finds the changed ones (a ledger of 160,000 points).
+        changed = {pid for pid, p in self.points.items() if old.get(pid) is not p} | (old.keys() - self.points.keys())
+        touched = self._index_changed(changed)
+        for pid in [pid for dev in touched for pid in self._pids_of.get(dev, ())] + list(changed):
+            chain = self.chains.get(pid)
+            if chain is None:
+                continue
+            p, before = self.points.get(pid), old.get(pid)
+            dev = self._device_of.get(pid)
             if (
                 p is None
-                or p.detectors != old[pid].detectors
-                or p.ref != old[pid].ref
-                or ((self._device_of[pid] in gated_before) != (self._device_of[pid] in self._gated_devices))
+                or before is None
+                or p.detectors != before.detectors
+                or p.ref != before.ref
+                or ((dev in gated_before) != (dev in self._gated_devices))
             ):
                 del self.chains[pid]  # rebuilt on its next reading (its gates depend on the device too)
-        live_refs = {(p.ref.enterprise, p.ref.device, p.ref.point) for p in self.points.values()}
-        devices = set(self._device_of.values())
         events: list[AlertEvent] = []
-        for a in list(self.engine.open_alerts()):
-            gone = (
+        for a in self.orphans():
+            events.extend(self.engine.resolve(a.id, actor, note, now))
+        gone = {d for d in touched if d not in self._pids_of}
+        for dev in gone:
+            self.last_seen.pop(dev, None)
+            self.offline.discard(dev)
+        for dev in touched:
+            if dev not in self._gated_devices:
+                self.runs.pop(dev, None)
+        for pid in changed:
+            if pid not in self.nodata:
+                self.point_seen.pop(pid, None)
+                self.silent_points.discard(pid)
+            else:
+                self.point_seen.setdefault(pid, now)
+        for dev in sorted(touched - gone):
+            self.last_seen.setdefault(dev, now)
+        return events
+
+    def orphans(self) -> list:
+        """Open alerts of points (or devices) not in the point set: retired from the ledger. A
+        restored snapshot may hold some when the ledger changed while the runtime was down;
+        operations alerts (``_system``) are never orphans."""
+        alerts = [a for a in self.engine.open_alerts() if a.enterprise != SYSTEM]
+        if not alerts:
+            return []
+        mine = {a.enterprise for a in alerts}
+        refs = {(p.ref.enterprise, p.ref.device, p.ref.point) for p in self.points.values() if p.ref.enterprise in mine}
+        devices = {(e, d) for e, d, _ in refs}
+        return [
+            a
+            for a in alerts
+            if (
                 (a.enterprise, a.device) not in devices
                 if a.point == ""
-                else ((a.enterprise, a.device, a.point) not in live_refs)
+                else (a.enterprise, a.device, a.point) not in refs
             )
-            if gone:
-                events.extend(self.engine.resolve(a.id, actor, note, now))
-        for dev in [d for d in self.last_seen if d not in devices]:
-            del self.last_seen[dev]
-            self.offline.discard(dev)
-        self.runs = {d: r for d, r in self.runs.items() if d in self._gated_devices}
-        self.point_seen = {pid: t for pid, t in self.point_seen.items() if pid in self.nodata}
-        self.silent_points &= set(self.nodata)
-        self.watch_devices(sorted(devices), now)
-        return events
+        ]
 
     def _build_chain(self, pid: int) -> PointChain:
         p = self.points[pid]

@@ -34,6 +34,7 @@ from .store import maintenance, timeparts
 from .store import tokens as token_store
 from .store.db import connect_pool
 from .store.embedded import EmbeddedPostgres, default_data_dir
+from .store.registry import changed_enterprises
 from .store.sessions import Sessions
 from .tokens import TokenRegistry
 from .web.admission import Admission
@@ -71,6 +72,7 @@ class Settings:
     runtime: Options = field(default_factory=Options)
     mqtt: MqttSettings | None = None  #: subscribe to an MQTT broker (off by default)
     token_refresh: float = 5.0  #: seconds between reloads of the tokens table
+    ledger_sync: float = 1.0  #: seconds between checks for a committed ledger version not yet applied (warning.live)
     store_interval: float = 300.0  #: seconds between store upkeep passes (packing, partitions, retention); 0: none
     roles: set[str] | None = None  #: distributed gateway roles (ingest, dashboard, notifier); None: embedded
     kafka: KafkaSettings | None = None  #: the distributed runtime's broker and topics (with ``roles``)
@@ -163,8 +165,12 @@ class Server:
         )
         self.state = state
         self._background.append(asyncio.create_task(self._token_loop()))
+        self._background.append(asyncio.create_task(self._ledger_loop()))
         if s.store_interval > 0:
-            self._background.append(asyncio.create_task(self._store_loop()))
+            assert self.dsn is not None
+            # packing, partitions ahead and retention, once per pass across every process on the database
+            upkeep = maintenance.keep_up(self.dsn, lambda: self.site.retention, s.store_interval)
+            self._background.append(asyncio.create_task(upkeep))
         if s.mqtt is not None:
             self.mqtt = MqttSource(
                 s.mqtt, runtime=self.runtime, auth=auth, buckets=buckets, pool=self.pool, metrics=metrics
@@ -232,17 +238,21 @@ class Server:
         sock = self.uvicorn.servers[0].sockets[0]
         return sock.getsockname()[1]
 
-    async def _use_site(self, site: Site, actor: str) -> None:
+    async def _use_site(self, site: Site, actor: str, version: int) -> None:
         """The ledger changed: the runtime first (new points registered, retired points'
-        alerts closed), then the edge (scopes, users, token digests), without a restart."""
+        alerts closed; in distributed mode, every worker told in order), then the edge (scopes,
+        users, token digests), without a restart."""
+        changed = changed_enterprises(self.site, site)
         if self.runtime is not None:
-            await self.runtime.reconfigure(site, actor)
+            await self.runtime.reconfigure(site, actor, version)
         self.site = site
         if self.risk is not None:
             self.risk.use_site(site)
         if self.state is not None:
             self.state.site = site
             self.state.auth.use_site(site)
+            hub = self.state.hub  # the live feed names a new enterprise
+            hub.labels = public_labels(site) if hub.labels is None else hub.labels.updated(site, changed)
         async with self.db.acquire() as conn:
             self.tokens.use_site(site, await token_store.rows(conn))
 
@@ -250,21 +260,16 @@ class Server:
         async with self.db.acquire() as conn:
             self.tokens.rebuild(await token_store.rows(conn))
 
-    async def _store_loop(self) -> None:
-        """Packing, partitions ahead and retention (warning.store.maintenance): once per pass
-        across all processes on the database, whatever their role."""
-        assert self.dsn is not None
+    async def _ledger_loop(self) -> None:
+        """The committed ledger is the truth: take a version another process committed, and
+        retry an apply that failed (warning.live.LiveLedger.sync)."""
+        assert self.ledger is not None
         while True:
-            backlog = False
+            await asyncio.sleep(self.settings.ledger_sync)
             try:
-                # an hour of the district a pass, so a stop never waits long for the thread
-                res = await asyncio.to_thread(
-                    maintenance.run_pass_in_thread, self.dsn, self.site.retention, max_hours=1
-                )
-                backlog = res.packed.readings > 0
-            except Exception as exc:  # the store may be away: the next pass carries on
-                log.warning("store upkeep failed: %s", exc)
-            await asyncio.sleep(1.0 if backlog else self.settings.store_interval)
+                await self.ledger.sync()
+            except Exception as exc:  # the store away: the next pass carries on
+                log.warning("ledger sync failed: %s", exc)
 
     async def _token_loop(self) -> None:
         while True:

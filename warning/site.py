@@ -105,6 +105,7 @@ class Retention:
     rollup_days: int | None = None
     message_days: int = 7  #: de-duplication horizon
     dead_letter_days: int | None = 90
+    batch_time_days: int = 7  #: arrival times of group commits (and never before every checkpoint covers them)
 
     def keep_days(self, table: str) -> int | None:
         return {
@@ -112,14 +113,15 @@ class Retention:
             "rollups": self.rollup_days,
             "messages": self.message_days,
             "dead_letters": self.dead_letter_days,
+            "batch_times": self.batch_time_days,
         }[table]
 
     @classmethod
     def from_dict(cls, raw: dict | None) -> Retention:
         """From a site file's ``[retention]`` table (``raw_days``, ``rollup_days``,
-        ``message_days``, ``dead_letter_days``; 0 or absent rollups: for ever)."""
+        ``message_days``, ``dead_letter_days``, ``batch_time_days``; 0 or absent rollups: for ever)."""
         raw = dict(raw or {})
-        unknown = set(raw) - {"raw_days", "rollup_days", "message_days", "dead_letter_days"}
+        unknown = set(raw) - {"raw_days", "rollup_days", "message_days", "dead_letter_days", "batch_time_days"}
         if unknown:
             raise ValueError(f"retention: unknown keys {sorted(unknown)}")
 
@@ -134,7 +136,10 @@ class Retention:
         msg = days("message_days", 7)
         if msg is None:
             raise ValueError("retention.message_days must be >= 1")
-        return cls(days("raw_days", 365), days("rollup_days", None), msg, days("dead_letter_days", 90))
+        arrivals = days("batch_time_days", 7)
+        if arrivals is None:
+            raise ValueError("retention.batch_time_days must be >= 1")
+        return cls(days("raw_days", 365), days("rollup_days", None), msg, days("dead_letter_days", 90), arrivals)
 
 
 @dataclass(frozen=True)

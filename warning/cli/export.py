@@ -4,8 +4,8 @@ telemetry CSV that ``warning replay`` reads. Times are ISO-8601 (read in ``--tim
 default Asia/Shanghai, when they have no zone) or epoch seconds; ``--to`` defaults to now
 and ``--from`` to an hour before ``--to``.
 
-Readings come through ``warning.store.history.raw`` (raw and packed hours alike), a day
-of points at a time, and are written in (time, enterprise, device, point) order.
+Readings come through ``warning.store.history.raw`` (raw and packed hours alike), up to a
+day at a time, and are written in (time, enterprise, device, point) order.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import times
-from ..store import history
+from ..store import csvtext, history
+from ..store.packing import HOUR_MS
 from ..times import DEFAULT_TIMEZONE
 from . import _store
 
@@ -46,27 +47,20 @@ def parse_time(text: str, zone_name: str = DEFAULT_TIMEZONE) -> datetime:
     return datetime.fromtimestamp(times.parse_time(text, zone_name=zone_name), UTC)
 
 
-CHUNK_MS = 86_400_000  #: a day of readings in memory at a time
+CHUNK_MS = 86_400_000  #: at most a day of readings in memory at a time...
+CHUNK_READINGS = 2_000_000  #: ... and about this many (points x readings at 10 s)
+PER_POINT_DAY = 8_640
 
 
 def _csv_field(text: str) -> str:
     return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\r\n') else text
 
 
-_MS = [f".{k:03d}+00:00" for k in range(1000)]
-
-
-def _iso(ts_ms: np.ndarray) -> list[str]:
-    """``csvio.iso_ms`` for many times at once (UTC, milliseconds, ``+00:00``): each distinct
-    second is formatted once (a day holds at most 86,400), then joined with its milliseconds."""
-    secs, ms = np.divmod(ts_ms, 1000)
-    uniq, inv = np.unique(secs, return_inverse=True)
-    text = np.datetime_as_string(uniq.astype("datetime64[s]"), unit="s").tolist()
-    return [text[i] + _MS[m] for i, m in zip(inv.tolist(), ms.tolist(), strict=True)]
-
-
 async def export_csv(conn, since: datetime, until: datetime, enterprise: str | None, out: Path) -> int:
-    """Write the readings of ``[since, until)`` to ``out``; returns how many were written."""
+    """Write the readings of ``[since, until)`` to ``out``; returns how many were written.
+
+    The text is ``csvio``'s (times as ``iso_ms``, values as ``repr``), made by numpy
+    (``warning.store.csvtext``) a chunk of time at a time."""
     from simulators.csvio import HEADER
 
     points = await conn.fetch(
@@ -76,14 +70,19 @@ async def export_csv(conn, since: datetime, until: datetime, enterprise: str | N
     )
     ids = [r["id"] for r in points]
     rank = {r["id"]: k for k, r in enumerate(points)}  # (enterprise, device, point) order
-    prefix = [",".join(_csv_field(r[c]) for c in ("enterprise", "device", "point")) + "," for r in points]
+    prefix = [",".join(_csv_field(r[c]) for c in ("enterprise", "device", "point")).encode() for r in points]
     lo, hi = int(since.timestamp() * 1000), int(until.timestamp() * 1000)
+    hours = max(1, min(24, CHUNK_READINGS * 24 // (PER_POINT_DAY * max(1, len(ids)))))
+    chunk = min(CHUNK_MS, hours * HOUR_MS)
     n = 0
-    with open(out, "w", encoding="utf-8", newline="") as fh:
-        fh.write(",".join(HEADER) + "\n")
+    with open(out, "wb") as fh:
+        fh.write((",".join(HEADER) + "\n").encode())
         async with conn.transaction(isolation="repeatable_read", readonly=True):  # one snapshot
-            for start in range(lo, hi, CHUNK_MS):
-                got = await history.raw(conn, ids, start, min(start + CHUNK_MS, hi))
+            start = lo
+            while start < hi:
+                end = min((start // chunk + 1) * chunk, hi)  # chunks aligned to hours: each block decoded once
+                got = await history.raw(conn, ids, start, end)
+                start = end
                 parts = [(p, s) for p, s in got.items() if s[0].size]
                 if not parts:
                     continue
@@ -91,13 +90,9 @@ async def export_csv(conn, since: datetime, until: datetime, enterprise: str | N
                 val = np.concatenate([s[1] for _, s in parts])
                 who = np.concatenate([np.full(s[0].size, rank[p], np.int64) for p, s in parts])
                 order = np.lexsort((who, ts))
-                stamps = _iso(ts[order])
                 fh.write(
-                    "".join(
-                        [
-                            f"{prefix[w]}{t},{v!r}\n"
-                            for w, t, v in zip(who[order].tolist(), stamps, val[order].tolist(), strict=True)
-                        ]
+                    csvtext.rows(
+                        [csvtext.texts(prefix, who[order]), csvtext.iso_ms(ts[order]), csvtext.floats(val[order])]
                     )
                 )
                 n += ts.size

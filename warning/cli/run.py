@@ -83,6 +83,13 @@ def register(sub) -> None:
         help="distributed mode: a gateway with these roles, comma-separated: ingest, dashboard, "
         "notifier (or WARNING_ROLE); needs --database and a Kafka broker (--kafka)",
     )
+    run.add_argument(
+        "--store-interval",
+        type=float,
+        default=300.0,
+        help="seconds between store upkeep passes (packing, partitions ahead, retention; once across "
+        "all processes on the database; every second while packing has a backlog); 0: none",
+    )
     add_kafka_args(run)
     run.add_argument("--log-level", default="INFO")
     run.set_defaults(func=lambda args: asyncio.run(_run(args)))
@@ -144,6 +151,7 @@ async def _run(args) -> int:
         roles={r.strip() for r in args.role.split(",") if r.strip()} if args.role else None,
         kafka=kafka_settings(args) if args.role else None,
         risk=args.risk,
+        store_interval=args.store_interval,
     )
     server = Server(site, settings)
     stop = asyncio.Event()

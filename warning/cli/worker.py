@@ -35,6 +35,13 @@ def register(sub) -> None:
         default=30.0,
         help="seconds without progress before a partition fails /readyz and raises an alert",
     )
+    w.add_argument(
+        "--store-interval",
+        type=float,
+        default=300.0,
+        help="seconds between store upkeep passes (packing, partitions ahead, retention; once across "
+        "all processes on the database); 0: none",
+    )
     w.add_argument("--log-level", default="INFO")
     w.set_defaults(func=_run)
 
@@ -56,6 +63,7 @@ def _run(args) -> int:
         host=args.host,
         port=args.port,
         owner=args.name,
+        store_interval=args.store_interval,
         options=WorkerOptions(checkpoint_interval=args.checkpoint_interval, stall_after=args.stall_after),
     )
     return run_worker(load_site(site_path), settings, loglevel=args.log_level.lower())

@@ -2,7 +2,8 @@
 
 Each check returns the record normalised (strings stripped, codes upper-cased, a street
 named by its name resolved to its id) and the list of :class:`FieldError`; a caller applies
-a record only when that list is empty. Messages are zh-CN first, English second.
+a record only when that list is empty. Messages are catalogue texts (:class:`~warning.i18n.Text`),
+rendered in the reader's locale when the answer is built (:meth:`FieldError.to_json`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
+from ..i18n import Text
 from ..site import ROLES, Street
 from ..textcheck import problem
 from . import credit
@@ -30,10 +32,10 @@ MAX_PEOPLE = 1_000_000
 @dataclass(frozen=True, slots=True)
 class FieldError:
     field: str  #: e.g. ``credit_code``, ``devices[1].points[3]``
-    message: str
+    message: Text
 
-    def to_json(self) -> dict:
-        return {"field": self.field, "message": self.message}
+    def to_json(self, locale: str | None = None) -> dict:
+        return {"field": self.field, "message": self.message.render(locale)}
 
 
 class Checker:
@@ -42,7 +44,7 @@ class Checker:
     def __init__(self) -> None:
         self.errors: list[FieldError] = []
 
-    def refuse(self, field: str, message: str) -> None:
+    def refuse(self, field: str, message: Text) -> None:
         self.errors.append(FieldError(field, message))
 
     def text(self, value, field: str, max_len: int, *, required: bool = False) -> str:
@@ -51,26 +53,22 @@ class Checker:
         if value is None:
             value = ""
         if not isinstance(value, str):
-            self.refuse(field, f"应为文本 / must be text, not {type(value).__name__}")
+            self.refuse(field, Text.of("must be text, not {type}", type=type(value).__name__))
             return ""
         value = value.strip()
         why = problem(value, max_len)  # the edge's one text rule (warning.textcheck)
         if why is not None:
-            self.refuse(field, str(why))  # zh-CN: the ledger's own refusals are not catalogued yet
+            self.refuse(field, why)  # the edge's one text rule (warning.textcheck)
         elif required and not value:
-            self.refuse(field, "必填 / required")
+            self.refuse(field, Text.of("required"))
         return value
 
     def ident(self, value, field: str, pattern: re.Pattern = ID_RE) -> str:
         v = self.text(value, field, 64, required=True)
         if pattern is NAME_ID_RE and v and not pattern.fullmatch(v):
-            self.refuse(field, "编号只能含文字、数字、_ . - / an id is letters (any script), digits, _ . -")
+            self.refuse(field, Text.of("an id is letters (any script), digits, _ . -"))
         elif pattern is ID_RE and v and not pattern.fullmatch(v):
-            self.refuse(
-                field,
-                "编号只能含字母、数字、_ . -，以字母或数字开头 / an id is letters, digits, _ . - "
-                "starting with a letter or digit",
-            )
+            self.refuse(field, Text.of("an id is letters, digits, _ . - starting with a letter or digit"))
         return v
 
     def count(self, value, field: str, maximum: int = MAX_PEOPLE) -> int:
@@ -79,7 +77,7 @@ class Checker:
         if isinstance(value, str) and value.strip().isdigit():
             value = int(value.strip())
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
-            self.refuse(field, f"应为 0 到 {maximum} 的整数 / must be a whole number from 0 to {maximum}")
+            self.refuse(field, Text.of("must be a whole number from 0 to {maximum}", maximum=maximum))
             return 0
         return value
 
@@ -105,28 +103,28 @@ def check_user(
     out: dict = {"name": c.ident(doc.get("name"), "name", NAME_ID_RE)}
     role = doc.get("role", "viewer")
     if role not in ROLES:
-        c.refuse("role", f"角色应为 {'、'.join(ROLES)} 之一 / role must be one of {', '.join(ROLES)}")
+        c.refuse("role", Text.of("role must be one of {roles}", roles=", ".join(ROLES)))
     out["role"] = role
     ent = doc.get("enterprise") or None
     if role == "enterprise":
         if ent not in enterprises:
-            c.refuse("enterprise", "企业用户需要一个已登记的企业 / an enterprise user needs a known enterprise")
+            c.refuse("enterprise", Text.of("an enterprise user needs a known enterprise"))
         out["enterprise"] = ent
     elif ent is not None:
-        c.refuse("enterprise", "只有企业用户属于企业 / only an enterprise user has an enterprise")
+        c.refuse("enterprise", Text.of("only an enterprise user has an enterprise"))
     raw_streets = doc.get("streets") or []
     if not isinstance(raw_streets, list):
-        c.refuse("streets", "应为街镇编号列表 / must be a list of street ids")
+        c.refuse("streets", Text.of("must be a list of street ids"))
         raw_streets = []
     ids = []
     for i, s in enumerate(raw_streets):
         sid = resolve_street(s, streets) if isinstance(s, str) else None
         if sid is None:
-            c.refuse(f"streets[{i}]", f"未知街镇 {s!r} / unknown street {s!r}")
+            c.refuse(f"streets[{i}]", Text.of("unknown street {street}", street=repr(s)))
         else:
             ids.append(sid)
     if ids and role not in ("officer", "viewer"):
-        c.refuse("streets", "只有监管员和查看者可按街镇限定 / only officers and viewers are scoped to streets")
+        c.refuse("streets", Text.of("only officers and viewers are scoped to streets"))
     if ids:
         out["streets"] = ids
     for key in ("password", "api_token_sha256"):
@@ -154,22 +152,18 @@ def check_enterprise(
     phone = c.text(doc.get("contact_phone"), "contact_phone", 30)
     if phone:
         if not PHONE_RE.fullmatch(phone):
-            c.refuse("contact_phone", "电话号码格式不对 / not a phone number")
+            c.refuse("contact_phone", Text.of("not a phone number"))
         out["contact_phone"] = phone
     street = c.text(doc.get("street"), "street", 100)
     if street:
         sid = resolve_street(street, streets)
         if sid is None:
-            c.refuse("street", f"未知街镇 {street!r} / unknown street {street!r}")
+            c.refuse("street", Text.of("unknown street {street}", street=repr(street)))
         out["street"] = sid or street
     given = c.text(doc.get("risk_grade"), "risk_grade", 20)
     grade = next((k for k, label in RISK_GRADES.items() if given in (k, label)), None) if given else ""
     if grade is None:
-        c.refuse(
-            "risk_grade",
-            "风险等级应为 red/orange/yellow/blue（重大/较大/一般/低风险）"
-            " / risk grade must be red, orange, yellow or blue",
-        )
+        c.refuse("risk_grade", Text.of("risk grade must be red, orange, yellow or blue"))
     elif grade:
         out["risk_grade"] = grade
     workers = c.count(doc.get("dust_workers"), "dust_workers")
@@ -185,7 +179,7 @@ def check_enterprise(
             or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in loc)
             or not (-180 <= loc[0] <= 180 and -90 <= loc[1] <= 90)
         ):
-            c.refuse("location", "位置应为 [经度, 纬度] / location must be [longitude, latitude]")
+            c.refuse("location", Text.of("location must be [longitude, latitude]"))
         else:
             out["location"] = [float(loc[0]), float(loc[1])]
     if doc.get("token_sha256"):
@@ -198,20 +192,19 @@ def _dusts(c: Checker, raw) -> dict:
     if not raw:
         return {}
     if not isinstance(raw, list):
-        c.refuse("dusts", "应为列表 / must be a list")
+        c.refuse("dusts", Text.of("must be a list"))
         return {}
     out = []
     for i, d in enumerate(raw):
         if not isinstance(d, Mapping):
-            c.refuse(f"dusts[{i}]", "应为 {kind, explosion_class} / must be {kind, explosion_class}")
+            c.refuse(f"dusts[{i}]", Text.of("must be a table of kind and explosion_class"))
             continue
         kind = c.text(d.get("kind"), f"dusts[{i}].kind", 50, required=True)
         cls = c.text(d.get("explosion_class"), f"dusts[{i}].explosion_class", 10)
         if cls not in EXPLOSION_CLASSES:
             c.refuse(
                 f"dusts[{i}].explosion_class",
-                f"爆炸等级应为 {'/'.join(EXPLOSION_CLASSES[1:])} 之一 / "
-                f"explosion class must be one of {', '.join(EXPLOSION_CLASSES[1:])}",
+                Text.of("explosion class must be one of {classes}", classes=", ".join(EXPLOSION_CLASSES[1:])),
             )
         out.append({"kind": kind, "explosion_class": cls} if cls else {"kind": kind})
     return {"dusts": out}
@@ -221,12 +214,12 @@ def _collectors(c: Checker, raw) -> dict:
     if not raw:
         return {}
     if not isinstance(raw, Mapping):
-        c.refuse("collectors", "应为 {count, wet, type} / must be {count, wet, type}")
+        c.refuse("collectors", Text.of("must be a table of count, wet and type"))
         return {}
     count = c.count(raw.get("count"), "collectors.count", 10_000)
     wet = raw.get("wet", False)
     if not isinstance(wet, bool):
-        c.refuse("collectors.wet", "应为 true（湿式）或 false（干式） / must be true (wet) or false (dry)")
+        c.refuse("collectors.wet", Text.of("must be true (wet) or false (dry)"))
         wet = False
     kind = c.text(raw.get("type"), "collectors.type", 100)
     return {"collectors": {"count": count, "wet": wet, "type": kind}}
@@ -234,20 +227,20 @@ def _collectors(c: Checker, raw) -> dict:
 
 def _devices(c: Checker, raw, kinds: Collection[str]) -> list[dict]:
     if not isinstance(raw, list):
-        c.refuse("devices", "应为列表 / must be a list")
+        c.refuse("devices", Text.of("must be a list"))
         return []
     if len(raw) > MAX_DEVICES:
-        c.refuse("devices", f"最多 {MAX_DEVICES} 台设备 / at most {MAX_DEVICES} devices")
+        c.refuse("devices", Text.of("at most {n} devices", n=MAX_DEVICES))
         return []
     out, seen = [], set()
     for i, d in enumerate(raw):
         where = f"devices[{i}]"
         if not isinstance(d, Mapping):
-            c.refuse(where, "应为表 / must be a table")
+            c.refuse(where, Text.of("must be a table"))
             continue
         did = c.ident(d.get("id"), f"{where}.id")
         if did in seen:
-            c.refuse(f"{where}.id", f"设备编号 {did} 重复 / device id {did} twice")
+            c.refuse(f"{where}.id", Text.of("device id {id} twice", id=did))
         seen.add(did)
         dev: dict = {"id": did}
         dtype = c.text(d.get("type"), f"{where}.type", 50)
@@ -255,22 +248,22 @@ def _devices(c: Checker, raw, kinds: Collection[str]) -> list[dict]:
             dev["type"] = dtype
         pts = d.get("points") or []
         if not isinstance(pts, list) or len(pts) > MAX_POINTS:
-            c.refuse(f"{where}.points", f"应为至多 {MAX_POINTS} 个测点的列表 / must list at most {MAX_POINTS} points")
+            c.refuse(f"{where}.points", Text.of("must list at most {n} points", n=MAX_POINTS))
             pts = []
         dev_kinds = d.get("kinds") or {}
         codes = d.get("codes") or {}
         if not isinstance(dev_kinds, Mapping) or not isinstance(codes, Mapping):
-            c.refuse(where, "kinds 和 codes 应为表 / kinds and codes must be tables")
+            c.refuse(where, Text.of("kinds and codes must be tables"))
             dev_kinds, codes = {}, {}
         names: list[str] = []
         for j, p in enumerate(pts):
             pname = c.ident(p, f"{where}.points[{j}]")
             if pname in names:
-                c.refuse(f"{where}.points[{j}]", f"测点 {pname} 重复 / point {pname} twice")
+                c.refuse(f"{where}.points[{j}]", Text.of("point {point} twice", point=pname))
             names.append(pname)
             kind = dev_kinds.get(pname, pname)
             if kind not in kinds:
-                c.refuse(f"{where}.points[{j}]", f"未知测点类型 {kind!r} / unknown point kind {kind!r}")
+                c.refuse(f"{where}.points[{j}]", Text.of("unknown point kind {kind}", kind=repr(kind)))
         dev["points"] = names
         kept_kinds = {p: k for p, k in dev_kinds.items() if p in names and k != p}
         if kept_kinds:
@@ -278,7 +271,7 @@ def _devices(c: Checker, raw, kinds: Collection[str]) -> list[dict]:
         kept_codes = {}
         for p, code in codes.items():
             if p not in names:
-                c.refuse(f"{where}.codes.{p}", f"没有测点 {p} / no point {p}")
+                c.refuse(f"{where}.codes.{p}", Text.of("no point {point}", point=p))
                 continue
             v = c.text(code, f"{where}.codes.{p}", 64)
             if v:

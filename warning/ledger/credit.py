@@ -9,6 +9,8 @@ alphabet (the digits and the capitals without I, O, S, V, Z); the check is
 
 from __future__ import annotations
 
+from ..i18n import Text
+
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _VALUE = {c: i for i, c in enumerate(ALPHABET)}
 WEIGHTS = tuple(pow(3, i, 31) for i in range(17))  #: 1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28
@@ -21,18 +23,18 @@ def check_char(first17: str) -> str:
     return ALPHABET[(31 - total % 31) % 31]
 
 
-def problem(code: str) -> str | None:
-    """Why ``code`` is not a valid credit code (zh-CN first, English second), or None if it is."""
+def problem(code: str) -> Text | None:
+    """Why ``code`` is not a valid credit code (a catalogue text), or None if it is."""
     if len(code) != LENGTH:
-        return f"统一社会信用代码应为 18 位，实为 {len(code)} 位 / must be 18 characters, not {len(code)}"
+        return Text.of("must be 18 characters, not {n}", n=len(code))
     bad = sorted({c for c in code if c not in _VALUE})
     if bad:
-        return f"含有不允许的字符 {''.join(bad)!r}（不含 I O S V Z 及小写）/ characters not allowed: {''.join(bad)!r}"
+        return Text.of("characters not allowed: {chars} (no I, O, S, V, Z, no lower case)", chars=repr("".join(bad)))
     if not code[2:8].isdigit():
-        return "第 3-8 位（行政区划码）应为数字 / positions 3-8 (administrative division) must be digits"
+        return Text.of("positions 3-8 (administrative division) must be digits")
     want = check_char(code[:17])
     if code[17] != want:
-        return f"校验码错误：末位应为 {want} / wrong check character: the last should be {want}"
+        return Text.of("wrong check character: the last should be {want}", want=want)
     return None
 
 

@@ -14,6 +14,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ..i18n import Text
 from ..site import Site, Street
 from .check import FieldError, check_enterprise, check_street, check_user
 
@@ -70,11 +71,11 @@ class RecordError:
     kind: str
     id: str
     field: str
-    message: str
+    message: Text  #: rendered in the reader's locale by :meth:`to_json`
     row: int | None = None
 
-    def to_json(self) -> dict:
-        out: dict = {"kind": self.kind, "id": self.id, "field": self.field, "message": self.message}
+    def to_json(self, locale: str | None = None) -> dict:
+        out: dict = {"kind": self.kind, "id": self.id, "field": self.field, "message": self.message.render(locale)}
         if self.row is not None:
             out["row"] = self.row
         return out
@@ -93,29 +94,30 @@ def plan(
         streets = {sid: Street(sid, d.get("name", sid)) for sid, d in after["street"].items()}
         for p in (p for p in proposals if p.kind == kind):
 
-            def err(fld: str, msg: str, p: Proposal = p) -> None:
+            def err(fld: str, msg: Text, p: Proposal = p) -> None:
                 errors.append(RecordError(p.kind, p.id, fld, msg, p.row))
 
             key = (kind, p.id)
             if key in seen:
-                where = f"第 {seen[key]} 行 / row {seen[key]}" if seen[key] is not None else "本次请求 / this request"
-                err(_KEY[kind], f"编号 {p.id} 重复（另见{where}） / id {p.id} given twice (also {where})")
+                row = seen[key]
+                where = Text.of("row {row}", row=row) if row is not None else Text.of("this request")
+                err(_KEY[kind], Text.of("id {id} given twice (also {where})", id=p.id, where=where))
                 continue
             seen[key] = p.row
             table = after[kind]
             before = current.table(kind).get(p.id)
             if p.mode == "retire":
                 if before is None:
-                    err(_KEY[kind], f"没有在册的 {p.id} / no live record {p.id}")
+                    err(_KEY[kind], Text.of("no live record {id}", id=p.id))
                     continue
                 del table[p.id]
                 changes[key] = Change(kind, p.id, "retire", before, None)
                 continue
             if p.mode == "create" and before is not None:
-                err(_KEY[kind], f"{p.id} 已存在 / {p.id} exists already")
+                err(_KEY[kind], Text.of("{id} exists already", id=p.id))
                 continue
             if p.mode == "update" and before is None:
-                err(_KEY[kind], f"没有在册的 {p.id} / no live record {p.id}")
+                err(_KEY[kind], Text.of("no live record {id}", id=p.id))
                 continue
             doc = dict(p.doc or {})
             doc.setdefault(_KEY[kind], p.id)
@@ -131,7 +133,7 @@ def plan(
                 if before is not None and "password" in before and "password" not in rec:
                     rec["password"] = before["password"]  # kept unless a new one is set
             if rec.get(_KEY[kind]) != p.id and not any(f.field == _KEY[kind] for f in fields):
-                fields.append(FieldError(_KEY[kind], f"记录编号与路径不符 / the record's id is not {p.id}"))
+                fields.append(FieldError(_KEY[kind], Text.of("the record's id is not {id}", id=p.id)))
             for f in fields:
                 err(f.field, f.message)
             if fields:
@@ -161,7 +163,7 @@ def _references(after: dict[str, dict[str, dict]], proposals: Sequence[Proposal]
                         "enterprise",
                         eid,
                         "credit_code",
-                        f"统一社会信用代码与企业 {other} 相同 / same credit code as {other}",
+                        Text.of("same credit code as {other}", other=other),
                         row_of.get(("enterprise", eid)),
                     )
                 )
@@ -172,7 +174,7 @@ def _references(after: dict[str, dict[str, dict]], proposals: Sequence[Proposal]
                     "enterprise",
                     eid,
                     "street",
-                    f"街镇 {street} 已撤销 / street {street} is retired",
+                    Text.of("street {street} is retired", street=street),
                     row_of.get(("enterprise", eid)),
                 )
             )
@@ -183,8 +185,9 @@ def _references(after: dict[str, dict[str, dict]], proposals: Sequence[Proposal]
                     "user",
                     name,
                     "enterprise",
-                    f"企业 {u['enterprise']} 已撤销，先撤销或改派此用户"
-                    f" / enterprise {u['enterprise']} is retired: retire or move this user first",
+                    Text.of(
+                        "enterprise {enterprise} is retired: retire or move this user first", enterprise=u["enterprise"]
+                    ),
                     row_of.get(("user", name)),
                 )
             )
@@ -192,7 +195,11 @@ def _references(after: dict[str, dict[str, dict]], proposals: Sequence[Proposal]
             if s not in after["street"]:
                 errors.append(
                     RecordError(
-                        "user", name, "streets", f"街镇 {s} 已撤销 / street {s} is retired", row_of.get(("user", name))
+                        "user",
+                        name,
+                        "streets",
+                        Text.of("street {street} is retired", street=s),
+                        row_of.get(("user", name)),
                     )
                 )
     return errors
@@ -206,6 +213,20 @@ def apply(current: Records, changes: Sequence[Change]) -> Records:
         else:
             tables[c.kind][c.id] = c.after
     return Records(tables["street"], tables["enterprise"], tables["user"])
+
+
+def diff(before: Records, after: Records) -> list[Change]:
+    """The changes that turn ``before`` into ``after`` (a process that reloaded the ledger
+    another process changed: what it must rebuild)."""
+    out = []
+    for kind in RECORD_KINDS:
+        old, new = before.table(kind), after.table(kind)
+        for rid, doc in new.items():
+            prev = old.get(rid)
+            if prev != doc:
+                out.append(Change(kind, rid, "create" if prev is None else "update", prev, doc))
+        out += [Change(kind, rid, "retire", doc, None) for rid, doc in old.items() if rid not in new]
+    return out
 
 
 def records_of_site(site: Site, kinds: Mapping[str, dict]) -> Records:

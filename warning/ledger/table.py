@@ -36,6 +36,7 @@ import io
 import re
 from collections.abc import Iterable, Mapping
 
+from ..i18n import Text
 from .plan import Proposal, RecordError
 
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -84,7 +85,12 @@ def header() -> list[str]:
 
 
 class TableError(ValueError):
-    """The table as a whole cannot be read (no header, unknown columns, too many rows)."""
+    """The table as a whole cannot be read (no header, unknown columns, too many rows):
+    ``message`` is a catalogue text, rendered in the reader's locale."""
+
+    def __init__(self, message: Text):
+        super().__init__(str(message))
+        self.message = message
 
 
 def proposals(rows: Iterable[list], existing: Mapping[str, dict]) -> tuple[list[Proposal], list[RecordError]]:
@@ -94,20 +100,22 @@ def proposals(rows: Iterable[list], existing: Mapping[str, dict]) -> tuple[list[
     try:
         head = [str(c or "").strip() for c in next(it)]
     except StopIteration:
-        raise TableError("空文件 / empty file") from None
+        raise TableError(Text.of("empty file")) from None
     keys = []
     for h in head:
         k = _BY_HEADER.get(h) or _BY_HEADER.get(h.split(" ")[-1]) if h else None
         if k is None and h:
-            raise TableError(f"未知列 {h!r} / unknown column {h!r} (columns: {', '.join(KEYS)})")
+            raise TableError(
+                Text.of("unknown column {column} (columns: {columns})", column=repr(h), columns=", ".join(KEYS))
+            )
         keys.append(k)
     if "id" not in keys or "name" not in keys:
-        raise TableError("需要 id（企业编号）和 name（企业名称）列 / the id and name columns are required")
+        raise TableError(Text.of("the id and name columns are required"))
     out: list[Proposal] = []
     errors: list[RecordError] = []
     for n, row in enumerate(it, start=2):  # row numbers as a spreadsheet shows them
         if n - 1 > MAX_ROWS:
-            raise TableError(f"超过 {MAX_ROWS} 行 / more than {MAX_ROWS} rows")
+            raise TableError(Text.of("more than {n} rows", n=MAX_ROWS))
         cells = {k: ("" if v is None else str(v).strip()) for k, v in zip(keys, row, strict=False) if k}
         if not any(cells.values()):
             continue  # blank lines are not rows
@@ -118,8 +126,8 @@ def proposals(rows: Iterable[list], existing: Mapping[str, dict]) -> tuple[list[
     return out, errors
 
 
-def record_of_row(cells: Mapping[str, str], before: Mapping | None) -> tuple[dict, list[tuple[str, str]]]:
-    errors: list[tuple[str, str]] = []
+def record_of_row(cells: Mapping[str, str], before: Mapping | None) -> tuple[dict, list[tuple[str, Text]]]:
+    errors: list[tuple[str, Text]] = []
     doc: dict = {
         k: cells[k]
         for k in (
@@ -146,7 +154,7 @@ def record_of_row(cells: Mapping[str, str], before: Mapping | None) -> tuple[dic
     if any(cells.get(k) for k in ("collectors_count", "collectors_wet", "collectors_type")):
         wet = WET.get(cells.get("collectors_wet", "").lower())
         if wet is None:
-            errors.append(("collectors_wet", "应为 干式/湿式（dry/wet） / must be 干式 (dry) or 湿式 (wet)"))
+            errors.append(("collectors_wet", Text.of("must be dry or wet (干式 or 湿式)")))
         doc["collectors"] = {
             "count": cells.get("collectors_count", "") or 0,
             "wet": bool(wet),
@@ -157,9 +165,7 @@ def record_of_row(cells: Mapping[str, str], before: Mapping | None) -> tuple[dic
         try:
             doc["location"] = [float(lon), float(lat)]
         except ValueError:
-            errors.append(
-                ("longitude" if not _is_float(lon) else "latitude", "应为小数（度） / must be decimal degrees")
-            )
+            errors.append(("longitude" if not _is_float(lon) else "latitude", Text.of("must be decimal degrees")))
     devices, perr = parse_points(cells.get("points", ""))
     errors += [("points", m) for m in perr]
     old = {d["id"]: d for d in (before or {}).get("devices", [])}
@@ -190,17 +196,15 @@ def _is_float(v: str) -> bool:
     return True
 
 
-def parse_points(cell: str) -> tuple[list[dict], list[str]]:
+def parse_points(cell: str) -> tuple[list[dict], list[Text]]:
     devices: list[dict] = []
-    errors: list[str] = []
+    errors: list[Text] = []
     for block in _SPLIT.split(cell):
         if not block.strip():
             continue
         did, rest = _two(block)
         if not did or not rest:
-            errors.append(
-                f"设备写法应为 设备编号: 测点, 测点 / write a device as id: point, point (got {block.strip()!r})"
-            )
+            errors.append(Text.of("write a device as id: point, point (got {block})", block=repr(block.strip())))
             continue
         dev: dict = {"id": did, "points": []}
         kinds, codes = {}, {}

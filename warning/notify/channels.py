@@ -155,8 +155,12 @@ class Sender:
         if not url:
             return f"channel {ch.id!r} has no url (set the environment variable in url_env)"
         codes = self.codes or push.PushCodes({}, {}, {})
-        item = push.item(payload, codes)
-        body = item
+        qybm, items = push.items_of(payload, codes)
+        body: dict = (
+            {"id": payload["id"], "qybm": qybm, "enterprise": payload["enterprise"], "items": items}
+            if "readings" in payload
+            else items[0]
+        )
         headers = {"Content-Type": "application/json", "Idempotency-Key": key}
         name = ch.options.get("format", "json")
         fmt = codes.formats.get(name) if name != "json" else None
@@ -167,7 +171,7 @@ class Sender:
                 )
             except ValueError as exc:
                 return str(exc)
-            body = push.envelope(fmt, cipher, str(ch.options["gateway"]), item["qybm"], [item])
+            body = push.envelope(fmt, cipher, str(ch.options["gateway"]), qybm, items)
             if fmt.secret_header:
                 var = ch.options.get("secret_env")
                 headers[fmt.secret_header] = (os.environ.get(var) if var else None) or ""

@@ -204,6 +204,12 @@ class OutboxWorker:
         opts = ch.options if ch is not None else {}
         return backoff(attempt, base=float(opts.get("backoff_base", 2.0)), cap=float(opts.get("backoff_cap", 300.0)))
 
+    def use_codes(self, codes) -> None:
+        """The site changed (the live ledger): items built from now on use its codes."""
+        self.codes = codes
+        if self._sender is not None:
+            self._sender.codes = codes
+
     async def release_leases(self) -> int:
         """Make rows leased by an earlier (crashed) process due now; returns how many."""
         async with self.pool.acquire() as conn:

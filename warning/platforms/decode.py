@@ -4,8 +4,9 @@
 a reason in Chinese first, English second. A request is all or nothing: one bad item refuses
 the whole request, and the reason names the first few bad items by index.
 
-Each reading's message id is ``pc:<point code>:<epoch ms>``: the same (point code, time) sent
-again, through either platform or the native endpoint's ids, is stored once.
+The readings come as one keyed message (``Parsed.keyed``): the store judges a repeat by the
+reading's own (point, time), so the same (point code, time) sent again, through either
+platform, is stored once, with no message id per reading.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ import orjson
 
 from ..ingest import MAX_FUTURE_S, MAX_ITEMS, MAX_PAST_S, Parsed
 from ..model import Reading
+from ..textcheck import problem as text_problem
 from ..times import zone
 from .crypto import CipherSpec, CryptoError
 from .settings import Format
 
 MAX_TEXT = 500  #: characters of an alarm's content, threshold or value kept
+MAX_ANY = 100_000  #: characters of such a text accepted at all (the rest cut to MAX_TEXT)
 SHOWN = 5  #: bad items named in a refusal
 
 
@@ -106,15 +109,17 @@ def _number(v) -> float | None:
 
 
 def _text(v, field: str) -> str | None:
-    """A client's text kept for people to read: no control characters other than tab/newline."""
+    """A client's text kept for people to read, checked by :mod:`warning.textcheck` (the one
+    validator of what may reach the store) and cut to ``MAX_TEXT`` characters."""
     if v is None:
         return None
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         v = str(v)
     if not isinstance(v, str):
         raise ValueError(f"{field} 必须是字符串 / {field} must be a string")
-    if any((ord(c) < 32 and c not in "\t\n\r") or 0xD800 <= ord(c) <= 0xDFFF for c in v):
-        raise ValueError(f"{field} 含控制字符 / {field} has control characters")
+    why = text_problem(v, MAX_ANY)
+    if why is not None:
+        raise ValueError(f"{field} {why}")
     return v[:MAX_TEXT]
 
 
@@ -200,10 +205,9 @@ def decode(
             return None
         return t
 
-    messages: list[tuple[str | None, list[Reading]]] = []
+    readings: list[Reading] = []
     alarms: list[Alarm] = []
-    seen: set[str] = set()
-    count = 0
+    seen: set[tuple[int, int]] = set()
     for i, item in enumerate(items):
         if not isinstance(item, dict):
             bad.append(f"#{i}: 条目必须是对象 / item must be an object")
@@ -213,9 +217,14 @@ def decode(
             bad.append(f"#{i}: 缺少点位编码 {f['code']} / missing point code")
             continue
         pid = codes.get(code)
-        if pid is None and kind != "videos":
-            unknown.append(f"#{i}: {code[:64]}")
-            continue
+        if pid is None:
+            if kind != "videos":
+                unknown.append(f"#{i}: {code[:64]}")  # (the dead letter's reason is made storable)
+                continue
+            why = text_problem(code, 64)  # a camera's code is kept as it is sent
+            if why is not None:
+                bad.append(f"#{i}: {f['code']} {why}")
+                continue
         t = when(i, item)
         if t is None:
             continue
@@ -224,12 +233,11 @@ def decode(
             if v is None:
                 bad.append(f"#{i}: 数值 {f['value']} 不是有限数 / value is not a finite number")
                 continue
-            mid = f"pc:{code}:{round(t * 1000)}"
-            if mid in seen:
+            key = (pid, round(t * 1000))
+            if key in seen:
                 continue  # the same (code, time) twice in one post: stored once, like any repeat
-            seen.add(mid)
-            messages.append((mid, [Reading(pid, t, v)]))
-            count += 1
+            seen.add(key)
+            readings.append(Reading(pid, t, v))
             continue
         status = item.get(f["status"])
         if status is not None:
@@ -259,7 +267,8 @@ def decode(
         raise PlatformError(
             403, _listed("未登记的点位编码 / point codes not registered to this enterprise", unknown), gid
         )
-    return Inbound(keys.enterprise, gid, Parsed(messages, count) if kind == "rts" else None, tuple(alarms))
+    parsed = Parsed([(None, readings)], len(readings), keyed=True) if kind == "rts" else None
+    return Inbound(keys.enterprise, gid, parsed, tuple(alarms))
 
 
 def _listed(head: str, items: list[str]) -> str:

@@ -11,6 +11,11 @@ The item (our own shape; the platforms' pushed-warning format is not published f
 ``level`` is 1 red, 2 orange, 3 yellow, 4 blue (the national four-colour scale). ``format`` on
 the channel: ``json`` sends the item as it is; ``national`` and ``provincial`` wrap a one-item
 array in that platform's envelope and cipher (keys from the environment, as for inbound).
+
+A risk warning's step is one item too (:func:`warning_item`: ``"type": "risk"``, ``warningId``,
+``kind`` opened | level | sign | reply | return | escalate | cleared | close). Real-time data
+goes up as the format's own real-time items (``{"tnm", "ts", "val"}``), many to a message, one
+enterprise a message (:func:`readings_items`).
 """
 
 from __future__ import annotations
@@ -58,9 +63,67 @@ def push_codes(site) -> PushCodes:
     )
 
 
+RISK_ZH = {
+    "opened": "发布",
+    "level": "等级变化",
+    "sign": "签收",
+    "reply": "反馈",
+    "return": "退回",
+    "close": "解除",
+    "escalate": "升级",
+    "cleared": "条件消除",
+}
+
+
+def items_of(payload: Mapping, codes: PushCodes) -> tuple[str | None, list]:
+    """(enterprise code, the items to send) for one outbox payload: an alert event, a risk
+    warning's step (``warning``) or a batch of real-time readings (``readings``, built already)."""
+    if "readings" in payload:
+        return codes.enterprises.get(payload["enterprise"]), list(payload["readings"])
+    one = warning_item(payload, codes) if "warning" in payload else item(payload, codes)
+    return one["qybm"], [one]
+
+
+def _local(at: float, codes: PushCodes) -> str:
+    return datetime.fromtimestamp(at, zone(codes.timezone)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def warning_item(payload: Mapping, codes: PushCodes) -> dict:
+    """A risk warning's step (issued, level, signed, replied, returned, escalated, closed)."""
+    w = payload["warning"]
+    return {
+        "id": payload["id"],
+        "warningId": w["item"],
+        "type": "risk",
+        "kind": w["action"],
+        "kindZh": RISK_ZH.get(w["action"], w["action"]),
+        "qybm": codes.enterprises.get(w["enterprise"]),
+        "enterprise": w["enterprise"],
+        "street": w.get("street"),
+        "level": LEVEL.get(w["level"]),
+        "severity": w["level"],
+        "state": w["state"],
+        "ts": _local(payload["at"], codes),
+        "content": w.get("message"),
+        "actor": w.get("actor"),
+        "note": w.get("note"),
+        "data": w.get("data"),
+    }
+
+
+def readings_items(fmt: Format | None, rows: list[tuple[str, float, float]], tz: str) -> list[dict]:
+    """Real-time readings ``(point code, t, value)`` as the format's real-time items."""
+    f = (fmt or DEFAULTS["provincial"]).items
+    z = zone(tz)
+    return [
+        {f["code"]: c, f["ts"]: datetime.fromtimestamp(t, z).strftime("%Y-%m-%d %H:%M:%S"), f["value"]: f"{v:g}"}
+        for c, t, v in rows
+    ]
+
+
 def item(payload: Mapping, codes: PushCodes) -> dict:
     a = payload["alert"]
-    when = datetime.fromtimestamp(payload["at"], zone(codes.timezone)).strftime("%Y-%m-%d %H:%M:%S")
+    when = _local(payload["at"], codes)
     return {
         "id": payload["id"],
         "alarmId": a["id"],

@@ -25,6 +25,7 @@ import pickle
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from ..i18n import Text
 from .config import RiskConfig
 
 VERDICTS = {"true": "属实", "false_alarm": "误报", "maintenance": "检修"}  #: the enterprise's verdict codes
@@ -32,7 +33,12 @@ MAX_PHOTOS = 6
 
 
 class LoopError(Exception):
-    """A step that cannot be taken now; the message says why (a 409 for the API)."""
+    """A step that cannot be taken now; ``message`` (a catalogue text, rendered in the reader's
+    locale) says why (a 409 for the API)."""
+
+    def __init__(self, message: Text):
+        super().__init__(str(message))
+        self.message = message
 
 
 class State(StrEnum):
@@ -128,7 +134,7 @@ class Loop:
         if item_id in self.items:
             return []  # replayed
         if kind not in ("warning", "report") or level not in self.config.sign_within:
-            raise LoopError(f"unknown item kind or level: {kind}/{level}")
+            raise LoopError(Text.of("unknown item kind or level: {kind}/{level}", kind=kind, level=level))
         item = Item(
             item_id, kind, enterprise, street, level, State.OPEN, at, at, steps=(Step("opened", at, None, note, data),)
         )
@@ -173,15 +179,15 @@ class Loop:
     ) -> list[LoopEvent]:
         item = self._get(item_id)
         if item.state is State.OPEN:
-            raise LoopError("sign for it first (签收)")
+            raise LoopError(Text.of("sign for it first"))
         if item.state not in (State.SIGNED, State.RETURNED):
-            raise LoopError(f"a reply is not awaited now (state {item.state.value})")
+            raise LoopError(Text.of("a reply is not awaited now (state {state})", state=item.state.value))
         if verdict not in VERDICTS:
-            raise LoopError(f"verdict must be one of {', '.join(VERDICTS)}")
+            raise LoopError(Text.of("verdict must be one of {verdicts}", verdicts=", ".join(VERDICTS)))
         if not cause.strip() or not measures.strip():
-            raise LoopError("cause and measures are both required")
+            raise LoopError(Text.of("cause and measures are both required"))
         if photos and len(photos) > MAX_PHOTOS:
-            raise LoopError(f"at most {MAX_PHOTOS} photos")
+            raise LoopError(Text.of("at most {n} photos", n=MAX_PHOTOS))
         data = {
             "cause": cause,
             "measures": measures,
@@ -195,13 +201,13 @@ class Loop:
         """审核: close (销号) or return (退回, a note required) a reply."""
         item = self._get(item_id)
         if item.state is not State.REPLIED:
-            raise LoopError("only a reply can be reviewed")
+            raise LoopError(Text.of("only a reply can be reviewed"))
         if close:
             ev = self._put("close", replace(item, state=State.CLOSED), at, actor, note, None)
             del self.items[item_id]
             return ev
         if not (note and note.strip()):
-            raise LoopError("say why it is returned (a note)")
+            raise LoopError(Text.of("say why it is returned (a note)"))
         return self._put(
             "return", replace(item, state=State.RETURNED, waiting_since=at, tier=-1), at, actor, note, None
         )
@@ -243,7 +249,7 @@ class Loop:
     def _get(self, item_id: str) -> Item:
         item = self.items.get(item_id)
         if item is None:
-            raise LoopError(f"no open item {item_id!r}")
+            raise LoopError(Text.of("no open item {id}", id=repr(item_id)))
         return item
 
     def _put(self, action: str, item: Item, at: float, actor: str, note: str | None, data: dict | None):

@@ -56,10 +56,11 @@ class Runtime(Protocol):
         ``AlertNotFound``/``AlertError`` (404/409), ``Rejected`` (400), ``Overloaded`` (503)."""
         ...
 
-    async def reconfigure(self, site: Site, actor: str) -> None:
+    async def reconfigure(self, site: Site, actor: str, version: int) -> None:
         """The live ledger changed the enterprises, devices or points (issue 14): take the new
-        site without a restart (unchanged points keep their state; a retired point's open alerts
-        are closed by ``actor``). Returns once telemetry for the new points is accepted."""
+        site (the ledger at ``version``) without a restart (unchanged points keep their state; a
+        retired point's open alerts are closed by ``actor``). Returns once telemetry for the new
+        points is accepted (distributed: once every partition has the change in order before it)."""
         ...
 
     async def reload_silences(self) -> None:

@@ -12,6 +12,9 @@ Sharp edges:
 * The agent takes records with ``noack_take`` and acknowledges only those whose effects
   committed; ``stream_wait_empty`` is off so a rebalance never waits on records of a
   partition this worker no longer owns.
+* Every worker runs the store's upkeep (``warning.store.maintenance.keep_up``: packing,
+  partitions ahead, retention) beside its partitions; the advisory lock makes each pass
+  happen in one process on the database, worker or gateway.
 * ``broker_session_timeout`` is how long a killed worker's partitions stay unowned
   (10 s by default here; faust's own default is 60 s).
 """
@@ -43,12 +46,14 @@ class WorkerSettings:
     chunk_within: float = 0.05  #: seconds to wait for a chunk to fill
     owner: str | None = None  #: this worker's name in partition_state (default: random)
     frozen_after: float = 5.0  #: seconds a transaction may sit idle before the server ends it
+    store_interval: float = 300.0  #: seconds between store upkeep passes (packing, partitions, retention); 0: none
 
 
 def build(site: Site, s: WorkerSettings):
     """The faust app and our worker inside it (not started)."""
     import faust
 
+    from ..store import maintenance
     from ..store.db import connect_pool
     from .ops_http import serve_ops
 
@@ -98,6 +103,10 @@ def build(site: Site, s: WorkerSettings):
         await w.start()
         holder["worker"] = w
         holder["ops"] = asyncio.ensure_future(serve_ops(s.host, s.port, w, pool, metrics))
+        if s.store_interval > 0:  # once per pass across workers and gateways: the upkeep's advisory lock
+            holder["upkeep"] = asyncio.ensure_future(
+                maintenance.keep_up(s.database, lambda: w.site.retention, s.store_interval)
+            )
         started.set()
         log.info(
             "worker %s started: %d partitions of %s, ops on %s:%d",

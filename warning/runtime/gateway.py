@@ -45,10 +45,11 @@ from ..notify.outbox import OutboxWorker
 from ..platforms.push import push_codes
 from ..policy.router import Router
 from ..policy.silences import Silence
-from ..step import SystemFinding
+from ..site import PointDef
+from ..step import SystemFinding, keyed_as_ids
 from ..store import alerts as alert_store
 from ..store import notifications as notify_store
-from ..store.registry import sync_points
+from ..store.registry import changed_enterprises, devices_of, points_changed, sync_points
 from . import records
 from .errors import Overloaded, Rejected
 from .kafka import KafkaSettings, ensure_topics, producer
@@ -88,6 +89,7 @@ class KafkaGateway:
         self.reply_timeout = reply_timeout  #: seconds an officer's action waits for its worker
         self.clock = clock
         self.devices: dict[str, dict[str, dict[str, int]]] = {}  #: enterprise -> device -> point -> id
+        self._points: dict[int, PointDef] = {}  #: point id -> definition (the ledger's)
         self._router = Router(site.alert_policy(), tuple(site.channels))  #: configuration only (silences listing)
         self.outbox = OutboxWorker(
             pool, list(site.channels), metrics=metrics, on_dead=self._dead_letter, clock=clock, codes=push_codes(site)
@@ -107,8 +109,8 @@ class KafkaGateway:
         await ensure_topics(self.kafka)
         async with self.pool.acquire() as conn:
             points = await sync_points(conn, self.site)
-        for pid, p in points.items():
-            self.devices.setdefault(p.ref.enterprise, {}).setdefault(p.ref.device, {})[p.ref.point] = pid
+        self._points = points
+        self.devices = devices_of(points)
         self._producer = prod = producer(self.kafka)
         await prod.start()
         if self.roles & {"dashboard", "notifier"}:
@@ -163,7 +165,9 @@ class KafkaGateway:
         now = self.clock()
         values = [
             records.encode_batch(uuid.uuid4().hex, enterprise, part, now)
-            for part in split_messages(parsed.messages, RECORD_READINGS)
+            for part in split_messages(
+                keyed_as_ids(parsed.messages) if parsed.keyed else parsed.messages, RECORD_READINGS
+            )
         ]
         self._in_flight += parsed.count
         try:
@@ -221,10 +225,25 @@ class KafkaGateway:
             )
         return reply.get("alert")
 
-    async def reconfigure(self, site: Site, actor: str) -> None:
-        """Not live in the distributed runtime yet (issue 14 item 6): the workers own the
-        pipeline and take a changed ledger at their next start; this gateway says so."""
-        log.warning("ledger changed by %s: the distributed runtime applies it at the workers' next start", actor)
+    async def reconfigure(self, site: Site, actor: str, version: int) -> None:
+        """Take the ledger at ``version`` (issue 14): register its new points, write ``l
+        version`` into every partition (acknowledged), and only then accept telemetry for the
+        new points, so that in each partition the change comes before any reading it allows.
+        Each owner applies it in order (``worker.py``); a worker that was down reads the ledger
+        when it claims the partition."""
+        changed = changed_enterprises(self.site, site)
+        async with self.pool.acquire() as conn:
+            points, devices = await points_changed(conn, self._points, self.devices, site, changed)
+        value = records.encode_ledger(version, actor, self.clock())
+        if self._producer is None:
+            raise Overloaded("not started", 2)
+        futs = [
+            await self._producer.send(self.kafka.readings_topic, value, partition=k)
+            for k in range(self.kafka.partitions)
+        ]
+        await asyncio.gather(*futs)
+        self._points = points
+        self.site, self.devices = site, devices
 
     async def finding(self, f: SystemFinding) -> None:
         """Into the enterprise's own partition: its owner applies it with the enterprise's inputs."""

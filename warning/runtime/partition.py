@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import pickle
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import cast
 
+from ..labels import Labels
 from ..model import Severity
 from ..pipeline import Pipeline
 from ..policy.silences import Silence
-from ..step import Batch, Command, DeadLetter, Effects, Message, SilenceChange, Step, SystemFinding, Tick
+from ..site import PointDef
+from ..step import Batch, Command, DeadLetter, Effects, Message, PointsChange, SilenceChange, Step, SystemFinding, Tick
 from . import records
 
 __all__ = ["Effects", "PartitionState", "RECENT_RECORDS"]
@@ -46,6 +48,7 @@ class PartitionState:
         written: int,
         processed: int,
         dead_letter_severity: Severity = Severity.ORANGE,
+        ledger_version: int = 0,
     ):
         self.partition = partition  #: partition number in the readings topic
         self.pipeline = pipeline  #: holds only this partition's enterprises
@@ -53,6 +56,7 @@ class PartitionState:
         self.epoch = epoch  #: fencing epoch this owner claimed
         self.written = written  #: last offset whose effects are stored
         self.processed = processed  #: last offset applied in memory
+        self.ledger_version = ledger_version  #: the ledger version the pipeline's point set is
         self._recent: deque[str] = deque(maxlen=RECENT_RECORDS)  #: ids of the last records applied
         self._recent_set: set[str] = set()
 
@@ -88,10 +92,12 @@ class PartitionState:
         known: dict[str, int],
         out: Effects,
         silences: Sequence[Silence] | None = None,
+        ledger: tuple[int, Mapping[int, PointDef], Labels | None] | None = None,
     ) -> None:
         """Apply the record at ``offset``; ``known``: stored message id -> its batch (for this
-        record's enterprise); ``silences``: the silences now in force, for a silences record.
-        Records at or before ``processed`` are ignored (redelivered)."""
+        record's enterprise); ``silences``: the silences now in force, for a silences record;
+        ``ledger``: (the committed ledger's version, this partition's points in it, its labels), for a
+        ledger record. Records at or before ``processed`` are ignored (redelivered)."""
         if offset <= self.processed:
             return
         self.processed = offset
@@ -133,6 +139,14 @@ class PartitionState:
             self.step.apply(SystemFinding.from_json(value["f"]), out, replay=replay)
         elif kind == records.SILENCES and silences is not None:
             self.step.apply(SilenceChange(silences, now), out, replay=replay)
+        elif kind == records.LEDGER and ledger is not None:
+            # A replayed one is older than the ledger the pipeline was rebuilt with (the claim
+            # reads the committed ledger), and a version this partition has is a repeat.
+            version, points, labels = ledger
+            if replay or value["v"] <= self.ledger_version:
+                return
+            self.step.apply(PointsChange(f"ledger-{self.partition}-{offset}", points, now, value["actor"], labels), out)
+            self.ledger_version = version
 
     def committed(self) -> None:
         """The effects returned so far are stored: ``written`` moves up to ``processed``."""

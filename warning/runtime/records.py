@@ -10,6 +10,11 @@ previous owner had:
   timer-raised alerts replay at the same moments;
 * ``d`` a dead letter from a notifier (becomes a ``_system`` alert);
 * ``s`` "silences changed": the owner re-reads them from the store;
+* ``l`` "the ledger is at version v" (issue 14): written into every partition by each gateway
+  that takes a new ledger version, before it accepts telemetry for the points that version
+  adds; the owner brings its partition's point set to the committed ledger (read from the
+  store, which has v or later) and applies it through the step's ``PointsChange``, in order
+  with the records around it. Several gateways announcing one version are one change;
 * ``o`` an operations finding (:class:`~warning.step.SystemFinding`: a stalled partition, a
   refused input), written into the ``_system`` enterprise's partition by any worker, so the
   alert lives in one partition's pipeline: it escalates, survives a takeover and can be
@@ -31,11 +36,11 @@ from dataclasses import dataclass
 
 import orjson
 
+from ..model import SYSTEM as SYSTEM  # the enterprise of system alerts; it has a partition like any other
 from ..model import Reading
-from ..step import SYSTEM as SYSTEM  # the enterprise of system alerts; it has a partition like any other
 from ..step import SystemFinding
 
-BATCH, COMMAND, TICK, DEAD_LETTER, SILENCES, OPS = "b", "c", "t", "d", "s", "o"
+BATCH, COMMAND, TICK, DEAD_LETTER, SILENCES, OPS, LEDGER = "b", "c", "t", "d", "s", "o", "l"
 
 
 def partition_of(enterprise: str, partitions: int) -> int:
@@ -103,6 +108,11 @@ def encode_silences(now: float) -> bytes:
     return orjson.dumps({"k": SILENCES, "now": now})
 
 
+def encode_ledger(version: int, actor: str, now: float) -> bytes:
+    """The ledger is at ``version`` (changed by ``actor``): owners take it in order."""
+    return orjson.dumps({"k": LEDGER, "v": version, "actor": actor, "now": now})
+
+
 def encode_ops(finding: dict, now: float) -> bytes:
     """An operations finding (``SystemFinding.to_json()``) for the ``_system`` partition."""
     return orjson.dumps({"k": OPS, "f": finding, "now": now})
@@ -115,6 +125,7 @@ _FIELDS = {
     DEAD_LETTER: {"row", "now"},
     SILENCES: {"now"},
     OPS: {"f", "now"},
+    LEDGER: {"v", "actor", "now"},
 }
 
 
@@ -149,6 +160,8 @@ def decode(value: bytes) -> dict | Batch:
                 raise ValueError("dead letter without its outbox row")
             if d["k"] == OPS:
                 SystemFinding.from_json(d["f"])  # raises on a finding no worker wrote
+            if d["k"] == LEDGER and not (isinstance(d["v"], int) and isinstance(d["actor"], str)):
+                raise ValueError("ledger record without a whole version and an actor")
             return d
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"not a readings record: {exc}") from exc

@@ -24,8 +24,9 @@ from collections.abc import Callable
 import asyncpg
 
 from ..alerts import AlertError, AlertNotFound
-from ..i18n import translate
+from ..i18n import Text, translate
 from ..model import Severity
+from ..policy.router import UPSTREAM, Notification
 from ..risk.cleaning import DEVICE as CLEANING_DEVICE
 from ..risk.cleaning import RULE as CLEANING_RULE
 from ..risk.cleaning import overdue
@@ -340,7 +341,49 @@ class RiskService:
         for e in {ev.item.enterprise for ev in events}:
             self.model.set_context(e, events[-1].at, unclosed=unclosed.get(e, 0))
 
-    def _pushes(self, ev: LoopEvent) -> list[tuple[str, str, dict]]:
+    def _pushes(self, ev: LoopEvent) -> list:
+        return self._people(ev) + self._upstream(ev)
+
+    def _upstream(self, ev: LoopEvent) -> list[Notification]:
+        """The platform above (``upstream`` channels with ``risk = true``) hears every step of a
+        risk warning, one message each, by the step's stable id (warning/platforms/push.py)."""
+        it = ev.item
+        if it.kind != "warning" or it.level not in LEVELS:
+            return []
+        chans = [
+            ch
+            for ch in self.site.channels
+            if ch.type == UPSTREAM
+            and ch.options.get("risk") is True
+            and LEVELS.index(it.level) + 1 >= int(Severity.parse(ch.min_severity))
+            and (not ch.options.get("enterprises") or it.enterprise in ch.options["enterprises"])
+        ]
+        if not chans:
+            return []
+        step = it.steps[-1] if it.steps and it.steps[-1].action == ev.action else None
+        ent = self.site.enterprises.get(it.enterprise)
+        name = ent.name if ent is not None else it.enterprise
+        payload = {
+            "id": ev.id,
+            "kind": f"risk:{ev.action}",
+            "at": ev.at,
+            "warning": {
+                "item": it.id,
+                "action": ev.action,
+                "enterprise": it.enterprise,
+                "street": it.street,
+                "level": it.level,
+                "state": it.state.value,
+                "message": f"{name}: {LEVEL_ZH[it.level]}风险预警",
+                "actor": step.actor if step else None,
+                "note": step.note if step else None,
+                "data": ev.data,
+            },
+        }
+        kind = f"upstream:risk:{ev.action}"
+        return [Notification(ev.id, ch.id, it.id, kind, ((ev.id, it.id),), payload) for ch in chans]
+
+    def _people(self, ev: LoopEvent) -> list[tuple[str, str, dict]]:
         """一码推送: the enterprise's responsible person and the tiers hear of openings, rises,
         escalations and returns, on every channel the level reaches."""
         if ev.action not in ACTION_ZH:
@@ -383,7 +426,7 @@ class RiskService:
         return [
             (f"{ev.id}-{ch.id}", ch.id, payload)
             for ch in self.site.channels
-            if ch.options.get("risk") is True and sev >= int(Severity.parse(ch.min_severity))
+            if ch.type != UPSTREAM and ch.options.get("risk") is True and sev >= int(Severity.parse(ch.min_severity))
         ]
 
     # -- people --------------------------------------------------------------------------------
@@ -414,7 +457,7 @@ class RiskService:
         elif action == "review":
             events = self.loop.review(item_id, actor, now, close=kw["close"], note=kw.get("note"))
         else:
-            raise LoopError(f"unknown action {action!r}")
+            raise LoopError(Text.of("unknown action {action}", action=repr(action)))
         if events:
             await self._write(events)
         return events

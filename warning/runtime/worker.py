@@ -19,6 +19,14 @@ module returns; everything that makes "nothing lost, nothing doubled" true is he
   knows its offset; a tick not applied within ``stall_after`` means the partition is stuck.
   Its finding is a record of the ``_system`` partition, applied by that partition's step like
   any other input: the alert escalates, survives a takeover and can be signed for.
+* **The ledger, live (issue 14).** The worker's site is the store's ledger (the site file seeds
+  it, as for a gateway). A gateway that takes a new ledger version writes ``l version`` into
+  every partition before it accepts telemetry for the new points; applying it, the owner
+  reads the committed ledger (once per chunk, rebuilding only the changed enterprises) and
+  gives its partition's new point set to the step (``PointsChange``), in order with the
+  records around it. A claim reads the committed ledger first, so a worker that was down
+  starts from the current one; alerts a restored snapshot holds for points retired meanwhile
+  are closed then (once: the store is asked which are closed already).
 * **Refusals are not outages.** A chunk the store refuses for its data (not because it is
   away) is stored again record by record; the record it refuses is kept in ``dead_letters``,
   skipped (now and on every later catch-up), and reported as an operations alert.
@@ -37,17 +45,21 @@ import asyncpg
 import orjson
 from aiokafka.errors import KafkaError
 
-from ..config import Site, public_labels
+from ..config import Site, load_kinds, public_labels
+from ..labels import Labels
+from ..live import LiveLedger
 from ..model import AlertEvent, Severity
 from ..pipeline import Pipeline
-from ..step import Effects, Poison, SilenceChange, SystemFinding, reply
+from ..site import PointDef
+from ..step import Effects, PointsChange, Poison, SilenceChange, SystemFinding, reply
 from ..store import alerts as alert_store
 from ..store import dead_letters as dead_letter_store
+from ..store import ledger as ledger_store
 from ..store import notifications as notify_store
 from ..store import partitions as part_store
 from ..store import readings as reading_store
 from ..store import silences as silence_store
-from ..store.registry import sync_points
+from ..store.registry import changed_enterprises, devices_of, points_changed, ref_of, sync_points
 from . import records
 from .errors import DB_ERRORS, is_outage, reason
 from .kafka import KafkaSettings, read_range
@@ -79,8 +91,12 @@ class Worker:
         options: WorkerOptions | None = None,
         owner: str | None = None,
         clock: Callable[[], float] = time.time,
+        kinds: dict[str, dict] | None = None,
     ):
-        self.site = site
+        self.site = site  #: the site file at first; the ledger's site once started
+        self.ledger = LiveLedger(site, kinds if kinds is not None else load_kinds(), pool)
+        self._labels: Labels | None = None  #: the ledger's names for notifications, once it changed
+        self._announced: dict[int, int] = {}  #: partition -> the ledger version this worker wrote into it
         self.pool = pool
         self.kafka = kafka
         self.producer = producer  #: started AIOKafkaProducer: ticks and alert events
@@ -89,6 +105,9 @@ class Worker:
         self.owner = owner or f"worker-{uuid.uuid4().hex[:8]}"  #: written into partition_state
         self.clock = clock
         self.points: dict[int, dict] = {}  #: partition -> {point id: PointDef}
+        self._devmap: dict[
+            int, dict[str, dict[str, dict[str, int]]]
+        ] = {}  #: partition -> enterprise -> device -> point -> id
         self.devices: dict[int, list[tuple[str, str]]] = {}  #: partition -> configured devices
         self.states: dict[int, PartitionState] = {}  #: the partitions owned now
         self._loading: dict[int, asyncio.Task] = {}  #: claims in progress
@@ -109,17 +128,88 @@ class Worker:
 
     # -- start and ownership -------------------------------------------------------------------
     async def start(self) -> None:
+        self.site = await self.ledger.start()
         async with self.pool.acquire() as conn:
             points = await sync_points(conn, self.site)
             self._silences = await silence_store.active(conn, self.clock())
+        self._place(points)
+        self.ready = True
+
+    def _place(self, points: dict[int, PointDef]) -> None:
+        """Each partition's points and devices, from every point of the ledger."""
         n = self.kafka.partitions
         self.points = {k: {} for k in range(n)}
         for pid, p in points.items():
             self.points[records.partition_of(p.ref.enterprise, n)][pid] = p
+        self._devmap = {k: devices_of(pts) for k, pts in self.points.items()}
         self.devices = {k: [] for k in range(n)}
         for dev in self.site.devices():
             self.devices[records.partition_of(dev[0], n)].append(dev)
-        self.ready = True
+
+    async def _take_ledger(self) -> None:
+        """Read the committed ledger if it is newer than ours (one query when it is not), and
+        re-place only the enterprises it changed."""
+        before, old = self.ledger.version, self.site
+        await self.ledger.sync()
+        if self.ledger.version == before:
+            return
+        site, n = self.ledger.site, self.kafka.partitions
+        changed = changed_enterprises(old, site)
+        parts = {records.partition_of(e, n) for e in changed}
+        current = {pid: p for k in parts for pid, p in self.points[k].items()}
+        devmap = {e: v for k in parts for e, v in self._devmap[k].items()}
+        async with self.pool.acquire() as conn:
+            points, devices = await points_changed(conn, current, devmap, site, changed)
+        for k in parts:
+            self.points[k], self._devmap[k] = {}, {}
+            self.devices[k] = [d for d in self.devices[k] if d[0] not in changed]
+        for pid, p in points.items():
+            self.points[records.partition_of(p.ref.enterprise, n)][pid] = p
+        for e, v in devices.items():
+            self._devmap[records.partition_of(e, n)][e] = v
+        for e in changed & site.enterprises.keys():
+            self.devices[records.partition_of(e, n)].extend((e, d) for d in site.enterprises[e].devices)
+        self._labels = (self._labels or public_labels(old)).updated(site, changed)
+        self.site = site
+        log.info("ledger version %d taken: %d enterprises changed", self.ledger.version, len(changed))
+
+    async def _settle(self, state: PartitionState) -> None:
+        """Close the open alerts of points the ledger retired while the partition was not
+        applying it: those a restored snapshot holds, and those the store holds and the replay
+        did not rebuild (their readings were skipped: the point is gone). An alert the store has
+        closed already (the previous owner stored its closure) is closed in memory only."""
+        k, n = state.partition, self.kafka.partitions
+        pipe = state.pipeline
+        refs = {ref_of(p) for p in pipe.points.values()}
+        devices = {(e, d) for e, d, _ in refs}
+        async with self.pool.acquire() as conn:
+            rows = [
+                r
+                for r in await alert_store.open_alerts_rows(conn)
+                if r["enterprise"] != records.SYSTEM and records.partition_of(r["enterprise"], n) == k
+            ]
+        stored_open = {r["id"] for r in rows}
+        for r in rows:
+            gone = (
+                (r["enterprise"], r["device"]) not in devices
+                if r["point"] == ""
+                else (r["enterprise"], r["device"], r["point"]) not in refs
+            )
+            if gone and state.step.alert(r["id"]) is None:
+                pipe.engine.adopt(alert_store.alert_of_row(r))
+        orphans = pipe.orphans()
+        if not orphans:
+            return
+        done = {a.id for a in orphans if a.id not in stored_open}
+        out = Effects()
+        state.step.apply(PointsChange(uuid.uuid4().hex, pipe.points, self.clock(), "ledger"), out)
+        events = [e for e in out.events if e.alert.id not in done]
+        notes = [x for x in out.notifications if x.alert_id not in done]
+        async with self.pool.acquire() as conn, conn.transaction():
+            new = await alert_store.record(conn, events, notes) if events or notes else []
+            await part_store.advance(conn, self.kafka.readings_topic, k, state.epoch, state.written)
+            await self._publish(new, [])
+        log.info("partition %d: %d alerts of retired points closed", k, len(events))
 
     async def assign(self, partitions: set[int]) -> None:
         """Claim newly assigned partitions (restore + catch up). Idempotent."""
@@ -188,6 +278,7 @@ class Worker:
         """The partition's state from its snapshot, then the records after it up to ``written``
         (their effects are stored: applied to rebuild memory only)."""
         started = time.perf_counter()
+        await self._take_ledger()
         policy = self.site.alert_policy()
         pipe = Pipeline(
             self.points[k],
@@ -203,6 +294,7 @@ class Worker:
             written=c.written,
             processed=c.snap_offset,
             dead_letter_severity=policy.dead_letter_severity,
+            ledger_version=self.ledger.version,
         )
         state.step.apply(SilenceChange(self._silences, self.clock()))
         if c.state is not None:
@@ -218,6 +310,7 @@ class Worker:
             await self._apply(state, [(off, v) for off, v in caught if off not in refused], Effects())
         state.processed = max(state.processed, c.written)  # past the records it refused, too
         pipe.resume(self.clock())
+        await self._settle(state)
         self.states[k] = state
         self._snapped[k] = self.clock()
         self._fresh.add(k)
@@ -395,7 +488,7 @@ class Worker:
     async def _apply(self, state: PartitionState, recs: list[tuple[int, bytes]], out: Effects) -> None:
         decoded = []
         ids: dict[str, list[str]] = {}
-        silences = False
+        silences = ledger = False
         for off, value in recs:
             if off <= state.processed:
                 continue
@@ -410,6 +503,8 @@ class Worker:
             decoded.append((off, v))
             if isinstance(v, dict) and v["k"] == records.SILENCES:
                 silences = True
+            if isinstance(v, dict) and v["k"] == records.LEDGER and v["v"] > state.ledger_version:
+                ledger = True
             mids = state.message_ids(v)
             if mids and isinstance(v, records.Batch):
                 ids.setdefault(v.enterprise, []).extend(mids)
@@ -420,10 +515,17 @@ class Worker:
                     known[ent] = await reading_store.known_id_batches(conn, ent, mids)
                 if silences:  # read once, applied in order with the records around them
                     self._silences = await silence_store.active(conn, self.clock())
+        if ledger:  # read once, applied in order with the records around it
+            await self._take_ledger()
         for off, v in decoded:
             try:
                 state.apply(
-                    off, v, known.get(v.enterprise, {}) if isinstance(v, records.Batch) else {}, out, self._silences
+                    off,
+                    v,
+                    known.get(v.enterprise, {}) if isinstance(v, records.Batch) else {},
+                    out,
+                    self._silences,
+                    (self.ledger.version, self.points[state.partition], self._labels),
                 )
             except Exception as exc:  # a poison record must not stall the partition, nor crash each owner in turn
                 log.exception("partition %d offset %d could not be applied; kept in dead_letters", state.partition, off)
@@ -494,6 +596,28 @@ class Worker:
             if k not in self._ticks:
                 self._ticks[k] = (meta.offset, now)
         await self._watch(now)
+        await self._announce_ledger(now)
+
+    async def _announce_ledger(self, now: float) -> None:
+        """The safety net under the gateways' announcements: a version committed but announced
+        by nobody (its gateway died between the commit and the records, and no other gateway
+        runs) is written into the owned partitions that lack it, by their owner, so it is
+        still applied in order. A gateway accepts telemetry for new points only after its own
+        announcement, so nothing that needs the change can precede it."""
+        async with self.pool.acquire() as conn:
+            committed = await ledger_store.version(conn)
+        behind = [
+            k
+            for k, st in self.states.items()
+            if st.ledger_version < committed and self._announced.get(k, -1) < committed
+        ]
+        if not behind:
+            return
+        value = records.encode_ledger(committed, "ledger", now)
+        futs = [await self.producer.send(self.kafka.readings_topic, value, partition=k) for k in behind]
+        await asyncio.gather(*futs)
+        for k in behind:
+            self._announced[k] = committed
 
     def problems(self) -> list[str]:
         """Why this worker cannot make progress now (``/readyz``); empty when it can."""

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import asyncpg
 import orjson
 
-from ..model import AlertEvent, Severity
+from ..model import Alert, AlertEvent, AlertState, Severity
 from . import notifications as notify_store
 
 ALERT_FIELDS = (
@@ -173,6 +173,24 @@ def alert_json(row: asyncpg.Record) -> dict:
     for f in _TIME_FIELDS:
         d[f] = epoch(d[f])
     return d
+
+
+def alert_of_row(row: asyncpg.Record) -> Alert:
+    """A stored alert as the engine holds it (to put back one that memory lost, see
+    ``AlertEngine.adopt``)."""
+    d = {f: row[f] for f in ALERT_FIELDS}
+    d["severity"] = Severity(d["severity"])
+    d["peak_severity"] = Severity(d["peak_severity"])
+    d["state"] = AlertState(d["state"])
+    d["message_data"] = None if d["message_data"] is None else orjson.loads(d["message_data"])
+    for f in _TIME_FIELDS:
+        d[f] = epoch(d[f])
+    return Alert(**d)
+
+
+async def open_alerts_rows(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Every open alert, as stored rows."""
+    return await conn.fetch("SELECT * FROM alerts WHERE state <> 'resolved'")
 
 
 async def list_alerts(

@@ -112,25 +112,74 @@ async def pack(
     return out
 
 
+_ROW = np.dtype(
+    [
+        ("fields", ">i2"),
+        ("l_pid", ">i4"),
+        ("pid", ">i4"),
+        ("l_ts", ">i4"),
+        ("ts", ">i8"),
+        ("l_val", ">i4"),
+        ("val", ">f8"),
+        ("l_bat", ">i4"),
+        ("bat", ">i8"),
+    ]
+)
+_COPY_HEAD = b"PGCOPY\n\xff\r\n\x00"
+
+
+def parse_binary_copy(buf: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(point_id, ts_ms, value, batch) arrays of a binary ``COPY`` of ``readings`` rows in
+    that column order (all NOT NULL: every row the same 46 bytes)."""
+    if not buf.startswith(_COPY_HEAD):
+        raise ValueError("not a binary COPY stream")
+    ext = int.from_bytes(buf[15:19], "big")
+    body = memoryview(buf)[19 + ext : len(buf) - 2]  # after the header; before the -1 trailer
+    if len(body) % _ROW.itemsize or buf[-2:] != b"\xff\xff":
+        raise ValueError("binary COPY rows are not (int4, int8, float8, int8)")
+    r = np.frombuffer(body, _ROW)
+    if r.size and not (
+        (r["fields"] == 4).all() and (r["l_pid"] == 4).all() and (r["l_ts"] == 8).all() and (r["l_val"] == 8).all()
+    ):
+        raise ValueError("binary COPY rows are not (int4, int8, float8, int8)")
+    return (
+        r["pid"].astype(np.int64),
+        r["ts"].astype(np.int64),
+        r["val"].astype(np.float64),
+        r["bat"].astype(np.int64),
+    )
+
+
+async def _take_raw(
+    conn: asyncpg.Connection, pids: list[int], t0: int, safe: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``DELETE ... RETURNING`` the hour's packable raw rows, as a binary COPY read by numpy
+    (asyncpg's records cost a Python object a field, and packing runs beside ingest)."""
+    chunks: list[bytes] = []
+
+    async def sink(data: bytes) -> None:
+        chunks.append(bytes(data))
+
+    # the values are ours (ints): COPY takes no parameters
+    ids = ",".join(str(int(p)) for p in pids)
+    await conn.copy_from_query(
+        f"DELETE FROM readings WHERE point_id = ANY('{{{ids}}}'::int[]) AND ts_ms >= {int(t0)} "
+        f"AND ts_ms < {int(t0) + HOUR_MS} AND (batch <= {int(safe)} OR batch < 0) "
+        "RETURNING point_id, ts_ms, value, batch",
+        output=sink,
+        format="binary",
+    )
+    return parse_binary_copy(b"".join(chunks))
+
+
 async def pack_hour(conn: asyncpg.Connection, t0: int, pids: list[int], safe: int) -> tuple[int, int]:
     """One transaction: the raw rows of ``pids`` in the hour at ``t0`` into packed form."""
     await timeparts.ensure_month_ms(conn, "readings_packed", timeparts.day_of_ms(t0))
     await timeparts.ensure_month_ms(conn, "rollups", timeparts.day_of_ms(t0))
     async with conn.transaction():
-        rows = await conn.fetch(
-            "DELETE FROM readings WHERE point_id = ANY($1::int[]) AND ts_ms >= $2 AND ts_ms < $3 "
-            "AND (batch <= $4 OR batch < 0) RETURNING point_id, ts_ms, value, batch",
-            pids,
-            t0,
-            t0 + HOUR_MS,
-            safe,
-        )
-        if not rows:
+        pid, ts, val, bat = await _take_raw(conn, pids, t0, safe)
+        if not pid.size:
             return 0, 0
-        pid = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-        ts = np.fromiter((r[1] for r in rows), np.int64, len(rows))
-        val = np.fromiter((r[2] for r in rows), np.float64, len(rows))
-        bat = np.fromiter((r[3] for r in rows), np.int64, len(rows))
         order = np.lexsort((val, bat, ts, pid))
         pid, ts, val, bat = pid[order], ts[order], val[order], bat[order]
         present = np.unique(pid).tolist()
@@ -198,4 +247,4 @@ async def pack_hour(conn: asyncpg.Connection, t0: int, pids: list[int], safe: in
             "last_ts = EXCLUDED.last_ts, minutes = EXCLUDED.minutes",
             roll_rows,
         )
-        return len(rows), len(packed_rows)
+        return int(pid.size), len(packed_rows)

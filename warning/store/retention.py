@@ -3,7 +3,10 @@
 A partition is dropped when its last day ends before ``now - keep``. Defaults (per site,
 ``[retention]`` in the site file): packed raw readings a year, rollups for ever, message
 ids 7 days (the de-duplication horizon: a message id repeated later than that is stored
-again), dead letters 90 days. A DEFAULT partition is never dropped.
+again), dead letters 90 days, group commits' arrival times (``batch_times``) 7 days and
+never while a shard's checkpoint is older than a batch in the day (the embedded replay
+reads the arrival times of the batches after the checkpoints). A DEFAULT partition is
+never dropped.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from ..site import Retention
-from . import timeparts
+from . import packing, timeparts
 
 Policy = Retention  #: the site's retention, read here
 
@@ -36,6 +39,15 @@ async def retain(
     """Drop the expired partitions (each ``DROP TABLE`` its own statement: a kill between two
     leaves whole partitions either way). Returns what was (or would be) dropped."""
     gone = expired(await timeparts.parts(conn), now, policy)
+    if any(p.table == "batch_times" for p in gone):
+        safe = await packing.safe_batch(conn)
+        keep = set()
+        for p in gone:
+            if p.table == "batch_times":
+                newest = await conn.fetchval(f"SELECT max(batch) FROM {p.name}")
+                if newest is not None and newest > safe:
+                    keep.add(p.name)
+        gone = [p for p in gone if p.name not in keep]
     if not dry_run:
         for p in gone:
             await timeparts.drop(conn, p)

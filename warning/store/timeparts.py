@@ -1,8 +1,8 @@
 """Time partitions: created ahead, listed with their sizes, dropped whole by retention.
 
 ``readings_packed`` and ``rollups`` are partitioned by month of their period start (epoch
-ms), ``messages`` by UTC day of arrival, ``dead_letters`` by month received. The last two
-have a DEFAULT partition so an insert never fails for want of a partition; creating a
+ms), ``messages`` and ``batch_times`` by UTC day of arrival, ``dead_letters`` by month
+received. The last three have a DEFAULT partition so an insert never fails for want of a partition; creating a
 partition moves the default's rows of that range into it in the same transaction.
 """
 
@@ -87,15 +87,27 @@ async def ensure_ahead(conn: asyncpg.Connection, now: datetime, *, days_ahead: i
     # Rows that fell into a DEFAULT partition (from before 012, or a gap) get their own
     # partitions too, so retention can drop them.
     stray = {r["d"] for r in await conn.fetch("SELECT DISTINCT day AS d FROM messages_default")}
+    stray_arrivals = {
+        date(1970, 1, 1) + timedelta(days=int(r["d"]))
+        for r in await conn.fetch(
+            "SELECT DISTINCT floor(at / 86400) AS d FROM batch_times_default WHERE at >= 0 AND at < 253402300800"
+        )
+    }
     stray_months = {
         month_start(r["d"])
         for r in await conn.fetch(
             "SELECT DISTINCT (received_at AT TIME ZONE 'UTC')::date AS d FROM dead_letters_default"
         )
     }
-    for d in sorted(stray | {today + timedelta(days=k) for k in range(-1, days_ahead + 1)}):
+    ahead = {today + timedelta(days=k) for k in range(-1, days_ahead + 1)}
+    for d in sorted(stray | ahead):
         await _ensure_with_default(
             conn, "messages", "day", f"messages_{d:%Y%m%d}", f"'{d}'::date", f"'{d + timedelta(days=1)}'::date", adopt
+        )
+    for d in sorted(stray_arrivals | ahead):
+        lo_s = ms_of(d) // 1000
+        await _ensure_with_default(
+            conn, "batch_times", "at", f"batch_times_{d:%Y%m%d}", str(lo_s), str(lo_s + 86_400), adopt
         )
     months = {month_start(today + timedelta(days=k)) for k in range(0, days_ahead + 32, 28)}
     for m in sorted(months | stray_months):
@@ -119,7 +131,7 @@ async def parts(conn: asyncpg.Connection) -> list[Part]:
         "SELECT p.relname AS parent, c.relname AS name, pg_get_expr(c.relpartbound, c.oid) AS bound, "
         "pg_total_relation_size(c.oid) AS size FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
         "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = ANY($1::text[]) ORDER BY 1, 2",
-        ["readings_packed", "rollups", "messages", "dead_letters"],
+        ["readings_packed", "rollups", "messages", "dead_letters", "batch_times"],
     )
     out = []
     for r in rows:

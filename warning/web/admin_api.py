@@ -8,6 +8,10 @@ send ``X-CSRF-Token``; the ``Origin`` check is the application's (``web.origin``
 
 * ``GET /api/v1/admin/ledger``: every live record (streets, enterprises, users without
   password hashes) and the ledger's version.
+* A write answers once the running system has the change; if applying it failed (the store
+  or the broker away), the change is committed and audited all the same, the answer is 202
+  with ``live`` false, and the server applies it within a second or so of the cause going
+  away (``warning.live``: the committed version is the truth).
 * ``POST /api/v1/admin/{streets,enterprises,users}``: create (a new enterprise's token is in
   the answer, once; only its digest is stored). ``PUT .../{id}``: replace the record.
   ``DELETE .../{id}``: retire it (a retired enterprise's points' open alerts are closed with a
@@ -26,6 +30,7 @@ import asyncio
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
+from ..i18n import say, translate
 from ..ledger import table
 from ..ledger.plan import Proposal, Records
 from ..live import LiveLedger, Outcome
@@ -35,6 +40,7 @@ from ..store import ledger as ledger_store
 from ..store import tokens as token_store
 from . import spreadsheet
 from .body import BodyError, read_bytes, read_json
+from .lang import request_locale
 from .pages import STATIC
 from .responses import json_error, json_response
 from .scope import principal_of
@@ -61,12 +67,20 @@ def public(records: Records) -> dict:
 def routes(state):
     ledger: LiveLedger = state.ledger
 
+    def locale_of(request: Request) -> str:
+        """The admin's language: every text of an answer (the ledger's errors too) is in it."""
+        return request_locale(request, state.site, principal_of(request))
+
+    def refusal(request: Request, status: int, msgid: str, **params: object) -> Response:
+        """A JSON error from the catalogue in the admin's language."""
+        return json_error(status, say(msgid, locale_of(request), params))
+
     def csrf(request: Request) -> Response | None:
         if request.method in ("GET", "HEAD") or state.auth.csrf_ok(
             principal_of(request), request.headers.get("x-csrf-token")
         ):
             return None
-        return json_error(403, "缺少或错误的 CSRF 令牌 / missing or wrong CSRF token (X-CSRF-Token header)")
+        return refusal(request, 403, "missing or wrong CSRF token (X-CSRF-Token header)")
 
     async def body_of(request: Request) -> dict | Response:
         """The one JSON body reader (media type, size, deadline, every string's text check);
@@ -74,24 +88,31 @@ def routes(state):
         try:
             return await read_json(request, limit=MAX_JSON, empty={})
         except BodyError as exc:
-            return exc.response()
+            return exc.response(locale_of(request))
 
-    def answer(out: Outcome, ok: int = 200, extra: dict | None = None) -> Response:
+    def answer(request: Request, out: Outcome, ok: int = 200, extra: dict | None = None) -> Response:
+        loc = locale_of(request)
         if out.errors:
             return json_response(
-                {
-                    "error": "台账校验未通过，未作任何更改 / the ledger refused the change; nothing was applied",
-                    **out.to_json(),
-                },
+                {"error": translate("the ledger refused the change; nothing was applied", loc), **out.to_json(loc)},
                 422,
             )
-        return json_response({**out.to_json(), **(extra or {})}, ok)
+        if out.applied and not out.live:  # committed and audited; the running system takes it at the next sync
+            return json_response(
+                {
+                    **out.to_json(loc),
+                    **(extra or {}),
+                    "note": translate("saved; being applied to the running system", loc),
+                },
+                202,
+            )
+        return json_response({**out.to_json(loc), **(extra or {})}, ok)
 
     async def run(request: Request, proposals: list[Proposal], ok: int = 200) -> Response:
         if (bad := csrf(request)) is not None:
             return bad
         out = await ledger.propose(proposals, principal_of(request).name)
-        return answer(out, ok)
+        return answer(request, out, ok)
 
     async def whole(request: Request) -> Response:
         return json_response({**public(ledger.records), "version": ledger.version})
@@ -109,16 +130,17 @@ def routes(state):
             key = "name" if kind == "user" else "id"
             rid = doc.get(key)
             if not isinstance(rid, str):
+                loc = locale_of(request)
                 return json_response(
                     {
-                        "error": "需要编号 / the record needs its id",
-                        "errors": [{"kind": kind, "id": "", "field": key, "message": "必填 / required"}],
+                        "error": translate("the record needs its id", loc),
+                        "errors": [{"kind": kind, "id": "", "field": key, "message": translate("required", loc)}],
                     },
                     422,
                 )
             token = None
             if kind == "user":
-                doc = await _with_password(doc, None)
+                doc = await _with_password(doc, None, locale_of(request))
                 if isinstance(doc, Response):
                     return doc
             if kind == "enterprise":  # its first token: shown now, once; only the digest is kept
@@ -126,12 +148,12 @@ def routes(state):
                 doc = {**doc, "token_sha256": []}
             out = await ledger.propose([Proposal(kind, "create", rid, doc)], principal_of(request).name)
             if out.errors or token is None:
-                return answer(out, 201)
+                return answer(request, out, 201)
             async with state.pool.acquire() as conn:
                 await token_store.add(conn, token_digest(token), rid, "issued with the enterprise")
                 if state.tokens is not None:
                     state.tokens.rebuild(await token_store.rows(conn))
-            return answer(out, 201, {"token": token, "onboarding": onboarding(request, rid)})
+            return answer(request, out, 201, {"token": token, "onboarding": onboarding(request, rid)})
 
         return handler
 
@@ -141,7 +163,7 @@ def routes(state):
             current = ledger.records.table(kind).get(rid)
             if request.method == "GET":
                 if current is None:
-                    return json_error(404, f"没有在册的 {rid} / no live record {rid!r}")
+                    return refusal(request, 404, "no live record {id}", id=rid)
                 return json_response(public(Records(**{kind + "s": {rid: current}}))[kind + "s"][0])
             if request.method == "DELETE":
                 return await run(request, [Proposal(kind, "retire", rid)])
@@ -151,7 +173,7 @@ def routes(state):
             if isinstance(doc, Response):
                 return doc
             if kind == "user":
-                doc = await _with_password(doc, current)
+                doc = await _with_password(doc, current, locale_of(request))
                 if isinstance(doc, Response):
                     return doc
             return await run(request, [Proposal(kind, "update", rid, doc)])
@@ -162,11 +184,11 @@ def routes(state):
         eid, did = request.path_params["id"], request.path_params["device"]
         current = ledger.records.enterprises.get(eid)
         if current is None:
-            return json_error(404, f"没有在册的企业 {eid} / no live enterprise {eid!r}")
+            return refusal(request, 404, "no live enterprise {id}", id=eid)
         devices = [d for d in current.get("devices", []) if d["id"] != did]
         if request.method == "DELETE":
             if len(devices) == len(current.get("devices", [])):
-                return json_error(404, f"没有设备 {did} / no device {did!r}")
+                return refusal(request, 404, "no device {device}", device=did)
         else:
             if (bad := csrf(request)) is not None:
                 return bad
@@ -185,7 +207,7 @@ def routes(state):
         try:
             limit = min(max(int(q.get("limit", "100")), 1), 1000)
         except ValueError:
-            return json_error(400, "limit 应为整数 / limit must be a whole number")
+            return refusal(request, 400, "limit must be an integer")
         async with state.pool.acquire() as conn:
             rows = await ledger_store.audit(conn, kind=q.get("kind") or None, obj=q.get("object") or None, limit=limit)
         return json_response(rows)
@@ -196,7 +218,7 @@ def routes(state):
         try:
             raw = await read_bytes(request, MAX_FILE, deadline=120.0)
         except BodyError as exc:
-            return exc.response()
+            return exc.response(locale_of(request))
         kind = request.headers.get("content-type", "").split(";")[0].strip()
 
         def read() -> tuple[list[Proposal], list]:  # a second or so for 5,000 rows: off the event loop
@@ -208,9 +230,9 @@ def routes(state):
         try:
             proposals, cell_errors = await asyncio.to_thread(read)
         except UnicodeDecodeError:
-            return json_error(400, "CSV 应为 UTF-8 编码 / a CSV must be UTF-8")
+            return refusal(request, 400, "a CSV must be UTF-8")
         except (table.TableError, spreadsheet.SpreadsheetError) as exc:
-            return json_error(400, str(exc))
+            return json_error(400, exc.message.render(locale_of(request)))
         dry = request.query_params.get("dry_run") in ("1", "true")
         out = await ledger.propose(
             proposals,
@@ -219,7 +241,7 @@ def routes(state):
             action="import",
             extra_errors=cell_errors,
         )
-        return answer(out)
+        return answer(request, out)
 
     async def export(request: Request) -> Response:
         fmt = request.query_params.get("format", "csv")
@@ -232,19 +254,21 @@ def routes(state):
             )
         if fmt == "xlsx":
             return Response(
-                spreadsheet.write_xlsx(records),
+                spreadsheet.write_xlsx(records, translate("ledger", locale_of(request), context="sheet")),
                 media_type=XLSX,
                 headers={"content-disposition": 'attachment; filename="ledger.xlsx"'},
             )
-        return json_error(400, "format 应为 csv 或 xlsx / format must be csv or xlsx")
+        return refusal(request, 400, "format must be csv or xlsx")
 
     def onboarding(request: Request, eid: str) -> dict:
-        return onboarding_of(ledger.site, eid, state.public_url or f"{request.url.scheme}://{request.url.netloc}")
+        return onboarding_of(
+            ledger.site, eid, state.public_url or f"{request.url.scheme}://{request.url.netloc}", locale_of(request)
+        )
 
     async def onboarding_info(request: Request) -> Response:
         eid = request.path_params["id"]
         if eid not in ledger.records.enterprises:
-            return json_error(404, f"没有在册的企业 {eid} / no live enterprise {eid!r}")
+            return refusal(request, 404, "no live enterprise {id}", id=eid)
         return json_response(onboarding(request, eid))
 
     async def issue_token(request: Request) -> Response:
@@ -252,14 +276,15 @@ def routes(state):
             return bad
         eid = request.path_params["id"]
         if eid not in ledger.records.enterprises:
-            return json_error(404, f"没有在册的企业 {eid} / no live enterprise {eid!r}")
+            return refusal(request, 404, "no live enterprise {id}", id=eid)
         token = new_token()
         async with state.pool.acquire() as conn:
             await token_store.add(conn, token_digest(token), eid, f"issued by {principal_of(request).name}")
             if state.tokens is not None:
                 state.tokens.rebuild(await token_store.rows(conn))
         return json_response(
-            {"enterprise": eid, "token": token, "note": "令牌只显示这一次 / the token is shown this once"}, 201
+            {"enterprise": eid, "token": token, "note": translate("the token is shown this once", locale_of(request))},
+            201,
         )
 
     async def admin_page(request: Request) -> Response:
@@ -282,9 +307,9 @@ def routes(state):
 MIN_PASSWORD = 8
 
 
-def onboarding_of(site: Site, eid: str, base: str) -> dict:
+def onboarding_of(site: Site, eid: str, base: str, locale: str | None = None) -> dict:
     """What an enterprise's integrator needs: the endpoint, the points with their platform
-    codes, and an example request (never the token: that is shown once, when issued)."""
+    codes, and an example request (never the token: that is shown once, when issued), in ``locale``."""
     mine = [p for p in site.points if p.ref.enterprise == eid]
     pts = [{"device": p.ref.device, "point": p.ref.point, "kind": p.kind, "unit": p.unit, "code": p.code} for p in mine]
     first: dict[str, dict] = {}
@@ -295,14 +320,18 @@ def onboarding_of(site: Site, eid: str, base: str) -> dict:
         "enterprise": eid,
         "endpoint": f"{base}/api/v1/telemetry",
         "method": "POST",
-        "headers": {"Authorization": "Bearer <企业令牌 / the enterprise's token>", "Content-Type": "application/json"},
+        "headers": {
+            "Authorization": "Bearer " + translate("<the enterprise's token>", locale),
+            "Content-Type": "application/json",
+        },
         "points": pts,
         "example": example,
     }
 
 
-async def _with_password(doc: dict, current: dict | None) -> dict | Response:
-    """A user record with ``password`` (plain, from the admin) replaced by its scrypt hash."""
+async def _with_password(doc: dict, current: dict | None, locale: str) -> dict | Response:
+    """A user record with ``password`` (plain, from the admin) replaced by its scrypt hash
+    (a refusal in ``locale``)."""
     doc = dict(doc)
     pw = doc.pop("password", None)
     doc.pop("api_token_sha256", None)  # API tokens are issued with the CLI, not typed in
@@ -311,13 +340,13 @@ async def _with_password(doc: dict, current: dict | None) -> dict | Response:
     if pw is not None and not (isinstance(pw, str) and MIN_PASSWORD <= len(pw) <= 200):
         return json_response(
             {
-                "error": "台账校验未通过 / refused",
+                "error": translate("the ledger refused the change; nothing was applied", locale),
                 "errors": [
                     {
                         "kind": "user",
                         "id": str(doc.get("name", "")),
                         "field": "password",
-                        "message": f"密码应为 {MIN_PASSWORD}-200 个字符 / a password is {MIN_PASSWORD} to 200 characters",
+                        "message": translate("a password is {min} to 200 characters", locale, min=MIN_PASSWORD),
                     }
                 ],
             },

@@ -1,10 +1,13 @@
 """The policy in force and the notification log: ``GET /api/v1/policies``,
-``GET /api/v1/notifications`` (delivery state per notification). Read-only, any role."""
+``GET /api/v1/notifications`` (delivery state per notification), and the page that shows the
+log (``/notifications``: the outbox's deliveries, the platform above's included). Read-only."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 
 from ..i18n import translate
 from ..policy.policies import describe
@@ -14,6 +17,7 @@ from .officer import number, who
 from .responses import json_error, json_response
 
 STATES = ("pending", "sent", "failed", "cancelled")
+STATIC = Path(__file__).resolve().parent / "static"
 
 
 def routes(state):
@@ -59,7 +63,11 @@ def routes(state):
             )
         return json_response(rows)
 
+    async def page(request: Request) -> Response:
+        return FileResponse(STATIC / "notifications.html", headers={"Cache-Control": "no-store"})
+
     return [
         ("/api/v1/policies", policies, ["GET"]),
         ("/api/v1/notifications", log, ["GET"]),
+        ("/notifications", page, ["GET"]),
     ]

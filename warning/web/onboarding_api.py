@@ -7,21 +7,24 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..i18n import translate
 from .admin_api import onboarding_of
+from .lang import request_locale
 from .responses import json_error, json_response
-from .scope import scope_of
+from .scope import principal_of, scope_of
 
 
 def routes(state):
     async def onboarding(request: Request) -> Response:
         sc = scope_of(request)
+        loc = request_locale(request, state.site, principal_of(request))
         wanted = request.query_params.get("enterprise") or sc.only()
         if wanted is None:
-            return json_error(400, "需要 enterprise 参数 / give ?enterprise=")
+            return json_error(400, translate("give ?enterprise=", loc))
         narrowed = sc.narrow(wanted, state.site.enterprises)
         if narrowed is None:
-            return json_error(404, f"no enterprise {wanted!r}")
+            return json_error(404, translate("no such enterprise", loc))
         base = state.public_url or f"{request.url.scheme}://{request.url.netloc}"
-        return json_response(onboarding_of(state.site, wanted, base))
+        return json_response(onboarding_of(state.site, wanted, base, loc))
 
     return [("/api/v1/onboarding", onboarding, ["GET"])]

@@ -17,21 +17,25 @@ import os
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..i18n import translate
+from ..platforms.codes import Live
 from ..platforms.decode import GatewayKeys, PlatformError, Registry, answer, decode
 from ..platforms.settings import Format, Platforms, gateway_cipher
 from ..runtime.errors import DB_ERRORS, Overloaded, Rejected
 from ..store import dead_letters
 from ..store import platforms as alarm_store
+from ..textcheck import storable
 from .body import BodyError, read_bytes
+from .lang import header_locale, request_locale
 from .officer import number
 from .responses import json_error, json_response
-from .scope import scope_of
+from .scope import principal_of, scope_of
 
 log = logging.getLogger(__name__)
 
 
-def registry(platforms: Platforms, site, devices: dict) -> Registry:
-    """Gateways with their keys from the environment, and point codes -> store point ids."""
+def gateway_keys(platforms: Platforms) -> dict[tuple[str, str], GatewayKeys]:
+    """Gateways with their keys from the environment (read once, at start)."""
     gateways = {}
     for g in platforms.gateways:
         fmt = platforms.formats[g.platform]
@@ -46,11 +50,23 @@ def registry(platforms: Platforms, site, devices: dict) -> Registry:
                 "platform gateway %s has no %s (secret_env unset): its requests are refused", g.id, fmt.secret_header
             )
         gateways[(g.platform, g.id)] = keys
-    points = {}
-    for ent, codes in platforms.codes.items():
-        mine = devices.get(ent, {})
-        points[ent] = {code: mine[d][p] for code, (d, p) in codes.items() if p in mine.get(d, {})}
-    return Registry(gateways, {e.id: e.code for e in site.enterprises.values() if e.code}, points)
+    return gateways
+
+
+class LiveRegistry:
+    """The gateways of the site file, and the point and enterprise codes of the live site (the
+    ledger: a point added through the admin API is posted without a restart)."""
+
+    def __init__(self, state, platforms: Platforms):
+        self.gateways = gateway_keys(platforms)
+        self.codes = Live(lambda: state.site, lambda: state.runtime.devices)
+        self._made: tuple[int, Registry] | None = None
+
+    def get(self) -> Registry:
+        points = self.codes.points()
+        if self._made is None or self._made[0] != id(points):
+            self._made = (id(points), Registry(self.gateways, self.codes.enterprise_codes(), points))
+        return self._made[1]
 
 
 def routes(state):
@@ -64,7 +80,7 @@ def adapter_routes(state):
     platforms: Platforms | None = state.site.platforms
     if platforms is None or not platforms.formats:
         return []
-    reg = registry(platforms, state.site, state.runtime.devices)
+    reg = LiveRegistry(state, platforms)
     return [
         (path, _endpoint(state, fmt, kind, reg, platforms.timezone), ["POST"])
         for fmt in platforms.formats.values()
@@ -72,66 +88,118 @@ def adapter_routes(state):
     ]
 
 
-def _endpoint(state, fmt: Format, kind: str, reg: Registry, tz: str):
+def _endpoint(state, fmt: Format, kind: str, reg: LiveRegistry, tz: str):
     rejected = state.metrics.readings_rejected
     source = f"platform:{fmt.name}"
+    admission = state.admission
+
+    def _rate(enterprise: str, key: str, count: int, now: float, loc: str) -> tuple[str, int] | None:
+        """The gateway's own rate, then its enterprise's (all its gateways and tokens together):
+        (why in ``loc``, retry after seconds) when over, else both debited."""
+        wait = state.buckets.wait(key, now)
+        if wait:
+            why = translate(
+                "rate limit of {rate} readings/s exceeded for this gateway", loc, rate=f"{state.buckets.rate:g}"
+            )
+            return why, max(1, int(wait + 0.999))
+        per = state.enterprise_buckets
+        wait = per.wait(enterprise, now) if per is not None else 0.0
+        if wait:
+            return (
+                translate(
+                    "rate limit of {rate} readings/s exceeded for this enterprise (all its gateways and tokens together)",
+                    loc,
+                    rate=f"{per.rate:g}",
+                ),
+                max(1, int(wait + 0.999)),
+            )
+        state.buckets.debit(key, count, now)
+        if per is not None:
+            per.debit(enterprise, count, now)
+        return None
 
     def reply(code: int, msg: str, headers: dict | None = None) -> Response:
         status, body = answer(fmt, code, msg)
         return json_response(body, status, headers)
 
-    async def refuse(path: str, body: bytes, exc: PlatformError) -> Response:
+    async def refuse(path: str, body: bytes, exc: PlatformError, loc: str) -> Response:
         rejected.labels(f"platform_{exc.code}").inc()
-        reason = f"{exc.code} {exc.reason}" + (f" (gateway {exc.gateway})" if exc.gateway else "")
+        reason = storable(f"{exc.code} {exc.reason}" + (f" (gateway {exc.gateway})" if exc.gateway else ""), 2000)
         try:
             async with state.pool.acquire() as conn:
                 await dead_letters.add(conn, source, path, body, reason)
         except DB_ERRORS as err:
             log.error("%s: could not keep a refused request as a dead letter: %s", source, err)
-            return reply(503, "存储不可用,请重发 / store unavailable, send again", {"Retry-After": "5"})
+            return reply(503, translate("store unavailable, send again", loc), {"Retry-After": "5"})
         return reply(exc.code, exc.reason)
 
     async def endpoint(request: Request) -> Response:
         path = request.url.path
+        loc = header_locale(request)  # a gateway is no user: its headers choose
         if kind == "rts" and state.runtime.full():  # shed before spending CPU on the cipher
             rejected.labels("overloaded").inc()
-            return reply(503, "接收队列已满,请稍后重发 / ingest queue full, send again", {"Retry-After": "1"})
+            return reply(503, translate("ingest queue full, send again", loc), {"Retry-After": "1"})
         try:
             body = await read_bytes(request, state.max_body)
         except BodyError as exc:
             if exc.status == 413:  # a platform's oversized post is kept as a dead letter, like other refusals
-                return await refuse(path, b"", PlatformError(413, str(exc.message)))
-            return reply(exc.status, str(exc.message))
+                return await refuse(path, b"", PlatformError(413, exc.message.render(loc)), loc)
+            return reply(exc.status, exc.message.render(loc))
         now = state.runtime.clock()
         try:
-            inbound = decode(fmt, kind, body, request.headers, reg, now, tz)
+            inbound = decode(fmt, kind, body, request.headers, reg.get(), now, tz)
         except PlatformError as exc:
-            return await refuse(path, body, exc)
+            return await refuse(path, body, exc, loc)
         if inbound.parsed is not None:
-            key = f"gateway:{fmt.name}:{inbound.gateway}"
-            wait = state.buckets.wait(key, now)
-            if not wait:
-                state.buckets.debit(key, inbound.parsed.count, now)
-            else:
+            busy = _rate(inbound.enterprise, f"gateway:{fmt.name}:{inbound.gateway}", inbound.parsed.count, now, loc)
+            if busy is not None:
+                rejected.labels("rate").inc()
+                return reply(429, busy[0], {"Retry-After": str(busy[1])})
+            # the edge's per-enterprise fair share, as for telemetry (warning/web/admission.py); the
+            # enterprise is known only once the envelope is opened, so it is taken after the body
+            ent, n = inbound.enterprise, inbound.parsed.count
+            if not admission.enter(ent):
                 rejected.labels("rate").inc()
                 return reply(
                     429,
-                    f"超过速率限制 / rate limit of {state.buckets.rate:g} readings/s exceeded",
-                    {"Retry-After": str(max(1, int(wait + 0.999)))},
+                    translate("this enterprise already has {n} requests in flight", loc, n=admission.max_requests),
+                    {"Retry-After": "1"},
                 )
             try:
-                await state.runtime.submit(inbound.enterprise, inbound.parsed)
-            except Overloaded as exc:
-                rejected.labels("overloaded").inc()
-                return reply(503, f"暂不可用,请重发 / {exc}", {"Retry-After": str(exc.retry_after)})
-            except Rejected as exc:  # the store refused this post's content: kept as a dead letter, 400
-                return await refuse(path, body, PlatformError(400, f"存储拒收 / refused by the store: {exc}"))
+                if not admission.reserve(ent, n):
+                    rejected.labels("rate").inc()
+                    return reply(
+                        429,
+                        translate(
+                            "this enterprise already has {n} readings waiting for their commit",
+                            loc,
+                            n=admission.readings.get(ent, 0),
+                        ),
+                        {"Retry-After": "1"},
+                    )
+                try:
+                    await state.runtime.submit(ent, inbound.parsed)
+                except Overloaded as exc:
+                    rejected.labels("overloaded").inc()
+                    return reply(
+                        503,
+                        translate("unavailable, send again: {error}", loc, error=str(exc)),
+                        {"Retry-After": str(exc.retry_after)},
+                    )
+                except Rejected as exc:  # the store refused this post's content: kept as a dead letter, 400
+                    why = translate("refused by the store: {error}", loc, error=str(exc))
+                    return await refuse(path, body, PlatformError(400, why), loc)
+                finally:
+                    admission.release(ent, n)
+            finally:
+                admission.leave(ent)
         if inbound.alarms:
             try:
                 async with state.pool.acquire() as conn:
                     await alarm_store.add_alarms(conn, inbound.enterprise, inbound.gateway, fmt.name, inbound.alarms)
             except DB_ERRORS as exc:
-                return reply(503, f"存储不可用,请重发 / store unavailable: {type(exc).__name__}", {"Retry-After": "5"})
+                why = translate("store unavailable, send again: {error}", loc, error=type(exc).__name__)
+                return reply(503, why, {"Retry-After": "5"})
         return reply(200, "")
 
     return endpoint
@@ -140,16 +208,17 @@ def _endpoint(state, fmt: Format, kind: str, reg: Registry, tz: str):
 def _alarms_endpoint(state):
     async def alarms(request: Request) -> Response:
         q = request.query_params
+        loc = request_locale(request, state.site, principal_of(request))
         try:
             since = number(request, "since")
             limit = int(q.get("limit", "200"))
         except ValueError as exc:
-            return json_error(400, str(exc) if "since" in str(exc) else "limit must be an integer")
+            return json_error(400, str(exc) if "since" in str(exc) else translate("limit must be an integer", loc))
         if not 1 <= limit <= 10_000:
-            return json_error(400, "limit must be between 1 and 10000")
+            return json_error(400, translate("limit must be between 1 and 10000", loc))
         scope = scope_of(request).narrow(q.get("enterprise"), state.site.enterprises)
         if scope is None:  # unknown and not-yours look the same
-            return json_error(404, "no such enterprise")
+            return json_error(404, translate("no such enterprise", loc))
         async with state.pool.acquire() as conn:
             rows = await alarm_store.list_alarms(
                 conn,

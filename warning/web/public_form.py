@@ -14,6 +14,8 @@ import hmac
 import secrets
 from collections import OrderedDict, deque
 
+from ..i18n import N_
+
 MAX_ADDRESSES = 100_000  #: addresses remembered by the limiter; the oldest are forgotten first
 MAX_NONCES = 200_000
 
@@ -32,21 +34,21 @@ class FormGuard:
         return {"token": f"{expiry}.{nonce}.{mac}", "challenge": f"{a} + {b} = ?"}
 
     def check(self, enterprise: str, token: object, answer: object, now: float) -> str | None:
-        """None when good (and the token is now spent), else why not."""
+        """None when good (and the token is now spent), else why not (a catalogue message id)."""
         if not isinstance(token, str) or token.count(".") != 2:
-            return "missing or malformed form token: reload the page"
+            return N_("missing or malformed form token: reload the page")
         exp_s, nonce, mac = token.split(".")
         try:
             expiry, ans = int(exp_s), int(str(answer).strip())
         except ValueError:
-            return "answer the question with a number"
+            return N_("answer the question with a number")
         if expiry < now:
-            return "the form has expired: reload the page"
+            return N_("the form has expired: reload the page")
         if not hmac.compare_digest(mac, self._mac(enterprise, expiry, nonce, ans)):
-            return "wrong answer or a form of another page"
+            return N_("wrong answer or a form of another page")
         self._forget(now)
         if nonce in self.used:
-            return "this form was already sent: reload the page for a new one"
+            return N_("this form was already sent: reload the page for a new one")
         self.used[nonce] = expiry
         while len(self.used) > MAX_NONCES:
             self.used.popitem(last=False)

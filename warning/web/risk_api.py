@@ -26,8 +26,11 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
+from ..i18n import Text, say
 from ..risk.loop import VERDICTS, LoopError
 from ..store import risk as risk_store
+from .body import BodyError
+from .lang import header_locale, request_locale
 from .officer import json_body
 from .public_form import AddressLimit, FormGuard
 from .responses import json_error, json_response
@@ -51,16 +54,25 @@ def image_type(data: bytes) -> tuple[str, str] | None:
 
 
 def _text(body: dict, key: str, *, required: bool = True, limit: int = MAX_TEXT) -> str | None:
+    """``body[key]`` when it is a text a person may store, else :class:`BodyError` naming it."""
     v = body.get(key)
     if v is None and not required:
         return None
     if not isinstance(v, str) or (required and not v.strip()) or len(v) > limit:
-        raise ValueError(
-            f"{key}: a text of 1..{limit} characters is required" if required else f"{key}: at most {limit} characters"
+        why = (
+            Text.of("{key}: a text of 1..{limit} characters is required", key=key, limit=limit)
+            if required
+            else Text.of("{key}: at most {limit} characters", key=key, limit=limit)
         )
+        raise BodyError(400, why, key)
     if any(ord(c) < 32 and c not in "\t\n\r" for c in v) or "\x7f" in v:
-        raise ValueError(f"{key}: control characters are not allowed")
+        raise BodyError(400, Text.of("{key}: control characters are not allowed", key=key), key)
     return v
+
+
+def _bad(msgid: str, field: str, **params: object) -> BodyError:
+    """A 400 naming ``field``, its text from the catalogue."""
+    return BodyError(400, Text(msgid, params), field)
 
 
 async def _limited_body(request: Request, limit: int) -> bytes | None:
@@ -88,6 +100,22 @@ def routes(state):
     def svc():
         return state.risk
 
+    def refusal(
+        request: Request,
+        status: int,
+        msgid: str,
+        headers: dict | None = None,
+        guest: bool = False,
+        **params: object,
+    ) -> Response:
+        """A JSON error from the catalogue in the caller's language (:func:`locale_of`)."""
+        return json_error(status, say(msgid, locale_of(request, guest), params), headers)
+
+    def locale_of(request: Request, guest: bool = False) -> str:
+        """The user's language, else the headers'; a ``guest`` (the public pages: nobody
+        logged in) is read by the headers alone."""
+        return header_locale(request) if guest else request_locale(request, state.site, principal_of(request))
+
     async def visible(request: Request, item_id: str) -> dict | None:
         async with state.pool.acquire() as conn:
             item = await risk_store.get_item(conn, item_id)
@@ -103,7 +131,7 @@ def routes(state):
             "warning",
             "report",
         ):
-            return json_error(400, "state: open|closed|all|signed|replied|returned; kind: warning|report")
+            return refusal(request, 400, "state: open|closed|all|signed|replied|returned; kind: warning|report")
         async with state.pool.acquire() as conn:
             return json_response(
                 await risk_store.list_items(conn, enterprises=scope_of(request).sql_filter(), state=wanted, kind=kind)
@@ -111,29 +139,31 @@ def routes(state):
 
     async def get_item(request: Request) -> Response:
         item = await visible(request, request.path_params["id"])
-        return json_response(item) if item else json_error(404, "no such warning")
+        return json_response(item) if item else refusal(request, 404, "no such warning")
 
     def acting(request: Request, officers_only: bool):
         p = principal_of(request)
         if not state.auth.csrf_ok(p, request.headers.get("x-csrf-token")):
-            return None, json_error(403, "missing or wrong CSRF token (X-CSRF-Token header)")
+            return None, refusal(request, 403, "missing or wrong CSRF token (X-CSRF-Token header)")
         if officers_only and not p.can_act:
-            return None, json_error(403, f"reviewing needs an officer; you are {p.role}")
+            return None, refusal(request, 403, "reviewing needs an officer; you are {role}", role=p.role)
         if not officers_only and not (p.can_act or p.role == "enterprise"):
-            return None, json_error(403, f"this needs the enterprise's user or an officer; you are {p.role}")
+            return None, refusal(
+                request, 403, "this needs the enterprise's user or an officer; you are {role}", role=p.role
+            )
         return p, None
 
     def action(name: str):
         async def act(request: Request) -> Response:
             if svc() is None:
-                return json_error(503, "the risk service is not running")
+                return refusal(request, 503, "the risk service is not running")
             p, err = acting(request, officers_only=name == "review")
             if err:
                 return err
             item_id = request.path_params["id"]
             item = await visible(request, item_id)
             if item is None:
-                return json_error(404, "no such warning")
+                return refusal(request, 404, "no such warning")
             body, err = await json_body(request)
             if err:
                 return err
@@ -143,33 +173,33 @@ def routes(state):
                     kw["cause"] = _text(body, "cause")
                     kw["measures"] = _text(body, "measures")
                     if body.get("verdict") not in VERDICTS:
-                        raise ValueError(f"verdict: one of {', '.join(VERDICTS)} (属实/误报/检修)")
+                        raise _bad("verdict: one of {verdicts}", "verdict", verdicts=", ".join(VERDICTS))
                     kw["verdict"] = body["verdict"]
                     ids = body.get("photos") or []
                     if not isinstance(ids, list) or not all(isinstance(x, str) for x in ids) or len(ids) > 6:
-                        raise ValueError("photos: a list of at most 6 photo ids")
+                        raise _bad("photos: a list of at most 6 photo ids", "photos")
                     async with state.pool.acquire() as conn:
                         rows = [await risk_store.get_photo(conn, x) for x in ids]
                     if any(r is None or r["enterprise"] != item["enterprise"] for r in rows):
-                        raise ValueError("photos: unknown photo id (upload to /api/v1/photos first)")
+                        raise _bad("photos: unknown photo id (upload to /api/v1/photos first)", "photos")
                     kw["photos"] = [{"id": r["id"], "type": r["mime"], "size": r["size"]} for r in rows]
                 elif name == "review":
                     close = body.get("close")
                     if not isinstance(close, bool):
-                        raise ValueError("close: true (审核销号) or false (退回, with a note)")
+                        raise _bad("close: true (close it) or false (return it, with a note)", "close")
                     kw["close"] = close
                     if not close and not (kw["note"] or "").strip():
-                        raise ValueError("note: say why it is returned (退回需说明原因)")
+                        raise _bad("note: say why it is returned", "note")
                     if item["kind"] == "warning" and p.role == "enterprise":
-                        raise ValueError("an enterprise cannot review its own reply")
-            except ValueError as exc:
-                return json_error(400, str(exc))
+                        raise _bad("an enterprise cannot review its own reply", "close")
+            except BodyError as exc:
+                return exc.response(locale_of(request))
             if name == "sign":
                 kw.pop("close", None)
             try:
                 await svc().act(item_id, name, p.name, **kw)
             except LoopError as exc:
-                return json_error(409, str(exc))
+                return json_error(409, exc.message.render(locale_of(request)))
             async with state.pool.acquire() as conn:
                 return json_response(await risk_store.get_item(conn, item_id))
 
@@ -181,17 +211,19 @@ def routes(state):
             return err
         ent = request.query_params.get("enterprise") or p.enterprise
         if ent not in state.site.enterprises or not p.scope.sees(ent):
-            return json_error(404, "no such enterprise")
+            return refusal(request, 404, "no such enterprise")
         data = await _limited_body(request, photo_max)
         if data is None:
-            return json_error(413, f"a photo is at most {photo_max} bytes")
-        saved = await save_photo(data, ent, None, p.name)
+            return refusal(request, 413, "a photo is at most {n} bytes", n=photo_max)
+        saved = await save_photo(request, data, ent, None, p.name)
         return saved if isinstance(saved, Response) else json_response(saved, status=201)
 
-    async def save_photo(data: bytes, enterprise: str, item_id: str | None, who: str):
+    async def save_photo(
+        request: Request, data: bytes, enterprise: str, item_id: str | None, who: str, guest: bool = False
+    ):
         kind = image_type(data)
         if kind is None:
-            return json_error(415, "a photo must be a JPEG, PNG or WebP image")
+            return refusal(request, 415, "a photo must be a JPEG, PNG or WebP image", guest=guest)
         pid = "p-" + secrets.token_hex(8)
         uploads.mkdir(parents=True, exist_ok=True)
         path = uploads / f"{pid}.{kind[1]}"
@@ -207,7 +239,7 @@ def routes(state):
         async with state.pool.acquire() as conn:
             row = await risk_store.get_photo(conn, request.path_params["id"])
         if row is None or not scope_of(request).sees(row["enterprise"]):
-            return json_error(404, "no such photo")
+            return refusal(request, 404, "no such photo")
         return FileResponse(
             uploads / row["path"], media_type=row["mime"], headers={"Cache-Control": "private, max-age=3600"}
         )
@@ -215,7 +247,7 @@ def routes(state):
     async def cleaning(request: Request) -> Response:
         scope = scope_of(request).narrow(request.query_params.get("enterprise"), state.site.enterprises)
         if scope is None:
-            return json_error(404, "no such enterprise")
+            return refusal(request, 404, "no such enterprise")
         async with state.pool.acquire() as conn:
             rows = await risk_store.areas(conn, scope.sql_filter())
         now = time.time()
@@ -233,13 +265,13 @@ def routes(state):
         try:
             ent = request.query_params.get("enterprise") or body.get("enterprise") or p.enterprise
             if ent not in state.site.enterprises or not p.scope.sees(ent):
-                return json_error(404, "no such enterprise")
+                return refusal(request, 404, "no such enterprise")
             area = str(_text(body, "area", limit=100))
             interval = body.get("interval_s", 86400.0)
             if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 60 <= interval <= 90 * 86400:
-                raise ValueError("interval_s: seconds between 60 and 90 days")
-        except ValueError as exc:
-            return json_error(400, str(exc))
+                raise _bad("interval_s: seconds between 60 and 90 days", "interval_s")
+        except BodyError as exc:
+            return exc.response(locale_of(request))
         async with state.pool.acquire() as conn:
             await risk_store.set_area(conn, ent, area, float(interval))
         if svc() is not None:
@@ -255,16 +287,16 @@ def routes(state):
             return err
         ent = request.query_params.get("enterprise") or body.get("enterprise") or p.enterprise
         if ent not in state.site.enterprises or not p.scope.sees(ent):
-            return json_error(404, "no such enterprise")
+            return refusal(request, 404, "no such enterprise")
         area, photo = body.get("area"), body.get("photo")
         async with state.pool.acquire() as conn:
             known = {r["area"] for r in await risk_store.areas(conn, [ent])}
             if area not in known:
-                return json_error(400, "area: not one of the enterprise's cleaning areas")
+                return refusal(request, 400, "area: not one of the enterprise's cleaning areas")
             if photo is not None:
                 row = await risk_store.get_photo(conn, photo) if isinstance(photo, str) else None
                 if row is None or row["enterprise"] != ent:
-                    return json_error(400, "photo: unknown photo id")
+                    return refusal(request, 400, "photo: unknown photo id")
             await risk_store.check_in(conn, ent, area, time.time(), p.name, photo)
         if svc() is not None:
             svc().last_cleaning = 0.0  # re-read the areas on the next tick
@@ -273,14 +305,14 @@ def routes(state):
     # -- public: 一码发现 --------------------------------------------------------------------
     async def public_page(request: Request) -> Response:
         if request.path_params["id"] not in state.site.enterprises:
-            return Response("no such enterprise", 404, media_type="text/plain")
+            return Response(say("no such enterprise", locale_of(request, guest=True), {}), 404, media_type="text/plain")
         return FileResponse(STATIC / "report.html", headers={"Cache-Control": "no-store"})
 
     async def public_info(request: Request) -> Response:
         eid = request.path_params["id"]
         ent = state.site.enterprises.get(eid)
         if ent is None:
-            return json_error(404, "no such enterprise")
+            return refusal(request, 404, "no such enterprise", guest=True)
         w = svc().model.current(eid) if svc() is not None else None
         street_name = ent.street or None  # the basemap's street name (the ledger's Street.name once it lands)
         form = guard_.issue(eid, time.time())
@@ -298,48 +330,55 @@ def routes(state):
     async def public_report(request: Request) -> Response:
         eid = request.path_params["id"]
         if eid not in state.site.enterprises:
-            return json_error(404, "no such enterprise")
+            return refusal(request, 404, "no such enterprise", guest=True)
         if svc() is None:
-            return json_error(503, "the risk service is not running")
+            return refusal(request, 503, "the risk service is not running", guest=True)
         if not request.headers.get("origin"):  # a browser form always sends it on a POST
-            return json_error(403, "a report must come from this site's page (Origin)")
+            return refusal(request, 403, "a report must come from this site's page (Origin)", guest=True)
         address = request.client.host if request.client else "?"
         now = time.time()
         wait = limit.wait(address, now)
         if wait:
-            return json_error(
+            return refusal(
+                request,
                 429,
-                f"too many reports from this address; try again in {wait:.0f} s",
+                "too many reports from this address; try again in {seconds} s",
+                guest=True,
                 headers={"Retry-After": str(int(wait) + 1)},
+                seconds=f"{wait:.0f}",
             )
         raw = await _limited_body(request, photo_max * 4 // 3 + text_max * 4 + 4096)
         if raw is None:
-            return json_error(413, "the report is too large")
+            return refusal(request, 413, "the report is too large", guest=True)
         try:
             body = orjson.loads(raw or b"{}")
             if not isinstance(body, dict):
-                raise ValueError("body must be a JSON object")
+                raise BodyError(400, Text.of("body must be a JSON object"))
             text = _text(body, "text", limit=text_max)
             contact = _text(body, "contact", required=False, limit=100)
             photo = body.get("photo")
             data = None
             if photo is not None:
                 if not isinstance(photo, str):
-                    raise ValueError("photo: a base64 image")
+                    raise _bad("photo: a base64 image", "photo")
                 data = base64.b64decode(photo, validate=True)
                 if len(data) > photo_max:
-                    return json_error(413, f"a photo is at most {photo_max} bytes")
+                    return refusal(request, 413, "a photo is at most {n} bytes", guest=True, n=photo_max)
                 if image_type(data) is None:
-                    return json_error(415, "a photo must be a JPEG, PNG or WebP image")
-        except (ValueError, binascii.Error, orjson.JSONDecodeError) as exc:
-            return json_error(400, str(exc))
+                    return refusal(request, 415, "a photo must be a JPEG, PNG or WebP image", guest=True)
+        except BodyError as exc:
+            return exc.response(locale_of(request, guest=True))
+        except orjson.JSONDecodeError as exc:
+            return refusal(request, 400, "malformed JSON: {error}", guest=True, error=str(exc))
+        except (ValueError, binascii.Error):  # base64 that is not
+            return refusal(request, 400, "photo: a base64 image", guest=True)
         # the token is spent and the address counted in one step of the event loop: no race
         why = guard_.check(eid, body.get("token"), body.get("answer"), now)
         if why:
-            return json_error(403, why)
+            return refusal(request, 403, why, guest=True)
         limit.take(address, now)
         item_id = "r-" + secrets.token_hex(8)
-        meta = await save_photo(data, eid, item_id, "public") if data is not None else None
+        meta = await save_photo(request, data, eid, item_id, "public", guest=True) if data is not None else None
         if isinstance(meta, Response):
             return meta
         await svc().report(item_id, eid, text, contact, address, meta)

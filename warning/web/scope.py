@@ -127,6 +127,7 @@ ROUTES: dict[str, Rule] = {
     "/api/v1/silences/{id}": Rule(D),
     "/api/v1/policies": Rule(D),
     "/api/v1/notifications": Rule(D),
+    "/notifications": Rule(D, page=True),  #: the outbox's deliveries (issue 18: pushes upward visible)
     "/api/v1/report": Rule(S),
     "/api/v1/enterprise-alarms": Rule(S),  #: the enterprises' own alarms (issue 18), by scope
     "/openapi.json": Rule(P),

@@ -35,17 +35,20 @@ from dataclasses import dataclass
 import asyncpg
 
 from ...alerts import AlertError, AlertNotFound
-from ...config import PointDef, Site, public_labels
+from ...config import Site, public_labels
 from ...ingest import Parsed
+from ...labels import Labels
 from ...notify.outbox import OutboxWorker
+from ...notify.realtime import RealtimePusher
 from ...pipeline import SHARDS, Pipeline
+from ...platforms.codes import Live
 from ...platforms.push import push_codes
 from ...policy.silences import Silence
 from ...step import Command, DeadLetter, PointsChange, SilenceChange, Step, SystemFinding
 from ...store import checkpoints
 from ...store import notifications as notify_store
 from ...store import silences as silence_store
-from ...store.registry import register, sync_points
+from ...store.registry import changed_enterprises, devices_of, points_changed, sync_points
 from ..errors import Overloaded, Rejected
 from .loop import CHECKPOINT, Loop
 from .recovery import recover, warm
@@ -88,6 +91,7 @@ class EmbeddedRuntime:
         self.pipeline: Pipeline | None = None
         self.step: Step | None = None
         self.devices: dict[str, dict[str, dict[str, int]]] = {}  #: enterprise -> device -> point -> id
+        self._labels = Labels()  #: the site's names for notifications (built at start, updated per ledger change)
         self.outbox = OutboxWorker(
             pool, list(site.channels), metrics=metrics, on_dead=self._dead_letter, clock=clock, codes=push_codes(site)
         )
@@ -96,6 +100,7 @@ class EmbeddedRuntime:
         self.writer = Writer(
             pool, metrics, max_pending=o.max_pending, group_max=o.group_max, deliver=self._deliver, clock=clock
         )
+        self.codes = Live(lambda: self.site, lambda: self.devices)  #: the live site's point codes
         self._tasks: list[asyncio.Task] = []
         self.accepting = False  #: False while starting and stopping: submit() refuses
         self.ready = False
@@ -105,11 +110,11 @@ class EmbeddedRuntime:
         async with self.pool.acquire() as conn:
             points = await sync_points(conn, self.site)
             silences = await silence_store.active(conn, self.clock())
-        for pid, p in points.items():
-            self.devices.setdefault(p.ref.enterprise, {}).setdefault(p.ref.device, {})[p.ref.point] = pid
+        self.devices = devices_of(points)
         policy = self.site.alert_policy()
+        self._labels = public_labels(self.site)
         self.pipeline = Pipeline(
-            points, self.site.offline_after, policy=policy, channels=self.site.channels, labels=public_labels(self.site)
+            points, self.site.offline_after, policy=policy, channels=self.site.channels, labels=self._labels
         )
         self.step = Step(self.pipeline, dead_letter_severity=policy.dead_letter_severity)
         o = self.options
@@ -145,10 +150,24 @@ class EmbeddedRuntime:
             if released:
                 log.warning("re-sending %d notifications leased by a crashed predecessor", released)
             self._tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
+            formats = push_codes(self.site).formats
+            for ch in self.site.channels:  # real-time data upward (warning/notify/realtime.py)
+                if ch.type == "upstream" and ch.options.get("realtime") is True:
+                    pusher = RealtimePusher(
+                        self.pool,
+                        ch,
+                        formats.get(ch.options.get("format", "json")),
+                        self.codes.codes,
+                        timezone=self.site.timezone,
+                        wake=self.outbox.wake,
+                    )
+                    self._tasks.append(asyncio.create_task(pusher.run(), name=f"realtime-{ch.id}"))
         async with self.pool.acquire() as conn:  # dead letters whose alert a crash prevented
             missed = await notify_store.undelivered_dead(conn)
         for d in missed:
             self.loop.inbox.put_nowait(DeadLetter(d, self.clock()))
+        if self.pipeline.orphans():  # the ledger retired points while we were down (or before the apply)
+            await self.loop.command(PointsChange(uuid.uuid4().hex, self.pipeline.points, self.clock(), "ledger"))
         self.accepting = self.ready = True
 
     async def stop(self) -> None:
@@ -245,24 +264,23 @@ class EmbeddedRuntime:
         """An officer's action; returns the alert as it now is (None: gone from memory)."""
         return (await self.command(action, aid, actor, note, attachments, verdict))["alert"]
 
-    async def reconfigure(self, site: Site, actor: str) -> None:
+    async def reconfigure(self, site: Site, actor: str, version: int) -> None:
         """Run with a new set of enterprises, devices and points (the live ledger, issue 14),
         without a restart: only new points (or points of a new kind) are registered in the
         store; the step takes the new set in order with the readings (:class:`PointsChange`);
         telemetry for the new points is accepted once the pipeline knows them."""
         if self.loop is None or self.pipeline is None:
             raise Overloaded("not started", 2)
-        known = {_ref(p): (pid, p.kind) for pid, p in self.pipeline.points.items()}
-        fresh = [p for p in site.points if known.get(_ref(p), (0, None))[1] != p.kind]  # new, or a new kind
+        changed = changed_enterprises(self.site, site)
+        if not changed:  # streets or users only: no point changed
+            self.site = site
+            return
         async with self.pool.acquire() as conn:
-            ids = await register(conn, fresh)
-        ids.update({k: v[0] for k, v in known.items() if k not in ids})
-        points = {ids[_ref(p)]: p for p in site.points}
-        await self.loop.command(PointsChange(uuid.uuid4().hex, points, self.clock(), actor))
-        devices: dict[str, dict[str, dict[str, int]]] = {}
-        for pid, p in points.items():
-            devices.setdefault(p.ref.enterprise, {}).setdefault(p.ref.device, {})[p.ref.point] = pid
+            points, devices = await points_changed(conn, self.pipeline.points, self.devices, site, changed)
+        self._labels = self._labels.updated(site, changed)
+        await self.loop.command(PointsChange(uuid.uuid4().hex, points, self.clock(), actor, self._labels))
         self.site, self.devices = site, devices  # telemetry for the new points from here on
+        self.outbox.use_codes(push_codes(site))  # pushed items name the new points' codes
 
     async def reload_silences(self) -> None:
         """Re-read the silences from the store into the router (after the API changed them)."""
@@ -302,7 +320,3 @@ class EmbeddedRuntime:
         if dead:
             out.append(f"runtime tasks stopped: {', '.join(dead)}")
         return out
-
-
-def _ref(p: PointDef) -> tuple[str, str, str]:
-    return (p.ref.enterprise, p.ref.device, p.ref.point)

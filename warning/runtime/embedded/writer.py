@@ -21,7 +21,7 @@ import asyncpg
 
 from ...ingest import Parsed
 from ...model import Reading
-from ...step import Batch, admit
+from ...step import Batch, Key, admit, admit_keyed, reading_keys
 from ...store import readings as reading_store
 from ..errors import DB_ERRORS, Overloaded, Rejected, is_data_error, is_outage, reason
 
@@ -138,12 +138,25 @@ class Writer:
             results = []
             new_ids: list[tuple[str, str]] = []
             in_group: set[tuple[str, str]] = set()
+            # keyed requests: one look-up of every (point, ms) they carry, for the whole group
+            keyed = any(r.parsed.keyed for r in group)
+            stored: set[Key] = set()
+            if keyed:
+                stored = await reading_store.stored_keys(
+                    conn, [k for r in group if r.parsed.keyed for k in reading_keys(r.parsed.messages)]
+                )
+            taken: set[Key] = set()  #: (point, ms) taken earlier in this group, by any request
             for r in group:
-                ids = [m for m, _ in r.parsed.messages if m is not None]
-                known = await reading_store.known_ids(conn, r.enterprise, ids) if ids else frozenset()
-                readings, new, dups = admit(r.enterprise, r.parsed.messages, known, in_group)
+                if r.parsed.keyed:
+                    readings, dups = admit_keyed(r.parsed.messages, stored, taken)
+                else:
+                    ids = [m for m, _ in r.parsed.messages if m is not None]
+                    known = await reading_store.known_ids(conn, r.enterprise, ids) if ids else frozenset()
+                    readings, new, dups = admit(r.enterprise, r.parsed.messages, known, in_group)
+                    new_ids.extend((r.enterprise, m) for m in new)
+                    if keyed:  # a keyed repeat of what a native request stores in this very group
+                        taken.update((x[0], round(x[1] * 1000.0)) for x in readings)
                 rows.extend(readings)
-                new_ids.extend((r.enterprise, m) for m in new)
                 results.append((len(readings), dups))
             await reading_store.copy_readings(conn, batch, rows)
             if new_ids:
