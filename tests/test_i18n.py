@@ -344,6 +344,28 @@ def test_no_bilingual_literal_left_in_the_ledgers_checks():
     assert len(found) == len(spellings) - 1  # the walk saw them (all but the empty grade)
 
 
+def _wire_format() -> set[str]:
+    """Chinese words of warning/platforms/ that are the upstream platforms' wire format, not
+    texts for a reader: push.py's kind labels (``kindZh``: 发布, 签收 ...: what the platform
+    reads, spelled its way) and the answer's success message (``Answer.ok_msg`` 操作成功: the
+    platform's own convention, configurable per format)."""
+    from warning.platforms.push import KIND_ZH, RISK_ZH
+    from warning.platforms.settings import Answer
+
+    return {*KIND_ZH.values(), *RISK_ZH.values(), Answer().ok_msg}
+
+
+def test_no_bilingual_literal_left_in_the_platform_codecs():
+    """The platforms' refusals (envelope, cipher, items) come from the catalogue; what is left
+    is the wire format the platforms define."""
+    platforms = sorted((ROOT / "warning" / "platforms").glob("*.py"))
+    assert {"decode.py", "crypto.py", "push.py", "settings.py"} <= {p.name for p in platforms}
+    wire = _wire_format()
+    found = cjk_literals(platforms)
+    assert [f for f in found if f.split(": ", 1)[1] not in wire] == []
+    assert {f.split(": ", 1)[1] for f in found} == wire  # the walk saw them all, and nothing else
+
+
 def test_a_planted_bilingual_literal_is_found(tmp_path):
     (tmp_path / "m.py").write_text('"""文档 is fine."""\nx = json_error(400, "请求体为空 / empty body")\n')
     assert cjk_literals([tmp_path / "m.py"]) == ["m.py:2: 请求体为空 / empty body"]

@@ -3,6 +3,7 @@ envelopes' round trips, and every way a request can be refused."""
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -13,6 +14,8 @@ import pytest
 from warning.platforms.crypto import CipherSpec, CryptoError
 from warning.platforms.decode import GatewayKeys, PlatformError, Registry, answer, decode, parse_time
 from warning.platforms.settings import NATIONAL, PROVINCIAL, parse_platforms
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 def test_sm4_vector_gb_t_32907_2016():
@@ -63,11 +66,13 @@ def test_wrong_key_bad_padding_bad_text():
     try:  # almost always bad padding; else garbage, which the decoder refuses as not JSON
         assert wrong.open(text) != b"hello world, this is sixteen+"
     except CryptoError as exc:
-        assert "填充" in exc.reason
+        assert "填充" in str(exc.reason) and exc.reason.render("en").startswith("bad padding")
     with pytest.raises(CryptoError, match="十六进制"):
         good.open("zz")
-    with pytest.raises(CryptoError, match="整数倍"):
+    with pytest.raises(CryptoError, match="整数倍") as e:
         good.open("abcd")
+    assert e.value.reason.render("en") == "cipher text of 2 bytes is not a whole number of 16-byte blocks"
+    assert str(e.value.reason) == "密文长度 2 字节不是 16 的整数倍"
     b64 = CipherSpec("des", b"12345678", b"abcdefgh", encodings=("base64", "hex"))
     with pytest.raises(CryptoError, match="Base64"):
         b64.open(b"not base64!!".hex())
@@ -137,7 +142,7 @@ def test_national_needs_its_appsecret():
     for headers in ({}, {"appsecret": "wrong"}):
         with pytest.raises(PlatformError) as e:
             decode(NATIONAL, "rts", body, headers, reg(), now, "Asia/Shanghai")
-        assert e.value.code == 401 and "appsecret" in e.value.reason
+        assert e.value.code == 401 and "appsecret" in str(e.value.reason)
 
 
 @pytest.mark.parametrize(
@@ -155,7 +160,8 @@ def test_national_needs_its_appsecret():
 def test_bad_envelopes(body, code, words):
     with pytest.raises(PlatformError) as e:
         decode(PROVINCIAL, "rts", body, {}, reg(), time.time(), "Asia/Shanghai")
-    assert e.value.code == code and words in e.value.reason
+    assert e.value.code == code and words in str(e.value.reason)
+    assert not CJK.search(e.value.reason.render("en")), e.value.reason.render("en")
 
 
 def test_bad_items_refuse_the_whole_request():
@@ -173,10 +179,35 @@ def test_bad_items_refuse_the_whole_request():
     for items, code, words in cases:
         with pytest.raises(PlatformError) as e:
             decode(PROVINCIAL, "rts", prov(items), {}, reg(), now, "Asia/Shanghai")
-        assert e.value.code == code and words in e.value.reason, (items, e.value.reason)
+        zh, en = str(e.value.reason), e.value.reason.render("en")
+        assert e.value.code == code and words in zh and " / " not in zh, (items, zh)
+        assert not CJK.search(en) and en != zh, en
     with pytest.raises(PlatformError) as e:  # wrong key: bad padding, or garbage that is not JSON
         decode(PROVINCIAL, "rts", prov([ok], key=b"87654321"), {}, reg(), now, "Asia/Shanghai")
-    assert e.value.code == 400 and ("填充" in e.value.reason or "JSON" in e.value.reason)
+    assert e.value.code == 400 and ("填充" in str(e.value.reason) or "JSON" in str(e.value.reason))
+
+
+def test_a_refusal_names_the_first_bad_items_each_in_the_readers_language():
+    """The list is a text per item, joined when rendered; past ``SHOWN`` it says how many more."""
+    now = time.time()
+    ok = {"tnm": "3200000000010000001", "ts": local(now), "val": "1"}
+    items = [ok, 5, {**ok, "val": "abc"}, {**ok, "ts": "x"}, {"ts": local(now)}, 6, 7, 8]
+    with pytest.raises(PlatformError) as e:
+        decode(PROVINCIAL, "rts", prov(items), {}, reg(), now, "Asia/Shanghai")
+    assert e.value.code == 400
+    assert str(e.value.reason) == (
+        "条目无效：#1：条目必须是对象; #2：数值 val 不是有限数; #3：时间 ts 格式应为 %Y-%m-%d %H:%M:%S; "
+        "#4：缺少点位编码 tnm; #5：条目必须是对象; 另有 2 条"
+    )
+    assert e.value.reason.render("en") == (
+        "invalid items: #1: item must be an object; #2: value val is not a finite number; "
+        "#3: bad time: ts must be in the format %Y-%m-%d %H:%M:%S; #4: missing point code tnm; "
+        "#5: item must be an object; 2 more"
+    )
+    with pytest.raises(PlatformError) as e:
+        decode(PROVINCIAL, "rts", prov([ok, {**ok, "ts": local(now - 40 * 86400)}]), {}, reg(), now, "Asia/Shanghai")
+    assert str(e.value.reason) == "条目无效：#1：时间超出可接受范围（30 天前至 10 分钟后）"
+    assert e.value.reason.render("en") == "invalid items: #1: time out of range (30 days ago to 10 minutes ahead)"
 
 
 def test_alarm_items():
@@ -279,7 +310,12 @@ def test_alarm_texts_go_through_textcheck():
     bad = {"ts": local(now - 60), "oname": "3200000000010000001", "avx": "1", "scd": 4, "content": "超限\x7f"}
     with pytest.raises(PlatformError) as exc:
         decode(PROVINCIAL, "events", prov([bad]), {}, reg(), now, "Asia/Shanghai")
-    assert exc.value.code == 400 and "U+007F" in exc.value.reason  # textcheck's own words
+    assert exc.value.code == 400 and "U+007F" in str(exc.value.reason)  # textcheck's own words
+    assert str(exc.value.reason) == "条目无效：#0：content 含有不允许的控制字符 U+007F"
+    assert exc.value.reason.render("en") == "invalid items: #0: content contains the control character U+007F"
+    with pytest.raises(PlatformError) as exc:
+        decode(PROVINCIAL, "events", prov([{**bad, "content": ["x"]}]), {}, reg(), now, "Asia/Shanghai")
+    assert exc.value.reason.render("en") == "invalid items: #0: content must be a string"
     long = {**bad, "content": "长" * 2000}
     [alarm] = decode(PROVINCIAL, "events", prov([long]), {}, reg(), now, "Asia/Shanghai").alarms
     assert alarm.content == "长" * 500

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -227,18 +228,26 @@ async def test_refusals_store_nothing_and_are_dead_letters(server):
         ("/platform/national/api/data", nat_body([ok]), {"appsecret": "nope"}, 401),
         ("/platform/national/api/data", nat_body([ok]), {}, 401),
     ]
+    cjk = re.compile(r"[\u4e00-\u9fff]")
     async with httpx.AsyncClient() as c:
-        for path, body, headers, status in cases:
-            r = await c.post(url(server, path), content=body, headers=headers)
+        for path, body, headers, status in cases:  # Chinese unless the gateway asks for English
+            zh = (await c.post(url(server, path), content=body, headers=headers)).json()
+            r = await c.post(url(server, path), content=body, headers={**headers, "Accept-Language": "en"})
             assert r.status_code == status, (path, r.text)
-            doc = r.json()
-            assert doc["code"] == status and doc["data"] is None and "/" in doc["msg"], doc  # zh / en
+            en = r.json()
+            assert zh["code"] == en["code"] == status and zh["data"] is en["data"] is None, (zh, en)
+            assert cjk.search(zh["msg"]) and " / " not in zh["msg"], zh  # one language, the catalogue's
+            assert en["msg"] and not cjk.search(en["msg"]), en
     assert not await q(server, "SELECT 1 FROM readings")
     dead = await q(server, "SELECT source, topic, payload, reason FROM dead_letters ORDER BY id")
-    assert len(dead) == len(cases)
-    for (path, body, _, status), d in zip(cases, dead):
-        assert d["topic"] == path and bytes(d["payload"]) == body and d["reason"].startswith(str(status))
-    assert "填充" in dead[1]["reason"] or "JSON" in dead[1]["reason"]
+    assert len(dead) == 2 * len(cases)
+    for i, (path, body, _, status) in enumerate(cases):
+        for d in dead[2 * i : 2 * i + 2]:  # kept in zh-CN whatever the answer's language
+            assert d["topic"] == path and bytes(d["payload"]) == body and d["reason"].startswith(str(status))
+            assert cjk.search(d["reason"]), d["reason"]
+        assert dead[2 * i]["reason"] == dead[2 * i + 1]["reason"]
+    assert "填充" in dead[2]["reason"] or "JSON" in dead[2]["reason"]
+    assert "（网关 GW1）" in dead[2]["reason"]
 
 
 async def test_enterprise_alarms_are_kept_once_and_listed_beside_ours(server):

@@ -17,7 +17,8 @@ This module is the catalogues' one home: the pages' strings (``/api/v1/i18n/ui.j
 :func:`messages`), the server's texts (:func:`translate`), and the choice of locale
 (:func:`negotiate`) all read them here. A refusal made where the reader's locale is not
 known yet (a body reader, a text check) is a :class:`Text`: the message id and its
-parameters, rendered when the answer is built for its reader.
+parameters, rendered when the answer is built for its reader; a list of such texts is a
+:class:`Joined` parameter of one.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ def say(
     loc = normalise(locale) or DEFAULT_LOCALE
     text = catalogue(loc, domain).get((context, msgid), msgid)
     if params:
-        params = {k: v.render(loc) if isinstance(v, Text) else v for k, v in params.items()}
+        params = {k: v.render(loc) if isinstance(v, (Text, Joined)) else v for k, v in params.items()}
         try:
             return text.format(**params)
         except (KeyError, IndexError, ValueError):
@@ -135,8 +136,24 @@ class Text:
         return cls(msgid, params)
 
     def render(self, locale: str | None = None) -> str:
-        params = {k: v.render(locale) if isinstance(v, Text) else v for k, v in self.params.items()}
+        params = {k: v.render(locale) if isinstance(v, (Text, Joined)) else v for k, v in self.params.items()}
         return say(self.msgid, locale, params)
+
+    def __str__(self) -> str:
+        return self.render(DEFAULT_LOCALE)
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    """Several texts shown as one, each rendered in the reader's locale and joined by ``sep``
+    (a refusal's list of bad items): a parameter of a :class:`Text`. Plain strings (a code, an
+    index) are kept as they are."""
+
+    parts: tuple[Text | str, ...]
+    sep: str = "; "
+
+    def render(self, locale: str | None = None) -> str:
+        return self.sep.join(p.render(locale) if isinstance(p, Text) else p for p in self.parts)
 
     def __str__(self) -> str:
         return self.render(DEFAULT_LOCALE)

@@ -22,14 +22,17 @@ from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from ..i18n import Text
+
 ALGORITHMS = {"sm4": 16, "des": 8}  #: algorithm -> key (and block) size in bytes
 ENCODINGS = ("hex", "base64")
 
 
 class CryptoError(ValueError):
-    """Why a cipher text could not be opened: ``reason`` is Chinese first, English second."""
+    """Why a cipher text could not be opened: ``reason`` is a catalogue text, rendered in the
+    reader's locale by whoever answers (``str()``: zh-CN)."""
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: Text):
         super().__init__(reason)
         self.reason = reason
 
@@ -76,8 +79,9 @@ class CipherSpec:
         block = len(self.key)
         if not raw or len(raw) % block:
             raise CryptoError(
-                f"密文长度 {len(raw)} 字节不是 {block} 的整数倍 / "
-                f"cipher text of {len(raw)} bytes is not a whole number of {block}-byte blocks"
+                Text.of(
+                    "cipher text of {n} bytes is not a whole number of {block}-byte blocks", n=len(raw), block=block
+                )
             )
         dec = self._cipher().decryptor()
         padded = dec.update(raw) + dec.finalize()
@@ -85,9 +89,7 @@ class CipherSpec:
         try:
             return unpad.update(padded) + unpad.finalize()
         except ValueError:
-            raise CryptoError(
-                "解密后填充无效(密钥或 IV 错误?)/ bad padding after decryption (wrong key or IV?)"
-            ) from None
+            raise CryptoError(Text.of("bad padding after decryption (wrong key or IV?)")) from None
 
 
 def encode(raw: bytes, encodings: Sequence[str]) -> str:
@@ -102,16 +104,16 @@ def decode(text: str, encodings: Sequence[str]) -> bytes:
     try:
         data = text.encode("ascii")
     except UnicodeEncodeError:
-        raise CryptoError("密文含非 ASCII 字符 / cipher text has non-ASCII characters") from None
+        raise CryptoError(Text.of("cipher text has non-ASCII characters")) from None
     for e in reversed(encodings):
         if e == "hex":
             try:
                 data = bytes.fromhex(data.decode("ascii"))
             except ValueError:
-                raise CryptoError("密文不是合法的十六进制 / cipher text is not valid hex") from None
+                raise CryptoError(Text.of("cipher text is not valid hex")) from None
         else:
             try:
                 data = base64.b64decode(data, validate=True)
             except binascii.Error:
-                raise CryptoError("密文不是合法的 Base64 / cipher text is not valid Base64") from None
+                raise CryptoError(Text.of("cipher text is not valid Base64")) from None
     return data

@@ -1,8 +1,9 @@
 """Open a platform request: envelope, cipher, items, codes, times. Pure: bytes in, readings out.
 
 ``decode`` returns what to store, or raises :class:`PlatformError` with the platform's code and
-a reason in Chinese first, English second. A request is all or nothing: one bad item refuses
-the whole request, and the reason names the first few bad items by index.
+a reason from the catalogue (a :class:`warning.i18n.Text`, rendered in the gateway's locale by
+the answer, zh-CN by default). A request is all or nothing: one bad item refuses the whole
+request, and the reason names the first few bad items by index, each a text of its own.
 
 The readings come as one keyed message (``Parsed.keyed``): the store judges a repeat by the
 reading's own (point, time), so the same (point code, time) sent again, through either
@@ -13,14 +14,16 @@ from __future__ import annotations
 
 import hmac
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
 
+from ..i18n import Joined, Text
 from ..ingest import MAX_FUTURE_S, MAX_ITEMS, MAX_PAST_S, Parsed
 from ..model import Reading
+from ..textcheck import TextError
 from ..textcheck import problem as text_problem
 from ..times import zone
 from .crypto import CipherSpec, CryptoError
@@ -32,9 +35,10 @@ SHOWN = 5  #: bad items named in a refusal
 
 
 class PlatformError(Exception):
-    """A refused request: ``code`` in the platform's answer (400 bad, 401 who, 403 not yours)."""
+    """A refused request: ``code`` in the platform's answer (400 bad, 401 who, 403 not yours),
+    ``reason`` a catalogue text (``str()``: zh-CN)."""
 
-    def __init__(self, code: int, reason: str, gateway: str | None = None):
+    def __init__(self, code: int, reason: Text, gateway: str | None = None):
         super().__init__(reason)
         self.code = code
         self.reason = reason
@@ -116,10 +120,10 @@ def _text(v, field: str) -> str | None:
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         v = str(v)
     if not isinstance(v, str):
-        raise ValueError(f"{field} 必须是字符串 / {field} must be a string")
+        raise TextError(field, Text.of("must be a string"))
     why = text_problem(v, MAX_ANY)
     if why is not None:
-        raise ValueError(f"{field} {why}")
+        raise TextError(field, why)
     return v[:MAX_TEXT]
 
 
@@ -130,33 +134,31 @@ def envelope(
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError:
-        raise PlatformError(400, "请求体不是合法的 JSON / body is not valid JSON") from None
+        raise PlatformError(400, Text.of("body is not valid JSON")) from None
     if not isinstance(doc, dict):
-        raise PlatformError(400, "请求体必须是 JSON 对象 / body must be a JSON object")
+        raise PlatformError(400, Text.of("body must be a JSON object"))
     env = fmt.envelope
     gid, data = doc.get(env["gateway"]), doc.get(env["data"])
     if not isinstance(gid, str) or not gid or len(gid) > 64:
-        raise PlatformError(400, f"缺少网关编码 {env['gateway']} / missing gateway code {env['gateway']!r}")
+        raise PlatformError(400, Text.of("missing gateway code {field}", field=env["gateway"]))
     keys = registry.gateways.get((fmt.name, gid))
     if keys is None:
-        raise PlatformError(401, f"未登记的网关 {gid[:64]} / unknown gateway {gid[:64]!r}", gid)
+        raise PlatformError(401, Text.of("unknown gateway {gateway}", gateway=gid[:64]), gid)
     if fmt.secret_header is not None:
         given = headers.get(fmt.secret_header.lower(), "")
         if keys.secret is None or not hmac.compare_digest(given.encode(), keys.secret.encode()):
-            raise PlatformError(401, f"{fmt.secret_header} 错误 / wrong or missing {fmt.secret_header} header", gid)
+            raise PlatformError(401, Text.of("wrong or missing {header} header", header=fmt.secret_header), gid)
     if "enterprise" in env:
         qy = doc.get(env["enterprise"])
         if qy != registry.enterprise_codes.get(keys.enterprise):
             raise PlatformError(
-                403,
-                f"企业编码 {env['enterprise']} 与网关登记的企业不符 / "
-                f"{env['enterprise']} does not match the gateway's enterprise",
-                gid,
+                403, Text.of("{field} does not match the gateway's enterprise", field=env["enterprise"]), gid
             )
     if not isinstance(data, str) or not data:
-        raise PlatformError(400, f"缺少密文 {env['data']} / missing cipher text {env['data']!r}", gid)
+        raise PlatformError(400, Text.of("missing cipher text {field}", field=env["data"]), gid)
     if keys.cipher is None:
-        raise PlatformError(401, f"网关密钥未配置 / the gateway's key is not configured: {keys.problem}", gid)
+        why = Text.of("the gateway's key is not configured: {problem}", problem=keys.problem or "")
+        raise PlatformError(401, why, gid)
     return gid, keys, keys.cipher, data
 
 
@@ -168,15 +170,15 @@ def items_of(fmt: Format, cipher: CipherSpec, data: str, gid: str) -> list:
     try:
         doc = orjson.loads(plain)
     except orjson.JSONDecodeError:
-        raise PlatformError(400, "解密结果不是 JSON(密钥错误?)/ decrypted data is not JSON (wrong key?)", gid) from None
+        raise PlatformError(400, Text.of("decrypted data is not JSON (wrong key?)"), gid) from None
     if fmt.items_key is not None and isinstance(doc, dict):
         doc = doc.get(fmt.items_key)
     if isinstance(doc, dict):
         doc = [doc]
     if not isinstance(doc, list) or not doc:
-        raise PlatformError(400, "数据必须是非空数组 / data must be a non-empty array", gid)
+        raise PlatformError(400, Text.of("data must be a non-empty array"), gid)
     if len(doc) > MAX_ITEMS:
-        raise PlatformError(400, f"条目过多 {len(doc)} > {MAX_ITEMS} / too many items", gid)
+        raise PlatformError(400, Text.of("too many items: {n} > {limit}", n=len(doc), limit=MAX_ITEMS), gid)
     return doc
 
 
@@ -187,8 +189,8 @@ def decode(
     items = items_of(fmt, cipher, data, gid)
     codes = registry.points.get(keys.enterprise, {})
     lo, hi = now - MAX_PAST_S, now + MAX_FUTURE_S
-    bad: list[str] = []
-    unknown: list[str] = []
+    bad: list[Text] = []
+    unknown: list[Text | str] = []
     f = fmt.items if kind == "rts" else fmt.alarm_items
 
     times: dict = {}  # a post's items share a few timestamps: parse each text once
@@ -199,9 +201,21 @@ def decode(
         if t is False:
             t = times[text] = parse_time(text, fmt.ts_format, tz)
         if t is None:
-            bad.append(f"#{i}: 时间 {f['ts']} 格式应为 {fmt.ts_format} / bad time")
+            bad.append(
+                Text.of(
+                    "#{i}: bad time: {field} must be in the format {format}", i=i, field=f["ts"], format=fmt.ts_format
+                )
+            )
         elif not lo <= t <= hi:
-            bad.append(f"#{i}: 时间超出可接受范围(30 天前至 10 分钟后)/ time out of range")
+            days, minutes = round(MAX_PAST_S / 86400), round(MAX_FUTURE_S / 60)
+            bad.append(
+                Text.of(
+                    "#{i}: time out of range ({days} days ago to {minutes} minutes ahead)",
+                    i=i,
+                    days=days,
+                    minutes=minutes,
+                )
+            )
             return None
         return t
 
@@ -210,20 +224,22 @@ def decode(
     seen: set[tuple[int, int]] = set()
     for i, item in enumerate(items):
         if not isinstance(item, dict):
-            bad.append(f"#{i}: 条目必须是对象 / item must be an object")
+            bad.append(Text.of("#{i}: item must be an object", i=i))
             continue
         code = item.get(f["code"])
         if not isinstance(code, str) or not code or len(code) > 64:
-            bad.append(f"#{i}: 缺少点位编码 {f['code']} / missing point code")
+            bad.append(Text.of("#{i}: missing point code {field}", i=i, field=f["code"]))
             continue
         pid = codes.get(code)
         if pid is None:
             if kind != "videos":
-                unknown.append(f"#{i}: {code[:64]}")  # (the dead letter's reason is made storable)
+                unknown.append(
+                    f"#{i}: {code[:64]}"
+                )  # an index and a code, no words (made storable for the dead letter)
                 continue
             why = text_problem(code, 64)  # a camera's code is kept as it is sent
             if why is not None:
-                bad.append(f"#{i}: {f['code']} {why}")
+                bad.append(Text.of("#{i}: {field} {reason}", i=i, field=f["code"], reason=why))
                 continue
         t = when(i, item)
         if t is None:
@@ -231,7 +247,7 @@ def decode(
         if kind == "rts" and pid is not None:  # (pid is known here: an rts item's code is a point)
             v = _number(item.get(f["value"]))
             if v is None:
-                bad.append(f"#{i}: 数值 {f['value']} 不是有限数 / value is not a finite number")
+                bad.append(Text.of("#{i}: value {field} is not a finite number", i=i, field=f["value"]))
                 continue
             key = (pid, round(t * 1000))
             if key in seen:
@@ -243,7 +259,7 @@ def decode(
         if status is not None:
             status = _number(status)
             if status is None or status != int(status):
-                bad.append(f"#{i}: 状态码 {f['status']} 必须是整数 / status must be an integer")
+                bad.append(Text.of("#{i}: status {field} must be an integer", i=i, field=f["status"]))
                 continue
             status = int(status)
         try:
@@ -259,21 +275,21 @@ def decode(
                     _text(item.get(f["content"]), f["content"]),
                 )
             )
-        except ValueError as exc:
-            bad.append(f"#{i}: {exc}")
+        except TextError as exc:
+            bad.append(Text.of("#{i}: {field} {reason}", i=i, field=exc.field, reason=exc.reason))
     if bad:
-        raise PlatformError(400, _listed("条目无效 / invalid items", bad), gid)
+        raise PlatformError(400, Text.of("invalid items: {items}", items=_listed(bad)), gid)
     if unknown:
-        raise PlatformError(
-            403, _listed("未登记的点位编码 / point codes not registered to this enterprise", unknown), gid
-        )
+        why = Text.of("point codes not registered to this enterprise: {items}", items=_listed(unknown))
+        raise PlatformError(403, why, gid)
     parsed = Parsed([(None, readings)], len(readings), keyed=True) if kind == "rts" else None
     return Inbound(keys.enterprise, gid, parsed, tuple(alarms))
 
 
-def _listed(head: str, items: list[str]) -> str:
-    more = f"; 另有 {len(items) - SHOWN} 条 / {len(items) - SHOWN} more" if len(items) > SHOWN else ""
-    return f"{head}: {'; '.join(items[:SHOWN])}{more}"
+def _listed(items: Sequence[Text | str]) -> Joined:
+    """The first ``SHOWN`` items, then how many more, joined when rendered."""
+    more = [Text.of("{n} more", n=len(items) - SHOWN)] if len(items) > SHOWN else []
+    return Joined((*items[:SHOWN], *more))
 
 
 def answer(fmt: Format, code: int, msg: str) -> tuple[int, dict]:

@@ -17,7 +17,7 @@ import os
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..i18n import translate
+from ..i18n import Text, translate
 from ..platforms.codes import Live
 from ..platforms.decode import GatewayKeys, PlatformError, Registry, answer, decode
 from ..platforms.settings import Format, Platforms, gateway_cipher
@@ -124,14 +124,17 @@ def _endpoint(state, fmt: Format, kind: str, reg: LiveRegistry, tz: str):
 
     async def refuse(path: str, body: bytes, exc: PlatformError, loc: str) -> Response:
         rejected.labels(f"platform_{exc.code}").inc()
-        reason = storable(f"{exc.code} {exc.reason}" + (f" (gateway {exc.gateway})" if exc.gateway else ""), 2000)
+        why = Text.of("{code} {reason}", code=exc.code, reason=exc.reason)
+        if exc.gateway:
+            why = Text.of("{code} {reason} (gateway {gateway})", code=exc.code, reason=exc.reason, gateway=exc.gateway)
+        reason = storable(str(why), 2000)  # kept in zh-CN (``str()`` of a text), like the other dead letters
         try:
             async with state.pool.acquire() as conn:
                 await dead_letters.add(conn, source, path, body, reason)
         except DB_ERRORS as err:
             log.error("%s: could not keep a refused request as a dead letter: %s", source, err)
             return reply(503, translate("store unavailable, send again", loc), {"Retry-After": "5"})
-        return reply(exc.code, exc.reason)
+        return reply(exc.code, exc.reason.render(loc))
 
     async def endpoint(request: Request) -> Response:
         path = request.url.path
@@ -143,7 +146,7 @@ def _endpoint(state, fmt: Format, kind: str, reg: LiveRegistry, tz: str):
             body = await read_bytes(request, state.max_body)
         except BodyError as exc:
             if exc.status == 413:  # a platform's oversized post is kept as a dead letter, like other refusals
-                return await refuse(path, b"", PlatformError(413, exc.message.render(loc)), loc)
+                return await refuse(path, b"", PlatformError(413, exc.message), loc)
             return reply(exc.status, exc.message.render(loc))
         now = state.runtime.clock()
         try:
@@ -187,8 +190,8 @@ def _endpoint(state, fmt: Format, kind: str, reg: LiveRegistry, tz: str):
                         {"Retry-After": str(exc.retry_after)},
                     )
                 except Rejected as exc:  # the store refused this post's content: kept as a dead letter, 400
-                    why = translate("refused by the store: {error}", loc, error=str(exc))
-                    return await refuse(path, body, PlatformError(400, why), loc)
+                    refused = Text.of("refused by the store: {error}", error=str(exc))
+                    return await refuse(path, body, PlatformError(400, refused), loc)
                 finally:
                     admission.release(ent, n)
             finally:
