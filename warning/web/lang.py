@@ -35,6 +35,14 @@ def refusal(request: Request, status: int, msgid: str, headers: dict | None = No
     return json_error(status, translate(msgid, header_locale(request), **params), headers)
 
 
+def store_unavailable(request: Request, exc: BaseException):
+    """503 when the session store (PostgreSQL) cannot be reached: no store, no answer about the
+    caller; the client retries in a moment."""
+    return refusal(
+        request, 503, "session store unavailable: {error}", headers={"Retry-After": "2"}, error=type(exc).__name__
+    )
+
+
 def error(request: Request, site, status: int, msgid: str, principal=None, headers: dict | None = None, **params):
     """A JSON error whose text comes from the catalogue in the caller's language."""
     return json_error(status, translate(msgid, request_locale(request, site, principal), **params), headers)

@@ -22,7 +22,7 @@ from ..store.sessions import UNREACHABLE
 from . import dash_api, qr, ui_api
 from .auth import COOKIE
 from .body import BodyError, read_form
-from .lang import header_locale, refusal
+from .lang import header_locale, refusal, store_unavailable
 from .responses import json_response
 from .scope import principal_of
 
@@ -86,13 +86,7 @@ def routes(state):
         try:
             done = await auth.login(name, form["password"], address)
         except UNREACHABLE as exc:
-            return refusal(
-                request,
-                503,
-                "session store unavailable: {error}",
-                headers={"Retry-After": "2"},
-                error=type(exc).__name__,
-            )
+            return store_unavailable(request, exc)
         if done is None:
             auth.throttle.failed(name, address, now)
             return RedirectResponse("/login?failed=1", 303)

@@ -31,7 +31,7 @@ from starlette.responses import RedirectResponse, Response
 
 from ..config import Site, User
 from ..store.sessions import UNREACHABLE
-from .lang import refusal
+from .lang import refusal, store_unavailable
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,13 +206,7 @@ def guard(rule: Rule, handler: Handler, auth) -> Handler:
         try:
             p = await auth.principal(request)
         except UNREACHABLE as exc:  # sessions live in the store: no store, no answer about the caller
-            return refusal(
-                request,
-                503,
-                "session store unavailable: {error}",
-                headers={"Retry-After": "2"},
-                error=type(exc).__name__,
-            )
+            return store_unavailable(request, exc)
         if p is None:
             if rule.page:
                 return RedirectResponse("/login", 303)
