@@ -7,8 +7,10 @@ matches if *either* matches.
 
 Times are read in the site's time zone (``[site] timezone``, default ``Asia/Shanghai``;
 :mod:`warning.times`): windows and rosters are written in the bureau's wall-clock time, so in a
-zone with daylight saving "02:00" stays 02:00 local across the change. The zone is given at
-evaluation, not parse, so a policy carries one zone for all its windows and shifts.
+zone with daylight saving "02:00" stays 02:00 local across the change. On the change itself a
+wall-clock minute the clocks skip never matches that day, and one they repeat matches twice.
+The zone is given at evaluation, not parse, so a policy carries one zone for all its windows
+and shifts.
 
 Sharp edge: :func:`active` looks back minute by minute over the window's duration, so a
 window lasting days costs thousands of matches per call; callers cache per minute.
