@@ -126,6 +126,12 @@ async def test_reply_loop_with_photo_return_and_close(server):
     await red_spark(server.port)  # more alarms: still one warning for the enterprise
     ent, csrf = await enterprise_user(server.port)
     h = {"X-CSRF-Token": csrf}
+    # ?enterprise=: one enterprise's items (its page's badge), within the caller's scope
+    assert [x["id"] for x in (await off.get("/api/v1/warnings?enterprise=E1&kind=warning")).json()] == [w["id"]]
+    assert (await off.get("/api/v1/warnings?enterprise=E2")).json() == []
+    assert [x["id"] for x in (await ent.get("/api/v1/warnings?enterprise=E1")).json()] == [w["id"]]
+    for other in ("E2", "nope"):  # another enterprise's and an unknown one look the same
+        assert (await ent.get(f"/api/v1/warnings?enterprise={other}")).status_code == 404
     assert (await ent.post(f"/api/v1/warnings/{w['id']}/sign", json={})).status_code == 403  # no CSRF token
     r = await ent.post(
         f"/api/v1/warnings/{w['id']}/reply", json={"cause": "c", "measures": "m", "verdict": "true"}, headers=h
