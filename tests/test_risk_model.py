@@ -82,13 +82,13 @@ def test_hazard_class_weighs_a_stuck_transmitter_less():
 def test_the_ceiling_corroboration_confirms_it_does_not_invent_a_colour():
     c = default()
     # two symptoms of one clogged filter (an orange air speed, an orange dp) for an hour: orange,
-    # though the score (40 + 30 + device 21 = 91) passes red; the explanation says why
+    # though the score (60 + 30 + device 27 = 117) passes red; the explanation says why
     m = RiskModel(c)
     m.observe(ch(T0, "v", 3, point="air_speed", kind="air_speed"))
     m.observe(ch(T0, "p", 3, point="dp", kind="dp"))
     m.tick(T0 + 3600)
     w = m.current("E1")
-    assert w.level == 3 and w.score >= c.cutoffs["red"]
+    assert w.level == 3 and w.score == pytest.approx(117.0)
     assert [f.group for f in w.factors if f.points == 0] == ["ceiling"]
     # an ignition source corroborated may go one colour up: a hot hopper with sparks makes red
     m = RiskModel(c)
