@@ -11,3 +11,8 @@ function rt(key) {
   if (["red", "orange", "yellow", "blue"].includes(key)) return W.sevName(key);
   return RISK_NAMES[key] ? W.t(RISK_NAMES[key]) : key;
 }
+// One line of a warning's explanation. A "ceiling" term carries no points (it says why the
+// colour stops where it does), so it shows without a share rather than as a misleading 0 %.
+function factorText(f) {
+  return f.group === "ceiling" ? f.name : `${f.name}: ${Math.round(f.share * 100)}%`;
+}
