@@ -33,8 +33,8 @@ from ..risk.cleaning import DEVICE as CLEANING_DEVICE
 from ..risk.cleaning import RULE as CLEANING_RULE
 from ..risk.cleaning import overdue
 from ..risk.config import LEVELS, RiskConfig
-from ..risk.loop import Loop, LoopError, LoopEvent, State
-from ..risk.model import NAMES, AlarmChange, RiskModel, WarningEvent, WarningKind
+from ..risk.loop import Loop, LoopError, LoopEvent, State, follow, unclosed
+from ..risk.model import AlarmChange, RiskModel, WarningEvent, WarningKind
 from ..risk.standing import problems, standings
 from ..site import Site
 from ..step import SystemFinding
@@ -52,7 +52,7 @@ MAX_INBOX = 100_000  #: alert events buffered between the hub and the service be
 MAX_TRIES = 8  #: decisions taken again on a fresh picture of their items before giving up (a busy item)
 CLOSED_KEPT = 10_000  #: ids of closed items remembered so that no event reopens one
 T = TypeVar("T")
-ACTION_ZH = {"opened": "发布", "escalate": "超时升级", "return": "退回", "level": "等级变化"}
+ACTION_ZH = {"opened": "发布", "escalate": "超时升级", "return": "退回", "level": "等级变化", "renewed": "再次预警"}
 
 
 class RiskService:
@@ -404,20 +404,10 @@ class RiskService:
             w = we.warning
             ent = self.site.enterprises.get(w.enterprise)
             street = (ent.street or None) if ent is not None else None
-            item = self.item_of.get(w.enterprise)
-            if we.kind in (WarningKind.ISSUED, WarningKind.RAISED, WarningKind.LOWERED):
-                level = NAMES[w.level]
-                if item is None or item not in self.loop.items:  # one warning per enterprise at a time
-                    item = w.id
-                    self.item_of[w.enterprise] = item
-                    loop_events += self.loop.open(
-                        item, "warning", w.enterprise, street, level, we.at, data={"score": round(w.score, 2)}
-                    )
-                else:
-                    loop_events += self.loop.set_level(item, level, we.at)
+            out, item = follow(self.loop, self.item_of, we, street)  # one warning per enterprise at a time
+            loop_events += out
+            if item is not None and we.kind is not WarningKind.CLEARED:
                 explain[item] = (w.score, [f.to_json() for f in w.factors])
-            elif we.kind is WarningKind.CLEARED and item is not None and item in self.loop.items:
-                loop_events += self.loop.condition_over(item, we.at)
         if loop_events:
             await self._write(loop_events, explain)
 
@@ -434,12 +424,12 @@ class RiskService:
                 del self.item_of[ev.item.enterprise]
             if ev.item.state.value == "closed":
                 self._closed(ev.item.id)
-        unclosed: dict[str, int] = {}
-        for i in self.loop.items.values():
-            if i.kind == "warning" and i.condition_over:
-                unclosed[i.enterprise] = unclosed.get(i.enterprise, 0) + 1
+        late = unclosed(self.loop)
+        more: list[WarningEvent] = []
         for e in {ev.item.enterprise for ev in events}:
-            self.model.set_context(e, events[-1].at, unclosed=unclosed.get(e, 0))
+            more += self.model.set_context(e, events[-1].at, unclosed=late.get(e, 0))
+        if more:  # the context moved a level (or opened one): the loop hears of it too
+            await self._handle(more, events[-1].at)
 
     def _pushes(self, ev: LoopEvent) -> list:
         return self._people(ev) + self._upstream(ev)

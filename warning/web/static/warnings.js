@@ -70,7 +70,7 @@ W.start(async () => {
                     el("span", {class: "risk-state"}, rt(item.state)), " · ", when(item.opened_at)));
       if (item.factors && item.factors.length) {
         const ul = el("ul", {class: "risk-why"});
-        item.factors.slice(0, 6).forEach(f => ul.append(el("li", {}, `${f.name}: ${Math.round(f.share * 100)}%`)));
+        item.factors.slice(0, 6).forEach(f => ul.append(el("li", {}, factorText(f))));
         box.append(el("div", {}, W.t("Why"), ul));
       }
       const ol = el("ol", {class: "risk-timeline"});
