@@ -101,6 +101,20 @@ async def test_two_services_keep_one_loop(kinds, machine_db, monkeypatch):
         assert a.loop.items["R2"].tier == b.loop.items["R2"].tier == 2
         async with pools[1].acquire() as c:
             assert await risk_store.moved(c, {}) == ["R2"]  # what a fresh loop would read: the open one
+
+        # a person acts on B on an item B has not read yet (B reads nothing between steps)
+        monkeypatch.setattr(b, "_sync", _nothing)
+        await a.report("R3", "E1", "门口堆放杂物", None, "127.0.0.1", None)
+        assert "R3" not in b.loop.items
+        await b.act("R3", "sign", "street-officer")  # "no open item" on B's picture; read again: signed
+        assert (await pools[0].fetchval("SELECT state FROM risk_items WHERE id = 'R3'")) == "signed"
+
+        # a closed item's id is never opened again (the model's warning can outlive its item)
+        before = await steps(pools[0], "R1")
+        await a._write(a.loop.open("R1", "report", "E1", None, "report", now[0]))
+        assert "R1" not in a.loop.items
+        assert await steps(pools[0], "R1") == before
+        assert (await pools[0].fetchval("SELECT state FROM risk_items WHERE id = 'R1'")) == "closed"
     finally:
         await a.stop()
         await b.stop()
