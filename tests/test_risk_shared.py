@@ -34,7 +34,7 @@ async def test_two_services_keep_one_loop(kinds, machine_db, monkeypatch):
     conn = await asyncpg.connect(machine_db)
     await migrate(conn)
     await conn.close()
-    site = parse_site(site_dict(), kinds)
+    site = parse_site(site_dict(channels=[{"id": "log", "type": "log", "risk": True}]), kinds)
     cfg = from_dict(
         {
             "loop": {
@@ -99,6 +99,11 @@ async def test_two_services_keep_one_loop(kinds, machine_db, monkeypatch):
         )
         assert [r["t"] for r in tiers] == ["district", "bureau"]
         assert a.loop.items["R2"].tier == b.loop.items["R2"].tier == 2
+        pushed = await pools[0].fetch(
+            "SELECT payload::jsonb->'risk'->>'action' AS action FROM outbox WHERE payload::jsonb->'risk'->>'item' = 'R2' "
+            "ORDER BY id"
+        )
+        assert [r["action"] for r in pushed] == ["opened", "escalate", "escalate"]  # each step pushed once
         async with pools[1].acquire() as c:
             assert await risk_store.moved(c, {}) == ["R2"]  # what a fresh loop would read: the open one
 
