@@ -15,6 +15,7 @@ from tests.conftest import site_dict
 from warning.config import parse_site
 from warning.risk.config import from_dict
 from warning.risk.loop import LoopError, State
+from warning.risk.model import Warning, WarningEvent, WarningKind
 from warning.runtime.risk import RiskService
 from warning.store import risk as risk_store
 from warning.store.db import migrate
@@ -120,6 +121,31 @@ async def test_two_services_keep_one_loop(kinds, machine_db, monkeypatch):
         assert "R1" not in a.loop.items
         assert await steps(pools[0], "R1") == before
         assert (await pools[0].fetchval("SELECT state FROM risk_items WHERE id = 'R1'")) == "closed"
+
+        # ...but the model's warning rising again after its item was closed is a new item, named
+        # by the rise's own event id (alike on every gateway): the red is not lost
+        def we(kind: str, level: int, wid: str = "W1") -> WarningEvent:
+            w = Warning(wid, "E1", level, T0, now[0], 60.0, (), level)
+            return WarningEvent(f"{wid}-{kind}-{now[0]}", WarningKind(kind), now[0], w)
+
+        await a._handle([we("issued", 3)], now[0])
+        await a.act("W1", "sign", "zhang")
+        await a.act("W1", "reply", "zhang", **REPLY)
+        await a.act("W1", "review", "duty", close=True, note=None)
+        now[0] += 60
+        rise = we("raised", 4)
+        await a._handle([rise], now[0])
+        assert (await pools[0].fetchval("SELECT state FROM risk_items WHERE id = 'W1'")) == "closed"
+        row = await pools[0].fetchrow("SELECT state, level FROM risk_items WHERE id = $1", rise.id)
+        assert (row["state"], row["level"]) == ("open", "red")
+        # the other gateway's model saw the same rise, on a picture where W1 is still open: its
+        # write is refused, it reads W1 closed, and the same new item is a replay there
+        await b._guarded(lambda: b._handle([rise], now[0]))
+        assert "W1" in b.closed and b.item_of["E1"] == rise.id
+        assert (
+            await pools[0].fetchval("SELECT count(*) FROM risk_items WHERE enterprise = 'E1' AND state <> 'closed'")
+            == 3
+        )
     finally:
         await a.stop()
         await b.stop()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+from collections.abc import Container
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -291,11 +292,17 @@ class Loop:
         self.items = pickle.loads(data)
 
 
-def follow(loop: Loop, item_of: dict[str, str], we, street: str | None) -> tuple[list[LoopEvent], str | None]:
+def follow(
+    loop: Loop, item_of: dict[str, str], we, street: str | None, closed: Container[str] = frozenset()
+) -> tuple[list[LoopEvent], str | None]:
     """One model event (:class:`warning.risk.model.WarningEvent`) into the loop, the rule the
     running service and the scenario evaluation share: one item per enterprise at a time.
     ``item_of`` maps an enterprise to its item not yet closed (updated here on an opening).
-    Returns the loop events and the item the warning now lives in (None: nothing to follow)."""
+    ``closed``: ids of items already closed. The model's warning can outlive its item (a
+    regulator closed it while the condition stood); when it rises again it opens a new item
+    named by the event's own stable id, so every gateway names it alike and the closed record
+    stays closed. Returns the loop events and the item the warning now lives in (None:
+    nothing to follow)."""
     w = we.warning
     item = item_of.get(w.enterprise)
     if item is not None and item not in loop.items:
@@ -304,10 +311,9 @@ def follow(loop: Loop, item_of: dict[str, str], we, street: str | None) -> tuple
     if kind in ("issued", "raised", "lowered"):
         level = LEVELS[w.level - 1]
         if item is None:
-            item_of[w.enterprise] = w.id
-            return loop.open(
-                w.id, "warning", w.enterprise, street, level, we.at, data={"score": round(w.score, 2)}
-            ), w.id
+            iid = we.id if w.id in closed else w.id
+            item_of[w.enterprise] = iid
+            return loop.open(iid, "warning", w.enterprise, street, level, we.at, data={"score": round(w.score, 2)}), iid
         if kind == "issued":  # a new warning while the enterprise's item is still open: it joins
             return loop.renew(item, level, we.at), item
         return loop.set_level(item, level, we.at), item

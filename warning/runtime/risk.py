@@ -323,9 +323,10 @@ class RiskService:
             del self.closed[next(iter(self.closed))]
 
     def _not_reopening(self, events: list[LoopEvent]) -> list[LoopEvent]:
-        """Drop the events of an item already closed: the model's warning can outlive its item
-        (a regulator closed it while the condition stood), and opening its id again would
-        take the closed record's first seq (stale forever). The item leaves the loop again."""
+        """Drop the events of an item already closed (a safety net: ``follow`` names the new
+        item of a warning that outlived its closed one by the rise's event id). Opening a closed
+        id again would take the closed record's first seq (stale forever). The item leaves the
+        loop again."""
         gone = {ev.item.id for ev in events if ev.item.id in self.closed}
         if not gone:
             return events
@@ -404,7 +405,7 @@ class RiskService:
             w = we.warning
             ent = self.site.enterprises.get(w.enterprise)
             street = (ent.street or None) if ent is not None else None
-            out, item = follow(self.loop, self.item_of, we, street)  # one warning per enterprise at a time
+            out, item = follow(self.loop, self.item_of, we, street, self.closed)  # one warning per enterprise at a time
             loop_events += out
             if item is not None and we.kind is not WarningKind.CLEARED:
                 explain[item] = (w.score, [f.to_json() for f in w.factors])
