@@ -182,14 +182,22 @@ def recording(
         v = plant.sample(t)
         wander += (-wander * INTERVAL / 1800.0) + rng.gauss(0.0, 0.3 * math.sqrt(2 * INTERVAL / 1800.0))
         share = load.step(1.0 if _within(producing, t) else 0.0, INTERVAL)
-        if v["air_speed"] > 5.0:  # the fan moves air: the process's dust, plus the bags' own residual
-            dust = dust_level * (math.exp(wander + rng.gauss(0, 0.1)) * share + 0.05 * math.exp(rng.gauss(0, 0.3)))
+        healthy_air, rest = v["air_speed"], 0.0
+        if healthy_air > 5.0:  # the fan moves air: the process's dust, plus the bags' own residual
+            wobble = rng.gauss(0, 0.1)
+            rest = rng.gauss(0, 0.3)
+            dust = dust_level * (math.exp(wander + wobble) * share + 0.05 * math.exp(rest))
         else:
             dust = 0.05 * rng.random()
         v["dust"] = round(dust, 3)
         if fault is not None:
             faulted = fault.apply_since(prev, t, v) if isinstance(fault, F.SparkBurst) else fault.apply(t, v)
             v = v if faulted is None else faulted
+            if v["air_speed"] <= 5.0 < healthy_air:
+                # a tripped fan draws no gas through the bags: the outlet probe reads its at-rest
+                # 0-0.05 whether the process still runs or not (the process's dust settles upstream,
+                # where no point of this device measures it); no new draw, the other series stay put
+                v["dust"] = round(0.05 * math.exp(-abs(rest)), 3)
         prev = t
         rows.append(
             (

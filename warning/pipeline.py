@@ -197,19 +197,54 @@ class Pipeline:
     def warm(self, readings: Iterable[RawReading]) -> int:
         """Feed stored history to the points' detectors before going live (a database with
         history but no checkpoint: new, or restored from a dump). State only: findings are
-        dropped, no alert is raised, no device is marked seen, gates are not consulted (the
-        history is what happened; the detectors learn its levels). Returns readings fed."""
-        chains, points = self.chains, self.points
+        dropped, no alert is raised, no device is marked seen. The running state is followed
+        as live (the devices' starts and long stops are learned, :meth:`warm_running`), and a
+        gated detector learns only the readings it would have judged live: a stopped fan's
+        0 m/s is no history of a running duct. Returns readings fed."""
+        chains, points, runs, device_of = self.chains, self.points, self.runs, self._device_of
+        state_points = self._run_points | self._signal_points | self._load_points if self._gated_devices else set()
         n = 0
+        group: list[tuple[int, float, float]] = []  # readings of one time: their running state first, as a batch live
+
+        def flush() -> None:
+            if state_points:
+                self._update_running([r for r in group if r[0] in state_points], None)
+            for pid, t, x in group:
+                chain = chains[pid]
+                run = runs.get(device_of[pid]) if chain.gated else None
+                for det, run_up in zip(chain.detectors, chain.run_ups):
+                    if run is None or run.judged(t, run_up):
+                        det.update(t, x)
+            group.clear()
+
         for pid, t, x in readings:
-            chain = chains.get(pid)
-            if chain is None:
+            if pid not in chains:
                 if pid not in points:
                     continue
-                chain = self._build_chain(pid)
-            for det in chain.detectors:
-                det.update(t, x)
+                self._build_chain(pid)
+            if group and group[0][1] != t:
+                flush()
+            group.append((pid, t, x))
             n += 1
+        flush()
+        return n
+
+    def running_signals(self) -> list[int]:
+        """The running-signal points of devices whose running is inferred (no ``running`` point):
+        what :meth:`warm_running` needs to learn their usual stop times."""
+        return sorted(self._signal_points)
+
+    def warm_running(self, readings: Iterable[RawReading]) -> int:
+        """Learn the devices' running state from older history of their running signals
+        (:meth:`running_signals`; a reading every few minutes is enough to time a stop within
+        the half hour it is matched with): when they started and their long stops, which tell
+        a planned stop from a fan trip (``detectors.device``). No detector is fed, nothing is
+        raised. Returns readings taken."""
+        n = 0
+        for pid, t, x in readings:
+            if pid in self._signal_points or pid in self._run_points:
+                self._update_running([(pid, t, x)], None)
+                n += 1
         return n
 
     def tick(self, now: float) -> list[AlertEvent]:
@@ -382,12 +417,13 @@ class Pipeline:
         """Device -> when it last started (None: stopped; absent: never reported)."""
         return {d: r.since for d, r in self.runs.items()}
 
-    def _update_running(self, readings: list[RawReading], events: list[AlertEvent]) -> None:
+    def _update_running(self, readings: list[RawReading], events: list[AlertEvent] | None) -> None:
         """Follow the running state of this batch first, so that a stop seen in the same batch
         as the readings it explains already gates them. The verdict of a reading comes from
         the device's ``running`` point (1/0), or from its running signals (running while any
         of them reads at its limit or more). A stop lifts the gated rules' alerts of that
-        device: the condition they judged no longer applies."""
+        device: the condition they judged no longer applies (``events`` None: history, no alert
+        to lift)."""
         for pid, t, x in readings:
             if pid in self._run_points:
                 verdict: bool | None = x >= 0.5
@@ -409,7 +445,7 @@ class Pipeline:
             run = self.runs.get(dev)
             if run is None:
                 run = self.runs[dev] = RunState()
-            if run.observe(t, verdict) is False:
+            if run.observe(t, verdict) is False and events is not None:
                 for gpid, chain in self.chains.items():
                     if self._device_of[gpid] != dev or not chain.gated:
                         continue

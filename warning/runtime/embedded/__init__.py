@@ -69,6 +69,9 @@ class Options:
     stall_after: float = 30.0  #: inputs waiting this long without one completed: /readyz fails
     drain_timeout: float = 2.5  #: seconds ``stop`` waits for accepted input to be processed (< the HTTP grace)
     warm_horizon: float = 7200.0  #: seconds of stored history a shard without a checkpoint warms its detectors on
+    #: and before that, seconds of its inferred-running devices' history it learns their usual stop
+    #: times from (a snapshot keeps them; 8 days: a working week's stops and one day more)
+    stop_horizon: float = 8 * 86400.0
 
 
 class EmbeddedRuntime:
@@ -130,7 +133,9 @@ class EmbeddedRuntime:
         )
         self.step.apply(SilenceChange(silences, self.clock()))
         out, last, unsaved, cold = await recover(self.step, self.pool)
-        await warm(self.step, self.pool, cold, self.clock(), o.warm_horizon)  # before the first live reading
+        await warm(
+            self.step, self.pool, cold, self.clock(), o.warm_horizon, o.stop_horizon
+        )  # before the first live reading
         self.loop.last_batch, self.loop.unsaved = last, unsaved
         await self.loop.record(out)
         for k in sorted(unsaved):  # every shard has a checkpoint from now on
