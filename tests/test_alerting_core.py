@@ -4,24 +4,23 @@ inhibition, throttling, one-code push). Time is injected as data everywhere."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import pytest
 
 from warning.alerts import AlertEngine, AlertError
 from warning.model import AlertState, EventKind, Finding, PointRef, Severity
-from warning.policy.cron import CST, Cron, CronError
+from warning.policy.cron import Cron, CronError
 from warning.policy.policies import PolicyError, parse_policy
 from warning.policy.router import Router
 from warning.policy.silences import Silence, SilenceError, validate
 from warning.site import Channel
+from warning.times import parse_iso
 
 REF = PointRef("E1", "DC1", "hopper_temp")
 
 
-def at(text: str) -> float:
-    """China time -> epoch seconds."""
-    return datetime.fromisoformat(text).replace(tzinfo=CST).timestamp()
+def at(text: str, zone_name: str = "Asia/Shanghai") -> float:
+    """Wall-clock time in ``zone_name`` (China time by default) -> epoch seconds."""
+    return parse_iso(text, zone_name=zone_name)
 
 
 T0 = at("2026-11-28T10:00:00")  # a Saturday
@@ -97,6 +96,46 @@ def test_roster_finds_the_person_on_shift_across_midnight():
     assert p.on_duty("duty", at("2026-11-29T03:00:00"))["name"] == "li.si"  # the shift began the day before
     assert p.holder(0, at("2026-11-28T09:00:00")) == "duty officer: zhang.san"
     assert p.holder(2, T0) == "bureau leader"  # no roster: the tier's name
+
+
+def test_rosters_and_windows_follow_the_sites_zone_across_a_daylight_saving_change(kinds):
+    """A roster written for a site in Europe/London is matched on London's wall clock, before and
+    after the clocks go back (BST -> GMT on Sunday 2026-10-25): 07:30 UTC is 08:30 on Saturday
+    (the day shift) and 07:30 on Monday (still the night shift). Read as a fixed UTC+8, both are
+    15:30 in the afternoon; read as a fixed offset, one of the two days is wrong."""
+    from tests.conftest import site_dict
+    from warning.config import parse_site
+
+    london = "Europe/London"
+    raw = site_dict()
+    raw["site"]["timezone"] = london
+    raw["policy"] = {k: POLICY[k] for k in ("rosters", "maintenance")}
+    raw["policy"]["escalation"] = {"tiers": [{"name": "duty officer", "roster": "duty"}]}
+    pol = parse_site(raw, kinds).alert_policy()
+    assert pol.timezone == london
+    saturday, monday = at("2026-10-24T07:30:00+00:00"), at("2026-10-26T07:30:00+00:00")
+    assert at("2026-10-24T08:30:00", london) == saturday and at("2026-10-26T07:30:00", london) == monday
+    assert pol.on_duty("duty", saturday)["name"] == "zhang.san"
+    assert pol.on_duty("duty", monday)["name"] == "li.si"
+    assert pol.on_duty("duty", at("2026-10-26T20:00:00", london))["name"] == "li.si"
+    # the holder an alert names is the person on shift on the site's clock
+    eng = AlertEngine(pol)
+    assert eng.observe(REF, f(Severity.ORANGE, saturday))[0].alert.holder == "duty officer: zhang.san"
+    # the maintenance window "0 2 * * sat" (2 h) opens at 02:00 London time, in summer time too
+    win = pol.windows[0]
+    assert win.cron.active(at("2026-10-24T03:30:00", london), win.duration, london)
+    assert not win.cron.active(at("2026-10-24T03:30:00", "Asia/Shanghai"), win.duration, london)
+
+    def to_robot(t: float) -> list:
+        raised = AlertEngine(pol).observe(PointRef("E2", "DC1", "hopper_temp"), f(Severity.YELLOW, t))
+        return [n for n in Router(pol, CHANNELS).route(raised, t) if n.channel == "robot"]
+
+    assert to_robot(at("2026-10-24T03:30:00", london)) == []  # muted: inside the window
+    assert len(to_robot(at("2026-10-24T03:30:00", "Asia/Shanghai"))) == 1  # Friday evening in London
+    # a Site built directly with a zone hands its policy that zone (one zone per site)
+    from warning.site import Site
+
+    assert Site("s", 60.0, {}, (), {}, (), policy(), timezone=london).alert_policy().timezone == london
 
 
 @pytest.mark.parametrize(

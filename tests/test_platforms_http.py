@@ -36,6 +36,7 @@ KEYS = {
 }
 SECRET = "national-app-secret"
 TZ = ZoneInfo("Asia/Shanghai")
+CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 def code(ent: str, dev: str, point: str) -> str:
@@ -248,6 +249,37 @@ async def test_refusals_store_nothing_and_are_dead_letters(server):
         assert dead[2 * i]["reason"] == dead[2 * i + 1]["reason"]
     assert "填充" in dead[2]["reason"] or "JSON" in dead[2]["reason"]
     assert "（网关 GW1）" in dead[2]["reason"]
+
+
+async def test_a_gateway_without_its_key_is_refused_in_the_readers_language(kinds, machine_db, keys_env, monkeypatch):
+    """A gateway whose key the environment lacks (or gives at the wrong size) is refused with a 401
+    whose reason, the operator's configuration problem included, comes from the catalogue: all
+    Chinese by default, all English when the gateway asks; no English literal inside the Chinese."""
+    monkeypatch.delenv("T_GW1_IV")
+    monkeypatch.setenv("T_GW2_KEY", "short")
+    srv = await start(platform_site(kinds), machine_db)
+    latin = re.compile(r"[A-Za-z]{2,}")
+    try:
+        async with httpx.AsyncClient() as c:
+            for gw, ent, needle_zh, needle_en in (
+                ("GW1", "E1", "环境变量 T_GW1_IV 未设置", "environment variable T_GW1_IV is not set"),
+                ("GW2", "E2", "des 需要 8 字节的密钥，而不是 5 字节", "des needs a key of 8 bytes, not 5"),
+            ):
+                body = prov_body([], gw=gw, ent=ent)
+                zh = (await c.post(url(srv, "/platform/prov/api/rtsData"), content=body)).json()
+                en = (
+                    await c.post(
+                        url(srv, "/platform/prov/api/rtsData"), content=body, headers={"Accept-Language": "en"}
+                    )
+                ).json()
+                assert zh["code"] == en["code"] == 401, (zh, en)
+                assert zh["msg"].startswith("网关密钥未配置：") and needle_zh in zh["msg"], zh
+                # only names (gateway, variable, algorithm) are latin in the Chinese answer
+                assert not latin.search(re.sub(rf"T_GW\d_(KEY|IV)|{gw}|des", "", zh["msg"])), zh
+                assert en["msg"].startswith("the gateway's key is not configured: ") and needle_en in en["msg"], en
+                assert not CJK.search(en["msg"]), en
+    finally:
+        await srv.stop()
 
 
 async def test_enterprise_alarms_are_kept_once_and_listed_beside_ours(server):

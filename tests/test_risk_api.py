@@ -126,6 +126,12 @@ async def test_reply_loop_with_photo_return_and_close(server):
     await red_spark(server.port)  # more alarms: still one warning for the enterprise
     ent, csrf = await enterprise_user(server.port)
     h = {"X-CSRF-Token": csrf}
+    # ?enterprise=: one enterprise's items (its page's badge), within the caller's scope
+    assert [x["id"] for x in (await off.get("/api/v1/warnings?enterprise=E1&kind=warning")).json()] == [w["id"]]
+    assert (await off.get("/api/v1/warnings?enterprise=E2")).json() == []
+    assert [x["id"] for x in (await ent.get("/api/v1/warnings?enterprise=E1")).json()] == [w["id"]]
+    for other in ("E2", "nope"):  # another enterprise's and an unknown one look the same
+        assert (await ent.get(f"/api/v1/warnings?enterprise={other}")).status_code == 404
     assert (await ent.post(f"/api/v1/warnings/{w['id']}/sign", json={})).status_code == 403  # no CSRF token
     r = await ent.post(
         f"/api/v1/warnings/{w['id']}/reply", json={"cause": "c", "measures": "m", "verdict": "true"}, headers=h
@@ -384,3 +390,33 @@ async def test_an_open_item_survives_a_restart_and_its_timer_resumes(server):
     finally:
         await fresh.stop()
         await off.aclose()
+
+
+async def test_a_new_warning_while_the_item_is_open_is_stored_and_pushed_as_a_renewal(server):
+    """One warning per enterprise at a time: the model issuing again while the enterprise's item
+    is not closed (its condition was over) is a ``renewed`` step of that item, kept in the
+    timeline and pushed to the channels, and the item's condition is live again."""
+    from warning.risk.model import Warning, WarningEvent, WarningKind
+
+    now = time.time()
+
+    def we(kind, at, level, wid):
+        return WarningEvent(f"{wid}-{kind}", WarningKind(kind), at, Warning(wid, "E1", level, at, at, 80.0, (), level))
+
+    svc = server.risk
+    async with svc.lock:
+        await svc._handle([we("issued", now, 4, "w-a")], now)
+        await svc._handle([we("cleared", now + 1, 0, "w-a")], now + 1)
+        assert svc.loop.items["w-a"].condition_over
+        await svc._handle([we("issued", now + 2, 4, "w-b")], now + 2)  # red again, same colour
+    assert list(svc.loop.items) == ["w-a"] and not svc.loop.items["w-a"].condition_over
+    off = officer(server.port)
+    item = (await off.get("/api/v1/warnings/w-a")).json()
+    assert [s["action"] for s in item["steps"]][-2:] == ["cleared", "renewed"]
+    assert item["condition_over"] is False
+    async with server.pool.acquire() as conn:
+        rows = await conn.fetch("SELECT payload FROM outbox WHERE alert_id = $1 ORDER BY id", "w-a")
+    assert any("再次预警" in r["payload"] for r in rows)  # pushed, in Chinese
+    rows = (await off.get("/api/v1/warnings")).json()
+    assert [r["id"] for r in rows if r["kind"] == "warning" and r["enterprise"] == "E1"] == ["w-a"]
+    await off.aclose()

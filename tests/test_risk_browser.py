@@ -6,7 +6,9 @@
 * a citizen posts a hazard report with a photo from the QR code's public page (no login),
   and it is followed to a close;
 * the big screen and the map show the risk warnings first, one per enterprise in its colour,
-  at 1920x1080 and on a phone, with the enterprise's alarms one click away.
+  at 1920x1080 and on a phone, with the enterprise's alarms one click away;
+* the enterprise's page wears its risk warning as its badge (red while the warning is open,
+  无预警 without colour once it is closed, its red alarms still open and one click away).
 """
 
 from __future__ import annotations
@@ -45,6 +47,15 @@ async def state_is(page, wid: str, state: str, timeout: float = 8.0) -> None:
     )
 
 
+async def badge_is(page, level: str, text: str, timeout: float = 8.0) -> None:
+    """The enterprise page's badge shows the enterprise's risk warning at ``level`` ("none": no
+    warning, no colour), reading ``text``."""
+    await until(page, f"document.getElementById('ent-status').dataset.warning === '{level}'", timeout)
+    badge = page.locator("#ent-status")
+    assert await badge.inner_text() == text
+    assert await badge.get_attribute("class") == f"ent-status risk-{level}"
+
+
 async def test_phone_reply_loop_return_and_close(server, tmp_path):
     base = f"http://127.0.0.1:{server.port}"
     await push(base, "E1", "DC1", {"spark": 3, "vent_open": True})
@@ -56,6 +67,11 @@ async def test_phone_reply_loop_return_and_close(server, tmp_path):
     async with chromium() as browser:
         ent, ent_errors = await logged_in_page(browser, base, "ent1", landing="/e/E1", viewport=PHONE)
         await state_is(ent, wid, "open")
+        # the page's badge is the enterprise's risk warning (red), its alarms one click away
+        await badge_is(ent, "red", "红色风险预警")
+        link = ent.locator("#ent-alarms")
+        await until(ent, "document.getElementById('ent-alarms').dataset.count === '2'")
+        assert "红色报警" in await link.inner_text() and await link.get_attribute("href") == "#ent-alerts"
         await ent.click(f"article[data-id='{wid}'] [data-do=sign]")
         await state_is(ent, wid, "signed")
         form = f"article[data-id='{wid}'] form[data-role=reply]"
@@ -88,6 +104,10 @@ async def test_phone_reply_loop_return_and_close(server, tmp_path):
         await off_page.fill(f"{review} input[name=note]", "同意销号")
         await off_page.click(f"{review} [data-do=close]")
         await state_is(off_page, wid, "closed")
+        # closed: no warning, no colour, though its two red alarms are still open (nobody lifted
+        # them): the badge follows the warning, not the worst alarm
+        await badge_is(off_page, "none", "无预警")
+        assert await off_page.inner_text("#ent-alarms") == "红色报警 · 2 条未关闭"
         actions = await off_page.evaluate(
             f"[...document.querySelectorAll(\"article[data-id='{wid}'] .risk-timeline li\")].map(li => li.dataset.action)"
         )
@@ -188,4 +208,5 @@ async def test_big_screen_and_map_show_risk_warnings_first(server):
         await link.click()
         await page.wait_for_url(f"{base}/e/E1#ent-alerts")
         await until(page, "document.querySelectorAll('#ent-alerts li').length >= 2", timeout=5)
+        await badge_is(page, "red", "红色风险预警")  # the page's badge is the warning, as on the board
         assert errors == []

@@ -38,22 +38,27 @@ def _we(kind, at, level, e="E1", wid="w"):
     return WarningEvent(f"{wid}{kind}{at}", WarningKind(kind), at, w)
 
 
-def test_loop_items_join_a_rise_while_the_enterprise_item_is_open():
-    """The service's count: a warning issued again while the enterprise's item is not yet closed
-    (closed at the earliest when the condition is over and the reply limit of its peak passed)."""
-    from simulators.risk_eval import loop_items
+def test_the_scripted_loop_counts_what_the_service_opens():
+    """The evaluator's warnings are the service's items (the same ``follow``): a warning issued
+    again while the enterprise's item is not yet closed joins it (a ``renewed`` step, pushed);
+    closed (condition over, replied at the reply limit of its level), the next is a new item."""
+    from simulators.risk_eval import _People
+    from warning.risk.model import RiskModel
 
     c = default()
     red = c.reply_within["red"]
-    events = [
-        _we("issued", 0, 4, wid="a"),
-        _we("cleared", 600, 0, wid="a"),
-        _we("issued", red - 60, 3, wid="b"),  # before the red reply limit: the same loop item
-        _we("cleared", red + 600, 0, wid="b"),
-        _we("issued", red + 7200, 2, wid="c"),  # condition over and the limit passed: a new item
-        _we("issued", 100, 1, e="E2", wid="d"),
-    ]
-    assert loop_items(events, c) == 3
+    p = _People(c, RiskModel(c))
+    p.take([_we("issued", 0, 4, wid="a"), _we("issued", 100, 1, e="E2", wid="d")])
+    p.take([_we("cleared", 600, 0, wid="a")])
+    p.people(red - 120)  # not replied yet: the red item stays open
+    p.take([_we("issued", red - 60, 3, wid="b")])  # joins item a
+    item = p.loop.items["a"]
+    assert item.steps[-1].action == "renewed" and item.level == "red" and not item.condition_over
+    p.take([_we("cleared", red + 600, 0, wid="b")])
+    p.people(red + 660)  # replied at the limit, condition over: closed
+    assert "a" not in p.loop.items and "E1" not in p.item_of
+    p.take([_we("issued", red + 7200, 2, wid="c")])  # a new item
+    assert (p.opened, p.renewed) == (3, 1) and p.peak == {"a": "red", "d": "blue", "c": "yellow"}
 
 
 def test_nuisance_background_is_drawn_and_checked():

@@ -95,3 +95,26 @@ def test_replayed_ticks_give_the_same_ids_and_snapshot_round_trips():
     b2 = Loop(default())
     b2.restore(b.snapshot())
     assert [e.id for e in a.tick(T0 + 5000)] == [e.id for e in b2.tick(T0 + 5000)] != []
+
+
+def test_a_new_warning_while_the_item_is_open_is_a_step_of_its_own():
+    """One item per enterprise at a time (the service's rule, ``follow``): a warning the model
+    issues again while the earlier item is not closed is a ``renewed`` step: shown, pushed, the
+    condition live again, the level the higher of the two (the earlier one is not answered yet)."""
+    from warning.risk.loop import follow, unclosed
+    from warning.risk.model import Warning, WarningEvent, WarningKind
+
+    def we(kind, at, level, wid):
+        return WarningEvent(wid + kind, WarningKind(kind), at, Warning(wid, "E1", level, at, at, 50.0, (), level))
+
+    lp, item_of = Loop(default()), {}
+    follow(lp, item_of, we("issued", T0, 4, "a"), "S1")
+    follow(lp, item_of, we("cleared", T0 + 600, 0, "a"), "S1")
+    assert unclosed(lp) == {"E1": 1}
+    out, item = follow(lp, item_of, we("issued", T0 + 900, 1, "b"), "S1")  # a new blue one, same enterprise
+    assert item == "a" and [e.action for e in out] == ["renewed"] and list(lp.items) == ["a"]
+    it = lp.items["a"]
+    assert it.level == "red" and not it.condition_over and unclosed(lp) == {}
+    assert it.steps[-1].data == {"level": "red", "from": "red"}
+    out, _ = follow(lp, item_of, we("raised", T0 + 960, 4, "b"), "S1")
+    assert out == []  # already red: no level step

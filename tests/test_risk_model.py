@@ -40,8 +40,8 @@ def test_bad_files_are_refused_by_name(text, word):
 
 def test_one_warning_per_enterprise_rising_and_explained():
     m = RiskModel(default())
-    ev = m.observe(ch(T0, "a1", 2))  # yellow hopper temperature: 15 × 1.25 = 18.75 -> blue
-    assert [e.kind for e in ev] == [WarningKind.ISSUED] and ev[0].warning.level == 1
+    ev = m.observe(ch(T0, "a1", 3))  # orange hopper temperature: 40 × 1.25 = 50 -> orange
+    assert [e.kind for e in ev] == [WarningKind.ISSUED] and ev[0].warning.level == 3
     ev = m.observe(ch(T0 + 10, "a2", 4, point="spark", kind="spark"))  # a red spark on the same device
     assert [e.kind for e in ev] == [WarningKind.RAISED] and ev[0].warning.level == 4
     w = ev[0].warning
@@ -52,27 +52,71 @@ def test_one_warning_per_enterprise_rising_and_explained():
     assert {f.alert for f in w.factors if f.group == "alarm"} == {"a1", "a2"}
 
 
+def test_a_yellow_alarm_alone_is_no_warning_until_something_corroborates_it():
+    """A brief yellow stays an alarm; the score crosses blue only when it lasts, or with the ledger."""
+    c = default()
+    m = RiskModel(c)
+    assert m.observe(ch(T0, "y", 2)) == []  # yellow hopper temperature: 18.75 < blue 20
+    ev = m.tick(T0 + 600)  # standing 10 min: 18.75 × (1 + 0.5 × 600/3600) = 20.3 -> blue
+    assert [e.kind for e in ev] == [WarningKind.ISSUED] and ev[0].warning.level == 1
+    m2 = RiskModel(c)
+    assert m2.observe(ch(T0, "y", 2, point="air_speed", kind="air_speed")) == []  # 15
+    assert m2.tick(T0 + 1800) == []  # 15 × 1.25 = 18.75: still an alarm only
+    assert [e.kind for e in m2.tick(T0 + 2400)] == [WarningKind.ISSUED]  # 40 min: 20
+    st = Standing(explosion_classes=("St3",), dust_workers=50, dry_collectors=2, risk_grade="orange")
+    m3 = RiskModel(c, {"E1": st})  # the same yellow where the dust is St3 and 50 work with it: 15 × 1.5
+    assert [e.kind for e in m3.observe(ch(T0, "y", 2, point="air_speed", kind="air_speed"))] == [WarningKind.ISSUED]
+
+
 def test_hazard_class_weighs_a_stuck_transmitter_less():
     m = RiskModel(default())
-    m.observe(ch(T0, "s", 2, rule="stuck"))
-    assert m.current("E1") is None  # a yellow stuck transmitter: 15 × 0.25 < the blue cut-off
+    m.observe(ch(T0, "s", 3, rule="stuck"))
+    assert m.current("E1") is None  # an orange stuck transmitter: 40 × 0.25 = 10 < the blue cut-off
     s1, _ = m.score("E1", T0)
     m2 = RiskModel(default())
-    m2.observe(ch(T0, "t", 2))  # the same severity on the same hopper's temperature itself
+    m2.observe(ch(T0, "t", 3))  # the same severity on the same hopper's temperature itself
     s2, _ = m2.score("E1", T0)
-    assert s2 == pytest.approx(5 * s1) and m2.current("E1") is not None
+    assert s2 == pytest.approx(5 * s1) and m2.current("E1").level == 3
+
+
+def test_the_ceiling_corroboration_confirms_it_does_not_invent_a_colour():
+    c = default()
+    # two symptoms of one clogged filter (an orange air speed, an orange dp) for an hour: orange,
+    # though the score (60 + 30 + device 27 = 117) passes red; the explanation says why
+    m = RiskModel(c)
+    m.observe(ch(T0, "v", 3, point="air_speed", kind="air_speed"))
+    m.observe(ch(T0, "p", 3, point="dp", kind="dp"))
+    m.tick(T0 + 3600)
+    w = m.current("E1")
+    assert w.level == 3 and w.score == pytest.approx(117.0)
+    assert [f.group for f in w.factors if f.points == 0] == ["ceiling"]
+    # an ignition source corroborated may go one colour up: a hot hopper with sparks makes red
+    m = RiskModel(c)
+    m.observe(ch(T0, "t", 3))
+    ev = m.observe(ch(T0 + 5, "s", 3, point="spark", kind="spark"))
+    assert ev[-1].warning.level == 4 and not any(f.group == "ceiling" for f in ev[-1].warning.factors)
+    # a transmitter that went silent (red nodata), repeating for a day, never passes blue
+    m = RiskModel(c, {"E1": Standing(("St3",), 100, 3, "red")})
+    for i in range(4):
+        m.observe(ch(T0 + i * 7200, f"n{i}", 4, rule="nodata"))
+        m.tick(T0 + i * 7200 + 3600)
+        if i < 3:
+            m.observe(ch(T0 + i * 7200 + 3600, f"n{i}", 0, rule="nodata"))
+    assert m.current("E1").level == 1
+    assert c.ceiling([(4, "sensor")]) == 1 and c.ceiling([(3, "ignition")]) == 4 and c.ceiling([]) == 4
 
 
 def test_standing_risk_and_context_add_named_terms():
     st = Standing(explosion_classes=("St2",), dust_workers=50, dry_collectors=2, risk_grade="orange")
     m = RiskModel(default(), {"E1": st})
-    m.observe(ch(T0, "a", 3, point="dp", kind="dp"))
+    m.observe(ch(T0, "a", 3, point="fan_fault", kind="fan_fault"))
     m.set_context("E1", T0, overdue_areas=2, unclosed=1)
     score, factors = m.score("E1", T0)
     names = {f.group for f in factors}
-    assert names == {"alarm", "standing", "context"}
-    # 40 × (1 + .1 + .1 + .1 + .1) + 16 + 3
+    assert names == {"alarm", "standing", "context", "ceiling"}
+    # 40 × (1 + .1 + .1 + .1 + .1) + 16 + 3 = 75: past red, but an orange process alarm allows orange
     assert score == pytest.approx(40 * 1.4 + 16 + 3)
+    assert m.current("E1").level == 3
 
 
 def test_hysteresis_holds_then_clears_with_due_times():
@@ -97,11 +141,11 @@ def test_lowering_needs_the_hold():
     c = default()
     m = RiskModel(c)
     m.observe(ch(T0, "r", 4))
-    m.observe(ch(T0, "y", 2, point="dp", kind="dp"))
-    m.observe(ch(T0 + 1, "r", 0))  # left: yellow dp 15 -> blue floor
+    m.observe(ch(T0, "y", 3, point="airlock_fault", kind="airlock_fault"))
+    m.observe(ch(T0 + 1, "r", 0))  # left: an orange airlock 40 -> orange floor
     assert m.tick(T0 + c.hold_down - 10) == []
     ev = m.tick(T0 + 1 + c.hold_down)
-    assert [e.kind for e in ev] == [WarningKind.LOWERED] and ev[0].warning.level == 1
+    assert [e.kind for e in ev] == [WarningKind.LOWERED] and ev[0].warning.level == 3
 
 
 def test_repeats_and_duration_raise_the_score():

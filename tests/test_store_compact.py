@@ -252,3 +252,21 @@ async def test_the_upkeep_process_packs_and_reports(conn, machine_db):
         packer.stop()
     assert not packer.alive()
     assert await conn.fetchval("SELECT n FROM readings_packed WHERE point_id = 1") == 360
+
+
+async def test_two_processes_starting_together_make_the_partitions_once(conn, machine_db):
+    """Two gateways (or a gateway and ``warning store``) starting at once on a fresh database
+    both make the days ahead: ``CREATE TABLE IF NOT EXISTS … PARTITION OF`` is not safe against
+    a concurrent one (DuplicateTableError), so the making is one process at a time."""
+    import asyncio
+
+    others = [await asyncpg.connect(machine_db) for _ in range(3)]
+    try:
+        for k in range(4):  # days and months nobody has made yet
+            when = datetime(2031 + k, 3, 1, tzinfo=UTC)
+            await asyncio.gather(*(timeparts.ensure_ahead(c, when, adopt=True) for c in [conn, *others]))
+            days = await conn.fetchval("SELECT count(*) FROM pg_class WHERE relname LIKE $1", f"messages_{2031 + k}03%")
+            assert days >= 8  # the day before to a week on
+    finally:
+        for c in others:
+            await c.close()

@@ -93,9 +93,11 @@ async def test_strings_and_map_endpoints(kinds, machine_db):
             r = await c.get("/api/v1/i18n/ui.json")  # no login needed: the login page uses it
             assert r.status_code == 200 and r.json()["locale"] == "zh-CN"
             assert r.json()["messages"]["Sign for"] == "签收"
-            assert [loc["code"] for loc in r.json()["locales"]] == ["zh-CN", "en"]
+            picker = [("zh-CN", "中文"), ("en", "English")]  # each language named in itself, from its catalogue
+            assert [(loc["code"], loc["name"]) for loc in r.json()["locales"]] == picker
             r = await c.get("/api/v1/i18n/ui.json", headers={"Accept-Language": "en-GB,en;q=0.8"})
             assert r.json()["locale"] == "en" and r.json()["messages"]["Sign for"] == "Sign for"
+            assert [(loc["code"], loc["name"]) for loc in r.json()["locales"]] == picker
             r = await c.get("/api/v1/i18n/ui.json", headers={"Accept-Language": "en", "Cookie": "warning_lang=zh-CN"})
             assert r.json()["locale"] == "zh-CN"  # the user's choice on the page wins
             assert (await c.get("/api/v1/i18n/ui.json?lang=en")).json()["locale"] == "en"

@@ -198,15 +198,15 @@ def parse_site(raw: dict, kinds: dict[str, dict], source: str = "site", base: Pa
             raise ConfigError(f"{source}: channel {ch.id!r} needs host or host_env (the SMTP server)")
         channel_list.append(ch)
     channels = tuple(channel_list)
-    try:
-        policy = parse_policy(raw.get("policy"), {c.id for c in channels})
-    except PolicyError as exc:
-        raise ConfigError(f"{source}: policy: {exc}") from None
     tz = site.get("timezone", DEFAULT_TIMEZONE)
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError, TypeError):
         raise ConfigError(f"{source}: site.timezone {tz!r} is not an IANA time zone (e.g. Asia/Shanghai)") from None
+    try:  # rosters and maintenance windows are wall-clock times in the site's zone
+        policy = parse_policy(raw.get("policy"), {c.id for c in channels}, zone_name=tz)
+    except PolicyError as exc:
+        raise ConfigError(f"{source}: policy: {exc}") from None
     try:
         platforms = parse_platforms(raw, enterprises, points)
     except ValueError as exc:

@@ -7,7 +7,7 @@ Point ids are dense integers in file order; the store maps them to its own stabl
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .basemap import Basemap
 from .model import PointRef
@@ -163,7 +163,11 @@ class Site:
         return frozenset(e.id for e in self.enterprises.values() if e.street in wanted)
 
     def alert_policy(self) -> Policy:
-        return self.policy
+        """The policy, its rosters and windows read in the site's ``timezone`` (one zone per site:
+        a Site built with another zone than its policy's gets the site's)."""
+        if self.policy.timezone == self.timezone:
+            return self.policy
+        return replace(self.policy, timezone=self.timezone)
 
     def point_index(self) -> dict[tuple[str, str, str], int]:
         """(enterprise, device, point) -> index into ``points``."""

@@ -52,12 +52,28 @@ class CipherSpec:
         size = ALGORITHMS.get(self.algorithm)
         if size is None:
             raise ValueError(f"cipher algorithm must be one of {', '.join(ALGORITHMS)}, not {self.algorithm!r}")
+        # A key or IV of the wrong size comes from the environment, and its reason can reach a
+        # gateway in a 401 (the key is not configured): a catalogue text, like the other refusals.
         if len(self.key) != size:
-            raise ValueError(f"{self.algorithm} needs a {size}-byte key, not {len(self.key)} bytes")
+            raise CryptoError(
+                Text.of(
+                    "{algorithm} needs a key of {size} bytes, not {n}",
+                    algorithm=self.algorithm,
+                    size=size,
+                    n=len(self.key),
+                )
+            )
         if self.mode not in ("cbc", "ecb"):
             raise ValueError(f"cipher mode must be cbc or ecb, not {self.mode!r}")
         if self.mode == "cbc" and len(self.iv) != size:
-            raise ValueError(f"{self.algorithm}-cbc needs a {size}-byte IV, not {len(self.iv)} bytes")
+            raise CryptoError(
+                Text.of(
+                    "{algorithm}-cbc needs an IV of {size} bytes, not {n}",
+                    algorithm=self.algorithm,
+                    size=size,
+                    n=len(self.iv),
+                )
+            )
         for e in self.encodings:
             if e not in ENCODINGS:
                 raise ValueError(f"encodings must be among {ENCODINGS}, not {e!r}")

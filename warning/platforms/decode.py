@@ -50,7 +50,7 @@ class GatewayKeys:
     enterprise: str
     cipher: CipherSpec | None  #: None: the environment lacks its key (every request refused)
     secret: str | None  #: national appsecret
-    problem: str | None = None  #: why ``cipher`` is None
+    problem: Text | None = None  #: why ``cipher`` is None (a catalogue text: it ends in a 401)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from .crypto import ALGORITHMS, ENCODINGS, CipherSpec
+from ..i18n import Text
+from .crypto import ALGORITHMS, ENCODINGS, CipherSpec, CryptoError
 
 PLATFORMS = ("national", "provincial")
 KINDS = ("rts", "events", "videos")  #: real-time values, sensor alarms, video alarms
@@ -245,21 +246,25 @@ def gateway_cipher(fmt: Format, g: Gateway, environ: Mapping[str, str]) -> Ciphe
 def gateway_cipher_from(
     fmt: Format, who: str, key_env: str | None, iv_env: str | None, environ: Mapping[str, str]
 ) -> CipherSpec:
-    """A cipher of ``fmt`` with the key and IV in the named environment variables."""
+    """A cipher of ``fmt`` with the key and IV in the named environment variables; raises
+    :class:`~warning.platforms.crypto.CryptoError` (a ValueError) whose ``reason`` is a catalogue
+    text: it ends in a gateway's 401 and a channel's delivery error, in the reader's locale."""
     env = environ
 
     def read(var: str | None) -> bytes:
         text = env.get(var) if var else None
         if not text:
-            raise ValueError(f"{who}: environment variable {var or '(key_env/iv_env)'} is not set")
+            raise CryptoError(
+                Text.of("{who}: environment variable {var} is not set", who=who, var=var or "(key_env/iv_env)")
+            )
         try:
             return bytes.fromhex(text) if fmt.key_encoding == "hex" else text.encode()
         except ValueError:
-            raise ValueError(f"{who}: {var} is not hex") from None
+            raise CryptoError(Text.of("{who}: {var} is not hex", who=who, var=var)) from None
 
     key = read(key_env)
     iv = read(iv_env) if fmt.mode == "cbc" else b""
     try:
         return CipherSpec(fmt.algorithm, key, iv, fmt.mode, fmt.encodings)
-    except ValueError as exc:
-        raise ValueError(f"{who}: {exc}") from None
+    except CryptoError as exc:
+        raise CryptoError(Text.of("{who}: {problem}", who=who, problem=exc.reason)) from None

@@ -5,8 +5,12 @@
 Sunday) or ``mon``..``sun``. As in classic cron, when both day fields are restricted a day
 matches if *either* matches.
 
-Times are read in China Standard Time (UTC+8, no daylight saving): maintenance windows
-are written in the bureau's local time.
+Times are read in the site's time zone (``[site] timezone``, default ``Asia/Shanghai``;
+:mod:`warning.times`): windows and rosters are written in the bureau's wall-clock time, so in a
+zone with daylight saving "02:00" stays 02:00 local across the change. On the change itself a
+wall-clock minute the clocks skip never matches that day, and one they repeat matches twice.
+The zone is given at evaluation, not parse, so a policy carries one zone for all its windows
+and shifts.
 
 Sharp edge: :func:`active` looks back minute by minute over the window's duration, so a
 window lasting days costs thousands of matches per call; callers cache per minute.
@@ -14,9 +18,10 @@ window lasting days costs thousands of matches per call; callers cache per minut
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
-CST = timezone(timedelta(hours=8))
+from ..times import DEFAULT_TIMEZONE, zone
+
 _NAMES = {"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
 _BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 
@@ -54,7 +59,8 @@ def _num(s: str, names: dict | None) -> int:
 
 
 class Cron:
-    """A parsed cron expression; ``matches(t)`` for epoch seconds (the minute containing t)."""
+    """A parsed cron expression; ``matches(t, zone_name)`` for epoch seconds (the minute
+    containing t), read as wall-clock time in the IANA zone ``zone_name``."""
 
     def __init__(self, expr: str):
         parts = expr.split()
@@ -67,8 +73,8 @@ class Cron:
         self._dom_any = parts[2] == "*"
         self._dow_any = parts[4] == "*"
 
-    def matches(self, t: float) -> bool:
-        d = datetime.fromtimestamp(t, CST)
+    def matches(self, t: float, zone_name: str = DEFAULT_TIMEZONE) -> bool:
+        d = datetime.fromtimestamp(t, zone(zone_name))
         if d.minute not in self.minute or d.hour not in self.hour or d.month not in self.month:
             return False
         dom_ok = d.day in self.dom
@@ -77,13 +83,13 @@ class Cron:
             return dom_ok and dow_ok
         return dom_ok or dow_ok
 
-    def active(self, t: float, duration: float) -> bool:
+    def active(self, t: float, duration: float, zone_name: str = DEFAULT_TIMEZONE) -> bool:
         """Whether ``t`` lies in a window that starts at a matching minute and lasts ``duration`` s."""
         minute0 = int(t // 60) * 60
         back = int(duration // 60)
         for k in range(back + 1):
             start = minute0 - 60 * k
-            if start + duration > t and self.matches(start):
+            if start + duration > t and self.matches(start, zone_name):
                 return True
         return False
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..model import Severity
-from .cron import CST, Cron, CronError, weekday_set
+from ..times import DEFAULT_TIMEZONE, TimeError, zone
+from .cron import Cron, CronError, weekday_set
 
 
 class PolicyError(ValueError):
@@ -30,12 +31,13 @@ class Tier:
 class Shift:
     who: str
     days: frozenset[int]  #: weekdays (0 = Sunday) on which the shift *starts*
-    start: int  #: minute of day (CST)
+    start: int  #: minute of day, wall-clock time in the site's zone
     end: int  #: minute of day; end <= start means the shift runs past midnight
     contact: dict = field(default_factory=dict)  #: phone, email, ...
 
-    def on(self, t: float) -> bool:
-        d = datetime.fromtimestamp(t, CST)
+    def on(self, t: float, zone_name: str = DEFAULT_TIMEZONE) -> bool:
+        """Whether ``t`` falls in the shift, read on the wall clock of ``zone_name`` (the site's)."""
+        d = datetime.fromtimestamp(t, zone(zone_name))
         tod = d.hour * 60 + d.minute
         wd = d.isoweekday() % 7
         if self.start < self.end:
@@ -101,6 +103,9 @@ class Policy:
     #: an alert of that peak severity lifts itself. Blue and yellow only; empty (the default):
     #: every alert is lifted by a person.
     lift_after: dict = field(default_factory=dict)
+    #: The site's IANA zone (``[site] timezone``): roster shifts and maintenance windows are
+    #: wall-clock times there. :meth:`warning.site.Site.alert_policy` keeps it equal to the site's.
+    timezone: str = DEFAULT_TIMEZONE
 
     def nodata_for(self, enterprise: str, device: str, point: str, kind: str) -> NoData | None:
         for rule in self.nodata:
@@ -140,7 +145,7 @@ class Policy:
     def on_duty(self, roster: str | None, t: float) -> dict | None:
         """The person on shift in ``roster`` at ``t``: ``{"name", "phone", "email", ...}``, or None."""
         for s in self.rosters.get(roster, ()) if roster else ():
-            if s.on(t):
+            if s.on(t, self.timezone):
                 return {"name": s.who, **s.contact}
         return None
 
@@ -165,9 +170,14 @@ def _minutes(text: str, where: str) -> int:
     return v % (24 * 60)
 
 
-def parse_policy(raw: dict | None, channel_ids: set[str] | None = None) -> Policy:
-    """Validate the raw ``[policy]`` table; ``channel_ids`` (when given) must contain every tier channel."""
+def parse_policy(raw: dict | None, channel_ids: set[str] | None = None, *, zone_name: str = DEFAULT_TIMEZONE) -> Policy:
+    """Validate the raw ``[policy]`` table; ``channel_ids`` (when given) must contain every tier
+    channel; ``zone_name`` is the site's ``timezone``, the zone shifts and windows are read in."""
     raw = raw or {}
+    try:
+        zone(zone_name)
+    except TimeError as exc:
+        raise PolicyError(str(exc)) from None
     esc = raw.get("escalation", {})
     tiers = []
     for i, t in enumerate(esc.get("tiers", [])):
@@ -284,12 +294,14 @@ def parse_policy(raw: dict | None, channel_ids: set[str] | None = None) -> Polic
         dl,
         tuple(nodata),
         lift_after,
+        zone_name,
     )
 
 
 def describe(policy: Policy) -> dict:
     """The policy as JSON for the API (no secrets live in it: contacts name env variables)."""
     return {
+        "timezone": policy.timezone,
         "escalation": {
             "tiers": [{"name": t.name, "channels": list(t.channels), "roster": t.roster} for t in policy.tiers],
             "after": {s.label: v for s, v in policy.after.items()},

@@ -243,7 +243,7 @@ class Router:
             for point in self.inhibitors.get((a.enterprise, a.device), {}).values():
                 if a.point in self._sources.get(point, ()):
                     return "inhibited"
-        if self.silences and muting(self.silences, a, now) is not None:
+        if self.silences and muting(self.silences, a, now, self.policy.timezone) is not None:
             return "silenced"
         return None
 

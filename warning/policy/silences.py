@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..model import Alert
+from ..times import DEFAULT_TIMEZONE
 from .cron import Cron, CronError
 
 LABELS = ("enterprise", "device", "point", "rule")
@@ -39,15 +40,16 @@ class Silence:
     ends_at: float
     author: str
     reason: str
-    cron: str | None = None  #: recurring window start (CST), e.g. "0 2 * * 6"
+    cron: str | None = None  #: recurring window start (the site's wall clock), e.g. "0 2 * * 6"
     duration: float | None = None  #: seconds each recurring window lasts
 
-    def active(self, t: float) -> bool:
+    def active(self, t: float, zone_name: str = DEFAULT_TIMEZONE) -> bool:
+        """Whether the silence holds at ``t``; a recurring window is read in ``zone_name`` (the site's)."""
         if not (self.starts_at <= t < self.ends_at):
             return False
         if self.cron is None:
             return True
-        return _cron(self.cron).active(t, self.duration or 0.0)
+        return _cron(self.cron).active(t, self.duration or 0.0, zone_name)
 
     def matches(self, alert: Alert) -> bool:
         return all(getattr(alert, k) == v for k, v in self.matchers.items())
@@ -125,9 +127,9 @@ def validate(body: dict, *, now: float) -> dict:
     }
 
 
-def muting(silences, alert: Alert, t: float) -> Silence | None:
-    """The first silence that mutes ``alert`` at ``t``, or None."""
+def muting(silences, alert: Alert, t: float, zone_name: str = DEFAULT_TIMEZONE) -> Silence | None:
+    """The first silence that mutes ``alert`` at ``t`` (recurring windows read in ``zone_name``), or None."""
     for s in silences:
-        if s.matches(alert) and s.active(t):
+        if s.matches(alert) and s.active(t, zone_name):
             return s
     return None

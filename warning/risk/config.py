@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Any
 
 LEVELS = ("blue", "yellow", "orange", "red")  #: 1..4, as the alarms' severities
+HAZARD_CLASSES = ("ignition", "process", "maintenance", "sensor", "default")  #: the alarms' hazard classes
 ITEM_KINDS = LEVELS + ("report",)  #: the loop's items: warnings by level, and hazard reports (一码发现)
 
 
@@ -30,7 +31,10 @@ class RiskConfig:
     hazard: dict[str, float]  #: class -> weight (ignition, process, sensor, default)
     ignition_kinds: frozenset[str]
     process_kinds: frozenset[str]
+    maintenance_kinds: frozenset[str]
     sensor_rules: frozenset[str]
+    lift: dict[str, int]  #: class -> levels corroboration may add above its strongest alarm's own colour
+    sensor_max: int  #: 1..4: the colour a sensor-class alarm counts as at most, for that ceiling
     duration_bonus: float
     duration_full: float
     repeat_window: float
@@ -69,7 +73,21 @@ class RiskConfig:
             return "ignition"
         if kind in self.process_kinds:
             return "process"
+        if kind in self.maintenance_kinds:
+            return "maintenance"
         return "default"
+
+    def ceiling(self, alarms: list[tuple[int, str]]) -> int:
+        """The highest level (1..4) a warning may reach on these live alarms ((level, class)
+        pairs): the score's corroboration (duration, repeats, other points, standing risk)
+        confirms what the alarms show, it does not invent a colour none of them has. Each
+        alarm allows its own colour (a sensor-class one at most ``sensor_max``) plus its class's
+        ``lift``; the warning takes the highest. No alarms (context only): no ceiling."""
+        if not alarms:
+            return len(LEVELS)
+        return max(
+            min(len(LEVELS), min(lv, self.sensor_max if cls == "sensor" else lv) + self.lift[cls]) for lv, cls in alarms
+        )
 
     def level_of(self, score: float) -> int:
         """0 (no warning) .. 4 (red) for a score, going up (no hysteresis)."""
@@ -83,8 +101,8 @@ class RiskConfig:
 DEFAULTS: MappingProxyType = MappingProxyType(
     {
         "levels": {
-            "blue": 10.0,
-            "yellow": 25.0,
+            "blue": 20.0,
+            "yellow": 30.0,
             "orange": 40.0,
             "red": 70.0,
             "down_ratio": 0.8,
@@ -95,20 +113,15 @@ DEFAULTS: MappingProxyType = MappingProxyType(
         "hazard": {
             "ignition": 1.25,
             "process": 1.0,
+            "maintenance": 0.5,
             "sensor": 0.25,
             "default": 0.75,
             "ignition_kinds": ["hopper_temp", "spark", "vent_open", "o2", "h2"],
-            "process_kinds": [
-                "dp",
-                "air_speed",
-                "airlock_fault",
-                "fan_fault",
-                "water_level",
-                "water_flow",
-                "dust",
-                "running",
-            ],
+            "process_kinds": ["air_speed", "airlock_fault", "fan_fault", "water_level", "water_flow", "running"],
+            "maintenance_kinds": ["dp", "dust"],
             "sensor_rules": ["stuck", "flatline", "drift", "nodata", "dropout", "spikes"],
+            "lift": {"ignition": 1, "process": 0, "maintenance": 0, "sensor": 0, "default": 0},
+            "sensor_max": "blue",
         },
         "alarms": {
             "duration_bonus": 0.5,
@@ -210,6 +223,12 @@ def from_dict(data: dict) -> RiskConfig:
     alarm = cx["cleaning_alarm"]
     if alarm not in (*LEVELS, ""):
         raise RiskConfigError('[context] cleaning_alarm: one of blue, yellow, orange, red, or "" (no alarm)')
+    lift = hz["lift"]
+    classes = HAZARD_CLASSES
+    if set(lift) != set(classes) or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in lift.values()):
+        raise RiskConfigError(f"[hazard] lift: a non-negative integer for each of {', '.join(classes)}")
+    if hz["sensor_max"] not in LEVELS:
+        raise RiskConfigError("[hazard] sensor_max: one of blue, yellow, orange, red")
     pb = s["public"]
     for key in ("reports_per_address", "report_max_text", "photo_max_bytes"):
         v = pb[key]
@@ -221,10 +240,13 @@ def from_dict(data: dict) -> RiskConfig:
         hold_down=_num("levels", "hold_down", lv["hold_down"]),
         clear_hold=_num("levels", "clear_hold", lv["clear_hold"]),
         severity=_nums("severity", "severity", s["severity"], LEVELS),
-        hazard={k: _num("hazard", k, hz[k]) for k in ("ignition", "process", "sensor", "default")},
+        hazard={k: _num("hazard", k, hz[k]) for k in HAZARD_CLASSES},
         ignition_kinds=_names("hazard", "ignition_kinds", hz["ignition_kinds"]),
         process_kinds=_names("hazard", "process_kinds", hz["process_kinds"]),
+        maintenance_kinds=_names("hazard", "maintenance_kinds", hz["maintenance_kinds"]),
         sensor_rules=_names("hazard", "sensor_rules", hz["sensor_rules"]),
+        lift={k: int(lift[k]) for k in classes},
+        sensor_max=LEVELS.index(hz["sensor_max"]) + 1,
         duration_bonus=_num("alarms", "duration_bonus", al["duration_bonus"]),
         duration_full=_num("alarms", "duration_full", al["duration_full"], positive=True),
         repeat_window=_num("alarms", "repeat_window", al["repeat_window"]),

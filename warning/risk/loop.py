@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from ..i18n import Text
-from .config import RiskConfig
+from .config import LEVELS, RiskConfig
 
 VERDICTS = {"true": "属实", "false_alarm": "误报", "maintenance": "检修"}  #: the enterprise's verdict codes
 MAX_PHOTOS = 6
@@ -51,7 +51,7 @@ class State(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    action: str  #: opened, sign, reply, return, close, escalate, level, cleared
+    action: str  #: opened, sign, reply, return, close, escalate, level, renewed, cleared
     at: float
     actor: str | None  #: None: the system
     note: str | None = None
@@ -150,6 +150,23 @@ class Loop:
         item = replace(item, level=level, steps=item.steps + (Step("level", at, None, None, data),))
         self.items[item_id] = item
         return [self._event("level", at, item, data)]
+
+    def renew(self, item_id: str, level: str, at: float) -> list[LoopEvent]:
+        """The model issued a new warning while this item is not yet closed (one item per
+        enterprise at a time): the item takes it as a step of its own, so the new condition is
+        pushed and shown, and it is no longer "condition over". Its level becomes the higher of
+        the two: the earlier level was not answered yet, its limits still hold."""
+        item = self.items.get(item_id)
+        if item is None:
+            return []
+        rank = {name: i for i, name in enumerate(LEVELS)}
+        new = level if rank.get(level, -1) > rank.get(item.level, -1) else item.level
+        data = {"level": new, "from": item.level}
+        item = replace(
+            item, level=new, condition_over=False, steps=item.steps + (Step("renewed", at, None, None, data),)
+        )
+        self.items[item_id] = item
+        return [self._event("renewed", at, item, data)]
 
     def condition_over(self, item_id: str, at: float) -> list[LoopEvent]:
         item = self.items.get(item_id)
@@ -272,3 +289,38 @@ class Loop:
 
     def restore(self, data: bytes) -> None:
         self.items = pickle.loads(data)
+
+
+def follow(loop: Loop, item_of: dict[str, str], we, street: str | None) -> tuple[list[LoopEvent], str | None]:
+    """One model event (:class:`warning.risk.model.WarningEvent`) into the loop, the rule the
+    running service and the scenario evaluation share: one item per enterprise at a time.
+    ``item_of`` maps an enterprise to its item not yet closed (updated here on an opening).
+    Returns the loop events and the item the warning now lives in (None: nothing to follow)."""
+    w = we.warning
+    item = item_of.get(w.enterprise)
+    if item is not None and item not in loop.items:
+        item = None  # closed meanwhile
+    kind = we.kind.value
+    if kind in ("issued", "raised", "lowered"):
+        level = LEVELS[w.level - 1]
+        if item is None:
+            item_of[w.enterprise] = w.id
+            return loop.open(
+                w.id, "warning", w.enterprise, street, level, we.at, data={"score": round(w.score, 2)}
+            ), w.id
+        if kind == "issued":  # a new warning while the enterprise's item is still open: it joins
+            return loop.renew(item, level, we.at), item
+        return loop.set_level(item, level, we.at), item
+    if kind == "cleared" and item is not None:
+        return loop.condition_over(item, we.at), item
+    return [], None
+
+
+def unclosed(loop: Loop) -> dict[str, int]:
+    """Per enterprise: its warning items whose condition is over but which nobody closed yet
+    (the model's "not closed" context term)."""
+    out: dict[str, int] = {}
+    for i in loop.items.values():
+        if i.kind == "warning" and i.condition_over:
+            out[i.enterprise] = out.get(i.enterprise, 0) + 1
+    return out

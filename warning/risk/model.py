@@ -30,7 +30,7 @@ from .config import LEVELS, RiskConfig
 NAMES = {i: name for i, name in enumerate(LEVELS, 1)}  #: 1..4 -> blue..red
 #: The terms' names are read by people on the pages: Chinese first (the codes stay in English).
 LEVEL_ZH = {"blue": "蓝色", "yellow": "黄色", "orange": "橙色", "red": "红色"}
-CLASS_ZH = {"ignition": "点火源", "process": "工艺", "sensor": "传感器", "default": "其他"}
+CLASS_ZH = {"ignition": "点火源", "process": "工艺", "maintenance": "设备维护", "sensor": "传感器", "default": "其他"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +66,7 @@ class AlarmChange:
 class Factor:
     """One term of a warning's score."""
 
-    group: str  #: "alarm", "device", "standing" or "context"
+    group: str  #: "alarm", "device", "standing", "context", or "ceiling" (no points: why the colour stops)
     name: str  #: the rule/point, the ledger field or the context, readable
     points: float
     share: float  #: points / score
@@ -261,20 +261,36 @@ class RiskModel:
             if n:
                 terms.append(("context", f"{name}: {n}", min(cap, per * n), None))
         total = sum(t[2] for t in terms)
+        cap = self.ceiling(enterprise)
+        if total and c.level_of(total) > cap:  # say why the colour stops there: a term of no points
+            terms.append(
+                ("ceiling", f"最高{LEVEL_ZH[NAMES[cap]]}：无更高等级的报警佐证", 0.0, None)
+            )
         factors = tuple(
             sorted((Factor(g, n, p, p / total if total else 0.0, a) for g, n, p, a in terms), key=lambda f: -f.points)
         )
         return total, factors
 
-    def _floor(self, score: float) -> int:
+    def ceiling(self, enterprise: str) -> int:
+        """The highest level its live alarms allow (RiskConfig.ceiling; offline alarms are context)."""
+        e = self.ents.get(enterprise)
+        c = self.config
+        if e is None:
+            return len(LEVELS)
+        return c.ceiling(
+            [(a.level, c.hazard_class(a.kind, a.rule)) for a in e.alarms.values() if a.rule not in c.offline_rules]
+        )
+
+    def _floor(self, score: float, cap: int) -> int:
         """The level a score keeps with hysteresis: the highest whose lowered cut-off it reaches."""
         c = self.config
-        return sum(1 for name in LEVELS if score >= c.cutoffs[name] * c.down_ratio)
+        return min(cap, sum(1 for name in LEVELS if score >= c.cutoffs[name] * c.down_ratio))
 
     def _step(self, eid: str, e: _Enterprise, at: float) -> list[WarningEvent]:
         c = self.config
         score, factors = self.score(eid, at)
-        target = c.level_of(score)
+        cap = self.ceiling(eid)
+        target = min(cap, c.level_of(score))
         w = e.warning
         if w is None:
             if target == 0:
@@ -286,7 +302,7 @@ class RiskModel:
             w = replace(w, level=target, peak=max(w.peak, target), updated_at=at, score=score, factors=factors)
             e.warning, e.below_since = w, None
             return [self._event(WarningKind.RAISED, at, w)]
-        floor = self._floor(score)
+        floor = self._floor(score, cap)
         if floor >= w.level:
             e.below_since = None
             e.warning = replace(w, score=score, factors=factors) if floor > 0 else w

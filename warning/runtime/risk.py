@@ -31,8 +31,8 @@ from ..risk.cleaning import DEVICE as CLEANING_DEVICE
 from ..risk.cleaning import RULE as CLEANING_RULE
 from ..risk.cleaning import overdue
 from ..risk.config import LEVELS, RiskConfig
-from ..risk.loop import Loop, LoopError, LoopEvent
-from ..risk.model import NAMES, AlarmChange, RiskModel, WarningEvent, WarningKind
+from ..risk.loop import Loop, LoopError, LoopEvent, follow, unclosed
+from ..risk.model import AlarmChange, RiskModel, WarningEvent, WarningKind
 from ..risk.standing import problems, standings
 from ..site import Site
 from ..step import SystemFinding
@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 TIER_ZH = {"street": "街镇", "district": "区应急局值班", "bureau": "局领导"}
 LEVEL_ZH = {"blue": "蓝色", "yellow": "黄色", "orange": "橙色", "red": "红色", "report": "隐患举报"}
 MAX_INBOX = 100_000  #: alert events buffered between the hub and the service before it resyncs instead
-ACTION_ZH = {"opened": "发布", "escalate": "超时升级", "return": "退回", "level": "等级变化"}
+ACTION_ZH = {"opened": "发布", "escalate": "超时升级", "return": "退回", "level": "等级变化", "renewed": "再次预警"}
 
 
 class RiskService:
@@ -309,20 +309,10 @@ class RiskService:
             w = we.warning
             ent = self.site.enterprises.get(w.enterprise)
             street = (ent.street or None) if ent is not None else None
-            item = self.item_of.get(w.enterprise)
-            if we.kind in (WarningKind.ISSUED, WarningKind.RAISED, WarningKind.LOWERED):
-                level = NAMES[w.level]
-                if item is None or item not in self.loop.items:  # one warning per enterprise at a time
-                    item = w.id
-                    self.item_of[w.enterprise] = item
-                    loop_events += self.loop.open(
-                        item, "warning", w.enterprise, street, level, we.at, data={"score": round(w.score, 2)}
-                    )
-                else:
-                    loop_events += self.loop.set_level(item, level, we.at)
+            out, item = follow(self.loop, self.item_of, we, street)  # one warning per enterprise at a time
+            loop_events += out
+            if item is not None and we.kind is not WarningKind.CLEARED:
                 explain[item] = (w.score, [f.to_json() for f in w.factors])
-            elif we.kind is WarningKind.CLEARED and item is not None and item in self.loop.items:
-                loop_events += self.loop.condition_over(item, we.at)
         if loop_events:
             await self._write(loop_events, explain)
 
@@ -334,12 +324,12 @@ class RiskService:
         for ev in events:
             if ev.item.state.value == "closed" and self.item_of.get(ev.item.enterprise) == ev.item.id:
                 del self.item_of[ev.item.enterprise]
-        unclosed: dict[str, int] = {}
-        for i in self.loop.items.values():
-            if i.kind == "warning" and i.condition_over:
-                unclosed[i.enterprise] = unclosed.get(i.enterprise, 0) + 1
+        late = unclosed(self.loop)
+        more: list[WarningEvent] = []
         for e in {ev.item.enterprise for ev in events}:
-            self.model.set_context(e, events[-1].at, unclosed=unclosed.get(e, 0))
+            more += self.model.set_context(e, events[-1].at, unclosed=late.get(e, 0))
+        if more:  # the context moved a level (or opened one): the loop hears of it too
+            await self._handle(more, events[-1].at)
 
     def _pushes(self, ev: LoopEvent) -> list:
         return self._people(ev) + self._upstream(ev)

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 
 log = logging.getLogger(__name__)
+LOCK_ID = 0x77617270  #: advisory lock: one process making partitions at a time (packing's is 0x7761726F)
 
 MONTHLY_MS = ("readings_packed", "rollups")  #: bigint epoch-ms keys, partitions per month
 
@@ -82,7 +83,19 @@ async def _ensure_with_default(
 async def ensure_ahead(conn: asyncpg.Connection, now: datetime, *, days_ahead: int = 7, adopt: bool = False) -> None:
     """Partitions from yesterday to ``days_ahead`` days on (message days; months otherwise).
     With ``adopt`` (at start-up, before any ingest), rows sitting in a DEFAULT partition are
-    moved into partitions of their own, so retention can drop them."""
+    moved into partitions of their own, so retention can drop them.
+
+    One process at a time (a session advisory lock of its own): ``CREATE TABLE IF NOT EXISTS …
+    PARTITION OF`` is not safe against a concurrent one, and processes starting together on
+    one database (two gateways, a gateway and ``warning store``) all make the days ahead."""
+    await conn.execute("SELECT pg_advisory_lock($1)", LOCK_ID)
+    try:
+        await _ensure_ahead(conn, now, days_ahead, adopt)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_ID)
+
+
+async def _ensure_ahead(conn: asyncpg.Connection, now: datetime, days_ahead: int, adopt: bool) -> None:
     today = now.astimezone(UTC).date()
     # Rows that fell into a DEFAULT partition (from before 012, or a gap) get their own
     # partitions too, so retention can drop them.

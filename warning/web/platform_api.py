@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from ..i18n import Text, translate
 from ..platforms.codes import Live
+from ..platforms.crypto import CryptoError
 from ..platforms.decode import GatewayKeys, PlatformError, Registry, answer, decode
 from ..platforms.settings import Format, Platforms, gateway_cipher
 from ..runtime.errors import DB_ERRORS, Overloaded, Rejected
@@ -43,8 +44,11 @@ def gateway_keys(platforms: Platforms) -> dict[tuple[str, str], GatewayKeys]:
         try:
             keys = GatewayKeys(g.enterprise, gateway_cipher(fmt, g, os.environ), secret)
         except ValueError as exc:  # the gateway is refused, loudly, rather than the server not starting
-            log.warning("platform gateway %s refused until configured: %s", g.id, exc)
-            keys = GatewayKeys(g.enterprise, None, secret, str(exc))
+            why = (
+                exc.reason if isinstance(exc, CryptoError) else Text.of("{who}: {problem}", who=g.id, problem=str(exc))
+            )
+            log.warning("platform gateway %s refused until configured: %s", g.id, why.render("en"))
+            keys = GatewayKeys(g.enterprise, None, secret, why)
         if fmt.secret_header is not None and secret is None:
             log.warning(
                 "platform gateway %s has no %s (secret_env unset): its requests are refused", g.id, fmt.secret_header

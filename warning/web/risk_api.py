@@ -132,9 +132,13 @@ def routes(state):
             "report",
         ):
             return refusal(request, 400, "state: open|closed|all|signed|replied|returned; kind: warning|report")
+        # ``?enterprise=``: one enterprise's items (its page's badge and panel), within the caller's scope
+        scope = scope_of(request).narrow(request.query_params.get("enterprise"), state.site.enterprises)
+        if scope is None:
+            return refusal(request, 404, "no such enterprise")
         async with state.pool.acquire() as conn:
             return json_response(
-                await risk_store.list_items(conn, enterprises=scope_of(request).sql_filter(), state=wanted, kind=kind)
+                await risk_store.list_items(conn, enterprises=scope.sql_filter(), state=wanted, kind=kind)
             )
 
     async def get_item(request: Request) -> Response:

@@ -379,7 +379,7 @@ W.start(() => {
         tr.appendChild(el("td", "c-time", timeText(w.opened_at)));
         const top = (w.factors || [])[0];
         const why = el("td", "c-why", top ? `${top.name} ${Math.round(top.share * 100)}%` : "");
-        why.title = (w.factors || []).map((f) => `${f.name}: ${Math.round(f.share * 100)}%`).join("\n");
+        why.title = (w.factors || []).map(factorText).join("\n");
         tr.appendChild(why);
         const alarms = el("td", "c-alarms num");
         const a = el("a", null, String(alarmsOf(w)));

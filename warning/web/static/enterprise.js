@@ -1,5 +1,8 @@
-// 企业页 One enterprise: its code (QR), live alerts, devices and points with sparklines and
-// limits (refreshed every 5 s from /api/v1/dash/series), and its alert history.
+// 企业页 One enterprise: its code (QR), its risk warning as the badge (风险预警: the open
+// warning's colour, 无预警 without one, as on the big screen), its live alarms one click away,
+// devices and points with sparklines and limits (refreshed every 5 s from /api/v1/dash/series),
+// and its alarm history. The warning is re-read shortly after alarm events (the risk service
+// judges them within moments), after an action on the warnings panel, and every 10 s.
 "use strict";
 
 W.start(() => {
@@ -35,9 +38,9 @@ W.start(() => {
     $("ent-alerts-empty").hidden = list.length > 0;
     let top = null;
     for (const a of list) if (!top || RANK[sevOf(a)] > RANK[top]) top = sevOf(a);
-    const st = $("ent-status");
-    st.className = `ent-status sev-${top || "none"}`;
-    st.textContent = top ? t("{level} alert · {n} open", { level: sevName(top), n: list.length }) : t("Normal");
+    const link = $("ent-alarms"); // the alarms, one click away; the colour is the warning's
+    link.dataset.count = String(list.length);
+    link.textContent = top ? t("{level} alert · {n} open", { level: sevName(top), n: list.length }) : t("no open alarms");
     // points in alarm get a mark
     const hot = new Set(list.map((a) => `${a.device}/${a.point}`));
     for (const [key, c] of cells) c.row.classList.toggle("in-alarm", hot.has(key));
@@ -140,6 +143,32 @@ W.start(() => {
     if (sel.options.length) open();
   }
 
+  // the badge: the enterprise's open risk warning (one at a time), not its worst alarm
+  let warningAt = 0;
+  async function loadWarning() {
+    const asked = ++warningAt;
+    try {
+      const q = new URLSearchParams({ state: "open", kind: "warning", enterprise: eid });
+      const list = await W.getJSON(`/api/v1/warnings?${q}`);
+      if (asked !== warningAt) return; // a later read is on its way
+      const w = list.find((x) => x.enterprise === eid) || null;
+      const lv = w ? w.level : "none";
+      const st = $("ent-status");
+      st.className = `ent-status risk-${lv}`;
+      st.dataset.warning = lv;
+      st.dataset.state = w ? w.state : "";
+      st.textContent = w ? t("{level} risk warning", { level: sevName(lv) }) : t("No warning");
+    } catch (_) { /* retried on the next event or poll */ }
+  }
+  let warningTimers = [];
+  const warningSoon = () => { // soon after an alarm event, and once more when events stop
+    warningTimers.forEach(clearTimeout);
+    warningTimers = [setTimeout(loadWarning, 500), setTimeout(loadWarning, 2000)];
+  };
+  loadWarning();
+  setInterval(loadWarning, 10000);
+  document.addEventListener("warning:changed", loadWarning); // warnings.js after sign, reply, review
+
   let historyTimer = null;
   const historySoon = () => { clearTimeout(historyTimer); historyTimer = setTimeout(refreshHistory, 300); };
 
@@ -165,14 +194,16 @@ W.start(() => {
       for (const a of list) if (a.enterprise === eid && a.state !== "resolved") alerts.set(a.id, a);
       renderAlerts();
       historySoon();
+      warningSoon();
     },
-    missed() { historySoon(); },
+    missed() { historySoon(); warningSoon(); },
     event(ev) {
       const a = ev.alert;
       if (!a || a.enterprise !== eid) return;
       if (a.state === "resolved") alerts.delete(a.id); else alerts.set(a.id, a);
       renderAlerts();
       historySoon();
+      warningSoon();
     },
   });
 });

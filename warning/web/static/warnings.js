@@ -20,6 +20,7 @@ W.start(async () => {
   async function act(id, what, body, msg) {
     const r = await post(`/api/v1/warnings/${id}/${what}`, body);
     if (!r.ok) msg.textContent = `${W.t("Failed")}: ${(await r.json()).error}`;
+    document.dispatchEvent(new Event("warning:changed")); // the page's badge follows the warning
     await render();
   }
   function replyForm(item, msg) {
@@ -56,7 +57,7 @@ W.start(async () => {
     return f;
   }
   async function render() {
-    const q = "/api/v1/warnings?state=all";
+    const q = `/api/v1/warnings?state=all${enterprise ? `&enterprise=${encodeURIComponent(enterprise)}` : ""}`;
     const rows = (await (await fetch(q, {cache: "no-store"})).json())
       .filter(w => !enterprise || w.enterprise === enterprise).slice(0, 20);
     panel.replaceChildren(el("h2", {}, W.t("Risk warnings")));
@@ -69,7 +70,7 @@ W.start(async () => {
                     el("span", {class: "risk-state"}, rt(item.state)), " · ", when(item.opened_at)));
       if (item.factors && item.factors.length) {
         const ul = el("ul", {class: "risk-why"});
-        item.factors.slice(0, 6).forEach(f => ul.append(el("li", {}, `${f.name}: ${Math.round(f.share * 100)}%`)));
+        item.factors.slice(0, 6).forEach(f => ul.append(el("li", {}, factorText(f))));
         box.append(el("div", {}, W.t("Why"), ul));
       }
       const ol = el("ol", {class: "risk-timeline"});
