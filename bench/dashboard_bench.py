@@ -88,7 +88,9 @@ def cpu_seconds(name: str) -> float:
         if not proc.name.isdigit():
             continue
         try:
-            exe = (proc / "cmdline").read_bytes().split(b"\0")[0]
+            # Chromium rewrites its children's command lines into one string: the program is
+            # the first word, whichever separator follows it
+            exe = (proc / "cmdline").read_bytes().split(b"\0")[0].split(b" ")[0]
             if not exe.endswith(name.encode()):
                 continue
             fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
