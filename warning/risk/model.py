@@ -263,9 +263,7 @@ class RiskModel:
         total = sum(t[2] for t in terms)
         cap = self.ceiling(enterprise)
         if total and c.level_of(total) > cap:  # say why the colour stops there: a term of no points
-            terms.append(
-                ("ceiling", f"最高{LEVEL_ZH[NAMES[cap]]}：无更高等级的报警佐证", 0.0, None)
-            )
+            terms.append(("ceiling", f"最高{LEVEL_ZH[NAMES[cap]]}：无更高等级的报警佐证", 0.0, None))
         factors = tuple(
             sorted((Factor(g, n, p, p / total if total else 0.0, a) for g, n, p, a in terms), key=lambda f: -f.points)
         )

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import asyncpg
 
@@ -31,7 +33,7 @@ from ..risk.cleaning import DEVICE as CLEANING_DEVICE
 from ..risk.cleaning import RULE as CLEANING_RULE
 from ..risk.cleaning import overdue
 from ..risk.config import LEVELS, RiskConfig
-from ..risk.loop import Loop, LoopError, LoopEvent, follow, unclosed
+from ..risk.loop import Loop, LoopError, LoopEvent, State, follow, unclosed
 from ..risk.model import AlarmChange, RiskModel, WarningEvent, WarningKind
 from ..risk.standing import problems, standings
 from ..site import Site
@@ -47,6 +49,9 @@ log = logging.getLogger(__name__)
 TIER_ZH = {"street": "街镇", "district": "区应急局值班", "bureau": "局领导"}
 LEVEL_ZH = {"blue": "蓝色", "yellow": "黄色", "orange": "橙色", "red": "红色", "report": "隐患举报"}
 MAX_INBOX = 100_000  #: alert events buffered between the hub and the service before it resyncs instead
+MAX_TRIES = 8  #: decisions taken again on a fresh picture of their items before giving up (a busy item)
+CLOSED_KEPT = 10_000  #: ids of closed items remembered so that no event reopens one
+T = TypeVar("T")
 ACTION_ZH = {"opened": "发布", "escalate": "超时升级", "return": "退回", "level": "等级变化", "renewed": "再次预警"}
 
 
@@ -82,6 +87,7 @@ class RiskService:
         self.last_cleaning = 0.0
         self.runtime = runtime  #: raises the overdue-cleaning alarms (None: the model's term only)
         self.cleaning_raised: set[tuple[str, str]] | None = None  #: (enterprise, area) with an open alarm
+        self.closed: dict[str, None] = {}  #: items closed (here or on another gateway), oldest first
 
     def use_site(self, site: Site) -> None:
         """The ledger changed (warning.live): new streets, kinds and standing risk from now on.
@@ -168,12 +174,8 @@ class RiskService:
             async with self.lock:
                 mark = self._mark()
                 try:
-                    out: list[WarningEvent] = []
-                    for ch in changes:
-                        if ch is not None:
-                            out += self.model.observe(ch)
-                    await self._handle(out, self.clock())
-                except (OSError, asyncpg.PostgresError) as exc:
+                    await self._guarded(functools.partial(self._observe, changes))
+                except (OSError, asyncpg.PostgresError, risk_store.StaleItems) as exc:
                     # the store is away: forget this batch's decisions and rebuild from the store's
                     # open alerts once it answers again (the alerts themselves are the runtime's)
                     self._rewind(mark)
@@ -181,6 +183,13 @@ class RiskService:
                     await asyncio.sleep(1.0)
                     with contextlib.suppress(OSError, asyncpg.PostgresError):
                         await self._resync()
+
+    async def _observe(self, changes: list[AlarmChange | None]) -> None:
+        out: list[WarningEvent] = []
+        for ch in changes:
+            if ch is not None:
+                out += self.model.observe(ch)
+        await self._handle(out, self.clock())
 
     def _change(self, ev: dict) -> AlarmChange | None:
         kind = ev.get("kind")
@@ -212,7 +221,7 @@ class RiskService:
             await asyncio.sleep(self.tick_every)
             try:
                 await self.tick()
-            except (OSError, asyncpg.PostgresError) as exc:  # the store is away: try again next tick
+            except (OSError, asyncpg.PostgresError, risk_store.StaleItems) as exc:  # store away, item busy: next tick
                 log.warning("risk tick failed: %s", exc)
 
     def _mark(self) -> tuple[bytes, bytes, dict[str, str]]:
@@ -228,18 +237,104 @@ class RiskService:
     async def tick(self) -> None:
         now = self.clock()
         async with self.lock:
+            await self._sync()
+            await self._guarded(lambda: self._tick(now))
+
+    async def _tick(self, now: float) -> None:
+        """The timers' step; :meth:`_guarded` undoes it whole when it did not commit."""
+        if now - self.last_cleaning >= 60.0:
+            await self._cleaning(now)
+            self.last_cleaning = now
+        await self._handle(self.model.tick(now), now)
+        events = self.loop.tick(now)  # an item signed elsewhere was read again: no escalation
+        if events:
+            await self._write(events)
+
+    # -- the shared record ---------------------------------------------------------------------
+    # Every gateway runs this service; the store is the loop's record. A step is decided on the
+    # items in memory and written guarded (warning.store.risk.record: its step takes the next
+    # seq of the item or nothing is written). When another gateway moved an item first, the
+    # whole decision is undone, the items are read again and it is taken once more: a timer
+    # whose item was signed meanwhile then finds nothing due, a second sign is a no-op, a
+    # review of a reply returned elsewhere is refused (409). Between steps each tick reads
+    # which items moved (one query), so every gateway's timers and model context follow the
+    # others' steps within a tick; the guard, not that read, is what keeps one step per seq.
+    async def _guarded(self, decide: Callable[[], Awaitable[T]], refused: str | None = None) -> T:
+        """Run ``decide`` (under ``self.lock``); if its rows did not commit, undo its decisions
+        (model, loop, items); if they were stale, read the items named and decide again.
+        ``refused``: an item a person acts on: a refusal (LoopError) on a picture of it that the
+        store has moved past is also taken again on the fresh one (signed on another gateway:
+        the reply here is allowed)."""
+        for _ in range(MAX_TRIES):
             mark = self._mark()
             try:
-                if now - self.last_cleaning >= 60.0:
-                    await self._cleaning(now)
-                    self.last_cleaning = now
-                await self._handle(self.model.tick(now), now)
-                events = self.loop.tick(now)
-                if events:
-                    await self._write(events)
+                return await decide()
+            except risk_store.StaleItems as exc:
+                self._rewind(mark)
+                await self._refresh(exc.ids)
+            except LoopError:
+                self._rewind(mark)
+                if refused is None or not await self._moved([refused]):
+                    raise
             except BaseException:
                 self._rewind(mark)
                 raise
+        raise risk_store.StaleItems(set())  # moved on every try: the caller's error path (retry later)
+
+    async def _moved(self, ids: list[str] | None = None) -> list[str]:
+        """Read again the items another gateway moved (``ids``: only these); returns their ids."""
+        held = {i: len(it.steps) for i, it in self.loop.items.items()}
+        async with self.pool.acquire() as conn:
+            stale = await risk_store.moved(conn, held)
+        if ids is not None:
+            stale = [i for i in stale if i in ids]
+        if stale:
+            await self._refresh(set(stale))
+        return stale
+
+    async def _sync(self) -> None:
+        """Before the timers run: follow the steps other gateways took (a failure waits for the next tick)."""
+        try:
+            await self._moved()
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("risk: could not read the other gateways' steps: %s", exc)
+
+    async def _refresh(self, ids: set[str]) -> None:
+        """Take these items as the store has them: a closed (or unknown) one leaves the loop."""
+        async with self.pool.acquire() as conn:
+            got = await risk_store.items(conn, list(ids))
+        for iid in ids:
+            it = got.get(iid)
+            if it is None or it.state is State.CLOSED:
+                self.loop.items.pop(iid, None)
+                for e in [e for e, i in self.item_of.items() if i == iid]:
+                    del self.item_of[e]
+                if it is not None:
+                    self._closed(iid)
+                continue
+            self.loop.items[iid] = it
+            held = self.item_of.get(it.enterprise)
+            if it.kind == "warning" and (held is None or held not in self.loop.items):
+                self.item_of[it.enterprise] = iid
+
+    def _closed(self, iid: str) -> None:
+        self.closed[iid] = None
+        while len(self.closed) > CLOSED_KEPT:
+            del self.closed[next(iter(self.closed))]
+
+    def _not_reopening(self, events: list[LoopEvent]) -> list[LoopEvent]:
+        """Drop the events of an item already closed: the model's warning can outlive its item
+        (a regulator closed it while the condition stood), and opening its id again would
+        take the closed record's first seq (stale forever). The item leaves the loop again."""
+        gone = {ev.item.id for ev in events if ev.item.id in self.closed}
+        if not gone:
+            return events
+        for iid in gone:
+            self.loop.items.pop(iid, None)
+            for e in [e for e, i in self.item_of.items() if i == iid]:
+                del self.item_of[e]
+        log.info("risk: not reopening closed items %s", sorted(gone))
+        return [ev for ev in events if ev.item.id not in gone]
 
     async def _cleaning(self, now: float) -> None:
         async with self.pool.acquire() as conn:
@@ -317,6 +412,9 @@ class RiskService:
             await self._write(loop_events, explain)
 
     async def _write(self, events: list[LoopEvent], explain: dict | None = None) -> None:
+        events = self._not_reopening(events)
+        if not events:
+            return
         async with self.pool.acquire() as conn:
             async with conn.transaction():
                 await risk_store.record(conn, events, explain)
@@ -324,6 +422,8 @@ class RiskService:
         for ev in events:
             if ev.item.state.value == "closed" and self.item_of.get(ev.item.enterprise) == ev.item.id:
                 del self.item_of[ev.item.enterprise]
+            if ev.item.state.value == "closed":
+                self._closed(ev.item.id)
         late = unclosed(self.loop)
         more: list[WarningEvent] = []
         for e in {ev.item.enterprise for ev in events}:
@@ -424,12 +524,8 @@ class RiskService:
         """sign / reply / review on an open item; raises LoopError (409) when it cannot be taken."""
         async with self.lock:
             now = self.clock()
-            mark = self._mark()
-            try:
-                return await self._act(item_id, action, actor, now, kw)
-            except BaseException:
-                self._rewind(mark)  # refused or not stored: nothing happened
-                raise
+            # refused or not stored: nothing happened (undone); taken on a stale picture: again
+            return await self._guarded(lambda: self._act(item_id, action, actor, now, kw), refused=item_id)
 
     async def _act(self, item_id: str, action: str, actor: str, now: float, kw: dict) -> list[LoopEvent]:
         if action == "sign":

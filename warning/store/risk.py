@@ -14,33 +14,57 @@ import orjson
 from ..risk.loop import Item, LoopEvent, State, Step
 from .alerts import epoch, seconds, ts
 
-_UPSERT = (
+_INSERT = (
     "INSERT INTO risk_items (id, kind, enterprise, street, level, peak, state, opened_at, waiting_since, tier, "
     "condition_over, score, factors, updated_at, closed_at) "
     "VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $10, $11, COALESCE($12::jsonb, '[]'::jsonb), $13, $14) "
-    "ON CONFLICT (id) DO UPDATE SET level = EXCLUDED.level, state = EXCLUDED.state, "
-    "waiting_since = EXCLUDED.waiting_since, tier = EXCLUDED.tier, condition_over = EXCLUDED.condition_over, "
-    "score = COALESCE(EXCLUDED.score, risk_items.score), "
-    "factors = CASE WHEN $12::jsonb IS NULL THEN risk_items.factors ELSE EXCLUDED.factors END, "
-    "updated_at = GREATEST(risk_items.updated_at, EXCLUDED.updated_at), closed_at = EXCLUDED.closed_at, "
-    "peak = CASE WHEN array_position(ARRAY['blue','yellow','orange','red'], EXCLUDED.level) > "
-    "COALESCE(array_position(ARRAY['blue','yellow','orange','red'], risk_items.peak), 0) "
-    "THEN EXCLUDED.level ELSE risk_items.peak END"
+    "ON CONFLICT (id) DO NOTHING"
 )
+_UPDATE = (
+    "UPDATE risk_items SET level = $2, state = $3, waiting_since = $4, tier = $5, condition_over = $6, "
+    "score = COALESCE($7, score), factors = COALESCE($8::jsonb, factors), "
+    "updated_at = GREATEST(updated_at, $9), closed_at = $10, "
+    "peak = CASE WHEN array_position(ARRAY['blue','yellow','orange','red'], $2) > "
+    "COALESCE(array_position(ARRAY['blue','yellow','orange','red'], peak), 0) THEN $2 ELSE peak END "
+    "WHERE id = $1"
+)
+
+
+class StaleItems(Exception):
+    """A step was decided on an item the store has moved past (another gateway, or a restart's
+    older picture, took a step this loop has not seen): nothing was written; read the items
+    again (:func:`items`) and decide once more."""
+
+    def __init__(self, ids: set[str]):
+        super().__init__(f"risk items moved on in the store: {sorted(ids)}")
+        self.ids = ids
 
 
 async def record(
     conn: asyncpg.Connection, events: Sequence[LoopEvent], explain: dict[str, tuple[float, list[dict]]] | None = None
 ) -> int:
-    """Write loop events (item row + the new step) in one transaction; returns steps added.
-    ``explain``: item id -> (score, factors JSON) to store beside it."""
+    """Write loop events (the new step, then the item's row) in one transaction; returns steps added.
+    ``explain``: item id -> (score, factors JSON) to store beside it.
+
+    The store is the record of the loop, and the steps are its versions: an event's step goes
+    in at ``seq = len(item.steps) - 1``, so it is written only on the picture of the item it was
+    decided on. If that seq is taken by another step (another gateway signed, escalated,
+    closed it meanwhile), nothing of this transaction stays and :class:`StaleItems` names the
+    items. The same step again (its stable id: a retry, a replay, two gateways' timers at one
+    due time) adds nothing and is not a conflict. No lock is taken beforehand: the unique
+    (item, seq) is the guard, so a step costs no more round trips than it did unguarded; two
+    gateways writing one seq queue on that index and the later finds the seq taken. Events are
+    written in item order, so two writers never wait on each other crosswise."""
     added = 0
+    stale: set[str] = set()
+    order = sorted(range(len(events)), key=lambda i: events[i].item.id)  # stable: each item's steps in order
     async with conn.transaction():
-        for ev in events:
+        for ev in (events[i] for i in order):
             it = ev.item
+            if it.id in stale:
+                continue
             score, factors = (explain or {}).get(it.id, (None, None))
-            await conn.execute(
-                _UPSERT,
+            args = (
                 it.id,
                 it.kind,
                 it.enterprise,
@@ -56,20 +80,33 @@ async def record(
                 ts(ev.at),
                 ts(ev.at) if it.state is State.CLOSED else None,
             )
+            seq = len(it.steps) - 1
+            if seq == 0:  # the opening: the row first (a step needs it); an existing row is kept
+                await conn.execute(_INSERT, *args)
             step = it.steps[-1]
             row = await conn.fetchrow(
                 "INSERT INTO risk_steps (id, item_id, seq, action, at, actor, note, data) "
                 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING id",
                 ev.id,
                 it.id,
-                len(it.steps) - 1,
+                seq,
                 step.action,
                 ts(step.at),
                 step.actor,
                 step.note,
                 None if step.data is None else orjson.dumps(step.data).decode(),
             )
-            added += row is not None
+            if row is None:
+                taken = await conn.fetchval("SELECT id FROM risk_steps WHERE item_id = $1 AND seq = $2", it.id, seq)
+                if taken != ev.id:
+                    stale.add(it.id)  # another step holds this seq (or the row is another item's)
+                continue  # the same step, written before: nothing to add
+            if seq > 0 and await conn.execute(_UPDATE, args[0], *args[4:6], *args[7:]) != "UPDATE 1":
+                stale.add(it.id)  # no such row (or not this item): the picture is wrong
+                continue
+            added += 1
+        if stale:
+            raise StaleItems(stale)  # leaves the transaction: nothing of it stays
     return added
 
 
@@ -137,11 +174,34 @@ async def get_item(conn: asyncpg.Connection, item_id: str) -> dict | None:
 
 async def open_items(conn: asyncpg.Connection) -> dict[str, Item]:
     """Every item not yet closed, rebuilt for the loop (a restart picks its timers up again)."""
-    rows = await conn.fetch("SELECT * FROM risk_items WHERE state <> 'closed'")
+    return {i.id: i for i in await _load(conn, "WHERE i.state <> 'closed'") if i.state is not State.CLOSED}
+
+
+async def items(conn: asyncpg.Connection, ids: Sequence[str]) -> dict[str, Item]:
+    """These items as the store has them, closed ones included (a loop drops those); an id the
+    store does not know is left out."""
+    return {i.id: i for i in await _load(conn, "WHERE i.id = ANY($1::text[])", list(ids))}
+
+
+async def moved(conn: asyncpg.Connection, held: dict[str, int]) -> list[str]:
+    """The items whose record moved past a loop's picture: ``held`` is the loop's items (id ->
+    the steps it holds). Returns the ids of items not closed that the loop does not hold or
+    holds another number of steps of, and of held items closed meanwhile: what another gateway
+    took. One query; the loop reads those again with :func:`items`."""
+    rows = await conn.fetch(  # two indexed reads (the open items', the held ones'), not a scan of every item ever
+        "WITH c AS (SELECT id, state FROM risk_items WHERE state <> 'closed' "
+        "UNION SELECT id, state FROM risk_items WHERE id = ANY($1::text[])) "
+        "SELECT c.id, c.state, (SELECT count(*) FROM risk_steps s WHERE s.item_id = c.id) AS n FROM c",
+        list(held),
+    )
+    return [r["id"] for r in rows if (r["id"] in held if r["state"] == "closed" else r["n"] != held.get(r["id"], -1))]
+
+
+async def _load(conn: asyncpg.Connection, where: str, *args) -> list[Item]:
+    rows = await conn.fetch(f"SELECT * FROM risk_items i {where}", *args)
     steps: dict[str, list[Step]] = {}
     for s in await conn.fetch(
-        "SELECT s.* FROM risk_steps s JOIN risk_items i ON i.id = s.item_id "
-        "WHERE i.state <> 'closed' ORDER BY s.item_id, s.seq"
+        f"SELECT s.* FROM risk_steps s JOIN risk_items i ON i.id = s.item_id {where} ORDER BY s.item_id, s.seq", *args
     ):
         steps.setdefault(s["item_id"], []).append(
             Step(
@@ -152,8 +212,8 @@ async def open_items(conn: asyncpg.Connection) -> dict[str, Item]:
                 None if s["data"] is None else orjson.loads(s["data"]),
             )
         )
-    return {
-        r["id"]: Item(
+    return [
+        Item(
             r["id"],
             r["kind"],
             r["enterprise"],
@@ -167,7 +227,7 @@ async def open_items(conn: asyncpg.Connection) -> dict[str, Item]:
             r["condition_over"],
         )
         for r in rows
-    }
+    ]
 
 
 # -- photos ------------------------------------------------------------------------------------
