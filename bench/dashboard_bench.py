@@ -19,7 +19,7 @@ x 6 bag filters, simulators/site.py). Three phases:
 2. latency: ``--clients`` WebSocket clients (aiohttp, in a process of their own) read the
    feed, as the big screens of a district would; a separate process pushes ``--rate``
    readings/s of normal values; every 0.25 s a probe pushes ``vent_open = true`` on a
-   device without an alert. A
+   device without an alert (Chromium's share of a core meanwhile is reported too). A
    MutationObserver in the page stamps (``Date.now()``) when the probe's row enters the
    live list; latency = that stamp - the time just before the probe's POST. It covers
    HTTP, group commit, detectors, alert store, hub, WebSocket, JSON parse and the DOM
@@ -79,6 +79,25 @@ LAUNCH_ARGS = [
     "--no-first-run",
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
 ]
+
+
+def cpu_seconds(name: str) -> float:
+    """User + system CPU seconds of every process whose executable's name ends with ``name``."""
+    total = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            # Chromium rewrites its children's command lines into one string: the program is
+            # the first word, whichever separator follows it
+            exe = (proc / "cmdline").read_bytes().split(b"\0")[0].split(b" ")[0]
+            if not exe.endswith(name.encode()):
+                continue
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):  # gone meanwhile
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid: int) -> int:
@@ -256,6 +275,7 @@ async def latency(browser, url, password, tokens, devices, probes, seconds, rate
     proc.start()
     await asyncio.sleep(3)  # let the load settle
     sent: dict[str, float] = {}
+    browser_cpu, cpu_t0 = cpu_seconds("chromium"), time.perf_counter()
     async with aiohttp.ClientSession() as s:
         end = time.perf_counter() + seconds
         tasks = []
@@ -267,6 +287,7 @@ async def latency(browser, url, password, tokens, devices, probes, seconds, rate
             tasks.append(asyncio.ensure_future(post(s, url, tokens[eid], body)))
             await asyncio.sleep(0.25)
         await asyncio.gather(*tasks)
+    browser_share = (cpu_seconds("chromium") - browser_cpu) / (time.perf_counter() - cpu_t0)
     await asyncio.sleep(3)
     seen = await page.evaluate("window.__seen")
     painted = await page.evaluate("window.__painted")
@@ -290,6 +311,7 @@ async def latency(browser, url, password, tokens, devices, probes, seconds, rate
         "sent": len(sent),
         "events_per_s": [per_second[k] for k in sorted(per_second)],
         "missing": [k for k in sent if k not in seen],
+        "browser_share": browser_share,
     }
 
 
@@ -470,6 +492,7 @@ async def one_tree(tree: Path, args, label: str, profile: str | None) -> dict:
             f"({lat['all_clients']}/{lat['sent']} probes reached every client)"
         )
         print(f"  events a feed client got, per second of the run: {lat['events_per_s']}")
+        print(f"  Chromium's CPU while the probes ran: {lat['browser_share']:.2f} of a core")
 
         used = set(probes)
         f = await fanout(url, port, cookie, server.pid, tokens, devices, args.clients, used)
@@ -521,6 +544,7 @@ async def main() -> None:
                     f"{title + f' p{q} (ms)':40s}"
                     + "".join(f"{pct(r[key], q) if r[key] else float('nan'):24.0f}" for _, r in runs)
                 )
+        print(f"{'Chromium while probing (cores)':40s}" + "".join(f"{r['browser_share']:24.2f}" for _, r in runs))
         print(f"{'burst: 2,100 events to every client (s)':40s}" + "".join(f"{r['burst_s']:24.1f}" for _, r in runs))
         print(f"{'slow clients dropped (of 10)':40s}" + "".join(f"{r['dropped']:24.0f}" for _, r in runs))
         print(f"{'server RSS peak (MiB)':40s}" + "".join(f"{r['rss_peak'] / 1024:24.0f}" for _, r in runs))

@@ -136,6 +136,7 @@ class EmbeddedRuntime:
         await warm(
             self.step, self.pool, cold, self.clock(), o.warm_horizon, o.stop_horizon
         )  # before the first live reading
+        self.pipeline.build_chains()  # every point's detectors now, before the server freezes start-up's objects
         self.loop.last_batch, self.loop.unsaved = last, unsaved
         await self.loop.record(out)
         for k in sorted(unsaved):  # every shard has a checkpoint from now on

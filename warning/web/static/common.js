@@ -157,10 +157,44 @@
     showMsg.t = setTimeout(() => { m.hidden = true; }, 5000);
   }
 
-  // Clock in the header, ticking every second; pages add their own per-second work.
+  // One clock for the page's own changes, so that they share frames: a page drawn without a GPU
+  // (the wall screen's small PC; headless Chromium in bench/dashboard_bench.py) pays for every
+  // frame, and a change of its own in a frame of its own cost as much as an alert's row.
+  // * Whatever blinks (a dot not signed for, a new row, a red pop-up, a warning that rose, the
+  //   sound button asking for its click, a lost connection) is on while <html> has the class
+  //   "beat" and off when not; the class turns every BEAT_MS (on and off once a second). CSS
+  //   animations each kept a phase of their own (from when their element got its class): 60 new
+  //   rows and 60 ringed dots asked for frames at 120 different moments, and headless Chromium
+  //   spent 0.6-0.8 of a core on a page where nothing happened (0.1 with one beat).
+  //   blink(el, cls, ms): a class that blinks for a while (its end is checked at each beat).
+  //   Reduced motion: no beat; the classes still come and go.
+  // * everySecond(fn): the clock and the ages, at every other beat.
+  // * onBeat(fn): a page's work that may wait for the next beat (the big screen's slower parts).
+  const BEAT_MS = 500;
   const tickers = [];
+  const beaters = [];
   function everySecond(fn) { tickers.push(fn); fn(); }
-  setInterval(() => tickers.forEach((f) => f()), 1000);
+  function onBeat(fn) { beaters.push(fn); }
+  const still = matchMedia("(prefers-reduced-motion: reduce)");
+  const blinking = new Map(); // element -> Map(class -> until, performance.now() ms)
+  function blink(e, cls, ms) {
+    e.classList.add(cls);
+    if (!blinking.has(e)) blinking.set(e, new Map());
+    blinking.get(e).set(cls, performance.now() + ms);
+  }
+  let beats = 0;
+  setInterval(() => {
+    const root = document.documentElement;
+    if (still.matches || document.hidden) root.classList.remove("beat");
+    else root.classList.toggle("beat");
+    const now = performance.now();
+    for (const [e, classes] of blinking) {
+      for (const [cls, until] of classes) if (until <= now) { e.classList.remove(cls); classes.delete(cls); }
+      if (!classes.size) blinking.delete(e);
+    }
+    if (beats++ % 2 === 0) for (const f of tickers) f();
+    for (const f of beaters) f();
+  }, BEAT_MS);
   everySecond(() => { const c = $("clock"); if (c) c.textContent = hms(new Date()); });
 
   // The live feed. handlers: snapshot(alerts, msg), event(ev), missed(events | null: gap), status(state).
@@ -265,6 +299,6 @@
   window.W = {
     $, el, SEVS, RANK, t, N_, translate, i18n, start, sevName, roleName, stateName, kindName, pad, hms, timeText, ago,
     fmtValue, sevOf, nowSevOf, clearedUnsigned, bySeverityThenAge, names, entName, pointName, devicePoint, where,
-    me, loadMe, showMe, getJSON, postJSON, showMsg, everySecond, feed,
+    me, loadMe, showMe, getJSON, postJSON, showMsg, everySecond, onBeat, blink, feed,
   };
 })();

@@ -8,9 +8,10 @@
 // second, and every 10 s for the loop's own timers), alerts over /ws.
 //
 // Cost per event: an event's row goes into the list at once (with the totals above it, a few
-// cells); the rest (counts by enterprise, the risk board, the map, the trend) is redrawn at
-// most once per SLOW_MS (the trend once per TREND_MS), in a frame of its own, never in the
-// frame that paints a new row. At 4 events/s, redrawing everything per event cost ~90 ms.
+// cells); the rest (counts by enterprise, the risk board, the map, the trend) is redrawn at the
+// page's next beat (common.js: twice a second, the frame in which whatever blinks turns anyway;
+// the trend once per TREND_MS), never in the frame that paints a new row. At 4 events/s,
+// redrawing everything per event cost ~90 ms.
 "use strict";
 
 W.start(() => {
@@ -25,13 +26,12 @@ W.start(() => {
   let frameQueued = false;
   let listDirty = false; // the whole list must be diffed again (snapshot, names, a sign-for)
   let pageDirty = false; // kiosk: rows came or went, the pages must be cut again
-  let slowWanted = false; // counts by enterprise, the board, the map: redraw when due
+  let slowWanted = false; // counts by enterprise, the board, the map: redraw at the next beat
   let rowThisFrame = false; // a row changed since the last frame: that frame paints it, nothing else
-  let lastSlow = -Infinity;
   let lastTrend = -Infinity;
-  let slowTimer = null;
-  let slowNow = false; // new risk warnings: the board and the map in the next frame without a new row
-  const SLOW_MS = 250;
+  let trendWanted = false;
+  let slowNow = false; // the slower parts in the next frame without a new row, not at the next beat
+  const FLASH_MS = 2400; // a new or risen row blinks this long (4 beats)
   const TREND_MS = 1000;
   let ackId = null;
   let ready = false; // the first snapshot arrived: later "raised" events are news
@@ -121,11 +121,7 @@ W.start(() => {
     rowAlert.set(r.tr, a);
     if (flash.has(a.id)) {
       flash.delete(a.id);
-      if (r.tr.classList.contains("flash")) { // restart the animation (a layout: only for a row that has one)
-        r.tr.classList.remove("flash");
-        void r.tr.offsetWidth;
-      }
-      r.tr.classList.add("flash");
+      W.blink(r.tr, "flash", FLASH_MS); // with the page's beat (common.js): no frame of its own
     }
     return r;
   }
@@ -235,28 +231,53 @@ W.start(() => {
     return ents;
   }
 
-  let entsKey = null;
+  // A table whose rows are kept by id: a row is built again only when its key changed, and
+  // rows move only when out of order. Rebuilding the counts by enterprise and the risk board
+  // whole (a thousand elements with 120 enterprises in alarm) at every redraw made its layout
+  // the biggest in the page.
+  function keyedRows(tbody) {
+    const kept = new Map(); // id -> {tr, key}
+    return (items, idOf, keyOf, build) => {
+      const ids = new Set();
+      let prev = null;
+      for (const item of items) {
+        const id = idOf(item);
+        const key = keyOf(item);
+        ids.add(id);
+        let r = kept.get(id);
+        if (!r || r.key !== key) {
+          const tr = build(item);
+          if (r) r.tr.replaceWith(tr);
+          r = { tr, key };
+          kept.set(id, r);
+        }
+        const want = prev ? prev.nextSibling : tbody.firstChild;
+        if (want !== r.tr) tbody.insertBefore(r.tr, want);
+        prev = r.tr;
+      }
+      for (const [id, r] of kept) if (!ids.has(id)) { r.tr.remove(); kept.delete(id); }
+    };
+  }
+
+  let entRows = null;
   function renderEnts(ents) {
     const sorted = [...ents.values()].sort((a, b) => (RANK[b.top] - RANK[a.top]) ||
       (b.red - a.red) || (b.orange - a.orange) || (b.unack - a.unack) || a.id.localeCompare(b.id));
-    const key = sorted.map((e) => `${e.id}:${e.top}:${e.red}:${e.orange}:${e.yellow}:${e.blue}:${e.unack}:${W.names.get(e.id) || e.name}`).join(",");
-    if (key === entsKey) return;
-    entsKey = key;
-    const tb = $("ent-counts");
-    tb.replaceChildren();
-    for (const e of sorted) {
-      const tr = el("tr", `sev-${e.top}`);
-      tr.dataset.enterprise = e.id;
-      const name = el("td", "ent-name");
-      const link = el("a", null, RiskMap.shortName(W.names.get(e.id) || e.name) || e.id);
-      link.href = `/e/${encodeURIComponent(e.id)}`;
-      link.title = e.id;
-      name.appendChild(link);
-      tr.appendChild(name);
-      for (const s of SEVS) tr.appendChild(el("td", `num${e[s] ? ` has-${s}` : ""}`, e[s] ? String(e[s]) : "·"));
-      tr.appendChild(el("td", "num", String(e.unack)));
-      tb.appendChild(tr);
-    }
+    entRows = entRows || keyedRows($("ent-counts"));
+    entRows(sorted, (e) => e.id,
+      (e) => `${e.top}:${e.red}:${e.orange}:${e.yellow}:${e.blue}:${e.unack}:${W.names.get(e.id) || e.name}`, (e) => {
+        const tr = el("tr", `sev-${e.top}`);
+        tr.dataset.enterprise = e.id;
+        const name = el("td", "ent-name");
+        const link = el("a", null, RiskMap.shortName(W.names.get(e.id) || e.name) || e.id);
+        link.href = `/e/${encodeURIComponent(e.id)}`;
+        link.title = e.id;
+        name.appendChild(link);
+        tr.appendChild(name);
+        for (const s of SEVS) tr.appendChild(el("td", `num${e[s] ? ` has-${s}` : ""}`, e[s] ? String(e[s]) : "·"));
+        tr.appendChild(el("td", "num", String(e.unack)));
+        return tr;
+      });
     $("ent-empty").hidden = ents.size > 0;
   }
 
@@ -270,6 +291,7 @@ W.start(() => {
   function drawTrend() {
     if (!trend) return;
     lastTrend = performance.now();
+    trendWanted = false;
     trend.now = Date.now() / 1000;
     if (!trendSize) measureTrend();
     Charts.bars($("trend"), trend.buckets, { ...trend, sevName, width: trendSize[0], height: trendSize[1] });
@@ -303,10 +325,11 @@ W.start(() => {
       const list = await W.getJSON("/api/v1/warnings?state=open&kind=warning");
       const next = new Map();
       for (const w of list) if (!next.has(w.enterprise)) next.set(w.enterprise, w);
+      const rows = (m) => [...m.values()].map((w) => w.id).sort().join(",");
+      const moved = rows(next) !== rows(warnings); // rows come or go: the board's height, the kiosk's pages
       warnings = next;
-      slowWanted = true;
-      slowNow = true; // read at most once a second: drawn in the next frame, not throttled again
-      schedule(false);
+      slowWanted = true; // drawn at the next beat, or in the next frame when the board grows or shrinks
+      if (moved) { slowNow = true; schedule(false); }
     } catch (_) { /* the next event or the poll retries */ } finally {
       warningsBusy = false;
       if (warningsAgain) { warningsAgain = false; warningsSoon(); }
@@ -325,55 +348,52 @@ W.start(() => {
     lastTimer = setTimeout(loadWarnings, 1500);
   }
   setInterval(loadWarnings, 10000);
-  let riskKey = null;
+  let riskRows = null;
   function renderRisk(ents) {
     const list = [...warnings.values()].sort((a, b) => (RANK[b.level] - RANK[a.level]) || (b.opened_at - a.opened_at));
-    const key = list.map((w) => {
-      const e = ents.get(w.enterprise);
-      const n = e ? e.red + e.orange + e.yellow + e.blue : 0;
-      return `${w.id}|${w.level}|${w.state}|${w.street}|${w.opened_at}|${JSON.stringify(w.factors || [])}|${n}|${W.names.get(w.enterprise) || ""}`;
-    }).join("\n");
-    if (key === riskKey) return;
-    riskKey = key;
-    const tb = $("risk-rows");
+    const alarmsOf = (w) => { const e = ents.get(w.enterprise); return e ? e.red + e.orange + e.yellow + e.blue : 0; };
     const tally = { red: 0, orange: 0, yellow: 0, blue: 0 };
     let unsigned = 0;
-    tb.replaceChildren();
     for (const w of list) {
       if (tally[w.level] !== undefined) tally[w.level]++;
       if (w.state === "open") unsigned++;
-      const tr = el("tr", `sev-${w.level} state-${w.state}`);
-      tr.dataset.warning = w.id;
-      tr.dataset.enterprise = w.enterprise;
-      const lvl = el("td", "c-sev");
-      lvl.appendChild(el("span", `chip sev-${w.level}`, sevName(w.level)));
-      tr.appendChild(lvl);
-      const name = el("td", "c-ent");
-      const link = el("a", null, RiskMap.shortName(W.names.get(w.enterprise)) || w.enterprise);
-      link.href = `/e/${encodeURIComponent(w.enterprise)}`;
-      link.title = `${w.enterprise} ${W.names.get(w.enterprise) || ""}`;
-      name.appendChild(link);
-      tr.appendChild(name);
-      tr.appendChild(el("td", null, w.street || "—"));
-      tr.appendChild(el("td", "c-state", rt(w.state)));
-      tr.appendChild(el("td", "c-time", timeText(w.opened_at)));
-      const top = (w.factors || [])[0];
-      const why = el("td", "c-why", top ? `${top.name} ${Math.round(top.share * 100)}%` : "");
-      why.title = (w.factors || []).map(factorText).join("\n");
-      tr.appendChild(why);
-      const e = ents.get(w.enterprise);
-      const alarms = el("td", "c-alarms num");
-      const a = el("a", null, e ? String(e.red + e.orange + e.yellow + e.blue) : "0");
-      a.href = `/e/${encodeURIComponent(w.enterprise)}#ent-alerts`; // its alarms: one click away
-      a.title = t("Open alarms of this enterprise");
-      alarms.appendChild(a);
-      tr.appendChild(alarms);
-      const was = seenWarnings.get(w.id);
-      if (was !== undefined && RANK[w.level] > RANK[was]) tr.classList.add("flash");
-      if (was === undefined && ready && seenWarnings.size) tr.classList.add("flash");
-      seenWarnings.set(w.id, w.level);
-      tb.appendChild(tr);
     }
+    riskRows = riskRows || keyedRows($("risk-rows"));
+    riskRows(list, (w) => w.id,
+      (w) => `${w.level}|${w.state}|${w.street}|${w.opened_at}|${JSON.stringify(w.factors || [])}|${alarmsOf(w)}|${W.names.get(w.enterprise) || ""}`,
+      (w) => {
+        const tr = el("tr", `sev-${w.level} state-${w.state}`);
+        tr.dataset.warning = w.id;
+        tr.dataset.enterprise = w.enterprise;
+        const lvl = el("td", "c-sev");
+        lvl.appendChild(el("span", `chip sev-${w.level}`, sevName(w.level)));
+        tr.appendChild(lvl);
+        const name = el("td", "c-ent");
+        const link = el("a", null, RiskMap.shortName(W.names.get(w.enterprise)) || w.enterprise);
+        link.href = `/e/${encodeURIComponent(w.enterprise)}`;
+        link.title = `${w.enterprise} ${W.names.get(w.enterprise) || ""}`;
+        name.appendChild(link);
+        tr.appendChild(name);
+        tr.appendChild(el("td", null, w.street || "—"));
+        tr.appendChild(el("td", "c-state", rt(w.state)));
+        tr.appendChild(el("td", "c-time", timeText(w.opened_at)));
+        const top = (w.factors || [])[0];
+        const why = el("td", "c-why", top ? `${top.name} ${Math.round(top.share * 100)}%` : "");
+        why.title = (w.factors || []).map(factorText).join("\n");
+        tr.appendChild(why);
+        const alarms = el("td", "c-alarms num");
+        const a = el("a", null, String(alarmsOf(w)));
+        a.href = `/e/${encodeURIComponent(w.enterprise)}#ent-alerts`; // its alarms: one click away
+        a.title = t("Open alarms of this enterprise");
+        alarms.appendChild(a);
+        tr.appendChild(alarms);
+        const was = seenWarnings.get(w.id);
+        if ((was !== undefined && RANK[w.level] > RANK[was]) || (was === undefined && ready && seenWarnings.size)) {
+          W.blink(tr, "flash", 3000); // a new or risen warning
+        }
+        seenWarnings.set(w.id, w.level);
+        return tr;
+      });
     for (const s of SEVS) {
       $(`risk-count-${s}`).textContent = String(tally[s]);
       $(`risk-count-${s}`).classList.toggle("zero", tally[s] === 0);
@@ -383,9 +403,8 @@ W.start(() => {
     $("risk-empty").hidden = list.length > 0;
   }
 
-  // One animation frame's work. A frame that paints a new row does the row's share only (done
-  // already by placeRow, except the kiosk's pages); the slow parts wait for the next frame, and
-  // for SLOW_MS since they were last drawn.
+  // One animation frame's work: the list, when it must be diffed again (and then the slower parts
+  // too), the slower parts when the risk board gains or loses rows, and the kiosk's pages.
   function frame() {
     frameQueued = false;
     const fresh = rowThisFrame;
@@ -395,19 +414,11 @@ W.start(() => {
       renderList([...alerts.values()].sort(bySeverityThenAge));
       renderTotals();
       pageDirty = true;
+      slowNow = slowWanted; // the whole list again (the snapshot, names, a sign-for): everything with it
     }
-    if (slowWanted && !fresh) {
-      const wait = lastSlow + SLOW_MS - performance.now();
-      if (wait <= 0 || slowNow) {
-        slowWanted = false;
-        slowNow = false;
-        lastSlow = performance.now();
-        renderSlow();
-      } else if (!slowTimer) {
-        slowTimer = setTimeout(() => { slowTimer = null; schedule(false); }, wait);
-      }
-    } else if (slowWanted && !slowTimer) {
-      slowTimer = setTimeout(() => { slowTimer = null; schedule(false); }, Math.max(16, lastSlow + SLOW_MS - performance.now()));
+    if (slowNow && slowWanted && !fresh) {
+      slowNow = slowWanted = false;
+      renderSlow();
     }
     if (pageDirty) { pageDirty = false; paginate(); }
     if (ackId && !alerts.has(ackId)) {
@@ -417,19 +428,25 @@ W.start(() => {
     }
   }
 
+  // The slower parts, at the page's beat: in the frame where what blinks turns anyway, not in
+  // one of their own; and not in a frame that is about to paint a new row (they wait a beat).
+  W.onBeat(() => {
+    if (rowThisFrame) return;
+    if (slowWanted) {
+      slowWanted = false;
+      renderSlow();
+      if (kiosk) schedule(false); // the pages, cut in the frame that paints all this
+    }
+    if (trendWanted && performance.now() - lastTrend >= TREND_MS) drawTrend();
+  });
+
   function renderSlow() {
     lastEnts = tallyEnts();
     renderEnts(lastEnts);
     renderRisk(lastEnts); // before the pages are cut: the board's height sets the list's room (kiosk)
     pageDirty = true;
     if (riskMap) riskMap.paint(lastEnts, sevName, warnings);
-    if (performance.now() - lastTrend >= TREND_MS) drawTrend();
-    else trendLater();
-  }
-  let trendTimer = null;
-  function trendLater() {
-    if (trendTimer) return;
-    trendTimer = setTimeout(() => { trendTimer = null; drawTrend(); }, Math.max(0, lastTrend + TREND_MS - performance.now()));
+    trendWanted = true;
   }
 
   // Sound. Browsers play nothing until the page has had a click or a key press, and forget
@@ -511,6 +528,7 @@ W.start(() => {
     const p = $("popup-tpl").content.firstElementChild.cloneNode(true);
     W.translate(p);
     p.classList.add(`sev-${sev}`);
+    if (sev === "red") W.blink(p, "flash", 6000);
     p.dataset.alertId = a.id;
     p.querySelector(".popup-title").textContent = t("{level} alert", { level: sevName(sev) });
     p.querySelector(".popup-where").textContent = where(a);
@@ -520,32 +538,53 @@ W.start(() => {
     p.querySelector(".popup-ack").hidden = !(me.can_act && a.state === "active");
     return p;
   }
+  // A pop-up already shown stays as it is (not drawn again for every new alert), and how many
+  // fit in their box is measured once (again after a resize), not in every event's frame: at 4
+  // red alerts a second, measuring and dropping the pop-ups that did not fit forced two or three
+  // layouts of the whole page per alert.
+  const popupEls = new Map(); // alert id -> {p, key}
+  let popupFit = 0; // pop-ups that fit in their box (0: not measured yet)
+  const popupKey = (a) => `${sevOf(a)}|${a.state}|${a.message}|${where(a)}|${a.opened_at}|${me.can_act}`;
+  const morePopups = el("p", "popups-more");
   function renderPopups() {
     const box = $("popups");
-    box.replaceChildren();
-    box.hidden = popups.length === 0;
-    const more = el("p", "popups-more");
-    let shown = 0;
-    for (const a of popups.slice(0, maxPopups())) {
-      box.appendChild(popupFor(a));
-      shown++;
+    const show = popups.slice(0, Math.min(maxPopups(), popupFit || Infinity));
+    const ids = new Set(show.map((a) => a.id));
+    for (const [id, x] of popupEls) if (!ids.has(id)) { x.p.remove(); popupEls.delete(id); }
+    let prev = null;
+    for (const a of show) {
+      const key = popupKey(a);
+      let x = popupEls.get(a.id);
+      if (x && x.key !== key) { x.p.remove(); x = null; }
+      if (!x) { x = { p: popupFor(a), key }; popupEls.set(a.id, x); }
+      const want = prev ? prev.nextSibling : box.firstChild;
+      if (want !== x.p) box.insertBefore(x.p, want);
+      prev = x.p;
     }
-    const note = () => {
-      more.textContent = t("{n} more new alerts: see the list", { n: popups.length - shown });
-      if (popups.length > shown) box.appendChild(more); else more.remove();
-    };
-    note();
-    // Only whole pop-ups: on the wall the box has a fixed room; drop the last shown until they
-    // fit. Measured in the next frame, before it is painted (the layout the paint needs anyway),
-    // not in the middle of this task and not in a layout of its own.
+    noteMore(show.length);
+    box.hidden = popups.length === 0;
     cancelAnimationFrame(fitFrame);
+    if (popupFit || show.length < 2) return;
+    // Only whole pop-ups: on the wall the box has a fixed room. Measured in the next frame,
+    // before it is painted (the layout the paint needs anyway), dropping the last shown until
+    // they fit; the count that fits is kept.
     fitFrame = requestAnimationFrame(() => {
-      while (shown > 1 && box.scrollHeight > box.clientHeight + 1) {
-        box.querySelectorAll(".popup")[shown - 1].remove();
-        shown--;
-        note();
+      let n = show.length;
+      while (n > 1 && box.scrollHeight > box.clientHeight + 1) {
+        const x = popupEls.get(show[n - 1].id);
+        if (x) { x.p.remove(); popupEls.delete(show[n - 1].id); }
+        n--;
+        noteMore(n);
       }
+      if (n < show.length || n === maxPopups()) popupFit = n;
     });
+  }
+  function noteMore(shown) {
+    const box = $("popups");
+    if (popups.length > shown) {
+      morePopups.textContent = t("{n} more new alerts: see the list", { n: popups.length - shown });
+      if (box.lastChild !== morePopups) box.appendChild(morePopups);
+    } else morePopups.remove();
   }
   let fitFrame = 0;
   $("popups").addEventListener("click", (e) => {
@@ -602,7 +641,11 @@ W.start(() => {
   });
 
   W.everySecond(() => {
-    for (const r of rows.values()) if (r.age) r.age.textContent = ago(r.opened);
+    for (const r of rows.values()) { // only the ages that changed: each text set is a layout of its row
+      if (!r.age) continue;
+      const text = ago(r.opened);
+      if (r.age.textContent !== text) r.age.textContent = text;
+    }
     $("kiosk-clock").textContent = W.hms(new Date());
     $("kiosk-dot").className = $("conn-dot").className;
   });
@@ -619,6 +662,7 @@ W.start(() => {
     clearTimeout(resizeTimer);
     resizeTimer = setTimeout(() => { // drawn for the new size
       if (riskMap) drawMap();
+      popupFit = 0; // measured again for the new size
       renderPopups();
       $("trend").replaceChildren(); // its old drawing must not hold the box's size
       measureTrend();
