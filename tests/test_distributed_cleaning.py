@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
 
 import asyncpg
 import httpx
 
 from tests.conftest import drop_database, fresh_database
+from tests.support import until
 from tests.test_distributed import CREDS, PARTITIONS, Cluster, broker, owners  # noqa: F401  (fixture)
 from warning.runtime import records
 
@@ -34,16 +34,6 @@ async def cleaning_alarm(c: httpx.AsyncClient, api: dict) -> dict | None:
     hits = [a for a in rows if (a["enterprise"], a["device"], a["point"]) == (ENT, "cleaning", AREA)]
     assert len(hits) <= 1, hits  # one alarm per area, however often it is judged
     return hits[0] if hits else None
-
-
-async def until(probe, within: float, what: str):
-    deadline = time.monotonic() + within
-    while True:
-        got = await probe()
-        if got:
-            return got
-        assert time.monotonic() < deadline, f"{what} not within {within} s"
-        await asyncio.sleep(0.3)
 
 
 async def test_the_overdue_cleaning_alarm_is_raised_and_lifted_through_the_broker(broker, tmp_path):  # noqa: F811

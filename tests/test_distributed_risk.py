@@ -20,6 +20,7 @@ import asyncpg
 import httpx
 
 from tests.conftest import drop_database, fresh_database
+from tests.support import until
 from tests.test_distributed import CREDS, SITE, Cluster, broker  # noqa: F401  (fixture)
 
 __all__ = ["broker"]
@@ -41,16 +42,6 @@ def limits() -> str:
     return (
         f"[loop]\nsign_within = {table(SIGN_WITHIN)}\nescalate_every = {table(EVERY)}\nreply_within = {table(600.0)}\n"
     )
-
-
-async def until(probe, within: float, what: str):
-    deadline = time.monotonic() + within
-    while True:
-        got = await probe()
-        if got:
-            return got
-        assert time.monotonic() < deadline, f"{what} not within {within} s"
-        await asyncio.sleep(0.3)
 
 
 def actions(item: dict) -> list[str]:
