@@ -147,8 +147,9 @@ def embedded_dir():
         yield Path(d)
 
 
-async def wait_for(predicate, timeout: float = 5.0, interval: float = 0.02):
-    """Poll an async or sync predicate until it returns a truthy value."""
+async def wait_for(predicate, timeout: float = 5.0, interval: float = 0.02, what: str = "condition"):
+    """Poll an async or sync predicate until it returns a truthy value (returned); fail
+    naming ``what`` after ``timeout`` seconds."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         value = predicate()
@@ -157,5 +158,5 @@ async def wait_for(predicate, timeout: float = 5.0, interval: float = 0.02):
         if value:
             return value
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
+            raise AssertionError(f"{what} not met within {timeout} s")
         await asyncio.sleep(interval)

@@ -2,22 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 from aiohttp import web
-
-
-async def until(probe, within: float, what: str):
-    """Poll the coroutine function ``probe`` every 0.3 s until it returns something true
-    (returned); fail naming ``what`` after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        got = await probe()
-        if got:
-            return got
-        assert time.monotonic() < deadline, f"{what} not within {within} s"
-        await asyncio.sleep(0.3)
 
 
 async def serve_loopback(handler, route: str = "/{name}") -> tuple[web.AppRunner, str]:

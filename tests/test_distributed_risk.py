@@ -19,8 +19,7 @@ import time
 import asyncpg
 import httpx
 
-from tests.conftest import drop_database, fresh_database
-from tests.support import until
+from tests.conftest import drop_database, fresh_database, wait_for
 from tests.test_distributed import CREDS, SITE, Cluster, broker  # noqa: F401  (fixture)
 
 __all__ = ["broker"]
@@ -77,7 +76,7 @@ async def test_two_gateways_share_one_loop(broker, tmp_path):  # noqa: F811
                 got = {w["enterprise"]: w for w in rows}
                 return got if {"E002", "E003"} <= set(got) else None
 
-            ws = await until(warnings, 60, "a warning for E002 and E003")
+            ws = await wait_for(warnings, timeout=60, interval=0.3, what="a warning for E002 and E003")
             signed, silent = ws["E002"]["id"], ws["E003"]["id"]
 
             # E002: signed on A before its limit
