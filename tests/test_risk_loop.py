@@ -118,3 +118,9 @@ def test_a_new_warning_while_the_item_is_open_is_a_step_of_its_own():
     assert it.steps[-1].data == {"level": "red", "from": "red"}
     out, _ = follow(lp, item_of, we("raised", T0 + 960, 4, "b"), "S1")
     assert out == []  # already red: no level step
+    # the item's own warning issued again (another gateway's model, which opened nothing: the
+    # item came from the store first) is the same warning, not a new one: no renewal
+    lp2, item_of2 = Loop(default()), {}
+    follow(lp2, item_of2, we("issued", T0, 3, "c"), "S1")
+    out, item = follow(lp2, item_of2, we("issued", T0, 3, "c"), "S1")
+    assert item == "c" and out == [] and [s.action for s in lp2.items["c"].steps] == ["opened"]

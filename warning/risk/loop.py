@@ -314,8 +314,9 @@ def follow(
             iid = we.id if w.id in closed else w.id
             item_of[w.enterprise] = iid
             return loop.open(iid, "warning", w.enterprise, street, level, we.at, data={"score": round(w.score, 2)}), iid
-        if kind == "issued":  # a new warning while the enterprise's item is still open: it joins
+        if kind == "issued" and item != w.id:  # a new warning while the enterprise's item is still open: it joins
             return loop.renew(item, level, we.at), item
+        # the item's own warning issued (another gateway opened the item first, or a replay): no renewal
         return loop.set_level(item, level, we.at), item
     if kind == "cleared" and item is not None:
         return loop.condition_over(item, we.at), item
