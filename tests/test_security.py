@@ -349,3 +349,14 @@ async def test_an_unreachable_session_store_answers_503_not_500(site):
         assert r.status_code == 503 and r.headers["retry-after"] == "2" and "不可用" in r.json()["error"]
     finally:
         await pool.close()
+
+
+def test_a_new_token_is_never_read_as_a_command_line_option():
+    # a bare url-safe token began with "-" one time in 64, and `warning token revoke E1 TOKEN`
+    # then failed with "the following arguments are required: token"
+    from warning.cli import parse
+
+    for _ in range(2000):
+        token = security.new_token()
+        assert not token.startswith("-") and len(token) == 46
+        assert parse(["token", "revoke", "E1", token]).token == token

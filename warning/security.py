@@ -15,9 +15,16 @@ import secrets
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 
 
+TOKEN_PREFIX = "wt_"
+
+
 def new_token() -> str:
-    """A fresh bearer token (43 url-safe characters)."""
-    return secrets.token_urlsafe(32)
+    """A fresh bearer token: ``wt_`` and 43 url-safe characters (256 random bits).
+
+    The prefix is there because a url-safe token begins with ``-`` one time in 64, and a
+    command line then reads it as an option (``warning token revoke E1 -x...`` failed so);
+    it also lets a secret scanner recognise a leaked token."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
 def token_digest(token: str) -> str:
