@@ -420,3 +420,22 @@ async def test_a_new_warning_while_the_item_is_open_is_stored_and_pushed_as_a_re
     rows = (await off.get("/api/v1/warnings")).json()
     assert [r["id"] for r in rows if r["kind"] == "warning" and r["enterprise"] == "E1"] == ["w-a"]
     await off.aclose()
+
+
+async def test_an_item_moved_on_every_fresh_read_is_answered_503_and_left_as_it_was(server, monkeypatch):
+    # another gateway moving the item on each of the service's tries (MAX_TRIES of them; 0 here
+    # stands for "every one of them failed") is a busy item: 503 with Retry-After, not a 500
+    from warning.runtime import risk as risk_runtime
+
+    await red_spark(server.port)
+    off = officer(server.port)
+    w = await one_warning(off)
+    monkeypatch.setattr(risk_runtime, "MAX_TRIES", 0)
+    r = await off.post(f"/api/v1/warnings/{w['id']}/sign", json={})
+    assert r.status_code == 503 and r.headers["retry-after"] == "1"
+    assert r.json()["error"] == "该事项正在其他网关上被处理，请稍后重试"
+    after = (await off.get(f"/api/v1/warnings/{w['id']}")).json()
+    assert after["state"] == "open" and all(s["action"] != "sign" for s in after["steps"])
+    monkeypatch.setattr(risk_runtime, "MAX_TRIES", 8)
+    r = await off.post(f"/api/v1/warnings/{w['id']}/sign", json={})
+    assert r.status_code == 200 and r.json()["state"] == "signed"

@@ -204,6 +204,10 @@ def routes(state):
                 await svc().act(item_id, name, p.name, **kw)
             except LoopError as exc:
                 return json_error(409, exc.message.render(locale_of(request)))
+            except risk_store.StaleItems:  # other gateways moved it on every fresh read: busy, not wrong
+                return refusal(
+                    request, 503, "this item is being changed on another gateway; try again", {"Retry-After": "1"}
+                )
             async with state.pool.acquire() as conn:
                 return json_response(await risk_store.get_item(conn, item_id))
 
