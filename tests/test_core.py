@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 
 from warning.alerts import AlertEngine, AlertError, AlertNotFound
@@ -254,6 +256,34 @@ def test_shard_snapshots_carry_only_their_enterprises(site):
     q.restore(p.snapshot(s1))
     # the E1 vent cleared but nobody signed: still open, now cleared (issue 13); E2's untouched
     assert {(a.enterprise, a.condition_active) for a in q.engine.open_alerts()} == {("E1", False), ("E2", True)}
+
+
+def test_a_shard_snapshot_follows_a_ledger_change(site):
+    # the snapshot keeps each point's spec digests and each shard's points between snapshots
+    # (warning.pipeline._spec_keys, _pids_in): a ledger change must show in the next one
+    import dataclasses
+
+    from warning.pipeline import shard_of
+
+    p = _pipeline(site)
+    tid = _pid(site, "DC1", "hopper_temp")
+    for i in range(30):
+        p.process([Reading(tid, NOW + i, 30.0)], NOW + i)
+    shard = shard_of("E1")
+    assert tid in pickle.loads(p.snapshot(shard))["chains"]  # fills both caches
+    changed = dataclasses.replace(p.points[tid], detectors=p.points[tid].detectors[:1])
+    new_pid = max(p.points) + 1
+    added = dataclasses.replace(p.points[tid], ref=dataclasses.replace(p.points[tid].ref, device="DC9"))
+    points = {**p.points, tid: changed, new_pid: added}
+    p.reconfigure(points, NOW + 30)
+    for i in range(30, 40):
+        p.process([Reading(tid, NOW + i, 30.0), Reading(new_pid, NOW + i, 30.0)], NOW + i)
+    state = pickle.loads(p.snapshot(shard))
+    assert {tid, new_pid} <= state["chains"].keys()
+    q = Pipeline(points, offline_after=60)
+    q.restore(p.snapshot(shard))  # restored only where the digests match the new specs
+    assert tid in q.chains and new_pid in q.chains
+    assert len(q.chains[tid].detectors) == len(changed.detectors) < len(site.points[tid].detectors)
 
 
 def test_times_are_kept_to_the_millisecond_the_store_keeps():

@@ -110,6 +110,12 @@ class Loop:
                 # of ms for a big shard) runs beside the next inputs instead of in front of
                 # them, one write at a time, so an alert never waits for a checkpoint's write.
                 self._saving = asyncio.create_task(self._save(*self._take()))
+            # Yield after every input. Queue.get() does not when the inbox holds more, and an
+            # input whose effects need no write awaits nothing, so the worker would run batch
+            # after batch in one go while the feed's senders it has just woken (and the HTTP
+            # requests) wait: traced at 10,000 readings/s, an alert's first send to a
+            # dashboard came 3.6 ms after it was published (p50; 24 ms p99).
+            await asyncio.sleep(0)
 
     async def handle(self, item: Input) -> None:
         if isinstance(item, Batch):
