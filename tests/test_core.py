@@ -332,3 +332,36 @@ def test_rules_marked_when_running_pause_while_the_collector_is_stopped(site):
     q = _pipeline(site)
     q.restore(p.snapshot())
     assert q.running_since == p.running_since
+
+
+def test_an_alerts_json_is_every_field_as_the_generic_walk_gives_it():
+    # Alert.to_json names its fields itself (faster than dataclasses.asdict): it must give what
+    # asdict gives, for every field, and the message's data must not be shared with the alert
+    import dataclasses
+
+    from warning.model import Alert, AlertState
+
+    values = {
+        f.name: {"id": "threshold.above", "params": {"value": 71.5, "limits": [55, 70]}}
+        if f.name == "message_data"
+        else Severity.RED
+        if f.name in ("severity", "peak_severity")
+        else AlertState.ACTIVE
+        if f.name == "state"
+        else (
+            f"{f.name}-text"
+            if "str" in str(f.type)
+            else 1.5
+            if "float" in str(f.type)
+            else 3
+            if "int" in str(f.type)
+            else True
+        )
+        for f in dataclasses.fields(Alert)
+    }
+    a = Alert(**values)
+    want = dataclasses.asdict(a) | {"severity": "red", "peak_severity": "red", "state": "active"}
+    got = a.to_json()
+    assert got == want and list(got) == list(want)
+    got["message_data"]["params"]["limits"].append(99)
+    assert a.message_data == values["message_data"] and a.message_data["params"]["limits"] == [55, 70]

