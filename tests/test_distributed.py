@@ -36,6 +36,11 @@ SITE = ROOT / "config" / "demo" / "site.toml"
 PARTITIONS = 8
 TOTAL = 100_000
 PER_REQUEST = 100
+#: The workers' consumer-group session (WARNING_KAFKA_SESSION_TIMEOUT; production keeps 10 s).
+#: tansu holds every join phase open for half the session timeout, and a killed or paused
+#: worker's partitions move only once its session expires, so at 10 s each start cost 5 s and
+#: each takeover 15 s. 4 s still leaves three missed heartbeats (faust beats every second).
+SESSION_TIMEOUT = 4.0
 
 with open(ROOT / "config" / "demo" / "credentials.toml", "rb") as fh:
     CREDS = tomllib.load(fh)
@@ -50,7 +55,7 @@ def broker(tmp_path_factory):
 class Cluster:
     """Workers and a gateway sharing one broker prefix and one database."""
 
-    def __init__(self, bootstrap: str, dsn: str, work: Path):
+    def __init__(self, bootstrap: str, dsn: str, work: Path, session_timeout: float = SESSION_TIMEOUT):
         self.dsn = dsn
         self.work = work
         self.prefix = "t" + os.urandom(4).hex()
@@ -60,6 +65,7 @@ class Cluster:
             WARNING_KAFKA_PREFIX=self.prefix,
             WARNING_KAFKA_PARTITIONS=str(PARTITIONS),
             WARNING_KAFKA_IDEMPOTENT="0",
+            WARNING_KAFKA_SESSION_TIMEOUT=str(session_timeout),
             WARNING_DATABASE_URL=dsn,
         )
         self.procs: dict[str, subprocess.Popen] = {}
@@ -94,7 +100,7 @@ class Cluster:
                         return r.json()
                 except httpx.HTTPError:
                     pass
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.1)
         raise AssertionError(f"{name} not ready in {timeout} s")
 
     async def two_workers_and_gateway(self) -> asyncpg.Connection:
@@ -111,7 +117,7 @@ class Cluster:
             if len(own) == PARTITIONS and set(own.values()) == {"w1", "w2"}:
                 return conn
             assert time.monotonic() < deadline, f"partitions not spread over both workers: {own}"
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.1)
 
     def stop(self) -> None:
         for p in self.procs.values():
@@ -240,7 +246,7 @@ async def test_two_workers_kill_one_nothing_lost_or_doubled(broker, tmp_path):
                     takeover = time.monotonic() - killed_at
                     break
                 assert time.monotonic() - killed_at < 30, f"no takeover in 30 s: {own}"
-                await asyncio.sleep(0.25)
+                await asyncio.sleep(0.1)
             await pushing
         print(f"takeover of {len(lost)} partitions after kill -9: {takeover:.1f} s")
         assert feed.sent == TOTAL
@@ -248,7 +254,7 @@ async def test_two_workers_kill_one_nothing_lost_or_doubled(broker, tmp_path):
         # everything accepted is stored exactly once
         deadline = time.monotonic() + 60
         while await conn.fetchval("SELECT count(*) FROM readings") < TOTAL and time.monotonic() < deadline:
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.1)
         await asyncio.sleep(2)  # anything doubled would show up by now
         assert await conn.fetchval("SELECT count(*) FROM readings") == TOTAL
         assert await conn.fetchval("SELECT count(*) FROM messages") == TOTAL
@@ -259,7 +265,7 @@ async def test_two_workers_kill_one_nothing_lost_or_doubled(broker, tmp_path):
         assert len(expected) == len(ents)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and len(watcher.raised("vent_open")) < len(expected):
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(0.1)
         rows = await conn.fetch("SELECT id, enterprise, device FROM alerts WHERE point = 'vent_open'")
         assert sorted((r["enterprise"], r["device"]) for r in rows) == sorted(expected)
         raised = await conn.fetch(
@@ -286,7 +292,7 @@ async def test_two_workers_kill_one_nothing_lost_or_doubled(broker, tmp_path):
             if len(states) >= len(expected) and {r["state"] for r in states} == {"sent"}:
                 break
             assert time.monotonic() < deadline, f"notifications not delivered: {[r['state'] for r in states]}"
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.2)
         # the survivor is ready and owns everything
         body = await cluster.ready("w2")
         assert body["partitions"] == list(range(PARTITIONS))
@@ -317,7 +323,7 @@ async def test_officer_action_goes_through_the_owning_worker(broker, tmp_path):
             alerts = []
             while time.monotonic() < deadline and not alerts:
                 alerts = [a for a in (await c.get("/api/v1/alerts", headers=api)).json() if a["point"] == "vent_open"]
-                await asyncio.sleep(0.3)
+                await asyncio.sleep(0.1)
             assert alerts, "the vent alert was not raised"
             aid = alerts[0]["id"]
             r = await c.post(f"/api/v1/alerts/{aid}/ack", json={"note": "on my way"}, headers=api)
@@ -346,7 +352,10 @@ async def test_paused_worker_is_fenced_when_it_wakes(broker, tmp_path):
     so nothing is stored twice."""
     dsn, db = await fresh_database()
     site = load_site(SITE)
-    cluster = Cluster(broker.bootstrap, dsn, tmp_path)
+    # The production session (10 s), not the suite's 4 s: at 4 s the pause lasts about 6 s
+    # instead of 15, and in one run of eleven the woken worker's partitions then made no progress
+    # for a minute with nothing logged (not understood yet); kept at 10 s until it is.
+    cluster = Cluster(broker.bootstrap, dsn, tmp_path, session_timeout=10.0)
     try:
         conn = await cluster.two_workers_and_gateway()
         feed = Feed(cluster.ports["gw"], site)
@@ -357,13 +366,13 @@ async def test_paused_worker_is_fenced_when_it_wakes(broker, tmp_path):
             deadline = time.monotonic() + 45
             while set((await owners(conn, cluster.prefix)).values()) != {"w2"}:
                 assert time.monotonic() < deadline, "w2 did not take over from the paused worker"
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(0.1)
             cluster.procs["w1"].send_signal(signal.SIGCONT)
             await feed.push(c, 10_000, [])
         deadline = time.monotonic() + 60
         while await conn.fetchval("SELECT count(*) FROM readings") < 30_000:
             assert time.monotonic() < deadline, "not everything was stored"
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.1)
         await asyncio.sleep(3)  # let the woken worker try whatever it still had
         assert await conn.fetchval("SELECT count(*) FROM readings") == 30_000
         assert await conn.fetchval("SELECT count(DISTINCT msg_id) FROM messages") == 30_000

@@ -55,7 +55,7 @@ async def test_the_overdue_cleaning_alarm_is_raised_and_lifted_through_the_broke
                 a = await cleaning_alarm(c, api)
                 return a if a and a["state"] == "active" else None
 
-            a = await wait_for(raised, timeout=40, interval=0.3, what="the overdue-cleaning alarm")
+            a = await wait_for(raised, timeout=40, interval=0.1, what="the overdue-cleaning alarm")
             # the other gateway's risk service judges the area too (told of it, it looks at once)
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{cluster.ports['gw2']}", timeout=20) as c2:
                 body = {"enterprise": ENT, "area": AREA, "interval_s": 3600}
@@ -80,7 +80,7 @@ async def test_the_overdue_cleaning_alarm_is_raised_and_lifted_through_the_broke
                 got = (await c.get(f"/api/v1/alerts/{a['id']}", headers=api)).json()
                 return got if got["state"] == "resolved" else None
 
-            got = await wait_for(lifted, timeout=40, interval=0.3, what="the lifting after a cleaning")
+            got = await wait_for(lifted, timeout=40, interval=0.1, what="the lifting after a cleaning")
             assert got["resolved_by"] == "officer" and "粉尘清扫打卡" in (got["resolve_note"] or ""), got
             assert got["condition_active"] is False
 
@@ -92,7 +92,7 @@ async def test_the_overdue_cleaning_alarm_is_raised_and_lifted_through_the_broke
             await wait_for(
                 lambda: _owned_by(conn, cluster.prefix, "w2"),
                 timeout=60,
-                interval=0.3,
+                interval=0.1,
                 what="w2 owning every partition",
             )
             r = await c.post(

@@ -74,7 +74,7 @@ async def alert_on(c: httpx.AsyncClient, ent: str, device: str, state: str, with
         if mine and (mine[0]["state"] == state or (state == "open" and mine[0]["state"] != "resolved")):
             return mine[0]
         assert time.monotonic() < deadline, f"no {state} vent alert on {ent}/{device}: {mine}"
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.1)
 
 
 async def test_ledger_changes_reach_workers_and_gateways_and_a_worker_that_was_down(broker, tmp_path):  # noqa: F811
@@ -83,16 +83,17 @@ async def test_ledger_changes_reach_workers_and_gateways_and_a_worker_that_was_d
     try:
         cluster.worker("w1")
         cluster.gateway("gw1")
-        await asyncio.gather(cluster.ready("w1"), cluster.ready("gw1"))
-        cluster.gateway("gw2", "ingest")  # after gw1: two gateways starting at once race on the store's partitions
-        await cluster.ready("gw2")
+        await cluster.ready("gw1")
+        # gw2 once gw1 is ready, as before, but while w1 is still joining the consumer group
+        cluster.gateway("gw2", "ingest")
+        await asyncio.gather(cluster.ready("w1"), cluster.ready("gw2"))
         import asyncpg
 
         conn = await asyncpg.connect(dsn)
         deadline = time.monotonic() + 60
         while len(await owners(conn, cluster.prefix)) < PARTITIONS:
             assert time.monotonic() < deadline, "the worker did not take every partition"
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(0.1)
         gw1 = f"http://127.0.0.1:{cluster.ports['gw1']}"
         async with httpx.AsyncClient(base_url=gw1, timeout=30) as admin:
             r = await admin.post("/login", data={"username": "boss", "password": ADMIN_PW})
@@ -117,7 +118,7 @@ async def test_ledger_changes_reach_workers_and_gateways_and_a_worker_that_was_d
             deadline = time.monotonic() + 60
             while set((await owners(conn, cluster.prefix)).values()) != {"w2"}:
                 assert time.monotonic() < deadline, "the new worker did not take the partitions"
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(0.1)
             raised = await alert_on(admin, "E003", "NEW2", "open", within=30)
             assert raised["severity"] in ("red", "orange", "yellow", "blue")
             closed = await alert_on(admin, "E002", "NEW1", "resolved", within=30)
@@ -141,7 +142,7 @@ async def test_ledger_changes_reach_workers_and_gateways_and_a_worker_that_was_d
         deadline = time.monotonic() + 20
         while (await conn.fetchval("SELECT state FROM alerts WHERE id = $1", raised["id"])) != "resolved":
             assert time.monotonic() < deadline, "the worker did not take a change nobody announced"
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(0.1)
         assert await conn.fetchval("SELECT resolved_by FROM alerts WHERE id = $1", raised["id"]) == "ledger"
         await conn.close()
     finally:

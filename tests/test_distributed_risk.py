@@ -76,7 +76,7 @@ async def test_two_gateways_share_one_loop(broker, tmp_path):  # noqa: F811
                 got = {w["enterprise"]: w for w in rows}
                 return got if {"E002", "E003"} <= set(got) else None
 
-            ws = await wait_for(warnings, timeout=60, interval=0.3, what="a warning for E002 and E003")
+            ws = await wait_for(warnings, timeout=60, interval=0.1, what="a warning for E002 and E003")
             signed, silent = ws["E002"]["id"], ws["E003"]["id"]
 
             # E002: signed on A before its limit
