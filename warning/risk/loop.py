@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import hashlib
 import pickle
-from collections.abc import Container
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import NamedTuple
 
 from ..i18n import Text
 from .config import LEVELS, RiskConfig
+from .undo import hold, put_back
 
 VERDICTS = {"true": "属实", "false_alarm": "误报", "maintenance": "检修"}  #: the enterprise's verdict codes
 MAX_PHOTOS = 6
@@ -290,6 +292,35 @@ class Loop:
 
     def restore(self, data: bytes) -> None:
         self.items = pickle.loads(data)
+
+    def snapshot_part(self, enterprises: Iterable[str], ids: Iterable[str] = ()) -> LoopPart:
+        """The items of these enterprises, and these ids whatever their enterprise: what a
+        decision for them can change. Every step here (open, set_level, renew, condition_over,
+        sign, reply, review) replaces the one item it names or adds it, and an item keeps its
+        enterprise; :meth:`tick` walks every item: take :meth:`snapshot` around it. The items
+        are held by reference, not copied: an :class:`Item` is frozen and a step replaces it,
+        so the one held is the picture as it was."""
+        names, named = frozenset(enterprises), frozenset(ids)
+        order, held = hold(self.items, self._of(names, named))
+        return LoopPart(names, named, order, held)
+
+    def restore_part(self, part: LoopPart) -> None:
+        """Those items as they were at :meth:`snapshot_part`: one opened since goes, one
+        closed since comes back; the other items are left as they are."""
+        now = self._of(part.enterprises, part.ids)
+        self.items = put_back(self.items, part.order, part.held, now)
+
+    def _of(self, enterprises: frozenset[str], ids: frozenset[str]) -> list[str]:
+        return [i for i, it in self.items.items() if it.enterprise in enterprises or i in ids]
+
+
+class LoopPart(NamedTuple):
+    """Some items of the loop (:meth:`Loop.snapshot_part`)."""
+
+    enterprises: frozenset[str]
+    ids: frozenset[str]
+    order: tuple[str, ...]  #: every item's id at the mark, in order
+    held: dict[str, Item]  #: the items in scope at the mark (frozen: references are copies)
 
 
 def follow(

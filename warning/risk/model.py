@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import NamedTuple
 
 from .cleaning import RULE as CLEANING_RULE
 from .config import LEVELS, RiskConfig
+from .undo import hold, put_back
 
 NAMES = {i: name for i, name in enumerate(LEVELS, 1)}  #: 1..4 -> blue..red
 #: The terms' names are read by people on the pages: Chinese first (the codes stay in English).
@@ -343,3 +346,26 @@ class RiskModel:
 
     def restore(self, data: bytes) -> None:
         self.ents = pickle.loads(data)
+
+    def snapshot_part(self, enterprises: Iterable[str]) -> ModelPart:
+        """The state of these enterprises only: what :meth:`observe` and :meth:`set_context`
+        for them can change. Each of those touches ``ents[enterprise]`` and nothing else (it
+        creates the entry when absent; ``config`` and ``standing`` are inputs). :meth:`tick`
+        walks every enterprise and deletes some: take :meth:`snapshot` around it."""
+        names = frozenset(enterprises)
+        order, held = hold(self.ents, names)
+        # a copy: an enterprise's state is mutable (its alarms' levels change in place)
+        return ModelPart(names, order, pickle.dumps(held, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def restore_part(self, part: ModelPart) -> None:
+        """Those enterprises as they were at :meth:`snapshot_part` (one added since goes);
+        the others are left as they are."""
+        self.ents = put_back(self.ents, part.order, pickle.loads(part.data), part.enterprises)
+
+
+class ModelPart(NamedTuple):
+    """The model's state for some enterprises (:meth:`RiskModel.snapshot_part`)."""
+
+    enterprises: frozenset[str]
+    order: tuple[str, ...]  #: every enterprise's key at the mark, in order
+    data: bytes  #: the held enterprises' state, pickled

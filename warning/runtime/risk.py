@@ -21,7 +21,7 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import asyncpg
 
@@ -33,9 +33,10 @@ from ..risk.cleaning import DEVICE as CLEANING_DEVICE
 from ..risk.cleaning import RULE as CLEANING_RULE
 from ..risk.cleaning import overdue
 from ..risk.config import LEVELS, RiskConfig
-from ..risk.loop import Loop, LoopError, LoopEvent, State, follow, unclosed
-from ..risk.model import AlarmChange, RiskModel, WarningEvent, WarningKind
+from ..risk.loop import Loop, LoopError, LoopEvent, LoopPart, State, follow, unclosed
+from ..risk.model import AlarmChange, ModelPart, RiskModel, WarningEvent, WarningKind
 from ..risk.standing import problems, standings
+from ..risk.undo import hold, put_back
 from ..site import Site
 from ..step import SystemFinding
 from ..store import notifications as notify_store
@@ -53,6 +54,25 @@ MAX_TRIES = 8  #: decisions taken again on a fresh picture of their items before
 CLOSED_KEPT = 10_000  #: ids of closed items remembered so that no event reopens one
 T = TypeVar("T")
 ACTION_ZH = {"opened": "发布", "escalate": "超时升级", "return": "退回", "level": "等级变化", "renewed": "再次预警"}
+Scope = tuple[frozenset[str], frozenset[str]]  #: the enterprises and the item ids one decision may touch
+
+
+class _Whole(NamedTuple):
+    """A mark of everything a decision can change (a tick's: it walks every enterprise)."""
+
+    model: bytes
+    loop: bytes
+    item_of: dict[str, str]
+
+
+class _Part(NamedTuple):
+    """A mark of a :data:`Scope`: its enterprises' model state, their items and the named
+    ones, their ``item_of`` entries. A decision for them changes nothing else of those three."""
+
+    enterprises: frozenset[str]
+    model: ModelPart
+    loop: LoopPart
+    item_of: tuple[tuple[str, ...], dict[str, str]]
 
 
 class RiskService:
@@ -172,17 +192,25 @@ class RiskService:
             batch, self.inbox = self.inbox, []
             changes = [self._change(ev) for ev in batch]
             async with self.lock:
-                mark = self._mark()
                 try:
-                    await self._guarded(functools.partial(self._observe, changes))
+                    await self._batch(changes)
                 except (OSError, asyncpg.PostgresError, risk_store.StaleItems) as exc:
-                    # the store is away: forget this batch's decisions and rebuild from the store's
-                    # open alerts once it answers again (the alerts themselves are the runtime's)
-                    self._rewind(mark)
+                    # the store is away: the batch's decisions are undone (_guarded rewinds before
+                    # it raises); rebuild from the store's open alerts once it answers again (the
+                    # alerts themselves are the runtime's)
                     log.warning("risk feed: store unavailable (%s); resyncing", exc)
                     await asyncio.sleep(1.0)
                     with contextlib.suppress(OSError, asyncpg.PostgresError):
                         await self._resync()
+
+    async def _batch(self, changes: list[AlarmChange | None]) -> None:
+        """One batch of the feed, decided (under ``self.lock``) and undone if it did not commit.
+        It decides for the enterprises its changes name and no other: the model steps those
+        (observe), the loop follows their warnings into their items, and a written step sets the
+        context of its item's enterprise, so the mark holds those enterprises alone."""
+        names = frozenset(ch.enterprise for ch in changes if ch is not None)
+        scope: Scope = (names, frozenset())
+        await self._guarded(functools.partial(self._observe, changes), scope=lambda: scope)
 
     async def _observe(self, changes: list[AlarmChange | None]) -> None:
         out: list[WarningEvent] = []
@@ -224,15 +252,31 @@ class RiskService:
             except (OSError, asyncpg.PostgresError, risk_store.StaleItems) as exc:  # store away, item busy: next tick
                 log.warning("risk tick failed: %s", exc)
 
-    def _mark(self) -> tuple[bytes, bytes, dict[str, str]]:
-        return self.model.snapshot(), self.loop.snapshot(), dict(self.item_of)
+    def _mark(self, scope: Scope | None = None) -> _Whole | _Part:
+        """What :meth:`_rewind` puts back: the model, the loop and ``item_of``, whole (``scope``
+        None: a tick) or for the decision's scope only. A whole mark costs the district's size
+        (10 ms at 2,000 open alarms in bench/risk_mark_bench.py, and the event loop waits); a
+        scoped one costs the few enterprises a feed batch or an officer's step decides for. ``closed`` is not marked: it
+        only grows by closes the store committed or reports, which no undo takes back."""
+        if scope is None:
+            return _Whole(self.model.snapshot(), self.loop.snapshot(), dict(self.item_of))
+        names, ids = scope
+        return _Part(
+            names, self.model.snapshot_part(names), self.loop.snapshot_part(names, ids), hold(self.item_of, names)
+        )
 
-    def _rewind(self, mark: tuple[bytes, bytes, dict[str, str]]) -> None:
+    def _rewind(self, mark: _Whole | _Part) -> None:
         """Undo the decisions of a step whose rows did not commit: the next tick takes them again
         (same due times, same ids), so a store outage delays a step and loses none."""
-        self.model.restore(mark[0])
-        self.loop.restore(mark[1])
-        self.item_of = mark[2]
+        if isinstance(mark, _Whole):
+            self.model.restore(mark.model)
+            self.loop.restore(mark.loop)
+            self.item_of = mark.item_of
+            return
+        self.model.restore_part(mark.model)
+        self.loop.restore_part(mark.loop)
+        order, held = mark.item_of
+        self.item_of = put_back(self.item_of, order, held, mark.enterprises)
 
     async def tick(self) -> None:
         now = self.clock()
@@ -259,14 +303,22 @@ class RiskService:
     # review of a reply returned elsewhere is refused (409). Between steps each tick reads
     # which items moved (one query), so every gateway's timers and model context follow the
     # others' steps within a tick; the guard, not that read, is what keeps one step per seq.
-    async def _guarded(self, decide: Callable[[], Awaitable[T]], refused: str | None = None) -> T:
+    async def _guarded(
+        self,
+        decide: Callable[[], Awaitable[T]],
+        refused: str | None = None,
+        scope: Callable[[], Scope] | None = None,
+    ) -> T:
         """Run ``decide`` (under ``self.lock``); if its rows did not commit, undo its decisions
         (model, loop, items); if they were stale, read the items named and decide again.
         ``refused``: an item a person acts on: a refusal (LoopError) on a picture of it that the
         store has moved past is also taken again on the fresh one (signed on another gateway:
-        the reply here is allowed)."""
+        the reply here is allowed). ``scope``: what this decision can touch, asked before each
+        try (a re-read can bring the item an officer acts on); None: mark everything. Every
+        way out by an exception has undone the try it ends (the re-reads between tries stay:
+        they are the store's picture, and ``closed`` has taken their closes already)."""
         for _ in range(MAX_TRIES):
-            mark = self._mark()
+            mark = self._mark(None if scope is None else scope())
             try:
                 return await decide()
             except risk_store.StaleItems as exc:
@@ -526,7 +578,18 @@ class RiskService:
         async with self.lock:
             now = self.clock()
             # refused or not stored: nothing happened (undone); taken on a stale picture: again
-            return await self._guarded(lambda: self._act(item_id, action, actor, now, kw), refused=item_id)
+            return await self._guarded(
+                lambda: self._act(item_id, action, actor, now, kw),
+                refused=item_id,
+                scope=lambda: self._item_scope(item_id),
+            )
+
+    def _item_scope(self, item_id: str) -> Scope:
+        """An officer's step on an item decides for the item and its enterprise: the step
+        replaces the item (or closes it), and its write sets that enterprise's context, which
+        can move its warning and so its warning item."""
+        it = self.loop.items.get(item_id)
+        return frozenset(() if it is None else (it.enterprise,)), frozenset((item_id,))
 
     async def _act(self, item_id: str, action: str, actor: str, now: float, kw: dict) -> list[LoopEvent]:
         if action == "sign":
@@ -556,18 +619,25 @@ class RiskService:
         ent = self.site.enterprises[enterprise]
         async with self.lock:
             now = self.clock()
-            events = self.loop.open(
-                item_id,
-                "report",
-                enterprise,
-                ent.street or None,
-                "report",
-                now,
-                note=text,
-                data={"photo": photo} if photo else None,
-            )
-            async with self.pool.acquire() as conn:
-                async with conn.transaction():
-                    await risk_store.record(conn, events)
-                    await risk_store.add_reporter(conn, item_id, text, contact, address)
-                    await notify_store.enqueue(conn, [n for ev in events for n in self._pushes(ev)])
+            mark = self._mark((frozenset(), frozenset((item_id,))))  # the opening adds this item alone
+            try:
+                events = self.loop.open(
+                    item_id,
+                    "report",
+                    enterprise,
+                    ent.street or None,
+                    "report",
+                    now,
+                    note=text,
+                    data={"photo": photo} if photo else None,
+                )
+                async with self.pool.acquire() as conn:
+                    async with conn.transaction():
+                        await risk_store.record(conn, events)
+                        await risk_store.add_reporter(conn, item_id, text, contact, address)
+                        await notify_store.enqueue(conn, [n for ev in events for n in self._pushes(ev)])
+            except BaseException:
+                # not stored: the item must not stay in memory, where its timers would write steps
+                # for a row the store has not got (refused, and every tick's writes with them)
+                self._rewind(mark)
+                raise
