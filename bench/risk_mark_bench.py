@@ -1,13 +1,13 @@
 """What the risk service's undo mark costs a feed decision, before and after, side by side.
 
-    python bench/risk_mark_bench.py [--database DSN] [--before /work/main] [--enterprises 200]
+    python bench/risk_mark_bench.py --before DIR [--database DSN] [--enterprises 200]
                                     [--alarms 2000] [--reps 300]
 
 The risk service (warning/runtime/risk.py) takes an undo mark before every decision, on the
 server's one event loop. This builds a district of ``--enterprises`` enterprises with
 ``--alarms`` open alarms (each enterprise with a warning and its item) on a fresh database,
 then times what ``RiskService._feed`` does for one batch under its lock: the mark(s) and the
-decision. It runs twice, in two child processes: the code at ``--before`` (main) and this
+decision. It runs twice, in two child processes: the code at ``--before`` (say, main) and this
 tree; each child imports only its own tree (PYTHONPATH) and says which.
 
 Batches: "1 event": one alert update at its level (no step to write: the common case);
@@ -175,7 +175,11 @@ def main() -> None:
     ap.add_argument(
         "--database", default="postgresql://postgres@127.0.0.1:5432/postgres", help="server to create a database on"
     )
-    ap.add_argument("--before", default="/work/main", help="the tree to compare with (its warning package)")
+    ap.add_argument(
+        "--before",
+        required=True,
+        help="a checkout of the tree to compare with, e.g. made by `git worktree add ../before REV`",
+    )
     ap.add_argument("--enterprises", type=int, default=200)
     ap.add_argument("--alarms", type=int, default=2000)
     ap.add_argument("--reps", type=int, default=300)
