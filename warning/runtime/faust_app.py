@@ -25,6 +25,7 @@ import asyncio
 import logging
 import os
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 
 from ..config import Site
@@ -89,17 +90,20 @@ def build(site: Site, s: WorkerSettings):
         # A worker frozen inside a transaction (SIGSTOP, a paused VM) would hold its partitions'
         # rows locked, and the worker taking them over would wait for it forever: the server ends
         # such sessions instead, and the frozen worker finds itself fenced when it wakes.
+        owner = s.owner or f"worker-{uuid.uuid4().hex[:8]}"
         pool = await connect_pool(
             s.database,
             max_size=4,
             server_settings={
                 "idle_in_transaction_session_timeout": str(int(s.frozen_after * 1000)),
                 "statement_timeout": str(int(s.frozen_after * 2000)),
+                # pg_stat_activity names the worker behind a session (who holds which lock)
+                "application_name": f"warning worker {owner}",
             },
         )
         prod = producer(k)
         await prod.start()
-        w = Worker(site, pool, k, producer=prod, metrics=metrics, options=s.options, owner=s.owner)
+        w = Worker(site, pool, k, producer=prod, metrics=metrics, options=s.options, owner=owner)
         await w.start()
         holder["worker"] = w
         holder["ops"] = asyncio.ensure_future(serve_ops(s.host, s.port, w, pool, metrics))
