@@ -12,10 +12,10 @@ Sharp edges:
 * The agent takes records with ``noack_take`` and acknowledges only those whose effects
   committed; ``stream_wait_empty`` is off so a rebalance never waits on records of a
   partition this worker no longer owns.
-* faust can drop a partition's first records after a rebalance without a word (a fetch that
-  spanned it leaves a read offset behind, set after the seek to the committed offset): the
-  worker notices the hole in the offsets it is handed and reads those records back itself
-  (``Worker._fill_gaps``).
+* faust can hand over a partition after a rebalance starting past records nobody stored,
+  without a word (one way: a fetch that spanned the rebalance leaves a read offset behind,
+  set after the seek to the committed offset): the worker notices the hole in the offsets it
+  is handed and reads those records back itself (``Worker._fill_gaps``).
 * Every worker runs the store's upkeep (``warning.store.maintenance.keep_up``: packing,
   partitions ahead, retention) beside its partitions; the advisory lock makes each pass
   happen in one process on the database, worker or gateway.

@@ -376,9 +376,10 @@ class Worker:
         """Read back from the log the records faust skipped, so a partition applies every record
         in order. Offsets in the readings topic have no holes (no transactional producer writes
         it), so a record beyond ``processed + 1`` means the ones before it were not delivered.
-        faust does skip them: a fetch that spans a rebalance leaves a read offset behind after
-        the seek to the committed offset, and faust then drops the partition's first records
-        without a word (and later commits past them). Applying what follows would lose them."""
+        faust does skip them after a rebalance, without a word (seen after a pause of the
+        previous owner; one way: a fetch spanning the rebalance leaves a read offset behind the
+        seek to the committed offset, and faust drops the records below it). Applying what
+        follows would lose them."""
         for k, recs in mine.items():
             expected = held[k].processed + 1
             filled: list[tuple[int, bytes]] = []
