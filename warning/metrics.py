@@ -41,6 +41,16 @@ class Metrics:
         self.stalled_partitions = Gauge(
             "warning_partitions_stalled", "Owned partitions whose ticks have not been applied in time", registry=r
         )
+        self.records_refetched = Counter(
+            "warning_records_refetched",
+            "Worker: records faust did not deliver, read back from the log before the ones after them",
+            registry=r,
+        )
+        self.fenced = Counter(
+            "warning_partitions_fenced",
+            "Worker: writes refused, or partitions given up, because another worker claimed the partition since (a newer epoch)",
+            registry=r,
+        )
         self.chunk_seconds = Histogram(
             "warning_chunk_seconds",
             "Worker: apply + store one chunk",

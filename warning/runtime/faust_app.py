@@ -12,6 +12,10 @@ Sharp edges:
 * The agent takes records with ``noack_take`` and acknowledges only those whose effects
   committed; ``stream_wait_empty`` is off so a rebalance never waits on records of a
   partition this worker no longer owns.
+* faust can hand over a partition after a rebalance starting past records nobody stored,
+  without a word (one way: a fetch that spanned the rebalance leaves a read offset behind,
+  set after the seek to the committed offset): the worker notices the hole in the offsets it
+  is handed and reads those records back itself (``Worker._fill_gaps``).
 * Every worker runs the store's upkeep (``warning.store.maintenance.keep_up``: packing,
   partitions ahead, retention) beside its partitions; the advisory lock makes each pass
   happen in one process on the database, worker or gateway.
@@ -25,6 +29,7 @@ import asyncio
 import logging
 import os
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 
 from ..config import Site
@@ -89,17 +94,20 @@ def build(site: Site, s: WorkerSettings):
         # A worker frozen inside a transaction (SIGSTOP, a paused VM) would hold its partitions'
         # rows locked, and the worker taking them over would wait for it forever: the server ends
         # such sessions instead, and the frozen worker finds itself fenced when it wakes.
+        owner = s.owner or f"worker-{uuid.uuid4().hex[:8]}"
         pool = await connect_pool(
             s.database,
             max_size=4,
             server_settings={
                 "idle_in_transaction_session_timeout": str(int(s.frozen_after * 1000)),
                 "statement_timeout": str(int(s.frozen_after * 2000)),
+                # pg_stat_activity names the worker behind a session (who holds which lock)
+                "application_name": f"warning worker {owner}",
             },
         )
         prod = producer(k)
         await prod.start()
-        w = Worker(site, pool, k, producer=prod, metrics=metrics, options=s.options, owner=s.owner)
+        w = Worker(site, pool, k, producer=prod, metrics=metrics, options=s.options, owner=owner)
         await w.start()
         holder["worker"] = w
         holder["ops"] = asyncio.ensure_future(serve_ops(s.host, s.port, w, pool, metrics))

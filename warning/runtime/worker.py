@@ -341,12 +341,15 @@ class Worker:
                 return set()
             held = {k: self.states[k] for k in mine}  # a rebalance may park or replace them meanwhile
             try:
+                await self._fill_gaps(mine, held)
                 await self._store_chunk(mine, held)
                 self.retrying_since = None
                 return {(k, off) for k, recs in mine.items() for off, _ in recs}
             except part_store.Fenced as exc:
-                log.warning("%s: dropping it", exc)
-                await self._reload({k: st for k, st in held.items() if self.states.get(k) is st})
+                self._fenced(exc)
+                lost = {k: st for k, st in held.items() if self.states.get(k) is not st and k != exc.partition}
+                await self._reload({k: st for k, st in held.items() if self.states.get(k) is st}, exc.partition)
+                await self._taken_meanwhile(lost)
             except RETRYABLE as exc:
                 refused = not isinstance(exc, KafkaError) and not is_outage(exc)
                 if not refused:
@@ -355,7 +358,9 @@ class Worker:
                     log.error("storing a chunk failed (%s); retrying in %.1f s", exc, delay)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 10.0)
+                lost = {k: st for k, st in held.items() if self.states.get(k) is not st}
                 await self._reload({k: st for k, st in held.items() if self.states.get(k) is st})
+                await self._taken_meanwhile(lost)
                 if refused:
                     log.error("the store refused a chunk (%s): storing it record by record", reason(exc))
                     await self._isolate(mine)
@@ -366,6 +371,32 @@ class Worker:
                         for off, _ in recs
                         if off <= self.states[k].written
                     }
+
+    async def _fill_gaps(self, mine: dict[int, list[tuple[int, bytes]]], held: dict[int, PartitionState]) -> None:
+        """Read back from the log the records faust skipped, so a partition applies every record
+        in order. Offsets in the readings topic have no holes (no transactional producer writes
+        it), so a record beyond ``processed + 1`` means the ones before it were not delivered.
+        faust does skip them after a rebalance, without a word (seen after a pause of the
+        previous owner; one way: a fetch spanning the rebalance leaves a read offset behind the
+        seek to the committed offset, and faust drops the records below it). Applying what
+        follows would lose them."""
+        for k, recs in mine.items():
+            expected = held[k].processed + 1
+            filled: list[tuple[int, bytes]] = []
+            for off, value in recs:
+                if off > expected:
+                    log.warning(
+                        "partition %d: records %d..%d were not delivered; reading them back from the log",
+                        k,
+                        expected,
+                        off - 1,
+                    )
+                    filled += await read_range(self.kafka, self.kafka.readings_topic, k, expected, off - 1)
+                    if self.metrics is not None:
+                        self.metrics.records_refetched.inc(off - expected)
+                filled.append((off, value))
+                expected = max(expected, off + 1)
+            mine[k] = filled
 
     async def _isolate(self, mine: dict[int, list[tuple[int, bytes]]]) -> None:
         """Store a refused chunk one record per transaction. A record the store refuses on its
@@ -379,8 +410,8 @@ class Worker:
                         await self._store_chunk({k: [(off, value)]}, {k: st})
                         break
                     except part_store.Fenced as exc:
-                        log.warning("%s: dropping it", exc)
-                        await self._reload({k: st})
+                        self._fenced(exc)
+                        await self._reload({k: st}, exc.partition)
                         return
                     except RETRYABLE as exc:
                         await self._reload({k: st} if self.states.get(k) is st else {})
@@ -418,8 +449,8 @@ class Worker:
                 self.refused += 1
                 return
             except part_store.Fenced as exc:
-                log.warning("%s: dropping it", exc)
-                await self._reload({k: st})
+                self._fenced(exc)
+                await self._reload({k: st}, exc.partition)
                 return
             except RETRYABLE as exc:
                 log.error("dead-lettering partition %d offset %d failed (%s); retrying", k, off, exc)
@@ -430,11 +461,38 @@ class Worker:
         """Where a record is, as ``dead_letters.topic`` names it: ``topic[k]@offset``."""
         return f"{self.kafka.readings_topic}[{k}]@" + ("" if off is None else str(off))
 
-    async def _reload(self, held: dict[int, PartitionState]) -> None:
+    async def _taken_meanwhile(self, lost: dict[int, PartitionState]) -> None:
+        """Partitions of a failed write that a rebalance took away meanwhile (a worker frozen
+        inside the transaction wakes to find them revoked, its session ended by the server): if
+        another worker has claimed one since, the write was fenced off; say so and count it.
+        Best effort: the store may be away, and nothing depends on the answer."""
+        gone = {k: st for k, st in lost.items() if k not in self.states and k not in self._loading}
+        if not gone:
+            return
+        try:
+            async with self.pool.acquire() as conn:
+                for k, st in gone.items():
+                    c = await part_store.load(conn, self.kafka.readings_topic, k)
+                    if c is not None and c.epoch != st.epoch:
+                        log.warning(
+                            "partition %d belongs to another worker now (epoch %d, ours %d)", k, c.epoch, st.epoch
+                        )
+                        if self.metrics is not None:
+                            self.metrics.fenced.inc()
+        except RETRYABLE as exc:
+            log.info("could not tell who owns the partitions of a failed write (%s)", exc)
+
+    def _fenced(self, exc: part_store.Fenced) -> None:
+        log.warning("%s: dropping it", exc)
+        if self.metrics is not None:
+            self.metrics.fenced.inc()
+
+    async def _reload(self, held: dict[int, PartitionState], fenced: int | None = None) -> None:
         """Memory ran ahead of a transaction that did not commit: rebuild these partitions from
         the store and the log, keeping our epoch. A partition whose epoch moved on belongs to
         another worker now: it is dropped, never claimed back (that would fence the rightful
-        owner; faust hands it back through a rebalance if it is ours)."""
+        owner; faust hands it back through a rebalance if it is ours). ``fenced``: the partition
+        whose refused write was counted already."""
         for k, st in held.items():
             self.states.pop(k, None)
             self._parked.pop(k, None)
@@ -447,6 +505,8 @@ class Worker:
                         log.warning(
                             "partition %d belongs to another worker now (epoch %s, ours %d)", k, c and c.epoch, st.epoch
                         )
+                        if self.metrics is not None and k != fenced:
+                            self.metrics.fenced.inc()
                         break
                     await self._rebuild(k, c)
                     break
