@@ -26,7 +26,7 @@ import orjson
 import pytest
 import websockets
 
-from tests.conftest import drop_database, free_port, fresh_database
+from tests.conftest import drop_database, free_port, fresh_database, wait_for
 from warning.config import load_site
 from warning.runtime import records
 from warning.runtime.tansu import Tansu
@@ -413,10 +413,11 @@ async def test_paused_worker_is_fenced_when_it_wakes(broker, tmp_path):
 
 async def stored(conn, n: int, timeout: float = 60) -> None:
     """Wait until ``n`` readings are stored."""
-    deadline = time.monotonic() + timeout
-    while await conn.fetchval("SELECT count(*) FROM readings") < n:
-        assert time.monotonic() < deadline, "not everything was stored"
-        await asyncio.sleep(0.1)
+
+    async def enough() -> bool:
+        return await conn.fetchval("SELECT count(*) FROM readings") >= n
+
+    await wait_for(enough, timeout=timeout, interval=0.1, what=f"{n:,} readings stored")
 
 
 async def test_workers_run_the_store_upkeep_once_without_a_gateway(broker, tmp_path):
