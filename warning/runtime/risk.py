@@ -256,8 +256,9 @@ class RiskService:
         """What :meth:`_rewind` puts back: the model, the loop and ``item_of``, whole (``scope``
         None: a tick) or for the decision's scope only. A whole mark costs the district's size
         (10 ms at 2,000 open alarms in bench/risk_mark_bench.py, and the event loop waits); a
-        scoped one costs the few enterprises a feed batch or an officer's step decides for. ``closed`` is not marked: it
-        only grows by closes the store committed or reports, which no undo takes back."""
+        scoped one costs the few enterprises a feed batch or an officer's step decides for.
+        ``closed`` is not marked: it only grows by closes the store committed or reports, which
+        no undo takes back."""
         if scope is None:
             return _Whole(self.model.snapshot(), self.loop.snapshot(), dict(self.item_of))
         names, ids = scope
