@@ -19,7 +19,7 @@ x 6 bag filters, simulators/site.py). Three phases:
 2. latency: ``--clients`` WebSocket clients (aiohttp, in a process of their own) read the
    feed, as the big screens of a district would; a separate process pushes ``--rate``
    readings/s of normal values; every 0.25 s a probe pushes ``vent_open = true`` on a
-   device without an alert (Chromium's share of a core meanwhile is reported too). A
+   device without an alert (the cores that the server, PostgreSQL and each measuring part used meanwhile are reported too). A
    MutationObserver in the page stamps (``Date.now()``) when the probe's row enters the
    live list; latency = that stamp - the time just before the probe's POST. It covers
    HTTP, group commit, detectors, alert store, hub, WebSocket, JSON parse and the DOM
@@ -88,9 +88,9 @@ def cpu_seconds(name: str) -> float:
         if not proc.name.isdigit():
             continue
         try:
-            # Chromium rewrites its children's command lines into one string: the program is
-            # the first word, whichever separator follows it
-            exe = (proc / "cmdline").read_bytes().split(b"\0")[0].split(b" ")[0]
+            # Chromium and PostgreSQL rewrite their children's command lines into one string
+            # ("postgres: checkpointer"): the program is the first word, less a colon
+            exe = (proc / "cmdline").read_bytes().split(b"\0")[0].split(b" ")[0].rstrip(b":")
             if not exe.endswith(name.encode()):
                 continue
             fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
@@ -98,6 +98,37 @@ def cpu_seconds(name: str) -> float:
         except (OSError, IndexError, ValueError):  # gone meanwhile
             continue
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def pid_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process (0.0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuShares:
+    """Cores each part of the bench used between :meth:`start` and :meth:`stop`: the
+    server, PostgreSQL, and the measuring side (load generator, feed clients, Chromium, this
+    process), which shares the machine's two cores with the server."""
+
+    def __init__(self, pids: dict[str, int]):
+        self.pids = pids
+
+    def _now(self) -> dict[str, float]:
+        out = {name: pid_cpu_seconds(pid) for name, pid in self.pids.items()}
+        out["PostgreSQL"] = cpu_seconds("postgres")
+        out["Chromium"] = cpu_seconds("chromium")
+        return out
+
+    def start(self) -> None:
+        self.t0, self.at0 = time.perf_counter(), self._now()
+
+    def stop(self) -> dict[str, float]:
+        dt, at1 = time.perf_counter() - self.t0, self._now()
+        return {name: (at1[name] - self.at0[name]) / dt for name in at1}
 
 
 def rss_kib(pid: int) -> int:
@@ -218,7 +249,7 @@ async def first_load(browser, url, password) -> tuple[int, dict]:
     return sum(sizes.values()), sizes
 
 
-async def latency(browser, url, password, tokens, devices, probes, seconds, rate, clients, cookie) -> dict:
+async def latency(browser, url, password, tokens, devices, probes, seconds, rate, clients, cookie, server_pid) -> dict:
     ctx = multiprocessing.get_context("spawn")
     feed_out, feed_stop = ctx.Queue(), ctx.Event()
     feeds = ctx.Process(
@@ -275,7 +306,10 @@ async def latency(browser, url, password, tokens, devices, probes, seconds, rate
     proc.start()
     await asyncio.sleep(3)  # let the load settle
     sent: dict[str, float] = {}
-    browser_cpu, cpu_t0 = cpu_seconds("chromium"), time.perf_counter()
+    shares = CpuShares(
+        {"server": server_pid, "load generator": proc.pid or 0, "feed clients": feeds.pid or 0, "bench": os.getpid()}
+    )
+    shares.start()
     async with aiohttp.ClientSession() as s:
         end = time.perf_counter() + seconds
         tasks = []
@@ -287,7 +321,7 @@ async def latency(browser, url, password, tokens, devices, probes, seconds, rate
             tasks.append(asyncio.ensure_future(post(s, url, tokens[eid], body)))
             await asyncio.sleep(0.25)
         await asyncio.gather(*tasks)
-    browser_share = (cpu_seconds("chromium") - browser_cpu) / (time.perf_counter() - cpu_t0)
+    cpu = shares.stop()
     await asyncio.sleep(3)
     seen = await page.evaluate("window.__seen")
     painted = await page.evaluate("window.__painted")
@@ -311,7 +345,8 @@ async def latency(browser, url, password, tokens, devices, probes, seconds, rate
         "sent": len(sent),
         "events_per_s": [per_second[k] for k in sorted(per_second)],
         "missing": [k for k in sent if k not in seen],
-        "browser_share": browser_share,
+        "browser_share": cpu["Chromium"],
+        "cpu": cpu,
     }
 
 
@@ -471,7 +506,17 @@ async def one_tree(tree: Path, args, label: str, profile: str | None) -> dict:
             for k, v in sorted(sizes.items(), key=lambda kv: -kv[1]):
                 print(f"  {v / 1024:7.1f} KiB  {k}")
             lat = await latency(
-                browser, url, password, tokens, devices, probes, args.seconds, args.rate, args.clients, cookie
+                browser,
+                url,
+                password,
+                tokens,
+                devices,
+                probes,
+                args.seconds,
+                args.rate,
+                args.clients,
+                cookie,
+                server.pid,
             )
             await browser.close()
         print(
@@ -492,7 +537,10 @@ async def one_tree(tree: Path, args, label: str, profile: str | None) -> dict:
             f"({lat['all_clients']}/{lat['sent']} probes reached every client)"
         )
         print(f"  events a feed client got, per second of the run: {lat['events_per_s']}")
-        print(f"  Chromium's CPU while the probes ran: {lat['browser_share']:.2f} of a core")
+        print(
+            "  CPU while the probes ran, in cores of the machine's 2: "
+            + ", ".join(f"{name} {share:.2f}" for name, share in lat["cpu"].items())
+        )
 
         used = set(probes)
         f = await fanout(url, port, cookie, server.pid, tokens, devices, args.clients, used)
@@ -545,6 +593,7 @@ async def main() -> None:
                     + "".join(f"{pct(r[key], q) if r[key] else float('nan'):24.0f}" for _, r in runs)
                 )
         print(f"{'Chromium while probing (cores)':40s}" + "".join(f"{r['browser_share']:24.2f}" for _, r in runs))
+        print(f"{'server while probing (cores)':40s}" + "".join(f"{r['cpu']['server']:24.2f}" for _, r in runs))
         print(f"{'burst: 2,100 events to every client (s)':40s}" + "".join(f"{r['burst_s']:24.1f}" for _, r in runs))
         print(f"{'slow clients dropped (of 10)':40s}" + "".join(f"{r['dropped']:24.0f}" for _, r in runs))
         print(f"{'server RSS peak (MiB)':40s}" + "".join(f"{r['rss_peak'] / 1024:24.0f}" for _, r in runs))
