@@ -34,6 +34,7 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import NORMAL_VALUES  # noqa: E402
 from simulators.site import generate_site  # noqa: E402
 from warning.config import load_site  # noqa: E402
 from warning.model import Reading  # noqa: E402
@@ -43,15 +44,7 @@ from warning.runtime.tansu import Tansu  # noqa: E402
 from warning.store.db import connect_pool  # noqa: E402
 from warning.store.registry import sync_points  # noqa: E402
 
-VALUES = {
-    "dp": 1100.0,
-    "hopper_temp": 30.0,
-    "air_speed": 20.0,
-    "spark": 0.0,
-    "airlock_fault": 0.0,
-    "running": 1.0,
-    "vent_open": 0.0,
-}
+VALUES = NORMAL_VALUES
 
 
 def cpu_busy() -> tuple[int, int]:

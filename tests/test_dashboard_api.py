@@ -131,6 +131,82 @@ def test_hub_ring_cursors_and_filter():
     assert hub.take(late) == []  # starts at the present: its snapshot has the past
 
 
+def test_hub_writes_to_waiting_clients_itself_and_leaves_the_rest_to_their_tasks(monkeypatch):
+    """publish writes an event straight to every client parked at the newest event; a client
+    that is busy, behind, or whose socket refuses the frame is woken and catches up in order."""
+    import warning.web.hub as hub_module
+
+    hub = Hub(keep=100)
+    wrote: dict[str, list[int]] = {"idle": [], "refuses": [], "busy": [], "E2 only": []}
+    refuse = [True]
+
+    def sender(name: str):
+        def send_now(frame: bytes) -> bool:
+            if name == "refuses" and refuse[0]:
+                return False
+            wrote[name].append(orjson.loads(frame)["seq"])
+            return True
+
+        return send_now
+
+    clients = {
+        name: hub.subscribe(Scope.of(["E2"]) if name == "E2 only" else Scope.of(["E1", "E2"]), sender(name))
+        for name in wrote
+    }
+    plain = hub.subscribe()  # a server without send_now: always its task
+    for name, c in clients.items():
+        c.idle = name != "busy"
+    ev = [{"id": str(i), "alert": {"enterprise": "E1"}} for i in range(6)]
+
+    hub.publish(ev[:2])
+    assert wrote["idle"] == [1, 2] and clients["idle"].cursor == 2 and not clients["idle"].wake.is_set()
+    assert clients["E2 only"].cursor == 2 and not clients["E2 only"].wake.is_set()  # moved past, nothing sent
+    for name in ("refuses", "busy"):  # nothing written; their tasks send 1 and 2
+        assert wrote[name] == [] and clients[name].cursor == 0 and clients[name].wake.is_set()
+    assert plain.wake.is_set() and plain.cursor == 0
+
+    refuse[0] = False  # its socket could take a frame again, but it is behind: never written out of order
+    hub.publish(ev[2:3])
+    assert wrote["refuses"] == [] and clients["refuses"].cursor == 0
+    assert [orjson.loads(m)["seq"] for m in hub.take(clients["refuses"])] == [1, 2, 3]
+    hub.publish(ev[3:4])  # caught up and still parked: written at once again
+    assert wrote["refuses"] == [4] and wrote["idle"] == [1, 2, 3, 4]
+
+    monkeypatch.setattr(hub_module, "SEND_NOW_BUDGET", 2)  # a burst: the first event's two frames written here
+    hub.publish(ev[4:6])
+    assert wrote["idle"] == [1, 2, 3, 4, 5] and wrote["refuses"] == [4, 5]
+    assert clients["idle"].wake.is_set() and [orjson.loads(m)["seq"] for m in hub.take(clients["idle"])] == [6]
+    clients["idle"].kicked.set()  # a dropped client is never written to
+    hub.publish(ev[:1])
+    assert wrote["idle"][-1] == 5
+
+    def broken(frame: bytes) -> bool:
+        raise OSError("a transport that fails")
+
+    bad, good = hub.subscribe(send_now=broken), hub.subscribe(send_now=sender("idle"))
+    bad.idle = good.idle = True
+    hub.publish(ev[:1])  # one connection's fault stops nobody's frame: its own task meets it
+    assert bad.cursor == hub.seq - 1 and bad.wake.is_set() and good.cursor == hub.seq
+
+
+async def test_the_feed_is_written_at_publish_on_a_real_connection(server):
+    """The server offers the hub its non-blocking send (warning.web.sendnow): an event goes
+    out in the publish itself, before the client's task runs, and arrives whole."""
+    port = server.port
+    hub = server.app.state.warning.hub
+    async with login(port, "duty") as duty, ws_connect(port, duty) as ws:
+        assert orjson.loads(await ws.recv())["type"] == "snapshot"
+        await wait_for(lambda: len(hub.clients) == 1 and next(iter(hub.clients)).idle, what="the feed parked")
+        (client,) = hub.clients
+        assert client.send_now is not None
+        hub.publish(
+            [{"id": "x", "kind": "updated", "alert": {"id": "a", "enterprise": "E1", "device": "DC1", "point": "dp"}}]
+        )
+        assert client.cursor == hub.seq and not client.wake.is_set()  # written here, its task not woken
+        msg = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert msg["type"] == "event" and msg["seq"] == hub.seq and msg["event"]["id"] == "x"
+
+
 async def test_enterprise_user_sees_only_its_enterprise(server):
     port = server.port
     async with login(port, "ent1") as ent, login(port, "duty") as duty:
@@ -461,8 +537,36 @@ async def test_a_database_without_checkpoints_warms_the_detectors_from_history(d
         await srv.stop()
 
 
+async def test_a_quiet_pipeline_still_checkpoints_every_shard_once_an_interval(dash_site, machine_db):
+    """The worker wakes itself when a shard's checkpoint is due: with one reading and then
+    nothing but ticks (4 a second, fewer than the 64 shards' checkpoints a 2 s interval asks
+    for), every shard's checkpoint still covers that reading within about one interval."""
+    from warning.pipeline import SHARDS
+    from warning.runtime.embedded import Options
+
+    srv = Server(dash_site, Settings(port=0, database=machine_db, runtime=Options(checkpoint_interval=2.0)))
+    await srv.start()
+    try:
+        await push(srv.port, "E1", "DC1", {"dp": 1000.0})
+        conn = await asyncpg.connect(machine_db)
+        try:
+            batch = await conn.fetchval("SELECT max(batch) FROM readings")
+
+            async def covered():
+                rows = await conn.fetch("SELECT batch FROM checkpoints WHERE starts_with(name, 'pipeline/')")
+                return len(rows) == SHARDS and min(r["batch"] for r in rows) >= batch
+
+            t0 = time.monotonic()
+            await wait_for(covered, timeout=15, what="every shard checkpointed after the reading")
+            assert time.monotonic() - t0 < 6  # one 2 s round, with room: ticks alone would take 16 s
+        finally:
+            await conn.close()
+    finally:
+        await srv.stop()
+
+
 async def test_changing_the_shard_count_reshards_the_checkpoints(dash_site, machine_db, monkeypatch):
-    """Issue 16 item 5: checkpoints taken with 16 shards restore under 4 (nothing discarded,
+    """Issue 16 item 5: checkpoints taken with the default shard count restore under 4 (nothing discarded,
     nothing warmed from scratch), and are rewritten in the new layout."""
     import pickle
 
@@ -483,7 +587,7 @@ async def test_changing_the_shard_count_reshards_the_checkpoints(dash_site, mach
     conn = await asyncpg.connect(machine_db)
     try:
         before = {r["name"] for r in await conn.fetch("SELECT name FROM checkpoints")}
-        assert len(before) == 16
+        assert len(before) == pipeline_mod.SHARDS
         with_state = await conn.fetch("SELECT state FROM checkpoints")
         states = [pickle.loads(r["state"]) for r in with_state]
         want = {

@@ -14,7 +14,7 @@ import numpy as np
 
 from warning.config import load_kinds, parse_site
 from warning.model import EventKind
-from warning.pipeline import Pipeline
+from warning.pipeline import SHARDS, Pipeline
 from warning.runtime.embedded import recovery
 from warning.step import Step
 from warning.store import stats
@@ -117,7 +117,7 @@ def _warm_from(history, now: float, stops_s: float, monkeypatch) -> tuple[Pipeli
     monkeypatch.setattr(recovery.history, "raw", raw)
     monkeypatch.setattr(recovery.history, "summary", summary)
     pipe = _pipeline()
-    fed = asyncio.run(recovery.warm(Step(pipe), _Pool(), set(range(16)), now, 2 * H, stops_s))
+    fed = asyncio.run(recovery.warm(Step(pipe), _Pool(), set(range(SHARDS)), now, 2 * H, stops_s))
     assert fed > 0
     return pipe, asked
 
@@ -180,7 +180,7 @@ def test_the_warm_up_reads_a_device_s_points_together():
     }
     site = parse_site(raw, load_kinds())
     pipe = Pipeline(dict(enumerate(site.points)))
-    chunks = list(recovery._by_device(pipe, set(range(16)), size=4))
+    chunks = list(recovery._by_device(pipe, set(range(SHARDS)), size=4))
     assert [len(c) for c in chunks] == [6, 3]
     for c in chunks:
         devices = {pipe.points[p].ref.device for p in c}

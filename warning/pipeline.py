@@ -37,7 +37,12 @@ OFFLINE_RULE = "offline"
 RUNNING_POINT = "running"  #: the point whose value (1/0) says whether a collector runs
 NODATA_RULE = "nodata"
 SNAPSHOT_VERSION = 4  #: 4: alerts keep peak_severity, cleared_at, message_data (issue 13)
-SHARDS = 16  #: checkpoint slices; a snapshot names its count, so changing it re-shards (recovery.py)
+#: Checkpoint slices; a snapshot names its count, so changing it re-shards (recovery.py). A
+#: shard's snapshot blocks the event loop while it is pickled: for the dashboard bench's
+#: district (200 enterprises, 8,400 points) 7.6 ms a shard at 16 (up to 20 ms under load: the
+#: longest pause on the alerts' path), 1.9 ms at 64, while restoring them all at start-up
+#: costs about the same (0.36 / 0.44 s): ``python bench/checkpoint_bench.py``.
+SHARDS = 64
 
 
 class Pipeline:

@@ -44,6 +44,7 @@ from .web.hub import Hub
 from .web.limits import EdgeLimits, protocol_with
 from .web.proxies import TrustedProxies, parse_networks
 from .web.ratelimit import Buckets
+from .web.sendnow import SendNowProtocol
 
 log = logging.getLogger(__name__)
 FULL_GC_EVERY = 100  #: middle-generation collections between full ones (CPython's default: 10)
@@ -188,7 +189,7 @@ class Server:
             host=s.host,
             port=s.port,
             http=protocol_with(lim),
-            ws="websockets-sansio",
+            ws=SendNowProtocol,  # uvicorn's "websockets-sansio", plus the hub's send_now
             # No permessage-deflate: it would compress every event once per client (a zlib
             # stream each), where the hub sends one encoded frame to all (warning.web.hub).
             ws_per_message_deflate=False,

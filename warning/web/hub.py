@@ -11,6 +11,15 @@ no JSON encoding, no copy and no compression of its own (``permessage-deflate`` 
 ``warning.server``); the scope check is a set lookup on the event's enterprise, stored
 beside the frame.
 
+Two ways out, one order. A client that is waiting for events (its task parked, its cursor
+at the newest event) gets each new one written in :meth:`Hub.publish` itself, through the
+connection's non-blocking ``send_now`` (:mod:`warning.web.sendnow`): no task to wake, no
+queue behind the rest of the event loop's work. A client that is behind, busy sending, or
+whose socket cannot take a frame at once is woken instead, and its task catches up from
+its cursor with the ASGI send, which waits. Once a publish has written
+:data:`SEND_NOW_BUDGET` frames that way, its remaining events go by the tasks (a burst of
+thousands of events must not hold the loop for a second).
+
 A slow client is dropped (its socket closed with 1013 "try again later") and reconnects to
 a fresh snapshot, so a slow phone never grows the server's memory and never sees a hole in
 its feed. *Slow* is either of:
@@ -43,14 +52,21 @@ from .scope import EVERYTHING, Scope
 #: (read when a hub is made, not at import).
 DEFAULT_KEEP = 5000
 STALL_S = 10.0  #: a send that has waited this long while events keep coming: the client is dropped
+#: frames after which a publish leaves its remaining events to the clients' tasks (~10 µs a frame)
+SEND_NOW_BUDGET = 1000
 
 
 class Client:
-    __slots__ = ("cursor", "scope", "wake", "kicked", "sending_since")
+    __slots__ = ("cursor", "scope", "wake", "kicked", "sending_since", "send_now", "idle")
 
-    def __init__(self, cursor: int, scope: Scope):
+    def __init__(self, cursor: int, scope: Scope, send_now: Callable[[bytes], bool] | None = None):
         self.cursor = cursor  #: seq of the last event sent (or skipped as out of scope)
         self.scope = scope  #: the enterprises whose events this client gets
+        #: writes one frame at once (True) or nothing (False); None: the server offers none
+        self.send_now = send_now
+        #: True while the client's task is parked waiting for events (set by that task):
+        #: only then may :meth:`Hub.publish` write to it, so frames never overtake each other
+        self.idle = False
         self.wake = asyncio.Event()  #: set when there is something new
         #: set when the client fell off the ring; its sender may be stuck in a send to a
         #: peer that reads nothing, so the endpoint watches this flag and gives up on it
@@ -75,11 +91,12 @@ class Hub:
         #: in-process readers of every event (the risk service): called on publish, must not block
         self.listeners: list[Callable[[list[dict]], None]] = []
 
-    def subscribe(self, scope: Scope = EVERYTHING) -> Client:
+    def subscribe(self, scope: Scope = EVERYTHING, send_now: Callable[[bytes], bool] | None = None) -> Client:
         """A client that will get the events published from now on, of ``scope`` only.
         Take the snapshot in the same step of the event loop (no await between), so
-        nothing falls between."""
-        c = Client(self.seq, scope)
+        nothing falls between. ``send_now``: the connection's non-blocking send, if the
+        server offers one (:mod:`warning.web.sendnow`)."""
+        c = Client(self.seq, scope, send_now)
         self.clients.add(c)
         self._gauge()
         return c
@@ -95,16 +112,21 @@ class Hub:
         for listen in self.listeners:
             listen(events)
         labels = self.labels
+        budget = SEND_NOW_BUDGET
         for ev in events:
             if labels is not None:
                 labels.add_to(ev)
             self.seq += 1
             msg = orjson.dumps({"type": "event", "seq": self.seq, "event": ev})
-            self.ring[self.seq % self.keep] = (ev["alert"]["enterprise"], msg)
+            enterprise = ev["alert"]["enterprise"]
+            self.ring[self.seq % self.keep] = (enterprise, msg)
+            if budget > 0:
+                budget -= _send_now(self.clients, self.seq, enterprise, msg)
         oldest = self._oldest()
         stalled = time.monotonic() - STALL_S
         for c in self.clients:
-            c.wake.set()
+            if c.cursor < self.seq:  # not all written above: its task catches up
+                c.wake.set()
             if (c.cursor + 1 < oldest or 0.0 < c.sending_since < stalled) and not c.kicked.is_set():
                 c.kicked.set()
                 if self.metrics is not None:
@@ -148,3 +170,24 @@ class Hub:
     def _gauge(self) -> None:
         if self.metrics is not None:
             self.metrics.ws_clients.set(len(self.clients))
+
+
+def _send_now(clients: set[Client], seq: int, enterprise: str, msg: bytes) -> int:
+    """Write event ``seq`` to every idle client that has every event before it; the number
+    of frames written. A client out of the event's scope just moves past it. A client whose
+    socket refuses the frame keeps its cursor, so its task sends this event and the next ones
+    in order (a cursor behind ``seq - 1`` is never written to here)."""
+    sent = 0
+    for c in clients:
+        if c.idle and c.cursor == seq - 1 and c.send_now is not None and not c.kicked.is_set():
+            if not c.scope.sees(enterprise):
+                c.cursor = seq
+                continue
+            try:
+                written = c.send_now(msg)
+            except Exception:  # noqa: BLE001 - one connection's fault must not stop the publish;
+                written = False  # its own task sends the frame and meets the fault there
+            if written:
+                c.cursor = seq
+                sent += 1
+    return sent

@@ -32,6 +32,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..store.sessions import UNREACHABLE
 from .hub import TooSlow
+from .sendnow import EXTENSION as SEND_NOW
 
 HEARTBEAT_S = 15.0
 HEARTBEAT = '{"type":"heartbeat"}'
@@ -53,7 +54,8 @@ def make_endpoint(state):
             await ws.close(code=4401, reason="log in first")
             return
         scope = principal.scope
-        client = state.hub.subscribe(scope)
+        send_now = (ws.scope.get("extensions") or {}).get(SEND_NOW, {}).get("send")
+        client = state.hub.subscribe(scope, send_now)
         try:
             # Snapshot and subscription in the same step of the loop: no event falls between.
             alerts = scope.keep(state.runtime.open_alerts_json())
@@ -125,12 +127,19 @@ async def _send_loop(ws: WebSocket, hub, client) -> None:
                 await ws.send_bytes(msg)  # the hub's frame as it is: no copy, no encoding per client
             client.sending_since = 0.0
             continue
+        parked_at = client.cursor
+        client.idle = True  # from here the hub may write events to this client itself
         try:
             # asyncio.timeout, not wait_for: wait_for wraps the wait in a task of its own,
             # created and torn down per event and per client (~1.1 ms more per event for 200)
             async with asyncio.timeout(HEARTBEAT_S):
                 await client.wake.wait()
-        except TimeoutError:  # idle: a heartbeat lets the page tell a quiet feed from a dead one
+            quiet = False
+        except TimeoutError:
+            quiet = client.cursor == parked_at  # the hub wrote nothing meanwhile either
+        finally:
+            client.idle = False
+        if quiet:  # a heartbeat lets the page tell a quiet feed from a dead one
             await ws.send_text(HEARTBEAT)
 
 
