@@ -19,14 +19,15 @@ x 6 bag filters, simulators/site.py). Three phases:
 2. latency: ``--clients`` WebSocket clients (aiohttp, in a process of their own) read the
    feed, as the big screens of a district would; a separate process pushes ``--rate``
    readings/s of normal values; every 0.25 s a probe pushes ``vent_open = true`` on a
-   device without an alert (the cores that the server, PostgreSQL and each measuring part used meanwhile are reported too). A
-   MutationObserver in the page stamps (``Date.now()``) when the probe's row enters the
-   live list; latency = that stamp - the time just before the probe's POST. It covers
-   HTTP, group commit, detectors, alert store, hub, WebSocket, JSON parse and the DOM
-   update. "Row painted" goes one step further: the observer marks the new row's cells
-   for Element Timing, and the browser reports when they were first painted (so a page
-   that puts the row in early but paints it late gains nothing there). The feed clients stamp when the probe's
-   event reached each of them: "to the last of the clients" is the fan-out's latency.
+   device without an alert (the cores that the server, PostgreSQL and each measuring part
+   used meanwhile are reported too). A MutationObserver in the page stamps (``Date.now()``)
+   when the probe's row enters the live list; latency = that stamp - the time just before
+   the probe's POST. It covers HTTP, group commit, detectors, alert store, hub, WebSocket,
+   JSON parse and the DOM update. "Row painted" goes one step further: the observer marks
+   the new row's cells for Element Timing, and the browser reports when they were first
+   painted (so a page that puts the row in early but paints it late gains nothing there).
+   The feed clients stamp when the probe's event reached each of them: "to the last of the
+   clients" is the fan-out's latency.
 3. fan-out: ``--clients`` WebSocket clients (aiohttp) read the feed; 10 more "slow" ones
    complete the handshake on a raw socket with a 4 KiB receive buffer and then never
    read. Four bursts of ~500 alert events follow (the server runs with a ring of 1,000
