@@ -4,6 +4,7 @@ be ready, and a bag filter's points at normal values."""
 from __future__ import annotations
 
 import asyncio
+import math
 import socket
 import sys
 from pathlib import Path
@@ -20,6 +21,25 @@ NORMAL_VALUES = {
     "running": 1.0,
     "vent_open": 0.0,
 }
+
+
+def quantile_interval(xs: list[float], q: float, confidence: float = 0.95) -> tuple[float, float]:
+    """A distribution-free ``confidence`` interval for the ``q`` quantile (0 < q < 1) of what
+    ``xs`` were drawn from: two of the sorted samples, chosen by the binomial law of how many
+    samples fall below the true quantile. The upper end is ``inf`` when there are too few
+    samples to bound it at all (a p99 needs at least 368 for 95 %: 0.99**n must be <= 2.5 %)."""
+    xs = sorted(xs)
+    n, alpha = len(xs), (1 - confidence) / 2
+    if n == 0:
+        return math.nan, math.nan
+    cdf, below = [], 0.0  # cdf[k] = P(K <= k), K ~ Binomial(n, q) samples below the quantile
+    for k in range(n + 1):
+        below += math.comb(n, k) * q**k * (1 - q) ** (n - k)
+        cdf.append(below)
+    # lower end: the l-th smallest sample with P(K < l) <= alpha; upper: the u-th with P(K >= u) <= alpha
+    lo = max((j for j in range(1, n + 1) if cdf[j - 1] <= alpha), default=0)
+    hi = min((j for j in range(1, n + 1) if 1 - cdf[j - 1] <= alpha), default=n + 1)
+    return (xs[lo - 1] if lo >= 1 else -math.inf), (xs[hi - 1] if hi <= n else math.inf)
 
 
 def free_port() -> int:
