@@ -105,7 +105,7 @@ async def test_two_gateways_share_one_loop(broker, tmp_path):  # noqa: F811
             assert r.status_code == 200 and r.json()["state"] == "replied", r.text
             on_a = (await a.get(f"/api/v1/warnings/{signed}", headers=api)).json()
             # B's reply is A's last step at once; the model may have moved the warning's level
-            # between the sign and the reply (a "level" step: 2 of 19 runs on 2026-12-01), which is
+            # between the sign and the reply (a "level" step: 2 of 20 runs on 2026-12-01), which is
             # not what this checks, so only the people's steps are compared
             people = [a for a in actions(on_a) if a in ("sign", "reply")]
             assert on_a["state"] == "replied" and actions(on_a)[-1] == "reply" and people == ["sign", "reply"], on_a
