@@ -31,7 +31,6 @@ from warning.pipeline import Pipeline  # noqa: E402
 from warning.site import PointDef  # noqa: E402
 from warning.step import Batch, Step  # noqa: E402
 
-NORMAL = NORMAL_VALUES
 T0 = 1_800_000_000.0
 
 
@@ -40,7 +39,7 @@ def district(enterprises: int, devices: int) -> dict[int, PointDef]:
     points: dict[int, PointDef] = {}
     for e in range(enterprises):
         for d in range(1, devices + 1):
-            for name in NORMAL:
+            for name in NORMAL_VALUES:
                 k = table[name]
                 ref = PointRef(f"E{e:03d}", f"DC{d}", name)
                 detectors = tuple(merge(k.get("detectors", []), None))
@@ -53,7 +52,9 @@ def warmed(points: dict[int, PointDef]) -> Pipeline:
     step = Step(pipe)
     for r in range(30):
         t = T0 + r * 10
-        rows = [Reading(pid, t, NORMAL[p.ref.point] + (r % 7) * (p.ref.point == "dp")) for pid, p in points.items()]
+        rows = [
+            Reading(pid, t, NORMAL_VALUES[p.ref.point] + (r % 7) * (p.ref.point == "dp")) for pid, p in points.items()
+        ]
         step.apply(Batch([(None, rows)], t))
     return pipe
 

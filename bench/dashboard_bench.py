@@ -87,7 +87,7 @@ LAUNCH_ARGS = [
 
 def cpu_seconds(name: str) -> float:
     """User + system CPU seconds of every process whose executable's name ends with ``name``."""
-    total = 0
+    total = 0.0
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
@@ -95,22 +95,20 @@ def cpu_seconds(name: str) -> float:
             # Chromium and PostgreSQL rewrite their children's command lines into one string
             # ("postgres: checkpointer"): the program is the first word, less a colon
             exe = (proc / "cmdline").read_bytes().split(b"\0")[0].split(b" ")[0].rstrip(b":")
-            if not exe.endswith(name.encode()):
-                continue
-            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except (OSError, IndexError, ValueError):  # gone meanwhile
+        except OSError:  # gone meanwhile
             continue
-    return total / os.sysconf("SC_CLK_TCK")
+        if exe.endswith(name.encode()):
+            total += pid_cpu_seconds(int(proc.name))
+    return total
 
 
 def pid_cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of one process (0.0 once it is gone)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class CpuShares:

@@ -44,8 +44,6 @@ from warning.runtime.tansu import Tansu  # noqa: E402
 from warning.store.db import connect_pool  # noqa: E402
 from warning.store.registry import sync_points  # noqa: E402
 
-VALUES = NORMAL_VALUES
-
 
 def cpu_busy() -> tuple[int, int]:
     """(busy, total) jiffies of the whole machine, from /proc/stat."""
@@ -74,7 +72,9 @@ async def prepare(kafka: KafkaSettings, site, dsn: str, total: int, per_record: 
             rs = []
             for j in range(per_record):
                 pid, name = pts[(step * per_record + j) % len(pts)]
-                rs.append(Reading(pid, round(t0 + (sent + j) / 1000.0, 3), VALUES.get(name, 0.0) + (j % 5) * 0.1))
+                rs.append(
+                    Reading(pid, round(t0 + (sent + j) / 1000.0, 3), NORMAL_VALUES.get(name, 0.0) + (j % 5) * 0.1)
+                )
             value = records.encode_batch(uuid.uuid4().hex, ent, [(None, rs)], t0 + sent / 1000.0)
             out.append((records.partition_of(ent, kafka.partitions), ent.encode(), value))
             sent += per_record

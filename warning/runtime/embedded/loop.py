@@ -131,8 +131,7 @@ class Loop:
         return max(0.0, self._last_checkpoint + self.checkpoint_interval / SHARDS - self.clock())
 
     def _checkpoint_if_due(self) -> None:
-        due = self.clock() - self._last_checkpoint >= self.checkpoint_interval / SHARDS
-        if due and (self._saving is None or self._saving.done()):
+        if self._until_due() == 0.0:  # due, and no write in progress
             # The shard's state is taken here, in order with the inputs; writing it (tens
             # of ms for a big shard) runs beside the next inputs instead of in front of
             # them, one write at a time, so an alert never waits for a checkpoint's write.
