@@ -616,3 +616,60 @@ async def test_dense_map_labels_never_overlap(kinds, machine_db, tmp_path):
             assert errors == []
     finally:
         await srv.stop()
+
+
+async def test_long_list_keeps_the_worst_rows_in_the_page_and_the_rest_on_request(kinds, machine_db, tmp_path):
+    """71 open reds: the page holds the worst 60 rows (each row in the page is laid out and
+    painted again whenever the list moves), says how many more there are, and shows them when
+    the officer scrolls to the end or presses 显示更多; a new red goes on top; the counts
+    count every alert."""
+    import tomllib
+
+    from simulators.site import generate_site
+
+    text, tokens = generate_site(80, 1, seed=5)
+    (tmp_path / "site.toml").write_text(text, encoding="utf-8")
+    site = tomllib.loads(text)
+    dev = {e["id"]: next(d["id"] for d in e["devices"] if d.get("type") == "bag_filter") for e in site["enterprises"]}
+    ids = sorted(dev)
+    srv = Server(load_site(tmp_path / "site.toml", kinds), Settings(port=0, database=machine_db))
+    await srv.start()
+    try:
+        base = f"http://127.0.0.1:{srv.port}"
+        for eid in ids[:70]:
+            await push(base, eid, dev[eid], {"vent_open": True}, token=tokens[eid])
+        rows = "document.querySelectorAll('#alert-rows tr').length"
+        async with chromium() as browser:
+            page, errors = await logged_in_page(browser, base, "officer", viewport=WALL, password="officer-demo")
+            await page.wait_for_selector("#conn-dot.live")
+            await until(page, f"{rows} === 60", timeout=10)
+            assert await page.text_content("#count-red") == "70"
+            assert await page.is_visible("#list-more")
+            assert (await page.text_content("#list-more-text")).strip() == "还有 10 条报警"
+
+            await push(base, ids[70], dev[ids[70]], {"vent_open": True}, token=tokens[ids[70]])
+            await until(page, "document.querySelector('#alert-rows tr').dataset.enterprise === " + repr(ids[70]))
+            await until(page, "document.getElementById('list-more-text').textContent.includes('11')")
+            assert await page.evaluate(rows) == 60
+            assert await page.text_content("#count-red") == "71"
+
+            # scrolled to its end, the list brings the rest
+            await page.evaluate(
+                "(() => { const b = document.getElementById('alert-box'); b.scrollTop = b.scrollHeight; })()"
+            )
+            await until(page, f"{rows} === 71", timeout=5)
+            assert await page.is_hidden("#list-more")
+            on_page = await page.evaluate(
+                "[...document.querySelectorAll('#alert-rows tr')].map((r) => r.dataset.enterprise)"
+            )
+            assert sorted(on_page) == ids[:71]
+
+            # after a reload (60 again), the button does the same
+            await page.reload()
+            await page.wait_for_selector("#conn-dot.live")
+            await until(page, f"{rows} === 60", timeout=10)
+            await page.click("#list-more-btn")
+            await until(page, f"{rows} === 71", timeout=5)
+            assert errors == []
+    finally:
+        await srv.stop()
