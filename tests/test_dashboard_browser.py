@@ -492,6 +492,37 @@ async def test_wall_screen_1080p_rows_map_popups_kiosk(demo_server, demo_site):
         assert errors == []
 
 
+async def test_kiosk_new_row_touches_only_the_rows_whose_page_changed(demo_server, demo_site):
+    """The kiosk cuts its pages from heights it measured once: a new alert hides the row it
+    pushes off the first page and nothing else. (Showing every row to measure them all, then
+    hiding the other pages again, at every new row restyled and laid out the whole list.)"""
+    base = f"http://127.0.0.1:{demo_server.port}"
+    ids = sorted(demo_site.enterprises)
+    async with chromium() as browser:
+        page, errors = await logged_in_page(
+            browser, base, "officer", landing="/", viewport=WALL, password="officer-demo"
+        )
+        await raise_alerts(base, ids[:-1])
+        await page.goto(base + "/?kiosk=1&page_s=600")
+        await until(page, f"document.querySelectorAll('#alert-rows tr').length === {2 * (len(ids) - 1)}", timeout=10)
+        await until(page, "/1\\/\\d/.test(document.getElementById('page-no').textContent)", timeout=5)
+        await page.wait_for_timeout(300)
+        await page.evaluate("""() => {
+            window.__hiddenFlips = 0;
+            new MutationObserver((ms) => { window.__hiddenFlips += ms.length; })
+                .observe(document.getElementById('alert-rows'), {attributes: true, attributeFilter: ['hidden'], subtree: true});
+        }""")
+        visible = "[...document.querySelectorAll('#alert-rows tr')].filter((r) => !r.hidden).length"
+        before = await page.evaluate(visible)
+        await push(base, ids[-1], "DC1", {"vent_open": True}, token=demo_tokens()[ids[-1]])
+        await until(page, f"document.querySelectorAll('#alert-rows tr').length === {2 * len(ids) - 1}", timeout=10)
+        await page.wait_for_timeout(300)
+        assert await page.evaluate("document.querySelector('#alert-rows tr').dataset.enterprise") == ids[-1]
+        assert await page.evaluate(visible) == before  # the same room: one row in, one row off the page
+        assert await page.evaluate("window.__hiddenFlips") <= 2, "a new row re-hid rows whose page did not change"
+        assert errors == []
+
+
 async def test_cleared_unsigned_red_stays_until_signed(server):
     """Needs the server side of issue 13 (loop): a vent that closes before anyone signs
     leaves its alert open, ``state=active``, ``condition_active: false``."""
