@@ -25,9 +25,10 @@ x 6 bag filters, simulators/site.py). Three phases:
    the probe's POST. It covers HTTP, group commit, detectors, alert store, hub, WebSocket,
    JSON parse and the DOM update. Up to 400 probes (two devices of each enterprise;
    ``--seconds 100`` sends them all); each p99 comes with its distribution-free 95 %
-   interval, which fewer than 368 probes cannot bound from above. "Row painted" goes one step further: the observer marks
-   the new row's cells for Element Timing, and the browser reports when they were first
-   painted (so a page that puts the row in early but paints it late gains nothing there).
+   interval, which fewer than 368 probes cannot bound from above. "Row painted" goes one
+   step further: the observer marks the new row's cells for Element Timing, and the
+   browser reports when they were first painted (so a page that puts the row in early but
+   paints it late gains nothing there).
    The feed clients stamp when the probe's event reached each of them: "to the last of the
    clients" is the fan-out's latency.
 3. fan-out: ``--clients`` WebSocket clients (aiohttp) read the feed; 10 more "slow" ones
@@ -471,8 +472,8 @@ def summary(xs: list[float]) -> str:
 
 
 def interval(xs: list[float]) -> str:
-    """The p99's distribution-free 95 % interval; "> max" when the samples cannot bound it
-    (fewer than 368 of them)."""
+    """The p99's distribution-free 95 % interval; "to beyond the max" when the samples cannot
+    bound it (fewer than 368 of them)."""
     lo, hi = quantile_interval(xs, 0.99)
     return f"{lo:.0f}-{hi:.0f} ms" if hi != float("inf") else f"{lo:.0f} ms to beyond the max"
 

@@ -135,13 +135,13 @@ W.start(() => {
   // display: none). The kiosk keeps every row: it pages through them all, hiding the others.
   const LIST_STEP = 60;
   let listLimit = LIST_STEP;
-  const capped = () => !kiosk;
+  const capped = !kiosk;
 
   function renderList(list) {
     const tbody = $("alert-rows");
     const keep = new Set();
     let prev = null;
-    const shown = capped() ? list.slice(0, listLimit) : list;
+    const shown = capped ? list.slice(0, listLimit) : list;
     for (const a of shown) {
       keep.add(a.id);
       const r = rowFor(a);
@@ -150,11 +150,12 @@ W.start(() => {
       prev = r.tr;
     }
     flash.clear();
-    for (const [id, r] of rows) if (!keep.has(id)) { r.tr.remove(); rows.delete(id); }
+    for (const id of [...rows.keys()]) if (!keep.has(id)) dropRow(id);
     $("empty").hidden = list.length > 0;
     noteBelow();
   }
 
+  // `rows` holds exactly the rows in the page: each one made is put in at once, each taken out is dropped.
   function dropRow(id) {
     const r = rows.get(id);
     if (r) { r.tr.remove(); rows.delete(id); }
@@ -166,26 +167,27 @@ W.start(() => {
   function placeRow(id) {
     const tbody = $("alert-rows");
     const a = alerts.get(id);
-    const inPage = rows.has(id) && rows.get(id).tr.parentNode === tbody;
+    const own = rows.get(id);
+    const inPage = own !== undefined;
     if (!a) {
       dropRow(id);
-      if (inPage && capped() && alerts.size > tbody.children.length) listDirty = true; // the next alert moves up
+      if (inPage && capped && alerts.size > tbody.children.length) listDirty = true; // the next alert moves up
     } else {
       let before = null;
       for (const tr of tbody.children) {
-        if (inPage && tr === rows.get(id).tr) continue;
+        if (inPage && tr === own.tr) continue;
         const b = rowAlert.get(tr);
         if (b && bySeverityThenAge(a, b) < 0) { before = tr; break; }
       }
       // After every row in the page, with alerts left out of it: beyond the window if it was not
       // in the page; if it was, one of those left out may come before it now.
-      if (capped() && before === null && (inPage ? alerts.size > listLimit : tbody.children.length >= listLimit)) {
+      if (capped && before === null && (inPage ? alerts.size > listLimit : tbody.children.length >= listLimit)) {
         if (inPage) { dropRow(id); listDirty = true; }
         flash.delete(id);
       } else {
         const r = rowFor(a);
         if (r.tr.parentNode !== tbody || r.tr.nextSibling !== before) tbody.insertBefore(r.tr, before);
-        if (capped() && tbody.children.length > listLimit) dropRow(rowAlert.get(tbody.lastElementChild).id);
+        if (capped && tbody.children.length > listLimit) dropRow(rowAlert.get(tbody.lastElementChild).id);
       }
     }
     $("empty").hidden = alerts.size > 0;
@@ -210,7 +212,7 @@ W.start(() => {
   }
   $("list-more-btn").addEventListener("click", showMore);
   function noteBelow() {
-    const more = capped() ? alerts.size - $("alert-rows").children.length : 0;
+    const more = capped ? alerts.size - $("alert-rows").children.length : 0;
     const box = $("list-more");
     box.hidden = more <= 0;
     if (more > 0) {
