@@ -15,7 +15,7 @@ import numpy as np
 from warning.config import load_kinds, parse_site
 from warning.model import EventKind
 from warning.pipeline import SHARDS, Pipeline
-from warning.runtime.embedded import recovery
+from warning.runtime import warmup
 from warning.step import Step
 from warning.store import stats
 
@@ -73,7 +73,7 @@ def _raised(pipe: Pipeline, readings) -> list[tuple[float, str]]:
 
 
 class _Pool:
-    """Stands in for the asyncpg pool: recovery.warm only acquires a connection to pass on."""
+    """Stands in for the asyncpg pool: warmup.warm only acquires a connection to pass on."""
 
     def acquire(self):
         return _Conn()
@@ -114,10 +114,10 @@ def _stored(readings):
 
 def _warm_from(history, now: float, stops_s: float, monkeypatch) -> tuple[Pipeline, list]:
     raw, summary, asked = _stored(history)
-    monkeypatch.setattr(recovery.history, "raw", raw)
-    monkeypatch.setattr(recovery.history, "summary", summary)
+    monkeypatch.setattr(warmup.history, "raw", raw)
+    monkeypatch.setattr(warmup.history, "summary", summary)
     pipe = _pipeline()
-    fed = asyncio.run(recovery.warm(Step(pipe), _Pool(), set(range(SHARDS)), now, 2 * H, stops_s))
+    fed = asyncio.run(warmup.warm(Step(pipe), _Pool(), set(range(SHARDS)), now, 2 * H, stops_s))
     assert fed > 0
     return pipe, asked
 
@@ -180,8 +180,50 @@ def test_the_warm_up_reads_a_device_s_points_together():
     }
     site = parse_site(raw, load_kinds())
     pipe = Pipeline(dict(enumerate(site.points)))
-    chunks = list(recovery._by_device(pipe, set(range(SHARDS)), size=4))
+    chunks = list(warmup.by_device(pipe, set(range(SHARDS)), size=4))
     assert [len(c) for c in chunks] == [6, 3]
     for c in chunks:
         devices = {pipe.points[p].ref.device for p in c}
         assert all(sum(pipe.points[p].ref.device == d for p in c) == len(POINTS) for d in devices)
+
+
+async def test_a_cold_start_relearns_stop_times_from_the_real_store(machine_db):
+    """The same cold start against PostgreSQL itself: Monday's readings packed into hours (the
+    rollups' minute summaries), Tuesday's still raw rows, both read through warning.store.history
+    by the warm-up. Both evenings' stops are learned from the two forms alike, and Wednesday's
+    19:30 stop raises nothing while a trip at 14:00 still raises at once."""
+    from warning.model import Reading
+    from warning.store import db, packing, registry
+    from warning.store import readings as reading_store
+
+    now = START + 2 * 86400 + 12 * H
+    line = _line(START, now + 9 * H, trip=START + 2 * 86400 + 14 * H)
+    site = _site()
+    pool = await db.connect_pool(machine_db, min_size=1, max_size=2)
+    try:
+        async with pool.acquire() as conn:
+            points = await registry.sync_points(conn, site)
+            id_of = {p.ref: pid for pid, p in points.items()}
+            to_db = {k: id_of[p.ref] for k, p in enumerate(site.points)}
+            stored = [Reading(to_db[k], t, v) for k, t, v in line if t < now]
+            for day in range(3):  # one batch a day, Wednesday's up to the start
+                lo, hi = START + day * 86400, START + (day + 1) * 86400
+                await reading_store.copy_readings(
+                    conn, await reading_store.next_batch(conn), [r for r in stored if lo <= r.t < hi]
+                )
+            packed = 0
+            for hour in range(24):  # Monday only: then both forms hold the stop history
+                n, _ = await packing.pack_hour(conn, round((START + hour * H) * 1000), sorted(points), 2**62)
+                packed += n
+            assert packed == sum(1 for r in stored if r.t < START + 86400)
+            assert await conn.fetchval("SELECT count(*) FROM readings") == len(stored) - packed
+        pipe = Pipeline(points, site.offline_after, policy=site.alert_policy())
+        fed = await warmup.warm(Step(pipe), pool, set(range(SHARDS)), now, 2 * H, 8 * 86400.0)
+    finally:
+        await pool.close()
+    assert fed == sum(1 for r in stored if r.t >= now - 2 * H)
+    run = pipe.runs[("E", "D")]
+    assert len(run.stops) == 2 and all(19.5 <= ((s - START) % 86400) / H <= 19.5 + 5 / 60 for s in run.stops)
+    live = [(to_db[k], t, v) for k, t, v in line if t >= now]
+    warmed = _raised(pipe, live)
+    assert warmed and all(14.0 <= h <= 14.0 + 2 * STEP / H for h, _ in warmed)  # the trip only

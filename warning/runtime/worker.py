@@ -49,7 +49,7 @@ from ..config import Site, load_kinds, public_labels
 from ..labels import Labels
 from ..live import LiveLedger
 from ..model import AlertEvent, Severity
-from ..pipeline import Pipeline
+from ..pipeline import SHARDS, Pipeline
 from ..site import PointDef
 from ..step import Effects, PointsChange, Poison, SilenceChange, SystemFinding, reply
 from ..store import alerts as alert_store
@@ -64,6 +64,7 @@ from . import records
 from .errors import DB_ERRORS, is_outage, reason
 from .kafka import KafkaSettings, read_range
 from .partition import PartitionState
+from .warmup import warm
 
 log = logging.getLogger(__name__)
 #: failures worth retrying: the store or the broker is away for a while
@@ -75,6 +76,12 @@ class WorkerOptions:
     checkpoint_interval: float = 10.0  #: seconds between snapshots of one partition
     tick_interval: float = 1.0  #: seconds between the tick records an owner writes
     stall_after: float = 30.0  #: a tick not applied for this long marks its partition stalled
+    #: seconds of stored history a partition without a snapshot it can restore warms its
+    #: detectors on, before its catch-up (as the embedded runtime's shards without a checkpoint)
+    warm_horizon: float = 7200.0
+    #: and before that, seconds of its inferred-running devices' history it learns their usual
+    #: stop times from (8 days: a working week's stops and one day more)
+    stop_horizon: float = 8 * 86400.0
 
 
 class Worker:
@@ -297,13 +304,25 @@ class Worker:
             ledger_version=self.ledger.version,
         )
         state.step.apply(SilenceChange(self._silences, self.clock()))
+        restored = False
         if c.state is not None:
             try:
                 state.restore(c.state)
+                restored = True
             except Exception:  # an incompatible snapshot (an upgrade) must not keep the partition down
                 log.exception("snapshot of partition %d could not be restored; its detectors start fresh", k)
         pipe.watch_devices(self.devices[k], self.clock())
         caught = await read_range(self.kafka, self.kafka.readings_topic, k, c.snap_offset + 1, c.written)
+        if not restored:  # the history before the catch-up's own readings, from the store
+            o = self.options
+            await warm(
+                state.step,
+                self.pool,
+                set(range(SHARDS)),
+                _earliest(caught, self.clock()),
+                o.warm_horizon,
+                o.stop_horizon,
+            )
         if caught:
             async with self.pool.acquire() as conn:  # records whose effects the store refused stay skipped
                 refused = await dead_letter_store.kafka_offsets(conn, self._position(k), c.snap_offset)
@@ -739,6 +758,20 @@ class Worker:
             self._progressed -= cleared
         except KafkaError as exc:  # the next change of state writes a finding again
             log.error("could not write the watchdog's finding: %s", exc)
+
+
+def _earliest(recs: list[tuple[int, bytes]], now: float) -> float:
+    """The earliest reading time in ``recs`` (``now`` if they hold none): a cold partition's
+    warm-up stops there, so no reading is fed both from the store and from the log."""
+    first = now
+    for _, value in recs:
+        try:
+            v = records.decode(value)
+        except ValueError:  # skipped by the catch-up too, loudly
+            continue
+        if isinstance(v, records.Batch):
+            first = min([first, *(t for _, rs in v.messages for _, t, _ in rs)])
+    return first
 
 
 def value_of(recs: list[tuple[int, bytes]], offset: int) -> bytes:

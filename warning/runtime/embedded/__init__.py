@@ -50,8 +50,9 @@ from ...store import notifications as notify_store
 from ...store import silences as silence_store
 from ...store.registry import changed_enterprises, devices_of, points_changed, sync_points
 from ..errors import Overloaded, Rejected
+from ..warmup import warm
 from .loop import CHECKPOINT, Loop
-from .recovery import recover, warm
+from .recovery import recover
 from .writer import Writer
 
 __all__ = ["CHECKPOINT", "EmbeddedRuntime", "Options"]
