@@ -33,8 +33,9 @@ def quantile_interval(xs: list[float], q: float, confidence: float = 0.95) -> tu
     if n == 0:
         return math.nan, math.nan
     cdf, below = [], 0.0  # cdf[k] = P(K <= k), K ~ Binomial(n, q) samples below the quantile
-    for k in range(n + 1):
-        below += math.comb(n, k) * q**k * (1 - q) ** (n - k)
+    lq, lp, ln = math.log(q), math.log1p(-q), math.lgamma(n + 1)
+    for k in range(n + 1):  # in logs: comb(n, k) * q**k overflows a float from about 1,100 samples
+        below += math.exp(ln - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * lq + (n - k) * lp)
         cdf.append(below)
     # lower end: the l-th smallest sample with P(K < l) <= alpha; upper: the u-th with P(K >= u) <= alpha
     lo = max((j for j in range(1, n + 1) if cdf[j - 1] <= alpha), default=0)

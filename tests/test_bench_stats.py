@@ -26,3 +26,18 @@ def test_the_interval_covers_the_true_quantile_about_95_times_in_100():
             lo, hi = quantile_interval([rnd.random() for _ in range(n)], q)
             hits += lo <= q <= hi  # uniform samples: the true q quantile is q
         assert 0.93 <= hits / trials <= 0.995, (n, q, hits / trials)
+
+
+def test_the_interval_of_several_runs_pooled():
+    """Pooled runs (``dashboard_bench.py --pool``) give thousands of samples, past where
+    comb(n, k) * q**k overflows a float: the law is summed in logs, and agrees with exact
+    integer arithmetic where both can be computed."""
+    xs = [float(i) for i in range(1, 2001)]
+    lo, hi = quantile_interval(xs, 0.99)
+    exact, below = [], 0
+    for k in range(2001):  # the same law in exact integers: comb(n, k) * 99**k * 1**(n-k) / 100**n
+        below += math.comb(2000, k) * 99**k
+        exact.append(below / 100**2000)
+    want_lo = max(j for j in range(1, 2001) if exact[j - 1] <= 0.025)
+    want_hi = min(j for j in range(1, 2001) if 1 - exact[j - 1] <= 0.025)
+    assert (lo, hi) == (float(want_lo), float(want_hi)) and lo < 1980 < hi
