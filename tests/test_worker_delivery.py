@@ -5,13 +5,13 @@ reads the missing ones back from the log and applies everything in order."""
 
 from __future__ import annotations
 
-import os
 import time
 
 from tests.conftest import drop_database, fresh_database
+from tests.support import kafka_and_producer
 from warning.metrics import Metrics
 from warning.runtime import records
-from warning.runtime.kafka import KafkaSettings, ensure_topics, producer, read_range
+from warning.runtime.kafka import read_range
 from warning.runtime.tansu import Tansu
 from warning.runtime.worker import Worker
 from warning.store.db import connect_pool
@@ -21,12 +21,7 @@ async def test_records_faust_skipped_are_read_back_and_applied_in_order(site):
     dsn, db = await fresh_database()
     pool = await connect_pool(dsn)
     with Tansu() as broker:
-        kafka = KafkaSettings(
-            bootstrap=broker.bootstrap, prefix="gap" + os.urandom(3).hex(), partitions=2, idempotent=False
-        )
-        await ensure_topics(kafka)
-        prod = producer(kafka)
-        await prod.start()
+        kafka, prod = await kafka_and_producer(broker.bootstrap, "gap", 2)
         try:
             metrics = Metrics()
             w = Worker(site, pool, kafka, producer=prod, metrics=metrics, owner="gap")

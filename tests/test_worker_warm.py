@@ -5,15 +5,15 @@ the warm-up stops where the partition's own catch-up begins, so no reading is fe
 
 from __future__ import annotations
 
-import os
 import pickle
 
 from tests.conftest import drop_database, fresh_database
+from tests.support import kafka_and_producer
 from tests.test_detector_warm import START, H, _line, _site
 from warning.model import Reading
 from warning.pipeline import SHARDS, Pipeline
 from warning.runtime import records, warmup
-from warning.runtime.kafka import KafkaSettings, ensure_topics, producer, read_range
+from warning.runtime.kafka import read_range
 from warning.runtime.tansu import Tansu
 from warning.runtime.worker import Worker, _earliest
 from warning.step import Step
@@ -40,12 +40,7 @@ async def test_a_cold_partition_warms_from_the_store_up_to_its_catch_up():
                 conn, await reading_store.next_batch(conn), [Reading(*r) for r in line if r[1] < now]
             )
         with Tansu() as broker:
-            kafka = KafkaSettings(
-                bootstrap=broker.bootstrap, prefix="warm" + os.urandom(3).hex(), partitions=2, idempotent=False
-            )
-            await ensure_topics(kafka)
-            prod = producer(kafka)
-            await prod.start()
+            kafka, prod = await kafka_and_producer(broker.bootstrap, "warm", 2)
             try:
                 first = Worker(site, pool, kafka, producer=prod, owner="first", clock=lambda: now)
                 await first.start()

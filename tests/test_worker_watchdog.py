@@ -5,16 +5,16 @@ operations alert is raised; applying them clears both), and records no gateway w
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 
 import orjson
 import pytest
 
 from tests.conftest import drop_database, fresh_database, wait_for
+from tests.support import kafka_and_producer
 from warning.metrics import Metrics
 from warning.runtime import records
-from warning.runtime.kafka import KafkaSettings, ensure_topics, producer, read_range
+from warning.runtime.kafka import read_range
 from warning.runtime.tansu import Tansu
 from warning.runtime.worker import Worker, WorkerOptions
 from warning.store.db import connect_pool
@@ -29,10 +29,7 @@ def broker():
 async def test_stalled_partitions_then_a_record_no_gateway_wrote(broker, site):
     dsn, db = await fresh_database()
     pool = await connect_pool(dsn)
-    kafka = KafkaSettings(bootstrap=broker.bootstrap, prefix="wd" + os.urandom(3).hex(), partitions=2, idempotent=False)
-    await ensure_topics(kafka)
-    prod = producer(kafka)
-    await prod.start()
+    kafka, prod = await kafka_and_producer(broker.bootstrap, "wd", 2)
     try:
         w = Worker(
             site, pool, kafka, producer=prod, metrics=Metrics(), owner="wd", options=WorkerOptions(stall_after=0.5)
@@ -109,10 +106,7 @@ async def test_watchdog_alert_escalates_and_is_signed_for_through_the_api(broker
     site = parse_site(raw, kinds)
     dsn, db = await fresh_database()
     pool = await connect_pool(dsn)
-    kafka = KafkaSettings(bootstrap=broker.bootstrap, prefix="wa" + os.urandom(3).hex(), partitions=2, idempotent=False)
-    await ensure_topics(kafka)
-    prod = producer(kafka)
-    await prod.start()
+    kafka, prod = await kafka_and_producer(broker.bootstrap, "wa", 2)
     now = [time.time()]
     w = Worker(
         site,
@@ -194,10 +188,7 @@ async def test_a_record_the_store_refuses_is_dead_lettered_and_the_others_stored
 
     dsn, db = await fresh_database()
     pool = await connect_pool(dsn)
-    kafka = KafkaSettings(bootstrap=broker.bootstrap, prefix="wp" + os.urandom(3).hex(), partitions=1, idempotent=False)
-    await ensure_topics(kafka)
-    prod = producer(kafka)
-    await prod.start()
+    kafka, prod = await kafka_and_producer(broker.bootstrap, "wp", 1)
     try:
         w = Worker(site, pool, kafka, producer=prod, metrics=Metrics(), owner="wp")
         await w.start()
