@@ -9,6 +9,9 @@ module returns; everything that makes "nothing lost, nothing doubled" true is he
 * **Restore and catch up.** The snapshot covers offset S; effects are stored up to W ≥ S.
   Records S+1..W are read back from Kafka and applied to rebuild state only, so the
   pipeline resumes exactly where its previous owner was, without storing anything twice.
+  Without a snapshot it can restore, the partition first warms its detectors from the store
+  (``warmup.warm``, as an embedded shard without a checkpoint does), up to the catch-up's
+  first reading, so no reading is fed twice.
 * **One transaction per chunk.** Readings (COPY), message ids, alert events, outbox rows,
   the new ``written`` offsets and any due snapshots commit together. Events are published to
   ``alert-events`` before the commit: a crash in between republishes them later with the
@@ -282,8 +285,9 @@ class Worker:
         await self._rebuild(k, c)
 
     async def _rebuild(self, k: int, c: part_store.Claim) -> None:
-        """The partition's state from its snapshot, then the records after it up to ``written``
-        (their effects are stored: applied to rebuild memory only)."""
+        """The partition's state from its snapshot (or, without one, warmed from the store's
+        history before them), then the records after it up to ``written`` (their effects are
+        stored: applied to rebuild memory only)."""
         started = time.perf_counter()
         await self._take_ledger()
         policy = self.site.alert_policy()
