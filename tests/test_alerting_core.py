@@ -510,6 +510,25 @@ def test_a_red_that_clears_unsigned_stays_open_and_keeps_escalating_until_signed
     assert done.alert.peak_severity is Severity.RED
 
 
+def test_a_red_that_falls_back_unsigned_keeps_its_red_deadline():
+    """Escalation is timed by the peak severity: a red that falls to yellow (which has no timer
+    in this policy) before anyone signs still climbs at the red pace, and a climb already taken
+    does not pause while a slower timer catches up."""
+    eng = AlertEngine(policy())
+    eng.observe(REF, f(Severity.RED, T0))
+    down = eng.observe(REF, f(Severity.YELLOW, T0 + 10))[-1].alert
+    assert down.severity is Severity.YELLOW and down.peak_severity is Severity.RED
+    steps = eng.tick(T0 + 60.5)
+    assert [(e.kind, e.at, e.data["step"]) for e in steps] == [(EventKind.ESCALATED, T0 + 60, 1)]
+    assert eng.tick(T0 + 120.5)[0].data["step"] == 2
+
+    climbed = AlertEngine(policy())  # orange at 300 s a step; red at 60
+    climbed.observe(REF, f(Severity.RED, T0))
+    assert climbed.tick(T0 + 121)[-1].data["step"] == 2
+    climbed.observe(REF, f(Severity.ORANGE, T0 + 130))  # on the orange timer, step 2 is due at 600 s
+    assert [e.data["step"] for e in climbed.tick(T0 + 181)] == [3]  # the repeat, at the red pace
+
+
 def test_peak_severity_keeps_the_worst_moment_and_its_message():
     eng = AlertEngine()
     eng.observe(REF, Finding("threshold", Severity.YELLOW, T0, 56.0, "yellow 56"))

@@ -9,8 +9,8 @@ practice: 发布 issued → 签收 signed for → 处置 handling → 反馈 fee
 With a :class:`~warning.policy.policies.Policy`, the engine also keeps two timers, both
 driven by ``tick(now)`` and both in the snapshot:
 
-* escalation: an alert nobody has signed for climbs the policy's tiers on a per-severity
-  timer (and repeats the last tier); signing for it stops the climb. The event time is the
+* escalation: an alert nobody has signed for climbs the policy's tiers on the timer of its
+  peak severity (and repeats the last tier); signing for it stops the climb. The event time is the
   step's due time, not the tick's, so a replay or a late tick gives the same event id;
 * flapping: a key whose condition changed ``flap_changes`` times within ``flap_window``
   is *flapping*: its alert is held open as one alert while the condition comes and goes,
@@ -314,10 +314,14 @@ class AlertEngine:
                         )
                     )
                 continue
-            step = pol.due_step(a.severity, a.opened_at, now)
+            # Timed by the worst level reached, not the current one: a red that falls back to
+            # yellow before anyone signs keeps its red deadline, and the climb never pauses (on
+            # the slower yellow timer its due step would fall below the steps already taken).
+            worst = _peak(a)
+            step = pol.due_step(worst, a.opened_at, now)
             if step <= a.escalations:
                 continue
-            due = pol.step_at(a.severity, a.opened_at, step)
+            due = pol.step_at(worst, a.opened_at, step)
             if due is None:  # due_step said this step is due, so it has a time
                 continue
             at = due
