@@ -440,6 +440,27 @@ def test_escalation_is_not_held_behind_its_own_raise_in_a_group_window():
     assert "bureau-mail" in {n.channel for n in second} and "hook" in {n.channel for n in second}
 
 
+def test_the_escalation_of_a_red_that_fell_back_is_routed_as_a_red():
+    """A red falls to yellow before anyone signs: its escalation keeps the red deadline and is
+    news at red, so the orange-and-up leader SMS of tier 1 hears it, and it goes out at once
+    beside an orange's escalation of the same enterprise and step instead of waiting in the
+    window that one opened, as a yellow's would."""
+    pol = policy()
+    eng, r = AlertEngine(pol), Router(pol, CHANNELS)
+    r.route(eng.observe(PointRef("E1", "DC2", "spark"), f(Severity.ORANGE, T0 - 240)), T0 - 240)  # step 1 at T0 + 60
+    red = eng.observe(REF, f(Severity.RED, T0))[0].alert.id  # step 1 at T0 + 60 too
+    r.route([], T0)
+    r.route(eng.observe(REF, f(Severity.YELLOW, T0 + 5)), T0 + 5)
+    steps = eng.tick(T0 + 60.5)
+    mine = [e for e in steps if e.alert.id == red]
+    assert [(e.kind, e.alert.severity, e.alert.peak_severity) for e in mine] == [
+        (EventKind.ESCALATED, Severity.YELLOW, Severity.RED)
+    ]
+    assert steps[0].alert.id != red  # the orange's escalation first: it opens the step's windows
+    sent = r.route(steps, T0 + 60.5)
+    assert {n.channel for n in sent if any(aid == red for _, aid in n.items)} == {"leader-sms", "hook", "e-sms"}
+
+
 def test_nodata_policy_per_point_alerts_or_lifts_and_survives_a_snapshot(site):
     from warning.model import Reading
     from warning.pipeline import Pipeline

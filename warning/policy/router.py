@@ -13,7 +13,7 @@ them to the durable outbox in the same transaction as the events. Time comes in 
   cleared, comes back: that is news again.
 * **Red never waits.** A raise, rise or escalation at orange or red goes out at once, whatever
   a group window holds back for blue and yellow (``max_per_minute`` still applies: it is the
-  receiver's limit).
+  receiver's limit). An escalation's level is its alert's peak (:func:`level_of`).
 * **Noise.** A silenced or inhibited alert is not notified (it is still stored and shown).
   Per (enterprise, channel) the first blue or yellow alert goes out at once and opens a group window of
   ``group_interval``; alerts inside the window wait and leave together as one ``group``
@@ -57,6 +57,17 @@ LIFECYCLE_KINDS = (
 )
 GROUP_SHOWN = 20  #: alerts listed in a group message; the count covers all
 URGENT = Severity.ORANGE  #: raises and rises at this level or above never wait in a group window
+
+
+def level_of(e: AlertEvent) -> Severity:
+    """The level an event is news at. An escalation enforces the sign-for deadline of the
+    worst level its alert reached (``AlertEngine.tick`` times it by ``peak_severity``), so it
+    is filtered and hurried at that level: a red that fell back to yellow unsigned escalates
+    as a red. Every other event, at the alert's current level."""
+    a = e.alert
+    if e.kind is EventKind.ESCALATED and a.peak_severity is not None:
+        return max(a.severity, a.peak_severity)
+    return a.severity
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +151,7 @@ class Router:
                     continue
                 tag = f"step{(e.data or {}).get('step', 0)}" if e.kind is EventKind.ESCALATED else "raise"
                 key = (a.enterprise, ch.id, tag)
-                if a.severity >= URGENT:
+                if level_of(e) >= URGENT:
                     # Red never waits: orange and red go out at once whatever a group window holds
                     # for lower levels; a window is opened (if none is) so that what follows groups.
                     if self.policy.group_interval > 0:
@@ -208,7 +219,7 @@ class Router:
             return False
         if not self.for_people(e, previous):
             return ch.type in LIFECYCLE_TYPES
-        if a.severity < Severity.parse(ch.min_severity):
+        if level_of(e) < Severity.parse(ch.min_severity):
             return False
         tier = self.tier_of.get(ch.id)
         if e.kind is EventKind.RAISED:
