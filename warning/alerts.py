@@ -36,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from .i18n import N_, translate
-from .model import Alert, AlertEvent, AlertState, EventKind, Finding, PointRef, Severity, alert_id, event_id
+from .model import Alert, AlertEvent, AlertState, EventKind, Finding, PointRef, alert_id, event_id
 from .policy.policies import Policy
 
 #: (where, finding) -> (the text a person reads, how it was built) or None: the finding's own message.
@@ -46,10 +46,6 @@ MAX_ATTACHMENTS = 20
 #: the note of a blue or yellow alert the site's [policy.lifting] rule lifted (stored in zh-CN)
 LIFTED_BY_RULE = N_("lifted by the site's rule: signed for and cleared")
 SAME = 0.001  #: seconds: times that went through timestamptz and back may differ by rounding
-
-
-def _peak(a: Alert) -> Severity:
-    return a.peak_severity if a.peak_severity is not None else a.severity
 
 
 class AlertError(Exception):
@@ -147,7 +143,7 @@ class AlertEngine:
         if recurred:
             flaps = self._changed(key, finding.t)
             flapping = flapping or bool(self.policy and 0 < self.policy.flap_changes <= flaps)
-        peak = max(finding.severity, _peak(current))
+        peak = max(finding.severity, current.worst)
         text, data = self._text(ref, finding)
         alert = replace(
             current,
@@ -161,7 +157,7 @@ class AlertEngine:
         )
         own: str | None = None
         facts: dict[str, object] = {}
-        if finding.severity >= _peak(current):  # the alert's message names its worst moment
+        if finding.severity >= current.worst:  # the alert's message names its worst moment
             alert = replace(alert, message=text, message_data=data)
         else:  # a fall: the event says so, the alert keeps the message of its peak
             own = text
@@ -310,18 +306,17 @@ class AlertEngine:
                 if lift is not None and now >= lift:
                     events.append(
                         self._close(
-                            key, a, lift, None, translate(LIFTED_BY_RULE), {"lifted_by_rule": pol.lift_after[_peak(a)]}
+                            key, a, lift, None, translate(LIFTED_BY_RULE), {"lifted_by_rule": pol.lift_after[a.worst]}
                         )
                     )
                 continue
             # Timed by the worst level reached, not the current one: a red that falls back to
             # yellow before anyone signs keeps its red deadline, and the climb never pauses (on
             # the slower yellow timer its due step would fall below the steps already taken).
-            worst = _peak(a)
-            step = pol.due_step(worst, a.opened_at, now)
+            step = pol.due_step(a.worst, a.opened_at, now)
             if step <= a.escalations:
                 continue
-            due = pol.step_at(worst, a.opened_at, step)
+            due = pol.step_at(a.worst, a.opened_at, step)
             if due is None:  # due_step said this step is due, so it has a time
                 continue
             at = due
@@ -349,7 +344,7 @@ class AlertEngine:
         (blue and yellow only) after it is both signed for and cleared; None: a person must."""
         if self.policy is None or a.condition_active or a.flapping or a.acknowledged_at is None:
             return None
-        after = self.policy.lift_after.get(_peak(a))
+        after = self.policy.lift_after.get(a.worst)
         if after is None or a.cleared_at is None:
             return None
         return max(a.acknowledged_at, a.cleared_at) + after

@@ -111,6 +111,13 @@ class Alert:
     cleared_at: float | None = None  #: when the condition last cleared (None while it is active)
     message_data: dict | None = None  #: how ``message`` was built: {"id", "params"} (warning.messages)
 
+    @property
+    def worst(self) -> Severity:
+        """The worst severity it reached: ``peak_severity``, or ``severity`` for an alert from
+        a snapshot older than the field. What the report counts, escalation is timed by and
+        its escalations are routed at."""
+        return self.peak_severity if self.peak_severity is not None else self.severity
+
     def to_json(self) -> dict:
         # the fields by name, not dataclasses.asdict: asdict deep-copies every field through
         # its generic walk (32 us an alert, against 5 us so); only message_data is a container
@@ -118,7 +125,7 @@ class Alert:
         if self.message_data is not None:
             d["message_data"] = copy.deepcopy(self.message_data)
         d["severity"] = self.severity.label
-        d["peak_severity"] = (self.peak_severity or self.severity).label
+        d["peak_severity"] = self.worst.label
         d["state"] = self.state.value
         return d
 

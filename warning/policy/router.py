@@ -61,13 +61,10 @@ URGENT = Severity.ORANGE  #: raises and rises at this level or above never wait 
 
 def level_of(e: AlertEvent) -> Severity:
     """The level an event is news at. An escalation enforces the sign-for deadline of the
-    worst level its alert reached (``AlertEngine.tick`` times it by ``peak_severity``), so it
+    worst level its alert reached (``AlertEngine.tick`` times it by ``Alert.worst``), so it
     is filtered and hurried at that level: a red that fell back to yellow unsigned escalates
     as a red. Every other event, at the alert's current level."""
-    a = e.alert
-    if e.kind is EventKind.ESCALATED and a.peak_severity is not None:
-        return max(a.severity, a.peak_severity)
-    return a.severity
+    return e.alert.worst if e.kind is EventKind.ESCALATED else e.alert.severity
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,7 +100,7 @@ def _alert_row(e: AlertEvent) -> tuple:
         ts(a.handled_at),
         a.feedback_count,
         a.flapping,
-        int(a.peak_severity or a.severity),
+        int(a.worst),
         ts(a.cleared_at),
         None if a.message_data is None else orjson.dumps(a.message_data).decode(),
     )
