@@ -246,11 +246,13 @@ def integrated_time(u: np.ndarray) -> np.ndarray:
     ``m <= M``, with the smallest window ``M >= SOKAL_C * tau``: how many rows one
     independent value is worth. At least 1; a constant column gives 1."""
     n = len(u)
+    out = np.ones(u.shape[1])
+    if n < 4:
+        return out  # no lag to sum: each row counts as one
     d = u - u.mean(axis=0)
     f = np.fft.rfft(d, 2 * n, axis=0)
     ac = np.fft.irfft(f * np.conj(f), axis=0)[:n]
     var = ac[0]
-    out = np.ones(u.shape[1])
     for j in range(u.shape[1]):
         if not var[j] > 0:
             continue
