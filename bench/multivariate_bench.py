@@ -16,7 +16,9 @@ burst, and a stuck air-speed transmitter.
 plant's does: the outlet temperature warms 1-3 °C over the recording (the process gas
 warming up) and the fan current wanders on its own (a 333-row time constant, about 0.26 A
 against its 0.3 A noise). A model frozen on the warm-up cannot know those moves are normal:
-this is the stress, not the expected case.
+this is the stress, not the expected case. ``--trend`` adds a fifth column instead, a smooth
+thermocouple in the circulating water that warms 1-3 °C over the recording (0.01 °C noise):
+a trend that the warm-up shows, but only its first 400 rows of.
 
 Figures: event precision / recall / F1 over recordings (an alert event is a run of
 alerting rows, merged across gaps under 10 rows; it is true if it overlaps the fault)
@@ -36,10 +38,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 KINDS = ("fan_wear", "leak", "temp_drift", "noise_burst", "stuck_speed")
 
 
-def recording(seed: int, kind: str, drift: bool = False):
+def recording(seed: int, kind: str, drift: bool = False, trend: bool = False):
     rng = random.Random(seed)
     slow = random.Random(seed + 77)  # the drift's own stream: the same recording underneath
     warming = slow.uniform(1.0, 3.0) / 1400 if drift else 0.0
+    water = random.Random(seed + 99)  # the trending column's own stream
+    warming_water = water.uniform(1.0, 3.0) / 1400
     wander = 0.0
     n = 1400
     onset = rng.randint(700, 1000)
@@ -74,7 +78,10 @@ def recording(seed: int, kind: str, drift: bool = False):
             elif kind == "stuck_speed":
                 stuck = speed if stuck is None else stuck
                 speed = stuck
-        rows.append({"speed": speed, "dp": dp, "current": current, "temp": temp + (temp_bias if fault else 0.0)})
+        row = {"speed": speed, "dp": dp, "current": current, "temp": temp + (temp_bias if fault else 0.0)}
+        if trend:
+            row["water"] = 20.0 + warming_water * i + water.gauss(0, 0.01)
+        rows.append(row)
         labels.append(1 if fault else 0)
     return rows, labels
 
@@ -93,7 +100,7 @@ def events(alerts, merge=10):
     return out
 
 
-def evaluate(spec: dict, recordings: int, seed: int, warm: int = 400, drift: bool = False):
+def evaluate(spec: dict, recordings: int, seed: int, warm: int = 400, drift: bool = False, trend: bool = False):
     from detectors.chain import build
 
     tp = fp_events = fn = 0
@@ -101,7 +108,7 @@ def evaluate(spec: dict, recordings: int, seed: int, warm: int = 400, drift: boo
     per_kind = {k: [0, 0] for k in KINDS}
     for r in range(recordings):
         kind = KINDS[r % len(KINDS)]
-        rows, labels = recording(seed * 1000 + r, kind, drift)
+        rows, labels = recording(seed * 1000 + r, kind, drift, trend)
         det = build(spec)
         det.learn(rows[:warm])
         alerts = [0] * warm + [int(det.score(float(i), x) >= 0.5) for i, x in enumerate(rows[warm:], warm)]
@@ -153,7 +160,9 @@ def per_row(labels: list[int], flags: list[int], warm: int) -> dict:
     )
 
 
-def evaluate_score_active(recordings: int, seed: int, warm: int = 400, drift: bool = False) -> dict:
+def evaluate_score_active(
+    recordings: int, seed: int, warm: int = 400, drift: bool = False, trend: bool = False
+) -> dict:
     """``warning score`` with its defaults (several columns: judged jointly) and
     ``--warmup-rows 400``: per-row figures of the ``active`` column over all recordings."""
     from detectors.profiles import profile
@@ -162,7 +171,7 @@ def evaluate_score_active(recordings: int, seed: int, warm: int = 400, drift: bo
     tot = dict(tp=0, fp=0, fn=0, tn=0)
     for r in range(recordings):
         kind = KINDS[r % len(KINDS)]
-        rows, labels = recording(seed * 1000 + r, kind, drift)
+        rows, labels = recording(seed * 1000 + r, kind, drift, trend)
         names = list(rows[0])
         table = ((str(i), float(i), [x[n] for n in names]) for i, x in enumerate(rows))
         flags = [a for _, _, _, a in score_rows(table, len(names), profile("default"), warm, names)]
@@ -185,6 +194,9 @@ def main(argv=None):
     ap.add_argument("--recordings", type=int, default=40)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--drift", action="store_true", help="normal operation drifts after the warm-up (the stress)")
+    ap.add_argument(
+        "--trend", action="store_true", help="a fifth column: a smooth sensor warming all along (the stress)"
+    )
     a = ap.parse_args(argv)
     specs = {
         "hotelling (frozen after warm-up)": {"type": "hotelling", "freeze": True},
@@ -194,8 +206,12 @@ def main(argv=None):
         "hotelling (frozen, z 5)": {"type": "hotelling", "freeze": True, "z_alert": 5},
         "hotelling (frozen, z 6)": {"type": "hotelling", "freeze": True, "z_alert": 6},
     }
-    print(f"{a.recordings} recordings, kinds {', '.join(KINDS)}" + (", drifting" if a.drift else ""))
-    m = evaluate_score_active(a.recordings, a.seed, drift=a.drift)
+    print(
+        f"{a.recordings} recordings, kinds {', '.join(KINDS)}"
+        + (", drifting" if a.drift else "")
+        + (", with a trending column" if a.trend else "")
+    )
+    m = evaluate_score_active(a.recordings, a.seed, drift=a.drift, trend=a.trend)
     print(
         "warning score defaults, --warmup-rows 400, per row of `active`: precision %.3f recall %.3f F1 %.3f "
         "FAR %.1f%% MAR %.1f%%" % (m["precision"], m["recall"], m["f1"], 100 * m["far"], 100 * m["mar"])
@@ -204,7 +220,7 @@ def main(argv=None):
         "%-40s %9s %7s %6s %9s %8s  %s" % ("detector", "precision", "recall", "F1", "false ev", "FAR", "hits per kind")
     )
     for name, spec in specs.items():
-        r = evaluate(spec, a.recordings, a.seed, drift=a.drift)
+        r = evaluate(spec, a.recordings, a.seed, drift=a.drift, trend=a.trend)
         kinds = " ".join(f"{k}:{h}/{n}" for k, (h, n) in r["per_kind"].items())
         print(
             "%-40s %9.3f %7.3f %6.3f %9d %7.1f%%  %s"

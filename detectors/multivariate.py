@@ -16,18 +16,28 @@ adapting with ``alpha``, but never from rows scored at or above the threshold, s
 fault does not teach the model that it is normal.
 
 A frozen warm-up is short beside a plant's slow behaviour: 400 rows at 1 Hz hold a load
-that wanders over minutes only a few times, so the spread they show along that wander is a
-guess from a handful of independent values, and the chi-square law (which takes the
-covariance as known) calls the next wander a fault. So a frozen warm-up is split into
-uncorrelated components ordered by slowness (the generalised eigenvectors of the lag-1
-autocovariance against the covariance: each has unit variance over the warm-up), and each
-component is judged by its own predictive law: Student's t with the warm-up's *effective*
-number of rows for that component, ``n / tau``, where ``tau`` is the component's integrated
-autocorrelation time (Sokal's window, ``M >= 5 tau``). A fast, noisy component has
-``tau`` near 1 and keeps the plain chi-square term; a component that moved only a few times
-in the warm-up needs a much larger excursion. Each component's two-sided t tail is turned
-back into a chi-square(1) term, and their sum is scored as T² with ``k`` degrees of freedom,
-so the score's scale is unchanged. An adaptive model (no freeze) keeps the plain T².
+that wanders over minutes only a few times, and a warming process only its first stretch.
+The chi-square law takes the covariance as known and calls the next wander, or the trend's
+next stretch, a fault. So a frozen warm-up is split into uncorrelated components ordered
+by slowness (slow feature analysis: the generalised eigenvectors of the lag-1
+autocovariance against the covariance; each has unit variance over the warm-up, and its
+eigenvalue is its lag-1 autocorrelation), as process monitoring with slow features does:
+
+* a **slow** component (its autocorrelation is significant: above ``SLOW_Z / sqrt(n)``, 3
+  standard errors of white noise) says where the operating point is, which the warm-up cannot
+  bound; it is judged by its *steps*, row to row, against the warm-up's steps (many rows: a
+  normal law), so an operating point that moves at its usual pace raises nothing and a slow
+  sensor that jumps does;
+* a **fast** component is judged by its level, with Student's t on the warm-up's *effective*
+  number of rows ``n / tau`` (``tau``: its integrated autocorrelation time, Sokal's window
+  ``M >= 5 tau``; near ``n`` for a fast one, so nearly the plain law). A broken correlation
+  between sensors lives here, and is held as long as it lasts.
+
+Each term's two-sided tail is turned back into a chi-square(1) term, and their sum is scored
+as T² with ``k`` degrees of freedom, so the score's scale is unchanged. An adaptive model (no
+freeze) keeps the plain T². Sharp edge: a fault that only moves the slow components, slower
+than their usual steps, is not this detector's to see (the per-column breakouts beside it in
+``warning score`` see a new level); a step across a gap of skipped rows counts as one step.
 
 ``smooth`` k > 1 scores an exponential mean of T² over about k rows as chi-square with k
 times the degrees of freedom; that assumes independent rows and over-alarms on
@@ -71,6 +81,9 @@ class HotellingT2(Detector):
         "t2s",
         "basis",
         "n_eff",
+        "slow",
+        "step_sd",
+        "prev",
     )
 
     def __init__(
@@ -100,7 +113,10 @@ class HotellingT2(Detector):
         self.a_smooth = 2.0 / (max(int(smooth), 1) + 1.0)  #: EW smoothing of T² over about ``smooth`` rows
         self.t2s = math.nan
         self.basis: np.ndarray | None = None  #: a frozen warm-up's components (columns), or None
-        self.n_eff: np.ndarray | None = None  #: each component's effective warm-up rows
+        self.n_eff: np.ndarray | None = None  #: each component's effective warm-up rows (of steps, if slow)
+        self.slow: np.ndarray | None = None  #: which components are slow (judged by their steps)
+        self.step_sd: np.ndarray | None = None  #: each component's row-to-row step spread in the warm-up
+        self.prev: np.ndarray | None = None  #: the components of the last row scored
         self.frozen = False
         self.n = 0
         self.mean: np.ndarray | None = None  #: None until the first vector
@@ -148,27 +164,34 @@ class HotellingT2(Detector):
         if self.mean is None or self.cov is None:
             return 0.0  # nothing learnt yet: no distance
         d = v - self.mean
-        if self.basis is not None and self.n_eff is not None:
-            return _t2_effective(self.basis.T @ d, self.n_eff)
+        if self.basis is not None and self.n_eff is not None and self.slow is not None:
+            u = self.basis.T @ d
+            step = (u - self.prev) / self.step_sd if self.prev is not None and self.step_sd is not None else 0.0 * u
+            self.prev = u  # the next row's step is from here (scored rows only: a gap is one step)
+            return _t2_effective(np.where(self.slow, step, u), self.n_eff)
         try:
             return float(d @ np.linalg.solve(self._regularised(self.cov), d))
         except np.linalg.LinAlgError:
             return 0.0
 
     def _components(self, block: np.ndarray) -> None:
-        """Split a frozen warm-up into components ordered by slowness, with each one's
-        effective number of rows (module docstring). Too short a block keeps the plain T²."""
+        """Split a frozen warm-up into slow and fast components, with each one's law
+        (module docstring). Too short a block keeps the plain T²."""
         n, k = block.shape
         if n < max(self.min_history, 4 * k) or self.mean is None or self.cov is None:
             return
         d = block - self.mean
         lag1 = d[1:].T @ d[:-1] / n
         try:
-            _, basis = linalg.eigh((lag1 + lag1.T) / 2.0, self._regularised(self.cov))
+            rho, basis = linalg.eigh((lag1 + lag1.T) / 2.0, self._regularised(self.cov))
         except (linalg.LinAlgError, ValueError):
             return
+        u = d @ basis
+        self.slow = rho > SLOW_Z / math.sqrt(n)
+        self.step_sd = np.std(np.diff(u, axis=0), axis=0) + 1e-12  # a still component: any step is news
+        self.n_eff = np.where(self.slow, n - 1.0, n / integrated_time(u))
+        self.prev = u[-1]
         self.basis = basis
-        self.n_eff = n / integrated_time(d @ basis)
 
     def score_of_t2(self, t2: float, k: float | None = None) -> float:
         if k is None:
@@ -179,7 +202,7 @@ class HotellingT2(Detector):
 
     def learn(self, rows) -> None:
         """Warm up on known-normal rows; with ``freeze`` the statistics stop there, and the
-        rows' components are judged by their effective numbers of rows (module docstring)."""
+        rows' slow and fast components get their own laws (module docstring)."""
         block = []
         for x in rows:
             v = self._vector(x)
@@ -239,6 +262,9 @@ class HotellingT2(Detector):
 
 #: Sokal's window for the integrated autocorrelation time: sum lags up to M >= C * tau
 SOKAL_C = 5.0
+#: a component is slow when its lag-1 autocorrelation is this many standard errors of white
+#: noise (1 / sqrt(n)) above zero
+SLOW_Z = 3.0
 
 
 def integrated_time(u: np.ndarray) -> np.ndarray:
