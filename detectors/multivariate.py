@@ -161,6 +161,8 @@ class HotellingT2(Detector):
         )
 
     def _t2(self, v: np.ndarray) -> float:
+        """The row's T². With a frozen warm-up's components it also moves the slow components'
+        step reference to this row: call it once per scored row."""
         if self.mean is None or self.cov is None:
             return 0.0  # nothing learnt yet: no distance
         d = v - self.mean
