@@ -18,7 +18,9 @@ warming up) and the fan current wanders on its own (a 333-row time constant, abo
 against its 0.3 A noise). A model frozen on the warm-up cannot know those moves are normal:
 this is the stress, not the expected case. ``--trend`` adds a fifth column instead, a smooth
 thermocouple in the circulating water that warms 1-3 °C over the recording (0.01 °C noise):
-a trend that the warm-up shows, but only its first 400 rows of.
+a trend that the warm-up shows, but only its first 400 rows of. ``--coarse R`` adds a fifth
+column read to R °C: a thermometer wandering about 0.2 °C over minutes (a 200-row time
+constant), so that most rows repeat the last value and the rest step by a whole tick.
 
 Figures: event precision / recall / F1 over recordings (an alert event is a run of
 alerting rows, merged across gaps under 10 rows; it is true if it overlaps the fault)
@@ -38,11 +40,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 KINDS = ("fan_wear", "leak", "temp_drift", "noise_burst", "stuck_speed")
 
 
-def recording(seed: int, kind: str, drift: bool = False, trend: bool = False):
+def recording(seed: int, kind: str, drift: bool = False, trend: bool = False, coarse: float = 0.0):
     rng = random.Random(seed)
     slow = random.Random(seed + 77)  # the drift's own stream: the same recording underneath
     warming = slow.uniform(1.0, 3.0) / 1400 if drift else 0.0
     water = random.Random(seed + 99)  # the trending column's own stream
+    thermo, thermo_wander = random.Random(seed + 5), 0.0  # the coarse thermometer's own stream
     warming_water = water.uniform(1.0, 3.0) / 1400
     wander = 0.0
     n = 1400
@@ -81,6 +84,9 @@ def recording(seed: int, kind: str, drift: bool = False, trend: bool = False):
         row = {"speed": speed, "dp": dp, "current": current, "temp": temp + (temp_bias if fault else 0.0)}
         if trend:
             row["water"] = 20.0 + warming_water * i + water.gauss(0, 0.01)
+        if coarse > 0:
+            thermo_wander += -0.005 * thermo_wander + 0.02 * thermo.gauss(0, 1)
+            row["thermo"] = round((20.0 + thermo_wander) / coarse) * coarse
         rows.append(row)
         labels.append(1 if fault else 0)
     return rows, labels
@@ -100,7 +106,15 @@ def events(alerts, merge=10):
     return out
 
 
-def evaluate(spec: dict, recordings: int, seed: int, warm: int = 400, drift: bool = False, trend: bool = False):
+def evaluate(
+    spec: dict,
+    recordings: int,
+    seed: int,
+    warm: int = 400,
+    drift: bool = False,
+    trend: bool = False,
+    coarse: float = 0.0,
+):
     from detectors.chain import build
 
     tp = fp_events = fn = 0
@@ -108,7 +122,7 @@ def evaluate(spec: dict, recordings: int, seed: int, warm: int = 400, drift: boo
     per_kind = {k: [0, 0] for k in KINDS}
     for r in range(recordings):
         kind = KINDS[r % len(KINDS)]
-        rows, labels = recording(seed * 1000 + r, kind, drift, trend)
+        rows, labels = recording(seed * 1000 + r, kind, drift, trend, coarse)
         det = build(spec)
         det.learn(rows[:warm])
         alerts = [0] * warm + [int(det.score(float(i), x) >= 0.5) for i, x in enumerate(rows[warm:], warm)]
@@ -161,7 +175,7 @@ def per_row(labels: list[int], flags: list[int], warm: int) -> dict:
 
 
 def evaluate_score_active(
-    recordings: int, seed: int, warm: int = 400, drift: bool = False, trend: bool = False
+    recordings: int, seed: int, warm: int = 400, drift: bool = False, trend: bool = False, coarse: float = 0.0
 ) -> dict:
     """``warning score`` with its defaults (several columns: judged jointly) and
     ``--warmup-rows 400``: per-row figures of the ``active`` column over all recordings."""
@@ -171,7 +185,7 @@ def evaluate_score_active(
     tot = dict(tp=0, fp=0, fn=0, tn=0)
     for r in range(recordings):
         kind = KINDS[r % len(KINDS)]
-        rows, labels = recording(seed * 1000 + r, kind, drift, trend)
+        rows, labels = recording(seed * 1000 + r, kind, drift, trend, coarse)
         names = list(rows[0])
         table = ((str(i), float(i), [x[n] for n in names]) for i, x in enumerate(rows))
         flags = [a for _, _, _, a in score_rows(table, len(names), profile("default"), warm, names)]
@@ -197,6 +211,9 @@ def main(argv=None):
     ap.add_argument(
         "--trend", action="store_true", help="a fifth column: a smooth sensor warming all along (the stress)"
     )
+    ap.add_argument(
+        "--coarse", type=float, default=0.0, help="a fifth column: a wandering thermometer read to this many °C"
+    )
     a = ap.parse_args(argv)
     specs = {
         "hotelling (frozen after warm-up)": {"type": "hotelling", "freeze": True},
@@ -210,8 +227,9 @@ def main(argv=None):
         f"{a.recordings} recordings, kinds {', '.join(KINDS)}"
         + (", drifting" if a.drift else "")
         + (", with a trending column" if a.trend else "")
+        + (f", with a thermometer read to {a.coarse} °C" if a.coarse > 0 else "")
     )
-    m = evaluate_score_active(a.recordings, a.seed, drift=a.drift, trend=a.trend)
+    m = evaluate_score_active(a.recordings, a.seed, drift=a.drift, trend=a.trend, coarse=a.coarse)
     print(
         "warning score defaults, --warmup-rows 400, per row of `active`: precision %.3f recall %.3f F1 %.3f "
         "FAR %.1f%% MAR %.1f%%" % (m["precision"], m["recall"], m["f1"], 100 * m["far"], 100 * m["mar"])
@@ -220,7 +238,7 @@ def main(argv=None):
         "%-40s %9s %7s %6s %9s %8s  %s" % ("detector", "precision", "recall", "F1", "false ev", "FAR", "hits per kind")
     )
     for name, spec in specs.items():
-        r = evaluate(spec, a.recordings, a.seed, drift=a.drift, trend=a.trend)
+        r = evaluate(spec, a.recordings, a.seed, drift=a.drift, trend=a.trend, coarse=a.coarse)
         kinds = " ".join(f"{k}:{h}/{n}" for k, (h, n) in r["per_kind"].items())
         print(
             "%-40s %9.3f %7.3f %6.3f %9d %7.1f%%  %s"

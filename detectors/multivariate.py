@@ -25,9 +25,10 @@ eigenvalue is its lag-1 autocorrelation), as process monitoring with slow featur
 
 * a **slow** component (its autocorrelation is significant: above ``SLOW_Z / sqrt(n)``, 3
   standard errors of white noise) says where the operating point is, which the warm-up cannot
-  bound; it is judged by its *steps*, row to row, against the warm-up's steps (many rows: a
-  normal law), so an operating point that moves at its usual pace raises nothing and a slow
-  sensor that jumps does;
+  bound; it is judged by its *steps*, row to row, against the warm-up's steps (their own
+  empirical tail, the normal tail's shape beyond the largest one: ``half_tail_steps``), so an
+  operating point that moves at its usual pace raises nothing, nor does a coarsely read
+  sensor's tick, and a slow sensor that jumps does;
 * a **fast** component is judged by its level, with Student's t on the warm-up's *effective*
   number of rows ``n / tau`` (``tau``: its integrated autocorrelation time, Sokal's window
   ``M >= 5 tau``; near ``n`` for a fast one, so nearly the plain law). A broken correlation
@@ -83,6 +84,7 @@ class HotellingT2(Detector):
         "n_eff",
         "slow",
         "step_sd",
+        "step_top",
         "prev",
     )
 
@@ -116,6 +118,7 @@ class HotellingT2(Detector):
         self.n_eff: np.ndarray | None = None  #: each component's effective warm-up rows (of steps, if slow)
         self.slow: np.ndarray | None = None  #: which components are slow (judged by their steps)
         self.step_sd: np.ndarray | None = None  #: each component's row-to-row step spread in the warm-up
+        self.step_top: np.ndarray | None = None  #: the warm-up's largest steps (STEP_TOP rows, largest first)
         self.prev: np.ndarray | None = None  #: the components of the last row scored
         self.frozen = False
         self.n = 0
@@ -168,9 +171,15 @@ class HotellingT2(Detector):
         d = v - self.mean
         if self.basis is not None and self.n_eff is not None and self.slow is not None:
             u = self.basis.T @ d
-            step = (u - self.prev) / self.step_sd if self.prev is not None and self.step_sd is not None else 0.0 * u
+            step = np.abs(u - self.prev) if self.prev is not None else 0.0 * u
             self.prev = u  # the next row's step is from here (scored rows only: a gap is one step)
-            return _t2_effective(np.where(self.slow, step, u), self.n_eff)
+            half = half_tail_t(u, self.n_eff)
+            if self.step_sd is not None and self.step_top is not None:
+                for j in np.nonzero(self.slow)[0]:  # a slow component's n_eff counts its warm-up steps
+                    half[j] = half_tail_steps(
+                        float(step[j]), self.step_top[:, j], float(self.step_sd[j]), float(self.n_eff[j])
+                    )
+            return chi2_terms(half)
         try:
             return float(d @ np.linalg.solve(self._regularised(self.cov), d))
         except np.linalg.LinAlgError:
@@ -190,7 +199,9 @@ class HotellingT2(Detector):
             return
         u = d @ basis
         self.slow = rho > SLOW_Z / math.sqrt(n)
-        self.step_sd = np.std(np.diff(u, axis=0), axis=0) + 1e-12  # a still component: any step is news
+        steps = np.abs(np.diff(u, axis=0))
+        self.step_sd = np.sqrt(np.mean(steps**2, axis=0)) + 1e-12  # a still component: any step is news
+        self.step_top = -np.sort(-steps, axis=0)[: min(STEP_TOP, len(steps))]
         self.n_eff = np.where(self.slow, n - 1.0, n / integrated_time(u))
         self.prev = u[-1]
         self.basis = basis
@@ -267,6 +278,9 @@ SOKAL_C = 5.0
 #: a component is slow when its lag-1 autocorrelation is this many standard errors of white
 #: noise (1 / sqrt(n)) above zero
 SLOW_Z = 3.0
+#: how many of the warm-up's largest steps a slow component keeps for its empirical tail
+#: (below the last of them the tail is at least STEP_TOP / n: no alarm on its own)
+STEP_TOP = 16
 
 
 def integrated_time(u: np.ndarray) -> np.ndarray:
@@ -290,12 +304,35 @@ def integrated_time(u: np.ndarray) -> np.ndarray:
     return out
 
 
-def _t2_effective(u: np.ndarray, n_eff: np.ndarray) -> float:
-    """The sum of chi-square(1) terms equivalent to each component's two-sided Student-t
-    tail, with ``n_eff - 1`` degrees of freedom and the predictive scale of a new row
-    (``sqrt(1 + 1/n_eff)``: the warm-up's mean is itself uncertain)."""
+def half_tail_t(u: np.ndarray, n_eff: np.ndarray) -> np.ndarray:
+    """Each level's one-sided tail ``P(T > |u|)`` under Student's t with ``n_eff - 1`` degrees
+    of freedom and the predictive scale of a new row (``sqrt(1 + 1/n_eff)``: the warm-up's
+    mean is itself uncertain); accurate far into the tail."""
     n = np.maximum(n_eff, 2.0)
-    t = np.abs(u) / np.sqrt(1.0 + 1.0 / n)
-    half_tail = special.stdtr(n - 1.0, -t)  # P(T < -t): accurate far into the tail
-    z = -special.ndtri(half_tail)  # the normal deviate with the same tail
-    return float(np.sum(np.where(np.isfinite(z), z * z, np.inf)))
+    return special.stdtr(n - 1.0, -np.abs(u) / np.sqrt(1.0 + 1.0 / n))
+
+
+def half_tail_steps(step: float, top: np.ndarray, sd: float, n: float) -> float:
+    """One half of the two-sided tail of a slow component's step ``|step|`` against the
+    warm-up's ``n`` steps, of which ``top`` are the largest (largest first). Where the warm-up
+    has steps as large, the empirical (conformal) tail ``(c + 1) / (n + 1)``, and no less than
+    the normal one below the last of ``top``: a sensor read to a coarse resolution ticks by
+    whole steps that a normal law would call many deviations. Beyond the largest step, the
+    normal tail's shape anchored there (``1 / (n + 1)`` at the largest step)."""
+    if not n > 0 or len(top) == 0:
+        return 0.5
+    c = int(np.count_nonzero(top >= step))
+    if c >= len(top):
+        return 0.5 * max(float(special.ndtr(-step / sd)) * 2.0, (c + 1.0) / (n + 1.0))
+    if c > 0:
+        return 0.5 * (c + 1.0) / (n + 1.0)
+    # beyond every step the warm-up made: log tails, so that a jump of many deviations stays finite
+    log_p = special.log_ndtr(-step / sd) - special.log_ndtr(-float(top[0]) / sd) - math.log(n + 1.0)
+    return 0.5 * math.exp(log_p)
+
+
+def chi2_terms(half: np.ndarray) -> float:
+    """The sum of chi-square(1) terms with the given one-sided tails: the normal deviate with
+    the same tail, squared (an underflowed tail counts as infinitely far)."""
+    z = -special.ndtri(half)
+    return float(np.sum(np.where(np.isfinite(z), np.where(z > 0, z * z, 0.0), np.inf)))

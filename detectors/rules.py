@@ -237,12 +237,21 @@ class Stuck(Detector):
     ``relative`` R > 0: also longer than R times the longest still run this point has
     shown before (while not stuck). A quantised or slow signal that sits still for 40
     samples as a matter of course then needs 80 (R = 2) before it counts as frozen: the
-    limit follows the signal's own behaviour, not a constant."""
+    limit follows the signal's own behaviour, not a constant.
+
+    ``moving`` S > 0: judge only a point that has moved on at least the share S of its
+    samples so far. A point that repeats its value on most samples (a coarse reading of a
+    slow process) sits still for stretches that no history bounds, and there nothing tells
+    a frozen transmitter from a steady reading; S = 0.5 judges the points where a repeat is
+    the exception."""
 
     __slots__ = (
         "window",
         "min_samples",
         "epsilon",
+        "moving",
+        "samples",
+        "moves",
         "severity",
         "rule",
         "title",
@@ -262,11 +271,17 @@ class Stuck(Detector):
         epsilon: float = 0.0,
         severity="blue",
         relative: float = 0.0,
+        moving: float = 0.0,
         rule: str = "stuck",
         title: str = "value",
     ):
         if not float(relative) >= 0.0:
             raise ValueError("relative must be >= 0 (0: off)")
+        if not 0.0 <= float(moving) <= 1.0:
+            raise ValueError("moving must be a share in [0, 1] (0: off)")
+        self.moving = float(moving)
+        self.samples = 0  #: finite samples seen
+        self.moves = 0  #: of them, how many moved off the value before
         self.window = float(window)
         self.min_samples = int(min_samples)
         self.epsilon = float(epsilon)
@@ -283,7 +298,9 @@ class Stuck(Detector):
     def update(self, t: float, x: float) -> Finding | None:
         if not is_finite(x):
             return None
+        self.samples += 1
         if not (abs(x - self.anchor) <= self.epsilon):  # also true for the first sample (NaN anchor)
+            self.moves += self.samples > 1
             if not self.active and self.count > self.longest:
                 self.longest = self.count
             self.anchor, self.since, self.count = x, t, 1
@@ -293,6 +310,8 @@ class Stuck(Detector):
             return None
         self.count += 1
         need = max(self.min_samples, self.relative * self.longest) if self.relative else self.min_samples
+        if self.moving and self.moves < self.moving * (self.samples - 1):
+            return None  # a point that mostly repeats itself: a still run is no sign of a fault
         if not self.active and self.count >= need and t - self.since >= self.window:
             self.active = True
             return Finding(

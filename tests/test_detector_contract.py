@@ -25,6 +25,7 @@ SPECS = {
     "drop": {"type": "drop", "window": 60, "learn": 100},
     "stuck": {"type": "stuck", "window": 60, "min_samples": 5},
     "stuck_relative": {"type": "stuck", "window": 0, "min_samples": 5, "relative": 2.0},
+    "stuck_moving": {"type": "stuck", "window": 0, "min_samples": 5, "relative": 2.0, "moving": 0.5},
     "running": {"type": "running", "above": 45.0},
     "load": {"type": "load"},
     "baseline": {"type": "baseline", "pct": 20, "learn": 100},

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import pickle
 import random
@@ -55,6 +56,25 @@ def test_stuck_sensor_raises_then_clears():
     det = Stuck(window=60, min_samples=10)
     out = feed(det, [5.0 + 0.1 * (i % 2) for i in range(30)] + [7.0] * 70 + [7.5])
     assert [(i, f.severity) for i, f in out] == [(90, Severity.BLUE), (100, None)]
+
+
+def test_stuck_judges_only_a_point_that_moves_on_most_samples():
+    """A slow process read coarsely repeats its value on most samples, and its still runs
+    grow past twice the longest one seen: with ``moving`` it is not called frozen, while a
+    noisy transmitter that freezes still is."""
+    rng = random.Random(7)
+    wander, coarse = 0.0, []
+    for _ in range(3000):
+        wander += -0.005 * wander + 0.02 * rng.gauss(0, 1)
+        coarse.append(round((20.0 + wander) / 0.3) * 0.3)
+    runs = [len(list(g)) for _, g in itertools.groupby(coarse)]
+    assert len(runs) < 0.5 * len(coarse)  # it repeats its value on most samples
+    judged = feed(Stuck(window=0, min_samples=20, relative=2.0), coarse)
+    assert judged and judged[0][1].severity is Severity.BLUE  # without ``moving``: a false fault
+    assert feed(Stuck(window=0, min_samples=20, relative=2.0, moving=0.5), coarse) == []
+    noisy = [20.0 + rng.gauss(0, 0.2) for _ in range(400)] + [20.3] * 30
+    out = feed(Stuck(window=0, min_samples=20, relative=2.0, moving=0.5), noisy)
+    assert [(i, f.severity) for i, f in out] == [(419, Severity.BLUE)]
 
 
 def test_baseline_deviation_ignores_cleaning_sawtooth_but_catches_blinding():

@@ -110,6 +110,29 @@ def test_a_broken_correlation_is_still_caught_at_once_and_held():
         assert sum(flags[800:]) >= 0.95 * 400, f"seed {seed}: the leak is not held"
 
 
+def test_a_slow_sensor_read_coarsely_ticks_without_alarm():
+    """A thermometer that wanders 0.2 °C over minutes, read to 0.3 °C: most rows step by 0,
+    a few by one whole tick, which a normal law on the steps calls 4-5 deviations. Judged by
+    the warm-up's own largest steps, a tick is what the warm-up did (1 false row of 15,600;
+    102 with a normal law on the steps); three ticks at once are not."""
+    false_rows = scored = 0
+    for seed in range(6):
+        rng = random.Random(100 + seed)
+        rows, wander = _line(seed, 3000), 0.0
+        for r in rows:
+            wander += -0.005 * wander + 0.02 * rng.gauss(0, 1)
+            r["water"] = round((20.0 + wander) / 0.3) * 0.3
+        det = HotellingT2(freeze=True)
+        det.learn(rows[:400])
+        assert det.slow is not None and det.slow.sum() >= 2  # the load and the thermometer
+        for i, r in enumerate(rows[400:]):
+            false_rows += det.score(float(i), r) >= 0.5
+            scored += 1
+        det.score(0.0, dict(rows[-1], water=rows[-1]["water"] + 0.9))
+        assert det.last >= 0.5, f"seed {seed}: a jump of three ticks is not flagged"
+    assert false_rows < 0.005 * scored, f"{false_rows} of {scored} normal rows flagged"
+
+
 def test_a_frozen_warm_up_keeps_the_detector_contract():
     def factory() -> HotellingT2:
         det = HotellingT2(freeze=True)

@@ -129,9 +129,10 @@ def _take(rows: Iterable, n: int) -> tuple[list, Iterator]:
 #: (reports per point per week, docs/detectors.md): the device's budget is shared by its points
 COLUMN_BUDGET = 0.1
 #: several columns: a frozen transmitter is a value held 20 samples and twice as long as the
-#: column ever held one before (detectors.rules.Stuck ``relative``); no time window, so it
-#: follows the sampling interval
-STUCK = {"type": "stuck", "window": 0.0, "min_samples": 20, "relative": 2.0}
+#: column ever held one before (detectors.rules.Stuck ``relative``), in a column that moves
+#: on most samples (``moving``: in one that mostly repeats itself a frozen transmitter reads
+#: like a steady one); no time window, so it follows the sampling interval
+STUCK = {"type": "stuck", "window": 0.0, "min_samples": 20, "relative": 2.0, "moving": 0.5}
 
 
 def score_rows(rows, ncols: int, spec: dict, warmup_rows: int = 0, names: list[str] | None = None, joint: bool = True):
