@@ -304,6 +304,21 @@ def integrated_time(u: np.ndarray) -> np.ndarray:
     return out
 
 
+def slow_columns(rows) -> list[bool]:
+    """Which columns of known-normal rows are slow: their lag-1 autocorrelation above
+    ``SLOW_Z / sqrt(n)``, as for the components. A slow column's level is the operating
+    point's, which rows this few cannot bound (the module docstring); non-finite cells are
+    left out of their column."""
+    block = np.array(rows, dtype=float)
+    out = []
+    for col in block.T if block.ndim == 2 else []:
+        x = col[np.isfinite(col)]
+        d = x - x.mean() if len(x) else x
+        var = float(d @ d)
+        out.append(len(x) >= 4 and var > 0 and float(d[1:] @ d[:-1]) / var > SLOW_Z / math.sqrt(len(x)))
+    return out
+
+
 def half_tail_t(u: np.ndarray, n_eff: np.ndarray) -> np.ndarray:
     """Each level's one-sided tail ``P(T > |u|)`` under Student's t with ``n_eff - 1`` degrees
     of freedom and the predictive scale of a new row (``sqrt(1 + 1/n_eff)``: the warm-up's

@@ -141,3 +141,41 @@ def test_a_frozen_warm_up_keeps_the_detector_contract():
         return det
 
     checks.check_detector(factory, multivariate=True, rows=(4_000, 16_000))
+
+
+def test_warning_score_judges_the_columns_own_breakouts_only_where_the_warm_up_bounds_them(monkeypatch):
+    """Through ``warning score``'s joint path: a slow column's record is the operating point
+    moving past what 400 rows saw, not a fault (with every column's breakout judged, as
+    before, the load's wander raises 122 rows over these 12 recordings); a fast column beside
+    it keeps its own breakout."""
+    from detectors.multivariate import slow_columns
+    from detectors.profiles import profile
+    from warning.cli.score import score_rows
+
+    def recording(seed: int) -> list[dict[str, float]]:
+        rng, fast = random.Random(seed), random.Random(1000 + seed)
+        load, rows = 0.0, []
+        for _ in range(1400):
+            load += -0.01 * load + 0.05 * rng.gauss(0, 1)  # a 100-row load, sd about 0.35
+            rows.append(
+                {
+                    "speed": 20.0 - 1.5 * load + rng.gauss(0, 0.15),
+                    "temp": 35.0 + load + rng.gauss(0, 0.2),
+                    "noise": fast.gauss(5.0, 0.5),  # a fast column: independent noise
+                }
+            )
+        return rows
+
+    def active(table: list[dict[str, float]]) -> int:
+        names = list(table[0])
+        feed = ((str(i), float(i), [r[n] for n in names]) for i, r in enumerate(table))
+        return sum(a for _, _, _, a in score_rows(feed, len(names), profile("default"), 400, names))
+
+    tables = [recording(seed) for seed in range(12)]
+    assert all(slow_columns([list(r.values()) for r in t[:400]]) == [True, True, False] for t in tables)
+    assert sum(active(t) for t in tables) == 0
+    with monkeypatch.context() as m:  # every column's breakout judged, as before
+        m.setattr("detectors.multivariate.slow_columns", lambda block: [False] * 3)
+        assert sum(active(t) for t in tables) > 0
+    jumped = [dict(r, noise=r["noise"] + 6.0 if i >= 1000 else r["noise"]) for i, r in enumerate(tables[0])]
+    assert active(jumped) >= 390  # the fast column's new level, held

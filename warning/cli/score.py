@@ -141,12 +141,14 @@ def score_rows(rows, ncols: int, spec: dict, warmup_rows: int = 0, names: list[s
     One column: the profile's detector. Two or more columns (unless not ``joint``): the
     device's points judged together, a Hotelling T² over the row (learned on the warm-up
     rows and frozen there when a warm-up is given), beside each column's record breakout at
-    a false-alarm budget and a frozen-transmitter rule. The row's score is the largest;
+    a false-alarm budget (with a warm-up, only for the columns it shows fast: a slow column's
+    record is the operating point moving, ``slow_columns``) and a frozen-transmitter rule.
+    The row's score is the largest;
     ``alert`` is 1 on a row where a detection starts (a detector raises), ``active`` while
     any detector holds its condition open."""
     from detectors.base import Scoring
     from detectors.chain import build
-    from detectors.multivariate import HotellingT2
+    from detectors.multivariate import HotellingT2, slow_columns
     from detectors.rules import Stuck
 
     names = names or [f"c{i}" for i in range(ncols)]
@@ -158,8 +160,11 @@ def score_rows(rows, ncols: int, spec: dict, warmup_rows: int = 0, names: list[s
     dets = [cast(Scoring, build(spec)) for _ in range(ncols)]
     stuck = [cast(Stuck, build(STUCK)) for _ in range(ncols)] if several else []
     multi = HotellingT2(variables=names, freeze=bool(head)) if several else None
+    judged = [True] * ncols  #: which columns' own breakouts are judged
     if head:
         ts = [t for _, t, _ in head]
+        if several:
+            judged = [not s for s in slow_columns([v for _, _, v in head])]
         for j, det in enumerate(dets):
             det.learn([v[j] for _, _, v in head], ts)
         for j, rule in enumerate(stuck):  # learns the column's usual still runs
@@ -169,11 +174,13 @@ def score_rows(rows, ncols: int, spec: dict, warmup_rows: int = 0, names: list[s
             multi.learn([dict(zip(names, v)) for _, _, v in head if all(math.isfinite(x) for x in v)])
         for raw, _, _ in head:
             yield raw, 0.0, 0, 0
-    gates = [d.gate for d in dets] + ([multi.gate] if multi is not None else [])
+    gates = [d.gate for d, judge in zip(dets, judged) if judge] + ([multi.gate] if multi is not None else [])
     for raw, t, values in rest:
         s = 0.0
         raised = False
-        for det, x in zip(dets, values):
+        for det, x, judge in zip(dets, values, judged):
+            if not judge:
+                continue
             f = det.update(t, x)
             raised = raised or (f is not None and f.severity is not None)
             v = det.last if math.isfinite(x) else 0.0
