@@ -163,8 +163,9 @@ def score_rows(rows, ncols: int, spec: dict, warmup_rows: int = 0, names: list[s
     judged = [True] * ncols  #: which columns' own breakouts are judged
     if head:
         ts = [t for _, t, _ in head]
-        if several:
-            judged = [not s for s in slow_columns([v for _, _, v in head])]
+        slow = slow_columns([v for _, _, v in head]) if several else []
+        if len(slow) == ncols:
+            judged = [not x for x in slow]
         for j, det in enumerate(dets):
             det.learn([v[j] for _, _, v in head], ts)
         for j, rule in enumerate(stuck):  # learns the column's usual still runs
