@@ -2,7 +2,8 @@
 holds a slowly wandering load only a few times and a warming process only its first stretch,
 so the slow components are judged by their steps and the fast ones by their level. The next
 wander of the load and the trend's next stretch are normal; a broken correlation is not, nor
-is a slow sensor's jump."""
+is a slow sensor's jump. Beside the T², ``warning score``'s joint path judges a column's own
+breakout only where the column is fast."""
 
 from __future__ import annotations
 
