@@ -85,6 +85,7 @@ class HotellingT2(Detector):
         "slow",
         "step_sd",
         "step_top",
+        "warm_steps",
         "prev",
     )
 
@@ -115,7 +116,8 @@ class HotellingT2(Detector):
         self.a_smooth = 2.0 / (max(int(smooth), 1) + 1.0)  #: EW smoothing of T² over about ``smooth`` rows
         self.t2s = math.nan
         self.basis: np.ndarray | None = None  #: a frozen warm-up's components (columns), or None
-        self.n_eff: np.ndarray | None = None  #: each component's effective warm-up rows (of steps, if slow)
+        self.n_eff: np.ndarray | None = None  #: each component's effective warm-up rows
+        self.warm_steps = 0.0  #: how many steps the warm-up made (rows - 1): a slow component's tail
         self.slow: np.ndarray | None = None  #: which components are slow (judged by their steps)
         self.step_sd: np.ndarray | None = None  #: each component's row-to-row step spread in the warm-up
         self.step_top: np.ndarray | None = None  #: the warm-up's largest steps (STEP_TOP rows, largest first)
@@ -164,26 +166,25 @@ class HotellingT2(Detector):
         )
 
     def _t2(self, v: np.ndarray) -> float:
-        """The row's T². With a frozen warm-up's components it also moves the slow components'
-        step reference to this row: call it once per scored row."""
+        """The row's plain T² (the covariance taken as known)."""
         if self.mean is None or self.cov is None:
             return 0.0  # nothing learnt yet: no distance
         d = v - self.mean
-        if self.basis is not None and self.n_eff is not None and self.slow is not None:
-            u = self.basis.T @ d
-            step = np.abs(u - self.prev) if self.prev is not None else 0.0 * u
-            self.prev = u  # the next row's step is from here (scored rows only: a gap is one step)
-            half = half_tail_t(u, self.n_eff)
-            if self.step_sd is not None and self.step_top is not None:
-                for j in np.nonzero(self.slow)[0]:  # a slow component's n_eff counts its warm-up steps
-                    half[j] = half_tail_steps(
-                        float(step[j]), self.step_top[:, j], float(self.step_sd[j]), float(self.n_eff[j])
-                    )
-            return chi2_terms(half)
         try:
             return float(d @ np.linalg.solve(self._regularised(self.cov), d))
         except np.linalg.LinAlgError:
             return 0.0
+
+    def _split_t2(self, u: np.ndarray) -> float:
+        """T² of a frozen warm-up's components ``u`` of a row (module docstring): the slow ones
+        by their step from the last row scored, the fast ones by their level."""
+        assert self.slow is not None and self.n_eff is not None and self.prev is not None
+        assert self.step_sd is not None and self.step_top is not None
+        half = half_tail_t(u, self.n_eff)
+        step = np.abs(u - self.prev)
+        for j in np.nonzero(self.slow)[0]:
+            half[j] = half_tail_steps(float(step[j]), self.step_top[:, j], float(self.step_sd[j]), self.warm_steps)
+        return chi2_terms(half)
 
     def _components(self, block: np.ndarray) -> None:
         """Split a frozen warm-up into slow and fast components, with each one's law
@@ -202,7 +203,8 @@ class HotellingT2(Detector):
         steps = np.abs(np.diff(u, axis=0))
         self.step_sd = np.sqrt(np.mean(steps**2, axis=0)) + 1e-12  # a still component: any step is news
         self.step_top = -np.sort(-steps, axis=0)[: min(STEP_TOP, len(steps))]
-        self.n_eff = np.where(self.slow, n - 1.0, n / integrated_time(u))
+        self.n_eff = n / integrated_time(u)
+        self.warm_steps = n - 1.0
         self.prev = u[-1]
         self.basis = basis
 
@@ -233,7 +235,12 @@ class HotellingT2(Detector):
             return 0.0
         s = 0.0
         if self.mean is not None and self.n >= self.min_history:
-            t2 = self._t2(v)
+            if self.basis is not None and self.slow is not None:
+                u = self.basis.T @ (v - self.mean)
+                t2 = self._split_t2(u)
+                self.prev = u  # the next row's step is from here (scored rows only: a gap is one step)
+            else:
+                t2 = self._t2(v)
             if self.a_smooth < 1.0:
                 # the mean of k independent chi2(p) is chi2(kp)/k: score the smoothed T² with
                 # the degrees of freedom that gives (about 2/a - 1 rows)

@@ -1,5 +1,5 @@
 """Simulators: healthy physics stay in range, each fault bends its signal the way
-../shared/DESIGN.md says, runs reproduce, the demo site and schedule are complete, and
+the design's fault physics say (docs/simulators.md), runs reproduce, the demo site and schedule are complete, and
 the pusher talks real HTTP to a loopback server."""
 
 from __future__ import annotations
